@@ -1,0 +1,283 @@
+// The emulator's state and the operations every route module shares: contact versions (for the
+// search lag), installs and their webhook fan-out, fault rules and the request log.
+import { readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { generateKeyPairSync, type KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
+import {
+  defaultConfig,
+  emptyWorld,
+  systemClock,
+  type Clock,
+  type ContactDoc,
+  type EmulatorConfig,
+  type Installation,
+  type MarketplaceApp,
+  type World,
+} from './state.ts';
+import { WebhookDispatcher } from './webhooks.ts';
+
+export interface FaultRule {
+  id: number;
+  method?: string;
+  /** Path prefix or, when it starts with '^', a regular expression matched against the path. */
+  path?: string;
+  locationId?: string;
+  status?: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Delay before answering (or before the fault), in ms. */
+  delayMs?: number;
+  /** Destroy the connection without an answer. */
+  drop?: boolean;
+  /** Let the request through to the real handler, then drop the connection (the write happened). */
+  dropAfterHandling?: boolean;
+  /** How many matching requests this rule still applies to. */
+  remaining: number;
+}
+
+export interface RequestLogEntry {
+  seq: number;
+  at: string;
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  status: number;
+  locationId?: string;
+  companyId?: string;
+  appId?: string;
+  tokenKind?: 'oauth' | 'private';
+  durationMs: number;
+  fault?: number;
+}
+
+export interface EmulatorOptions {
+  clock?: Clock;
+  config?: Partial<EmulatorConfig> & { rateLimit?: Partial<EmulatorConfig['rateLimit']> };
+  /** Where the world is saved (JSON) after changes, so the sandbox survives restarts. */
+  persistPath?: string;
+  /** PEM of an Ed25519 private key to sign webhooks with; generated when absent. */
+  webhookPrivateKeyPem?: string;
+}
+
+export class Emulator {
+  readonly clock: Clock;
+  config: EmulatorConfig;
+  world: World;
+  /** locationId -> contact ids (current and deleted-but-still-visible-to-search). */
+  private contactIndex = new Map<string, Set<string>>();
+  faults: FaultRule[] = [];
+  private nextFaultId = 1;
+  requestLog: RequestLogEntry[] = [];
+  private nextRequestSeq = 1;
+  readonly webhookKey: { privateKey: KeyObject; publicKey: KeyObject; publicKeyPem: string };
+  readonly webhooks: WebhookDispatcher;
+  /** Set once the HTTP server listens. */
+  baseUrl = '';
+  private readonly persistPath?: string;
+  private persistTimer?: NodeJS.Timeout;
+
+  constructor(options: EmulatorOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.config = mergeConfig(defaultConfig, options.config);
+    this.persistPath = options.persistPath;
+    this.world = emptyWorld();
+    if (this.persistPath) this.load(this.persistPath);
+    const privateKey = options.webhookPrivateKeyPem
+      ? createPrivateKey(options.webhookPrivateKeyPem)
+      : generateKeyPairSync('ed25519').privateKey;
+    const publicKey = createPublicKey(privateKey);
+    this.webhookKey = {
+      privateKey,
+      publicKey,
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    };
+    this.webhooks = new WebhookDispatcher(this);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  setConfig(patch: Partial<EmulatorConfig> & { rateLimit?: Partial<EmulatorConfig['rateLimit']> }): void {
+    this.config = mergeConfig(this.config, patch);
+  }
+
+  // ---- contacts -------------------------------------------------------------------------------
+
+  /** The contact as GET sees it: always the latest write. */
+  contact(id: string): ContactDoc | null {
+    const versions = this.world.contacts[id];
+    if (!versions || versions.length === 0) return null;
+    return versions[versions.length - 1]!.doc;
+  }
+
+  /** The contact as search sees it: the latest version older than the configured lag. */
+  contactForSearch(id: string): ContactDoc | null {
+    const versions = this.world.contacts[id];
+    if (!versions) return null;
+    const horizon = this.now() - this.config.searchLagMs;
+    for (let i = versions.length - 1; i >= 0; i--) {
+      if (versions[i]!.at <= horizon) return versions[i]!.doc;
+    }
+    return null;
+  }
+
+  /** Ids of every contact of a location that GET or search may still see. */
+  contactIds(locationId: string): Iterable<string> {
+    return this.contactIndex.get(locationId) ?? [];
+  }
+
+  /** Records a new version (doc) or a deletion (null). */
+  writeContact(id: string, locationId: string, doc: ContactDoc | null): void {
+    const now = this.now();
+    const versions = (this.world.contacts[id] ??= []);
+    versions.push({ at: now, doc });
+    // Keep only what search can still see: the newest version older than the lag, and later ones.
+    const horizon = now - this.config.searchLagMs;
+    let keepFrom = 0;
+    for (let i = versions.length - 1; i >= 0; i--) {
+      if (versions[i]!.at <= horizon) {
+        keepFrom = i;
+        break;
+      }
+    }
+    if (keepFrom > 0) versions.splice(0, keepFrom);
+    if (versions.length === 1 && versions[0]!.doc === null && this.config.searchLagMs === 0) {
+      delete this.world.contacts[id];
+      this.contactIndex.get(locationId)?.delete(id);
+    } else {
+      let set = this.contactIndex.get(locationId);
+      if (!set) this.contactIndex.set(locationId, (set = new Set()));
+      set.add(id);
+    }
+    this.changed();
+  }
+
+  // ---- installs and webhooks --------------------------------------------------------------------
+
+  /** Apps whose installation covers this location (direct install, or agency install approving it). */
+  appsInstalledOn(locationId: string): MarketplaceApp[] {
+    const location = this.world.locations[locationId];
+    if (!location) return [];
+    const appIds = new Set<string>();
+    for (const inst of this.world.installations) {
+      if (inst.locationId === locationId) appIds.add(inst.appId);
+      else if (!inst.locationId && inst.companyId === location.companyId && inst.approvedLocations.includes(locationId)) {
+        appIds.add(inst.appId);
+      }
+    }
+    return [...appIds].map((id) => this.world.apps[id]!).filter(Boolean);
+  }
+
+  installationFor(appId: string, locationId: string): Installation | undefined {
+    return this.world.installations.find((i) => i.appId === appId && i.locationId === locationId);
+  }
+
+  /** Sends an event about a location to every app installed there (the app's own writes included). */
+  emitLocationEvent(locationId: string, payload: Record<string, unknown>): void {
+    for (const app of this.appsInstalledOn(locationId)) this.webhooks.send(app, payload);
+  }
+
+  /** Sends an event about a company (agency-level users) to every app installed in that company. */
+  emitCompanyEvent(companyId: string, payload: Record<string, unknown>): void {
+    const appIds = new Set(this.world.installations.filter((i) => i.companyId === companyId).map((i) => i.appId));
+    for (const appId of appIds) {
+      const app = this.world.apps[appId];
+      if (app) this.webhooks.send(app, payload);
+    }
+  }
+
+  // ---- faults and request log ---------------------------------------------------------------------
+
+  addFault(rule: Omit<FaultRule, 'id' | 'remaining'> & { times?: number }): FaultRule {
+    const { times, ...rest } = rule;
+    const added: FaultRule = { ...rest, id: this.nextFaultId++, remaining: times ?? 1 };
+    this.faults.push(added);
+    return added;
+  }
+
+  /** Finds and consumes the first fault rule matching a request. */
+  takeFault(method: string, path: string, locationId: string | undefined): FaultRule | undefined {
+    const rule = this.faults.find(
+      (f) =>
+        f.remaining > 0 &&
+        (!f.method || f.method.toUpperCase() === method.toUpperCase()) &&
+        (!f.path || (f.path.startsWith('^') ? new RegExp(f.path).test(path) : path.startsWith(f.path))) &&
+        (!f.locationId || f.locationId === locationId),
+    );
+    if (!rule) return undefined;
+    rule.remaining--;
+    if (rule.remaining <= 0) this.faults = this.faults.filter((f) => f !== rule);
+    return rule;
+  }
+
+  logRequest(entry: Omit<RequestLogEntry, 'seq'>): void {
+    this.requestLog.push({ seq: this.nextRequestSeq++, ...entry });
+    // Bounded: benchmarks send hundreds of thousands of requests.
+    if (this.requestLog.length > 200_000) this.requestLog.splice(0, 50_000);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  reset(): void {
+    this.world = emptyWorld();
+    this.contactIndex.clear();
+    this.faults = [];
+    this.requestLog = [];
+    this.webhooks.reset();
+    this.changed();
+  }
+
+  /** Marks the world dirty; it is saved shortly after (debounced) when persistence is on. */
+  changed(): void {
+    if (!this.persistPath || this.persistTimer) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined;
+      this.save();
+    }, 200);
+    this.persistTimer.unref();
+  }
+
+  save(): void {
+    if (!this.persistPath) return;
+    if (this.persistTimer) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+    }
+    mkdirSync(dirname(this.persistPath), { recursive: true });
+    const tmp = `${this.persistPath}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.world));
+    renameSync(tmp, this.persistPath);
+  }
+
+  private load(path: string): void {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return;
+    }
+    this.world = { ...emptyWorld(), ...(JSON.parse(text) as Partial<World>) };
+    for (const [id, versions] of Object.entries(this.world.contacts)) {
+      const last = versions[versions.length - 1];
+      const locationId = last?.doc?.locationId ?? versions.find((v) => v.doc)?.doc?.locationId;
+      if (!locationId) continue;
+      let set = this.contactIndex.get(locationId);
+      if (!set) this.contactIndex.set(locationId, (set = new Set()));
+      set.add(id);
+    }
+  }
+
+  close(): void {
+    this.webhooks.close();
+    this.save();
+  }
+}
+
+function mergeConfig(
+  base: EmulatorConfig,
+  patch?: Partial<EmulatorConfig> & { rateLimit?: Partial<EmulatorConfig['rateLimit']> },
+): EmulatorConfig {
+  if (!patch) return { ...base, rateLimit: { ...base.rateLimit } };
+  return { ...base, ...patch, rateLimit: { ...base.rateLimit, ...(patch.rateLimit ?? {}) } };
+}
