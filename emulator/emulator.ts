@@ -12,9 +12,13 @@ import {
   type EmulatorConfig,
   type Installation,
   type MarketplaceApp,
+  type RateLimitConfig,
   type World,
 } from './state.ts';
 import { WebhookDispatcher } from './webhooks.ts';
+
+/** A partial configuration; the rate limit may be changed one field at a time. */
+export type ConfigPatch = Omit<Partial<EmulatorConfig>, 'rateLimit'> & { rateLimit?: Partial<RateLimitConfig> };
 
 export interface FaultRule {
   id: number;
@@ -52,7 +56,7 @@ export interface RequestLogEntry {
 
 export interface EmulatorOptions {
   clock?: Clock;
-  config?: Partial<EmulatorConfig> & { rateLimit?: Partial<EmulatorConfig['rateLimit']> };
+  config?: ConfigPatch;
   /** Where the world is saved (JSON) after changes, so the sandbox survives restarts. */
   persistPath?: string;
   /** PEM of an Ed25519 private key to sign webhooks with; generated when absent. */
@@ -65,6 +69,8 @@ export class Emulator {
   world: World;
   /** locationId -> contact ids (current and deleted-but-still-visible-to-search). */
   private contactIndex = new Map<string, Set<string>>();
+  /** Bumped by every contact write and reset, so caches over contacts (search) know to look again. */
+  contactWriteSeq = 0;
   faults: FaultRule[] = [];
   private nextFaultId = 1;
   requestLog: RequestLogEntry[] = [];
@@ -98,7 +104,7 @@ export class Emulator {
     return this.clock.now();
   }
 
-  setConfig(patch: Partial<EmulatorConfig> & { rateLimit?: Partial<EmulatorConfig['rateLimit']> }): void {
+  setConfig(patch: ConfigPatch): void {
     this.config = mergeConfig(this.config, patch);
   }
 
@@ -130,6 +136,7 @@ export class Emulator {
   /** Records a new version (doc) or a deletion (null). */
   writeContact(id: string, locationId: string, doc: ContactDoc | null): void {
     const now = this.now();
+    this.contactWriteSeq++;
     const versions = (this.world.contacts[id] ??= []);
     versions.push({ at: now, doc });
     // Keep only what search can still see: the newest version older than the lag, and later ones.
@@ -222,6 +229,7 @@ export class Emulator {
   reset(): void {
     this.world = emptyWorld();
     this.contactIndex.clear();
+    this.contactWriteSeq++;
     this.faults = [];
     this.requestLog = [];
     this.webhooks.reset();
@@ -276,7 +284,7 @@ export class Emulator {
 
 function mergeConfig(
   base: EmulatorConfig,
-  patch?: Partial<EmulatorConfig> & { rateLimit?: Partial<EmulatorConfig['rateLimit']> },
+  patch?: ConfigPatch,
 ): EmulatorConfig {
   if (!patch) return { ...base, rateLimit: { ...base.rateLimit } };
   return { ...base, ...patch, rateLimit: { ...base.rateLimit, ...(patch.rateLimit ?? {}) } };

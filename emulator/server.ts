@@ -30,6 +30,18 @@ export interface RunningEmulator {
 export function buildEmulatorApp(emu: Emulator, opts: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024 });
   void app.register(formbody);
+  // HighLevel accepts an empty body sent as application/json: the official SDK sends exactly that
+  // on every DELETE (its axios instance always sets Content-Type). Fastify's default parser 400s it.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (err) {
+      (err as { statusCode?: number }).statusCode = 400;
+      done(err as Error, undefined);
+    }
+  });
   const limiter = new RateLimiter();
   const ctx: RouteContext = {
     emu,

@@ -1,0 +1,51 @@
+// Writes realistic contacts straight into the emulator's world (no HTTP, no webhooks), for
+// benchmarks, large-paging tests and the sandbox.
+import type { Emulator } from './emulator.ts';
+import type { ContactDoc } from './state.ts';
+import { isoAt } from './state.ts';
+import { finishDoc } from './contact-model.ts';
+import { recordId } from './ids.ts';
+
+const FIRST = ['Ava', 'Liam', 'Noah', 'Emma', 'Olivia', 'Mateo', 'Sofia', 'Lucas', 'Amara', 'Kenji', 'Priya', 'Omar', 'Chloe', 'Diego', 'Hana', 'Ivan'];
+const LAST = ['Smith', 'Garcia', 'Nguyen', 'Okafor', 'Müller', 'Rossi', 'Kowalski', 'Patel', 'Kim', 'Silva', 'Dubois', 'Haddad', 'Jensen', 'Tanaka'];
+const CITIES: [string, string][] = [['Austin', 'TX'], ['Denver', 'CO'], ['Portland', 'OR'], ['Miami', 'FL'], ['Boston', 'MA'], ['Chicago', 'IL']];
+const TAGS = ['customer', 'newsletter', 'vip', 'webinar', 'trial', 'partner'];
+const COMPANIES = ['Acme Corp', 'Globex', 'Initech', 'Umbrella', 'Hooli'];
+
+/**
+ * Seeds `n` contacts into a location. dateAdded values are spread one minute apart going back
+ * from now, two contacts per minute so the id tiebreak of sorted listings gets exercised.
+ * Every contact has a unique email and phone. Returns the stored documents, oldest first.
+ */
+export function seedContacts(emu: Emulator, locationId: string, n: number): ContactDoc[] {
+  const now = emu.now();
+  const out: ContactDoc[] = [];
+  for (let i = 0; i < n; i++) {
+    const first = FIRST[i % FIRST.length]!;
+    const last = LAST[(i * 7) % LAST.length]!;
+    const [city, state] = CITIES[i % CITIES.length]!;
+    const added = isoAt(now - Math.ceil((n - i) / 2) * 60_000);
+    const doc = finishDoc({
+      id: recordId(),
+      locationId,
+      firstName: first,
+      lastName: last,
+      email: `${first}.${last}.${i}@example.com`.toLowerCase(),
+      phone: `+1555${String(i).padStart(7, '0')}`,
+      ...(i % 3 === 0 ? { companyName: COMPANIES[i % COMPANIES.length] } : {}),
+      city,
+      state,
+      country: 'US',
+      type: 'lead',
+      source: 'seed',
+      tags: TAGS.filter((_, t) => (i >> t) % 3 === 0).slice(0, 3),
+      customFields: [],
+      createdBy: { source: 'WEB_USER', channel: 'APP', sourceId: 'seed', timestamp: added },
+      dateAdded: added,
+      dateUpdated: added,
+    });
+    emu.writeContact(doc.id, locationId, doc);
+    out.push(doc);
+  }
+  return out;
+}
