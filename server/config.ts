@@ -1,0 +1,226 @@
+// The environment, parsed once with zod into a typed Config; explains every bad or missing variable.
+import { createPublicKey } from 'node:crypto';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export type Mode = 'sandbox' | 'highlevel';
+
+/**
+ * HighLevel's published Ed25519 key for `x-ghl-signature` (Webhook Integration Guide, CONTRACT §5.2).
+ * A documented fact, so it is the default; the sandbox replaces it with the emulator's own key.
+ */
+export const HIGHLEVEL_WEBHOOK_PUBLIC_KEY = `-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=
+-----END PUBLIC KEY-----
+`;
+
+/** The OAuth scopes Tandem asks for when installed (README lists what each one is for). */
+export const TANDEM_SCOPES = [
+  'contacts.readonly',
+  'contacts.write',
+  'users.readonly',
+  'locations.readonly',
+  'oauth.readonly',
+  'oauth.write',
+] as const;
+
+export interface Config {
+  mode: Mode;
+  port: number;
+  host: string;
+  /** Where HighLevel (browsers, webhooks, OAuth redirects) reaches Tandem; no trailing slash. */
+  publicUrl: string;
+  dataDir: string;
+  databasePath: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  emulatorPort: number;
+  highlevel: {
+    clientId: string;
+    clientSecret: string;
+    /** Decrypts the custom page's user-data payload (CryptoJS AES passphrase). */
+    sharedSecret: string;
+    webhookPublicKeyPem: string;
+    apiUrl: string;
+    marketplaceUrl: string;
+  };
+  /** 32 bytes; encrypts OAuth tokens at rest (AES-256-GCM). */
+  tokenEncryptionKey: Buffer;
+}
+
+/** What each variable is and where to find it, printed when it is missing or wrong. */
+export const VARIABLE_HELP = {
+  HIGHLEVEL_CLIENT_ID:
+    "Your app's Client ID: HighLevel developer portal (marketplace.gohighlevel.com) → My Apps → your app → Advanced Settings → Auth → Client Keys",
+  HIGHLEVEL_CLIENT_SECRET:
+    'The Client Secret shown once when you add a client key (same place: Advanced Settings → Auth → Client Keys)',
+  HIGHLEVEL_SHARED_SECRET:
+    'The Shared Secret that encrypts the user data HighLevel gives the custom page: Advanced Settings → Auth → Shared Secret',
+  TOKEN_ENCRYPTION_KEY:
+    'Not from HighLevel: 32 random bytes, base64, that encrypt OAuth tokens at rest; create it once with `openssl rand -base64 32` and keep it',
+  HIGHLEVEL_WEBHOOK_PUBLIC_KEY:
+    "The PEM public key that verifies webhook signatures (x-ghl-signature); defaults to HighLevel's published Ed25519 key",
+  PUBLIC_URL: 'The https URL where HighLevel reaches Tandem, e.g. https://tandem.example.com',
+  HIGHLEVEL_API_URL: 'HighLevel API base URL (default https://services.leadconnectorhq.com)',
+  HIGHLEVEL_MARKETPLACE_URL: 'HighLevel marketplace base URL (default https://marketplace.gohighlevel.com)',
+  PORT: 'TCP port Tandem listens on (default 3000)',
+  HOST: 'Interface Tandem listens on (default 127.0.0.1; 0.0.0.0 to accept outside connections)',
+  EMULATOR_PORT: 'TCP port of the sandbox HighLevel emulator (default 3001)',
+  DATA_DIR: 'Folder for the SQLite database and sandbox files (default ./data)',
+  DATABASE_PATH: 'SQLite file (default DATA_DIR/tandem.db)',
+  LOG_LEVEL: 'One of fatal, error, warn, info, debug, trace, silent (default info)',
+} as const;
+
+export type Variable = keyof typeof VARIABLE_HELP;
+
+/** The credentials that switch Tandem from the sandbox to a real HighLevel app. */
+const CREDENTIALS = ['HIGHLEVEL_CLIENT_ID', 'HIGHLEVEL_CLIENT_SECRET', 'HIGHLEVEL_SHARED_SECRET'] as const;
+
+export interface ConfigIssue {
+  variable: Variable;
+  problem: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(
+      [
+        'Tandem cannot start; fix these environment variables:',
+        ...issues.map((i) => `  ${i.variable} ${i.problem}. ${VARIABLE_HELP[i.variable]}`),
+        ...(issues.some((i) => (CREDENTIALS as readonly string[]).includes(i.variable) || i.variable === 'TOKEN_ENCRYPTION_KEY')
+          ? ['To try Tandem without a HighLevel app, unset all HIGHLEVEL_* credentials: `npm start` then runs the local sandbox.']
+          : []),
+      ].join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+
+  get variables(): Variable[] {
+    return this.issues.map((i) => i.variable);
+  }
+}
+
+const set = (v: string | undefined): v is string => v !== undefined && v.trim() !== '';
+
+/** Sandbox mode when none of the HighLevel app credentials is set. */
+export function detectMode(env: NodeJS.ProcessEnv): Mode {
+  return CREDENTIALS.some((name) => set(env[name])) ? 'highlevel' : 'sandbox';
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const url = z
+  .url({ protocol: /^https?$/ })
+  .transform((u) => u.replace(/\/+$/, ''));
+
+const fields = {
+  PORT: port.default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PUBLIC_URL: url.optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_PATH: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  EMULATOR_PORT: port.default(3001),
+  HIGHLEVEL_API_URL: url.default('https://services.leadconnectorhq.com'),
+  HIGHLEVEL_MARKETPLACE_URL: url.default('https://marketplace.gohighlevel.com'),
+  HIGHLEVEL_CLIENT_ID: z.string().trim().min(1),
+  HIGHLEVEL_CLIENT_SECRET: z.string().trim().min(1),
+  HIGHLEVEL_SHARED_SECRET: z.string().min(1),
+  HIGHLEVEL_WEBHOOK_PUBLIC_KEY: z
+    .string()
+    // .env files often carry PEMs on one line with literal "\n".
+    .transform((pem) => pem.replace(/\\n/g, '\n'))
+    .refine(isPublicKey, 'is not a PEM public key')
+    .default(HIGHLEVEL_WEBHOOK_PUBLIC_KEY),
+  TOKEN_ENCRYPTION_KEY: z
+    .string()
+    .refine(isKey, 'must be 32 bytes encoded as base64 (44 characters)')
+    .transform((k) => Buffer.from(k, 'base64')),
+};
+
+/** Settings that exist before any HighLevel credentials (the sandbox needs them to start). */
+const settingsSchema = z.object({
+  PORT: fields.PORT,
+  HOST: fields.HOST,
+  PUBLIC_URL: fields.PUBLIC_URL,
+  DATA_DIR: fields.DATA_DIR,
+  DATABASE_PATH: fields.DATABASE_PATH,
+  LOG_LEVEL: fields.LOG_LEVEL,
+  EMULATOR_PORT: fields.EMULATOR_PORT,
+  HIGHLEVEL_API_URL: fields.HIGHLEVEL_API_URL,
+  HIGHLEVEL_MARKETPLACE_URL: fields.HIGHLEVEL_MARKETPLACE_URL,
+});
+const configSchema = z.object(fields);
+
+export type Settings = Omit<Config, 'highlevel' | 'tokenEncryptionKey' | 'publicUrl'> & { publicUrl?: string };
+
+/** Parses what does not depend on credentials; throws ConfigError. */
+export function loadSettings(env: NodeJS.ProcessEnv): Settings {
+  const parsed = settingsSchema.safeParse(clean(env));
+  if (!parsed.success) throw toConfigError(parsed.error);
+  const e = parsed.data;
+  return {
+    mode: detectMode(env),
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL,
+    dataDir: e.DATA_DIR,
+    databasePath: e.DATABASE_PATH ?? join(e.DATA_DIR, 'tandem.db'),
+    logLevel: e.LOG_LEVEL,
+    emulatorPort: e.EMULATOR_PORT,
+  };
+}
+
+/**
+ * The full configuration. `mode` labels the result: the sandbox passes the environment with its
+ * own app's credentials merged in, so both modes validate the same way.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, mode: Mode = detectMode(env)): Config {
+  const parsed = configSchema.safeParse(clean(env));
+  if (!parsed.success) throw toConfigError(parsed.error);
+  const e = parsed.data;
+  return {
+    ...loadSettings(env),
+    mode,
+    publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    highlevel: {
+      clientId: e.HIGHLEVEL_CLIENT_ID,
+      clientSecret: e.HIGHLEVEL_CLIENT_SECRET,
+      sharedSecret: e.HIGHLEVEL_SHARED_SECRET,
+      webhookPublicKeyPem: e.HIGHLEVEL_WEBHOOK_PUBLIC_KEY,
+      apiUrl: e.HIGHLEVEL_API_URL,
+      marketplaceUrl: e.HIGHLEVEL_MARKETPLACE_URL,
+    },
+    tokenEncryptionKey: e.TOKEN_ENCRYPTION_KEY,
+  };
+}
+
+/** Blank variables count as unset, so `FOO=` in a .env file does not trip validation. */
+function clean(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const name of Object.keys(VARIABLE_HELP)) out[name] = set(env[name]) ? env[name] : undefined;
+  return out;
+}
+
+function toConfigError(error: z.ZodError): ConfigError {
+  const issues: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const variable = String(issue.path[0]) as Variable;
+    if (issues.some((i) => i.variable === variable)) continue;
+    issues.push({ variable, problem: issue.code === 'invalid_type' ? 'is missing' : `is invalid: ${issue.message}` });
+  }
+  return new ConfigError(issues);
+}
+
+function isKey(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return false;
+  const bytes = Buffer.from(value, 'base64');
+  return bytes.length === 32 && bytes.toString('base64') === value;
+}
+
+function isPublicKey(pem: string): boolean {
+  try {
+    createPublicKey(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,92 @@
+// Entry point for `npm start`: starts Tandem (and the sandbox when no HighLevel app is configured),
+// prints where to go, and closes gracefully on SIGINT/SIGTERM.
+import { relative } from 'node:path';
+import { ConfigError } from './config.ts';
+import { StartError, startTandem, type RunningTandem } from './start.ts';
+
+const USAGE = `Usage: npm start [-- --reset]
+
+  --reset   sandbox only: delete the sandbox's data (data/sandbox.json, the emulated HighLevel
+            and Tandem's database) and seed a fresh demo agency
+  --help    show this text
+
+Without HIGHLEVEL_CLIENT_ID, HIGHLEVEL_CLIENT_SECRET and HIGHLEVEL_SHARED_SECRET Tandem runs against
+a local HighLevel emulator (the sandbox). See README.md for a real HighLevel app.`;
+
+async function main(argv: string[]): Promise<void> {
+  const unknown = argv.filter((a) => a !== '--reset' && a !== '--help');
+  if (argv.includes('--help') || unknown.length > 0) {
+    if (unknown.length > 0) console.error(`Unknown option: ${unknown.join(' ')}\n`);
+    console.log(USAGE);
+    process.exit(unknown.length > 0 ? 2 : 0);
+  }
+
+  let tandem: RunningTandem;
+  try {
+    tandem = await startTandem({ reset: argv.includes('--reset') });
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof StartError) {
+      console.error(`\n${err.message}\n`);
+      process.exit(1);
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      console.error(`\nTandem cannot start: ${(err as Error).message}. Set PORT (or EMULATOR_PORT) to a free port.\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  console.log(banner(tandem));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting now.`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`\n${signal}: stopping Tandem… (a second Ctrl+C exits at once)`);
+    tandem.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('Error while stopping:', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function banner(t: RunningTandem): string {
+  if (t.mode === 'sandbox' && t.sandbox) {
+    const path = t.sandboxFile ?? '';
+    const file = relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path);
+    return [
+      '',
+      'Tandem is running in sandbox mode: no HighLevel credentials are set, so a local HighLevel',
+      `emulator runs beside it with a demo agency ("${t.sandbox.company.name}").`,
+      '',
+      `  Open HighLevel sandbox: ${t.sandboxUrl}`,
+      `  Tandem:                 ${t.tandemUrl}`,
+      `  Emulated HighLevel:     ${t.sandbox.highlevelUrl}`,
+      `  Sandbox details:        ${file} (ids, tokens and secrets for scripts)`,
+      '',
+      'Start over with `npm start -- --reset`. Stop with Ctrl+C.',
+      '',
+    ].join('\n');
+  }
+  const local = /^http:\/\/(localhost|127\.0\.0\.1)/.test(t.tandemUrl);
+  return [
+    '',
+    `Tandem is running for HighLevel app ${t.config.highlevel.clientId}.`,
+    '',
+    `  Tandem:                 ${t.tandemUrl}`,
+    `  Redirect URL:           ${t.tandemUrl}/oauth/callback`,
+    `  Webhook URL:            ${t.tandemUrl}/webhooks/highlevel`,
+    `  Custom page URL:        ${t.tandemUrl}/panel/`,
+    ...(local ? ['', 'Note: PUBLIC_URL is a local address; HighLevel cannot reach it. Set PUBLIC_URL to your https URL.'] : []),
+    '',
+  ].join('\n');
+}
+
+await main(process.argv.slice(2));

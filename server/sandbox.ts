@@ -1,0 +1,331 @@
+// The sandbox: with no HighLevel credentials, `npm start` runs the emulator in-process, seeds a demo
+// agency through the emulator's control and public APIs, registers Tandem as its marketplace app and
+// records everything a person or script needs in DATA_DIR/sandbox.json.
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { startEmulator, type RunningEmulator } from '../emulator/server.ts';
+import type { World } from '../emulator/state.ts';
+import { TANDEM_SCOPES } from './config.ts';
+import { DEMO_AGENCY, DEMO_LOCATIONS, DEMO_USERS, demoContacts } from './sandbox-seed.ts';
+
+const sandboxInfoSchema = z.object({
+  tandemUrl: z.string(),
+  highlevelUrl: z.string(),
+  sandboxUrl: z.string(),
+  webhookPublicKeyPem: z.string(),
+  company: z.object({ id: z.string(), name: z.string() }),
+  locations: z.array(z.object({ id: z.string(), name: z.string(), privateToken: z.string() })),
+  users: z.array(
+    z.object({
+      id: z.string(),
+      email: z.string(),
+      name: z.string(),
+      role: z.enum(['admin', 'user']),
+      type: z.enum(['agency', 'account']),
+      locationIds: z.array(z.string()),
+      deactivated: z.boolean(),
+    }),
+  ),
+  app: z.object({
+    appId: z.string(),
+    clientId: z.string(),
+    clientSecret: z.string(),
+    sharedSecret: z.string(),
+    installUrl: z.string(),
+  }),
+  tokenEncryptionKey: z.string(),
+  createdAt: z.string(),
+});
+
+/** The contents of DATA_DIR/sandbox.json. */
+export type SandboxInfo = z.infer<typeof sandboxInfoSchema>;
+
+export interface RunningSandbox {
+  emulator: RunningEmulator;
+  info: SandboxInfo;
+  /** Path of sandbox.json. */
+  file: string;
+  /** True when this start created the demo world (first run or reset). */
+  seeded: boolean;
+}
+
+export function sandboxFiles(dataDir: string) {
+  return {
+    info: join(dataDir, 'sandbox.json'),
+    world: join(dataDir, 'emulator.json'),
+    webhookKey: join(dataDir, 'emulator-webhook-key.pem'),
+  };
+}
+
+/** The environment that points Tandem at the sandbox's HighLevel app. */
+export function sandboxEnv(info: SandboxInfo): Record<string, string> {
+  return {
+    HIGHLEVEL_CLIENT_ID: info.app.clientId,
+    HIGHLEVEL_CLIENT_SECRET: info.app.clientSecret,
+    HIGHLEVEL_SHARED_SECRET: info.app.sharedSecret,
+    HIGHLEVEL_API_URL: info.highlevelUrl,
+    HIGHLEVEL_MARKETPLACE_URL: info.highlevelUrl,
+    HIGHLEVEL_WEBHOOK_PUBLIC_KEY: info.webhookPublicKeyPem,
+    TOKEN_ENCRYPTION_KEY: info.tokenEncryptionKey,
+  };
+}
+
+/** Deletes the sandbox's files and Tandem's database (with its WAL files). */
+export function removeSandboxData(dataDir: string, databasePath: string): void {
+  const files = sandboxFiles(dataDir);
+  for (const path of [files.info, files.world, `${files.world}.tmp`, files.webhookKey]) rmSync(path, { force: true });
+  removeDatabase(databasePath);
+}
+
+function removeDatabase(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+}
+
+export async function startSandbox(options: {
+  dataDir: string;
+  databasePath: string;
+  emulatorPort: number;
+  /** Tandem's public URL, registered as the app's redirect, webhook and custom page URLs. */
+  tandemUrl: string;
+  reset?: boolean;
+}): Promise<RunningSandbox> {
+  const files = sandboxFiles(options.dataDir);
+  // The folder holds tokens and secrets (emulator.json, sandbox.json): private to the user.
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  if (options.reset) removeSandboxData(options.dataDir, options.databasePath);
+  const saved = readInfo(files.info);
+  const emulator = await startEmulator({
+    port: options.emulatorPort,
+    persistPath: files.world,
+    webhookPrivateKeyPem: webhookKey(files.webhookKey),
+  });
+  try {
+    const world = emulator.emu.world;
+    const reuse = saved && describes(saved, world);
+    let info: SandboxInfo;
+    if (reuse) {
+      info = await refresh(saved, emulator, options.tandemUrl);
+    } else {
+      // A database left by an earlier sandbox points at locations that are about to disappear.
+      // (Without any earlier sandbox trace the database is left alone: it may not be a sandbox's.)
+      if (saved || !isEmpty(world)) removeDatabase(options.databasePath);
+      if (!isEmpty(world)) await control(emulator.url, 'POST', '/reset', {});
+      info = await seed(emulator, options.tandemUrl);
+    }
+    emulator.emu.save();
+    writeInfo(files.info, info);
+    return { emulator, info, file: files.info, seeded: !reuse };
+  } catch (err) {
+    await emulator.close();
+    throw err;
+  }
+}
+
+/** The emulator's signing key, created once so the public key Tandem trusts survives restarts. */
+function webhookKey(path: string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8');
+  const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  writeFileSync(path, pem, { mode: 0o600 });
+  return pem;
+}
+
+function readInfo(path: string): SandboxInfo | undefined {
+  try {
+    return sandboxInfoSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+function writeInfo(path: string, info: SandboxInfo): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+/** Whether the persisted emulator world still holds what sandbox.json describes. */
+function describes(info: SandboxInfo, world: World): boolean {
+  return (
+    world.companies[info.company.id] !== undefined &&
+    world.apps[info.app.appId]?.clientId === info.app.clientId &&
+    info.locations.every((l) => world.locations[l.id] !== undefined)
+  );
+}
+
+function isEmpty(world: World): boolean {
+  return Object.keys(world.companies).length === 0 && Object.keys(world.apps).length === 0;
+}
+
+function appRegistration(tandemUrl: string) {
+  return {
+    name: 'Tandem',
+    redirectUris: [`${tandemUrl}/oauth/callback`],
+    webhookUrl: `${tandemUrl}/webhooks/highlevel`,
+    customPageUrl: `${tandemUrl}/panel/`,
+    scopes: [...TANDEM_SCOPES],
+    distribution: 'both' as const,
+  };
+}
+
+/** Ports may differ from the last run: re-point the app at Tandem and recompute the URLs. */
+async function refresh(saved: SandboxInfo, emulator: RunningEmulator, tandemUrl: string): Promise<SandboxInfo> {
+  await control(emulator.url, 'PATCH', `/apps/${saved.app.appId}`, appRegistration(tandemUrl));
+  const world = emulator.emu.world;
+  return urls(
+    {
+      ...saved,
+      locations: saved.locations.map((l) => ({ ...l, privateToken: world.locations[l.id]?.privateToken ?? l.privateToken })),
+      webhookPublicKeyPem: emulator.emu.webhookKey.publicKeyPem,
+    },
+    emulator.url,
+    tandemUrl,
+  );
+}
+
+function urls(info: SandboxInfo, highlevelUrl: string, tandemUrl: string): SandboxInfo {
+  const location = info.locations[0]!;
+  const admin = info.users.find((u) => u.type === 'agency' && u.role === 'admin')!;
+  const install = new URLSearchParams({
+    response_type: 'code',
+    redirect_uri: `${tandemUrl}/oauth/callback`,
+    client_id: info.app.clientId,
+    scope: TANDEM_SCOPES.join(' '),
+    version_id: info.app.appId,
+  });
+  return {
+    ...info,
+    tandemUrl,
+    highlevelUrl,
+    sandboxUrl: `${highlevelUrl}/v2/location/${location.id}/custom-page/${info.app.appId}?userId=${admin.id}`,
+    app: { ...info.app, installUrl: `${highlevelUrl}/v2/oauth/chooselocation?${install.toString().replace(/\+/g, '%20')}` },
+  };
+}
+
+async function seed(emulator: RunningEmulator, tandemUrl: string): Promise<SandboxInfo> {
+  const base = emulator.url;
+  const company = await control<{ id: string; name: string }>(base, 'POST', '/companies', { name: DEMO_AGENCY.name });
+  const locations: SandboxInfo['locations'] = [];
+  for (const demo of DEMO_LOCATIONS) {
+    const created = await control<{ id: string; name: string; privateToken: string }>(base, 'POST', '/locations', {
+      name: demo.name,
+      companyId: company.id,
+      timezone: demo.timezone,
+    });
+    locations.push({ id: created.id, name: created.name, privateToken: created.privateToken });
+  }
+  const locationId = (key: string) => locations[DEMO_LOCATIONS.findIndex((l) => l.key === key)]!.id;
+
+  const users: SandboxInfo['users'] = [];
+  for (const demo of DEMO_USERS) {
+    const locationIds = demo.locations.map(locationId);
+    const created = await control<{ id: string }>(base, 'POST', '/users', {
+      companyId: company.id,
+      firstName: demo.firstName,
+      lastName: demo.lastName,
+      email: demo.email,
+      phone: demo.phone,
+      type: demo.type,
+      role: demo.role,
+      locationIds,
+    });
+    if (demo.deactivated) await control(base, 'PATCH', `/users/${created.id}`, { deactivated: true });
+    users.push({
+      id: created.id,
+      email: demo.email,
+      name: `${demo.firstName} ${demo.lastName}`,
+      role: demo.role,
+      type: demo.type,
+      locationIds,
+      deactivated: demo.deactivated ?? false,
+    });
+  }
+
+  const sharedSecret = randomUUID();
+  const app = await control<{ appId: string; clientId: string; clientSecret: string; sharedSecret: string }>(
+    base,
+    'POST',
+    '/apps',
+    { ...appRegistration(tandemUrl), sharedSecret },
+  );
+
+  let phoneIndex = 10;
+  for (const [i, demo] of DEMO_LOCATIONS.entries()) {
+    const location = locations[i]!;
+    // Contact owners: the location's active users, in turn, with every third contact unassigned.
+    const owners = users.filter((u) => u.type === 'account' && !u.deactivated && u.locationIds.includes(location.id));
+    const contacts = demoContacts(demo, phoneIndex);
+    phoneIndex += contacts.length;
+    for (const [n, contact] of contacts.entries()) {
+      const owner = n % 3 === 2 ? undefined : owners[n % owners.length];
+      await createContact(base, location.privateToken, {
+        ...contact,
+        locationId: location.id,
+        ...(owner ? { assignedTo: owner.id } : {}),
+      });
+    }
+  }
+
+  // With the contacts in place (as in a real agency), the agency admin installs Tandem on both
+  // locations so the emulated HighLevel shows its page. The control API installs without OAuth,
+  // so no authorization code reaches Tandem, only the INSTALL webhook; once Tandem has
+  // /oauth/callback the sandbox should drive the OAuth consent instead.
+  const agencyAdmin = users.find((u) => u.type === 'agency' && u.role === 'admin')!;
+  await control(base, 'POST', '/installs', {
+    appId: app.appId,
+    companyId: company.id,
+    locationIds: locations.map((l) => l.id),
+    userId: agencyAdmin.id,
+  });
+
+  return urls(
+    {
+      tandemUrl,
+      highlevelUrl: base,
+      sandboxUrl: '',
+      webhookPublicKeyPem: emulator.emu.webhookKey.publicKeyPem,
+      company: { id: company.id, name: company.name },
+      locations,
+      users,
+      app: {
+        appId: app.appId,
+        clientId: app.clientId,
+        clientSecret: app.clientSecret,
+        sharedSecret: app.sharedSecret,
+        installUrl: '',
+      },
+      tokenEncryptionKey: randomBytes(32).toString('base64'),
+      createdAt: new Date().toISOString(),
+    },
+    base,
+    tandemUrl,
+  );
+}
+
+/** Through the public API, as a HighLevel user's private integration would. */
+async function createContact(base: string, token: string, body: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${base}/contacts/`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      version: '2021-07-28',
+      'content-type': 'application/json',
+      accept: 'application/json',
+    },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`sandbox seed: POST /contacts/ answered ${res.status}: ${await res.text()}`);
+}
+
+async function control<T = unknown>(base: string, method: string, path: string, body: unknown): Promise<T> {
+  const res = await fetch(`${base}/__emulator${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`sandbox seed: ${method} /__emulator${path} answered ${res.status}: ${text}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}

@@ -1,0 +1,111 @@
+// Starts Tandem (and, without HighLevel credentials, the sandbox beside it): config, database,
+// migrations, HTTP. main.ts and the tests both start Tandem through here.
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { detectMode, loadConfig, loadSettings, type Config, type Mode } from './config.ts';
+import { migrate, openDatabase } from '../db/client.ts';
+import { buildApp } from './app.ts';
+import { sandboxEnv, startSandbox, type RunningSandbox, type SandboxInfo } from './sandbox.ts';
+
+/** A reason not to start that the person running Tandem can fix; printed without a stack. */
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Sandbox only: delete the sandbox's data and Tandem's database first. */
+  reset?: boolean;
+  /** Overrides PORT; 0 picks a free port. */
+  port?: number;
+  /** Overrides EMULATOR_PORT; 0 picks a free port. */
+  emulatorPort?: number;
+  /** Overrides DATA_DIR. */
+  dataDir?: string;
+  /** No request logging (tests). */
+  quiet?: boolean;
+}
+
+export interface RunningTandem {
+  mode: Mode;
+  config: Config;
+  tandemUrl: string;
+  /** The emulated HighLevel page with Tandem's panel inside (sandbox only). */
+  sandboxUrl?: string;
+  sandbox?: SandboxInfo;
+  /** Path of sandbox.json (sandbox only). */
+  sandboxFile?: string;
+  close(): Promise<void>;
+}
+
+export async function startTandem(options: StartOptions = {}): Promise<RunningTandem> {
+  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  if (options.port !== undefined) env.PORT = String(options.port);
+  if (options.emulatorPort !== undefined) env.EMULATOR_PORT = String(options.emulatorPort);
+  if (options.dataDir !== undefined) env.DATA_DIR = options.dataDir;
+  const mode = detectMode(env);
+  if (options.reset && mode === 'highlevel') {
+    throw new StartError('--reset only applies to the sandbox; it never deletes the data of a real HighLevel app.');
+  }
+
+  const settings = loadSettings(env);
+  // The app's URLs must be known before it is registered, so port 0 is resolved to a real port now.
+  if (settings.port === 0 && !settings.publicUrl) env.PORT = String(await freePort(settings.host));
+  const tandemUrl = settings.publicUrl ?? `http://localhost:${env.PORT ?? settings.port}`;
+
+  let sandbox: RunningSandbox | undefined;
+  if (mode === 'sandbox') {
+    sandbox = await startSandbox({
+      dataDir: settings.dataDir,
+      databasePath: settings.databasePath,
+      emulatorPort: settings.emulatorPort,
+      tandemUrl,
+      reset: options.reset,
+    });
+  }
+  let database: ReturnType<typeof openDatabase> | undefined;
+  let app: ReturnType<typeof buildApp> | undefined;
+  try {
+    // In the sandbox its own app's credentials win over anything in the environment.
+    const config = loadConfig(sandbox ? { ...env, ...sandboxEnv(sandbox.info), PUBLIC_URL: tandemUrl } : env, mode);
+    database = openDatabase(config.databasePath);
+    migrate(database);
+    app = buildApp({ config, db: database, ...(options.quiet ? { logger: false as const } : {}) });
+    await app.listen({ port: config.port, host: config.host });
+    const db = database;
+    const server = app;
+    let closing: Promise<void> | undefined;
+    return {
+      mode,
+      config,
+      tandemUrl,
+      sandboxUrl: sandbox?.info.sandboxUrl,
+      sandbox: sandbox?.info,
+      sandboxFile: sandbox?.file,
+      close() {
+        closing ??= (async () => {
+          await server.close();
+          await sandbox?.emulator.close();
+          db.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await app?.close();
+    database?.close();
+    await sandbox?.emulator.close();
+    throw err;
+  }
+}
+
+async function freePort(host: string): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

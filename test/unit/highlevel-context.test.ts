@@ -1,0 +1,59 @@
+// The panel's HighLevel handshake (web/lib/highlevel-context.svelte.ts) against stand-in windows.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { HighLevelContext, REQUEST_MESSAGE } from '../../web/lib/highlevel-context.svelte.ts';
+
+/** A parent frame that records what the panel posts to it. */
+function frames() {
+  const parent = { posted: [] as unknown[], postMessage(data: unknown) { this.posted.push(data); } };
+  const child = Object.assign(new EventTarget(), { parent, top: parent });
+  const answer = (data: unknown, source: unknown = parent) =>
+    child.dispatchEvent(Object.assign(new Event('message'), { data, source }));
+  return { parent, child: child as unknown as Window, answer };
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe('HighLevelContext', () => {
+  it('is outside HighLevel at once when not framed', () => {
+    const self = new EventTarget() as unknown as Window;
+    Object.assign(self, { parent: self, top: self });
+    const context = new HighLevelContext();
+    context.start(self);
+    expect(context.state).toBe('outside');
+  });
+
+  it('asks the parent for user data and keeps the encrypted answer', () => {
+    const { parent, child, answer } = frames();
+    const context = new HighLevelContext();
+    context.start(child);
+    expect(context.state).toBe('waiting');
+    expect(parent.posted).toEqual([REQUEST_MESSAGE]);
+    answer({ message: 'SOMETHING_ELSE', payload: 'x' });
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 42 });
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'from-elsewhere' }, {});
+    expect(context.state).toBe('waiting');
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'U2FsdGVkX1+abc' });
+    expect(context.state).toBe('received');
+    expect(context.payload).toBe('U2FsdGVkX1+abc');
+    // Stops asking and ignores later answers.
+    vi.advanceTimersByTime(10_000);
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'later' });
+    expect(context.payload).toBe('U2FsdGVkX1+abc');
+    expect(parent.posted).toHaveLength(1);
+  });
+
+  it('repeats the request until HighLevel answers, and gives up after 5 seconds', () => {
+    const { parent, child } = frames();
+    const context = new HighLevelContext();
+    context.start(child);
+    vi.advanceTimersByTime(4_999);
+    expect(context.state).toBe('waiting');
+    expect(parent.posted.length).toBeGreaterThanOrEqual(4);
+    vi.advanceTimersByTime(1);
+    expect(context.state).toBe('outside');
+    const asked = parent.posted.length;
+    vi.advanceTimersByTime(5_000);
+    expect(parent.posted).toHaveLength(asked);
+  });
+});
