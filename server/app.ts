@@ -3,6 +3,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Config } from './config.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { Database } from '../db/client.ts';
 import { loggerOptions } from './log.ts';
 import { installErrorHandlers } from './errors.ts';
@@ -16,10 +17,14 @@ export interface AppDeps {
   logger?: FastifyBaseLogger | false;
   /** Where the built panel lives (default dist/web). */
   panelDir?: string;
+  /** Injected time (default: the system clock). */
+  clock?: Clock;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, db } = deps;
+  const clock = deps.clock ?? systemClock;
+  void clock;
   const app: FastifyInstance =
     deps.logger === undefined
       ? Fastify({ logger: loggerOptions(config) })
