@@ -1,12 +1,13 @@
 // Validates emulator responses against HighLevel's official OpenAPI response schemas
 // (../shared/highlevel/openapi), so the emulator cannot drift from the published contract.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const SPEC_DIR = resolve(here, '../../../shared/highlevel/openapi');
+/** HighLevel's official OpenAPI files: ../shared/highlevel/openapi beside the repository (as in CI). */
+export const SPEC_DIR = process.env.HIGHLEVEL_OPENAPI_DIR ?? resolve(here, '../../../shared/highlevel/openapi');
 
 type Json = Record<string, unknown>;
 const files = new Map<string, Json>();
@@ -14,6 +15,9 @@ const files = new Map<string, Json>();
 function loadSpec(rel: string): Json {
   let spec = files.get(rel);
   if (!spec) {
+    if (!existsSync(SPEC_DIR)) {
+      throw new Error(`HighLevel's OpenAPI files are not at ${SPEC_DIR}; set HIGHLEVEL_OPENAPI_DIR to the folder holding apps/ and common/`);
+    }
     spec = JSON.parse(readFileSync(resolve(SPEC_DIR, rel), 'utf8')) as Json;
     files.set(rel, spec);
   }

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseWebhookPublicKey, verifyWebhookSignature } from '../../server/highlevel/webhook-signature.ts';
+import { HIGHLEVEL_WEBHOOK_PUBLIC_KEY } from '../../server/config.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -32,8 +32,7 @@ describe('webhook signature', () => {
   });
 
   it("parses HighLevel's published key and raw 32-byte keys", () => {
-    const published = readFileSync(new URL('../../../shared/highlevel/openapi/webhook-keys/ghl-webhook-ed25519-public.pem', import.meta.url), 'utf8');
-    expect(parseWebhookPublicKey(published).asymmetricKeyType).toBe('ed25519');
+    expect(parseWebhookPublicKey(HIGHLEVEL_WEBHOOK_PUBLIC_KEY).asymmetricKeyType).toBe('ed25519');
     const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(12);
     expect(verifyWebhookSignature(body, signature, parseWebhookPublicKey(raw.toString('base64')))).toBe(true);
     expect(verifyWebhookSignature(body, signature, parseWebhookPublicKey(raw.toString('hex')))).toBe(true);
