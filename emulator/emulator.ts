@@ -45,6 +45,7 @@ export interface RequestLogEntry {
   method: string;
   path: string;
   query: Record<string, unknown>;
+  /** HTTP status answered; 0 when a fault dropped the connection. */
   status: number;
   locationId?: string;
   companyId?: string;

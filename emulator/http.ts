@@ -57,6 +57,7 @@ declare module 'fastify' {
     auth?: AuthContext;
     faultRule?: number;
     dropAfterHandling?: boolean;
+    logged?: boolean;
   }
 }
 
@@ -145,8 +146,21 @@ export function installHttpBasics(app: FastifyInstance, emu: Emulator): void {
     const rule = emu.takeFault(req.method, path, locationOf(req));
     if (!rule) return;
     req.faultRule = rule.id;
-    if (rule.delayMs) await new Promise((r) => setTimeout(r, rule.delayMs));
+    if (rule.delayMs) {
+      // Stop waiting when the client gives up, so an abandoned request never holds close() open.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, rule.delayMs);
+        req.raw.socket.once('close', done);
+        function done() {
+          clearTimeout(timer);
+          req.raw.socket.off('close', done);
+          resolve();
+        }
+      });
+      if (req.raw.socket.destroyed) return reply.hijack();
+    }
     if (rule.drop) {
+      logOnce(emu, req, 0, reply.elapsedTime);
       req.raw.socket.destroy();
       return reply.hijack();
     }
@@ -162,6 +176,7 @@ export function installHttpBasics(app: FastifyInstance, emu: Emulator): void {
 
   app.addHook('onSend', async (req, reply, payload) => {
     if (req.dropAfterHandling) {
+      logOnce(emu, req, 0, reply.elapsedTime);
       reply.raw.socket?.destroy();
     }
     return payload;
@@ -187,21 +202,30 @@ export function installHttpBasics(app: FastifyInstance, emu: Emulator): void {
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    const path = req.url.split('?')[0]!;
-    if (path.startsWith('/__emulator')) return;
-    emu.logRequest({
-      at: new Date(emu.now()).toISOString(),
-      method: req.method,
-      path,
-      query: (req.query ?? {}) as Record<string, unknown>,
-      status: reply.statusCode,
-      locationId: locationOf(req),
-      companyId: req.auth?.companyId,
-      appId: req.auth?.token.appId,
-      tokenKind: req.auth?.token.kind,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      ...(req.faultRule ? { fault: req.faultRule } : {}),
-    });
+    logOnce(emu, req, reply.statusCode, reply.elapsedTime);
+  });
+}
+
+/**
+ * Records a request in the log once. Dropped connections are logged too (status 0), so a test
+ * or benchmark can see that a request reached the emulator even when its client saw no answer.
+ */
+function logOnce(emu: Emulator, req: FastifyRequest, status: number, elapsedMs: number): void {
+  const path = req.url.split('?')[0]!;
+  if (path.startsWith('/__emulator') || req.logged) return;
+  req.logged = true;
+  emu.logRequest({
+    at: new Date(emu.now()).toISOString(),
+    method: req.method,
+    path,
+    query: (req.query ?? {}) as Record<string, unknown>,
+    status,
+    locationId: locationOf(req),
+    companyId: req.auth?.companyId,
+    appId: req.auth?.token.appId,
+    tokenKind: req.auth?.token.kind,
+    durationMs: Math.round(elapsedMs * 100) / 100,
+    ...(req.faultRule ? { fault: req.faultRule } : {}),
   });
 }
 

@@ -28,7 +28,7 @@ export interface RunningEmulator {
 }
 
 export function buildEmulatorApp(emu: Emulator, opts: { logger?: boolean } = {}): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
   void app.register(formbody);
   // HighLevel accepts an empty body sent as application/json: the official SDK sends exactly that
   // on every DELETE (its axios instance always sets Content-Type). Fastify's default parser 400s it.

@@ -198,6 +198,8 @@ describe('API faults', () => {
     await control(emu.url, 'POST', '/faults', { method: 'POST', path: '^/contacts/?$', drop: true });
     await expect(createContact(location.privateToken, location.id, 'a@example.com')).rejects.toThrow(/fetch failed/);
     expect([...emu.emu.contactIds(location.id)]).toEqual([]);
+    const log = await control(emu.url, 'GET', `/requests?locationId=${location.id}`);
+    expect(log.requests).toEqual([expect.objectContaining({ method: 'POST', status: 0, fault: expect.any(Number) })]);
   });
 
   it('drops the connection after handling: the client sees a socket error but the write happened', async () => {
@@ -207,6 +209,8 @@ describe('API faults', () => {
     const ids = [...emu.emu.contactIds(location.id)];
     expect(ids).toHaveLength(1);
     expect(emu.emu.contact(ids[0]!)).toMatchObject({ email: 'a@example.com' });
+    const log = await control(emu.url, 'GET', `/requests?locationId=${location.id}`);
+    expect(log.requests).toEqual([expect.objectContaining({ method: 'POST', status: 0, fault: expect.any(Number) })]);
   });
 
   it('rejects a rule without an effect or with a bad regular expression, and clears rules', async () => {
