@@ -1,0 +1,318 @@
+// Hands out valid HighLevel access tokens per location or agency company, refreshing them ahead of
+// expiry with exactly one refresh per owner at a time, across processes (RELIABILITY.md):
+// - in this process, concurrent callers for one owner share one promise (single flight);
+// - across processes, the refresher first claims the token row (one conditional UPDATE); a process
+//   that loses the claim polls the row until the winner releases it, then re-reads the new pair;
+// - under the lock the row is re-read (another process may have refreshed meanwhile), and the new
+//   pair is persisted before anyone is handed the new access token, because the refresh token
+//   HighLevel just spent is gone for good.
+// Failures map to states: "Invalid grant" → needs_reauth (the dead refresh token is forgotten so
+// nothing retries it); "Location is not active" → paused (token untouched: it works again once the
+// location is reactivated); network, timeout, 5xx, 429 → TransientTokenError with a backoff, tokens
+// untouched. A location of an agency install is recovered by minting a new token with the agency's
+// Company token instead of going to needs_reauth.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Db } from '../../db/client.ts';
+import { getInstallation } from '../../db/installations.ts';
+import {
+  hasTokens,
+  markRefreshDead,
+  readTokens,
+  releaseRefresh,
+  saveGrant,
+  storeRefreshed,
+  storeRefreshedIfUnchanged,
+  tokenRowId,
+  tokenRowState,
+  tryClaimRefresh,
+  type StoredTokens,
+  type TokenOwner,
+} from '../../db/tokens.ts';
+import type { Clock } from '../clock.ts';
+import { TokenCipherError, type TokenCipher } from '../security/token-cipher.ts';
+import { HighLevelError, classifyHighLevelError, isInvalidGrant, retryHintMs } from './http.ts';
+import { mintLocationToken, refreshGrant, type HighLevelEndpoints, type TokenGrant, type UserType } from './oauth.ts';
+import { backoffMs, needsRefresh, stillUsable } from './token-policy.ts';
+
+export type OwnerStatus = 'needs_reauth' | 'paused' | 'active';
+
+export class ReauthRequiredError extends Error {
+  override readonly name = 'ReauthRequiredError';
+  constructor(readonly owner: TokenOwner, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+export class LocationPausedError extends Error {
+  override readonly name = 'LocationPausedError';
+  constructor(readonly owner: TokenOwner, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+export class TransientTokenError extends Error {
+  override readonly name = 'TransientTokenError';
+  constructor(
+    readonly owner: TokenOwner,
+    /** Epoch ms (injected clock) before which trying again is pointless. */
+    readonly retryAt: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export interface TokenProviderOptions {
+  db: Db;
+  cipher: TokenCipher;
+  clock: Clock;
+  endpoints: HighLevelEndpoints;
+  /**
+   * Told when an owner's state changes: needs_reauth/paused with a plain reason, and 'active' after
+   * the first successful refresh or mint in this process (so a recovery is reported even after a
+   * restart). Must be idempotent, and must not revive an uninstalled installation.
+   */
+  onStatus(owner: TokenOwner, status: OwnerStatus, reason: string | null): void;
+  /**
+   * How long a claimed refresh lock lasts (clock ms). It must outlive one refresh request (timeout
+   * 20 s), the only step that spends a single-use token; the longer mint path spends none, so two
+   * processes minting after a lapsed lock merely get two valid tokens.
+   */
+  lockTtlMs?: number;
+  /** Real milliseconds a caller waits for another process's refresh before giving up (transiently). */
+  waitTimeoutMs?: number;
+  /** Real milliseconds between polls of a row another process is refreshing. */
+  pollMs?: number;
+  random?: () => number;
+  /** Names this provider in the lock column; unique per instance by default. */
+  lockOwner?: string;
+}
+
+export interface TokenProvider {
+  locationToken(locationId: string): Promise<string>;
+  companyToken(companyId: string): Promise<string>;
+}
+
+const DEFAULT_LOCK_TTL_MS = 60_000;
+const DEFAULT_WAIT_TIMEOUT_MS = 30_000;
+const DEFAULT_POLL_MS = 20;
+/** Claim attempts per call: a winner that failed transiently hands the next claim to a waiter. */
+const MAX_ROUNDS = 3;
+
+const userTypeOf = (owner: TokenOwner): UserType => (owner.type === 'company' ? 'Company' : 'Location');
+const describe = (owner: TokenOwner) => `${owner.type} ${owner.id}`;
+
+export function createTokenProvider(options: TokenProviderOptions): TokenProvider {
+  const { db, cipher, clock, endpoints } = options;
+  const lockTtlMs = options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
+  const waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  const random = options.random ?? Math.random;
+  const lockOwner = options.lockOwner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+
+  const inflight = new Map<string, Promise<string>>();
+  /** Per owner: consecutive transient failures and when the next attempt is due (this process only). */
+  const backoff = new Map<string, { attempts: number; retryAt: number }>();
+  /** Last status and reason reported per owner, so each change is reported once. */
+  const reported = new Map<string, string>();
+
+  function report(owner: TokenOwner, status: OwnerStatus, reason: string | null): void {
+    const id = tokenRowId(owner);
+    const key = `${status}\n${reason ?? ''}`;
+    if (reported.get(id) === key) return;
+    reported.set(id, key);
+    options.onStatus(owner, status, reason);
+  }
+
+  function succeeded(owner: TokenOwner): void {
+    backoff.delete(tokenRowId(owner));
+    report(owner, 'active', null);
+  }
+
+  function transient(owner: TokenOwner, cause: unknown): TransientTokenError {
+    if (cause instanceof TransientTokenError) return new TransientTokenError(owner, cause.retryAt, cause.message, { cause });
+    const id = tokenRowId(owner);
+    const attempts = (backoff.get(id)?.attempts ?? 0) + 1;
+    const hint = cause instanceof HighLevelError ? retryHintMs(cause) : undefined;
+    const retryAt = clock.now() + backoffMs(attempts, random, hint);
+    backoff.set(id, { attempts, retryAt });
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return new TransientTokenError(owner, retryAt, `token refresh for ${describe(owner)} failed, retry later: ${why}`, { cause });
+  }
+
+  function reauth(owner: TokenOwner, reason: string, cause?: unknown): ReauthRequiredError {
+    report(owner, 'needs_reauth', reason);
+    return new ReauthRequiredError(owner, `${describe(owner)} needs re-authorisation: ${reason}`, { cause });
+  }
+
+  function paused(owner: TokenOwner, reason: string, cause?: unknown): LocationPausedError {
+    report(owner, 'paused', reason);
+    return new LocationPausedError(owner, `${describe(owner)} is paused in HighLevel: ${reason}`, { cause });
+  }
+
+  /** Maps a failed HighLevel call to the owner's error (reporting the state), never leaving a raw HighLevelError. */
+  function failure(owner: TokenOwner, err: unknown): Error {
+    // A row no configured key opens is an operator's mistake (a missing old key), not HighLevel's answer.
+    if (err instanceof ReauthRequiredError || err instanceof LocationPausedError || err instanceof TokenCipherError) return err;
+    if (err instanceof TransientTokenError) return transient(owner, err);
+    const message = err instanceof Error ? err.message : String(err);
+    switch (classifyHighLevelError(err)) {
+      case 'retry':
+        return transient(owner, err);
+      case 'paused':
+        return paused(owner, message, err);
+      default:
+        // reauth, or an answer we do not understand (record): stop this owner and say why.
+        return reauth(owner, message, err);
+    }
+  }
+
+  // async so that a failure to open the row rejects instead of throwing; everything before the
+  // first await runs synchronously, so the in-flight entry is set before any other caller looks.
+  async function token(owner: TokenOwner): Promise<string> {
+    const id = tokenRowId(owner);
+    const current = readTokens(db, cipher, owner);
+    if (current && !needsRefresh(current, clock.now())) return current.accessToken;
+    const running = inflight.get(id);
+    if (running) return running;
+    const p = obtain(owner).finally(() => inflight.delete(id));
+    inflight.set(id, p);
+    return p;
+  }
+
+  async function obtain(owner: TokenOwner): Promise<string> {
+    const id = tokenRowId(owner);
+    for (let round = 1; ; round++) {
+      const now = clock.now();
+      const current = readTokens(db, cipher, owner);
+      if (!current) return mintWithoutRow(owner);
+      if (!needsRefresh(current, now)) return current.accessToken;
+      const gate = backoff.get(id);
+      if (gate && now < gate.retryAt) {
+        if (stillUsable(current, now)) return current.accessToken;
+        throw new TransientTokenError(owner, gate.retryAt, `token refresh for ${describe(owner)} is backing off`);
+      }
+      if (tryClaimRefresh(db, id, lockOwner, now, lockTtlMs)) return refreshHoldingLock(owner);
+      await waitForRelease(owner);
+      if (round >= MAX_ROUNDS) {
+        const after = readTokens(db, cipher, owner);
+        if (after && !needsRefresh(after, clock.now())) return after.accessToken;
+        throw transient(owner, new Error('another process kept the refresh lock'));
+      }
+    }
+  }
+
+  /** Polls (real time, bounded) until no live lock is held on the owner's row by someone else. */
+  async function waitForRelease(owner: TokenOwner): Promise<void> {
+    const deadline = performance.now() + waitTimeoutMs;
+    for (;;) {
+      const state = tokenRowState(db, owner);
+      if (!state || state.lockUntil === null || state.lockUntil < clock.now()) return;
+      if (performance.now() > deadline) throw transient(owner, new Error('timed out waiting for another process to refresh'));
+      await delay(pollMs);
+    }
+  }
+
+  async function refreshHoldingLock(owner: TokenOwner): Promise<string> {
+    const id = tokenRowId(owner);
+    try {
+      // Re-read under the lock: the pair may have been refreshed since the first read.
+      const current = readTokens(db, cipher, owner);
+      if (!current) throw new ReauthRequiredError(owner, `${describe(owner)} has no stored tokens`);
+      if (!needsRefresh(current, clock.now())) return current.accessToken;
+      const grant = await renew(owner, current);
+      if (!grant) return current.accessToken;
+      if (!store(id, current, grant)) {
+        // Someone stored a newer pair while we waited (a reinstall): ours is valid but not kept.
+        return grant.accessToken;
+      }
+      succeeded(owner);
+      return grant.accessToken;
+    } finally {
+      releaseRefresh(db, id, lockOwner);
+    }
+  }
+
+  function store(id: string, spent: StoredTokens, grant: TokenGrant): boolean {
+    const now = clock.now();
+    if (storeRefreshed(db, cipher, id, lockOwner, grant, now)) return true;
+    return spent.sealedRefreshToken !== null && storeRefreshedIfUnchanged(db, cipher, id, spent.sealedRefreshToken, grant, now);
+  }
+
+  /**
+   * A new grant for an owner whose lock we hold: refresh, or mint for an agency location. Null when
+   * a refresh ahead of expiry failed transiently: the next attempt is scheduled and the current,
+   * still valid token carries on meanwhile.
+   */
+  async function renew(owner: TokenOwner, current: StoredTokens): Promise<TokenGrant | null> {
+    if (current.refreshToken === null || current.sealedRefreshToken === null) {
+      const minted = await mintForLocation(owner, current.companyId);
+      if (!minted) throw reauth(owner, 'no refresh token stored; install the app again');
+      return minted;
+    }
+    try {
+      return await refreshGrant(endpoints, current.refreshToken, userTypeOf(owner), clock.now());
+    } catch (err) {
+      const kind = classifyHighLevelError(err);
+      if (kind === 'retry' && stillUsable(current, clock.now())) {
+        transient(owner, err);
+        return null;
+      }
+      if (isInvalidGrant(err)) {
+        markRefreshDead(db, current.id, current.sealedRefreshToken);
+        const minted = await mintForLocation(owner, current.companyId);
+        if (minted) return minted;
+      }
+      throw failure(owner, err);
+    }
+  }
+
+  /**
+   * For a location of an agency install: a new Location token from the agency's Company token
+   * (itself obtained through this provider). Undefined when there is no Company token to use.
+   */
+  async function mintForLocation(owner: TokenOwner, companyId: string): Promise<TokenGrant | undefined> {
+    if (owner.type !== 'location') return undefined;
+    const company: TokenOwner = { type: 'company', id: companyId };
+    if (!hasTokens(db, company)) return undefined;
+    let companyAccess: string;
+    try {
+      companyAccess = await token(company);
+    } catch (err) {
+      if (err instanceof ReauthRequiredError) throw reauth(owner, 'the agency connection needs re-authorisation', err);
+      if (err instanceof LocationPausedError) throw paused(owner, err.message, err);
+      throw failure(owner, err);
+    }
+    try {
+      return await mintLocationToken(endpoints, companyAccess, companyId, owner.id, clock.now());
+    } catch (err) {
+      throw failure(owner, err);
+    }
+  }
+
+  /**
+   * No row for this owner: a location of an agency install (still installed) gets a minted token;
+   * anything else was never installed or was uninstalled, which is not a state change to report.
+   */
+  async function mintWithoutRow(owner: TokenOwner): Promise<string> {
+    const installation = owner.type === 'location' ? getInstallation(db, owner.id) : undefined;
+    if (!installation || installation.status === 'uninstalled') {
+      throw new ReauthRequiredError(owner, `${describe(owner)} has no stored tokens`);
+    }
+    const grant = await mintForLocation(owner, installation.companyId);
+    if (!grant) throw reauth(owner, 'no tokens stored; install the app again');
+    // Uninstalled while we were minting: keep no token for it.
+    if (getInstallation(db, owner.id)?.status === 'uninstalled') throw new ReauthRequiredError(owner, `${describe(owner)} was uninstalled`);
+    saveGrant(db, cipher, grant, clock.now());
+    succeeded(owner);
+    return grant.accessToken;
+  }
+
+  return {
+    locationToken: (locationId) => token({ type: 'location', id: locationId }),
+    companyToken: (companyId) => token({ type: 'company', id: companyId }),
+  };
+}
