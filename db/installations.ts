@@ -76,6 +76,10 @@ export function getCompany(db: Db, companyId: string): Company | undefined {
   return db.select().from(companies).where(eq(companies.companyId, companyId)).get();
 }
 
+export function listCompanies(db: Db): Company[] {
+  return db.select().from(companies).orderBy(companies.companyId).all();
+}
+
 export function upsertCompany(
   db: Db,
   row: { companyId: string; installToFutureLocations: boolean; now: number; whitelabelDomain?: string | null },

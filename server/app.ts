@@ -9,6 +9,12 @@ import { loggerOptions } from './log.ts';
 import { installErrorHandlers } from './errors.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerPanelRoutes } from './routes/panel.ts';
+import { registerPanelApiRoutes } from './routes/panel-api.ts';
+import { registerSecurityHeaders } from './security/headers.ts';
+import { createPanelSessions, installPanelSessions } from './auth/session.ts';
+import { createServices, type Services } from './services.ts';
+import { registerInstallRoutes } from './routes/install.ts';
+import { registerWebhookRoutes } from './routes/webhooks.ts';
 
 export interface AppDeps {
   config: Config;
@@ -19,27 +25,44 @@ export interface AppDeps {
   panelDir?: string;
   /** Injected time (default: the system clock). */
   clock?: Clock;
+  /** Tandem's services (server/services.ts); created from config, db and clock when absent. Closed with the app. */
+  services?: Services;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, db } = deps;
   const clock = deps.clock ?? systemClock;
   void clock;
+  // Client addresses (the sign-in rate limit is per address) come through trusted proxies only.
+  const hops = config.trustProxy;
+  const trustProxy = typeof hops === 'number' ? (_address: string, hop: number) => hop < hops : hops;
   const app: FastifyInstance =
     deps.logger === undefined
-      ? Fastify({ logger: loggerOptions(config) })
+      ? Fastify({ trustProxy, logger: loggerOptions(config) })
       : deps.logger === false
-        ? Fastify({ logger: false })
-        : Fastify({ loggerInstance: deps.logger });
+        ? Fastify({ trustProxy, logger: false })
+        : Fastify({ trustProxy, loggerInstance: deps.logger });
+  const services = deps.services ?? createServices({ config, db, clock, logger: app.log });
+  app.addHook('onClose', () => services.close());
 
   installErrorHandlers(app);
   // HighLevel's OAuth and install endpoints post forms.
   void app.register(formbody);
 
-  // Security headers belong here, before any route: helmet with a CSP whose frame-ancestors lets
-  // only HighLevel (and the agency's white-label domain) frame /panel/, and nothing else be framed.
+  // Before any route: helmet everywhere; only /panel/ may be framed, and only by HighLevel.
+  registerSecurityHeaders(app, { config, db: db.db });
+  installPanelSessions(app, createPanelSessions({ tokenEncryptionKey: config.tokenEncryptionKey, clock, db: db.db }));
 
   registerHealthRoutes(app, { db });
   registerPanelRoutes(app, { dir: deps.panelDir });
+  registerPanelApiRoutes(app, { config, db: db.db, clock, sessions: app.panelSessions });
+  registerInstallRoutes(app, { config, services });
+  registerWebhookRoutes(app, {
+    db: db.db,
+    clock: services.clock,
+    webhookKey: services.webhookKey,
+    appId: services.appId,
+    onStored: () => services.inbox.schedule(),
+  });
   return app;
 }

@@ -34,6 +34,11 @@ export interface Config {
   databasePath: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   emulatorPort: number;
+  /**
+   * Which proxies' X-Forwarded-For to believe (Fastify's `trustProxy`): false, true, a hop count
+   * or addresses. The sign-in rate limit is per client address, so behind a proxy it needs this.
+   */
+  trustProxy: boolean | number | string;
   highlevel: {
     clientId: string;
     clientSecret: string;
@@ -45,6 +50,10 @@ export interface Config {
   };
   /** 32 bytes; encrypts OAuth tokens at rest (AES-256-GCM). */
   tokenEncryptionKey: Buffer;
+  /** Keys from before a rotation: they still open old rows, which are re-sealed on their next refresh. */
+  tokenEncryptionKeysOld: Buffer[];
+  /** Extra origins that may frame the panel, beyond HighLevel's and the learned white-label domains. */
+  frameAncestors: string[];
 }
 
 /** What each variable is and where to find it, printed when it is missing or wrong. */
@@ -57,6 +66,8 @@ export const VARIABLE_HELP = {
     'The Shared Secret that encrypts the user data HighLevel gives the custom page: Advanced Settings → Auth → Shared Secret',
   TOKEN_ENCRYPTION_KEY:
     'Not from HighLevel: 32 random bytes, base64, that encrypt OAuth tokens at rest; create it once with `openssl rand -base64 32` and keep it',
+  TOKEN_ENCRYPTION_KEYS_OLD:
+    'Optional, for key rotation: the previous TOKEN_ENCRYPTION_KEY value(s), comma-separated; tokens sealed with them stay readable and are re-sealed with the current key on their next refresh',
   HIGHLEVEL_WEBHOOK_PUBLIC_KEY:
     "The PEM public key that verifies webhook signatures (x-ghl-signature); defaults to HighLevel's published Ed25519 key",
   PUBLIC_URL: 'The https URL where HighLevel reaches Tandem, e.g. https://tandem.example.com',
@@ -68,6 +79,10 @@ export const VARIABLE_HELP = {
   DATA_DIR: 'Folder for the SQLite database and sandbox files (default ./data)',
   DATABASE_PATH: 'SQLite file (default DATA_DIR/tandem.db)',
   LOG_LEVEL: 'One of fatal, error, warn, info, debug, trace, silent (default info)',
+  TRUST_PROXY:
+    'Behind a reverse proxy: how many proxies to trust (e.g. 1) or their addresses/CIDRs, comma-separated, so Tandem sees client addresses (default: none)',
+  FRAME_ANCESTORS:
+    "Optional: extra origins allowed to frame the panel, comma-separated (e.g. https://app.myagency.com), for a white-label domain HighLevel did not report at install",
 } as const;
 
 export type Variable = keyof typeof VARIABLE_HELP;
@@ -119,6 +134,12 @@ const fields = {
   DATABASE_PATH: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMULATOR_PORT: port.default(3001),
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .refine((v) => /^(true|false|\d{1,2}|[0-9a-f:.\/]+(\s*,\s*[0-9a-f:.\/]+)*)$/i.test(v), 'must be true, false, a number of proxies, or addresses/CIDRs, comma-separated')
+    .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v.replace(/\s+/g, '')))
+    .default(false),
   HIGHLEVEL_API_URL: url.default('https://services.leadconnectorhq.com'),
   HIGHLEVEL_MARKETPLACE_URL: url.default('https://marketplace.gohighlevel.com'),
   HIGHLEVEL_CLIENT_ID: z.string().trim().min(1),
@@ -134,6 +155,17 @@ const fields = {
     .string()
     .refine(isKey, 'must be 32 bytes encoded as base64 (44 characters)')
     .transform((k) => Buffer.from(k, 'base64')),
+  TOKEN_ENCRYPTION_KEYS_OLD: z
+    .string()
+    .transform((list) => list.split(/[\s,]+/).filter(Boolean))
+    .refine((list) => list.every(isKey), 'must be comma-separated keys, each 32 bytes encoded as base64 (44 characters)')
+    .transform((list) => list.map((k) => Buffer.from(k, 'base64')))
+    .default([]),
+  FRAME_ANCESTORS: z
+    .string()
+    .transform((list) => list.split(/[\s,]+/).filter(Boolean))
+    .refine((list) => list.every(isFrameOrigin), 'must be origins like https://app.example.com (or https://*.example.com), comma-separated')
+    .default([]),
 };
 
 /** Settings that exist before any HighLevel credentials (the sandbox needs them to start). */
@@ -145,12 +177,13 @@ const settingsSchema = z.object({
   DATABASE_PATH: fields.DATABASE_PATH,
   LOG_LEVEL: fields.LOG_LEVEL,
   EMULATOR_PORT: fields.EMULATOR_PORT,
+  TRUST_PROXY: fields.TRUST_PROXY,
   HIGHLEVEL_API_URL: fields.HIGHLEVEL_API_URL,
   HIGHLEVEL_MARKETPLACE_URL: fields.HIGHLEVEL_MARKETPLACE_URL,
 });
 const configSchema = z.object(fields);
 
-export type Settings = Omit<Config, 'highlevel' | 'tokenEncryptionKey' | 'publicUrl'> & { publicUrl?: string };
+export type Settings = Omit<Config, 'highlevel' | 'tokenEncryptionKey' | 'tokenEncryptionKeysOld' | 'publicUrl' | 'frameAncestors'> & { publicUrl?: string };
 
 /** Parses what does not depend on credentials; throws ConfigError. */
 export function loadSettings(env: NodeJS.ProcessEnv): Settings {
@@ -166,6 +199,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     databasePath: e.DATABASE_PATH ?? join(e.DATA_DIR, 'tandem.db'),
     logLevel: e.LOG_LEVEL,
     emulatorPort: e.EMULATOR_PORT,
+    trustProxy: e.TRUST_PROXY,
   };
 }
 
@@ -190,6 +224,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: Mode = detectMode(env))
       marketplaceUrl: e.HIGHLEVEL_MARKETPLACE_URL,
     },
     tokenEncryptionKey: e.TOKEN_ENCRYPTION_KEY,
+    tokenEncryptionKeysOld: e.TOKEN_ENCRYPTION_KEYS_OLD,
+    frameAncestors: e.FRAME_ANCESTORS,
   };
 }
 
@@ -214,6 +250,11 @@ function isKey(value: string): boolean {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return false;
   const bytes = Buffer.from(value, 'base64');
   return bytes.length === 32 && bytes.toString('base64') === value;
+}
+
+/** An origin a CSP `frame-ancestors` can hold as-is: scheme, host (maybe `*.`-wildcarded), port. */
+function isFrameOrigin(value: string): boolean {
+  return /^https?:\/\/(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i.test(value);
 }
 
 function isPublicKey(pem: string): boolean {

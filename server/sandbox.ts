@@ -268,17 +268,8 @@ async function seed(emulator: RunningEmulator, tandemUrl: string): Promise<Sandb
     }
   }
 
-  // With the contacts in place (as in a real agency), the agency admin installs Tandem on both
-  // locations so the emulated HighLevel shows its page. The control API installs without OAuth,
-  // so no authorization code reaches Tandem, only the INSTALL webhook; once Tandem has
-  // /oauth/callback the sandbox should drive the OAuth consent instead.
-  const agencyAdmin = users.find((u) => u.type === 'agency' && u.role === 'admin')!;
-  await control(base, 'POST', '/installs', {
-    appId: app.appId,
-    companyId: company.id,
-    locationIds: locations.map((l) => l.id),
-    userId: agencyAdmin.id,
-  });
+  // Tandem is installed once it listens, through the real redirect flow (start.ts installSandbox):
+  // the agency admin consents in the emulated marketplace and Tandem receives the code.
 
   return urls(
     {

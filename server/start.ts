@@ -3,9 +3,13 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { detectMode, loadConfig, loadSettings, type Config, type Mode } from './config.ts';
-import { migrate, openDatabase } from '../db/client.ts';
+import { migrate, openDatabase, type Database } from '../db/client.ts';
+import { listInstallations } from '../db/installations.ts';
 import { buildApp } from './app.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { sandboxEnv, startSandbox, type RunningSandbox, type SandboxInfo } from './sandbox.ts';
+import { installThroughBrowser } from './sandbox-install.ts';
+import { createServices, type Services } from './services.ts';
 
 /** A reason not to start that the person running Tandem can fix; printed without a stack. */
 export class StartError extends Error {
@@ -24,6 +28,8 @@ export interface StartOptions {
   dataDir?: string;
   /** No request logging (tests). */
   quiet?: boolean;
+  /** Injected time (tests); default the system clock. */
+  clock?: Clock;
 }
 
 export interface RunningTandem {
@@ -35,6 +41,8 @@ export interface RunningTandem {
   sandbox?: SandboxInfo;
   /** Path of sandbox.json (sandbox only). */
   sandboxFile?: string;
+  database: Database;
+  services: Services;
   close(): Promise<void>;
 }
 
@@ -70,8 +78,12 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     const config = loadConfig(sandbox ? { ...env, ...sandboxEnv(sandbox.info), PUBLIC_URL: tandemUrl } : env, mode);
     database = openDatabase(config.databasePath);
     migrate(database);
-    app = buildApp({ config, db: database, ...(options.quiet ? { logger: false as const } : {}) });
+    const clock = options.clock ?? systemClock;
+    const logger = options.quiet ? { logger: false as const } : {};
+    const services = createServices({ config, db: database, clock, ...logger });
+    app = buildApp({ config, db: database, clock, services, ...logger });
     await app.listen({ port: config.port, host: config.host });
+    if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
     const db = database;
     const server = app;
     let closing: Promise<void> | undefined;
@@ -82,6 +94,8 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
       sandboxUrl: sandbox?.info.sandboxUrl,
       sandbox: sandbox?.info,
       sandboxFile: sandbox?.file,
+      database: db,
+      services,
       close() {
         closing ??= (async () => {
           await server.close();
@@ -99,7 +113,30 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
   }
 }
 
-async function freePort(host: string): Promise<number> {
+/**
+ * The sandbox's agency admin installs Tandem on the demo agency through the real redirect flow
+ * (install link, consent, callback), choosing both locations and future locations — on first start
+ * and after --reset; a restart with installations in the database leaves them alone.
+ */
+async function installSandbox(info: SandboxInfo, database: Database): Promise<void> {
+  const admin = info.users.find((u) => u.type === 'agency' && u.role === 'admin');
+  const result = await installThroughBrowser(info.tandemUrl, {
+    ...(admin ? { userId: admin.id } : {}),
+    target: 'agency',
+    locationIds: info.locations.map((l) => l.id),
+    installToFutureLocations: true,
+  });
+  const installed = new Map(listInstallations(database.db).map((i) => [i.locationId, i.status]));
+  const missing = info.locations.filter((l) => installed.get(l.id) !== 'active');
+  if (result.status !== 200 || missing.length > 0) {
+    throw new StartError(
+      `The sandbox could not install Tandem on ${missing.map((l) => l.name).join(', ') || 'the demo agency'} (callback answered ${result.status}). Start over with \`npm start -- --reset\`.`,
+    );
+  }
+}
+
+/** A free TCP port on `host` (tests reserve Tandem's port before registering its URLs). */
+export async function freePort(host: string): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,0 +1,329 @@
+// Install orchestration: what a token grant (OAuth callback) or an INSTALL/UNINSTALL webhook means
+// for Tandem's installations, companies and token vault. Work for one location runs under that
+// location's lock (keyed-lock.ts), so the callback, the webhooks and an uninstall never interleave.
+//
+// Invariants:
+// - An installation row is never deleted: uninstall marks it `uninstalled` and deletes its tokens,
+//   and a reinstall reactivates the same row (installedAt kept), so Tandem's data for the location
+//   is picked up again without duplicates.
+// - Tokens are written before the row says `active`, in one transaction.
+// - No HTTP call happens inside a transaction.
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { Db } from '../../db/client.ts';
+import {
+  getCompany,
+  getInstallation,
+  installationsOfCompany,
+  listCompanies,
+  setCompanyStatus,
+  setInstallationStatus,
+  setLocationName,
+  setWhitelabelDomain,
+  upsertCompany,
+  upsertInstallation,
+} from '../../db/installations.ts';
+import { deleteTokensOfCompany, deleteTokensOfLocation, hasTokens, readTokens, saveGrant, tokenRowState } from '../../db/tokens.ts';
+import { insertInboxEvent, wakeDeferredInboxEvents } from '../../db/webhook-inbox.ts';
+import type { Clock } from '../clock.ts';
+import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highlevel/http.ts';
+import { getLocation, mintLocationToken, type HighLevelEndpoints, type TokenGrant } from '../highlevel/oauth.ts';
+import { TransientTokenError, type TokenProvider } from '../highlevel/token-provider.ts';
+import { whitelabelDomainOf, type InstallEvent, type UninstallEvent } from '../highlevel/webhook-events.ts';
+import type { TokenCipher } from '../security/token-cipher.ts';
+import type { EventOutcome } from './inbox-processor.ts';
+import { keyedLock } from './keyed-lock.ts';
+
+export const NO_AUTHORIZATION_REASON = 'Installed in HighLevel, but Tandem never received the authorization; open the install link.';
+
+/**
+ * HighLevel sends INSTALL while the admin's browser is on its way to /oauth/callback. An INSTALL
+ * Tandem cannot act on yet (no token) waits this long for the callback before the installation is
+ * recorded as needing re-authorisation, so a normal install never shows that state in passing.
+ */
+export const AUTHORIZATION_GRACE_MS = 2 * 60_000;
+
+export interface LocationResult {
+  locationId: string;
+  name: string | null;
+  /** connecting: a transient failure; Tandem keeps retrying in the background. */
+  status: 'active' | 'needs_reauth' | 'connecting';
+  problem?: string;
+}
+
+export type GrantResult =
+  | { kind: 'location'; companyId: string; location: LocationResult }
+  | { kind: 'company'; companyId: string; installToFutureLocations: boolean; locations: LocationResult[] };
+
+export interface Installs {
+  /** A token grant from the OAuth callback: store it and install what it covers. */
+  completeGrant(grant: TokenGrant): Promise<GrantResult>;
+  /** `receivedAt`: when the webhook arrived (starts the grace period for the callback). */
+  onInstall(event: InstallEvent, receivedAt: number): Promise<EventOutcome>;
+  onUninstall(event: UninstallEvent): Promise<EventOutcome>;
+}
+
+export interface InstallsDeps {
+  db: Db;
+  cipher: TokenCipher;
+  clock: Clock;
+  endpoints: HighLevelEndpoints;
+  tokens: TokenProvider;
+  log: Logger;
+  /** Called after inbox work became due (a queued token mint, webhooks woken by a callback). */
+  onQueued?: () => void;
+}
+
+/** Locations minted at once from one agency grant; the agency's burst budget is shared by all. */
+const MINT_CONCURRENCY = 4;
+
+const locationKey = (id: string) => `location:${id}`;
+const companyKey = (id: string) => `company:${id}`;
+
+export function createInstalls(deps: InstallsDeps): Installs {
+  const { db, cipher, clock, endpoints, tokens, log } = deps;
+  const lock = keyedLock();
+  // Repository calls inside run on the same connection, so they join the transaction.
+  const tx = <T>(fn: () => T): T => db.transaction(() => fn());
+
+  /** Stores a Location grant and marks the installation active; then learns the location's name. */
+  async function activate(grant: TokenGrant): Promise<LocationResult> {
+    const locationId = grant.locationId!;
+    const now = clock.now();
+    tx(() => {
+      saveGrant(db, cipher, grant, now);
+      // A white-label domain learned from an earlier INSTALL (of this location or its agency) stays.
+      const known = getInstallation(db, locationId)?.whitelabelDomain ?? getCompany(db, grant.companyId)?.whitelabelDomain ?? null;
+      upsertInstallation(db, { locationId, companyId: grant.companyId, now, whitelabelDomain: known });
+    });
+    return { locationId, name: await learnName(locationId, grant.accessToken), status: 'active' };
+  }
+
+  /** The location's display name; a failure only costs the name (the install stands). */
+  async function learnName(locationId: string, accessToken: string): Promise<string | null> {
+    try {
+      const location = await getLocation(endpoints, accessToken, locationId);
+      setLocationName(db, locationId, location.name, clock.now());
+      return location.name;
+    } catch (err) {
+      log.warn({ err, locationId }, 'could not read the location name');
+      return getInstallation(db, locationId)?.locationName ?? null;
+    }
+  }
+
+  /** Records an installation Tandem cannot act for (no token): shown as needs re-auth. */
+  function recordWithoutToken(locationId: string, companyId: string, reason: string, domain: string | null | undefined): void {
+    const now = clock.now();
+    tx(() => {
+      upsertInstallation(db, { locationId, companyId, now, ...(domain !== undefined ? { whitelabelDomain: domain } : {}) });
+      setInstallationStatus(db, locationId, 'needs_reauth', now, reason);
+    });
+  }
+
+  /** One location of an agency grant, minted with its Company token; failures are recorded, never thrown. */
+  async function installApproved(grant: TokenGrant, locationId: string, startedAt: number): Promise<LocationResult> {
+    try {
+      return await lock(locationKey(locationId), async () => {
+        // The INSTALL webhook may have installed it from this very grant already.
+        const current = tokenRowState(db, { type: 'location', id: locationId });
+        const row = getInstallation(db, locationId);
+        if (current && current.issuedAt >= startedAt && row?.status === 'active') {
+          return { locationId, name: row.locationName, status: 'active' as const };
+        }
+        return activate(await mintLocationToken(endpoints, grant.accessToken, grant.companyId, locationId, clock.now()));
+      });
+    } catch (err) {
+      const name = getInstallation(db, locationId)?.locationName ?? null;
+      const problem = err instanceof Error ? err.message : String(err);
+      if (classifyHighLevelError(err) === 'retry') {
+        // Busy or unreachable HighLevel: the inbox retries the mint with backoff.
+        queueMint(grant.companyId, locationId, err);
+        return { locationId, name, status: 'connecting', problem };
+      }
+      log.warn({ err, locationId, companyId: grant.companyId }, 'agency install: no token for a location');
+      recordWithoutToken(locationId, grant.companyId, `HighLevel did not issue a token for this location (${problem}); open the install link again.`, undefined);
+      return { locationId, name, status: 'needs_reauth', problem };
+    }
+  }
+
+  /** A synthetic INSTALL in the inbox: the processor mints it later, with its retries and backoff. */
+  function queueMint(companyId: string, locationId: string, err: unknown): void {
+    const now = clock.now();
+    const hint = err instanceof HighLevelError ? retryHintMs(err) : undefined;
+    insertInboxEvent(db, {
+      webhookId: `tandem-mint:${locationId}:${now}`,
+      type: 'INSTALL',
+      locationId,
+      companyId,
+      body: JSON.stringify({ type: 'INSTALL', locationId, companyId, source: 'tandem' }),
+      receivedAt: now,
+      nextAttemptAt: now + Math.max(hint ?? 0, 30_000),
+    });
+    deps.onQueued?.();
+  }
+
+  /**
+   * INSTALL webhooks that arrived before this callback wait for it (AUTHORIZATION_GRACE_MS); wake
+   * them now, so what only they carry (the white-label domain) is recorded at once.
+   */
+  function wakeWaitingEvents(companyId: string, locationIds: string[]): void {
+    if (wakeDeferredInboxEvents(db, { companyId, locationIds }, clock.now()) > 0) deps.onQueued?.();
+  }
+
+  async function completeGrant(grant: TokenGrant): Promise<GrantResult> {
+    if (grant.userType === 'Location') {
+      const location = await lock(locationKey(grant.locationId!), () => activate(grant));
+      wakeWaitingEvents(grant.companyId, [location.locationId]);
+      return { kind: 'location', companyId: grant.companyId, location };
+    }
+    const startedAt = clock.now();
+    await lock(companyKey(grant.companyId), async () => {
+      tx(() => {
+        saveGrant(db, cipher, grant, startedAt);
+        upsertCompany(db, { companyId: grant.companyId, installToFutureLocations: grant.installToFutureLocations, now: startedAt });
+      });
+    });
+    const queue = [...new Set(grant.approvedLocations)];
+    const results: LocationResult[] = [];
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) results.push(await installApproved(grant, id, startedAt));
+    };
+    await Promise.all(Array.from({ length: Math.min(MINT_CONCURRENCY, queue.length) }, worker));
+    const order = grant.approvedLocations;
+    results.sort((a, b) => order.indexOf(a.locationId) - order.indexOf(b.locationId));
+    wakeWaitingEvents(grant.companyId, order);
+    return { kind: 'company', companyId: grant.companyId, installToFutureLocations: grant.installToFutureLocations, locations: results };
+  }
+
+  async function onInstall(event: InstallEvent, receivedAt: number): Promise<EventOutcome> {
+    const domain = whitelabelDomainOf(event);
+    const graceEnds = receivedAt + AUTHORIZATION_GRACE_MS;
+    if (event.locationId) {
+      const locationId = event.locationId;
+      return lock(locationKey(locationId), () => installLocationEvent(locationId, event.companyId, domain, graceEnds));
+    }
+    if (!event.companyId) return { outcome: 'ignored', detail: 'INSTALL without locationId or companyId' };
+    const companyId = event.companyId;
+    return lock(companyKey(companyId), async () => {
+      const now = clock.now();
+      const known = getCompany(db, companyId);
+      if (hasTokens(db, { type: 'company', id: companyId })) {
+        if (domain !== undefined) setWhitelabelDomain(db, companyId, domain, now);
+        return { outcome: 'applied', detail: 'agency install noted; Tandem holds its token' };
+      }
+      if (now < graceEnds) return { outcome: 'deferred', detail: 'waiting for the authorization from the callback', retryAt: graceEnds };
+      // The agency authorized in HighLevel but its code never reached Tandem: remember the agency
+      // (and its white label) as needing re-authorisation; the install link completes this row.
+      tx(() => {
+        upsertCompany(db, {
+          companyId,
+          installToFutureLocations: known?.installToFutureLocations ?? false,
+          now,
+          ...(domain !== undefined ? { whitelabelDomain: domain } : {}),
+        });
+        setCompanyStatus(db, companyId, 'needs_reauth', now);
+      });
+      return { outcome: 'applied', detail: 'agency install recorded without authorization (needs re-auth)' };
+    });
+  }
+
+  async function installLocationEvent(
+    locationId: string,
+    eventCompanyId: string | undefined,
+    domain: string | null | undefined,
+    graceEnds: number,
+  ): Promise<EventOutcome> {
+    const existing = getInstallation(db, locationId);
+    const owner = { type: 'location' as const, id: locationId };
+    if (hasTokens(db, owner)) {
+      // The webhook of an install the callback already completed, or a reinstall. A token already
+      // known to be dead (needs re-auth) or a paused location is not revived by the event alone.
+      const companyId = eventCompanyId ?? existing?.companyId ?? readTokens(db, cipher, owner)!.companyId;
+      const now = clock.now();
+      const keep = existing?.status === 'needs_reauth' || existing?.status === 'paused';
+      tx(() => {
+        if (!keep) upsertInstallation(db, { locationId, companyId, now });
+        if (domain !== undefined) setWhitelabelDomain(db, companyId, domain, now);
+      });
+      if (keep) return { outcome: 'applied', detail: `noted; the installation stays ${existing.status} until Tandem gets a working token` };
+      if (!existing?.locationName) {
+        try {
+          await learnName(locationId, await tokens.locationToken(locationId));
+        } catch (err) {
+          log.warn({ err, locationId }, 'could not read the location name');
+        }
+      }
+      return { outcome: 'applied', detail: 'installed; Tandem already holds its token' };
+    }
+
+    // Future locations of an agency install (and bulk installs whose callback has not minted yet):
+    // the agency's Company token mints this location's token. Without a companyId in the event,
+    // every agency that installs to future locations is a candidate; HighLevel refuses the others.
+    const companyId = eventCompanyId ?? existing?.companyId;
+    const candidates = companyId
+      ? [companyId]
+      : listCompanies(db)
+          .filter((c) => c.status === 'active' && c.installToFutureLocations)
+          .map((c) => c.companyId);
+    for (const candidate of candidates) {
+      if (!hasTokens(db, { type: 'company', id: candidate })) continue;
+      let companyToken: string;
+      try {
+        companyToken = await tokens.companyToken(candidate);
+      } catch (err) {
+        if (err instanceof TransientTokenError) throw err;
+        log.warn({ err, companyId: candidate }, 'agency token unusable for a location install');
+        continue;
+      }
+      try {
+        await activate(await mintLocationToken(endpoints, companyToken, candidate, locationId, clock.now()));
+      } catch (err) {
+        if (classifyHighLevelError(err) === 'retry') throw err;
+        log.warn({ err, companyId: candidate, locationId }, 'agency could not mint a token for this location');
+        continue;
+      }
+      if (domain !== undefined) setWhitelabelDomain(db, candidate, domain, clock.now());
+      return { outcome: 'applied', detail: "installed with a location token from the agency's authorization" };
+    }
+
+    if (clock.now() < graceEnds) return { outcome: 'deferred', detail: 'waiting for the authorization from the callback', retryAt: graceEnds };
+    if (!companyId) return { outcome: 'ignored', detail: 'INSTALL for an unknown location without companyId and no agency token to mint one' };
+    recordWithoutToken(locationId, companyId, NO_AUTHORIZATION_REASON, domain);
+    if (domain !== undefined) setWhitelabelDomain(db, companyId, domain, clock.now());
+    return { outcome: 'applied', detail: 'installed without authorization (needs re-auth)' };
+  }
+
+  /** Stops everything for one location: tokens gone, row uninstalled (kept for a reinstall). */
+  function uninstallLocation(locationId: string): boolean {
+    const now = clock.now();
+    return tx(() => {
+      deleteTokensOfLocation(db, locationId);
+      if (!getInstallation(db, locationId)) return false;
+      setInstallationStatus(db, locationId, 'uninstalled', now);
+      return true;
+    });
+  }
+
+  async function onUninstall(event: UninstallEvent): Promise<EventOutcome> {
+    if (event.locationId) {
+      const locationId = event.locationId;
+      const known = await lock(locationKey(locationId), async () => uninstallLocation(locationId));
+      return known ? { outcome: 'applied', detail: 'uninstalled; tokens deleted' } : { outcome: 'ignored', detail: 'not installed here' };
+    }
+    if (!event.companyId) return { outcome: 'ignored', detail: 'UNINSTALL without locationId or companyId' };
+    const companyId = event.companyId;
+    // HighLevel revokes the agency's token and every location token it minted; each location is
+    // stopped under its own lock so no mint in flight can reactivate it afterwards.
+    const locations = installationsOfCompany(db, companyId);
+    for (const inst of locations) await lock(locationKey(inst.locationId), async () => uninstallLocation(inst.locationId));
+    await lock(companyKey(companyId), async () => {
+      tx(() => {
+        deleteTokensOfCompany(db, companyId);
+        if (getCompany(db, companyId)) setCompanyStatus(db, companyId, 'uninstalled', clock.now());
+      });
+    });
+    return { outcome: 'applied', detail: `agency uninstalled with ${locations.length} location(s)` };
+  }
+
+  return { completeGrant, onInstall, onUninstall };
+}
+
