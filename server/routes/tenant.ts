@@ -11,7 +11,9 @@ export type TenantSource =
   /** HighLevel webhook verified by its Ed25519 signature. */
   | 'webhook'
   /** HighLevel OAuth callback: the tenant is whatever the exchanged code grants. */
-  | 'oauth';
+  | 'oauth'
+  /** The panel's sign-in: the tenant is the active location in HighLevel's encrypted user data. */
+  | 'sso';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

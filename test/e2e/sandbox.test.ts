@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('sandbox in a browser', () => {
-  it('opens the emulated HighLevel with the panel connected inside it', async () => {
+  it('opens the emulated HighLevel with the panel signed in inside it', async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     await page.goto(tandem.sandboxUrl!);
     const sidebar = page.getByTestId('sidebar');
@@ -33,9 +33,9 @@ describe('sandbox in a browser', () => {
 
     const panel = page.frameLocator('iframe[data-testid="app-frame"]');
     await panel.getByTestId('panel-header').waitFor();
-    await panel.getByTestId('panel-connected').waitFor();
+    await panel.getByTestId('panel-signed-in').waitFor();
     expect(await panel.getByTestId('panel-header').textContent()).toContain('Tandem');
-    expect(await panel.getByTestId('panel-header').textContent()).toContain('Sync settings');
+    expect(await panel.getByTestId('panel-header').textContent()).toContain(tandem.sandbox!.locations[0]!.name);
     expect(await panel.getByTestId('panel-outside').count()).toBe(0);
 
     mkdirSync('test-results', { recursive: true });

@@ -43,6 +43,24 @@ describe('HighLevelContext', () => {
     expect(parent.posted).toHaveLength(1);
   });
 
+  it('asks again on request, for fresh user data before the session expires', async () => {
+    const { parent, child, answer } = frames();
+    const context = new HighLevelContext();
+    context.start(child);
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'first' });
+    const fresh = context.requestUserData();
+    expect(parent.posted).toEqual([REQUEST_MESSAGE, REQUEST_MESSAGE]);
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'second' });
+    await expect(fresh).resolves.toBe('second');
+    expect(context.payload).toBe('second');
+    expect(context.state).toBe('received');
+    // No answer in time: it gives up, and the payload it had stays.
+    const unanswered = context.requestUserData({ timeoutMs: 3000 });
+    vi.advanceTimersByTime(3000);
+    await expect(unanswered).rejects.toThrow('HighLevel did not answer');
+    expect(context.payload).toBe('second');
+  });
+
   it('repeats the request until HighLevel answers, and gives up after 5 seconds', () => {
     const { parent, child } = frames();
     const context = new HighLevelContext();

@@ -1,0 +1,182 @@
+// Panel sessions: after HighLevel's encrypted user-data handshake, Tandem issues a short-lived
+// HS256 token (jose) bound to user, company, location and role. The panel holds it in memory and
+// sends it as a Bearer header; no cookies exist inside the iframe, so there is nothing to forge
+// cross-site. Every request re-checks the installation, so an uninstall ends sessions at once.
+import { hkdfSync } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SignJWT, jwtVerify } from 'jose';
+import { z } from 'zod';
+import type { Clock } from '../clock.ts';
+import { AppError } from '../errors.ts';
+import type { Db } from '../../db/client.ts';
+import { getInstallation, type Installation } from '../../db/installations.ts';
+
+export const SESSION_TTL_MS = 15 * 60 * 1000;
+export const SESSION_ISSUER = 'tandem';
+export const SESSION_AUDIENCE = 'tandem:panel';
+/** A distinct `typ` so no other JWT signed with a sibling key can pass as a panel session. */
+const SESSION_TYPE = 'tandem-panel+jwt';
+const HKDF_INFO = 'tandem panel session v1';
+
+export type SessionRole = 'admin' | 'user';
+
+export interface PanelSessionClaims {
+  userId: string;
+  companyId: string;
+  locationId: string;
+  role: SessionRole;
+  userType: 'agency' | 'location';
+  name: string;
+  email: string;
+}
+
+export interface PanelSession extends PanelSessionClaims {
+  /** Epoch ms. */
+  issuedAt: number;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+export interface IssuedSession {
+  token: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/** The one answer for every sign-in or session failure, so a caller learns nothing from it. */
+export const SIGN_IN_FAILED = {
+  code: 'sign_in_failed',
+  message: 'Tandem could not verify your HighLevel sign-in. Reload the page; if it persists, reinstall Tandem.',
+} as const;
+
+export function signInFailed(): AppError {
+  return new AppError(401, SIGN_IN_FAILED.code, SIGN_IN_FAILED.message);
+}
+
+/**
+ * The signing key, derived from the token encryption key with HKDF so the panel needs no secret
+ * of its own; the `info` label separates it from every other use of that key.
+ */
+export function deriveSessionKey(tokenEncryptionKey: Buffer): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', tokenEncryptionKey, Buffer.alloc(0), HKDF_INFO, 32));
+}
+
+const claimsSchema = z.object({
+  sub: z.string().min(1),
+  companyId: z.string().min(1),
+  locationId: z.string().min(1),
+  role: z.enum(['admin', 'user']),
+  userType: z.enum(['agency', 'location']),
+  name: z.string(),
+  email: z.string(),
+  iat: z.number().int(),
+  exp: z.number().int(),
+});
+
+export interface PanelSessions {
+  issue(claims: PanelSessionClaims): Promise<IssuedSession>;
+  /** Checks signature, issuer, audience, type and expiry; throws the uniform 401. */
+  verify(token: string): Promise<PanelSession>;
+  /**
+   * A verified session whose installation is still there: exists, not uninstalled, same company.
+   * Returns the installation too, read fresh, so routes need not read it again.
+   */
+  authenticate(req: FastifyRequest): Promise<{ session: PanelSession; installation: Installation }>;
+}
+
+export function createPanelSessions(deps: { tokenEncryptionKey: Buffer; clock: Clock; db: Db; ttlMs?: number }): PanelSessions {
+  const key = deriveSessionKey(deps.tokenEncryptionKey);
+  const ttlMs = deps.ttlMs ?? SESSION_TTL_MS;
+
+  const verify = async (token: string): Promise<PanelSession> => {
+    try {
+      const { payload } = await jwtVerify(token, key, {
+        algorithms: ['HS256'],
+        issuer: SESSION_ISSUER,
+        audience: SESSION_AUDIENCE,
+        typ: SESSION_TYPE,
+        currentDate: new Date(deps.clock.now()),
+        clockTolerance: 0,
+        requiredClaims: ['sub', 'iat', 'exp'],
+      });
+      const c = claimsSchema.parse(payload);
+      return {
+        userId: c.sub,
+        companyId: c.companyId,
+        locationId: c.locationId,
+        role: c.role,
+        userType: c.userType,
+        name: c.name,
+        email: c.email,
+        issuedAt: c.iat * 1000,
+        expiresAt: c.exp * 1000,
+      };
+    } catch {
+      throw signInFailed();
+    }
+  };
+
+  return {
+    async issue(claims) {
+      // JWT times are whole seconds; expiresAt is reported exactly as the token states it.
+      const iat = Math.floor(deps.clock.now() / 1000);
+      const exp = iat + Math.floor(ttlMs / 1000);
+      const token = await new SignJWT({
+        companyId: claims.companyId,
+        locationId: claims.locationId,
+        role: claims.role,
+        userType: claims.userType,
+        name: claims.name,
+        email: claims.email,
+      })
+        .setProtectedHeader({ alg: 'HS256', typ: SESSION_TYPE })
+        .setSubject(claims.userId)
+        .setIssuer(SESSION_ISSUER)
+        .setAudience(SESSION_AUDIENCE)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(key);
+      return { token, expiresAt: exp * 1000 };
+    },
+    verify,
+    async authenticate(req) {
+      const session = await verify(bearerToken(req));
+      const installation = getInstallation(deps.db, session.locationId);
+      if (!installation || installation.status === 'uninstalled' || installation.companyId !== session.companyId) {
+        throw signInFailed();
+      }
+      return { session, installation };
+    },
+  };
+}
+
+/** The Bearer credential, and only that: cookies and query parameters are never read. */
+function bearerToken(req: FastifyRequest): string {
+  const header = req.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header) : null;
+  if (!match?.[1] || match[1].length > 4096) throw signInFailed();
+  return match[1];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    panelSessions: PanelSessions;
+  }
+}
+
+/** Makes the sessions reachable from every route through `requireSession(req)`. */
+export function installPanelSessions(app: FastifyInstance, sessions: PanelSessions): void {
+  app.decorate('panelSessions', sessions);
+}
+
+/** The request's panel session, or the uniform 401. */
+export async function requireSession(req: FastifyRequest): Promise<PanelSession> {
+  return (await req.server.panelSessions.authenticate(req)).session;
+}
+
+/** Plain users may look; only admins may change settings or start operations. */
+export function requireAdmin(session: PanelSession): void {
+  if (session.role !== 'admin') {
+    throw new AppError(403, 'admin_only', 'Only admins can change Tandem’s settings. Ask an admin of this sub-account or your agency.');
+  }
+}

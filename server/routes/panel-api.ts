@@ -1,0 +1,126 @@
+// The panel's API: the sign-in exchange (HighLevel's encrypted user data → a panel session) and
+// the signed-in context. The tenant is the session's location and nothing else: no route reads a
+// location id from the URL, query or body.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { AppError, errorBody } from '../errors.ts';
+import type { Db } from '../../db/client.ts';
+import { getInstallation, type Installation } from '../../db/installations.ts';
+import { decryptSsoPayload } from '../highlevel/sso.ts';
+import { SIGN_IN_FAILED, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
+import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.ts';
+import { tenant } from './tenant.ts';
+
+/** The encrypted user data is at most 8 KiB of base64 (server/highlevel/sso.ts); JSON adds little. */
+const SESSION_BODY_LIMIT = 10 * 1024;
+const sessionBody = z.strictObject({ payload: z.string().min(1).max(8192) });
+
+/** Per client IP: a burst of 20 exchanges, then one every 3 seconds. */
+export const EXCHANGE_LIMIT = { capacity: 20, windowMs: 60_000 } as const;
+
+export interface PanelView {
+  user: { id: string; name: string; email: string; role: PanelSession['role']; type: PanelSession['userType'] };
+  location: { id: string; name: string | null; installedAt: string };
+  connection: { status: 'active' | 'needs_reauth' | 'paused'; reason: string | null; reconnectUrl: string };
+}
+
+export interface SessionResponse extends PanelView {
+  token: string;
+  /** ISO time at which the token stops working. */
+  expiresAt: string;
+  /** Seconds until then; the panel schedules its refresh from this, immune to its own clock's skew. */
+  expiresIn: number;
+}
+
+export function registerPanelApiRoutes(
+  app: FastifyInstance,
+  deps: { config: Config; db: Db; clock: Clock; sessions: PanelSessions; limiter?: RateLimiter },
+): void {
+  const { config, db, clock, sessions } = deps;
+  const limiter = deps.limiter ?? createRateLimiter({ clock, ...EXCHANGE_LIMIT });
+  const reconnectUrl = `${config.publicUrl}/oauth/install`;
+
+  const view = (session: PanelSession, installation: Installation): PanelView => ({
+    user: { id: session.userId, name: session.name, email: session.email, role: session.role, type: session.userType },
+    location: {
+      id: installation.locationId,
+      name: installation.locationName,
+      installedAt: new Date(installation.installedAt).toISOString(),
+    },
+    connection: {
+      // An uninstalled installation never gets this far (sessions refuse it).
+      status: installation.status === 'uninstalled' ? 'needs_reauth' : installation.status,
+      reason: installation.statusReason,
+      reconnectUrl,
+    },
+  });
+
+  app.post(
+    '/api/panel/session',
+    {
+      ...tenant('sso'),
+      bodyLimit: SESSION_BODY_LIMIT,
+      // Before the body is read, so a flood costs no parsing or decryption.
+      onRequest: async (req, reply) => {
+        const taken = limiter.take(req.ip);
+        if (!taken.allowed) {
+          reply.header('retry-after', String(Math.max(1, Math.ceil(taken.retryAfterMs / 1000))));
+          throw new AppError(429, 'too_many_requests', 'Too many sign-in attempts from this network. Wait a minute, then reload the page.');
+        }
+      },
+      // Every failure of the exchange, including a body that is too large, malformed or of the
+      // wrong type, is the same 401: a caller learns nothing about why.
+      errorHandler: (err: FastifyError | AppError, req: FastifyRequest, reply: FastifyReply) => {
+        if (err instanceof AppError && err.status === 429) return reply.code(429).send(errorBody(err.code, err.message));
+        if (!(err instanceof AppError) && !(typeof err.statusCode === 'number' && err.statusCode < 500)) {
+          req.log.error({ err }, 'panel sign-in failed unexpectedly');
+        }
+        return reply.code(401).send(errorBody(SIGN_IN_FAILED.code, SIGN_IN_FAILED.message));
+      },
+    },
+    async (req, reply): Promise<SessionResponse> => {
+      const body = sessionBody.safeParse(req.body);
+      if (!body.success) throw signInFailed();
+      let user;
+      try {
+        user = decryptSsoPayload(body.data.payload, config.highlevel.sharedSecret);
+      } catch {
+        throw signInFailed();
+      }
+      // The panel is a location's custom page: agency context (no active location) has no tenant.
+      const locationId = user.activeLocation;
+      if (!locationId) throw signInFailed();
+      const installation = getInstallation(db, locationId);
+      if (!installation || installation.status === 'uninstalled' || installation.companyId !== user.companyId) {
+        throw signInFailed();
+      }
+      const claims = {
+        userId: user.userId,
+        companyId: user.companyId,
+        locationId,
+        // HighLevel roles other than admin (user, and any we do not know) get the read-only view.
+        role: user.role === 'admin' ? ('admin' as const) : ('user' as const),
+        userType: user.type,
+        name: user.userName?.trim() || user.email || 'HighLevel user',
+        email: user.email ?? '',
+      };
+      const issued = await sessions.issue(claims);
+      const session: PanelSession = { ...claims, issuedAt: clock.now(), expiresAt: issued.expiresAt };
+      reply.header('cache-control', 'no-store');
+      return {
+        token: issued.token,
+        expiresAt: new Date(issued.expiresAt).toISOString(),
+        expiresIn: Math.max(0, Math.floor((issued.expiresAt - clock.now()) / 1000)),
+        ...view(session, installation),
+      };
+    },
+  );
+
+  app.get('/api/panel/context', { ...tenant('session') }, async (req, reply): Promise<PanelView> => {
+    const { session, installation } = await sessions.authenticate(req);
+    reply.header('cache-control', 'no-store');
+    return view(session, installation);
+  });
+}

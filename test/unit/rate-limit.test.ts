@@ -1,0 +1,38 @@
+// The sign-in exchange's token bucket (server/auth/rate-limit.ts) on a manual clock.
+import { describe, expect, it } from 'vitest';
+import { createRateLimiter } from '../../server/auth/rate-limit.ts';
+import { ManualClock } from '../helpers/emulator.ts';
+
+describe('rate limiter', () => {
+  it('allows a burst, then one token per refill interval, per key', () => {
+    const clock = new ManualClock();
+    const limiter = createRateLimiter({ clock, capacity: 3, windowMs: 3000 });
+    for (let i = 0; i < 3; i++) expect(limiter.take('a').allowed).toBe(true);
+    expect(limiter.take('a')).toEqual({ allowed: false, retryAfterMs: 1000 });
+    // Another key has its own bucket.
+    expect(limiter.take('b').allowed).toBe(true);
+    clock.advance(999);
+    expect(limiter.take('a')).toEqual({ allowed: false, retryAfterMs: 1 });
+    clock.advance(1);
+    expect(limiter.take('a').allowed).toBe(true);
+    expect(limiter.take('a').allowed).toBe(false);
+    // Refills never exceed the burst size.
+    clock.advance(60_000);
+    for (let i = 0; i < 3; i++) expect(limiter.take('a').allowed).toBe(true);
+    expect(limiter.take('a').allowed).toBe(false);
+  });
+
+  it('forgets refilled keys first when it must forget, keeping the state of busy ones', () => {
+    const clock = new ManualClock();
+    const limiter = createRateLimiter({ clock, capacity: 2, windowMs: 60_000, maxKeys: 10 });
+    limiter.take('busy');
+    limiter.take('busy');
+    for (let i = 0; i < 8; i++) limiter.take(`idle-${i}`);
+    clock.advance(30_000); // the idle buckets are full again; 'busy' regained one token
+    expect(limiter.take('busy').allowed).toBe(true);
+    limiter.take('new-1');
+    limiter.take('new-2'); // the tenth key: the full buckets are dropped
+    expect(limiter.take('busy').allowed).toBe(false);
+    expect(limiter.take('idle-0').allowed).toBe(true);
+  });
+});

@@ -1,0 +1,184 @@
+// The panel's sign-in with Tandem: exchanges HighLevel's encrypted user data for a short-lived
+// session token, holds the token in memory only (no storage, no cookie), sends it as a Bearer
+// header on every API call, and renews it before it expires with fresh data from HighLevel.
+import type { PanelView, SessionResponse } from '../../server/routes/panel-api.ts';
+
+export type { PanelView };
+export type SessionState = 'idle' | 'signing-in' | 'signed-in' | 'failed';
+
+export interface SessionOptions {
+  /** Asks HighLevel's parent frame for fresh encrypted user data. */
+  requestUserData: () => Promise<string>;
+  fetch?: typeof fetch;
+  /** Renew this long before the token expires (default 2 minutes). */
+  renewEarlyMs?: number;
+}
+
+const UNREACHABLE = 'Tandem could not be reached. Check your connection, then retry.';
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class PanelSession {
+  state = $state<SessionState>('idle');
+  view = $state<PanelView | undefined>();
+  /** Why signing in failed, in words for the person looking at the panel. */
+  failure = $state<string | undefined>();
+  #token: string | undefined;
+  #payload: string | undefined;
+  #renewTimer: ReturnType<typeof setTimeout> | undefined;
+  #renewing: Promise<void> | undefined;
+  readonly #options: SessionOptions;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: SessionOptions) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  /** Exchanges a payload for a session; on failure the panel shows the reason and a Retry. */
+  async signIn(payload: string): Promise<void> {
+    this.#payload = payload;
+    if (this.state !== 'signed-in') this.state = 'signing-in';
+    try {
+      this.#accept(await this.#exchange(payload));
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Retry after a failure: fresh user data from HighLevel when it answers, else the kept one. */
+  async retry(): Promise<void> {
+    this.state = 'signing-in';
+    this.failure = undefined;
+    let payload: string;
+    try {
+      payload = await this.#freshPayload();
+    } catch (err) {
+      return this.#fail(err);
+    }
+    await this.signIn(payload);
+  }
+
+  /** A JSON API call with the session; renews the session once if the server refuses it. */
+  async api<T>(path: string, init: RequestInit = {}): Promise<T> {
+    try {
+      return await this.#call<T>(path, init);
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status !== 401) throw err;
+      await this.#renew();
+      if (this.state !== 'signed-in') throw err;
+      return this.#call<T>(path, init);
+    }
+  }
+
+  /** Re-reads the location, user and connection (its status may have changed meanwhile). */
+  async reload(): Promise<void> {
+    if (this.state !== 'signed-in') return;
+    try {
+      this.view = await this.api<PanelView>('/api/panel/context');
+    } catch {
+      // The view on screen stays; a failed session has already switched the panel to its error.
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.#renewTimer);
+    this.#token = undefined;
+  }
+
+  async #call<T>(path: string, init: RequestInit): Promise<T> {
+    if (!this.#token) throw new HttpError(401, 'not signed in');
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${this.#token}`);
+    headers.set('accept', 'application/json');
+    let res: Response;
+    try {
+      res = await this.#fetch(path, { ...init, headers, credentials: 'omit' });
+    } catch {
+      throw new Error(UNREACHABLE);
+    }
+    if (!res.ok) throw new HttpError(res.status, await errorMessage(res));
+    return (await res.json()) as T;
+  }
+
+  async #exchange(payload: string): Promise<SessionResponse> {
+    let res: Response;
+    try {
+      res = await this.#fetch('/api/panel/session', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ payload }),
+        credentials: 'omit',
+      });
+    } catch {
+      throw new Error(UNREACHABLE);
+    }
+    if (!res.ok) throw new HttpError(res.status, await errorMessage(res));
+    return (await res.json()) as SessionResponse;
+  }
+
+  #accept(response: SessionResponse): void {
+    const { token, expiresIn, expiresAt: _at, ...view } = response;
+    this.#token = token;
+    this.view = view;
+    this.failure = undefined;
+    this.state = 'signed-in';
+    clearTimeout(this.#renewTimer);
+    // Scheduled from the server's `expiresIn`, so a wrong clock on this computer does not matter.
+    const early = this.#options.renewEarlyMs ?? 120_000;
+    this.#renewTimer = setTimeout(() => void this.#renew(), Math.max(5_000, expiresIn * 1000 - early));
+  }
+
+  #fail(err: unknown): void {
+    clearTimeout(this.#renewTimer);
+    this.#token = undefined;
+    this.failure = err instanceof Error ? err.message : UNREACHABLE;
+    this.state = 'failed';
+  }
+
+  /** One renewal at a time, however many calls found the session refused at once. */
+  #renew(): Promise<void> {
+    this.#renewing ??= this.#renewOnce().finally(() => (this.#renewing = undefined));
+    return this.#renewing;
+  }
+
+  /** A new session from fresh user data; a refusal ends the session, a passing problem retries. */
+  async #renewOnce(): Promise<void> {
+    try {
+      this.#accept(await this.#exchange(await this.#freshPayload()));
+    } catch (err) {
+      const passing = err instanceof HttpError ? err.status === 429 || err.status >= 500 : err instanceof Error && err.message === UNREACHABLE;
+      if (!passing) return this.#fail(err);
+      // The current token may still be good until it expires; try again shortly.
+      clearTimeout(this.#renewTimer);
+      this.#renewTimer = setTimeout(() => void this.#renew(), 30_000);
+    }
+  }
+
+  async #freshPayload(): Promise<string> {
+    try {
+      return await this.#options.requestUserData();
+    } catch {
+      // HighLevel did not answer this time; the data it gave at load is still the user's.
+      if (this.#payload) return this.#payload;
+      throw new Error('HighLevel did not send your sign-in. Reload the page.');
+    }
+  }
+}
+
+async function errorMessage(res: Response): Promise<string> {
+  try {
+    const body = (await res.json()) as { error?: { message?: unknown } };
+    if (typeof body.error?.message === 'string') return body.error.message;
+  } catch {
+    // Not JSON: a proxy or server error page.
+  }
+  return res.status >= 500 ? 'Tandem had a problem on its side. Please retry in a moment.' : UNREACHABLE;
+}
