@@ -1,0 +1,244 @@
+// Tandem's contact as data: the fields that sync, their one normalised form, and how two values of
+// a field compare. Both sides' values pass through here before they are stored or merged, so that
+// "changed" means changed and not merely formatted differently.
+import { z } from 'zod';
+import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
+
+/** A custom field value Tandem can hold (HighLevel's FILE_UPLOAD objects are not synced). */
+export const customFieldValueSchema = z.union([z.string().min(1), z.number(), z.array(z.string()).min(1)]);
+export type CustomFieldValue = z.infer<typeof customFieldValueSchema>;
+
+const text = z.string().min(1).nullable();
+
+/** The normalised contact: null is "empty"; there is no empty string, empty custom value or unnormalised tag. */
+export const contactFieldsSchema = z.object({
+  firstName: text,
+  lastName: text,
+  email: text,
+  /** E.164 when libphonenumber-js could read it; otherwise the trimmed text as entered (see normalizePhone). */
+  phone: text,
+  companyName: text,
+  address1: text,
+  city: text,
+  state: text,
+  postalCode: text,
+  country: z.string().regex(/^[A-Z]{2}$/, 'country must be a 2-letter code').nullable(),
+  website: text,
+  timezone: text,
+  dateOfBirth: z.string().refine(isCalendarDate, 'dateOfBirth must be a date as YYYY-MM-DD').nullable(),
+  source: text,
+  tags: z.array(z.string()).refine(isNormalizedTags, 'tags must be lowercase, trimmed and unique'),
+  /** HighLevel omits `dnd` when it is off, so there is no "unknown" state: false is "not DND". */
+  dnd: z.boolean(),
+  /** A Tandem user id. */
+  ownerUserId: text,
+  /** HighLevel custom field id → value; a field without a value has no key. */
+  customFields: z.record(z.string().min(1), customFieldValueSchema),
+});
+export type ContactFields = z.infer<typeof contactFieldsSchema>;
+export type FieldName = keyof ContactFields;
+
+export const SYNC_FIELDS = [
+  'firstName', 'lastName', 'email', 'phone', 'companyName', 'address1', 'city', 'state', 'postalCode',
+  'country', 'website', 'timezone', 'dateOfBirth', 'source', 'tags', 'dnd', 'ownerUserId', 'customFields',
+] as const satisfies readonly FieldName[];
+
+/** Fields holding one value (everything but the two collections). */
+export type ScalarField = Exclude<FieldName, 'tags' | 'customFields'>;
+export const SCALAR_FIELDS = SYNC_FIELDS.filter((f): f is ScalarField => f !== 'tags' && f !== 'customFields');
+
+/** A field as merge and conflict reports name it: custom fields one by one. */
+export type FieldKey = ScalarField | 'tags' | `customFields.${string}`;
+
+/**
+ * A change to apply to one side. Tags are not part of it (they move as adds and removes); a custom
+ * field mapped to null loses its value, an absent key is untouched.
+ */
+export type ContactPatch = { [K in ScalarField]?: ContactFields[K] } & {
+  customFields?: Record<string, CustomFieldValue | null>;
+};
+
+export function emptyContact(): ContactFields {
+  return {
+    firstName: null, lastName: null, email: null, phone: null, companyName: null, address1: null, city: null,
+    state: null, postalCode: null, country: null, website: null, timezone: null, dateOfBirth: null, source: null,
+    tags: [], dnd: false, ownerUserId: null, customFields: {},
+  };
+}
+
+// ---- normalisation ------------------------------------------------------------------------------
+
+/** Trimmed text, or null for nothing but whitespace. */
+export function normalizeText(value: string | null | undefined): string | null {
+  const t = value?.trim();
+  return t ? t : null;
+}
+
+/** Trimmed, lowercased, deduplicated (first occurrence kept), empties dropped. */
+export function normalizeTags(tags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const tag of tags) {
+    const t = tag.trim().toLowerCase();
+    if (t && !out.includes(t)) out.push(t);
+  }
+  return out;
+}
+
+export function isNormalizedTags(tags: readonly string[]): boolean {
+  const n = normalizeTags(tags);
+  return n.length === tags.length && n.every((t, i) => t === tags[i]);
+}
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+/** True when a stored phone is in E.164, i.e. usable for matching and dialling. */
+export function isE164(phone: string | null): boolean {
+  return phone !== null && E164.test(phone);
+}
+
+export function toCountryCode(country: string | null | undefined): string | undefined {
+  const c = country?.trim().toUpperCase();
+  return c && /^[A-Z]{2}$/.test(c) && isSupportedCountry(c) ? c : undefined;
+}
+
+/**
+ * E.164 when the number is *possible* for its country (right length), read with `defaultCountry`
+ * when it has no +prefix. "Possible" and not "valid" on purpose: validity follows numbering plans
+ * that change, and test data (+1 555…) is possible but not valid; rejecting it would keep two
+ * spellings of one number apart. A phone that cannot be read is kept as trimmed text, never dropped
+ * (the user typed something), and `e164: false` flags it: such a phone is shown as "unrecognised"
+ * and is not used to match contacts; `isE164` recomputes the flag from the stored value.
+ */
+export function normalizePhone(value: string | null | undefined, defaultCountry = 'US'): { phone: string | null; e164: boolean } {
+  const t = normalizeText(value);
+  if (t === null) return { phone: null, e164: false };
+  const country = toCountryCode(defaultCountry) ?? 'US';
+  const parsed = parsePhoneNumberFromString(t, country as Parameters<typeof parsePhoneNumberFromString>[1]);
+  if (parsed?.isPossible()) return { phone: parsed.number, e164: true };
+  return { phone: t, e164: false };
+}
+
+/** YYYY-MM-DD of a real calendar day. */
+export function isCalendarDate(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (!m) return false;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.toISOString().slice(0, 10) === s;
+}
+
+/** A custom value without surrounding emptiness, or null when there is nothing in it. */
+export function normalizeCustomValue(value: CustomFieldValue | null | undefined): CustomFieldValue | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'string') return value.trim() === '' ? null : value;
+  const items = value.filter((v) => v.trim() !== '');
+  return items.length ? items : null;
+}
+
+/** What a caller may hand in: any field, loosely formatted. */
+export type ContactDraft = { [K in ScalarField]?: ContactFields[K] | string | null } & {
+  tags?: readonly string[] | null;
+  dnd?: boolean | null;
+  customFields?: Record<string, CustomFieldValue | null> | null;
+};
+
+export type NormalizationIssue = { field: 'phone'; code: 'phone_unrecognised'; value: string };
+
+/**
+ * The normalised contact for a draft (missing fields empty). It does not validate: a country that
+ * is not two letters or a malformed date stays as given for `contactFieldsSchema` to reject.
+ */
+export function normalizeContact(draft: ContactDraft, opts: { defaultCountry?: string } = {}): { contact: ContactFields; issues: NormalizationIssue[] } {
+  const contact = emptyContact();
+  const issues: NormalizationIssue[] = [];
+  for (const field of SCALAR_FIELDS) {
+    if (field === 'dnd') continue;
+    const raw = draft[field];
+    contact[field] = normalizeText(typeof raw === 'string' ? raw : null);
+  }
+  contact.dnd = draft.dnd === true;
+  const phone = normalizePhone(contact.phone, opts.defaultCountry);
+  contact.phone = phone.phone;
+  if (phone.phone !== null && !phone.e164) issues.push({ field: 'phone', code: 'phone_unrecognised', value: phone.phone });
+  if (contact.country && /^[a-z]{2}$/i.test(contact.country)) contact.country = contact.country.toUpperCase();
+  // A full ISO timestamp (as HighLevel returns birthdays) means its calendar day.
+  if (contact.dateOfBirth && /^\d{4}-\d{2}-\d{2}T/.test(contact.dateOfBirth)) contact.dateOfBirth = contact.dateOfBirth.slice(0, 10);
+  contact.tags = normalizeTags(draft.tags ?? []);
+  for (const [id, value] of Object.entries(draft.customFields ?? {})) {
+    const v = normalizeCustomValue(value);
+    if (v !== null) contact.customFields[id] = v;
+  }
+  return { contact, issues };
+}
+
+// ---- comparison ---------------------------------------------------------------------------------
+
+export function sameEmail(a: string | null | undefined, b: string | null | undefined): boolean {
+  return (a?.toLowerCase() ?? null) === (b?.toLowerCase() ?? null);
+}
+
+/** Options of a multi-select are a set; a number and its decimal text are the same value. */
+export function customValueEquals(a: CustomFieldValue | null | undefined, b: CustomFieldValue | null | undefined): boolean {
+  const x = normalizeCustomValue(a);
+  const y = normalizeCustomValue(b);
+  if (x === null || y === null) return x === y;
+  if (Array.isArray(x) || Array.isArray(y)) {
+    if (!Array.isArray(x) || !Array.isArray(y)) return false;
+    return sameSet(x, y);
+  }
+  return String(x) === String(y);
+}
+
+export function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  const sb = new Set(b);
+  return sa.size === sb.size && [...sa].every((v) => sb.has(v));
+}
+
+export function customFieldsEqual(a: Record<string, CustomFieldValue>, b: Record<string, CustomFieldValue>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) => customValueEquals(a[k], b[k]));
+}
+
+/** Whether two values of `field` are the same for sync purposes (emails case-insensitively, tags as sets). */
+export function fieldEquals<F extends FieldName>(field: F, a: ContactFields[F] | undefined, b: ContactFields[F] | undefined): boolean {
+  if (field === 'tags') return sameSet((a ?? []) as string[], (b ?? []) as string[]);
+  if (field === 'customFields') return customFieldsEqual((a ?? {}) as ContactFields['customFields'], (b ?? {}) as ContactFields['customFields']);
+  if (field === 'email') return sameEmail(a as string | null | undefined, b as string | null | undefined);
+  if (field === 'dnd') return (a ?? false) === (b ?? false);
+  return (a ?? null) === (b ?? null);
+}
+
+/** Nothing in it: null, undefined, '', [] or {} (false is a value). */
+export function isEmpty(value: unknown): boolean {
+  if (value === null || value === undefined || value === '') return true;
+  if (Array.isArray(value)) return value.length === 0;
+  if (typeof value === 'object') return Object.keys(value).length === 0;
+  return false;
+}
+
+// ---- applying changes ---------------------------------------------------------------------------
+
+export function applyPatch(contact: ContactFields, patch: ContactPatch): ContactFields {
+  const { customFields, ...scalars } = patch;
+  const next: ContactFields = { ...contact, ...scalars, tags: [...contact.tags], customFields: { ...contact.customFields } };
+  for (const [id, value] of Object.entries(customFields ?? {})) {
+    const v = normalizeCustomValue(value);
+    if (v === null) delete next.customFields[id];
+    else next.customFields[id] = v;
+  }
+  return next;
+}
+
+/** `tags` with `remove` taken out and `add` appended (order of the rest kept). */
+export function applyTags(tags: readonly string[], add: readonly string[], remove: readonly string[]): string[] {
+  const gone = new Set(normalizeTags(remove));
+  const out = tags.filter((t) => !gone.has(t));
+  for (const t of normalizeTags(add)) if (!out.includes(t)) out.push(t);
+  return out;
+}
+
+export function isEmptyPatch(patch: ContactPatch): boolean {
+  const { customFields, ...scalars } = patch;
+  return Object.keys(scalars).length === 0 && Object.keys(customFields ?? {}).length === 0;
+}

@@ -1,0 +1,251 @@
+// What moves where for one linked contact: the three-way, per-field merge against the ledger, the
+// fill applied when a Tandem contact is linked to an existing HighLevel one, and echo detection.
+// Pure: it decides and never writes.
+//
+// The ledger ("base") holds, per field, HighLevel's value as of the last sync, after our own writes.
+// Hence:
+//   local ≠ base   → Tandem changed the field and HighLevel has not received it (pending outbound);
+//   remote ≠ base  → HighLevel changed the field since we last looked.
+// With Bi-directional updates a merge sends Tandem's changes, so afterwards local = remote = base.
+// With Inbound nothing is sent: newBase keeps HighLevel's value, so a Tandem-only change stays
+// "local ≠ base", i.e. pending, for as long as Inbound lasts. Turning Bi-directional on later makes
+// the next merge send exactly what changed in Tandem since (unless HighLevel changed the same field
+// meanwhile, which is a conflict and resolved as below).
+//
+// A remote snapshot is a Partial: a field it does not carry (a thin webhook) is unknown, treated as
+// "HighLevel still holds the base value" — never as cleared. Unknown fields are left for a later,
+// complete read (the periodic reconciliation) to settle.
+import {
+  SCALAR_FIELDS, SYNC_FIELDS, applyTags, customValueEquals, fieldEquals, isEmpty, normalizeCustomValue, normalizeTags,
+  type ContactFields, type ContactPatch, type CustomFieldValue, type FieldKey, type ScalarField,
+} from './contact-model.ts';
+
+export type UpdateDirection = 'bidirectional' | 'inbound';
+export type Winner = 'local' | 'remote';
+
+export interface Conflict {
+  field: FieldKey;
+  winner: Winner;
+}
+
+export interface TagOps {
+  addLocal: string[];
+  removeLocal: string[];
+  addRemote: string[];
+  removeRemote: string[];
+}
+
+export interface MergeResult {
+  toLocal: ContactPatch;
+  toRemote: ContactPatch;
+  tags: TagOps;
+  newBase: ContactFields;
+  conflicts: Conflict[];
+}
+
+export interface MergeInput {
+  base: ContactFields;
+  local: ContactFields;
+  /** What HighLevel sent; only the fields it carries are known. */
+  remote: Partial<ContactFields>;
+  /** When each side last changed this contact (epoch ms); decides Bi-directional conflicts. */
+  localChangedAt: number;
+  remoteChangedAt: number;
+  updateDirection: UpdateDirection;
+}
+
+interface Policy {
+  outbound: boolean;
+  /** Who wins a field both sides changed to different values. */
+  winner: Winner;
+}
+
+interface Outcome<T> {
+  toLocal?: { value: T };
+  toRemote?: { value: T };
+  base: T;
+  conflict?: Winner;
+}
+
+function decide<T>(base: T, local: T, remote: { value: T } | undefined, eq: (a: T, b: T) => boolean, policy: Policy): Outcome<T> {
+  const localChanged = !eq(local, base);
+  const remoteChanged = remote !== undefined && !eq(remote.value, base);
+  // What HighLevel holds, as far as we know: an unknown field still holds the base value.
+  const held = remote ? remote.value : base;
+  if (!remoteChanged) {
+    if (localChanged && policy.outbound) return { toRemote: { value: local }, base: local };
+    return { base: held };
+  }
+  if (!localChanged) return { toLocal: { value: held }, base: held };
+  if (eq(local, held)) return { base: held };
+  if (policy.winner === 'remote') return { toLocal: { value: held }, base: held, conflict: 'remote' };
+  return { toRemote: { value: local }, base: local, conflict: 'local' };
+}
+
+function carried<F extends keyof ContactFields>(remote: Partial<ContactFields>, field: F): { value: ContactFields[F] } | undefined {
+  const value = remote[field];
+  return value === undefined ? undefined : { value: value as ContactFields[F] };
+}
+
+/**
+ * Tags merge as sets: a tag is kept when no side removed it, and added when either side added it
+ * (relative to base). Both sides are brought there by adds and removes only, never by replacing
+ * the list, so a tag HighLevel gains between our read and our write survives.
+ * With Inbound, Tandem gets HighLevel's adds and removes; Tandem's own stay pending.
+ */
+function mergeTags(base: string[], local: string[], remote: string[] | undefined, outbound: boolean): { ops: TagOps; base: string[] } {
+  const B = new Set(base);
+  const L = new Set(local);
+  const R = remote ? new Set(remote) : B;
+  const minus = (a: Set<string>, b: Set<string>) => [...a].filter((t) => !b.has(t)).sort();
+  if (!outbound) {
+    const next = new Set(applyTags(local, minus(R, B), minus(B, R)));
+    return {
+      ops: { addLocal: minus(next, L), removeLocal: minus(L, next), addRemote: [], removeRemote: [] },
+      base: [...R].sort(),
+    };
+  }
+  const all = new Set([...B, ...L, ...R]);
+  const result = new Set([...all].filter((t) => (B.has(t) ? L.has(t) && R.has(t) : L.has(t) || R.has(t))));
+  return {
+    ops: { addLocal: minus(result, L), removeLocal: minus(L, result), addRemote: minus(result, R), removeRemote: minus(R, result) },
+    base: [...result].sort(),
+  };
+}
+
+function emptyResult(base: ContactFields): MergeResult {
+  return {
+    toLocal: {},
+    toRemote: {},
+    tags: { addLocal: [], removeLocal: [], addRemote: [], removeRemote: [] },
+    newBase: { ...base, tags: [...base.tags], customFields: {} },
+    conflicts: [],
+  };
+}
+
+function setScalar(patch: ContactPatch | ContactFields, field: ScalarField, value: unknown): void {
+  (patch as Record<string, unknown>)[field] = value;
+}
+
+function setCustom(patch: ContactPatch, id: string, value: CustomFieldValue | null): void {
+  (patch.customFields ??= {})[id] = value;
+}
+
+/**
+ * Per field: changed on one side only → that change wins (Inbound: a Tandem-only change is kept in
+ * Tandem, not sent, and stays pending); changed on both to different values → Inbound: HighLevel;
+ * Bi-directional: the side that changed the contact more recently (a tie goes to HighLevel).
+ */
+export function mergeContact(input: MergeInput): MergeResult {
+  const { base, local, remote } = input;
+  const outbound = input.updateDirection === 'bidirectional';
+  const policy: Policy = {
+    outbound,
+    winner: outbound && input.localChangedAt > input.remoteChangedAt ? 'local' : 'remote',
+  };
+  const out = emptyResult(base);
+  const note = (field: FieldKey, o: Outcome<unknown>) => {
+    if (o.conflict) out.conflicts.push({ field, winner: o.conflict });
+  };
+
+  for (const field of SCALAR_FIELDS) {
+    const o = decide<unknown>(base[field], local[field], carried(remote, field), (a, b) => fieldEquals(field, a as never, b as never), policy);
+    setScalar(out.newBase, field, o.base);
+    if (o.toLocal) setScalar(out.toLocal, field, o.toLocal.value);
+    if (o.toRemote) setScalar(out.toRemote, field, o.toRemote.value);
+    note(field, o);
+  }
+
+  const remoteCustom = remote.customFields;
+  const ids = new Set([...Object.keys(base.customFields), ...Object.keys(local.customFields), ...Object.keys(remoteCustom ?? {})]);
+  for (const id of [...ids].sort()) {
+    const r = remoteCustom ? { value: normalizeCustomValue(remoteCustom[id]) } : undefined;
+    const o = decide(normalizeCustomValue(base.customFields[id]), normalizeCustomValue(local.customFields[id]), r, customValueEquals, policy);
+    if (o.base !== null) out.newBase.customFields[id] = o.base;
+    if (o.toLocal) setCustom(out.toLocal, id, o.toLocal.value);
+    if (o.toRemote) setCustom(out.toRemote, id, o.toRemote.value);
+    note(`customFields.${id}`, o);
+  }
+
+  const tags = mergeTags(base.tags, local.tags, remote.tags === undefined ? undefined : normalizeTags(remote.tags), outbound);
+  out.tags = tags.ops;
+  out.newBase.tags = tags.base;
+  return out;
+}
+
+/**
+ * Linking a contact to an existing HighLevel one (same email or phone): HighLevel's data is never
+ * overwritten. HighLevel's empty fields are filled from Tandem (when `outbound`, i.e. creation is
+ * Bi-directional); where HighLevel has a value, Tandem takes it (reported as a conflict won by
+ * HighLevel when Tandem's differed). Tags end as the union. DND counts as empty when off, because
+ * HighLevel cannot tell "off" from "never set": a link may turn DND on, never off.
+ * Fields the snapshot does not carry are left alone on both sides (pass a complete read).
+ * Without `outbound`, Tandem's extra values stay pending, exactly as with an Inbound merge.
+ */
+export function linkFill(local: ContactFields, remote: Partial<ContactFields>, opts: { outbound?: boolean } = {}): MergeResult {
+  const outbound = opts.outbound ?? true;
+  const out = emptyResult(local);
+  const fill = <T>(field: FieldKey, l: T, r: { value: T } | undefined, empty: (v: T) => boolean, eq: (a: T, b: T) => boolean): Outcome<T> => {
+    if (!r) return { base: l };
+    if (empty(r.value)) {
+      if (!empty(l) && outbound) return { toRemote: { value: l }, base: l };
+      return { base: r.value };
+    }
+    if (eq(l, r.value)) return { base: r.value };
+    out.conflicts.push({ field, winner: 'remote' });
+    return { toLocal: { value: r.value }, base: r.value };
+  };
+
+  for (const field of SCALAR_FIELDS) {
+    const empty = field === 'dnd' ? (v: unknown) => v !== true : isEmpty;
+    const o = fill<unknown>(field, local[field], carried(remote, field), empty, (a, b) => fieldEquals(field, a as never, b as never));
+    setScalar(out.newBase, field, o.base);
+    if (o.toLocal) setScalar(out.toLocal, field, o.toLocal.value);
+    if (o.toRemote) setScalar(out.toRemote, field, o.toRemote.value);
+  }
+
+  const remoteCustom = remote.customFields;
+  const ids = new Set([...Object.keys(local.customFields), ...Object.keys(remoteCustom ?? {})]);
+  for (const id of [...ids].sort()) {
+    const r = remoteCustom ? { value: normalizeCustomValue(remoteCustom[id]) } : undefined;
+    const o = fill(`customFields.${id}`, normalizeCustomValue(local.customFields[id]), r, (v) => v === null, customValueEquals);
+    if (o.base !== null) out.newBase.customFields[id] = o.base;
+    if (o.toLocal) setCustom(out.toLocal, id, o.toLocal.value);
+    if (o.toRemote) setCustom(out.toRemote, id, o.toRemote.value);
+  }
+
+  if (remote.tags !== undefined) {
+    const L = new Set(local.tags);
+    const R = new Set(normalizeTags(remote.tags));
+    const addLocal = [...R].filter((t) => !L.has(t)).sort();
+    const addRemote = outbound ? [...L].filter((t) => !R.has(t)).sort() : [];
+    out.tags = { addLocal, removeLocal: [], addRemote, removeRemote: [] };
+    out.newBase.tags = [...new Set([...R, ...addRemote])].sort();
+  }
+  return out;
+}
+
+/**
+ * True when everything the snapshot carries equals the ledger: the change is one Tandem wrote
+ * itself (or one already applied), so it must not be merged or pushed again. A snapshot carrying
+ * no synced field at all is also "nothing new".
+ */
+export function isEcho(remote: Partial<ContactFields>, base: ContactFields): boolean {
+  return SYNC_FIELDS.every((field) => remote[field] === undefined || fieldEquals(field, remote[field], base[field]));
+}
+
+/** Fields Tandem changed that HighLevel has not received (the panel's "pending outbound"). */
+export function pendingLocal(base: ContactFields, local: ContactFields): FieldKey[] {
+  const out: FieldKey[] = SCALAR_FIELDS.filter((f) => !fieldEquals(f, local[f], base[f]));
+  if (!fieldEquals('tags', local.tags, base.tags)) out.push('tags');
+  const ids = new Set([...Object.keys(base.customFields), ...Object.keys(local.customFields)]);
+  for (const id of [...ids].sort()) if (!customValueEquals(base.customFields[id], local.customFields[id])) out.push(`customFields.${id}`);
+  return out;
+}
+
+/** Nothing to write on either side. */
+export function isNoop(result: MergeResult): boolean {
+  const t = result.tags;
+  const patchEmpty = (p: ContactPatch) => Object.keys(p).length === 0;
+  return patchEmpty(result.toLocal) && patchEmpty(result.toRemote) && !t.addLocal.length && !t.removeLocal.length && !t.addRemote.length && !t.removeRemote.length;
+}

@@ -1,0 +1,214 @@
+// HighLevel's contact shapes ↔ Tandem's fields. Bodies are checked with the emulator's own
+// validator and stored with its own write logic (pure functions, no server), so a mapping that
+// HighLevel would refuse, or that does not survive a write and a read back, fails here.
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { applyInput, getView, searchView, webhookPayload } from '../../emulator/contact-model.ts';
+import { parseContactWrite } from '../../emulator/contact-validate.ts';
+import type { ContactDoc } from '../../emulator/state.ts';
+import {
+  fromHighLevel, highLevelContactEventSchema, highLevelContactSchema, searchContactsResponseSchema,
+  toHighLevelCreate, toHighLevelUpdate, type HighLevelContact,
+} from '../../server/highlevel/contact-mapping.ts';
+import { applyPatch, emptyContact, type ContactFields, type ContactPatch } from '../../server/sync/contact-model.ts';
+
+const toHighLevelUser: Record<string, string> = { tu1: 'hlUser1', tu2: 'hlUser2' };
+const toTandemUser: Record<string, string> = { hlUser1: 'tu1', hlUser2: 'tu2' };
+const userMap = (id: string) => toHighLevelUser[id];
+const ownerMap = (id: string) => toTandemUser[id];
+
+const NOW = '2026-03-01T10:00:00.000Z';
+
+function stored(body: unknown, kind: 'create' | 'update', before?: ContactDoc): ContactDoc {
+  const doc: ContactDoc = before ?? { id: 'c1', locationId: 'loc1', type: 'lead', tags: [], customFields: [], dateAdded: NOW, dateUpdated: NOW };
+  return applyInput(doc, parseContactWrite(body, kind), NOW);
+}
+
+function parse(doc: Record<string, unknown>): HighLevelContact {
+  return highLevelContactSchema.parse(doc);
+}
+
+const text = fc.string({ minLength: 1, maxLength: 12 }).map((s) => s.trim()).filter((s) => s.length > 0);
+const contactArb: fc.Arbitrary<ContactFields> = fc.record({
+  firstName: fc.option(text, { nil: null }),
+  lastName: fc.option(text, { nil: null }),
+  email: fc.option(fc.constantFrom('Ada@Example.com', 'grace@navy.mil'), { nil: null }),
+  phone: fc.option(fc.constantFrom('+14155552671', '+491511234567', 'ext. 12'), { nil: null }),
+  companyName: fc.option(text, { nil: null }),
+  address1: fc.option(text, { nil: null }),
+  city: fc.option(text, { nil: null }),
+  state: fc.option(text, { nil: null }),
+  postalCode: fc.option(text, { nil: null }),
+  country: fc.option(fc.constantFrom('US', 'DE', 'IN'), { nil: null }),
+  website: fc.option(fc.constantFrom('https://example.com'), { nil: null }),
+  timezone: fc.option(fc.constantFrom('Europe/Berlin', 'America/New_York'), { nil: null }),
+  dateOfBirth: fc.option(fc.constantFrom('1990-09-25', '2000-02-29'), { nil: null }),
+  source: fc.option(text, { nil: null }),
+  tags: fc.uniqueArray(fc.constantFrom('vip', 'lead', 'x y', 'customer')),
+  dnd: fc.boolean(),
+  ownerUserId: fc.constantFrom(null, 'tu1', 'tu2'),
+  customFields: fc.dictionary(
+    fc.constantFrom('cfA', 'cfB', 'cfC'),
+    fc.oneof(text, fc.integer(), fc.uniqueArray(fc.constantFrom('o1', 'o2', 'o3'), { minLength: 1 })),
+  ),
+});
+
+const patchArb: fc.Arbitrary<ContactPatch> = fc.record(
+  {
+    firstName: fc.option(text, { nil: null }),
+    email: fc.option(fc.constantFrom('new@example.org'), { nil: null }),
+    phone: fc.option(fc.constantFrom('+442079460958'), { nil: null }),
+    city: fc.option(text, { nil: null }),
+    country: fc.option(fc.constantFrom('FR'), { nil: null }),
+    dateOfBirth: fc.option(fc.constantFrom('1985-01-31'), { nil: null }),
+    dnd: fc.boolean(),
+    ownerUserId: fc.constantFrom(null, 'tu1'),
+    customFields: fc.dictionary(fc.constantFrom('cfA', 'cfD'), fc.option(fc.oneof(text, fc.integer()), { nil: null })),
+  },
+  { requiredKeys: [] },
+);
+
+describe('Tandem → HighLevel → Tandem', () => {
+  it('a created contact reads back the same from GET and search, and as carried by a webhook', () => {
+    fc.assert(
+      fc.property(contactArb, (contact) => {
+        const { body, unmatchedOwner } = toHighLevelCreate(contact, 'loc1', userMap);
+        expect(unmatchedOwner).toBeUndefined();
+        const doc = stored(body, 'create');
+
+        expect(fromHighLevel(parse(getView(doc)), ownerMap, { complete: true }).fields).toEqual(contact);
+        expect(fromHighLevel(parse(searchView(doc, [1, 'c1'])), ownerMap, { complete: true }).fields).toEqual(contact);
+
+        const event = highLevelContactEventSchema.parse({ ...webhookPayload('ContactUpdate', doc), webhookId: 'w1', timestamp: NOW });
+        const thin = fromHighLevel(event, ownerMap).fields;
+        for (const [field, value] of Object.entries(thin)) expect(value).toEqual(contact[field as keyof ContactFields]);
+        // The emulator's webhooks never carry timezone: unknown, not cleared.
+        expect('timezone' in thin).toBe(false);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('an update body changes exactly the patched fields and never carries tags or locationId', () => {
+    fc.assert(
+      fc.property(contactArb, patchArb, (contact, patch) => {
+        const doc = stored(toHighLevelCreate(contact, 'loc1', userMap).body, 'create');
+        const { body, tags } = toHighLevelUpdate(patch, userMap, { add: ['New'], remove: ['vip'] });
+        expect(body).not.toHaveProperty('tags');
+        expect(body).not.toHaveProperty('locationId');
+        expect(tags).toEqual({ add: ['new'], remove: ['vip'] });
+        const after = stored(body, 'update', doc);
+        expect(fromHighLevel(parse(getView(after)), ownerMap, { complete: true }).fields).toEqual(applyPatch(contact, patch));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('fromHighLevel', () => {
+  it("reads HighLevel's documented webhook example, carrying only what it holds", () => {
+    const file = new URL('../../../shared/highlevel/openapi/webhook-events/ContactUpdate.json', import.meta.url);
+    const example = (JSON.parse(readFileSync(file, 'utf8')) as { examples: unknown[] }).examples[0];
+    const event = highLevelContactEventSchema.parse(example);
+    const remote = fromHighLevel(event, (id) => (id === 'nmFmQEsNgz6AVpgLVUJ0' ? 'tandemUser9' : undefined), { defaultCountry: 'IN' });
+    expect(remote.id).toBe('nmFmQEsNgz6AVpgLVUJ0');
+    expect(remote.locationId).toBe('ve9EPM428h8vShlRW1KT');
+    expect(remote.fields).toEqual({
+      firstName: 'John',
+      lastName: 'Deo',
+      email: 'JohnDeo@gmail.comm',
+      phone: '+919509597501',
+      companyName: 'Loram ipsum',
+      address1: '3535 1st St N',
+      city: 'ruDolomitebika',
+      state: 'AL',
+      postalCode: '452001',
+      country: 'DE',
+      website: 'https://www.google.com/',
+      dateOfBirth: '2000-01-05',
+      source: 'xyz form',
+      tags: ['id magna sed lorem', 'duis dolor commodo aliqua'],
+      dnd: true,
+      ownerUserId: 'tandemUser9',
+      customFields: { BcdmQEsNgz6AVpgLVUJ0: 'XYZ Corp' },
+    });
+    expect(remote.problems).toEqual([]);
+  });
+
+  it('fills the fields a complete record omits, and leaves them unknown in a thin one', () => {
+    const doc = parse({ id: 'c1', locationId: 'loc1', firstName: 'Ada', dateUpdated: '2026-03-01T10:00:00.000Z' });
+    const complete = fromHighLevel(doc, ownerMap, { complete: true });
+    expect(complete.fields).toEqual({ ...emptyContact(), firstName: 'Ada' });
+    expect(complete.dateUpdated).toBe(Date.parse('2026-03-01T10:00:00.000Z'));
+    expect(fromHighLevel(doc, ownerMap).fields).toEqual({ firstName: 'Ada' });
+    // An explicit null or empty value is carried as empty even in a thin payload.
+    expect(fromHighLevel(parse({ id: 'c1', city: null, tags: [], website: '' }), ownerMap).fields).toEqual({ city: null, tags: [], website: null });
+  });
+
+  it('leaves an owner without a paired Tandem user unknown and reports it', () => {
+    const remote = fromHighLevel(parse({ id: 'c1', assignedTo: 'hlStranger' }), ownerMap, { complete: true });
+    expect(remote.unmatchedOwner).toBe('hlStranger');
+    expect('ownerUserId' in remote.fields).toBe(false);
+    expect(fromHighLevel(parse({ id: 'c1', assignedTo: null }), ownerMap).fields).toEqual({ ownerUserId: null });
+  });
+
+  it('reports what it cannot read instead of guessing', () => {
+    const remote = fromHighLevel(
+      parse({ id: 'c1', phone: 'n/a', country: 'Germany', dateOfBirth: 'soon', customFields: [{ id: 'f1', value: { uuid: { url: 'x' } } }, { id: 'f2', value: 'ok' }] }),
+      ownerMap,
+      { complete: true },
+    );
+    expect(remote.fields.phone).toBe('n/a');
+    expect('country' in remote.fields).toBe(false);
+    expect('dateOfBirth' in remote.fields).toBe(false);
+    expect(remote.fields.customFields).toEqual({ f2: 'ok' });
+    expect(remote.problems.map((p) => `${p.field}:${p.code}`)).toEqual([
+      'phone:phone_unrecognised',
+      'country:country_unrecognised',
+      'dateOfBirth:date_unrecognised',
+      'customFields.f1:custom_value_unsupported',
+    ]);
+  });
+
+  it('normalises phones with the default country and reads search birthdays in epoch ms', () => {
+    const remote = fromHighLevel(parse({ id: 'c1', phone: '0151 1234567', dateOfBirth: Date.UTC(1990, 8, 25) }), ownerMap, { defaultCountry: 'DE' });
+    expect(remote.fields).toEqual({ phone: '+491511234567', dateOfBirth: '1990-09-25' });
+  });
+});
+
+describe('wire schemas', () => {
+  it('tolerate unknown keys and refuse wrong types for fields we use', () => {
+    expect(highLevelContactSchema.parse({ id: 'c1', followers: [], createdBy: { source: 'WEB_USER' } })).toMatchObject({ followers: [] });
+    expect(highLevelContactSchema.safeParse({ id: 'c1', tags: 'vip' }).success).toBe(false);
+    expect(highLevelContactSchema.safeParse({ id: 'c1', dnd: 'yes' }).success).toBe(false);
+    expect(highLevelContactSchema.safeParse({ firstName: 'Ada' }).success).toBe(false);
+    expect(highLevelContactEventSchema.safeParse({ type: 'ContactCreate', id: 'c1' }).success).toBe(false);
+    expect(highLevelContactEventSchema.safeParse({ type: 'NoteCreate', id: 'c1', locationId: 'l' }).success).toBe(false);
+    const page = searchContactsResponseSchema.parse({ contacts: [{ id: 'c1', searchAfter: [1, 'c1'] }], total: 1, traceId: 't' });
+    expect(page.contacts[0]?.searchAfter).toEqual([1, 'c1']);
+  });
+});
+
+describe('toHighLevelCreate / toHighLevelUpdate', () => {
+  it('leaves an unpaired owner out and reports it, rather than clearing HighLevel’s', () => {
+    const created = toHighLevelCreate({ ...emptyContact(), firstName: 'Ada', ownerUserId: 'tuX' }, 'loc1', userMap);
+    expect(created).toEqual({ body: { locationId: 'loc1', firstName: 'Ada' }, unmatchedOwner: 'tuX' });
+    const updated = toHighLevelUpdate({ ownerUserId: 'tuX', city: null }, userMap);
+    expect(updated).toEqual({ body: { city: null }, tags: { add: [], remove: [] }, unmatchedOwner: 'tuX' });
+    expect(toHighLevelUpdate({ ownerUserId: null }, userMap).body).toEqual({ assignedTo: null });
+  });
+
+  it('writes custom fields as { id, field_value }, a cleared one as an empty string', () => {
+    const { body } = toHighLevelUpdate({ customFields: { a: ['x', 'y'], b: null, c: 4 } }, userMap);
+    expect(body.customFields).toEqual([
+      { id: 'a', field_value: ['x', 'y'] },
+      { id: 'b', field_value: '' },
+      { id: 'c', field_value: 4 },
+    ]);
+  });
+
+  it('never asks to add and remove the same tag', () => {
+    expect(toHighLevelUpdate({}, userMap, { add: ['A', 'b'], remove: ['a', 'c'] }).tags).toEqual({ add: ['a', 'b'], remove: ['c'] });
+  });
+});

@@ -1,0 +1,341 @@
+// The three-way merge, link fill and echo rule. Properties run a model: HighLevel's true record,
+// a snapshot of it (complete, or thin like a webhook), Tandem's record and the ledger; a merge's
+// result is applied to both sides the way the sync loop would apply it.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  SCALAR_FIELDS, SYNC_FIELDS, applyPatch, applyTags, customValueEquals, emptyContact, fieldEquals, sameSet,
+  type ContactFields, type CustomFieldValue, type FieldName,
+} from '../../server/sync/contact-model.ts';
+import { isEcho, isNoop, linkFill, mergeContact, pendingLocal, type MergeResult, type UpdateDirection } from '../../server/sync/merge.ts';
+
+// ---- model ---------------------------------------------------------------------------------------
+
+const TAGS = ['a', 'b', 'c', 'd', 'e'];
+const CUSTOM_KEYS = ['k1', 'k2', 'k3'];
+
+/** Tiny domains, so that both sides often pick the same or each other's values. */
+const scalarValues: Record<(typeof SCALAR_FIELDS)[number], readonly unknown[]> = {
+  firstName: [null, 'Ada', 'Grace'],
+  lastName: [null, 'L'],
+  email: [null, 'ada@x.co', 'Ada@X.co', 'grace@x.co'],
+  phone: [null, '+14155552671', '+491511234567'],
+  companyName: [null, 'Acme'],
+  address1: [null, '1 Main St'],
+  city: [null, 'Paris', 'Oslo'],
+  state: [null, 'CA'],
+  postalCode: [null, '75001'],
+  country: [null, 'FR', 'NO'],
+  website: [null, 'https://x.co'],
+  timezone: [null, 'Europe/Paris'],
+  dateOfBirth: [null, '1990-01-01', '2000-02-29'],
+  source: [null, 'form'],
+  dnd: [false, true],
+  ownerUserId: [null, 'u1', 'u2'],
+};
+const customValue: fc.Arbitrary<CustomFieldValue> = fc.constantFrom<CustomFieldValue>('v1', 'v2', 3, ['o1'], ['o2', 'o1']);
+
+const contactArb: fc.Arbitrary<ContactFields> = fc.record({
+  ...(Object.fromEntries(SCALAR_FIELDS.map((f) => [f, fc.constantFrom(...scalarValues[f])])) as Record<(typeof SCALAR_FIELDS)[number], fc.Arbitrary<never>>),
+  tags: fc.subarray(TAGS),
+  customFields: fc.dictionary(fc.constantFrom(...CUSTOM_KEYS), customValue),
+});
+
+/** A record derived from `base`: each field kept (likely) or replaced. */
+function editOf(base: ContactFields): fc.Arbitrary<ContactFields> {
+  const keep = <T>(value: T, other: fc.Arbitrary<T>) => fc.oneof({ arbitrary: fc.constant(value), weight: 3 }, { arbitrary: other, weight: 2 });
+  const custom = Object.fromEntries(
+    CUSTOM_KEYS.map((k) => [k, keep<CustomFieldValue | null>(base.customFields[k] ?? null, fc.option(customValue, { nil: null }))]),
+  );
+  return fc
+    .record({
+      ...(Object.fromEntries(SCALAR_FIELDS.map((f) => [f, keep(base[f], fc.constantFrom(...scalarValues[f]))])) as Record<(typeof SCALAR_FIELDS)[number], fc.Arbitrary<never>>),
+      tags: keep(base.tags, fc.subarray(TAGS)),
+      customFields: fc.record(custom),
+    })
+    .map((c) => ({
+      ...c,
+      customFields: Object.fromEntries(Object.entries(c.customFields).filter(([, v]) => v !== null)) as Record<string, CustomFieldValue>,
+    }));
+}
+
+/** Which fields a snapshot carries: all (a GET) or some (a webhook). */
+const carriedArb = fc.oneof(fc.constant([...SYNC_FIELDS] as FieldName[]), fc.subarray([...SYNC_FIELDS] as FieldName[]));
+
+function snapshot(record: ContactFields, carried: readonly FieldName[]): Partial<ContactFields> {
+  return Object.fromEntries(carried.map((f) => [f, record[f]])) as Partial<ContactFields>;
+}
+
+interface Scenario {
+  base: ContactFields;
+  local: ContactFields;
+  /** HighLevel's true record. */
+  hl: ContactFields;
+  carried: FieldName[];
+  direction: UpdateDirection;
+  localChangedAt: number;
+  remoteChangedAt: number;
+}
+
+const scenarioArb: fc.Arbitrary<Scenario> = contactArb.chain((base) =>
+  fc.record({
+    base: fc.constant(base),
+    local: editOf(base),
+    hl: editOf(base),
+    carried: carriedArb,
+    direction: fc.constantFrom<UpdateDirection>('bidirectional', 'inbound'),
+    localChangedAt: fc.integer({ min: 0, max: 3 }),
+    remoteChangedAt: fc.integer({ min: 0, max: 3 }),
+  }),
+);
+
+function merge(s: Scenario, over: Partial<Scenario> = {}): MergeResult {
+  const x = { ...s, ...over };
+  return mergeContact({
+    base: x.base,
+    local: x.local,
+    remote: snapshot(x.hl, x.carried),
+    localChangedAt: x.localChangedAt,
+    remoteChangedAt: x.remoteChangedAt,
+    updateDirection: x.direction,
+  });
+}
+
+/** What the sync loop does with a result: patch and tag calls on each side. */
+function apply(s: Scenario, r: MergeResult): { local: ContactFields; hl: ContactFields } {
+  const local = applyPatch(s.local, r.toLocal);
+  local.tags = applyTags(local.tags, r.tags.addLocal, r.tags.removeLocal);
+  const hl = applyPatch(s.hl, r.toRemote);
+  hl.tags = applyTags(hl.tags, r.tags.addRemote, r.tags.removeRemote);
+  return { local, hl };
+}
+
+/** Every field, custom fields one key at a time, as [name, value-of(contact), equals]. */
+type Key = { name: string; get: (c: ContactFields) => unknown; eq: (a: unknown, b: unknown) => boolean; field: FieldName };
+const KEYS: Key[] = [
+  ...SCALAR_FIELDS.map((f) => ({ name: f, field: f, get: (c: ContactFields) => c[f], eq: (a: unknown, b: unknown) => fieldEquals(f, a as never, b as never) })),
+  ...CUSTOM_KEYS.map((k) => ({
+    name: `customFields.${k}`,
+    field: 'customFields' as const,
+    get: (c: ContactFields) => c.customFields[k] ?? null,
+    eq: (a: unknown, b: unknown) => customValueEquals(a as CustomFieldValue | null, b as CustomFieldValue | null),
+  })),
+];
+
+const RUNS = { numRuns: 500 };
+
+// ---- properties ----------------------------------------------------------------------------------
+
+describe('mergeContact properties', () => {
+  it('(a) is idempotent: merging again against the new base has nothing to do', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const r1 = merge(s);
+        const after = apply(s, r1);
+        const r2 = merge(s, { base: r1.newBase, local: after.local, hl: after.hl });
+        expect(isNoop(r2)).toBe(true);
+        expect(r2.conflicts).toEqual([]);
+        for (const k of KEYS) expect(k.eq(k.get(r2.newBase), k.get(r1.newBase))).toBe(true);
+        expect(sameSet(r2.newBase.tags, r1.newBase.tags)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('(b) never loses a change made on one side only', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const r = merge(s);
+        const after = apply(s, r);
+        for (const k of KEYS) {
+          const localChanged = !k.eq(k.get(s.local), k.get(s.base));
+          const hlChanged = !k.eq(k.get(s.hl), k.get(s.base));
+          const seen = s.carried.includes(k.field);
+          if (localChanged && !(hlChanged && seen)) {
+            expect(k.eq(k.get(after.local), k.get(s.local))).toBe(true);
+            if (s.direction === 'bidirectional') expect(k.eq(k.get(after.hl), k.get(s.local))).toBe(true);
+            else {
+              // Inbound: not sent, and still pending against the new base.
+              expect(k.eq(k.get(after.hl), k.get(s.hl))).toBe(true);
+              if (!hlChanged) expect(k.eq(k.get(after.local), k.get(r.newBase))).toBe(false);
+            }
+          }
+          if (hlChanged && !localChanged) {
+            expect(k.eq(k.get(after.hl), k.get(s.hl))).toBe(true);
+            if (seen) expect(k.eq(k.get(after.local), k.get(s.hl))).toBe(true);
+            // A field the snapshot did not carry is unknown: Tandem's value is left alone.
+            else expect(k.get(after.local)).toEqual(k.get(s.local));
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('(c) leaves both sides equal, and equal to the new base, when Bi-directional with a complete read', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s0) => {
+        const s = { ...s0, direction: 'bidirectional' as const, carried: [...SYNC_FIELDS] as FieldName[] };
+        const r = merge(s);
+        const after = apply(s, r);
+        for (const k of KEYS) {
+          expect(k.eq(k.get(after.local), k.get(after.hl))).toBe(true);
+          expect(k.eq(k.get(after.local), k.get(r.newBase))).toBe(true);
+        }
+        expect(sameSet(after.local.tags, after.hl.tags)).toBe(true);
+        expect(sameSet(after.local.tags, r.newBase.tags)).toBe(true);
+        // Conflicts go to the more recent side, ties to HighLevel.
+        for (const c of r.conflicts) expect(c.winner).toBe(s.localChangedAt > s.remoteChangedAt ? 'local' : 'remote');
+      }),
+      RUNS,
+    );
+  });
+
+  it('(d) tags: an add on one side and a remove on the other both survive', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const r = merge(s);
+        const after = apply(s, r);
+        const tagsSeen = s.carried.includes('tags');
+        for (const t of TAGS) {
+          const inBase = s.base.tags.includes(t);
+          const addedLocal = !inBase && s.local.tags.includes(t);
+          const removedLocal = inBase && !s.local.tags.includes(t);
+          const addedHl = !inBase && s.hl.tags.includes(t);
+          const removedHl = inBase && !s.hl.tags.includes(t);
+          if (addedLocal) {
+            expect(after.local.tags).toContain(t);
+            if (s.direction === 'bidirectional') expect(after.hl.tags).toContain(t);
+          }
+          if (removedLocal) {
+            expect(after.local.tags).not.toContain(t);
+            if (s.direction === 'bidirectional') expect(after.hl.tags).not.toContain(t);
+          }
+          if (addedHl) {
+            expect(after.hl.tags).toContain(t);
+            if (tagsSeen) expect(after.local.tags).toContain(t);
+          }
+          if (removedHl) {
+            expect(after.hl.tags).not.toContain(t);
+            if (tagsSeen) expect(after.local.tags).not.toContain(t);
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('(e) an echo of what was written changes nothing', () => {
+    fc.assert(
+      fc.property(scenarioArb, carriedArb, fc.constantFrom(...SCALAR_FIELDS), (s0, echoCarried, touched) => {
+        const s = { ...s0, direction: 'bidirectional' as const, carried: [...SYNC_FIELDS] as FieldName[] };
+        const r = merge(s);
+        const after = apply(s, r);
+        // HighLevel sends back (all or part of) the record as our write left it.
+        const echo = snapshot(after.hl, echoCarried);
+        expect(isEcho(echo, r.newBase)).toBe(true);
+        const again = mergeContact({ base: r.newBase, local: after.local, remote: echo, localChangedAt: 9, remoteChangedAt: 9, updateDirection: 'bidirectional' });
+        expect(isNoop(again)).toBe(true);
+        // Someone else's change to a field the event carries is not an echo.
+        const other = scalarValues[touched].find((v) => !fieldEquals(touched, v as never, after.hl[touched] as never));
+        const changed = { ...echo, [touched]: other };
+        expect(isEcho(changed, r.newBase)).toBe(false);
+      }),
+      RUNS,
+    );
+  });
+});
+
+// ---- rules by example ----------------------------------------------------------------------------
+
+function contact(over: Partial<ContactFields>): ContactFields {
+  return { ...emptyContact(), ...over };
+}
+
+describe('mergeContact rules', () => {
+  const base = contact({ firstName: 'Ada', city: 'Paris', tags: ['a'] });
+
+  it('both sides changed: Bi-directional picks the more recent, ties and Inbound pick HighLevel', () => {
+    const local = contact({ ...base, city: 'Oslo' });
+    const remote = contact({ ...base, city: 'Rome' });
+    const run = (updateDirection: UpdateDirection, localChangedAt: number, remoteChangedAt: number) =>
+      mergeContact({ base, local, remote, localChangedAt, remoteChangedAt, updateDirection });
+    expect(run('bidirectional', 2, 1)).toMatchObject({ toRemote: { city: 'Oslo' }, toLocal: {}, conflicts: [{ field: 'city', winner: 'local' }] });
+    expect(run('bidirectional', 1, 2)).toMatchObject({ toLocal: { city: 'Rome' }, toRemote: {}, conflicts: [{ field: 'city', winner: 'remote' }] });
+    expect(run('bidirectional', 1, 1)).toMatchObject({ toLocal: { city: 'Rome' }, conflicts: [{ field: 'city', winner: 'remote' }] });
+    expect(run('inbound', 5, 1)).toMatchObject({ toLocal: { city: 'Rome' }, toRemote: {}, conflicts: [{ field: 'city', winner: 'remote' }] });
+  });
+
+  it('Inbound keeps a Tandem-only change pending, and Bi-directional later sends it', () => {
+    const local = contact({ ...base, firstName: 'Ada K.' });
+    const inbound = mergeContact({ base, local, remote: base, localChangedAt: 2, remoteChangedAt: 1, updateDirection: 'inbound' });
+    expect(isNoop(inbound)).toBe(true);
+    expect(inbound.newBase.firstName).toBe('Ada');
+    expect(pendingLocal(inbound.newBase, local)).toEqual(['firstName']);
+    const later = mergeContact({ base: inbound.newBase, local, remote: base, localChangedAt: 2, remoteChangedAt: 1, updateDirection: 'bidirectional' });
+    expect(later.toRemote).toEqual({ firstName: 'Ada K.' });
+    expect(pendingLocal(later.newBase, local)).toEqual([]);
+  });
+
+  it('reads a field missing from a thin snapshot as unknown, never as cleared', () => {
+    const r = mergeContact({ base, local: base, remote: { firstName: 'Ada', tags: ['a', 'b'] }, localChangedAt: 0, remoteChangedAt: 1, updateDirection: 'bidirectional' });
+    expect(r.toLocal).toEqual({});
+    expect(r.tags).toEqual({ addLocal: ['b'], removeLocal: [], addRemote: [], removeRemote: [] });
+    expect(r.newBase).toEqual({ ...base, tags: ['a', 'b'] });
+    // An explicit null is a clear.
+    const cleared = mergeContact({ base, local: base, remote: { city: null }, localChangedAt: 0, remoteChangedAt: 1, updateDirection: 'inbound' });
+    expect(cleared.toLocal).toEqual({ city: null });
+  });
+
+  it('merges custom fields key by key, clearing with null', () => {
+    const b = contact({ customFields: { k1: 'x', k2: 'y' } });
+    const r = mergeContact({
+      base: b,
+      local: contact({ customFields: { k1: 'x2', k2: 'y' } }),
+      remote: contact({ customFields: { k1: 'x' } }),
+      localChangedAt: 1,
+      remoteChangedAt: 2,
+      updateDirection: 'bidirectional',
+    });
+    expect(r.toRemote).toEqual({ customFields: { k1: 'x2' } });
+    expect(r.toLocal).toEqual({ customFields: { k2: null } });
+    expect(r.newBase.customFields).toEqual({ k1: 'x2' });
+  });
+
+  it('does not count a change of email case as a change', () => {
+    const b = contact({ email: 'ada@x.co' });
+    const r = mergeContact({ base: b, local: b, remote: contact({ email: 'ADA@x.co' }), localChangedAt: 0, remoteChangedAt: 1, updateDirection: 'bidirectional' });
+    expect(isNoop(r)).toBe(true);
+    expect(isEcho({ email: 'Ada@X.CO' }, b)).toBe(true);
+  });
+});
+
+describe('linkFill', () => {
+  const hl = contact({ firstName: 'Ada', email: 'ada@x.co', city: null, tags: ['hl'], customFields: { k1: 'keep' } });
+  const local = contact({ firstName: 'Adeline', email: 'ADA@x.co', city: 'Paris', phone: '+14155552671', dnd: true, tags: ['t'], customFields: { k1: 'mine', k2: 'new' } });
+
+  it("fills only HighLevel's empty fields and takes HighLevel's values elsewhere", () => {
+    const r = linkFill(local, hl);
+    expect(r.toRemote).toEqual({ city: 'Paris', phone: '+14155552671', dnd: true, customFields: { k2: 'new' } });
+    expect(r.toLocal).toEqual({ firstName: 'Ada', customFields: { k1: 'keep' } });
+    expect(r.tags).toEqual({ addLocal: ['hl'], removeLocal: [], addRemote: ['t'], removeRemote: [] });
+    expect(r.conflicts).toEqual([{ field: 'firstName', winner: 'remote' }, { field: 'customFields.k1', winner: 'remote' }]);
+    const after = apply({ base: r.newBase, local, hl, carried: [...SYNC_FIELDS], direction: 'bidirectional', localChangedAt: 0, remoteChangedAt: 0 }, r);
+    for (const k of KEYS) expect(k.eq(k.get(after.local), k.get(after.hl))).toBe(true);
+    expect(isNoop(mergeContact({ base: r.newBase, local: after.local, remote: after.hl, localChangedAt: 0, remoteChangedAt: 0, updateDirection: 'bidirectional' }))).toBe(true);
+  });
+
+  it('sends nothing when creation is Inbound, leaving the extras pending', () => {
+    const r = linkFill(local, hl, { outbound: false });
+    expect(r.toRemote).toEqual({});
+    expect(r.tags.addRemote).toEqual([]);
+    expect(r.newBase.city).toBeNull();
+    expect(pendingLocal(r.newBase, applyPatch(local, r.toLocal))).toEqual(['phone', 'city', 'dnd', 'tags', 'customFields.k2']);
+  });
+
+  it('never turns DND off', () => {
+    const r = linkFill(contact({ dnd: false }), contact({ dnd: true }));
+    expect(r.toLocal).toEqual({ dnd: true });
+    expect(r.toRemote).toEqual({});
+  });
+});
