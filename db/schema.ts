@@ -1,7 +1,7 @@
 // Every table Tandem stores, in one file; migrations in db/migrations are generated from it
 // (`npm run db:generate`). Every tenant table carries location_id.
 import { sql } from 'drizzle-orm';
-import { check, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { check, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const INSTALLATION_STATUSES = ['active', 'needs_reauth', 'paused', 'uninstalled'] as const;
 export type InstallationStatus = (typeof INSTALLATION_STATUSES)[number];
@@ -89,3 +89,200 @@ export const webhookInbox = sqliteTable('webhook_inbox', {
   /** Epoch ms before which a failed event is not retried. */
   nextAttemptAt: integer('next_attempt_at'),
 });
+
+// ---- Tandem's contact book and continuous sync (issue 4) ------------------------------------------
+
+/**
+ * Tandem's own contacts, per location. Field values are the normalised form of
+ * server/sync/contact-model.ts; tags and custom fields are JSON. A contact deleted in HighLevel is
+ * archived (archived_at), never dropped, so it can be restored.
+ */
+export const contacts = sqliteTable(
+  'contacts',
+  {
+    id: text('id').primaryKey(),
+    locationId: text('location_id').notNull(),
+    firstName: text('first_name'),
+    lastName: text('last_name'),
+    email: text('email'),
+    /** Lowercased email for case-insensitive matching. */
+    emailLower: text('email_lower'),
+    phone: text('phone'),
+    companyName: text('company_name'),
+    address1: text('address1'),
+    city: text('city'),
+    state: text('state'),
+    postalCode: text('postal_code'),
+    country: text('country'),
+    website: text('website'),
+    timezone: text('timezone'),
+    dateOfBirth: text('date_of_birth'),
+    source: text('source'),
+    /** JSON string[] (lowercase, unique). */
+    tags: text('tags').notNull().default('[]'),
+    dnd: integer('dnd', { mode: 'boolean' }).notNull().default(false),
+    ownerUserId: text('owner_user_id'),
+    /** JSON object: HighLevel custom field id → value. */
+    customFields: text('custom_fields').notNull().default('{}'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    archivedAt: integer('archived_at'),
+    /** Bumped on every write; API clients may send it back for optimistic concurrency. */
+    version: integer('version').notNull().default(1),
+  },
+  (t) => [
+    index('contacts_location_updated').on(t.locationId, t.updatedAt, t.id),
+    index('contacts_location_email').on(t.locationId, t.emailLower),
+    index('contacts_location_phone').on(t.locationId, t.phone),
+  ],
+);
+
+/** Tandem's users per location: contact owners. Paired with HighLevel users by email. */
+export const users = sqliteTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    locationId: text('location_id').notNull(),
+    name: text('name').notNull(),
+    email: text('email').notNull(),
+    emailLower: text('email_lower').notNull(),
+    active: integer('active', { mode: 'boolean' }).notNull().default(true),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('users_location_email').on(t.locationId, t.emailLower)],
+);
+
+/**
+ * The link between a Tandem contact and its HighLevel contact, with the sync ledger: `base` holds
+ * the field values both sides last agreed on (JSON ContactFields), so merges are three-way and an
+ * echo of Tandem's own write is recognised. A HighLevel deletion leaves a tombstone
+ * (remote_deleted_at) so a late update never resurrects the contact.
+ */
+export const contactLinks = sqliteTable(
+  'contact_links',
+  {
+    contactId: text('contact_id').primaryKey(),
+    locationId: text('location_id').notNull(),
+    highlevelId: text('highlevel_id').notNull(),
+    base: text('base').notNull(),
+    /** HighLevel's dateUpdated (epoch ms) of the version the base reflects. */
+    remoteUpdatedAt: integer('remote_updated_at'),
+    remoteDeletedAt: integer('remote_deleted_at'),
+    linkedAt: integer('linked_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('contact_links_location_remote').on(t.locationId, t.highlevelId)],
+);
+
+/** HighLevel users as last seen, per location, and which Tandem user each is paired with. */
+export const highlevelUsers = sqliteTable(
+  'highlevel_users',
+  {
+    locationId: text('location_id').notNull(),
+    highlevelId: text('highlevel_id').notNull(),
+    email: text('email'),
+    emailLower: text('email_lower'),
+    name: text('name'),
+    active: integer('active', { mode: 'boolean' }).notNull().default(true),
+    deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
+    /** The paired Tandem user, or null when unpaired. */
+    userId: text('user_id'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('highlevel_users_pk').on(t.locationId, t.highlevelId),
+    index('highlevel_users_user').on(t.locationId, t.userId),
+  ],
+);
+
+/**
+ * Outbox of Tandem-side changes to send to HighLevel, written in the same transaction as the
+ * Tandem write and coalesced per contact: a row says "this contact changed locally"; the location's
+ * loop merges its current values against the ledger and sends only the differences.
+ */
+export const outbox = sqliteTable(
+  'outbox',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    locationId: text('location_id').notNull(),
+    contactId: text('contact_id').notNull(),
+    /** 'upsert' (create or update) or 'archive' (deleted in Tandem). */
+    kind: text('kind', { enum: ['upsert', 'archive'] }).notNull(),
+    status: text('status', { enum: ['pending', 'failed'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    lastError: text('last_error'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('outbox_location_contact').on(t.locationId, t.contactId),
+    index('outbox_due').on(t.locationId, t.status, t.nextAttemptAt),
+  ],
+);
+
+export const DIRECTIONS = ['bidirectional', 'inbound'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+/** The Sync tab's settings per location (defaults: create both ways, HighLevel wins updates). */
+export const syncSettings = sqliteTable('sync_settings', {
+  locationId: text('location_id').primaryKey(),
+  creationDirection: text('creation_direction', { enum: DIRECTIONS }).notNull().default('bidirectional'),
+  updateDirection: text('update_direction', { enum: DIRECTIONS }).notNull().default('inbound'),
+  paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+  updatedAt: integer('updated_at').notNull(),
+  updatedBy: text('updated_by'),
+});
+
+/** Who changed which setting, when, from what to what. */
+export const settingsAudit = sqliteTable(
+  'settings_audit',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    locationId: text('location_id').notNull(),
+    userId: text('user_id').notNull(),
+    userName: text('user_name'),
+    setting: text('setting').notNull(),
+    oldValue: text('old_value'),
+    newValue: text('new_value').notNull(),
+    at: integer('at').notNull(),
+  },
+  (t) => [index('settings_audit_location').on(t.locationId, t.at)],
+);
+
+/**
+ * Per-location sync state, the machine's view (next step, cursors) apart from what the panel shows:
+ * the reconciliation cursor (dateUpdated, inclusive, with the ids already seen at that instant),
+ * the last full sweep, the latest change each way and the latest error in plain words.
+ */
+export const syncState = sqliteTable('sync_state', {
+  locationId: text('location_id').primaryKey(),
+  /** JSON { dateUpdated: epoch ms, seenIds: string[] } of the incremental pull. */
+  pullCursor: text('pull_cursor'),
+  lastFullSweepAt: integer('last_full_sweep_at'),
+  nextPullAt: integer('next_pull_at'),
+  lastInboundAt: integer('last_inbound_at'),
+  lastOutboundAt: integer('last_outbound_at'),
+  lastError: text('last_error'),
+  lastErrorAt: integer('last_error_at'),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+/** API keys of Tandem's REST API: only a SHA-256 hash is stored; the key is shown once. */
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    locationId: text('location_id').notNull(),
+    name: text('name').notNull(),
+    /** The first characters of the key, shown in lists so admins can tell keys apart. */
+    prefix: text('prefix').notNull(),
+    hash: text('hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    createdBy: text('created_by'),
+    lastUsedAt: integer('last_used_at'),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_keys_hash').on(t.hash), index('api_keys_location').on(t.locationId)],
+);
