@@ -9,6 +9,8 @@ import { startEmulator, type RunningEmulator } from '../emulator/server.ts';
 import type { World } from '../emulator/state.ts';
 import { TANDEM_SCOPES } from './config.ts';
 import { DEMO_AGENCY, DEMO_LOCATIONS, DEMO_USERS, demoContacts } from './sandbox-seed.ts';
+import type { Db } from '../db/client.ts';
+import { createApiKey, isLiveApiKey } from '../db/api-keys.ts';
 
 const sandboxInfoSchema = z.object({
   tandemUrl: z.string(),
@@ -37,6 +39,8 @@ const sandboxInfoSchema = z.object({
   }),
   tokenEncryptionKey: z.string(),
   createdAt: z.string(),
+  /** A key of Tandem's REST API for the first demo location (only its hash is in the database). */
+  apiKey: z.object({ locationId: z.string(), key: z.string() }).optional(),
 });
 
 /** The contents of DATA_DIR/sandbox.json. */
@@ -121,6 +125,21 @@ export async function startSandbox(options: {
     await emulator.close();
     throw err;
   }
+}
+
+/**
+ * Gives the sandbox a REST API key for its first demo location, once: a key from an earlier start
+ * that still works is kept (its plaintext lives only in sandbox.json, mode 0600); after a reset, or
+ * when it was revoked, a new one is created and written.
+ */
+export function ensureSandboxApiKey(sandbox: RunningSandbox, db: Db, now: number): void {
+  const location = sandbox.info.locations[0];
+  if (!location) return;
+  const saved = sandbox.info.apiKey;
+  if (saved && saved.locationId === location.id && isLiveApiKey(db, location.id, saved.key)) return;
+  const { key } = createApiKey(db, { locationId: location.id, name: 'Sandbox', createdBy: 'sandbox', now });
+  sandbox.info = { ...sandbox.info, apiKey: { locationId: location.id, key } };
+  writeInfo(sandbox.file, sandbox.info);
 }
 
 /** The emulator's signing key, created once so the public key Tandem trusts survives restarts. */

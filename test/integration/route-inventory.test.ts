@@ -5,6 +5,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { SIGN_IN_FAILED } from '../../server/auth/session.ts';
+import { API_KEY_UNAUTHORIZED } from '../../server/auth/api-key.ts';
 import type { TenantSource } from '../../server/routes/tenant.ts';
 import { control } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
@@ -168,6 +169,23 @@ describe('cross-tenant matrix (T19)', () => {
     const webhook = await callRoute('POST', '/webhooks/highlevel', token, { type: 'UNINSTALL', appId: t.app.appId, locationId: B.id, companyId: agencyY.companyId });
     expect(webhook.status).toBe(401);
     expect((await callRoute('GET', '/api/panel/context', await signIn(agencyY.adminId, B.id))).status).toBe(200);
+  });
+
+  it('no apiKey route answers without an API key, and a panel session is not one', async () => {
+    // The key-for-key matrix (a key of A never reaches B) walks the OpenAPI document in api-v1.test.ts.
+    const token = await signIn(agencyX.adminId, A.id);
+    const list = routes
+      .filter((r) => r.tenant === 'apiKey')
+      .flatMap((r) => r.methods.filter((m) => m !== 'HEAD' && m !== 'OPTIONS').map((method) => ({ method, url: r.url })));
+    expect(list.length).toBeGreaterThan(0);
+    for (const { method, url } of list) {
+      const path = url.replace(/:[A-Za-z]+/g, B.id);
+      for (const credential of [undefined, token]) {
+        const res = await callRoute(method, `${path}?locationId=${B.id}`, credential, method === 'GET' || method === 'DELETE' ? undefined : { locationId: B.id });
+        expect.soft(res.status, `${method} ${url}`).toBe(401);
+        expect.soft(JSON.parse(res.text), `${method} ${url}`).toEqual({ error: API_KEY_UNAUTHORIZED });
+      }
+    }
   });
 
   it('sessions of A stop working once A is uninstalled, while B goes on', async () => {

@@ -102,6 +102,10 @@ describe('sandbox', () => {
     expect(panel.status).toBe(200);
     expect(await fetch(`${t.tandemUrl}/health`).then((r) => r.json())).toMatchObject({ status: 'ok', db: 'ok' });
     firstEmails = await emails(info, 0);
+    // A REST API key for the first location, usable as written.
+    expect(info.apiKey).toEqual({ locationId: info.locations[0]!.id, key: expect.stringMatching(/^tk_/) });
+    const api = await fetch(`${t.tandemUrl}/api/v1/contacts?limit=1`, { headers: { authorization: `Bearer ${info.apiKey!.key}` } });
+    expect(api.status).toBe(200);
     first = info;
     await stop(t);
   });
@@ -117,6 +121,8 @@ describe('sandbox', () => {
     expect(info.webhookPublicKeyPem).toBe(first.webhookPublicKeyPem);
     expect(info.createdAt).toBe(first.createdAt);
     expect(await contactIds(info, 0)).toEqual(firstContacts);
+    expect(info.apiKey).toEqual(first.apiKey);
+    expect((await fetch(`${t.tandemUrl}/api/v1/users`, { headers: { authorization: `Bearer ${info.apiKey!.key}` } })).status).toBe(200);
     // The app follows Tandem to its new port.
     const page = await fetch(info.sandboxUrl).then((r) => r.text());
     expect(page).toContain(`src="${t.tandemUrl}/panel/"`);
@@ -129,6 +135,8 @@ describe('sandbox', () => {
     expect(info.company.id).not.toBe(first.company.id);
     expect(info.app.appId).not.toBe(first.app.appId);
     expect(info.tokenEncryptionKey).not.toBe(first.tokenEncryptionKey);
+    expect(info.apiKey).toEqual({ locationId: info.locations[0]!.id, key: expect.stringMatching(/^tk_/) });
+    expect(info.apiKey!.key).not.toBe(first.apiKey!.key);
     const ids = await contactIds(info, 0);
     expect(ids).toHaveLength(firstContacts.length);
     expect(ids.some((id) => firstContacts.includes(id))).toBe(false);

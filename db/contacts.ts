@@ -1,0 +1,305 @@
+// Tandem's contact book: rows ↔ ContactFields, optimistic versions, archive/restore, and the
+// outbox row that every Tandem-side (origin 'local') write enqueues in the same transaction.
+// The only code that touches the contacts table.
+import { and, asc, eq, gt, gte, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from './client.ts';
+import { newId } from './ids.ts';
+import { enqueueOutbox, type DbOrTx } from './outbox.ts';
+import { contacts } from './schema.ts';
+import {
+  applyPatch,
+  applyTags,
+  contactFieldsSchema,
+  customFieldValueSchema,
+  fieldEquals,
+  SYNC_FIELDS,
+  type ContactFields,
+  type ContactPatch,
+} from '../server/sync/contact-model.ts';
+
+type Row = typeof contacts.$inferSelect;
+
+export interface Contact {
+  id: string;
+  locationId: string;
+  fields: ContactFields;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms; unique and increasing per location (see nextUpdatedAt). */
+  updatedAt: number;
+  archivedAt: number | null;
+  version: number;
+}
+
+/** 'local': written in Tandem (REST API), to be sent to HighLevel; 'remote': applied from HighLevel. */
+export type WriteOrigin = 'local' | 'remote';
+
+/** Why a write did not happen; routes turn it into 404 / 412. */
+export class ContactWriteError extends Error {
+  constructor(
+    readonly code: 'not_found' | 'version_mismatch',
+    readonly currentVersion?: number,
+  ) {
+    super(code === 'not_found' ? 'contact not found' : `version mismatch (current ${currentVersion})`);
+    this.name = 'ContactWriteError';
+  }
+}
+
+const tagsJson = z.array(z.string());
+const customFieldsJson = z.record(z.string(), customFieldValueSchema);
+
+export function rowToContact(row: Row): Contact {
+  return {
+    id: row.id,
+    locationId: row.locationId,
+    fields: {
+      firstName: row.firstName,
+      lastName: row.lastName,
+      email: row.email,
+      phone: row.phone,
+      companyName: row.companyName,
+      address1: row.address1,
+      city: row.city,
+      state: row.state,
+      postalCode: row.postalCode,
+      country: row.country,
+      website: row.website,
+      timezone: row.timezone,
+      dateOfBirth: row.dateOfBirth,
+      source: row.source,
+      tags: tagsJson.parse(JSON.parse(row.tags)),
+      dnd: row.dnd,
+      ownerUserId: row.ownerUserId,
+      customFields: customFieldsJson.parse(JSON.parse(row.customFields)),
+    },
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    archivedAt: row.archivedAt,
+    version: row.version,
+  };
+}
+
+/** The stored columns of `fields` (validated: the table only ever holds the normalised form). */
+export function fieldsToColumns(fields: ContactFields) {
+  const f = contactFieldsSchema.parse(fields);
+  return {
+    firstName: f.firstName,
+    lastName: f.lastName,
+    email: f.email,
+    emailLower: f.email?.toLowerCase() ?? null,
+    phone: f.phone,
+    companyName: f.companyName,
+    address1: f.address1,
+    city: f.city,
+    state: f.state,
+    postalCode: f.postalCode,
+    country: f.country,
+    website: f.website,
+    timezone: f.timezone,
+    dateOfBirth: f.dateOfBirth,
+    source: f.source,
+    tags: JSON.stringify(f.tags),
+    dnd: f.dnd,
+    ownerUserId: f.ownerUserId,
+    customFields: JSON.stringify(f.customFields),
+  };
+}
+
+/**
+ * The updatedAt of a write: `now`, or one past the location's latest when that is not earlier.
+ * Keeping it unique and increasing per location is what lets a paging client (cursor on
+ * (updatedAt, id), ascending) never miss a contact written while it pages: the write always lands
+ * after any cursor already handed out. Under more than one write per millisecond it runs slightly
+ * ahead of the clock.
+ */
+function nextUpdatedAt(tx: DbOrTx, locationId: string, now: number): number {
+  const latest = tx
+    .select({ max: sql<number | null>`max(${contacts.updatedAt})` })
+    .from(contacts)
+    .where(eq(contacts.locationId, locationId))
+    .get()?.max;
+  return latest === null || latest === undefined || latest < now ? now : latest + 1;
+}
+
+function readRow(tx: DbOrTx, locationId: string, id: string): Row | undefined {
+  return tx.select().from(contacts).where(and(eq(contacts.locationId, locationId), eq(contacts.id, id))).get();
+}
+
+export function getContact(db: Db, locationId: string, id: string): Contact | undefined {
+  const row = readRow(db, locationId, id);
+  return row ? rowToContact(row) : undefined;
+}
+
+export function createContact(db: Db, input: { locationId: string; fields: ContactFields; now: number; origin: WriteOrigin; id?: string }): Contact {
+  const columns = fieldsToColumns(input.fields);
+  const id = input.id ?? newId('c');
+  return db.transaction((tx) => {
+    const updatedAt = nextUpdatedAt(tx, input.locationId, input.now);
+    tx.insert(contacts)
+      .values({ id, locationId: input.locationId, ...columns, createdAt: input.now, updatedAt, archivedAt: null, version: 1 })
+      .run();
+    if (input.origin === 'local') enqueueOutbox(tx, input.locationId, id, 'upsert', input.now);
+    return rowToContact(readRow(tx, input.locationId, id)!);
+  });
+}
+
+/**
+ * Applies a patch (and tag adds/removes) to a contact. A write that changes nothing leaves the
+ * contact, its version and the outbox alone, so re-applying the same change is harmless.
+ * Throws ContactWriteError when the contact is not in the location or `expectedVersion` is stale.
+ */
+export function updateContact(
+  db: Db,
+  input: {
+    locationId: string;
+    id: string;
+    patch: ContactPatch;
+    tags?: { add: readonly string[]; remove: readonly string[] };
+    now: number;
+    origin: WriteOrigin;
+    expectedVersion?: number;
+  },
+): Contact {
+  return db.transaction((tx) => {
+    const row = readRow(tx, input.locationId, input.id);
+    if (!row) throw new ContactWriteError('not_found');
+    if (input.expectedVersion !== undefined && row.version !== input.expectedVersion) {
+      throw new ContactWriteError('version_mismatch', row.version);
+    }
+    const current = rowToContact(row);
+    const next = applyPatch(current.fields, input.patch);
+    if (input.tags) next.tags = applyTags(next.tags, input.tags.add, input.tags.remove);
+    const changed = SYNC_FIELDS.some((f) => !fieldEquals(f, current.fields[f] as never, next[f] as never) || (f === 'email' && current.fields.email !== next.email));
+    if (!changed) return current;
+    tx.update(contacts)
+      .set({ ...fieldsToColumns(next), updatedAt: nextUpdatedAt(tx, input.locationId, input.now), version: row.version + 1 })
+      .where(eq(contacts.id, row.id))
+      .run();
+    if (input.origin === 'local') enqueueOutbox(tx, input.locationId, row.id, 'upsert', input.now);
+    return rowToContact(readRow(tx, input.locationId, row.id)!);
+  });
+}
+
+function setArchived(
+  db: Db,
+  input: { locationId: string; id: string; now: number; origin: WriteOrigin; expectedVersion?: number },
+  archived: boolean,
+): Contact {
+  return db.transaction((tx) => {
+    const row = readRow(tx, input.locationId, input.id);
+    if (!row) throw new ContactWriteError('not_found');
+    if (input.expectedVersion !== undefined && row.version !== input.expectedVersion) {
+      throw new ContactWriteError('version_mismatch', row.version);
+    }
+    if ((row.archivedAt !== null) === archived) return rowToContact(row);
+    tx.update(contacts)
+      .set({ archivedAt: archived ? input.now : null, updatedAt: nextUpdatedAt(tx, input.locationId, input.now), version: row.version + 1 })
+      .where(eq(contacts.id, row.id))
+      .run();
+    if (input.origin === 'local') enqueueOutbox(tx, input.locationId, row.id, archived ? 'archive' : 'upsert', input.now);
+    return rowToContact(readRow(tx, input.locationId, row.id)!);
+  });
+}
+
+/** Archives (Tandem never deletes a contact); archiving an archived contact changes nothing. */
+export function archiveContact(db: Db, input: { locationId: string; id: string; now: number; origin: WriteOrigin; expectedVersion?: number }): Contact {
+  return setArchived(db, input, true);
+}
+
+export function restoreContact(db: Db, input: { locationId: string; id: string; now: number; origin: WriteOrigin; expectedVersion?: number }): Contact {
+  return setArchived(db, input, false);
+}
+
+/** Contacts with this email, case-insensitively; archived ones only when asked. Oldest first. */
+export function findContactsByEmail(db: Db, locationId: string, email: string, opts: { includeArchived?: boolean } = {}): Contact[] {
+  return db
+    .select()
+    .from(contacts)
+    .where(and(eq(contacts.locationId, locationId), eq(contacts.emailLower, email.trim().toLowerCase()), opts.includeArchived ? undefined : isNull(contacts.archivedAt)))
+    .orderBy(asc(contacts.createdAt), asc(contacts.id))
+    .all()
+    .map(rowToContact);
+}
+
+/** Contacts with exactly this (normalised) phone; archived ones only when asked. Oldest first. */
+export function findContactsByPhone(db: Db, locationId: string, phone: string, opts: { includeArchived?: boolean } = {}): Contact[] {
+  return db
+    .select()
+    .from(contacts)
+    .where(and(eq(contacts.locationId, locationId), eq(contacts.phone, phone), opts.includeArchived ? undefined : isNull(contacts.archivedAt)))
+    .orderBy(asc(contacts.createdAt), asc(contacts.id))
+    .all()
+    .map(rowToContact);
+}
+
+export interface ContactFilters {
+  email?: string;
+  /** Already normalised by the caller (E.164 when readable). */
+  phone?: string;
+  tag?: string;
+  ownerUserId?: string;
+  /** Epoch ms, inclusive. */
+  updatedSince?: number;
+  includeArchived?: boolean;
+}
+
+/** A position in the (updatedAt, id) order: the last contact of the previous page. */
+export interface ContactCursor {
+  updatedAt: number;
+  id: string;
+}
+
+export function encodeCursor(c: ContactCursor): string {
+  return Buffer.from(JSON.stringify([c.updatedAt, c.id])).toString('base64url');
+}
+
+const cursorJson = z.tuple([z.number().int(), z.string().min(1).max(64)]);
+
+/** The cursor, or undefined when it is not one of ours. */
+export function decodeCursor(s: string): ContactCursor | undefined {
+  try {
+    const [updatedAt, id] = cursorJson.parse(JSON.parse(Buffer.from(s, 'base64url').toString('utf8')));
+    return { updatedAt, id };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One page of contacts in ascending (updatedAt, id) order. A contact written while a client pages
+ * moves behind every cursor handed out so far, so it shows up on a later page: nothing is missed
+ * (a contact may be seen twice, once per version).
+ */
+export function listContacts(
+  db: Db,
+  locationId: string,
+  opts: { filters?: ContactFilters; cursor?: ContactCursor; limit: number },
+): { contacts: Contact[]; nextCursor: string | null } {
+  const f = opts.filters ?? {};
+  const where: (SQL | undefined)[] = [eq(contacts.locationId, locationId)];
+  if (!f.includeArchived) where.push(isNull(contacts.archivedAt));
+  if (f.email !== undefined) where.push(eq(contacts.emailLower, f.email.trim().toLowerCase()));
+  if (f.phone !== undefined) where.push(eq(contacts.phone, f.phone));
+  if (f.ownerUserId !== undefined) where.push(eq(contacts.ownerUserId, f.ownerUserId));
+  if (f.tag !== undefined) where.push(sql`exists (select 1 from json_each(${contacts.tags}) where json_each.value = ${f.tag.trim().toLowerCase()})`);
+  if (f.updatedSince !== undefined) where.push(gte(contacts.updatedAt, f.updatedSince));
+  if (opts.cursor) {
+    where.push(or(gt(contacts.updatedAt, opts.cursor.updatedAt), and(eq(contacts.updatedAt, opts.cursor.updatedAt), gt(contacts.id, opts.cursor.id))));
+  }
+  const rows = db
+    .select()
+    .from(contacts)
+    .where(and(...where))
+    .orderBy(asc(contacts.updatedAt), asc(contacts.id))
+    .limit(opts.limit + 1)
+    .all();
+  const page = rows.slice(0, opts.limit).map(rowToContact);
+  const last = page.at(-1);
+  return { contacts: page, nextCursor: rows.length > opts.limit && last ? encodeCursor(last) : null };
+}
+
+/** Every contact id of a location (archived included), for reconciliation and tests. */
+export function contactIds(db: Db, locationId: string): string[] {
+  return db.select({ id: contacts.id }).from(contacts).where(eq(contacts.locationId, locationId)).all().map((r) => r.id);
+}

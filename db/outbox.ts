@@ -1,0 +1,146 @@
+// The outbox of Tandem-side contact changes waiting to go to HighLevel, one row per contact
+// (coalesced). Written in the same transaction as the contact write; drained by the location's
+// sync loop. The only code that touches the table.
+import { and, asc, count, eq, inArray, lte, sql } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { outbox } from './schema.ts';
+
+export type OutboxRow = typeof outbox.$inferSelect;
+export type OutboxKind = OutboxRow['kind'];
+
+/** A transaction or the database itself: drizzle's better-sqlite3 transaction has the same API. */
+export type DbOrTx = Pick<Db, 'select' | 'insert' | 'update' | 'delete'>;
+
+/**
+ * Records "this contact changed locally". An existing row for the contact is reused: the latest
+ * kind wins, it becomes pending and due now, and its attempts and error start over (a new change
+ * deserves a fresh try). `updated_at` strictly increases on every enqueue, even within one
+ * millisecond, so a sender that finishes an older version can tell (completeOutbox).
+ */
+export function enqueueOutbox(tx: DbOrTx, locationId: string, contactId: string, kind: OutboxKind, now: number): void {
+  tx.insert(outbox)
+    .values({ locationId, contactId, kind, status: 'pending', attempts: 0, nextAttemptAt: now, createdAt: now, updatedAt: now })
+    .onConflictDoUpdate({
+      target: [outbox.locationId, outbox.contactId],
+      set: {
+        kind,
+        status: 'pending',
+        attempts: 0,
+        lastError: null,
+        nextAttemptAt: now,
+        updatedAt: sql`max(${now}, ${outbox.updatedAt} + 1)`,
+      },
+    })
+    .run();
+}
+
+/** Pending rows whose time has come, oldest due first. Failed (permanent) rows are never due. */
+export function dueOutbox(db: Db, locationId: string, now: number, limit = 100): OutboxRow[] {
+  return db
+    .select()
+    .from(outbox)
+    .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'pending'), lte(outbox.nextAttemptAt, now)))
+    .orderBy(asc(outbox.nextAttemptAt), asc(outbox.id))
+    .limit(limit)
+    .all();
+}
+
+export function getOutbox(db: Db, locationId: string, contactId: string): OutboxRow | undefined {
+  return db
+    .select()
+    .from(outbox)
+    .where(and(eq(outbox.locationId, locationId), eq(outbox.contactId, contactId)))
+    .get();
+}
+
+/**
+ * The change in `row` reached HighLevel: deletes the row unless the contact changed again since
+ * it was read (then the newer change still has to go). True when deleted.
+ */
+export function completeOutbox(db: Db, row: Pick<OutboxRow, 'id' | 'updatedAt'>): boolean {
+  return db.delete(outbox).where(and(eq(outbox.id, row.id), eq(outbox.updatedAt, row.updatedAt))).run().changes > 0;
+}
+
+/**
+ * A failed attempt: retried at `nextAttemptAt`, or kept as 'failed' with its reason when
+ * permanent (shown on the panel; a later local change makes it pending again). Does nothing when
+ * the contact changed again since the row was read: that newer change gets its own fresh attempt.
+ */
+export function failOutbox(
+  db: Db,
+  row: Pick<OutboxRow, 'id' | 'updatedAt'>,
+  failure: { error: string; nextAttemptAt: number; permanent: boolean },
+): boolean {
+  return (
+    db
+      .update(outbox)
+      .set({
+        status: failure.permanent ? 'failed' : 'pending',
+        attempts: sql`${outbox.attempts} + 1`,
+        lastError: failure.error,
+        nextAttemptAt: failure.nextAttemptAt,
+      })
+      .where(and(eq(outbox.id, row.id), eq(outbox.updatedAt, row.updatedAt)))
+      .run().changes > 0
+  );
+}
+
+export function outboxCounts(db: Db, locationId: string): { pending: number; failed: number } {
+  const rows = db
+    .select({ status: outbox.status, n: count() })
+    .from(outbox)
+    .where(eq(outbox.locationId, locationId))
+    .groupBy(outbox.status)
+    .all();
+  return {
+    pending: rows.find((r) => r.status === 'pending')?.n ?? 0,
+    failed: rows.find((r) => r.status === 'failed')?.n ?? 0,
+  };
+}
+
+/** Rows failed for good, most recent first (for the panel's "latest error"). */
+export function failedOutbox(db: Db, locationId: string, limit = 20): OutboxRow[] {
+  return db
+    .select()
+    .from(outbox)
+    .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'failed')))
+    .orderBy(sql`${outbox.updatedAt} desc`)
+    .limit(limit)
+    .all();
+}
+
+/**
+ * nextAttemptAt of a row waiting for a setting rather than for time (e.g. a Tandem change kept
+ * while updates are Inbound): never due, still counted as pending. Added for server/sync/outbound.ts.
+ */
+export const PARKED_AT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Makes the location's parked rows whose lastError is one of `reasons` due now: the setting that
+ * held them back changed. Returns how many were released.
+ */
+export function unparkOutbox(db: Db, locationId: string, reasons: readonly string[], now: number): number {
+  if (reasons.length === 0) return 0;
+  return db
+    .update(outbox)
+    .set({ nextAttemptAt: now, attempts: 0 })
+    .where(
+      and(
+        eq(outbox.locationId, locationId),
+        eq(outbox.status, 'pending'),
+        eq(outbox.nextAttemptAt, PARKED_AT),
+        inArray(outbox.lastError, [...reasons]),
+      ),
+    )
+    .run().changes;
+}
+
+/** When the location's next pending row falls due (clock ms); undefined when none will (parked rows never do). */
+export function nextOutboxDueAt(db: Db, locationId: string): number | undefined {
+  const row = db
+    .select({ at: sql<number | null>`min(${outbox.nextAttemptAt})` })
+    .from(outbox)
+    .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'pending'), lte(outbox.nextAttemptAt, PARKED_AT - 1)))
+    .get();
+  return row?.at ?? undefined;
+}

@@ -1,0 +1,286 @@
+// REST API: the contact book. Thin: validate, normalise through the contact model, write through
+// db/contacts.ts (origin 'local', so the outbox row is written in the same transaction), then
+// nudge the location's sync loop.
+import { z } from 'zod';
+import { AppError, errorBody } from '../errors.ts';
+import {
+  archiveContact,
+  ContactWriteError,
+  createContact,
+  decodeCursor,
+  findContactsByEmail,
+  getContact,
+  listContacts,
+  restoreContact,
+  updateContact,
+  type Contact,
+} from '../../db/contacts.ts';
+import { getUser } from '../../db/users.ts';
+import {
+  contactFieldsSchema,
+  normalizeContact,
+  normalizePhone,
+  normalizeTags,
+  sameEmail,
+  SCALAR_FIELDS,
+  type ContactFields,
+  type ContactPatch,
+} from '../sync/contact-model.ts';
+import {
+  contactCreateBody,
+  contactJson,
+  contactListQuery,
+  contactPage,
+  contactPatchBody,
+  contactResponse,
+  draftOf,
+  errors,
+  idParams,
+  ifMatchHeaders,
+} from './api-v1-schemas.ts';
+import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
+import { tenant } from './tenant.ts';
+
+function notFound(): AppError {
+  return new AppError(404, 'not_found', 'No contact with this id in this location.');
+}
+
+/** The fields as stored, or a 400 naming what the contact model refuses. */
+function valid(fields: ContactFields): ContactFields {
+  const parsed = contactFieldsSchema.safeParse(fields);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'contact'}: ${i.message}`);
+  throw new AppError(400, 'invalid_request', `Invalid request: ${issues.join('; ')}`);
+}
+
+/** `"3"`, `W/"3"` or `3` → 3; anything else is a 400. */
+function expectedVersion(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  if (!m) throw new AppError(400, 'invalid_request', 'If-Match must be a contact version, e.g. If-Match: "3".');
+  return Number(m[1]);
+}
+
+export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): void {
+  const { db, clock } = deps;
+  const countryFor = (locationId: string, contactCountry: string | null) => contactCountry ?? deps.defaultCountry?.(locationId) ?? 'US';
+
+  const requireOwner = (locationId: string, ownerUserId: string | null | undefined) => {
+    if (!ownerUserId) return;
+    const user = getUser(db, locationId, ownerUserId);
+    if (!user || !user.active) throw new AppError(400, 'unknown_owner', `ownerUserId ${JSON.stringify(ownerUserId)} is not an active user of this location.`);
+  };
+
+  const written = (locationId: string, c: Contact) => {
+    deps.wake?.(locationId);
+    return c;
+  };
+
+  /** Runs a contact write, turning its refusals into HTTP answers. */
+  const write = (fn: () => Contact): Contact => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ContactWriteError && err.code === 'not_found') throw notFound();
+      if (err instanceof ContactWriteError) {
+        throw new AppError(412, 'version_mismatch', `The contact changed since the version you sent; its current version is ${err.currentVersion}. Read it again and retry.`);
+      }
+      throw err;
+    }
+  };
+
+  api.get(
+    '/api/v1/contacts',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['contacts'],
+        operationId: 'listContacts',
+        summary: 'List contacts',
+        description:
+          'Ordered by (updatedAt, id), oldest first. A contact changed while you page moves to a later page, so paging to the end misses nothing; poll again with `updatedSince` for later changes. Archived contacts only with includeArchived=true.',
+        querystring: contactListQuery,
+        response: { 200: contactPage, ...errors(400, 401) },
+      },
+    },
+    async (req) => {
+      const { locationId } = apiTenant(req);
+      const q = req.query;
+      const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+      if (q.cursor !== undefined && !cursor) throw new AppError(400, 'invalid_cursor', 'cursor is not one this API returned; start again without it.');
+      const page = listContacts(db, locationId, {
+        filters: {
+          ...(q.email !== undefined ? { email: q.email } : {}),
+          ...(q.phone !== undefined ? { phone: normalizePhone(q.phone, countryFor(locationId, null)).phone ?? '' } : {}),
+          ...(q.tag !== undefined ? { tag: q.tag } : {}),
+          ...(q.ownerUserId !== undefined ? { ownerUserId: q.ownerUserId } : {}),
+          ...(q.updatedSince !== undefined ? { updatedSince: Date.parse(q.updatedSince) } : {}),
+          includeArchived: q.includeArchived === 'true',
+        },
+        ...(cursor ? { cursor } : {}),
+        limit: q.limit ?? 50,
+      });
+      return { contacts: page.contacts.map(contactJson), nextCursor: page.nextCursor };
+    },
+  );
+
+  api.get(
+    '/api/v1/contacts/:id',
+    {
+      ...tenant('apiKey'),
+      schema: { tags: ['contacts'], operationId: 'getContact', summary: 'Get a contact (archived ones too)', params: idParams, response: { 200: contactResponse, ...errors(401, 404) } },
+    },
+    async (req, reply) => {
+      const contact = getContact(db, apiTenant(req).locationId, req.params.id);
+      if (!contact) throw notFound();
+      reply.header('etag', `"${contact.version}"`);
+      return contactJson(contact);
+    },
+  );
+
+  api.post(
+    '/api/v1/contacts',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['contacts'],
+        operationId: 'createContact',
+        summary: 'Create a contact',
+        description:
+          'Fields are normalised (trimmed; phone to E.164; tags lower case and unique). An email another active contact of this location already has is refused with 409 naming it (`error.contactId`), unless allowDuplicate is true.',
+        body: contactCreateBody,
+        response: { 201: contactResponse, ...errors(400, 401, 409, 413) },
+      },
+    },
+    async (req, reply) => {
+      const { locationId } = apiTenant(req);
+      const { allowDuplicate, tags, customFields, ...rest } = req.body;
+      const draft = draftOf(rest);
+      const country = typeof draft.country === 'string' ? draft.country.trim().toUpperCase() || null : null;
+      const { contact: fields } = normalizeContact({ ...draft, tags: tags ?? [], customFields: customFields ?? {} }, { defaultCountry: countryFor(locationId, country) });
+      const checked = valid(fields);
+      requireOwner(locationId, checked.ownerUserId);
+      // Check and insert run without an await between them, so no other request slips in.
+      if (checked.email && !allowDuplicate) {
+        const existing = findContactsByEmail(db, locationId, checked.email)[0];
+        if (existing) {
+          return reply.code(409).send({
+            error: { ...errorBody('duplicate_contact', `A contact with this email already exists (${existing.id}). Update it, or send allowDuplicate: true.`).error, contactId: existing.id },
+          });
+        }
+      }
+      const contact = createContact(db, { locationId, fields: checked, now: clock.now(), origin: 'local' });
+      reply.code(201).header('etag', `"${contact.version}"`).header('location', `/api/v1/contacts/${contact.id}`);
+      return contactJson(written(locationId, contact));
+    },
+  );
+
+  api.patch(
+    '/api/v1/contacts/:id',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['contacts'],
+        operationId: 'updateContact',
+        summary: 'Update a contact',
+        description:
+          'Only the fields sent change; null clears one. Tags: `tags` replaces them, or `addTags` / `removeTags` change some. With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
+        params: idParams,
+        headers: ifMatchHeaders,
+        body: contactPatchBody,
+        response: { 200: contactResponse, ...errors(400, 401, 404, 409, 412, 413) },
+      },
+    },
+    async (req, reply) => {
+      const { locationId } = apiTenant(req);
+      const version = expectedVersion(req.headers['if-match']);
+      const current = getContact(db, locationId, req.params.id);
+      if (!current) throw notFound();
+      if (current.archivedAt !== null) throw new AppError(409, 'archived', 'This contact is archived. Restore it (POST …/restore) before changing it.');
+      const { tags, addTags, removeTags, customFields, ...rest } = req.body;
+      const draft = draftOf(rest);
+      const country = 'country' in draft ? (typeof draft.country === 'string' ? draft.country.trim().toUpperCase() || null : null) : current.fields.country;
+      // Normalised on top of the current values, then only the fields the body names are kept.
+      const { contact: merged } = normalizeContact({ ...current.fields, ...draft }, { defaultCountry: countryFor(locationId, country) });
+      const next = valid({ ...merged, tags: current.fields.tags, customFields: current.fields.customFields });
+      const patch: ContactPatch = {};
+      for (const field of SCALAR_FIELDS) if (field in draft) (patch as Record<string, unknown>)[field] = next[field];
+      if (customFields) patch.customFields = customFields;
+      if ('ownerUserId' in patch && patch.ownerUserId !== current.fields.ownerUserId) requireOwner(locationId, patch.ownerUserId);
+      if (patch.email && !sameEmail(patch.email, current.fields.email)) {
+        const other = findContactsByEmail(db, locationId, patch.email).find((c) => c.id !== current.id);
+        if (other) {
+          return reply.code(409).send({ error: { ...errorBody('duplicate_contact', `Another contact already has this email (${other.id}).`).error, contactId: other.id } });
+        }
+      }
+      const tagChange =
+        tags !== undefined
+          ? { add: normalizeTags(tags), remove: current.fields.tags.filter((t) => !normalizeTags(tags).includes(t)) }
+          : addTags || removeTags
+            ? { add: addTags ?? [], remove: removeTags ?? [] }
+            : undefined;
+      const contact = write(() =>
+        updateContact(db, {
+          locationId,
+          id: current.id,
+          patch,
+          ...(tagChange ? { tags: tagChange } : {}),
+          now: clock.now(),
+          origin: 'local',
+          ...(version !== undefined ? { expectedVersion: version } : {}),
+        }),
+      );
+      if (contact.version !== current.version) written(locationId, contact);
+      reply.header('etag', `"${contact.version}"`);
+      return contactJson(contact);
+    },
+  );
+
+  api.delete(
+    '/api/v1/contacts/:id',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['contacts'],
+        operationId: 'archiveContact',
+        summary: 'Delete (archive) a contact',
+        description: 'Archives the contact: it leaves lists and HighLevel (as the Sync tab allows) but can be restored. Honours If-Match.',
+        params: idParams,
+        headers: ifMatchHeaders,
+        response: { 204: z.null().describe('Archived.'), ...errors(400, 401, 404, 412) },
+      },
+    },
+    async (req, reply) => {
+      const { locationId } = apiTenant(req);
+      const version = expectedVersion(req.headers['if-match']);
+      const before = getContact(db, locationId, req.params.id);
+      if (!before) throw notFound();
+      const contact = write(() => archiveContact(db, { locationId, id: before.id, now: clock.now(), origin: 'local', ...(version !== undefined ? { expectedVersion: version } : {}) }));
+      if (contact.version !== before.version) written(locationId, contact);
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.post(
+    '/api/v1/contacts/:id/restore',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['contacts'],
+        operationId: 'restoreContact',
+        summary: 'Restore an archived contact',
+        params: idParams,
+        response: { 200: contactResponse, ...errors(401, 404) },
+      },
+    },
+    async (req, reply) => {
+      const { locationId } = apiTenant(req);
+      const before = getContact(db, locationId, req.params.id);
+      if (!before) throw notFound();
+      const contact = write(() => restoreContact(db, { locationId, id: before.id, now: clock.now(), origin: 'local' }));
+      if (contact.version !== before.version) written(locationId, contact);
+      reply.header('etag', `"${contact.version}"`);
+      return contactJson(contact);
+    },
+  );
+}

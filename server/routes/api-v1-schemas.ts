@@ -1,0 +1,214 @@
+// The REST API's wire format (zod, also the source of the OpenAPI document): contacts and users as
+// JSON, request bodies and queries, and the mapping between the JSON and Tandem's ContactFields.
+import { z } from 'zod';
+import type { Contact } from '../../db/contacts.ts';
+import type { User } from '../../db/users.ts';
+import { customFieldValueSchema, isCalendarDate, type ContactDraft } from '../sync/contact-model.ts';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Named schemas of this API's OpenAPI document (its own registry: nothing else leaks into it). */
+export const apiSchemas = z.registry<{ id: string }>();
+
+// ---- responses ----------------------------------------------------------------------------------
+
+export const errorResponse = z
+  .object({
+    error: z.looseObject({
+      code: z.string().describe('Stable machine-readable code, e.g. "not_found", "duplicate_contact".'),
+      message: z.string().describe('What went wrong, in words for a person.'),
+    }),
+  })
+  .describe('Every error. Some carry more: a 409 names the existing record (contactId / userId), a 412 the current version.');
+
+const address = z.object({
+  line1: z.string().nullable(),
+  city: z.string().nullable(),
+  state: z.string().nullable(),
+  postalCode: z.string().nullable(),
+  country: z.string().nullable().describe('ISO 3166-1 alpha-2, upper case.'),
+});
+
+export const contactResponse = z
+  .object({
+    id: z.string().describe('"c_" + 20 characters.'),
+    firstName: z.string().nullable(),
+    lastName: z.string().nullable(),
+    email: z.string().nullable(),
+    phone: z.string().nullable().describe('E.164 (e.g. "+14155550123") when the number could be read; otherwise kept as entered and not used for matching.'),
+    companyName: z.string().nullable(),
+    address,
+    website: z.string().nullable(),
+    timezone: z.string().nullable(),
+    dateOfBirth: z.string().nullable().describe('YYYY-MM-DD.'),
+    source: z.string().nullable(),
+    tags: z.array(z.string()).describe('Lower case, unique.'),
+    dnd: z.boolean().describe('Do not disturb.'),
+    ownerUserId: z.string().nullable().describe('A user of this location ("u_…"), or null.'),
+    customFields: z.record(z.string(), customFieldValueSchema).describe('HighLevel custom field id → value.'),
+    createdAt: z.string().describe('ISO 8601.'),
+    updatedAt: z.string().describe('ISO 8601; also the list order.'),
+    archivedAt: z.string().nullable().describe('ISO 8601 when archived (deleted here or in HighLevel); restorable.'),
+    version: z.number().int().describe('Bumped on every change; send it back as If-Match to update only that version.'),
+  })
+  .register(apiSchemas, { id: 'Contact' });
+export type ContactJson = z.output<typeof contactResponse>;
+
+export function contactJson(c: Contact): ContactJson {
+  const f = c.fields;
+  return {
+    id: c.id,
+    firstName: f.firstName,
+    lastName: f.lastName,
+    email: f.email,
+    phone: f.phone,
+    companyName: f.companyName,
+    address: { line1: f.address1, city: f.city, state: f.state, postalCode: f.postalCode, country: f.country },
+    website: f.website,
+    timezone: f.timezone,
+    dateOfBirth: f.dateOfBirth,
+    source: f.source,
+    tags: f.tags,
+    dnd: f.dnd,
+    ownerUserId: f.ownerUserId,
+    customFields: f.customFields,
+    createdAt: iso(c.createdAt),
+    updatedAt: iso(c.updatedAt),
+    archivedAt: c.archivedAt === null ? null : iso(c.archivedAt),
+    version: c.version,
+  };
+}
+
+export const contactPage = z.object({
+  contacts: z.array(contactResponse),
+  nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+});
+
+export const userResponse = z
+  .object({
+    id: z.string().describe('"u_" + 20 characters.'),
+    name: z.string(),
+    email: z.string(),
+    active: z.boolean().describe('False once deactivated; deactivated users cannot be made owners.'),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .register(apiSchemas, { id: 'User' });
+
+export function userJson(u: User): z.output<typeof userResponse> {
+  return { id: u.id, name: u.name, email: u.email, active: u.active, createdAt: iso(u.createdAt), updatedAt: iso(u.updatedAt) };
+}
+
+// ---- requests -----------------------------------------------------------------------------------
+
+const text = (max: number) => z.string().max(max).nullable().optional();
+const email = z.email('must be an email address').max(254);
+const dateOfBirth = z.string().refine(isCalendarDate, 'must be a date as YYYY-MM-DD');
+const country = z.string().regex(/^[A-Za-z]{2}$/, 'must be a 2-letter country code (ISO 3166-1 alpha-2)');
+const tag = z.string().max(100);
+const tagList = z.array(tag).max(100);
+
+const addressInput = z.strictObject({
+  line1: text(200),
+  city: text(100),
+  state: text(100),
+  postalCode: text(20),
+  country: country.nullable().optional(),
+});
+
+const contactFieldsInput = {
+  firstName: text(100),
+  lastName: text(100),
+  email: email.nullable().optional(),
+  phone: text(40).describe('Any common format; stored as E.164, read with the contact’s country (default US) when it has no +prefix.'),
+  companyName: text(200),
+  address: addressInput.optional(),
+  website: text(2048),
+  timezone: text(64),
+  dateOfBirth: dateOfBirth.nullable().optional(),
+  source: text(200),
+  dnd: z.boolean().optional(),
+  ownerUserId: z.string().max(64).nullable().optional(),
+};
+
+export const contactCreateBody = z.strictObject({
+  ...contactFieldsInput,
+  tags: tagList.optional(),
+  customFields: z.record(z.string().min(1).max(100), customFieldValueSchema).optional(),
+  allowDuplicate: z
+    .boolean()
+    .optional()
+    .describe('Create even when a contact of this location already has the email (otherwise 409 naming it).'),
+});
+export type ContactCreateBody = z.output<typeof contactCreateBody>;
+
+export const contactPatchBody = z
+  .strictObject({
+    ...contactFieldsInput,
+    tags: tagList.optional().describe('Replaces the tags. Not together with addTags / removeTags.'),
+    addTags: tagList.optional(),
+    removeTags: tagList.optional(),
+    customFields: z
+      .record(z.string().min(1).max(100), customFieldValueSchema.nullable())
+      .optional()
+      .describe('Only the ids given change; null clears a value.'),
+  })
+  .refine((b) => b.tags === undefined || (b.addTags === undefined && b.removeTags === undefined), {
+    message: 'send either tags (replace) or addTags/removeTags, not both',
+    path: ['tags'],
+  });
+export type ContactPatchBody = z.output<typeof contactPatchBody>;
+
+/** The loosely formatted draft of the fields a body names (absent keys stay absent). */
+export function draftOf(body: Omit<ContactPatchBody, 'tags' | 'addTags' | 'removeTags' | 'customFields'>): ContactDraft {
+  const draft: ContactDraft = {};
+  const put = <K extends keyof ContactDraft>(key: K, value: ContactDraft[K] | undefined) => {
+    if (value !== undefined) draft[key] = value;
+  };
+  put('firstName', body.firstName);
+  put('lastName', body.lastName);
+  put('email', body.email);
+  put('phone', body.phone);
+  put('companyName', body.companyName);
+  put('address1', body.address?.line1);
+  put('city', body.address?.city);
+  put('state', body.address?.state);
+  put('postalCode', body.address?.postalCode);
+  put('country', body.address?.country);
+  put('website', body.website);
+  put('timezone', body.timezone);
+  put('dateOfBirth', body.dateOfBirth);
+  put('source', body.source);
+  put('dnd', body.dnd);
+  put('ownerUserId', body.ownerUserId);
+  return draft;
+}
+
+export const contactListQuery = z.strictObject({
+  email: z.string().max(254).optional().describe('Exact email, case-insensitive.'),
+  phone: z.string().max(40).optional().describe('Any format; compared in E.164.'),
+  tag: tag.optional(),
+  ownerUserId: z.string().max(64).optional(),
+  updatedSince: z.iso.datetime({ offset: true }).optional().describe('ISO 8601; contacts updated at or after it.'),
+  includeArchived: z.enum(['true', 'false']).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional().describe('1–200, default 50.'),
+});
+
+export const idParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+export const ifMatchHeaders = z.looseObject({
+  'if-match': z.string().max(64).optional().describe('A contact version ("3" or W/"3"): the write happens only if it is still current, else 412.'),
+});
+
+export const userCreateBody = z.strictObject({ name: z.string().trim().min(1).max(200), email });
+export const userPatchBody = z.strictObject({ name: z.string().trim().min(1).max(200).optional(), email: email.optional() });
+export const userListQuery = z.strictObject({
+  email: z.string().max(254).optional(),
+  includeInactive: z.enum(['true', 'false']).optional(),
+});
+
+/** Response schemas for these error statuses (documented; errors are serialised through them). */
+export function errors<const C extends readonly number[]>(...codes: C): { [K in C[number]]: typeof errorResponse } {
+  return Object.fromEntries(codes.map((c) => [c, errorResponse])) as { [K in C[number]]: typeof errorResponse };
+}

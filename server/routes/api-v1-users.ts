@@ -1,0 +1,124 @@
+// REST API: the location's users (contact owners). Email is unique per location, case-insensitively.
+import { AppError, errorBody } from '../errors.ts';
+import { createUser, getUser, listUsers, setUserActive, updateUser, UserEmailTakenError, type User } from '../../db/users.ts';
+import { errors, idParams, userCreateBody, userJson, userListQuery, userPatchBody, userResponse } from './api-v1-schemas.ts';
+import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
+import { tenant } from './tenant.ts';
+import { z } from 'zod';
+
+function notFound(): AppError {
+  return new AppError(404, 'not_found', 'No user with this id in this location.');
+}
+
+function found(user: User | undefined): User {
+  if (!user) throw notFound();
+  return user;
+}
+
+function emailTaken(err: UserEmailTakenError) {
+  return { error: { ...errorBody('duplicate_user', `A user with this email already exists (${err.existingId}).`).error, userId: err.existingId } };
+}
+
+export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
+  const { db, clock } = deps;
+
+  api.get(
+    '/api/v1/users',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['users'],
+        operationId: 'listUsers',
+        summary: 'List users',
+        description: 'By name; deactivated users only with includeInactive=true.',
+        querystring: userListQuery,
+        response: { 200: z.object({ users: z.array(userResponse) }), ...errors(400, 401) },
+      },
+    },
+    async (req) => {
+      const { locationId } = apiTenant(req);
+      const users = listUsers(db, locationId, {
+        includeInactive: req.query.includeInactive === 'true',
+        ...(req.query.email !== undefined ? { email: req.query.email } : {}),
+      });
+      return { users: users.map(userJson) };
+    },
+  );
+
+  api.get(
+    '/api/v1/users/:id',
+    { ...tenant('apiKey'), schema: { tags: ['users'], operationId: 'getUser', summary: 'Get a user', params: idParams, response: { 200: userResponse, ...errors(401, 404) } } },
+    async (req) => userJson(found(getUser(db, apiTenant(req).locationId, req.params.id))),
+  );
+
+  api.post(
+    '/api/v1/users',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['users'],
+        operationId: 'createUser',
+        summary: 'Create a user',
+        description: 'An email another user of this location has (in any case) is refused with 409 naming it (`error.userId`).',
+        body: userCreateBody,
+        response: { 201: userResponse, ...errors(400, 401, 409) },
+      },
+    },
+    async (req, reply) => {
+      const { locationId } = apiTenant(req);
+      try {
+        const user = createUser(db, { locationId, name: req.body.name, email: req.body.email, now: clock.now() });
+        reply.code(201).header('location', `/api/v1/users/${user.id}`);
+        return userJson(user);
+      } catch (err) {
+        if (err instanceof UserEmailTakenError) return reply.code(409).send(emailTaken(err));
+        throw err;
+      }
+    },
+  );
+
+  api.patch(
+    '/api/v1/users/:id',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['users'],
+        operationId: 'updateUser',
+        summary: 'Update a user’s name or email',
+        params: idParams,
+        body: userPatchBody,
+        response: { 200: userResponse, ...errors(400, 401, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const { locationId } = apiTenant(req);
+      try {
+        const patch = { ...(req.body.name !== undefined ? { name: req.body.name } : {}), ...(req.body.email !== undefined ? { email: req.body.email } : {}) };
+        return userJson(found(updateUser(db, { locationId, id: req.params.id, patch, now: clock.now() })));
+      } catch (err) {
+        if (err instanceof UserEmailTakenError) return reply.code(409).send(emailTaken(err));
+        throw err;
+      }
+    },
+  );
+
+  for (const [action, active] of [
+    ['deactivate', false],
+    ['reactivate', true],
+  ] as const) {
+    api.post(
+      `/api/v1/users/:id/${action}`,
+      {
+        ...tenant('apiKey'),
+        schema: {
+          tags: ['users'],
+          operationId: `${action}User`,
+          summary: active ? 'Reactivate a user' : 'Deactivate a user (contacts keep their owner)',
+          params: idParams,
+          response: { 200: userResponse, ...errors(401, 404) },
+        },
+      },
+      async (req) => userJson(found(setUserActive(db, { locationId: apiTenant(req).locationId, id: req.params.id, active, now: clock.now() }))),
+    );
+  }
+}

@@ -1,0 +1,82 @@
+// The API keys tab in headless Chromium, inside the emulated HighLevel: an admin creates a key,
+// sees it once in the dialog, uses it, and revokes it after confirming; a plain user sees the list
+// without the buttons.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { startTandem, type RunningTandem } from '../../server/start.ts';
+import { launchBrowser } from './browser.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-keys-'));
+let tandem: RunningTandem;
+let browser: Browser;
+
+beforeAll(async () => {
+  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {}, sync: { start: false } });
+  browser = await launchBrowser();
+  mkdirSync('test-results', { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await tandem?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const sandbox = () => tandem.sandbox!;
+const useKey = (key: string) => fetch(`${tandem.tandemUrl}/api/v1/contacts?limit=1`, { headers: { authorization: `Bearer ${key}` } });
+
+describe('the API keys tab', () => {
+  it('lets an admin create a key, shows it once, and revoke it after confirming', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(sandbox().sandboxUrl);
+    const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+    await panel.getByRole('tab', { name: 'API keys' }).click();
+    // The sandbox's own key is listed by its prefix, never in full.
+    const list = panel.getByTestId('api-keys-list');
+    await list.waitFor();
+    expect(await list.innerText()).toContain(`${sandbox().apiKey!.key.slice(0, 10)}…`);
+    expect(await list.innerText()).not.toContain(sandbox().apiKey!.key);
+
+    await panel.getByTestId('api-keys-create').click();
+    await panel.getByTestId('api-key-name').fill('Billing system');
+    await panel.getByTestId('api-key-submit').click();
+    const secret = panel.getByTestId('api-key-secret');
+    await secret.waitFor();
+    const key = await secret.inputValue();
+    expect(key).toMatch(/^tk_[0-9A-Za-z]{32}$/);
+    await panel.getByTestId('api-key-copy').click();
+    await page.screenshot({ path: 'test-results/api-keys-created.png' });
+    expect((await useKey(key)).status).toBe(200);
+    await panel.getByTestId('api-key-done').click();
+    await panel.getByTestId('api-keys-notice').waitFor();
+    // Gone from the page once the dialog closes.
+    expect(await panel.locator('body').innerHTML()).not.toContain(key);
+    const row = panel.getByTestId('api-key-row').filter({ hasText: 'Billing system' });
+    expect(await row.innerText()).toContain(`${key.slice(0, 10)}…`);
+
+    await row.getByTestId('api-key-revoke').click();
+    await panel.getByTestId('api-key-revoke-dialog').getByText('Every system using this key loses access').waitFor();
+    await panel.getByTestId('api-key-revoke-confirm').click();
+    await row.getByText('Revoked').waitFor();
+    expect((await useKey(key)).status).toBe(401);
+    await page.screenshot({ path: 'test-results/api-keys-revoked.png' });
+    await page.close();
+  });
+
+  it('shows a plain user the keys without create or revoke', async () => {
+    const location = sandbox().locations[0]!;
+    const plain = sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(location.id))!;
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(sandbox().sandboxUrl);
+    await page.getByTestId('user-switcher').selectOption(plain.id);
+    const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+    await panel.getByRole('tab', { name: 'API keys' }).click();
+    await panel.getByTestId('api-keys-read-only').waitFor();
+    await panel.getByTestId('api-keys-list').waitFor();
+    expect(await panel.getByTestId('api-keys-create').count()).toBe(0);
+    expect(await panel.getByTestId('api-key-revoke').count()).toBe(0);
+    await page.close();
+  });
+});
