@@ -88,7 +88,11 @@ export const webhookInbox = sqliteTable('webhook_inbox', {
   attempts: integer('attempts').notNull().default(0),
   /** Epoch ms before which a failed event is not retried. */
   nextAttemptAt: integer('next_attempt_at'),
-});
+}, (t) => [
+  // Pending events only (the inbox processor's and the sync loops' queues), in arrival order: the
+  // processed rows kept for a week of deduplication are never scanned.
+  index('webhook_inbox_pending').on(t.receivedAt, t.webhookId).where(sql`${t.processedAt} is null`),
+]);
 
 // ---- Tandem's contact book and continuous sync (issue 4) ------------------------------------------
 

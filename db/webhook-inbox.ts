@@ -1,6 +1,6 @@
 // The webhook inbox: verified HighLevel events stored before they are acknowledged, then applied
 // by the inbox processor (server/installs/inbox-processor.ts). The only code that touches the table.
-import { and, asc, eq, inArray, isNull, like, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, like, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { webhookInbox } from './schema.ts';
 
@@ -28,15 +28,48 @@ export function getInboxEvent(db: Db, webhookId: string): InboxEvent | undefined
   return db.select().from(webhookInbox).where(eq(webhookInbox.webhookId, webhookId)).get();
 }
 
-/** Events waiting to be applied whose retry time has come, oldest first (HighLevel's emission order). */
+/** Outcome of an event handed to its location's sync loop: pending, but not the inbox processor's to apply. */
+export const QUEUED = 'queued';
+
+/**
+ * Events waiting to be applied whose retry time has come, oldest first (HighLevel's emission
+ * order). Events queued for a location's sync loop are the loop's (queuedInboxEvents).
+ */
 export function dueInboxEvents(db: Db, now: number, limit = 100): InboxEvent[] {
   return db
     .select()
     .from(webhookInbox)
-    .where(and(isNull(webhookInbox.processedAt), or(isNull(webhookInbox.nextAttemptAt), lte(webhookInbox.nextAttemptAt, now))))
+    .where(
+      and(
+        isNull(webhookInbox.processedAt),
+        or(isNull(webhookInbox.outcome), ne(webhookInbox.outcome, QUEUED)),
+        or(isNull(webhookInbox.nextAttemptAt), lte(webhookInbox.nextAttemptAt, now)),
+      ),
+    )
     .orderBy(asc(webhookInbox.receivedAt), asc(webhookInbox.webhookId))
     .limit(limit)
     .all();
+}
+
+/** Hands a pending event to its location's sync loop (contact events): it stays pending until the loop applies it. */
+export function queueInboxEvent(db: Db, webhookId: string): void {
+  db.update(webhookInbox).set({ outcome: QUEUED, nextAttemptAt: null }).where(eq(webhookInbox.webhookId, webhookId)).run();
+}
+
+/** A location's events queued for its sync loop, in the order they were received. */
+export function queuedInboxEvents(db: Db, locationId: string, limit = 100): InboxEvent[] {
+  return db
+    .select()
+    .from(webhookInbox)
+    .where(and(isNull(webhookInbox.processedAt), eq(webhookInbox.outcome, QUEUED), eq(webhookInbox.locationId, locationId)))
+    .orderBy(asc(webhookInbox.receivedAt), asc(webhookInbox.webhookId))
+    .limit(limit)
+    .all();
+}
+
+/** A queued event whose application failed: it stays queued, with one more attempt counted. */
+export function countInboxAttempt(db: Db, webhookId: string): void {
+  db.update(webhookInbox).set({ attempts: sqlIncrement() }).where(eq(webhookInbox.webhookId, webhookId)).run();
 }
 
 /** Done with an event: applied, deliberately ignored, or failed for good. */

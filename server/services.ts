@@ -17,6 +17,7 @@ import { createInboxProcessor, type InboxProcessor } from './installs/inbox-proc
 import { createInstalls, type Installs } from './installs/installs.ts';
 import { loggerOptions } from './log.ts';
 import { createTokenCipher, type TokenCipher } from './security/token-cipher.ts';
+import { createSupervisor, type Supervisor, type SyncOptions } from './sync/supervisor.ts';
 
 export interface Services {
   clock: Clock;
@@ -27,6 +28,11 @@ export interface Services {
   installs: Installs;
   /** Applies stored webhook events outside the request. */
   inbox: InboxProcessor;
+  /**
+   * The contact sync loop, one per active location. Not started here (start.ts starts it after
+   * listen); `wake(locationId)` after a Tandem-side write runs the location's pass soon.
+   */
+  sync: Supervisor;
   /** Verifies `x-ghl-signature`. */
   webhookKey: KeyObject;
   /** This app's id (the client id's part before the first '-'); webhooks for other apps are refused. */
@@ -45,6 +51,8 @@ export interface ServicesOptions {
   inboxSweepMs?: number;
   /** Outbound HTTP for HighLevel calls (default global fetch). */
   fetch?: typeof fetch;
+  /** The sync loop's tuning (page size, intervals); see server/sync/supervisor.ts. */
+  sync?: SyncOptions;
 }
 
 export function createServices(options: ServicesOptions): Services {
@@ -88,7 +96,14 @@ export function createServices(options: ServicesOptions): Services {
   // Installs queue work into the inbox, and the inbox applies events through installs.
   const processor: { current?: InboxProcessor } = {};
   const installs = createInstalls({ db, cipher, clock, endpoints, tokens, log, onQueued: () => processor.current?.schedule() });
-  const inbox = createInboxProcessor({ db, clock, log, handle: eventHandler(installs), sweepIntervalMs: options.inboxSweepMs });
+  const sync = createSupervisor({ db, clock, endpoints, tokens, log, options: options.sync });
+  const inbox = createInboxProcessor({
+    db,
+    clock,
+    log,
+    handle: eventHandler(installs, { db, wake: (locationId) => sync.wake(locationId), usersChanged: (locationId) => sync.usersChanged(locationId) }),
+    sweepIntervalMs: options.inboxSweepMs,
+  });
   processor.current = inbox;
 
   let closing: Promise<void> | undefined;
@@ -99,10 +114,11 @@ export function createServices(options: ServicesOptions): Services {
     tokens,
     installs,
     inbox,
+    sync,
     webhookKey: parseWebhookPublicKey(config.highlevel.webhookPublicKeyPem),
     appId: appIdOf(config.highlevel.clientId),
     close() {
-      closing ??= inbox.close();
+      closing ??= Promise.all([inbox.close(), sync.stop()]).then(() => undefined);
       return closing;
     },
   };

@@ -7,9 +7,10 @@ import { migrate, openDatabase, type Database } from '../db/client.ts';
 import { listInstallations } from '../db/installations.ts';
 import { buildApp } from './app.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { sandboxEnv, startSandbox, type RunningSandbox, type SandboxInfo } from './sandbox.ts';
+import { ensureSandboxApiKey, sandboxEnv, startSandbox, type RunningSandbox, type SandboxInfo } from './sandbox.ts';
 import { installThroughBrowser } from './sandbox-install.ts';
 import { createServices, type Services } from './services.ts';
+import type { SyncOptions } from './sync/supervisor.ts';
 
 /** A reason not to start that the person running Tandem can fix; printed without a stack. */
 export class StartError extends Error {
@@ -30,6 +31,8 @@ export interface StartOptions {
   quiet?: boolean;
   /** Injected time (tests); default the system clock. */
   clock?: Clock;
+  /** The contact sync loop's tuning; `start: false` leaves it stopped (tests that drive passes themselves). */
+  sync?: SyncOptions;
 }
 
 export interface RunningTandem {
@@ -80,10 +83,13 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     migrate(database);
     const clock = options.clock ?? systemClock;
     const logger = options.quiet ? { logger: false as const } : {};
-    const services = createServices({ config, db: database, clock, ...logger });
+    const services = createServices({ config, db: database, clock, ...logger, ...(options.sync ? { sync: options.sync } : {}) });
     app = buildApp({ config, db: database, clock, services, ...logger });
     await app.listen({ port: config.port, host: config.host });
     if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
+    if (sandbox) ensureSandboxApiKey(sandbox, database.db, clock.now());
+    // After listen: webhooks can arrive and the OAuth callback can complete while the loop starts.
+    if (options.sync?.start !== false) services.sync.start();
     const db = database;
     const server = app;
     let closing: Promise<void> | undefined;

@@ -94,6 +94,11 @@ export interface TokenProviderOptions {
 export interface TokenProvider {
   locationToken(locationId: string): Promise<string>;
   companyToken(companyId: string): Promise<string>;
+  /**
+   * A location token other than `rejected`, which HighLevel refused ("Invalid JWT") before its
+   * expiry: refreshed now (one refresh at a time, as always) unless the stored token already changed.
+   */
+  refreshLocationToken(locationId: string, rejected: string): Promise<string>;
 }
 
 const DEFAULT_LOCK_TTL_MS = 60_000;
@@ -116,6 +121,10 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   const inflight = new Map<string, Promise<string>>();
   /** Per owner: consecutive transient failures and when the next attempt is due (this process only). */
   const backoff = new Map<string, { attempts: number; retryAt: number }>();
+  /** Access tokens HighLevel refused before their expiry: due for refresh whatever their age. */
+  const refused = new Set<string>();
+  const due = (t: StoredTokens, now: number) => needsRefresh(t, now) || refused.has(t.accessToken);
+
   /** Last status and reason reported per owner, so each change is reported once. */
   const reported = new Map<string, string>();
 
@@ -175,7 +184,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   async function token(owner: TokenOwner): Promise<string> {
     const id = tokenRowId(owner);
     const current = readTokens(db, cipher, owner);
-    if (current && !needsRefresh(current, clock.now())) return current.accessToken;
+    if (current && !due(current, clock.now())) return current.accessToken;
     const running = inflight.get(id);
     if (running) return running;
     const p = obtain(owner).finally(() => inflight.delete(id));
@@ -189,7 +198,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
       const now = clock.now();
       const current = readTokens(db, cipher, owner);
       if (!current) return mintWithoutRow(owner);
-      if (!needsRefresh(current, now)) return current.accessToken;
+      if (!due(current, now)) return current.accessToken;
       const gate = backoff.get(id);
       if (gate && now < gate.retryAt) {
         if (stillUsable(current, now)) return current.accessToken;
@@ -199,7 +208,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
       await waitForRelease(owner);
       if (round >= MAX_ROUNDS) {
         const after = readTokens(db, cipher, owner);
-        if (after && !needsRefresh(after, clock.now())) return after.accessToken;
+        if (after && !due(after, clock.now())) return after.accessToken;
         throw transient(owner, new Error('another process kept the refresh lock'));
       }
     }
@@ -222,7 +231,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
       // Re-read under the lock: the pair may have been refreshed since the first read.
       const current = readTokens(db, cipher, owner);
       if (!current) throw new ReauthRequiredError(owner, `${describe(owner)} has no stored tokens`);
-      if (!needsRefresh(current, clock.now())) return current.accessToken;
+      if (!due(current, clock.now())) return current.accessToken;
       const grant = await renew(owner, current);
       if (!grant) return current.accessToken;
       if (!store(id, current, grant)) {
@@ -311,8 +320,18 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     return grant.accessToken;
   }
 
+  async function replaceRefused(owner: TokenOwner, rejected: string): Promise<string> {
+    refused.add(rejected);
+    const fresh = await token(owner);
+    // The stored token moved on: the refused one is never handed out again. (On failure it stays
+    // refused, so the next call tries again, after the usual backoff.)
+    if (fresh !== rejected) refused.delete(rejected);
+    return fresh;
+  }
+
   return {
     locationToken: (locationId) => token({ type: 'location', id: locationId }),
     companyToken: (companyId) => token({ type: 'company', id: companyId }),
+    refreshLocationToken: (locationId, rejected) => replaceRefused({ type: 'location', id: locationId }, rejected),
   };
 }

@@ -1,12 +1,47 @@
-// What each stored webhook event means today: INSTALL and UNINSTALL keep installations true;
-// everything else waits for contact sync (issue 4) and is marked ignored, not lost.
+// What each stored webhook event means: INSTALL and UNINSTALL keep installations true; contact
+// events are queued for their location's sync loop (which applies them in order, server/sync/);
+// everything else is marked ignored, not lost.
+import type { Db } from '../../db/client.ts';
+import { getInstallation, installationsOfCompany } from '../../db/installations.ts';
 import type { InboxEvent } from '../../db/webhook-inbox.ts';
+import { CONTACT_EVENT_TYPES } from '../highlevel/contact-mapping.ts';
 import { installEventSchema, uninstallEventSchema } from '../highlevel/webhook-events.ts';
 import type { EventHandler, EventOutcome } from './inbox-processor.ts';
 import type { Installs } from './installs.ts';
 
-export function eventHandler(installs: Installs): EventHandler {
+/** The sync loop, as far as the inbox is concerned: `wake` runs the location's pass soon. */
+export interface SyncHook {
+  db: Db;
+  wake(locationId?: string): void;
+  /** HighLevel's users changed: list them again on the location's next pass (owners pair by email). */
+  usersChanged?(locationId: string): void;
+}
+
+const CONTACT_EVENTS: ReadonlySet<string> = new Set(CONTACT_EVENT_TYPES);
+const USER_EVENTS: ReadonlySet<string> = new Set(['UserCreate', 'UserUpdate', 'UserDelete']);
+
+export function eventHandler(installs: Installs, sync?: SyncHook): EventHandler {
   return async (event: InboxEvent): Promise<EventOutcome> => {
+    if (sync && CONTACT_EVENTS.has(event.type)) {
+      // Queued, not applied here: the location's loop applies its events in order, one pass at a time.
+      const installation = event.locationId ? getInstallation(sync.db, event.locationId) : undefined;
+      if (!installation || installation.status === 'uninstalled') return { outcome: 'ignored', detail: 'location not installed' };
+      sync.wake(event.locationId!);
+      return { outcome: 'queued', detail: 'handed to the location\'s sync loop' };
+    }
+    if (sync?.usersChanged && USER_EVENTS.has(event.type)) {
+      // A location user's event names its location; an agency user's, its company (every location).
+      const locations = event.locationId
+        ? [event.locationId]
+        : event.companyId
+          ? installationsOfCompany(sync.db, event.companyId).map((i) => i.locationId)
+          : [];
+      const installed = locations.filter((id) => getInstallation(sync.db, id)?.status === 'active');
+      for (const id of installed) sync.usersChanged(id);
+      return installed.length
+        ? { outcome: 'applied', detail: 'users are listed again on the next sync pass' }
+        : { outcome: 'ignored', detail: 'no active installation for this user' };
+    }
     let body: unknown;
     try {
       body = JSON.parse(event.body);
@@ -17,7 +52,10 @@ export function eventHandler(installs: Installs): EventHandler {
       case 'INSTALL': {
         const parsed = installEventSchema.safeParse(body);
         if (!parsed.success) return { outcome: 'ignored', detail: 'INSTALL body has an unexpected shape' };
-        return installs.onInstall(parsed.data, event.receivedAt);
+        const outcome = await installs.onInstall(parsed.data, event.receivedAt);
+        // A new installation starts its loop (its first pass imports HighLevel's contacts).
+        if (outcome.outcome === 'applied') sync?.wake(parsed.data.locationId);
+        return outcome;
       }
       case 'UNINSTALL': {
         const parsed = uninstallEventSchema.safeParse(body);
@@ -25,7 +63,7 @@ export function eventHandler(installs: Installs): EventHandler {
         return installs.onUninstall(parsed.data);
       }
       default:
-        return { outcome: 'ignored', detail: 'contact sync not yet built' };
+        return { outcome: 'ignored', detail: `${event.type} is not used by Tandem` };
     }
   };
 }

@@ -3,7 +3,7 @@
 // Events are applied one at a time in the order they were received. A failed event is retried with
 // exponential backoff (times from the injected clock) and recorded as failed after MAX_ATTEMPTS.
 import type { Db } from '../../db/client.ts';
-import { deferInboxEvent, dueInboxEvents, markInboxProcessed, markInboxRetry, pruneInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
+import { deferInboxEvent, dueInboxEvents, markInboxProcessed, markInboxRetry, pruneInboxEvents, queueInboxEvent, type InboxEvent } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 
@@ -14,7 +14,9 @@ export type EventOutcome =
       detail: string;
     }
   /** Not yet decidable (e.g. waiting for the OAuth callback): look again at `retryAt` (clock ms). */
-  | { outcome: 'deferred'; detail: string; retryAt: number };
+  | { outcome: 'deferred'; detail: string; retryAt: number }
+  /** Handed to another worker (a location's sync loop), which marks it processed when applied. */
+  | { outcome: 'queued'; detail: string };
 
 export type EventHandler = (event: InboxEvent) => Promise<EventOutcome>;
 
@@ -81,6 +83,7 @@ export function createInboxProcessor(deps: {
     try {
       const result = await handle(event);
       if (result.outcome === 'deferred') deferInboxEvent(db, event.webhookId, `deferred: ${result.detail}`, result.retryAt);
+      else if (result.outcome === 'queued') queueInboxEvent(db, event.webhookId);
       else markInboxProcessed(db, event.webhookId, `${result.outcome}: ${result.detail}`, clock.now());
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

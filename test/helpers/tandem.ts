@@ -15,6 +15,7 @@ import { TANDEM_SCOPES, type Config } from '../../server/config.ts';
 import { followConsent, installThroughBrowser, type BrowserInstall, type ConsentChoice } from '../../server/sandbox-install.ts';
 import type { Services } from '../../server/services.ts';
 import { freePort, startTandem, type RunningTandem } from '../../server/start.ts';
+import type { SyncOptions } from '../../server/sync/supervisor.ts';
 import { control, testEmulator, until } from './emulator.ts';
 
 export interface TestApp {
@@ -51,6 +52,8 @@ export interface TestTandemOptions {
   dataDir?: string;
   /** Reuse an emulator and its app (a restart); they are then not closed. */
   reuse?: { emulator: RunningEmulator; app: TestApp };
+  /** The sync loop's tuning; `{ start: false }` to drive `services.sync.runOnce` by hand. */
+  sync?: SyncOptions;
 }
 
 /** Tandem on a free port, registered as a marketplace app of a fresh test emulator. */
@@ -91,6 +94,7 @@ export async function startTestTandem(options: TestTandemOptions = {}): Promise<
       dataDir,
       quiet: true,
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.sync ? { sync: options.sync } : {}),
     });
     let closed: Promise<void> | undefined;
     return {

@@ -155,14 +155,14 @@ describe('storage failure', () => {
 });
 
 describe('inbox processing', () => {
-  it('marks events it does not handle yet as ignored, without losing them', async () => {
+  it('marks contact events of a location Tandem is not installed on as ignored, keeping the body', async () => {
     const { body, webhookId } = contactEvent();
     await postWebhook(t, body);
     const event = await until(() => {
       const e = getInboxEvent(t.db, webhookId);
       return e?.processedAt ? e : undefined;
     }, 'the ContactCreate to be processed');
-    expect(event.outcome).toBe('ignored: contact sync not yet built');
+    expect(event.outcome).toBe('ignored: location not installed');
     expect(event.body).toBe(body);
   });
 

@@ -1,0 +1,96 @@
+// HighLevel users as last seen per location, and their pairing with Tandem users (contact owners
+// travel as owners). The only code that touches highlevel_users.
+import { and, eq, notInArray } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { highlevelUsers, users } from './schema.ts';
+
+export interface SeenHighLevelUser {
+  id: string;
+  email: string | null;
+  name: string | null;
+  active: boolean;
+  deleted: boolean;
+}
+
+export type HighLevelUserRow = typeof highlevelUsers.$inferSelect;
+
+const lower = (email: string | null) => (email?.trim() ? email.trim().toLowerCase() : null);
+
+/**
+ * Records the location's HighLevel users as just listed. Users missing from a complete list are
+ * marked deleted (kept, so an owner id seen on an old contact still has a name). Each is paired
+ * with the Tandem user of the same email (case-insensitive) when there is one.
+ */
+export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighLevelUser[], now: number, opts: { complete?: boolean } = {}): void {
+  db.transaction((tx) => {
+    for (const u of seen) {
+      const emailLower = lower(u.email);
+      const paired = emailLower
+        ? tx.select({ id: users.id }).from(users).where(and(eq(users.locationId, locationId), eq(users.emailLower, emailLower))).get()
+        : undefined;
+      const values = {
+        email: u.email?.trim() || null,
+        emailLower,
+        name: u.name?.trim() || null,
+        active: u.active && !u.deleted,
+        deleted: u.deleted,
+        updatedAt: now,
+      };
+      // An email match pairs; no match keeps whatever pairing the row had (an admin may have set it).
+      tx.insert(highlevelUsers)
+        .values({ locationId, highlevelId: u.id, ...values, userId: paired?.id ?? null })
+        .onConflictDoUpdate({
+          target: [highlevelUsers.locationId, highlevelUsers.highlevelId],
+          set: { ...values, ...(paired ? { userId: paired.id } : {}) },
+        })
+        .run();
+    }
+    if (opts.complete) {
+      const ids = seen.map((u) => u.id);
+      tx.update(highlevelUsers)
+        .set({ deleted: true, active: false, updatedAt: now })
+        .where(and(eq(highlevelUsers.locationId, locationId), ids.length ? notInArray(highlevelUsers.highlevelId, ids) : undefined))
+        .run();
+    }
+  });
+}
+
+export function listHighLevelUsers(db: Db, locationId: string): HighLevelUserRow[] {
+  return db.select().from(highlevelUsers).where(eq(highlevelUsers.locationId, locationId)).orderBy(highlevelUsers.highlevelId).all();
+}
+
+/**
+ * Pairs as of now: a stored pairing, else the Tandem user with the same email. Computed at read
+ * time so a Tandem user created after the HighLevel users were listed pairs at once.
+ */
+function pairs(db: Db, locationId: string): { highlevelId: string; userId: string }[] {
+  const tandem = new Map(
+    db
+      .select({ id: users.id, emailLower: users.emailLower })
+      .from(users)
+      .where(eq(users.locationId, locationId))
+      .all()
+      .map((u) => [u.emailLower, u.id]),
+  );
+  const known = new Set(tandem.values());
+  const out: { highlevelId: string; userId: string }[] = [];
+  for (const hl of listHighLevelUsers(db, locationId)) {
+    const userId = hl.userId && known.has(hl.userId) ? hl.userId : hl.emailLower ? tandem.get(hl.emailLower) : undefined;
+    if (userId) out.push({ highlevelId: hl.highlevelId, userId });
+  }
+  return out;
+}
+
+/** HighLevel user id → paired Tandem user id, or null (an unmatched owner). */
+export function ownerMapFor(db: Db, locationId: string): (highlevelUserId: string) => string | null {
+  const map = new Map(pairs(db, locationId).map((p) => [p.highlevelId, p.userId]));
+  return (id) => map.get(id) ?? null;
+}
+
+/** Tandem user id → paired HighLevel user id, or null. Deleted HighLevel users are not owners. */
+export function userMapFor(db: Db, locationId: string): (tandemUserId: string) => string | null {
+  const deleted = new Set(listHighLevelUsers(db, locationId).filter((u) => u.deleted).map((u) => u.highlevelId));
+  const map = new Map<string, string>();
+  for (const p of pairs(db, locationId)) if (!deleted.has(p.highlevelId) && !map.has(p.userId)) map.set(p.userId, p.highlevelId);
+  return (id) => map.get(id) ?? null;
+}

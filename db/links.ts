@@ -1,0 +1,101 @@
+// The contact links and their sync ledger: which HighLevel contact each Tandem contact is, the
+// values both sides last agreed on (`base`), and tombstones of contacts deleted in HighLevel.
+// The only code that touches contact_links.
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { contactLinks } from './schema.ts';
+import { contactFieldsSchema, type ContactFields } from '../server/sync/contact-model.ts';
+
+export interface Link {
+  contactId: string;
+  locationId: string;
+  highlevelId: string;
+  /** What HighLevel held as of the last sync (after Tandem's own writes): the merge base. */
+  base: ContactFields;
+  /** HighLevel's dateUpdated (epoch ms) of the version the base reflects; null when unknown. */
+  remoteUpdatedAt: number | null;
+  /** Set when HighLevel deleted the contact: a later update must not bring it back. */
+  remoteDeletedAt: number | null;
+  linkedAt: number;
+  updatedAt: number;
+}
+
+type Row = typeof contactLinks.$inferSelect;
+
+function toLink(row: Row): Link {
+  // Stored JSON is checked like any other boundary: a ledger that does not parse is a bug, not data.
+  const base = contactFieldsSchema.parse(JSON.parse(row.base));
+  return { ...row, base };
+}
+
+export function getLinkByContact(db: Db, locationId: string, contactId: string): Link | undefined {
+  const row = db
+    .select()
+    .from(contactLinks)
+    .where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.contactId, contactId)))
+    .get();
+  return row ? toLink(row) : undefined;
+}
+
+export function getLinkByRemote(db: Db, locationId: string, highlevelId: string): Link | undefined {
+  const row = db
+    .select()
+    .from(contactLinks)
+    .where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.highlevelId, highlevelId)))
+    .get();
+  return row ? toLink(row) : undefined;
+}
+
+export interface LinkInput {
+  locationId: string;
+  contactId: string;
+  highlevelId: string;
+  base: ContactFields;
+  /** Undefined keeps the stored value; a link never moves back in HighLevel's time. */
+  remoteUpdatedAt?: number | null;
+  now: number;
+}
+
+/** Creates the link or updates its ledger. A tombstoned link stays tombstoned. */
+export function upsertLink(db: Db, input: LinkInput): Link {
+  const base = JSON.stringify(contactFieldsSchema.parse(input.base));
+  const existing = getLinkByContact(db, input.locationId, input.contactId);
+  const remoteUpdatedAt =
+    input.remoteUpdatedAt === undefined || input.remoteUpdatedAt === null
+      ? (existing?.remoteUpdatedAt ?? null)
+      : Math.max(input.remoteUpdatedAt, existing?.remoteUpdatedAt ?? Number.NEGATIVE_INFINITY);
+  db.insert(contactLinks)
+    .values({
+      contactId: input.contactId,
+      locationId: input.locationId,
+      highlevelId: input.highlevelId,
+      base,
+      remoteUpdatedAt,
+      linkedAt: input.now,
+      updatedAt: input.now,
+    })
+    .onConflictDoUpdate({
+      target: contactLinks.contactId,
+      set: { highlevelId: input.highlevelId, base, remoteUpdatedAt, updatedAt: input.now },
+    })
+    .run();
+  return getLinkByContact(db, input.locationId, input.contactId)!;
+}
+
+/** Marks HighLevel's contact deleted (idempotent: the first deletion time is kept). */
+export function tombstone(db: Db, locationId: string, highlevelId: string, now: number): void {
+  db.update(contactLinks)
+    .set({ remoteDeletedAt: now, updatedAt: now })
+    .where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.highlevelId, highlevelId), isNull(contactLinks.remoteDeletedAt)))
+    .run();
+}
+
+/** HighLevel ids of the location's live (not tombstoned) links: what a full sweep expects to see. */
+export function liveRemoteIds(db: Db, locationId: string): string[] {
+  return db
+    .select({ id: contactLinks.highlevelId })
+    .from(contactLinks)
+    .where(and(eq(contactLinks.locationId, locationId), isNull(contactLinks.remoteDeletedAt)))
+    .all()
+    .map((r) => r.id);
+}

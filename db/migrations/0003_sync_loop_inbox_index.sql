@@ -1,0 +1,1 @@
+CREATE INDEX `webhook_inbox_pending` ON `webhook_inbox` (`received_at`,`webhook_id`) WHERE "webhook_inbox"."processed_at" is null;

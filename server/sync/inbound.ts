@@ -1,0 +1,166 @@
+// HighLevel → Tandem: the ONE apply path shared by webhooks and reconciliation pulls
+// (ARCHITECTURE principle 5). A webhook is a hint and a one-record page: the loop re-reads the
+// contact (GET) and hands the complete record here, exactly as a pull hands each search result.
+//
+// Rules, per HighLevel contact:
+// - linked and tombstoned (deleted in HighLevel) → ignored: a late update never resurrects it;
+// - linked, older than the version the ledger reflects (dateUpdated) → ignored (out of order);
+// - linked, equal to the ledger → an echo of Tandem's own write or a repeat → dropped;
+// - linked otherwise → three-way merge against the ledger with the location's update direction;
+//   HighLevel's changes are written to Tandem (origin 'remote', so nothing is queued back), Tandem's
+//   pending changes stay pending (the ledger records what HighLevel holds, never what it does not);
+// - not linked → linked to the Tandem contact with the same email (case-insensitive), else the
+//   same E.164 phone, that is not linked yet; else created in Tandem;
+// - deleted → the Tandem contact is archived (restorable) and the link tombstoned.
+// Every write of one contact happens in one transaction; nothing here makes an HTTP call.
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { Db } from '../../db/client.ts';
+import {
+  archiveContact, createContact, findContactsByEmail, findContactsByPhone, getContact, updateContact, type Contact,
+} from '../../db/contacts.ts';
+import { getLinkByContact, getLinkByRemote, tombstone, upsertLink, type Link } from '../../db/links.ts';
+import { enqueueOutbox } from '../../db/outbox.ts';
+import type { Direction } from '../../db/schema.ts';
+import type { RemoteContact } from '../highlevel/contact-mapping.ts';
+import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, type ContactFields } from './contact-model.ts';
+import { isEcho, linkFill, mergeContact, type MergeResult } from './merge.ts';
+
+export interface InboundDeps {
+  db: Db;
+  /** Epoch ms of this apply (the injected clock's now). */
+  now: number;
+  settings: { creationDirection: Direction; updateDirection: Direction };
+  log?: Logger;
+}
+
+export type RemoteInput = RemoteContact | { deleted: string };
+
+export type InboundOutcome =
+  | 'created' // a new Tandem contact
+  | 'linked' // an existing Tandem contact (same email or phone) now linked
+  | 'updated' // HighLevel's changes written to Tandem
+  | 'unchanged' // nothing new for Tandem (e.g. only Tandem's pending changes differ)
+  | 'echo' // what the ledger already holds (Tandem's own write coming back, or a repeat)
+  | 'stale' // older than the version already applied
+  | 'tombstoned' // the contact was deleted in HighLevel; the update is ignored
+  | 'archived' // deleted in HighLevel: archived in Tandem
+  | 'ignored'; // nothing to do (a deletion of a contact never linked, a contact gone in Tandem)
+
+/** Outcomes that changed Tandem: they move the status strip's "last change received". */
+export const CHANGED_OUTCOMES: ReadonlySet<InboundOutcome> = new Set(['created', 'linked', 'updated', 'archived']);
+
+export interface ApplyOptions {
+  /** The record is whole (GET, search): absent fields are empty. False for thin webhook snapshots. */
+  complete: boolean;
+}
+
+export function applyRemote(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions): InboundOutcome {
+  // better-sqlite3 transactions are synchronous: the contact, its ledger and any outbox row move together.
+  return deps.db.transaction((tx) => apply({ ...deps, db: tx as unknown as Db }, locationId, remote, opts));
+}
+
+function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions): InboundOutcome {
+  const { db, now } = deps;
+  if ('deleted' in remote) return applyDeletion(deps, locationId, remote.deleted);
+
+  const link = getLinkByRemote(db, locationId, remote.id);
+  if (!link) return applyUnlinked(deps, locationId, remote, opts);
+  if (link.remoteDeletedAt !== null) return 'tombstoned';
+  if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt) return 'stale';
+  if (isEcho(remote.fields, link.base)) {
+    if (remote.dateUpdated !== undefined && remote.dateUpdated !== link.remoteUpdatedAt) {
+      upsertLink(db, { ...link, remoteUpdatedAt: remote.dateUpdated, now });
+    }
+    return 'echo';
+  }
+
+  const local = getContact(db, locationId, link.contactId);
+  // Archived in Tandem: its deletion is on its way out (outbox); HighLevel's edit does not revive it.
+  if (!local || local.archivedAt !== null) return 'ignored';
+  const merge = mergeContact({
+    base: link.base,
+    local: local.fields,
+    remote: remote.fields,
+    localChangedAt: local.updatedAt,
+    remoteChangedAt: remote.dateUpdated ?? now,
+    updateDirection: deps.settings.updateDirection,
+  });
+  const changed = writeLocal(deps, local, merge);
+  upsertLink(db, { ...link, base: held(link.base, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  // A Tandem change the merge would send (Bi-directional) must reach the outbox even if its earlier
+  // row is gone (e.g. it was sent before HighLevel's edit overtook it).
+  if (deps.settings.updateDirection === 'bidirectional' && sendsSomething(merge)) enqueueOutbox(db, locationId, local.id, 'upsert', now);
+  return changed ? 'updated' : 'unchanged';
+}
+
+function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: string): InboundOutcome {
+  const { db, now } = deps;
+  const link = getLinkByRemote(db, locationId, highlevelId);
+  if (!link || link.remoteDeletedAt !== null) return 'ignored';
+  const local = getContact(db, locationId, link.contactId);
+  if (local && local.archivedAt === null) archiveContact(db, { locationId, id: local.id, now, origin: 'remote' });
+  tombstone(db, locationId, highlevelId, now);
+  return 'archived';
+}
+
+function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteContact, opts: ApplyOptions): InboundOutcome {
+  const { db, now } = deps;
+  const match = findMatch(db, locationId, remote.fields);
+  if (!match) {
+    const fields: ContactFields = { ...emptyContact(), ...remote.fields };
+    const created = createContact(db, { locationId, fields, now, origin: 'remote' });
+    upsertLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: held(created.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+    return 'created';
+  }
+  // HighLevel's values win where it has them; Tandem's values fill HighLevel's empty fields only
+  // when creation is Bi-directional, and then through the outbox like any Tandem change.
+  const outbound = deps.settings.creationDirection === 'bidirectional';
+  const fill = linkFill(match.fields, remote.fields, { outbound });
+  writeLocal(deps, match, fill);
+  upsertLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  if (outbound && sendsSomething(fill)) enqueueOutbox(db, locationId, match.id, 'upsert', now);
+  if (!opts.complete) deps.log?.debug({ locationId, highlevelId: remote.id }, 'linked from a partial snapshot');
+  return 'linked';
+}
+
+/** The first live, unlinked Tandem contact with the same email, else the same E.164 phone. */
+function findMatch(db: Db, locationId: string, fields: Partial<ContactFields>): Contact | undefined {
+  const candidates: Contact[] = [];
+  if (fields.email) candidates.push(...findContactsByEmail(db, locationId, fields.email));
+  if (fields.phone && isE164(fields.phone)) candidates.push(...findContactsByPhone(db, locationId, fields.phone));
+  return candidates.find((c) => c.archivedAt === null && !getLinkByContact(db, locationId, c.id));
+}
+
+/** Writes the merge's changes for Tandem; true when there were any. */
+function writeLocal(deps: InboundDeps, local: Contact, merge: MergeResult): boolean {
+  const { addLocal, removeLocal } = merge.tags;
+  if (isEmptyPatch(merge.toLocal) && addLocal.length === 0 && removeLocal.length === 0) return false;
+  updateContact(deps.db, {
+    locationId: local.locationId,
+    id: local.id,
+    patch: merge.toLocal,
+    tags: { add: addLocal, remove: removeLocal },
+    now: deps.now,
+    origin: 'remote',
+  });
+  return true;
+}
+
+function sendsSomething(merge: MergeResult): boolean {
+  return !isEmptyPatch(merge.toRemote) || merge.tags.addRemote.length > 0 || merge.tags.removeRemote.length > 0;
+}
+
+/**
+ * The ledger after reading HighLevel: what HighLevel holds. A field the snapshot carried is its
+ * value; one it did not carry (a thin webhook, an unmatched owner) keeps the ledger's value.
+ */
+export function held(base: ContactFields, remote: Partial<ContactFields>): ContactFields {
+  const next: ContactFields = { ...base, tags: [...(remote.tags ?? base.tags)].sort(), customFields: { ...(remote.customFields ?? base.customFields) } };
+  for (const f of SCALAR_FIELDS) {
+    const v = remote[f];
+    if (v !== undefined) (next as Record<string, unknown>)[f] = v;
+  }
+  return next;
+}
+
+export type { Link };

@@ -1,0 +1,264 @@
+// Pushes one Tandem contact to HighLevel (the HTTP side of server/sync/outbound.ts, whose header
+// states the rules): the linked path (GET, merge, PUT + tag endpoints), the unlinked path (lookup,
+// link and fill, or create), the read-back of what HighLevel stored, and the one transaction per
+// contact that writes HighLevel's side into Tandem and advances the ledger.
+import type { Db } from '../../db/client.ts';
+import { getContact, updateContact, type Contact } from '../../db/contacts.ts';
+import { getLinkByRemote, upsertLink, type Link } from '../../db/links.ts';
+import type { Direction } from '../../db/schema.ts';
+import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
+import { isContactNotFound } from '../highlevel/contacts.ts';
+import { HighLevelError } from '../highlevel/http.ts';
+import {
+  SCALAR_FIELDS, customValueEquals, fieldEquals, isE164, isEmptyPatch,
+  type ContactFields, type ContactPatch, type FieldKey,
+} from './contact-model.ts';
+import { applyRemote } from './inbound.ts';
+import { linkFill, mergeContact, type MergeResult } from './merge.ts';
+import type { OutboundDeps, PushResult } from './outbound.ts';
+
+export type Outcome = 'sent' | 'parked' | 'done';
+
+export interface Pass {
+  deps: OutboundDeps;
+  locationId: string;
+  creation: Direction;
+  update: Direction;
+  ownerMap: OwnerMap;
+  userMap: UserMap;
+  result: PushResult;
+}
+
+/** HighLevel no longer has the contact: the one inbound path archives it in Tandem and tombstones the link. */
+function remoteGone(pass: Pass, link: Link): Outcome {
+  applyRemote(inboundDeps(pass), pass.locationId, { deleted: link.highlevelId }, { complete: true });
+  return 'done';
+}
+
+function inboundDeps(pass: Pass) {
+  return {
+    db: pass.deps.db,
+    now: pass.deps.clock.now(),
+    settings: { creationDirection: pass.creation, updateDirection: pass.update },
+    ...(pass.deps.log ? { log: pass.deps.log } : {}),
+  };
+}
+
+function remoteView(pass: Pass, doc: HighLevelContact) {
+  return fromHighLevel(doc, pass.ownerMap, { complete: true, ...(pass.deps.defaultCountry ? { defaultCountry: pass.deps.defaultCountry } : {}) });
+}
+
+export async function pushLinked(pass: Pass, contact: Contact, link: Link): Promise<Outcome> {
+  const { api } = pass.deps;
+  const doc = await api.getContact(link.highlevelId);
+  if (!doc) return remoteGone(pass, link);
+  const remote = remoteView(pass, doc);
+  const merge = mergeContact({
+    base: link.base,
+    local: contact.fields,
+    remote: remote.fields,
+    localChangedAt: contact.updatedAt,
+    remoteChangedAt: remote.dateUpdated ?? pass.deps.clock.now(),
+    updateDirection: 'bidirectional',
+  });
+  try {
+    const sent = await sendChanges(pass, contact, link.highlevelId, merge, remote.fields.ownerUserId ?? link.base.ownerUserId);
+    settle(pass, contact, link.highlevelId, merge, remote.dateUpdated);
+    return sent ? 'sent' : 'done';
+  } catch (err) {
+    if (isContactNotFound(err)) return remoteGone(pass, link);
+    throw err;
+  }
+}
+
+/**
+ * Sends the merge's HighLevel side: one PUT for fields, then tag adds and removes. Adjusts
+ * `merge` to what HighLevel holds afterwards: an owner that could not be sent stays HighLevel's
+ * (`heldOwner`), and a field HighLevel stored differently is taken into Tandem. True when
+ * anything was sent.
+ */
+async function sendChanges(pass: Pass, contact: Contact, highlevelId: string, merge: MergeResult, heldOwner: string | null): Promise<boolean> {
+  const { api } = pass.deps;
+  const update = toHighLevelUpdate(merge.toRemote, pass.userMap, { add: merge.tags.addRemote, remove: merge.tags.removeRemote });
+  if (update.unmatchedOwner) {
+    noteUnmatched(pass, update.unmatchedOwner);
+    merge.newBase.ownerUserId = heldOwner;
+  }
+  let sent = false;
+  if (Object.keys(update.body).length > 0) {
+    const after = await api.updateContact(highlevelId, update.body);
+    adoptStored(pass, contact, merge, remoteView(pass, after).fields);
+    sent = true;
+  }
+  if (update.tags.add.length) {
+    await api.addTags(highlevelId, update.tags.add);
+    sent = true;
+  }
+  if (update.tags.remove.length) {
+    await api.removeTags(highlevelId, update.tags.remove);
+    sent = true;
+  }
+  return sent;
+}
+
+/**
+ * Read-back of a write (RELIABILITY: "report fields that did not stick"): for each field sent, if
+ * HighLevel's answer holds another value, that value is what HighLevel has — it becomes the
+ * ledger's and Tandem's, so the two agree instead of re-sending the field forever.
+ */
+function adoptStored(pass: Pass, contact: Contact, merge: MergeResult, stored: Partial<ContactFields>): void {
+  const differs: FieldKey[] = [];
+  for (const f of SCALAR_FIELDS) {
+    if (f === 'ownerUserId' || merge.toRemote[f] === undefined || stored[f] === undefined) continue;
+    if (fieldEquals(f, stored[f] as never, merge.newBase[f] as never)) continue;
+    (merge.newBase as Record<string, unknown>)[f] = stored[f];
+    (merge.toLocal as Record<string, unknown>)[f] = stored[f];
+    differs.push(f);
+  }
+  for (const id of Object.keys(merge.toRemote.customFields ?? {})) {
+    if (stored.customFields === undefined) break;
+    const value = stored.customFields[id] ?? null;
+    if (customValueEquals(value, merge.newBase.customFields[id])) continue;
+    if (value === null) delete merge.newBase.customFields[id];
+    else merge.newBase.customFields[id] = value;
+    (merge.toLocal.customFields ??= {})[id] = value;
+    differs.push(`customFields.${id}`);
+  }
+  if (differs.length) pass.result.notStuck.push({ contactId: contact.id, fields: differs });
+}
+
+/**
+ * After the HTTP calls, in one transaction: HighLevel's side of the merge is written to Tandem
+ * (origin 'remote', so nothing is queued back) and the ledger becomes what HighLevel holds.
+ * A Tandem field edited again while we were away keeps its newer value: it is a new local change,
+ * already re-queued by that edit.
+ */
+function settle(pass: Pass, read: Contact, highlevelId: string, merge: MergeResult, remoteUpdatedAt: number | undefined): void {
+  const { db, clock } = pass.deps;
+  const now = clock.now();
+  db.transaction((txRaw) => {
+    const tx = txRaw as unknown as Db;
+    writeLocal(tx, read, merge, now);
+    upsertLink(tx, { locationId: pass.locationId, contactId: read.id, highlevelId, base: merge.newBase, remoteUpdatedAt: remoteUpdatedAt ?? null, now });
+  });
+}
+
+function writeLocal(db: Db, read: Contact, merge: MergeResult, now: number): void {
+  const current = getContact(db, read.locationId, read.id);
+  if (!current) return;
+  const patch: ContactPatch = {};
+  for (const f of SCALAR_FIELDS) {
+    const v = merge.toLocal[f];
+    if (v !== undefined && fieldEquals(f, current.fields[f] as never, read.fields[f] as never)) (patch as Record<string, unknown>)[f] = v;
+  }
+  for (const [id, v] of Object.entries(merge.toLocal.customFields ?? {})) {
+    if (customValueEquals(current.fields.customFields[id], read.fields.customFields[id])) (patch.customFields ??= {})[id] = v;
+  }
+  const { addLocal, removeLocal } = merge.tags;
+  if (isEmptyPatch(patch) && addLocal.length === 0 && removeLocal.length === 0) return;
+  updateContact(db, { locationId: read.locationId, id: read.id, patch, tags: { add: addLocal, remove: removeLocal }, now, origin: 'remote' });
+}
+
+// ---- contacts not linked yet ---------------------------------------------------------------------
+
+export async function pushNew(pass: Pass, contact: Contact): Promise<Outcome> {
+  const match = await lookup(pass, contact);
+  if (match) return linkExisting(pass, contact, match);
+
+  const { body, unmatchedOwner } = toHighLevelCreate(contact.fields, pass.locationId, pass.userMap);
+  if (unmatchedOwner) noteUnmatched(pass, unmatchedOwner);
+  let created;
+  try {
+    created = await pass.deps.api.createContact(body);
+  } catch (err) {
+    if (!isAmbiguous(err)) throw err;
+    // HighLevel may have created it anyway ("422 yet created", an answer lost on the way back):
+    // look before anything is retried. A DeferredError here leaves the row to the next pass, which
+    // starts with the same lookup.
+    const found = await lookup(pass, contact);
+    if (found) return linkExisting(pass, contact, found);
+    throw err;
+  }
+  if ('duplicate' in created) {
+    const existing = await pass.deps.api.getContact(created.duplicate.contactId);
+    if (!existing) throw new Error(`HighLevel reported a duplicate contact ${created.duplicate.contactId} that it then could not find`);
+    return linkExisting(pass, contact, existing);
+  }
+  linkCreated(pass, contact, created.contact, unmatchedOwner !== undefined);
+  return 'sent';
+}
+
+/** No answer, a server error, or a 422 (which HighLevel has been seen to send after creating). */
+function isAmbiguous(err: unknown): boolean {
+  if (!(err instanceof HighLevelError)) return false;
+  return err.kind === 'network' || err.kind === 'timeout' || err.kind === 'invalid_response' || err.status >= 500 || err.status === 422;
+}
+
+/** HighLevel's contact with the same email, else the same phone (E.164 only), not linked to another Tandem contact. */
+async function lookup(pass: Pass, contact: Contact): Promise<HighLevelContact | null> {
+  const { email, phone } = contact.fields;
+  const usablePhone = isE164(phone) ? phone : null;
+  if (!email && !usablePhone) return null;
+  const found = await pass.deps.api.findDuplicate({ email, phone: usablePhone });
+  if (!found) return null;
+  const other = getLinkByRemote(pass.deps.db, pass.locationId, found.id);
+  return other && other.contactId !== contact.id ? null : found;
+}
+
+/**
+ * Links to an existing HighLevel contact: HighLevel's values stay and come into Tandem; only its
+ * empty fields are filled from Tandem (one PUT), and Tandem's extra tags are added.
+ */
+async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact): Promise<Outcome> {
+  const other = getLinkByRemote(pass.deps.db, pass.locationId, doc.id);
+  if (other && other.contactId !== contact.id) {
+    throw new Error(`HighLevel refused a second contact with this email or phone; its contact ${doc.id} is already linked to Tandem contact ${other.contactId}`);
+  }
+  const remote = remoteView(pass, doc);
+  const fill = linkFill(contact.fields, remote.fields, { outbound: true });
+  await sendChanges(pass, contact, doc.id, fill, remote.fields.ownerUserId ?? null);
+  settle(pass, contact, doc.id, fill, remote.dateUpdated);
+  return 'sent';
+}
+
+/**
+ * The ledger of a contact HighLevel just created is what HighLevel returned; where that differs
+ * from Tandem (HighLevel normalised or dropped a value), Tandem takes it — except an owner we
+ * could not send, which stays Tandem's and pending.
+ */
+function linkCreated(pass: Pass, contact: Contact, doc: HighLevelContact, ownerUnsent: boolean): void {
+  const remote = remoteView(pass, doc);
+  const base: ContactFields = { ...contact.fields, ...remote.fields };
+  const toLocal: ContactPatch = {};
+  const differs: FieldKey[] = [];
+  for (const f of SCALAR_FIELDS) {
+    if (f === 'ownerUserId' && (ownerUnsent || remote.fields.ownerUserId === undefined)) continue;
+    if (!fieldEquals(f, base[f] as never, contact.fields[f] as never)) {
+      (toLocal as Record<string, unknown>)[f] = base[f];
+      differs.push(f);
+    }
+  }
+  for (const id of new Set([...Object.keys(contact.fields.customFields), ...Object.keys(base.customFields)])) {
+    if (!customValueEquals(base.customFields[id], contact.fields.customFields[id])) {
+      (toLocal.customFields ??= {})[id] = base.customFields[id] ?? null;
+      differs.push(`customFields.${id}`);
+    }
+  }
+  const local = new Set(contact.fields.tags);
+  const addLocal = base.tags.filter((t) => !local.has(t));
+  const removeLocal = contact.fields.tags.filter((t) => !base.tags.includes(t));
+  if (addLocal.length || removeLocal.length) differs.push('tags');
+  if (differs.length) pass.result.notStuck.push({ contactId: contact.id, fields: differs });
+  const merge: MergeResult = {
+    toLocal,
+    toRemote: {},
+    tags: { addLocal, removeLocal, addRemote: [], removeRemote: [] },
+    newBase: { ...base, tags: [...base.tags].sort() },
+    conflicts: [],
+  };
+  settle(pass, contact, doc.id, merge, remote.dateUpdated);
+}
+
+function noteUnmatched(pass: Pass, userId: string): void {
+  if (!pass.result.unmatchedOwners.includes(userId)) pass.result.unmatchedOwners.push(userId);
+}

@@ -1,0 +1,184 @@
+// Tandem → HighLevel: drains a location's outbox, in order, through the location API (budget gate
+// included), following the Sync tab's directions. Per contact:
+// - not linked (creation Bi-directional): look HighLevel up by email, then phone; a match is linked
+//   and only its empty fields are filled (linkFill: HighLevel's data is never overwritten, Tandem
+//   takes HighLevel's values); no match → POST, linked to what HighLevel returned. A duplicate 400
+//   links to the contact it names. An ambiguous create failure (no answer, 5xx, 422) is looked up
+//   before anything is retried, since HighLevel may have created the contact anyway.
+// - linked (updates Bi-directional): one GET, a three-way merge against the ledger, then only the
+//   differences go out: PUT for fields, the tag endpoints for tags (PUT would replace the list and
+//   lose a tag HighLevel gained meanwhile). HighLevel's side of the merge is written to Tandem with
+//   origin 'remote', and the ledger becomes what HighLevel now holds, so the webhook echoing our
+//   own write is recognised and dropped.
+// - a direction set to Inbound sends nothing: the row is parked (still pending on the panel) and
+//   released when the setting turns Bi-directional, which then sends what changed since.
+// - archive: HighLevel's contact is deleted only when creation AND updates are both Bi-directional.
+//   Deleting is the one change that cannot be merged back, and with either direction Inbound the
+//   admin has said HighLevel's data is not Tandem's to take away; then the archive stays in Tandem
+//   (the row is completed, not parked: a later switch does not replay old deletions).
+// Errors: a DeferredError (budget, 429) ends the pass and says when to come back (no sleeping);
+// transient failures retry with backoff; permanent ones are recorded with their reason.
+// Every HTTP call happens outside a transaction; each contact's local writes and ledger move together.
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { Db } from '../../db/client.ts';
+import { getContact } from '../../db/contacts.ts';
+import { ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
+import { getLinkByContact, tombstone, type Link } from '../../db/links.ts';
+import { completeOutbox, dueOutbox, failOutbox, PARKED_AT, unparkOutbox, type OutboxRow } from '../../db/outbox.ts';
+import type { Direction } from '../../db/schema.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
+import { updateSyncState } from '../../db/sync-state.ts';
+import type { Clock } from '../clock.ts';
+import type { OwnerMap, UserMap } from '../highlevel/contact-mapping.ts';
+import { DeferredError, type DeferReason, type LocationApi } from '../highlevel/contacts.ts';
+import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highlevel/http.ts';
+import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
+import { backoffMs } from '../highlevel/token-policy.ts';
+import type { FieldKey } from './contact-model.ts';
+import { pushLinked, pushNew, type Outcome, type Pass } from './outbound-contact.ts';
+
+/** Plain words kept on a parked row (the panel may show them); also the key that releases it. */
+export const PARKED_FOR_UPDATES = 'Waiting: contact updates are set to Inbound, so Tandem changes are not sent';
+export const PARKED_FOR_CREATION = 'Waiting: contact creation is set to Inbound, so this contact is not created in HighLevel';
+
+/** Rows looked at per pass at most; the next pass carries on. */
+const DEFAULT_PASS_LIMIT = 500;
+const BATCH = 100;
+
+export interface OutboundDeps {
+  db: Db;
+  clock: Clock;
+  api: LocationApi;
+  /** The settings for this pass (the supervisor reads them each pass); read from the db when absent. */
+  settings?: { creationDirection: Direction; updateDirection: Direction };
+  /** HighLevel user → Tandem user and back; from db/highlevel-users.ts when absent. */
+  ownerMap?: OwnerMap;
+  userMap?: UserMap;
+  /** Country for HighLevel phones written without a + prefix. */
+  defaultCountry?: string;
+  limit?: number;
+  random?: () => number;
+  log?: Logger;
+}
+
+export interface PushResult {
+  /** Rows whose change reached HighLevel (created, linked, updated, deleted). */
+  sent: number;
+  /** Rows recorded as failed for good, with their reason. */
+  failed: number;
+  /** Rows rescheduled after a transient failure. */
+  retried: number;
+  /** Rows held back by an Inbound setting. */
+  parked: number;
+  /** When the budget (or a 429) stopped the pass: come back at this time (clock ms). */
+  deferred: number | null;
+  /** Why, when deferred (to rethrow a DeferredError faithfully: 'daily' is worth showing). */
+  deferredReason: DeferReason | null;
+  /** The pass stopped at its row limit: more rows may be due now. */
+  more: boolean;
+  /** Tandem owners with no paired HighLevel user: sent without an owner (Sync users repairs them). */
+  unmatchedOwners: string[];
+  /** Fields HighLevel stored differently from what was sent; Tandem took HighLevel's value. */
+  notStuck: { contactId: string; fields: FieldKey[] }[];
+}
+
+export async function pushPending(deps: OutboundDeps, locationId: string): Promise<PushResult> {
+  const { db, clock } = deps;
+  const settings = deps.settings ?? getSyncSettings(db, locationId);
+  const pass: Pass = {
+    deps,
+    locationId,
+    creation: settings.creationDirection,
+    update: settings.updateDirection,
+    ownerMap: deps.ownerMap ?? ownerMapFor(db, locationId),
+    userMap: deps.userMap ?? userMapFor(db, locationId),
+    result: { sent: 0, failed: 0, retried: 0, parked: 0, deferred: null, deferredReason: null, more: false, unmatchedOwners: [], notStuck: [] },
+  };
+  const released: string[] = [];
+  if (pass.update === 'bidirectional') released.push(PARKED_FOR_UPDATES);
+  if (pass.creation === 'bidirectional') released.push(PARKED_FOR_CREATION);
+  unparkOutbox(db, locationId, released, clock.now());
+
+  const limit = deps.limit ?? DEFAULT_PASS_LIMIT;
+  let seen = 0;
+  drain: while (seen < limit) {
+    const rows = dueOutbox(db, locationId, clock.now(), Math.min(BATCH, limit - seen));
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      seen++;
+      try {
+        const outcome = await pushRow(pass, row);
+        if (outcome === 'sent') pass.result.sent++;
+        if (outcome === 'parked') {
+          pass.result.parked++;
+          failOutbox(db, row, { error: parkReason(pass, row), nextAttemptAt: PARKED_AT, permanent: false });
+        } else completeOutbox(db, row);
+      } catch (err) {
+        if (err instanceof DeferredError) {
+          pass.result.deferred = err.retryAt;
+          pass.result.deferredReason = err.reason;
+          break drain;
+        }
+        recordFailure(pass, row, err);
+      }
+    }
+  }
+  pass.result.more = pass.result.deferred === null && seen >= limit;
+  if (pass.result.sent > 0) updateSyncState(db, locationId, { lastOutboundAt: clock.now() }, clock.now());
+  return pass.result;
+}
+
+function parkReason(pass: Pass, row: OutboxRow): string {
+  return getLinkByContact(pass.deps.db, pass.locationId, row.contactId) ? PARKED_FOR_UPDATES : PARKED_FOR_CREATION;
+}
+
+/** Location-wide conditions end the pass (the supervisor acts on them); the rest are this row's. */
+function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
+  const { db, clock } = pass.deps;
+  if (err instanceof ReauthRequiredError || err instanceof LocationPausedError) throw err;
+  const kind = classifyHighLevelError(err);
+  if (kind === 'reauth' || kind === 'paused') throw err;
+  const message = describeError(err);
+  if (kind === 'retry') {
+    const hint = err instanceof HighLevelError ? retryHintMs(err) : undefined;
+    const nextAttemptAt = clock.now() + backoffMs(row.attempts + 1, pass.deps.random ?? Math.random, hint);
+    failOutbox(db, row, { error: message, nextAttemptAt, permanent: false });
+    pass.result.retried++;
+  } else {
+    failOutbox(db, row, { error: message, nextAttemptAt: clock.now(), permanent: true });
+    pass.result.failed++;
+  }
+  pass.deps.log?.warn({ locationId: pass.locationId, contactId: row.contactId, err: message, retry: kind === 'retry' }, 'outbound push failed');
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof HighLevelError) {
+    if (err.kind === 'http') return `HighLevel answered ${err.status}: ${err.message}`;
+    return `HighLevel could not be reached: ${err.message}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function pushRow(pass: Pass, row: OutboxRow): Promise<Outcome> {
+  const { db } = pass.deps;
+  const contact = getContact(db, pass.locationId, row.contactId);
+  if (!contact) return 'done';
+  const link = getLinkByContact(db, pass.locationId, contact.id);
+  if (contact.archivedAt !== null) return pushArchive(pass, link);
+  if (link) {
+    // Deleted in HighLevel (tombstone): it is not recreated from Tandem; the archive/restore stays local.
+    if (link.remoteDeletedAt !== null) return 'done';
+    if (pass.update !== 'bidirectional') return 'parked';
+    return pushLinked(pass, contact, link);
+  }
+  if (pass.creation !== 'bidirectional') return 'parked';
+  return pushNew(pass, contact);
+}
+
+async function pushArchive(pass: Pass, link: Link | undefined): Promise<Outcome> {
+  if (!link || link.remoteDeletedAt !== null) return 'done';
+  if (pass.creation !== 'bidirectional' || pass.update !== 'bidirectional') return 'done';
+  await pass.deps.api.deleteContact(link.highlevelId);
+  tombstone(pass.deps.db, pass.locationId, link.highlevelId, pass.deps.clock.now());
+  return 'sent';
+}

@@ -1,0 +1,168 @@
+// Reconciliation: the pull that repairs whatever webhooks missed (HighLevel retries a webhook only
+// on 429). Incremental by dateUpdated: search `dateUpdated >= cursor` (INCLUSIVE: a contact updated
+// in the same millisecond as the last one applied is not skipped), sorted by dateUpdated ascending,
+// paged with HighLevel's `searchAfter`; contacts already applied at exactly the cursor instant are
+// skipped by id. The cursor is checkpointed after every page, so a pull interrupted by a 429, a
+// token problem or a crash resumes after the last applied page instead of starting over.
+//
+// Why nothing is lost at a page boundary: an edit during the pull moves the contact's dateUpdated
+// forward (to "now"), i.e. ahead of the searchAfter position, so a later page returns it again.
+//
+// A full sweep (no lower bound) runs first after an install (it imports HighLevel's existing
+// contacts) and then every FULL_SWEEP_INTERVAL_MS. When a sweep runs from its first page to its
+// last in one process, every live link it did not see is read (GET): a contact HighLevel no longer
+// has is archived and tombstoned — a deletion whose webhook was lost.
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { Db } from '../../db/client.ts';
+import { liveRemoteIds } from '../../db/links.ts';
+import { getSyncState, updateSyncState, type PullCursor } from '../../db/sync-state.ts';
+import type { Clock } from '../clock.ts';
+import { fromHighLevel, type OwnerMap } from '../highlevel/contact-mapping.ts';
+import type { LocationApi, SearchedContact, SearchFilter } from '../highlevel/contacts.ts';
+import { applyRemote, CHANGED_OUTCOMES, type InboundDeps } from './inbound.ts';
+
+/** HighLevel's largest page. */
+export const PAGE_LIMIT = 500;
+export const PULL_INTERVAL_MS = 5 * 60_000;
+export const FULL_SWEEP_INTERVAL_MS = 24 * 60 * 60_000;
+
+export interface PullDeps {
+  db: Db;
+  clock: Clock;
+  api: LocationApi;
+  settings: InboundDeps['settings'];
+  ownerMap: OwnerMap;
+  log?: Logger;
+  pageLimit?: number;
+  /** Pages per call at most (the rest waits for the next pass, so the push is not starved). */
+  maxPages?: number;
+  /** Held by the caller across calls: the ids a full sweep has seen so far in this process. */
+  memory: PullMemory;
+}
+
+export interface PullMemory {
+  sweep?: { startedAt: number; ids: Set<string> };
+}
+
+export interface PullResult {
+  pages: number;
+  contacts: number;
+  /** Contacts whose application changed Tandem. */
+  changed: number;
+  /** The run reached its last page. */
+  done: boolean;
+  full: boolean;
+  /** Links found deleted in HighLevel by the sweep. */
+  deleted: number;
+  unmatchedOwners: Set<string>;
+}
+
+/** Whether a pull is due: one is in progress, none ever ran, or its time has come. */
+export function pullDue(db: Db, locationId: string, now: number): boolean {
+  const state = getSyncState(db, locationId);
+  return state.cursor.run !== null || state.nextPullAt === null || state.nextPullAt <= now;
+}
+
+/** Whether the next run should be a full sweep. */
+export function sweepDue(db: Db, locationId: string, now: number, intervalMs = FULL_SWEEP_INTERVAL_MS): boolean {
+  const state = getSyncState(db, locationId);
+  return state.lastFullSweepAt === null || state.cursor.dateUpdated === null || state.lastFullSweepAt + intervalMs <= now;
+}
+
+function searchAfterOf(c: SearchedContact): Array<string | number> {
+  return c.searchAfter?.length ? c.searchAfter : [c.dateUpdated ? Date.parse(c.dateUpdated) : 0, c.id];
+}
+
+/**
+ * Runs (or resumes) a pull for one location. Throws what the API throws (DeferredError included);
+ * everything applied before is checkpointed. `intervalMs` schedules the next pull once this one is done.
+ */
+export async function pull(deps: PullDeps, locationId: string, opts: { full?: boolean; intervalMs?: number } = {}): Promise<PullResult> {
+  const { db, clock, api } = deps;
+  const pageLimit = deps.pageLimit ?? PAGE_LIMIT;
+  const state = getSyncState(db, locationId);
+  let cursor: PullCursor = state.cursor;
+  const full = cursor.run?.full ?? (opts.full === true || cursor.dateUpdated === null);
+  const run = cursor.run ?? { full, from: full ? null : cursor.dateUpdated, searchAfter: null, startedAt: clock.now() };
+  const result: PullResult = { pages: 0, contacts: 0, changed: 0, done: false, full, deleted: 0, unmatchedOwners: new Set() };
+  // The sweep's seen ids count only if this process saw the run from its first page.
+  if (full && run.searchAfter === null) deps.memory.sweep = { startedAt: run.startedAt, ids: new Set() };
+  const sweep = full && deps.memory.sweep?.startedAt === run.startedAt ? deps.memory.sweep : undefined;
+
+  const filters: SearchFilter[] | undefined =
+    run.from === null ? undefined : [{ field: 'dateUpdated', operator: 'range', value: { gte: new Date(run.from).toISOString() } }];
+  // The cursor instant's ids as a set while paging (a bulk import can put thousands in one millisecond).
+  let at = cursor.dateUpdated;
+  const seenAt = new Set(cursor.seenIds);
+  const checkpoint = (patch: Parameters<typeof updateSyncState>[2] = {}) => {
+    const now = clock.now();
+    updateSyncState(db, locationId, { cursor: { dateUpdated: at, seenIds: [...seenAt], run }, ...patch, ...(result.changed || result.deleted ? { lastInboundAt: now } : {}) }, now);
+  };
+
+  while (!result.done && (deps.maxPages === undefined || result.pages < deps.maxPages)) {
+    const page = await api.searchContacts({
+      filters,
+      sort: [{ field: 'dateUpdated', direction: 'asc' }],
+      pageLimit,
+      ...(run.searchAfter ? { searchAfter: run.searchAfter } : {}),
+    });
+    result.pages++;
+    for (const doc of page.contacts) {
+      sweep?.ids.add(doc.id);
+      const remote = fromHighLevel(doc, deps.ownerMap, { complete: true });
+      const updated = remote.dateUpdated;
+      if (!(updated !== undefined && updated === at && seenAt.has(doc.id))) {
+        if (remote.unmatchedOwner) result.unmatchedOwners.add(remote.unmatchedOwner);
+        const outcome = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, remote, { complete: true });
+        result.contacts++;
+        if (CHANGED_OUTCOMES.has(outcome)) result.changed++;
+      }
+      // The cursor moves forward only; ids are remembered for the latest instant alone.
+      if (updated !== undefined && (at === null || updated > at)) {
+        at = updated;
+        seenAt.clear();
+      }
+      if (updated !== undefined && updated === at) seenAt.add(doc.id);
+    }
+    const last = page.contacts.at(-1);
+    if (last) run.searchAfter = searchAfterOf(last);
+    result.done = page.contacts.length < pageLimit;
+    checkpoint();
+  }
+  if (result.done) {
+    if (sweep) result.deleted = await detectDeletions(deps, locationId, sweep.ids);
+    cursor = { dateUpdated: at, seenIds: [...seenAt], run: null };
+    const now = clock.now();
+    updateSyncState(
+      db,
+      locationId,
+      {
+        cursor,
+        nextPullAt: now + (opts.intervalMs ?? PULL_INTERVAL_MS),
+        ...(full ? { lastFullSweepAt: run.startedAt } : {}),
+        ...(result.deleted ? { lastInboundAt: now } : {}),
+      },
+      now,
+    );
+    if (sweep) deps.memory.sweep = undefined;
+  }
+  return result;
+}
+
+/**
+ * Live links the complete sweep did not see are read one by one: gone → archived and tombstoned;
+ * still there (search lags behind writes) → applied like any other record.
+ */
+async function detectDeletions(deps: PullDeps, locationId: string, seen: Set<string>): Promise<number> {
+  let deleted = 0;
+  for (const id of liveRemoteIds(deps.db, locationId)) {
+    if (seen.has(id)) continue;
+    const doc = await deps.api.getContact(id);
+    const input = doc ? fromHighLevel(doc, deps.ownerMap, { complete: true }) : { deleted: id };
+    const outcome = applyRemote({ db: deps.db, now: deps.clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete: true });
+    if (outcome === 'archived') deleted++;
+    // A DeferredError above leaves the run open; the next call re-reads the last (empty) page and comes back here.
+    seen.add(id);
+  }
+  return deleted;
+}

@@ -1,0 +1,341 @@
+// The sync supervisor: one loop per installed, active location, because HighLevel budgets requests
+// per app and location. A location's passes never overlap (T17); locations run side by side, so a
+// slow or rate-limited one never delays another (T05). A pass:
+//   1. re-reads the Sync tab's settings (saved settings apply without a restart; paused → nothing),
+//   2. lists HighLevel's users when due (owners travel as owners),
+//   3. applies the queued contact webhooks (webhook-drain.ts),
+//   4. pulls when due (reconcile.ts: incremental, or a full sweep daily and after install),
+//   5. pushes Tandem's pending changes (outbound.ts),
+//   6. records the outcome in sync_state (latest error in plain words).
+// A DeferredError (budget, 429, token backoff) reschedules that location at its retryAt, without
+// sleeping; any other error backs off exponentially. Times come from the injected clock; the one
+// timer sleeps until the earliest location is due (capped, so new installations are noticed).
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { Db } from '../../db/client.ts';
+import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
+import { getInstallation, listInstallations } from '../../db/installations.ts';
+import { nextOutboxDueAt } from '../../db/outbox.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
+import { getSyncState, updateSyncState } from '../../db/sync-state.ts';
+import type { Clock } from '../clock.ts';
+import { createLocationApi, DeferredError, type LocationApi, type LocationTokenSource } from '../highlevel/contacts.ts';
+import type { HighLevelEndpoints } from '../highlevel/oauth.ts';
+import { RateBudget } from '../highlevel/rate-budget.ts';
+import { pushPending } from './outbound.ts';
+import { FULL_SWEEP_INTERVAL_MS, PAGE_LIMIT, PULL_INTERVAL_MS, pull, pullDue, sweepDue, type PullMemory } from './reconcile.ts';
+import { describeError } from './describe-error.ts';
+import { drainWebhooks } from './webhook-drain.ts';
+
+export interface SyncOptions {
+  /** Start the loop with the app (default true); tests that drive `runOnce` themselves opt out. */
+  start?: boolean;
+  pageLimit?: number;
+  /** Search pages per pass at most; the rest of a pull continues in the next pass, right away. */
+  pagesPerPass?: number;
+  pullIntervalMs?: number;
+  fullSweepIntervalMs?: number;
+  /** How often HighLevel's users are listed again. */
+  usersRefreshMs?: number;
+  /** Real milliseconds the timer sleeps at most (it then looks for new installations). */
+  maxSleepMs?: number;
+  /** Locations whose passes may run at the same time. */
+  maxConcurrent?: number;
+  /** Rate-limit figures until HighLevel's headers say otherwise (tests with a shortened window). */
+  budget?: ConstructorParameters<typeof RateBudget>[0];
+}
+
+export interface Supervisor {
+  start(): void;
+  /** Stops scheduling and waits for the passes running now. */
+  stop(): Promise<void>;
+  /** Something changed for the location (a local write, a webhook, an install): run a pass soon. */
+  wake(locationId?: string): void;
+  /** Runs one pass now (after the one running, if any) and resolves when it ends. */
+  runOnce(locationId: string): Promise<PassResult>;
+  /** HighLevel's users changed (a user webhook): the next pass lists them again, and runs soon. */
+  usersChanged(locationId: string): void;
+  /** The location's API behind its one budget gate, for any other HighLevel call about the location. */
+  locationApi(locationId: string): LocationApi;
+  /**
+   * Locations HighLevel reported inactive ("Location is not active") have no loop; this asks
+   * HighLevel again by refreshing their token (the same refresh token works once the location is
+   * active again), and a success makes the installation active. Runs from the scheduler at most
+   * every PAUSED_PROBE_MS per location; tests call it directly.
+   */
+  probePausedLocations(): Promise<void>;
+}
+
+/** How often a location paused by HighLevel is asked again whether it is active. */
+export const PAUSED_PROBE_MS = 15 * 60_000;
+
+export interface PassResult {
+  skipped?: 'not_installed' | 'inactive' | 'paused';
+  webhookEvents: number;
+  pulled: number;
+  pushed: number;
+  /** More work is ready (a pull in progress, more queued events): the next pass runs at once. */
+  more: boolean;
+  deferredUntil?: number;
+  error?: string;
+}
+
+export interface SupervisorDeps {
+  db: Db;
+  clock: Clock;
+  endpoints: HighLevelEndpoints;
+  tokens: LocationTokenSource;
+  log: Logger;
+  options?: SyncOptions;
+}
+
+interface LocationLoop {
+  locationId: string;
+  budget: RateBudget;
+  api: LocationApi;
+  memory: PullMemory;
+  /** Clock ms when the next pass is due. */
+  nextRunAt: number;
+  running?: Promise<PassResult>;
+  again: boolean;
+  failures: number;
+  /** A deferral's retryAt: a wake does not bring the next pass before it. */
+  blockedUntil?: number;
+  usersListedAt?: number;
+}
+
+const USERS_REFRESH_MS = 60 * 60_000;
+const FIRST_BACKOFF_MS = 15_000;
+const MAX_BACKOFF_MS = 30 * 60_000;
+/** Webhook events a pass applies at most before it pulls and pushes. */
+const EVENTS_PER_PASS = 500;
+
+export function createSupervisor(deps: SupervisorDeps): Supervisor {
+  const { db, clock, log } = deps;
+  const o = deps.options ?? {};
+  const loops = new Map<string, LocationLoop>();
+  let started = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+
+  function loopFor(locationId: string): LocationLoop {
+    let loop = loops.get(locationId);
+    if (!loop) {
+      const budget = new RateBudget({ clock, ...o.budget });
+      const api = createLocationApi({ endpoints: deps.endpoints, tokens: deps.tokens, budget, clock, locationId });
+      loop = { locationId, budget, api, memory: {}, nextRunAt: clock.now(), again: false, failures: 0 };
+      loops.set(locationId, loop);
+    }
+    return loop;
+  }
+
+  /** Every active installation has a loop; loops of the others are dropped. */
+  const probedAt = new Map<string, number>();
+
+  async function probePausedLocations(force = true): Promise<void> {
+    const now = clock.now();
+    const due = listInstallations(db).filter(
+      (i) => i.status === 'paused' && (force || now - (probedAt.get(i.locationId) ?? -Infinity) >= PAUSED_PROBE_MS),
+    );
+    await Promise.all(
+      due.map(async ({ locationId }) => {
+        probedAt.set(locationId, now);
+        try {
+          const current = await deps.tokens.locationToken(locationId);
+          // A forced refresh: the token provider reports 'active' on success, which revives the installation.
+          await deps.tokens.refreshLocationToken?.(locationId, current);
+        } catch (err) {
+          log.debug({ err, locationId }, 'paused location is still not active');
+        }
+      }),
+    );
+  }
+
+  function scan(): void {
+    void probePausedLocations(false);
+    const active = new Set(listInstallations(db).filter((i) => i.status === 'active').map((i) => i.locationId));
+    for (const id of active) loopFor(id);
+    for (const [id, loop] of loops) if (!active.has(id) && !loop.running) loops.delete(id);
+  }
+
+  async function pass(loop: LocationLoop): Promise<PassResult> {
+    const { locationId, api } = loop;
+    const result: PassResult = { webhookEvents: 0, pulled: 0, pushed: 0, more: false };
+    const installation = getInstallation(db, locationId);
+    if (!installation) return { ...result, skipped: 'not_installed' };
+    if (installation.status !== 'active') return { ...result, skipped: 'inactive' };
+    const settings = getSyncSettings(db, locationId);
+    if (settings.paused) return { ...result, skipped: 'paused' };
+
+    const unmatched = new Set<string>();
+    const unmatchedLocal = new Set<string>();
+    try {
+      const now = clock.now();
+      if (loop.usersListedAt === undefined || now - loop.usersListedAt >= (o.usersRefreshMs ?? USERS_REFRESH_MS)) {
+        loop.usersListedAt = now;
+        try {
+          upsertHighLevelUsers(db, locationId, await api.listUsers(), clock.now(), { complete: true });
+        } catch (err) {
+          // Owners wait for the next listing; contacts still sync (their owner stays unknown meanwhile).
+          if (err instanceof DeferredError) {
+            loop.usersListedAt = undefined;
+            throw err;
+          }
+          log.warn({ err, locationId }, 'listing HighLevel users failed');
+        }
+      }
+      const ownerMap = ownerMapFor(db, locationId);
+
+      const drained = await drainWebhooks({ db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS }, locationId);
+      result.webhookEvents = drained.events;
+      for (const u of drained.unmatchedOwners) unmatched.add(u);
+      if (drained.changed) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());
+      if (drained.events >= EVENTS_PER_PASS) result.more = true;
+
+      if (pullDue(db, locationId, clock.now())) {
+        const full = sweepDue(db, locationId, clock.now(), o.fullSweepIntervalMs ?? FULL_SWEEP_INTERVAL_MS);
+        const pulled = await pull(
+          { db, clock, api, settings, ownerMap, log, pageLimit: o.pageLimit ?? PAGE_LIMIT, maxPages: o.pagesPerPass ?? 20, memory: loop.memory },
+          locationId,
+          { full, intervalMs: o.pullIntervalMs ?? PULL_INTERVAL_MS },
+        );
+        result.pulled = pulled.contacts;
+        for (const u of pulled.unmatchedOwners) unmatched.add(u);
+        if (!pulled.done) result.more = true;
+      }
+
+      // pushPending records lastOutboundAt itself and reports a deferral as a time, not a throw.
+      const pushed = await pushPending({ db, clock, api, settings, ownerMap, userMap: userMapFor(db, locationId), log }, locationId);
+      result.pushed = pushed.sent;
+      for (const u of pushed.unmatchedOwners) unmatchedLocal.add(u);
+      if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, 'burst', 'outbox deferred by the budget gate');
+
+      loop.failures = 0;
+      updateSyncState(db, locationId, { lastError: unmatchedNotice(unmatched, unmatchedLocal) }, clock.now());
+    } catch (err) {
+      if (err instanceof DeferredError) {
+        result.deferredUntil = err.retryAt;
+        if (err.reason === 'daily' || err.reason === 'token') {
+          updateSyncState(db, locationId, { lastError: describeError(err) }, clock.now());
+        }
+        log.debug({ locationId, retryAt: err.retryAt, reason: err.reason }, 'sync deferred');
+      } else {
+        loop.failures++;
+        result.error = describeError(err);
+        result.deferredUntil = clock.now() + Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (loop.failures - 1));
+        updateSyncState(db, locationId, { lastError: result.error }, clock.now());
+        log.warn({ err, locationId, failures: loop.failures }, 'sync pass failed');
+      }
+    }
+    return result;
+  }
+
+  /** When the location's next pass is due after `result`. */
+  function nextRun(loop: LocationLoop, result: PassResult): number {
+    const now = clock.now();
+    if (result.deferredUntil !== undefined) return result.deferredUntil;
+    // A paused location looks again now and then (a resume also wakes it); others are dropped by scan.
+    if (result.skipped === 'paused') return now + Math.min(o.pullIntervalMs ?? PULL_INTERVAL_MS, 60_000);
+    if (result.skipped) return Number.POSITIVE_INFINITY;
+    if (result.more || loop.again) return now;
+    const state = getSyncState(db, loop.locationId);
+    // The next pull, an outbox retry coming due, or (for anything a wake missed) one interval.
+    const outboxDue = nextOutboxDueAt(db, loop.locationId) ?? Number.POSITIVE_INFINITY;
+    return Math.max(now, Math.min(state.nextPullAt ?? now, outboxDue, now + (o.pullIntervalMs ?? PULL_INTERVAL_MS)));
+  }
+
+  function runOnce(locationId: string): Promise<PassResult> {
+    const loop = loopFor(locationId);
+    if (loop.running) {
+      loop.again = true;
+      return loop.running.then(() => runOnce(locationId));
+    }
+    loop.again = false;
+    const running = pass(loop)
+      .catch((err: unknown): PassResult => {
+        // Only the database can fail outside the pass's own handling; back off like any failure.
+        log.error({ err, locationId }, 'sync pass crashed');
+        return { webhookEvents: 0, pulled: 0, pushed: 0, more: false, error: describeError(err), deferredUntil: clock.now() + FIRST_BACKOFF_MS };
+      })
+      .then((result) => {
+        loop.running = undefined;
+        loop.blockedUntil = result.deferredUntil;
+        loop.nextRunAt = nextRun(loop, result);
+        if (result.skipped === 'not_installed' || result.skipped === 'inactive') loops.delete(locationId);
+        schedule();
+        return result;
+      });
+    loop.running = running;
+    return running;
+  }
+
+  function tick(): void {
+    timer = undefined;
+    if (stopped) return;
+    scan();
+    const now = clock.now();
+    let runningCount = [...loops.values()].filter((l) => l.running).length;
+    const due = [...loops.values()].filter((l) => !l.running && l.nextRunAt <= now).sort((a, b) => a.nextRunAt - b.nextRunAt);
+    for (const loop of due) {
+      if (runningCount >= (o.maxConcurrent ?? 8)) break;
+      runningCount++;
+      void runOnce(loop.locationId);
+    }
+    schedule();
+  }
+
+  /** Arms the timer for the earliest due location (a pass ending calls this again). */
+  function schedule(): void {
+    if (!started || stopped) return;
+    if (timer) clearTimeout(timer);
+    const now = clock.now();
+    const next = Math.min(...[...loops.values()].filter((l) => !l.running).map((l) => l.nextRunAt));
+    const wait = Math.max(0, Math.min(Number.isFinite(next) ? next - now : Infinity, o.maxSleepMs ?? 5_000));
+    timer = setTimeout(tick, wait);
+    timer.unref();
+  }
+
+  function wake(locationId?: string): void {
+    if (stopped) return;
+    if (locationId) {
+      const loop = loopFor(locationId);
+      if (loop.running) loop.again = true;
+      else loop.nextRunAt = Math.min(loop.nextRunAt, Math.max(clock.now(), loop.blockedUntil ?? 0));
+    }
+    if (!started || immediate) return;
+    immediate = setImmediate(() => {
+      immediate = undefined;
+      tick();
+    });
+  }
+
+  return {
+    start() {
+      if (started || stopped) return;
+      started = true;
+      tick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (immediate) clearImmediate(immediate);
+      await Promise.allSettled([...loops.values()].map((l) => l.running));
+    },
+    wake,
+    runOnce,
+    probePausedLocations: () => probePausedLocations(true),
+    locationApi: (locationId: string) => loopFor(locationId).api,
+    usersChanged(locationId: string) {
+      loopFor(locationId).usersListedAt = undefined;
+      wake(locationId);
+    },
+  };
+}
+
+/** Owners that could not travel, as the status strip's notice (null when every owner is paired). */
+function unmatchedNotice(remote: Set<string>, local: Set<string>): string | null {
+  const parts: string[] = [];
+  if (remote.size) parts.push(`${remote.size} HighLevel user(s) own contacts but have no Tandem user with the same email`);
+  if (local.size) parts.push(`${local.size} Tandem user(s) own contacts but have no HighLevel user with the same email`);
+  return parts.length ? `${parts.join('; ')}: those owners were not copied (Sync users repairs them).` : null;
+}

@@ -1,0 +1,258 @@
+// HighLevel → Tandem through webhooks, over real HTTP: a person edits contacts in HighLevel (the
+// location's private integration token), the emulator sends the webhooks, Tandem's loop applies
+// them. Duplicates (T07), reordering and delete-then-update (T08), owners, linking by email, and a
+// 429 storm on one location while another keeps syncing (T05).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findContactsByEmail, getContact, restoreContact, type Contact } from '../../db/contacts.ts';
+import { getLinkByRemote } from '../../db/links.ts';
+import { getOutbox } from '../../db/outbox.ts';
+import { getSyncState } from '../../db/sync-state.ts';
+import { createUser } from '../../db/users.ts';
+import { listInboxEvents } from '../../db/webhook-inbox.ts';
+import { createContact } from '../../db/contacts.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
+import { emptyContact } from '../../server/sync/contact-model.ts';
+import { call, control, until } from '../helpers/emulator.ts';
+import { createAgency, installedTandem, installLocation, postWebhook, type TestTandem } from '../helpers/tandem.ts';
+
+let t: TestTandem & { location: { id: string }; agency: { companyId: string } };
+let loc: string;
+
+/** HighLevel as a person uses it: the location's private integration token. */
+function hl(method: string, path: string, body?: unknown, locationId = loc) {
+  const token = t.emulator.emu.world.locations[locationId]!.privateToken;
+  return call(t.highlevelUrl, method, path, { token, body });
+}
+
+async function hlCreate(body: Record<string, unknown>, locationId = loc): Promise<string> {
+  const res = await hl('POST', '/contacts/', { locationId, ...body }, locationId);
+  expect(res.status).toBe(201);
+  return res.body.contact.id as string;
+}
+
+const unique = (name: string) => `${name}.${randomUUID().slice(0, 8)}@example.com`;
+
+function tandemByEmail(email: string, locationId = loc): Contact[] {
+  return findContactsByEmail(t.db, locationId, email, { includeArchived: true });
+}
+
+function linked(highlevelId: string, locationId = loc): Contact | undefined {
+  const link = getLinkByRemote(t.db, locationId, highlevelId);
+  return link ? getContact(t.db, locationId, link.contactId) : undefined;
+}
+
+async function firstPassDone(locationId: string): Promise<void> {
+  await until(() => getSyncState(t.db, locationId).lastFullSweepAt !== null, `the first pull of ${locationId}`, 10_000);
+}
+
+beforeAll(async () => {
+  // Users are listed every pass so a HighLevel user added by a test pairs at once.
+  t = await installedTandem({ sync: { usersRefreshMs: 0 } });
+  loc = t.location.id;
+  await firstPassDone(loc);
+}, 30_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('webhooks into Tandem', () => {
+  it('creates a contact made in HighLevel, updates it, and archives it when deleted (restorable)', async () => {
+    const email = unique('Ann.Lee');
+    const id = await hlCreate({ firstName: 'Ann', lastName: 'Lee', email, phone: '(415) 555-0101', tags: ['VIP', 'lead'], companyName: 'Lee Co' });
+
+    const created = await until(() => linked(id), 'the contact in Tandem');
+    expect(created.fields).toMatchObject({ firstName: 'Ann', lastName: 'Lee', email, phone: '+14155550101', companyName: 'Lee Co' });
+    expect([...created.fields.tags].sort()).toEqual(['lead', 'vip']);
+    // Applied from HighLevel: nothing is queued back.
+    expect(getOutbox(t.db, loc, created.id)).toBeUndefined();
+    await until(() => getSyncState(t.db, loc).lastInboundAt !== null, 'last change received');
+
+    expect((await hl('PUT', `/contacts/${id}`, { firstName: 'Annie', city: 'Oakland' })).status).toBe(200);
+    const updated = await until(() => (linked(id)?.fields.firstName === 'Annie' ? linked(id) : undefined), 'the update in Tandem');
+    expect(updated.fields).toMatchObject({ city: 'Oakland', lastName: 'Lee' });
+    expect(updated.id).toBe(created.id);
+
+    expect((await hl('DELETE', `/contacts/${id}`)).status).toBe(200);
+    const archived = await until(() => (linked(id)?.archivedAt ? linked(id) : undefined), 'the archive in Tandem');
+    expect(getLinkByRemote(t.db, loc, id)?.remoteDeletedAt).not.toBeNull();
+    expect(tandemByEmail(email)).toHaveLength(1);
+    const restored = restoreContact(t.db, { locationId: loc, id: archived.id, now: Date.now(), origin: 'remote' });
+    expect(restored.archivedAt).toBeNull();
+    expect(restored.fields.firstName).toBe('Annie');
+  });
+
+  it('T07 applies a duplicated webhook once', async () => {
+    await control(t.highlevelUrl, 'POST', '/webhooks/faults', { mode: 'duplicate', count: 1, type: 'ContactCreate' });
+    const email = unique('dup');
+    const id = await hlCreate({ firstName: 'Dup', email });
+    const contact = await until(() => linked(id), 'the contact in Tandem');
+    await t.emulator.emu.webhooks.idle();
+    const deliveries = (await control(t.highlevelUrl, 'GET', `/webhooks?appId=${t.app.appId}&type=ContactCreate`)).deliveries as { body?: string; webhookId: string; fault?: string }[];
+    const copies = deliveries.filter((d) => d.fault === 'duplicate');
+    expect(copies.length).toBeGreaterThan(0);
+    // The same event again under a new webhookId (a redelivery HighLevel numbered anew) is an echo.
+    const stored = listInboxEvents(t.db).find((e) => e.type === 'ContactCreate' && JSON.parse(e.body).id === id)!;
+    const again = { ...JSON.parse(stored.body), webhookId: randomUUID(), timestamp: new Date().toISOString() };
+    expect((await postWebhook(t, JSON.stringify(again))).status).toBe(200);
+    const echo = await until(() => listInboxEvents(t.db).find((e) => e.webhookId === again.webhookId && e.processedAt), 'the copy applied');
+    expect(echo.outcome).toBe('applied: echo');
+    expect(tandemByEmail(email)).toHaveLength(1);
+    expect(linked(id)?.version).toBe(contact.version);
+  });
+
+  it('T08 reordered webhooks end at HighLevel\'s latest values', async () => {
+    const email = unique('order');
+    const id = await hlCreate({ firstName: 'First', email });
+    await until(() => linked(id), 'the contact in Tandem');
+    // The first update is held back and delivered after the second.
+    await control(t.highlevelUrl, 'POST', '/webhooks/faults', { mode: 'reorder', count: 1, type: 'ContactUpdate' });
+    expect((await hl('PUT', `/contacts/${id}`, { firstName: 'Second' })).status).toBe(200);
+    expect((await hl('PUT', `/contacts/${id}`, { firstName: 'Third' })).status).toBe(200);
+    await t.emulator.emu.webhooks.idle();
+    await until(() => linked(id)?.fields.firstName === 'Third', 'the latest name');
+    await until(() => listInboxEvents(t.db).filter((e) => e.type === 'ContactUpdate' && JSON.parse(e.body).id === id && e.processedAt).length === 2, 'both updates applied');
+    expect(linked(id)?.fields.firstName).toBe('Third');
+  });
+
+  it('T08 a late update after a delete never resurrects the contact', async () => {
+    const email = unique('late');
+    const id = await hlCreate({ firstName: 'Late', email });
+    await until(() => linked(id), 'the contact in Tandem');
+    expect((await hl('PUT', `/contacts/${id}`, { firstName: 'Later' })).status).toBe(200);
+    const update = await until(
+      () => listInboxEvents(t.db).find((e) => e.type === 'ContactUpdate' && JSON.parse(e.body).id === id && e.processedAt),
+      'the update applied',
+    );
+    expect((await hl('DELETE', `/contacts/${id}`)).status).toBe(200);
+    await until(() => linked(id)?.archivedAt, 'the archive');
+    // The update arrives again, late, after the delete (a new webhookId, as a retry of the sender would).
+    const late = { ...JSON.parse(update.body), firstName: 'Zombie', webhookId: randomUUID(), timestamp: new Date().toISOString() };
+    expect((await postWebhook(t, JSON.stringify(late))).status).toBe(200);
+    await until(() => listInboxEvents(t.db).find((e) => e.webhookId === late.webhookId && e.processedAt), 'the late update handled');
+    const after = linked(id)!;
+    expect(after.archivedAt).not.toBeNull();
+    expect(after.fields.firstName).toBe('Later');
+    expect(tandemByEmail(email)).toHaveLength(1);
+  });
+
+  it('links a HighLevel contact to the Tandem contact with the same email instead of duplicating it', async () => {
+    const email = unique('Existing');
+    const local = createContact(t.db, {
+      locationId: loc,
+      fields: { ...emptyContact(), email: email.toLowerCase(), lastName: 'Local', city: 'Austin' },
+      now: Date.now(),
+      origin: 'remote',
+    });
+    const id = await hlCreate({ firstName: 'Remote', email: email.toUpperCase() });
+    const contact = await until(() => linked(id), 'the link');
+    expect(contact.id).toBe(local.id);
+    expect(tandemByEmail(email)).toHaveLength(1);
+    // HighLevel's values come in; Tandem's own values stay.
+    expect(contact.fields).toMatchObject({ firstName: 'Remote', lastName: 'Local', city: 'Austin' });
+  });
+
+  it('maps HighLevel owners to the Tandem user with the same email, and reports unmatched ones', async () => {
+    const email = unique('owner');
+    const tandemUser = createUser(t.db, { locationId: loc, name: 'Olga Owner', email: email.toUpperCase(), now: Date.now() });
+    const paired = await control(t.highlevelUrl, 'POST', '/users', {
+      companyId: t.agency.companyId, firstName: 'Olga', lastName: 'Owner', email, type: 'account', role: 'user', locationIds: [loc],
+    });
+    const stranger = await control(t.highlevelUrl, 'POST', '/users', {
+      companyId: t.agency.companyId, firstName: 'Sam', lastName: 'Stranger', email: unique('stranger'), type: 'account', role: 'user', locationIds: [loc],
+    });
+    const owned = await hlCreate({ firstName: 'Owned', email: unique('owned'), assignedTo: paired.id });
+    expect((await until(() => linked(owned), 'the owned contact')).fields.ownerUserId).toBe(tandemUser.id);
+
+    const orphan = await hlCreate({ firstName: 'Orphan', email: unique('orphan'), assignedTo: stranger.id });
+    expect((await until(() => linked(orphan), 'the contact of an unmatched owner')).fields.ownerUserId).toBeNull();
+    await until(() => getSyncState(t.db, loc).lastError?.includes('no Tandem user with the same email'), 'the unmatched owner reported');
+  });
+});
+
+describe('the loop', () => {
+  it('holds a paused location\'s events, and applies them once sync resumes (settings read each pass)', async () => {
+    const admin = { id: 'admin-1', name: 'Ada Admin' };
+    updateSyncSettings(t.db, { locationId: loc, patch: { paused: true }, user: admin, now: Date.now() });
+    try {
+      const id = await hlCreate({ firstName: 'Paused', email: unique('paused') });
+      const queued = await until(
+        () => listInboxEvents(t.db).find((e) => e.type === 'ContactCreate' && JSON.parse(e.body).id === id && e.outcome === 'queued'),
+        'the event queued for the loop',
+      );
+      expect((await t.services.sync.runOnce(loc)).skipped).toBe('paused');
+      expect(linked(id)).toBeUndefined();
+      expect(listInboxEvents(t.db).find((e) => e.webhookId === queued.webhookId)?.processedAt).toBeNull();
+
+      updateSyncSettings(t.db, { locationId: loc, patch: { paused: false }, user: admin, now: Date.now() });
+      t.services.sync.wake(loc);
+      await until(() => linked(id), 'the contact after resuming');
+    } finally {
+      updateSyncSettings(t.db, { locationId: loc, patch: { paused: false }, user: admin, now: Date.now() });
+    }
+  });
+
+  it('T17 never runs two passes of one location at the same time', async () => {
+    await control(t.highlevelUrl, 'DELETE', '/requests');
+    // Each pass starts by listing the users (usersRefreshMs: 0); slow answers make any overlap visible.
+    await control(t.highlevelUrl, 'POST', '/faults', { method: 'GET', path: '/users/', locationId: loc, delayMs: 100, times: 4 });
+    try {
+      const passes = [t.services.sync.runOnce(loc), t.services.sync.runOnce(loc), t.services.sync.runOnce(loc)];
+      t.services.sync.wake(loc);
+      await Promise.all(passes);
+    } finally {
+      await control(t.highlevelUrl, 'DELETE', '/faults');
+    }
+    const { requests } = await control(t.highlevelUrl, 'GET', `/requests?method=GET&path=/users/&locationId=${loc}`);
+    const spans = (requests as { at: string; durationMs: number }[])
+      .map((r) => ({ end: Date.parse(r.at), start: Date.parse(r.at) - r.durationMs }))
+      .sort((a, b) => a.end - b.end);
+    expect(spans.length).toBeGreaterThanOrEqual(3);
+    // The log's times are whole milliseconds: allow one of rounding.
+    for (let i = 1; i < spans.length; i++) expect(spans[i]!.start).toBeGreaterThanOrEqual(spans[i - 1]!.end - 1);
+  });
+});
+
+describe('T05 a 429 storm on one location', () => {
+  it('defers that location only; another keeps syncing quickly, and the stormed one catches up', async () => {
+    const agency = await createAgency(t, { name: 'Calm Agency', locations: ['Calm Clinic'] });
+    const calm = agency.locations[0]!.id;
+    expect((await installLocation(t, calm, { userId: agency.adminId })).status).toBe(200);
+    await firstPassDone(calm);
+
+    // HighLevel answers the stormed location's first call of every pass (the users list) with a
+    // 429 and its rate-limit headers; the emulator matches faults by the location in the query.
+    await control(t.highlevelUrl, 'POST', '/faults', {
+      locationId: loc,
+      method: 'GET',
+      path: '/users/',
+      status: 429,
+      headers: { 'x-ratelimit-max': '100', 'x-ratelimit-remaining': '0', 'x-ratelimit-interval-milliseconds': '1000' },
+      body: { statusCode: 429, message: 'Too Many Requests' },
+      times: 1000,
+    });
+    try {
+      const stormed = await hlCreate({ firstName: 'Stormed', email: unique('stormed') });
+      // The stormed location received its webhook and tried (a 429 answered).
+      await until(async () => {
+        const { requests } = await control(t.highlevelUrl, 'GET', `/requests?locationId=${loc}&path=/users/`);
+        return (requests as { status: number }[]).some((r) => r.status === 429);
+      }, 'a 429 for the stormed location');
+
+      const started = Date.now();
+      for (let i = 0; i < 5; i++) {
+        const id = await hlCreate({ firstName: `Calm${i}`, email: unique(`calm${i}`) }, calm);
+        await until(() => linked(id, calm), `calm contact ${i}`, 3000);
+      }
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(linked(stormed)).toBeUndefined();
+
+      await control(t.highlevelUrl, 'DELETE', '/faults');
+      t.services.sync.wake(loc);
+      await until(() => linked(stormed), 'the stormed location to catch up', 8000);
+    } finally {
+      await control(t.highlevelUrl, 'DELETE', '/faults');
+    }
+  }, 30_000);
+});

@@ -1,0 +1,476 @@
+// Tandem → HighLevel (server/sync/outbound.ts) over real HTTP against the emulator, with a real
+// SQLite database: creation and linking, updates per direction, echo suppression (T11), tag merges
+// (T13), ambiguous and permanent create failures and 429 deferral (T14-lite), archives and owners.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
+import { archiveContact, createContact, getContact, updateContact } from '../../db/contacts.ts';
+import { upsertHighLevelUsers, ownerMapFor } from '../../db/highlevel-users.ts';
+import { getLinkByContact, upsertLink } from '../../db/links.ts';
+import { getOutbox, outboxCounts } from '../../db/outbox.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
+import { getSyncState } from '../../db/sync-state.ts';
+import { createUser } from '../../db/users.ts';
+import type { RunningEmulator } from '../../emulator/server.ts';
+import type { ContactDoc } from '../../emulator/state.ts';
+import { fromHighLevel, highLevelContactEventSchema } from '../../server/highlevel/contact-mapping.ts';
+import { createLocationApi, type LocationApi } from '../../server/highlevel/contacts.ts';
+import { RateBudget } from '../../server/highlevel/rate-budget.ts';
+import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
+import { applyRemote } from '../../server/sync/inbound.ts';
+import { isEcho, pendingLocal } from '../../server/sync/merge.ts';
+import { PARKED_FOR_UPDATES, pushPending, type OutboundDeps } from '../../server/sync/outbound.ts';
+import { control, ManualClock, testEmulator, until } from '../helpers/emulator.ts';
+import { addLocation, addOauthToken, installApp } from '../helpers/world.ts';
+
+const SCOPES = ['contacts.readonly', 'contacts.write', 'users.readonly'];
+
+let emulator: RunningEmulator;
+let clock: ManualClock;
+let database: Database;
+let db: Db;
+let locationId: string;
+let api: LocationApi;
+let hooks: Server;
+let received: string[];
+
+function deps(extra: Partial<OutboundDeps> = {}): OutboundDeps {
+  return { db, clock, api, random: () => 0.5, ...extra };
+}
+
+function fields(draft: Partial<ContactFields>): ContactFields {
+  return { ...emptyContact(), ...draft };
+}
+
+function localCreate(draft: Partial<ContactFields>) {
+  clock.advance(1000);
+  return createContact(db, { locationId, fields: fields(draft), now: clock.now(), origin: 'local' });
+}
+
+function localUpdate(id: string, patch: Parameters<typeof updateContact>[1]['patch'], tags?: { add: string[]; remove: string[] }) {
+  clock.advance(1000);
+  return updateContact(db, { locationId, id, patch, ...(tags ? { tags } : {}), now: clock.now(), origin: 'local' });
+}
+
+function setDirections(patch: { creationDirection?: 'bidirectional' | 'inbound'; updateDirection?: 'bidirectional' | 'inbound' }) {
+  updateSyncSettings(db, { locationId, patch, user: { id: 'admin', name: 'Admin' }, now: clock.now() });
+}
+
+function remoteDoc(highlevelId: string): ContactDoc {
+  const doc = emulator.emu.contact(highlevelId);
+  if (!doc) throw new Error(`no HighLevel contact ${highlevelId}`);
+  return doc;
+}
+
+function linkOf(contactId: string) {
+  const link = getLinkByContact(db, locationId, contactId);
+  if (!link) throw new Error(`contact ${contactId} is not linked`);
+  return link;
+}
+
+/** The location's live HighLevel contacts. */
+function remoteIds(): string[] {
+  return [...emulator.emu.contactIds(locationId)].filter((id) => emulator.emu.contact(id));
+}
+
+type Logged = { method: string; path: string; status: number };
+async function requestLog(): Promise<Logged[]> {
+  return (await control<{ requests: Logged[] }>(emulator.url, 'GET', '/requests')).requests;
+}
+async function clearLog(): Promise<void> {
+  await control(emulator.url, 'DELETE', '/requests');
+}
+
+/** A contact created in HighLevel by someone else (through the same API, as a HighLevel user would). */
+async function remoteCreate(body: Record<string, unknown>): Promise<string> {
+  const res = await api.createContact({ locationId, ...body });
+  if (!('contact' in res)) throw new Error('expected a created contact');
+  return res.contact.id;
+}
+
+beforeEach(async () => {
+  clock = new ManualClock();
+  emulator = await testEmulator({ clock });
+  const added = addLocation(emulator.emu, { name: 'Cedar Dental' });
+  locationId = added.location.id;
+  const token = addOauthToken(emulator.emu, { authClass: 'Location', companyId: added.companyId, locationId, scopes: SCOPES });
+  received = [];
+  hooks = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      received.push(body);
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+  installApp(emulator.emu, added.location, `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hooks`);
+  database = openDatabase(':memory:');
+  migrate(database);
+  db = database.db;
+  api = createLocationApi({
+    endpoints: { apiUrl: emulator.url, clientId: 'test-client', clientSecret: 'secret' },
+    tokens: { locationToken: async () => token },
+    budget: new RateBudget({ clock }),
+    clock,
+    locationId,
+  });
+});
+
+afterEach(async () => {
+  await emulator.close();
+  await new Promise<void>((resolve) => hooks.close(() => resolve()));
+  database.close();
+});
+
+describe('creation', () => {
+  it('creates a Tandem contact in HighLevel and links it to what HighLevel returned', async () => {
+    const c = localCreate({ firstName: 'Ana', lastName: 'Lima', email: 'ana@example.com', phone: '+14155550100', tags: ['vip'], city: 'Porto' });
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: 1, failed: 0, retried: 0, parked: 0, deferred: null });
+
+    const link = linkOf(c.id);
+    expect(remoteDoc(link.highlevelId)).toMatchObject({ firstName: 'Ana', lastName: 'Lima', email: 'ana@example.com', city: 'Porto', tags: ['vip'] });
+    expect(link.base).toEqual(getContact(db, locationId, c.id)!.fields);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+    expect(getSyncState(db, locationId).lastOutboundAt).toBe(clock.now());
+    // Looked up by email, then phone, before creating.
+    const log = await requestLog();
+    expect(log.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /contacts/search/duplicate', 'GET /contacts/search/duplicate', 'POST /contacts/']);
+
+    // Nothing left: a second pass sends nothing.
+    await clearLog();
+    expect((await pushPending(deps(), locationId)).sent).toBe(0);
+    expect(await requestLog()).toEqual([]);
+  });
+
+  it('links to the HighLevel contact with the same email: fills only its empty fields, never overwrites', async () => {
+    const hlId = await remoteCreate({ firstName: 'Ana', email: 'ana@example.com', city: 'Porto', tags: ['hl-lead'] });
+    await clearLog();
+    const c = localCreate({ firstName: 'Anabela', email: 'ANA@example.com', phone: '+14155550100', companyName: 'Acme', tags: ['tandem'] });
+
+    const result = await pushPending(deps(), locationId);
+    expect(result.sent).toBe(1);
+    expect(linkOf(c.id).highlevelId).toBe(hlId);
+    expect(remoteIds()).toEqual([hlId]);
+    // HighLevel keeps its values; its empty fields are filled; tags are the union.
+    const hl = remoteDoc(hlId);
+    expect(hl).toMatchObject({ firstName: 'Ana', email: 'ana@example.com', city: 'Porto', phone: '+14155550100', companyName: 'Acme' });
+    expect([...(hl.tags as string[])].sort()).toEqual(['hl-lead', 'tandem']);
+    // Tandem takes HighLevel's values where HighLevel had them (origin 'remote': nothing queued back).
+    const local = getContact(db, locationId, c.id)!;
+    // (The email is the same one: emails compare case-insensitively, so Tandem's spelling stays.)
+    expect(local.fields).toMatchObject({ firstName: 'Ana', email: 'ANA@example.com', city: 'Porto', companyName: 'Acme' });
+    expect([...local.fields.tags].sort()).toEqual(['hl-lead', 'tandem']);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+    expect(linkOf(c.id).base).toEqual({ ...local.fields, email: 'ana@example.com', tags: [...local.fields.tags].sort() });
+    expect(pendingLocal(linkOf(c.id).base, local.fields)).toEqual([]);
+    const log = (await requestLog()).map((r) => `${r.method} ${r.path}`);
+    expect(log).not.toContain('POST /contacts/');
+    expect(log.filter((l) => l.startsWith('PUT '))).toHaveLength(1);
+  });
+
+  it('links to the contact named by the duplicate 400 when the lookup missed it', async () => {
+    // The lookup misses it (as a lagging or differently configured lookup could); HighLevel's own
+    // duplicate check on create names the contact.
+    const hlId = await remoteCreate({ firstName: 'Bo', email: 'bo@example.com' });
+    const c = localCreate({ firstName: 'Bo', email: 'bo@example.com' });
+    await control(emulator.url, 'POST', '/faults', { method: 'GET', path: '/contacts/search/duplicate', status: 200, body: { contact: null }, times: 1 });
+    const result = await pushPending(deps(), locationId);
+    expect(result.sent).toBe(1);
+    expect(linkOf(c.id).highlevelId).toBe(hlId);
+    expect(remoteIds()).toEqual([hlId]);
+  });
+
+  it('with creation Inbound keeps the contact in Tandem, pending, until creation turns Bi-directional', async () => {
+    setDirections({ creationDirection: 'inbound' });
+    const c = localCreate({ firstName: 'Cy', email: 'cy@example.com' });
+    const parked = await pushPending(deps(), locationId);
+    expect(parked).toMatchObject({ sent: 0, parked: 1 });
+    expect(await requestLog()).toEqual([]);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 1, failed: 0 });
+
+    setDirections({ creationDirection: 'bidirectional' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(remoteDoc(linkOf(c.id).highlevelId)).toMatchObject({ firstName: 'Cy' });
+  });
+});
+
+describe('updates', () => {
+  async function linkedContact(draft: Partial<ContactFields>) {
+    const c = localCreate(draft);
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    await clearLog();
+    return { id: c.id, highlevelId: linkOf(c.id).highlevelId };
+  }
+
+  it('with Bi-directional sends only the changed fields: one GET, one PUT, no create', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', lastName: 'Lima', email: 'ana@example.com', city: 'Porto' });
+    // Meanwhile a HighLevel user renames her; Tandem changes the city.
+    clock.advance(1000);
+    await api.updateContact(highlevelId, { firstName: 'Anna' });
+    await clearLog();
+    localUpdate(id, { city: 'Lisboa' });
+
+    const result = await pushPending(deps(), locationId);
+    expect(result.sent).toBe(1);
+    expect((await requestLog()).map((r) => `${r.method} ${r.path}`)).toEqual([`GET /contacts/${highlevelId}`, `PUT /contacts/${highlevelId}`]);
+    // The PUT carried the city only: HighLevel's new first name survived, and came into Tandem.
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'Anna', lastName: 'Lima', city: 'Lisboa' });
+    expect(getContact(db, locationId, id)!.fields).toMatchObject({ firstName: 'Anna', city: 'Lisboa' });
+    expect(linkOf(id).base).toEqual(getContact(db, locationId, id)!.fields);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('with Inbound sends nothing and keeps the change pending; turning Bi-directional on sends it', async () => {
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', city: 'Porto' });
+    localUpdate(id, { city: 'Lisboa' });
+
+    const held = await pushPending(deps(), locationId);
+    expect(held).toMatchObject({ sent: 0, parked: 1, failed: 0 });
+    expect(await requestLog()).toEqual([]);
+    expect(remoteDoc(highlevelId).city).toBe('Porto');
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 1, failed: 0 });
+    expect(getOutbox(db, locationId, id)?.lastError).toBe(PARKED_FOR_UPDATES);
+    // Parked, not due: later passes send nothing either.
+    clock.advance(60 * 60_000);
+    expect((await pushPending(deps(), locationId)).parked).toBe(0);
+    expect(await requestLog()).toEqual([]);
+
+    setDirections({ updateDirection: 'bidirectional' });
+    const sent = await pushPending(deps(), locationId);
+    expect(sent.sent).toBe(1);
+    expect(remoteDoc(highlevelId).city).toBe('Lisboa');
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('a Tandem edit made while the push is in flight is not overwritten, and goes out next', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', city: 'Porto' });
+    clock.advance(1000);
+    await api.updateContact(highlevelId, { firstName: 'Anna' });
+    localUpdate(id, { city: 'Lisboa' });
+    await clearLog();
+    await control(emulator.url, 'POST', '/faults', { method: 'PUT', path: '/contacts/', delayMs: 300, times: 1 });
+
+    const pushing = pushPending(deps(), locationId);
+    // The contact was read and HighLevel's version fetched; the PUT is on its way.
+    await until(async () => (await requestLog()).some((r) => r.method === 'GET'), 'the GET of the push');
+    localUpdate(id, { firstName: 'Zed' });
+    // The edit re-queued the contact, so the same pass sends it after the first push settled. Had
+    // settling written HighLevel's rename over it, there would be nothing left to send.
+    expect((await pushing).sent).toBe(2);
+    expect(getContact(db, locationId, id)!.fields).toMatchObject({ firstName: 'Zed', city: 'Lisboa' });
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'Zed', city: 'Lisboa' });
+    expect(linkOf(id).base).toEqual(getContact(db, locationId, id)!.fields);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('stops at its row limit and says there is more', async () => {
+    localCreate({ firstName: 'A', email: 'a@example.com' });
+    localCreate({ firstName: 'B', email: 'b@example.com' });
+    const first = await pushPending(deps({ limit: 1 }), locationId);
+    expect(first).toMatchObject({ sent: 1, more: true });
+    expect(await pushPending(deps({ limit: 1 }), locationId)).toMatchObject({ sent: 1, more: true });
+    expect(await pushPending(deps({ limit: 1 }), locationId)).toMatchObject({ sent: 0, more: false });
+    expect(remoteIds()).toHaveLength(2);
+  });
+
+  it('T11: the webhook echoing our own write is recognised by the ledger; without the ledger update it would not be', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', city: 'Porto' });
+    const staleBase = linkOf(id).base;
+    await emulator.emu.webhooks.idle();
+    received.length = 0;
+
+    localUpdate(id, { city: 'Lisboa', lastName: 'Lima' });
+    await pushPending(deps(), locationId);
+    const body = await until(() => received.find((b) => JSON.parse(b).type === 'ContactUpdate' && JSON.parse(b).id === highlevelId), 'the ContactUpdate webhook');
+    const event = highLevelContactEventSchema.parse(JSON.parse(body));
+    const remote = fromHighLevel(event, ownerMapFor(db, locationId));
+    expect(remote.fields).toMatchObject({ city: 'Lisboa', lastName: 'Lima' });
+
+    const settings = { creationDirection: 'bidirectional', updateDirection: 'bidirectional' } as const;
+    expect(isEcho(remote.fields, linkOf(id).base)).toBe(true);
+    expect(applyRemote({ db, now: clock.now(), settings }, locationId, remote, { complete: false })).toBe('echo');
+
+    // Had the push not advanced the ledger, the same webhook would be a change from HighLevel to
+    // merge and act upon: the start of the loop.
+    expect(isEcho(remote.fields, staleBase)).toBe(false);
+    upsertLink(db, { ...linkOf(id), base: staleBase, now: clock.now() });
+    expect(applyRemote({ db, now: clock.now(), settings }, locationId, remote, { complete: false })).not.toBe('echo');
+  });
+
+  it('T13: a tag added in HighLevel and another added in Tandem both survive (tag endpoints, never PUT)', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', tags: ['a'] });
+    clock.advance(1000);
+    await api.addTags(highlevelId, ['x']);
+    await clearLog();
+    localUpdate(id, {}, { add: ['y'], remove: [] });
+
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    const log = (await requestLog()).map((r) => `${r.method} ${r.path}`);
+    expect(log).toEqual([`GET /contacts/${highlevelId}`, `POST /contacts/${highlevelId}/tags`]);
+    expect([...(remoteDoc(highlevelId).tags as string[])].sort()).toEqual(['a', 'x', 'y']);
+    expect([...getContact(db, locationId, id)!.fields.tags].sort()).toEqual(['a', 'x', 'y']);
+    expect(linkOf(id).base.tags).toEqual(['a', 'x', 'y']);
+  });
+
+  it('removes a tag Tandem removed through the remove endpoint', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', tags: ['a', 'b'] });
+    localUpdate(id, {}, { add: [], remove: ['a'] });
+    await pushPending(deps(), locationId);
+    expect((await requestLog()).map((r) => `${r.method} ${r.path}`)).toEqual([`GET /contacts/${highlevelId}`, `DELETE /contacts/${highlevelId}/tags`]);
+    expect(remoteDoc(highlevelId).tags).toEqual(['b']);
+  });
+
+  it('a contact deleted in HighLevel is archived in Tandem instead of being pushed', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com' });
+    await api.deleteContact(highlevelId);
+    localUpdate(id, { city: 'Lisboa' });
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: 0, failed: 0 });
+    expect(getContact(db, locationId, id)!.archivedAt).not.toBeNull();
+    expect(linkOf(id).remoteDeletedAt).not.toBeNull();
+    expect(remoteIds()).toEqual([]);
+  });
+});
+
+describe('archives', () => {
+  it('deletes in HighLevel only when creation and updates are both Bi-directional', async () => {
+    const kept = localCreate({ firstName: 'Kept', email: 'kept@example.com' });
+    const gone = localCreate({ firstName: 'Gone', email: 'gone@example.com' });
+    await pushPending(deps(), locationId);
+    const keptId = linkOf(kept.id).highlevelId;
+    const goneId = linkOf(gone.id).highlevelId;
+
+    // Defaults (updates Inbound): archived in Tandem only.
+    clock.advance(1000);
+    archiveContact(db, { locationId, id: kept.id, now: clock.now(), origin: 'local' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 0 });
+    expect(remoteDoc(keptId).firstName).toBe('Kept');
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+
+    setDirections({ updateDirection: 'bidirectional' });
+    clock.advance(1000);
+    archiveContact(db, { locationId, id: gone.id, now: clock.now(), origin: 'local' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(emulator.emu.contact(goneId)).toBeFalsy();
+    expect(linkOf(gone.id).remoteDeletedAt).not.toBeNull();
+    // A switch afterwards does not replay the older archive.
+    expect(emulator.emu.contact(keptId)).toBeTruthy();
+  });
+});
+
+describe('owners', () => {
+  it('sends the paired HighLevel user as assignedTo, and reports an owner with no pairing', async () => {
+    const companyId = emulator.emu.world.locations[locationId]!.companyId;
+    const hlUser = await control<{ id: string }>(emulator.url, 'POST', '/users', {
+      companyId, firstName: 'Olga', lastName: 'Owner', email: 'olga@clinic.example', type: 'account', role: 'user', locationIds: [locationId],
+    });
+    const olga = createUser(db, { locationId, name: 'Olga Owner', email: 'OLGA@clinic.example', now: clock.now() });
+    const nobody = createUser(db, { locationId, name: 'Nobody', email: 'nobody@clinic.example', now: clock.now() });
+    upsertHighLevelUsers(db, locationId, await api.listUsers(), clock.now(), { complete: true });
+
+    const owned = localCreate({ firstName: 'Owned', email: 'owned@example.com', ownerUserId: olga.id });
+    const orphan = localCreate({ firstName: 'Orphan', email: 'orphan@example.com', ownerUserId: nobody.id });
+    const result = await pushPending(deps(), locationId);
+    expect(result.sent).toBe(2);
+    expect(result.unmatchedOwners).toEqual([nobody.id]);
+    expect(remoteDoc(linkOf(owned.id).highlevelId).assignedTo).toBe(hlUser.id);
+    expect(remoteDoc(linkOf(orphan.id).highlevelId).assignedTo).toBeUndefined();
+    // The orphan keeps its owner in Tandem; the owner stays pending against the ledger.
+    expect(getContact(db, locationId, orphan.id)!.fields.ownerUserId).toBe(nobody.id);
+    expect(linkOf(orphan.id).base.ownerUserId).toBeNull();
+    expect(linkOf(owned.id).base.ownerUserId).toBe(olga.id);
+  });
+});
+
+describe('failures (T14-lite)', () => {
+  const CREATE = '^/contacts/?$';
+
+  it('a create that HighLevel performed but whose answer was lost is found by lookup, not created twice', async () => {
+    const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    await control(emulator.url, 'POST', '/faults', { method: 'POST', path: CREATE, dropAfterHandling: true, times: 1 });
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: 1, failed: 0, retried: 0 });
+    const ids = remoteIds();
+    expect(ids).toHaveLength(1);
+    expect(linkOf(c.id).highlevelId).toBe(ids[0]);
+    const log = (await requestLog()).map((r) => `${r.method} ${r.path} ${r.status}`);
+    expect(log.filter((l) => l.startsWith('POST /contacts/'))).toEqual(['POST /contacts/ 0']);
+  });
+
+  it('a 422 "yet created" is looked up before any retry, and linked', async () => {
+    const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    // Seen from Tandem: the lookup finds nothing, the create answers 422, yet HighLevel holds the contact.
+    const hlId = await remoteCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    await clearLog();
+    await control(emulator.url, 'POST', '/faults', { method: 'GET', path: '/contacts/search/duplicate', status: 200, body: { contact: null }, times: 1 });
+    await control(emulator.url, 'POST', '/faults', {
+      method: 'POST', path: CREATE, status: 422, times: 1,
+      body: { statusCode: 422, message: ['phone must be a valid phone number'], error: 'Unprocessable Entity' },
+    });
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: 1, failed: 0, retried: 0 });
+    expect(linkOf(c.id).highlevelId).toBe(hlId);
+    expect(remoteIds()).toEqual([hlId]);
+    expect(getOutbox(db, locationId, c.id)).toBeUndefined();
+    const log = (await requestLog()).map((r) => `${r.method} ${r.path} ${r.status}`);
+    expect(log.slice(0, 3)).toEqual(['GET /contacts/search/duplicate 200', 'POST /contacts/ 422', 'GET /contacts/search/duplicate 200']);
+  });
+
+  it('records a permanent 422 with its reason', async () => {
+    const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    await control(emulator.url, 'POST', '/faults', {
+      method: 'POST', path: CREATE, status: 422, times: 1,
+      body: { statusCode: 422, message: ['country must be a valid country code'], error: 'Unprocessable Entity' },
+    });
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: 0, failed: 1, retried: 0 });
+    const row = getOutbox(db, locationId, c.id)!;
+    expect(row.status).toBe('failed');
+    expect(row.lastError).toMatch(/422.*country must be a valid country code/);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 1 });
+    expect(remoteIds()).toEqual([]);
+    // A new local change makes it pending again, and it goes through.
+    localUpdate(c.id, { lastName: 'Lima' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+  });
+
+  it('retries a 5xx with backoff, after checking it was not created', async () => {
+    const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    await control(emulator.url, 'POST', '/faults', { method: 'POST', path: CREATE, status: 503, body: { statusCode: 503, message: 'Service Unavailable' }, times: 1 });
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: 0, failed: 0, retried: 1 });
+    const row = getOutbox(db, locationId, c.id)!;
+    expect(row).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(row.nextAttemptAt).toBeGreaterThan(clock.now());
+    // Not due yet: the next pass leaves it.
+    expect((await pushPending(deps(), locationId)).sent).toBe(0);
+    clock.set(row.nextAttemptAt);
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(remoteIds()).toHaveLength(1);
+  });
+
+  it('defers the pass on a 429 with retryAt, leaving the row pending', async () => {
+    const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    localCreate({ firstName: 'Bo', email: 'bo@example.com' });
+    await control(emulator.url, 'POST', '/faults', { method: 'GET', path: '/contacts/search/duplicate', status: 429, headers: { 'retry-after': '20' }, times: 1 });
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: 0, failed: 0, retried: 0, deferred: clock.now() + 20_000, deferredReason: 'rate_limited', more: false });
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 2, failed: 0 });
+    // The pass stopped at the first row: nothing more was asked.
+    expect(await requestLog()).toHaveLength(1);
+
+    clock.advance(20_000);
+    expect((await pushPending(deps(), locationId)).sent).toBe(2);
+    expect(remoteIds()).toHaveLength(2);
+  });
+});
