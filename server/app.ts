@@ -10,6 +10,9 @@ import { installErrorHandlers } from './errors.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerPanelRoutes } from './routes/panel.ts';
 import { registerPanelApiRoutes } from './routes/panel-api.ts';
+import { registerPanelSyncRoutes } from './routes/panel-sync.ts';
+import { registerPanelApiKeyRoutes } from './routes/panel-api-keys.ts';
+import { apiV1Plugin } from './routes/api-v1.ts';
 import { registerSecurityHeaders } from './security/headers.ts';
 import { createPanelSessions, installPanelSessions } from './auth/session.ts';
 import { createServices, type Services } from './services.ts';
@@ -56,6 +59,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerHealthRoutes(app, { db });
   registerPanelRoutes(app, { dir: deps.panelDir });
   registerPanelApiRoutes(app, { config, db: db.db, clock, sessions: app.panelSessions });
+  registerPanelSyncRoutes(app, { db: db.db, clock: services.clock, wake: (locationId) => services.sync.wake(locationId) });
+  registerPanelApiKeyRoutes(app, { db: db.db, clock: services.clock });
+  // The REST API is its own plugin: zod compilers and the OpenAPI document stay inside it.
+  void app.register(apiV1Plugin, {
+    db: db.db,
+    clock: services.clock,
+    wake: (locationId: string) => (services as { sync?: { wake?: (id: string) => void } }).sync?.wake?.(locationId),
+  });
   registerInstallRoutes(app, { config, services });
   registerWebhookRoutes(app, {
     db: db.db,

@@ -1,0 +1,112 @@
+// The Sync tab's settings per location and their audit trail: the only code that touches
+// sync_settings and settings_audit. A location without a row has the defaults.
+import { desc, eq } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { settingsAudit, syncSettings, type Direction } from './schema.ts';
+
+export type { Direction };
+
+export interface SyncSettings {
+  locationId: string;
+  /** Whether contacts created in Tandem are created in HighLevel ('bidirectional') or stay ('inbound'). */
+  creationDirection: Direction;
+  /** Whether Tandem's edits reach HighLevel ('bidirectional') or HighLevel wins ('inbound'). */
+  updateDirection: Direction;
+  /** Paused by an admin on the panel: the loop does nothing for the location. */
+  paused: boolean;
+  /** Epoch ms of the last change; null while the defaults were never changed. */
+  updatedAt: number | null;
+  /** Id of the user who made the last change. */
+  updatedBy: string | null;
+}
+
+export const DEFAULT_SYNC_SETTINGS = {
+  creationDirection: 'bidirectional',
+  updateDirection: 'inbound',
+  paused: false,
+} as const satisfies Pick<SyncSettings, 'creationDirection' | 'updateDirection' | 'paused'>;
+
+export type SyncSettingsPatch = Partial<Pick<SyncSettings, 'creationDirection' | 'updateDirection' | 'paused'>>;
+
+/** The names settings_audit records, one per setting. */
+export type SettingName = keyof SyncSettingsPatch;
+const SETTING_NAMES: readonly SettingName[] = ['creationDirection', 'updateDirection', 'paused'];
+
+export interface SettingsChange {
+  id: number;
+  locationId: string;
+  userId: string;
+  userName: string | null;
+  setting: string;
+  oldValue: string | null;
+  newValue: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+/** Works inside a transaction too (anything that can select). */
+export function getSyncSettings(db: Pick<Db, 'select'>, locationId: string): SyncSettings {
+  const row = db.select().from(syncSettings).where(eq(syncSettings.locationId, locationId)).get();
+  if (!row) return { locationId, ...DEFAULT_SYNC_SETTINGS, updatedAt: null, updatedBy: null };
+  return {
+    locationId,
+    creationDirection: row.creationDirection,
+    updateDirection: row.updateDirection,
+    paused: row.paused,
+    updatedAt: row.updatedAt,
+    updatedBy: row.updatedBy,
+  };
+}
+
+/**
+ * Applies a patch and records one audit row per setting whose value actually changed, in one
+ * transaction (so the history never disagrees with the settings). A patch that changes nothing
+ * writes nothing. Returns the settings as they are afterwards.
+ */
+export function updateSyncSettings(
+  db: Db,
+  input: { locationId: string; patch: SyncSettingsPatch; user: { id: string; name: string | null }; now: number },
+): SyncSettings {
+  const { locationId, patch, user, now } = input;
+  return db.transaction((tx) => {
+    const current = getSyncSettings(tx, locationId);
+    const changed = SETTING_NAMES.filter((name) => patch[name] !== undefined && patch[name] !== current[name]);
+    if (changed.length === 0) return current;
+    const next = {
+      creationDirection: patch.creationDirection ?? current.creationDirection,
+      updateDirection: patch.updateDirection ?? current.updateDirection,
+      paused: patch.paused ?? current.paused,
+      updatedAt: now,
+      updatedBy: user.id,
+    };
+    tx.insert(syncSettings)
+      .values({ locationId, ...next })
+      .onConflictDoUpdate({ target: syncSettings.locationId, set: next })
+      .run();
+    tx.insert(settingsAudit)
+      .values(
+        changed.map((setting) => ({
+          locationId,
+          userId: user.id,
+          userName: user.name,
+          setting,
+          oldValue: String(current[setting]),
+          newValue: String(next[setting]),
+          at: now,
+        })),
+      )
+      .run();
+    return { locationId, ...next };
+  });
+}
+
+/** The latest changes to a location's settings, newest first. */
+export function settingsHistory(db: Db, locationId: string, limit = 20): SettingsChange[] {
+  return db
+    .select()
+    .from(settingsAudit)
+    .where(eq(settingsAudit.locationId, locationId))
+    .orderBy(desc(settingsAudit.at), desc(settingsAudit.id))
+    .limit(limit)
+    .all();
+}

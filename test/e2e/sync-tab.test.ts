@@ -1,0 +1,167 @@
+// The Sync tab in headless Chromium inside the emulated HighLevel: the defaults show, an admin
+// switches Contact update to Bi-directional (Save enables only then), saves, sees the confirmation,
+// and after a reload sees the saved value and the change in the history; a plain user sees the same
+// settings disabled; pause and resume, and the status strip's counts and latest problem.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { startTandem, type RunningTandem } from '../../server/start.ts';
+import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
+import { updateSyncState } from '../../db/sync-state.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
+import { launchBrowser } from './browser.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-sync-tab-'));
+let tandem: RunningTandem;
+let browser: Browser;
+
+beforeAll(async () => {
+  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
+  browser = await launchBrowser();
+  mkdirSync('test-results', { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await tandem?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const sandbox = () => tandem.sandbox!;
+const demoLocation = () => sandbox().locations[0]!;
+const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.role === 'admin')!;
+const plainUser = () =>
+  sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(demoLocation().id))!;
+
+async function openPanel(): Promise<{ page: Page; panel: FrameLocator; console: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+  const console: string[] = [];
+  page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
+  await page.goto(sandbox().sandboxUrl);
+  const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+  await panel.getByTestId('sync-settings').waitFor();
+  return { page, panel, console };
+}
+
+const radio = (panel: FrameLocator, setting: 'creation' | 'update', label: 'Bi-directional' | 'Inbound') =>
+  panel.getByTestId(`setting-${setting}`).getByRole('radio', { name: new RegExp(`^${label}`) });
+
+describe('the Sync tab', () => {
+  it('shows the defaults; an admin changes Contact update to Bi-directional, saves, and the change survives a reload', async () => {
+    const { page, panel, console } = await openPanel();
+    expect(await panel.getByRole('tab', { name: 'Sync' }).getAttribute('aria-selected')).toBe('true');
+    expect(await radio(panel, 'creation', 'Bi-directional').isChecked()).toBe(true);
+    expect(await radio(panel, 'update', 'Inbound').isChecked()).toBe(true);
+    expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(false);
+    const save = panel.getByTestId('sync-save');
+    expect(await save.isDisabled()).toBe(true);
+    expect(await panel.getByTestId('sync-default-note').innerText()).toContain('never overwrites data already in HighLevel');
+    expect(await panel.getByTestId('sync-state').innerText()).toContain('Sync on');
+    expect(await panel.getByTestId('sync-history').innerText()).toContain('No changes yet');
+
+    // Choosing a value enables Save; choosing the saved one again disables it.
+    await radio(panel, 'update', 'Bi-directional').check();
+    expect(await save.isEnabled()).toBe(true);
+    await radio(panel, 'update', 'Inbound').check();
+    expect(await save.isDisabled()).toBe(true);
+    // Keyboard: arrows move within the radio group.
+    await radio(panel, 'update', 'Inbound').focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(true);
+    expect(await save.isEnabled()).toBe(true);
+
+    // Saved from the keyboard: Tab reaches Save, Enter saves, focus lands on the confirmation.
+    await page.keyboard.press('Tab');
+    expect(await save.evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press('Enter');
+    await panel.getByTestId('sync-save-status').getByText('Settings saved').waitFor();
+    expect(await panel.getByTestId('sync-save-status').evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await panel.getByTestId('sync-save-status').getAttribute('aria-live')).toBe('polite');
+    expect(await save.isDisabled()).toBe(true);
+    expect(getSyncSettings(tandem.database.db, demoLocation().id)).toMatchObject({ creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    await panel.getByTestId('sync-history-entry').first().waitFor();
+
+    await page.reload();
+    await panel.getByTestId('sync-settings').waitFor();
+    expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(true);
+    expect(await radio(panel, 'creation', 'Bi-directional').isChecked()).toBe(true);
+    const entry = await panel.getByTestId('sync-history-entry').first().innerText();
+    expect(entry).toContain(agencyAdmin().name);
+    expect(entry).toContain('changed Contact update from Inbound to Bi-directional');
+    // The time carries its zone abbreviation (the sandbox browser runs in UTC or the host's zone).
+    expect(entry).toMatch(/\d{1,2}:\d{2}\s?[AP]M [A-Z]{2,5}|GMT/);
+    expect(console.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
+    await page.screenshot({ path: 'test-results/sync-tab.png', fullPage: true });
+    await page.close();
+  });
+
+  it('shows a plain user the settings disabled, without Save or Pause', async () => {
+    const { page, panel } = await openPanel();
+    await page.getByTestId('user-switcher').selectOption(plainUser().id);
+    await panel.getByTestId('panel-read-only').waitFor();
+    expect(await panel.getByTestId('panel-read-only').innerText()).toContain('Only admins can change settings');
+    for (const setting of ['creation', 'update'] as const) {
+      for (const label of ['Bi-directional', 'Inbound'] as const) expect(await radio(panel, setting, label).isDisabled()).toBe(true);
+    }
+    // The saved values show, read-only.
+    expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(true);
+    expect(await panel.getByTestId('sync-save').count()).toBe(0);
+    expect(await panel.getByTestId('sync-pause-toggle').count()).toBe(0);
+    await page.screenshot({ path: 'test-results/sync-tab-user.png', fullPage: true });
+    await page.close();
+  });
+});
+
+describe('the tabs', () => {
+  it('lists Sync first (selected) and the API keys tab when it is built; arrow keys switch tabs', async () => {
+    const { page, panel } = await openPanel();
+    const hasApiKeys = existsSync(new URL('../../web/lib/ApiKeysTab.svelte', import.meta.url));
+    const tabs = panel.getByRole('tab');
+    expect(await tabs.allInnerTexts()).toEqual(['Sync', ...(hasApiKeys ? ['API keys'] : [])]);
+    expect(await panel.getByRole('tab', { name: 'Sync' }).getAttribute('aria-selected')).toBe('true');
+    if (hasApiKeys) {
+      await panel.getByRole('tab', { name: 'Sync' }).focus();
+      await page.keyboard.press('ArrowRight');
+      await panel.getByTestId('api-keys').waitFor();
+      expect(await panel.getByRole('tab', { name: 'API keys' }).getAttribute('aria-selected')).toBe('true');
+      expect(await panel.getByTestId('sync-settings').count()).toBe(0);
+      await page.keyboard.press('ArrowLeft');
+      await panel.getByTestId('sync-settings').waitFor();
+    }
+    await page.close();
+  });
+});
+
+describe('the status strip', () => {
+  it('an admin pauses and resumes; what waits and the latest problem show in plain words', async () => {
+    const { page, panel } = await openPanel();
+    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    const state = panel.getByTestId('sync-state');
+    await state.getByText('Sync on', { exact: true }).waitFor();
+    await panel.getByTestId('sync-pause-toggle').click();
+    await state.getByText('Paused', { exact: true }).waitFor();
+    expect(await panel.getByTestId('sync-history-entry').first().innerText()).toContain('paused sync');
+
+    // While paused the loop leaves these alone; the tab picks them up on its next refresh.
+    const db = tandem.database.db;
+    const location = demoLocation().id;
+    const now = Date.now();
+    enqueueOutbox(db, location, 'e2e-contact-1', 'upsert', now);
+    enqueueOutbox(db, location, 'e2e-contact-2', 'upsert', now);
+    failOutbox(db, getOutbox(db, location, 'e2e-contact-2')!, { error: 'HighLevel refused the phone number “12”', nextAttemptAt: now + 3_600_000, permanent: true });
+    updateSyncState(db, location, { lastError: 'HighLevel answered 429: too many requests' }, now + 1000);
+    await panel.getByTestId('sync-pending-outbound').getByText('1 contact to send').waitFor({ timeout: 15_000 });
+    expect(await panel.getByTestId('sync-pending-outbound').innerText()).toContain('1 contact refused by HighLevel');
+    const problem = await panel.getByTestId('sync-problem').innerText();
+    expect(problem).toContain('HighLevel answered 429: too many requests.');
+    expect(problem).toContain('What to do:');
+    await page.screenshot({ path: 'test-results/sync-tab-paused.png', fullPage: true });
+
+    await panel.getByTestId('sync-pause-toggle').click();
+    await state.getByText('Sync on', { exact: true }).waitFor();
+    expect(await panel.getByTestId('sync-history-entry').first().innerText()).toContain('resumed sync');
+    expect(getSyncSettings(db, location).paused).toBe(false);
+    await page.close();
+  });
+});

@@ -1,0 +1,217 @@
+// The Sync tab's API over real HTTP: defaults, admins save (audited, one row per changed setting),
+// plain users are refused, the body is strict, pause and resume are audited, the status strip
+// counts what the repositories hold, and the location comes from the session only.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
+import { updateSyncState } from '../../db/sync-state.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
+import { insertInboxEvent } from '../../db/webhook-inbox.ts';
+import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
+import { control } from '../helpers/emulator.ts';
+import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+
+let t: TestTandem;
+let agencyA: TestAgency;
+let agencyB: TestAgency;
+let A: { id: string; name: string };
+let B: { id: string; name: string };
+let plainUserA: string;
+
+beforeAll(async () => {
+  t = await startTestTandem();
+  agencyA = await createAgency(t, { name: 'Alpha Agency', locations: ['Alpha Dental'] });
+  agencyB = await createAgency(t, { name: 'Bravo Agency', locations: ['Bravo Roofing'] });
+  A = agencyA.locations[0]!;
+  B = agencyB.locations[0]!;
+  for (const [location, agency] of [
+    [A, agencyA],
+    [B, agencyB],
+  ] as const) {
+    expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
+    await waitForInstallation(t, location.id, 'active');
+  }
+  const user = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+    companyId: agencyA.companyId,
+    firstName: 'Pat',
+    lastName: 'Plain',
+    email: 'pat.plain@alpha.example',
+    type: 'account',
+    role: 'user',
+    locationIds: [A.id],
+  });
+  plainUserA = user.id;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function signIn(userId: string, locationId: string): Promise<string> {
+  const { payload } = await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId, locationId })}`);
+  const res = await fetch(`${t.url}/api/panel/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ payload }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function api<T = any>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${t.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+const adminName = 'Ada Admin';
+
+describe('settings', () => {
+  it('starts with the defaults: creation Bi-directional, update Inbound, not paused, no history', async () => {
+    const token = await signIn(agencyA.adminId, A.id);
+    const { status, body } = await api<SyncView>('GET', '/api/panel/sync', token);
+    expect(status).toBe(200);
+    expect(body.settings).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false, updatedAt: null });
+    expect(body.history).toEqual([]);
+    expect(body.canEdit).toBe(true);
+    expect(body.status).toMatchObject({ paused: false, installation: { status: 'active' }, pendingOutbound: 0, failedOutbound: 0 });
+  });
+
+  it('an admin saves; one audit row per changed setting, with who, old, new and when', async () => {
+    const token = await signIn(agencyA.adminId, A.id);
+    const saved = await api<SyncSettingsView>('PUT', '/api/panel/sync/settings', token, { creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    expect(saved.status).toBe(200);
+    expect(saved.body).toMatchObject({ creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false });
+    expect(saved.body.updatedAt).not.toBeNull();
+    // What the sync loop reads is what was saved.
+    expect(getSyncSettings(t.db, A.id)).toMatchObject({ updateDirection: 'bidirectional', updatedBy: agencyA.adminId });
+
+    const view = (await api<SyncView>('GET', '/api/panel/sync', token)).body;
+    expect(view.settings.updateDirection).toBe('bidirectional');
+    // Only the setting that changed is recorded.
+    expect(view.history).toHaveLength(1);
+    expect(view.history[0]).toMatchObject({ setting: 'updateDirection', oldValue: 'inbound', newValue: 'bidirectional', userId: agencyA.adminId, userName: adminName });
+    expect(Math.abs(Date.parse(view.history[0]!.at) - Date.now())).toBeLessThan(60_000);
+
+    // Saving the same values again changes nothing and records nothing.
+    await api('PUT', '/api/panel/sync/settings', token, { creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    expect((await api<SyncView>('GET', '/api/panel/sync', token)).body.history).toHaveLength(1);
+
+    // Two settings changed at once: two rows, newest first.
+    await api('PUT', '/api/panel/sync/settings', token, { creationDirection: 'inbound', updateDirection: 'inbound' });
+    const history = (await api<SyncView>('GET', '/api/panel/sync', token)).body.history;
+    expect(history.map((h) => [h.setting, h.oldValue, h.newValue]).slice(0, 2).sort()).toEqual([
+      ['creationDirection', 'bidirectional', 'inbound'],
+      ['updateDirection', 'bidirectional', 'inbound'],
+    ]);
+    expect(history).toHaveLength(3);
+  });
+
+  it('a plain user sees the settings read-only and is refused with 403 on every change', async () => {
+    const token = await signIn(plainUserA, A.id);
+    const view = await api<SyncView>('GET', '/api/panel/sync', token);
+    expect(view.status).toBe(200);
+    expect(view.body.canEdit).toBe(false);
+    const before = getSyncSettings(t.db, A.id);
+    for (const [method, path, body] of [
+      ['PUT', '/api/panel/sync/settings', { creationDirection: 'bidirectional', updateDirection: 'bidirectional' }],
+      ['POST', '/api/panel/sync/pause', undefined],
+      ['POST', '/api/panel/sync/resume', undefined],
+    ] as const) {
+      const res = await api(method, path, token, body);
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.body.error.code).toBe('admin_only');
+    }
+    expect(getSyncSettings(t.db, A.id)).toEqual(before);
+  });
+
+  it('refuses a body that is not exactly the two settings with 400', async () => {
+    const token = await signIn(agencyA.adminId, A.id);
+    const before = getSyncSettings(t.db, A.id);
+    for (const body of [
+      { creationDirection: 'outbound', updateDirection: 'inbound' },
+      { creationDirection: 'inbound' },
+      { creationDirection: 'inbound', updateDirection: 'inbound', paused: true },
+      { creationDirection: 'inbound', updateDirection: 'inbound', locationId: B.id },
+      [],
+      'not json',
+    ]) {
+      const res = await api('PUT', '/api/panel/sync/settings', token, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.message).toBeTruthy();
+    }
+    expect(getSyncSettings(t.db, A.id)).toEqual(before);
+  });
+
+  it('pause and resume are admin actions, audited, and shown in the status', async () => {
+    const token = await signIn(agencyA.adminId, A.id);
+    const paused = await api<SyncView>('POST', '/api/panel/sync/pause', token);
+    expect(paused.status).toBe(200);
+    expect(paused.body.settings.paused).toBe(true);
+    expect(paused.body.status.paused).toBe(true);
+    expect(paused.body.history[0]).toMatchObject({ setting: 'paused', oldValue: 'false', newValue: 'true', userName: adminName });
+    const resumed = await api<SyncView>('POST', '/api/panel/sync/resume', token);
+    expect(resumed.body.status.paused).toBe(false);
+    expect(resumed.body.history[0]).toMatchObject({ setting: 'paused', oldValue: 'true', newValue: 'false' });
+    expect(resumed.body.history.filter((h) => h.setting === 'paused')).toHaveLength(2);
+  });
+});
+
+describe('status strip', () => {
+  it('counts what waits each way and shows the latest change times and problems', async () => {
+    const token = await signIn(agencyA.adminId, A.id);
+    // Paused, so A's sync loop leaves the rows below alone while we look at them.
+    await api('POST', '/api/panel/sync/pause', token);
+    const now = Date.now();
+    const later = now + 3_600_000;
+    for (const contactId of ['c-pending-1', 'c-pending-2', 'c-failed']) enqueueOutbox(t.db, A.id, contactId, 'upsert', now);
+    // Not due for an hour: still pending, whatever runs meanwhile.
+    for (const contactId of ['c-pending-1', 'c-pending-2']) {
+      failOutbox(t.db, getOutbox(t.db, A.id, contactId)!, { error: 'HighLevel was busy', nextAttemptAt: later, permanent: false });
+    }
+    failOutbox(t.db, getOutbox(t.db, A.id, 'c-failed')!, { error: 'HighLevel refused the email address', nextAttemptAt: later, permanent: true });
+    for (const id of ['wh-1', 'wh-2']) {
+      insertInboxEvent(t.db, { webhookId: `${A.id}-${id}`, type: 'ContactUpdate', locationId: A.id, companyId: agencyA.companyId, body: '{}', receivedAt: now, nextAttemptAt: later });
+    }
+    // B's rows are not A's.
+    insertInboxEvent(t.db, { webhookId: `${B.id}-wh`, type: 'ContactUpdate', locationId: B.id, companyId: agencyB.companyId, body: '{}', receivedAt: now, nextAttemptAt: later });
+    updateSyncState(t.db, A.id, { lastInboundAt: now - 60_000, lastOutboundAt: now - 120_000, lastError: 'HighLevel’s daily limit is used up' }, now - 30_000);
+
+    const { status } = (await api<SyncView>('GET', '/api/panel/sync', token)).body;
+    expect(status).toMatchObject({
+      paused: true,
+      pendingOutbound: 2,
+      failedOutbound: 1,
+      pendingInbound: 2,
+      lastInboundAt: new Date(now - 60_000).toISOString(),
+      lastOutboundAt: new Date(now - 120_000).toISOString(),
+      lastError: { message: 'HighLevel’s daily limit is used up', at: new Date(now - 30_000).toISOString() },
+      lastFailure: { message: 'HighLevel refused the email address' },
+    });
+  });
+
+  it('a session of B sees B only, whatever the request names', async () => {
+    const tokenB = await signIn(agencyB.adminId, B.id);
+    const steered = await api<SyncView>('GET', `/api/panel/sync?${new URLSearchParams({ locationId: A.id })}`, tokenB);
+    expect(steered.status).toBe(200);
+    expect(steered.body.settings).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false, updatedAt: null });
+    expect(steered.body.history).toEqual([]);
+    expect(steered.body.status).toMatchObject({ paused: false, pendingOutbound: 0, failedOutbound: 0, pendingInbound: 1, lastError: null });
+    // B's admin changes B; A is untouched.
+    const beforeA = getSyncSettings(t.db, A.id);
+    await api('PUT', `/api/panel/sync/settings?locationId=${A.id}`, tokenB, { creationDirection: 'inbound', updateDirection: 'bidirectional' });
+    await api('POST', `/api/panel/sync/resume?locationId=${A.id}`, tokenB);
+    expect(getSyncSettings(t.db, A.id)).toEqual(beforeA);
+    expect(getSyncSettings(t.db, B.id)).toMatchObject({ creationDirection: 'inbound', updateDirection: 'bidirectional' });
+    const tokenA = await signIn(agencyA.adminId, A.id);
+    const a = (await api<SyncView>('GET', '/api/panel/sync', tokenA)).body;
+    expect(a.history.every((h) => h.userId === agencyA.adminId)).toBe(true);
+    expect(JSON.stringify(a)).not.toContain(B.id);
+  });
+
+  it('without a session there is nothing', async () => {
+    const res = await fetch(`${t.url}/api/panel/sync`);
+    expect(res.status).toBe(401);
+  });
+});

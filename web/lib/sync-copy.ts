@@ -1,0 +1,128 @@
+// The Sync tab's words: what each direction does and when to use it, how a change to a setting
+// reads in the history, and what to do about a problem. Pure, so it is tested without a browser.
+import type { Direction } from '../../db/schema.ts';
+import type { SettingsChangeView, SyncStatusView } from '../../server/routes/panel-sync.ts';
+
+export interface DirectionOption {
+  value: Direction;
+  label: string;
+  arrow: string;
+  /** Screen readers read this instead of the arrow. */
+  arrowLabel: string;
+  description: string;
+}
+
+export const CREATION_OPTIONS: DirectionOption[] = [
+  {
+    value: 'bidirectional',
+    label: 'Bi-directional',
+    arrow: '↔',
+    arrowLabel: 'both ways',
+    description: 'New contacts in either system appear in the other. Use when both teams add contacts.',
+  },
+  {
+    value: 'inbound',
+    label: 'Inbound',
+    arrow: '←',
+    arrowLabel: 'from HighLevel to Tandem',
+    description:
+      'Only contacts created in HighLevel come into Tandem; Tandem’s new contacts stay in Tandem. Use when HighLevel is where contacts start.',
+  },
+];
+
+export const UPDATE_OPTIONS: DirectionOption[] = [
+  {
+    value: 'bidirectional',
+    label: 'Bi-directional',
+    arrow: '↔',
+    arrowLabel: 'both ways',
+    description:
+      'Edits in either system reach the other; when both change the same field, the most recent edit wins. Use when both teams keep contacts up to date.',
+  },
+  {
+    value: 'inbound',
+    label: 'Inbound',
+    arrow: '←',
+    arrowLabel: 'from HighLevel to Tandem',
+    description:
+      'HighLevel is the source of truth: Tandem never overwrites data already in HighLevel; Tandem’s edits wait until you switch to Bi-directional.',
+  },
+];
+
+const SETTING_LABELS: Record<string, string> = {
+  creationDirection: 'Contact creation',
+  updateDirection: 'Contact update',
+};
+
+const DIRECTION_LABELS: Record<string, string> = { bidirectional: 'Bi-directional', inbound: 'Inbound' };
+
+/** "changed Contact update from Inbound to Bi-directional", "paused sync". */
+export function describeChange(change: Pick<SettingsChangeView, 'setting' | 'oldValue' | 'newValue'>): string {
+  if (change.setting === 'paused') return change.newValue === 'true' ? 'paused sync' : 'resumed sync';
+  const name = SETTING_LABELS[change.setting] ?? change.setting;
+  const from = change.oldValue === null ? null : (DIRECTION_LABELS[change.oldValue] ?? change.oldValue);
+  const to = DIRECTION_LABELS[change.newValue] ?? change.newValue;
+  return from ? `changed ${name} from ${from} to ${to}` : `set ${name} to ${to}`;
+}
+
+export interface Problem {
+  /** What happened, in plain words. */
+  message: string;
+  /** What to do about it. */
+  action: string;
+  /** When it happened (ISO), when known. */
+  at: string | null;
+  tone: 'warn' | 'error';
+}
+
+/**
+ * The one problem worth showing first: lost access to HighLevel stops everything, then the loop's
+ * latest error, then a change HighLevel refused for good. Null when all is well.
+ */
+export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem | null {
+  if (status.installation.status === 'needs_reauth') {
+    return {
+      message: status.installation.reason ?? 'HighLevel no longer accepts Tandem’s access to this sub-account, so nothing syncs.',
+      action: canEdit
+        ? 'Reconnect Tandem from the banner above; syncing resumes where it stopped.'
+        : 'Ask an admin of this sub-account or your agency to reconnect Tandem.',
+      at: null,
+      tone: 'error',
+    };
+  }
+  if (status.installation.status === 'paused') {
+    return {
+      message: status.installation.reason ?? 'HighLevel reports this sub-account as inactive, so nothing syncs.',
+      action: 'Syncing resumes by itself once the sub-account is active again in HighLevel.',
+      at: null,
+      tone: 'warn',
+    };
+  }
+  const failure = status.lastFailure;
+  const error = status.lastError;
+  // The more recent of the two is the one to act on.
+  if (error && (!failure || error.at >= failure.at)) {
+    return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn' };
+  }
+  if (failure) {
+    const more = status.failedOutbound > 1 ? ` (${status.failedOutbound} contacts in all)` : '';
+    return {
+      message: `HighLevel refused a change from Tandem${more}: ${sentence(failure.message)}`,
+      action: 'Correct the contact in Tandem; Tandem sends it again after the next edit. Nothing else is held back.',
+      at: failure.at,
+      tone: 'error',
+    };
+  }
+  return null;
+}
+
+function adviceFor(message: string): string {
+  if (/rate|limit|429|too many/i.test(message)) return 'Nothing. Tandem slows down and carries on by itself as soon as HighLevel allows it.';
+  if (/token|auth|401|403|permission|scope/i.test(message)) return 'If this persists, reconnect Tandem from HighLevel’s marketplace.';
+  return 'Tandem retries by itself. If this is still here in an hour, contact support and mention the time shown.';
+}
+
+function sentence(text: string): string {
+  const t = text.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
+}
