@@ -14,7 +14,7 @@ const RATE = Number(process.env.BENCH_WEBHOOK_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
 
 export async function webhookAckBenchmark(): Promise<Record<string, unknown>> {
-  const t = await installedTandem();
+  const t = await installedTandem(process.env.BENCH_SYNC === 'off' ? { sync: { start: false } } : {});
   try {
     const keyFile = join(mkdtempSync(join(tmpdir(), 'tandem-bench-')), 'webhook-key.pem');
     writeFileSync(keyFile, t.emulator.emu.webhookKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
