@@ -1,6 +1,6 @@
 // Installations (one per HighLevel location) and agency companies: the only code that touches
 // these tables.
-import { eq, inArray } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { companies, installations, type CompanyStatus, type InstallationStatus } from './schema.ts';
 
@@ -8,7 +8,18 @@ export type Installation = typeof installations.$inferSelect;
 export type Company = typeof companies.$inferSelect;
 
 export function getInstallation(db: Db, locationId: string): Installation | undefined {
-  return db.select().from(installations).where(eq(installations.locationId, locationId)).get();
+  // Prepared once per database: the inbox looks installations up for every webhook event.
+  let byLocation = installationByLocation.get(db);
+  if (!byLocation) {
+    byLocation = prepareInstallationByLocation(db);
+    installationByLocation.set(db, byLocation);
+  }
+  return byLocation.get({ locationId });
+}
+
+const installationByLocation = new WeakMap<Db, ReturnType<typeof prepareInstallationByLocation>>();
+function prepareInstallationByLocation(db: Db) {
+  return db.select().from(installations).where(eq(installations.locationId, sql.placeholder('locationId'))).prepare();
 }
 
 export function listInstallations(db: Db): Installation[] {

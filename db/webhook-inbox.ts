@@ -1,5 +1,8 @@
 // The webhook inbox: verified HighLevel events stored before they are acknowledged, then applied
 // by the inbox processor (server/installs/inbox-processor.ts). The only code that touches the table.
+// The hot path (insert on every webhook, the processor's selects and updates) runs through
+// statements prepared once per database: building and preparing the SQL again on each call cost
+// more than the write itself.
 import { and, asc, eq, inArray, isNull, like, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { webhookInbox } from './schema.ts';
@@ -20,7 +23,7 @@ export interface NewInboxEvent {
 
 /** Stores an event once; a redelivery with the same webhookId is ignored. True when newly stored. */
 export function insertInboxEvent(db: Db, event: NewInboxEvent): boolean {
-  const result = db.insert(webhookInbox).values(event).onConflictDoNothing({ target: webhookInbox.webhookId }).run();
+  const result = statements(db).insert.run({ ...event, nextAttemptAt: event.nextAttemptAt ?? null });
   return result.changes > 0;
 }
 
@@ -36,61 +39,57 @@ export const QUEUED = 'queued';
  * order). Events queued for a location's sync loop are the loop's (queuedInboxEvents).
  */
 export function dueInboxEvents(db: Db, now: number, limit = 100): InboxEvent[] {
-  return db
-    .select()
-    .from(webhookInbox)
-    .where(
-      and(
-        isNull(webhookInbox.processedAt),
-        or(isNull(webhookInbox.outcome), ne(webhookInbox.outcome, QUEUED)),
-        or(isNull(webhookInbox.nextAttemptAt), lte(webhookInbox.nextAttemptAt, now)),
-      ),
-    )
-    .orderBy(asc(webhookInbox.receivedAt), asc(webhookInbox.webhookId))
-    .limit(limit)
-    .all();
+  return statements(db).due.all({ now, limit });
 }
 
 /** Hands a pending event to its location's sync loop (contact events): it stays pending until the loop applies it. */
 export function queueInboxEvent(db: Db, webhookId: string): void {
-  db.update(webhookInbox).set({ outcome: QUEUED, nextAttemptAt: null }).where(eq(webhookInbox.webhookId, webhookId)).run();
+  statements(db).queue.run({ webhookId });
 }
 
 /** A location's events queued for its sync loop, in the order they were received. */
 export function queuedInboxEvents(db: Db, locationId: string, limit = 100): InboxEvent[] {
-  return db
-    .select()
-    .from(webhookInbox)
-    .where(and(isNull(webhookInbox.processedAt), eq(webhookInbox.outcome, QUEUED), eq(webhookInbox.locationId, locationId)))
-    .orderBy(asc(webhookInbox.receivedAt), asc(webhookInbox.webhookId))
-    .limit(limit)
-    .all();
+  return statements(db).queued.all({ locationId, limit });
 }
 
 /** A queued event whose application failed: it stays queued, with one more attempt counted. */
 export function countInboxAttempt(db: Db, webhookId: string): void {
-  db.update(webhookInbox).set({ attempts: sqlIncrement() }).where(eq(webhookInbox.webhookId, webhookId)).run();
+  statements(db).countAttempt.run({ webhookId });
 }
 
 /** Done with an event: applied, deliberately ignored, or failed for good. */
 export function markInboxProcessed(db: Db, webhookId: string, outcome: string, now: number): void {
-  db.update(webhookInbox)
-    .set({ processedAt: now, outcome, nextAttemptAt: null, attempts: sqlIncrement() })
-    .where(eq(webhookInbox.webhookId, webhookId))
-    .run();
+  statements(db).processed.run({ webhookId, outcome, now });
 }
 
 /** A failed attempt that will be retried at `nextAttemptAt`. */
 export function markInboxRetry(db: Db, webhookId: string, outcome: string, nextAttemptAt: number): void {
-  db.update(webhookInbox)
-    .set({ outcome, nextAttemptAt, attempts: sqlIncrement() })
-    .where(eq(webhookInbox.webhookId, webhookId))
-    .run();
+  statements(db).retry.run({ webhookId, outcome, nextAttemptAt });
 }
 
 /** Not done, not failed: look again at `nextAttemptAt` (e.g. waiting for the OAuth callback). */
 export function deferInboxEvent(db: Db, webhookId: string, outcome: string, nextAttemptAt: number): void {
-  db.update(webhookInbox).set({ outcome, nextAttemptAt }).where(eq(webhookInbox.webhookId, webhookId)).run();
+  statements(db).defer.run({ webhookId, outcome, nextAttemptAt });
+}
+
+/** What the inbox processor decided for one event (see recordInboxOutcomes). */
+export type InboxOutcomeWrite =
+  | { webhookId: string; kind: 'processed'; outcome: string; now: number }
+  | { webhookId: string; kind: 'retry'; outcome: string; nextAttemptAt: number }
+  | { webhookId: string; kind: 'deferred'; outcome: string; nextAttemptAt: number }
+  | { webhookId: string; kind: 'queued' };
+
+/** Records a batch of outcomes in one transaction (one commit instead of one per event). */
+export function recordInboxOutcomes(db: Db, writes: readonly InboxOutcomeWrite[]): void {
+  if (writes.length === 0) return;
+  db.transaction(() => {
+    for (const w of writes) {
+      if (w.kind === 'processed') markInboxProcessed(db, w.webhookId, w.outcome, w.now);
+      else if (w.kind === 'retry') markInboxRetry(db, w.webhookId, w.outcome, w.nextAttemptAt);
+      else if (w.kind === 'deferred') deferInboxEvent(db, w.webhookId, w.outcome, w.nextAttemptAt);
+      else queueInboxEvent(db, w.webhookId);
+    }
+  });
 }
 
 /**
@@ -121,4 +120,72 @@ export function listInboxEvents(db: Db): InboxEvent[] {
 
 function sqlIncrement() {
   return sql`${webhookInbox.attempts} + 1`;
+}
+
+const p = sql.placeholder;
+
+function prepareStatements(db: Db) {
+  const byId = eq(webhookInbox.webhookId, p('webhookId'));
+  const oldestFirst = [asc(webhookInbox.receivedAt), asc(webhookInbox.webhookId)] as const;
+  return {
+    insert: db
+      .insert(webhookInbox)
+      .values({
+        webhookId: p('webhookId'),
+        type: p('type'),
+        locationId: p('locationId'),
+        companyId: p('companyId'),
+        body: p('body'),
+        receivedAt: p('receivedAt'),
+        nextAttemptAt: p('nextAttemptAt'),
+      })
+      .onConflictDoNothing({ target: webhookInbox.webhookId })
+      .prepare(),
+    due: db
+      .select()
+      .from(webhookInbox)
+      .where(
+        and(
+          isNull(webhookInbox.processedAt),
+          or(isNull(webhookInbox.outcome), ne(webhookInbox.outcome, QUEUED)),
+          or(isNull(webhookInbox.nextAttemptAt), lte(webhookInbox.nextAttemptAt, p('now'))),
+        ),
+      )
+      .orderBy(...oldestFirst)
+      .limit(p('limit'))
+      .prepare(),
+    queued: db
+      .select()
+      .from(webhookInbox)
+      .where(and(isNull(webhookInbox.processedAt), eq(webhookInbox.outcome, QUEUED), eq(webhookInbox.locationId, p('locationId'))))
+      .orderBy(...oldestFirst)
+      .limit(p('limit'))
+      .prepare(),
+    queue: db.update(webhookInbox).set({ outcome: QUEUED, nextAttemptAt: null }).where(byId).prepare(),
+    countAttempt: db.update(webhookInbox).set({ attempts: sqlIncrement() }).where(byId).prepare(),
+    processed: db
+      .update(webhookInbox)
+      .set({ processedAt: sql`${p('now')}`, outcome: sql`${p('outcome')}`, nextAttemptAt: null, attempts: sqlIncrement() })
+      .where(byId)
+      .prepare(),
+    retry: db
+      .update(webhookInbox)
+      .set({ outcome: sql`${p('outcome')}`, nextAttemptAt: sql`${p('nextAttemptAt')}`, attempts: sqlIncrement() })
+      .where(byId)
+      .prepare(),
+    defer: db
+      .update(webhookInbox)
+      .set({ outcome: sql`${p('outcome')}`, nextAttemptAt: sql`${p('nextAttemptAt')}` })
+      .where(byId)
+      .prepare(),
+  };
+}
+
+/** Prepared once per database handle; a closed database's handle is dropped with its statements. */
+const prepared = new WeakMap<Db, ReturnType<typeof prepareStatements>>();
+
+function statements(db: Db): ReturnType<typeof prepareStatements> {
+  let s = prepared.get(db);
+  if (!s) prepared.set(db, (s = prepareStatements(db)));
+  return s;
 }

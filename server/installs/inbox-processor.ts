@@ -1,9 +1,11 @@
-// Applies stored webhook events outside the request that received them: one pass right after each
-// insert (next tick), plus a periodic sweep that picks up retries and whatever a crash left behind.
-// Events are applied one at a time in the order they were received. A failed event is retried with
-// exponential backoff (times from the injected clock) and recorded as failed after MAX_ATTEMPTS.
+// Applies stored webhook events outside the request that received them: one pass on the next tick
+// after a burst of inserts (however many), plus a periodic sweep that picks up retries and whatever a crash left
+// behind. Events are handled one at a time in the order they were received; their outcomes are
+// written together, one transaction per run of handlers that finished without waiting on I/O. A
+// failed event is retried with exponential backoff (times from the injected clock) and recorded as
+// failed after MAX_ATTEMPTS.
 import type { Db } from '../../db/client.ts';
-import { deferInboxEvent, dueInboxEvents, markInboxProcessed, markInboxRetry, pruneInboxEvents, queueInboxEvent, type InboxEvent } from '../../db/webhook-inbox.ts';
+import { dueInboxEvents, pruneInboxEvents, recordInboxOutcomes, type InboxEvent, type InboxOutcomeWrite } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 
@@ -37,6 +39,13 @@ export const INBOX_RETENTION_MS = 7 * 24 * 60 * 60_000;
 const PRUNE_EVERY_MS = 60 * 60_000;
 const FIRST_RETRY_MS = 30_000;
 const MAX_RETRY_MS = 60 * 60_000;
+/** Events read (and their outcomes written) per transaction. */
+const BATCH = 100;
+/**
+ * Loses a Promise.race to a handler's promise that is already settled (an async handler that
+ * returned without awaiting), and wins against one still waiting.
+ */
+const NOT_SETTLED: unique symbol = Symbol('not settled');
 
 /** 30 s, 1 min, 2 min, ... capped at one hour. */
 export function retryDelayMs(attempts: number): number {
@@ -69,33 +78,66 @@ export function createInboxProcessor(deps: {
     // Re-read after each batch: events stored meanwhile join this pass instead of waiting.
     for (;;) {
       if (closed) return handled;
-      const batch = dueInboxEvents(db, clock.now(), 50);
+      const batch = dueInboxEvents(db, clock.now(), BATCH);
       if (batch.length === 0) return handled;
-      for (const event of batch) {
-        if (closed) return handled;
-        await apply(event);
-        handled++;
+      // A short batch was all that was due; whatever is stored meanwhile calls schedule(), which
+      // runs another pass (`again`), so no empty read is needed to end this one.
+      const last = batch.length < BATCH;
+      const writes: InboxOutcomeWrite[] = [];
+      try {
+        for (const event of batch) {
+          if (closed) break;
+          let pending: Promise<EventOutcome>;
+          try {
+            pending = handle(event);
+          } catch (err) {
+            pending = Promise.reject(err);
+          }
+          let result: EventOutcome | typeof NOT_SETTLED | undefined;
+          let failure: { err: unknown } | undefined;
+          try {
+            result = await Promise.race<EventOutcome | typeof NOT_SETTLED>([pending, NOT_SETTLED]);
+          } catch (err) {
+            failure = { err };
+          }
+          if (result === NOT_SETTLED) {
+            // The handler waits on I/O (an INSTALL's token exchange) and lets other work run, such
+            // as a sync loop woken by an earlier event of this batch: what is decided so far is
+            // written first, so that work sees it (e.g. a queued contact event).
+            recordInboxOutcomes(db, writes.splice(0));
+            try {
+              result = await pending;
+            } catch (err) {
+              failure = { err };
+            }
+          }
+          writes.push(failure || result === undefined || result === NOT_SETTLED ? failureWrite(event, failure?.err) : outcomeWrite(event, result));
+          handled++;
+        }
+      } finally {
+        // No await between here and the commit: better-sqlite3 transactions are synchronous.
+        recordInboxOutcomes(db, writes);
       }
+      if (last) return handled;
     }
   }
 
-  async function apply(event: InboxEvent): Promise<void> {
-    try {
-      const result = await handle(event);
-      if (result.outcome === 'deferred') deferInboxEvent(db, event.webhookId, `deferred: ${result.detail}`, result.retryAt);
-      else if (result.outcome === 'queued') queueInboxEvent(db, event.webhookId);
-      else markInboxProcessed(db, event.webhookId, `${result.outcome}: ${result.detail}`, clock.now());
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const attempts = event.attempts + 1;
-      if (attempts >= MAX_ATTEMPTS) {
-        log.error({ err, webhookId: event.webhookId, type: event.type, attempts }, 'webhook event failed for good');
-        markInboxProcessed(db, event.webhookId, `failed: ${message}`, clock.now());
-      } else {
-        log.warn({ err, webhookId: event.webhookId, type: event.type, attempts }, 'webhook event failed; will retry');
-        markInboxRetry(db, event.webhookId, `failed: ${message}`, clock.now() + retryDelayMs(attempts));
-      }
+  function outcomeWrite({ webhookId }: InboxEvent, result: EventOutcome): InboxOutcomeWrite {
+    if (result.outcome === 'deferred') return { webhookId, kind: 'deferred', outcome: `deferred: ${result.detail}`, nextAttemptAt: result.retryAt };
+    if (result.outcome === 'queued') return { webhookId, kind: 'queued' };
+    return { webhookId, kind: 'processed', outcome: `${result.outcome}: ${result.detail}`, now: clock.now() };
+  }
+
+  function failureWrite(event: InboxEvent, err: unknown): InboxOutcomeWrite {
+    const { webhookId } = event;
+    const message = err instanceof Error ? err.message : String(err);
+    const attempts = event.attempts + 1;
+    if (attempts >= MAX_ATTEMPTS) {
+      log.error({ err, webhookId, type: event.type, attempts }, 'webhook event failed for good');
+      return { webhookId, kind: 'processed', outcome: `failed: ${message}`, now: clock.now() };
     }
+    log.warn({ err, webhookId, type: event.type, attempts }, 'webhook event failed; will retry');
+    return { webhookId, kind: 'retry', outcome: `failed: ${message}`, nextAttemptAt: clock.now() + retryDelayMs(attempts) };
   }
 
   function runOnce(): Promise<number> {
@@ -132,6 +174,14 @@ export function createInboxProcessor(deps: {
   return {
     schedule() {
       if (closed || immediate) return;
+      // A pass is running: it re-reads the inbox until empty, and `again` covers an insert landing
+      // after its last read. One flag, not one pass (or promise) per stored event.
+      if (current) {
+        again = true;
+        return;
+      }
+      // Next tick, so a contact event is queued for its loop as soon as it is stored; events stored
+      // during the pass that follows join it or the one `again` runs after it.
       immediate = setImmediate(() => {
         immediate = undefined;
         void runOnce();

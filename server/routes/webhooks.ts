@@ -8,7 +8,7 @@ import type { Db } from '../../db/client.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
-import { verifyWebhookSignature } from '../highlevel/webhook-signature.ts';
+import { verifyWebhookSignatureAsync } from '../highlevel/webhook-signature.ts';
 import { checkWebhookTimestamp, WEBHOOK_BODY_LIMIT, webhookEnvelopeSchema } from '../highlevel/webhook-events.ts';
 import { tenant } from './tenant.ts';
 
@@ -32,7 +32,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
     scope.post('/webhooks/highlevel', { bodyLimit: WEBHOOK_BODY_LIMIT, ...tenant('webhook') }, async (req, reply) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const header = req.headers['x-ghl-signature'];
-      if (!verifyWebhookSignature(raw, typeof header === 'string' ? header : undefined, deps.webhookKey)) {
+      if (!(await verifyWebhookSignatureAsync(raw, typeof header === 'string' ? header : undefined, deps.webhookKey))) {
         req.log.warn({ signature: header === undefined ? 'missing' : 'invalid', bytes: raw.length }, 'webhook refused: bad signature');
         throw new AppError(401, 'invalid_signature', 'Missing or invalid x-ghl-signature.');
       }
