@@ -1,6 +1,7 @@
 // `npm run bench`: runs every benchmark and prints its figures beside its goal. Benchmarks never
 // assert: a machine under other load gives other numbers, so read them in context.
 import { webhookAckBenchmark } from './webhook-ack.ts';
+import { endToEndLatencyBenchmark, fullPullBenchmark, fullPushBenchmark, printLatency, printThroughput } from './sync-throughput.ts';
 
 const fmt = (n: unknown) => (typeof n === 'number' ? n.toFixed(2) : String(n));
 
@@ -9,3 +10,8 @@ console.log('webhook acknowledgement (goal: p99 <= 5 ms at 1,000/s, nothing lost
 console.log(`  sent ${ack.sent} at ${fmt(ack.achievedRate)}/s, statuses ${JSON.stringify(ack.statuses)}`);
 console.log(`  latency ms: p50 ${fmt(ack.p50)}  p90 ${fmt(ack.p90)}  p99 ${fmt(ack.p99)}  max ${fmt(ack.max)}`);
 console.log(`  acknowledged ${ack.acked}, stored ${ack.stored}, lost ${ack.lost}`);
+
+// Sequential: each starts its own emulator and Tandem, and they would compete for the same cores.
+printThroughput('full pull (goal: >= 0.9 of the rate-limit floor, 0 429s)', await fullPullBenchmark());
+printThroughput('full push (goal: >= 0.9 of the rate-limit floor, 0 429s)', await fullPushBenchmark());
+printLatency(await endToEndLatencyBenchmark());

@@ -1,0 +1,331 @@
+// Benchmarks: the sync loop's throughput against a shortened rate window (a full pull and a full
+// push, as a fraction of the rate-limit floor, and their 429s) and the end-to-end latency from a
+// HighLevel change to the Tandem write. Tandem and the emulator run in this process over real
+// HTTP on the real clock. Prints figures beside issue 4's goals; asserts nothing.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cpus, loadavg } from 'node:os';
+import { seedContacts } from '../emulator/contact-seed.ts';
+import type { RequestLogEntry } from '../emulator/emulator.ts';
+import { contactIds, createContact, getContact } from '../db/contacts.ts';
+import { getLinkByContact, getLinkByRemote } from '../db/links.ts';
+import { outboxCounts } from '../db/outbox.ts';
+import { getSyncState } from '../db/sync-state.ts';
+import { listInboxEvents, queuedInboxEvents } from '../db/webhook-inbox.ts';
+import { emptyContact } from '../server/sync/contact-model.ts';
+import { call, control, until } from '../test/helpers/emulator.ts';
+import { installedTandem } from '../test/helpers/tandem.ts';
+
+const BURST_MAX = Number(process.env.BENCH_SYNC_BURST ?? 100);
+const WINDOW_MS = Number(process.env.BENCH_SYNC_WINDOW_MS ?? 1000);
+
+type Installed = Awaited<ReturnType<typeof installedTandem>>;
+
+export interface ThroughputFigures {
+  size: number;
+  /** Contacts that ended up in Tandem (pull) or linked to HighLevel (push). */
+  done: number;
+  requests: number;
+  rateLimited: number;
+  /** Wall time of the passes, ms. */
+  elapsedMs: number;
+  /** Emulator log, first to last request of the run, ms. */
+  spanMs: number;
+  requestsPerSec: number;
+  floorPerSec: number;
+  /** (requests / elapsed) / floor: goal >= 0.9. */
+  fractionOfFloor: number;
+  contactsPerSec: number;
+  /** Floor-limited time for these requests vs. the time taken: how much was not the rate limit. */
+  floorMs: number;
+  passes: number;
+  deferrals: number;
+  byPath: Record<string, number>;
+  load: string;
+  extra?: Record<string, unknown>;
+}
+
+function load(): string {
+  return `loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`;
+}
+
+async function rateLimitedTandem(): Promise<Installed> {
+  const t = await installedTandem({ sync: { start: false, budget: { max: BURST_MAX, intervalMs: WINDOW_MS } } });
+  await control(t.highlevelUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
+  return t;
+}
+
+function lastSeq(t: Installed): number {
+  return t.emulator.emu.requestLog.at(-1)?.seq ?? 0;
+}
+
+/** Tandem's requests (its app's token) since `seq`, from the emulator's request log. */
+function requestsSince(t: Installed, seq: number): RequestLogEntry[] {
+  return t.emulator.emu.requestLog.filter((r) => r.seq > seq && r.appId === t.app.appId);
+}
+
+function summarise(t: Installed, size: number, done: number, seq: number, elapsedMs: number, passes: number, deferrals: number): ThroughputFigures {
+  const log = requestsSince(t, seq);
+  const byPath: Record<string, number> = {};
+  for (const r of log) {
+    const key = `${r.method} ${r.path.split('?')[0]!.replace(/\/[A-Za-z0-9]{20,24}(?=\/|$)/g, '/:id')} ${r.status}`;
+    byPath[key] = (byPath[key] ?? 0) + 1;
+  }
+  const spanMs = log.length > 1 ? Date.parse(log.at(-1)!.at) - Date.parse(log[0]!.at) : 0;
+  const floorPerSec = BURST_MAX / (WINDOW_MS / 1000);
+  const requestsPerSec = log.length / (elapsedMs / 1000);
+  return {
+    size,
+    done,
+    requests: log.length,
+    rateLimited: log.filter((r) => r.status === 429).length,
+    elapsedMs,
+    spanMs,
+    requestsPerSec,
+    floorPerSec,
+    fractionOfFloor: requestsPerSec / floorPerSec,
+    contactsPerSec: done / (elapsedMs / 1000),
+    floorMs: (log.length / floorPerSec) * 1000,
+    passes,
+    deferrals,
+    byPath,
+    load: load(),
+  };
+}
+
+/**
+ * Runs the location's passes back to back, as the supervisor's timer would (a deferred pass is
+ * run again at its retryAt), until `finished()`. Returns the passes and deferrals counted.
+ */
+async function drive(t: Installed, finished: () => boolean, timeoutMs: number): Promise<{ passes: number; deferrals: number; errors: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  let passes = 0;
+  let deferrals = 0;
+  const errors: string[] = [];
+  while (!finished()) {
+    if (Date.now() > deadline) throw new Error(`sync did not finish within ${timeoutMs} ms`);
+    const r = await t.services.sync.runOnce(t.location.id);
+    passes++;
+    if (r.error) errors.push(r.error);
+    if (r.deferredUntil !== undefined) {
+      deferrals++;
+      const wait = r.deferredUntil - t.clock.now();
+      if (wait > 0) await sleep(wait);
+    } else if (!r.more && !finished()) await sleep(1);
+  }
+  return { passes, deferrals, errors };
+}
+
+/** A full pull of `size` contacts seeded in HighLevel into a freshly installed Tandem. */
+export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZE ?? 20_000)): Promise<ThroughputFigures> {
+  const t = await rateLimitedTandem();
+  try {
+    seedContacts(t.emulator.emu, t.location.id, size);
+    const seq = lastSeq(t);
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    const { passes, deferrals, errors } = await drive(
+      t,
+      () => {
+        const s = getSyncState(t.db, t.location.id);
+        return s.lastFullSweepAt !== null && s.cursor.run === null;
+      },
+      600_000,
+    );
+    const elapsedMs = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    const imported = contactIds(t.db, t.location.id).length;
+    const figures = summarise(t, size, imported, seq, elapsedMs, passes, deferrals);
+    figures.extra = { cpuMs: Math.round((used.user + used.system) / 1000), errors };
+    return figures;
+  } finally {
+    await t.close();
+  }
+}
+
+/** A full push of `size` contacts created in Tandem (origin 'local', creation Bi-directional). */
+export async function fullPushBenchmark(size = Number(process.env.BENCH_PUSH_SIZE ?? 2_000)): Promise<ThroughputFigures> {
+  const t = await rateLimitedTandem();
+  try {
+    // The install's first pass (users, an empty full sweep) is not part of the push.
+    await drive(t, () => getSyncState(t.db, t.location.id).lastFullSweepAt !== null, 60_000);
+    const ids: string[] = [];
+    const now = t.clock.now();
+    for (let i = 0; i < size; i++) {
+      const fields = {
+        ...emptyContact(),
+        firstName: `Pushed${i}`,
+        lastName: 'Bench',
+        email: `pushed.${i}@bench.example`,
+        phone: `+1666${String(i).padStart(7, '0')}`,
+        city: 'Austin',
+        tags: ['bench'],
+      };
+      ids.push(createContact(t.db, { locationId: t.location.id, fields, now, origin: 'local' }).id);
+    }
+    const seq = lastSeq(t);
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    const { passes, deferrals, errors } = await drive(t, () => outboxCounts(t.db, t.location.id).pending === 0, 600_000);
+    const elapsedMs = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    const linked = ids.filter((id) => getLinkByContact(t.db, t.location.id, id)).length;
+    const figures = summarise(t, size, linked, seq, elapsedMs, passes, deferrals);
+    const counts = outboxCounts(t.db, t.location.id);
+    // The echoes: every create comes back as a ContactCreate webhook that the loop reads once.
+    await t.emulator.emu.webhooks.idle();
+    const echoesQueued = queuedInboxEvents(t.db, t.location.id, 100_000).length;
+    figures.extra = { cpuMs: Math.round((used.user + used.system) / 1000), failed: counts.failed, errors, echoesStillQueued: echoesQueued };
+    return figures;
+  } finally {
+    await t.close();
+  }
+}
+
+export interface LatencyFigures {
+  edits: number;
+  rate: number;
+  achievedRate: number;
+  applied: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  rateLimited: number;
+  /** HighLevel's write → the webhook stored in Tandem's inbox. */
+  webhookToInbox: { p50: number; p99: number };
+  /** Stored webhook → Tandem's contact written by the sync loop. */
+  inboxToWrite: { p50: number; p99: number };
+  missing: number;
+  load: string;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+/**
+ * End-to-end latency: with the loop running on the real clock, `edits` contacts are edited in
+ * HighLevel through the location's private integration token at `rate` per second; each latency
+ * is Tandem's updatedAt minus HighLevel's dateUpdated of that edit (one clock: same process).
+ */
+export async function endToEndLatencyBenchmark(
+  edits = Number(process.env.BENCH_E2E_EDITS ?? 200),
+  rate = Number(process.env.BENCH_E2E_RATE ?? 50),
+): Promise<LatencyFigures> {
+  const t = await installedTandem({ sync: { budget: { max: BURST_MAX, intervalMs: WINDOW_MS } } });
+  try {
+    await control(t.highlevelUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
+    const loc = t.location.id;
+    const token = t.emulator.emu.world.locations[loc]!.privateToken;
+    const docs = seedContacts(t.emulator.emu, loc, edits);
+    // The first full sweep (scheduled at install) imports them; a wake makes sure it runs now.
+    t.services.sync.wake(loc);
+    await until(() => docs.every((d) => getLinkByRemote(t.db, loc, d.id)), 'the seeded contacts to be imported', 120_000);
+    const seq = lastSeq(t);
+    const written: { highlevelId: string; contactId: string; at: number; name: string }[] = [];
+    const started = performance.now();
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < edits; i++) {
+      const due = started + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const doc = docs[i]!;
+      const name = `Edited${i}`;
+      sends.push(
+        call(t.highlevelUrl, 'PUT', `/contacts/${doc.id}`, { token, body: { firstName: name } }).then((res) => {
+          if (res.status !== 200) throw new Error(`edit answered ${res.status}: ${JSON.stringify(res.body)}`);
+          const link = getLinkByRemote(t.db, loc, doc.id)!;
+          written.push({ highlevelId: doc.id, contactId: link.contactId, at: Date.parse(res.body.contact.dateUpdated), name });
+        }),
+      );
+    }
+    await Promise.all(sends);
+    const achievedRate = edits / ((performance.now() - started) / 1000);
+    const arrived = (w: (typeof written)[number]) => getContact(t.db, loc, w.contactId)?.fields.firstName === w.name;
+    // Latencies come from the rows' updatedAt, so polling rarely loses no precision; polling only
+    // what has not arrived, every 200 ms, keeps the measurement off the event loop it measures.
+    // An edit that never arrives is reported (as missing), not waited for forever.
+    let pending = [...written];
+    const deadline = Date.now() + 60_000;
+    while (pending.length && Date.now() < deadline) {
+      pending = pending.filter((w) => !arrived(w));
+      if (pending.length) await sleep(200);
+    }
+    const missing = written.filter((w) => !arrived(w));
+    if (missing.length) console.log(`  missing ${missing.length}: e.g. ${JSON.stringify(missing.slice(0, 3).map((w) => ({ ...w, tandem: getContact(t.db, loc, w.contactId)?.fields.firstName })))}; inbox ${JSON.stringify(inboxSummary(t))}`);
+    const latencies = written.filter(arrived).map((w) => getContact(t.db, loc, w.contactId)!.updatedAt - w.at).sort((a, b) => a - b);
+    // Where the time goes: HighLevel's write → the webhook stored in Tandem's inbox → the contact written.
+    const receivedAt = new Map<string, number>();
+    for (const e of listInboxEvents(t.db)) {
+      if (e.type !== 'ContactUpdate') continue;
+      const id = (JSON.parse(e.body) as { id?: string }).id;
+      if (id && !receivedAt.has(id)) receivedAt.set(id, e.receivedAt);
+    }
+    const toInbox: number[] = [];
+    const toWrite: number[] = [];
+    for (const w of written.filter(arrived)) {
+      const got = receivedAt.get(w.highlevelId);
+      if (got === undefined) continue;
+      toInbox.push(got - w.at);
+      toWrite.push(getContact(t.db, loc, w.contactId)!.updatedAt - got);
+    }
+    const stage = (xs: number[]) => {
+      const sorted = xs.sort((a, b) => a - b);
+      return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    };
+    const rateLimited = requestsSince(t, seq).filter((r) => r.status === 429).length;
+    return {
+      edits,
+      rate,
+      achievedRate,
+      applied: latencies.length,
+      p50: percentile(latencies, 50),
+      p90: percentile(latencies, 90),
+      p99: percentile(latencies, 99),
+      max: latencies.at(-1) ?? NaN,
+      rateLimited,
+      webhookToInbox: stage(toInbox),
+      inboxToWrite: stage(toWrite),
+      missing: missing.length,
+      load: load(),
+    };
+  } finally {
+    await t.close();
+  }
+}
+
+function inboxSummary(t: Installed): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of listInboxEvents(t.db)) {
+    const k = `${e.type} ${e.processedAt === null ? 'queued' : 'processed'}`;
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
+const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number) => n.toFixed(2);
+
+export function printThroughput(title: string, r: ThroughputFigures): void {
+  console.log(`${title}: ${f0(r.size)} contacts, window ${BURST_MAX} requests / ${WINDOW_MS} ms (floor ${f0(r.floorPerSec)} requests/s)`);
+  console.log(`  done ${f0(r.done)} of ${f0(r.size)} in ${f0(r.elapsedMs)} ms (${r.passes} passes, ${r.deferrals} deferred), ${f0(r.contactsPerSec)} contacts/s`);
+  console.log(`  requests ${f0(r.requests)} (${f2(r.requestsPerSec)}/s), 429s ${r.rateLimited} (goal 0)`);
+  console.log(`  fraction of the rate-limit floor ${f2(r.fractionOfFloor)} (goal >= 0.9); the floor alone would take ${f0(r.floorMs)} ms`);
+  console.log(`  requests by path: ${JSON.stringify(r.byPath)}`);
+  if (r.extra) console.log(`  ${JSON.stringify(r.extra)}`);
+  console.log(`  ${r.load}`);
+}
+
+export function printLatency(r: LatencyFigures): void {
+  console.log(`end-to-end HighLevel change → Tandem write: ${r.edits} edits at ${r.rate}/s (achieved ${f2(r.achievedRate)}/s)`);
+  console.log(`  latency ms: p50 ${f0(r.p50)}  p90 ${f0(r.p90)}  p99 ${f0(r.p99)} (goal <= 250)  max ${f0(r.max)}; applied ${r.applied}, missing ${r.missing}, Tandem's 429s ${r.rateLimited}`);
+  console.log(`  stages ms: HighLevel write → webhook in Tandem's inbox p50 ${f0(r.webhookToInbox.p50)} p99 ${f0(r.webhookToInbox.p99)}; inbox → contact written p50 ${f0(r.inboxToWrite.p50)} p99 ${f0(r.inboxToWrite.p99)}`);
+  console.log(`  ${r.load}`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const which = process.argv[2] ?? 'all';
+  if (which === 'pull' || which === 'all') printThroughput('full pull', await fullPullBenchmark());
+  if (which === 'push' || which === 'all') printThroughput('full push', await fullPushBenchmark());
+  if (which === 'latency' || which === 'all') printLatency(await endToEndLatencyBenchmark());
+}
