@@ -1,7 +1,7 @@
 // Tandem's contact book: rows ↔ ContactFields, optimistic versions, archive/restore, and the
 // outbox row that every Tandem-side (origin 'local') write enqueues in the same transaction.
 // The only code that touches the contacts table.
-import { and, asc, eq, gt, gte, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from './client.ts';
 import { newId } from './ids.ts';
@@ -302,4 +302,38 @@ export function listContacts(
 /** Every contact id of a location (archived included), for reconciliation and tests. */
 export function contactIds(db: Db, locationId: string): string[] {
   return db.select({ id: contacts.id }).from(contacts).where(eq(contacts.locationId, locationId)).all().map((r) => r.id);
+}
+
+/**
+ * A page of a location's active contacts, most recently updated first, for people to browse (the
+ * panel). `query` matches name, email or phone as a case-insensitive substring. The cursor is the
+ * last contact of the previous page; paging continues strictly older than it.
+ */
+export function listRecentContacts(
+  db: Db,
+  locationId: string,
+  opts: { query?: string; cursor?: ContactCursor; limit: number },
+): { contacts: Contact[]; nextCursor: string | null } {
+  const where: (SQL | undefined)[] = [eq(contacts.locationId, locationId), isNull(contacts.archivedAt)];
+  const q = opts.query?.trim().toLowerCase();
+  if (q) {
+    const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    where.push(
+      sql`(lower(coalesce(${contacts.firstName}, '') || ' ' || coalesce(${contacts.lastName}, '')) like ${like} escape '\\'
+        or ${contacts.emailLower} like ${like} escape '\\' or ${contacts.phone} like ${like} escape '\\')`,
+    );
+  }
+  if (opts.cursor) {
+    where.push(or(lt(contacts.updatedAt, opts.cursor.updatedAt), and(eq(contacts.updatedAt, opts.cursor.updatedAt), lt(contacts.id, opts.cursor.id))));
+  }
+  const rows = db
+    .select()
+    .from(contacts)
+    .where(and(...where))
+    .orderBy(desc(contacts.updatedAt), desc(contacts.id))
+    .limit(opts.limit + 1)
+    .all();
+  const page = rows.slice(0, opts.limit).map(rowToContact);
+  const last = page.at(-1);
+  return { contacts: page, nextCursor: rows.length > opts.limit && last ? encodeCursor(last) : null };
 }

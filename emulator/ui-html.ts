@@ -53,6 +53,8 @@ export interface ShellInput {
   menu: SidebarLink[];
   main: string;
   script?: string;
+  /** Page-specific styles added after the shell's. */
+  css?: string;
 }
 
 /** HighLevel's location view: a dark left menu, a header and the main area. */
@@ -81,7 +83,7 @@ export function locationShell(input: ShellInput): string {
   </div>
 </div>
 ${input.script ? `<script>${input.script}</script>` : ''}`;
-  return page(input.title, body, SHELL_CSS);
+  return page(input.title, body, SHELL_CSS + (input.css ?? ''));
 }
 
 /** Reloads the page with ?userId= when the switcher changes. */

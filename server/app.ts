@@ -12,6 +12,7 @@ import { registerPanelRoutes } from './routes/panel.ts';
 import { registerPanelApiRoutes } from './routes/panel-api.ts';
 import { registerPanelSyncRoutes } from './routes/panel-sync.ts';
 import { registerPanelApiKeyRoutes } from './routes/panel-api-keys.ts';
+import { registerPanelContactRoutes } from './routes/panel-contacts.ts';
 import { apiV1Plugin } from './routes/api-v1.ts';
 import { registerSecurityHeaders } from './security/headers.ts';
 import { createPanelSessions, installPanelSessions } from './auth/session.ts';
@@ -61,6 +62,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerPanelApiRoutes(app, { config, db: db.db, clock, sessions: app.panelSessions });
   registerPanelSyncRoutes(app, { db: db.db, clock: services.clock, wake: (locationId) => services.sync.wake(locationId) });
   registerPanelApiKeyRoutes(app, { db: db.db, clock: services.clock });
+  registerPanelContactRoutes(app, { db: db.db, clock: services.clock, wake: (locationId) => services.sync.wake(locationId) });
   // The REST API is its own plugin: zod compilers and the OpenAPI document stay inside it.
   void app.register(apiV1Plugin, {
     db: db.db,

@@ -7,6 +7,7 @@ import type { ContactDoc, Location } from '../state.ts';
 import { isoAt } from '../state.ts';
 import { fail, ok, requireLocation, unprocessable, type AuthContext } from '../http.ts';
 import { parseContactWrite, parseTagsBody, type ContactInput } from '../contact-validate.ts';
+import { createContactWrite, rejectDuplicate as rejectDuplicateWrite, updateContactWrite } from '../contact-writes.ts';
 import {
   applyInput,
   commitContact,
@@ -14,7 +15,6 @@ import {
   createView,
   findMatches,
   firstMatch,
-  fullName,
   getView,
   newContact,
 } from '../contact-model.ts';
@@ -39,14 +39,8 @@ export function registerContactsRoutes(app: FastifyInstance, ctx: RouteContext):
     return location;
   }
 
-  function rejectDuplicate(locationId: string, email: unknown, phone: unknown, excludeId?: string): void {
-    if (locationOf(locationId).settings.allowDuplicateContact) return;
-    const match = firstMatch(findMatches(emu, locationId, email, phone, excludeId));
-    if (!match) return;
-    fail(400, 'This location does not allow duplicated contacts.', {
-      meta: { contactId: match.doc.id, contactName: fullName(match.doc), matchingField: match.field },
-    });
-  }
+  const rejectDuplicate = (locationId: string, email: unknown, phone: unknown, excludeId?: string) =>
+    rejectDuplicateWrite(emu, locationId, email, phone, excludeId);
 
   const bodyLocation = (req: FastifyRequest) => {
     const b = req.body as Record<string, unknown> | undefined;
@@ -76,9 +70,7 @@ export function registerContactsRoutes(app: FastifyInstance, ctx: RouteContext):
     requireLocation(emu, auth, bodyLocation(req));
     const input = parseContactWrite(req.body, 'create');
     const locationId = input.locationId!;
-    rejectDuplicate(locationId, input.email, input.phone);
-    const doc = newContact(emu, locationId, input, createdByFor(emu, auth.token));
-    commitContact(emu, null, doc);
+    const doc = createContactWrite(emu, locationId, input, createdByFor(emu, auth.token));
     return ok(reply, 201, { contact: createView(doc) });
   };
   app.post('/contacts/', create);
@@ -88,12 +80,7 @@ export function registerContactsRoutes(app: FastifyInstance, ctx: RouteContext):
     const auth = ctx.auth(req, reply, WRITE);
     const { contactId } = req.params as { contactId: string };
     const input = parseContactWrite(req.body, 'update');
-    const before = loadContact(auth, contactId);
-    const email = typeof input.email === 'string' && input.email.toLowerCase() !== before.emailLowerCase ? input.email : undefined;
-    const phone = typeof input.phone === 'string' && input.phone !== before.phone ? input.phone : undefined;
-    rejectDuplicate(before.locationId, email, phone, before.id);
-    const after = applyInput(before, input, isoAt(emu.now()));
-    commitContact(emu, before, after);
+    const after = updateContactWrite(emu, loadContact(auth, contactId), input);
     return ok(reply, 200, { succeded: true, contact: getView(after) });
   });
 

@@ -1,11 +1,17 @@
 // The emulated HighLevel UI: an index of the world, a location's custom page (the app's URL in an
-// iframe, answering the REQUEST_USER_DATA handshake of CONTRACT §7) and a read-only contacts list.
+// iframe, answering the REQUEST_USER_DATA handshake of CONTRACT §7), the contacts list and a contact
+// page whose form saves through the API's own write path (same validation, same webhooks).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { RouteContext } from '../server.ts';
 import type { Emulator } from '../emulator.ts';
 import { fullName, usersOfLocation } from '../sso.ts';
-import type { Location, User } from '../state.ts';
+import type { ContactDoc, Location, User } from '../state.ts';
 import { SWITCHER_SCRIPT, esc, locationShell, page, scriptJson, type SidebarLink } from '../ui-html.ts';
+import { isoAt } from '../state.ts';
+import { HttpFailure } from '../http.ts';
+import { parseContactWrite } from '../contact-validate.ts';
+import { createContactWrite, updateContactWrite } from '../contact-writes.ts';
+import { CONTACT_FORM_CSS, contactForm, errorMessages, readForm, valuesOf, writeBody, type FormValues } from '../ui-contact-page.ts';
 
 const MENU = [
   'Launchpad',
@@ -27,8 +33,8 @@ const MENU = [
 ];
 
 interface LocationQuery {
-  Params: { locationId: string; appId?: string };
-  Querystring: { userId?: string };
+  Params: { locationId: string; appId?: string; contactId?: string };
+  Querystring: { userId?: string; saved?: string };
 }
 
 export function registerUiRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -82,11 +88,104 @@ export function registerUiRoutes(app: FastifyInstance, ctx: RouteContext): void 
         ...shellBase(emu, view),
         title: `Contacts – ${view.location.name}`,
         menu: menuLinks(emu, view, 'Contacts', undefined),
-        main: contactsTable(emu, view.location.id),
+        main: contactsTable(emu, view),
         script: SWITCHER_SCRIPT,
+        css: CONTACT_FORM_CSS,
       }),
     );
   });
+
+  /** The contact page (or the new-contact form) in the location shell. */
+  const contactPage = (
+    reply: FastifyReply,
+    view: LocationView,
+    status: number,
+    opts: { contactId?: string; values: FormValues; errors: string[]; saved: boolean; title: string; meta?: string },
+  ) => {
+    const base = `/v2/location/${view.location.id}/contacts`;
+    const action = withUser(opts.contactId ? `${base}/${opts.contactId}` : `${base}/new`, view);
+    return html(
+      reply,
+      status,
+      locationShell({
+        ...shellBase(emu, view),
+        title: `${opts.title} – ${view.location.name}`,
+        menu: menuLinks(emu, view, 'Contacts', undefined),
+        main: contactForm({ action, backHref: withUser(base, view), title: opts.title, values: opts.values, errors: opts.errors, saved: opts.saved, ...(opts.meta ? { meta: opts.meta } : {}) }),
+        script: SWITCHER_SCRIPT,
+        css: CONTACT_FORM_CSS,
+      }),
+    );
+  };
+
+  /** createdBy of a write made in the UI: the signed-in web user (as HighLevel records its own UI's writes). */
+  const webUser = (view: LocationView) => ({ source: 'WEB_USER', channel: 'APP', sourceId: view.user?.id ?? null, timestamp: isoAt(emu.now()) });
+
+  /** Runs a write; a HighLevel-shaped refusal becomes the form's error list. */
+  const attempt = (fn: () => string): { id: string } | { status: number; errors: string[] } => {
+    try {
+      return { id: fn() };
+    } catch (err) {
+      if (err instanceof HttpFailure) return { status: err.status, errors: errorMessages(err.body) };
+      throw err;
+    }
+  };
+
+  app.get<LocationQuery>('/v2/location/:locationId/contacts/new', async (req, reply) => {
+    const view = locationView(emu, req.params.locationId, req.query.userId);
+    if ('error' in view) return html(reply, view.status, errorPage(view.error));
+    return contactPage(reply, view, 200, { values: {}, errors: [], saved: false, title: 'New contact' });
+  });
+
+  app.post<LocationQuery>('/v2/location/:locationId/contacts/new', async (req, reply) => {
+    const view = locationView(emu, req.params.locationId, req.query.userId);
+    if ('error' in view) return html(reply, view.status, errorPage(view.error));
+    const values = readForm(req.body);
+    const result = attempt(() => {
+      const input = parseContactWrite({ ...writeBody(values, 'create'), locationId: view.location.id }, 'create');
+      return createContactWrite(emu, view.location.id, input, webUser(view)).id;
+    });
+    if ('errors' in result) return contactPage(reply, view, result.status, { values, errors: result.errors, saved: false, title: 'New contact' });
+    return reply.redirect(savedUrl(view, result.id), 303);
+  });
+
+  app.get<LocationQuery>('/v2/location/:locationId/contacts/:contactId', async (req, reply) => {
+    const view = locationView(emu, req.params.locationId, req.query.userId);
+    if ('error' in view) return html(reply, view.status, errorPage(view.error));
+    const doc = emu.contact(req.params.contactId!);
+    if (!doc || doc.locationId !== view.location.id) return html(reply, 404, errorPage(`No contact ${req.params.contactId} in ${view.location.name}.`));
+    return contactPage(reply, view, 200, { contactId: doc.id, values: valuesOf(doc), errors: [], saved: req.query.saved === '1', title: titleOf(doc), meta: metaOf(doc) });
+  });
+
+  app.post<LocationQuery>('/v2/location/:locationId/contacts/:contactId', async (req, reply) => {
+    const view = locationView(emu, req.params.locationId, req.query.userId);
+    if ('error' in view) return html(reply, view.status, errorPage(view.error));
+    const before = emu.contact(req.params.contactId!);
+    if (!before || before.locationId !== view.location.id) return html(reply, 404, errorPage(`No contact ${req.params.contactId} in ${view.location.name}.`));
+    const values = readForm(req.body);
+    const result = attempt(() => updateContactWrite(emu, before, parseContactWrite(writeBody(values, 'update'), 'update')).id);
+    if ('errors' in result) {
+      return contactPage(reply, view, result.status, { contactId: before.id, values, errors: result.errors, saved: false, title: titleOf(before), meta: metaOf(before) });
+    }
+    return reply.redirect(savedUrl(view, result.id), 303);
+  });
+}
+
+function savedUrl(view: LocationView, contactId: string): string {
+  const query = new URLSearchParams({ ...(view.user ? { userId: view.user.id } : {}), saved: '1' });
+  return `/v2/location/${view.location.id}/contacts/${contactId}?${query}`;
+}
+
+function titleOf(doc: ContactDoc): string {
+  return contactName(doc) || 'Unnamed contact';
+}
+
+function metaOf(doc: ContactDoc): string {
+  return `<code data-testid="contact-id">${esc(doc.id)}</code> · updated <span data-testid="contact-updated">${esc(doc.dateUpdated)}</span>`;
+}
+
+function contactName(c: ContactDoc): string {
+  return [c.firstName, c.lastName].filter(Boolean).join(' ') || (c.contactName as string | undefined) || (c.name as string | undefined) || '';
 }
 
 interface LocationView {
@@ -195,19 +294,21 @@ function handshakeScript(ctx: { appId: string; userId: string | null; locationId
 })();`;
 }
 
-function contactsTable(emu: Emulator, locationId: string): string {
-  const contacts = [...emu.contactIds(locationId)]
+function contactsTable(emu: Emulator, view: LocationView): string {
+  const base = `/v2/location/${view.location.id}/contacts`;
+  const contacts = [...emu.contactIds(view.location.id)]
     .map((id) => emu.contact(id))
     .filter((c) => c !== null)
     .sort((a, b) => b.dateUpdated.localeCompare(a.dateUpdated));
   const rows = contacts
     .map((c) => {
-      const name = [c.firstName, c.lastName].filter(Boolean).join(' ') || (c.contactName as string | undefined) || (c.name as string | undefined) || '';
+      const name = contactName(c) || 'Unnamed contact';
       const tags = Array.isArray(c.tags) ? c.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join('') : '';
-      return `<tr data-contact-id="${esc(c.id)}"><td>${esc(name)}</td><td>${esc(c.email)}</td><td>${esc(c.phone)}</td><td>${tags}</td><td>${esc(c.dateUpdated)}</td></tr>`;
+      const link = `<a href="${esc(withUser(`${base}/${c.id}`, view))}" data-testid="contact-link">${esc(name)}</a>`;
+      return `<tr data-contact-id="${esc(c.id)}"><td>${link}</td><td>${esc(c.email)}</td><td>${esc(c.phone)}</td><td>${tags}</td><td>${esc(c.dateUpdated)}</td></tr>`;
     })
     .join('');
-  return `<div class="pad"><h2>Contacts <span class="muted">(${contacts.length})</span></h2>
+  return `<div class="pad"><div class="list-head"><h2>Contacts <span class="muted">(${contacts.length})</span></h2><a class="button" href="${esc(withUser(`${base}/new`, view))}" data-testid="new-contact">+ Add contact</a></div>
 <table data-testid="contacts-table"><thead><tr><th>Name</th><th>Email</th><th>Phone</th><th>Tags</th><th>Updated</th></tr></thead>
 <tbody>${rows || '<tr><td colspan="5" class="muted">No contacts yet.</td></tr>'}</tbody></table></div>`;
 }

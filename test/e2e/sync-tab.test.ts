@@ -114,19 +114,24 @@ describe('the Sync tab', () => {
 });
 
 describe('the tabs', () => {
-  it('lists Sync first (selected) and the API keys tab when it is built; arrow keys switch tabs', async () => {
+  it('lists Sync first (selected), Contacts, and the API keys tab when it is built; arrow keys switch tabs', async () => {
     const { page, panel } = await openPanel();
     const hasApiKeys = existsSync(new URL('../../web/lib/ApiKeysTab.svelte', import.meta.url));
     const tabs = panel.getByRole('tab');
-    expect(await tabs.allInnerTexts()).toEqual(['Sync', ...(hasApiKeys ? ['API keys'] : [])]);
+    expect(await tabs.allInnerTexts()).toEqual(['Sync', 'Contacts', ...(hasApiKeys ? ['API keys'] : [])]);
     expect(await panel.getByRole('tab', { name: 'Sync' }).getAttribute('aria-selected')).toBe('true');
+    await panel.getByRole('tab', { name: 'Sync' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await panel.getByTestId('contacts').waitFor();
+    expect(await panel.getByRole('tab', { name: 'Contacts' }).getAttribute('aria-selected')).toBe('true');
+    await page.keyboard.press('ArrowLeft');
+    await panel.getByTestId('sync-settings').waitFor();
     if (hasApiKeys) {
-      await panel.getByRole('tab', { name: 'Sync' }).focus();
-      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('End');
       await panel.getByTestId('api-keys').waitFor();
       expect(await panel.getByRole('tab', { name: 'API keys' }).getAttribute('aria-selected')).toBe('true');
       expect(await panel.getByTestId('sync-settings').count()).toBe(0);
-      await page.keyboard.press('ArrowLeft');
+      await page.keyboard.press('Home');
       await panel.getByTestId('sync-settings').waitFor();
     }
     await page.close();

@@ -1,8 +1,11 @@
 // The emulated HighLevel UI at the HTTP level: the index, the custom page shell (sidebar, header,
-// user switcher, the app's iframe and the SSO handshake script) and the contacts list.
+// user switcher, the app's iframe and the SSO handshake script), the contacts list and the contact
+// page whose form writes like the API (same validation, same webhooks).
 // A real-browser test of the postMessage handshake is the lead's (test/e2e).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { call, control, testEmulator } from '../helpers/emulator.ts';
+import { call, control, testEmulator, until } from '../helpers/emulator.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import { decryptUserData } from '../../emulator/sso.ts';
 
@@ -156,5 +159,121 @@ describe('index and contacts pages', () => {
     expect(html).toContain('ann@example.com');
     expect(html).toContain('<span class="tag">vip</span>');
     expect(html).toMatch(/<a class="nav active"[^>]*>Contacts<\/a>/);
+  });
+});
+
+/** A webhook receiver: records every body it is sent. */
+async function startReceiver() {
+  const received: Record<string, unknown>[] = [];
+  const server = createServer((req, res) => {
+    let data = '';
+    req.on('data', (c) => (data += c));
+    req.on('end', () => {
+      received.push(JSON.parse(data) as Record<string, unknown>);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function postForm(path: string, fields: Record<string, string>) {
+  const res = await fetch(emu.url + path, { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual' });
+  return { status: res.status, location: res.headers.get('location'), html: await res.text() };
+}
+
+describe('contact page', () => {
+  it('links each contact from the list, and saving the form writes like the API: new version, ContactUpdate webhook, createdBy kept', async () => {
+    const receiver = await startReceiver();
+    try {
+      const w = await world();
+      await control(emu.url, 'PATCH', `/apps/${w.app.appId}`, { webhookUrl: receiver.url });
+      const created = await call(emu.url, 'POST', '/contacts/', {
+        token: w.location.privateToken,
+        body: { locationId: w.location.id, firstName: 'Ann', lastName: 'Lee', email: 'ann@example.com', tags: ['vip'] },
+      });
+      const id = created.body.contact.id as string;
+      await until(() => receiver.received.some((b) => b.type === 'ContactCreate'), 'ContactCreate');
+      const list = await getHtml(`/v2/location/${w.location.id}/contacts?userId=${w.locationAdmin.id}`);
+      expect(list.html).toContain(`href="/v2/location/${w.location.id}/contacts/${id}?userId=${w.locationAdmin.id}" data-testid="contact-link">Ann Lee</a>`);
+      expect(list.html).toContain(`href="/v2/location/${w.location.id}/contacts/new?userId=${w.locationAdmin.id}"`);
+
+      const page = await getHtml(`/v2/location/${w.location.id}/contacts/${id}?userId=${w.locationAdmin.id}`);
+      expect(page.status).toBe(200);
+      expect(page.html).toContain('name="firstName" value="Ann"');
+      expect(page.html).toContain('name="tags" value="vip"');
+
+      const saved = await postForm(`/v2/location/${w.location.id}/contacts/${id}?userId=${w.locationAdmin.id}`, {
+        firstName: 'Anna', lastName: 'Lee', email: 'ann@example.com', phone: '', companyName: 'Lee & Co', tags: 'vip, Gold',
+      });
+      expect(saved.status).toBe(303);
+      expect(saved.location).toBe(`/v2/location/${w.location.id}/contacts/${id}?userId=${w.locationAdmin.id}&saved=1`);
+      const after = await call(emu.url, 'GET', `/contacts/${id}`, { token: w.location.privateToken });
+      expect(after.body.contact).toMatchObject({ firstName: 'Anna', companyName: 'Lee & Co', tags: ['vip', 'gold'] });
+      expect(after.body.contact.createdBy).toEqual(created.body.contact.createdBy);
+      const update = await until(() => receiver.received.find((b) => b.type === 'ContactUpdate'), 'ContactUpdate');
+      expect(update).toMatchObject({ id, firstName: 'Anna', locationId: w.location.id });
+      await until(() => receiver.received.find((b) => b.type === 'ContactTagUpdate'), 'ContactTagUpdate');
+
+      const shown = await getHtml(saved.location!);
+      expect(shown.html).toContain('data-testid="saved-notice"');
+      expect(shown.html).toContain('name="companyName" value="Lee &amp; Co"');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('saving an unchanged form stores nothing and sends no webhook', async () => {
+    const w = await world();
+    const created = await call(emu.url, 'POST', '/contacts/', { token: w.location.privateToken, body: { locationId: w.location.id, firstName: 'Bo', email: 'bo@example.com' } });
+    const before = created.body.contact;
+    const saved = await postForm(`/v2/location/${w.location.id}/contacts/${before.id}`, { firstName: 'Bo', lastName: '', email: 'bo@example.com', phone: '', companyName: '', tags: '' });
+    expect(saved.status).toBe(303);
+    const after = await call(emu.url, 'GET', `/contacts/${before.id}`, { token: w.location.privateToken });
+    expect(after.body.contact.dateUpdated).toBe(before.dateUpdated);
+  });
+
+  it('creates a contact from the new-contact form with a web user as createdBy', async () => {
+    const w = await world();
+    const form = await getHtml(`/v2/location/${w.location.id}/contacts/new?userId=${w.plainUser.id}`);
+    expect(form.status).toBe(200);
+    expect(form.html).toContain('data-testid="contact-form"');
+    const saved = await postForm(`/v2/location/${w.location.id}/contacts/new?userId=${w.plainUser.id}`, { firstName: 'Cy', lastName: 'Ng', email: 'cy@example.com', phone: '', companyName: '', tags: '' });
+    expect(saved.status).toBe(303);
+    const id = /contacts\/([A-Za-z0-9]+)\?/.exec(saved.location ?? '')?.[1];
+    expect(id).toBeTruthy();
+    const got = await call(emu.url, 'GET', `/contacts/${id}`, { token: w.location.privateToken });
+    expect(got.body.contact).toMatchObject({ firstName: 'Cy', lastName: 'Ng', email: 'cy@example.com', locationId: w.location.id });
+    expect(got.body.contact.phone).toBeUndefined();
+    expect(got.body.contact.createdBy).toMatchObject({ source: 'WEB_USER', channel: 'APP', sourceId: w.plainUser.id });
+  });
+
+  it('shows validation and duplicate errors with the values entered, and changes nothing', async () => {
+    const w = await world();
+    const a = await call(emu.url, 'POST', '/contacts/', { token: w.location.privateToken, body: { locationId: w.location.id, firstName: 'Di', email: 'di@example.com' } });
+    await call(emu.url, 'POST', '/contacts/', { token: w.location.privateToken, body: { locationId: w.location.id, firstName: 'Ed', email: 'ed@example.com' } });
+    const bad = await postForm(`/v2/location/${w.location.id}/contacts/${a.body.contact.id}`, { firstName: 'Dinah', email: 'not-an-email' });
+    expect(bad.status).toBe(422);
+    expect(bad.html).toContain('data-testid="form-errors"');
+    expect(bad.html).toContain('email must be an email');
+    expect(bad.html).toContain('name="firstName" value="Dinah"');
+    const dup = await postForm(`/v2/location/${w.location.id}/contacts/${a.body.contact.id}`, { email: 'ED@example.com' });
+    expect(dup.status).toBe(400);
+    expect(dup.html).toContain('This location does not allow duplicated contacts.');
+    const newDup = await postForm(`/v2/location/${w.location.id}/contacts/new`, { firstName: 'X', email: 'di@example.com' });
+    expect(newDup.status).toBe(400);
+    const after = await call(emu.url, 'GET', `/contacts/${a.body.contact.id}`, { token: w.location.privateToken });
+    expect(after.body.contact).toMatchObject({ firstName: 'Di', email: 'di@example.com', dateUpdated: a.body.contact.dateUpdated });
+  });
+
+  it('answers 404 for a contact of another location', async () => {
+    const w = await world();
+    const c = await call(emu.url, 'POST', '/contacts/', { token: w.location.privateToken, body: { locationId: w.location.id, firstName: 'Fay' } });
+    expect((await getHtml(`/v2/location/${w.other.id}/contacts/${c.body.contact.id}`)).status).toBe(404);
+    expect((await postForm(`/v2/location/${w.other.id}/contacts/${c.body.contact.id}`, { firstName: 'Z' })).status).toBe(404);
   });
 });

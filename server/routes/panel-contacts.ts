@@ -1,0 +1,145 @@
+// The panel's Contacts tab API: Tandem's contacts of the session's location, newest change first,
+// with whether each is linked to HighLevel; admins edit a contact through the same write the REST
+// API makes (origin 'local': outbox row in the same transaction, then the sync loop is woken).
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Clock } from '../clock.ts';
+import { AppError } from '../errors.ts';
+import type { Db } from '../../db/client.ts';
+import { ContactWriteError, decodeCursor, findContactsByEmail, getContact, listRecentContacts, updateContact, type Contact } from '../../db/contacts.ts';
+import { getLinkByContact } from '../../db/links.ts';
+import { getUser } from '../../db/users.ts';
+import { requireAdmin, requireSession } from '../auth/session.ts';
+import { contactFieldsSchema, normalizeContact, normalizeTags, sameEmail, type ContactPatch } from '../sync/contact-model.ts';
+import { tenant } from './tenant.ts';
+
+export const PAGE_SIZE = 50;
+
+const text = z.string().trim().max(200).nullable();
+const patchBody = z.strictObject({
+  firstName: text.optional(),
+  lastName: text.optional(),
+  email: z.string().trim().max(200).refine((s) => s === '' || /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(s), 'must be an email address, like name@example.com').nullable().optional(),
+  phone: z.string().trim().max(40).nullable().optional(),
+  companyName: text.optional(),
+  tags: z.array(z.string().max(100)).max(100).optional(),
+  /** The version the form was filled from; a newer one (a sync landed meanwhile) is a 412. */
+  version: z.number().int().positive().optional(),
+});
+
+const listQuery = z.object({ query: z.string().max(200).optional(), cursor: z.string().max(300).optional() });
+
+export interface PanelContactView {
+  id: string;
+  firstName: string | null;
+  lastName: string | null;
+  email: string | null;
+  phone: string | null;
+  companyName: string | null;
+  tags: string[];
+  owner: string | null;
+  updatedAt: string;
+  version: number;
+  /** The HighLevel contact id when the contact is linked; null when not (yet) in HighLevel. */
+  highlevelId: string | null;
+}
+
+export interface PanelContactsPage {
+  contacts: PanelContactView[];
+  nextCursor: string | null;
+  canEdit: boolean;
+}
+
+type EditField = 'firstName' | 'lastName' | 'email' | 'phone' | 'companyName';
+const EDIT_FIELDS: EditField[] = ['firstName', 'lastName', 'email', 'phone', 'companyName'];
+
+function invalid(error: z.ZodError): AppError {
+  const unknown = error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []));
+  if (unknown.length) return new AppError(400, 'invalid_request', `Unknown properties: ${unknown.join(', ')}.`);
+  const first = error.issues[0];
+  return new AppError(400, 'invalid_request', first ? `${first.path.join('.') || 'request'}: ${first.message}` : 'Invalid request.');
+}
+
+export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db; clock: Clock; wake?: (locationId: string) => void }): void {
+  const { db, clock } = deps;
+
+  const view = (c: Contact): PanelContactView => {
+    const owner = c.fields.ownerUserId ? getUser(db, c.locationId, c.fields.ownerUserId) : undefined;
+    const f = c.fields;
+    return {
+      id: c.id,
+      firstName: f.firstName,
+      lastName: f.lastName,
+      email: f.email,
+      phone: f.phone,
+      companyName: f.companyName,
+      tags: f.tags,
+      owner: owner?.name ?? f.ownerUserId,
+      updatedAt: new Date(c.updatedAt).toISOString(),
+      version: c.version,
+      highlevelId: getLinkByContact(db, c.locationId, c.id)?.highlevelId ?? null,
+    };
+  };
+
+  app.get('/api/panel/contacts', { ...tenant('session') }, async (req, reply): Promise<PanelContactsPage> => {
+    const session = await requireSession(req);
+    const q = listQuery.safeParse(req.query ?? {});
+    if (!q.success) throw invalid(q.error);
+    const cursor = q.data.cursor ? decodeCursor(q.data.cursor) : undefined;
+    if (q.data.cursor && !cursor) throw new AppError(400, 'invalid_cursor', 'This list position is no longer valid; reload the list.');
+    const page = listRecentContacts(db, session.locationId, { ...(q.data.query ? { query: q.data.query } : {}), ...(cursor ? { cursor } : {}), limit: PAGE_SIZE });
+    reply.header('cache-control', 'no-store');
+    return { contacts: page.contacts.map(view), nextCursor: page.nextCursor, canEdit: session.role === 'admin' };
+  });
+
+  app.patch('/api/panel/contacts/:id', { ...tenant('session'), bodyLimit: 16384 }, async (req, reply): Promise<{ contact: PanelContactView }> => {
+    const session = await requireSession(req);
+    requireAdmin(session);
+    const { locationId } = session;
+    const { id } = req.params as { id: string };
+    // The contact is looked up before the body is read: another location's id is a plain 404.
+    const current = getContact(db, locationId, id);
+    if (!current || current.archivedAt !== null) throw new AppError(404, 'not_found', 'No such contact in this sub-account.');
+    const body = patchBody.safeParse(req.body ?? {});
+    if (!body.success) throw invalid(body.error);
+    const { tags, version, ...fields } = body.data;
+    // Normalised on top of the current values (as the REST API does), then only the sent fields kept.
+    const { contact: merged } = normalizeContact({ ...current.fields, ...fields }, { defaultCountry: current.fields.country ?? 'US' });
+    const checked = contactFieldsSchema.safeParse({ ...merged, tags: current.fields.tags, customFields: current.fields.customFields });
+    if (!checked.success) throw invalid(checked.error);
+    const patch: ContactPatch = {};
+    for (const f of EDIT_FIELDS) if (f in fields) patch[f] = checked.data[f];
+    if (patch.email && !sameEmail(patch.email, current.fields.email)) {
+      const other = findContactsByEmail(db, locationId, patch.email).find((c) => c.id !== current.id);
+      if (other) throw new AppError(409, 'duplicate_contact', 'Another contact already has this email.');
+    }
+    const nextTags = tags === undefined ? undefined : normalizeTags(tags);
+    let contact: Contact;
+    try {
+      contact = updateContact(db, {
+        locationId,
+        id: current.id,
+        patch,
+        ...(nextTags ? { tags: { add: nextTags, remove: current.fields.tags.filter((t) => !nextTags.includes(t)) } } : {}),
+        now: clock.now(),
+        origin: 'local',
+        ...(version !== undefined ? { expectedVersion: version } : {}),
+      });
+    } catch (err) {
+      if (err instanceof ContactWriteError && err.code === 'version_mismatch') {
+        throw new AppError(412, 'version_mismatch', 'This contact changed since you opened it. Reload it and try again.');
+      }
+      if (err instanceof ContactWriteError) throw new AppError(404, 'not_found', 'No such contact in this sub-account.');
+      throw err;
+    }
+    if (contact.version !== current.version) {
+      try {
+        deps.wake?.(locationId);
+      } catch (err) {
+        app.log.warn({ err, locationId }, 'could not wake the sync loop');
+      }
+    }
+    reply.header('cache-control', 'no-store');
+    return { contact: view(contact) };
+  });
+}

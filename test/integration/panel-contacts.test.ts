@@ -1,0 +1,147 @@
+// The Contacts tab's API over real HTTP: newest change first with owner and HighLevel link, the
+// search query, admins edit through the local write path (outbox row), plain users are refused,
+// the body is strict, and the location comes from the session only.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createContact, getContact } from '../../db/contacts.ts';
+import { upsertLink } from '../../db/links.ts';
+import { getOutbox } from '../../db/outbox.ts';
+import { createUser } from '../../db/users.ts';
+import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
+import type { PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
+import { control } from '../helpers/emulator.ts';
+import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+
+let t: TestTandem;
+let agencyA: TestAgency;
+let agencyB: TestAgency;
+let A: { id: string; name: string };
+let B: { id: string; name: string };
+let plainUserA: string;
+
+beforeAll(async () => {
+  // The loop is not started: what the routes write stays in the outbox for the test to see.
+  t = await startTestTandem({ sync: { start: false } });
+  agencyA = await createAgency(t, { name: 'Alpha Agency', locations: ['Alpha Dental'] });
+  agencyB = await createAgency(t, { name: 'Bravo Agency', locations: ['Bravo Roofing'] });
+  A = agencyA.locations[0]!;
+  B = agencyB.locations[0]!;
+  for (const [location, agency] of [
+    [A, agencyA],
+    [B, agencyB],
+  ] as const) {
+    expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
+    await waitForInstallation(t, location.id, 'active');
+  }
+  const user = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+    companyId: agencyA.companyId,
+    firstName: 'Pat',
+    lastName: 'Plain',
+    email: 'pat.plain@alpha.example',
+    type: 'account',
+    role: 'user',
+    locationIds: [A.id],
+  });
+  plainUserA = user.id;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function signIn(userId: string, locationId: string): Promise<string> {
+  const { payload } = await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId, locationId })}`);
+  const res = await fetch(`${t.url}/api/panel/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function api<T = any>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${t.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+let at = Date.parse('2026-01-01T00:00:00Z');
+function seed(locationId: string, fields: Partial<ContactFields>) {
+  at += 1000;
+  return createContact(t.db, { locationId, fields: { ...emptyContact(), ...fields }, now: at, origin: 'remote' });
+}
+
+describe('list', () => {
+  it('lists the session location\'s contacts newest change first, with owner and HighLevel link; another location sees none of them', async () => {
+    const owner = createUser(t.db, { locationId: A.id, name: 'Olive Owner', email: 'olive@alpha.example', now: at });
+    const older = seed(A.id, { firstName: 'Old', lastName: 'Timer', email: 'old@alpha.example', tags: ['vip'], ownerUserId: owner.id });
+    const newer = seed(A.id, { firstName: 'New', lastName: 'Comer', phone: '+15550100' });
+    upsertLink(t.db, { locationId: A.id, contactId: older.id, highlevelId: 'hl-older', base: older.fields, now: at });
+    seed(B.id, { firstName: 'Bravo', lastName: 'Only' });
+
+    const token = await signIn(agencyA.adminId, A.id);
+    const { status, body } = await api<PanelContactsPage>('GET', '/api/panel/contacts', token);
+    expect(status).toBe(200);
+    expect(body.canEdit).toBe(true);
+    const ids = body.contacts.map((c) => c.id);
+    expect(ids.indexOf(newer.id)).toBeLessThan(ids.indexOf(older.id));
+    expect(body.contacts.find((c) => c.id === older.id)).toMatchObject({ firstName: 'Old', tags: ['vip'], owner: 'Olive Owner', highlevelId: 'hl-older' });
+    expect(body.contacts.find((c) => c.id === newer.id)).toMatchObject({ phone: '+15550100', owner: null, highlevelId: null });
+    expect(body.contacts.some((c) => c.firstName === 'Bravo')).toBe(false);
+
+    const tokenB = await signIn(agencyB.adminId, B.id);
+    const listB = await api<PanelContactsPage>('GET', '/api/panel/contacts', tokenB);
+    expect(listB.body.contacts.map((c) => c.firstName)).toEqual(['Bravo']);
+  });
+
+  it('filters by a query on name, email or phone (case-insensitive substring)', async () => {
+    seed(A.id, { firstName: 'Quincy', lastName: 'Query', email: 'quincy@alpha.example' });
+    const token = await signIn(agencyA.adminId, A.id);
+    const byName = await api<PanelContactsPage>('GET', '/api/panel/contacts?query=cy%20que', token);
+    expect(byName.body.contacts.map((c) => c.firstName)).toEqual(['Quincy']);
+    const byEmail = await api<PanelContactsPage>('GET', '/api/panel/contacts?query=QUINCY@', token);
+    expect(byEmail.body.contacts.map((c) => c.firstName)).toEqual(['Quincy']);
+    const none = await api<PanelContactsPage>('GET', '/api/panel/contacts?query=%25', token);
+    expect(none.body.contacts).toEqual([]);
+    expect((await api('GET', '/api/panel/contacts?cursor=garbage', token)).status).toBe(400);
+  });
+
+  it('requires a session', async () => {
+    const res = await fetch(`${t.url}/api/panel/contacts`);
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('edit', () => {
+  it('an admin saves through the local write path: normalised, version bumped, outbox row enqueued', async () => {
+    const c = seed(A.id, { firstName: 'Eddie', lastName: 'Edit', email: 'eddie@alpha.example' });
+    const token = await signIn(agencyA.adminId, A.id);
+    const { status, body } = await api<{ contact: PanelContactView }>('PATCH', `/api/panel/contacts/${c.id}`, token, {
+      lastName: '  Edited ',
+      phone: '(555) 010-0199',
+      tags: ['Gold', 'gold', ' new '],
+      version: c.version,
+    });
+    expect(status).toBe(200);
+    expect(body.contact).toMatchObject({ firstName: 'Eddie', lastName: 'Edited', phone: '+15550100199', tags: ['gold', 'new'], version: c.version + 1 });
+    expect(getContact(t.db, A.id, c.id)?.fields).toMatchObject({ lastName: 'Edited', email: 'eddie@alpha.example' });
+    expect(getOutbox(t.db, A.id, c.id)).toMatchObject({ status: 'pending' });
+    // A stale version is refused rather than overwriting what changed meanwhile.
+    expect((await api('PATCH', `/api/panel/contacts/${c.id}`, token, { firstName: 'Late', version: c.version })).status).toBe(412);
+  });
+
+  it('refuses plain users (403), unknown properties and bad emails (400), other locations\' contacts (404)', async () => {
+    const c = seed(A.id, { firstName: 'Rita', email: 'rita@alpha.example' });
+    const other = seed(B.id, { firstName: 'Bea' });
+    const plain = await signIn(plainUserA, A.id);
+    const list = await api<PanelContactsPage>('GET', '/api/panel/contacts', plain);
+    expect(list.status).toBe(200);
+    expect(list.body.canEdit).toBe(false);
+    expect((await api('PATCH', `/api/panel/contacts/${c.id}`, plain, { firstName: 'Nope' })).status).toBe(403);
+    const admin = await signIn(agencyA.adminId, A.id);
+    expect((await api('PATCH', `/api/panel/contacts/${c.id}`, admin, { firstName: 'X', locationId: B.id })).status).toBe(400);
+    expect((await api('PATCH', `/api/panel/contacts/${c.id}`, admin, { email: 'not an email' })).status).toBe(400);
+    expect((await api('PATCH', `/api/panel/contacts/${other.id}`, admin, { firstName: 'Stolen' })).status).toBe(404);
+    expect(getContact(t.db, B.id, other.id)?.fields.firstName).toBe('Bea');
+    expect(getContact(t.db, A.id, c.id)?.fields.firstName).toBe('Rita');
+    expect(getOutbox(t.db, A.id, c.id)).toBeUndefined();
+  });
+});

@@ -1,0 +1,121 @@
+// The Contacts tab's data: Tandem's contacts of the location (newest change first, a search query,
+// more pages on request), refreshed every few seconds while shown so changes synced from
+// HighLevel appear on their own, and an admin's edit saved through the panel session.
+import type { PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
+
+export type { PanelContactView };
+
+export interface ContactsApi {
+  api<T>(path: string, init?: RequestInit): Promise<T>;
+}
+
+/** What the edit form sends: every editable field (empty clears it) and the version it was read at. */
+export interface ContactEdit {
+  firstName: string;
+  lastName: string;
+  email: string;
+  phone: string;
+  companyName: string;
+  tags: string;
+}
+
+export const REFRESH_MS = 2000;
+
+export class ContactsModel {
+  state = $state<'loading' | 'ready' | 'failed'>('loading');
+  contacts = $state<PanelContactView[]>([]);
+  nextCursor = $state<string | null>(null);
+  canEdit = $state(false);
+  failure = $state<string | undefined>();
+  query = $state('');
+  readAt = $state(Date.now());
+  saving = $state(false);
+  #api: ContactsApi;
+  /** Answers to an older query or refresh are dropped: only the latest request may set the list. */
+  #seq = 0;
+
+  constructor(api: ContactsApi) {
+    this.#api = api;
+  }
+
+  /** The first page for the current query (also the periodic refresh). */
+  async load(): Promise<void> {
+    const seq = ++this.#seq;
+    try {
+      const page = await this.#api.api<PanelContactsPage>(`/api/panel/contacts?${new URLSearchParams(this.query.trim() ? { query: this.query.trim() } : {})}`);
+      if (seq !== this.#seq) return;
+      this.contacts = page.contacts;
+      this.nextCursor = page.nextCursor;
+      this.canEdit = page.canEdit;
+      this.readAt = Date.now();
+      this.state = 'ready';
+      this.failure = undefined;
+    } catch (err) {
+      if (seq !== this.#seq) return;
+      this.failure = message(err);
+      if (this.state !== 'ready') this.state = 'failed';
+    }
+  }
+
+  async more(): Promise<void> {
+    if (!this.nextCursor) return;
+    const seq = ++this.#seq;
+    const params = new URLSearchParams({ cursor: this.nextCursor, ...(this.query.trim() ? { query: this.query.trim() } : {}) });
+    try {
+      const page = await this.#api.api<PanelContactsPage>(`/api/panel/contacts?${params}`);
+      if (seq !== this.#seq) return;
+      const seen = new Set(this.contacts.map((c) => c.id));
+      this.contacts = [...this.contacts, ...page.contacts.filter((c) => !seen.has(c.id))];
+      this.nextCursor = page.nextCursor;
+    } catch (err) {
+      this.failure = message(err);
+    }
+  }
+
+  /** Saves an edit made on `contact`; throws with a message to show in the form. */
+  async save(contact: PanelContactView, edit: ContactEdit): Promise<PanelContactView> {
+    this.saving = true;
+    try {
+      const body = {
+        firstName: edit.firstName.trim() || null,
+        lastName: edit.lastName.trim() || null,
+        email: edit.email.trim() || null,
+        phone: edit.phone.trim() || null,
+        companyName: edit.companyName.trim() || null,
+        tags: edit.tags.split(',').map((t) => t.trim()).filter(Boolean),
+        version: contact.version,
+      };
+      const { contact: saved } = await this.#api.api<{ contact: PanelContactView }>(`/api/panel/contacts/${encodeURIComponent(contact.id)}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      ++this.#seq;
+      this.contacts = [saved, ...this.contacts.filter((c) => c.id !== saved.id)];
+      return saved;
+    } catch (err) {
+      throw new Error(message(err));
+    } finally {
+      this.saving = false;
+    }
+  }
+}
+
+export function editOf(c: PanelContactView): ContactEdit {
+  return {
+    firstName: c.firstName ?? '',
+    lastName: c.lastName ?? '',
+    email: c.email ?? '',
+    phone: c.phone ?? '',
+    companyName: c.companyName ?? '',
+    tags: c.tags.join(', '),
+  };
+}
+
+export function displayName(c: PanelContactView): string {
+  return [c.firstName, c.lastName].filter(Boolean).join(' ') || c.email || c.phone || 'Unnamed contact';
+}
+
+function message(err: unknown): string {
+  return err instanceof Error && err.message ? err.message : 'Tandem could not be reached. Check your connection, then retry.';
+}
