@@ -132,7 +132,7 @@ describe('world building', () => {
     });
     expect(created).toMatchObject({ name: 'Tandem', sharedSecret: 'sso-secret', distribution: 'both' });
     expect(created.clientId).toMatch(new RegExp(`^${created.appId}-[a-z0-9]{8}$`));
-    expect(created.clientSecret).toBeTruthy();
+    expect(created.clientSecret).toMatch(/^[0-9a-f-]{36}$/);
     const patched = await control(emu.url, 'PATCH', `/apps/${created.appId}`, { customPageUrl: 'http://127.0.0.1:3000/panel/' });
     expect(patched.customPageUrl).toBe('http://127.0.0.1:3000/panel/');
 

@@ -245,7 +245,7 @@ describe('contact page', () => {
     const saved = await postForm(`/v2/location/${w.location.id}/contacts/new?userId=${w.plainUser.id}`, { firstName: 'Cy', lastName: 'Ng', email: 'cy@example.com', phone: '', companyName: '', tags: '' });
     expect(saved.status).toBe(303);
     const id = /contacts\/([A-Za-z0-9]+)\?/.exec(saved.location ?? '')?.[1];
-    expect(id).toBeTruthy();
+    expect(id).toMatch(/^[A-Za-z0-9]{20}$/);
     const got = await call(emu.url, 'GET', `/contacts/${id}`, { token: w.location.privateToken });
     expect(got.body.contact).toMatchObject({ firstName: 'Cy', lastName: 'Ng', email: 'cy@example.com', locationId: w.location.id });
     expect(got.body.contact.phone).toBeUndefined();

@@ -368,7 +368,7 @@ describe('sandbox', () => {
       expect(rows.every((r) => r.status === 'active' && r.locationName)).toBe(true);
       expect(getCompany(first.database.db, info.company.id)).toMatchObject({ status: 'active', installToFutureLocations: true });
       installedAt = rows.map((r) => r.installedAt);
-      expect(await first.services.tokens.locationToken(info.locations[0]!.id)).toBeTruthy();
+      expect(await first.services.tokens.locationToken(info.locations[0]!.id)).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     } finally {
       await first.close();
     }

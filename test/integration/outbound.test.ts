@@ -363,7 +363,7 @@ describe('archives', () => {
     expect(emulator.emu.contact(goneId)).toBeFalsy();
     expect(linkOf(gone.id).remoteDeletedAt).not.toBeNull();
     // A switch afterwards does not replay the older archive.
-    expect(emulator.emu.contact(keptId)).toBeTruthy();
+    expect(emulator.emu.contact(keptId)).toMatchObject({ id: keptId });
   });
 });
 

@@ -139,7 +139,7 @@ describe('settings', () => {
     ]) {
       const res = await api('PUT', '/api/panel/sync/settings', token, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
-      expect(res.body.error.message).toBeTruthy();
+      expect(res.body.error).toMatchObject({ code: expect.any(String), message: expect.stringMatching(/\S/) });
     }
     expect(getSyncSettings(t.db, A.id)).toEqual(before);
   });
