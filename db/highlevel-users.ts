@@ -18,15 +18,16 @@ const lower = (email: string | null) => (email?.trim() ? email.trim().toLowerCas
 
 /**
  * Records the location's HighLevel users as just listed. Users missing from a complete list are
- * marked deleted (kept, so an owner id seen on an old contact still has a name). Each is paired
- * with the Tandem user of the same email (case-insensitive) when there is one.
+ * marked deleted (kept, so an owner id seen on an old contact still has a name). Each live one is
+ * paired with the active Tandem user of the same email (case-insensitive) when there is one.
  */
 export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighLevelUser[], now: number, opts: { complete?: boolean } = {}): void {
   db.transaction((tx) => {
     for (const u of seen) {
       const emailLower = lower(u.email);
-      const paired = emailLower
-        ? tx.select({ id: users.id }).from(users).where(and(eq(users.locationId, locationId), eq(users.emailLower, emailLower))).get()
+      // Only live users pair (see pairs()): a deactivated or deleted user keeps the row's pairing until Sync users clears it.
+      const paired = emailLower && u.active && !u.deleted
+        ? tx.select({ id: users.id }).from(users).where(and(eq(users.locationId, locationId), eq(users.emailLower, emailLower), eq(users.active, true))).get()
         : undefined;
       const values = {
         email: u.email?.trim() || null,
@@ -61,20 +62,23 @@ export function listHighLevelUsers(db: Db, locationId: string): HighLevelUserRow
 
 /**
  * Pairs as of now: a stored pairing, else the Tandem user with the same email. Computed at read
- * time so a Tandem user created after the HighLevel users were listed pairs at once.
+ * time so a Tandem user created after the HighLevel users were listed pairs at once. Only live
+ * users pair: a HighLevel user deleted or deactivated, or a deactivated Tandem user, owns nothing
+ * new on the other side (Tandem refuses deactivated users as owners; Sync users unpairs them).
  */
 function pairs(db: Db, locationId: string): { highlevelId: string; userId: string }[] {
   const tandem = new Map(
     db
       .select({ id: users.id, emailLower: users.emailLower })
       .from(users)
-      .where(eq(users.locationId, locationId))
+      .where(and(eq(users.locationId, locationId), eq(users.active, true)))
       .all()
       .map((u) => [u.emailLower, u.id]),
   );
   const known = new Set(tandem.values());
   const out: { highlevelId: string; userId: string }[] = [];
   for (const hl of listHighLevelUsers(db, locationId)) {
+    if (!hl.active || hl.deleted) continue;
     const userId = hl.userId && known.has(hl.userId) ? hl.userId : hl.emailLower ? tandem.get(hl.emailLower) : undefined;
     if (userId) out.push({ highlevelId: hl.highlevelId, userId });
   }
@@ -93,4 +97,24 @@ export function userMapFor(db: Db, locationId: string): (tandemUserId: string) =
   const map = new Map<string, string>();
   for (const p of pairs(db, locationId)) if (!deleted.has(p.highlevelId) && !map.has(p.userId)) map.set(p.userId, p.highlevelId);
   return (id) => map.get(id) ?? null;
+}
+
+/**
+ * Records one HighLevel user as listed with exactly this pairing (null unpairs): what Sync users
+ * decided, unlike upsertHighLevelUsers which only ever adds an email match.
+ */
+export function saveHighLevelUserPairing(db: Db, locationId: string, user: SeenHighLevelUser, userId: string | null, now: number): void {
+  const values = {
+    email: user.email?.trim() || null,
+    emailLower: lower(user.email),
+    name: user.name?.trim() || null,
+    active: user.active && !user.deleted,
+    deleted: user.deleted,
+    userId,
+    updatedAt: now,
+  };
+  db.insert(highlevelUsers)
+    .values({ locationId, highlevelId: user.id, ...values })
+    .onConflictDoUpdate({ target: [highlevelUsers.locationId, highlevelUsers.highlevelId], set: values })
+    .run();
 }

@@ -90,6 +90,11 @@ export function tombstone(db: Db, locationId: string, highlevelId: string, now: 
     .run();
 }
 
+/** Removes a link and its ledger (the undo of a pull that linked or created the contact). */
+export function deleteLink(db: Db, locationId: string, contactId: string): void {
+  db.delete(contactLinks).where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.contactId, contactId))).run();
+}
+
 /** HighLevel ids of the location's live (not tombstoned) links: what a full sweep expects to see. */
 export function liveRemoteIds(db: Db, locationId: string): string[] {
   return db

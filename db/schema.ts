@@ -92,6 +92,12 @@ export const webhookInbox = sqliteTable('webhook_inbox', {
   // Pending events only (the inbox processor's and the sync loops' queues), in arrival order: the
   // processed rows kept for a week of deduplication are never scanned.
   index('webhook_inbox_pending').on(t.receivedAt, t.webhookId).where(sql`${t.processedAt} is null`),
+  // The inbox processor's due read and a sync loop's queue read, each over its own rows only: events
+  // queued for a stopped or throttled loop stay pending, and walking them on every pass cost more
+  // than the webhooks' inserts. The conditions are literal SQL, repeated word for word in the
+  // queries of db/webhook-inbox.ts, so that SQLite can match the queries to these partial indexes.
+  index('webhook_inbox_due').on(t.receivedAt, t.webhookId).where(sql`${t.processedAt} is null and (${t.outcome} is null or ${t.outcome} <> 'queued')`),
+  index('webhook_inbox_queued').on(t.locationId, t.receivedAt, t.webhookId).where(sql`${t.processedAt} is null and ${t.outcome} = 'queued'`),
 ]);
 
 // ---- Tandem's contact book and continuous sync (issue 4) ------------------------------------------
@@ -289,4 +295,98 @@ export const apiKeys = sqliteTable(
     revokedAt: integer('revoked_at'),
   },
   (t) => [uniqueIndex('api_keys_hash').on(t.hash), index('api_keys_location').on(t.locationId)],
+);
+
+// ---- One-time operations (issue 5) ----------------------------------------------------------------
+
+export const OPERATION_KINDS = ['push', 'pull', 'sync_users', 'undo'] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+/**
+ * previewing → previewed → (confirm) running → completed | cancelled | failed;
+ * previewing | previewed → discarded (closed, replaced or expired) | failed (the preview failed).
+ */
+export const OPERATION_STATUSES = ['previewing', 'previewed', 'running', 'completed', 'cancelled', 'failed', 'discarded'] as const;
+export type OperationStatus = (typeof OPERATION_STATUSES)[number];
+
+/**
+ * One-time operations (Push contacts, Pull contacts, Sync users, and the undo of a run): a durable
+ * job per row. The preview is stored as shown to the admin; a confirmed run checkpoints after every
+ * page (`checkpoint`), holds a lease while a process works on it (so a restart resumes it and two
+ * processes never run it at once), and ends with a summary. At most one unfinished operation per
+ * location (partial unique index).
+ */
+export const operations = sqliteTable(
+  'operations',
+  {
+    id: text('id').primaryKey(),
+    locationId: text('location_id').notNull(),
+    kind: text('kind', { enum: OPERATION_KINDS }).notNull(),
+    /** For an undo: the run it takes back. */
+    undoOf: text('undo_of'),
+    status: text('status', { enum: OPERATION_STATUSES }).notNull(),
+    /** The panel user who asked for it (id and name from the verified session). */
+    requestedBy: text('requested_by').notNull(),
+    requestedByName: text('requested_by_name'),
+    createdAt: integer('created_at').notNull(),
+    previewedAt: integer('previewed_at'),
+    confirmedAt: integer('confirmed_at'),
+    finishedAt: integer('finished_at'),
+    cancelRequestedAt: integer('cancel_requested_at'),
+    /** JSON Preview (server/sync/operations/types.ts). */
+    preview: text('preview'),
+    /** JSON Progress, updated as the run advances. */
+    progress: text('progress'),
+    /** JSON checkpoint of the handler (where to resume). */
+    checkpoint: text('checkpoint'),
+    error: text('error'),
+    /** Which process works on it, until when (epoch ms); renewed while it runs. */
+    leaseOwner: text('lease_owner'),
+    leaseUntil: integer('lease_until'),
+    /** The completed undo that took this run back. */
+    undoneBy: text('undone_by'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('operations_one_active')
+      .on(t.locationId)
+      .where(sql`${t.status} in ('previewing', 'previewed', 'running')`),
+    index('operations_location_created').on(t.locationId, t.createdAt),
+    check('operations_status', sql`${t.status} in ('previewing', 'previewed', 'running', 'completed', 'cancelled', 'failed', 'discarded')`),
+  ],
+);
+
+/**
+ * What a run did to each record (contact or user), keyed so a resumed run never does it twice.
+ * `before` holds the values the run overwrote (what an undo restores) and is written BEFORE the
+ * HighLevel write it describes (state 'pending'), so a crash between the write and its local commit
+ * still knows what was there; `after` what it wrote.
+ */
+export const operationItems = sqliteTable(
+  'operation_items',
+  {
+    operationId: text('operation_id').notNull(),
+    /** The record: a Tandem contact id, `hl:<HighLevel contact id>`, or `user:<…>`. */
+    key: text('key').notNull(),
+    locationId: text('location_id').notNull(),
+    entity: text('entity', { enum: ['contact', 'user'] }).notNull(),
+    /** The side the run wrote to (or would have). */
+    side: text('side', { enum: ['tandem', 'highlevel'] }).notNull(),
+    /** created | updated | unchanged | skipped | failed | deleted | archived | paired | unpaired | restored */
+    action: text('action').notNull(),
+    state: text('state', { enum: ['pending', 'done'] }).notNull(),
+    contactId: text('contact_id'),
+    highlevelId: text('highlevel_id'),
+    /** What the panel shows for the record (a name or email). */
+    label: text('label'),
+    reason: text('reason'),
+    before: text('before'),
+    after: text('after'),
+    seq: integer('seq').notNull(),
+    at: integer('at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('operation_items_pk').on(t.operationId, t.key),
+    index('operation_items_seq').on(t.operationId, t.seq),
+  ],
 );

@@ -18,6 +18,8 @@ import { createInstalls, type Installs } from './installs/installs.ts';
 import { loggerOptions } from './log.ts';
 import { createTokenCipher, type TokenCipher } from './security/token-cipher.ts';
 import { createSupervisor, type Supervisor, type SyncOptions } from './sync/supervisor.ts';
+import { operationHandlers } from './sync/operations/index.ts';
+import { createOperations, type Operations, type OperationsOptions } from './sync/operations/runner.ts';
 
 export interface Services {
   clock: Clock;
@@ -33,6 +35,8 @@ export interface Services {
    * listen); `wake(locationId)` after a Tandem-side write runs the location's pass soon.
    */
   sync: Supervisor;
+  /** One-time operations (Push contacts, Pull contacts, Sync users, undo): started with the loop. */
+  operations: Operations;
   /** Verifies `x-ghl-signature`. */
   webhookKey: KeyObject;
   /** This app's id (the client id's part before the first '-'); webhooks for other apps are refused. */
@@ -53,6 +57,8 @@ export interface ServicesOptions {
   fetch?: typeof fetch;
   /** The sync loop's tuning (page size, intervals); see server/sync/supervisor.ts. */
   sync?: SyncOptions;
+  /** One-time operations' tuning (lease, sweep, test crash points); see server/sync/operations/runner.ts. */
+  operations?: OperationsOptions;
 }
 
 export function createServices(options: ServicesOptions): Services {
@@ -97,6 +103,7 @@ export function createServices(options: ServicesOptions): Services {
   const processor: { current?: InboxProcessor } = {};
   const installs = createInstalls({ db, cipher, clock, endpoints, tokens, log, onQueued: () => processor.current?.schedule() });
   const sync = createSupervisor({ db, clock, endpoints, tokens, log, options: options.sync });
+  const operations = createOperations({ db, clock, log, sync, handlers: operationHandlers, options: options.operations });
   const inbox = createInboxProcessor({
     db,
     clock,
@@ -115,10 +122,11 @@ export function createServices(options: ServicesOptions): Services {
     installs,
     inbox,
     sync,
+    operations,
     webhookKey: parseWebhookPublicKey(config.highlevel.webhookPublicKeyPem),
     appId: appIdOf(config.highlevel.clientId),
     close() {
-      closing ??= Promise.all([inbox.close(), sync.stop()]).then(() => undefined);
+      closing ??= Promise.all([inbox.close(), operations.stop(), sync.stop()]).then(() => undefined);
       return closing;
     },
   };

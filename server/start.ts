@@ -11,6 +11,7 @@ import { ensureSandboxApiKey, sandboxEnv, startSandbox, type RunningSandbox, typ
 import { installThroughBrowser } from './sandbox-install.ts';
 import { createServices, type Services } from './services.ts';
 import type { SyncOptions } from './sync/supervisor.ts';
+import type { OperationsOptions } from './sync/operations/runner.ts';
 
 /** A reason not to start that the person running Tandem can fix; printed without a stack. */
 export class StartError extends Error {
@@ -33,6 +34,8 @@ export interface StartOptions {
   clock?: Clock;
   /** The contact sync loop's tuning; `start: false` leaves it stopped (tests that drive passes themselves). */
   sync?: SyncOptions;
+  /** One-time operations' tuning; `start: false` leaves resuming and sweeping to the test. */
+  operations?: OperationsOptions & { start?: boolean };
 }
 
 export interface RunningTandem {
@@ -83,13 +86,15 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     migrate(database);
     const clock = options.clock ?? systemClock;
     const logger = options.quiet ? { logger: false as const } : {};
-    const services = createServices({ config, db: database, clock, ...logger, ...(options.sync ? { sync: options.sync } : {}) });
+    const services = createServices({ config, db: database, clock, ...logger, ...(options.sync ? { sync: options.sync } : {}), ...(options.operations ? { operations: options.operations } : {}) });
     app = buildApp({ config, db: database, clock, services, ...logger });
     await app.listen({ port: config.port, host: config.host });
     if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
     if (sandbox) ensureSandboxApiKey(sandbox, database.db, clock.now());
     // After listen: webhooks can arrive and the OAuth callback can complete while the loop starts.
     if (options.sync?.start !== false) services.sync.start();
+    // Runs a previous process left unfinished resume from their checkpoints.
+    if (options.operations?.start !== false) services.operations.start();
     const db = database;
     const server = app;
     let closing: Promise<void> | undefined;

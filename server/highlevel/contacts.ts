@@ -46,6 +46,8 @@ export interface LocationApiOptions {
   budget: RateBudget;
   clock: Clock;
   locationId: string;
+  /** Background work: the share of each burst window left to the continuous loop (RateBudget.reserve). */
+  keepShare?: number;
 }
 
 export interface HighLevelUser {
@@ -132,7 +134,7 @@ export function createLocationApi(opts: LocationApiOptions): LocationApi {
 
   /** One request through the gate; the token is fetched before reserving so a token failure costs no slot. */
   async function once(req: Omit<RequestOptions, 'token'>, accessToken: string): Promise<HighLevelResponse> {
-    const slot = budget.reserve(clock.now());
+    const slot = budget.reserve(clock.now(), opts.keepShare ? { keepShare: opts.keepShare } : {});
     if (!slot.ok) throw new DeferredError(slot.retryAt, slot.reason);
     let res: HighLevelResponse;
     try {

@@ -166,8 +166,10 @@ export class RateBudget {
    * (observe, onRateLimited or settle). On no, `retryAt` is the earliest time worth asking again,
    * unless a request in flight is answered first (an answer can free room): ask again then too.
    * Priority work (a user waiting) may spend the daily reserve; everything else defers to the reset.
+   * Background work (a one-time operation) passes `keepShare`: it leaves that share of every burst
+   * window to the continuous loop, so a long run never starves it.
    */
-  reserve(now?: number, opts: { priority?: boolean } = {}): Reservation {
+  reserve(now?: number, opts: { priority?: boolean; keepShare?: number } = {}): Reservation {
     const t = this.at(now);
     this.prune(t);
     if (this.blockedUntil > t) return { ok: false, retryAt: this.blockedUntil, reason: 'rate_limited' };
@@ -181,7 +183,8 @@ export class RateBudget {
     }
 
     let retryAt = 0;
-    const need = this.held() - this.burstLimit() + 1;
+    const keep = Math.min(Math.ceil((opts.keepShare ?? 0) * this.burstLimit()), this.burstLimit() - 1);
+    const need = this.held() - (this.burstLimit() - keep) + 1;
     if (need > 0) {
       // Answered requests free their slot at known times; one still in flight frees it no sooner
       // than an interval from now.
@@ -190,7 +193,7 @@ export class RateBudget {
     // The same reasoning as for the daily figure, per server window: a window's figures only fall,
     // and a figure stops speaking for the current window an interval after it was read. Requests
     // in flight may be answered before then and unblock earlier: ask again after each answer.
-    for (const cap of this.caps) if (cap.remaining - this.inFlight.length <= 0) retryAt = Math.max(retryAt, cap.until);
+    for (const cap of this.caps) if (cap.remaining - this.inFlight.length <= keep) retryAt = Math.max(retryAt, cap.until);
     if (retryAt > t) return { ok: false, retryAt, reason: 'burst' };
 
     this.inFlight.push(t);

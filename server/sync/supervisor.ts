@@ -57,6 +57,11 @@ export interface Supervisor {
   /** The location's API behind its one budget gate, for any other HighLevel call about the location. */
   locationApi(locationId: string): LocationApi;
   /**
+   * The same gate for background work (one-time operations): it leaves `keepShare` of every burst
+   * window to this loop. Also returns the gate's current figures, for estimates.
+   */
+  backgroundApi(locationId: string, keepShare: number): { api: LocationApi; rate: { max: number; intervalMs: number } };
+  /**
    * Locations HighLevel reported inactive ("Location is not active") have no loop; this asks
    * HighLevel again by refreshing their token (the same refresh token works once the location is
    * active again), and a success makes the installation active. Runs from the scheduler at most
@@ -325,6 +330,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     runOnce,
     probePausedLocations: () => probePausedLocations(true),
     locationApi: (locationId: string) => loopFor(locationId).api,
+    backgroundApi(locationId: string, keepShare: number) {
+      const { budget } = loopFor(locationId);
+      const api = createLocationApi({ endpoints: deps.endpoints, tokens: deps.tokens, budget, clock, locationId, keepShare });
+      const snap = budget.snapshot(clock.now());
+      return { api, rate: { max: snap.max, intervalMs: snap.intervalMs } };
+    },
     usersChanged(locationId: string) {
       loopFor(locationId).usersListedAt = undefined;
       wake(locationId);

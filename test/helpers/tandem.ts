@@ -15,6 +15,7 @@ import { TANDEM_SCOPES, type Config } from '../../server/config.ts';
 import { followConsent, installThroughBrowser, type BrowserInstall, type ConsentChoice } from '../../server/sandbox-install.ts';
 import type { Services } from '../../server/services.ts';
 import { freePort, startTandem, type RunningTandem } from '../../server/start.ts';
+import type { OperationsOptions } from '../../server/sync/operations/runner.ts';
 import type { SyncOptions } from '../../server/sync/supervisor.ts';
 import { control, testEmulator, until } from './emulator.ts';
 
@@ -54,6 +55,8 @@ export interface TestTandemOptions {
   reuse?: { emulator: RunningEmulator; app: TestApp };
   /** The sync loop's tuning; `{ start: false }` to drive `services.sync.runOnce` by hand. */
   sync?: SyncOptions;
+  /** One-time operations' tuning (lease, sweep, crash points); `{ start: false }` to call `sweep` by hand. */
+  operations?: OperationsOptions & { start?: boolean };
 }
 
 /** Tandem on a free port, registered as a marketplace app of a fresh test emulator. */
@@ -95,6 +98,7 @@ export async function startTestTandem(options: TestTandemOptions = {}): Promise<
       quiet: true,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.sync ? { sync: options.sync } : {}),
+      ...(options.operations ? { operations: options.operations } : {}),
     });
     let closed: Promise<void> | undefined;
     return {

@@ -1,0 +1,2 @@
+CREATE INDEX `webhook_inbox_due` ON `webhook_inbox` (`received_at`,`webhook_id`) WHERE "webhook_inbox"."processed_at" is null and ("webhook_inbox"."outcome" is null or "webhook_inbox"."outcome" <> 'queued');--> statement-breakpoint
+CREATE INDEX `webhook_inbox_queued` ON `webhook_inbox` (`location_id`,`received_at`,`webhook_id`) WHERE "webhook_inbox"."processed_at" is null and "webhook_inbox"."outcome" = 'queued';

@@ -1,0 +1,185 @@
+// Pull contacts, per HighLevel contact: what the run writes to Tandem (and what its preview says it
+// will write). One function for both, so the preview's counts are what the run then does. It reads
+// Tandem (links, contacts) and never writes; the run applies its answer.
+//
+// Rules (issue 5, "Pull contacts"): HighLevel's values win, but an EMPTY HighLevel field never
+// clears Tandem's (DND off counts as empty: HighLevel cannot tell "off" from "never set");
+// HighLevel's tags missing in Tandem are added, Tandem-only tags kept; an owner whose HighLevel user
+// has no paired Tandem user is not applied (reason recorded). A HighLevel contact not linked yet is
+// linked to the live, unlinked Tandem contact with the same email (case-insensitive), else the same
+// E.164 phone, else created in Tandem.
+import type { Db } from '../../../db/client.ts';
+import { findContactsByEmail, findContactsByPhone, getContact, type Contact } from '../../../db/contacts.ts';
+import { getLinkByRemote, isContactLinked, type Link } from '../../../db/links.ts';
+import type { RemoteContact } from '../../highlevel/contact-mapping.ts';
+import {
+  SCALAR_FIELDS, applyPatch, applyTags, customValueEquals, emptyContact, fieldEquals, isE164, isEmptyPatch,
+  type ContactFields, type ContactPatch, type CustomFieldValue,
+} from '../contact-model.ts';
+import { held } from '../inbound.ts';
+import type { FieldChange } from './types.ts';
+
+export const UNMATCHED_OWNER_REASON = "owner not applied: the contact's HighLevel user has no paired Tandem user (Sync users repairs pairings)";
+
+/** The Tandem values a run overwrote or wrote, by field; custom fields by id (null: no value). */
+export interface WrittenFields {
+  [field: string]: unknown;
+  customFields?: Record<string, CustomFieldValue | null>;
+}
+
+/** An item's `before` (what undo restores). */
+export interface PullBefore {
+  fields: WrittenFields;
+  /** Tags the run added to Tandem. */
+  tags?: string[];
+  /** The link's ledger before the run; null when the run linked or created the contact. */
+  base: ContactFields | null;
+  created?: true;
+}
+
+export type PullDecision =
+  | { action: 'created'; fields: ContactFields; base: ContactFields; reason: string | null }
+  | {
+      action: 'updated' | 'unchanged';
+      contact: Contact;
+      /** The existing link, or null when the run links a matching Tandem contact now. */
+      link: Link | null;
+      patch: ContactPatch;
+      addTags: string[];
+      /** The ledger after the write. */
+      base: ContactFields;
+      before: PullBefore;
+      after: WrittenFields;
+      reason: string | null;
+    }
+  | { action: 'skipped'; contactId: string | null; reason: string };
+
+/**
+ * What pulling `remote` (a complete record: empty fields present as null) does to Tandem now.
+ * `claimed`: Tandem contacts linked earlier in this pass; a preview writes no link, so without it
+ * two HighLevel contacts could both "link" the same Tandem contact. The run adds to it too.
+ */
+export function decidePull(db: Db, locationId: string, remote: RemoteContact, claimed: Set<string>): PullDecision {
+  const ownerReason = remote.unmatchedOwner !== undefined ? UNMATCHED_OWNER_REASON : null;
+  const link = getLinkByRemote(db, locationId, remote.id);
+  if (link) {
+    // Deleted in HighLevel as far as Tandem knows (search may lag a deletion): the continuous sync owns it.
+    if (link.remoteDeletedAt !== null) return { action: 'skipped', contactId: link.contactId, reason: 'deleted in HighLevel (Tandem archived it)' };
+    const local = getContact(db, locationId, link.contactId);
+    if (!local) return { action: 'skipped', contactId: link.contactId, reason: 'no longer in Tandem' };
+    // Its deletion is on its way to HighLevel (the outbox); a pull does not bring it back.
+    if (local.archivedAt !== null) return { action: 'skipped', contactId: local.id, reason: 'archived in Tandem' };
+    const o = overwrite(local.fields, remote);
+    const changed = !isEmptyPatch(o.patch) || o.addTags.length > 0;
+    // The ledger records HighLevel's values for the fields written: Tandem-only pending changes
+    // elsewhere stay pending, and HighLevel changes not written (a clear) stay to be merged.
+    const base = changed ? { ...applyPatch(link.base, o.patch), tags: [...new Set([...link.base.tags, ...o.addTags])].sort() } : link.base;
+    return {
+      action: changed ? 'updated' : 'unchanged',
+      contact: local,
+      link,
+      patch: o.patch,
+      addTags: o.addTags,
+      base,
+      before: { fields: o.before, ...(o.addTags.length ? { tags: o.addTags } : {}), base: link.base },
+      after: o.after,
+      reason: ownerReason,
+    };
+  }
+
+  const match = findMatch(db, locationId, remote.fields, claimed);
+  if (match) {
+    claimed.add(match.id);
+    const o = overwrite(match.fields, remote);
+    const changed = !isEmptyPatch(o.patch) || o.addTags.length > 0;
+    const written = { ...applyPatch(match.fields, o.patch), tags: applyTags(match.fields.tags, o.addTags, []) };
+    return {
+      action: changed ? 'updated' : 'unchanged',
+      contact: match,
+      link: null,
+      patch: o.patch,
+      addTags: o.addTags,
+      // A new link's ledger is what HighLevel holds; Tandem's extra values stay pending, as when
+      // the continuous sync links a contact.
+      base: held(written, remote.fields),
+      before: { fields: o.before, ...(o.addTags.length ? { tags: o.addTags } : {}), base: null },
+      after: o.after,
+      reason: ownerReason,
+    };
+  }
+
+  const fields: ContactFields = { ...emptyContact(), ...remote.fields };
+  return { action: 'created', fields, base: held(fields, remote.fields), reason: ownerReason };
+}
+
+/** Field by field, HighLevel's non-empty values that differ from Tandem's, and its missing tags. */
+function overwrite(local: ContactFields, remote: RemoteContact): { patch: ContactPatch; addTags: string[]; before: WrittenFields; after: WrittenFields } {
+  const patch: ContactPatch = {};
+  const before: WrittenFields = {};
+  const after: WrittenFields = {};
+  for (const f of SCALAR_FIELDS) {
+    const v = remote.fields[f];
+    // Unknown (an unreadable value, an owner without pairing), empty, or DND off: never written.
+    if (v === undefined || v === null || (f === 'dnd' && v !== true)) continue;
+    if (fieldEquals(f, local[f], v as never)) continue;
+    (patch as Record<string, unknown>)[f] = v;
+    before[f] = local[f];
+    after[f] = v;
+  }
+  for (const [id, v] of Object.entries(remote.fields.customFields ?? {})) {
+    if (customValueEquals(local.customFields[id], v)) continue;
+    (patch.customFields ??= {})[id] = v;
+    (before.customFields ??= {})[id] = local.customFields[id] ?? null;
+    (after.customFields ??= {})[id] = v;
+  }
+  const have = new Set(local.tags);
+  const addTags = (remote.fields.tags ?? []).filter((t) => !have.has(t));
+  return { patch, addTags, before, after };
+}
+
+/** The first live Tandem contact with the same email, else the same E.164 phone, that nothing links. */
+function findMatch(db: Db, locationId: string, fields: Partial<ContactFields>, claimed: Set<string>): Contact | undefined {
+  const free = (c: Contact) => c.archivedAt === null && !claimed.has(c.id) && !isContactLinked(db, locationId, c.id);
+  if (fields.email) {
+    const byEmail = findContactsByEmail(db, locationId, fields.email).find(free);
+    if (byEmail) return byEmail;
+  }
+  if (fields.phone && isE164(fields.phone)) return findContactsByPhone(db, locationId, fields.phone).find(free);
+  return undefined;
+}
+
+/** The field-level changes of a decision, for the preview's sample. */
+export function changesOf(d: PullDecision): FieldChange[] {
+  if (d.action === 'skipped') return [];
+  if (d.action === 'created') {
+    const out: FieldChange[] = [];
+    for (const f of SCALAR_FIELDS) {
+      const v = d.fields[f];
+      if (v !== null && !(f === 'dnd' && v === false)) out.push({ field: f, from: null, to: v });
+    }
+    if (d.fields.tags.length) out.push({ field: 'tags', from: [], to: d.fields.tags });
+    for (const [id, v] of Object.entries(d.fields.customFields)) out.push({ field: `customFields.${id}`, from: null, to: v });
+    return out;
+  }
+  const out: FieldChange[] = [];
+  const { customFields, ...scalars } = d.after;
+  for (const [field, to] of Object.entries(scalars)) out.push({ field, from: d.before.fields[field] ?? null, to });
+  for (const [id, to] of Object.entries(customFields ?? {})) out.push({ field: `customFields.${id}`, from: d.before.fields.customFields?.[id] ?? null, to });
+  if (d.addTags.length) out.push({ field: 'tags', from: d.contact.fields.tags, to: applyTags(d.contact.fields.tags, d.addTags, []) });
+  return out;
+}
+
+/** The non-empty fields of a contact the run created (what its undo compares against). */
+export function createdFields(fields: ContactFields): WrittenFields {
+  const out: WrittenFields = {};
+  for (const f of SCALAR_FIELDS) if (fields[f] !== null && !(f === 'dnd' && fields[f] === false)) out[f] = fields[f];
+  if (fields.tags.length) out.tags = fields.tags;
+  if (Object.keys(fields.customFields).length) out.customFields = { ...fields.customFields };
+  return out;
+}
+
+/** A name or email the admin recognises. */
+export function labelOf(fields: Partial<ContactFields>, fallback: string): string {
+  const name = [fields.firstName, fields.lastName].filter(Boolean).join(' ');
+  return name || fields.email || fields.phone || fallback;
+}

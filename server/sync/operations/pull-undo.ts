@@ -1,0 +1,184 @@
+// Undo of a Pull contacts run: Tandem only (the side a pull overwrites), no HighLevel request.
+// For each item of the run that wrote something: when Tandem still holds what the run wrote, the
+// values it overwrote are restored, the tags it added removed, and the ledger put back as it was
+// (a link the run made is removed); a contact the run created is archived and unlinked (origin
+// 'remote': nothing is deleted in HighLevel). A record changed since the run is left alone
+// ('skipped', "changed since the run"). Items are taken in the run's order, a batch per
+// transaction with its checkpoint; an item already undone is never redone.
+//
+// Step points: 'undo-batch' (between batches, after one committed), 'in-batch' (between two
+// records, inside the batch's transaction: a crash rolls the batch back).
+import type { Db } from '../../../db/client.ts';
+import { archiveContact, getContact, updateContact, type Contact } from '../../../db/contacts.ts';
+import { deleteLink, getLinkByContact, saveLink } from '../../../db/links.ts';
+import { itemTally, listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
+import {
+  SCALAR_FIELDS, SYNC_FIELDS, customValueEquals, emptyContact, fieldEquals,
+  type ContactFields, type ContactPatch, type CustomFieldValue,
+} from '../contact-model.ts';
+import { labelOf, type PullBefore, type WrittenFields } from './pull-decide.ts';
+import { OperationCancelled, SAMPLE_SIZE, emptyCounts, type ContactSample, type FieldChange, type Preview, type PreviewContext, type RunContext } from './types.ts';
+import type { UndoPart } from './undo.ts';
+
+const BATCH = 500;
+const CHANGED_SINCE = 'changed since the run';
+
+interface UndoCheckpoint {
+  phase: 'undo';
+  /** The target's last item seq handled. */
+  afterSeq: number;
+  done: number;
+}
+
+type UndoDecision =
+  | { action: 'updated'; contact: Contact; patch: ContactPatch; removeTags: string[]; base: ContactFields | null; changes: FieldChange[] }
+  | { action: 'removed'; contact: Contact; changes: FieldChange[] }
+  | { action: 'skipped'; reason: string };
+
+/** The target's items an undo looks at: the ones that wrote to Tandem, in the run's order. */
+function batch(db: Db, target: OperationRow, afterSeq: number): OperationItemRow[] {
+  return listItems(db, target.id, { afterSeq, limit: BATCH, state: 'done', actions: ['created', 'updated'] });
+}
+
+function holds(contact: ContactFields, field: string, value: unknown): boolean {
+  return fieldEquals(field as keyof ContactFields, contact[field as keyof ContactFields] as never, value as never);
+}
+
+/** What undoing one item does to Tandem now (read-only; the run applies it). */
+function decideUndo(db: Db, locationId: string, item: OperationItemRow): UndoDecision {
+  const before = item.before ? (JSON.parse(item.before) as PullBefore) : null;
+  const after = item.after ? (JSON.parse(item.after) as { fields: WrittenFields; tags?: string[] }) : null;
+  if (!before || !after || !item.contactId) return { action: 'skipped', reason: 'nothing recorded to restore' };
+  const contact = getContact(db, locationId, item.contactId);
+  if (!contact) return { action: 'skipped', reason: 'no longer in Tandem' };
+  if (contact.archivedAt !== null) return { action: 'skipped', reason: CHANGED_SINCE };
+
+  if (before.created) {
+    // Exactly as created: every field the run wrote, and nothing else since.
+    const expected: ContactFields = { ...emptyContact(), ...(after.fields as Partial<ContactFields>) };
+    if (!SYNC_FIELDS.every((f) => holds(contact.fields, f, expected[f]))) return { action: 'skipped', reason: CHANGED_SINCE };
+    return { action: 'removed', contact, changes: [{ field: 'archived', from: false, to: true }] };
+  }
+
+  const { customFields: writtenCustom, ...writtenScalars } = after.fields;
+  const scalarsHold = Object.entries(writtenScalars).every(([f, v]) => holds(contact.fields, f, v));
+  const customHold = Object.entries(writtenCustom ?? {}).every(([id, v]) => customValueEquals(contact.fields.customFields[id], v));
+  const added = before.tags ?? [];
+  const tagsHold = added.every((t) => contact.fields.tags.includes(t));
+  if (!scalarsHold || !customHold || !tagsHold) return { action: 'skipped', reason: CHANGED_SINCE };
+
+  const patch: ContactPatch = {};
+  const changes: FieldChange[] = [];
+  const { customFields: oldCustom, ...oldScalars } = before.fields;
+  for (const [f, v] of Object.entries(oldScalars)) {
+    if (!(SCALAR_FIELDS as readonly string[]).includes(f)) continue;
+    (patch as Record<string, unknown>)[f] = v;
+    changes.push({ field: f, from: contact.fields[f as keyof ContactFields], to: v });
+  }
+  for (const [id, v] of Object.entries(oldCustom ?? {})) {
+    (patch.customFields ??= {})[id] = v as CustomFieldValue | null;
+    changes.push({ field: `customFields.${id}`, from: contact.fields.customFields[id] ?? null, to: v });
+  }
+  if (added.length) changes.push({ field: 'tags', from: contact.fields.tags, to: contact.fields.tags.filter((t) => !added.includes(t)) });
+  return { action: 'updated', contact, patch, removeTags: added, base: before.base, changes };
+}
+
+function applyUndo(ctx: RunContext, item: OperationItemRow, d: UndoDecision): void {
+  const { db, locationId } = ctx;
+  const now = ctx.clock.now();
+  const base = { key: item.key, entity: 'contact' as const, side: 'tandem' as const, contactId: item.contactId, highlevelId: item.highlevelId, label: item.label };
+  if (d.action === 'skipped') {
+    ctx.record({ ...base, action: 'skipped', reason: d.reason });
+    return;
+  }
+  if (d.action === 'removed') {
+    archiveContact(db, { locationId, id: d.contact.id, now, origin: 'remote' });
+    deleteLink(db, locationId, d.contact.id);
+    ctx.record({ ...base, action: 'removed', before: { fields: {} }, after: { archived: true } });
+    return;
+  }
+  updateContact(db, { locationId, id: d.contact.id, patch: d.patch, tags: { add: [], remove: d.removeTags }, now, origin: 'remote' });
+  if (d.base === null) deleteLink(db, locationId, d.contact.id);
+  else {
+    const link = getLinkByContact(db, locationId, d.contact.id);
+    if (link) saveLink(db, { locationId, contactId: d.contact.id, highlevelId: link.highlevelId, base: d.base, now });
+  }
+  ctx.record({ ...base, action: 'updated', after: { fields: d.patch, removedTags: d.removeTags } });
+}
+
+async function preview(ctx: PreviewContext, target: OperationRow): Promise<Preview> {
+  const counts = emptyCounts();
+  const samples: ContactSample[] = [];
+  let afterSeq = 0;
+  let done = 0;
+  for (;;) {
+    const items = batch(ctx.db, target, afterSeq);
+    for (const item of items) {
+      const d = decideUndo(ctx.db, ctx.locationId, item);
+      counts.tandem[d.action]++;
+      if (d.action !== 'skipped' && samples.length < SAMPLE_SIZE) {
+        samples.push({
+          contactId: d.contact.id,
+          ...(item.highlevelId ? { highlevelId: item.highlevelId } : {}),
+          label: item.label ?? labelOf(d.contact.fields, d.contact.id),
+          side: 'tandem',
+          action: d.action === 'removed' ? 'remove' : 'update',
+          changes: d.changes,
+        });
+      }
+      afterSeq = item.seq;
+    }
+    done += items.length;
+    ctx.progress({ phase: 'preview', done });
+    if (items.length < BATCH) break;
+  }
+  const notes = ['Undo writes to Tandem only: HighLevel keeps its contacts, including those the pull copied into Tandem.'];
+  if (counts.tandem.removed) notes.push(`${counts.tandem.removed} contact(s) the pull created in Tandem will be archived (restorable).`);
+  if (counts.tandem.skipped) notes.push(`${counts.tandem.skipped} contact(s) changed since the run are left as they are.`);
+  return { counts, samples, requests: 0, durationMs: 0, notes };
+}
+
+async function run(ctx: RunContext, target: OperationRow): Promise<void> {
+  const saved = ctx.checkpoint as UndoCheckpoint | null;
+  const cp: UndoCheckpoint = saved?.phase === 'undo' ? { ...saved } : { phase: 'undo', afterSeq: 0, done: 0 };
+  // The items an undo looks at: what the run created or updated.
+  const total = itemTally(ctx.db, target.id)
+    .filter((r) => r.entity === 'contact' && r.state === 'done' && (r.action === 'created' || r.action === 'updated'))
+    .reduce((n, r) => n + r.n, 0);
+  ctx.progress({ phase: 'undoing', total, done: cp.done });
+  for (;;) {
+    ctx.step('undo-batch');
+    const items = batch(ctx.db, target, cp.afterSeq);
+    let cancelled: OperationCancelled | undefined;
+    ctx.db.transaction(() => {
+      for (const item of items) {
+        try {
+          ctx.step('in-batch');
+        } catch (err) {
+          if (!(err instanceof OperationCancelled)) throw err;
+          cancelled = err;
+          break;
+        }
+        if (ctx.item(item.key)?.state !== 'done') {
+          try {
+            ctx.db.transaction(() => applyUndo(ctx, item, decideUndo(ctx.db, ctx.locationId, item)));
+          } catch (err) {
+            ctx.log.warn({ err, locationId: ctx.locationId, key: item.key }, 'pull undo: record failed');
+            ctx.record({
+              key: item.key, entity: 'contact', side: 'tandem', action: 'failed', contactId: item.contactId, highlevelId: item.highlevelId, label: item.label,
+              reason: `could not be restored: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500),
+            });
+          }
+        }
+        cp.afterSeq = item.seq;
+        cp.done++;
+      }
+      ctx.progress({ done: cp.done });
+      ctx.saveCheckpoint(cp);
+    });
+    if (cancelled) throw cancelled;
+    if (items.length < BATCH) break;
+  }
+}
+
+export const pullUndo: UndoPart = { preview, run };

@@ -1,0 +1,211 @@
+// Pull contacts: every HighLevel contact of the location into Tandem, HighLevel's values winning
+// (rules in pull-decide.ts). HighLevel is read in search pages of 500 sorted by dateAdded (a
+// contact's place never moves while the run pages; one added meanwhile comes last), paged with
+// `searchAfter`, which also reaches past the 10,000-record ceiling of page numbers. Nothing is
+// written to HighLevel: a run costs one request per page, its preview the same.
+//
+// Each page is applied in ONE transaction: the Tandem writes (origin 'remote', so nothing is queued
+// to HighLevel), the ledgers, the items and the checkpoint (the cursor of the last record applied).
+// A crash anywhere leaves either the whole page or none of it, and the run resumes after the last
+// committed record; an item already recorded is never redone (keys are `hl:<HighLevel id>`).
+// A cancel takes effect between two records: the records before it are committed with the cursor.
+//
+// Step points (tests crash here, T16): 'after-read' (a page read, nothing of it written),
+// 'in-page' (between two records, inside the page's transaction: a crash rolls the page back),
+// 'after-page' (a page and its checkpoint committed).
+import { insertContact, updateContact } from '../../../db/contacts.ts';
+import { ownerMapFor } from '../../../db/highlevel-users.ts';
+import { saveLink } from '../../../db/links.ts';
+import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highlevel/contact-mapping.ts';
+import type { SearchedContact } from '../../highlevel/contacts.ts';
+import { classifyHighLevelError } from '../../highlevel/http.ts';
+import { PAGE_LIMIT } from '../reconcile.ts';
+import { changesOf, createdFields, decidePull, labelOf, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
+import {
+  OperationCancelled, SAMPLE_SIZE, emptyCounts,
+  type BaseContext, type ContactSample, type OperationHandler, type Preview, type PreviewContext, type RunContext,
+} from './types.ts';
+export { pullUndo } from './pull-undo.ts';
+
+/** Tries of one page read on a transient failure (network, timeout, 5xx) before the run fails. */
+const READ_TRIES = 3;
+/** Share of each burst window the runner leaves to the continuous loop (runner.ts KEEP_SHARE). */
+const KEEP_SHARE = 0.25;
+
+interface PullCheckpoint {
+  phase: 'pull';
+  /** The cursor of the last record applied; null before the first page. */
+  searchAfter: Array<string | number> | null;
+  pages: number;
+  /** Records looked at so far (progress). */
+  done: number;
+}
+
+type Page = { contacts: SearchedContact[]; total: number };
+
+/** One page after `searchAfter`, retried on transient failures; DeferredErrors are waited out by ctx.api. */
+export async function readPage(ctx: BaseContext, searchAfter: Array<string | number> | null, pageLimit = PAGE_LIMIT): Promise<Page> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ctx.api.searchContacts({
+        sort: [{ field: 'dateAdded', direction: 'asc' }],
+        pageLimit,
+        ...(searchAfter ? { searchAfter } : {}),
+      });
+    } catch (err) {
+      if (attempt >= READ_TRIES || classifyHighLevelError(err) !== 'retry') throw err;
+      ctx.log.warn({ err, locationId: ctx.locationId, attempt }, 'pull: page read failed, trying again');
+    }
+  }
+}
+
+function cursorOf(doc: SearchedContact): Array<string | number> {
+  return doc.searchAfter?.length ? doc.searchAfter : [doc.dateAdded ? Date.parse(doc.dateAdded) : 0, doc.id];
+}
+
+/** At least how long the rate limits make `requests` take, given the share left to the loop. */
+export function floorDurationMs(requests: number, rate: BaseContext['rate'], keepShare = KEEP_SHARE): number {
+  const usable = Math.max(1, rate.max - Math.ceil(keepShare * rate.max));
+  return Math.max(0, Math.ceil(requests / usable) - 1) * rate.intervalMs;
+}
+
+function sampleOf(d: PullDecision, remote: RemoteContact): ContactSample | undefined {
+  if (d.action !== 'created' && d.action !== 'updated') return undefined;
+  return {
+    ...(d.action === 'updated' ? { contactId: d.contact.id } : {}),
+    highlevelId: remote.id,
+    label: labelOf(d.action === 'created' ? d.fields : d.contact.fields, remote.id),
+    side: 'tandem',
+    action: d.action === 'created' ? 'create' : 'update',
+    changes: changesOf(d),
+  };
+}
+
+async function preview(ctx: PreviewContext): Promise<Preview> {
+  const ownerMap = ownerMapFor(ctx.db, ctx.locationId);
+  const claimed = new Set<string>();
+  const counts = emptyCounts();
+  const samples: ContactSample[] = [];
+  let unmatchedOwners = 0;
+  let archived = 0;
+  let searchAfter: Array<string | number> | null = null;
+  let pages = 0;
+  let done = 0;
+  for (;;) {
+    const page = await readPage(ctx, searchAfter);
+    pages++;
+    for (const doc of page.contacts) {
+      const remote = fromHighLevel(doc, ownerMap, { complete: true });
+      const d = decidePull(ctx.db, ctx.locationId, remote, claimed);
+      counts.tandem[d.action]++;
+      if (d.action !== 'skipped' && d.reason === UNMATCHED_OWNER_REASON) unmatchedOwners++;
+      if (d.action === 'skipped' && d.reason === 'archived in Tandem') archived++;
+      const sample = samples.length < SAMPLE_SIZE ? sampleOf(d, remote) : undefined;
+      if (sample) samples.push(sample);
+    }
+    done += page.contacts.length;
+    ctx.progress({ phase: 'preview', total: page.total, done });
+    const last = page.contacts.at(-1);
+    if (!last || page.contacts.length < PAGE_LIMIT) break;
+    searchAfter = cursorOf(last);
+  }
+  const notes: string[] = ['Pull writes to Tandem only; HighLevel is read, never changed.'];
+  if (unmatchedOwners) notes.push(`${unmatchedOwners} contact(s) have a HighLevel owner with no paired Tandem user: their owner is left as it is (Sync users repairs pairings).`);
+  if (archived) notes.push(`${archived} contact(s) archived in Tandem are skipped: their deletion is on its way to HighLevel.`);
+  // Reads only: a page per 500 contacts, and one more when the last page is exactly full.
+  return { counts, samples, requests: pages, durationMs: floorDurationMs(pages, ctx.rate), notes };
+}
+
+/** Writes one decision to Tandem (inside the page's transaction) and records its item. */
+function apply(ctx: RunContext, remote: RemoteContact, d: PullDecision): void {
+  const { db, locationId } = ctx;
+  const now = ctx.clock.now();
+  const key = `hl:${remote.id}`;
+  const base = { key, entity: 'contact' as const, side: 'tandem' as const, highlevelId: remote.id };
+  if (d.action === 'skipped') {
+    ctx.record({ ...base, action: 'skipped', contactId: d.contactId, label: labelOf(remote.fields, remote.id), reason: d.reason });
+    return;
+  }
+  if (d.action === 'created') {
+    const created = insertContact(db, { locationId, fields: d.fields, now, origin: 'remote' });
+    saveLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: d.base, remoteUpdatedAt: remote.dateUpdated ?? null, now });
+    ctx.record({
+      ...base,
+      action: 'created',
+      contactId: created.id,
+      label: labelOf(created.fields, remote.id),
+      reason: d.reason,
+      before: { fields: {}, base: null, created: true },
+      after: { fields: createdFields(created.fields) },
+    });
+    return;
+  }
+  if (d.action === 'updated') {
+    updateContact(db, { locationId, id: d.contact.id, patch: d.patch, tags: { add: d.addTags, remove: [] }, now, origin: 'remote' });
+  }
+  // A link made now, or a ledger that took the written values; an unchanged linked contact keeps its ledger.
+  if (d.link === null || d.action === 'updated') {
+    saveLink(db, { locationId, contactId: d.contact.id, highlevelId: remote.id, base: d.base, remoteUpdatedAt: d.link ? undefined : (remote.dateUpdated ?? null), now });
+  }
+  ctx.record({
+    ...base,
+    action: d.action,
+    contactId: d.contact.id,
+    label: labelOf(d.contact.fields, remote.id),
+    reason: d.reason,
+    ...(d.action === 'updated' ? { before: d.before, after: { fields: d.after, ...(d.addTags.length ? { tags: d.addTags } : {}) } } : {}),
+  });
+}
+
+/** Plain words for a record that could not be written. */
+function failure(err: unknown): string {
+  return `could not be written to Tandem: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+}
+
+async function run(ctx: RunContext): Promise<void> {
+  const { db } = ctx;
+  const saved = ctx.checkpoint as PullCheckpoint | null;
+  const cp: PullCheckpoint = saved?.phase === 'pull' ? { ...saved } : { phase: 'pull', searchAfter: null, pages: 0, done: 0 };
+  const ownerMap: OwnerMap = ownerMapFor(db, ctx.locationId);
+  const claimed = new Set<string>();
+  ctx.progress({ phase: 'pulling' });
+  for (;;) {
+    ctx.step();
+    const page = await readPage(ctx, cp.searchAfter);
+    ctx.step('after-read');
+    let cancelled: OperationCancelled | undefined;
+    // Synchronous from here to the commit: no await inside a transaction.
+    db.transaction(() => {
+      for (const doc of page.contacts) {
+        try {
+          ctx.step('in-page');
+        } catch (err) {
+          if (!(err instanceof OperationCancelled)) throw err;
+          cancelled = err;
+          break;
+        }
+        const key = `hl:${doc.id}`;
+        if (ctx.item(key)?.state !== 'done') {
+          const remote = fromHighLevel(doc, ownerMap, { complete: true });
+          try {
+            // A savepoint per record: a record that cannot be written fails alone.
+            db.transaction(() => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed)));
+          } catch (err) {
+            ctx.log.warn({ err, locationId: ctx.locationId, highlevelId: doc.id }, 'pull: record failed');
+            ctx.record({ key, entity: 'contact', side: 'tandem', action: 'failed', highlevelId: doc.id, label: labelOf(remote.fields, doc.id), reason: failure(err) });
+          }
+        }
+        cp.searchAfter = cursorOf(doc);
+        cp.done++;
+      }
+      if (!cancelled) cp.pages++;
+      ctx.progress({ total: page.total, done: cp.done });
+      ctx.saveCheckpoint(cp);
+    });
+    if (cancelled) throw cancelled;
+    ctx.step('after-page');
+    if (page.contacts.length < PAGE_LIMIT) break;
+  }
+}
+
+export const pullHandler: OperationHandler = { kind: 'pull', preview, run };

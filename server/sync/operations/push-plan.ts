@@ -1,0 +1,216 @@
+// Push contacts, the pure part: what one Tandem contact's push does to its HighLevel copy, shared by
+// the preview and the run so the preview's counts are what the run then does. Tandem's values win,
+// except that nothing Tandem holds EMPTY clears HighLevel: an empty field, `dnd` off (HighLevel omits
+// it when off, so "off" in Tandem may only mean "never set", and clearing DND could message people
+// who opted out), no owner, an absent custom value. HighLevel-only tags are kept; Tandem's missing
+// ones are added through the tag endpoint (a PUT with tags would replace them all).
+//
+// Item records (the panel and the undo read them): `before.fields` and `after.fields` are keyed by
+// Tandem's field names, custom fields as `customFields.<id>`, and the owner as `assignedTo` holding
+// HighLevel user ids, so an undo can put HighLevel's exact previous owner back. `before` values are
+// HighLevel's raw text where it has one (an undo restores what was there, not Tandem's spelling).
+import {
+  fromHighLevel, toHighLevelCreate, toHighLevelUpdate,
+  type CreateContactBody, type HighLevelContact, type OwnerMap, type UpdateContactBody, type UserMap,
+} from '../../highlevel/contact-mapping.ts';
+import {
+  SCALAR_FIELDS, customValueEquals, fieldEquals, normalizeTags,
+  type ContactFields, type ContactPatch, type CustomFieldValue, type ScalarField,
+} from '../contact-model.ts';
+import type { FieldChange } from './types.ts';
+
+/** HighLevel's copy of a contact as a push compares it. */
+export interface RemoteView {
+  id: string;
+  /** Tandem's reading of it (complete: absent = empty; unreadable values stay undefined). */
+  fields: Partial<ContactFields>;
+  /** HighLevel's owner id as stored (fields.ownerUserId is only set when it is paired). */
+  assignedTo: string | null;
+  dateUpdated: number | undefined;
+  doc: HighLevelContact;
+}
+
+export function remoteView(doc: HighLevelContact, ownerMap: OwnerMap): RemoteView {
+  const r = fromHighLevel(doc, ownerMap, { complete: true });
+  return { id: doc.id, fields: r.fields, assignedTo: doc.assignedTo?.trim() || null, dateUpdated: r.dateUpdated, doc };
+}
+
+export type Recorded = Record<string, unknown>;
+
+export interface PushPlan {
+  action: 'created' | 'updated' | 'unchanged' | 'skipped';
+  reason: string | null;
+  create?: CreateContactBody;
+  update?: { body: UpdateContactBody; addTags: string[] };
+  /** HighLevel's values of the fields written (raw), keyed as the header says. */
+  before: Recorded;
+  /** What the run writes, in Tandem's form. */
+  after: Recorded;
+  addedTags: string[];
+  /** False when Tandem's owner has no paired HighLevel user: it is not sent. */
+  ownerSent: boolean;
+  changes: FieldChange[];
+  /** HighLevel writes the plan makes. */
+  requests: number;
+}
+
+/** A name or email the admin recognises. */
+export function labelOf(fields: Pick<ContactFields, 'firstName' | 'lastName' | 'email' | 'phone'>, fallback: string): string {
+  const name = [fields.firstName, fields.lastName].filter(Boolean).join(' ');
+  return name || fields.email || fields.phone || fallback;
+}
+
+/** Another Tandem contact of this push that HighLevel holds (or will hold) with the same email or phone. */
+export interface DuplicateOf {
+  contactId: string;
+  label: string;
+  field: 'email' | 'phone';
+}
+
+/** HighLevel keeps one contact per email or phone: the second Tandem contact is not created (nor merged). */
+export function duplicateReason(d: DuplicateOf): string {
+  return `same ${d.field} as Tandem contact ${d.label} (${d.contactId}), which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
+}
+
+function ownerReason(ownerUserId: string): string {
+  return `owner ${ownerUserId} has no paired HighLevel user, so the owner was not sent (Sync users repairs pairings)`;
+}
+
+/** HighLevel's raw value of a scalar field, for `before`: what an undo writes back. */
+function rawValue(remote: RemoteView, f: ScalarField): unknown {
+  const doc = remote.doc as Record<string, unknown>;
+  if (f === 'dnd') return remote.doc.dnd === true;
+  if (f === 'dateOfBirth') return remote.fields.dateOfBirth ?? null;
+  if (f === 'address1') return (doc.address1 ?? doc.address ?? null) as unknown;
+  const v = doc[f];
+  return typeof v === 'string' ? v : (remote.fields[f] ?? null);
+}
+
+function rawCustom(remote: RemoteView, id: string): unknown {
+  const item = remote.doc.customFields?.find((c) => c.id === id);
+  return item?.value ?? null;
+}
+
+/**
+ * What pushing `contact` does: created (no HighLevel copy), updated (only the differing fields and
+ * missing tags), unchanged, or skipped (its linked HighLevel contact was not seen: deleted there; or
+ * its email or phone belongs to another contact of the push, which HighLevel would refuse).
+ */
+export function decidePush(input: {
+  contact: ContactFields;
+  remote: RemoteView | null;
+  /** The contact is linked and its HighLevel copy was not found. */
+  goneRemote?: boolean;
+  /** Unlinked, and its email or phone already belongs to another contact of the push in HighLevel. */
+  duplicateOf?: DuplicateOf;
+  locationId: string;
+  userMap: UserMap;
+}): PushPlan {
+  const { contact, remote, userMap } = input;
+  const plan: PushPlan = { action: 'unchanged', reason: null, before: {}, after: {}, addedTags: [], ownerSent: true, changes: [], requests: 0 };
+  if (input.goneRemote) return { ...plan, action: 'skipped', reason: 'deleted in HighLevel' };
+  if (input.duplicateOf) return { ...plan, action: 'skipped', reason: duplicateReason(input.duplicateOf) };
+
+  if (!remote) {
+    const { body, unmatchedOwner } = toHighLevelCreate(contact, input.locationId, userMap);
+    plan.action = 'created';
+    plan.create = body;
+    plan.requests = 1;
+    plan.ownerSent = unmatchedOwner === undefined;
+    if (unmatchedOwner) plan.reason = ownerReason(unmatchedOwner);
+    for (const f of SCALAR_FIELDS) {
+      const v = contact[f];
+      if (v === null || v === false || (f === 'ownerUserId' && unmatchedOwner)) continue;
+      if (f === 'ownerUserId') plan.after.assignedTo = body.assignedTo ?? null;
+      else plan.after[f] = v;
+      plan.changes.push({ field: f, from: null, to: v });
+    }
+    for (const [id, v] of Object.entries(contact.customFields)) {
+      plan.after[`customFields.${id}`] = v;
+      plan.changes.push({ field: `customFields.${id}`, from: null, to: v });
+    }
+    plan.addedTags = [...contact.tags];
+    if (contact.tags.length) plan.changes.push({ field: 'tags', from: [], to: [...contact.tags] });
+    return plan;
+  }
+
+  const patch: ContactPatch = {};
+  for (const f of SCALAR_FIELDS) {
+    const mine = contact[f];
+    if (mine === null || mine === false) continue;
+    if (f === 'ownerUserId') {
+      const hl = userMap(mine as string);
+      if (!hl) {
+        plan.ownerSent = false;
+        plan.reason = ownerReason(mine as string);
+        continue;
+      }
+      if (hl === remote.assignedTo) continue;
+      patch.ownerUserId = mine as string;
+      plan.before.assignedTo = remote.assignedTo;
+      plan.after.assignedTo = hl;
+      plan.changes.push({ field: 'ownerUserId', from: remote.fields.ownerUserId ?? remote.assignedTo, to: mine });
+      continue;
+    }
+    const theirs = remote.fields[f];
+    if (theirs !== undefined && fieldEquals(f, mine as never, theirs as never)) continue;
+    (patch as Record<string, unknown>)[f] = mine;
+    plan.before[f] = rawValue(remote, f);
+    plan.after[f] = mine;
+    plan.changes.push({ field: f, from: theirs ?? null, to: mine });
+  }
+  for (const [id, mine] of Object.entries(contact.customFields)) {
+    const theirs: CustomFieldValue | undefined = remote.fields.customFields?.[id];
+    if (customValueEquals(mine, theirs)) continue;
+    (patch.customFields ??= {})[id] = mine;
+    plan.before[`customFields.${id}`] = rawCustom(remote, id);
+    plan.after[`customFields.${id}`] = mine;
+    plan.changes.push({ field: `customFields.${id}`, from: theirs ?? null, to: mine });
+  }
+  const held = new Set(remote.fields.tags ?? []);
+  const add = normalizeTags(contact.tags).filter((t) => !held.has(t));
+  const update = toHighLevelUpdate(patch, userMap, { add });
+  const hasBody = Object.keys(update.body).length > 0;
+  if (!hasBody && add.length === 0) return plan;
+  plan.action = 'updated';
+  plan.update = { body: update.body, addTags: add };
+  plan.addedTags = add;
+  if (add.length) plan.changes.push({ field: 'tags', from: [...held], to: [...held, ...add] });
+  plan.requests = (hasBody ? 1 : 0) + (add.length ? 1 : 0);
+  return plan;
+}
+
+/**
+ * The link's ledger after the push wrote `written` (and added `addedTags`). A linked contact: the base it had,
+ * with the written fields applied, so Tandem-only pending changes stay pending and HighLevel-only
+ * changes still flow to Tandem. A new link (matched or created): Tandem's values, since HighLevel
+ * now holds them wherever Tandem has one, except an owner that could not be sent (HighLevel's, as
+ * Tandem reads it); where Tandem is empty the base is too, so HighLevel's values come into Tandem
+ * and are never taken for a Tandem deletion.
+ */
+export function ledgerAfter(input: {
+  baseBefore: ContactFields | null;
+  contact: ContactFields;
+  remote: RemoteView | null;
+  ownerSent: boolean;
+  /** The `after.fields` actually written (see the header for the keys). */
+  written: Recorded;
+  addedTags: string[];
+}): ContactFields {
+  const { baseBefore, contact, remote, written } = input;
+  if (baseBefore === null) {
+    const base: ContactFields = { ...contact, tags: [...contact.tags].sort(), customFields: { ...contact.customFields } };
+    if (!input.ownerSent) base.ownerUserId = remote?.fields.ownerUserId ?? null;
+    // Tags Tandem has that could not be added stay pending against the ledger.
+    if (remote) base.tags = [...new Set([...(remote.fields.tags ?? []), ...input.addedTags])].filter((t) => contact.tags.includes(t)).sort();
+    return base;
+  }
+  const base: ContactFields = { ...baseBefore, tags: [...baseBefore.tags], customFields: { ...baseBefore.customFields } };
+  for (const [key, value] of Object.entries(written)) {
+    if (key === 'assignedTo') base.ownerUserId = contact.ownerUserId;
+    else if (key.startsWith('customFields.')) base.customFields[key.slice('customFields.'.length)] = value as CustomFieldValue;
+    else (base as Record<string, unknown>)[key] = value;
+  }
+  base.tags = [...new Set([...base.tags, ...input.addedTags])].sort();
+  return base;
+}

@@ -1,0 +1,246 @@
+// Undo of a push: for each record the push wrote (updated or created), HighLevel's values from
+// before the run are written back, but only where HighLevel still holds what the run wrote (else
+// 'skipped', "changed since the run": someone's later edit is never overwritten); contacts the run
+// created are deleted in HighLevel and unlinked. The link's ledger goes back to the base recorded
+// before the run (none: the link is removed). HighLevel's current values are read in search pages
+// (one request per 500 contacts, not one GET per record); the preview reads the same and decides
+// with the same function. Records of the undo are keyed like the push's, so a resumed undo skips
+// what it finished; a 'pending' record (crash after its write) is recognised by HighLevel holding
+// the old values again (or the contact being gone).
+//
+// Step points: 'before-highlevel-write', 'after-highlevel-write', 'after-record'.
+import { deleteLink, getLinkByContact, saveLink } from '../../../db/links.ts';
+import { listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
+import { CLEARED_CUSTOM_VALUE, fromHighLevel, type HighLevelContact, type UpdateContactBody } from '../../highlevel/contact-mapping.ts';
+import { isContactNotFound } from '../../highlevel/contacts.ts';
+import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
+import { ownerMapFor } from '../../../db/highlevel-users.ts';
+import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
+import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
+import { stopsRun } from './push-record.ts';
+import { emptyCounts, OperationCancelled, SAMPLE_SIZE, type BaseContext, type FieldChange, type Preview, type RunContext } from './types.ts';
+import type { UndoPart } from './undo.ts';
+
+const PAGE = 500;
+const TRIES = 3;
+const KEEP_SHARE = 0.25;
+
+interface Before {
+  fields: Recorded;
+  tags?: string[];
+  base: ContactFields | null;
+  created?: true;
+}
+interface After {
+  fields: Recorded;
+  tags: string[];
+}
+
+interface Restore {
+  item: OperationItemRow;
+  before: Before;
+  after: After;
+  current: RemoteView | null;
+}
+
+export interface UndoPlan {
+  action: 'updated' | 'removed' | 'skipped';
+  reason: string | null;
+  body: UpdateContactBody | null;
+  removeTags: string[];
+  remove: boolean;
+  changes: FieldChange[];
+  requests: number;
+}
+
+/** The push's records that wrote to HighLevel (done, or pending: maybe written), in order. */
+function writtenItems(ctx: BaseContext, target: OperationRow): OperationItemRow[] {
+  const out: OperationItemRow[] = [];
+  let after = 0;
+  for (;;) {
+    const rows = listItems(ctx.db, target.id, { afterSeq: after, limit: 1000, actions: ['updated', 'created'] });
+    if (rows.length === 0) return out;
+    for (const r of rows) if (r.before && r.highlevelId) out.push(r);
+    after = rows.at(-1)!.seq;
+  }
+}
+
+/** HighLevel's current copy of each contact in `ids` (absent: no longer there), read in pages. */
+async function readCurrent(ctx: BaseContext, ids: Set<string>): Promise<{ docs: Map<string, HighLevelContact>; pages: number }> {
+  const docs = new Map<string, HighLevelContact>();
+  let pages = 0;
+  let searchAfter: Array<string | number> | null = null;
+  if (ids.size === 0) return { docs, pages };
+  for (;;) {
+    const page = await ctx.api.searchContacts({ sort: [{ field: 'dateAdded', direction: 'asc' }], pageLimit: PAGE, ...(searchAfter ? { searchAfter } : {}) });
+    pages++;
+    for (const doc of page.contacts) if (ids.has(doc.id)) docs.set(doc.id, doc);
+    const last = page.contacts.at(-1);
+    if (last) searchAfter = last.searchAfter?.length ? last.searchAfter : [last.dateAdded ? Date.parse(last.dateAdded) : 0, last.id];
+    if (page.contacts.length < PAGE) return { docs, pages };
+  }
+}
+
+/** Whether HighLevel's `current` holds every value of `recorded` (keys as push-plan.ts names them). */
+function holds(current: RemoteView, recorded: Recorded): boolean {
+  const doc: Record<string, unknown> = { id: current.id };
+  const custom: Array<{ id: string; value: unknown }> = [];
+  for (const [key, value] of Object.entries(recorded)) {
+    if (key.startsWith('customFields.')) custom.push({ id: key.slice('customFields.'.length), value });
+    else doc[key] = value;
+  }
+  if (custom.length) doc.customFields = custom;
+  const wanted = fromHighLevel(doc as HighLevelContact, () => null).fields;
+  for (const key of Object.keys(recorded)) {
+    if (key === 'assignedTo') {
+      if ((current.assignedTo ?? null) !== ((recorded.assignedTo as string | null) || null)) return false;
+    } else if (key.startsWith('customFields.')) {
+      const id = key.slice('customFields.'.length);
+      if (!customValueEquals(current.fields.customFields?.[id], wanted.customFields?.[id])) return false;
+    } else {
+      const f = key as ScalarField;
+      if (!fieldEquals(f, current.fields[f] as never, wanted[f] as never)) return false;
+    }
+  }
+  return true;
+}
+
+/** What undoing one record does; `resumed` when this undo already recorded it pending (maybe written). */
+export function decideUndo(r: Restore, resumed: boolean): UndoPlan {
+  const plan: UndoPlan = { action: 'skipped', reason: null, body: null, removeTags: [], remove: false, changes: [], requests: 0 };
+  const { current, before, after } = r;
+  if (before.created) {
+    if (!current) return resumed ? { ...plan, action: 'removed' } : { ...plan, reason: 'already deleted in HighLevel' };
+    if (!holds(current, after.fields)) return { ...plan, reason: 'changed since the run' };
+    return { ...plan, action: 'removed', remove: true, requests: 1, changes: [{ field: 'contact', from: 'exists', to: 'deleted' }] };
+  }
+  if (!current) return { ...plan, reason: 'deleted in HighLevel' };
+  if (!holds(current, after.fields)) {
+    return resumed && holds(current, before.fields) ? { ...plan, action: 'updated' } : { ...plan, reason: 'changed since the run' };
+  }
+  const body: UpdateContactBody = {};
+  const custom: NonNullable<UpdateContactBody['customFields']> = [];
+  for (const [key, value] of Object.entries(before.fields)) {
+    if (key.startsWith('customFields.')) {
+      const id = key.slice('customFields.'.length);
+      custom.push({ id, field_value: (value ?? CLEARED_CUSTOM_VALUE) as never });
+    } else if (key === 'dnd') body.dnd = value === true;
+    else (body as Record<string, unknown>)[key] = value ?? null;
+    plan.changes.push({ field: key, from: after.fields[key] ?? null, to: value ?? null });
+  }
+  if (custom.length) body.customFields = custom;
+  const held = new Set(current.fields.tags ?? []);
+  plan.removeTags = (after.tags ?? []).filter((t) => held.has(t));
+  if (plan.removeTags.length) plan.changes.push({ field: 'tags', from: [...held], to: [...held].filter((t) => !plan.removeTags.includes(t)) });
+  const hasBody = Object.keys(body).length > 0;
+  return { ...plan, action: 'updated', body: hasBody ? body : null, requests: (hasBody ? 1 : 0) + (plan.removeTags.length ? 1 : 0) };
+}
+
+async function gather(ctx: BaseContext, target: OperationRow): Promise<{ restores: Restore[]; pages: number }> {
+  const items = writtenItems(ctx, target);
+  const { docs, pages } = await readCurrent(ctx, new Set(items.map((i) => i.highlevelId!)));
+  const ownerMap = ownerMapFor(ctx.db, ctx.locationId);
+  const restores: Restore[] = [];
+  for (const item of items) {
+    const doc = docs.get(item.highlevelId!);
+    const r: Restore = {
+      item,
+      before: JSON.parse(item.before!) as Before,
+      after: (item.after ? JSON.parse(item.after) : { fields: {}, tags: [] }) as After,
+      current: doc ? remoteView(doc, ownerMap) : null,
+    };
+    // A record the push left pending (stopped before its write) was never written: nothing to undo.
+    if (item.state === 'pending' && !(r.current && holds(r.current, r.after.fields))) continue;
+    restores.push(r);
+  }
+  return { restores, pages };
+}
+
+async function preview(ctx: Parameters<UndoPart['preview']>[0], target: OperationRow): Promise<Preview> {
+  const { restores, pages } = await gather(ctx, target);
+  const counts = emptyCounts();
+  const samples: Preview['samples'] = [];
+  let writes = 0;
+  let changed = 0;
+  for (const r of restores) {
+    const plan = decideUndo(r, false);
+    counts.highlevel[plan.action]++;
+    writes += plan.requests;
+    if (plan.reason === 'changed since the run') changed++;
+    if (plan.action !== 'skipped' && samples.length < SAMPLE_SIZE) {
+      samples.push({
+        ...(r.item.contactId ? { contactId: r.item.contactId } : {}),
+        highlevelId: r.item.highlevelId!,
+        label: r.item.label ?? r.item.key,
+        side: 'highlevel',
+        action: plan.action === 'removed' ? 'remove' : 'update',
+        changes: plan.changes,
+      });
+    }
+  }
+  const notes: string[] = [];
+  if (changed) notes.push(`${changed} contact(s) changed in HighLevel since the push: they are left as they are now.`);
+  const requests = pages + writes;
+  const usable = Math.max(1, ctx.rate.max - Math.ceil(KEEP_SHARE * ctx.rate.max));
+  return { counts, samples, requests, durationMs: Math.max(0, Math.ceil(requests / usable) - 1) * ctx.rate.intervalMs, notes };
+}
+
+async function run(ctx: RunContext, target: OperationRow): Promise<void> {
+  ctx.progress({ phase: 'reading HighLevel' });
+  const { restores } = await gather(ctx, target);
+  let done = 0;
+  ctx.progress({ phase: 'restoring', total: restores.length, done });
+  for (const r of restores) {
+    const mine = ctx.item(r.item.key);
+    if (mine?.state !== 'done') await restoreOne(ctx, r, mine?.state === 'pending');
+    ctx.progress({ done: ++done });
+    ctx.step('after-record');
+  }
+}
+
+async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean): Promise<void> {
+  const highlevelId = r.item.highlevelId!;
+  const item = { key: r.item.key, entity: 'contact' as const, side: 'highlevel' as const, contactId: r.item.contactId, highlevelId, label: r.item.label };
+  const plan = decideUndo(r, resumed);
+  if (plan.action === 'skipped') return ctx.record({ ...item, action: 'skipped', reason: plan.reason });
+  ctx.record({ ...item, state: 'pending', action: plan.action, after: { fields: r.before.fields, tags: plan.removeTags } });
+  ctx.step('before-highlevel-write');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (plan.remove) await ctx.api.deleteContact(highlevelId);
+      if (plan.body) await ctx.api.updateContact(highlevelId, plan.body);
+      if (plan.removeTags.length) await ctx.api.removeTags(highlevelId, plan.removeTags);
+      break;
+    } catch (err) {
+      if (err instanceof OperationCancelled || !(err instanceof HighLevelError) || stopsRun(err)) throw err;
+      if (isContactNotFound(err)) return ctx.record({ ...item, action: 'skipped', reason: 'deleted in HighLevel' });
+      if (classifyHighLevelError(err) === 'retry' && attempt < TRIES) continue;
+      return ctx.record({ ...item, action: 'failed', reason: `HighLevel refused it (${err.status}): ${err.message}` });
+    }
+  }
+  try {
+    ctx.step('after-highlevel-write');
+  } catch (err) {
+    if (err instanceof OperationCancelled) settle(ctx, r, item, plan);
+    throw err;
+  }
+  settle(ctx, r, item, plan);
+}
+
+/** The ledger back to its base before the push (or no link), and the record done, in one transaction. */
+function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: string | null; highlevelId: string }, plan: UndoPlan): void {
+  const now = ctx.clock.now();
+  ctx.db.transaction(() => {
+    const contactId = item.contactId;
+    if (contactId) {
+      if (plan.action === 'removed' || r.before.base === null) deleteLink(ctx.db, ctx.locationId, contactId);
+      else {
+        const link = getLinkByContact(ctx.db, ctx.locationId, contactId);
+        saveLink(ctx.db, { locationId: ctx.locationId, contactId, highlevelId: link?.highlevelId ?? item.highlevelId, base: r.before.base, now });
+      }
+    }
+    ctx.record({ ...item, entity: 'contact', side: 'highlevel', label: r.item.label, state: 'done', action: plan.action, after: { fields: r.before.fields, tags: plan.removeTags } });
+  });
+}
+
+export const pushUndo: UndoPart = { preview, run };

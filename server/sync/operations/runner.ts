@@ -1,0 +1,433 @@
+// The one-time operations runner: the lifecycle every operation shares, whatever it does.
+//   preview   a row in 'previewing'; the handler reads (never writes) and the preview is stored;
+//             'previewed' waits for the admin, PREVIEW_TTL_MS at most (then it is discarded).
+//   confirm   'running': this process claims the lease and runs the handler from its checkpoint.
+//   progress  kept in memory, persisted and pushed to subscribers (the panel's SSE) a few times a
+//             second; counts come from the recorded items, so a resumed run never counts twice.
+//   cancel    a preview is discarded at once; a run stops at its next `step()` → 'cancelled'.
+//   resume    at start and every SWEEP_MS: runs nobody holds (their process died, or a lease
+//             expired) are claimed and continued from their checkpoint (T16).
+// One unfinished operation per location (the database's partial unique index). HighLevel calls go
+// through the location's own budget gate, leaving a share of every window to the continuous loop,
+// and budget deferrals are waited out here (interrupted by cancel or stop).
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { Db } from '../../../db/client.ts';
+import {
+  claimOperation, createOperation, getItem, getOperation, getOperationById, nextItemSeq, orphanedRuns, putItem,
+  stalePreviews, updateOperation, type OperationItemRow, type OperationRow,
+} from '../../../db/operations.ts';
+import type { OperationKind } from '../../../db/schema.ts';
+import { getSyncSettings } from '../../../db/sync-settings.ts';
+import type { Clock } from '../../clock.ts';
+import type { DeferredError } from '../../highlevel/contacts.ts';
+import { describeError } from '../describe-error.ts';
+import type { Supervisor } from '../supervisor.ts';
+import { patientApi } from './patient-api.ts';
+import { adjustCounts, progressTracker, type ProgressTracker } from './progress.ts';
+import { tallyItems } from './summary.ts';
+import {
+  OperationCancelled, SimulatedCrash, emptyCounts,
+  type BaseContext, type ItemInput, type OperationHandler, type Preview, type Progress, type RunContext,
+} from './types.ts';
+
+export const PREVIEW_TTL_MS = 15 * 60_000;
+export const UNDO_WINDOW_MS = 7 * 24 * 60 * 60_000;
+const LEASE_MS = 60_000;
+const SWEEP_MS = 30_000;
+/** Share of every burst window left to the continuous loop while an operation runs. */
+const KEEP_SHARE = 0.25;
+
+/** Why an operation cannot start or change now; the route turns `code` into an HTTP status. */
+export class OperationRefused extends Error {
+  override readonly name = 'OperationRefused';
+  constructor(
+    readonly code: 'busy' | 'not_found' | 'not_undoable' | 'expired' | 'wrong_state',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface OperationsOptions {
+  leaseMs?: number;
+  previewTtlMs?: number;
+  /** Real ms between sweeps for orphaned runs and stale previews; 0 disables (tests call `sweep`). */
+  sweepMs?: number;
+  keepShare?: number;
+  /** This process's lease owner id (default random). */
+  processId?: string;
+  /** Tests (T16): crash the run when it reaches the named point. */
+  crashAt?: (operation: OperationRow, point: string) => boolean;
+  /** Tests of the lifecycle itself: handlers of their own in place of the registered ones. */
+  handlers?: Partial<Record<OperationKind, OperationHandler>>;
+}
+
+export interface OperationsDeps {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  sync: Pick<Supervisor, 'backgroundApi' | 'wake'>;
+  handlers: Partial<Record<OperationKind, OperationHandler>>;
+  options?: OperationsOptions;
+}
+
+export interface Requester {
+  locationId: string;
+  userId: string;
+  userName?: string | null;
+}
+
+export interface Operations {
+  start(): void;
+  stop(): Promise<void>;
+  /** Starts a preview (discarding an unconfirmed one); refused while a run is in progress. */
+  preview(by: Requester, kind: OperationKind, undoOf?: string): OperationRow;
+  /** Starts the previewed run. */
+  confirm(locationId: string, id: string): OperationRow;
+  /** Discards a preview, or asks a run to stop at its next record. */
+  cancel(locationId: string, id: string): OperationRow;
+  get(locationId: string, id: string): OperationRow | undefined;
+  /** Calls `listener` with the row after every persisted change; returns the unsubscribe. */
+  subscribe(id: string, listener: (row: OperationRow) => void): () => void;
+  /** Resolves when the operation rests: previewed, or finished (tests and the CLI wait on this). */
+  settled(id: string): Promise<OperationRow>;
+  /** Claims and continues runs nobody holds; discards stale previews. */
+  sweep(): Promise<void>;
+  /** A completed push or pull of the last 7 days not undone yet may be undone. */
+  undoable(row: OperationRow): boolean;
+}
+
+const KIND_NAMES: Record<OperationKind, string> = { push: 'Push contacts', pull: 'Pull contacts', sync_users: 'Sync users', undo: 'Undo' };
+
+const FINISHED = new Set(['completed', 'cancelled', 'failed', 'discarded']);
+
+export function createOperations(deps: OperationsDeps): Operations {
+  const { db, clock, log } = deps;
+  const o = deps.options ?? {};
+  const leaseMs = o.leaseMs ?? LEASE_MS;
+  const processId = o.processId ?? randomUUID();
+  const events = new EventEmitter();
+  events.setMaxListeners(0);
+  /** Work this process is doing now, by operation id. */
+  const active = new Map<string, { cancel: boolean; done: Promise<void> }>();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  function emit(row: OperationRow | undefined): OperationRow | undefined {
+    if (row) events.emit(row.id, row);
+    return row;
+  }
+
+  function handlerFor(kind: OperationKind): OperationHandler {
+    const h = (o.handlers ?? deps.handlers)[kind];
+    if (!h) throw new OperationRefused('not_found', `This version of Tandem does not offer ${KIND_NAMES[kind]} yet.`);
+    return h;
+  }
+
+  function interrupted(id: string): boolean {
+    return stopped || active.get(id)?.cancel === true;
+  }
+
+  function baseContext(row: OperationRow, tracker: ProgressTracker, heartbeat?: () => void): BaseContext {
+    const { api, rate } = patientApi(
+      {
+        sync: deps.sync,
+        clock,
+        keepShare: o.keepShare ?? KEEP_SHARE,
+        interrupted: () => interrupted(row.id),
+        ...(heartbeat ? { heartbeat } : {}),
+        // The panel says why nothing moves (e.g. the daily budget is used up, until when).
+        waiting: (err) => tracker.update({ waiting: err ? describeWait(err) : null }, true),
+      },
+      row.locationId,
+      () => tracker.update({ requests: tracker.get().requests + 1 }),
+    );
+    return { db, clock, log, locationId: row.locationId, operation: row, settings: getSyncSettings(db, row.locationId), api, rate };
+  }
+
+  // ---- preview ----------------------------------------------------------------------------------
+
+  function startPreview(row: OperationRow): void {
+    const entry = { cancel: false, done: Promise.resolve() };
+    active.set(row.id, entry);
+    const tracker = progressTracker({ db, clock, emit }, row, { phase: 'preview', total: null, done: 0, counts: emptyCounts(), requests: 0, etaMs: null });
+    const ctx = { ...baseContext(row, tracker), progress: (p: Partial<Progress>) => tracker.update(p) };
+    entry.done = (async () => {
+      try {
+        const preview: Preview = await handlerFor(row.kind).preview(ctx);
+        const now = clock.now();
+        emit(updateOperation(db, row.id, { status: 'previewed', previewedAt: now, preview: JSON.stringify(preview), progress: null }, now, ['previewing']));
+      } catch (err) {
+        if (err instanceof OperationCancelled) return;
+        log.warn({ err, operationId: row.id }, 'operation preview failed');
+        const now = clock.now();
+        emit(updateOperation(db, row.id, { status: 'failed', error: describeOperationError(err), finishedAt: now }, now, ['previewing']));
+      } finally {
+        tracker.stop();
+        active.delete(row.id);
+      }
+    })();
+  }
+
+  // ---- run ----------------------------------------------------------------------------------------
+
+  function execute(row: OperationRow): void {
+    if (stopped || active.has(row.id)) return;
+    const now = clock.now();
+    const claimed = claimOperation(db, row.id, processId, now, now + leaseMs);
+    if (!claimed) return;
+    const entry = { cancel: claimed.cancelRequestedAt !== null, done: Promise.resolve() };
+    active.set(row.id, entry);
+    entry.done = run(claimed).finally(() => active.delete(row.id));
+  }
+
+  async function run(row: OperationRow): Promise<void> {
+    const saved = row.progress ? (JSON.parse(row.progress) as Progress) : null;
+    // Counts are what the recorded items say (a resumed run's earlier records included).
+    const tally = tallyItems(db, row.id);
+    const tracker = progressTracker({ db, clock, emit }, row, {
+      phase: saved?.phase ?? 'starting',
+      total: saved?.total ?? null,
+      done: saved?.done ?? 0,
+      counts: tally.counts,
+      users: tally.users,
+      requests: saved?.requests ?? 0,
+      etaMs: null,
+    });
+    let seq = nextItemSeq(db, row.id);
+    let leaseUntil = row.leaseUntil ?? 0;
+    /**
+     * Keeps the lease (renewed at half-life) and notices a cancel asked through another process
+     * (the row's cancel_requested_at). Another process holding the run means ours was presumed
+     * dead: stop without touching it.
+     */
+    const heartbeat = () => {
+      const t = clock.now();
+      if (t <= leaseUntil - leaseMs / 2) return;
+      const renewed = claimOperation(db, row.id, processId, t, t + leaseMs);
+      if (!renewed) throw new SimulatedCrash('lease lost');
+      leaseUntil = renewed.leaseUntil ?? 0;
+      if (renewed.cancelRequestedAt !== null) throw new OperationCancelled('cancelled');
+    };
+    const ctx: RunContext = {
+      ...baseContext(row, tracker, heartbeat),
+      checkpoint: row.checkpoint ? JSON.parse(row.checkpoint) : null,
+      saveCheckpoint(checkpoint: unknown) {
+        const p = tracker.get();
+        emit(updateOperation(db, row.id, { checkpoint: JSON.stringify(checkpoint), progress: JSON.stringify(p) }, clock.now()));
+      },
+      step(point?: string) {
+        if (interrupted(row.id)) throw new OperationCancelled('cancelled');
+        if (point && o.crashAt?.(row, point)) throw new SimulatedCrash(point);
+        heartbeat();
+      },
+      progress: (p) => tracker.update(p),
+      record(item: ItemInput) {
+        const previous = getItem(db, row.id, item.key);
+        putItem(db, {
+          operationId: row.id,
+          key: item.key,
+          locationId: row.locationId,
+          entity: item.entity,
+          side: item.side,
+          action: item.action,
+          state: item.state ?? 'done',
+          contactId: item.contactId ?? null,
+          highlevelId: item.highlevelId ?? null,
+          label: item.label ?? null,
+          reason: item.reason ?? null,
+          before: item.before === undefined ? (previous?.before ?? null) : JSON.stringify(item.before),
+          after: item.after === undefined ? null : JSON.stringify(item.after),
+          seq: previous?.seq ?? seq++,
+          at: clock.now(),
+        });
+        const counts = tracker.get().counts;
+        const users = { ...(tracker.get().users ?? {}) };
+        if (previous && previous.state === 'done') adjustCounts(previous, -1, counts, users);
+        if ((item.state ?? 'done') === 'done') adjustCounts({ ...item, state: 'done' } as OperationItemRow, 1, counts, users);
+        tracker.update({ counts, users });
+      },
+      item: (key: string) => getItem(db, row.id, key),
+    };
+
+    try {
+      await handlerFor(row.kind).run(ctx);
+      tracker.stop();
+      finish(row, 'completed', tracker);
+    } catch (err) {
+      tracker.stop();
+      if (err instanceof SimulatedCrash) {
+        // As if the process died here: the lease stays until it expires; a sweep resumes the run.
+        log.warn({ operationId: row.id, point: err.point }, 'operation run stopped (simulated crash or lease lost)');
+        return;
+      }
+      if (err instanceof OperationCancelled) {
+        if (stopped) return releaseLease(row, tracker);
+        finish(row, 'cancelled', tracker);
+        return;
+      }
+      log.warn({ err, operationId: row.id }, 'operation run failed');
+      finish(row, 'failed', tracker, describeOperationError(err));
+    }
+  }
+
+  function releaseLease(row: OperationRow, tracker: ProgressTracker): void {
+    tracker.flush();
+    updateOperation(db, row.id, { leaseOwner: null, leaseUntil: null }, clock.now(), ['running']);
+  }
+
+  function finish(row: OperationRow, status: 'completed' | 'cancelled' | 'failed', tracker: ProgressTracker, error?: string): void {
+    const now = clock.now();
+    const tally = tallyItems(db, row.id);
+    const final: Progress = { ...tracker.get(), phase: status, counts: tally.counts, users: tally.users, etaMs: 0 };
+    const done = updateOperation(
+      db,
+      row.id,
+      { status, finishedAt: now, progress: JSON.stringify(final), error: error ?? null, leaseOwner: null, leaseUntil: null },
+      now,
+      ['running'],
+    );
+    if (done && status === 'completed' && row.kind === 'undo' && row.undoOf) {
+      emit(updateOperation(db, row.undoOf, { undoneBy: row.id }, now));
+    }
+    emit(done);
+    // Operations write contacts and ledgers: let the loop look at the location again.
+    deps.sync.wake(row.locationId);
+  }
+
+  // ---- public -------------------------------------------------------------------------------------
+
+  function undoable(row: OperationRow): boolean {
+    return (
+      (row.kind === 'push' || row.kind === 'pull') &&
+      (row.status === 'completed' || row.status === 'cancelled') &&
+      row.undoneBy === null &&
+      row.finishedAt !== null &&
+      clock.now() - row.finishedAt <= UNDO_WINDOW_MS
+    );
+  }
+
+  async function sweep(): Promise<void> {
+    const now = clock.now();
+    for (const row of stalePreviews(db, now - (o.previewTtlMs ?? PREVIEW_TTL_MS))) {
+      if (row.status === 'previewing' && active.has(row.id)) active.get(row.id)!.cancel = true;
+      emit(updateOperation(db, row.id, { status: 'discarded', finishedAt: now }, now, ['previewing', 'previewed']));
+    }
+    for (const row of orphanedRuns(db, now)) execute(row);
+  }
+
+  function arm(): void {
+    const every = o.sweepMs ?? SWEEP_MS;
+    if (stopped || every <= 0) return;
+    timer = setTimeout(() => {
+      void sweep().catch((err: unknown) => log.error({ err }, 'operations sweep failed')).finally(arm);
+    }, every);
+    timer.unref();
+  }
+
+  return {
+    start() {
+      void sweep().catch((err: unknown) => log.error({ err }, 'operations sweep failed'));
+      arm();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await Promise.allSettled([...active.values()].map((a) => a.done));
+    },
+    preview(by, kind, undoOf) {
+      // Refused before any row exists: an operation this build does not offer is not started.
+      handlerFor(kind);
+      if (kind === 'undo') {
+        const target = undoOf ? getOperation(db, by.locationId, undoOf) : undefined;
+        if (!target) throw new OperationRefused('not_found', 'There is no such run to undo.');
+        if (!undoable(target)) {
+          throw new OperationRefused('not_undoable', 'Only push and pull runs of the last 7 days that were not undone already can be undone.');
+        }
+      }
+      const now = clock.now();
+      let row: OperationRow;
+      try {
+        row = createOperation(db, { locationId: by.locationId, kind, undoOf: kind === 'undo' ? undoOf : null, requestedBy: by.userId, requestedByName: by.userName ?? null, now });
+      } catch (err) {
+        if (err instanceof Error && err.name === 'OperationBusyError') {
+          throw new OperationRefused('busy', 'Another one-time operation is running for this location; wait for it to finish or cancel it.');
+        }
+        throw err;
+      }
+      emit(row);
+      startPreview(row);
+      return row;
+    },
+    confirm(locationId, id) {
+      const row = getOperation(db, locationId, id);
+      if (!row) throw new OperationRefused('not_found', 'There is no such operation.');
+      if (row.status !== 'previewed') throw new OperationRefused('wrong_state', `This operation is ${row.status}; only a previewed one can be started.`);
+      const now = clock.now();
+      if (row.previewedAt !== null && now - row.createdAt > (o.previewTtlMs ?? PREVIEW_TTL_MS)) {
+        emit(updateOperation(db, id, { status: 'discarded', finishedAt: now }, now, ['previewed']));
+        throw new OperationRefused('expired', 'This preview is out of date; preview again to see what a run would do now.');
+      }
+      const started = updateOperation(db, id, { status: 'running', confirmedAt: now, progress: null }, now, ['previewed']);
+      if (!started) throw new OperationRefused('wrong_state', 'This operation changed meanwhile; preview again.');
+      emit(started);
+      execute(started);
+      return getOperation(db, locationId, id) ?? started;
+    },
+    cancel(locationId, id) {
+      const row = getOperation(db, locationId, id);
+      if (!row) throw new OperationRefused('not_found', 'There is no such operation.');
+      const now = clock.now();
+      if (row.status === 'previewing' || row.status === 'previewed') {
+        const entry = active.get(id);
+        if (entry) entry.cancel = true;
+        return emit(updateOperation(db, id, { status: 'discarded', finishedAt: now }, now, ['previewing', 'previewed'])) ?? getOperation(db, locationId, id)!;
+      }
+      if (row.status !== 'running') throw new OperationRefused('wrong_state', `This operation is already ${row.status}.`);
+      const entry = active.get(id);
+      if (entry) entry.cancel = true;
+      const updated = emit(updateOperation(db, id, { cancelRequestedAt: row.cancelRequestedAt ?? now }, now, ['running']));
+      // A run no process holds right now (its process died) is finished here.
+      if (!entry && (row.leaseUntil === null || row.leaseUntil < now)) {
+        const tally = tallyItems(db, id);
+        const saved = row.progress ? (JSON.parse(row.progress) as Progress) : null;
+        const final: Progress = { phase: 'cancelled', total: saved?.total ?? null, done: saved?.done ?? 0, requests: saved?.requests ?? 0, counts: tally.counts, users: tally.users, etaMs: 0 };
+        return emit(updateOperation(db, id, { status: 'cancelled', finishedAt: now, progress: JSON.stringify(final) }, now, ['running'])) ?? row;
+      }
+      return updated ?? row;
+    },
+    get: (locationId, id) => getOperation(db, locationId, id),
+    subscribe(id, listener) {
+      events.on(id, listener);
+      return () => events.off(id, listener);
+    },
+    settled(id) {
+      return new Promise((resolve) => {
+        const check = (row: OperationRow) => {
+          if (row.status === 'previewed' || FINISHED.has(row.status)) {
+            events.off(id, check);
+            resolve(row);
+          }
+        };
+        events.on(id, check);
+        const row = getOperationById(db, id);
+        if (row) check(row);
+      });
+    },
+    sweep,
+    undoable,
+  };
+}
+
+
+/** Why a run waits, for the panel: what HighLevel said and when the run goes on. */
+function describeWait(err: DeferredError): string {
+  return describeError(err).replace(/sync resumes at/, 'the run goes on at').replace(/it tries again at/, 'the run goes on at');
+}
+
+/** Plain words for the panel; never a token or a request body. */
+export function describeOperationError(err: unknown): string {
+  return describeError(err).replace(/^Sync stopped/, 'The operation stopped').replace(/ Tandem will try again\.$| it will try again\.$|; Tandem will try again\.$/, '.');
+}

@@ -1,0 +1,223 @@
+// Sync users (kind 'sync_users'): pairs HighLevel and Tandem users by email (sync-users-plan.ts
+// decides), then re-applies owners over HighLevel's contacts, read in search pages of 500: a
+// linked contact's Tandem owner becomes the user paired with its HighLevel owner (origin 'remote',
+// the ledger's owner too). Contacts left without an owner are recorded with the reason. A Tandem
+// owner that HighLevel never got and that now has a HighLevel user is queued to the outbox: the
+// continuous sync sends it (three-way merge, direction settings) right after the run.
+// Not undoable. Crash points (ctx.step): 'user' before each user, 'user-created' between creating
+// a Tandem user and recording its pairing, 'owner' before each owner change, 'after-page' after
+// each page's checkpoint.
+// Checkpoint: { phase: 'users' | 'owners', plan, searchAfter, seen }; the plan is decided once per
+// run, so a resumed run applies the same decisions and every record is keyed (no double counts).
+import type { Db } from '../../../db/client.ts';
+import { getContact, updateContact } from '../../../db/contacts.ts';
+import { listHighLevelUsers, saveHighLevelUserPairing, type SeenHighLevelUser } from '../../../db/highlevel-users.ts';
+import { getLinkByRemote, saveLink } from '../../../db/links.ts';
+import { enqueueOutbox } from '../../../db/outbox.ts';
+import { createUser, findUserByEmail, listUsers, UserEmailTakenError, type User } from '../../../db/users.ts';
+import { normalizeText } from '../contact-model.ts';
+import type { SearchedContact } from '../../highlevel/contacts.ts';
+import { classifyHighLevelError } from '../../highlevel/http.ts';
+import { decideOwner, pairingsAfter, planUsers, userChanges, type OwnerDecision, type Pairings, type UserDecision } from './sync-users-plan.ts';
+import {
+  emptyCounts, OperationCancelled, SAMPLE_SIZE, SimulatedCrash,
+  type BaseContext, type OperationHandler, type OwnerChanges, type Preview, type PreviewContext, type RunContext,
+} from './types.ts';
+
+export const OWNER_PAGE = 500;
+const KEEP_SHARE = 0.25;
+const ATTEMPTS = 3;
+
+interface Checkpoint {
+  phase: 'users' | 'owners';
+  plan: UserDecision[];
+  searchAfter: Array<string | number> | null;
+  /** Contacts looked at in the owners phase (progress only). */
+  seen: number;
+}
+
+/** A read retried on transient failures (network, 5xx, timeout), up to ATTEMPTS in all. */
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof OperationCancelled || err instanceof SimulatedCrash) throw err;
+      if (attempt >= ATTEMPTS || classifyHighLevelError(err) !== 'retry') throw err;
+    }
+  }
+}
+
+async function decidePlan(ctx: BaseContext): Promise<{ plan: UserDecision[]; tandem: User[] }> {
+  const listed: SeenHighLevelUser[] = await retrying(() => ctx.api.listUsers());
+  const tandem = listUsers(ctx.db, ctx.locationId, { includeInactive: true });
+  return { plan: planUsers(listed, listHighLevelUsers(ctx.db, ctx.locationId), tandem), tandem };
+}
+
+/** Every HighLevel contact, page by page, from `after` on (dateAdded never changes: nothing is skipped). */
+async function* pages(ctx: BaseContext, after: Array<string | number> | null) {
+  let searchAfter = after;
+  for (;;) {
+    const page = await retrying(() =>
+      ctx.api.searchContacts({ pageLimit: OWNER_PAGE, sort: [{ field: 'dateAdded', direction: 'asc' }], ...(searchAfter ? { searchAfter } : {}) }),
+    );
+    const last = page.contacts.at(-1);
+    if (last) searchAfter = last.searchAfter?.length ? last.searchAfter : [last.dateAdded ? Date.parse(last.dateAdded) : 0, last.id];
+    yield { contacts: page.contacts, total: page.total, searchAfter };
+    if (page.contacts.length < OWNER_PAGE) return;
+  }
+}
+
+interface Judged {
+  decision: OwnerDecision;
+  contactId: string;
+  highlevelId: string;
+  label: string;
+  baseOwner: string | null;
+}
+
+/** The owner decision for one HighLevel contact; null when it is not a live linked Tandem contact. */
+function judge(db: Db, locationId: string, doc: SearchedContact, pairings: Pairings): Judged | null {
+  const link = getLinkByRemote(db, locationId, doc.id);
+  if (!link || link.remoteDeletedAt !== null) return null;
+  const contact = getContact(db, locationId, link.contactId);
+  if (!contact || contact.archivedAt !== null) return null;
+  const f = contact.fields;
+  const label = [f.firstName, f.lastName].filter(Boolean).join(' ') || f.email || f.phone || contact.id;
+  const decision = decideOwner({ hlOwner: normalizeText(doc.assignedTo), current: f.ownerUserId, baseOwner: link.base.ownerUserId }, pairings);
+  return { decision, contactId: contact.id, highlevelId: doc.id, label, baseOwner: link.base.ownerUserId };
+}
+
+function estimate(ctx: BaseContext, requests: number): number {
+  const perWindow = Math.max(1, ctx.rate.max * (1 - KEEP_SHARE));
+  return Math.round((Math.max(0, requests - 1) / perWindow) * ctx.rate.intervalMs);
+}
+
+async function preview(ctx: PreviewContext): Promise<Preview> {
+  const { plan, tandem } = await decidePlan(ctx);
+  const pairings = pairingsAfter(plan, tandem, (d) => `new:${d.key}`);
+  const counts = emptyCounts();
+  const owners: OwnerChanges = { change: 0, lose: 0, reasons: [], sample: [] };
+  const reasons = new Map<string, number>();
+  const samples: Preview['samples'] = [];
+  let requests = 1;
+  let queued = 0;
+  let seen = 0;
+  for await (const page of pages(ctx, null)) {
+    requests++;
+    for (const doc of page.contacts) {
+      const j = judge(ctx.db, ctx.locationId, doc, pairings);
+      if (!j) continue;
+      const d = j.decision;
+      if (d.kind === 'update') {
+        counts.tandem.updated++;
+        owners.change++;
+        const from = pairings.name(d.from);
+        const to = pairings.name(d.to);
+        if (owners.sample.length < SAMPLE_SIZE) owners.sample.push({ contactId: j.contactId, label: j.label, from, to });
+        if (samples.length < SAMPLE_SIZE) {
+          samples.push({ contactId: j.contactId, highlevelId: j.highlevelId, label: j.label, side: 'tandem', action: 'update', changes: [{ field: 'owner', from, to }] });
+        }
+      } else if (d.kind === 'skip') {
+        counts.tandem.skipped++;
+        owners.lose++;
+        reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
+      } else if (d.kind === 'queue') queued++;
+    }
+    seen += page.contacts.length;
+    ctx.progress({ phase: 'preview', total: page.total, done: seen });
+  }
+  owners.reasons = [...reasons].map(([reason, contacts]) => ({ reason, contacts })).sort((a, b) => b.contacts - a.contacts);
+  const notes: string[] = [];
+  if (queued) {
+    const when = ctx.settings.updateDirection === 'bidirectional' ? 'after the run' : 'once contact updates are set to Bi-directional';
+    notes.push(`${queued} contact(s) have a Tandem owner HighLevel never got, who now has a HighLevel user: the continuous sync sends these owners to HighLevel ${when}.`);
+  }
+  if (owners.lose) notes.push('Contacts left without an owner keep the owner they have; the reasons say what to fix.');
+  return { counts, samples, users: userChanges(plan), owners, requests, durationMs: estimate(ctx, requests), notes };
+}
+
+/** Applies one user decision; idempotent (a resumed run may apply it again). */
+function applyUser(ctx: RunContext, d: UserDecision): void {
+  const now = ctx.clock.now();
+  let userId = d.userId;
+  if (d.action === 'added') {
+    const email = d.hl.email!.trim();
+    try {
+      userId = createUser(ctx.db, { locationId: ctx.locationId, name: d.hl.name?.trim() || email, email, now }).id;
+    } catch (err) {
+      // Created before a crash (or meanwhile): the user with this email is the one to pair.
+      if (!(err instanceof UserEmailTakenError)) throw err;
+      userId = err.existingId;
+    }
+    ctx.step('user-created');
+  }
+  ctx.db.transaction(() => {
+    saveHighLevelUserPairing(ctx.db, ctx.locationId, d.hl, userId, now);
+    ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: d.action, label: d.label, reason: d.reason, before: { userId: d.fromUserId }, after: { userId } });
+  });
+}
+
+function applyOwner(ctx: RunContext, j: Judged): void {
+  const d = j.decision;
+  const now = ctx.clock.now();
+  const base = () => {
+    const link = getLinkByRemote(ctx.db, ctx.locationId, j.highlevelId);
+    if (link && (d.kind === 'update' || d.kind === 'base')) saveLink(ctx.db, { locationId: ctx.locationId, contactId: link.contactId, highlevelId: link.highlevelId, base: { ...link.base, ownerUserId: d.to }, now });
+  };
+  const item = { key: j.contactId, entity: 'contact' as const, side: 'tandem' as const, contactId: j.contactId, highlevelId: j.highlevelId, label: j.label };
+  if (d.kind === 'base') ctx.db.transaction(base);
+  else if (d.kind === 'queue') enqueueOutbox(ctx.db, ctx.locationId, j.contactId, 'upsert', now);
+  else if (d.kind === 'skip') ctx.record({ ...item, action: 'skipped', reason: d.reason });
+  else if (d.kind === 'update') {
+    ctx.db.transaction(() => {
+      updateContact(ctx.db, { locationId: ctx.locationId, id: j.contactId, patch: { ownerUserId: d.to }, now, origin: 'remote' });
+      base();
+      ctx.record({ ...item, action: 'updated', reason: 'Owner set to the user paired with their HighLevel owner.', before: { fields: { ownerUserId: d.from }, base: { ownerUserId: j.baseOwner } }, after: { fields: { ownerUserId: d.to } } });
+    });
+  }
+}
+
+async function run(ctx: RunContext): Promise<void> {
+  let cp = ctx.checkpoint as Checkpoint | null;
+  if (!cp) {
+    const { plan } = await decidePlan(ctx);
+    cp = { phase: 'users', plan, searchAfter: null, seen: 0 };
+    ctx.saveCheckpoint(cp);
+  }
+  if (cp.phase === 'users') {
+    ctx.progress({ phase: 'users', total: cp.plan.length, done: 0 });
+    for (const [i, d] of cp.plan.entries()) {
+      if (ctx.item(d.key)?.state === 'done') continue;
+      ctx.step('user');
+      try {
+        applyUser(ctx, d);
+      } catch (err) {
+        if (err instanceof OperationCancelled || err instanceof SimulatedCrash) throw err;
+        ctx.log.warn({ err, operationId: ctx.operation.id }, 'sync users: a user could not be applied');
+        ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: 'failed', label: d.label, reason: 'Tandem could not save this user.' });
+      }
+      ctx.progress({ done: i + 1 });
+    }
+    cp = { ...cp, phase: 'owners' };
+    ctx.saveCheckpoint(cp);
+  }
+
+  const tandem = listUsers(ctx.db, ctx.locationId, { includeInactive: true });
+  const pairings = pairingsAfter(cp.plan, tandem, (d) => findUserByEmail(ctx.db, ctx.locationId, d.hl.email ?? '')?.id ?? null);
+  ctx.progress({ phase: 'owners', total: null, done: cp.seen });
+  for await (const page of pages(ctx, cp.searchAfter)) {
+    for (const doc of page.contacts) {
+      const j = judge(ctx.db, ctx.locationId, doc, pairings);
+      if (!j || j.decision.kind === 'none') continue;
+      ctx.step('owner');
+      applyOwner(ctx, j);
+    }
+    cp = { ...cp, searchAfter: page.searchAfter, seen: cp.seen + page.contacts.length };
+    ctx.progress({ total: Math.max(page.total, cp.seen), done: cp.seen });
+    ctx.saveCheckpoint(cp);
+    ctx.step('after-page');
+  }
+}
+
+export const syncUsersHandler: OperationHandler = { kind: 'sync_users', preview, run };
