@@ -5,6 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpus, loadavg } from 'node:os';
 import { seedContacts } from '../emulator/contact-seed.ts';
+import { parseContactWrite } from '../emulator/contact-validate.ts';
+import { updateContactWrite } from '../emulator/contact-writes.ts';
 import type { RequestLogEntry } from '../emulator/emulator.ts';
 import { contactIds, createContact, getContact } from '../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote } from '../db/links.ts';
@@ -135,7 +137,8 @@ export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZ
     const used = process.cpuUsage(cpu);
     const imported = contactIds(t.db, t.location.id).length;
     const figures = summarise(t, size, imported, seq, elapsedMs, passes, deferrals);
-    figures.extra = { cpuMs: Math.round((used.user + used.system) / 1000), errors };
+    const cpuUs = used.user + used.system;
+    figures.extra = { cpuMs: Math.round(cpuUs / 1000), cpuPerContactUs: Math.round(cpuUs / Math.max(1, imported)), errors };
     return figures;
   } finally {
     await t.close();
@@ -174,7 +177,8 @@ export async function fullPushBenchmark(size = Number(process.env.BENCH_PUSH_SIZ
     // The echoes: every create comes back as a ContactCreate webhook that the loop reads once.
     await t.emulator.emu.webhooks.idle();
     const echoesQueued = queuedInboxEvents(t.db, t.location.id, 100_000).length;
-    figures.extra = { cpuMs: Math.round((used.user + used.system) / 1000), failed: counts.failed, errors, echoesStillQueued: echoesQueued };
+    const cpuUs = used.user + used.system;
+    figures.extra = { cpuMs: Math.round(cpuUs / 1000), cpuPerContactUs: Math.round(cpuUs / Math.max(1, linked)), failed: counts.failed, errors, echoesStillQueued: echoesQueued };
     return figures;
   } finally {
     await t.close();
@@ -191,6 +195,8 @@ export interface LatencyFigures {
   p99: number;
   max: number;
   rateLimited: number;
+  /** Tandem's reads of single contacts (GET /contacts/:id) during the run. */
+  reads: number;
   /** HighLevel's write → the webhook stored in Tandem's inbox. */
   webhookToInbox: { p50: number; p99: number };
   /** Stored webhook → Tandem's contact written by the sync loop. */
@@ -205,41 +211,41 @@ function percentile(sorted: number[], p: number): number {
 
 /**
  * End-to-end latency: with the loop running on the real clock, `edits` contacts are edited in
- * HighLevel through the location's private integration token at `rate` per second; each latency
- * is Tandem's updatedAt minus HighLevel's dateUpdated of that edit (one clock: same process).
+ * HighLevel at `rate` per second, as people editing in HighLevel's own UI (the emulator's write
+ * path, which spends no API budget: through the private integration token 200 edits/s would be
+ * refused by the editor's own rate limit); each latency is Tandem's updatedAt minus HighLevel's
+ * dateUpdated of that edit (one clock: same process).
  */
 export async function endToEndLatencyBenchmark(
   edits = Number(process.env.BENCH_E2E_EDITS ?? 200),
-  rate = Number(process.env.BENCH_E2E_RATE ?? 50),
+  rate = Number(process.env.BENCH_E2E_RATE ?? 200),
 ): Promise<LatencyFigures> {
   const t = await installedTandem({ sync: { budget: { max: BURST_MAX, intervalMs: WINDOW_MS } } });
   try {
     await control(t.highlevelUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
     const loc = t.location.id;
-    const token = t.emulator.emu.world.locations[loc]!.privateToken;
+    const emu = t.emulator.emu;
     const docs = seedContacts(t.emulator.emu, loc, edits);
     // The first full sweep (scheduled at install) imports them; a wake makes sure it runs now.
     t.services.sync.wake(loc);
     await until(() => docs.every((d) => getLinkByRemote(t.db, loc, d.id)), 'the seeded contacts to be imported', 120_000);
+    // The drain re-reads a contact changed within its clock margin (1 s) of Tandem's last write to
+    // the ledger (server/sync/webhook-drain.ts): the edits start after it, as edits of contacts
+    // imported a while ago would.
+    await sleep(1500);
     const seq = lastSeq(t);
     const written: { highlevelId: string; contactId: string; at: number; name: string }[] = [];
     const started = performance.now();
-    const sends: Promise<void>[] = [];
     for (let i = 0; i < edits; i++) {
       const due = started + (i * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
       const doc = docs[i]!;
       const name = `Edited${i}`;
-      sends.push(
-        call(t.highlevelUrl, 'PUT', `/contacts/${doc.id}`, { token, body: { firstName: name } }).then((res) => {
-          if (res.status !== 200) throw new Error(`edit answered ${res.status}: ${JSON.stringify(res.body)}`);
-          const link = getLinkByRemote(t.db, loc, doc.id)!;
-          written.push({ highlevelId: doc.id, contactId: link.contactId, at: Date.parse(res.body.contact.dateUpdated), name });
-        }),
-      );
+      const after = updateContactWrite(emu, emu.contact(doc.id)!, parseContactWrite({ firstName: name }, 'update'));
+      const link = getLinkByRemote(t.db, loc, doc.id)!;
+      written.push({ highlevelId: doc.id, contactId: link.contactId, at: Date.parse(after.dateUpdated), name });
     }
-    await Promise.all(sends);
     const achievedRate = edits / ((performance.now() - started) / 1000);
     const arrived = (w: (typeof written)[number]) => getContact(t.db, loc, w.contactId)?.fields.firstName === w.name;
     // Latencies come from the rows' updatedAt, so polling rarely loses no precision; polling only
@@ -273,7 +279,9 @@ export async function endToEndLatencyBenchmark(
       const sorted = xs.sort((a, b) => a - b);
       return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
     };
-    const rateLimited = requestsSince(t, seq).filter((r) => r.status === 429).length;
+    const during = requestsSince(t, seq);
+    const rateLimited = during.filter((r) => r.status === 429).length;
+    const reads = during.filter((r) => r.method === 'GET' && /^\/contacts\/[^/?]+$/.test(r.path.split('?')[0]!)).length;
     return {
       edits,
       rate,
@@ -284,6 +292,7 @@ export async function endToEndLatencyBenchmark(
       p99: percentile(latencies, 99),
       max: latencies.at(-1) ?? NaN,
       rateLimited,
+      reads,
       webhookToInbox: stage(toInbox),
       inboxToWrite: stage(toWrite),
       missing: missing.length,
@@ -311,6 +320,9 @@ export function printThroughput(title: string, r: ThroughputFigures): void {
   console.log(`  done ${f0(r.done)} of ${f0(r.size)} in ${f0(r.elapsedMs)} ms (${r.passes} passes, ${r.deferrals} deferred), ${f0(r.contactsPerSec)} contacts/s`);
   console.log(`  requests ${f0(r.requests)} (${f2(r.requestsPerSec)}/s), 429s ${r.rateLimited} (goal 0)`);
   console.log(`  fraction of the rate-limit floor ${f2(r.fractionOfFloor)} (goal >= 0.9); the floor alone would take ${f0(r.floorMs)} ms`);
+  // With no deferral the gate never held a request back: the run was bounded by its own work, and
+  // its fraction says how little of the window the requests needed, not how well it was paced.
+  console.log(`  bounded by ${r.deferrals > 0 ? `the rate limit (${r.deferrals} deferrals)` : 'processing: the gate never deferred'}`);
   console.log(`  requests by path: ${JSON.stringify(r.byPath)}`);
   if (r.extra) console.log(`  ${JSON.stringify(r.extra)}`);
   console.log(`  ${r.load}`);
@@ -318,7 +330,7 @@ export function printThroughput(title: string, r: ThroughputFigures): void {
 
 export function printLatency(r: LatencyFigures): void {
   console.log(`end-to-end HighLevel change → Tandem write: ${r.edits} edits at ${r.rate}/s (achieved ${f2(r.achievedRate)}/s)`);
-  console.log(`  latency ms: p50 ${f0(r.p50)}  p90 ${f0(r.p90)}  p99 ${f0(r.p99)} (goal <= 250)  max ${f0(r.max)}; applied ${r.applied}, missing ${r.missing}, Tandem's 429s ${r.rateLimited}`);
+  console.log(`  latency ms: p50 ${f0(r.p50)}  p90 ${f0(r.p90)}  p99 ${f0(r.p99)} (goal <= 250)  max ${f0(r.max)}; applied ${r.applied}, missing ${r.missing}, Tandem's 429s ${r.rateLimited}, contact re-reads ${r.reads}`);
   console.log(`  stages ms: HighLevel write → webhook in Tandem's inbox p50 ${f0(r.webhookToInbox.p50)} p99 ${f0(r.webhookToInbox.p99)}; inbox → contact written p50 ${f0(r.inboxToWrite.p50)} p99 ${f0(r.inboxToWrite.p99)}`);
   console.log(`  ${r.load}`);
 }

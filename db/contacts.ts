@@ -5,7 +5,8 @@ import { and, asc, desc, eq, gt, gte, isNull, lt, or, sql, type SQL } from 'driz
 import { z } from 'zod';
 import type { Db } from './client.ts';
 import { newId } from './ids.ts';
-import { enqueueOutbox, type DbOrTx } from './outbox.ts';
+import { enqueueOutbox } from './outbox.ts';
+import { preparedOnce } from './prepared.ts';
 import { contacts } from './schema.ts';
 import {
   applyPatch,
@@ -82,7 +83,11 @@ export function rowToContact(row: Row): Contact {
 
 /** The stored columns of `fields` (validated: the table only ever holds the normalised form). */
 export function fieldsToColumns(fields: ContactFields) {
-  const f = contactFieldsSchema.parse(fields);
+  return columnsOf(contactFieldsSchema.parse(fields));
+}
+
+/** The stored columns of fields already validated by contactFieldsSchema. */
+function columnsOf(f: ContactFields) {
   return {
     firstName: f.firstName,
     lastName: f.lastName,
@@ -113,17 +118,13 @@ export function fieldsToColumns(fields: ContactFields) {
  * after any cursor already handed out. Under more than one write per millisecond it runs slightly
  * ahead of the clock.
  */
-function nextUpdatedAt(tx: DbOrTx, locationId: string, now: number): number {
-  const latest = tx
-    .select({ max: sql<number | null>`max(${contacts.updatedAt})` })
-    .from(contacts)
-    .where(eq(contacts.locationId, locationId))
-    .get()?.max;
+function nextUpdatedAt(db: Db, locationId: string, now: number): number {
+  const latest = statements.maxUpdatedAt(db).get({ locationId })?.max;
   return latest === null || latest === undefined || latest < now ? now : latest + 1;
 }
 
-function readRow(tx: DbOrTx, locationId: string, id: string): Row | undefined {
-  return tx.select().from(contacts).where(and(eq(contacts.locationId, locationId), eq(contacts.id, id))).get();
+function readRow(db: Db, locationId: string, id: string): Row | undefined {
+  return statements.row(db).get({ locationId, id });
 }
 
 export function getContact(db: Db, locationId: string, id: string): Contact | undefined {
@@ -131,17 +132,26 @@ export function getContact(db: Db, locationId: string, id: string): Contact | un
   return row ? rowToContact(row) : undefined;
 }
 
-export function createContact(db: Db, input: { locationId: string; fields: ContactFields; now: number; origin: WriteOrigin; id?: string }): Contact {
-  const columns = fieldsToColumns(input.fields);
+export type NewContact = { locationId: string; fields: ContactFields; now: number; origin: WriteOrigin; id?: string };
+
+export function createContact(db: Db, input: NewContact): Contact {
+  // Statements of the handle `db` run inside its transaction (better-sqlite3 transactions are the
+  // connection's), so the prepared ones are shared.
+  return db.transaction(() => insertContact(db, input));
+}
+
+/**
+ * createContact for a caller that already holds a transaction (a pull applying a page): the same
+ * writes without opening a transaction (or savepoint) of its own. The contact returned is what
+ * was written; it is not read back.
+ */
+export function insertContact(db: Db, input: NewContact): Contact {
+  const fields = contactFieldsSchema.parse(input.fields);
   const id = input.id ?? newId('c');
-  return db.transaction((tx) => {
-    const updatedAt = nextUpdatedAt(tx, input.locationId, input.now);
-    tx.insert(contacts)
-      .values({ id, locationId: input.locationId, ...columns, createdAt: input.now, updatedAt, archivedAt: null, version: 1 })
-      .run();
-    if (input.origin === 'local') enqueueOutbox(tx, input.locationId, id, 'upsert', input.now);
-    return rowToContact(readRow(tx, input.locationId, id)!);
-  });
+  const updatedAt = nextUpdatedAt(db, input.locationId, input.now);
+  statements.insert(db).run({ id, locationId: input.locationId, ...columnsOf(fields), createdAt: input.now, updatedAt });
+  if (input.origin === 'local') enqueueOutbox(db, input.locationId, id, 'upsert', input.now);
+  return { id, locationId: input.locationId, fields, createdAt: input.now, updatedAt, archivedAt: null, version: 1 };
 }
 
 /**
@@ -161,8 +171,8 @@ export function updateContact(
     expectedVersion?: number;
   },
 ): Contact {
-  return db.transaction((tx) => {
-    const row = readRow(tx, input.locationId, input.id);
+  return db.transaction(() => {
+    const row = readRow(db, input.locationId, input.id);
     if (!row) throw new ContactWriteError('not_found');
     if (input.expectedVersion !== undefined && row.version !== input.expectedVersion) {
       throw new ContactWriteError('version_mismatch', row.version);
@@ -172,12 +182,12 @@ export function updateContact(
     if (input.tags) next.tags = applyTags(next.tags, input.tags.add, input.tags.remove);
     const changed = SYNC_FIELDS.some((f) => !fieldEquals(f, current.fields[f] as never, next[f] as never) || (f === 'email' && current.fields.email !== next.email));
     if (!changed) return current;
-    tx.update(contacts)
-      .set({ ...fieldsToColumns(next), updatedAt: nextUpdatedAt(tx, input.locationId, input.now), version: row.version + 1 })
-      .where(eq(contacts.id, row.id))
-      .run();
-    if (input.origin === 'local') enqueueOutbox(tx, input.locationId, row.id, 'upsert', input.now);
-    return rowToContact(readRow(tx, input.locationId, row.id)!);
+    const fields = contactFieldsSchema.parse(next);
+    const updatedAt = nextUpdatedAt(db, input.locationId, input.now);
+    statements.update(db).run({ ...columnsOf(fields), updatedAt, version: row.version + 1, id: row.id });
+    if (input.origin === 'local') enqueueOutbox(db, input.locationId, row.id, 'upsert', input.now);
+    // What was written, as a read-back would return it.
+    return { ...current, fields, updatedAt, version: row.version + 1 };
   });
 }
 
@@ -186,19 +196,19 @@ function setArchived(
   input: { locationId: string; id: string; now: number; origin: WriteOrigin; expectedVersion?: number },
   archived: boolean,
 ): Contact {
-  return db.transaction((tx) => {
-    const row = readRow(tx, input.locationId, input.id);
+  return db.transaction(() => {
+    const row = readRow(db, input.locationId, input.id);
     if (!row) throw new ContactWriteError('not_found');
     if (input.expectedVersion !== undefined && row.version !== input.expectedVersion) {
       throw new ContactWriteError('version_mismatch', row.version);
     }
     if ((row.archivedAt !== null) === archived) return rowToContact(row);
-    tx.update(contacts)
-      .set({ archivedAt: archived ? input.now : null, updatedAt: nextUpdatedAt(tx, input.locationId, input.now), version: row.version + 1 })
+    db.update(contacts)
+      .set({ archivedAt: archived ? input.now : null, updatedAt: nextUpdatedAt(db, input.locationId, input.now), version: row.version + 1 })
       .where(eq(contacts.id, row.id))
       .run();
-    if (input.origin === 'local') enqueueOutbox(tx, input.locationId, row.id, archived ? 'archive' : 'upsert', input.now);
-    return rowToContact(readRow(tx, input.locationId, row.id)!);
+    if (input.origin === 'local') enqueueOutbox(db, input.locationId, row.id, archived ? 'archive' : 'upsert', input.now);
+    return rowToContact(readRow(db, input.locationId, row.id)!);
   });
 }
 
@@ -213,6 +223,7 @@ export function restoreContact(db: Db, input: { locationId: string; id: string; 
 
 /** Contacts with this email, case-insensitively; archived ones only when asked. Oldest first. */
 export function findContactsByEmail(db: Db, locationId: string, email: string, opts: { includeArchived?: boolean } = {}): Contact[] {
+  if (!opts.includeArchived) return statements.liveByEmail(db).all({ locationId, email: email.trim().toLowerCase() }).map(rowToContact);
   return db
     .select()
     .from(contacts)
@@ -224,6 +235,7 @@ export function findContactsByEmail(db: Db, locationId: string, email: string, o
 
 /** Contacts with exactly this (normalised) phone; archived ones only when asked. Oldest first. */
 export function findContactsByPhone(db: Db, locationId: string, phone: string, opts: { includeArchived?: boolean } = {}): Contact[] {
+  if (!opts.includeArchived) return statements.liveByPhone(db).all({ locationId, phone }).map(rowToContact);
   return db
     .select()
     .from(contacts)
@@ -337,3 +349,95 @@ export function listRecentContacts(
   const last = page.at(-1);
   return { contacts: page, nextCursor: rows.length > opts.limit && last ? encodeCursor(last) : null };
 }
+
+const p = sql.placeholder;
+const oldestFirst = [asc(contacts.createdAt), asc(contacts.id)] as const;
+
+/** The hot statements (a pull applies thousands of contacts), prepared once per database handle. */
+const statements = {
+  maxUpdatedAt: preparedOnce((db) =>
+    db.select({ max: sql<number | null>`max(${contacts.updatedAt})` }).from(contacts).where(eq(contacts.locationId, p('locationId'))).prepare(),
+  ),
+  row: preparedOnce((db) =>
+    db.select().from(contacts).where(and(eq(contacts.locationId, p('locationId')), eq(contacts.id, p('id')))).prepare(),
+  ),
+  liveByEmail: preparedOnce((db) =>
+    db
+      .select()
+      .from(contacts)
+      .where(and(eq(contacts.locationId, p('locationId')), eq(contacts.emailLower, p('email')), isNull(contacts.archivedAt)))
+      .orderBy(...oldestFirst)
+      .prepare(),
+  ),
+  liveByPhone: preparedOnce((db) =>
+    db
+      .select()
+      .from(contacts)
+      .where(and(eq(contacts.locationId, p('locationId')), eq(contacts.phone, p('phone')), isNull(contacts.archivedAt)))
+      .orderBy(...oldestFirst)
+      .prepare(),
+  ),
+  update: preparedOnce((db) =>
+    db
+      .update(contacts)
+      .set({
+        firstName: p('firstName'),
+        lastName: p('lastName'),
+        email: p('email'),
+        emailLower: p('emailLower'),
+        phone: p('phone'),
+        companyName: p('companyName'),
+        address1: p('address1'),
+        city: p('city'),
+        state: p('state'),
+        postalCode: p('postalCode'),
+        country: p('country'),
+        website: p('website'),
+        timezone: p('timezone'),
+        dateOfBirth: p('dateOfBirth'),
+        source: p('source'),
+        tags: p('tags'),
+        dnd: p('dnd'),
+        ownerUserId: p('ownerUserId'),
+        customFields: p('customFields'),
+        updatedAt: p('updatedAt'),
+        version: p('version'),
+        // Drizzle binds placeholders in `set` through each column's encoder (dnd stays 0/1), as in
+        // `values`; its types only list plain values there.
+      } as unknown as Partial<Row>)
+      .where(eq(contacts.id, p('id')))
+      .prepare(),
+  ),
+  insert: preparedOnce((db) =>
+    db
+      .insert(contacts)
+      .values({
+        id: p('id'),
+        locationId: p('locationId'),
+        firstName: p('firstName'),
+        lastName: p('lastName'),
+        email: p('email'),
+        emailLower: p('emailLower'),
+        phone: p('phone'),
+        companyName: p('companyName'),
+        address1: p('address1'),
+        city: p('city'),
+        state: p('state'),
+        postalCode: p('postalCode'),
+        country: p('country'),
+        website: p('website'),
+        timezone: p('timezone'),
+        dateOfBirth: p('dateOfBirth'),
+        source: p('source'),
+        tags: p('tags'),
+        dnd: p('dnd'),
+        ownerUserId: p('ownerUserId'),
+        customFields: p('customFields'),
+        createdAt: p('createdAt'),
+        updatedAt: p('updatedAt'),
+        archivedAt: null,
+        version: 1,
+      })
+      .prepare(),
+  ),
+};

@@ -1,8 +1,9 @@
 // The contact links and their sync ledger: which HighLevel contact each Tandem contact is, the
 // values both sides last agreed on (`base`), and tombstones of contacts deleted in HighLevel.
 // The only code that touches contact_links.
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { contactLinks } from './schema.ts';
 import { contactFieldsSchema, type ContactFields } from '../server/sync/contact-model.ts';
 
@@ -28,22 +29,35 @@ function toLink(row: Row): Link {
   return { ...row, base };
 }
 
-export function getLinkByContact(db: Db, locationId: string, contactId: string): Link | undefined {
-  const row = db
-    .select()
+const p = sql.placeholder;
+
+const byContact = preparedOnce((db) =>
+  db.select().from(contactLinks).where(and(eq(contactLinks.locationId, p('locationId')), eq(contactLinks.contactId, p('contactId')))).prepare(),
+);
+const byRemote = preparedOnce((db) =>
+  db.select().from(contactLinks).where(and(eq(contactLinks.locationId, p('locationId')), eq(contactLinks.highlevelId, p('highlevelId')))).prepare(),
+);
+const linkedContact = preparedOnce((db) =>
+  db
+    .select({ contactId: contactLinks.contactId })
     .from(contactLinks)
-    .where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.contactId, contactId)))
-    .get();
+    .where(and(eq(contactLinks.locationId, p('locationId')), eq(contactLinks.contactId, p('contactId'))))
+    .prepare(),
+);
+
+export function getLinkByContact(db: Db, locationId: string, contactId: string): Link | undefined {
+  const row = byContact(db).get({ locationId, contactId });
   return row ? toLink(row) : undefined;
 }
 
 export function getLinkByRemote(db: Db, locationId: string, highlevelId: string): Link | undefined {
-  const row = db
-    .select()
-    .from(contactLinks)
-    .where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.highlevelId, highlevelId)))
-    .get();
+  const row = byRemote(db).get({ locationId, highlevelId });
   return row ? toLink(row) : undefined;
+}
+
+/** Whether the Tandem contact is linked (tombstoned links included), without reading its ledger. */
+export function isContactLinked(db: Db, locationId: string, contactId: string): boolean {
+  return linkedContact(db).get({ locationId, contactId }) !== undefined;
 }
 
 export interface LinkInput {
@@ -58,29 +72,52 @@ export interface LinkInput {
 
 /** Creates the link or updates its ledger. A tombstoned link stays tombstoned. */
 export function upsertLink(db: Db, input: LinkInput): Link {
+  saveLink(db, input);
+  return getLinkByContact(db, input.locationId, input.contactId)!;
+}
+
+/**
+ * upsertLink without reading the link back: one statement (the hot path of a pull). The ledger's
+ * remoteUpdatedAt only moves forward, and an absent one keeps the stored value, both decided in SQL.
+ */
+export function saveLink(db: Db, input: LinkInput): void {
   const base = JSON.stringify(contactFieldsSchema.parse(input.base));
-  const existing = getLinkByContact(db, input.locationId, input.contactId);
-  const remoteUpdatedAt =
-    input.remoteUpdatedAt === undefined || input.remoteUpdatedAt === null
-      ? (existing?.remoteUpdatedAt ?? null)
-      : Math.max(input.remoteUpdatedAt, existing?.remoteUpdatedAt ?? Number.NEGATIVE_INFINITY);
-  db.insert(contactLinks)
+  upsert(db).run({
+    contactId: input.contactId,
+    locationId: input.locationId,
+    highlevelId: input.highlevelId,
+    base,
+    remoteUpdatedAt: input.remoteUpdatedAt ?? null,
+    now: input.now,
+  });
+}
+
+const upsert = preparedOnce((db) => {
+  const stored = contactLinks.remoteUpdatedAt;
+  return db
+    .insert(contactLinks)
     .values({
-      contactId: input.contactId,
-      locationId: input.locationId,
-      highlevelId: input.highlevelId,
-      base,
-      remoteUpdatedAt,
-      linkedAt: input.now,
-      updatedAt: input.now,
+      contactId: p('contactId'),
+      locationId: p('locationId'),
+      highlevelId: p('highlevelId'),
+      base: p('base'),
+      remoteUpdatedAt: p('remoteUpdatedAt'),
+      linkedAt: p('now'),
+      updatedAt: p('now'),
     })
     .onConflictDoUpdate({
       target: contactLinks.contactId,
-      set: { highlevelId: input.highlevelId, base, remoteUpdatedAt, updatedAt: input.now },
+      set: {
+        highlevelId: sql`excluded.highlevel_id`,
+        base: sql`excluded.base`,
+        remoteUpdatedAt: sql`case when excluded.remote_updated_at is null then ${stored}
+          when ${stored} is null then excluded.remote_updated_at
+          else max(${stored}, excluded.remote_updated_at) end`,
+        updatedAt: sql`excluded.updated_at`,
+      },
     })
-    .run();
-  return getLinkByContact(db, input.locationId, input.contactId)!;
-}
+    .prepare();
+});
 
 /** Marks HighLevel's contact deleted (idempotent: the first deletion time is kept). */
 export function tombstone(db: Db, locationId: string, highlevelId: string, now: number): void {

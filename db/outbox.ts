@@ -3,6 +3,7 @@
 // sync loop. The only code that touches the table.
 import { and, asc, count, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { outbox } from './schema.ts';
 
 export type OutboxRow = typeof outbox.$inferSelect;
@@ -18,32 +19,44 @@ export type DbOrTx = Pick<Db, 'select' | 'insert' | 'update' | 'delete'>;
  * millisecond, so a sender that finishes an older version can tell (completeOutbox).
  */
 export function enqueueOutbox(tx: DbOrTx, locationId: string, contactId: string, kind: OutboxKind, now: number): void {
-  tx.insert(outbox)
-    .values({ locationId, contactId, kind, status: 'pending', attempts: 0, nextAttemptAt: now, createdAt: now, updatedAt: now })
+  // Every Tandem write enqueues: prepared once per connection (a transaction handle shares it).
+  enqueue(tx as Db).run({ locationId, contactId, kind, now });
+}
+
+const enqueue = preparedOnce((db) => {
+  const p = sql.placeholder;
+  return db
+    .insert(outbox)
+    .values({ locationId: p('locationId'), contactId: p('contactId'), kind: p('kind'), status: 'pending', attempts: 0, nextAttemptAt: p('now'), createdAt: p('now'), updatedAt: p('now') })
     .onConflictDoUpdate({
       target: [outbox.locationId, outbox.contactId],
       set: {
-        kind,
+        kind: sql`excluded.kind`,
         status: 'pending',
         attempts: 0,
         lastError: null,
-        nextAttemptAt: now,
-        updatedAt: sql`max(${now}, ${outbox.updatedAt} + 1)`,
+        nextAttemptAt: sql`excluded.next_attempt_at`,
+        updatedAt: sql`max(excluded.updated_at, ${outbox.updatedAt} + 1)`,
       },
     })
-    .run();
-}
+    .prepare();
+});
 
 /** Pending rows whose time has come, oldest due first. Failed (permanent) rows are never due. */
 export function dueOutbox(db: Db, locationId: string, now: number, limit = 100): OutboxRow[] {
+  return due(db).all({ locationId, now, limit });
+}
+
+const due = preparedOnce((db) => {
+  const p = sql.placeholder;
   return db
     .select()
     .from(outbox)
-    .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'pending'), lte(outbox.nextAttemptAt, now)))
+    .where(and(eq(outbox.locationId, p('locationId')), eq(outbox.status, 'pending'), lte(outbox.nextAttemptAt, p('now'))))
     .orderBy(asc(outbox.nextAttemptAt), asc(outbox.id))
-    .limit(limit)
-    .all();
-}
+    .limit(p('limit'))
+    .prepare();
+});
 
 export function getOutbox(db: Db, locationId: string, contactId: string): OutboxRow | undefined {
   return db
@@ -58,8 +71,12 @@ export function getOutbox(db: Db, locationId: string, contactId: string): Outbox
  * it was read (then the newer change still has to go). True when deleted.
  */
 export function completeOutbox(db: Db, row: Pick<OutboxRow, 'id' | 'updatedAt'>): boolean {
-  return db.delete(outbox).where(and(eq(outbox.id, row.id), eq(outbox.updatedAt, row.updatedAt))).run().changes > 0;
+  return complete(db).run({ id: row.id, updatedAt: row.updatedAt }).changes > 0;
 }
+
+const complete = preparedOnce((db) =>
+  db.delete(outbox).where(and(eq(outbox.id, sql.placeholder('id')), eq(outbox.updatedAt, sql.placeholder('updatedAt')))).prepare(),
+);
 
 /**
  * A failed attempt: retried at `nextAttemptAt`, or kept as 'failed' with its reason when

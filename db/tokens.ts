@@ -8,8 +8,9 @@
 //   alone, so `expires_at - updated_at` is the token's lifetime.
 // - The lock is claimed and released by single conditional UPDATEs; whoever holds it is the only
 //   writer of a refreshed pair (`storeRefreshed` checks the holder in the same statement).
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { tokens } from './schema.ts';
 import type { TokenCipher } from '../server/security/token-cipher.ts';
 import type { TokenGrant } from '../server/highlevel/oauth.ts';
@@ -95,7 +96,8 @@ export function saveGrant(db: Db, cipher: TokenCipher, grant: TokenGrant, now: n
 /** Opens the stored pair; throws TokenCipherError when no configured key opens it. */
 export function readTokens(db: Db, cipher: TokenCipher, owner: TokenOwner): StoredTokens | undefined {
   const id = tokenRowId(owner);
-  const row = db.select().from(tokens).where(eq(tokens.id, id)).get();
+  // Read before every HighLevel request: prepared once (building and preparing it cost more than the read).
+  const row = tokenById(db).get({ id });
   if (!row) return undefined;
   return {
     id,
@@ -110,6 +112,8 @@ export function readTokens(db: Db, cipher: TokenCipher, owner: TokenOwner): Stor
     sealedRefreshToken: row.refreshToken,
   };
 }
+
+const tokenById = preparedOnce((db) => db.select().from(tokens).where(eq(tokens.id, sql.placeholder('id'))).prepare());
 
 export function tokenRowState(db: Db, owner: TokenOwner): TokenRowState | undefined {
   const row = db

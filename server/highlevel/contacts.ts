@@ -239,14 +239,20 @@ export function createLocationApi(opts: LocationApiOptions): LocationApi {
     return parse(duplicateResponseSchema, body, 'GET /contacts/search/duplicate').contact ?? null;
   }
 
-  /** Email first, then phone, each asked on its own so the order does not depend on the location's setting. */
+  /**
+   * Email first, then phone, whatever the location's matching order. One request asks with both:
+   * nothing found, or a contact with this email, is the answer. A contact found by its phone alone
+   * may hide an email match (a location that matches phone first), so the email is then asked on
+   * its own. Should HighLevel check only one field when asked with both, a missed phone match
+   * still surfaces: a create then answers with the duplicate it names.
+   */
   async function findDuplicate(by: { email?: string | null; phone?: string | null }): Promise<HighLevelContact | null> {
-    if (by.email) {
-      const found = await duplicateBy({ email: by.email });
-      if (found) return found;
-    }
-    if (by.phone) return duplicateBy({ number: by.phone });
-    return null;
+    const email = by.email || undefined;
+    const number = by.phone || undefined;
+    if (!email && !number) return null;
+    const found = await duplicateBy({ ...(email ? { email } : {}), ...(number ? { number } : {}) });
+    if (!found || !email || !number || found.email?.trim().toLowerCase() === email.trim().toLowerCase()) return found;
+    return (await duplicateBy({ email })) ?? found;
   }
 
   async function listUsers(): Promise<HighLevelUser[]> {

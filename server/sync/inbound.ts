@@ -12,13 +12,14 @@
 // - not linked → linked to the Tandem contact with the same email (case-insensitive), else the
 //   same E.164 phone, that is not linked yet; else created in Tandem;
 // - deleted → the Tandem contact is archived (restorable) and the link tombstoned.
-// Every write of one contact happens in one transaction; nothing here makes an HTTP call.
+// Every write of one contact happens in one transaction (a pull's page: one for the page); nothing
+// here makes an HTTP call.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import {
-  archiveContact, createContact, findContactsByEmail, findContactsByPhone, getContact, updateContact, type Contact,
+  archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, updateContact, type Contact,
 } from '../../db/contacts.ts';
-import { getLinkByContact, getLinkByRemote, tombstone, upsertLink, type Link } from '../../db/links.ts';
+import { getLinkByRemote, isContactLinked, saveLink, tombstone, type Link } from '../../db/links.ts';
 import { enqueueOutbox } from '../../db/outbox.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
@@ -55,8 +56,20 @@ export interface ApplyOptions {
 }
 
 export function applyRemote(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions): InboundOutcome {
-  // better-sqlite3 transactions are synchronous: the contact, its ledger and any outbox row move together.
-  return deps.db.transaction((tx) => apply({ ...deps, db: tx as unknown as Db }, locationId, remote, opts));
+  // better-sqlite3 transactions are synchronous: the contact, its ledger and any outbox row move
+  // together. The repositories are handed `deps.db` itself (its transaction is the connection's),
+  // so they reuse the statements they prepared for it.
+  return deps.db.transaction(() => apply(deps, locationId, remote, opts));
+}
+
+/**
+ * applyRemote for a page of records (a pull's search page) in ONE transaction: one commit per page
+ * instead of per contact. Records are applied in order, each exactly as applyRemote would; their
+ * outcomes are returned in the same order. A throw rolls the whole page back (the pull's checkpoint
+ * is written after the page, so the page is read again).
+ */
+export function applyRemotePage(deps: InboundDeps, locationId: string, remotes: readonly RemoteInput[], opts: ApplyOptions): InboundOutcome[] {
+  return deps.db.transaction(() => remotes.map((remote) => apply(deps, locationId, remote, opts)));
 }
 
 function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions): InboundOutcome {
@@ -69,7 +82,7 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt) return 'stale';
   if (isEcho(remote.fields, link.base)) {
     if (remote.dateUpdated !== undefined && remote.dateUpdated !== link.remoteUpdatedAt) {
-      upsertLink(db, { ...link, remoteUpdatedAt: remote.dateUpdated, now });
+      saveLink(db, { ...link, remoteUpdatedAt: remote.dateUpdated, now });
     }
     return 'echo';
   }
@@ -86,7 +99,7 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
     updateDirection: deps.settings.updateDirection,
   });
   const changed = writeLocal(deps, local, merge);
-  upsertLink(db, { ...link, base: held(link.base, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  saveLink(db, { ...link, base: held(link.base, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
   // A Tandem change the merge would send (Bi-directional) must reach the outbox even if its earlier
   // row is gone (e.g. it was sent before HighLevel's edit overtook it).
   if (deps.settings.updateDirection === 'bidirectional' && sendsSomething(merge)) enqueueOutbox(db, locationId, local.id, 'upsert', now);
@@ -108,8 +121,9 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
   const match = findMatch(db, locationId, remote.fields);
   if (!match) {
     const fields: ContactFields = { ...emptyContact(), ...remote.fields };
-    const created = createContact(db, { locationId, fields, now, origin: 'remote' });
-    upsertLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: held(created.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+    // Inside apply's transaction: no savepoint of its own (a throw rolls back the whole apply).
+    const created = insertContact(db, { locationId, fields, now, origin: 'remote' });
+    saveLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: held(created.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
     return 'created';
   }
   // HighLevel's values win where it has them; Tandem's values fill HighLevel's empty fields only
@@ -117,7 +131,7 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
   const outbound = deps.settings.creationDirection === 'bidirectional';
   const fill = linkFill(match.fields, remote.fields, { outbound });
   writeLocal(deps, match, fill);
-  upsertLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  saveLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
   if (outbound && sendsSomething(fill)) enqueueOutbox(db, locationId, match.id, 'upsert', now);
   if (!opts.complete) deps.log?.debug({ locationId, highlevelId: remote.id }, 'linked from a partial snapshot');
   return 'linked';
@@ -128,7 +142,7 @@ function findMatch(db: Db, locationId: string, fields: Partial<ContactFields>): 
   const candidates: Contact[] = [];
   if (fields.email) candidates.push(...findContactsByEmail(db, locationId, fields.email));
   if (fields.phone && isE164(fields.phone)) candidates.push(...findContactsByPhone(db, locationId, fields.phone));
-  return candidates.find((c) => c.archivedAt === null && !getLinkByContact(db, locationId, c.id));
+  return candidates.find((c) => c.archivedAt === null && !isContactLinked(db, locationId, c.id));
 }
 
 /** Writes the merge's changes for Tandem; true when there were any. */

@@ -4,10 +4,10 @@
 // contact that writes HighLevel's side into Tandem and advances the ledger.
 import type { Db } from '../../db/client.ts';
 import { getContact, updateContact, type Contact } from '../../db/contacts.ts';
-import { getLinkByRemote, upsertLink, type Link } from '../../db/links.ts';
+import { getLinkByRemote, saveLink, type Link } from '../../db/links.ts';
 import type { Direction } from '../../db/schema.ts';
 import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
-import { isContactNotFound } from '../highlevel/contacts.ts';
+import { DeferredError, isContactNotFound } from '../highlevel/contacts.ts';
 import { HighLevelError } from '../highlevel/http.ts';
 import {
   SCALAR_FIELDS, customValueEquals, fieldEquals, isE164, isEmptyPatch,
@@ -19,6 +19,15 @@ import type { OutboundDeps, PushResult } from './outbound.ts';
 
 export type Outcome = 'sent' | 'parked' | 'done';
 
+/**
+ * What the location's loop keeps between passes: a contact's lookup (by contact id and version)
+ * whose create the budget deferred, so the next pass creates without asking again. An entry is
+ * used once, and only for the version it was asked for.
+ */
+export interface PushMemory {
+  lookups: Map<string, { at: number; found: HighLevelContact | null }>;
+}
+
 export interface Pass {
   deps: OutboundDeps;
   locationId: string;
@@ -26,6 +35,7 @@ export interface Pass {
   update: Direction;
   ownerMap: OwnerMap;
   userMap: UserMap;
+  memory: PushMemory;
   result: PushResult;
 }
 
@@ -136,10 +146,10 @@ function adoptStored(pass: Pass, contact: Contact, merge: MergeResult, stored: P
 function settle(pass: Pass, read: Contact, highlevelId: string, merge: MergeResult, remoteUpdatedAt: number | undefined): void {
   const { db, clock } = pass.deps;
   const now = clock.now();
-  db.transaction((txRaw) => {
-    const tx = txRaw as unknown as Db;
-    writeLocal(tx, read, merge, now);
-    upsertLink(tx, { locationId: pass.locationId, contactId: read.id, highlevelId, base: merge.newBase, remoteUpdatedAt: remoteUpdatedAt ?? null, now });
+  // The repositories get `db` itself: its statements run inside the connection's transaction.
+  db.transaction(() => {
+    writeLocal(db, read, merge, now);
+    saveLink(db, { locationId: pass.locationId, contactId: read.id, highlevelId, base: merge.newBase, remoteUpdatedAt: remoteUpdatedAt ?? null, now });
   });
 }
 
@@ -162,7 +172,11 @@ function writeLocal(db: Db, read: Contact, merge: MergeResult, now: number): voi
 // ---- contacts not linked yet ---------------------------------------------------------------------
 
 export async function pushNew(pass: Pass, contact: Contact): Promise<Outcome> {
-  const match = await lookup(pass, contact);
+  const key = `${contact.id}@${contact.version}`;
+  const remembered = pass.memory.lookups.get(key);
+  pass.memory.lookups.delete(key);
+  const found = remembered ? remembered.found : await findRemote(pass, contact);
+  const match = found && unlinkedElsewhere(pass, contact, found);
   if (match) return linkExisting(pass, contact, match);
 
   const { body, unmatchedOwner } = toHighLevelCreate(contact.fields, pass.locationId, pass.userMap);
@@ -171,12 +185,14 @@ export async function pushNew(pass: Pass, contact: Contact): Promise<Outcome> {
   try {
     created = await pass.deps.api.createContact(body);
   } catch (err) {
+    // The budget said not now: the next pass creates without asking HighLevel again.
+    if (err instanceof DeferredError) pass.memory.lookups.set(key, { at: pass.deps.clock.now(), found });
     if (!isAmbiguous(err)) throw err;
     // HighLevel may have created it anyway ("422 yet created", an answer lost on the way back):
     // look before anything is retried. A DeferredError here leaves the row to the next pass, which
     // starts with the same lookup.
-    const found = await lookup(pass, contact);
-    if (found) return linkExisting(pass, contact, found);
+    const again = await lookup(pass, contact);
+    if (again) return linkExisting(pass, contact, again);
     throw err;
   }
   if ('duplicate' in created) {
@@ -196,11 +212,20 @@ function isAmbiguous(err: unknown): boolean {
 
 /** HighLevel's contact with the same email, else the same phone (E.164 only), not linked to another Tandem contact. */
 async function lookup(pass: Pass, contact: Contact): Promise<HighLevelContact | null> {
+  const found = await findRemote(pass, contact);
+  return found && unlinkedElsewhere(pass, contact, found);
+}
+
+/** HighLevel's contact with the same email, else the same phone (E.164 only). */
+async function findRemote(pass: Pass, contact: Contact): Promise<HighLevelContact | null> {
   const { email, phone } = contact.fields;
   const usablePhone = isE164(phone) ? phone : null;
   if (!email && !usablePhone) return null;
-  const found = await pass.deps.api.findDuplicate({ email, phone: usablePhone });
-  if (!found) return null;
+  return pass.deps.api.findDuplicate({ email, phone: usablePhone });
+}
+
+/** The contact found, unless it is linked to another Tandem contact (read now: links change between passes). */
+function unlinkedElsewhere(pass: Pass, contact: Contact, found: HighLevelContact): HighLevelContact | null {
   const other = getLinkByRemote(pass.deps.db, pass.locationId, found.id);
   return other && other.contactId !== contact.id ? null : found;
 }

@@ -19,6 +19,10 @@
 // Errors: a DeferredError (budget, 429) ends the pass and says when to come back (no sleeping);
 // transient failures retry with backoff; permanent ones are recorded with their reason.
 // Every HTTP call happens outside a transaction; each contact's local writes and ledger move together.
+// Pacing: up to `concurrency` rows are pushed at once, every request through the location's one
+// gate (which counts requests in flight, so it is never exceeded): one contact's round trips no
+// longer leave the budget idle. Rows are distinct contacts (the outbox keeps one per contact).
+// A lookup whose create was deferred is remembered (PushMemory) so the next pass does not repeat it.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
@@ -35,7 +39,9 @@ import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highleve
 import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
 import { backoffMs } from '../highlevel/token-policy.ts';
 import type { FieldKey } from './contact-model.ts';
-import { pushLinked, pushNew, type Outcome, type Pass } from './outbound-contact.ts';
+import { pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
+
+export type { PushMemory } from './outbound-contact.ts';
 
 /** Plain words kept on a parked row (the panel may show them); also the key that releases it. */
 export const PARKED_FOR_UPDATES = 'Waiting: contact updates are set to Inbound, so Tandem changes are not sent';
@@ -57,6 +63,10 @@ export interface OutboundDeps {
   /** Country for HighLevel phones written without a + prefix. */
   defaultCountry?: string;
   limit?: number;
+  /** Rows pushed at the same time (default 1: one after the other). */
+  concurrency?: number;
+  /** Held by the caller across passes (the location's loop): lookups not yet followed by their create. */
+  memory?: PushMemory;
   random?: () => number;
   log?: Logger;
 }
@@ -92,6 +102,7 @@ export async function pushPending(deps: OutboundDeps, locationId: string): Promi
     update: settings.updateDirection,
     ownerMap: deps.ownerMap ?? ownerMapFor(db, locationId),
     userMap: deps.userMap ?? userMapFor(db, locationId),
+    memory: deps.memory ?? { lookups: new Map() },
     result: { sent: 0, failed: 0, retried: 0, parked: 0, deferred: null, deferredReason: null, more: false, unmatchedOwners: [], notStuck: [] },
   };
   const released: string[] = [];
@@ -100,32 +111,80 @@ export async function pushPending(deps: OutboundDeps, locationId: string): Promi
   unparkOutbox(db, locationId, released, clock.now());
 
   const limit = deps.limit ?? DEFAULT_PASS_LIMIT;
+  const concurrency = Math.max(1, deps.concurrency ?? 1);
+  forgetOldLookups(pass.memory, clock.now());
   let seen = 0;
-  drain: while (seen < limit) {
-    const rows = dueOutbox(db, locationId, clock.now(), Math.min(BATCH, limit - seen));
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      seen++;
+  /** A location-wide failure (reauth, paused) seen by one worker: the others stop, it is rethrown. */
+  let fatal: { err: unknown } | undefined;
+  let active = 0;
+  /** The gate's refusal of this row's next request, or 'done' for any other end. */
+  const pushOne = async (row: OutboxRow): Promise<'done' | DeferredError> => {
+    try {
+      const outcome = await pushRow(pass, row);
+      if (outcome === 'sent') pass.result.sent++;
+      if (outcome === 'parked') {
+        pass.result.parked++;
+        failOutbox(db, row, { error: parkReason(pass, row), nextAttemptAt: PARKED_AT, permanent: false });
+      } else completeOutbox(db, row);
+    } catch (err) {
+      if (err instanceof DeferredError) return err;
       try {
-        const outcome = await pushRow(pass, row);
-        if (outcome === 'sent') pass.result.sent++;
-        if (outcome === 'parked') {
-          pass.result.parked++;
-          failOutbox(db, row, { error: parkReason(pass, row), nextAttemptAt: PARKED_AT, permanent: false });
-        } else completeOutbox(db, row);
-      } catch (err) {
-        if (err instanceof DeferredError) {
-          pass.result.deferred = err.retryAt;
-          pass.result.deferredReason = err.reason;
-          break drain;
-        }
         recordFailure(pass, row, err);
+      } catch (location) {
+        fatal ??= { err: location };
       }
     }
+    return 'done';
+  };
+  const stopped = () => pass.result.deferred !== null || fatal !== undefined;
+  while (seen < limit && !stopped()) {
+    const rows = dueOutbox(db, locationId, clock.now(), Math.min(BATCH, limit - seen));
+    if (rows.length === 0) break;
+    let next = 0;
+    /** Rows handed back by a worker that bowed out, for the workers still running. */
+    const handedBack: OutboxRow[] = [];
+    const take = (): OutboxRow | undefined => {
+      const back = handedBack.shift();
+      if (back || next >= rows.length) return back;
+      seen++;
+      return rows[next++];
+    };
+    const worker = async () => {
+      active++;
+      try {
+        for (let row = take(); row && !stopped(); row = take()) {
+          const end = await pushOne(row);
+          if (end === 'done') continue;
+          // The gate refused this row's next request. With requests of other workers in flight it
+          // may only be unsure of them (an answer frees room): this worker stops and hands its row
+          // to them. The last worker refused ends the pass, when the gate says to come back.
+          if (end.reason === 'burst' && active > 1) {
+            handedBack.push(row);
+            return;
+          }
+          // Workers refused together: come back when the latest says (earlier is refused again).
+          if (pass.result.deferred === null || end.retryAt > pass.result.deferred) {
+            pass.result.deferred = end.retryAt;
+            pass.result.deferredReason = end.reason;
+          }
+        }
+      } finally {
+        active--;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
   }
+  if (fatal) throw fatal.err;
   pass.result.more = pass.result.deferred === null && seen >= limit;
   if (pass.result.sent > 0) updateSyncState(db, locationId, { lastOutboundAt: clock.now() }, clock.now());
   return pass.result;
+}
+
+/** Lookups older than this are asked again: HighLevel may have gained the contact meanwhile. */
+const LOOKUP_MEMORY_MS = 30_000;
+
+function forgetOldLookups(memory: PushMemory, now: number): void {
+  for (const [key, l] of memory.lookups) if (l.at + LOOKUP_MEMORY_MS <= now) memory.lookups.delete(key);
 }
 
 function parkReason(pass: Pass, row: OutboxRow): string {

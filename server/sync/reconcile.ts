@@ -17,9 +17,9 @@ import type { Db } from '../../db/client.ts';
 import { liveRemoteIds } from '../../db/links.ts';
 import { getSyncState, updateSyncState, type PullCursor } from '../../db/sync-state.ts';
 import type { Clock } from '../clock.ts';
-import { fromHighLevel, type OwnerMap } from '../highlevel/contact-mapping.ts';
+import { fromHighLevel, type OwnerMap, type RemoteContact } from '../highlevel/contact-mapping.ts';
 import type { LocationApi, SearchedContact, SearchFilter } from '../highlevel/contacts.ts';
-import { applyRemote, CHANGED_OUTCOMES, type InboundDeps } from './inbound.ts';
+import { applyRemote, applyRemotePage, CHANGED_OUTCOMES, type InboundDeps } from './inbound.ts';
 
 /** HighLevel's largest page. */
 export const PAGE_LIMIT = 500;
@@ -99,23 +99,24 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
     updateSyncState(db, locationId, { cursor: { dateUpdated: at, seenIds: [...seenAt], run }, ...patch, ...(result.changed || result.deleted ? { lastInboundAt: now } : {}) }, now);
   };
 
-  while (!result.done && (deps.maxPages === undefined || result.pages < deps.maxPages)) {
-    const page = await api.searchContacts({
-      filters,
-      sort: [{ field: 'dateUpdated', direction: 'asc' }],
-      pageLimit,
-      ...(run.searchAfter ? { searchAfter: run.searchAfter } : {}),
-    });
+  const search = (searchAfter: Array<string | number> | null) =>
+    api.searchContacts({ filters, sort: [{ field: 'dateUpdated', direction: 'asc' }], pageLimit, ...(searchAfter ? { searchAfter } : {}) });
+  const morePages = () => deps.maxPages === undefined || result.pages < deps.maxPages;
+  let next = morePages() ? search(run.searchAfter) : undefined;
+  while (!result.done && next) {
+    const page = await next;
+    next = undefined;
     result.pages++;
+    // Which records to apply depends only on the cursor, never on an outcome: the page is sorted
+    // out first, then applied in one transaction.
+    const apply: RemoteContact[] = [];
     for (const doc of page.contacts) {
       sweep?.ids.add(doc.id);
       const remote = fromHighLevel(doc, deps.ownerMap, { complete: true });
       const updated = remote.dateUpdated;
       if (!(updated !== undefined && updated === at && seenAt.has(doc.id))) {
         if (remote.unmatchedOwner) result.unmatchedOwners.add(remote.unmatchedOwner);
-        const outcome = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, remote, { complete: true });
-        result.contacts++;
-        if (CHANGED_OUTCOMES.has(outcome)) result.changed++;
+        apply.push(remote);
       }
       // The cursor moves forward only; ids are remembered for the latest instant alone.
       if (updated !== undefined && (at === null || updated > at)) {
@@ -125,8 +126,20 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
       if (updated !== undefined && updated === at) seenAt.add(doc.id);
     }
     const last = page.contacts.at(-1);
-    if (last) run.searchAfter = searchAfterOf(last);
-    result.done = page.contacts.length < pageLimit;
+    const searchAfter = last ? searchAfterOf(last) : run.searchAfter;
+    const done = page.contacts.length < pageLimit;
+    // The next page is asked for before this one is applied, so its round trip overlaps the apply.
+    // Its failure (a deferral included) surfaces when it is awaited, after this page's checkpoint;
+    // until then it is held, not unhandled.
+    if (!done && morePages()) {
+      next = search(searchAfter);
+      next.catch(() => undefined);
+    }
+    const outcomes = applyRemotePage({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, apply, { complete: true });
+    result.contacts += outcomes.length;
+    for (const outcome of outcomes) if (CHANGED_OUTCOMES.has(outcome)) result.changed++;
+    run.searchAfter = searchAfter;
+    result.done = done;
     checkpoint();
   }
   if (result.done) {

@@ -21,7 +21,7 @@ import type { Clock } from '../clock.ts';
 import { createLocationApi, DeferredError, type LocationApi, type LocationTokenSource } from '../highlevel/contacts.ts';
 import type { HighLevelEndpoints } from '../highlevel/oauth.ts';
 import { RateBudget } from '../highlevel/rate-budget.ts';
-import { pushPending } from './outbound.ts';
+import { pushPending, type PushMemory } from './outbound.ts';
 import { FULL_SWEEP_INTERVAL_MS, PAGE_LIMIT, PULL_INTERVAL_MS, pull, pullDue, sweepDue, type PullMemory } from './reconcile.ts';
 import { describeError } from './describe-error.ts';
 import { drainWebhooks } from './webhook-drain.ts';
@@ -40,6 +40,8 @@ export interface SyncOptions {
   maxSleepMs?: number;
   /** Locations whose passes may run at the same time. */
   maxConcurrent?: number;
+  /** Outbox rows a pass pushes at the same time, through the location's one gate. */
+  pushConcurrency?: number;
   /** Rate-limit figures until HighLevel's headers say otherwise (tests with a shortened window). */
   budget?: ConstructorParameters<typeof RateBudget>[0];
 }
@@ -98,6 +100,7 @@ interface LocationLoop {
   budget: RateBudget;
   api: LocationApi;
   memory: PullMemory;
+  pushMemory: PushMemory;
   /** Clock ms when the next pass is due. */
   nextRunAt: number;
   running?: Promise<PassResult>;
@@ -113,6 +116,11 @@ const FIRST_BACKOFF_MS = 15_000;
 const MAX_BACKOFF_MS = 30 * 60_000;
 /** Webhook events a pass applies at most before it pulls and pushes. */
 const EVENTS_PER_PASS = 500;
+/**
+ * Rows pushed at once: with HighLevel's round trips (hundreds of ms) one row at a time could not
+ * use the burst budget (100 per 10 s); a few at once keep it busy, and the gate bounds them.
+ */
+const PUSH_CONCURRENCY = 4;
 
 export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const { db, clock, log } = deps;
@@ -128,7 +136,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     if (!loop) {
       const budget = new RateBudget({ clock, ...o.budget });
       const api = createLocationApi({ endpoints: deps.endpoints, tokens: deps.tokens, budget, clock, locationId });
-      loop = { locationId, budget, api, memory: {}, nextRunAt: clock.now(), again: false, failures: 0 };
+      loop = { locationId, budget, api, memory: {}, pushMemory: { lookups: new Map() }, nextRunAt: clock.now(), again: false, failures: 0 };
       loops.set(locationId, loop);
     }
     return loop;
@@ -210,7 +218,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       }
 
       // pushPending records lastOutboundAt itself and reports a deferral as a time, not a throw.
-      const pushed = await pushPending({ db, clock, api, settings, ownerMap, userMap: userMapFor(db, locationId), log }, locationId);
+      const pushed = await pushPending(
+        { db, clock, api, settings, ownerMap, userMap: userMapFor(db, locationId), log, memory: loop.pushMemory, concurrency: o.pushConcurrency ?? PUSH_CONCURRENCY },
+        locationId,
+      );
       result.pushed = pushed.sent;
       for (const u of pushed.unmatchedOwners) unmatchedLocal.add(u);
       if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, 'burst', 'outbox deferred by the budget gate');

@@ -111,9 +111,22 @@ describe('contacts', () => {
     expect((await api.findDuplicate({ email: 'nobody@example.com', phone: '+14155550100' }))?.id).toBe(first.contact.id);
     expect(await api.findDuplicate({ email: 'nobody@example.com', phone: '+14155550199' })).toBeNull();
     expect(await api.findDuplicate({})).toBeNull();
-    // Email first: separate questions, the phone one only when the email found nothing (1 + 2 + 2 + 0).
+    // One question with both; a contact found by its phone alone is checked by email on its own (1 + 2 + 1 + 0).
     const asked = await requests('/contacts/search/duplicate');
-    expect(asked).toHaveLength(5);
+    expect(asked).toHaveLength(4);
+  });
+
+  it('prefers the email match when a location that matches phone first answers with the phone match', async () => {
+    const api = fixedToken();
+    const byEmail = await api.createContact({ locationId, firstName: 'Eve', email: 'eve@example.com' });
+    const byPhone = await api.createContact({ locationId, firstName: 'Pat', phone: '+14155550177' });
+    if (!('contact' in byEmail) || !('contact' in byPhone)) throw new Error('expected created contacts');
+    // HighLevel configured phone first answers the question with both with the phone's contact.
+    await control(emulator.url, 'POST', '/faults', { method: 'GET', path: '/contacts/search/duplicate', status: 200, body: { contact: byPhone.contact }, times: 1 });
+    expect((await api.findDuplicate({ email: 'EVE@example.com', phone: '+14155550177' }))?.id).toBe(byEmail.contact.id);
+    // A contact carrying both is the answer at once.
+    const both = await api.findDuplicate({ email: 'eve@example.com', phone: '+14155550100' });
+    expect(both?.id).toBe(byEmail.contact.id);
   });
 
   it('lists the location users with the Location token', async () => {

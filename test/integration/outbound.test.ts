@@ -135,9 +135,9 @@ describe('creation', () => {
     expect(link.base).toEqual(getContact(db, locationId, c.id)!.fields);
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
     expect(getSyncState(db, locationId).lastOutboundAt).toBe(clock.now());
-    // Looked up by email, then phone, before creating.
+    // Looked up (email and phone in one question) before creating.
     const log = await requestLog();
-    expect(log.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /contacts/search/duplicate', 'GET /contacts/search/duplicate', 'POST /contacts/']);
+    expect(log.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /contacts/search/duplicate', 'POST /contacts/']);
 
     // Nothing left: a second pass sends nothing.
     await clearLog();

@@ -1,0 +1,151 @@
+// The pull's batch apply against a real (in-memory) SQLite: a page applied in one transaction
+// ends exactly where applying its records one by one ends, a failing record rolls the page back,
+// and the link ledger written without a read-back keeps its rules (HighLevel's time only moves
+// forward, an unknown time keeps the stored one, a tombstone stays). Also the rule the repositories'
+// prepared statements rely on: one statement serves the database handle and its transaction
+// handles, and runs inside whatever transaction the connection has open.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
+import { contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
+import { getLinkByContact, getLinkByRemote, isContactLinked, saveLink, tombstone, upsertLink } from '../../db/links.ts';
+import { getOutbox } from '../../db/outbox.ts';
+import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
+import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
+import { applyRemote, applyRemotePage, type InboundDeps, type RemoteInput } from '../../server/sync/inbound.ts';
+
+const L = 'loc1';
+const settings: InboundDeps['settings'] = { creationDirection: 'bidirectional', updateDirection: 'inbound' };
+const fields = (over: Partial<ContactFields> = {}): ContactFields => ({ ...emptyContact(), ...over });
+
+function remote(id: string, dateUpdated: number, over: Partial<ContactFields>): RemoteContact {
+  return { id, locationId: L, dateUpdated, fields: fields(over), unmatchedOwner: undefined, problems: [] };
+}
+
+let dbs: Database[] = [];
+function fresh(): Database {
+  const d = openDatabase(':memory:');
+  migrate(d);
+  dbs.push(d);
+  return d;
+}
+beforeEach(() => {
+  dbs = [];
+});
+afterEach(() => {
+  for (const d of dbs) d.close();
+});
+
+/** Everything the apply may touch, ids left out (they are random): contacts with their links and outbox rows. */
+function state(d: Database) {
+  return listContacts(d.db, L, { filters: { includeArchived: true }, limit: 1000 }).contacts.map((c) => {
+    const link = getLinkByContact(d.db, L, c.id);
+    return {
+      fields: c.fields,
+      archived: c.archivedAt !== null,
+      version: c.version,
+      link: link && { highlevelId: link.highlevelId, base: link.base, remoteUpdatedAt: link.remoteUpdatedAt, remoteDeletedAt: link.remoteDeletedAt },
+      outbox: getOutbox(d.db, L, c.id)?.kind ?? null,
+    };
+  });
+}
+
+/** A Tandem contact already there (same email as one HighLevel record), then a page that creates, links, updates, echoes, repeats, goes stale and deletes. */
+function scenario(d: Database): RemoteInput[][] {
+  createContact(d.db, { locationId: L, fields: fields({ firstName: 'Local', email: 'Match@Example.com', city: 'Austin' }), now: 500, origin: 'remote' });
+  const first: RemoteInput[] = [
+    remote('hlA', 1000, { firstName: 'Ann', email: 'ann@example.com', phone: '+14155550101', tags: ['vip'] }),
+    remote('hlB', 1001, { firstName: 'Bo', email: 'match@example.com' }),
+    remote('hlC', 1002, { firstName: 'Cy' }),
+  ];
+  const second: RemoteInput[] = [
+    remote('hlA', 2000, { firstName: 'Annie', email: 'ann@example.com', phone: '+14155550101', tags: ['vip'] }),
+    remote('hlA', 2000, { firstName: 'Annie', email: 'ann@example.com', phone: '+14155550101', tags: ['vip'] }),
+    remote('hlB', 900, { firstName: 'Old' }),
+    { deleted: 'hlC' },
+    remote('hlC', 3000, { firstName: 'Late' }),
+    { deleted: 'hlNever' },
+  ];
+  return [first, second];
+}
+
+describe('applyRemotePage', () => {
+  it('ends where applying the records one by one ends, with the same outcomes', () => {
+    const one = fresh();
+    const page = fresh();
+    const deps = (d: Database): InboundDeps => ({ db: d.db, now: 5000, settings });
+    const singly = scenario(one).map((records) => records.map((r) => applyRemote(deps(one), L, r, { complete: true })));
+    const paged = scenario(page).map((records) => applyRemotePage(deps(page), L, records, { complete: true }));
+    expect(paged).toEqual([
+      ['created', 'linked', 'created'],
+      ['updated', 'echo', 'stale', 'archived', 'tombstoned', 'ignored'],
+    ]);
+    expect(paged).toEqual(singly);
+    expect(state(page)).toEqual(state(one));
+    // The linked contact kept its own city (and its email's case) and took HighLevel's name;
+    // creation is Bi-directional, so the city it adds to HighLevel's empty field goes out.
+    const linkedB = getContact(page.db, L, getLinkByRemote(page.db, L, 'hlB')!.contactId)!;
+    expect(linkedB.fields).toMatchObject({ firstName: 'Bo', city: 'Austin', email: 'Match@Example.com' });
+    expect(getOutbox(page.db, L, linkedB.id)?.kind).toBe('upsert');
+  });
+
+  it('rolls the whole page back when one record cannot be applied', () => {
+    const d = fresh();
+    const bad = remote('hlBad', 1001, { tags: ['NOT normalised'] });
+    expect(() =>
+      applyRemotePage({ db: d.db, now: 5000, settings }, L, [remote('hlOk', 1000, { firstName: 'Ok' }), bad], { complete: true }),
+    ).toThrow();
+    expect(contactIds(d.db, L)).toEqual([]);
+    expect(getLinkByRemote(d.db, L, 'hlOk')).toBeUndefined();
+    // Nothing is left half-open: the next page applies normally.
+    expect(applyRemotePage({ db: d.db, now: 6000, settings }, L, [remote('hlOk', 1000, { firstName: 'Ok' })], { complete: true })).toEqual(['created']);
+  });
+});
+
+describe('saveLink', () => {
+  it('moves HighLevel time forward only, keeps it when unknown, and never lifts a tombstone', () => {
+    const d = fresh();
+    const c = createContact(d.db, { locationId: L, fields: fields({ firstName: 'A' }), now: 1, origin: 'remote' });
+    const input = { locationId: L, contactId: c.id, highlevelId: 'hl1', base: fields({ firstName: 'A' }) };
+    expect(isContactLinked(d.db, L, c.id)).toBe(false);
+    saveLink(d.db, { ...input, remoteUpdatedAt: null, now: 10 });
+    expect(getLinkByContact(d.db, L, c.id)).toMatchObject({ remoteUpdatedAt: null, linkedAt: 10, updatedAt: 10 });
+    expect(isContactLinked(d.db, L, c.id)).toBe(true);
+    saveLink(d.db, { ...input, remoteUpdatedAt: 500, now: 20 });
+    saveLink(d.db, { ...input, remoteUpdatedAt: 300, base: fields({ firstName: 'B' }), now: 30 });
+    expect(getLinkByContact(d.db, L, c.id)).toMatchObject({ remoteUpdatedAt: 500, base: { firstName: 'B' }, linkedAt: 10, updatedAt: 30 });
+    saveLink(d.db, { ...input, now: 40 });
+    expect(getLinkByContact(d.db, L, c.id)?.remoteUpdatedAt).toBe(500);
+    tombstone(d.db, L, 'hl1', 50);
+    const after = upsertLink(d.db, { ...input, remoteUpdatedAt: 900, now: 60 });
+    expect(after).toMatchObject({ remoteUpdatedAt: 900, remoteDeletedAt: 50, updatedAt: 60 });
+    expect(() => saveLink(d.db, { ...input, base: fields({ tags: ['NOT normalised'] }), now: 70 })).toThrow();
+  });
+});
+
+describe('prepared statements', () => {
+  it('serve a transaction handle and the database alike, inside the open transaction', () => {
+    const d = fresh();
+    // First use through a transaction handle (the statement is prepared then), later uses through the database.
+    const id = d.db.transaction((tx) => insertContact(tx as unknown as Db, { locationId: L, fields: fields({ firstName: 'A' }), now: 1, origin: 'remote' }).id);
+    expect(getContact(d.db, L, id)?.fields.firstName).toBe('A');
+    expect(() =>
+      d.db.transaction(() => {
+        insertContact(d.db, { locationId: L, fields: fields({ firstName: 'B' }), now: 2, origin: 'local' });
+        throw new Error('abort');
+      }),
+    ).toThrow('abort');
+    // The database's statement ran inside the transaction: rolled back with it, outbox row included.
+    expect(contactIds(d.db, L)).toEqual([id]);
+    expect(getOutbox(d.db, L, id)).toBeUndefined();
+  });
+
+  it('return what was written, as a read-back would (writes are not read back)', () => {
+    const d = fresh();
+    const c = createContact(d.db, { locationId: L, fields: fields({ firstName: 'A', tags: ['x'] }), now: 1, origin: 'remote' });
+    expect(getContact(d.db, L, c.id)).toEqual(c);
+    const u = updateContact(d.db, { locationId: L, id: c.id, patch: { dnd: true, customFields: { k: ['a', 'b'] } }, tags: { add: ['y'], remove: ['x'] }, now: 5, origin: 'local' });
+    expect(u).toMatchObject({ version: 2, updatedAt: 5, fields: { dnd: true, tags: ['y'], customFields: { k: ['a', 'b'] } } });
+    expect(getContact(d.db, L, c.id)).toEqual(u);
+    expect(getOutbox(d.db, L, c.id)?.kind).toBe('upsert');
+  });
+});
