@@ -30,6 +30,8 @@ const events = Array.from({ length: total }, (_, i) => {
 });
 
 const latencies: number[] = [];
+/** Latencies by the second in which the event was sent: warm-up and steady state apart. */
+const bySecond: number[][] = [];
 const statuses: Record<string, number> = {};
 let done = 0;
 
@@ -42,7 +44,9 @@ function send(i: number): void {
     (res) => {
       res.resume();
       res.on('end', () => {
-        latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        latencies.push(ms);
+        (bySecond[Math.floor(i / rate)] ??= []).push(ms);
         statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
         if (++done === total) finish();
       });
@@ -68,9 +72,11 @@ tick();
 function finish(): void {
   const elapsed = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  const pctOf = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+  const pct = (p: number) => pctOf(latencies, p);
+  const p99BySecond = bySecond.map((xs) => pctOf(xs.sort((a, b) => a - b), 99));
   process.stdout.write(
-    JSON.stringify({ sent: total, elapsed, achievedRate: total / elapsed, statuses, p50: pct(50), p90: pct(90), p99: pct(99), max: latencies.at(-1) }) + '\n',
+    JSON.stringify({ sent: total, elapsed, achievedRate: total / elapsed, statuses, p50: pct(50), p90: pct(90), p99: pct(99), max: latencies.at(-1), p99BySecond }) + '\n',
   );
   agent.destroy();
 }

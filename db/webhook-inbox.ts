@@ -3,7 +3,7 @@
 // The hot path (insert on every webhook, the processor's selects and updates) runs through
 // statements prepared once per database: building and preparing the SQL again on each call cost
 // more than the write itself.
-import { and, asc, eq, inArray, isNull, like, lt, lte, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, like, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { webhookInbox } from './schema.ts';
 
@@ -25,6 +25,15 @@ export interface NewInboxEvent {
 export function insertInboxEvent(db: Db, event: NewInboxEvent): boolean {
   const result = statements(db).insert.run({ ...event, nextAttemptAt: event.nextAttemptAt ?? null });
   return result.changes > 0;
+}
+
+/**
+ * Stores several events in one transaction (one commit for all: the webhook receiver's group
+ * commit). Results in input order, true when newly stored; a webhookId seen earlier in the same
+ * call counts as a redelivery. Throws, storing none, when any insert fails.
+ */
+export function insertInboxEvents(db: Db, events: readonly NewInboxEvent[]): boolean[] {
+  return db.transaction(() => events.map((event) => insertInboxEvent(db, event)));
 }
 
 export function getInboxEvent(db: Db, webhookId: string): InboxEvent | undefined {
@@ -124,6 +133,12 @@ function sqlIncrement() {
 
 const p = sql.placeholder;
 
+// The WHERE clauses of the partial indexes webhook_inbox_due and webhook_inbox_queued (db/schema.ts),
+// word for word and with the literal 'queued' (a bound parameter would not match): SQLite uses a
+// partial index only for a query whose WHERE contains the index's condition.
+const dueCondition = sql`(${webhookInbox.processedAt} is null and (${webhookInbox.outcome} is null or ${webhookInbox.outcome} <> 'queued'))`;
+const queuedCondition = sql`(${webhookInbox.processedAt} is null and ${webhookInbox.outcome} = 'queued')`;
+
 function prepareStatements(db: Db) {
   const byId = eq(webhookInbox.webhookId, p('webhookId'));
   const oldestFirst = [asc(webhookInbox.receivedAt), asc(webhookInbox.webhookId)] as const;
@@ -144,20 +159,14 @@ function prepareStatements(db: Db) {
     due: db
       .select()
       .from(webhookInbox)
-      .where(
-        and(
-          isNull(webhookInbox.processedAt),
-          or(isNull(webhookInbox.outcome), ne(webhookInbox.outcome, QUEUED)),
-          or(isNull(webhookInbox.nextAttemptAt), lte(webhookInbox.nextAttemptAt, p('now'))),
-        ),
-      )
+      .where(and(dueCondition, or(isNull(webhookInbox.nextAttemptAt), lte(webhookInbox.nextAttemptAt, p('now')))))
       .orderBy(...oldestFirst)
       .limit(p('limit'))
       .prepare(),
     queued: db
       .select()
       .from(webhookInbox)
-      .where(and(isNull(webhookInbox.processedAt), eq(webhookInbox.outcome, QUEUED), eq(webhookInbox.locationId, p('locationId'))))
+      .where(and(queuedCondition, eq(webhookInbox.locationId, p('locationId'))))
       .orderBy(...oldestFirst)
       .limit(p('limit'))
       .prepare(),

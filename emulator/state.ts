@@ -34,6 +34,8 @@ export interface EmulatorConfig {
   webhookMaxRetries: number;
   /** Per-attempt delivery timeout (undocumented; guess: 10 s). */
   webhookTimeoutMs: number;
+  /** Deliveries in flight at once per app (undocumented; guess: 8, see README). */
+  webhookConcurrency: number;
 }
 
 export const defaultConfig: EmulatorConfig = {
@@ -45,6 +47,7 @@ export const defaultConfig: EmulatorConfig = {
   webhookRetryIntervalMs: 10 * 60_000,
   webhookMaxRetries: 6,
   webhookTimeoutMs: 10_000,
+  webhookConcurrency: 8,
 };
 
 export interface Company {

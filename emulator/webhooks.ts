@@ -1,10 +1,13 @@
 // Webhook delivery (CONTRACT §5): flat compact JSON with timestamp and webhookId, signed with the
 // emulator's Ed25519 key in x-ghl-signature, redelivered only on 429, with injectable faults.
 //
-// Ordering: each app has one FIFO delivered sequentially (one request in flight per app), so events
-// reach a receiver in emission order unless a fault or a 429 redelivery says otherwise. Different
-// apps deliver concurrently. A 429 does not block the queue: the redelivery is re-queued later,
-// behind whatever was emitted meanwhile (as a real 10-minute retry would be).
+// Ordering: each app has one FIFO whose events are sent in emission order with up to
+// `webhookConcurrency` requests in flight (a guess, see README: CONTRACT §5.1 documents no
+// delivery concurrency and promises no order), so with more than one in flight events may arrive
+// out of order; with 1, events reach a receiver in emission order unless a fault or a 429 redelivery
+// says otherwise. Different apps deliver independently. A 429 does not block the queue: the
+// redelivery is re-queued later, behind whatever was emitted meanwhile (as a real 10-minute retry
+// would be).
 import { randomUUID, sign } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -81,8 +84,8 @@ export class WebhookDispatcher {
   faults: WebhookFault[] = [];
   private nextFaultId = 1;
   private queues = new Map<string, Job[]>();
-  /** Apps whose queue is being drained right now. */
-  private draining = new Set<string>();
+  /** Requests in flight per app (at most webhookConcurrency each). */
+  private inFlight = new Map<string, number>();
   /** Reorder faults: jobs waiting for the next event of their app. */
   private held = new Map<string, Job[]>();
   private timers = new Set<NodeJS.Timeout>();
@@ -160,7 +163,8 @@ export class WebhookDispatcher {
   pending(): number {
     let queued = 0;
     for (const q of this.queues.values()) queued += q.length;
-    return queued + this.draining.size + this.timers.size;
+    for (const n of this.inFlight.values()) queued += n;
+    return queued + this.timers.size;
   }
 
   /** Resolves once every delivery has settled (see pending()). */
@@ -189,7 +193,7 @@ export class WebhookDispatcher {
     this.timers.clear();
     this.controllers.clear();
     this.queues.clear();
-    this.draining.clear();
+    this.inFlight.clear();
     this.held.clear();
     this.settle();
   }
@@ -224,21 +228,29 @@ export class WebhookDispatcher {
     const queue = this.queues.get(job.appId);
     if (queue) queue.push(job);
     else this.queues.set(job.appId, [job]);
-    if (!this.draining.has(job.appId)) void this.drain(job.appId);
+    this.pump(job.appId);
   }
 
-  private async drain(appId: string): Promise<void> {
+  /** Starts the app's queued deliveries, oldest first, while fewer than webhookConcurrency are in flight. */
+  private pump(appId: string): void {
     const generation = this.generation;
-    this.draining.add(appId);
-    for (;;) {
-      const job = this.queues.get(appId)?.shift();
-      if (!job) break;
-      await this.deliver(job, generation);
-      if (generation !== this.generation) return;
+    const queue = this.queues.get(appId);
+    let running = this.inFlight.get(appId) ?? 0;
+    while (queue?.length && running < this.emu.config.webhookConcurrency) {
+      const job = queue.shift()!;
+      running++;
+      const done = () => {
+        if (generation !== this.generation) return;
+        const left = (this.inFlight.get(appId) ?? 1) - 1;
+        if (left > 0) this.inFlight.set(appId, left);
+        else this.inFlight.delete(appId);
+        this.pump(appId);
+        this.settle();
+      };
+      void this.deliver(job, generation).then(done, done);
     }
-    this.queues.delete(appId);
-    this.draining.delete(appId);
-    this.settle();
+    if (running > 0) this.inFlight.set(appId, running);
+    if (queue?.length === 0) this.queues.delete(appId);
   }
 
   private async deliver(job: Job, generation: number): Promise<void> {

@@ -36,6 +36,7 @@ export const ConfigPatch = z
     webhookRetryIntervalMs: ms,
     webhookMaxRetries: z.number().int().nonnegative(),
     webhookTimeoutMs: count,
+    webhookConcurrency: count,
   })
   .partial();
 

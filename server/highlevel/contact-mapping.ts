@@ -57,6 +57,27 @@ export const highLevelContactEventSchema = highLevelContactSchema.extend({
 });
 export type HighLevelContactEvent = z.infer<typeof highLevelContactEventSchema>;
 
+/**
+ * Tandem fields a contact webhook carries (CONTRACT §5.3 lists the payload's keys): all but the
+ * timezone, which only a read (GET, search) returns.
+ */
+export const WEBHOOK_SNAPSHOT_FIELDS = [
+  'firstName', 'lastName', 'email', 'phone', 'companyName', 'address1', 'city', 'state', 'postalCode',
+  'country', 'website', 'dateOfBirth', 'source', 'tags', 'dnd', 'ownerUserId', 'customFields',
+] as const satisfies readonly (keyof ContactFields)[];
+
+/**
+ * A contact webhook as a (partial) record of the contact: absent keys are unknown. Its version is
+ * the payload's dateUpdated when there is one (the documented payloads have none), else the event's
+ * `timestamp`, which HighLevel stamps when it emits the change; undefined when neither parses.
+ */
+export function fromContactEvent(event: HighLevelContactEvent, ownerMap: OwnerMap): RemoteContact {
+  const remote = fromHighLevel(event, ownerMap, { complete: false });
+  if (remote.dateUpdated !== undefined) return remote;
+  const at = typeof event.timestamp === 'string' ? Date.parse(event.timestamp) : Number.NaN;
+  return { ...remote, dateUpdated: Number.isNaN(at) ? undefined : at };
+}
+
 /** GET /contacts/{id}, POST /contacts/ (201), POST /contacts/upsert. */
 export const contactResponseSchema = z.looseObject({ contact: highLevelContactSchema, new: z.boolean().optional() });
 /** PUT /contacts/{id} ("succeded" sic). */

@@ -1,7 +1,8 @@
 // Applies stored webhook events outside the request that received them: one pass on the next tick
 // after a burst of inserts (however many), plus a periodic sweep that picks up retries and whatever a crash left
 // behind. Events are handled one at a time in the order they were received; their outcomes are
-// written together, one transaction per run of handlers that finished without waiting on I/O. A
+// written together, one transaction per run of handlers that finished without waiting on I/O (at
+// most EVENTS_PER_TURN: the pass then lets other work, such as webhook requests, run). A
 // failed event is retried with exponential backoff (times from the injected clock) and recorded as
 // failed after MAX_ATTEMPTS.
 import type { Db } from '../../db/client.ts';
@@ -41,6 +42,12 @@ const FIRST_RETRY_MS = 30_000;
 const MAX_RETRY_MS = 60 * 60_000;
 /** Events read (and their outcomes written) per transaction. */
 const BATCH = 100;
+/**
+ * Events handled between two turns of the event loop: a backlog applied in one go would hold back
+ * the webhooks arriving meanwhile (their acknowledgement waits for the loop), so the pass lets
+ * them in this often. A count, not a time: the pass must behave the same under a manual clock.
+ */
+const EVENTS_PER_TURN = 16;
 /**
  * Loses a Promise.race to a handler's promise that is already settled (an async handler that
  * returned without awaiting), and wins against one still waiting.
@@ -113,6 +120,12 @@ export function createInboxProcessor(deps: {
           }
           writes.push(failure || result === undefined || result === NOT_SETTLED ? failureWrite(event, failure?.err) : outcomeWrite(event, result));
           handled++;
+          if (handled % EVENTS_PER_TURN === 0) {
+            // Written before yielding, as before any wait: what runs meanwhile (a sync loop woken
+            // by one of these events) must see the outcomes, such as a queued contact event.
+            recordInboxOutcomes(db, writes.splice(0));
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
         }
       } finally {
         // No await between here and the commit: better-sqlite3 transactions are synchronous.

@@ -1,13 +1,14 @@
 // POST /webhooks/highlevel: verify HighLevel's Ed25519 signature over the raw bytes, check the
-// envelope, store the event in the inbox and answer at once; the inbox processor applies it later.
+// envelope, store the event in the inbox (committed with the others of the same turn) and answer
+// once it is committed; the inbox processor applies it later.
 // HighLevel redelivers only after a 429 (CONTRACT §5.1), so 429 is the answer whenever the event
 // could not be stored, and every other refusal (401, 400, 413) is for events that must not be kept.
 import type { FastifyInstance } from 'fastify';
 import type { KeyObject } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
-import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
+import { createInboxWriter } from '../installs/inbox-writer.ts';
 import { verifyWebhookSignatureAsync } from '../highlevel/webhook-signature.ts';
 import { checkWebhookTimestamp, WEBHOOK_BODY_LIMIT, webhookEnvelopeSchema } from '../highlevel/webhook-events.ts';
 import { tenant } from './tenant.ts';
@@ -18,18 +19,25 @@ export interface WebhookRouteDeps {
   webhookKey: KeyObject;
   /** This app's id: events for another app are refused. */
   appId: string;
-  /** Called after a new event is stored, to apply it outside the request. */
+  /**
+   * Asks for stored events to be applied outside the request (the inbox processor's schedule);
+   * called around each group commit (server/installs/inbox-writer.ts).
+   */
   onStored(): void;
 }
 
 export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): void {
+  const inbox = createInboxWriter(deps.db, deps.onStored);
   // An encapsulated plugin, so raw-buffer parsing applies to this route only.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     // Any content type: the signature, not the header, decides whether the bytes are HighLevel's.
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
-    scope.post('/webhooks/highlevel', { bodyLimit: WEBHOOK_BODY_LIMIT, ...tenant('webhook') }, async (req, reply) => {
+    // Request logging at warn: Fastify's two info lines per request (incoming, completed) cost more
+    // than storing the event at hundreds of webhooks a second; the inbox is the record of each
+    // event, and refusals and failures are still logged (warn, error).
+    scope.post('/webhooks/highlevel', { bodyLimit: WEBHOOK_BODY_LIMIT, logLevel: 'warn', ...tenant('webhook') }, async (req, reply) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const header = req.headers['x-ghl-signature'];
       if (!(await verifyWebhookSignatureAsync(raw, typeof header === 'string' ? header : undefined, deps.webhookKey))) {
@@ -62,7 +70,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
 
       let stored: boolean;
       try {
-        stored = insertInboxEvent(deps.db, {
+        stored = await inbox.store({
           webhookId: event.webhookId,
           type: event.type,
           locationId: event.locationId ?? null,
@@ -76,7 +84,6 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
         reply.header('retry-after', '60');
         throw new AppError(429, 'try_again', 'The event could not be stored; please redeliver.');
       }
-      if (stored) deps.onStored();
       return reply.code(200).send({ received: true, duplicate: !stored });
     });
   });

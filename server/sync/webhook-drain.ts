@@ -1,17 +1,32 @@
 // Applies a location's queued contact webhooks, in the order they were received, through the one
-// apply path (inbound.ts). Webhooks are hints: payloads may be thin, duplicated or out of order,
-// so for every contact that is not deleted the loop re-reads it (one GET) and applies the complete
-// record — duplicates then read the same version (an echo), and an older event reads the newest.
-// Events about one contact in the same batch share one read. A deletion is final in HighLevel
-// (ids are never reused), so a ContactDelete needs no read.
+// apply path (inbound.ts). Webhooks may be thin, duplicated or out of order. A contact webhook
+// carries the contact's fields (CONTRACT §5.3), so for a linked contact the loop applies that
+// snapshot itself, versioned by the event's timestamp: HighLevel's burst budget (100 requests per
+// 10 s) could not pay one GET per event at hundreds of events per second. It re-reads the contact
+// (one GET, the complete record) when the snapshot cannot be trusted to say everything: an
+// unlinked contact (its timezone, which webhooks never carry, would be created empty), no readable
+// timestamp, a field the payload left out that Tandem holds a value for (cleared, or a thin
+// payload?), or a change not certainly newer than all the ledger holds (see trustedSnapshot).
+// Snapshots older than the ledger's version are stale, and those equal to the ledger echoes,
+// without a read. Events about one contact in the same batch collapse to the newest. A deletion is
+// final in HighLevel (ids are never reused), so a ContactDelete needs no read. Assumption (not in
+// CONTRACT; the emulator stamps both at once): a change's timestamp is its dateUpdated, so stamps
+// order changes as their writes, and the timezone, which no snapshot carries, reaches Tandem with
+// the next read of the contact (a pull or a re-read).
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { countInboxAttempt, markInboxProcessed, queuedInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
-import { fromHighLevel, highLevelContactEventSchema, type OwnerMap } from '../highlevel/contact-mapping.ts';
+import { getLinkByRemote } from '../../db/links.ts';
+import {
+  fromContactEvent, fromHighLevel, highLevelContactEventSchema, WEBHOOK_SNAPSHOT_FIELDS,
+  type HighLevelContactEvent, type OwnerMap, type RemoteContact,
+} from '../highlevel/contact-mapping.ts';
 import { DeferredError, type LocationApi } from '../highlevel/contacts.ts';
 import { MAX_ATTEMPTS } from '../installs/inbox-processor.ts';
+import { fieldEquals } from './contact-model.ts';
 import { applyRemote, CHANGED_OUTCOMES, type InboundDeps, type RemoteInput } from './inbound.ts';
+import { isEcho } from './merge.ts';
 
 export interface DrainDeps {
   db: Db;
@@ -43,24 +58,23 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
     if (batch.length === 0) break;
     for (const [highlevelId, events] of groupByContact(batch, (e, detail) => markInboxProcessed(db, e.webhookId, `ignored: ${detail}`, clock.now()))) {
       try {
-        let input: RemoteInput;
-        if (events.some((e) => e.type === 'ContactDelete')) input = { deleted: highlevelId };
+        let input: RemoteInput | undefined;
+        let complete = true;
+        if (events.some(({ event }) => event.type === 'ContactDelete')) input = { deleted: highlevelId };
+        else if ((input = trustedSnapshot(db, locationId, events, deps.ownerMap))) complete = false;
         else {
           const doc = await api.getContact(highlevelId);
           // Gone since the event was sent: the deletion's own webhook may be late or lost.
-          if (!doc) input = { deleted: highlevelId };
-          else {
-            input = fromHighLevel(doc, deps.ownerMap, { complete: true });
-            if (input.unmatchedOwner) result.unmatchedOwners.add(input.unmatchedOwner);
-          }
+          input = doc ? fromHighLevel(doc, deps.ownerMap, { complete: true }) : { deleted: highlevelId };
         }
-        const outcome = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete: true });
+        if ('unmatchedOwner' in input && input.unmatchedOwner) result.unmatchedOwners.add(input.unmatchedOwner);
+        const outcome = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete });
         if (CHANGED_OUTCOMES.has(outcome)) result.changed++;
-        for (const e of events) markInboxProcessed(db, e.webhookId, `applied: ${outcome}`, clock.now());
+        for (const { event } of events) markInboxProcessed(db, event.webhookId, `applied: ${outcome}`, clock.now());
         deps.log?.debug({ locationId, highlevelId, outcome, events: events.length }, 'contact webhook applied');
       } catch (err) {
         // Deferred: the events stay queued, untouched, for the pass the supervisor reschedules.
-        if (!(err instanceof DeferredError)) failed(db, events, err, clock.now());
+        if (!(err instanceof DeferredError)) failed(db, events.map(({ event }) => event), err, clock.now());
         throw err;
       }
       result.events += events.length;
@@ -69,9 +83,50 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
   return result;
 }
 
+interface ParsedEvent {
+  event: InboxEvent;
+  payload: HighLevelContactEvent;
+}
+
+/**
+ * How far HighLevel's clock (event timestamps) and Tandem's (the ledger's updatedAt) may disagree,
+ * lag of the timestamp behind the write included: a snapshot that changes something is applied
+ * only when it was stamped this long after the ledger's last write; a closer one is read instead.
+ */
+const CLOCK_MARGIN_MS = 1000;
+
+/**
+ * The newest snapshot of the group when it can stand for the contact's current state without a
+ * read (see the header); undefined when the contact must be read. A snapshot older than the
+ * ledger's version, or equal to what the ledger holds, is returned as is: applyRemote finds it
+ * stale or an echo.
+ */
+function trustedSnapshot(db: Db, locationId: string, events: ParsedEvent[], ownerMap: OwnerMap): RemoteContact | undefined {
+  const snapshots = events.map(({ payload }) => fromContactEvent(payload, ownerMap));
+  if (snapshots.some((s) => s.dateUpdated === undefined)) return undefined;
+  // The newest by version; among equal versions the last received (events of one contact in one
+  // batch come in the order they were stored).
+  const newest = snapshots.reduce((a, b) => (b.dateUpdated! >= a.dateUpdated! ? b : a));
+  const version = newest.dateUpdated!;
+  // Two different states with one stamp: which is the later write is not known.
+  const sameStamp = snapshots.filter((s) => s.dateUpdated === version && s !== newest);
+  if (sameStamp.some((s) => WEBHOOK_SNAPSHOT_FIELDS.some((f) => !fieldEquals(f, s.fields[f] as never, newest.fields[f] as never)))) return undefined;
+  const link = getLinkByRemote(db, locationId, newest.id);
+  if (!link) return undefined;
+  if (link.remoteDeletedAt !== null) return newest;
+  if (WEBHOOK_SNAPSHOT_FIELDS.some((f) => newest.fields[f] === undefined && !fieldEquals(f, undefined, link.base[f]))) return undefined;
+  if (link.remoteUpdatedAt !== null && version < link.remoteUpdatedAt) return newest;
+  if (isEcho(newest.fields, link.base)) return newest;
+  // A change. The ledger's version can lag what it holds (Tandem's tag writes answer without a
+  // dateUpdated, so the ledger records them under the version before), hence the second bound: a
+  // snapshot older than Tandem's own last write would undo it.
+  const newer = (link.remoteUpdatedAt === null || version > link.remoteUpdatedAt) && version > link.updatedAt + CLOCK_MARGIN_MS;
+  return newer ? newest : undefined;
+}
+
 /** The batch's contact events grouped per contact, in order of each contact's first event. */
-function groupByContact(batch: InboxEvent[], ignore: (e: InboxEvent, detail: string) => void): Map<string, InboxEvent[]> {
-  const groups = new Map<string, InboxEvent[]>();
+function groupByContact(batch: InboxEvent[], ignore: (e: InboxEvent, detail: string) => void): Map<string, ParsedEvent[]> {
+  const groups = new Map<string, ParsedEvent[]>();
   for (const event of batch) {
     let body: unknown;
     try {
@@ -86,7 +141,7 @@ function groupByContact(batch: InboxEvent[], ignore: (e: InboxEvent, detail: str
       continue;
     }
     const list = groups.get(parsed.data.id) ?? [];
-    list.push(event);
+    list.push({ event, payload: parsed.data });
     groups.set(parsed.data.id, list);
   }
   return groups;

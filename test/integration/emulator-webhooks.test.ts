@@ -1,5 +1,5 @@
 // Webhook delivery from the emulator to a real HTTP receiver: signature over the exact bytes,
-// compact flat bodies, redelivery only on 429, per-app order, and the scripted faults.
+// compact flat bodies, redelivery only on 429, per-app order, bounded concurrency, and the scripted faults.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verify } from 'node:crypto';
@@ -52,7 +52,9 @@ let appId: string;
 
 beforeEach(async () => {
   clock = new ManualClock();
-  emu = await testEmulator({ clock, config: { webhookRetryIntervalMs: 5, webhookMaxRetries: 3, webhookTimeoutMs: 2000 } });
+  // One delivery in flight: these tests check the order in which events arrive, which several
+  // requests in flight (the default) would leave to the network.
+  emu = await testEmulator({ clock, config: { webhookRetryIntervalMs: 5, webhookMaxRetries: 3, webhookTimeoutMs: 2000, webhookConcurrency: 1 } });
   receiver = await startReceiver();
   const app = await control(emu.url, 'POST', '/apps', {
     name: 'Tandem',
@@ -133,6 +135,42 @@ describe('webhook delivery', () => {
     for (let i = 0; i < 25; i++) emit({ type: 'ContactUpdate', locationId: 'loc1', id: `c${i}` });
     await until(() => receiver.received.length === 25, '25 deliveries');
     expect(receiver.bodies().map((b) => b.id)).toEqual(Array.from({ length: 25 }, (_, i) => `c${i}`));
+  });
+
+  it('keeps up to webhookConcurrency deliveries of one app in flight, never more', async () => {
+    await control(emu.url, 'PATCH', '/config', { webhookConcurrency: 3 });
+    // The first three answers are held until the third request has arrived: a dispatcher without a
+    // bound would have the fourth and fifth in flight meanwhile.
+    const held: (() => void)[] = [];
+    let open = 0;
+    const openAtArrival: number[] = [];
+    const hold = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        open++;
+        openAtArrival.push(open);
+        const answer = () => {
+          open--;
+          res.writeHead(200).end('ok');
+        };
+        if (held.length < 3 && openAtArrival.length <= 3) held.push(answer);
+        else answer();
+        if (held.length === 3 && openAtArrival.length === 3) for (const release of held) release();
+      });
+    });
+    await new Promise<void>((resolve) => hold.listen(0, '127.0.0.1', resolve));
+    try {
+      await control(emu.url, 'PATCH', `/apps/${appId}`, { webhookUrl: `http://127.0.0.1:${(hold.address() as AddressInfo).port}/webhooks` });
+      for (let i = 0; i < 5; i++) emit({ type: 'ContactUpdate', locationId: 'loc1', id: `c${i}` });
+      await until(() => openAtArrival.length === 5, 'five deliveries');
+      await emu.emu.webhooks.idle();
+      expect(openAtArrival.slice(0, 3)).toEqual([1, 2, 3]);
+      expect(Math.max(...openAtArrival)).toBe(3);
+      expect((await deliveries()).map((d) => d.outcome)).toEqual(Array(5).fill('delivered'));
+    } finally {
+      hold.closeAllConnections();
+      await new Promise<void>((resolve) => hold.close(() => resolve()));
+    }
   });
 });
 
