@@ -13,6 +13,7 @@ import { registerPanelApiRoutes } from './routes/panel-api.ts';
 import { registerPanelSyncRoutes } from './routes/panel-sync.ts';
 import { registerPanelApiKeyRoutes } from './routes/panel-api-keys.ts';
 import { registerPanelContactRoutes } from './routes/panel-contacts.ts';
+import { registerPanelOperationRoutes } from './routes/panel-operations.ts';
 import { apiV1Plugin } from './routes/api-v1.ts';
 import { registerSecurityHeaders } from './security/headers.ts';
 import { createPanelSessions, installPanelSessions } from './auth/session.ts';
@@ -63,6 +64,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerPanelSyncRoutes(app, { db: db.db, clock: services.clock, wake: (locationId) => services.sync.wake(locationId) });
   registerPanelApiKeyRoutes(app, { db: db.db, clock: services.clock });
   registerPanelContactRoutes(app, { db: db.db, clock: services.clock, wake: (locationId) => services.sync.wake(locationId) });
+  registerPanelOperationRoutes(app, { db: db.db, operations: services.operations });
   // The REST API is its own plugin: zod compilers and the OpenAPI document stay inside it.
   void app.register(apiV1Plugin, {
     db: db.db,

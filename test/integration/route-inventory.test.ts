@@ -113,7 +113,7 @@ const foreignUnasked = () => [B.name, agencyY.companyId, A2.id, A2.name];
 describe('route inventory', () => {
   it('finds the real route table, including plugin routes', () => {
     const urls = routes.map((r) => r.url);
-    for (const url of ['/health', '/panel', '/panel/*', '/api/panel/session', '/api/panel/context', '/oauth/install', '/oauth/callback', '/webhooks/highlevel']) {
+    for (const url of ['/health', '/panel', '/panel/*', '/api/panel/session', '/api/panel/context', '/oauth/install', '/oauth/callback', '/webhooks/highlevel', '/api/panel/operations', '/api/panel/operations/:id/events']) {
       expect(urls).toContain(url);
     }
   });

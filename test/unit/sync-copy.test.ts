@@ -48,4 +48,10 @@ describe('latest problem', () => {
     expect(refused.message).toBe('HighLevel refused a change from Tandem (3 contacts in all): invalid email.');
     expect(refused.action).toContain('Correct the contact in Tandem');
   });
+
+  it('sends unmatched owners to Sync users', () => {
+    const message = '2 HighLevel user(s) own contacts but have no Tandem user with the same email: those owners were not copied (Sync users repairs them).';
+    const problem = latestProblem({ ...healthy, lastError: { message, at: '2024-01-01T00:00:00.000Z' } }, true)!;
+    expect(problem.action).toContain('run Sync users under One-time operations');
+  });
 });

@@ -78,6 +78,34 @@ export class PanelSession {
     }
   }
 
+  /**
+   * A streaming response (server-sent events) with the session, for the caller to read; renews the
+   * session once if the server refuses it. EventSource cannot send the Bearer header, fetch can.
+   */
+  async stream(path: string, signal?: AbortSignal): Promise<Response> {
+    const open = async () => {
+      if (!this.#token) throw new HttpError(401, 'not signed in');
+      const headers = { authorization: `Bearer ${this.#token}`, accept: 'text/event-stream' };
+      let res: Response;
+      try {
+        res = await this.#fetch(path, { headers, credentials: 'omit', cache: 'no-store', ...(signal ? { signal } : {}) });
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        throw new Error(UNREACHABLE);
+      }
+      if (!res.ok) throw new HttpError(res.status, await errorMessage(res));
+      return res;
+    };
+    try {
+      return await open();
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status !== 401) throw err;
+      await this.#renew();
+      if (this.state !== 'signed-in') throw err;
+      return open();
+    }
+  }
+
   /** Re-reads the location, user and connection (its status may have changed meanwhile). */
   async reload(): Promise<void> {
     if (this.state !== 'signed-in') return;

@@ -117,6 +117,9 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
 }
 
 function adviceFor(message: string): string {
+  if (/Sync users repairs them/i.test(message)) {
+    return 'Add the missing users (same email on both sides), then run Sync users under One-time operations below: it pairs them and re-applies the owners.';
+  }
   if (/rate|limit|429|too many/i.test(message)) return 'Nothing. Tandem slows down and carries on by itself as soon as HighLevel allows it.';
   if (/token|auth|401|403|permission|scope/i.test(message)) return 'If this persists, reconnect Tandem from HighLevel’s marketplace.';
   return 'Tandem retries by itself. If this is still here in an hour, contact support and mention the time shown.';

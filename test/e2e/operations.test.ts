@@ -1,0 +1,238 @@
+// The One-time operations card in headless Chromium inside the sandbox (Tandem's real push, pull and
+// sync-users handlers against the emulated HighLevel, the continuous loop running beside them): for
+// each operation an admin opens the preview, reads what it will do, confirms, watches the progress
+// and, for push and pull, undoes the run (itself previewed and confirmed); the data on both sides
+// is checked after each step. A plain user sees the times and the history, no buttons. Screenshots
+// before and after each step land in test-results/operations/.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
+import { getLinkByContact } from '../../db/links.ts';
+import { listUsers } from '../../db/users.ts';
+import { startTandem, type RunningTandem } from '../../server/start.ts';
+import { call, control, until } from '../helpers/emulator.ts';
+import { launchBrowser } from './browser.ts';
+
+const OUT = 'test-results/operations';
+const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-operations-'));
+let tandem: RunningTandem;
+let browser: Browser;
+let page: Page;
+let panel: FrameLocator;
+
+const sandbox = () => tandem.sandbox!;
+const location = () => sandbox().locations[0]!;
+const db = () => tandem.database.db;
+const plainUser = () => sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(location().id))!;
+const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.role === 'admin')!;
+
+/** A HighLevel contact as HighLevel holds it (the location's own token, like another integration). */
+async function highLevelContact(id: string): Promise<{ firstName?: string; lastName?: string }> {
+  const res = await call<{ contact: { firstName?: string; lastName?: string } }>(sandbox().highlevelUrl, 'GET', `/contacts/${id}`, { token: location().privateToken });
+  expect(res.status).toBe(200);
+  return res.body.contact;
+}
+
+/** Two linked contacts of the demo location, once the loop has imported them. */
+async function linkedContacts(n: number): Promise<Array<{ id: string; highlevelId: string }>> {
+  return until(() => {
+    const out = listRecentContacts(db(), location().id, { limit: 50 })
+      .contacts.map((c) => ({ id: c.id, highlevelId: getLinkByContact(db(), location().id, c.id)?.highlevelId }))
+      .filter((c): c is { id: string; highlevelId: string } => c.highlevelId !== undefined);
+    return out.length >= n ? out.slice(0, n) : undefined;
+  }, 'the demo contacts imported and linked', 30_000);
+}
+
+beforeAll(async () => {
+  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
+  browser = await launchBrowser();
+  mkdirSync(OUT, { recursive: true });
+  // The viewer's own time zone, so the "Last …" lines must carry its abbreviation.
+  page = await browser.newPage({ viewport: { width: 1280, height: 1400 }, timezoneId: 'America/Los_Angeles' });
+  await page.goto(sandbox().sandboxUrl);
+  await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+  panel = page.frameLocator('iframe[data-testid="app-frame"]');
+  await panel.getByTestId('operations').waitFor();
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await tandem?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** A screenshot with the One-time operations card at the top of the panel's frame. */
+async function shot(name: string): Promise<void> {
+  await panel.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await page.screenshot({ path: `${OUT}/${name}.png` });
+}
+const dialog = () => panel.getByTestId('operation-dialog');
+
+/** Opens the dialog with `start`, waits for the preview, and returns its text. */
+async function preview(start: () => Promise<void>, name: string): Promise<string> {
+  await start();
+  await dialog().waitFor();
+  const confirm = dialog().getByTestId('operation-confirm');
+  await until(() => confirm.isEnabled(), 'the preview to arrive', 20_000);
+  // Focus is in the dialog (the page behind is inert).
+  expect(await dialog().evaluate((d) => d.contains(document.activeElement))).toBe(true);
+  await shot(name);
+  return dialog().getByTestId('operation-preview').innerText();
+}
+
+/**
+ * Confirms the open preview, sees the progress, and waits for the run to complete. A run that
+ * makes no HighLevel request (the undo of a pull writes Tandem only) may finish before the progress
+ * can be seen; `progress: false` then only waits for the result.
+ */
+async function confirmAndWatch(name: string, opts: { progress?: boolean } = {}): Promise<string> {
+  // HighLevel answers the run's first reads slowly, so the progress is on screen for a while.
+  await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '^/(contacts/search|users/)', locationId: location().id, delayMs: 1500, times: 2 });
+  await dialog().getByTestId('operation-confirm').click();
+  if (opts.progress !== false) {
+    await panel.getByTestId('operation-progress').waitFor({ timeout: 5_000 });
+    expect(await panel.getByRole('progressbar').count()).toBe(1);
+    expect(await panel.getByTestId('operation-cancel-run').isVisible()).toBe(true);
+    await shot(`${name}-progress`);
+  }
+  const result = panel.getByTestId('operation-result');
+  await result.waitFor({ timeout: 30_000 });
+  expect(await result.getAttribute('data-status')).toBe('completed');
+  await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+  await shot(`${name}-done`);
+  return result.innerText();
+}
+
+const firstEntry = () => panel.getByTestId('operations-history-entry').first();
+
+describe('one-time operations in the sandbox', () => {
+  it('shows Never before any run, with each explanation; Escape closes a preview without writing', async () => {
+    for (const [kind, label] of [['push', 'Last push contacts'], ['pull', 'Last pull contacts'], ['sync_users', 'Last sync users']] as const) {
+      expect(await panel.getByTestId(`operation-last-${kind}`).innerText()).toBe(`${label}: Never`);
+    }
+    expect(await panel.getByTestId('operation-push').innerText()).toContain('Tandem’s values win');
+    expect(await panel.getByTestId('operations-history').innerText()).toContain('No one-time operation has run');
+    await shot('0-card-before');
+
+    // HighLevel answers slowly: the dialog says it is reading, with progress, and Confirm waits.
+    await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: location().id, delayMs: 1500, times: 2 });
+    const button = panel.getByTestId('operation-start-push');
+    await button.click();
+    await dialog().getByText('Reading HighLevel… Nothing is changed until you confirm.').waitFor();
+    expect(await dialog().getByRole('progressbar').count()).toBe(1);
+    expect(await dialog().getByTestId('operation-confirm').isDisabled()).toBe(true);
+    await shot('0-push-reading');
+    await preview(async () => {}, '0-push-preview-escape');
+    await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+    await page.keyboard.press('Escape');
+    await dialog().getByTestId('operation-confirm').waitFor({ state: 'detached' });
+    // Focus returns to the button that opened it; nothing ran.
+    expect(await button.evaluate((b) => b === document.activeElement)).toBe(true);
+    expect(await panel.getByTestId('operations-history').innerText()).toContain('No one-time operation has run');
+  }, 60_000);
+
+  it('pushes a contact changed in Tandem to HighLevel, then undoes the push', async () => {
+    const [contact] = await linkedContacts(2);
+    const before = await highLevelContact(contact!.highlevelId);
+    // An edit made in Tandem that the loop does not send (Contact update is Inbound by default).
+    const changed = `Pushed${Date.now() % 100000}`;
+    updateContact(db(), { locationId: location().id, id: contact!.id, patch: { firstName: changed }, now: Date.now(), origin: 'local' });
+
+    const text = await preview(() => panel.getByTestId('operation-start-push').click(), 'push-1-preview');
+    expect(text).toContain(`First name: ${before.firstName ?? 'empty'} → ${changed}`);
+    expect(await dialog().getByTestId('operation-preview-counts').innerText()).toMatch(/HighLevel\s+0\s+1\s+\d+/);
+    expect(text).toMatch(/Needs \d+ HighLevel requests?; HighLevel’s rate limits make that take/);
+    // Nothing is written before Confirm.
+    expect((await highLevelContact(contact!.highlevelId)).firstName).toBe(before.firstName);
+
+    expect(await confirmAndWatch('push-2')).toMatch(/Completed: 1 updated, \d+ unchanged in HighLevel$/);
+    expect((await highLevelContact(contact!.highlevelId)).firstName).toBe(changed);
+    const last = await panel.getByTestId('operation-last-push').innerText();
+    expect(last).toMatch(/^Last push contacts: [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s?[AP]M P[SD]T$/);
+    expect(await firstEntry().innerText()).toContain(`by ${agencyAdmin().name}`);
+
+    const undoText = await preview(() => firstEntry().getByTestId('operation-undo').click(), 'push-3-undo-preview');
+    expect(await dialog().locator('#operation-dialog-title').innerText()).toMatch(/^Undo push contacts of /);
+    expect(undoText).toContain(`First name: ${changed} → ${before.firstName ?? 'empty'}`);
+    await confirmAndWatch('push-4-undo');
+    expect((await highLevelContact(contact!.highlevelId)).firstName).toBe(before.firstName);
+    // The pushed run is marked undone and cannot be undone twice.
+    const pushed = panel.getByTestId('operations-history-entry').filter({ hasText: 'Undone' });
+    await pushed.waitFor();
+    expect(await pushed.getByTestId('operation-undo').count()).toBe(0);
+  }, 90_000);
+
+  it('pulls HighLevel’s values over a contact changed in Tandem, then undoes the pull', async () => {
+    const [, contact] = await linkedContacts(2);
+    const hl = await highLevelContact(contact!.highlevelId);
+    const local = `Local${Date.now() % 100000}`;
+    updateContact(db(), { locationId: location().id, id: contact!.id, patch: { lastName: local }, now: Date.now(), origin: 'local' });
+
+    const text = await preview(() => panel.getByTestId('operation-start-pull').click(), 'pull-1-preview');
+    expect(text).toContain(`Last name: ${local} → ${hl.lastName ?? 'empty'}`);
+    expect(getContact(db(), location().id, contact!.id)!.fields.lastName).toBe(local);
+
+    // Two contacts differ: this one, and the one whose push was undone (Tandem kept its first name).
+    expect(await confirmAndWatch('pull-2')).toMatch(/Completed: 2 updated, \d+ unchanged in Tandem$/);
+    expect(getContact(db(), location().id, contact!.id)!.fields.lastName).toBe(hl.lastName ?? null);
+    const [pushed] = await linkedContacts(2);
+    const pushedHl = await highLevelContact(pushed!.highlevelId);
+    expect(getContact(db(), location().id, pushed!.id)!.fields.firstName).toBe(pushedHl.firstName ?? null);
+
+    const undoText = await preview(() => firstEntry().getByTestId('operation-undo').click(), 'pull-3-undo-preview');
+    expect(undoText).toContain(`Last name: ${hl.lastName ?? 'empty'} → ${local}`);
+    // Taking a pull back writes Tandem only.
+    expect(undoText).toContain('Makes no HighLevel request');
+    await confirmAndWatch('pull-4-undo', { progress: false });
+    expect(getContact(db(), location().id, contact!.id)!.fields.lastName).toBe(local);
+    expect(getContact(db(), location().id, pushed!.id)!.fields.firstName).toMatch(/^Pushed\d+$/);
+  }, 90_000);
+
+  it('syncs users: a HighLevel user missing in Tandem is added', async () => {
+    const email = `casey.new${Date.now() % 100000}@example.com`;
+    await control(sandbox().highlevelUrl, 'POST', '/users', {
+      companyId: sandbox().company.id, firstName: 'Casey', lastName: 'Newhire', email, type: 'account', role: 'user', locationIds: [location().id],
+    });
+    const text = await preview(() => panel.getByTestId('operation-start-sync_users').click(), 'sync-users-1-preview');
+    expect(await dialog().getByTestId('operation-preview-users').innerText()).toContain(`Add Casey Newhire ${email}`);
+    expect(text).toMatch(/Needs \d+ HighLevel requests?/);
+    expect(listUsers(db(), location().id, { email })).toEqual([]);
+
+    await confirmAndWatch('sync-users-2');
+    expect(listUsers(db(), location().id, { email }).map((u) => u.name)).toEqual(['Casey Newhire']);
+    expect(await panel.getByTestId('operation-last-sync_users').innerText()).toMatch(/^Last sync users: [A-Z][a-z]{2} \d/);
+    // Sync users is not undoable.
+    expect(await firstEntry().getByTestId('operation-undo').count()).toBe(0);
+  }, 90_000);
+
+  it('lists a record HighLevel refused as failed, with the reason, under the run', async () => {
+    const [, , contact] = await linkedContacts(3);
+    updateContact(db(), { locationId: location().id, id: contact!.id, patch: { companyName: `Refused Co ${Date.now() % 1000}` }, now: Date.now(), origin: 'local' });
+    await preview(() => panel.getByTestId('operation-start-push').click(), 'push-failure-1-preview');
+    await control(sandbox().highlevelUrl, 'POST', '/faults', { method: 'PUT', path: `/contacts/${contact!.highlevelId}`, status: 422, body: { message: 'companyName is not allowed' }, times: 1 });
+    expect(await confirmAndWatch('push-failure-2')).toMatch(/1 failed in HighLevel/);
+    const toggle = firstEntry().getByTestId('operations-history-failures-toggle');
+    expect(await toggle.innerText()).toBe('Show 1 failed record');
+    await toggle.click();
+    const failures = firstEntry().getByTestId('operations-history-failures');
+    await failures.getByRole('listitem').first().waitFor();
+    expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+    const name = [getContact(db(), location().id, contact!.id)!.fields.firstName, getContact(db(), location().id, contact!.id)!.fields.lastName].filter(Boolean).join(' ');
+    expect(await failures.innerText()).toContain(name);
+    await shot('push-failure-3-expanded');
+  }, 90_000);
+
+  it('shows a plain user the times and the history, without any button', async () => {
+    await page.getByTestId('user-switcher').selectOption(plainUser().id);
+    await panel.getByTestId('panel-read-only').waitFor();
+    await panel.getByTestId('operations-history-entry').first().waitFor();
+    expect(await panel.getByTestId('operations-history-entry').count()).toBe(6);
+    for (const kind of ['push', 'pull', 'sync_users']) expect(await panel.getByTestId(`operation-start-${kind}`).count()).toBe(0);
+    expect(await panel.getByTestId('operation-undo').count()).toBe(0);
+    expect(await panel.getByTestId('operation-last-push').innerText()).toMatch(/^Last push contacts: [A-Z][a-z]{2} \d/);
+    expect(await panel.getByTestId('operations-read-only').innerText()).toContain('Only admins can run these operations');
+    await shot('user-read-only');
+  }, 60_000);
+});

@@ -1,0 +1,345 @@
+// The panel's one-time operations API over real HTTP: start (a preview), the event stream read with
+// fetch and the Bearer header until the operation rests, confirm, the history with its summary and
+// requester, per-record outcomes with filters and cursor, undo (previewed and confirmed, then not
+// undoable again), busy and expired refusals as 409, admin-only changes, strict bodies, and no
+// operation of another location reachable by any route. The operations are the test's own small
+// handlers (the routes are under test, not what Push contacts does).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listItems } from '../../db/operations.ts';
+import type { OperationItemsPage, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
+import { undoHandler, type UndoPart } from '../../server/sync/operations/undo.ts';
+import { emptyCounts, type OperationHandler, type Preview, type SideCounts } from '../../server/sync/operations/types.ts';
+import { ManualClock, control, until } from '../helpers/emulator.ts';
+import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+
+const TOTAL = 60;
+/** Every 7th record fails, every 3rd is unchanged, the rest are updated (shared by preview and run). */
+const decide = (i: number): keyof SideCounts => (i % 7 === 6 ? 'failed' : i % 3 === 0 ? 'unchanged' : 'updated');
+const values = new Map<string, number>();
+let hold: { reached: boolean; release: () => void; promise: Promise<void> } | undefined;
+function holdRun(): void {
+  let release!: () => void;
+  const promise = new Promise<void>((r) => (release = r));
+  hold = { reached: false, release, promise };
+}
+
+const preview = (side: 'highlevel', n: number, action: (i: number) => keyof SideCounts): Preview => {
+  const counts = emptyCounts();
+  for (let i = 0; i < n; i++) counts[side][action(i)]++;
+  return { counts, samples: [{ label: 'Record 1', side, action: 'update', changes: [{ field: 'n', from: 1, to: 2 }] }], requests: 1, durationMs: 600, notes: [] };
+};
+
+const push: OperationHandler = {
+  kind: 'push',
+  async preview(ctx) {
+    await ctx.api.searchContacts({ pageLimit: 1 });
+    return preview('highlevel', TOTAL, decide);
+  },
+  async run(ctx) {
+    ctx.progress({ phase: 'writing', total: TOTAL });
+    if (hold) {
+      hold.reached = true;
+      await hold.promise;
+      hold = undefined;
+    }
+    for (let i = 0; i < TOTAL; i++) {
+      ctx.step('record');
+      const key = `c:${i}`;
+      const action = decide(i);
+      if (action === 'updated') values.set(key, (values.get(key) ?? 0) + 1);
+      ctx.record({
+        key, entity: 'contact', side: 'highlevel', action, label: `Record ${i}`,
+        ...(action === 'failed' ? { reason: 'HighLevel refused the phone number' } : {}),
+        ...(action === 'updated' ? { before: { fields: { n: i }, base: null }, after: { fields: { n: i + 1 } } } : {}),
+      });
+      ctx.progress({ done: i + 1 });
+    }
+  },
+};
+
+const pushUndo: UndoPart = {
+  async preview(ctx, target) {
+    const n = listItems(ctx.db, target.id, { actions: ['updated'], limit: 1000 }).length;
+    return preview('highlevel', n, () => 'updated');
+  },
+  async run(ctx, target) {
+    for (let i = 0; i < TOTAL; i++) {
+      ctx.step('record');
+      const key = `c:${i}`;
+      if (decide(i) !== 'updated') continue;
+      values.set(key, (values.get(key) ?? 0) - 1);
+      ctx.record({ key, entity: 'contact', side: 'highlevel', action: 'updated', label: `Record ${i} of ${target.id}` });
+    }
+  },
+};
+
+const clock = new ManualClock();
+let t: TestTandem;
+let agencyA: TestAgency;
+let agencyB: TestAgency;
+let A: string;
+let B: string;
+let plainUserA: string;
+
+beforeAll(async () => {
+  t = await startTestTandem({ clock, sync: { start: false }, operations: { sweepMs: 0, handlers: { push, undo: undoHandler({ push: pushUndo }) } } });
+  agencyA = await createAgency(t, { name: 'Alpha Agency', locations: ['Alpha Dental'] });
+  agencyB = await createAgency(t, { name: 'Bravo Agency', locations: ['Bravo Roofing'] });
+  A = agencyA.locations[0]!.id;
+  B = agencyB.locations[0]!.id;
+  for (const [location, agency] of [[A, agencyA], [B, agencyB]] as const) {
+    expect((await installLocation(t, location, { userId: agency.adminId })).status).toBe(200);
+    await waitForInstallation(t, location, 'active');
+  }
+  plainUserA = (await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+    companyId: agencyA.companyId, firstName: 'Pat', lastName: 'Plain', email: 'pat.plain@alpha.example', type: 'account', role: 'user', locationIds: [A],
+  })).id;
+}, 30_000);
+afterAll(async () => {
+  await t?.close();
+});
+
+async function signIn(userId: string, locationId: string): Promise<string> {
+  const { payload } = await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId, locationId })}`);
+  const res = await fetch(`${t.url}/api/panel/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function api<T = any>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${t.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+/** Reads the event stream as the panel does (fetch + reader) until the server ends it. */
+async function stream(id: string, token: string, onView?: (v: OperationView) => void): Promise<{ views: OperationView[]; comments: string[]; type: string | null }> {
+  const res = await fetch(`${t.url}/api/panel/operations/${id}/events`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const views: OperationView[] = [];
+  const comments: string[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (value) buffer += decoder.decode(value, { stream: true });
+    let cut: number;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      if (block.startsWith(':')) comments.push(block.slice(1).trim());
+      const data = block.split('\n').find((l) => l.startsWith('data: '));
+      if (data) {
+        views.push(JSON.parse(data.slice(6)) as OperationView);
+        onView?.(views.at(-1)!);
+      }
+    }
+    if (done) break;
+  }
+  return { views, comments, type: res.headers.get('content-type') };
+}
+
+/** Starts an operation and follows its stream until the preview is shown. */
+async function previewed(token: string, body: unknown): Promise<OperationView> {
+  const started = await api<OperationView>('POST', '/api/panel/operations', token, body);
+  expect(started.status).toBe(202);
+  const { views } = await stream(started.body.id, token);
+  const last = views.at(-1)!;
+  expect(last.status).toBe('previewed');
+  return last;
+}
+
+let pushId: string;
+
+describe('a push, start to finish', () => {
+  it('starts with nothing: no last runs, no active operation, empty history', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    const { status, body } = await api<OperationsView>('GET', '/api/panel/operations', token);
+    expect(status).toBe(200);
+    expect(body).toEqual({ lastCompleted: { push: null, pull: null, sync_users: null }, active: null, history: [], canRun: true });
+  });
+
+  it('previews (streamed until shown), confirms, streams progress to completion, then lists it with its summary', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    const started = await api<OperationView>('POST', '/api/panel/operations', token, { kind: 'push' });
+    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ kind: 'push', status: 'previewing', requestedBy: { id: agencyA.adminId, name: 'Ada Admin' }, preview: null });
+    pushId = started.body.id;
+
+    const first = await stream(pushId, token);
+    expect(first.type).toBe('text/event-stream; charset=utf-8');
+    expect(first.comments).toContain('connected');
+    const shown = first.views.at(-1)!;
+    expect(shown.status).toBe('previewed');
+    expect(shown.preview!.counts.highlevel).toMatchObject({ updated: 35, unchanged: 17, failed: 8 });
+    expect(shown.preview!.samples[0]!.changes).toEqual([{ field: 'n', from: 1, to: 2 }]);
+    expect(values.size).toBe(0);
+    expect((await api<OperationsView>('GET', '/api/panel/operations', token)).body.active).toMatchObject({ id: pushId, status: 'previewed' });
+
+    holdRun();
+    const confirmed = await api<OperationView>('POST', `/api/panel/operations/${pushId}/confirm`, token);
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.body.status).toBe('running');
+    // The stream opened while running carries the progress until the run completes, then ends.
+    await until(() => hold?.reached, 'the run to start');
+    // Released once the stream has shown the run, so the progress after it is streamed.
+    const { views } = await stream(pushId, token, () => hold?.release());
+    expect(views[0]!.status).toBe('running');
+    const last = views.at(-1)!;
+    expect(last.status).toBe('completed');
+    expect(last.progress).toMatchObject({ phase: 'completed', done: TOTAL, total: TOTAL, etaMs: 0 });
+    expect(last.progress!.counts).toEqual(shown.preview!.counts);
+    expect(last.undoable).toBe(true);
+
+    const list = (await api<OperationsView>('GET', '/api/panel/operations', token)).body;
+    expect(list.lastCompleted.push).toBe(new Date(clock.now()).toISOString());
+    expect(list.active).toBeNull();
+    expect(list.history).toHaveLength(1);
+    expect(list.history[0]).toMatchObject({ id: pushId, status: 'completed', requestedBy: { name: 'Ada Admin' }, undoable: true, undoneBy: null, preview: null });
+    expect(list.history[0]!.progress!.counts.highlevel).toMatchObject({ updated: 35, unchanged: 17, failed: 8 });
+    // The detail keeps the preview as it was shown.
+    expect((await api<OperationView>('GET', `/api/panel/operations/${pushId}`, token)).body.preview).toEqual(shown.preview);
+  });
+
+  it('lists per-record outcomes: failed with reasons, changed with before and after, in pages', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    const failed = (await api<OperationItemsPage>('GET', `/api/panel/operations/${pushId}/items?filter=failed`, token)).body;
+    expect(failed.items.map((i) => i.label)).toEqual([6, 13, 20, 27, 34, 41, 48, 55].map((i) => `Record ${i}`));
+    expect(failed.items[0]).toMatchObject({ action: 'failed', side: 'highlevel', reason: 'HighLevel refused the phone number', before: null });
+    expect(failed.nextCursor).toBeNull();
+    const changed = (await api<OperationItemsPage>('GET', `/api/panel/operations/${pushId}/items?filter=changed`, token)).body;
+    expect(changed.items).toHaveLength(35);
+    // The ledger base an undo needs stays on the server.
+    expect(changed.items[0]).toMatchObject({ key: 'c:1', action: 'updated', before: { n: 1 }, after: { n: 2 } });
+    const page1 = (await api<OperationItemsPage>('GET', `/api/panel/operations/${pushId}/items`, token)).body;
+    expect(page1.items).toHaveLength(50);
+    const page2 = (await api<OperationItemsPage>('GET', `/api/panel/operations/${pushId}/items?cursor=${page1.nextCursor}`, token)).body;
+    expect([...page1.items, ...page2.items].map((i) => i.key)).toEqual(Array.from({ length: TOTAL }, (_, i) => `c:${i}`));
+    expect(page2.nextCursor).toBeNull();
+    for (const query of ['filter=all', 'cursor=abc', 'limit=5']) {
+      expect((await api('GET', `/api/panel/operations/${pushId}/items?${query}`, token)).status, query).toBe(400);
+    }
+  });
+
+  it('undoes the run (previewed and confirmed); the run is then undone and not undoable again', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    const undo = await previewed(token, { kind: 'undo', undoOf: pushId });
+    expect(undo).toMatchObject({ kind: 'undo', undoOf: pushId });
+    expect(undo.preview!.counts.highlevel.updated).toBe(35);
+    expect((await api('POST', `/api/panel/operations/${undo.id}/confirm`, token)).status).toBe(200);
+    const { views } = await stream(undo.id, token);
+    expect(views.at(-1)).toMatchObject({ status: 'completed', undoable: false });
+    expect([...values.values()].every((v) => v === 0)).toBe(true);
+
+    const target = (await api<OperationView>('GET', `/api/panel/operations/${pushId}`, token)).body;
+    expect(target).toMatchObject({ undoneBy: undo.id, undoable: false });
+    const again = await api('POST', '/api/panel/operations', token, { kind: 'undo', undoOf: pushId });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatchObject({ code: 'not_undoable', message: expect.stringContaining('last 7 days') });
+    const missing = await api('POST', '/api/panel/operations', token, { kind: 'undo', undoOf: 'op_nope' });
+    expect(missing.status).toBe(404);
+  });
+});
+
+describe('refusals', () => {
+  it('refuses a second operation while one runs (409 busy), and cancels a run', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    const run = await previewed(token, { kind: 'push' });
+    holdRun();
+    await api('POST', `/api/panel/operations/${run.id}/confirm`, token);
+    await until(() => hold?.reached, 'the run to start');
+    const busy = await api('POST', '/api/panel/operations', token, { kind: 'push' });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error).toEqual({ code: 'busy', message: 'Another one-time operation is running for this location; wait for it to finish or cancel it.' });
+    const cancel = await api<OperationView>('POST', `/api/panel/operations/${run.id}/cancel`, token);
+    expect(cancel.status).toBe(200);
+    expect(cancel.body.cancelRequested).toBe(true);
+    expect((await stream(run.id, token, () => hold?.release())).views.at(-1)!.status).toBe('cancelled');
+    const again = await api('POST', `/api/panel/operations/${run.id}/cancel`, token);
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('wrong_state');
+  });
+
+  it('refuses to confirm a preview past its time (409 expired) and an operation this build lacks (404)', async () => {
+    let token = await signIn(agencyA.adminId, A);
+    const stale = await previewed(token, { kind: 'push' });
+    clock.advance(15 * 60_000 + 1);
+    token = await signIn(agencyA.adminId, A);
+    const res = await api('POST', `/api/panel/operations/${stale.id}/confirm`, token);
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'expired', message: expect.stringContaining('preview again') });
+    const lacking = await api('POST', '/api/panel/operations', token, { kind: 'pull' });
+    expect(lacking.status).toBe(404);
+    expect(lacking.body.error.message).toBe('This version of Tandem does not offer Pull contacts yet.');
+  });
+
+  it('refuses bodies that are not exactly an operation with 400', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    for (const body of [{}, { kind: 'delete' }, { kind: 'push', locationId: B }, { kind: 'undo' }, { kind: 'push', undoOf: pushId }, []]) {
+      const res = await api('POST', '/api/panel/operations', token, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/\S/) });
+    }
+  });
+
+  it('lets a plain user read the history and details, and refuses every change with 403', async () => {
+    const token = await signIn(plainUserA, A);
+    const list = await api<OperationsView>('GET', '/api/panel/operations', token);
+    expect(list.status).toBe(200);
+    expect(list.body.canRun).toBe(false);
+    expect(list.body.history.map((h) => h.id)).toContain(pushId);
+    expect((await api('GET', `/api/panel/operations/${pushId}/items`, token)).status).toBe(200);
+    expect((await stream(pushId, token)).views.at(-1)!.id).toBe(pushId);
+    for (const [path, body] of [
+      ['/api/panel/operations', { kind: 'push' }],
+      ['/api/panel/operations', { kind: 'undo', undoOf: pushId }],
+      [`/api/panel/operations/${pushId}/confirm`, undefined],
+      [`/api/panel/operations/${pushId}/cancel`, undefined],
+    ] as const) {
+      const res = await api('POST', path, token, body);
+      expect(res.status, path).toBe(403);
+      expect(res.body.error.code).toBe('admin_only');
+    }
+  });
+
+  it('never reaches an operation of another location: 404 on every route, nothing in the lists', async () => {
+    const tokenB = await signIn(agencyB.adminId, B);
+    for (const [method, path] of [
+      ['GET', `/api/panel/operations/${pushId}`],
+      ['GET', `/api/panel/operations/${pushId}/items`],
+      ['GET', `/api/panel/operations/${pushId}/events`],
+      ['POST', `/api/panel/operations/${pushId}/confirm`],
+      ['POST', `/api/panel/operations/${pushId}/cancel`],
+    ] as const) {
+      const res = await api(method, path, tokenB);
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    }
+    const undo = await api('POST', '/api/panel/operations', tokenB, { kind: 'undo', undoOf: pushId });
+    expect(undo.status).toBe(404);
+    expect((await api<OperationsView>('GET', '/api/panel/operations', tokenB)).body).toMatchObject({ active: null, history: [], lastCompleted: { push: null } });
+  });
+});
+
+describe('shutting down', () => {
+  it('ends the open event streams, so a watched run does not hold the server’s close', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    const run = await previewed(token, { kind: 'push' });
+    holdRun();
+    await api('POST', `/api/panel/operations/${run.id}/confirm`, token);
+    await until(() => hold?.reached, 'the run to start');
+    let seen = false;
+    const watching = stream(run.id, token, () => (seen = true));
+    await until(() => seen, 'the stream to show the run');
+    const closing = t.close();
+    // The stream ends while the run is still held mid-way (not resting).
+    const { views } = await watching;
+    expect(views.at(-1)!.status).toBe('running');
+    hold!.release();
+    await closing;
+  });
+});

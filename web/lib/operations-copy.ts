@@ -1,0 +1,129 @@
+// The words of the One-time operations card: names, explanations, counts and durations in plain
+// English (kept apart from the components so the phrasing is in one place).
+import type { Counts, SideCounts } from '../../server/sync/operations/types.ts';
+import type { OperationView } from '../../server/routes/panel-operations.ts';
+
+export type RunKind = 'push' | 'pull' | 'sync_users';
+
+export const RUN_KINDS: RunKind[] = ['push', 'pull', 'sync_users'];
+
+export const KIND_LABEL: Record<OperationView['kind'], string> = {
+  push: 'Push contacts',
+  pull: 'Pull contacts',
+  sync_users: 'Sync users',
+  undo: 'Undo',
+};
+
+export const EXPLANATION: Record<RunKind, string> = {
+  push: 'Sends every Tandem contact to HighLevel, creating or updating; Tandem’s values win. An empty field in Tandem never clears HighLevel’s.',
+  pull: 'Brings every HighLevel contact into Tandem, creating or updating; HighLevel’s values win. An empty field in HighLevel never clears Tandem’s.',
+  sync_users: 'Pairs HighLevel and Tandem users by email, adds missing users, removes stale pairings, then re-applies contact owners.',
+};
+
+/** "Last push contacts", as the line under each button starts. */
+export const LAST_LABEL: Record<RunKind, string> = {
+  push: 'Last push contacts',
+  pull: 'Last pull contacts',
+  sync_users: 'Last sync users',
+};
+
+export const SIDE_LABEL = { tandem: 'Tandem', highlevel: 'HighLevel' } as const;
+
+export const COUNT_COLUMNS: Array<{ key: keyof SideCounts; label: string }> = [
+  { key: 'created', label: 'Created' },
+  { key: 'updated', label: 'Updated' },
+  { key: 'unchanged', label: 'Unchanged' },
+  { key: 'skipped', label: 'Skipped' },
+  { key: 'failed', label: 'Failed' },
+  { key: 'removed', label: 'Removed' },
+];
+
+const total = (s: SideCounts) => s.created + s.updated + s.unchanged + s.skipped + s.failed + s.removed;
+
+/** The sides a run touches or looked at (none: nothing to show in the counts table). */
+export function sidesWithCounts(counts: Counts): Array<keyof Counts> {
+  return (['tandem', 'highlevel'] as const).filter((s) => total(counts[s]) > 0);
+}
+
+/** The columns worth showing: those with a count on some side (created/updated/unchanged always). */
+export function columnsFor(counts: Counts): typeof COUNT_COLUMNS {
+  return COUNT_COLUMNS.filter((c) => ['created', 'updated', 'unchanged'].includes(c.key) || counts.tandem[c.key] + counts.highlevel[c.key] > 0);
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
+/** "35 updated, 17 unchanged, 8 failed in HighLevel" for a history entry. */
+export function summarize(counts: Counts, users?: Record<string, number>, empty = 'Nothing to change'): string {
+  const parts: string[] = [];
+  for (const side of ['highlevel', 'tandem'] as const) {
+    const c = counts[side];
+    const words = COUNT_COLUMNS.filter((col) => c[col.key] > 0).map((col) => `${c[col.key].toLocaleString('en-US')} ${col.label.toLowerCase()}`);
+    if (words.length) parts.push(`${words.join(', ')} in ${SIDE_LABEL[side]}`);
+  }
+  const u = Object.entries(users ?? {}).filter(([, n]) => n > 0);
+  if (u.length) parts.push(`users: ${u.map(([action, n]) => `${n.toLocaleString('en-US')} ${action}`).join(', ')}`);
+  return parts.length ? parts.join('; ') : empty;
+}
+
+/** "about 3 min", "less than a minute", "about 1 h 20 min". */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return 'less than a minute';
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 60) return `about ${minutes} min`;
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return `about ${h} h${m ? ` ${m} min` : ''}`;
+}
+
+const FIELD_LABEL: Record<string, string> = {
+  firstName: 'First name',
+  lastName: 'Last name',
+  email: 'Email',
+  phone: 'Phone',
+  companyName: 'Company',
+  address1: 'Address',
+  city: 'City',
+  state: 'State',
+  postalCode: 'Postal code',
+  country: 'Country',
+  website: 'Website',
+  timezone: 'Time zone',
+  dateOfBirth: 'Date of birth',
+  source: 'Source',
+  tags: 'Tags',
+  owner: 'Owner',
+  ownerUserId: 'Owner',
+  assignedTo: 'Owner',
+  customFields: 'Custom fields',
+};
+
+/** "First name" for firstName; an unknown field (a custom one) as it is named. */
+export function fieldLabel(field: string): string {
+  return FIELD_LABEL[field] ?? field;
+}
+
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined || value === '') return 'empty';
+  if (Array.isArray(value)) return value.length ? value.join(', ') : 'none';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+export const STATUS_LABEL: Record<OperationView['status'], string> = {
+  previewing: 'Reading',
+  previewed: 'Waiting for confirmation',
+  running: 'Running',
+  completed: 'Completed',
+  cancelled: 'Cancelled',
+  failed: 'Failed',
+  discarded: 'Not started',
+};
+
+/** What a run is, in the history: "Push contacts", or "Undo of Push contacts". */
+export function runTitle(op: OperationView, history: OperationView[]): string {
+  if (op.kind !== 'undo') return KIND_LABEL[op.kind];
+  const target = history.find((h) => h.id === op.undoOf);
+  return target ? `Undo of ${KIND_LABEL[target.kind].toLowerCase()}` : 'Undo of a run';
+}

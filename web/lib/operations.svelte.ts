@@ -1,0 +1,273 @@
+// The One-time operations card's data: the last runs and history (refreshed every few seconds while
+// visible), the operation in the confirmation dialog, and the live view of a preview or a run read
+// from its server-sent event stream (fetch + reader, since only fetch sends the Bearer header).
+import type { OperationItemsPage, OperationItemView, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
+
+import type { RunKind } from './operations-copy.ts';
+
+export type { OperationItemView, OperationView, OperationsView, RunKind };
+
+export interface OperationsApi {
+  api<T>(path: string, init?: RequestInit): Promise<T>;
+  stream(path: string, signal?: AbortSignal): Promise<Response>;
+}
+
+/** Statuses after which nothing changes an operation without the admin. */
+export const RESTING = new Set(['previewed', 'completed', 'cancelled', 'failed', 'discarded']);
+const FINISHED = new Set(['completed', 'cancelled', 'failed', 'discarded']);
+/** Real ms before a dropped event stream is opened again. */
+const RECONNECT_MS = 1_000;
+
+export class OperationsModel {
+  state = $state<'loading' | 'ready' | 'failed'>('loading');
+  view = $state<OperationsView | undefined>();
+  failure = $state<string | undefined>();
+  readAt = $state(Date.now());
+  /** The operation in the confirmation dialog (a preview being read or shown); undefined when closed. */
+  dialog = $state<OperationView | undefined>();
+  /** The running operation followed live (for the card's progress). */
+  running = $state<OperationView | undefined>();
+  /** The last run this panel watched finish, for the card's result line. */
+  finished = $state<OperationView | undefined>();
+  /** A refusal or failure to show next to the buttons or in the dialog. */
+  problem = $state<string | undefined>();
+  busy = $state<'starting' | 'confirming' | 'cancelling' | undefined>();
+  /** Failed items by operation id, loaded when a history entry is expanded. */
+  failures = $state<Record<string, OperationItemView[] | 'loading' | string>>({});
+  #api: OperationsApi;
+  #loading: Promise<void> | undefined;
+  /** Streams open now, by operation id. */
+  #streams = new Map<string, AbortController>();
+  #disposed = false;
+
+  constructor(api: OperationsApi) {
+    this.#api = api;
+  }
+
+  load(): Promise<void> {
+    this.#loading ??= this.#load().finally(() => (this.#loading = undefined));
+    return this.#loading;
+  }
+
+  async retry(): Promise<void> {
+    this.state = 'loading';
+    this.failure = undefined;
+    await this.load();
+  }
+
+  /** Opens the dialog with a new preview of `kind` (an undo names the run it takes back). */
+  async start(kind: RunKind | 'undo', undoOf?: string): Promise<void> {
+    if (this.busy) return;
+    this.busy = 'starting';
+    this.problem = undefined;
+    try {
+      const body = kind === 'undo' ? { kind, undoOf } : { kind };
+      const op = await this.#api.api<OperationView>('/api/panel/operations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      this.dialog = op;
+      this.#follow(op.id);
+    } catch (err) {
+      this.problem = message(err);
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  /** Starts the previewed run; the dialog closes and the card shows the progress. */
+  async confirm(): Promise<boolean> {
+    const op = this.dialog;
+    if (!op || op.status !== 'previewed' || this.busy) return false;
+    this.busy = 'confirming';
+    this.problem = undefined;
+    try {
+      const started = await this.#api.api<OperationView>(`/api/panel/operations/${op.id}/confirm`, { method: 'POST' });
+      this.dialog = undefined;
+      this.running = started;
+      this.finished = undefined;
+      // The preview's stream may not have wound down yet; the run gets a stream of its own.
+      this.#stop(started.id);
+      this.#follow(started.id);
+      void this.load();
+      return true;
+    } catch (err) {
+      this.problem = message(err);
+      return false;
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  /** Closes the dialog, discarding its preview on the server (nothing was written). */
+  async closeDialog(): Promise<void> {
+    const op = this.dialog;
+    this.dialog = undefined;
+    this.problem = undefined;
+    if (!op) return;
+    this.#stop(op.id);
+    if (FINISHED.has(op.status)) return;
+    try {
+      await this.#api.api(`/api/panel/operations/${op.id}/cancel`, { method: 'POST' });
+    } catch {
+      // An unconfirmed preview expires on its own; the next start replaces it anyway.
+    }
+  }
+
+  /** Asks the running operation to stop at its next record. */
+  async cancelRun(): Promise<void> {
+    const op = this.running;
+    if (!op || this.busy) return;
+    this.busy = 'cancelling';
+    try {
+      const view = await this.#api.api<OperationView>(`/api/panel/operations/${op.id}/cancel`, { method: 'POST' });
+      if (this.running?.id === view.id) this.running = view;
+    } catch (err) {
+      this.problem = message(err);
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  /** Loads the failed records of a run (once) for its expanded history entry. */
+  async loadFailures(id: string): Promise<void> {
+    const current = this.failures[id];
+    if (current !== undefined && typeof current !== 'string') return;
+    this.failures[id] = 'loading';
+    try {
+      const items: OperationItemView[] = [];
+      let cursor: string | null = null;
+      do {
+        const q = new URLSearchParams({ filter: 'failed', ...(cursor ? { cursor } : {}) });
+        const page: OperationItemsPage = await this.#api.api<OperationItemsPage>(`/api/panel/operations/${id}/items?${q}`);
+        items.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor && items.length < 500);
+      this.failures[id] = items;
+    } catch (err) {
+      this.failures[id] = message(err);
+    }
+  }
+
+  /** Refreshes every `intervalMs` while visible; returns the cleanup (which also closes streams). */
+  poll(doc: Document, intervalMs = 5000): () => void {
+    const timer = setInterval(() => {
+      if (doc.visibilityState === 'visible' && this.state !== 'loading') void this.load();
+    }, intervalMs);
+    const onVisible = () => {
+      if (doc.visibilityState === 'visible' && this.state === 'ready') void this.load();
+    };
+    doc.addEventListener('visibilitychange', onVisible);
+    return () => {
+      this.#disposed = true;
+      clearInterval(timer);
+      doc.removeEventListener('visibilitychange', onVisible);
+      for (const c of this.#streams.values()) c.abort();
+      this.#streams.clear();
+    };
+  }
+
+  async #load(): Promise<void> {
+    try {
+      const view = await this.#api.api<OperationsView>('/api/panel/operations');
+      this.view = view;
+      this.readAt = Date.now();
+      this.state = 'ready';
+      // A run started elsewhere (another admin, or before a reload) is followed too.
+      const active = view.active;
+      if (active?.status === 'running' && this.running?.id !== active.id) {
+        this.running = active;
+        this.#follow(active.id);
+      }
+      // The run on screen ended without its stream saying so (a dropped connection): its entry does.
+      const shown = this.running;
+      if (shown && active?.id !== shown.id) {
+        const entry = view.history.find((h) => h.id === shown.id);
+        if (entry && FINISHED.has(entry.status)) this.#apply(entry);
+      }
+    } catch (err) {
+      if (this.view) return;
+      this.failure = message(err);
+      this.state = 'failed';
+    }
+  }
+
+  #apply(op: OperationView): void {
+    if (this.dialog?.id === op.id) this.dialog = op;
+    if (this.running?.id === op.id || (op.status === 'running' && !this.dialog)) this.running = op;
+    if (FINISHED.has(op.status) && this.running?.id === op.id) {
+      this.running = undefined;
+      this.finished = op;
+      void this.load();
+    }
+  }
+
+  /** Follows an operation's stream until it rests, opening it again if it drops before that. */
+  #follow(id: string): void {
+    if (this.#streams.has(id) || this.#disposed) return;
+    const controller = new AbortController();
+    this.#streams.set(id, controller);
+    void (async () => {
+      let last: OperationView | undefined;
+      while (!controller.signal.aborted) {
+        let res: Response;
+        try {
+          res = await this.#api.stream(`/api/panel/operations/${id}/events`, controller.signal);
+        } catch (err) {
+          if (controller.signal.aborted) break;
+          // A refusal (404, or 401 after renewing) will not get better by asking again.
+          if (!(err instanceof Error) || !/could not be reached|problem on its side/.test(err.message)) {
+            this.problem = message(err);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, RECONNECT_MS));
+          continue;
+        }
+        try {
+          for await (const op of readEvents(res)) {
+            last = op;
+            this.#apply(op);
+          }
+        } catch {
+          // The connection dropped mid-stream: open it again (below) unless the panel went away.
+        }
+        if (controller.signal.aborted || (last && RESTING.has(last.status))) break;
+        await new Promise((r) => setTimeout(r, RECONNECT_MS));
+      }
+      if (this.#streams.get(id) === controller) this.#streams.delete(id);
+    })();
+  }
+
+  #stop(id: string): void {
+    this.#streams.get(id)?.abort();
+    this.#streams.delete(id);
+  }
+}
+
+/** The `data:` of each event of a server-sent event stream, parsed as an operation view. */
+async function* readEvents(res: Response): AsyncGenerator<OperationView> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (value) buffer += decoder.decode(value, { stream: true });
+    let cut: number;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const data = block
+        .split('\n')
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).trimStart())
+        .join('\n');
+      if (data) yield JSON.parse(data) as OperationView;
+    }
+    if (done) return;
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : 'Tandem could not be reached. Check your connection, then retry.';
+}
