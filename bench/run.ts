@@ -2,6 +2,8 @@
 // assert: a machine under other load gives other numbers, so read them in context.
 import { webhookAckBenchmark } from './webhook-ack.ts';
 import { endToEndLatencyBenchmark, fullPullBenchmark, fullPushBenchmark, printLatency, printThroughput } from './sync-throughput.ts';
+import { driftedOpPullBenchmark, fullOpPullBenchmark, printOpPull } from './op-pull.ts';
+import { driftedPushOperationBenchmark, fullPushOperationBenchmark, printPush } from './op-push.ts';
 
 const fmt = (n: unknown) => (typeof n === 'number' ? n.toFixed(2) : String(n));
 
@@ -15,3 +17,7 @@ console.log(`  acknowledged ${ack.acked}, stored ${ack.stored}, lost ${ack.lost}
 printThroughput('full pull (goal: >= 0.9 of the rate-limit floor, 0 429s)', await fullPullBenchmark());
 printThroughput('full push (goal: >= 0.9 of the rate-limit floor, 0 429s)', await fullPushBenchmark());
 printLatency(await endToEndLatencyBenchmark());
+printOpPull(await fullOpPullBenchmark());
+printOpPull(await driftedOpPullBenchmark());
+printPush(await fullPushOperationBenchmark(), '0 429s; requests = search pages + 1 create per contact');
+printPush(await driftedPushOperationBenchmark(), '<= 150 requests for 10,000 with 1% drift');
