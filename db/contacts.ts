@@ -351,6 +351,12 @@ export function listRecentContacts(
 }
 
 const p = sql.placeholder;
+/** A placeholder per field column, named after it: `fieldsToColumns` binds them by name. */
+const FIELD_COLUMNS = [
+  'firstName', 'lastName', 'email', 'emailLower', 'phone', 'companyName', 'address1', 'city', 'state', 'postalCode',
+  'country', 'website', 'timezone', 'dateOfBirth', 'source', 'tags', 'dnd', 'ownerUserId', 'customFields',
+] as const satisfies readonly (keyof Row)[];
+const fieldPlaceholders = Object.fromEntries(FIELD_COLUMNS.map((c) => [c, p(c)])) as unknown as Pick<Row, (typeof FIELD_COLUMNS)[number]>;
 const oldestFirst = [asc(contacts.createdAt), asc(contacts.id)] as const;
 
 /** The hot statements (a pull applies thousands of contacts), prepared once per database handle. */
@@ -381,25 +387,7 @@ const statements = {
     db
       .update(contacts)
       .set({
-        firstName: p('firstName'),
-        lastName: p('lastName'),
-        email: p('email'),
-        emailLower: p('emailLower'),
-        phone: p('phone'),
-        companyName: p('companyName'),
-        address1: p('address1'),
-        city: p('city'),
-        state: p('state'),
-        postalCode: p('postalCode'),
-        country: p('country'),
-        website: p('website'),
-        timezone: p('timezone'),
-        dateOfBirth: p('dateOfBirth'),
-        source: p('source'),
-        tags: p('tags'),
-        dnd: p('dnd'),
-        ownerUserId: p('ownerUserId'),
-        customFields: p('customFields'),
+        ...fieldPlaceholders,
         updatedAt: p('updatedAt'),
         version: p('version'),
         // Drizzle binds placeholders in `set` through each column's encoder (dnd stays 0/1), as in
@@ -414,25 +402,7 @@ const statements = {
       .values({
         id: p('id'),
         locationId: p('locationId'),
-        firstName: p('firstName'),
-        lastName: p('lastName'),
-        email: p('email'),
-        emailLower: p('emailLower'),
-        phone: p('phone'),
-        companyName: p('companyName'),
-        address1: p('address1'),
-        city: p('city'),
-        state: p('state'),
-        postalCode: p('postalCode'),
-        country: p('country'),
-        website: p('website'),
-        timezone: p('timezone'),
-        dateOfBirth: p('dateOfBirth'),
-        source: p('source'),
-        tags: p('tags'),
-        dnd: p('dnd'),
-        ownerUserId: p('ownerUserId'),
-        customFields: p('customFields'),
+        ...fieldPlaceholders,
         createdAt: p('createdAt'),
         updatedAt: p('updatedAt'),
         archivedAt: null,

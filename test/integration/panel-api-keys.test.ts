@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGN_IN_FAILED } from '../../server/auth/session.ts';
 import { control } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+import { panelSignIn } from '../helpers/panel.ts';
 
 let t: TestTandem;
 let agency: TestAgency;
@@ -42,12 +43,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function signIn(userId: string, locationId: string): Promise<string> {
-  const { payload } = await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId, locationId })}`);
-  const res = await fetch(`${t.url}/api/panel/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload }) });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
+const signIn = (userId: string, locationId: string) => panelSignIn(t, userId, locationId);
 
 async function call(method: string, path: string, token: string | undefined, body?: unknown) {
   const res = await fetch(`${t.url}${path}`, {

@@ -11,6 +11,7 @@ import { undoHandler, type UndoPart } from '../../server/sync/operations/undo.ts
 import { emptyCounts, type OperationHandler, type Preview, type SideCounts } from '../../server/sync/operations/types.ts';
 import { ManualClock, control, until } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+import { panelApi, panelSignIn } from '../helpers/panel.ts';
 
 const TOTAL = 60;
 /** Every 7th record fails, every 3rd is unchanged, the rest are updated (shared by preview and run). */
@@ -99,21 +100,9 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function signIn(userId: string, locationId: string): Promise<string> {
-  const { payload } = await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId, locationId })}`);
-  const res = await fetch(`${t.url}/api/panel/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload }) });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
+const signIn = (userId: string, locationId: string) => panelSignIn(t, userId, locationId);
 
-async function api<T = any>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${t.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
+const api = <T = any>(method: string, path: string, token: string, body?: unknown) => panelApi<T>(t, method, path, token, body);
 
 /** Reads the event stream as the panel does (fetch + reader) until the server ends it. */
 async function stream(id: string, token: string, onView?: (v: OperationView) => void): Promise<{ views: OperationView[]; comments: string[]; type: string | null }> {

@@ -9,6 +9,7 @@ import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
 import { control } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+import { panelApi, panelSignIn } from '../helpers/panel.ts';
 
 let t: TestTandem;
 let agencyA: TestAgency;
@@ -45,25 +46,9 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function signIn(userId: string, locationId: string): Promise<string> {
-  const { payload } = await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId, locationId })}`);
-  const res = await fetch(`${t.url}/api/panel/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ payload }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
+const signIn = (userId: string, locationId: string) => panelSignIn(t, userId, locationId);
 
-async function api<T = any>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${t.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
+const api = <T = any>(method: string, path: string, token: string, body?: unknown) => panelApi<T>(t, method, path, token, body);
 
 const adminName = 'Ada Admin';
 
