@@ -49,6 +49,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         : Fastify({ trustProxy, loggerInstance: deps.logger });
   const services = deps.services ?? createServices({ config, db, clock, logger: app.log });
   app.addHook('onClose', () => services.close());
+  // Fastify closes the connections idle when close() begins, but one busy then (a webhook being
+  // answered, with HighLevel's keep-alive) turns idle afterwards and would hold close() open for the
+  // keep-alive timeout (72 s): close such connections as soon as their answer is sent.
+  let sweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', function (done) {
+    const server = this.server;
+    sweep = setInterval(() => server.closeIdleConnections(), 25);
+    sweep.unref();
+    done();
+  });
+  app.addHook('onClose', (_app, done) => {
+    clearInterval(sweep);
+    done();
+  });
 
   installErrorHandlers(app);
   // HighLevel's OAuth and install endpoints post forms.

@@ -24,6 +24,16 @@ export interface PatientApiDeps {
    * a 429, a token refresh backing off; not the routine burst pacing), and `null` once it went through.
    */
   waiting?(err: DeferredError | null): void;
+  /**
+   * Why waiting is pointless (the location was uninstalled or needs re-authorisation), in plain
+   * words, or null: a long wait (the daily budget) looks at it every slice and stops the run.
+   */
+  gone?(): string | null;
+}
+
+/** The location cannot be worked on any more: the run stops (failed) with this plain message. */
+export class LocationGoneError extends Error {
+  override readonly name = 'LocationGoneError';
 }
 
 export function patientApi(deps: PatientApiDeps, locationId: string, onRequest: () => void): { api: LocationApi; rate: BaseContext['rate'] } {
@@ -64,6 +74,8 @@ export function patientApi(deps: PatientApiDeps, locationId: string, onRequest: 
 async function waitUntil(deps: PatientApiDeps, at: number): Promise<void> {
   while (deps.clock.now() < at) {
     if (deps.interrupted()) throw new OperationCancelled('cancelled');
+    const gone = deps.gone?.();
+    if (gone) throw new LocationGoneError(gone);
     deps.heartbeat?.();
     const ms = Math.min(WAIT_SLICE_MS, Math.max(1, at - deps.clock.now()));
     await new Promise((r) => setTimeout(r, ms));

@@ -13,6 +13,7 @@ import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts'
 import { LocationPausedError, ReauthRequiredError } from '../../highlevel/token-provider.ts';
 import { isE164 } from '../contact-model.ts';
 import { describeError } from '../describe-error.ts';
+import { LocationGoneError } from './patient-api.ts';
 import {
   decidePush, duplicateReason, labelOf, ledgerAfter, remoteView, type DuplicateOf, type PushPlan, type Recorded, type RemoteView,
 } from './push-plan.ts';
@@ -97,7 +98,7 @@ export async function pushOne(env: PushEnv, t: Target): Promise<void> {
       // record this call marked pending was certainly not written: it says so rather than "maybe".
       if (notSent(err)) {
         if (attempt === 1 && !pendingBefore && env.states.get(contact.id) === 'pending') {
-          ctx.record({ ...item, action: 'failed', reason: `not sent: ${describeError(err)}`, highlevelId: remote?.id ?? null });
+          ctx.record({ ...item, action: 'failed', reason: `not sent: ${err instanceof LocationGoneError ? err.message : describeError(err)}`, highlevelId: remote?.id ?? null });
           env.states.set(contact.id, 'done');
         }
         throw err;
@@ -254,9 +255,9 @@ function heldBy(env: PushEnv, otherId: string, contact: Contact, matching?: stri
   return new HeldByAnother({ contactId: otherId, label: other ? labelOf(other.fields, otherId) : otherId, field });
 }
 
-/** The run stops here and HighLevel took nothing of the request: refused authorization, or no token to send it with. */
+/** The run stops here and HighLevel took nothing of the request: refused authorization, no token to send it with, or the location gone while waiting. */
 export function notSent(err: unknown): boolean {
-  return (err instanceof HighLevelError && stopsRun(err)) || err instanceof ReauthRequiredError || err instanceof LocationPausedError;
+  return (err instanceof HighLevelError && stopsRun(err)) || err instanceof ReauthRequiredError || err instanceof LocationPausedError || err instanceof LocationGoneError;
 }
 
 export function stopsRun(err: HighLevelError): boolean {

@@ -9,28 +9,27 @@
 //             expired) are claimed and continued from their checkpoint (T16).
 // One unfinished operation per location (the database's partial unique index). HighLevel calls go
 // through the location's own budget gate, leaving a share of every window to the continuous loop,
-// and budget deferrals are waited out here (interrupted by cancel or stop).
+// and budget deferrals are waited out here (interrupted by cancel or stop). What a running handler
+// is given (lease, checkpoint, steps, items) is built in run-context.ts.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../../db/client.ts';
 import {
-  claimOperation, createOperation, getItem, getOperation, getOperationById, nextItemSeq, orphanedRuns, putItem,
-  stalePreviews, updateOperation, type OperationItemRow, type OperationRow,
+  claimOperation, createOperation, getOperation, getOperationById, orphanedRuns, stalePreviews, updateOperation, type OperationRow,
 } from '../../../db/operations.ts';
 import type { OperationKind } from '../../../db/schema.ts';
+import { getInstallation } from '../../../db/installations.ts';
 import { getSyncSettings } from '../../../db/sync-settings.ts';
 import type { Clock } from '../../clock.ts';
 import type { DeferredError } from '../../highlevel/contacts.ts';
 import { describeError } from '../describe-error.ts';
 import type { Supervisor } from '../supervisor.ts';
-import { patientApi } from './patient-api.ts';
-import { adjustCounts, progressTracker, type ProgressTracker } from './progress.ts';
+import { LocationGoneError, patientApi } from './patient-api.ts';
+import { progressTracker, type ProgressTracker } from './progress.ts';
+import { leaseKeeper, runContext } from './run-context.ts';
 import { tallyItems } from './summary.ts';
-import {
-  OperationCancelled, SimulatedCrash, emptyCounts,
-  type BaseContext, type ItemInput, type OperationHandler, type Preview, type Progress, type RunContext,
-} from './types.ts';
+import { OperationCancelled, SimulatedCrash, emptyCounts, type BaseContext, type OperationHandler, type Preview, type Progress } from './types.ts';
 
 export const PREVIEW_TTL_MS = 15 * 60_000;
 export const UNDO_WINDOW_MS = 7 * 24 * 60 * 60_000;
@@ -140,6 +139,7 @@ export function createOperations(deps: OperationsDeps): Operations {
         ...(heartbeat ? { heartbeat } : {}),
         // The panel says why nothing moves (e.g. the daily budget is used up, until when).
         waiting: (err) => tracker.update({ waiting: err ? describeWait(err) : null }, true),
+        gone: () => goneReason(getInstallation(db, row.locationId)?.status),
       },
       row.locationId,
       () => tracker.update({ requests: tracker.get().requests + 1 }),
@@ -196,61 +196,9 @@ export function createOperations(deps: OperationsDeps): Operations {
       requests: saved?.requests ?? 0,
       etaMs: null,
     });
-    let seq = nextItemSeq(db, row.id);
-    let leaseUntil = row.leaseUntil ?? 0;
-    /**
-     * Keeps the lease (renewed at half-life) and notices a cancel asked through another process
-     * (the row's cancel_requested_at). Another process holding the run means ours was presumed
-     * dead: stop without touching it.
-     */
-    const heartbeat = () => {
-      const t = clock.now();
-      if (t <= leaseUntil - leaseMs / 2) return;
-      const renewed = claimOperation(db, row.id, processId, t, t + leaseMs);
-      if (!renewed) throw new SimulatedCrash('lease lost');
-      leaseUntil = renewed.leaseUntil ?? 0;
-      if (renewed.cancelRequestedAt !== null) throw new OperationCancelled('cancelled');
-    };
-    const ctx: RunContext = {
-      ...baseContext(row, tracker, heartbeat),
-      checkpoint: row.checkpoint ? JSON.parse(row.checkpoint) : null,
-      saveCheckpoint(checkpoint: unknown) {
-        const p = tracker.get();
-        emit(updateOperation(db, row.id, { checkpoint: JSON.stringify(checkpoint), progress: JSON.stringify(p) }, clock.now()));
-      },
-      step(point?: string) {
-        if (interrupted(row.id)) throw new OperationCancelled('cancelled');
-        if (point && o.crashAt?.(row, point)) throw new SimulatedCrash(point);
-        heartbeat();
-      },
-      progress: (p) => tracker.update(p),
-      record(item: ItemInput) {
-        const previous = getItem(db, row.id, item.key);
-        putItem(db, {
-          operationId: row.id,
-          key: item.key,
-          locationId: row.locationId,
-          entity: item.entity,
-          side: item.side,
-          action: item.action,
-          state: item.state ?? 'done',
-          contactId: item.contactId ?? null,
-          highlevelId: item.highlevelId ?? null,
-          label: item.label ?? null,
-          reason: item.reason ?? null,
-          before: item.before === undefined ? (previous?.before ?? null) : JSON.stringify(item.before),
-          after: item.after === undefined ? null : JSON.stringify(item.after),
-          seq: previous?.seq ?? seq++,
-          at: clock.now(),
-        });
-        const counts = tracker.get().counts;
-        const users = { ...(tracker.get().users ?? {}) };
-        if (previous && previous.state === 'done') adjustCounts(previous, -1, counts, users);
-        if ((item.state ?? 'done') === 'done') adjustCounts({ ...item, state: 'done' } as OperationItemRow, 1, counts, users);
-        tracker.update({ counts, users });
-      },
-      item: (key: string) => getItem(db, row.id, key),
-    };
+    const contextDeps = { db, clock, processId, leaseMs, interrupted: () => interrupted(row.id), crashAt: o.crashAt, emit };
+    const heartbeat = leaseKeeper(contextDeps, row);
+    const ctx = runContext(contextDeps, row, baseContext(row, tracker, heartbeat), tracker, heartbeat);
 
     try {
       await handlerFor(row.kind).run(ctx);
@@ -422,6 +370,13 @@ export function createOperations(deps: OperationsDeps): Operations {
 }
 
 
+/** Why a location can no longer be worked on (a run waiting for HighLevel stops then), or null. */
+function goneReason(status: string | undefined): string | null {
+  if (status === undefined || status === 'uninstalled') return 'Tandem was uninstalled from this location, so the operation stopped.';
+  if (status === 'needs_reauth') return 'HighLevel no longer accepts Tandem\'s authorization: reinstall the app, then run the operation again.';
+  return null;
+}
+
 /** Why a run waits, for the panel: what HighLevel said and when the run goes on. */
 function describeWait(err: DeferredError): string {
   return describeError(err).replace(/sync resumes at/, 'the run goes on at').replace(/it tries again at/, 'the run goes on at');
@@ -429,5 +384,9 @@ function describeWait(err: DeferredError): string {
 
 /** Plain words for the panel; never a token or a request body. */
 export function describeOperationError(err: unknown): string {
-  return describeError(err).replace(/^Sync stopped/, 'The operation stopped').replace(/ Tandem will try again\.$| it will try again\.$|; Tandem will try again\.$/, '.');
+  if (err instanceof LocationGoneError) return err.message;
+  return describeError(err)
+    .replace(/^Sync stopped/, 'The operation stopped')
+    .replace(/ to resume sync\.$/, ', then run the operation again.')
+    .replace(/[;.]? (?:Tandem|it) will try again(?: shortly)?\.$/i, '.');
 }
