@@ -251,6 +251,42 @@ describe('undo killed at its named points, resumed by the sweep (T16)', () => {
   }, 60_000);
 });
 
+describe('undoing a run again after a cancelled undo', () => {
+  it('names the records the first undo already put back, and restores the rest', async () => {
+    let cancelAt: (() => void) | undefined;
+    let records = 0;
+    const w = await world({
+      crashAt(op, point) {
+        if (op.kind === 'undo' && point === 'after-record' && ++records === 4) cancelAt?.();
+        return false;
+      },
+    });
+    const loc = w.location.id;
+    const synced = seedSynced(w, 20);
+    const renamed = synced.slice(0, 10);
+    const was = new Map(renamed.map((s) => [s.doc.id, w.emulator.emu.contact(s.doc.id)!.firstName]));
+    for (const s of renamed) editTandem(w, s.contact.id, { firstName: `Pushed ${s.contact.fields.firstName}` });
+    const push = await previewOf(w, 'push');
+    expect((await confirmAndSettle(w, push.row.id)).row.status).toBe('completed');
+
+    const first = await previewOf(w, 'undo', push.row.id);
+    cancelAt = () => w.services.operations.cancel(loc, first.row.id);
+    const cancelled = await confirmAndSettle(w, first.row.id);
+    expect(cancelled.row.status).toBe('cancelled');
+    const restored = cancelled.progress.counts.highlevel.updated;
+    expect(restored).toBe(4);
+
+    const second = await previewOf(w, 'undo', push.row.id);
+    expect(second.preview.counts.highlevel).toMatchObject({ updated: 10 - restored, skipped: restored });
+    const done = await confirmAndSettle(w, second.row.id);
+    expect(done.row.status).toBe('completed');
+    expect(done.progress.counts).toEqual(second.preview.counts);
+    const skipped = listItems(w.db, second.row.id, { actions: ['skipped'], limit: 100 });
+    expect(skipped.map((i) => i.reason)).toEqual(Array(restored).fill('already as before the run'));
+    for (const s of renamed) expect(w.emulator.emu.contact(s.doc.id)!.firstName).toBe(was.get(s.doc.id));
+  }, 60_000);
+});
+
 describe('Sync users with the continuous loop running', () => {
   it('shares the budget: the loop pushes a new contact while the run pages, no 429, the run does what its preview said', async () => {
     // A tight budget (10 a second, the emulator's too) that the run and the loop must share.

@@ -22,6 +22,7 @@ import type { UndoPart } from './undo.ts';
 
 const BATCH = 500;
 const CHANGED_SINCE = 'changed since the run';
+const ALREADY_RESTORED = 'already as before the run';
 
 interface UndoCheckpoint {
   phase: 'undo';
@@ -51,7 +52,7 @@ function decideUndo(db: Db, locationId: string, item: OperationItemRow): UndoDec
   if (!before || !after || !item.contactId) return { action: 'skipped', reason: 'nothing recorded to restore' };
   const contact = getContact(db, locationId, item.contactId);
   if (!contact) return { action: 'skipped', reason: 'no longer in Tandem' };
-  if (contact.archivedAt !== null) return { action: 'skipped', reason: CHANGED_SINCE };
+  if (contact.archivedAt !== null) return { action: 'skipped', reason: before.created ? ALREADY_RESTORED : CHANGED_SINCE };
 
   if (before.created) {
     // Exactly as created: every field the run wrote, and nothing else since.
@@ -65,7 +66,15 @@ function decideUndo(db: Db, locationId: string, item: OperationItemRow): UndoDec
   const customHold = Object.entries(writtenCustom ?? {}).every(([id, v]) => customValueEquals(contact.fields.customFields[id], v));
   const added = before.tags ?? [];
   const tagsHold = added.every((t) => contact.fields.tags.includes(t));
-  if (!scalarsHold || !customHold || !tagsHold) return { action: 'skipped', reason: CHANGED_SINCE };
+  if (!scalarsHold || !customHold || !tagsHold) {
+    // Back to the old values already (an earlier, cancelled undo of the same run put them back).
+    const { customFields: oldCustom = {}, ...oldScalars } = before.fields;
+    const restored =
+      Object.entries(oldScalars).every(([f, v]) => holds(contact.fields, f, v)) &&
+      Object.entries(oldCustom).every(([id, v]) => customValueEquals(contact.fields.customFields[id], v)) &&
+      !added.some((t) => contact.fields.tags.includes(t));
+    return { action: 'skipped', reason: restored ? ALREADY_RESTORED : CHANGED_SINCE };
+  }
 
   const patch: ContactPatch = {};
   const changes: FieldChange[] = [];

@@ -105,6 +105,9 @@ function holds(current: RemoteView, recorded: Recorded): boolean {
   return true;
 }
 
+/** A record an earlier (cancelled) undo of the same run already put back. */
+export const ALREADY_RESTORED = 'already as before the run';
+
 /** What undoing one record does; `resumed` when this undo already recorded it pending (maybe written). */
 export function decideUndo(r: Restore, resumed: boolean): UndoPlan {
   const plan: UndoPlan = { action: 'skipped', reason: null, body: null, removeTags: [], remove: false, changes: [], requests: 0 };
@@ -116,7 +119,10 @@ export function decideUndo(r: Restore, resumed: boolean): UndoPlan {
   }
   if (!current) return { ...plan, reason: 'deleted in HighLevel' };
   if (!holds(current, after.fields)) {
-    return resumed && holds(current, before.fields) ? { ...plan, action: 'updated' } : { ...plan, reason: 'changed since the run' };
+    // Back to the old values already: this undo wrote them before a crash, or an earlier,
+    // cancelled undo of the same run did.
+    if (holds(current, before.fields)) return resumed ? { ...plan, action: 'updated' } : { ...plan, reason: ALREADY_RESTORED };
+    return { ...plan, reason: 'changed since the run' };
   }
   const body: UpdateContactBody = {};
   const custom: NonNullable<UpdateContactBody['customFields']> = [];
