@@ -61,6 +61,19 @@ export function queuedInboxEvents(db: Db, locationId: string, limit = 100): Inbo
   return statements(db).queued.all({ locationId, limit });
 }
 
+/**
+ * The location was uninstalled: the contact events still queued for its loop will never be
+ * applied (the loop is gone; a reinstall starts with a full sweep), so they are closed with that
+ * reason instead of counting as "waiting to come in" forever. Returns how many.
+ */
+export function dropQueuedInboxEvents(db: Db, locationId: string, outcome: string, now: number): number {
+  return db
+    .update(webhookInbox)
+    .set({ processedAt: now, outcome })
+    .where(and(eq(webhookInbox.locationId, locationId), isNull(webhookInbox.processedAt), sql`${webhookInbox.outcome} = 'queued'`))
+    .run().changes;
+}
+
 /** A queued event whose application failed: it stays queued, with one more attempt counted. */
 export function countInboxAttempt(db: Db, webhookId: string): void {
   statements(db).countAttempt.run({ webhookId });

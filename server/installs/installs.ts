@@ -23,7 +23,7 @@ import {
   upsertInstallation,
 } from '../../db/installations.ts';
 import { deleteTokensOfCompany, deleteTokensOfLocation, hasTokens, readTokens, saveGrant, tokenRowState } from '../../db/tokens.ts';
-import { insertInboxEvent, wakeDeferredInboxEvents } from '../../db/webhook-inbox.ts';
+import { dropQueuedInboxEvents, insertInboxEvent, wakeDeferredInboxEvents } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
 import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highlevel/http.ts';
 import { getLocation, mintLocationToken, type HighLevelEndpoints, type TokenGrant } from '../highlevel/oauth.ts';
@@ -299,6 +299,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
       deleteTokensOfLocation(db, locationId);
       if (!getInstallation(db, locationId)) return false;
       setInstallationStatus(db, locationId, 'uninstalled', now);
+      dropQueuedInboxEvents(db, locationId, 'ignored: location uninstalled before its sync loop applied it', now);
       return true;
     });
   }

@@ -12,6 +12,7 @@ import { createUser } from '../../db/users.ts';
 import { listInboxEvents } from '../../db/webhook-inbox.ts';
 import { createContact } from '../../db/contacts.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
+import { syncStatus } from '../../db/sync-status.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
 import { call, control, until } from '../helpers/emulator.ts';
 import { createAgency, installedTandem, installLocation, postWebhook, type TestTandem } from '../helpers/tandem.ts';
@@ -191,6 +192,26 @@ describe('the loop', () => {
     } finally {
       updateSyncSettings(t.db, { locationId: loc, patch: { paused: false }, user: admin, now: Date.now() });
     }
+  });
+
+  it('closes the events still queued for a location that is uninstalled, instead of leaving them waiting', async () => {
+    const agency = await createAgency(t, { name: 'Leaving Agency', locations: ['Leaving Location'] });
+    const gone = agency.locations[0]!.id;
+    expect((await installLocation(t, gone, { userId: agency.adminId })).status).toBe(200);
+    await firstPassDone(gone);
+    const admin = { id: 'admin-1', name: 'Ada Admin' };
+    updateSyncSettings(t.db, { locationId: gone, patch: { paused: true }, user: admin, now: Date.now() });
+    const id = await hlCreate({ firstName: 'Queued', email: unique('queued') }, gone);
+    const queued = await until(
+      () => listInboxEvents(t.db).find((e) => e.type === 'ContactCreate' && JSON.parse(e.body).id === id && e.outcome === 'queued'),
+      'the event queued for the paused loop',
+    );
+    expect(syncStatus(t.db, gone).pendingInbound).toBeGreaterThan(0);
+
+    await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, locationId: gone });
+    const closed = await until(() => listInboxEvents(t.db).find((e) => e.webhookId === queued.webhookId && e.processedAt !== null), 'the queued event closed');
+    expect(closed.outcome).toMatch(/^ignored: location uninstalled/);
+    expect(syncStatus(t.db, gone).pendingInbound).toBe(0);
   });
 
   it('T17 never runs two passes of one location at the same time', async () => {
