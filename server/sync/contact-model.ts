@@ -113,10 +113,23 @@ export function normalizePhone(value: string | null | undefined, defaultCountry 
   const t = normalizeText(value);
   if (t === null) return { phone: null, e164: false };
   const country = toCountryCode(defaultCountry) ?? 'US';
+  const key = `${country}|${t}`;
+  const known = phoneMemo.get(key);
+  if (known) return known;
   const parsed = parsePhoneNumberFromString(t, country as Parameters<typeof parsePhoneNumberFromString>[1]);
-  if (parsed?.isPossible()) return { phone: parsed.number, e164: true };
-  return { phone: t, e164: false };
+  const result = parsed?.isPossible() ? { phone: parsed.number as string, e164: true } : { phone: t, e164: false };
+  // Bounded: the oldest entry goes first (a Map iterates in insertion order).
+  if (phoneMemo.size >= PHONE_MEMO_SIZE) phoneMemo.delete(phoneMemo.keys().next().value!);
+  phoneMemo.set(key, result);
+  return result;
 }
+
+/**
+ * Parsing a phone is the largest single cost of reading a HighLevel contact, and every pull and
+ * sweep reads the same numbers again: results are remembered (pure function of text and country).
+ */
+const PHONE_MEMO_SIZE = 50_000;
+const phoneMemo = new Map<string, Readonly<{ phone: string; e164: boolean }>>();
 
 /** YYYY-MM-DD of a real calendar day. */
 export function isCalendarDate(s: string): boolean {
