@@ -287,6 +287,19 @@ describe('undoing a run again after a cancelled undo', () => {
   }, 60_000);
 });
 
+describe('a run that changed nothing', () => {
+  it('offers no undo: there is nothing to take back', async () => {
+    const w = await world();
+    seedSynced(w, 5);
+    const pull = await previewOf(w, 'pull');
+    expect(pull.preview.counts.tandem).toMatchObject({ created: 0, updated: 0, unchanged: 5 });
+    const done = await confirmAndSettle(w, pull.row.id);
+    expect(done.row.status).toBe('completed');
+    expect(w.services.operations.undoable(done.row)).toBe(false);
+    expect(() => w.services.operations.preview({ locationId: w.location.id, userId: 'u_admin' }, 'undo', pull.row.id)).toThrow(/changed something/);
+  }, 30_000);
+});
+
 describe('Sync users with the continuous loop running', () => {
   it('shares the budget: the loop pushes a new contact while the run pages, no 429, the run does what its preview said', async () => {
     // A tight budget (10 a second, the emulator's too) that the run and the loop must share.

@@ -253,8 +253,15 @@ export function createOperations(deps: OperationsDeps): Operations {
       (row.status === 'completed' || row.status === 'cancelled') &&
       row.undoneBy === null &&
       row.finishedAt !== null &&
-      clock.now() - row.finishedAt <= UNDO_WINDOW_MS
+      clock.now() - row.finishedAt <= UNDO_WINDOW_MS &&
+      wroteSomething(row)
     );
+  }
+
+  /** A run that created or updated nothing has nothing to take back. */
+  function wroteSomething(row: OperationRow): boolean {
+    const counts = row.progress ? (JSON.parse(row.progress) as Progress).counts : tallyItems(db, row.id).counts;
+    return Object.values(counts).some((side) => side.created + side.updated > 0);
   }
 
   async function sweep(): Promise<void> {
@@ -292,7 +299,7 @@ export function createOperations(deps: OperationsDeps): Operations {
         const target = undoOf ? getOperation(db, by.locationId, undoOf) : undefined;
         if (!target) throw new OperationRefused('not_found', 'There is no such run to undo.');
         if (!undoable(target)) {
-          throw new OperationRefused('not_undoable', 'Only push and pull runs of the last 7 days that were not undone already can be undone.');
+          throw new OperationRefused('not_undoable', 'Only push and pull runs of the last 7 days that changed something and were not undone already can be undone.');
         }
       }
       const now = clock.now();
