@@ -224,7 +224,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       );
       result.pushed = pushed.sent;
       for (const u of pushed.unmatchedOwners) unmatchedLocal.add(u);
-      if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, 'burst', 'outbox deferred by the budget gate');
+      if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, pushed.deferredReason ?? 'burst', 'outbox deferred by the budget gate');
 
       loop.failures = 0;
       updateSyncState(db, locationId, { lastError: unmatchedNotice(unmatched, unmatchedLocal) }, clock.now());
