@@ -5,7 +5,7 @@ import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
-const [url, keyFile, rateArg, secondsArg, locationId] = process.argv.slice(2) as [string, string, string, string, string];
+const [url, keyFile, rateArg, secondsArg, locationId, idPrefix = 'bench'] = process.argv.slice(2) as [string, string, string, string, string, string?];
 const rate = Number(rateArg);
 const total = rate * Number(secondsArg);
 const key = createPrivateKey(readFileSync(keyFile, 'utf8'));
@@ -18,10 +18,10 @@ const events = Array.from({ length: total }, (_, i) => {
     JSON.stringify({
       type: 'ContactUpdate',
       locationId,
-      id: `bench${String(i).padStart(15, '0')}`,
+      id: `${idPrefix}${String(i).padStart(15, '0')}`,
       firstName: 'Load',
       lastName: `Test ${i}`,
-      email: `load${i}@bench.example`,
+      email: `load${i}@${idPrefix}.example`,
       timestamp: new Date().toISOString(),
       webhookId: randomUUID(),
     }),

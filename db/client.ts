@@ -7,6 +7,7 @@ import Sqlite from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.ts';
+import { startCheckpointer } from './checkpointer.ts';
 
 export type Db = BetterSQLite3Database<typeof schema>;
 
@@ -19,7 +20,17 @@ export interface Database {
 /** Resolved from this file so migrations are found whatever the working directory. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
 
-export function openDatabase(path: string): Database {
+export interface OpenOptions {
+  /**
+   * WAL checkpoints on a worker thread instead of inside the commit that fills the WAL
+   * (db/checkpointer.ts): the server's connection. File databases only.
+   */
+  backgroundCheckpoints?: boolean;
+  /** Hears the checkpoint worker's failures (it falls back to SQLite's own checkpoints). */
+  onCheckpointError?(message: string): void;
+}
+
+export function openDatabase(path: string, options: OpenOptions = {}): Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Sqlite(path);
   // WAL lets the panel read while the sync engine writes; busy_timeout rides out short write locks
@@ -28,11 +39,13 @@ export function openDatabase(path: string): Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  const checkpointer = options.backgroundCheckpoints && path !== ':memory:' ? startCheckpointer(sqlite, path, options.onCheckpointError) : undefined;
   const db = drizzle({ client: sqlite, schema });
   return {
     sqlite,
     db,
     close() {
+      checkpointer?.stop();
       if (sqlite.open) sqlite.close();
     },
   };

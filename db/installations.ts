@@ -23,7 +23,19 @@ function prepareInstallationByLocation(db: Db) {
 }
 
 export function listInstallations(db: Db): Installation[] {
-  return db.select().from(installations).orderBy(installations.companyId, installations.locationId).all();
+  // Prepared once per database too: each wake of the sync loops lists them (twice), under a stream
+  // of webhooks hundreds of times a second, and building and preparing the query was most of that.
+  let all = allInstallations.get(db);
+  if (!all) {
+    all = prepareAllInstallations(db);
+    allInstallations.set(db, all);
+  }
+  return all.all();
+}
+
+const allInstallations = new WeakMap<Db, ReturnType<typeof prepareAllInstallations>>();
+function prepareAllInstallations(db: Db) {
+  return db.select().from(installations).orderBy(installations.companyId, installations.locationId).prepare();
 }
 
 export function installationsOfCompany(db: Db, companyId: string): Installation[] {

@@ -82,7 +82,11 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
   try {
     // In the sandbox its own app's credentials win over anything in the environment.
     const config = loadConfig(sandbox ? { ...env, ...sandboxEnv(sandbox.info), PUBLIC_URL: tandemUrl } : env, mode);
-    database = openDatabase(config.databasePath);
+    // WAL checkpoints mostly on a worker thread, not in the commits that acknowledge webhooks (db/checkpointer.ts).
+    database = openDatabase(config.databasePath, {
+      backgroundCheckpoints: true,
+      onCheckpointError: (message) => process.emitWarning(`database checkpoints fell back to SQLite's own: ${message}`),
+    });
     migrate(database);
     const clock = options.clock ?? systemClock;
     const logger = options.quiet ? { logger: false as const } : {};

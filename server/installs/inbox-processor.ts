@@ -1,7 +1,8 @@
 // Applies stored webhook events outside the request that received them: one pass on the next tick
-// after a burst of inserts (however many), plus a periodic sweep that picks up retries and whatever a crash left
-// behind. Events are handled one at a time in the order they were received; their outcomes are
-// written together, one transaction per run of handlers that finished without waiting on I/O (at
+// after a burst of inserts (however many; under a steady stream, at most one pass every
+// PASS_GAP_MS), plus a periodic sweep that picks up retries and whatever a crash left behind.
+// Events are handled one at a time in the order they were received; their outcomes are written
+// together, one transaction per run of handlers that finished without waiting on I/O (at
 // most EVENTS_PER_TURN: the pass then lets other work, such as webhook requests, run). A
 // failed event is retried with exponential backoff (times from the injected clock) and recorded as
 // failed after MAX_ATTEMPTS.
@@ -24,7 +25,7 @@ export type EventOutcome =
 export type EventHandler = (event: InboxEvent) => Promise<EventOutcome>;
 
 export interface InboxProcessor {
-  /** Runs a pass soon (next tick); passes never overlap. */
+  /** Runs a pass soon (next tick, or PASS_GAP_MS after the last one); passes never overlap. */
   schedule(): void;
   /** Runs a pass now and resolves when it ends (tests, the sweep). Returns how many events it handled. */
   runOnce(): Promise<number>;
@@ -49,6 +50,14 @@ const BATCH = 100;
  */
 const EVENTS_PER_TURN = 16;
 /**
+ * Real-time gap kept after a pass before the next one that a stored event asks for. Under a stream
+ * of webhooks, a pass per turn of the event loop read and committed one or two events at a time:
+ * about two more commits per webhook on the thread that acknowledges them. Waiting a few
+ * milliseconds lets one pass take them together; a lone event after a quiet spell still runs on
+ * the next tick.
+ */
+const PASS_GAP_MS = 5;
+/**
  * Loses a Promise.race to a handler's promise that is already settled (an async handler that
  * returned without awaiting), and wins against one still waiting.
  */
@@ -66,12 +75,18 @@ export function createInboxProcessor(deps: {
   log: Logger;
   /** Real-time interval of the sweep; 0 disables it (tests drive runOnce). */
   sweepIntervalMs?: number;
+  /** Gap between passes under a stream of events (default PASS_GAP_MS; tests widen it). */
+  passGapMs?: number;
 }): InboxProcessor {
   const { db, clock, handle, log } = deps;
+  const passGapMs = deps.passGapMs ?? PASS_GAP_MS;
   let current: Promise<number> | undefined;
   let again = false;
   let closed = false;
   let immediate: NodeJS.Immediate | undefined;
+  let delayed: NodeJS.Timeout | undefined;
+  /** performance.now() when the last pass ended: real time, as it paces work and decides nothing. */
+  let lastPassEnded = Number.NEGATIVE_INFINITY;
   let prunedAt = Number.NEGATIVE_INFINITY;
 
   async function pass(): Promise<number> {
@@ -167,12 +182,37 @@ export function createInboxProcessor(deps: {
       })
       .finally(() => {
         current = undefined;
+        lastPassEnded = performance.now();
         if (again && !closed) {
           again = false;
-          void runOnce();
+          schedule();
         }
       });
     return current;
+  }
+
+  function schedule(): void {
+    if (closed || immediate || delayed) return;
+    // A pass is running: it re-reads the inbox until empty, and `again` covers an insert landing
+    // after its last read. One flag, not one pass (or promise) per stored event.
+    if (current) {
+      again = true;
+      return;
+    }
+    const wait = lastPassEnded + passGapMs - performance.now();
+    if (wait > 0) {
+      delayed = setTimeout(() => {
+        delayed = undefined;
+        void runOnce();
+      }, wait);
+      return;
+    }
+    // Next tick, so a contact event is queued for its loop as soon as it is stored; events stored
+    // during the pass that follows join it or the one `again` schedules after it.
+    immediate = setImmediate(() => {
+      immediate = undefined;
+      void runOnce();
+    });
   }
 
   const sweepMs = deps.sweepIntervalMs ?? 15_000;
@@ -185,27 +225,15 @@ export function createInboxProcessor(deps: {
   });
 
   return {
-    schedule() {
-      if (closed || immediate) return;
-      // A pass is running: it re-reads the inbox until empty, and `again` covers an insert landing
-      // after its last read. One flag, not one pass (or promise) per stored event.
-      if (current) {
-        again = true;
-        return;
-      }
-      // Next tick, so a contact event is queued for its loop as soon as it is stored; events stored
-      // during the pass that follows join it or the one `again` runs after it.
-      immediate = setImmediate(() => {
-        immediate = undefined;
-        void runOnce();
-      });
-    },
+    schedule,
     runOnce,
     async close() {
       closed = true;
       if (sweep) clearInterval(sweep);
       if (immediate) clearImmediate(immediate);
+      if (delayed) clearTimeout(delayed);
       immediate = undefined;
+      delayed = undefined;
       await current;
     },
   };
