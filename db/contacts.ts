@@ -296,19 +296,7 @@ export function listContacts(
   if (f.ownerUserId !== undefined) where.push(eq(contacts.ownerUserId, f.ownerUserId));
   if (f.tag !== undefined) where.push(sql`exists (select 1 from json_each(${contacts.tags}) where json_each.value = ${f.tag.trim().toLowerCase()})`);
   if (f.updatedSince !== undefined) where.push(gte(contacts.updatedAt, f.updatedSince));
-  if (opts.cursor) {
-    where.push(or(gt(contacts.updatedAt, opts.cursor.updatedAt), and(eq(contacts.updatedAt, opts.cursor.updatedAt), gt(contacts.id, opts.cursor.id))));
-  }
-  const rows = db
-    .select()
-    .from(contacts)
-    .where(and(...where))
-    .orderBy(asc(contacts.updatedAt), asc(contacts.id))
-    .limit(opts.limit + 1)
-    .all();
-  const page = rows.slice(0, opts.limit).map(rowToContact);
-  const last = page.at(-1);
-  return { contacts: page, nextCursor: rows.length > opts.limit && last ? encodeCursor(last) : null };
+  return keysetPage(db, where, 'asc', opts.cursor, opts.limit);
 }
 
 /** Every contact id of a location (archived included), for reconciliation and tests. */
@@ -335,19 +323,20 @@ export function listRecentContacts(
         or ${contacts.emailLower} like ${like} escape '\\' or ${contacts.phone} like ${like} escape '\\')`,
     );
   }
-  if (opts.cursor) {
-    where.push(or(lt(contacts.updatedAt, opts.cursor.updatedAt), and(eq(contacts.updatedAt, opts.cursor.updatedAt), lt(contacts.id, opts.cursor.id))));
-  }
-  const rows = db
-    .select()
-    .from(contacts)
-    .where(and(...where))
-    .orderBy(desc(contacts.updatedAt), desc(contacts.id))
-    .limit(opts.limit + 1)
-    .all();
-  const page = rows.slice(0, opts.limit).map(rowToContact);
+  return keysetPage(db, where, 'desc', opts.cursor, opts.limit);
+}
+
+/** One page ordered by (updatedAt, id) in `dir`, strictly beyond `cursor`; the next cursor when more follow. */
+function keysetPage(db: Db, where: (SQL | undefined)[], dir: 'asc' | 'desc', cursor: ContactCursor | undefined, limit: number) {
+  const beyond = dir === 'asc' ? gt : lt;
+  const order = dir === 'asc' ? asc : desc;
+  const conds = cursor
+    ? [...where, or(beyond(contacts.updatedAt, cursor.updatedAt), and(eq(contacts.updatedAt, cursor.updatedAt), beyond(contacts.id, cursor.id)))]
+    : where;
+  const rows = db.select().from(contacts).where(and(...conds)).orderBy(order(contacts.updatedAt), order(contacts.id)).limit(limit + 1).all();
+  const page = rows.slice(0, limit).map(rowToContact);
   const last = page.at(-1);
-  return { contacts: page, nextCursor: rows.length > opts.limit && last ? encodeCursor(last) : null };
+  return { contacts: page, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
 }
 
 const p = sql.placeholder;
