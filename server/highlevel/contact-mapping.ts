@@ -267,6 +267,22 @@ export interface TagChanges {
  */
 export const CLEARED_CUSTOM_VALUE = '';
 
+/**
+ * The update that puts back values recorded as HighLevel held them (a push's item `before`): keys
+ * are HighLevel's field names, `customFields.<id>` for a custom field; null means it was empty.
+ */
+export function restoreBody(recorded: Record<string, unknown>): UpdateContactBody {
+  const body: UpdateContactBody = {};
+  const custom: NonNullable<UpdateContactBody['customFields']> = [];
+  for (const [key, value] of Object.entries(recorded)) {
+    if (key.startsWith('customFields.')) custom.push({ id: key.slice('customFields.'.length), field_value: (value ?? CLEARED_CUSTOM_VALUE) as never });
+    else if (key === 'dnd') body.dnd = value === true;
+    else (body as Record<string, unknown>)[key] = value ?? null;
+  }
+  if (custom.length) body.customFields = custom;
+  return body;
+}
+
 function ownerToHighLevel(ownerUserId: string | null, userMap: UserMap): { assignedTo?: string | null; unmatched?: string } {
   if (ownerUserId === null) return { assignedTo: null };
   const hl = userMap(ownerUserId);

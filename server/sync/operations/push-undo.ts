@@ -11,7 +11,7 @@
 // Step points: 'before-highlevel-write', 'after-highlevel-write', 'after-record'.
 import { deleteLink, getLinkByContact, saveLink } from '../../../db/links.ts';
 import { listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
-import { CLEARED_CUSTOM_VALUE, fromHighLevel, type HighLevelContact, type UpdateContactBody } from '../../highlevel/contact-mapping.ts';
+import { fromHighLevel, restoreBody, type HighLevelContact, type UpdateContactBody } from '../../highlevel/contact-mapping.ts';
 import { isContactNotFound } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
@@ -124,17 +124,8 @@ export function decideUndo(r: Restore, resumed: boolean): UndoPlan {
     if (holds(current, before.fields)) return resumed ? { ...plan, action: 'updated' } : { ...plan, reason: ALREADY_RESTORED };
     return { ...plan, reason: 'changed since the run' };
   }
-  const body: UpdateContactBody = {};
-  const custom: NonNullable<UpdateContactBody['customFields']> = [];
-  for (const [key, value] of Object.entries(before.fields)) {
-    if (key.startsWith('customFields.')) {
-      const id = key.slice('customFields.'.length);
-      custom.push({ id, field_value: (value ?? CLEARED_CUSTOM_VALUE) as never });
-    } else if (key === 'dnd') body.dnd = value === true;
-    else (body as Record<string, unknown>)[key] = value ?? null;
-    plan.changes.push({ field: key, from: after.fields[key] ?? null, to: value ?? null });
-  }
-  if (custom.length) body.customFields = custom;
+  const body = restoreBody(before.fields);
+  for (const [key, value] of Object.entries(before.fields)) plan.changes.push({ field: key, from: after.fields[key] ?? null, to: value ?? null });
   const held = new Set(current.fields.tags ?? []);
   plan.removeTags = (after.tags ?? []).filter((t) => held.has(t));
   if (plan.removeTags.length) plan.changes.push({ field: 'tags', from: [...held], to: [...held].filter((t) => !plan.removeTags.includes(t)) });
