@@ -8,9 +8,8 @@ import { getOutbox } from '../../db/outbox.ts';
 import { createUser } from '../../db/users.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import type { PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
-import { control } from '../helpers/emulator.ts';
-import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
-import { panelApi, panelSignIn } from '../helpers/panel.ts';
+import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
 let t: TestTandem;
 let agencyA: TestAgency;
@@ -22,27 +21,7 @@ let plainUserA: string;
 beforeAll(async () => {
   // The loop is not started: what the routes write stays in the outbox for the test to see.
   t = await startTestTandem({ sync: { start: false } });
-  agencyA = await createAgency(t, { name: 'Alpha Agency', locations: ['Alpha Dental'] });
-  agencyB = await createAgency(t, { name: 'Bravo Agency', locations: ['Bravo Roofing'] });
-  A = agencyA.locations[0]!;
-  B = agencyB.locations[0]!;
-  for (const [location, agency] of [
-    [A, agencyA],
-    [B, agencyB],
-  ] as const) {
-    expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
-    await waitForInstallation(t, location.id, 'active');
-  }
-  const user = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
-    companyId: agencyA.companyId,
-    firstName: 'Pat',
-    lastName: 'Plain',
-    email: 'pat.plain@alpha.example',
-    type: 'account',
-    role: 'user',
-    locationIds: [A.id],
-  });
-  plainUserA = user.id;
+  ({ agencyA, agencyB, A, B, plainUserA } = await twoInstalledAgencies(t));
 });
 afterAll(async () => {
   await t?.close();

@@ -9,9 +9,9 @@ import { listItems } from '../../db/operations.ts';
 import type { OperationItemsPage, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
 import { undoHandler, type UndoPart } from '../../server/sync/operations/undo.ts';
 import { emptyCounts, type OperationHandler, type Preview, type SideCounts } from '../../server/sync/operations/types.ts';
-import { ManualClock, control, until } from '../helpers/emulator.ts';
-import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
-import { panelApi, panelSignIn } from '../helpers/panel.ts';
+import { ManualClock, until } from '../helpers/emulator.ts';
+import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
 const TOTAL = 60;
 /** Every 7th record fails, every 3rd is unchanged, the rest are updated (shared by preview and run). */
@@ -84,17 +84,10 @@ let plainUserA: string;
 
 beforeAll(async () => {
   t = await startTestTandem({ clock, sync: { start: false }, operations: { sweepMs: 0, handlers: { push, undo: undoHandler({ push: pushUndo }) } } });
-  agencyA = await createAgency(t, { name: 'Alpha Agency', locations: ['Alpha Dental'] });
-  agencyB = await createAgency(t, { name: 'Bravo Agency', locations: ['Bravo Roofing'] });
-  A = agencyA.locations[0]!.id;
-  B = agencyB.locations[0]!.id;
-  for (const [location, agency] of [[A, agencyA], [B, agencyB]] as const) {
-    expect((await installLocation(t, location, { userId: agency.adminId })).status).toBe(200);
-    await waitForInstallation(t, location, 'active');
-  }
-  plainUserA = (await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
-    companyId: agencyA.companyId, firstName: 'Pat', lastName: 'Plain', email: 'pat.plain@alpha.example', type: 'account', role: 'user', locationIds: [A],
-  })).id;
+  const world = await twoInstalledAgencies(t);
+  ({ agencyA, agencyB, plainUserA } = world);
+  A = world.A.id;
+  B = world.B.id;
 }, 30_000);
 afterAll(async () => {
   await t?.close();

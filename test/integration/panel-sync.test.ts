@@ -7,9 +7,8 @@ import { updateSyncState } from '../../db/sync-state.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
-import { control } from '../helpers/emulator.ts';
-import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
-import { panelApi, panelSignIn } from '../helpers/panel.ts';
+import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
 let t: TestTandem;
 let agencyA: TestAgency;
@@ -20,27 +19,7 @@ let plainUserA: string;
 
 beforeAll(async () => {
   t = await startTestTandem();
-  agencyA = await createAgency(t, { name: 'Alpha Agency', locations: ['Alpha Dental'] });
-  agencyB = await createAgency(t, { name: 'Bravo Agency', locations: ['Bravo Roofing'] });
-  A = agencyA.locations[0]!;
-  B = agencyB.locations[0]!;
-  for (const [location, agency] of [
-    [A, agencyA],
-    [B, agencyB],
-  ] as const) {
-    expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
-    await waitForInstallation(t, location.id, 'active');
-  }
-  const user = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
-    companyId: agencyA.companyId,
-    firstName: 'Pat',
-    lastName: 'Plain',
-    email: 'pat.plain@alpha.example',
-    type: 'account',
-    role: 'user',
-    locationIds: [A.id],
-  });
-  plainUserA = user.id;
+  ({ agencyA, agencyB, A, B, plainUserA } = await twoInstalledAgencies(t));
 });
 afterAll(async () => {
   await t?.close();
