@@ -11,6 +11,7 @@ const ack = await webhookAckBenchmark();
 console.log('webhook acknowledgement (goal: p99 <= 5 ms at 1,000/s, nothing lost)');
 console.log(`  sent ${ack.sent} at ${fmt(ack.achievedRate)}/s, statuses ${JSON.stringify(ack.statuses)}`);
 console.log(`  latency ms: p50 ${fmt(ack.p50)}  p90 ${fmt(ack.p90)}  p99 ${fmt(ack.p99)}  max ${fmt(ack.max)}`);
+console.log(`  the same load on a peer that does no work: p50 ${fmt(ack.peer.p50)}  p90 ${fmt(ack.peer.p90)}  p99 ${fmt(ack.peer.p99)}  max ${fmt(ack.peer.max)}`);
 console.log(`  acknowledged ${ack.acked}, stored ${ack.stored}, lost ${ack.lost}`);
 
 // Sequential: each starts its own emulator and Tandem, and they would compete for the same cores.

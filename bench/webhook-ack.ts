@@ -1,7 +1,9 @@
 // Benchmark: webhook acknowledgement latency at a sustained rate (issue 4 goal: p99 <= 5 ms at
 // 1,000 events per second, nothing lost). Three processes, so only Tandem's own work lands in the
 // measured event loop: the emulator (emulator/cli.ts, answers the sync loop's calls), Tandem here
-// with a real SQLite file, and the load generator (bench/webhook-load.ts). Prints figures; asserts nothing.
+// with a real SQLite file, and the load generator (bench/webhook-load.ts). First the same load goes
+// to a peer that does no work (bench/bare-server.ts), so the figures say how much of the latency is
+// the machine's and the generator's and how much is Tandem's. Prints figures; asserts nothing.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -40,9 +42,23 @@ function mainThreadCpuUs(): number {
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-/** The emulator in a child process; resolves with its base URL once it listens. */
-function spawnEmulator(keyFile: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', here('../emulator/cli.ts'), '--port', '0', '--webhook-key', keyFile], {
+/** What bench/webhook-load.ts prints. */
+export interface LoadResult {
+  sent: number;
+  achievedRate: number;
+  statuses: Record<string, number>;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  p99BySecond: number[];
+  /** p99 of how late the generator sent against its schedule (its own pauses). */
+  senderLateP99: number;
+}
+
+/** A server in a child process (the emulator, the bare peer); resolves with its base URL once it listens. */
+function spawnServer(script: string, args: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', here(script), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -55,14 +71,24 @@ function spawnEmulator(keyFile: string): Promise<{ url: string; child: ChildProc
         resolve({ url, child });
       }
     });
-    child.once('exit', (code) => reject(new Error(`emulator exited with ${code} before listening: ${out}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening: ${out}`)));
   });
 }
 
-export async function webhookAckBenchmark(): Promise<Record<string, unknown>> {
+export interface AckResult extends LoadResult {
+  stored: number;
+  acked: number;
+  lost: number;
+  cpuPerEventUs: number;
+  mainCpuPerEventUs: number;
+  warmup?: LoadResult;
+  peer: LoadResult;
+}
+
+export async function webhookAckBenchmark(): Promise<AckResult> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const keyFile = join(dir, 'webhook-key.pem');
-  const emulator = await spawnEmulator(keyFile);
+  const emulator = await spawnServer('../emulator/cli.ts', ['--port', '0', '--webhook-key', keyFile]);
   let tandem: Awaited<ReturnType<typeof startTandem>> | undefined;
   try {
     const info = await control<{ webhookPublicKeyPem: string }>(emulator.url, 'GET', '/info');
@@ -99,14 +125,22 @@ export async function webhookAckBenchmark(): Promise<Record<string, unknown>> {
     const install = await installLocation({ url, highlevelUrl: emulator.url, app }, location.id, { userId: agency.adminId });
     if (install.status !== 200) throw new Error(`install failed: ${install.status}`);
 
-    const runLoad = async (seconds: number, idPrefix: string) => {
+    const runLoad = async (seconds: number, idPrefix: string, target = url) => {
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        ['--import', 'tsx', here('./webhook-load.ts'), url, keyFile, String(RATE), String(seconds), location.id, idPrefix],
+        ['--import', 'tsx', here('./webhook-load.ts'), target, keyFile, String(RATE), String(seconds), location.id, idPrefix],
         { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
       );
-      return JSON.parse(stdout.trim().split('\n').at(-1)!) as { sent: number; statuses: Record<string, number>; p99: number; p99BySecond: number[] };
+      return JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult;
     };
+    // The peer first, while Tandem is idle: same generator, rate and length.
+    const bare = await spawnServer('./bare-server.ts');
+    let peer: LoadResult;
+    try {
+      peer = await runLoad(SECONDS, 'peer', bare.url);
+    } finally {
+      bare.child.kill('SIGTERM');
+    }
     const warmup = WARMUP_SECONDS > 0 ? await runLoad(WARMUP_SECONDS, 'benchwarm') : undefined;
 
     const db = tandem.database.db;
@@ -126,7 +160,7 @@ export async function webhookAckBenchmark(): Promise<Record<string, unknown>> {
     // latency on a shared machine. The main thread's share is what bounds the sustainable rate.
     const cpuPerEventUs = (cpu.user + cpu.system) / result.sent;
     const mainCpuPerEventUs = mainCpu / result.sent;
-    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, warmup };
+    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, warmup, peer };
   } finally {
     await tandem?.close();
     emulator.child.kill('SIGTERM');
@@ -138,11 +172,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await webhookAckBenchmark();
   const fmt = (n: unknown) => (typeof n === 'number' ? n.toFixed(2) : String(n));
   console.log(`webhook acknowledgement at ${RATE}/s for ${SECONDS}s, sync loop ${process.env.BENCH_SYNC === 'off' ? 'off' : 'on'}`);
-  const warm = r.warmup as { p99: number; p99BySecond: number[]; statuses: Record<string, number> } | undefined;
+  const warm = r.warmup;
   if (warm) console.log(`  after a warm-up of ${WARMUP_SECONDS}s at the same rate (not measured below): its p99 ${fmt(warm.p99)} ms, by second ${warm.p99BySecond.map((x) => x.toFixed(1)).join(', ')}, statuses ${JSON.stringify(warm.statuses)}`);
   console.log(`  sent ${r.sent}, achieved ${fmt(r.achievedRate)}/s, statuses ${JSON.stringify(r.statuses)}`);
   console.log(`  latency ms: p50 ${fmt(r.p50)}  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)} (goal <= 5)  max ${fmt(r.max)}`);
-  console.log(`  p99 ms by second of the run: ${(r.p99BySecond as number[]).map((x) => x.toFixed(1)).join(', ')}`);
+  console.log(`  p99 ms by second of the run: ${r.p99BySecond.map((x) => x.toFixed(1)).join(', ')}`);
+  const peer = r.peer;
+  console.log(`  peer that does no work (bare node:http), same load just before: p50 ${fmt(peer.p50)}  p90 ${fmt(peer.p90)}  p99 ${fmt(peer.p99)}  max ${fmt(peer.max)}; by second ${peer.p99BySecond.map((x) => x.toFixed(1)).join(', ')}`);
+  console.log(`  the generator sent late by (p99): ${fmt(r.senderLateP99)} ms against Tandem, ${fmt(peer.senderLateP99)} ms against the peer`);
   console.log(`  acknowledged ${r.acked}, stored in the inbox ${r.stored}, lost ${r.lost} (goal 0)`);
   console.log(`  Tandem CPU per event: ${fmt(r.cpuPerEventUs)} µs, of which the event loop's thread ${fmt(r.mainCpuPerEventUs)} µs`);
 }
