@@ -55,6 +55,8 @@ const locationDetails = {
   allowDuplicateContact: z.boolean().optional(),
 };
 
+export const ContactSeed = z.strictObject({ count: z.number().int().min(1).max(100_000) });
+
 export const LocationCreate = z.strictObject({
   name: id,
   companyId: id.optional(),

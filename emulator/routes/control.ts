@@ -10,12 +10,14 @@ import { applyDueUserDeletes, createUser, deleteUser, updateUser, userView } fro
 import { canSeeLocation, encryptUserData, userDataFor } from '../sso.ts';
 import { newApp, newCompany, newLocation, type Location, type MarketplaceApp, type User } from '../state.ts';
 import { registerControlLogRoutes } from './control-logs.ts';
+import { seedContacts } from '../contact-seed.ts';
 import {
   AppCreate,
   AppPatch,
   ControlError,
   CompanyCreate,
   ConfigPatch,
+  ContactSeed,
   InstallTarget,
   LocationCreate,
   LocationPatch,
@@ -132,6 +134,14 @@ function registerWorldRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }
     onLocationCreated(emu, location);
     return { id: location.id, companyId: company.id, name: location.name, privateToken: location.privateToken };
+  });
+
+  // Realistic contacts written straight into a location (no webhooks, as emulator/contact-seed.ts
+  // does in-process): benchmarks that run the emulator in a process of its own seed through here.
+  app.post<{ Params: { id: string } }>('/__emulator/locations/:id/contacts/seed', async (req) => {
+    if (!emu.world.locations[req.params.id]) throw new ControlError(404, `location ${req.params.id} not found`);
+    const { count } = parse(ContactSeed, req.body);
+    return { seeded: seedContacts(emu, req.params.id, count).length };
   });
 
   app.patch<{ Params: { id: string } }>('/__emulator/locations/:id', async (req) => {

@@ -65,6 +65,17 @@ describe('world building', () => {
     expect(patched.settings.allowDuplicateContact).toBe(true);
   });
 
+  it('seeds contacts into a location for callers in another process, readable through the public API', async () => {
+    const location = await newLocation('Seeded');
+    expect(await control(emu.url, 'POST', `/locations/${location.id}/contacts/seed`, { count: 30 })).toEqual({ seeded: 30 });
+    const res = await call(emu.url, 'POST', '/contacts/search', { token: location.privateToken, body: { locationId: location.id, pageLimit: 100 } });
+    expect(res.status).toBe(200);
+    expect(res.body.total).toBe(30);
+    expect(new Set(res.body.contacts.map((c: { email: string }) => c.email)).size).toBe(30);
+    expect((await raw('POST', `/locations/${location.id}/contacts/seed`, { count: 0 })).status).toBe(400);
+    expect((await raw('POST', '/locations/nope/contacts/seed', { count: 1 })).status).toBe(404);
+  });
+
   it('answers bad input with 400 and a message naming the field, unknown ids with 404', async () => {
     const typo = await raw('POST', '/locations', { name: 'X', allowDuplicateContacts: true });
     expect(typo.status).toBe(400);
