@@ -3,6 +3,7 @@
 // HighLevel change to the Tandem write. Tandem and the emulator run in this process over real
 // HTTP on the real clock. Prints figures beside issue 4's goals; asserts nothing.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { seedContacts } from '../emulator/contact-seed.ts';
 import { parseContactWrite } from '../emulator/contact-validate.ts';
@@ -11,10 +12,11 @@ import type { RequestLogEntry } from '../emulator/emulator.ts';
 import { contactIds, createContact, getContact } from '../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote } from '../db/links.ts';
 import { outboxCounts } from '../db/outbox.ts';
-import { getSyncState } from '../db/sync-state.ts';
+import { getSyncState, updateSyncState } from '../db/sync-state.ts';
 import { listInboxEvents, queuedInboxEvents } from '../db/webhook-inbox.ts';
 import { emptyContact } from '../server/sync/contact-model.ts';
 import { call, control, until } from '../test/helpers/emulator.ts';
+import { benchWorld } from './processes.ts';
 import { installedTandem } from '../test/helpers/tandem.ts';
 
 const BURST_MAX = Number(process.env.BENCH_SYNC_BURST ?? 100);
@@ -66,7 +68,10 @@ function requestsSince(t: Installed, seq: number): RequestLogEntry[] {
 }
 
 function summarise(t: Installed, size: number, done: number, seq: number, elapsedMs: number, passes: number, deferrals: number): ThroughputFigures {
-  const log = requestsSince(t, seq);
+  return summariseLog(requestsSince(t, seq), size, done, elapsedMs, passes, deferrals);
+}
+
+function summariseLog(log: RequestLogEntry[], size: number, done: number, elapsedMs: number, passes: number, deferrals: number): ThroughputFigures {
   const byPath: Record<string, number> = {};
   for (const r of log) {
     const key = `${r.method} ${r.path.split('?')[0]!.replace(/\/[A-Za-z0-9]{20,24}(?=\/|$)/g, '/:id')} ${r.status}`;
@@ -98,7 +103,7 @@ function summarise(t: Installed, size: number, done: number, seq: number, elapse
  * Runs the location's passes back to back, as the supervisor's timer would (a deferred pass is
  * run again at its retryAt), until `finished()`. Returns the passes and deferrals counted.
  */
-async function drive(t: Installed, finished: () => boolean, timeoutMs: number): Promise<{ passes: number; deferrals: number; errors: string[] }> {
+async function drive(t: Pick<Installed, 'services' | 'clock' | 'location'>, finished: () => boolean, timeoutMs: number): Promise<{ passes: number; deferrals: number; errors: string[] }> {
   const deadline = Date.now() + timeoutMs;
   let passes = 0;
   let deferrals = 0;
@@ -117,31 +122,54 @@ async function drive(t: Installed, finished: () => boolean, timeoutMs: number): 
   return { passes, deferrals, errors };
 }
 
-/** A full pull of `size` contacts seeded in HighLevel into a freshly installed Tandem. */
+/**
+ * A full pull of `size` contacts seeded in HighLevel into a freshly installed Tandem. The emulator
+ * runs in a process of its own (bench/processes.ts): serving 41 search pages of 500 contacts is
+ * HighLevel's work, and in Tandem's process it was measured as Tandem's. Besides throughput, the
+ * longest time Tandem's event loop was held at once: webhooks wait that long to be acknowledged.
+ */
 export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZE ?? 20_000)): Promise<ThroughputFigures> {
-  const t = await rateLimitedTandem();
+  const world = await benchWorld({ sync: { start: false, budget: { max: BURST_MAX, intervalMs: WINDOW_MS } } });
   try {
-    seedContacts(t.emulator.emu, t.location.id, size);
-    const seq = lastSeq(t);
+    const { tandem, location, emulatorUrl } = world;
+    const t = { services: tandem.services, clock: tandem.services.clock, location };
+    const db = tandem.database.db;
+    await control(emulatorUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
+    // The install's first pass (users, an empty full sweep) is not part of the pull.
+    await drive(t, () => getSyncState(db, location.id).lastFullSweepAt !== null, 60_000);
+    await control(emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: size });
+    const requestLog = async () => (await control<{ requests: RequestLogEntry[] }>(emulatorUrl, 'GET', `/requests?locationId=${location.id}`)).requests.filter((r) => r.appId === world.app.appId);
+    const seq = (await requestLog()).at(-1)?.seq ?? 0;
+    const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
+    // A full sweep now: the next pass reads every contact of the location.
+    updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, t.clock.now());
+    const stalls = monitorEventLoopDelay({ resolution: 1 });
+    stalls.enable();
     const started = performance.now();
     const cpu = process.cpuUsage();
     const { passes, deferrals, errors } = await drive(
       t,
       () => {
-        const s = getSyncState(t.db, t.location.id);
-        return s.lastFullSweepAt !== null && s.cursor.run === null;
+        const s = getSyncState(db, location.id);
+        return s.lastFullSweepAt !== null && s.lastFullSweepAt !== sweptBefore && s.cursor.run === null;
       },
       600_000,
     );
     const elapsedMs = performance.now() - started;
     const used = process.cpuUsage(cpu);
-    const imported = contactIds(t.db, t.location.id).length;
-    const figures = summarise(t, size, imported, seq, elapsedMs, passes, deferrals);
+    stalls.disable();
+    const imported = contactIds(db, location.id).length;
+    const figures = summariseLog((await requestLog()).filter((r) => r.seq > seq), size, imported, elapsedMs, passes, deferrals);
     const cpuUs = used.user + used.system;
-    figures.extra = { cpuMs: Math.round(cpuUs / 1000), cpuPerContactUs: Math.round(cpuUs / Math.max(1, imported)), errors };
+    figures.extra = {
+      cpuMs: Math.round(cpuUs / 1000),
+      cpuPerContactUs: Math.round(cpuUs / Math.max(1, imported)),
+      eventLoopHeldMs: { p99: Math.round(stalls.percentile(99) / 1e6), max: Math.round(stalls.max / 1e6) },
+      errors,
+    };
     return figures;
   } finally {
-    await t.close();
+    await world.close();
   }
 }
 

@@ -4,18 +4,13 @@
 // with a real SQLite file, and the load generator (bench/webhook-load.ts). First the same load goes
 // to a peer that does no work (bench/bare-server.ts), so the figures say how much of the latency is
 // the machine's and the generator's and how much is Tandem's. Prints figures; asserts nothing.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { contactIds } from '../db/contacts.ts';
+import { getSyncState, updateSyncState } from '../db/sync-state.ts';
 import { listInboxEvents } from '../db/webhook-inbox.ts';
-import { TANDEM_SCOPES } from '../server/config.ts';
-import { freePort, startTandem } from '../server/start.ts';
 import { control } from '../test/helpers/emulator.ts';
-import { createAgency, installLocation, type TestApp } from '../test/helpers/tandem.ts';
+import { benchFile, benchWorld, spawnServer } from './processes.ts';
 
 const RATE = Number(process.env.BENCH_WEBHOOK_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
@@ -26,6 +21,8 @@ const SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
  * warm-up's events are about other contacts (ids `benchwarm…`), so the measured load is unchanged.
  */
 const WARMUP_SECONDS = Number(process.env.BENCH_WEBHOOK_WARMUP ?? 0);
+/** Contacts HighLevel holds for a full sweep run during the measured load (default 0: no sweep). */
+const PULL_CONTACTS = Number(process.env.BENCH_WEBHOOK_PULL ?? 0);
 
 /**
  * CPU time (µs) of this process's main thread, the event loop that answers the webhooks (Linux;
@@ -39,8 +36,6 @@ function mainThreadCpuUs(): number {
     return Number.NaN;
   }
 }
-
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** What bench/webhook-load.ts prints. */
 export interface LoadResult {
@@ -56,25 +51,6 @@ export interface LoadResult {
   senderLateP99: number;
 }
 
-/** A server in a child process (the emulator, the bare peer); resolves with its base URL once it listens. */
-function spawnServer(script: string, args: string[] = []): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', here(script), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-      if (url) {
-        child.stdout!.removeAllListeners('data').resume();
-        resolve({ url, child });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening: ${out}`)));
-  });
-}
-
 export interface AckResult extends LoadResult {
   stored: number;
   acked: number;
@@ -83,56 +59,36 @@ export interface AckResult extends LoadResult {
   mainCpuPerEventUs: number;
   warmup?: LoadResult;
   peer: LoadResult;
+  /** BENCH_WEBHOOK_PULL: the full sweep run during the load, and how long it took (undefined: not finished). */
+  sweep?: { contacts: number; imported: number; ms: number | undefined };
 }
 
 export async function webhookAckBenchmark(): Promise<AckResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
-  const keyFile = join(dir, 'webhook-key.pem');
-  const emulator = await spawnServer('../emulator/cli.ts', ['--port', '0', '--webhook-key', keyFile]);
-  let tandem: Awaited<ReturnType<typeof startTandem>> | undefined;
+  const world = await benchWorld(process.env.BENCH_SYNC === 'off' ? { sync: { start: false } } : {});
   try {
-    const info = await control<{ webhookPublicKeyPem: string }>(emulator.url, 'GET', '/info');
-    const port = await freePort('127.0.0.1');
-    const url = `http://127.0.0.1:${port}`;
-    const app = await control<TestApp>(emulator.url, 'POST', '/apps', {
-      name: 'Tandem',
-      redirectUris: [`${url}/oauth/callback`],
-      webhookUrl: `${url}/webhooks/highlevel`,
-      customPageUrl: `${url}/panel/`,
-      scopes: [...TANDEM_SCOPES],
-      distribution: 'both',
-    });
-    tandem = await startTandem({
-      env: {
-        HIGHLEVEL_CLIENT_ID: app.clientId,
-        HIGHLEVEL_CLIENT_SECRET: app.clientSecret,
-        HIGHLEVEL_SHARED_SECRET: app.sharedSecret,
-        HIGHLEVEL_API_URL: emulator.url,
-        HIGHLEVEL_MARKETPLACE_URL: emulator.url,
-        HIGHLEVEL_WEBHOOK_PUBLIC_KEY: info.webhookPublicKeyPem,
-        TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-        PUBLIC_URL: url,
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'silent',
-      },
-      port,
-      dataDir: join(dir, 'data'),
-      quiet: true,
-      ...(process.env.BENCH_SYNC === 'off' ? { sync: { start: false } } : {}),
-    });
-    const agency = await createAgency({ highlevelUrl: emulator.url }, { locations: ['Cedar Dental Studio'] });
-    const location = agency.locations[0]!;
-    const install = await installLocation({ url, highlevelUrl: emulator.url, app }, location.id, { userId: agency.adminId });
-    if (install.status !== 200) throw new Error(`install failed: ${install.status}`);
-
-    const runLoad = async (seconds: number, idPrefix: string, target = url) => {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        ['--import', 'tsx', here('./webhook-load.ts'), target, keyFile, String(RATE), String(seconds), location.id, idPrefix],
-        { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
-      );
-      return JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult;
-    };
+    const { tandem, location, webhookKeyFile: keyFile, tandemUrl: url } = world;
+    /** Runs the generator; `onStart` when it has signed its events and is about to send the first. */
+    const runLoad = (seconds: number, idPrefix: string, target = url, onStart?: () => void) =>
+      new Promise<LoadResult>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', benchFile('./webhook-load.ts'), target, keyFile, String(RATE), String(seconds), location.id, idPrefix], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+          err += chunk;
+          if (onStart && err.includes('sending\n')) {
+            onStart();
+            onStart = undefined;
+          }
+        });
+        child.once('error', reject);
+        child.once('exit', (code) => {
+          if (code === 0) resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
+          else reject(new Error(`load generator exited with ${code}: ${err}`));
+        });
+      });
     // The peer first, while Tandem is idle: same generator, rate and length.
     const bare = await spawnServer('./bare-server.ts');
     let peer: LoadResult;
@@ -144,6 +100,27 @@ export async function webhookAckBenchmark(): Promise<AckResult> {
     const warmup = WARMUP_SECONDS > 0 ? await runLoad(WARMUP_SECONDS, 'benchwarm') : undefined;
 
     const db = tandem.database.db;
+    // With BENCH_WEBHOOK_PULL, HighLevel holds that many more contacts and a full sweep starts with the
+    // load (the daily sweep, or the import after an install, while webhooks keep coming).
+    let sweep: AckResult['sweep'];
+    let startSweep: (() => void) | undefined;
+    let watch: NodeJS.Timeout | undefined;
+    if (PULL_CONTACTS > 0 && process.env.BENCH_SYNC !== 'off') {
+      await control(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: PULL_CONTACTS });
+      startSweep = () => {
+        const startedAt = performance.now();
+        const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
+        updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, tandem.services.clock.now());
+        tandem.services.sync.wake(location.id);
+        sweep = { contacts: PULL_CONTACTS, imported: 0, ms: undefined };
+        watch = setInterval(() => {
+          const swept = getSyncState(db, location.id).lastFullSweepAt;
+          if (swept === null || swept === sweptBefore) return;
+          clearInterval(watch);
+          sweep!.ms = performance.now() - startedAt;
+        }, 20);
+      };
+    }
     // Only the load's events (ids `bench…`, the warm-up's before the count starts): the emulator may
     // still be delivering the install's own.
     const benchEvents = () => listInboxEvents(db).filter((e) => e.body.includes('"id":"bench')).length;
@@ -151,7 +128,9 @@ export async function webhookAckBenchmark(): Promise<AckResult> {
     const cpuBefore = process.cpuUsage();
     const mainBefore = mainThreadCpuUs();
     // Asynchronous: Tandem answers from this very process while the load runs.
-    const result = await runLoad(SECONDS, 'bench');
+    const result = await runLoad(SECONDS, 'bench', url, startSweep);
+    clearInterval(watch);
+    if (sweep) sweep.imported = contactIds(db, location.id).length;
     const cpu = process.cpuUsage(cpuBefore);
     const mainCpu = mainThreadCpuUs() - mainBefore;
     const stored = benchEvents() - before;
@@ -160,11 +139,9 @@ export async function webhookAckBenchmark(): Promise<AckResult> {
     // latency on a shared machine. The main thread's share is what bounds the sustainable rate.
     const cpuPerEventUs = (cpu.user + cpu.system) / result.sent;
     const mainCpuPerEventUs = mainCpu / result.sent;
-    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, warmup, peer };
+    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, warmup, peer, sweep };
   } finally {
-    await tandem?.close();
-    emulator.child.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    await world.close();
   }
 }
 
@@ -181,5 +158,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`  peer that does no work (bare node:http), same load just before: p50 ${fmt(peer.p50)}  p90 ${fmt(peer.p90)}  p99 ${fmt(peer.p99)}  max ${fmt(peer.max)}; by second ${peer.p99BySecond.map((x) => x.toFixed(1)).join(', ')}`);
   console.log(`  the generator sent late by (p99): ${fmt(r.senderLateP99)} ms against Tandem, ${fmt(peer.senderLateP99)} ms against the peer`);
   console.log(`  acknowledged ${r.acked}, stored in the inbox ${r.stored}, lost ${r.lost} (goal 0)`);
+  if (r.sweep) console.log(`  full sweep during the load: ${r.sweep.imported} of ${r.sweep.contacts} contacts in Tandem at the end, sweep ${r.sweep.ms === undefined ? 'not finished' : `done in ${fmt(r.sweep.ms)} ms`}`);
   console.log(`  Tandem CPU per event: ${fmt(r.cpuPerEventUs)} µs, of which the event loop's thread ${fmt(r.mainCpuPerEventUs)} µs`);
 }

@@ -136,6 +136,8 @@ function tick(): void {
 }
 
 await Promise.all(Array.from({ length: SOCKETS }, open));
+// The caller may start other work with the load (bench/webhook-ack.ts: a full sweep).
+process.stderr.write('sending\n');
 start = performance.now();
 tick();
 

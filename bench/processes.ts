@@ -1,0 +1,101 @@
+// What the benchmarks that keep the emulator out of Tandem's process share: a server started as a
+// child process, and Tandem (in the benchmark's own process, with a real SQLite file) registered
+// as an app of that emulator and installed on one location. HighLevel is never in Tandem's process,
+// so its work is not measured as Tandem's, and the two use both cores as they would in production.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TANDEM_SCOPES } from '../server/config.ts';
+import { freePort, startTandem, type RunningTandem, type StartOptions } from '../server/start.ts';
+import { control } from '../test/helpers/emulator.ts';
+import { createAgency, installLocation, type TestApp } from '../test/helpers/tandem.ts';
+
+export const benchFile = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+/** A server script of bench/ or emulator/ in a child process; resolves with its base URL once it listens. */
+export function spawnServer(script: string, args: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', benchFile(script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+      if (url) {
+        child.stdout!.removeAllListeners('data').resume();
+        resolve({ url, child });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening: ${out}`)));
+  });
+}
+
+export interface BenchWorld {
+  emulatorUrl: string;
+  /** The emulator's Ed25519 private key (PEM file): the webhook load generator signs with it. */
+  webhookKeyFile: string;
+  app: TestApp;
+  tandem: RunningTandem;
+  tandemUrl: string;
+  location: { id: string; name: string };
+  close(): Promise<void>;
+}
+
+/**
+ * The emulator in a child process, Tandem here on a free port with its data in a temporary folder,
+ * and Tandem installed on one new location through the real OAuth flow.
+ */
+export async function benchWorld(options: Pick<StartOptions, 'sync'> = {}): Promise<BenchWorld> {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
+  const webhookKeyFile = join(dir, 'webhook-key.pem');
+  const emulator = await spawnServer('../emulator/cli.ts', ['--port', '0', '--webhook-key', webhookKeyFile]);
+  let tandem: RunningTandem | undefined;
+  const close = async () => {
+    await tandem?.close();
+    emulator.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const info = await control<{ webhookPublicKeyPem: string }>(emulator.url, 'GET', '/info');
+    const port = await freePort('127.0.0.1');
+    const tandemUrl = `http://127.0.0.1:${port}`;
+    const app = await control<TestApp>(emulator.url, 'POST', '/apps', {
+      name: 'Tandem',
+      redirectUris: [`${tandemUrl}/oauth/callback`],
+      webhookUrl: `${tandemUrl}/webhooks/highlevel`,
+      customPageUrl: `${tandemUrl}/panel/`,
+      scopes: [...TANDEM_SCOPES],
+      distribution: 'both',
+    });
+    tandem = await startTandem({
+      env: {
+        HIGHLEVEL_CLIENT_ID: app.clientId,
+        HIGHLEVEL_CLIENT_SECRET: app.clientSecret,
+        HIGHLEVEL_SHARED_SECRET: app.sharedSecret,
+        HIGHLEVEL_API_URL: emulator.url,
+        HIGHLEVEL_MARKETPLACE_URL: emulator.url,
+        HIGHLEVEL_WEBHOOK_PUBLIC_KEY: info.webhookPublicKeyPem,
+        TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        PUBLIC_URL: tandemUrl,
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+      },
+      port,
+      dataDir: join(dir, 'data'),
+      quiet: true,
+      ...(options.sync ? { sync: options.sync } : {}),
+    });
+    const agency = await createAgency({ highlevelUrl: emulator.url }, { locations: ['Cedar Dental Studio'] });
+    const location = agency.locations[0]!;
+    const install = await installLocation({ url: tandemUrl, highlevelUrl: emulator.url, app }, location.id, { userId: agency.adminId });
+    if (install.status !== 200) throw new Error(`install failed: ${install.status}`);
+    return { emulatorUrl: emulator.url, webhookKeyFile, app, tandem, tandemUrl, location, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
