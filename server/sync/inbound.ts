@@ -63,10 +63,10 @@ export function applyRemote(deps: InboundDeps, locationId: string, remote: Remot
 }
 
 /**
- * applyRemote for a page of records (a pull's search page) in ONE transaction: one commit per page
- * instead of per contact. Records are applied in order, each exactly as applyRemote would; their
- * outcomes are returned in the same order. A throw rolls the whole page back (the pull's checkpoint
- * is written after the page, so the page is read again).
+ * applyRemote for a batch of records (a slice of a pull's search page) in ONE transaction: one
+ * commit per batch instead of per contact. Records are applied in order, each exactly as applyRemote
+ * would; their outcomes are returned in the same order. A throw rolls the whole batch back (the
+ * pull's checkpoint is written after the page, so the page is read again).
  */
 export function applyRemotePage(deps: InboundDeps, locationId: string, remotes: readonly RemoteInput[], opts: ApplyOptions): InboundOutcome[] {
   return deps.db.transaction(() => remotes.map((remote) => apply(deps, locationId, remote, opts)));

@@ -1,7 +1,8 @@
 // The pull's paging (server/sync/reconcile.ts) over real HTTP against the emulator: the next
 // search page is asked for before the current one is applied (its round trip overlaps the apply),
 // and when that early request is deferred by the gate, the page before it is still applied and
-// checkpointed, and the pull resumes after it.
+// checkpointed, and the pull resumes after it. A page is applied a slice at a time, other work
+// (webhooks to acknowledge) running in between.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
 import { contactIds } from '../../db/contacts.ts';
@@ -10,7 +11,7 @@ import { seedContacts } from '../../emulator/contact-seed.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import { createLocationApi, DeferredError, type LocationApi } from '../../server/highlevel/contacts.ts';
 import { RateBudget } from '../../server/highlevel/rate-budget.ts';
-import { pull, type PullDeps } from '../../server/sync/reconcile.ts';
+import { APPLY_SLICE, pull, type PullDeps } from '../../server/sync/reconcile.ts';
 import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
 
@@ -45,14 +46,14 @@ async function gatedApi(burstMax: number): Promise<LocationApi> {
   };
 }
 
-function deps(api: LocationApi): PullDeps {
+function deps(api: LocationApi, pageLimit = PAGE): PullDeps {
   return {
     db,
     clock,
     api,
     settings: { creationDirection: 'bidirectional', updateDirection: 'inbound' },
     ownerMap: () => null,
-    pageLimit: PAGE,
+    pageLimit,
     memory: {},
   };
 }
@@ -82,6 +83,24 @@ describe('pull paging', () => {
     expect(contactIds(db, locationId)).toHaveLength(12);
     // Page 2 was asked for while page 1 was still unapplied; page 3 while page 2 was.
     expect(heldAtSearch).toEqual([0, 0, 5]);
+  });
+
+  it('applies a page a slice at a time, letting other work run and see each slice committed', async () => {
+    const page = 2 * APPLY_SLICE + 20;
+    seedContacts(emulator.emu, locationId, page);
+    // Other work on the same event loop, as a webhook's acknowledgement would be: what it finds stored.
+    const seenByOthers = new Set<number>();
+    let pulling = true;
+    const other = () => {
+      seenByOthers.add(contactIds(db, locationId).length);
+      if (pulling) setImmediate(other);
+    };
+    other();
+    const result = await pull(deps(await gatedApi(100), page + 1), locationId, { full: true });
+    pulling = false;
+    expect(result).toMatchObject({ pages: 1, contacts: page, changed: page, done: true });
+    // Between the slices, not only before and after the page.
+    expect([...seenByOthers].sort((a, b) => a - b)).toEqual([0, APPLY_SLICE, 2 * APPLY_SLICE, page]);
   });
 
   it('applies and checkpoints a page whose successor the gate deferred, then resumes after it', async () => {

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
 import { contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
-import { getLinkByContact, getLinkByRemote, isContactLinked, saveLink, tombstone, upsertLink } from '../../db/links.ts';
+import { getLinkByContact, getLinkByRemote, isContactLinked, liveRemoteIds, saveLink, tombstone, upsertLink } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
@@ -119,6 +119,22 @@ describe('saveLink', () => {
     const after = upsertLink(d.db, { ...input, remoteUpdatedAt: 900, now: 60 });
     expect(after).toMatchObject({ remoteUpdatedAt: 900, remoteDeletedAt: 50, updatedAt: 60 });
     expect(() => saveLink(d.db, { ...input, base: fields({ tags: ['NOT normalised'] }), now: 70 })).toThrow();
+  });
+
+  it('lists the live links a page at a time, each once, in id order, without tombstones or other locations', () => {
+    const d = fresh();
+    const ids = ['hl07', 'hl03', 'hl11', 'hl01', 'hl09', 'hl05', 'hl02'];
+    for (const [i, id] of ids.entries()) {
+      const c = createContact(d.db, { locationId: L, fields: fields({ firstName: `C${i}` }), now: 1, origin: 'remote' });
+      saveLink(d.db, { locationId: L, contactId: c.id, highlevelId: id, base: fields(), remoteUpdatedAt: 1, now: 1 });
+    }
+    const elsewhere = createContact(d.db, { locationId: 'loc2', fields: fields(), now: 1, origin: 'remote' });
+    saveLink(d.db, { locationId: 'loc2', contactId: elsewhere.id, highlevelId: 'hl04', base: fields(), remoteUpdatedAt: 1, now: 1 });
+    tombstone(d.db, L, 'hl09', 2);
+    const pages: string[][] = [];
+    for (let page = liveRemoteIds(d.db, L, { limit: 2 }); page.length > 0; page = liveRemoteIds(d.db, L, { after: page.at(-1)!, limit: 2 })) pages.push(page);
+    expect(pages).toEqual([['hl01', 'hl02'], ['hl03', 'hl05'], ['hl07', 'hl11']]);
+    expect(liveRemoteIds(d.db, L)).toEqual(pages.flat());
   });
 });
 
