@@ -201,6 +201,6 @@ async function detectDeletions(deps: PullDeps, locationId: string, seen: Set<str
 }
 
 /** Lets the event loop run what waits (webhooks to acknowledge) before going on. */
-function nextTurn(): Promise<void> {
+export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }

@@ -22,6 +22,7 @@ import { queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { fromHighLevel } from '../../server/highlevel/contact-mapping.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { held } from '../../server/sync/inbound.ts';
+import { APPLY_SLICE } from '../../server/sync/reconcile.ts';
 import { UNMATCHED_OWNER_REASON } from '../../server/sync/operations/pull-decide.ts';
 import type { Counts, Preview, Progress } from '../../server/sync/operations/types.ts';
 import { call, control, until } from '../helpers/emulator.ts';
@@ -351,6 +352,28 @@ describe('Pull contacts', () => {
       expect(tandemOf(t, loc, doc.id)!.fields.lastName).toBe(i % 10 === 0 ? `Moved${i}` : doc.lastName);
     }
   }, 60_000);
+
+  it('applies a page a slice at a time, other work running between the slices', async () => {
+    const loc = await newLocation(t, 'Slice Salon');
+    const size = 2 * APPLY_SLICE + 20;
+    seedContacts(t.emulator.emu, loc, size);
+    const { id } = await previewed(t, loc, 'pull');
+    // Other work on the same event loop, as a webhook's acknowledgement would be: what it finds stored.
+    const seenByOthers = new Set<number>();
+    let running = true;
+    const other = () => {
+      seenByOthers.add(contactIds(t.db, loc).length);
+      if (running) setImmediate(other);
+    };
+    other();
+    t.services.operations.confirm(loc, id);
+    const { progress } = await finished(t, loc, id);
+    running = false;
+    expect(progress.counts).toEqual(counts({ created: size }));
+    expect(contactIds(t.db, loc)).toHaveLength(size);
+    // Between the slices, not only before the page (the run may end before the other work looks again).
+    expect([...seenByOthers].filter((n) => n < size).sort((a, b) => a - b)).toEqual([0, APPLY_SLICE, 2 * APPLY_SLICE]);
+  });
 
   it('cancel mid-run leaves both sides consistent; a later pull finishes the rest without duplicates', async () => {
     const loc = await newLocation(t, 'Cancel Cafe');

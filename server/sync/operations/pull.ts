@@ -4,14 +4,15 @@
 // `searchAfter`, which also reaches past the 10,000-record ceiling of page numbers. Nothing is
 // written to HighLevel: a run costs one request per page, its preview the same.
 //
-// Each page is applied in ONE transaction: the Tandem writes (origin 'remote', so nothing is queued
-// to HighLevel), the ledgers, the items and the checkpoint (the cursor of the last record applied).
-// A crash anywhere leaves either the whole page or none of it, and the run resumes after the last
-// committed record; an item already recorded is never redone (keys are `hl:<HighLevel id>`).
-// A cancel takes effect between two records: the records before it are committed with the cursor.
+// Each slice of a page (APPLY_SLICE records) is applied in ONE transaction: the Tandem writes
+// (origin 'remote', so nothing is queued to HighLevel), the ledgers, the items and the checkpoint
+// (the cursor of the last record applied). A crash anywhere leaves either the whole slice or none of
+// it, and the run resumes after the last committed record; an item already recorded is never
+// redone (keys are `hl:<HighLevel id>`). A cancel takes effect between two records: the records
+// before it are committed with the cursor.
 //
 // Step points (tests crash here, T16): 'after-read' (a page read, nothing of it written),
-// 'in-page' (between two records, inside the page's transaction: a crash rolls the page back),
+// 'in-page' (between two records, inside a slice's transaction: a crash rolls the slice back),
 // 'after-page' (a page and its checkpoint committed).
 import { insertContact, updateContact } from '../../../db/contacts.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
@@ -19,7 +20,7 @@ import { saveLink } from '../../../db/links.ts';
 import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
-import { PAGE_LIMIT } from '../reconcile.ts';
+import { APPLY_SLICE, nextTurn, PAGE_LIMIT } from '../reconcile.ts';
 import { changesOf, createdFields, decidePull, labelOf, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
 import {
   OperationCancelled, SAMPLE_SIZE, emptyCounts,
@@ -174,34 +175,41 @@ async function run(ctx: RunContext): Promise<void> {
     const page = await readPage(ctx, cp.searchAfter);
     ctx.step('after-read');
     let cancelled: OperationCancelled | undefined;
-    // Synchronous from here to the commit: no await inside a transaction.
-    db.transaction(() => {
-      for (const doc of page.contacts) {
-        try {
-          ctx.step('in-page');
-        } catch (err) {
-          if (!(err instanceof OperationCancelled)) throw err;
-          cancelled = err;
-          break;
-        }
-        const key = `hl:${doc.id}`;
-        if (ctx.item(key)?.state !== 'done') {
-          const remote = fromHighLevel(doc, ownerMap, { complete: true });
+    // A slice of the page at a time (APPLY_SLICE, as the continuous pull), each committed with the
+    // cursor of its last record, with a turn of the event loop between two: webhooks keep being
+    // acknowledged while a large location is pulled.
+    for (let from = 0; from < page.contacts.length && !cancelled; from += APPLY_SLICE) {
+      if (from > 0) await nextTurn();
+      const last = from + APPLY_SLICE >= page.contacts.length;
+      // Synchronous from here to the commit: no await inside a transaction.
+      db.transaction(() => {
+        for (const doc of page.contacts.slice(from, from + APPLY_SLICE)) {
           try {
-            // A savepoint per record: a record that cannot be written fails alone.
-            db.transaction(() => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed)));
+            ctx.step('in-page');
           } catch (err) {
-            ctx.log.warn({ err, locationId: ctx.locationId, highlevelId: doc.id }, 'pull: record failed');
-            ctx.record({ key, entity: 'contact', side: 'tandem', action: 'failed', highlevelId: doc.id, label: labelOf(remote.fields, doc.id), reason: failure(err) });
+            if (!(err instanceof OperationCancelled)) throw err;
+            cancelled = err;
+            break;
           }
+          const key = `hl:${doc.id}`;
+          if (ctx.item(key)?.state !== 'done') {
+            const remote = fromHighLevel(doc, ownerMap, { complete: true });
+            try {
+              // A savepoint per record: a record that cannot be written fails alone.
+              db.transaction(() => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed)));
+            } catch (err) {
+              ctx.log.warn({ err, locationId: ctx.locationId, highlevelId: doc.id }, 'pull: record failed');
+              ctx.record({ key, entity: 'contact', side: 'tandem', action: 'failed', highlevelId: doc.id, label: labelOf(remote.fields, doc.id), reason: failure(err) });
+            }
+          }
+          cp.searchAfter = cursorOf(doc);
+          cp.done++;
         }
-        cp.searchAfter = cursorOf(doc);
-        cp.done++;
-      }
-      if (!cancelled) cp.pages++;
-      ctx.progress({ total: page.total, done: cp.done });
-      ctx.saveCheckpoint(cp);
-    });
+        if (last && !cancelled) cp.pages++;
+        ctx.progress({ total: page.total, done: cp.done });
+        ctx.saveCheckpoint(cp);
+      });
+    }
     if (cancelled) throw cancelled;
     ctx.step('after-page');
     if (page.contacts.length < PAGE_LIMIT) break;
