@@ -360,15 +360,19 @@ describe('Pull contacts', () => {
     const { id } = await previewed(t, loc, 'pull');
     // Other work on the same event loop, as a webhook's acknowledgement would be: what it finds stored.
     const seenByOthers = new Set<number>();
-    let running = true;
+    let next: NodeJS.Immediate | undefined;
     const other = () => {
       seenByOthers.add(contactIds(t.db, loc).length);
-      if (running) setImmediate(other);
+      next = setImmediate(other);
     };
     other();
-    t.services.operations.confirm(loc, id);
-    const { progress } = await finished(t, loc, id);
-    running = false;
+    let progress;
+    try {
+      t.services.operations.confirm(loc, id);
+      ({ progress } = await finished(t, loc, id));
+    } finally {
+      clearImmediate(next);
+    }
     expect(progress.counts).toEqual(counts({ created: size }));
     expect(contactIds(t.db, loc)).toHaveLength(size);
     // Between the slices, not only before the page (the run may end before the other work looks again).

@@ -90,14 +90,18 @@ describe('pull paging', () => {
     seedContacts(emulator.emu, locationId, page);
     // Other work on the same event loop, as a webhook's acknowledgement would be: what it finds stored.
     const seenByOthers = new Set<number>();
-    let pulling = true;
+    let next: NodeJS.Immediate | undefined;
     const other = () => {
       seenByOthers.add(contactIds(db, locationId).length);
-      if (pulling) setImmediate(other);
+      next = setImmediate(other);
     };
     other();
-    const result = await pull(deps(await gatedApi(100), page + 1), locationId, { full: true });
-    pulling = false;
+    let result;
+    try {
+      result = await pull(deps(await gatedApi(100), page + 1), locationId, { full: true });
+    } finally {
+      clearImmediate(next);
+    }
     expect(result).toMatchObject({ pages: 1, contacts: page, changed: page, done: true });
     // Between the slices, not only before and after the page.
     expect([...seenByOthers].sort((a, b) => a - b)).toEqual([0, APPLY_SLICE, 2 * APPLY_SLICE, page]);
