@@ -95,7 +95,9 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
   for (;;) {
     const page = await readPage(ctx, searchAfter);
     pages++;
-    for (const doc of page.contacts) {
+    for (const [i, doc] of page.contacts.entries()) {
+      // Nothing to wait for in a preview: the event loop runs what waits every APPLY_SLICE records.
+      if (i > 0 && i % APPLY_SLICE === 0) await nextTurn();
       const remote = fromHighLevel(doc, ownerMap, { complete: true });
       const d = decidePull(ctx.db, ctx.locationId, remote, claimed);
       counts.tandem[d.action]++;

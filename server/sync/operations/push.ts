@@ -28,6 +28,7 @@ import { getLinkByContact, getLinkByRemote } from '../../../db/links.ts';
 import type { OwnerMap } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { isE164, type ContactFields } from '../contact-model.ts';
+import { APPLY_SLICE, nextTurn } from '../reconcile.ts';
 import { labelOf, remoteView, type DuplicateOf, type RemoteView } from './push-plan.ts';
 import { planFor, pushOne, type PushEnv, type Target } from './push-record.ts';
 import { emptyCounts, SAMPLE_SIZE, type BaseContext, type OperationHandler, type Preview, type RunContext } from './types.ts';
@@ -129,12 +130,17 @@ async function walk(w: Walk): Promise<{ pages: number }> {
   const held = new HeldKeys();
   const complete = w.resume === null || (w.resume.phase === 'pages' && w.resume.searchAfter === null);
   let pages = w.resume?.pages ?? 0;
+  // Without a write to wait for (a preview, records in step), a page would be one synchronous
+  // stretch: the event loop runs what waits every APPLY_SLICE contacts, as in the pulls.
+  let seen = 0;
+  const breathe = () => (++seen % APPLY_SLICE === 0 ? nextTurn() : undefined);
   if (w.resume?.phase !== 'tandem') {
     let searchAfter = w.resume?.searchAfter ?? null;
     for (;;) {
       const page = await api.searchContacts({ sort: [{ field: 'dateAdded', direction: 'asc' }], pageLimit: PUSH_PAGE, ...(searchAfter ? { searchAfter } : {}) });
       pages++;
       for (const doc of page.contacts) {
+        await breathe();
         const link = getLinkByRemote(db, locationId, doc.id);
         if (!link) {
           index.add(remoteView(doc, w.ownerMap));
@@ -158,6 +164,7 @@ async function walk(w: Walk): Promise<{ pages: number }> {
   for (;;) {
     const batch = listContacts(db, locationId, { limit: 500, ...(cursor ? { cursor } : {}) });
     for (const contact of batch.contacts) {
+      await breathe();
       const link = getLinkByContact(db, locationId, contact.id);
       if (w.handled(contact.id)) {
         // Pushed before a resume: HighLevel holds its values now.
