@@ -63,7 +63,8 @@ export interface AckResult extends LoadResult {
   sweep?: { contacts: number; imported: number; ms: number | undefined };
 }
 
-export async function webhookAckBenchmark(): Promise<AckResult> {
+export async function webhookAckBenchmark(options: { pullContacts?: number } = {}): Promise<AckResult> {
+  const pullContacts = options.pullContacts ?? PULL_CONTACTS;
   const world = await benchWorld(process.env.BENCH_SYNC === 'off' ? { sync: { start: false } } : {});
   try {
     const { tandem, location, webhookKeyFile: keyFile, tandemUrl: url } = world;
@@ -105,14 +106,14 @@ export async function webhookAckBenchmark(): Promise<AckResult> {
     let sweep: AckResult['sweep'];
     let startSweep: (() => void) | undefined;
     let watch: NodeJS.Timeout | undefined;
-    if (PULL_CONTACTS > 0 && process.env.BENCH_SYNC !== 'off') {
-      await control(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: PULL_CONTACTS });
+    if (pullContacts > 0 && process.env.BENCH_SYNC !== 'off') {
+      await control(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: pullContacts });
       startSweep = () => {
         const startedAt = performance.now();
         const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
         updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, tandem.services.clock.now());
         tandem.services.sync.wake(location.id);
-        sweep = { contacts: PULL_CONTACTS, imported: 0, ms: undefined };
+        sweep = { contacts: pullContacts, imported: 0, ms: undefined };
         watch = setInterval(() => {
           const swept = getSyncState(db, location.id).lastFullSweepAt;
           if (swept === null || swept === sweptBefore) return;
