@@ -3,15 +3,13 @@
 // as an app of that emulator and installed on one location. HighLevel is never in Tandem's process,
 // so its work is not measured as Tandem's, and the two use both cores as they would in production.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TANDEM_SCOPES } from '../server/config.ts';
 import { freePort, startTandem, type RunningTandem, type StartOptions } from '../server/start.ts';
 import { control } from '../test/helpers/emulator.ts';
-import { createAgency, installLocation, type TestApp } from '../test/helpers/tandem.ts';
+import { appRegistration, createAgency, installLocation, tandemEnv, type TestApp } from '../test/helpers/tandem.ts';
 
 export const benchFile = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -63,27 +61,9 @@ export async function benchWorld(options: Pick<StartOptions, 'sync'> = {}): Prom
     const info = await control<{ webhookPublicKeyPem: string }>(emulator.url, 'GET', '/info');
     const port = await freePort('127.0.0.1');
     const tandemUrl = `http://127.0.0.1:${port}`;
-    const app = await control<TestApp>(emulator.url, 'POST', '/apps', {
-      name: 'Tandem',
-      redirectUris: [`${tandemUrl}/oauth/callback`],
-      webhookUrl: `${tandemUrl}/webhooks/highlevel`,
-      customPageUrl: `${tandemUrl}/panel/`,
-      scopes: [...TANDEM_SCOPES],
-      distribution: 'both',
-    });
+    const app = await control<TestApp>(emulator.url, 'POST', '/apps', appRegistration(tandemUrl));
     tandem = await startTandem({
-      env: {
-        HIGHLEVEL_CLIENT_ID: app.clientId,
-        HIGHLEVEL_CLIENT_SECRET: app.clientSecret,
-        HIGHLEVEL_SHARED_SECRET: app.sharedSecret,
-        HIGHLEVEL_API_URL: emulator.url,
-        HIGHLEVEL_MARKETPLACE_URL: emulator.url,
-        HIGHLEVEL_WEBHOOK_PUBLIC_KEY: info.webhookPublicKeyPem,
-        TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-        PUBLIC_URL: tandemUrl,
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'silent',
-      },
+      env: tandemEnv(app, emulator.url, info.webhookPublicKeyPem, tandemUrl),
       port,
       dataDir: join(dir, 'data'),
       quiet: true,

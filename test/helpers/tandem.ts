@@ -59,6 +59,34 @@ export interface TestTandemOptions {
   operations?: OperationsOptions & { start?: boolean };
 }
 
+/** Tandem's marketplace app as registered with the emulator, for Tandem at `url`. */
+export function appRegistration(url: string) {
+  return {
+    name: 'Tandem',
+    redirectUris: [`${url}/oauth/callback`],
+    webhookUrl: `${url}/webhooks/highlevel`,
+    customPageUrl: `${url}/panel/`,
+    scopes: [...TANDEM_SCOPES],
+    distribution: 'both',
+  };
+}
+
+/** The environment of a Tandem at `url` that is `app` of the emulator at `highlevelUrl` (a fresh token key, silent logs). */
+export function tandemEnv(app: TestApp, highlevelUrl: string, webhookPublicKeyPem: string, url: string): Record<string, string> {
+  return {
+    HIGHLEVEL_CLIENT_ID: app.clientId,
+    HIGHLEVEL_CLIENT_SECRET: app.clientSecret,
+    HIGHLEVEL_SHARED_SECRET: app.sharedSecret,
+    HIGHLEVEL_API_URL: highlevelUrl,
+    HIGHLEVEL_MARKETPLACE_URL: highlevelUrl,
+    HIGHLEVEL_WEBHOOK_PUBLIC_KEY: webhookPublicKeyPem,
+    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    PUBLIC_URL: url,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+  };
+}
+
 /** Tandem on a free port, registered as a marketplace app of a fresh test emulator. */
 export async function startTestTandem(options: TestTandemOptions = {}): Promise<TestTandem> {
   const emulator = options.reuse?.emulator ?? (await testEmulator({ ...options.emulator, ...(options.clock ? { clock: options.clock } : {}) }));
@@ -68,31 +96,12 @@ export async function startTestTandem(options: TestTandemOptions = {}): Promise<
     // The port is reserved first so the app's redirect and webhook URLs are known before it is registered.
     const port = await freePort('127.0.0.1');
     const url = `http://127.0.0.1:${port}`;
-    const registration = {
-      name: 'Tandem',
-      redirectUris: [`${url}/oauth/callback`],
-      webhookUrl: `${url}/webhooks/highlevel`,
-      customPageUrl: `${url}/panel/`,
-      scopes: [...TANDEM_SCOPES],
-      distribution: 'both',
-    };
+    const registration = appRegistration(url);
     const app: TestApp = options.reuse
       ? (await control(emulator.url, 'PATCH', `/apps/${options.reuse.app.appId}`, registration), options.reuse.app)
       : await control<TestApp>(emulator.url, 'POST', '/apps', registration);
     const tandem = await startTandem({
-      env: {
-        HIGHLEVEL_CLIENT_ID: app.clientId,
-        HIGHLEVEL_CLIENT_SECRET: app.clientSecret,
-        HIGHLEVEL_SHARED_SECRET: app.sharedSecret,
-        HIGHLEVEL_API_URL: emulator.url,
-        HIGHLEVEL_MARKETPLACE_URL: emulator.url,
-        HIGHLEVEL_WEBHOOK_PUBLIC_KEY: emulator.emu.webhookKey.publicKeyPem,
-        TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-        PUBLIC_URL: url,
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'silent',
-        ...options.env,
-      },
+      env: { ...tandemEnv(app, emulator.url, emulator.emu.webhookKey.publicKeyPem, url), ...options.env },
       port,
       dataDir,
       quiet: true,
