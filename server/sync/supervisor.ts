@@ -24,7 +24,7 @@ import { RateBudget } from '../highlevel/rate-budget.ts';
 import { pushPending, type PushMemory } from './outbound.ts';
 import { FULL_SWEEP_INTERVAL_MS, PAGE_LIMIT, PULL_INTERVAL_MS, pull, pullDue, sweepDue, type PullMemory } from './reconcile.ts';
 import { describeError } from './describe-error.ts';
-import { drainWebhooks } from './webhook-drain.ts';
+import { drainWebhooks, unknownContactsQueued } from './webhook-drain.ts';
 
 export interface SyncOptions {
   /** Start the loop with the app (default true); tests that drive `runOnce` themselves opt out. */
@@ -109,6 +109,8 @@ interface LocationLoop {
   /** A deferral's retryAt: a wake does not bring the next pass before it. */
   blockedUntil?: number;
   usersListedAt?: number;
+  /** Clock ms of the last pull run ahead of the drain for webhooks about unknown contacts. */
+  bulkPulledAt?: number;
 }
 
 const USERS_REFRESH_MS = 60 * 60_000;
@@ -116,6 +118,11 @@ const FIRST_BACKOFF_MS = 15_000;
 const MAX_BACKOFF_MS = 30 * 60_000;
 /** Webhook events a pass applies at most before it pulls and pushes. */
 const EVENTS_PER_PASS = 500;
+/**
+ * Queued webhooks about this many unknown contacts (or more) are read by a pull first. Below it a
+ * read per contact costs about what a pull would and brings each contact alone.
+ */
+export const BULK_UNKNOWN = 10;
 /**
  * Rows pushed at once: with HighLevel's round trips (hundreds of ms) one row at a time could not
  * use the burst budget (100 per 10 s); a few at once keep it busy, and the gate bounds them.
@@ -199,23 +206,37 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       }
       const ownerMap = ownerMapFor(db, locationId);
 
-      const drained = await drainWebhooks({ db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS }, locationId);
-      result.webhookEvents = drained.events;
-      for (const u of drained.unmatchedOwners) unmatched.add(u);
-      if (drained.changed) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());
-      if (drained.events >= EVENTS_PER_PASS) result.more = true;
-
-      if (pullDue(db, locationId, clock.now())) {
+      const pullNow = async () => {
         const full = sweepDue(db, locationId, clock.now(), o.fullSweepIntervalMs ?? FULL_SWEEP_INTERVAL_MS);
         const pulled = await pull(
           { db, clock, api, settings, ownerMap, log, pageLimit: o.pageLimit ?? PAGE_LIMIT, maxPages: o.pagesPerPass ?? 20, memory: loop.memory },
           locationId,
           { full, intervalMs: o.pullIntervalMs ?? PULL_INTERVAL_MS },
         );
-        result.pulled = pulled.contacts;
+        result.pulled += pulled.contacts;
         for (const u of pulled.unmatchedOwners) unmatched.add(u);
         if (!pulled.done) result.more = true;
+      };
+
+      // Webhooks about many contacts Tandem does not know yet (an import in HighLevel): the pull
+      // reads them 500 a request, where the drain would read each one; their events then find the
+      // contacts linked and are applied without a read. Once per such arrival: events the pull did
+      // not cover (a search lagging behind writes) are read one by one as before.
+      const arrivedSince = loop.bulkPulledAt ?? Number.NEGATIVE_INFINITY;
+      let pulledFirst = false;
+      if (unknownContactsQueued(db, locationId, arrivedSince, BULK_UNKNOWN) >= BULK_UNKNOWN) {
+        loop.bulkPulledAt = clock.now();
+        pulledFirst = true;
+        await pullNow();
       }
+
+      const drained = await drainWebhooks({ db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS }, locationId);
+      result.webhookEvents = drained.events;
+      for (const u of drained.unmatchedOwners) unmatched.add(u);
+      if (drained.changed) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());
+      if (drained.events >= EVENTS_PER_PASS) result.more = true;
+
+      if (!pulledFirst && pullDue(db, locationId, clock.now())) await pullNow();
 
       // pushPending records lastOutboundAt itself and reports a deferral as a time, not a throw.
       const pushed = await pushPending(

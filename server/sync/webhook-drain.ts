@@ -96,6 +96,27 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
   return result;
 }
 
+/**
+ * Contacts Tandem has no link for, among the events queued for the location after `since` (clock
+ * ms of their receipt), ContactDelete aside; counts up to `limit` at most. Many of them at once (a
+ * CSV import in HighLevel) are better read by the pull, 500 a request, than by one read each.
+ */
+export function unknownContactsQueued(db: Db, locationId: string, since: number, limit = BATCH): number {
+  const unknown = new Set<string>();
+  for (const event of queuedInboxEvents(db, locationId, BATCH)) {
+    if (event.receivedAt <= since || event.type === 'ContactDelete') continue;
+    let id: unknown;
+    try {
+      id = (JSON.parse(event.body) as { id?: unknown }).id;
+    } catch {
+      continue;
+    }
+    if (typeof id === 'string' && !unknown.has(id) && !getLinkByRemote(db, locationId, id)) unknown.add(id);
+    if (unknown.size >= limit) break;
+  }
+  return unknown.size;
+}
+
 interface ParsedEvent {
   event: InboxEvent;
   payload: HighLevelContactEvent;

@@ -1,0 +1,87 @@
+// Webhooks about many contacts Tandem does not know yet (an import in HighLevel) are read by the
+// pull, 500 a request, instead of one read each; a few are still read one by one, so each arrives
+// at once (server/sync/supervisor.ts, BULK_UNKNOWN). Over real HTTP, passes driven by hand.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getLinkByRemote } from '../../db/links.ts';
+import { getSyncState } from '../../db/sync-state.ts';
+import { listInboxEvents, queuedInboxEvents } from '../../db/webhook-inbox.ts';
+import { BULK_UNKNOWN } from '../../server/sync/supervisor.ts';
+import { call, ManualClock, until } from '../helpers/emulator.ts';
+import { installedTandem, type TestTandem } from '../helpers/tandem.ts';
+
+let t: TestTandem & { location: { id: string } };
+let loc: string;
+let clock: ManualClock;
+
+function hl(method: string, path: string, body?: unknown) {
+  return call(t.highlevelUrl, method, path, { token: t.emulator.emu.world.locations[loc]!.privateToken, body });
+}
+
+/** Passes until the location has nothing queued and nothing more to do now. */
+async function syncAll(): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    const r = await t.services.sync.runOnce(loc);
+    if (!r.more && r.deferredUntil === undefined && getSyncState(t.db, loc).cursor.run === null && queuedInboxEvents(t.db, loc).length === 0) return;
+    if (r.deferredUntil !== undefined && r.deferredUntil > clock.now()) clock.set(r.deferredUntil);
+  }
+  throw new Error('the location never settled');
+}
+
+/** `n` contacts created in HighLevel, their ContactCreate webhooks stored and queued for the loop. */
+async function created(n: number, tag: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await hl('POST', '/contacts/', { locationId: loc, firstName: `${tag}${i}`, email: `${tag}${i}.${randomUUID().slice(0, 6)}@example.com` });
+    expect(res.status).toBe(201);
+    ids.push(res.body.contact.id as string);
+  }
+  await t.emulator.emu.webhooks.idle();
+  await t.services.inbox.runOnce();
+  await until(() => queuedInboxEvents(t.db, loc).length >= n || undefined, 'the creates queued for the loop');
+  return ids;
+}
+
+/** Tandem's requests since the log entry `since`, by kind. */
+function requestsSince(since: number): { reads: number; searches: number } {
+  const mine = t.emulator.emu.requestLog.filter((r) => r.seq > since && r.appId === t.app.appId);
+  return {
+    reads: mine.filter((r) => r.method === 'GET' && /^\/contacts\/[^/]+$/.test(r.path.split('?')[0]!)).length,
+    searches: mine.filter((r) => r.method === 'POST' && r.path.startsWith('/contacts/search')).length,
+  };
+}
+
+const lastSeq = () => t.emulator.emu.requestLog.at(-1)?.seq ?? 0;
+
+beforeAll(async () => {
+  clock = new ManualClock();
+  t = await installedTandem({ clock, sync: { start: false } });
+  loc = t.location.id;
+  await syncAll();
+}, 30_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('webhooks about contacts Tandem does not know', () => {
+  it('reads an import of many through the pull, not one request each', async () => {
+    const ids = await created(6 * BULK_UNKNOWN, 'import');
+    const since = lastSeq();
+    await syncAll();
+    for (const id of ids) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
+    expect(requestsSince(since)).toEqual({ reads: 0, searches: 1 });
+    // Every event is closed: applied (an echo of what the pull wrote), none left waiting.
+    const events = listInboxEvents(t.db).filter((e) => e.type === 'ContactCreate' && ids.includes(JSON.parse(e.body).id));
+    expect(events).toHaveLength(ids.length);
+    expect(events.every((e) => e.processedAt !== null && e.outcome?.startsWith('applied'))).toBe(true);
+  });
+
+  it('reads a few one by one, each with its complete record', async () => {
+    const ids = await created(BULK_UNKNOWN - 1, 'few');
+    const since = lastSeq();
+    await syncAll();
+    for (const id of ids) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
+    expect(requestsSince(since)).toEqual({ reads: BULK_UNKNOWN - 1, searches: 0 });
+  });
+});
