@@ -24,7 +24,7 @@ import { RateBudget } from '../highlevel/rate-budget.ts';
 import { pushPending, type PushMemory } from './outbound.ts';
 import { FULL_SWEEP_INTERVAL_MS, PAGE_LIMIT, PULL_INTERVAL_MS, pull, pullDue, sweepDue, type PullMemory } from './reconcile.ts';
 import { describeError } from './describe-error.ts';
-import { drainWebhooks, unknownContactsQueued } from './webhook-drain.ts';
+import { drainWebhooks } from './webhook-drain.ts';
 
 export interface SyncOptions {
   /** Start the loop with the app (default true); tests that drive `runOnce` themselves opt out. */
@@ -119,8 +119,8 @@ const MAX_BACKOFF_MS = 30 * 60_000;
 /** Webhook events a pass applies at most before it pulls and pushes. */
 const EVENTS_PER_PASS = 500;
 /**
- * Queued webhooks about this many unknown contacts (or more) are read by a pull first. Below it a
- * read per contact costs about what a pull would and brings each contact alone.
+ * Queued ContactCreates about this many contacts Tandem does not know (or more) are read by a pull
+ * first. Below it a read per contact costs about what a pull would and brings each contact alone.
  */
 export const BULK_UNKNOWN = 10;
 /**
@@ -222,15 +222,14 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // reads them 500 a request, where the drain would read each one; their events then find the
       // contacts linked and are applied without a read. Once per such arrival: events the pull did
       // not cover (a search lagging behind writes) are read one by one as before.
-      const arrivedSince = loop.bulkPulledAt ?? Number.NEGATIVE_INFINITY;
-      let pulledFirst = false;
-      if (unknownContactsQueued(db, locationId, arrivedSince, BULK_UNKNOWN) >= BULK_UNKNOWN) {
+      const drainDeps = { db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS };
+      let drained = await drainWebhooks({ ...drainDeps, pullFirst: { since: loop.bulkPulledAt ?? Number.NEGATIVE_INFINITY, count: BULK_UNKNOWN } }, locationId);
+      const pulledFirst = drained.pullFirst === true;
+      if (pulledFirst) {
         loop.bulkPulledAt = clock.now();
-        pulledFirst = true;
         await pullNow();
+        drained = await drainWebhooks(drainDeps, locationId);
       }
-
-      const drained = await drainWebhooks({ db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS }, locationId);
       result.webhookEvents = drained.events;
       for (const u of drained.unmatchedOwners) unmatched.add(u);
       if (drained.changed) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());

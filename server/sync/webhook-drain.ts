@@ -38,6 +38,12 @@ export interface DrainDeps {
   log?: Logger;
   /** Events per pass at most, so a flood of webhooks cannot starve the pull and the push. */
   maxEvents?: number;
+  /**
+   * Many new contacts at once (an import in HighLevel): when the first batch holds ContactCreates
+   * received after `since` about at least `count` contacts Tandem has no link for, the drain
+   * applies nothing and says so (`pullFirst`): a pull reads them 500 a request, the drain one each.
+   */
+  pullFirst?: { since: number; count: number };
 }
 
 export interface DrainResult {
@@ -46,6 +52,8 @@ export interface DrainResult {
   changed: number;
   /** HighLevel owners seen without a paired Tandem user. */
   unmatchedOwners: Set<string>;
+  /** Stopped before applying anything: a pull should read the new contacts first (DrainDeps.pullFirst). */
+  pullFirst?: boolean;
 }
 
 const BATCH = 100;
@@ -64,7 +72,11 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
   while (result.events < max) {
     const batch = queuedInboxEvents(db, locationId, Math.min(BATCH, max - result.events));
     if (batch.length === 0) break;
-    for (const [highlevelId, events] of groupByContact(batch, (e, detail) => markInboxProcessed(db, e.webhookId, `ignored: ${detail}`, clock.now()))) {
+    const groups = groupByContact(batch, (e, detail) => markInboxProcessed(db, e.webhookId, `ignored: ${detail}`, clock.now()));
+    if (result.events === 0 && deps.pullFirst && newContacts(db, locationId, groups, deps.pullFirst.since) >= deps.pullFirst.count) {
+      return { ...result, pullFirst: true };
+    }
+    for (const [highlevelId, events] of groups) {
       try {
         let input: RemoteInput | undefined;
         let complete = true;
@@ -96,25 +108,13 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
   return result;
 }
 
-/**
- * Contacts Tandem has no link for, among the events queued for the location after `since` (clock
- * ms of their receipt), ContactDelete aside; counts up to `limit` at most. Many of them at once (a
- * CSV import in HighLevel) are better read by the pull, 500 a request, than by one read each.
- */
-export function unknownContactsQueued(db: Db, locationId: string, since: number, limit = BATCH): number {
-  const unknown = new Set<string>();
-  for (const event of queuedInboxEvents(db, locationId, BATCH)) {
-    if (event.receivedAt <= since || event.type === 'ContactDelete') continue;
-    let id: unknown;
-    try {
-      id = (JSON.parse(event.body) as { id?: unknown }).id;
-    } catch {
-      continue;
-    }
-    if (typeof id === 'string' && !unknown.has(id) && !getLinkByRemote(db, locationId, id)) unknown.add(id);
-    if (unknown.size >= limit) break;
+/** Contacts created in HighLevel (a ContactCreate received after `since`) that Tandem has no link for. */
+function newContacts(db: Db, locationId: string, groups: Map<string, ParsedEvent[]>, since: number): number {
+  let n = 0;
+  for (const [id, events] of groups) {
+    if (events.some(({ event }) => event.type === 'ContactCreate' && event.receivedAt > since) && !getLinkByRemote(db, locationId, id)) n++;
   }
-  return unknown.size;
+  return n;
 }
 
 interface ParsedEvent {
