@@ -1,7 +1,7 @@
 // `npm run bench`: runs every benchmark and prints its figures beside its goal. Benchmarks never
 // assert: a machine under other load gives other numbers, so read them in context.
 import { webhookAckBenchmark } from './webhook-ack.ts';
-import { endToEndLatencyBenchmark, fullPullBenchmark, fullPushBenchmark, printLatency, printThroughput } from './sync-throughput.ts';
+import { endToEndLatencyBenchmark, fullPullBenchmark, fullPushBenchmark, importBenchmark, printImport, printLatency, printThroughput } from './sync-throughput.ts';
 import { driftedOpPullBenchmark, fullOpPullBenchmark, printOpPull } from './op-pull.ts';
 import { driftedPushOperationBenchmark, fullPushOperationBenchmark, printPush } from './op-push.ts';
 
@@ -21,6 +21,7 @@ for (const [title, pullContacts] of [['', 0], [', during a full sweep of 20,000 
 printThroughput('full pull (goal: >= 0.9 of the rate-limit floor, 0 429s)', await fullPullBenchmark());
 printThroughput('full push (goal: >= 0.9 of the rate-limit floor, 0 429s)', await fullPushBenchmark());
 printLatency(await endToEndLatencyBenchmark());
+printImport(await importBenchmark());
 printOpPull(await fullOpPullBenchmark());
 printOpPull(await driftedOpPullBenchmark());
 printPush(await fullPushOperationBenchmark(), '0 429s; requests = search pages + 1 create per contact');

@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { seedContacts } from '../emulator/contact-seed.ts';
 import { parseContactWrite } from '../emulator/contact-validate.ts';
-import { updateContactWrite } from '../emulator/contact-writes.ts';
+import { createContactWrite, updateContactWrite } from '../emulator/contact-writes.ts';
 import type { RequestLogEntry } from '../emulator/emulator.ts';
 import { contactIds, createContact, getContact } from '../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote } from '../db/links.ts';
@@ -343,6 +343,60 @@ function inboxSummary(t: Installed): Record<string, number> {
 const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
 const f2 = (n: number) => n.toFixed(2);
 
+/**
+ * An import in HighLevel: `size` contacts created through HighLevel's own write path (each sends
+ * its ContactCreate webhook, as a CSV import does) at `rate` a second, with the loop running on the
+ * real clock and HighLevel's real window (100 requests / 10 s) unless BENCH_SYNC_WINDOW_MS says
+ * otherwise: how long until every contact is in Tandem, and the requests it took.
+ */
+export async function importBenchmark(size = Number(process.env.BENCH_IMPORT_SIZE ?? 2_000), rate = 500): Promise<ImportFigures> {
+  const windowMs = Number(process.env.BENCH_SYNC_WINDOW_MS ?? 10_000);
+  const t = await installedTandem({ sync: { budget: { max: BURST_MAX, intervalMs: windowMs } } });
+  try {
+    await control(t.highlevelUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: windowMs } });
+    const loc = t.location.id;
+    await until(() => getSyncState(t.db, loc).lastFullSweepAt !== null || undefined, 'the first pass');
+    const seq = lastSeq(t);
+    const started = performance.now();
+    const ids: string[] = [];
+    for (let i = 0; i < size; i++) {
+      const wait = started + (i * 1000) / rate - performance.now();
+      if (wait > 0) await sleep(wait);
+      const input = parseContactWrite({ locationId: loc, firstName: `Imported${i}`, email: `imported.${i}@import.example`, phone: `+1512300${String(i).padStart(4, '0')}` }, 'create');
+      ids.push(createContactWrite(t.emulator.emu, loc, input, { source: 'IMPORT', channel: 'CSV' }).id);
+    }
+    const imported = () => ids.filter((id) => getLinkByRemote(t.db, loc, id)).length;
+    await until(() => imported() === size || undefined, 'every imported contact in Tandem', 900_000);
+    const elapsedMs = performance.now() - started;
+    const log = requestsSince(t, seq);
+    const byPath: Record<string, number> = {};
+    for (const r of log) {
+      const key = `${r.method} ${r.path.split('?')[0]!.replace(/\/[A-Za-z0-9]{20,24}(?=\/|$)/g, '/:id')} ${r.status}`;
+      byPath[key] = (byPath[key] ?? 0) + 1;
+    }
+    return { size, windowMs, elapsedMs, requests: log.length, rateLimited: log.filter((r) => r.status === 429).length, byPath, load: load() };
+  } finally {
+    await t.close();
+  }
+}
+
+export interface ImportFigures {
+  size: number;
+  windowMs: number;
+  elapsedMs: number;
+  requests: number;
+  rateLimited: number;
+  byPath: Record<string, number>;
+  load: string;
+}
+
+export function printImport(r: ImportFigures): void {
+  console.log(`import in HighLevel: ${f0(r.size)} contacts created with their webhooks, window ${BURST_MAX} requests / ${r.windowMs} ms`);
+  console.log(`  all in Tandem after ${f0(r.elapsedMs)} ms; ${f0(r.requests)} requests, 429s ${r.rateLimited}`);
+  console.log(`  requests by path: ${JSON.stringify(r.byPath)}`);
+  console.log(`  ${r.load}`);
+}
+
 export function printThroughput(title: string, r: ThroughputFigures): void {
   console.log(`${title}: ${f0(r.size)} contacts, window ${BURST_MAX} requests / ${WINDOW_MS} ms (floor ${f0(r.floorPerSec)} requests/s)`);
   console.log(`  done ${f0(r.done)} of ${f0(r.size)} in ${f0(r.elapsedMs)} ms (${r.passes} passes, ${r.deferrals} deferred), ${f0(r.contactsPerSec)} contacts/s`);
@@ -368,4 +422,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (which === 'pull' || which === 'all') printThroughput('full pull', await fullPullBenchmark());
   if (which === 'push' || which === 'all') printThroughput('full push', await fullPushBenchmark());
   if (which === 'latency' || which === 'all') printLatency(await endToEndLatencyBenchmark());
+  if (which === 'import' || which === 'all') printImport(await importBenchmark());
 }

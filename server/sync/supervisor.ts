@@ -109,8 +109,8 @@ interface LocationLoop {
   /** A deferral's retryAt: a wake does not bring the next pass before it. */
   blockedUntil?: number;
   usersListedAt?: number;
-  /** Clock ms of the last pull run ahead of the drain for webhooks about unknown contacts. */
-  bulkPulledAt?: number;
+  /** New contacts read one by one since the last pull run for them (toward BULK_UNKNOWN). */
+  newContacts: number;
 }
 
 const USERS_REFRESH_MS = 60 * 60_000;
@@ -143,7 +143,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     if (!loop) {
       const budget = new RateBudget({ clock, ...o.budget });
       const api = createLocationApi({ endpoints: deps.endpoints, tokens: deps.tokens, budget, clock, locationId });
-      loop = { locationId, budget, api, memory: {}, pushMemory: { lookups: new Map() }, nextRunAt: clock.now(), again: false, failures: 0 };
+      loop = { locationId, budget, api, memory: {}, pushMemory: { lookups: new Map() }, nextRunAt: clock.now(), again: false, failures: 0, newContacts: 0 };
       loops.set(locationId, loop);
     }
     return loop;
@@ -220,20 +220,25 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
       // Webhooks about many contacts Tandem does not know yet (an import in HighLevel): the pull
       // reads them 500 a request, where the drain would read each one; their events then find the
-      // contacts linked and are applied without a read. Once per such arrival: events the pull did
-      // not cover (a search lagging behind writes) are read one by one as before.
+      // contacts linked and are applied without a read. Counted across passes (an import's
+      // webhooks trickle in over many of them) until such a pull; the events it did not cover (a
+      // search lagging behind writes) are then read one by one, in the same pass.
       const drainDeps = { db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS };
-      let drained = await drainWebhooks({ ...drainDeps, pullFirst: { since: loop.bulkPulledAt ?? Number.NEGATIVE_INFINITY, count: BULK_UNKNOWN } }, locationId);
-      const pulledFirst = drained.pullFirst === true;
+      const drains = [await drainWebhooks({ ...drainDeps, pullFirst: { count: Math.max(1, BULK_UNKNOWN - loop.newContacts) } }, locationId)];
+      const pulledFirst = drains[0]!.pullFirst === true;
       if (pulledFirst) {
-        loop.bulkPulledAt = clock.now();
+        loop.newContacts = 0;
         await pullNow();
-        drained = await drainWebhooks(drainDeps, locationId);
+        drains.push(await drainWebhooks({ ...drainDeps, maxEvents: EVENTS_PER_PASS - drains[0]!.events }, locationId));
+      } else {
+        loop.newContacts += drains[0]!.newContacts;
       }
-      result.webhookEvents = drained.events;
-      for (const u of drained.unmatchedOwners) unmatched.add(u);
-      if (drained.changed) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());
-      if (drained.events >= EVENTS_PER_PASS) result.more = true;
+      for (const drained of drains) {
+        result.webhookEvents += drained.events;
+        for (const u of drained.unmatchedOwners) unmatched.add(u);
+      }
+      if (drains.some((d) => d.changed)) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());
+      if (result.webhookEvents >= EVENTS_PER_PASS) result.more = true;
 
       if (!pulledFirst && pullDue(db, locationId, clock.now())) await pullNow();
 

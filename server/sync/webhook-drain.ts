@@ -39,11 +39,11 @@ export interface DrainDeps {
   /** Events per pass at most, so a flood of webhooks cannot starve the pull and the push. */
   maxEvents?: number;
   /**
-   * Many new contacts at once (an import in HighLevel): when the first batch holds ContactCreates
-   * received after `since` about at least `count` contacts Tandem has no link for, the drain
-   * applies nothing and says so (`pullFirst`): a pull reads them 500 a request, the drain one each.
+   * Many new contacts at once (an import in HighLevel): once the batches read hold ContactCreates
+   * about at least `count` contacts Tandem has no link for, the drain stops before the batch that
+   * reached it and says so (`pullFirst`): a pull reads them 500 a request, the drain one each.
    */
-  pullFirst?: { since: number; count: number };
+  pullFirst?: { count: number };
 }
 
 export interface DrainResult {
@@ -52,8 +52,10 @@ export interface DrainResult {
   changed: number;
   /** HighLevel owners seen without a paired Tandem user. */
   unmatchedOwners: Set<string>;
-  /** Stopped before applying anything: a pull should read the new contacts first (DrainDeps.pullFirst). */
+  /** Stopped early: a pull should read the new contacts first (DrainDeps.pullFirst). */
   pullFirst?: boolean;
+  /** With DrainDeps.pullFirst: the new contacts counted in the batches read (those applied were read one by one). */
+  newContacts: number;
 }
 
 const BATCH = 100;
@@ -66,15 +68,17 @@ export const CONTACTS_PER_TURN = 16;
 
 export async function drainWebhooks(deps: DrainDeps, locationId: string): Promise<DrainResult> {
   const { db, clock, api } = deps;
-  const result: DrainResult = { events: 0, changed: 0, unmatchedOwners: new Set() };
+  const result: DrainResult = { events: 0, changed: 0, unmatchedOwners: new Set(), newContacts: 0 };
   const max = deps.maxEvents ?? 1000;
   let sinceTurn = 0;
   while (result.events < max) {
     const batch = queuedInboxEvents(db, locationId, Math.min(BATCH, max - result.events));
     if (batch.length === 0) break;
     const groups = groupByContact(batch, (e, detail) => markInboxProcessed(db, e.webhookId, `ignored: ${detail}`, clock.now()));
-    if (result.events === 0 && deps.pullFirst && newContacts(db, locationId, groups, deps.pullFirst.since) >= deps.pullFirst.count) {
-      return { ...result, pullFirst: true };
+    if (deps.pullFirst) {
+      // Across batches: an import's webhooks keep arriving while the drain reads them one by one.
+      result.newContacts += newContacts(db, locationId, groups);
+      if (result.newContacts >= deps.pullFirst.count) return { ...result, pullFirst: true };
     }
     for (const [highlevelId, events] of groups) {
       try {
@@ -108,11 +112,11 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
   return result;
 }
 
-/** Contacts created in HighLevel (a ContactCreate received after `since`) that Tandem has no link for. */
-function newContacts(db: Db, locationId: string, groups: Map<string, ParsedEvent[]>, since: number): number {
+/** Contacts created in HighLevel (a ContactCreate) that Tandem has no link for. */
+function newContacts(db: Db, locationId: string, groups: Map<string, ParsedEvent[]>): number {
   let n = 0;
   for (const [id, events] of groups) {
-    if (events.some(({ event }) => event.type === 'ContactCreate' && event.receivedAt > since) && !getLinkByRemote(db, locationId, id)) n++;
+    if (events.some(({ event }) => event.type === 'ContactCreate') && !getLinkByRemote(db, locationId, id)) n++;
   }
   return n;
 }

@@ -1,6 +1,7 @@
 // Webhooks about many contacts Tandem does not know yet (an import in HighLevel) are read by the
 // pull, 500 a request, instead of one read each; a few are still read one by one, so each arrives
-// at once (server/sync/supervisor.ts, BULK_UNKNOWN). Over real HTTP, passes driven by hand.
+// at once, and they are counted across passes (server/sync/supervisor.ts, BULK_UNKNOWN). Over real
+// HTTP, passes driven by hand; the tests run in order and share the location.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getLinkByRemote } from '../../db/links.ts';
@@ -83,5 +84,14 @@ describe('webhooks about contacts Tandem does not know', () => {
     await syncAll();
     for (const id of ids) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
     expect(requestsSince(since)).toEqual({ reads: BULK_UNKNOWN - 1, searches: 0 });
+  });
+
+  it('counts them across passes, as an import trickles in: the next new ones bring a pull', async () => {
+    // BULK_UNKNOWN - 1 were read one by one just before; these three arrive in a later pass.
+    const ids = await created(3, 'later');
+    const since = lastSeq();
+    await syncAll();
+    for (const id of ids) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
+    expect(requestsSince(since)).toEqual({ reads: 0, searches: 1 });
   });
 });
