@@ -1,7 +1,8 @@
 // Benchmarks: the sync loop's throughput against a shortened rate window (a full pull and a full
-// push, as a fraction of the rate-limit floor, and their 429s) and the end-to-end latency from a
-// HighLevel change to the Tandem write. Tandem and the emulator run in this process over real
-// HTTP on the real clock. Prints figures beside issue 4's goals; asserts nothing.
+// push, as a fraction of the rate-limit floor, and their 429s), the end-to-end latency from a
+// HighLevel change to the Tandem write, and an import in HighLevel (its ContactCreate webhooks).
+// Over real HTTP on the real clock; the pull runs the emulator in a process of its own, the others
+// in this process. Prints figures beside issue 4's goals; asserts nothing.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
