@@ -1,13 +1,18 @@
-// Webhooks about many contacts Tandem does not know yet (an import in HighLevel) are read by the
-// pull, 500 a request, instead of one read each; a few are still read one by one, so each arrives
-// at once, and they are counted across passes (server/sync/supervisor.ts, BULK_UNKNOWN). Over real
-// HTTP, passes driven by hand; the tests run in order and share the location.
+// The sync loop's drain of queued webhooks (server/sync/webhook-drain.ts, supervisor.ts), over
+// real HTTP with passes driven by hand on a manual clock; the tests run in order and share the
+// location. Webhooks about many contacts Tandem does not know yet (an import in HighLevel) are
+// read by the pull, 500 a request, instead of one read each; a few are still read one by one, so
+// each arrives at once, and they are counted across passes (BULK_UNKNOWN). A burst of snapshots of
+// linked contacts (no read, nothing to wait for) is applied CONTACTS_PER_TURN at a time, letting
+// the event loop run in between: webhooks arriving meanwhile are acknowledged, not held.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getContact } from '../../db/contacts.ts';
 import { getLinkByRemote } from '../../db/links.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { listInboxEvents, queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { BULK_UNKNOWN } from '../../server/sync/supervisor.ts';
+import { CONTACTS_PER_TURN } from '../../server/sync/webhook-drain.ts';
 import { call, ManualClock, until } from '../helpers/emulator.ts';
 import { installedTandem, type TestTandem } from '../helpers/tandem.ts';
 
@@ -93,5 +98,43 @@ describe('webhooks about contacts Tandem does not know', () => {
     await syncAll();
     for (const id of ids) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
     expect(requestsSince(since)).toEqual({ reads: 0, searches: 1 });
+  });
+});
+
+describe('a burst of snapshots', () => {
+  it('applies them a few contacts at a time, other work running in between', async () => {
+    // A new burst window for the private token's own rate limit (the tests above used much of it).
+    clock.advance(10_000);
+    const n = 3 * CONTACTS_PER_TURN + 5;
+    const ids = await created(n, 'burst');
+    await syncAll();
+    for (const id of ids) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
+
+    // Edited in HighLevel well after Tandem's last write: each webhook's snapshot is applied without a read.
+    clock.advance(10_000);
+    for (const id of ids) expect((await hl('PUT', `/contacts/${id}`, { lastName: 'Edited' })).status).toBe(200);
+    await t.emulator.emu.webhooks.idle();
+    await t.services.inbox.runOnce();
+    await until(() => queuedInboxEvents(t.db, loc).length === n || undefined, 'the updates queued for the loop');
+    const reads = t.emulator.emu.requestLog.length;
+
+    const applied = () => listInboxEvents(t.db).filter((e) => e.type === 'ContactUpdate' && e.processedAt !== null).length;
+    const seenByOthers = new Set<number>();
+    let next: NodeJS.Immediate | undefined;
+    const other = () => {
+      seenByOthers.add(applied());
+      next = setImmediate(other);
+    };
+    other();
+    try {
+      await syncAll();
+    } finally {
+      clearImmediate(next);
+    }
+
+    for (const id of ids) expect(getContact(t.db, loc, getLinkByRemote(t.db, loc, id)!.contactId)?.fields.lastName).toBe('Edited');
+    expect(t.emulator.emu.requestLog.slice(reads).filter((r) => r.method === 'GET' && r.path.startsWith('/contacts/'))).toEqual([]);
+    // Between groups of CONTACTS_PER_TURN, not only before and after the burst.
+    expect([...seenByOthers].filter((k) => k < n).sort((a, b) => a - b)).toEqual([0, CONTACTS_PER_TURN, 2 * CONTACTS_PER_TURN, 3 * CONTACTS_PER_TURN]);
   });
 });
