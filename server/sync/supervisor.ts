@@ -224,14 +224,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // webhooks trickle in over many of them) until such a pull; the events it did not cover (a
       // search lagging behind writes) are then read one by one, in the same pass.
       const drainDeps = { db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS };
-      const drains = [await drainWebhooks({ ...drainDeps, pullFirst: { count: Math.max(1, BULK_UNKNOWN - loop.newContacts) } }, locationId)];
+      const drains = [await drainWebhooks({ ...drainDeps, pullFirst: { threshold: BULK_UNKNOWN, tally: loop } }, locationId)];
       const pulledFirst = drains[0]!.pullFirst === true;
       if (pulledFirst) {
         loop.newContacts = 0;
         await pullNow();
         drains.push(await drainWebhooks({ ...drainDeps, maxEvents: EVENTS_PER_PASS - drains[0]!.events }, locationId));
-      } else {
-        loop.newContacts += drains[0]!.newContacts;
       }
       for (const drained of drains) {
         result.webhookEvents += drained.events;

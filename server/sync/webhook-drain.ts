@@ -39,11 +39,13 @@ export interface DrainDeps {
   /** Events per pass at most, so a flood of webhooks cannot starve the pull and the push. */
   maxEvents?: number;
   /**
-   * Many new contacts at once (an import in HighLevel): once the batches read hold ContactCreates
-   * about at least `count` contacts Tandem has no link for, the drain stops before the batch that
-   * reached it and says so (`pullFirst`): a pull reads them 500 a request, the drain one each.
+   * Many new contacts at once (an import in HighLevel): the drain adds the contacts of the
+   * ContactCreates it reads that Tandem has no link for to `tally` (kept by the caller across
+   * drains, so a drain that throws still counts), and once the tally reaches `threshold` it stops
+   * before the batch that reached it and says so (`pullFirst`): a pull reads them 500 a request,
+   * the drain one each.
    */
-  pullFirst?: { count: number };
+  pullFirst?: { threshold: number; tally: { newContacts: number } };
 }
 
 export interface DrainResult {
@@ -54,8 +56,6 @@ export interface DrainResult {
   unmatchedOwners: Set<string>;
   /** Stopped early: a pull should read the new contacts first (DrainDeps.pullFirst). */
   pullFirst?: boolean;
-  /** With DrainDeps.pullFirst: the new contacts counted in the batches read (those applied were read one by one). */
-  newContacts: number;
 }
 
 const BATCH = 100;
@@ -68,7 +68,7 @@ export const CONTACTS_PER_TURN = 16;
 
 export async function drainWebhooks(deps: DrainDeps, locationId: string): Promise<DrainResult> {
   const { db, clock, api } = deps;
-  const result: DrainResult = { events: 0, changed: 0, unmatchedOwners: new Set(), newContacts: 0 };
+  const result: DrainResult = { events: 0, changed: 0, unmatchedOwners: new Set() };
   const max = deps.maxEvents ?? 1000;
   let sinceTurn = 0;
   while (result.events < max) {
@@ -76,9 +76,9 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
     if (batch.length === 0) break;
     const groups = groupByContact(batch, (e, detail) => markInboxProcessed(db, e.webhookId, `ignored: ${detail}`, clock.now()));
     if (deps.pullFirst) {
-      // Across batches: an import's webhooks keep arriving while the drain reads them one by one.
-      result.newContacts += newContacts(db, locationId, groups);
-      if (result.newContacts >= deps.pullFirst.count) return { ...result, pullFirst: true };
+      // Across batches and drains: an import's webhooks keep arriving while they are read one by one.
+      deps.pullFirst.tally.newContacts += newContacts(db, locationId, groups);
+      if (deps.pullFirst.tally.newContacts >= deps.pullFirst.threshold) return { ...result, pullFirst: true };
     }
     for (const [highlevelId, events] of groups) {
       try {
