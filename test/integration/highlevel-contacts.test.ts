@@ -13,6 +13,7 @@ import { createLocationApi, DeferredError, type LocationApi, type LocationTokenS
 import { classifyHighLevelError, HighLevelError } from '../../server/highlevel/http.ts';
 import { RateBudget } from '../../server/highlevel/rate-budget.ts';
 import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
+import { testLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
 import { installViaConsent, REDIRECT_URI, seedAgency, seedApp } from '../helpers/oauth.ts';
 
@@ -29,13 +30,7 @@ function newToken(): string {
 }
 
 function apiWith(tokens: LocationTokenSource): LocationApi {
-  return createLocationApi({
-    endpoints: { apiUrl: emulator.url, clientId: 'test-client', clientSecret: 'secret' },
-    tokens,
-    budget,
-    clock,
-    locationId,
-  });
+  return testLocationApi(emulator.url, { locationId, clock, tokens, budget });
 }
 
 function fixedToken(): LocationApi {

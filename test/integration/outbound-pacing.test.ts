@@ -8,11 +8,11 @@ import { createContact, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { outboxCounts } from '../../db/outbox.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
-import { createLocationApi, type LocationApi } from '../../server/highlevel/contacts.ts';
-import { RateBudget } from '../../server/highlevel/rate-budget.ts';
+import type { LocationApi } from '../../server/highlevel/contacts.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
 import { pushPending, type PushMemory, type PushResult } from '../../server/sync/outbound.ts';
 import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
+import { gatedTestLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
 
 const SCOPES = ['contacts.readonly', 'contacts.write', 'users.readonly'];
@@ -29,14 +29,7 @@ let maxInFlight = 0;
 
 /** The location's API behind a gate of `burstMax` per window, the emulator enforcing the same. */
 async function gatedApi(burstMax: number): Promise<LocationApi> {
-  await control(emulator.url, 'PATCH', '/config', { rateLimit: { burstMax, burstWindowMs: WINDOW_MS } });
-  const api = createLocationApi({
-    endpoints: { apiUrl: emulator.url, clientId: 'test-client', clientSecret: 'secret' },
-    tokens: { locationToken: async () => token },
-    budget: new RateBudget({ clock, max: burstMax, intervalMs: WINDOW_MS }),
-    clock,
-    locationId,
-  });
+  const api = await gatedTestLocationApi(emulator.url, { locationId, clock, tokens: token, burstMax, windowMs: WINDOW_MS });
   // An observer, not a fake: every call goes to the emulator; this counts how many overlap.
   const observed = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
     inFlight++;

@@ -15,13 +15,13 @@ import { createUser } from '../../db/users.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import type { ContactDoc } from '../../emulator/state.ts';
 import { fromHighLevel, highLevelContactEventSchema } from '../../server/highlevel/contact-mapping.ts';
-import { createLocationApi, type LocationApi } from '../../server/highlevel/contacts.ts';
-import { RateBudget } from '../../server/highlevel/rate-budget.ts';
+import type { LocationApi } from '../../server/highlevel/contacts.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { applyRemote } from '../../server/sync/inbound.ts';
 import { isEcho, pendingLocal } from '../../server/sync/merge.ts';
 import { PARKED_FOR_UPDATES, pushPending, type OutboundDeps } from '../../server/sync/outbound.ts';
 import { control, ManualClock, testEmulator, until } from '../helpers/emulator.ts';
+import { testLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken, installApp } from '../helpers/world.ts';
 
 const SCOPES = ['contacts.readonly', 'contacts.write', 'users.readonly'];
@@ -109,13 +109,7 @@ beforeEach(async () => {
   database = openDatabase(':memory:');
   migrate(database);
   db = database.db;
-  api = createLocationApi({
-    endpoints: { apiUrl: emulator.url, clientId: 'test-client', clientSecret: 'secret' },
-    tokens: { locationToken: async () => token },
-    budget: new RateBudget({ clock }),
-    clock,
-    locationId,
-  });
+  api = testLocationApi(emulator.url, { locationId, clock, tokens: token });
 });
 
 afterEach(async () => {

@@ -9,10 +9,10 @@ import { contactIds } from '../../db/contacts.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { seedContacts } from '../../emulator/contact-seed.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
-import { createLocationApi, DeferredError, type LocationApi } from '../../server/highlevel/contacts.ts';
-import { RateBudget } from '../../server/highlevel/rate-budget.ts';
+import { DeferredError, type LocationApi } from '../../server/highlevel/contacts.ts';
 import { APPLY_SLICE, pull, type PullDeps } from '../../server/sync/reconcile.ts';
 import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
+import { gatedTestLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
 
 const WINDOW_MS = 1000;
@@ -28,14 +28,7 @@ let token: string;
 let heldAtSearch: number[];
 
 async function gatedApi(burstMax: number): Promise<LocationApi> {
-  await control(emulator.url, 'PATCH', '/config', { rateLimit: { burstMax, burstWindowMs: WINDOW_MS } });
-  const api = createLocationApi({
-    endpoints: { apiUrl: emulator.url, clientId: 'test-client', clientSecret: 'secret' },
-    tokens: { locationToken: async () => token },
-    budget: new RateBudget({ clock, max: burstMax, intervalMs: WINDOW_MS }),
-    clock,
-    locationId,
-  });
+  const api = await gatedTestLocationApi(emulator.url, { locationId, clock, tokens: token, burstMax, windowMs: WINDOW_MS });
   // An observer, not a fake: the search goes to the emulator; this notes what Tandem held when it was asked.
   return {
     ...api,
