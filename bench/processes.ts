@@ -40,6 +40,8 @@ export interface BenchWorld {
   tandem: RunningTandem;
   tandemUrl: string;
   location: { id: string; name: string };
+  /** A temporary folder of this world's, removed by close. */
+  dir: string;
   close(): Promise<void>;
 }
 
@@ -73,7 +75,7 @@ export async function benchWorld(options: Pick<StartOptions, 'sync'> = {}): Prom
     const location = agency.locations[0]!;
     const install = await installLocation({ url: tandemUrl, highlevelUrl: emulator.url, app }, location.id, { userId: agency.adminId });
     if (install.status !== 200) throw new Error(`install failed: ${install.status}`);
-    return { emulatorUrl: emulator.url, webhookKeyFile, app, tandem, tandemUrl, location, close };
+    return { emulatorUrl: emulator.url, webhookKeyFile, app, tandem, tandemUrl, location, dir, close };
   } catch (err) {
     await close();
     throw err;

@@ -5,7 +5,8 @@
 // to a peer that does no work (bench/bare-server.ts), so the figures say how much of the latency is
 // the machine's and the generator's and how much is Tandem's. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { contactIds } from '../db/contacts.ts';
 import { getSyncState, updateSyncState } from '../db/sync-state.ts';
 import { listInboxEvents } from '../db/webhook-inbox.ts';
@@ -21,6 +22,14 @@ const SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
  * warm-up's events are about other contacts (ids `benchwarm…`), so the measured load is unchanged.
  */
 const WARMUP_SECONDS = Number(process.env.BENCH_WEBHOOK_WARMUP ?? 0);
+/**
+ * What the events are about. `known` (default): contacts HighLevel and Tandem both hold (seeded in
+ * HighLevel and imported before the load), each edited once in HighLevel, as a location's webhooks
+ * are once its contacts are synced: the loop applies each from its snapshot. `unknown`: contacts
+ * neither side holds, so the loop reads each (a 404) through the burst budget; always with
+ * BENCH_SYNC=off (nothing would import known ones).
+ */
+const CONTACTS = process.env.BENCH_WEBHOOK_CONTACTS === 'unknown' || process.env.BENCH_SYNC === 'off' ? 'unknown' : 'known';
 /** Contacts HighLevel holds for a full sweep run during the measured load (default 0: no sweep). */
 const PULL_CONTACTS = Number(process.env.BENCH_WEBHOOK_PULL ?? 0);
 
@@ -69,9 +78,10 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
   try {
     const { tandem, location, webhookKeyFile: keyFile, tandemUrl: url } = world;
     /** Runs the generator; `onStart` when it has signed its events and is about to send the first. */
-    const runLoad = (seconds: number, idPrefix: string, target = url, onStart?: () => void) =>
+    const runLoad = (seconds: number, idPrefix: string, target = url, onStart?: () => void, payloadsFile?: string) =>
       new Promise<LoadResult>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', benchFile('./webhook-load.ts'), target, keyFile, String(RATE), String(seconds), location.id, idPrefix], {
+        const args = [target, keyFile, String(RATE), String(seconds), location.id, idPrefix, ...(payloadsFile ? [payloadsFile] : [])];
+        const child = spawn(process.execPath, ['--import', 'tsx', benchFile('./webhook-load.ts'), ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let out = '';
@@ -90,6 +100,35 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
           else reject(new Error(`load generator exited with ${code}: ${err}`));
         });
       });
+    const db = tandem.database.db;
+    /** Runs a full sweep now and resolves when it has finished (lastFullSweepAt moved). */
+    const sweepNow = (): Promise<void> => {
+      const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
+      updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, tandem.services.clock.now());
+      tandem.services.sync.wake(location.id);
+      return new Promise((resolve) => {
+        const watch = setInterval(() => {
+          const swept = getSyncState(db, location.id).lastFullSweepAt;
+          if (swept === null || swept === sweptBefore) return;
+          clearInterval(watch);
+          resolve();
+        }, 20);
+      });
+    };
+    // Known contacts: seeded in HighLevel and imported by a full sweep before anything is measured;
+    // the warm-up edits the first of them, the measured load the rest.
+    let payloads: { warmup?: string; measured?: string } = {};
+    if (CONTACTS === 'known') {
+      const warmCount = RATE * WARMUP_SECONDS;
+      const seeded = await control<{ payloads: unknown[] }>(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: warmCount + RATE * SECONDS, payloads: true });
+      await sweepNow();
+      const write = (name: string, list: unknown[]) => {
+        const file = join(world.dir, name);
+        writeFileSync(file, JSON.stringify(list));
+        return file;
+      };
+      payloads = { warmup: warmCount > 0 ? write('warmup.json', seeded.payloads.slice(0, warmCount)) : undefined, measured: write('measured.json', seeded.payloads.slice(warmCount)) };
+    }
     // The peer first, while Tandem is idle: same generator, rate and length.
     const bare = await spawnServer('./bare-server.ts');
     let peer: LoadResult;
@@ -98,39 +137,28 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
     } finally {
       bare.child.kill('SIGTERM');
     }
-    const warmup = WARMUP_SECONDS > 0 ? await runLoad(WARMUP_SECONDS, 'benchwarm') : undefined;
+    const warmup = WARMUP_SECONDS > 0 ? await runLoad(WARMUP_SECONDS, 'benchwarm', url, undefined, payloads.warmup) : undefined;
 
-    const db = tandem.database.db;
     // With BENCH_WEBHOOK_PULL, HighLevel holds that many more contacts and a full sweep starts with the
     // load (the daily sweep, or the import after an install, while webhooks keep coming).
     let sweep: AckResult['sweep'];
     let startSweep: (() => void) | undefined;
-    let watch: NodeJS.Timeout | undefined;
     if (pullContacts > 0 && process.env.BENCH_SYNC !== 'off') {
       await control(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: pullContacts });
       startSweep = () => {
         const startedAt = performance.now();
-        const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
-        updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, tandem.services.clock.now());
-        tandem.services.sync.wake(location.id);
         sweep = { contacts: pullContacts, imported: 0, ms: undefined };
-        watch = setInterval(() => {
-          const swept = getSyncState(db, location.id).lastFullSweepAt;
-          if (swept === null || swept === sweptBefore) return;
-          clearInterval(watch);
-          sweep!.ms = performance.now() - startedAt;
-        }, 20);
+        void sweepNow().then(() => (sweep!.ms = performance.now() - startedAt));
       };
     }
-    // Only the load's events (ids `bench…`, the warm-up's before the count starts): the emulator may
-    // still be delivering the install's own.
-    const benchEvents = () => listInboxEvents(db).filter((e) => e.body.includes('"id":"bench')).length;
+    // Only the measured load's events (ids `bench…` or last names `bench …`; the warm-up's are
+    // `benchwarm`): the emulator may still be delivering the install's own.
+    const benchEvents = () => listInboxEvents(db).filter((e) => e.body.includes('"id":"bench0') || e.body.includes('"lastName":"bench ')).length;
     const before = benchEvents();
     const cpuBefore = process.cpuUsage();
     const mainBefore = mainThreadCpuUs();
     // Asynchronous: Tandem answers from this very process while the load runs.
-    const result = await runLoad(SECONDS, 'bench', url, startSweep);
-    clearInterval(watch);
+    const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
     if (sweep) sweep.imported = contactIds(db, location.id).length;
     const cpu = process.cpuUsage(cpuBefore);
     const mainCpu = mainThreadCpuUs() - mainBefore;
@@ -149,7 +177,7 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await webhookAckBenchmark();
   const fmt = (n: unknown) => (typeof n === 'number' ? n.toFixed(2) : String(n));
-  console.log(`webhook acknowledgement at ${RATE}/s for ${SECONDS}s, sync loop ${process.env.BENCH_SYNC === 'off' ? 'off' : 'on'}`);
+  console.log(`webhook acknowledgement at ${RATE}/s for ${SECONDS}s, sync loop ${process.env.BENCH_SYNC === 'off' ? 'off' : 'on'}, events about ${CONTACTS === 'known' ? 'contacts both sides hold (each edited once in HighLevel)' : 'contacts neither side holds'}`);
   const warm = r.warmup;
   if (warm) console.log(`  after a warm-up of ${WARMUP_SECONDS}s at the same rate (not measured below): its p99 ${fmt(warm.p99)} ms, by second ${warm.p99BySecond.map((x) => x.toFixed(1)).join(', ')}, statuses ${JSON.stringify(warm.statuses)}`);
   console.log(`  sent ${r.sent}, achieved ${fmt(r.achievedRate)}/s, statuses ${JSON.stringify(r.statuses)}`);

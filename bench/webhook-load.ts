@@ -11,7 +11,7 @@ import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-const [url, keyFile, rateArg, secondsArg, locationId, idPrefix = 'bench'] = process.argv.slice(2) as [string, string, string, string, string, string?];
+const [url, keyFile, rateArg, secondsArg, locationId, idPrefix = 'bench', payloadsFile] = process.argv.slice(2) as [string, string, string, string, string, string?, string?];
 const rate = Number(rateArg);
 const total = rate * Number(secondsArg);
 const key = createPrivateKey(readFileSync(keyFile, 'utf8'));
@@ -19,20 +19,30 @@ const target = new URL('/webhooks/highlevel', url);
 /** Sockets kept open: one request in flight on each, as HighLevel's deliveries are. */
 const SOCKETS = 64;
 
+/**
+ * With a payloads file (JSON array of ContactUpdate payloads of contacts HighLevel and Tandem both
+ * hold: the emulator's seed route with `payloads`), event i edits contact i (modulo their number):
+ * a new last name (`<idPrefix> i`), stamped 1/rate s after the one before, so never later than it is sent. Without one,
+ * each event is about a contact neither side holds (ids `<idPrefix>…`).
+ */
+const known = payloadsFile ? (JSON.parse(readFileSync(payloadsFile, 'utf8')) as Record<string, unknown>[]) : undefined;
+const stampedFrom = Date.now();
+
 // Built and signed before the clock starts: signing is the sender's cost, not the receiver's.
 const requests = Array.from({ length: total }, (_, i) => {
-  const body = Buffer.from(
-    JSON.stringify({
-      type: 'ContactUpdate',
-      locationId,
-      id: `${idPrefix}${String(i).padStart(15, '0')}`,
-      firstName: 'Load',
-      lastName: `Test ${i}`,
-      email: `load${i}@${idPrefix}.example`,
-      timestamp: new Date().toISOString(),
-      webhookId: randomUUID(),
-    }),
-  );
+  const event = known
+    ? { ...known[i % known.length]!, lastName: `${idPrefix} ${i}`, timestamp: new Date(stampedFrom + Math.floor((i * 1000) / rate)).toISOString(), webhookId: randomUUID() }
+    : {
+        type: 'ContactUpdate',
+        locationId,
+        id: `${idPrefix}${String(i).padStart(15, '0')}`,
+        firstName: 'Load',
+        lastName: `Test ${i}`,
+        email: `load${i}@${idPrefix}.example`,
+        timestamp: new Date().toISOString(),
+        webhookId: randomUUID(),
+      };
+  const body = Buffer.from(JSON.stringify(event));
   const head =
     `POST ${target.pathname} HTTP/1.1\r\nhost: ${target.host}\r\ncontent-type: application/json\r\n` +
     `content-length: ${body.length}\r\nx-ghl-signature: ${sign(null, body, key).toString('base64')}\r\n\r\n`;

@@ -55,7 +55,11 @@ const locationDetails = {
   allowDuplicateContact: z.boolean().optional(),
 };
 
-export const ContactSeed = z.strictObject({ count: z.number().int().min(1).max(100_000) });
+export const ContactSeed = z.strictObject({
+  count: z.number().int().min(1).max(100_000),
+  /** Also answer each seeded contact's ContactUpdate payload, as HighLevel would send it on an edit (load generators). */
+  payloads: z.boolean().optional(),
+});
 
 export const LocationCreate = z.strictObject({
   name: id,

@@ -11,6 +11,7 @@ import { canSeeLocation, encryptUserData, userDataFor } from '../sso.ts';
 import { newApp, newCompany, newLocation, type Location, type MarketplaceApp, type User } from '../state.ts';
 import { registerControlLogRoutes } from './control-logs.ts';
 import { seedContacts } from '../contact-seed.ts';
+import { webhookPayload } from '../contact-model.ts';
 import {
   AppCreate,
   AppPatch,
@@ -140,8 +141,9 @@ function registerWorldRoutes(app: FastifyInstance, ctx: RouteContext): void {
   // does in-process): benchmarks that run the emulator in a process of its own seed through here.
   app.post<{ Params: { id: string } }>('/__emulator/locations/:id/contacts/seed', async (req) => {
     if (!emu.world.locations[req.params.id]) throw new ControlError(404, `location ${req.params.id} not found`);
-    const { count } = parse(ContactSeed, req.body);
-    return { seeded: seedContacts(emu, req.params.id, count).length };
+    const { count, payloads } = parse(ContactSeed, req.body);
+    const docs = seedContacts(emu, req.params.id, count);
+    return payloads ? { seeded: docs.length, payloads: docs.map((doc) => webhookPayload('ContactUpdate', doc)) } : { seeded: docs.length };
   });
 
   app.patch<{ Params: { id: string } }>('/__emulator/locations/:id', async (req) => {

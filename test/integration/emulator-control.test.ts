@@ -72,7 +72,13 @@ describe('world building', () => {
     expect(res.status).toBe(200);
     expect(res.body.total).toBe(30);
     expect(new Set(res.body.contacts.map((c: { email: string }) => c.email)).size).toBe(30);
+    // With `payloads`, each new contact's ContactUpdate as a webhook would carry it (load generators).
+    const withPayloads = await control<{ seeded: number; payloads: Record<string, unknown>[] }>(emu.url, 'POST', `/locations/${location.id}/contacts/seed`, { count: 2, payloads: true });
+    expect(withPayloads.seeded).toBe(2);
+    const stored = await call(emu.url, 'GET', `/contacts/${withPayloads.payloads[1]!.id}`, { token: location.privateToken });
+    expect(withPayloads.payloads[1]).toMatchObject({ type: 'ContactUpdate', locationId: location.id, email: stored.body.contact.email, phone: stored.body.contact.phone });
     expect((await raw('POST', `/locations/${location.id}/contacts/seed`, { count: 0 })).status).toBe(400);
+    expect((await raw('POST', `/locations/${location.id}/contacts/seed`, { count: 1, payload: true })).status).toBe(400);
     expect((await raw('POST', '/locations/nope/contacts/seed', { count: 1 })).status).toBe(404);
   });
 
