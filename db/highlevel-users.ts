@@ -1,7 +1,8 @@
 // HighLevel users as last seen per location, and their pairing with Tandem users (contact owners
 // travel as owners). The only code that touches highlevel_users.
-import { and, eq, notInArray } from 'drizzle-orm';
+import { and, eq, notInArray, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { highlevelUsers, users } from './schema.ts';
 
 export interface SeenHighLevelUser {
@@ -56,8 +57,20 @@ export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighL
   });
 }
 
+// Prepared once per connection: every pass of a location's loop maps owners both ways.
+const usersOf = preparedOnce((db) =>
+  db.select().from(highlevelUsers).where(eq(highlevelUsers.locationId, sql.placeholder('locationId'))).orderBy(highlevelUsers.highlevelId).prepare(),
+);
+const activeTandemUsers = preparedOnce((db) =>
+  db
+    .select({ id: users.id, emailLower: users.emailLower })
+    .from(users)
+    .where(and(eq(users.locationId, sql.placeholder('locationId')), eq(users.active, true)))
+    .prepare(),
+);
+
 export function listHighLevelUsers(db: Db, locationId: string): HighLevelUserRow[] {
-  return db.select().from(highlevelUsers).where(eq(highlevelUsers.locationId, locationId)).orderBy(highlevelUsers.highlevelId).all();
+  return usersOf(db).all({ locationId });
 }
 
 /**
@@ -67,14 +80,7 @@ export function listHighLevelUsers(db: Db, locationId: string): HighLevelUserRow
  * new on the other side (Tandem refuses deactivated users as owners; Sync users unpairs them).
  */
 function pairs(db: Db, locationId: string): { highlevelId: string; userId: string }[] {
-  const tandem = new Map(
-    db
-      .select({ id: users.id, emailLower: users.emailLower })
-      .from(users)
-      .where(and(eq(users.locationId, locationId), eq(users.active, true)))
-      .all()
-      .map((u) => [u.emailLower, u.id]),
-  );
+  const tandem = new Map(activeTandemUsers(db).all({ locationId }).map((u) => [u.emailLower, u.id]));
   const known = new Set(tandem.values());
   const out: { highlevelId: string; userId: string }[] = [];
   for (const hl of listHighLevelUsers(db, locationId)) {

@@ -2,40 +2,24 @@
 // these tables.
 import { eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { companies, installations, type CompanyStatus, type InstallationStatus } from './schema.ts';
 
 export type Installation = typeof installations.$inferSelect;
 export type Company = typeof companies.$inferSelect;
 
-export function getInstallation(db: Db, locationId: string): Installation | undefined {
-  // Prepared once per database: the inbox looks installations up for every webhook event.
-  let byLocation = installationByLocation.get(db);
-  if (!byLocation) {
-    byLocation = prepareInstallationByLocation(db);
-    installationByLocation.set(db, byLocation);
-  }
-  return byLocation.get({ locationId });
-}
+// Prepared once per connection: the inbox looks installations up for every webhook event, and each
+// wake of the sync loops lists them, under a stream of webhooks hundreds of times a second
+// (building and preparing the queries was most of that).
+const byLocation = preparedOnce((db) => db.select().from(installations).where(eq(installations.locationId, sql.placeholder('locationId'))).prepare());
+const allInstallations = preparedOnce((db) => db.select().from(installations).orderBy(installations.companyId, installations.locationId).prepare());
 
-const installationByLocation = new WeakMap<Db, ReturnType<typeof prepareInstallationByLocation>>();
-function prepareInstallationByLocation(db: Db) {
-  return db.select().from(installations).where(eq(installations.locationId, sql.placeholder('locationId'))).prepare();
+export function getInstallation(db: Db, locationId: string): Installation | undefined {
+  return byLocation(db).get({ locationId });
 }
 
 export function listInstallations(db: Db): Installation[] {
-  // Prepared once per database too: each wake of the sync loops lists them (twice), under a stream
-  // of webhooks hundreds of times a second, and building and preparing the query was most of that.
-  let all = allInstallations.get(db);
-  if (!all) {
-    all = prepareAllInstallations(db);
-    allInstallations.set(db, all);
-  }
-  return all.all();
-}
-
-const allInstallations = new WeakMap<Db, ReturnType<typeof prepareAllInstallations>>();
-function prepareAllInstallations(db: Db) {
-  return db.select().from(installations).orderBy(installations.companyId, installations.locationId).prepare();
+  return allInstallations(db).all();
 }
 
 export function installationsOfCompany(db: Db, companyId: string): Installation[] {

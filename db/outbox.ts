@@ -1,7 +1,7 @@
 // The outbox of Tandem-side contact changes waiting to go to HighLevel, one row per contact
 // (coalesced). Written in the same transaction as the contact write; drained by the location's
 // sync loop. The only code that touches the table.
-import { and, asc, count, eq, inArray, lte, sql } from 'drizzle-orm';
+import { and, asc, count, eq, lte, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce } from './prepared.ts';
 import { outbox } from './schema.ts';
@@ -132,32 +132,40 @@ export function failedOutbox(db: Db, locationId: string, limit = 20): OutboxRow[
  */
 export const PARKED_AT = Number.MAX_SAFE_INTEGER;
 
+const unpark = preparedOnce((db) =>
+  db
+    .update(outbox)
+    .set({ nextAttemptAt: sql`${sql.placeholder('now')}`, attempts: 0 })
+    .where(
+      and(
+        eq(outbox.locationId, sql.placeholder('locationId')),
+        eq(outbox.status, 'pending'),
+        eq(outbox.nextAttemptAt, PARKED_AT),
+        eq(outbox.lastError, sql.placeholder('reason')),
+      ),
+    )
+    .prepare(),
+);
+
 /**
  * Makes the location's parked rows whose lastError is one of `reasons` due now: the setting that
  * held them back changed. Returns how many were released.
  */
 export function unparkOutbox(db: Db, locationId: string, reasons: readonly string[], now: number): number {
-  if (reasons.length === 0) return 0;
-  return db
-    .update(outbox)
-    .set({ nextAttemptAt: now, attempts: 0 })
-    .where(
-      and(
-        eq(outbox.locationId, locationId),
-        eq(outbox.status, 'pending'),
-        eq(outbox.nextAttemptAt, PARKED_AT),
-        inArray(outbox.lastError, [...reasons]),
-      ),
-    )
-    .run().changes;
+  let changes = 0;
+  for (const reason of new Set(reasons)) changes += unpark(db).run({ locationId, reason, now }).changes;
+  return changes;
 }
+
+const nextDue = preparedOnce((db) =>
+  db
+    .select({ at: sql<number | null>`min(${outbox.nextAttemptAt})` })
+    .from(outbox)
+    .where(and(eq(outbox.locationId, sql.placeholder('locationId')), eq(outbox.status, 'pending'), lte(outbox.nextAttemptAt, PARKED_AT - 1)))
+    .prepare(),
+);
 
 /** When the location's next pending row falls due (clock ms); undefined when none will (parked rows never do). */
 export function nextOutboxDueAt(db: Db, locationId: string): number | undefined {
-  const row = db
-    .select({ at: sql<number | null>`min(${outbox.nextAttemptAt})` })
-    .from(outbox)
-    .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'pending'), lte(outbox.nextAttemptAt, PARKED_AT - 1)))
-    .get();
-  return row?.at ?? undefined;
+  return nextDue(db).get({ locationId })?.at ?? undefined;
 }

@@ -1,7 +1,8 @@
 // The Sync tab's settings per location and their audit trail: the only code that touches
 // sync_settings and settings_audit. A location without a row has the defaults.
-import { desc, eq } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { settingsAudit, syncSettings, type Direction } from './schema.ts';
 
 export type { Direction };
@@ -45,8 +46,11 @@ export interface SettingsChange {
 }
 
 /** Works inside a transaction too (anything that can select). */
-export function getSyncSettings(db: Pick<Db, 'select'>, locationId: string): SyncSettings {
-  const row = db.select().from(syncSettings).where(eq(syncSettings.locationId, locationId)).get();
+/** Prepared once per connection: every pass of a location's loop reads the settings. */
+const settingsOf = preparedOnce((db) => db.select().from(syncSettings).where(eq(syncSettings.locationId, sql.placeholder('locationId'))).prepare());
+
+export function getSyncSettings(db: Db, locationId: string): SyncSettings {
+  const row = settingsOf(db).get({ locationId });
   if (!row) return { locationId, ...DEFAULT_SYNC_SETTINGS, updatedAt: null, updatedBy: null };
   return {
     locationId,

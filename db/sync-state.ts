@@ -1,9 +1,10 @@
 // Per-location sync state: the reconciliation cursor and its checkpoints, when the next pull is
 // due, the latest change each way and the latest error in plain words. The only code that writes
 // sync_state.
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { syncState } from './schema.ts';
 
 /**
@@ -44,8 +45,24 @@ export interface SyncState {
   updatedAt: number | null;
 }
 
+// Prepared once per connection: every pass of a location's loop reads and writes its state.
+const p = sql.placeholder;
+const stateOf = preparedOnce((db) => db.select().from(syncState).where(eq(syncState.locationId, p('locationId'))).prepare());
+const COLUMNS = ['pullCursor', 'lastFullSweepAt', 'nextPullAt', 'lastInboundAt', 'lastOutboundAt', 'lastError', 'lastErrorAt'] as const;
+type StateRow = typeof syncState.$inferSelect;
+const writeState = preparedOnce((db) =>
+  db
+    .insert(syncState)
+    .values({ locationId: p('locationId'), updatedAt: p('updatedAt'), ...Object.fromEntries(COLUMNS.map((c) => [c, p(c)])) })
+    .onConflictDoUpdate({
+      target: syncState.locationId,
+      set: { updatedAt: sql`excluded.updated_at`, ...Object.fromEntries(COLUMNS.map((c) => [c, sql.raw(`excluded.${syncState[c].name}`)])) },
+    })
+    .prepare(),
+);
+
 export function getSyncState(db: Db, locationId: string): SyncState {
-  const row = db.select().from(syncState).where(eq(syncState.locationId, locationId)).get();
+  const row = stateOf(db).get({ locationId });
   if (!row) {
     return {
       locationId,
@@ -73,21 +90,30 @@ export interface SyncStatePatch {
   lastError?: string | null;
 }
 
-/** Writes the given fields (creating the row on first use); the latest change times only move forward. */
+/**
+ * Writes the given fields (creating the row on first use); the latest change times only move
+ * forward. A patch that changes nothing writes nothing (every pass ends by recording its outcome).
+ */
 export function updateSyncState(db: Db, locationId: string, patch: SyncStatePatch, now: number): void {
-  const current = getSyncState(db, locationId);
-  const set: Partial<typeof syncState.$inferInsert> = { updatedAt: now };
-  if (patch.cursor !== undefined) set.pullCursor = JSON.stringify(pullCursorSchema.parse(patch.cursor));
-  if (patch.lastFullSweepAt !== undefined) set.lastFullSweepAt = patch.lastFullSweepAt;
-  if (patch.nextPullAt !== undefined) set.nextPullAt = patch.nextPullAt;
-  if (patch.lastInboundAt !== undefined) set.lastInboundAt = Math.max(patch.lastInboundAt, current.lastInboundAt ?? 0);
-  if (patch.lastOutboundAt !== undefined) set.lastOutboundAt = Math.max(patch.lastOutboundAt, current.lastOutboundAt ?? 0);
-  if (patch.lastError !== undefined && patch.lastError !== current.lastError) {
-    set.lastError = patch.lastError;
-    set.lastErrorAt = patch.lastError === null ? null : now;
+  const current: StateRow | undefined = stateOf(db).get({ locationId });
+  const next: Omit<StateRow, 'locationId' | 'updatedAt'> = {
+    pullCursor: current?.pullCursor ?? null,
+    lastFullSweepAt: current?.lastFullSweepAt ?? null,
+    nextPullAt: current?.nextPullAt ?? null,
+    lastInboundAt: current?.lastInboundAt ?? null,
+    lastOutboundAt: current?.lastOutboundAt ?? null,
+    lastError: current?.lastError ?? null,
+    lastErrorAt: current?.lastErrorAt ?? null,
+  };
+  if (patch.cursor !== undefined) next.pullCursor = JSON.stringify(pullCursorSchema.parse(patch.cursor));
+  if (patch.lastFullSweepAt !== undefined) next.lastFullSweepAt = patch.lastFullSweepAt;
+  if (patch.nextPullAt !== undefined) next.nextPullAt = patch.nextPullAt;
+  if (patch.lastInboundAt !== undefined) next.lastInboundAt = Math.max(patch.lastInboundAt, next.lastInboundAt ?? 0);
+  if (patch.lastOutboundAt !== undefined) next.lastOutboundAt = Math.max(patch.lastOutboundAt, next.lastOutboundAt ?? 0);
+  if (patch.lastError !== undefined && patch.lastError !== next.lastError) {
+    next.lastError = patch.lastError;
+    next.lastErrorAt = patch.lastError === null ? null : now;
   }
-  db.insert(syncState)
-    .values({ locationId, ...set, updatedAt: now })
-    .onConflictDoUpdate({ target: syncState.locationId, set })
-    .run();
+  if (current && COLUMNS.every((c) => next[c] === current[c])) return;
+  writeState(db).run({ locationId, updatedAt: now, ...next });
 }

@@ -5,6 +5,7 @@
 // more than the write itself.
 import { and, asc, eq, inArray, isNull, like, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { preparedOnce } from './prepared.ts';
 import { webhookInbox } from './schema.ts';
 
 export type InboxEvent = typeof webhookInbox.$inferSelect;
@@ -203,11 +204,5 @@ function prepareStatements(db: Db) {
   };
 }
 
-/** Prepared once per database handle; a closed database's handle is dropped with its statements. */
-const prepared = new WeakMap<Db, ReturnType<typeof prepareStatements>>();
-
-function statements(db: Db): ReturnType<typeof prepareStatements> {
-  let s = prepared.get(db);
-  if (!s) prepared.set(db, (s = prepareStatements(db)));
-  return s;
-}
+/** Prepared once per connection (a transaction's handle shares them); dropped with the connection. */
+const statements = preparedOnce(prepareStatements);
