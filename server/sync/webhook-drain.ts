@@ -80,36 +80,82 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
       deps.pullFirst.tally.newContacts += newContacts(db, locationId, groups);
       if (deps.pullFirst.tally.newContacts >= deps.pullFirst.threshold) return { ...result, pullFirst: true };
     }
+    // Contacts whose input is known without a read wait here and are applied together, each with
+    // its events' outcomes, in one transaction (one commit for a turn's worth, not two per contact).
+    let ready: Ready[] = [];
+    const applyReady = () => {
+      const batch = ready;
+      ready = [];
+      applyBatch(deps, locationId, batch, result);
+    };
     for (const [highlevelId, events] of groups) {
+      let input: RemoteInput | undefined;
+      let complete = true;
       try {
-        let input: RemoteInput | undefined;
-        let complete = true;
         if (events.some(({ event }) => event.type === 'ContactDelete')) input = { deleted: highlevelId };
         else if ((input = trustedSnapshot(db, locationId, events, deps.ownerMap))) complete = false;
         else {
+          applyReady();
           sinceTurn = 0;
           const doc = await api.getContact(highlevelId);
           // Gone since the event was sent: the deletion's own webhook may be late or lost.
           input = doc ? fromHighLevel(doc, deps.ownerMap, { complete: true }) : { deleted: highlevelId };
         }
-        if ('unmatchedOwner' in input && input.unmatchedOwner) result.unmatchedOwners.add(input.unmatchedOwner);
-        const outcome = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete });
-        if (CHANGED_OUTCOMES.has(outcome)) result.changed++;
-        for (const { event } of events) markInboxProcessed(db, event.webhookId, `applied: ${outcome}`, clock.now());
-        deps.log?.debug({ locationId, highlevelId, outcome, events: events.length }, 'contact webhook applied');
       } catch (err) {
+        applyReady();
         // Deferred: the events stay queued, untouched, for the pass the supervisor reschedules.
         if (!(err instanceof DeferredError)) failed(db, events.map(({ event }) => event), err, clock.now());
         throw err;
       }
-      result.events += events.length;
+      ready.push({ highlevelId, events, input, complete });
       if (++sinceTurn >= CONTACTS_PER_TURN) {
+        applyReady();
         sinceTurn = 0;
         await nextTurn();
       }
     }
+    applyReady();
   }
   return result;
+}
+
+interface Ready {
+  highlevelId: string;
+  events: ParsedEvent[];
+  input: RemoteInput;
+  complete: boolean;
+}
+
+/**
+ * Applies contacts whose input is known, in order, in one transaction: each contact (its own
+ * savepoint) together with its events' outcomes. A contact whose application throws is rolled back
+ * alone and counted as a failed attempt; the ones before it are kept, the ones after it stay queued,
+ * and the error is thrown once the transaction has committed.
+ */
+function applyBatch(deps: DrainDeps, locationId: string, batch: Ready[], result: DrainResult): void {
+  if (batch.length === 0) return;
+  const { db, clock } = deps;
+  let failure: { err: unknown } | undefined;
+  db.transaction(() => {
+    for (const { highlevelId, events, input, complete } of batch) {
+      try {
+        const outcome = db.transaction(() => {
+          const applied = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete });
+          for (const { event } of events) markInboxProcessed(db, event.webhookId, `applied: ${applied}`, clock.now());
+          return applied;
+        });
+        if ('unmatchedOwner' in input && input.unmatchedOwner) result.unmatchedOwners.add(input.unmatchedOwner);
+        if (CHANGED_OUTCOMES.has(outcome)) result.changed++;
+        result.events += events.length;
+        deps.log?.debug({ locationId, highlevelId, outcome, events: events.length }, 'contact webhook applied');
+      } catch (err) {
+        failed(db, events.map(({ event }) => event), err, clock.now());
+        failure = { err };
+        return;
+      }
+    }
+  });
+  if (failure) throw failure.err;
 }
 
 /** Contacts created in HighLevel (a ContactCreate) that Tandem has no link for. */

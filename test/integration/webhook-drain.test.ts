@@ -137,4 +137,35 @@ describe('a burst of snapshots', () => {
     // Between groups of CONTACTS_PER_TURN, not only before and after the burst.
     expect([...seenByOthers].filter((k) => k < n).sort((a, b) => a - b)).toEqual([0, CONTACTS_PER_TURN, 2 * CONTACTS_PER_TURN, 3 * CONTACTS_PER_TURN]);
   });
+
+  it('keeps the contacts applied before one that fails, and leaves the ones after it queued', async () => {
+    clock.advance(10_000);
+    const ids = await created(4, 'faulty');
+    await syncAll();
+    clock.advance(10_000);
+    for (const id of ids) expect((await hl('PUT', `/contacts/${id}`, { lastName: 'Again' })).status).toBe(200);
+    await t.emulator.emu.webhooks.idle();
+    await t.services.inbox.runOnce();
+    await until(() => queuedInboxEvents(t.db, loc).length === ids.length || undefined, 'the updates queued for the loop');
+
+    // In the order the loop applies them (the order received); the third one's write fails in the
+    // database (as a full disk would).
+    const order = queuedInboxEvents(t.db, loc).map((e) => JSON.parse(e.body).id as string);
+    expect(new Set(order)).toEqual(new Set(ids));
+    const contactOf = (id: string) => getLinkByRemote(t.db, loc, id)!.contactId;
+    t.database.sqlite.exec(`CREATE TRIGGER fail_one BEFORE UPDATE ON contacts WHEN NEW.id = '${contactOf(order[2]!)}' BEGIN SELECT RAISE(ABORT, 'disk says no'); END`);
+    try {
+      const failedPass = await t.services.sync.runOnce(loc);
+      expect(failedPass.error).toContain('disk says no');
+      expect(order.map((id) => getContact(t.db, loc, contactOf(id))?.fields.lastName === 'Again')).toEqual([true, true, false, false]);
+      const eventOf = (id: string) => listInboxEvents(t.db).find((e) => e.type === 'ContactUpdate' && e.body.includes('"lastName":"Again"') && JSON.parse(e.body).id === id)!;
+      expect(order.map((id) => eventOf(id).processedAt !== null)).toEqual([true, true, false, false]);
+      // The failed one counts an attempt (retried, then recorded as failed); the one after it was not tried.
+      expect(order.slice(2).map((id) => eventOf(id).attempts)).toEqual([1, 0]);
+    } finally {
+      t.database.sqlite.exec('DROP TRIGGER fail_one');
+    }
+    await syncAll();
+    for (const id of ids) expect(getContact(t.db, loc, contactOf(id))?.fields.lastName).toBe('Again');
+  });
 });
