@@ -111,6 +111,8 @@ interface LocationLoop {
   usersListedAt?: number;
   /** New contacts read one by one since the last pull run for them (toward BULK_UNKNOWN). */
   newContacts: number;
+  /** Clock ms of the last pull run for new contacts (an import in HighLevel under way). */
+  bulkPulledAt?: number;
 }
 
 const USERS_REFRESH_MS = 60 * 60_000;
@@ -123,6 +125,13 @@ const EVENTS_PER_PASS = 500;
  * first. Below it a read per contact costs about what a pull would and brings each contact alone.
  */
 export const BULK_UNKNOWN = 10;
+/**
+ * After such a pull the location is importing for this long: its next new contacts are not read one
+ * by one (an import's webhooks trickle in, a few per pass, and each pass read up to BULK_UNKNOWN - 1
+ * of them before the next pull) but wait for a pull, run at most every BULK_PULL_EVERY_MS.
+ */
+export const IMPORT_MODE_MS = 10_000;
+export const BULK_PULL_EVERY_MS = 1_000;
 /**
  * Rows pushed at once: with HighLevel's round trips (hundreds of ms) one row at a time could not
  * use the burst budget (100 per 10 s); a few at once keep it busy, and the gate bounds them.
@@ -224,10 +233,17 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // webhooks trickle in over many of them) until such a pull; the events it did not cover (a
       // search lagging behind writes) are then read one by one, in the same pass.
       const drainDeps = { db, clock, api, settings, ownerMap, log, maxEvents: EVENTS_PER_PASS };
-      const drains = [await drainWebhooks({ ...drainDeps, pullFirst: { threshold: BULK_UNKNOWN, tally: loop } }, locationId)];
+      // While an import is under way, one new contact is enough, and the pull waits for its turn.
+      const importing = loop.bulkPulledAt !== undefined && now - loop.bulkPulledAt < IMPORT_MODE_MS;
+      const drains = [await drainWebhooks({ ...drainDeps, pullFirst: { threshold: importing ? 1 : BULK_UNKNOWN, tally: loop } }, locationId)];
       const pulledFirst = drains[0]!.pullFirst === true;
-      if (pulledFirst) {
+      let importPullAt: number | undefined;
+      if (pulledFirst && importing && clock.now() < loop.bulkPulledAt! + BULK_PULL_EVERY_MS) {
+        // The queue waits (from its first new contact on) for the import's next pull.
+        importPullAt = loop.bulkPulledAt! + BULK_PULL_EVERY_MS;
+      } else if (pulledFirst) {
         loop.newContacts = 0;
+        loop.bulkPulledAt = clock.now();
         await pullNow();
         drains.push(await drainWebhooks({ ...drainDeps, maxEvents: EVENTS_PER_PASS - drains[0]!.events }, locationId));
       }
@@ -251,6 +267,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
       loop.failures = 0;
       updateSyncState(db, locationId, { lastError: unmatchedNotice(unmatched, unmatchedLocal) }, clock.now());
+      // Not before the import's next pull: every webhook of the import would otherwise bring a pass.
+      if (importPullAt !== undefined) result.deferredUntil = importPullAt;
     } catch (err) {
       if (err instanceof DeferredError) {
         result.deferredUntil = err.retryAt;

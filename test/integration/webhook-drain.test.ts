@@ -1,8 +1,9 @@
 // The sync loop's drain of queued webhooks (server/sync/webhook-drain.ts, supervisor.ts), over
 // real HTTP with passes driven by hand on a manual clock; the tests run in order and share the
 // location. Webhooks about many contacts Tandem does not know yet (an import in HighLevel) are
-// read by the pull, 500 a request, instead of one read each; a few are still read one by one, so
-// each arrives at once, and they are counted across passes (BULK_UNKNOWN). A burst of snapshots of
+// read by the pull, 500 a request, instead of one read each, and while such an import goes on its
+// next ones wait for the next pull (at most every BULK_PULL_EVERY_MS); otherwise a few are still read
+// one by one, so each arrives at once, and they are counted across passes (BULK_UNKNOWN). A burst of snapshots of
 // linked contacts (no read, nothing to wait for) is applied CONTACTS_PER_TURN at a time, letting
 // the event loop run in between: webhooks arriving meanwhile are acknowledged, not held.
 import { randomUUID } from 'node:crypto';
@@ -11,7 +12,7 @@ import { getContact } from '../../db/contacts.ts';
 import { getLinkByRemote } from '../../db/links.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { listInboxEvents, queuedInboxEvents } from '../../db/webhook-inbox.ts';
-import { BULK_UNKNOWN } from '../../server/sync/supervisor.ts';
+import { BULK_PULL_EVERY_MS, BULK_UNKNOWN, IMPORT_MODE_MS } from '../../server/sync/supervisor.ts';
 import { CONTACTS_PER_TURN } from '../../server/sync/webhook-drain.ts';
 import { call, ManualClock, until } from '../helpers/emulator.ts';
 import { installedTandem, type TestTandem } from '../helpers/tandem.ts';
@@ -83,7 +84,24 @@ describe('webhooks about contacts Tandem does not know', () => {
     expect(events.every((e) => e.processedAt !== null && e.outcome?.startsWith('applied'))).toBe(true);
   });
 
+  it('goes on reading an import through the pull while it trickles in, a pull at most every BULK_PULL_EVERY_MS', async () => {
+    // Right after the pull above: the location is importing, so even a few new contacts wait for a pull.
+    const first = await created(3, 'trickle');
+    const since = lastSeq();
+    const pass = await t.services.sync.runOnce(loc);
+    // Too soon after the last pull (the manual clock has not moved): the pass leaves them queued.
+    expect(pass.deferredUntil).toBeGreaterThan(clock.now());
+    expect(pass.deferredUntil! - clock.now()).toBeLessThanOrEqual(BULK_PULL_EVERY_MS);
+    expect(first.every((id) => getLinkByRemote(t.db, loc, id) === undefined)).toBe(true);
+    const more = await created(4, 'trickle2');
+    await syncAll();
+    for (const id of [...first, ...more]) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
+    expect(requestsSince(since)).toEqual({ reads: 0, searches: 1 });
+  });
+
   it('reads a few one by one, each with its complete record', async () => {
+    // Long after the import: a new contact is read at once again.
+    clock.advance(IMPORT_MODE_MS);
     const ids = await created(BULK_UNKNOWN - 1, 'few');
     const since = lastSeq();
     await syncAll();
