@@ -143,11 +143,14 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
     // load (the daily sweep, or the import after an install, while webhooks keep coming).
     let sweep: AckResult['sweep'];
     let startSweep: (() => void) | undefined;
+    /** Contacts Tandem held when the sweep started (the known ones): the sweep's own are the rest. */
+    let heldBefore = 0;
     if (pullContacts > 0 && process.env.BENCH_SYNC !== 'off') {
       await control(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: pullContacts });
       startSweep = () => {
         const startedAt = performance.now();
         sweep = { contacts: pullContacts, imported: 0, ms: undefined };
+        heldBefore = contactIds(db, location.id).length;
         void sweepNow().then(() => (sweep!.ms = performance.now() - startedAt));
       };
     }
@@ -159,7 +162,7 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
     const mainBefore = mainThreadCpuUs();
     // Asynchronous: Tandem answers from this very process while the load runs.
     const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
-    if (sweep) sweep.imported = contactIds(db, location.id).length;
+    if (sweep) sweep.imported = contactIds(db, location.id).length - heldBefore;
     const cpu = process.cpuUsage(cpuBefore);
     const mainCpu = mainThreadCpuUs() - mainBefore;
     const stored = benchEvents() - before;
