@@ -9,7 +9,9 @@
 //   6. records the outcome in sync_state (latest error in plain words).
 // A DeferredError (budget, 429, token backoff) reschedules that location at its retryAt, without
 // sleeping; any other error backs off exponentially. Times come from the injected clock; the one
-// timer sleeps until the earliest location is due (capped, so new installations are noticed).
+// timer sleeps until the earliest location is due (capped, so new installations are noticed). A
+// wake right after a pass waits PASS_GAP_MS of real time, so a stream of webhooks is taken in
+// passes of many events.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
@@ -44,6 +46,8 @@ export interface SyncOptions {
   pushConcurrency?: number;
   /** Rate-limit figures until HighLevel's headers say otherwise (tests with a shortened window). */
   budget?: ConstructorParameters<typeof RateBudget>[0];
+  /** Real ms kept between a location's passes that a wake asks for (default PASS_GAP_MS). */
+  passGapMs?: number;
 }
 
 export interface Supervisor {
@@ -113,6 +117,8 @@ interface LocationLoop {
   newContacts: number;
   /** Clock ms of the last pull run for new contacts (an import in HighLevel under way). */
   bulkPulledAt?: number;
+  /** Real time (performance.now) before which a wake does not start the next pass (PASS_GAP_MS). */
+  gapUntil?: number;
 }
 
 const USERS_REFRESH_MS = 60 * 60_000;
@@ -137,6 +143,15 @@ export const BULK_PULL_EVERY_MS = 1_000;
  * use the burst budget (100 per 10 s); a few at once keep it busy, and the gate bounds them.
  */
 const PUSH_CONCURRENCY = 4;
+/**
+ * Real-time gap kept after a pass before the next one a wake asks for. Under a stream of webhooks
+ * the inbox hands events over about every 5 ms, and a pass ran for each (about 200 a second, five
+ * events each): every pass reads the location's state, settings and owners and writes its outcome.
+ * Waiting a little lets one pass take more events; a wake after a quiet spell still runs at once,
+ * and a pass with more work ready (a backlog, a pull in progress) is followed at once. Real time,
+ * like the inbox's pass gap: it paces CPU work, not anything a clock schedules.
+ */
+const PASS_GAP_MS = 20;
 
 export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const { db, clock, log } = deps;
@@ -317,6 +332,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       .then((result) => {
         loop.running = undefined;
         loop.blockedUntil = result.deferredUntil;
+        loop.gapUntil = result.more ? undefined : performance.now() + (o.passGapMs ?? PASS_GAP_MS);
         loop.nextRunAt = nextRun(loop, result);
         if (result.skipped === 'not_installed' || result.skipped === 'inactive') loops.delete(locationId);
         schedule();
@@ -332,7 +348,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     scan();
     const now = clock.now();
     let runningCount = [...loops.values()].filter((l) => l.running).length;
-    const due = [...loops.values()].filter((l) => !l.running && l.nextRunAt <= now).sort((a, b) => a.nextRunAt - b.nextRunAt);
+    const realNow = performance.now();
+    const due = [...loops.values()].filter((l) => !l.running && l.nextRunAt <= now && (l.gapUntil ?? 0) <= realNow).sort((a, b) => a.nextRunAt - b.nextRunAt);
     for (const loop of due) {
       if (runningCount >= (o.maxConcurrent ?? 8)) break;
       runningCount++;
@@ -346,8 +363,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     if (!started || stopped) return;
     if (timer) clearTimeout(timer);
     const now = clock.now();
-    const next = Math.min(...[...loops.values()].filter((l) => !l.running).map((l) => l.nextRunAt));
-    const wait = Math.max(0, Math.min(Number.isFinite(next) ? next - now : Infinity, o.maxSleepMs ?? 5_000));
+    // Clock ms until each idle location is due, but not before its real-time gap has passed.
+    const realNow = performance.now();
+    const waits = [...loops.values()].filter((l) => !l.running).map((l) => Math.max(l.nextRunAt - now, (l.gapUntil ?? 0) - realNow));
+    const next = Math.min(...waits);
+    const wait = Math.max(0, Math.min(Number.isFinite(next) ? next : Infinity, o.maxSleepMs ?? 5_000));
     timer = setTimeout(tick, wait);
     timer.unref();
   }
