@@ -102,9 +102,12 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
           input = doc ? fromHighLevel(doc, deps.ownerMap, { complete: true }) : { deleted: highlevelId };
         }
       } catch (err) {
-        applyReady();
-        // Deferred: the events stay queued, untouched, for the pass the supervisor reschedules.
-        if (!(err instanceof DeferredError)) failed(db, events.map(({ event }) => event), err, clock.now());
+        try {
+          applyReady();
+        } finally {
+          // Deferred: the events stay queued, untouched, for the pass the supervisor reschedules.
+          if (!(err instanceof DeferredError)) failed(db, events.map(({ event }) => event), err, clock.now());
+        }
         throw err;
       }
       ready.push({ highlevelId, events, input, complete });
