@@ -81,7 +81,11 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
     const runLoad = (seconds: number, idPrefix: string, target = url, onStart?: () => void, payloadsFile?: string) =>
       new Promise<LoadResult>((resolve, reject) => {
         const args = [target, keyFile, String(RATE), String(seconds), location.id, idPrefix, ...(payloadsFile ? [payloadsFile] : [])];
-        const child = spawn(process.execPath, ['--import', 'tsx', benchFile('./webhook-load.ts'), ...args], {
+        // At a higher priority than Tandem: the generator stands for HighLevel's senders, which do
+        // not share Tandem's cores. At the same priority, Tandem's work delayed its sends (p99 late
+        // 5–27 ms), which then left in bursts. Without the right to raise it (not root), `nice`
+        // says so and runs it at the usual priority; the lateness is printed either way.
+        const child = spawn('nice', ['-n', '-10', process.execPath, '--import', 'tsx', benchFile('./webhook-load.ts'), ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let out = '';
