@@ -2,7 +2,6 @@
 // method, the budget gate, 429, a stale token (also with the real token vault) and a dropped connection.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase } from '../../db/client.ts';
 import { upsertInstallation } from '../../db/installations.ts';
 import { readTokens, saveGrant } from '../../db/tokens.ts';
 import { exchangeCode } from '../../server/highlevel/oauth.ts';
@@ -16,6 +15,7 @@ import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
 import { testLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
 import { installViaConsent, REDIRECT_URI, seedAgency, seedApp } from '../helpers/oauth.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 const SCOPES = ['contacts.readonly', 'contacts.write', 'users.readonly'];
 
@@ -261,9 +261,8 @@ describe('with the real token vault', () => {
     const agency = seedAgency(emulator.emu, 'Acme Agency', ['Downtown']);
     const location = agency.locations[0]!.id;
     const endpoints = { apiUrl: emulator.url, clientId: app.clientId, clientSecret: app.clientSecret };
-    const database = openDatabase(':memory:');
+    const database = memoryDatabase();
     try {
-      migrate(database);
       const cipher = createTokenCipher(randomBytes(32));
       const consent = await installViaConsent(emulator.url, app, location);
       const grant = await exchangeCode(endpoints, consent.code!, REDIRECT_URI, clock.now());

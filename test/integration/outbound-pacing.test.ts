@@ -3,7 +3,7 @@
 // gate without a 429, one lookup per new contact (email and phone in one question), and a lookup
 // whose create the gate deferred is not asked again by the next pass (unless the contact changed).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
+import type { Database, Db } from '../../db/client.ts';
 import { createContact, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { outboxCounts } from '../../db/outbox.ts';
@@ -14,6 +14,7 @@ import { pushPending, type PushMemory, type PushResult } from '../../server/sync
 import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
 import { gatedTestLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 const SCOPES = ['contacts.readonly', 'contacts.write', 'users.readonly'];
 const WINDOW_MS = 1000;
@@ -71,8 +72,7 @@ beforeEach(async () => {
   const added = addLocation(emulator.emu, { name: 'Cedar Dental' });
   locationId = added.location.id;
   token = addOauthToken(emulator.emu, { authClass: 'Location', companyId: added.companyId, locationId, scopes: SCOPES });
-  database = openDatabase(':memory:');
-  migrate(database);
+  database = memoryDatabase();
   db = database.db;
   inFlight = 0;
   maxInFlight = 0;

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
+import type { Database, Db } from '../../db/client.ts';
 import { archiveContact, createContact, getContact, updateContact } from '../../db/contacts.ts';
 import { upsertHighLevelUsers, ownerMapFor } from '../../db/highlevel-users.ts';
 import { getLinkByContact, upsertLink } from '../../db/links.ts';
@@ -23,6 +23,7 @@ import { PARKED_FOR_UPDATES, pushPending, type OutboundDeps } from '../../server
 import { control, ManualClock, testEmulator, until } from '../helpers/emulator.ts';
 import { testLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken, installApp } from '../helpers/world.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 const SCOPES = ['contacts.readonly', 'contacts.write', 'users.readonly'];
 
@@ -106,8 +107,7 @@ beforeEach(async () => {
   });
   await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
   installApp(emulator.emu, added.location, `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hooks`);
-  database = openDatabase(':memory:');
-  migrate(database);
+  database = memoryDatabase();
   db = database.db;
   api = testLocationApi(emulator.url, { locationId, clock, tokens: token });
 });

@@ -4,7 +4,7 @@
 // checkpointed, and the pull resumes after it. A page is applied a slice at a time, other work
 // (webhooks to acknowledge) running in between.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
+import type { Database, Db } from '../../db/client.ts';
 import { contactIds } from '../../db/contacts.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { seedContacts } from '../../emulator/contact-seed.ts';
@@ -14,6 +14,7 @@ import { APPLY_SLICE, pull, type PullDeps } from '../../server/sync/reconcile.ts
 import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
 import { gatedTestLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 const WINDOW_MS = 1000;
 const PAGE = 5;
@@ -57,8 +58,7 @@ beforeEach(async () => {
   const added = addLocation(emulator.emu, { name: 'Cedar Dental' });
   locationId = added.location.id;
   token = addOauthToken(emulator.emu, { authClass: 'Location', companyId: added.companyId, locationId, scopes: ['contacts.readonly', 'contacts.write'] });
-  database = openDatabase(':memory:');
-  migrate(database);
+  database = memoryDatabase();
   db = database.db;
   heldAtSearch = [];
 });

@@ -2,16 +2,16 @@
 // and emailLower upkeep, no-op writes, the per-location updatedAt order that paging relies on,
 // and the outbox rules (same transaction, coalescing, complete/fail only the version read).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { archiveContact, createContact, decodeCursor, encodeCursor, getContact, listContacts, restoreContact, updateContact, ContactWriteError } from '../../db/contacts.ts';
 import { completeOutbox, dueOutbox, enqueueOutbox, failOutbox, getOutbox, outboxCounts } from '../../db/outbox.ts';
 import { authenticateApiKey, createApiKey, hashApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 let database: Database;
 beforeEach(() => {
-  database = openDatabase(':memory:');
-  migrate(database);
+  database = memoryDatabase();
 });
 afterEach(() => database.close());
 

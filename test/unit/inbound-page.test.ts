@@ -5,13 +5,14 @@
 // prepared statements rely on: one statement serves the database handle and its transaction
 // handles, and runs inside whatever transaction the connection has open.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database, type Db } from '../../db/client.ts';
+import type { Database, Db } from '../../db/client.ts';
 import { contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote, isContactLinked, liveRemoteIds, saveLink, tombstone, upsertLink } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { applyRemote, applyRemotePage, type InboundDeps, type RemoteInput } from '../../server/sync/inbound.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 const L = 'loc1';
 const settings: InboundDeps['settings'] = { creationDirection: 'bidirectional', updateDirection: 'inbound' };
@@ -23,8 +24,7 @@ function remote(id: string, dateUpdated: number, over: Partial<ContactFields>): 
 
 let dbs: Database[] = [];
 function fresh(): Database {
-  const d = openDatabase(':memory:');
-  migrate(d);
+  const d = memoryDatabase();
   dbs.push(d);
   return d;
 }

@@ -4,16 +4,16 @@
 // a quiet spell is handled on the next tick. Real time, as the pacing is: bounds only, no sleeps.
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { insertInboxEvent, listInboxEvents } from '../../db/webhook-inbox.ts';
 import { createInboxProcessor, type InboxProcessor } from '../../server/installs/inbox-processor.ts';
 import { until } from '../helpers/emulator.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 let database: Database;
 let processor: InboxProcessor | undefined;
 beforeEach(() => {
-  database = openDatabase(':memory:');
-  migrate(database);
+  database = memoryDatabase();
 });
 afterEach(async () => {
   await processor?.close();

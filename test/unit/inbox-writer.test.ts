@@ -3,14 +3,14 @@
 // as a redelivery, and one row that cannot be stored fails alone. Also the partial indexes that
 // keep the processor's and the loops' reads off each other's rows (db/schema.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { dueInboxEvents, getInboxEvent, listInboxEvents, queuedInboxEvents, recordInboxOutcomes, type NewInboxEvent } from '../../db/webhook-inbox.ts';
 import { createInboxWriter } from '../../server/installs/inbox-writer.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 let database: Database;
 beforeEach(() => {
-  database = openDatabase(':memory:');
-  migrate(database);
+  database = memoryDatabase();
 });
 afterEach(() => database.close());
 

@@ -2,13 +2,13 @@
 // the latest change times only move forward, the error's time follows the error, and a patch that
 // changes nothing writes nothing (every pass of a location's loop ends by recording its outcome).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { EMPTY_CURSOR, getSyncState, updateSyncState } from '../../db/sync-state.ts';
+import { memoryDatabase } from '../helpers/database.ts';
 
 let database: Database;
 beforeEach(() => {
-  database = openDatabase(':memory:');
-  migrate(database);
+  database = memoryDatabase();
 });
 afterEach(() => database.close());
 
