@@ -72,8 +72,9 @@ export interface AckResult extends LoadResult {
   sweep?: { contacts: number; imported: number; ms: number | undefined };
 }
 
-export async function webhookAckBenchmark(options: { pullContacts?: number } = {}): Promise<AckResult> {
+export async function webhookAckBenchmark(options: { pullContacts?: number; warmupSeconds?: number } = {}): Promise<AckResult> {
   const pullContacts = options.pullContacts ?? PULL_CONTACTS;
+  const warmupSeconds = options.warmupSeconds ?? WARMUP_SECONDS;
   const world = await benchWorld(process.env.BENCH_SYNC === 'off' ? { sync: { start: false } } : {});
   try {
     const { tandem, location, webhookKeyFile: keyFile, tandemUrl: url } = world;
@@ -123,7 +124,7 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
     // the warm-up edits the first of them, the measured load the rest.
     let payloads: { warmup?: string; measured?: string } = {};
     if (CONTACTS === 'known') {
-      const warmCount = RATE * WARMUP_SECONDS;
+      const warmCount = RATE * warmupSeconds;
       const seeded = await control<{ payloads: unknown[] }>(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: warmCount + RATE * SECONDS, payloads: true });
       await sweepNow();
       const write = (name: string, list: unknown[]) => {
@@ -141,7 +142,7 @@ export async function webhookAckBenchmark(options: { pullContacts?: number } = {
     } finally {
       bare.child.kill('SIGTERM');
     }
-    const warmup = WARMUP_SECONDS > 0 ? await runLoad(WARMUP_SECONDS, 'benchwarm', url, undefined, payloads.warmup) : undefined;
+    const warmup = warmupSeconds > 0 ? await runLoad(warmupSeconds, 'benchwarm', url, undefined, payloads.warmup) : undefined;
 
     // With BENCH_WEBHOOK_PULL, HighLevel holds that many more contacts and a full sweep starts with the
     // load (the daily sweep, or the import after an install, while webhooks keep coming).
