@@ -58,8 +58,9 @@ export function queueInboxEvent(db: Db, webhookId: string): void {
 }
 
 /** A location's events queued for its sync loop, in the order they were received. */
-export function queuedInboxEvents(db: Db, locationId: string, limit = 100): InboxEvent[] {
-  return statements(db).queued.all({ locationId, limit });
+/** The location's queued events, oldest first; with `receivedUntil`, only those received by then (clock ms). */
+export function queuedInboxEvents(db: Db, locationId: string, limit = 100, receivedUntil = Number.MAX_SAFE_INTEGER): InboxEvent[] {
+  return statements(db).queued.all({ locationId, limit, receivedUntil });
 }
 
 /**
@@ -180,7 +181,7 @@ function prepareStatements(db: Db) {
     queued: db
       .select()
       .from(webhookInbox)
-      .where(and(queuedCondition, eq(webhookInbox.locationId, p('locationId'))))
+      .where(and(queuedCondition, eq(webhookInbox.locationId, p('locationId')), lte(webhookInbox.receivedAt, p('receivedUntil'))))
       .orderBy(...oldestFirst)
       .limit(p('limit'))
       .prepare(),

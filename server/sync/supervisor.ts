@@ -258,9 +258,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         importPullAt = loop.bulkPulledAt! + BULK_PULL_EVERY_MS;
       } else if (pulledFirst) {
         loop.newContacts = 0;
-        loop.bulkPulledAt = clock.now();
+        const pullFrom = (loop.bulkPulledAt = clock.now());
         await pullNow();
-        drains.push(await drainWebhooks({ ...drainDeps, maxEvents: EVENTS_PER_PASS - drains[0]!.events }, locationId));
+        // Only what was queued when the pull began: a contact it did not bring then (search lags
+        // behind writes) is read. Events that came in during the pull (an import goes on) wait for
+        // the next pass, and so for the import's next pull, instead of being read one by one.
+        drains.push(await drainWebhooks({ ...drainDeps, maxEvents: EVENTS_PER_PASS - drains[0]!.events, receivedUntil: pullFrom }, locationId));
       }
       for (const drained of drains) {
         result.webhookEvents += drained.events;

@@ -46,6 +46,8 @@ export interface DrainDeps {
    * the drain one each.
    */
   pullFirst?: { threshold: number; tally: { newContacts: number } };
+  /** Only events received by then (clock ms); later ones stay queued for the next pass. */
+  receivedUntil?: number;
 }
 
 export interface DrainResult {
@@ -72,7 +74,7 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
   const max = deps.maxEvents ?? 1000;
   let sinceTurn = 0;
   while (result.events < max) {
-    const batch = queuedInboxEvents(db, locationId, Math.min(BATCH, max - result.events));
+    const batch = queuedInboxEvents(db, locationId, Math.min(BATCH, max - result.events), deps.receivedUntil);
     if (batch.length === 0) break;
     const groups = groupByContact(batch, (e, detail) => markInboxProcessed(db, e.webhookId, `ignored: ${detail}`, clock.now()));
     if (deps.pullFirst) {

@@ -14,7 +14,7 @@ import { getSyncState } from '../../db/sync-state.ts';
 import { listInboxEvents, queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { BULK_PULL_EVERY_MS, BULK_UNKNOWN, IMPORT_MODE_MS } from '../../server/sync/supervisor.ts';
 import { CONTACTS_PER_TURN } from '../../server/sync/webhook-drain.ts';
-import { call, ManualClock, until } from '../helpers/emulator.ts';
+import { call, control, ManualClock, until } from '../helpers/emulator.ts';
 import { installedTandem, type TestTandem } from '../helpers/tandem.ts';
 
 let t: TestTandem & { location: { id: string } };
@@ -116,6 +116,29 @@ describe('webhooks about contacts Tandem does not know', () => {
     await syncAll();
     for (const id of ids) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
     expect(requestsSince(since)).toEqual({ reads: 0, searches: 1 });
+  });
+  it('leaves what comes in while the pull runs for the next pull, instead of reading it', async () => {
+    clock.advance(IMPORT_MODE_MS);
+    const first = await created(2 * BULK_UNKNOWN, 'during');
+    // HighLevel's search shows a write a second later; the first ones are older than that. The
+    // pull's search answers slowly, and the import goes on meanwhile: those it cannot show yet.
+    t.emulator.emu.setConfig({ searchLagMs: 1_000 });
+    clock.advance(2_000);
+    await control(t.highlevelUrl, 'POST', '/faults', { method: 'POST', path: '/contacts/search', delayMs: 300, times: 1 });
+    const since = lastSeq();
+    const passing = t.services.sync.runOnce(loc);
+    await until(async () => ((await control<{ faults: unknown[] }>(t.highlevelUrl, 'GET', '/faults')).faults.length === 0) || undefined, 'the search under way');
+    clock.advance(1);
+    const late = await created(3, 'late');
+    await passing;
+    for (const id of first) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
+    expect(late.every((id) => getLinkByRemote(t.db, loc, id) === undefined)).toBe(true);
+    expect(requestsSince(since)).toEqual({ reads: 0, searches: 1 });
+    clock.advance(1_000);
+    t.emulator.emu.setConfig({ searchLagMs: 0 });
+    await syncAll();
+    for (const id of late) expect(getLinkByRemote(t.db, loc, id)).toBeDefined();
+    expect(requestsSince(since)).toEqual({ reads: 0, searches: 2 });
   });
 });
 
