@@ -178,7 +178,8 @@ function isEmpty(world: World): boolean {
   return Object.keys(world.companies).length === 0 && Object.keys(world.apps).length === 0;
 }
 
-function appRegistration(tandemUrl: string) {
+/** Tandem's marketplace app as registered with the emulator, for Tandem at `tandemUrl` (the sandbox, tests, benchmarks). */
+export function appRegistration(tandemUrl: string) {
   return {
     name: 'Tandem',
     redirectUris: [`${tandemUrl}/oauth/callback`],

@@ -12,6 +12,7 @@ import { listInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
 import { getInstallation, type Installation } from '../../db/installations.ts';
 import type { Clock } from '../../server/clock.ts';
 import { TANDEM_SCOPES, type Config } from '../../server/config.ts';
+import { appRegistration } from '../../server/sandbox.ts';
 import { followConsent, installThroughBrowser, type BrowserInstall, type ConsentChoice } from '../../server/sandbox-install.ts';
 import type { Services } from '../../server/services.ts';
 import { freePort, startTandem, type RunningTandem } from '../../server/start.ts';
@@ -59,17 +60,8 @@ export interface TestTandemOptions {
   operations?: OperationsOptions & { start?: boolean };
 }
 
-/** Tandem's marketplace app as registered with the emulator, for Tandem at `url`. */
-export function appRegistration(url: string) {
-  return {
-    name: 'Tandem',
-    redirectUris: [`${url}/oauth/callback`],
-    webhookUrl: `${url}/webhooks/highlevel`,
-    customPageUrl: `${url}/panel/`,
-    scopes: [...TANDEM_SCOPES],
-    distribution: 'both',
-  };
-}
+// Tests and benchmarks register Tandem with the emulator as the sandbox does.
+export { appRegistration };
 
 /** The environment of a Tandem at `url` that is `app` of the emulator at `highlevelUrl` (a fresh token key, silent logs). */
 export function tandemEnv(app: TestApp, highlevelUrl: string, webhookPublicKeyPem: string, url: string): Record<string, string> {
