@@ -46,6 +46,27 @@ function mainThreadCpuUs(): number {
   }
 }
 
+/**
+ * BENCH_PROFILE=file.cpuprofile: a CPU profile of this process (Tandem) over the measured load,
+ * for Chrome DevTools or any .cpuprofile reader.
+ */
+const PROFILE_FILE = process.env.BENCH_PROFILE;
+
+/** Starts the V8 profiler; the returned function stops it and gives the profile. */
+async function startProfile(): Promise<() => Promise<object>> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    return profile;
+  };
+}
+
 /** What bench/webhook-load.ts prints. */
 export interface LoadResult {
   sent: number;
@@ -166,7 +187,9 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     const cpuBefore = process.cpuUsage();
     const mainBefore = mainThreadCpuUs();
     // Asynchronous: Tandem answers from this very process while the load runs.
+    const profile = PROFILE_FILE ? await startProfile() : undefined;
     const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
+    if (profile && PROFILE_FILE) writeFileSync(PROFILE_FILE, JSON.stringify(await profile()));
     if (sweep) sweep.imported = contactIds(db, location.id).length - heldBefore;
     const cpu = process.cpuUsage(cpuBefore);
     const mainCpu = mainThreadCpuUs() - mainBefore;

@@ -18,6 +18,15 @@ export function getInstallation(db: Db, locationId: string): Installation | unde
   return byLocation(db).get({ locationId });
 }
 
+const statusByLocation = preparedOnce((db) =>
+  db.select({ status: installations.status }).from(installations).where(eq(installations.locationId, sql.placeholder('locationId'))).prepare(),
+);
+
+/** The installation's status alone (the webhook receiver asks for every contact event; the whole row costs more). */
+export function installationStatus(db: Db, locationId: string): InstallationStatus | undefined {
+  return statusByLocation(db).get({ locationId })?.status;
+}
+
 export function listInstallations(db: Db): Installation[] {
   return allInstallations(db).all();
 }

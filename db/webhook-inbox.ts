@@ -20,21 +20,18 @@ export interface NewInboxEvent {
   receivedAt: number;
   /** Not before this time (work Tandem queues for itself after a transient failure). */
   nextAttemptAt?: number | null;
+  /**
+   * Stored already handed to its location's sync loop (outcome QUEUED), as the inbox processor
+   * would hand it: the webhook receiver does so for contact events of installed locations.
+   */
+  queued?: boolean;
 }
 
 /** Stores an event once; a redelivery with the same webhookId is ignored. True when newly stored. */
 export function insertInboxEvent(db: Db, event: NewInboxEvent): boolean {
-  const result = statements(db).insert.run({ ...event, nextAttemptAt: event.nextAttemptAt ?? null });
+  const { queued, ...row } = event;
+  const result = statements(db).insert.run({ ...row, nextAttemptAt: queued ? null : (event.nextAttemptAt ?? null), outcome: queued ? QUEUED : null });
   return result.changes > 0;
-}
-
-/**
- * Stores several events in one transaction (one commit for all: the webhook receiver's group
- * commit). Results in input order, true when newly stored; a webhookId seen earlier in the same
- * call counts as a redelivery. Throws, storing none, when any insert fails.
- */
-export function insertInboxEvents(db: Db, events: readonly NewInboxEvent[]): boolean[] {
-  return db.transaction(() => events.map((event) => insertInboxEvent(db, event)));
 }
 
 export function getInboxEvent(db: Db, webhookId: string): InboxEvent | undefined {
@@ -168,6 +165,7 @@ function prepareStatements(db: Db) {
         body: p('body'),
         receivedAt: p('receivedAt'),
         nextAttemptAt: p('nextAttemptAt'),
+        outcome: p('outcome'),
       })
       .onConflictDoNothing({ target: webhookInbox.webhookId })
       .prepare(),

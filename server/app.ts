@@ -87,11 +87,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   registerInstallRoutes(app, { config, services });
   registerWebhookRoutes(app, {
-    db: db.db,
+    inbox: services.webhookInbox,
     clock: services.clock,
     webhookKey: services.webhookKey,
     appId: services.appId,
-    onStored: () => services.inbox.schedule(),
   });
   return app;
 }

@@ -12,7 +12,8 @@ import type { HighLevelEndpoints } from './highlevel/oauth.ts';
 import { createTokenProvider, type TokenProvider } from './highlevel/token-provider.ts';
 import { appIdOf } from './highlevel/webhook-events.ts';
 import { parseWebhookPublicKey } from './highlevel/webhook-signature.ts';
-import { eventHandler } from './installs/apply-event.ts';
+import { eventHandler, queuesForLoop } from './installs/apply-event.ts';
+import { createInboxWriter, type InboxWriter } from './installs/inbox-writer.ts';
 import { createInboxProcessor, type InboxProcessor } from './installs/inbox-processor.ts';
 import { createInstalls, type Installs } from './installs/installs.ts';
 import { loggerOptions } from './log.ts';
@@ -28,6 +29,8 @@ export interface Services {
   /** Access tokens per location or agency, refreshed as needed (one refresh at a time). */
   tokens: TokenProvider;
   installs: Installs;
+  /** Stores verified webhook events (the receiver's group commit), contact events queued for their loop. */
+  webhookInbox: InboxWriter;
   /** Applies stored webhook events outside the request. */
   inbox: InboxProcessor;
   /**
@@ -112,6 +115,11 @@ export function createServices(options: ServicesOptions): Services {
     sweepIntervalMs: options.inboxSweepMs,
   });
   processor.current = inbox;
+  const webhookInbox = createInboxWriter(db, {
+    wake: () => inbox.schedule(),
+    forLoop: queuesForLoop(db),
+    wakeLoops: (locationIds) => locationIds.forEach((id) => sync.wake(id)),
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -120,6 +128,7 @@ export function createServices(options: ServicesOptions): Services {
     endpoints,
     tokens,
     installs,
+    webhookInbox,
     inbox,
     sync,
     operations,

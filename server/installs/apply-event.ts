@@ -2,8 +2,8 @@
 // events are queued for their location's sync loop (which applies them in order, server/sync/);
 // everything else is marked ignored, not lost.
 import type { Db } from '../../db/client.ts';
-import { getInstallation, installationsOfCompany } from '../../db/installations.ts';
-import type { InboxEvent } from '../../db/webhook-inbox.ts';
+import { getInstallation, installationStatus, installationsOfCompany } from '../../db/installations.ts';
+import type { InboxEvent, NewInboxEvent } from '../../db/webhook-inbox.ts';
 import { CONTACT_EVENT_TYPES } from '../highlevel/contact-mapping.ts';
 import { installEventSchema, uninstallEventSchema } from '../highlevel/webhook-events.ts';
 import type { EventHandler, EventOutcome } from './inbox-processor.ts';
@@ -19,6 +19,20 @@ export interface SyncHook {
 
 const CONTACT_EVENTS: ReadonlySet<string> = new Set(CONTACT_EVENT_TYPES);
 const USER_EVENTS: ReadonlySet<string> = new Set(['UserCreate', 'UserUpdate', 'UserDelete']);
+
+/**
+ * The decision the handler below makes for a contact event, taken when the event is stored (the
+ * webhook receiver's inbox writer): a contact event of an installed location goes straight to its
+ * loop. Any other event, including a contact event whose location is not installed yet, waits for
+ * the inbox processor, which decides again when it applies it.
+ */
+export function queuesForLoop(db: Db): (event: Pick<NewInboxEvent, 'type' | 'locationId'>) => boolean {
+  return (event) => {
+    if (!CONTACT_EVENTS.has(event.type) || !event.locationId) return false;
+    const status = installationStatus(db, event.locationId);
+    return status !== undefined && status !== 'uninstalled';
+  };
+}
 
 export function eventHandler(installs: Installs, sync?: SyncHook): EventHandler {
   return async (event: InboxEvent): Promise<EventOutcome> => {

@@ -2,12 +2,28 @@
 // committed together in one transaction, right after that turn (a commit costs more than the
 // insert itself), and each caller's promise settles only after the commit, so a webhook is still
 // acknowledged only once its row is durable.
+// A contact event of an installed location is stored already queued for its location's sync loop
+// (what the inbox processor would decide for it, server/installs/apply-event.ts): under a stream of
+// webhooks, a processor pass per event read each row back and wrote it again, on the thread that
+// acknowledges the next ones. Every other event waits for the processor.
 import type { Db } from '../../db/client.ts';
-import { insertInboxEvent, insertInboxEvents, type NewInboxEvent } from '../../db/webhook-inbox.ts';
+import { insertInboxEvent, type NewInboxEvent } from '../../db/webhook-inbox.ts';
 
 export interface InboxWriter {
   /** Resolves after the commit: true when newly stored, false for a redelivery; rejects when not stored. */
   store(event: NewInboxEvent): Promise<boolean>;
+}
+
+export interface InboxWriterHooks {
+  /** New events for the inbox processor were committed: run its pass. */
+  wake(): void;
+  /**
+   * Whether the event goes straight to its location's sync loop; asked inside the transaction
+   * that stores it, so the answer and the row agree (e.g. with an uninstall applied just before).
+   */
+  forLoop?(event: NewInboxEvent): boolean;
+  /** Events newly queued for these locations' loops were committed: run their passes. */
+  wakeLoops?(locationIds: ReadonlySet<string>): void;
 }
 
 interface Waiting {
@@ -16,28 +32,27 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
-/**
- * `wake` asks for the stored events to be applied (the inbox processor's schedule). It is called
- * when a batch opens, right after its commit is queued, so that a pass the processor queues then
- * (setImmediate) runs after the commit and after the acknowledgements are written, in the same
- * turn, as when each insert was committed in its request; and again after a commit that stored
- * something, in case a pass queued earlier ran before it.
- */
-export function createInboxWriter(db: Db, wake: () => void): InboxWriter {
+export function createInboxWriter(db: Db, hooks: InboxWriterHooks): InboxWriter {
   let waiting: Waiting[] = [];
+
+  function routed(event: NewInboxEvent): NewInboxEvent {
+    return hooks.forLoop?.(event) ? { ...event, queued: true } : event;
+  }
 
   function flush(): void {
     const batch = waiting;
     waiting = [];
+    const events: (NewInboxEvent | undefined)[] = new Array(batch.length);
+    const store = (w: Waiting, i: number) => insertInboxEvent(db, (events[i] = routed(w.event)));
     let results: (boolean | undefined)[];
     try {
-      results = insertInboxEvents(db, batch.map((w) => w.event));
+      results = db.transaction(() => batch.map(store));
       batch.forEach((w, i) => w.resolve(results[i]!));
     } catch {
       // One bad row must not cost the others their acknowledgement: each alone, in its own commit.
-      results = batch.map((w) => {
+      results = batch.map((w, i) => {
         try {
-          const stored = insertInboxEvent(db, w.event);
+          const stored = db.transaction(() => store(w, i));
           w.resolve(stored);
           return stored;
         } catch (err) {
@@ -46,17 +61,23 @@ export function createInboxWriter(db: Db, wake: () => void): InboxWriter {
         }
       });
     }
-    if (results.includes(true)) wake();
+    const loops = new Set<string>();
+    let forProcessor = false;
+    events.forEach((event, i) => {
+      if (results[i] !== true || !event) return;
+      if (event.queued && event.locationId) loops.add(event.locationId);
+      else forProcessor = true;
+    });
+    if (forProcessor) hooks.wake();
+    if (loops.size > 0) hooks.wakeLoops?.(loops);
   }
 
   return {
     store(event) {
       return new Promise((resolve, reject) => {
         waiting.push({ event, resolve, reject });
-        if (waiting.length > 1) return;
         // After the I/O of this turn: requests whose bodies arrived together share the commit.
-        setImmediate(flush);
-        wake();
+        if (waiting.length === 1) setImmediate(flush);
       });
     },
   };

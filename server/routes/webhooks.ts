@@ -1,33 +1,29 @@
 // POST /webhooks/highlevel: verify HighLevel's Ed25519 signature over the raw bytes, check the
 // envelope, store the event in the inbox (committed with the others of the same turn) and answer
-// once it is committed; the inbox processor applies it later.
+// once it is committed; the location's sync loop or the inbox processor applies it later
+// (server/installs/inbox-writer.ts).
 // HighLevel redelivers only after a 429 (CONTRACT §5.1), so 429 is the answer whenever the event
 // could not be stored, and every other refusal (401, 400, 413) is for events that must not be kept.
 import type { FastifyInstance } from 'fastify';
 import type { KeyObject } from 'node:crypto';
-import type { Db } from '../../db/client.ts';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
-import { createInboxWriter } from '../installs/inbox-writer.ts';
+import type { InboxWriter } from '../installs/inbox-writer.ts';
 import { verifyWebhookSignatureAsync } from '../highlevel/webhook-signature.ts';
 import { checkWebhookTimestamp, WEBHOOK_BODY_LIMIT, webhookEnvelopeSchema } from '../highlevel/webhook-events.ts';
 import { tenant } from './tenant.ts';
 
 export interface WebhookRouteDeps {
-  db: Db;
+  /** Stores verified events (group commit); services.ts builds it. */
+  inbox: InboxWriter;
   clock: Clock;
   webhookKey: KeyObject;
   /** This app's id: events for another app are refused. */
   appId: string;
-  /**
-   * Asks for stored events to be applied outside the request (the inbox processor's schedule);
-   * called around each group commit (server/installs/inbox-writer.ts).
-   */
-  onStored(): void;
 }
 
 export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): void {
-  const inbox = createInboxWriter(deps.db, deps.onStored);
+  const { inbox } = deps;
   // An encapsulated plugin, so raw-buffer parsing applies to this route only.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

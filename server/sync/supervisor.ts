@@ -161,6 +161,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let immediate: NodeJS.Immediate | undefined;
+  /** performance.now() of the last listing of installations (scan), and whether a wake asked for one. */
+  let scannedAt = Number.NEGATIVE_INFINITY;
+  let scanNeeded = true;
 
   function loopFor(locationId: string): LocationLoop {
     let loop = loops.get(locationId);
@@ -348,7 +351,13 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   function tick(): void {
     timer = undefined;
     if (stopped) return;
-    scan();
+    // Installations are listed again after a wake that names no location, and otherwise once per
+    // timer cap: a wake per stored webhook (hundreds a second) listed them every time.
+    if (scanNeeded || performance.now() - scannedAt >= (o.maxSleepMs ?? 5_000)) {
+      scanNeeded = false;
+      scannedAt = performance.now();
+      scan();
+    }
     const now = clock.now();
     let runningCount = [...loops.values()].filter((l) => l.running).length;
     const realNow = performance.now();
@@ -377,6 +386,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
   function wake(locationId?: string): void {
     if (stopped) return;
+    if (!locationId) scanNeeded = true;
     if (locationId) {
       const loop = loopFor(locationId);
       if (loop.running) loop.again = true;

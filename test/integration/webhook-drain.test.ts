@@ -210,3 +210,21 @@ describe('a burst of snapshots', () => {
     for (const id of ids) expect(getContact(t.db, loc, contactOf(id))?.fields.lastName).toBe('Again');
   });
 });
+
+describe('the way in', () => {
+  // Last: it closes the inbox processor.
+  it('stores a contact webhook of an installed location already queued for its loop: no inbox processor pass is needed', async () => {
+    await syncAll();
+    await t.services.inbox.close();
+    clock.advance(10_000);
+    const res = await hl('POST', '/contacts/', { locationId: loc, firstName: 'Straight', email: `straight.${randomUUID().slice(0, 6)}@example.com` });
+    expect(res.status).toBe(201);
+    const id = res.body.contact.id as string;
+    await t.emulator.emu.webhooks.idle();
+    // Acknowledged means committed, and committed queued.
+    expect(queuedInboxEvents(t.db, loc).map((e) => JSON.parse(e.body).id)).toEqual([id]);
+    await syncAll();
+    expect(getContact(t.db, loc, getLinkByRemote(t.db, loc, id)!.contactId)?.fields.firstName).toBe('Straight');
+    expect(listInboxEvents(t.db).find((e) => e.type === 'ContactCreate' && JSON.parse(e.body).id === id)?.outcome).toMatch(/^applied/);
+  });
+});

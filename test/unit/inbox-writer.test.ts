@@ -26,7 +26,7 @@ const event = (webhookId: string, over: Partial<NewInboxEvent> = {}): NewInboxEv
 
 describe('inbox group commit', () => {
   it('stores the events of one turn together after that turn, and answers each after the commit', async () => {
-    const writer = createInboxWriter(database.db, () => {});
+    const writer = createInboxWriter(database.db, { wake: () => {} });
     const pending = ['a', 'b', 'c'].map((id) => writer.store(event(id)));
     // Nothing is written during the turn that asked: the rows go in together right after it.
     expect(listInboxEvents(database.db)).toEqual([]);
@@ -37,20 +37,46 @@ describe('inbox group commit', () => {
     expect(seen).toEqual([3, 3, 3]);
   });
 
-  it('wakes the processor when a batch opens (its pass then runs after the commit) and after a commit that stored something', async () => {
+  it('wakes the processor after a commit that stored something for it, never before the rows are readable', async () => {
     const wakes: string[] = [];
-    const writer = createInboxWriter(database.db, () => wakes.push(`${listInboxEvents(database.db).length} stored`));
+    const writer = createInboxWriter(database.db, { wake: () => wakes.push(`${listInboxEvents(database.db).length} stored`) });
     const first = [writer.store(event('a')), writer.store(event('b'))];
-    expect(wakes).toEqual(['0 stored']);
+    expect(wakes).toEqual([]);
     await Promise.all(first);
-    expect(wakes).toEqual(['0 stored', '2 stored']);
+    expect(wakes).toEqual(['2 stored']);
     // Only redeliveries: nothing new to apply after the commit.
     await writer.store(event('a'));
-    expect(wakes).toEqual(['0 stored', '2 stored', '2 stored']);
+    expect(wakes).toEqual(['2 stored']);
+  });
+
+  it('stores the events forLoop picks already queued for their loops, and wakes those loops instead of the processor', async () => {
+    const wakes: string[] = [];
+    const loops: string[][] = [];
+    const writer = createInboxWriter(database.db, {
+      wake: () => wakes.push('processor'),
+      forLoop: (e) => e.type === 'ContactUpdate' && e.locationId !== 'elsewhere',
+      wakeLoops: (ids) => loops.push([...ids].sort()),
+    });
+    await Promise.all([
+      writer.store(event('c1')),
+      writer.store(event('c2', { locationId: 'loc2' })),
+      writer.store(event('c3')),
+      writer.store(event('other', { type: 'INSTALL' })),
+      writer.store(event('not-installed', { locationId: 'elsewhere' })),
+    ]);
+    expect(loops).toEqual([['loc1', 'loc2']]);
+    expect(wakes).toEqual(['processor']);
+    expect(queuedInboxEvents(database.db, 'loc1').map((e) => e.webhookId)).toEqual(['c1', 'c3']);
+    expect(queuedInboxEvents(database.db, 'loc2').map((e) => e.webhookId)).toEqual(['c2']);
+    expect(dueInboxEvents(database.db, 1_000).map((e) => e.webhookId).sort()).toEqual(['not-installed', 'other']);
+    // A redelivery of a queued event wakes nothing.
+    await writer.store(event('c1'));
+    expect(loops).toHaveLength(1);
+    expect(wakes).toEqual(['processor']);
   });
 
   it('counts a webhookId repeated in the same turn, or stored before, as a redelivery', async () => {
-    const writer = createInboxWriter(database.db, () => {});
+    const writer = createInboxWriter(database.db, { wake: () => {} });
     expect(await writer.store(event('x'))).toBe(true);
     const again = await Promise.all([writer.store(event('x')), writer.store(event('y')), writer.store(event('y'))]);
     expect(again).toEqual([false, true, false]);
@@ -58,7 +84,7 @@ describe('inbox group commit', () => {
   });
 
   it('fails only the row that cannot be stored; the others of its turn are stored', async () => {
-    const writer = createInboxWriter(database.db, () => {});
+    const writer = createInboxWriter(database.db, { wake: () => {} });
     const results = await Promise.allSettled([
       writer.store(event('ok1')),
       // NOT NULL type: the insert throws, as a full disk or a broken row would.
@@ -74,7 +100,7 @@ describe('inbox group commit', () => {
 
 describe('inbox reads', () => {
   it('keeps queued events out of the due read and each location\'s queue to itself', async () => {
-    const writer = createInboxWriter(database.db, () => {});
+    const writer = createInboxWriter(database.db, { wake: () => {} });
     await Promise.all([
       writer.store(event('q1', { receivedAt: 1 })),
       writer.store(event('q2', { receivedAt: 2, locationId: 'loc2' })),
