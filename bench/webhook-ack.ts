@@ -5,7 +5,7 @@
 // to a peer that does no work (bench/bare-server.ts), so the figures say how much of the latency is
 // the machine's and the generator's and how much is Tandem's. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { contactIds } from '../db/contacts.ts';
 import { getSyncState, updateSyncState } from '../db/sync-state.ts';
@@ -67,6 +67,27 @@ async function startProfile(): Promise<() => Promise<object>> {
   };
 }
 
+/**
+ * CPU time (µs) of each kind of this process's threads, by name (Linux: the event loop is `node`,
+ * libuv's pool where signatures are verified `libuv-worker`, V8's GC helpers `V8 Worker`, the WAL
+ * checkpointer `checkpointer`...); empty elsewhere.
+ */
+function threadCpuUs(): Map<string, number> {
+  const byName = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = tid === String(process.pid) ? 'event loop' : comm === 'node' ? 'other threads' : comm;
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100);
+    }
+  } catch {
+    // Not Linux: no breakdown.
+  }
+  return byName;
+}
+
 /** What bench/webhook-load.ts prints. */
 export interface LoadResult {
   sent: number;
@@ -87,6 +108,8 @@ export interface AckResult extends LoadResult {
   lost: number;
   cpuPerEventUs: number;
   mainCpuPerEventUs: number;
+  /** CPU µs per event by thread name (threadCpuUs), largest first. */
+  threadCpuPerEventUs: Record<string, number>;
   warmup?: LoadResult;
   peer: LoadResult;
   /** BENCH_WEBHOOK_PULL: the full sweep run during the load, and how long it took (undefined: not finished). */
@@ -186,6 +209,7 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     const before = benchEvents();
     const cpuBefore = process.cpuUsage();
     const mainBefore = mainThreadCpuUs();
+    const threadsBefore = threadCpuUs();
     // Asynchronous: Tandem answers from this very process while the load runs.
     const profile = PROFILE_FILE ? await startProfile() : undefined;
     const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
@@ -193,13 +217,16 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     if (sweep) sweep.imported = contactIds(db, location.id).length - heldBefore;
     const cpu = process.cpuUsage(cpuBefore);
     const mainCpu = mainThreadCpuUs() - mainBefore;
+    const threadCpuPerEventUs = Object.fromEntries(
+      [...threadCpuUs()].map(([name, us]) => [name, (us - (threadsBefore.get(name) ?? 0)) / result.sent] as const).filter(([, us]) => us >= 1).sort((a, b) => b[1] - a[1]),
+    );
     const stored = benchEvents() - before;
     const acked = result.statuses['200'] ?? 0;
     // Tandem's CPU over the run divided by the events sent: the cost per event, less noisy than
     // latency on a shared machine. The main thread's share is what bounds the sustainable rate.
     const cpuPerEventUs = (cpu.user + cpu.system) / result.sent;
     const mainCpuPerEventUs = mainCpu / result.sent;
-    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, warmup, peer, sweep };
+    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, threadCpuPerEventUs, warmup, peer, sweep };
   } finally {
     await world.close();
   }
@@ -220,4 +247,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`  acknowledged ${r.acked}, stored in the inbox ${r.stored}, lost ${r.lost} (goal 0)`);
   if (r.sweep) console.log(`  full sweep during the load: ${r.sweep.imported} of ${r.sweep.contacts} contacts in Tandem at the end, sweep ${r.sweep.ms === undefined ? 'not finished' : `done in ${fmt(r.sweep.ms)} ms`}`);
   console.log(`  Tandem CPU per event: ${fmt(r.cpuPerEventUs)} µs, of which the event loop's thread ${fmt(r.mainCpuPerEventUs)} µs`);
+  console.log(`  by thread (µs per event): ${Object.entries(r.threadCpuPerEventUs).map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', ')}`);
 }
