@@ -2,7 +2,7 @@
 // visible), the operation in the confirmation dialog, and the live view of a preview or a run read
 // from its server-sent event stream (fetch + reader, since only fetch sends the Bearer header).
 import type { OperationItemsPage, OperationItemView, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
-
+import { Loadable } from './loadable.svelte.ts';
 import type { RunKind } from './operations-copy.ts';
 
 export type { OperationItemView, OperationView, OperationsView, RunKind };
@@ -18,10 +18,8 @@ const FINISHED = new Set(['completed', 'cancelled', 'failed', 'discarded']);
 /** Real ms before a dropped event stream is opened again. */
 const RECONNECT_MS = 1_000;
 
-export class OperationsModel {
-  state = $state<'loading' | 'ready' | 'failed'>('loading');
+export class OperationsModel extends Loadable {
   view = $state<OperationsView | undefined>();
-  failure = $state<string | undefined>();
   readAt = $state(Date.now());
   /** The operation in the confirmation dialog (a preview being read or shown); undefined when closed. */
   dialog = $state<OperationView | undefined>();
@@ -35,24 +33,13 @@ export class OperationsModel {
   /** Failed items by operation id, loaded when a history entry is expanded. */
   failures = $state<Record<string, OperationItemView[] | 'loading' | string>>({});
   #api: OperationsApi;
-  #loading: Promise<void> | undefined;
   /** Streams open now, by operation id. */
   #streams = new Map<string, AbortController>();
   #disposed = false;
 
   constructor(api: OperationsApi) {
+    super();
     this.#api = api;
-  }
-
-  load(): Promise<void> {
-    this.#loading ??= this.#load().finally(() => (this.#loading = undefined));
-    return this.#loading;
-  }
-
-  async retry(): Promise<void> {
-    this.state = 'loading';
-    this.failure = undefined;
-    await this.load();
   }
 
   /** Opens the dialog with a new preview of `kind` (an undo names the run it takes back). */
@@ -168,7 +155,7 @@ export class OperationsModel {
     };
   }
 
-  async #load(): Promise<void> {
+  protected async read(): Promise<void> {
     try {
       const view = await this.#api.api<OperationsView>('/api/panel/operations');
       this.view = view;

@@ -2,6 +2,7 @@
 // while the page is visible, and saves, pauses and resumes through the panel session.
 import type { Direction } from '../../db/schema.ts';
 import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
+import { Loadable } from './loadable.svelte.ts';
 
 export type { SyncView };
 
@@ -9,42 +10,27 @@ export interface SyncApi {
   api<T>(path: string, init?: RequestInit): Promise<T>;
 }
 
-export type LoadState = 'loading' | 'ready' | 'failed';
+export type { LoadState } from './loadable.svelte.ts';
 
 export interface SettingsDraft {
   creationDirection: Direction;
   updateDirection: Direction;
 }
 
-export class SyncTabModel {
-  state = $state<LoadState>('loading');
+export class SyncTabModel extends Loadable {
   view = $state<SyncView | undefined>();
-  /** Why loading failed, for the error screen. */
-  failure = $state<string | undefined>();
   /** The latest refresh failed while data was on screen (shown quietly; the data may be stale). */
   stale = $state(false);
   /** When the view was last read (epoch ms), for relative times. */
   readAt = $state(Date.now());
   busy = $state<'saving' | 'pausing' | 'resuming' | undefined>();
   #api: SyncApi;
-  #loading: Promise<void> | undefined;
   /** Bumped by every change made here, so a read that started before it cannot undo it on screen. */
   #generation = 0;
 
   constructor(api: SyncApi) {
+    super();
     this.#api = api;
-  }
-
-  /** Loads or refreshes; concurrent calls share one request. */
-  load(): Promise<void> {
-    this.#loading ??= this.#load().finally(() => (this.#loading = undefined));
-    return this.#loading;
-  }
-
-  async retry(): Promise<void> {
-    this.state = 'loading';
-    this.failure = undefined;
-    await this.load();
   }
 
   /** Saves both settings; the caller shows the confirmation. Throws with a message on failure. */
@@ -60,7 +46,7 @@ export class SyncTabModel {
       if (this.view) this.view = { ...this.view, settings };
       // The history and status follow from the server, read after the save.
       this.#generation++;
-      void this.#load();
+      void this.read();
       return settings;
     } finally {
       this.busy = undefined;
@@ -96,7 +82,7 @@ export class SyncTabModel {
     };
   }
 
-  async #load(): Promise<void> {
+  protected async read(): Promise<void> {
     const generation = this.#generation;
     try {
       const view = await this.#api.api<SyncView>('/api/panel/sync');
