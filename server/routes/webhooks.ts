@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { InboxWriter } from '../installs/inbox-writer.ts';
-import { verifyWebhookSignatureAsync } from '../highlevel/webhook-signature.ts';
+import { verifyWebhookSignature } from '../highlevel/webhook-signature.ts';
 import { checkWebhookTimestamp, WEBHOOK_BODY_LIMIT, webhookEnvelopeSchema } from '../highlevel/webhook-events.ts';
 import { tenant } from './tenant.ts';
 
@@ -36,7 +36,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
     scope.post('/webhooks/highlevel', { bodyLimit: WEBHOOK_BODY_LIMIT, logLevel: 'warn', ...tenant('webhook') }, async (req, reply) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const header = req.headers['x-ghl-signature'];
-      if (!(await verifyWebhookSignatureAsync(raw, typeof header === 'string' ? header : undefined, deps.webhookKey))) {
+      if (!verifyWebhookSignature(raw, typeof header === 'string' ? header : undefined, deps.webhookKey)) {
         req.log.warn({ signature: header === undefined ? 'missing' : 'invalid', bytes: raw.length }, 'webhook refused: bad signature');
         throw new AppError(401, 'invalid_signature', 'Missing or invalid x-ghl-signature.');
       }
