@@ -1,7 +1,7 @@
 // The contact links and their sync ledger: which HighLevel contact each Tandem contact is, the
 // values both sides last agreed on (`base`), and tombstones of contacts deleted in HighLevel.
 // The only code that touches contact_links.
-import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce } from './prepared.ts';
 import { contactLinks } from './schema.ts';
@@ -81,20 +81,36 @@ export function upsertLink(db: Db, input: LinkInput): Link {
  * remoteUpdatedAt only moves forward, and an absent one keeps the stored value, both decided in SQL.
  */
 export function saveLink(db: Db, input: LinkInput): void {
-  const base = JSON.stringify(contactFieldsSchema.parse(input.base));
-  upsert(db).run({
+  const params = {
     contactId: input.contactId,
     locationId: input.locationId,
     highlevelId: input.highlevelId,
-    base,
+    base: JSON.stringify(contactFieldsSchema.parse(input.base)),
     remoteUpdatedAt: input.remoteUpdatedAt ?? null,
     now: input.now,
-  });
+  };
+  // The link as it is (the usual case: a sync of a linked contact) takes only its ledger: the
+  // upsert sets highlevel_id too, and SQLite rewrites the unique index of a column an UPDATE sets,
+  // even to the same value. A new link, or one moving to another HighLevel contact, is upserted.
+  if (updateLedger(db).run(params).changes === 0) upsert(db).run(params);
 }
 
-const upsert = preparedOnce((db) => {
+/** Newer of the stored remoteUpdatedAt and `incoming`; an absent one keeps the other. */
+const newerRemoteUpdatedAt = (incoming: SQL) => {
   const stored = contactLinks.remoteUpdatedAt;
-  return db
+  return sql`case when ${incoming} is null then ${stored} when ${stored} is null then ${incoming} else max(${stored}, ${incoming}) end`;
+};
+
+const updateLedger = preparedOnce((db) =>
+  db
+    .update(contactLinks)
+    .set({ base: sql`${p('base')}`, remoteUpdatedAt: newerRemoteUpdatedAt(sql`${p('remoteUpdatedAt')}`), updatedAt: sql`${p('now')}` })
+    .where(and(eq(contactLinks.contactId, p('contactId')), eq(contactLinks.locationId, p('locationId')), eq(contactLinks.highlevelId, p('highlevelId'))))
+    .prepare(),
+);
+
+const upsert = preparedOnce((db) =>
+  db
     .insert(contactLinks)
     .values({
       contactId: p('contactId'),
@@ -110,14 +126,12 @@ const upsert = preparedOnce((db) => {
       set: {
         highlevelId: sql`excluded.highlevel_id`,
         base: sql`excluded.base`,
-        remoteUpdatedAt: sql`case when excluded.remote_updated_at is null then ${stored}
-          when ${stored} is null then excluded.remote_updated_at
-          else max(${stored}, excluded.remote_updated_at) end`,
+        remoteUpdatedAt: newerRemoteUpdatedAt(sql`excluded.remote_updated_at`),
         updatedAt: sql`excluded.updated_at`,
       },
     })
-    .prepare();
-});
+    .prepare(),
+);
 
 /** Marks HighLevel's contact deleted (idempotent: the first deletion time is kept). */
 export function tombstone(db: Db, locationId: string, highlevelId: string, now: number): void {

@@ -3,7 +3,7 @@
 // and the outbox rules (same transaction, coalescing, complete/fail only the version read).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client.ts';
-import { archiveContact, createContact, decodeCursor, encodeCursor, getContact, listContacts, restoreContact, updateContact, ContactWriteError } from '../../db/contacts.ts';
+import { archiveContact, createContact, decodeCursor, encodeCursor, findContactsByEmail, findContactsByPhone, getContact, listContacts, restoreContact, updateContact, ContactWriteError } from '../../db/contacts.ts';
 import { completeOutbox, dueOutbox, enqueueOutbox, failOutbox, getOutbox, outboxCounts } from '../../db/outbox.ts';
 import { authenticateApiKey, createApiKey, hashApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
@@ -57,6 +57,24 @@ describe('contacts repository', () => {
     // An email's case is a change worth storing (shown as entered), matched case-insensitively.
     const recased = updateContact(database.db, { locationId: L, id: c.id, patch: { email: 'a@x.com' }, now: 5000, origin: 'remote' });
     expect(updateContact(database.db, { locationId: L, id: c.id, patch: { email: 'A@X.com' }, now: 6000, origin: 'remote' }).version).toBe(recased.version + 1);
+  });
+
+  it('keeps the email and phone lookups right whether an update changes them or leaves them alone', () => {
+    const c = createContact(database.db, { locationId: L, fields: fields({ firstName: 'Ada', email: 'ada@example.com', phone: '+14155550123' }), now: 1000, origin: 'remote' });
+    const byEmail = (email: string) => findContactsByEmail(database.db, L, email).map((x) => x.id);
+    const byPhone = (phone: string) => findContactsByPhone(database.db, L, phone).map((x) => x.id);
+    // Email and phone untouched (the columns are not rewritten): both still find it.
+    const renamed = updateContact(database.db, { locationId: L, id: c.id, patch: { firstName: 'Ada L.' }, now: 2000, origin: 'remote' });
+    expect(renamed.fields).toMatchObject({ firstName: 'Ada L.', email: 'ada@example.com', phone: '+14155550123' });
+    expect(byEmail('ADA@example.com')).toEqual([c.id]);
+    expect(byPhone('+14155550123')).toEqual([c.id]);
+    // Changed: the old values find nothing, the new ones find it, case-insensitively for email.
+    updateContact(database.db, { locationId: L, id: c.id, patch: { email: 'Ada@Lovelace.example', phone: '+14155550999' }, now: 3000, origin: 'remote' });
+    expect(byEmail('ada@example.com')).toEqual([]);
+    expect(byPhone('+14155550123')).toEqual([]);
+    expect(byEmail('ada@lovelace.example')).toEqual([c.id]);
+    expect(byPhone('+14155550999')).toEqual([c.id]);
+    expect(getContact(database.db, L, c.id)?.fields).toMatchObject({ firstName: 'Ada L.', email: 'Ada@Lovelace.example', phone: '+14155550999' });
   });
 
   it('archives and restores idempotently, enqueuing archive then upsert for local writes', () => {

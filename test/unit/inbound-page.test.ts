@@ -119,6 +119,10 @@ describe('saveLink', () => {
     const after = upsertLink(d.db, { ...input, remoteUpdatedAt: 900, now: 60 });
     expect(after).toMatchObject({ remoteUpdatedAt: 900, remoteDeletedAt: 50, updatedAt: 60 });
     expect(() => saveLink(d.db, { ...input, base: fields({ tags: ['NOT normalised'] }), now: 70 })).toThrow();
+    // The contact linked to another HighLevel contact (a merge there): the link moves, ledger and all.
+    saveLink(d.db, { ...input, highlevelId: 'hl2', base: fields({ firstName: 'C' }), remoteUpdatedAt: 1_000, now: 80 });
+    expect(getLinkByRemote(d.db, L, 'hl1')).toBeUndefined();
+    expect(getLinkByRemote(d.db, L, 'hl2')).toMatchObject({ contactId: c.id, base: { firstName: 'C' }, remoteUpdatedAt: 1_000, linkedAt: 10, updatedAt: 80 });
   });
 
   it('lists the live links a page at a time, each once, in id order, without tombstones or other locations', () => {
