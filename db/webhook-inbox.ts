@@ -1,5 +1,6 @@
 // The webhook inbox: verified HighLevel events stored before they are acknowledged, then applied
-// by the inbox processor (server/installs/inbox-processor.ts). The only code that touches the table.
+// by the inbox processor (server/installs/inbox-processor.ts) or, for contact events, by their
+// location's sync loop (stored queued for it). The only code that touches the table.
 // The hot path (insert on every webhook, the processor's selects and updates) runs through
 // statements prepared once per database: building and preparing the SQL again on each call cost
 // more than the write itself.
