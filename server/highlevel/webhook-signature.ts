@@ -16,8 +16,8 @@ export function parseWebhookPublicKey(text: string): KeyObject {
 /**
  * On the event loop, synchronously: it was on libuv's thread pool (crypto.verify with a callback),
  * but at 1,000 webhooks a second the hand-over (the job, the pool thread's wake-up, the callback)
- * cost more CPU than the check itself: 740 µs of Tandem's CPU per webhook against 615-660 on the
- * loop (bench/webhook-ack.ts, paired runs), with lower acknowledgement p99s.
+ * cost more CPU than the check itself: 740-850 µs of Tandem's CPU per webhook against 615-750 on
+ * the loop (bench/webhook-ack.ts, paired runs on 2 cores), with lower acknowledgement p99s.
  */
 export function verifyWebhookSignature(body: Buffer, signature: string | undefined, key: KeyObject): boolean {
   if (!signature || signature === 'N/A') return false;
