@@ -1,35 +1,18 @@
 // The API keys tab in headless Chromium, inside the emulated HighLevel: an admin creates a key,
 // sees it once in the dialog, uses it, and revokes it after confirming; a plain user sees the list
 // without the buttons.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { startTandem, type RunningTandem } from '../../server/start.ts';
-import { launchBrowser } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import { sandboxInBrowser } from './browser.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-keys-'));
-let tandem: RunningTandem;
-let browser: Browser;
+const world = sandboxInBrowser('keys', { sync: { start: false } });
 
-beforeAll(async () => {
-  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {}, sync: { start: false } });
-  browser = await launchBrowser();
-  mkdirSync('test-results', { recursive: true });
-});
-afterAll(async () => {
-  await browser?.close();
-  await tandem?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
-const sandbox = () => tandem.sandbox!;
-const useKey = (key: string) => fetch(`${tandem.tandemUrl}/api/v1/contacts?limit=1`, { headers: { authorization: `Bearer ${key}` } });
+const sandbox = () => world.tandem.sandbox!;
+const useKey = (key: string) => fetch(`${world.tandem.tandemUrl}/api/v1/contacts?limit=1`, { headers: { authorization: `Bearer ${key}` } });
 
 describe('the API keys tab', () => {
   it('lets an admin create a key, shows it once, and revoke it after confirming', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await world.browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(sandbox().sandboxUrl);
     const panel = page.frameLocator('iframe[data-testid="app-frame"]');
     await panel.getByRole('tab', { name: 'API keys' }).click();
@@ -68,7 +51,7 @@ describe('the API keys tab', () => {
   it('shows a plain user the keys without create or revoke', async () => {
     const location = sandbox().locations[0]!;
     const plain = sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(location.id))!;
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await world.browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(sandbox().sandboxUrl);
     await page.getByTestId('user-switcher').selectOption(plain.id);
     const panel = page.frameLocator('iframe[data-testid="app-frame"]');

@@ -4,28 +4,23 @@
 // and, for push and pull, undoes the run (itself previewed and confirmed); the data on both sides
 // is checked after each step. A plain user sees the times and the history, no buttons. Screenshots
 // before and after each step land in test-results/operations/.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FrameLocator, Page } from 'playwright-core';
 import { getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { listUsers } from '../../db/users.ts';
-import { startTandem, type RunningTandem } from '../../server/start.ts';
 import { call, control, until } from '../helpers/emulator.ts';
-import { launchBrowser } from './browser.ts';
+import { sandboxInBrowser } from './browser.ts';
 
 const OUT = 'test-results/operations';
-const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-operations-'));
-let tandem: RunningTandem;
-let browser: Browser;
+const world = sandboxInBrowser('operations');
 let page: Page;
 let panel: FrameLocator;
 
-const sandbox = () => tandem.sandbox!;
+const sandbox = () => world.tandem.sandbox!;
 const location = () => sandbox().locations[0]!;
-const db = () => tandem.database.db;
+const db = () => world.tandem.database.db;
 const plainUser = () => sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(location().id))!;
 const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.role === 'admin')!;
 
@@ -47,21 +42,14 @@ async function linkedContacts(n: number): Promise<Array<{ id: string; highlevelI
 }
 
 beforeAll(async () => {
-  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
-  browser = await launchBrowser();
   mkdirSync(OUT, { recursive: true });
   // The viewer's own time zone, so the "Last …" lines must carry its abbreviation.
-  page = await browser.newPage({ viewport: { width: 1280, height: 1400 }, timezoneId: 'America/Los_Angeles' });
+  page = await world.browser.newPage({ viewport: { width: 1280, height: 1400 }, timezoneId: 'America/Los_Angeles' });
   await page.goto(sandbox().sandboxUrl);
   await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
   panel = page.frameLocator('iframe[data-testid="app-frame"]');
   await panel.getByTestId('operations').waitFor();
 }, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  await tandem?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 /** A screenshot with the One-time operations card at the top of the panel's frame. */
 async function shot(name: string): Promise<void> {

@@ -2,46 +2,34 @@
 // location, user and connection; plain users get the read-only view; a refused sign-in offers a
 // Retry. T21: the browser refuses to frame the panel under a foreign origin, and refuses to frame
 // any other route even under HighLevel's origin.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Frame, Page } from 'playwright-core';
-import { startTandem, type RunningTandem } from '../../server/start.ts';
+import type { Frame, Page } from 'playwright-core';
 import { getInstallation, setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
 import { until } from '../helpers/emulator.ts';
-import { launchBrowser } from './browser.ts';
+import { sandboxInBrowser } from './browser.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-panel-'));
-let tandem: RunningTandem;
-let browser: Browser;
+const world = sandboxInBrowser('panel');
 let foreign: Server;
 let foreignUrl: string;
 
 beforeAll(async () => {
-  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
-  browser = await launchBrowser();
   // Someone else's site that tries to show Tandem's panel in an iframe.
   foreign = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><title>Not HighLevel</title><h1>Not HighLevel</h1><iframe data-testid="stolen" src="${tandem.tandemUrl}/panel/" width="900" height="500"></iframe>`);
+    res.end(`<!doctype html><title>Not HighLevel</title><h1>Not HighLevel</h1><iframe data-testid="stolen" src="${world.tandem.tandemUrl}/panel/" width="900" height="500"></iframe>`);
   });
   await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
   foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/`;
-  mkdirSync('test-results', { recursive: true });
 });
 afterAll(async () => {
-  await browser?.close();
   await new Promise<void>((resolve) => (foreign ? foreign.close(() => resolve()) : resolve()));
-  await tandem?.close();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** A page that records its console, where Chromium reports CSP and framing refusals. */
 async function openPage(width = 1440, height = 900): Promise<{ page: Page; console: string[] }> {
-  const page = await browser.newPage({ viewport: { width, height } });
+  const page = await world.browser.newPage({ viewport: { width, height } });
   const messages: string[] = [];
   page.on('console', (m) => messages.push(`${m.type()}: ${m.text()}`));
   return { page, console: messages };
@@ -52,7 +40,7 @@ function childFrame(page: Page): Promise<Frame> {
   return until(() => page.mainFrame().childFrames().find((f) => f.url() !== '' && f.url() !== 'about:blank'), 'a child frame');
 }
 
-const sandbox = () => tandem.sandbox!;
+const sandbox = () => world.tandem.sandbox!;
 const demoLocation = () => sandbox().locations[0]!;
 const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.role === 'admin')!;
 const plainUser = () =>
@@ -93,7 +81,7 @@ describe('the panel inside the emulated HighLevel', () => {
   });
 
   it('shows Needs re-auth with a Reconnect link that opens the install URL in a new tab', async () => {
-    const db = tandem.database.db;
+    const db = world.tandem.database.db;
     const { page } = await openPage(1100, 700);
     setInstallationStatus(db, demoLocation().id, 'needs_reauth', Date.now(), 'HighLevel refused Tandem’s refresh token.');
     try {
@@ -102,7 +90,7 @@ describe('the panel inside the emulated HighLevel', () => {
       const connection = panel.getByTestId('panel-connection');
       await connection.getByText('Needs re-auth').waitFor();
       const link = connection.getByRole('link', { name: /Reconnect/ });
-      expect(await link.getAttribute('href')).toBe(`${tandem.tandemUrl}/oauth/install`);
+      expect(await link.getAttribute('href')).toBe(`${world.tandem.tandemUrl}/oauth/install`);
       expect(await link.getAttribute('target')).toBe('_blank');
       expect(await link.getAttribute('rel')).toContain('noopener');
       expect(await panel.getByTestId('panel-reconnect').innerText()).toContain('HighLevel refused Tandem’s refresh token.');
@@ -114,7 +102,7 @@ describe('the panel inside the emulated HighLevel', () => {
   });
 
   it('says the sign-in failed when the location has no active install, and Retry signs in once it has', async () => {
-    const db = tandem.database.db;
+    const db = world.tandem.database.db;
     const before = getInstallation(db, demoLocation().id)!;
     const { page } = await openPage(1100, 700);
     setInstallationStatus(db, demoLocation().id, 'uninstalled', Date.now());
@@ -140,7 +128,7 @@ describe('framing (T21)', () => {
     await page.goto(foreignUrl);
     const frame = await childFrame(page);
     await until(() => console.some((m) => m.includes('frame-ancestors')), 'the CSP refusal in the console');
-    expect(frame.url()).not.toContain(tandem.tandemUrl);
+    expect(frame.url()).not.toContain(world.tandem.tandemUrl);
     expect(await frame.locator('[data-testid="panel-header"]').count()).toBe(0);
     await page.screenshot({ path: 'test-results/panel-foreign-frame.png' });
     await page.close();
@@ -157,7 +145,7 @@ describe('framing (T21)', () => {
           frame.id = id;
           document.body.append(frame);
         },
-        { src: `${tandem.tandemUrl}${path}`, id },
+        { src: `${world.tandem.tandemUrl}${path}`, id },
       );
       return until(async () => {
         const handle = await page.$(`iframe#${id}`);
@@ -168,11 +156,11 @@ describe('framing (T21)', () => {
     // The panel loads under HighLevel's origin (it then waits for a handshake this page never answers).
     const panel = await frameOf('/panel/', 'panel');
     await panel.getByTestId('panel-loading').or(panel.getByTestId('panel-outside')).first().waitFor();
-    expect(panel.url()).toBe(`${tandem.tandemUrl}/panel/`);
+    expect(panel.url()).toBe(`${world.tandem.tandemUrl}/panel/`);
     // /health does not.
     const health = await frameOf('/health', 'health');
     await until(() => console.some((m) => m.includes("frame-ancestors 'none'")), 'the CSP refusal in the console');
-    expect(health.url()).not.toContain(tandem.tandemUrl);
+    expect(health.url()).not.toContain(world.tandem.tandemUrl);
     expect(await health.evaluate(() => document.body.innerText)).not.toContain('"status"');
     await page.close();
   });

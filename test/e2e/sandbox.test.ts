@@ -1,31 +1,15 @@
 // The sandbox in a real browser: the printed URL opens the emulated HighLevel, whose page frames
 // Tandem's panel, and the panel completes HighLevel's postMessage handshake.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { startTandem, type RunningTandem } from '../../server/start.ts';
-import { launchBrowser } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import { sandboxInBrowser } from './browser.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-'));
-let tandem: RunningTandem;
-let browser: Browser;
+const world = sandboxInBrowser('sandbox');
 
-beforeAll(async () => {
-  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await tandem?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 describe('sandbox in a browser', () => {
   it('opens the emulated HighLevel with the panel signed in inside it', async () => {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await page.goto(tandem.sandboxUrl!);
+    const page = await world.browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await page.goto(world.tandem.sandboxUrl!);
     const sidebar = page.getByTestId('sidebar');
     await sidebar.waitFor();
     expect(await sidebar.textContent()).toContain('Contacts');
@@ -35,16 +19,15 @@ describe('sandbox in a browser', () => {
     await panel.getByTestId('panel-header').waitFor();
     await panel.getByTestId('panel-signed-in').waitFor();
     expect(await panel.getByTestId('panel-header').textContent()).toContain('Tandem');
-    expect(await panel.getByTestId('panel-header').textContent()).toContain(tandem.sandbox!.locations[0]!.name);
+    expect(await panel.getByTestId('panel-header').textContent()).toContain(world.tandem.sandbox!.locations[0]!.name);
     expect(await panel.getByTestId('panel-outside').count()).toBe(0);
 
-    mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/sandbox.png' });
   });
 
   it('explains where to go when the panel is opened outside HighLevel', async () => {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
-    await page.goto(`${tandem.tandemUrl}/panel/`);
+    const page = await world.browser.newPage({ viewport: { width: 1100, height: 700 } });
+    await page.goto(`${world.tandem.tandemUrl}/panel/`);
     await page.getByTestId('panel-outside').waitFor();
     expect(await page.getByTestId('panel-outside').innerText()).toContain('Tandem');
     await page.screenshot({ path: 'test-results/panel-outside.png' });

@@ -2,40 +2,25 @@
 // switches Contact update to Bi-directional (Save enables only then), saves, sees the confirmation,
 // and after a reload sees the saved value and the change in the history; a plain user sees the same
 // settings disabled; pause and resume, and the status strip's counts and latest problem.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, FrameLocator, Page } from 'playwright-core';
-import { startTandem, type RunningTandem } from '../../server/start.ts';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { FrameLocator, Page } from 'playwright-core';
 import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
-import { launchBrowser } from './browser.ts';
+import { sandboxInBrowser } from './browser.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tandem-e2e-sync-tab-'));
-let tandem: RunningTandem;
-let browser: Browser;
+const world = sandboxInBrowser('sync-tab');
 
-beforeAll(async () => {
-  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
-  browser = await launchBrowser();
-  mkdirSync('test-results', { recursive: true });
-});
-afterAll(async () => {
-  await browser?.close();
-  await tandem?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
-const sandbox = () => tandem.sandbox!;
+const sandbox = () => world.tandem.sandbox!;
 const demoLocation = () => sandbox().locations[0]!;
 const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.role === 'admin')!;
 const plainUser = () =>
   sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(demoLocation().id))!;
 
 async function openPanel(): Promise<{ page: Page; panel: FrameLocator; console: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+  const page = await world.browser.newPage({ viewport: { width: 1280, height: 1500 } });
   const console: string[] = [];
   page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
   await page.goto(sandbox().sandboxUrl);
@@ -79,7 +64,7 @@ describe('the Sync tab', () => {
     expect(await panel.getByTestId('sync-save-status').evaluate((el) => el === document.activeElement)).toBe(true);
     expect(await panel.getByTestId('sync-save-status').getAttribute('aria-live')).toBe('polite');
     expect(await save.isDisabled()).toBe(true);
-    expect(getSyncSettings(tandem.database.db, demoLocation().id)).toMatchObject({ creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    expect(getSyncSettings(world.tandem.database.db, demoLocation().id)).toMatchObject({ creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
     await panel.getByTestId('sync-history-entry').first().waitFor();
 
     await page.reload();
@@ -149,7 +134,7 @@ describe('the status strip', () => {
     expect(await panel.getByTestId('sync-history-entry').first().innerText()).toContain('paused sync');
 
     // While paused the loop leaves these alone; the tab picks them up on its next refresh.
-    const db = tandem.database.db;
+    const db = world.tandem.database.db;
     const location = demoLocation().id;
     const now = Date.now();
     enqueueOutbox(db, location, 'e2e-contact-1', 'upsert', now);

@@ -1,29 +1,13 @@
 // Issue 4's sandbox acceptance in a real browser: a contact edited in the emulated HighLevel shows
 // in the panel's Contacts tab within seconds; with Contact update set to Bi-directional, an edit
 // made in the panel shows on the emulated HighLevel contact page.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { startTandem, type RunningTandem } from '../../server/start.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { until } from '../helpers/emulator.ts';
-import { launchBrowser } from './browser.ts';
+import { sandboxInBrowser } from './browser.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tandem-two-way-'));
-let tandem: RunningTandem;
-let browser: Browser;
+const world = sandboxInBrowser('two-way');
 
-beforeAll(async () => {
-  tandem = await startTandem({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
-  browser = await launchBrowser();
-  mkdirSync('test-results', { recursive: true });
-});
-afterAll(async () => {
-  await browser?.close();
-  await tandem?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 /** The value of a field on the emulated HighLevel contact page, freshly loaded. */
 async function highLevelField(page: Page, url: string, field: string): Promise<string> {
@@ -33,12 +17,12 @@ async function highLevelField(page: Page, url: string, field: string): Promise<s
 
 describe('two-way sync in the sandbox', () => {
   it('HighLevel → Tandem within seconds, then Tandem → HighLevel once Contact update is Bi-directional', async () => {
-    const sandbox = tandem.sandbox!;
+    const sandbox = world.tandem.sandbox!;
     const location = sandbox.locations[0]!;
     const contactsUrl = `${sandbox.highlevelUrl}/v2/location/${location.id}/contacts`;
 
     // 1. Edit a seeded contact's first name in the emulated HighLevel.
-    const hl = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const hl = await world.browser.newPage({ viewport: { width: 1280, height: 800 } });
     await hl.goto(contactsUrl);
     const firstLink = hl.getByTestId('contact-link').first();
     await firstLink.waitFor();
@@ -55,8 +39,8 @@ describe('two-way sync in the sandbox', () => {
     await hl.screenshot({ path: 'test-results/two-way-1-highlevel-edit.png' });
 
     // 2. The panel's Contacts tab shows it within seconds (the tab refreshes on its own).
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await page.goto(tandem.sandboxUrl!);
+    const page = await world.browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await page.goto(world.tandem.sandboxUrl!);
     const panel = page.frameLocator('iframe[data-testid="app-frame"]');
     await panel.getByTestId('panel-signed-in').waitFor();
     await panel.getByRole('tab', { name: 'Contacts' }).click();
