@@ -1,20 +1,17 @@
 // Benchmark of the one-time Pull contacts (issue 5): a full pull into an empty Tandem and a drifted
 // pull (Tandem already in sync, 1% of the contacts changed in HighLevel since), each previewed then
 // run through the real runner (services.operations) against the emulator over real HTTP on the real
-// clock, with the rate window shortened. Requests come from the emulator's log (Tandem's app token).
+// clock, with the rate window shortened. The emulator runs in a process of its own (processes.ts),
+// so the CPU figures are Tandem's alone. Requests come from the emulator's log (Tandem's app token).
 // Prints figures beside the goal; asserts nothing.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cpus, loadavg } from 'node:os';
-import { seedContacts } from '../emulator/contact-seed.ts';
-import { finishDoc } from '../emulator/contact-model.ts';
-import { isoAt, type ContactDoc } from '../emulator/state.ts';
-import { contactIds, insertContact } from '../db/contacts.ts';
-import { saveLink } from '../db/links.ts';
-import { fromHighLevel } from '../server/highlevel/contact-mapping.ts';
-import { emptyContact } from '../server/sync/contact-model.ts';
-import { held } from '../server/sync/inbound.ts';
+import type { RequestLogEntry } from '../emulator/emulator.ts';
+import { contactIds } from '../db/contacts.ts';
+import { getSyncState } from '../db/sync-state.ts';
 import type { Counts, Preview, Progress } from '../server/sync/operations/types.ts';
-import { control } from '../test/helpers/emulator.ts';
-import { installedTandem } from '../test/helpers/tandem.ts';
+import { call, control } from '../test/helpers/emulator.ts';
+import { benchWorld, type BenchWorld } from './processes.ts';
 
 const BURST_MAX = Number(process.env.BENCH_SYNC_BURST ?? 100);
 const WINDOW_MS = Number(process.env.BENCH_SYNC_WINDOW_MS ?? 1000);
@@ -22,7 +19,6 @@ const WINDOW_MS = Number(process.env.BENCH_SYNC_WINDOW_MS ?? 1000);
 const KEEP_SHARE = 0.25;
 const PAGE = 500;
 
-type Installed = Awaited<ReturnType<typeof installedTandem>>;
 
 export interface OpPullFigures {
   kind: 'full' | 'drifted';
@@ -48,38 +44,56 @@ function load(): string {
   return `loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`;
 }
 
-const lastSeq = (t: Installed) => t.emulator.emu.requestLog.at(-1)?.seq ?? 0;
-const requestsSince = (t: Installed, seq: number) => t.emulator.emu.requestLog.filter((r) => r.seq > seq && r.appId === t.app.appId && r.locationId === t.location.id);
+/** Tandem's requests about the location since `seq`, from the emulator's log. */
+async function requestsSince(w: BenchWorld, seq: number): Promise<RequestLogEntry[]> {
+  const { requests } = await control<{ requests: RequestLogEntry[] }>(w.emulatorUrl, 'GET', `/requests?locationId=${w.location.id}&since=${seq}`);
+  return requests.filter((r) => r.appId === w.app.appId);
+}
+const lastSeq = async (w: BenchWorld) => (await control<{ requests: RequestLogEntry[] }>(w.emulatorUrl, 'GET', `/requests?since=0`)).requests.at(-1)?.seq ?? 0;
 
-async function setUp(): Promise<Installed> {
-  const t = await installedTandem({ sync: { start: false, budget: { max: BURST_MAX, intervalMs: WINDOW_MS } }, operations: { sweepMs: 0 } });
-  await control(t.highlevelUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
-  return t;
+async function setUp(): Promise<BenchWorld> {
+  const w = await benchWorld({ sync: { start: false, budget: { max: BURST_MAX, intervalMs: WINDOW_MS } }, operations: { sweepMs: 0 } });
+  await control(w.emulatorUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
+  return w;
 }
 
-/** Tandem in sync with `docs` (contact + link, as a completed sync leaves them), one transaction. */
-function syncedTandem(t: Installed, docs: ContactDoc[]): void {
-  const now = t.clock.now();
-  t.db.transaction(() => {
-    for (const doc of docs) {
-      const remote = fromHighLevel(doc, () => null, { complete: true });
-      const c = insertContact(t.db, { locationId: t.location.id, fields: { ...emptyContact(), ...remote.fields }, now, origin: 'remote' });
-      saveLink(t.db, { locationId: t.location.id, contactId: c.id, highlevelId: doc.id, base: held(c.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+/** Tandem in sync with the location's HighLevel contacts: a full sweep of the continuous loop, driven by hand. */
+async function syncedTandem(w: BenchWorld): Promise<void> {
+  const { services, database } = w.tandem;
+  const swept = () => {
+    const s = getSyncState(database.db, w.location.id);
+    return s.lastFullSweepAt !== null && s.cursor.run === null;
+  };
+  for (let passes = 0; !swept(); passes++) {
+    if (passes > 10_000) throw new Error('the sweep did not finish');
+    const r = await services.sync.runOnce(w.location.id);
+    if (r.deferredUntil !== undefined) await sleep(Math.max(0, r.deferredUntil - services.clock.now()));
+  }
+}
+
+/** Renames `ids` in HighLevel through its API as the location itself (its private token), waiting out 429s. */
+async function driftInHighLevel(w: BenchWorld, ids: string[]): Promise<void> {
+  for (const [i, id] of ids.entries()) {
+    for (;;) {
+      const res = await call(w.emulatorUrl, 'PUT', `/contacts/${id}`, { token: w.location.privateToken, body: { firstName: `Drifted${i}` } });
+      if (res.status === 200) break;
+      if (res.status !== 429) throw new Error(`drift: PUT answered ${res.status}`);
+      await sleep(WINDOW_MS / 4);
     }
-  });
+  }
 }
 
-async function previewAndRun(t: Installed, kind: OpPullFigures['kind'], size: number, drift: number): Promise<OpPullFigures> {
-  const ops = t.services.operations;
-  const loc = t.location.id;
-  const seq0 = lastSeq(t);
+async function previewAndRun(w: BenchWorld, kind: OpPullFigures['kind'], size: number, drift: number): Promise<OpPullFigures> {
+  const ops = w.tandem.services.operations;
+  const loc = w.location.id;
+  const seq0 = await lastSeq(w);
   let started = performance.now();
   const row = ops.preview({ locationId: loc, userId: 'bench' }, 'pull');
   const previewed = await ops.settled(row.id);
   if (previewed.status !== 'previewed') throw new Error(`preview ${previewed.status}: ${previewed.error}`);
   const preview = JSON.parse(previewed.preview!) as Preview;
   const previewMs = performance.now() - started;
-  const seq1 = lastSeq(t);
+  const seq1 = await lastSeq(w);
 
   started = performance.now();
   const cpu = process.cpuUsage();
@@ -89,15 +103,16 @@ async function previewAndRun(t: Installed, kind: OpPullFigures['kind'], size: nu
   const used = process.cpuUsage(cpu);
   if (done.status !== 'completed') throw new Error(`run ${done.status}: ${done.error}`);
   const progress = JSON.parse(done.progress!) as Progress;
-  const runLog = requestsSince(t, seq1);
+  const runLog = await requestsSince(w, seq1);
+  const allLog = await requestsSince(w, seq0);
   const floorPerSec = (BURST_MAX - Math.ceil(KEEP_SHARE * BURST_MAX)) / (WINDOW_MS / 1000);
   return {
     kind,
     size,
     drift,
-    preview: { requests: seq1 - seq0 === 0 ? 0 : requestsSince(t, seq0).length - runLog.length, ms: previewMs, predicted: preview.requests, counts: preview.counts.tandem },
+    preview: { requests: allLog.length - runLog.length, ms: previewMs, predicted: preview.requests, counts: preview.counts.tandem },
     run: { requests: runLog.length, ms, cpuMs: Math.round((used.user + used.system) / 1000), counts: progress.counts.tandem },
-    rateLimited: requestsSince(t, seq0).filter((r) => r.status === 429).length,
+    rateLimited: allLog.filter((r) => r.status === 429).length,
     pages: Math.floor(size / PAGE) + 1,
     contactsPerSec: size / (ms / 1000),
     floorPerSec,
@@ -109,33 +124,29 @@ async function previewAndRun(t: Installed, kind: OpPullFigures['kind'], size: nu
 
 /** A full pull of `size` HighLevel contacts into a Tandem that has none. */
 export async function fullOpPullBenchmark(size = Number(process.env.BENCH_OP_PULL_SIZE ?? 20_000)): Promise<OpPullFigures> {
-  const t = await setUp();
+  const w = await setUp();
   try {
-    seedContacts(t.emulator.emu, t.location.id, size);
-    const figures = await previewAndRun(t, 'full', size, size);
-    if (contactIds(t.db, t.location.id).length !== size) throw new Error('the pull did not import every contact');
+    await control(w.emulatorUrl, 'POST', `/locations/${w.location.id}/contacts/seed`, { count: size });
+    const figures = await previewAndRun(w, 'full', size, size);
+    if (contactIds(w.tandem.database.db, w.location.id).length !== size) throw new Error('the pull did not import every contact');
     return figures;
   } finally {
-    await t.close();
+    await w.close();
   }
 }
 
 /** A pull of an already-synced location where `driftShare` of the contacts changed in HighLevel. */
 export async function driftedOpPullBenchmark(size = Number(process.env.BENCH_OP_PULL_SIZE ?? 20_000), driftShare = 0.01): Promise<OpPullFigures> {
-  const t = await setUp();
+  const w = await setUp();
   try {
-    const docs = seedContacts(t.emulator.emu, t.location.id, size);
-    syncedTandem(t, docs);
+    const { payloads } = await control<{ payloads: Array<{ id: string }> }>(w.emulatorUrl, 'POST', `/locations/${w.location.id}/contacts/seed`, { count: size, payloads: true });
+    await syncedTandem(w);
     const every = Math.round(1 / driftShare);
-    let drift = 0;
-    for (const [i, doc] of docs.entries()) {
-      if (i % every !== 0) continue;
-      t.emulator.emu.writeContact(doc.id, t.location.id, finishDoc({ ...doc, firstName: `Drifted${i}`, dateUpdated: isoAt(t.emulator.emu.now()) }));
-      drift++;
-    }
-    return await previewAndRun(t, 'drifted', size, drift);
+    const drifted = payloads.filter((_, i) => i % every === 0).map((p) => p.id);
+    await driftInHighLevel(w, drifted);
+    return await previewAndRun(w, 'drifted', size, drifted.length);
   } finally {
-    await t.close();
+    await w.close();
   }
 }
 

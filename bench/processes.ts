@@ -39,7 +39,7 @@ export interface BenchWorld {
   app: TestApp;
   tandem: RunningTandem;
   tandemUrl: string;
-  location: { id: string; name: string };
+  location: { id: string; name: string; privateToken: string };
   /** A temporary folder of this world's, removed by close. */
   dir: string;
   close(): Promise<void>;
@@ -49,7 +49,7 @@ export interface BenchWorld {
  * The emulator in a child process, Tandem here on a free port with its data in a temporary folder,
  * and Tandem installed on one new location through the real OAuth flow.
  */
-export async function benchWorld(options: Pick<StartOptions, 'sync'> = {}): Promise<BenchWorld> {
+export async function benchWorld(options: Pick<StartOptions, 'sync' | 'operations'> = {}): Promise<BenchWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const webhookKeyFile = join(dir, 'webhook-key.pem');
   const emulator = await spawnServer('../emulator/cli.ts', ['--port', '0', '--webhook-key', webhookKeyFile]);
@@ -70,9 +70,12 @@ export async function benchWorld(options: Pick<StartOptions, 'sync'> = {}): Prom
       dataDir: join(dir, 'data'),
       quiet: true,
       ...(options.sync ? { sync: options.sync } : {}),
+      ...(options.operations ? { operations: options.operations } : {}),
     });
     const agency = await createAgency({ highlevelUrl: emulator.url }, { locations: ['Cedar Dental Studio'] });
-    const location = agency.locations[0]!;
+    const { id, name, privateToken } = agency.locations[0]!;
+    if (!privateToken) throw new Error('the emulator gave the location no private integration token');
+    const location = { id, name, privateToken };
     const install = await installLocation({ url: tandemUrl, highlevelUrl: emulator.url, app }, location.id, { userId: agency.adminId });
     if (install.status !== 200) throw new Error(`install failed: ${install.status}`);
     return { emulatorUrl: emulator.url, webhookKeyFile, app, tandem, tandemUrl, location, dir, close };

@@ -133,7 +133,8 @@ export async function startTestTandem(options: TestTandemOptions = {}): Promise<
 export interface TestAgency {
   companyId: string;
   adminId: string;
-  locations: { id: string; name: string }[];
+  /** With each location's private integration token (HighLevel's API as the location itself). */
+  locations: { id: string; name: string; privateToken?: string }[];
 }
 
 /** An agency (company) with an agency admin and named locations, through the control API. */
@@ -148,8 +149,8 @@ export async function createAgency(
   });
   const locations: TestAgency['locations'] = [];
   for (const name of opts.locations ?? ['Downtown Dental', 'Uptown Roofing']) {
-    const l = await control<{ id: string; name: string }>(base, 'POST', '/locations', { name, companyId: company.id });
-    locations.push({ id: l.id, name: l.name });
+    const l = await control<{ id: string; name: string; privateToken: string }>(base, 'POST', '/locations', { name, companyId: company.id });
+    locations.push({ id: l.id, name: l.name, privateToken: l.privateToken });
   }
   const admin = await control<{ id: string }>(base, 'POST', '/users', {
     companyId: company.id,
