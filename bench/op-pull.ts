@@ -4,14 +4,11 @@
 // clock, with the rate window shortened. The emulator runs in a process of its own (processes.ts),
 // so the CPU figures are Tandem's alone. Requests come from the emulator's log (Tandem's app token).
 // Prints figures beside the goal; asserts nothing.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { cpus, loadavg } from 'node:os';
-import type { RequestLogEntry } from '../emulator/emulator.ts';
 import { contactIds } from '../db/contacts.ts';
-import { getSyncState } from '../db/sync-state.ts';
 import type { Counts, Preview, Progress } from '../server/sync/operations/types.ts';
-import { call, control } from '../test/helpers/emulator.ts';
-import { benchWorld, type BenchWorld } from './processes.ts';
+import { control } from '../test/helpers/emulator.ts';
+import { benchWorld, editInHighLevel, lastSeq, requestsSince, syncByFullSweep, type BenchWorld } from './processes.ts';
 
 const BURST_MAX = Number(process.env.BENCH_SYNC_BURST ?? 100);
 const WINDOW_MS = Number(process.env.BENCH_SYNC_WINDOW_MS ?? 1000);
@@ -44,43 +41,10 @@ function load(): string {
   return `loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`;
 }
 
-/** Tandem's requests about the location since `seq`, from the emulator's log. */
-async function requestsSince(w: BenchWorld, seq: number): Promise<RequestLogEntry[]> {
-  const { requests } = await control<{ requests: RequestLogEntry[] }>(w.emulatorUrl, 'GET', `/requests?locationId=${w.location.id}&since=${seq}`);
-  return requests.filter((r) => r.appId === w.app.appId);
-}
-const lastSeq = async (w: BenchWorld) => (await control<{ requests: RequestLogEntry[] }>(w.emulatorUrl, 'GET', `/requests?since=0`)).requests.at(-1)?.seq ?? 0;
-
 async function setUp(): Promise<BenchWorld> {
   const w = await benchWorld({ sync: { start: false, budget: { max: BURST_MAX, intervalMs: WINDOW_MS } }, operations: { sweepMs: 0 } });
   await control(w.emulatorUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
   return w;
-}
-
-/** Tandem in sync with the location's HighLevel contacts: a full sweep of the continuous loop, driven by hand. */
-async function syncedTandem(w: BenchWorld): Promise<void> {
-  const { services, database } = w.tandem;
-  const swept = () => {
-    const s = getSyncState(database.db, w.location.id);
-    return s.lastFullSweepAt !== null && s.cursor.run === null;
-  };
-  for (let passes = 0; !swept(); passes++) {
-    if (passes > 10_000) throw new Error('the sweep did not finish');
-    const r = await services.sync.runOnce(w.location.id);
-    if (r.deferredUntil !== undefined) await sleep(Math.max(0, r.deferredUntil - services.clock.now()));
-  }
-}
-
-/** Renames `ids` in HighLevel through its API as the location itself (its private token), waiting out 429s. */
-async function driftInHighLevel(w: BenchWorld, ids: string[]): Promise<void> {
-  for (const [i, id] of ids.entries()) {
-    for (;;) {
-      const res = await call(w.emulatorUrl, 'PUT', `/contacts/${id}`, { token: w.location.privateToken, body: { firstName: `Drifted${i}` } });
-      if (res.status === 200) break;
-      if (res.status !== 429) throw new Error(`drift: PUT answered ${res.status}`);
-      await sleep(WINDOW_MS / 4);
-    }
-  }
 }
 
 async function previewAndRun(w: BenchWorld, kind: OpPullFigures['kind'], size: number, drift: number): Promise<OpPullFigures> {
@@ -140,10 +104,10 @@ export async function driftedOpPullBenchmark(size = Number(process.env.BENCH_OP_
   const w = await setUp();
   try {
     const { payloads } = await control<{ payloads: Array<{ id: string }> }>(w.emulatorUrl, 'POST', `/locations/${w.location.id}/contacts/seed`, { count: size, payloads: true });
-    await syncedTandem(w);
+    await syncByFullSweep(w);
     const every = Math.round(1 / driftShare);
     const drifted = payloads.filter((_, i) => i % every === 0).map((p) => p.id);
-    await driftInHighLevel(w, drifted);
+    await editInHighLevel(w, drifted, (i) => ({ firstName: `Drifted${i}` }));
     return await previewAndRun(w, 'drifted', size, drifted.length);
   } finally {
     await w.close();

@@ -3,12 +3,15 @@
 // as an app of that emulator and installed on one location. HighLevel is never in Tandem's process,
 // so its work is not measured as Tandem's, and the two use both cores as they would in production.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startTandem, type RunningTandem, type StartOptions } from '../server/start.ts';
-import { control } from '../test/helpers/emulator.ts';
+import type { RequestLogEntry } from '../emulator/emulator.ts';
+import { getSyncState } from '../db/sync-state.ts';
+import { call, control } from '../test/helpers/emulator.ts';
 import { appRegistration, createAgency, installLocation, tandemEnv, type TestApp } from '../test/helpers/tandem.ts';
 
 export const benchFile = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -82,5 +85,42 @@ export async function benchWorld(options: Pick<StartOptions, 'sync' | 'operation
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** Tandem's requests about the world's location after `seq`, from the emulator's log. */
+export async function requestsSince(w: BenchWorld, seq: number): Promise<RequestLogEntry[]> {
+  const { requests } = await control<{ requests: RequestLogEntry[] }>(w.emulatorUrl, 'GET', `/requests?locationId=${w.location.id}&since=${seq}`);
+  return requests.filter((r) => r.appId === w.app.appId);
+}
+
+/** The emulator's latest request log entry (any caller). */
+export async function lastSeq(w: BenchWorld): Promise<number> {
+  return (await control<{ requests: RequestLogEntry[] }>(w.emulatorUrl, 'GET', '/requests')).requests.at(-1)?.seq ?? 0;
+}
+
+/** Tandem in sync with the location's HighLevel contacts: the continuous loop's full sweep, its passes driven here. */
+export async function syncByFullSweep(w: BenchWorld): Promise<void> {
+  const { services, database } = w.tandem;
+  const swept = () => {
+    const s = getSyncState(database.db, w.location.id);
+    return s.lastFullSweepAt !== null && s.cursor.run === null;
+  };
+  for (let passes = 0; !swept(); passes++) {
+    if (passes > 10_000) throw new Error('the sweep did not finish');
+    const r = await services.sync.runOnce(w.location.id);
+    if (r.deferredUntil !== undefined) await sleep(Math.max(0, r.deferredUntil - services.clock.now()));
+  }
+}
+
+/** Edits HighLevel contacts through its API as the location itself (its private token), waiting out 429s. */
+export async function editInHighLevel(w: BenchWorld, ids: string[], patch: (i: number) => Record<string, unknown>): Promise<void> {
+  for (const [i, id] of ids.entries()) {
+    for (;;) {
+      const res = await call(w.emulatorUrl, 'PUT', `/contacts/${id}`, { token: w.location.privateToken, body: patch(i) });
+      if (res.status === 200) break;
+      if (res.status !== 429) throw new Error(`editing a HighLevel contact: PUT answered ${res.status}`);
+      await sleep(250);
+    }
   }
 }
