@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startTandem, type RunningTandem, type StartOptions } from '../server/start.ts';
+import type { Clock } from '../server/clock.ts';
+import type { Services } from '../server/services.ts';
 import type { RequestLogEntry } from '../emulator/emulator.ts';
 import { getSyncState } from '../db/sync-state.ts';
 import { call, control } from '../test/helpers/emulator.ts';
@@ -94,23 +96,41 @@ export async function requestsSince(w: BenchWorld, seq: number): Promise<Request
   return requests.filter((r) => r.appId === w.app.appId);
 }
 
-/** The emulator's latest request log entry (any caller). */
+/** The seq of Tandem's latest request about the location: requestsSince(w, lastSeq(w)) is what came after. */
 export async function lastSeq(w: BenchWorld): Promise<number> {
-  return (await control<{ requests: RequestLogEntry[] }>(w.emulatorUrl, 'GET', '/requests')).requests.at(-1)?.seq ?? 0;
+  return (await requestsSince(w, 0)).at(-1)?.seq ?? 0;
 }
 
-/** Tandem in sync with the location's HighLevel contacts: the continuous loop's full sweep, its passes driven here. */
-export async function syncByFullSweep(w: BenchWorld): Promise<void> {
-  const { services, database } = w.tandem;
-  const swept = () => {
-    const s = getSyncState(database.db, w.location.id);
-    return s.lastFullSweepAt !== null && s.cursor.run === null;
-  };
-  for (let passes = 0; !swept(); passes++) {
-    if (passes > 10_000) throw new Error('the sweep did not finish');
-    const r = await services.sync.runOnce(w.location.id);
-    if (r.deferredUntil !== undefined) await sleep(Math.max(0, r.deferredUntil - services.clock.now()));
+/**
+ * Runs the location's passes back to back, as the supervisor's timer would (a deferred pass is
+ * run again at its retryAt), until `finished()`. Returns the passes and deferrals counted.
+ */
+export async function drive(t: { services: Pick<Services, 'sync'>; clock: Clock; location: { id: string } }, finished: () => boolean, timeoutMs: number): Promise<{ passes: number; deferrals: number; errors: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  let passes = 0;
+  let deferrals = 0;
+  const errors: string[] = [];
+  while (!finished()) {
+    if (Date.now() > deadline) throw new Error(`sync did not finish within ${timeoutMs} ms`);
+    const r = await t.services.sync.runOnce(t.location.id);
+    passes++;
+    if (r.error) errors.push(r.error);
+    if (r.deferredUntil !== undefined) {
+      deferrals++;
+      const wait = r.deferredUntil - t.clock.now();
+      if (wait > 0) await sleep(wait);
+    } else if (!r.more && !finished()) await sleep(1);
   }
+  return { passes, deferrals, errors };
+}
+
+/** Tandem in sync with the location's HighLevel contacts: the continuous loop's full sweep, driven by hand. */
+export async function syncByFullSweep(w: BenchWorld): Promise<void> {
+  const db = w.tandem.database.db;
+  await drive({ services: w.tandem.services, clock: w.tandem.services.clock, location: w.location }, () => {
+    const s = getSyncState(db, w.location.id);
+    return s.lastFullSweepAt !== null && s.cursor.run === null;
+  }, 600_000);
 }
 
 /** Edits HighLevel contacts through its API as the location itself (its private token), waiting out 429s. */

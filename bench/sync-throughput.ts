@@ -16,8 +16,8 @@ import { outboxCounts } from '../db/outbox.ts';
 import { getSyncState, updateSyncState } from '../db/sync-state.ts';
 import { listInboxEvents, queuedInboxEvents } from '../db/webhook-inbox.ts';
 import { emptyContact } from '../server/sync/contact-model.ts';
-import { call, control, until } from '../test/helpers/emulator.ts';
-import { benchWorld } from './processes.ts';
+import { control, until } from '../test/helpers/emulator.ts';
+import { benchWorld, drive, lastSeq as lastSeqOf, requestsSince as requestsOf } from './processes.ts';
 import { installedTandem } from '../test/helpers/tandem.ts';
 
 const BURST_MAX = Number(process.env.BENCH_SYNC_BURST ?? 100);
@@ -101,29 +101,6 @@ function summariseLog(log: RequestLogEntry[], size: number, done: number, elapse
 }
 
 /**
- * Runs the location's passes back to back, as the supervisor's timer would (a deferred pass is
- * run again at its retryAt), until `finished()`. Returns the passes and deferrals counted.
- */
-async function drive(t: Pick<Installed, 'services' | 'clock' | 'location'>, finished: () => boolean, timeoutMs: number): Promise<{ passes: number; deferrals: number; errors: string[] }> {
-  const deadline = Date.now() + timeoutMs;
-  let passes = 0;
-  let deferrals = 0;
-  const errors: string[] = [];
-  while (!finished()) {
-    if (Date.now() > deadline) throw new Error(`sync did not finish within ${timeoutMs} ms`);
-    const r = await t.services.sync.runOnce(t.location.id);
-    passes++;
-    if (r.error) errors.push(r.error);
-    if (r.deferredUntil !== undefined) {
-      deferrals++;
-      const wait = r.deferredUntil - t.clock.now();
-      if (wait > 0) await sleep(wait);
-    } else if (!r.more && !finished()) await sleep(1);
-  }
-  return { passes, deferrals, errors };
-}
-
-/**
  * A full pull of `size` contacts seeded in HighLevel into a freshly installed Tandem. The emulator
  * runs in a process of its own (bench/processes.ts): serving 41 search pages of 500 contacts is
  * HighLevel's work, and in Tandem's process it was measured as Tandem's. Besides throughput, the
@@ -139,8 +116,7 @@ export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZ
     // The install's first pass (users, an empty full sweep) is not part of the pull.
     await drive(t, () => getSyncState(db, location.id).lastFullSweepAt !== null, 60_000);
     await control(emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: size });
-    const requestLog = async () => (await control<{ requests: RequestLogEntry[] }>(emulatorUrl, 'GET', `/requests?locationId=${location.id}`)).requests.filter((r) => r.appId === world.app.appId);
-    const seq = (await requestLog()).at(-1)?.seq ?? 0;
+    const seq = await lastSeqOf(world);
     const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
     // A full sweep now: the next pass reads every contact of the location.
     updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, t.clock.now());
@@ -160,7 +136,7 @@ export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZ
     const used = process.cpuUsage(cpu);
     stalls.disable();
     const imported = contactIds(db, location.id).length;
-    const figures = summariseLog((await requestLog()).filter((r) => r.seq > seq), size, imported, elapsedMs, passes, deferrals);
+    const figures = summariseLog(await requestsOf(world, seq), size, imported, elapsedMs, passes, deferrals);
     const cpuUs = used.user + used.system;
     figures.extra = {
       cpuMs: Math.round(cpuUs / 1000),

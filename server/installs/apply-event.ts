@@ -38,8 +38,7 @@ export function eventHandler(installs: Installs, sync?: SyncHook): EventHandler 
   return async (event: InboxEvent): Promise<EventOutcome> => {
     if (sync && CONTACT_EVENTS.has(event.type)) {
       // Queued, not applied here: the location's loop applies its events in order, one pass at a time.
-      const installation = event.locationId ? getInstallation(sync.db, event.locationId) : undefined;
-      if (!installation || installation.status === 'uninstalled') return { outcome: 'ignored', detail: 'location not installed' };
+      if (!queuesForLoop(sync.db)(event)) return { outcome: 'ignored', detail: 'location not installed' };
       sync.wake(event.locationId!);
       return { outcome: 'queued', detail: 'handed to the location\'s sync loop' };
     }

@@ -387,7 +387,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   function wake(locationId?: string): void {
     if (stopped) return;
     if (!locationId) scanNeeded = true;
-    if (locationId) {
+    else {
       const loop = loopFor(locationId);
       if (loop.running) loop.again = true;
       else loop.nextRunAt = Math.min(loop.nextRunAt, Math.max(clock.now(), loop.blockedUntil ?? 0));
