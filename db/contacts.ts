@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Db } from './client.ts';
 import { newId } from './ids.ts';
 import { enqueueOutbox } from './outbox.ts';
-import { preparedOnce } from './prepared.ts';
+import { preparedOnce, preparedWrite } from './prepared.ts';
 import { contacts } from './schema.ts';
 import {
   applyPatch,
@@ -85,6 +85,8 @@ export function rowToContact(row: Row): Contact {
 export function fieldsToColumns(fields: ContactFields) {
   return columnsOf(contactFieldsSchema.parse(fields));
 }
+
+type ColumnValues = ReturnType<typeof columnsOf>;
 
 /** The stored columns of fields already validated by contactFieldsSchema. */
 function columnsOf(f: ContactFields) {
@@ -364,8 +366,7 @@ function updateOf(db: Db, set: Partial<Row>) {
       // Drizzle binds placeholders in `set` through each column's encoder (dnd stays 0/1), as in
       // `values`; its types only list plain values there.
     } as unknown as Partial<Row>)
-    .where(eq(contacts.id, p('id')))
-    .prepare();
+    .where(eq(contacts.id, p('id')));
 }
 const oldestFirst = [asc(contacts.createdAt), asc(contacts.id)] as const;
 
@@ -393,21 +394,18 @@ const statements = {
       .orderBy(...oldestFirst)
       .prepare(),
   ),
-  update: preparedOnce((db) => updateOf(db, fieldPlaceholders)),
+  update: preparedWrite<ColumnValues & { updatedAt: number; version: number; id: string }>((db) => updateOf(db, fieldPlaceholders)),
   /** Without the indexed email and phone columns: for the writes that do not change them. */
-  updateKeepingKeys: preparedOnce((db) => updateOf(db, placeholdersOf(FIELD_COLUMNS.filter((c) => c !== 'email' && c !== 'emailLower' && c !== 'phone')))),
-  insert: preparedOnce((db) =>
-    db
-      .insert(contacts)
-      .values({
-        id: p('id'),
-        locationId: p('locationId'),
-        ...fieldPlaceholders,
-        createdAt: p('createdAt'),
-        updatedAt: p('updatedAt'),
-        archivedAt: null,
-        version: 1,
-      })
-      .prepare(),
+  updateKeepingKeys: preparedWrite<ColumnValues & { updatedAt: number; version: number; id: string }>((db) => updateOf(db, placeholdersOf(FIELD_COLUMNS.filter((c) => c !== 'email' && c !== 'emailLower' && c !== 'phone')))),
+  insert: preparedWrite<ColumnValues & { id: string; locationId: string; createdAt: number; updatedAt: number }>((db) =>
+    db.insert(contacts).values({
+      id: p('id'),
+      locationId: p('locationId'),
+      ...fieldPlaceholders,
+      createdAt: p('createdAt'),
+      updatedAt: p('updatedAt'),
+      archivedAt: null,
+      version: 1,
+    }),
   ),
 };

@@ -3,7 +3,7 @@
 // The only code that touches contact_links.
 import { and, asc, eq, gt, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { preparedOnce } from './prepared.ts';
+import { preparedOnce, preparedWrite } from './prepared.ts';
 import { contactLinks } from './schema.ts';
 import { contactFieldsSchema, type ContactFields } from '../server/sync/contact-model.ts';
 
@@ -81,7 +81,24 @@ export function upsertLink(db: Db, input: LinkInput): Link {
  * remoteUpdatedAt only moves forward, and an absent one keeps the stored value, both decided in SQL.
  */
 export function saveLink(db: Db, input: LinkInput): void {
-  const params = {
+  const params = paramsOf(input);
+  // The link as it is (the usual case: a sync of a linked contact) takes only its ledger: the
+  // upsert sets highlevel_id too, and SQLite rewrites the unique index of a column an UPDATE sets,
+  // even to the same value. A new link, or one moving to another HighLevel contact, is upserted.
+  if (updateLedger(db).run(params).changes === 0) upsert(db).run(params);
+}
+
+/**
+ * saveLink for a link known to be new: a contact just created, or one just matched by email or
+ * phone, for a HighLevel contact no link holds. One INSERT (saveLink would try the UPDATE first);
+ * it throws if either side is linked already.
+ */
+export function insertLink(db: Db, input: LinkInput): void {
+  insert(db).run(paramsOf(input));
+}
+
+function paramsOf(input: LinkInput): LinkParams {
+  return {
     contactId: input.contactId,
     locationId: input.locationId,
     highlevelId: input.highlevelId,
@@ -89,10 +106,6 @@ export function saveLink(db: Db, input: LinkInput): void {
     remoteUpdatedAt: input.remoteUpdatedAt ?? null,
     now: input.now,
   };
-  // The link as it is (the usual case: a sync of a linked contact) takes only its ledger: the
-  // upsert sets highlevel_id too, and SQLite rewrites the unique index of a column an UPDATE sets,
-  // even to the same value. A new link, or one moving to another HighLevel contact, is upserted.
-  if (updateLedger(db).run(params).changes === 0) upsert(db).run(params);
 }
 
 /** Newer of the stored remoteUpdatedAt and `incoming`; an absent one keeps the other. */
@@ -101,36 +114,38 @@ const newerRemoteUpdatedAt = (incoming: SQL) => {
   return sql`case when ${incoming} is null then ${stored} when ${stored} is null then ${incoming} else max(${stored}, ${incoming}) end`;
 };
 
-const updateLedger = preparedOnce((db) =>
+type LinkParams = { contactId: string; locationId: string; highlevelId: string; base: string; remoteUpdatedAt: number | null; now: number };
+
+const updateLedger = preparedWrite<LinkParams>((db) =>
   db
     .update(contactLinks)
     .set({ base: sql`${p('base')}`, remoteUpdatedAt: newerRemoteUpdatedAt(sql`${p('remoteUpdatedAt')}`), updatedAt: sql`${p('now')}` })
-    .where(and(eq(contactLinks.contactId, p('contactId')), eq(contactLinks.locationId, p('locationId')), eq(contactLinks.highlevelId, p('highlevelId'))))
-    .prepare(),
+    .where(and(eq(contactLinks.contactId, p('contactId')), eq(contactLinks.locationId, p('locationId')), eq(contactLinks.highlevelId, p('highlevelId')))),
 );
 
-const upsert = preparedOnce((db) =>
-  db
-    .insert(contactLinks)
-    .values({
-      contactId: p('contactId'),
-      locationId: p('locationId'),
-      highlevelId: p('highlevelId'),
-      base: p('base'),
-      remoteUpdatedAt: p('remoteUpdatedAt'),
-      linkedAt: p('now'),
-      updatedAt: p('now'),
-    })
-    .onConflictDoUpdate({
-      target: contactLinks.contactId,
-      set: {
-        highlevelId: sql`excluded.highlevel_id`,
-        base: sql`excluded.base`,
-        remoteUpdatedAt: newerRemoteUpdatedAt(sql`excluded.remote_updated_at`),
-        updatedAt: sql`excluded.updated_at`,
-      },
-    })
-    .prepare(),
+const newLink = (db: Db) =>
+  db.insert(contactLinks).values({
+    contactId: p('contactId'),
+    locationId: p('locationId'),
+    highlevelId: p('highlevelId'),
+    base: p('base'),
+    remoteUpdatedAt: p('remoteUpdatedAt'),
+    linkedAt: p('now'),
+    updatedAt: p('now'),
+  });
+
+const insert = preparedWrite<LinkParams>(newLink);
+
+const upsert = preparedWrite<LinkParams>((db) =>
+  newLink(db).onConflictDoUpdate({
+    target: contactLinks.contactId,
+    set: {
+      highlevelId: sql`excluded.highlevel_id`,
+      base: sql`excluded.base`,
+      remoteUpdatedAt: newerRemoteUpdatedAt(sql`excluded.remote_updated_at`),
+      updatedAt: sql`excluded.updated_at`,
+    },
+  }),
 );
 
 /** Marks HighLevel's contact deleted (idempotent: the first deletion time is kept). */

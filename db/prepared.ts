@@ -1,6 +1,8 @@
 // Statements prepared once per database connection, for repositories' hot paths. Drizzle builds the
 // SQL and SQLite prepares it on every ordinary call, which costs more than running it; a prepared
 // statement is reused. Each statement is prepared lazily on first use.
+import type Sqlite from 'better-sqlite3';
+import { is, Param, Placeholder } from 'drizzle-orm';
 import type { Db } from './client.ts';
 
 /**
@@ -23,4 +25,44 @@ export function preparedOnce<T>(build: (db: Db) => T): (db: Db) => T {
     if (s === undefined) cache.set(key, (s = build(db)));
     return s;
   };
+}
+
+/** A write statement drizzle built (insert, update, delete with placeholders), not yet prepared. */
+interface BuiltWrite {
+  toSQL(): { sql: string; params: unknown[] };
+}
+
+export interface PreparedWrite<V> {
+  run(values: V): Sqlite.RunResult;
+}
+
+/**
+ * A write (insert, update, delete with named placeholders) run straight on the connection's
+ * better-sqlite3 statement, for the writes run for every contact of a pull or every webhook.
+ * Drizzle's own run() resolves each parameter on every call (a class-chain check per parameter:
+ * 2–3 µs for a contact's 24 columns); here each parameter's source (a named value, the same through
+ * its column's encoder, or a constant) is decided once. `built` is the query drizzle would prepare
+ * (e.g. `db.insert(t).values({ a: p('a') })`, without `.prepare()`).
+ */
+export function prepareWrite<V extends Record<string, unknown>>(db: Db, built: BuiltWrite): PreparedWrite<V> {
+  const query = built.toSQL();
+  const client = (connectionOf(db) as { client?: Sqlite.Database }).client;
+  if (!client) throw new Error('prepareWrite: no better-sqlite3 connection behind this handle');
+  const stmt = client.prepare(query.sql);
+  const sources = query.params.map((param): ((values: V) => unknown) => {
+    const placeholder = is(param, Placeholder) ? param : is(param, Param) && is(param.value, Placeholder) ? param.value : undefined;
+    if (!placeholder) return () => param;
+    const name = placeholder.name;
+    const encode = is(param, Param) ? (v: unknown) => param.encoder.mapToDriverValue(v) : (v: unknown) => v;
+    return (values) => {
+      if (!(name in values)) throw new Error(`No value for placeholder "${name}" was provided`);
+      return encode(values[name]);
+    };
+  });
+  return { run: (values) => stmt.run(...sources.map((source) => source(values))) };
+}
+
+/** prepareWrite once per connection (as preparedOnce). */
+export function preparedWrite<V extends Record<string, unknown>>(build: (db: Db) => BuiltWrite): (db: Db) => PreparedWrite<V> {
+  return preparedOnce((db) => prepareWrite<V>(db, build(db)));
 }

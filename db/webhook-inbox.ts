@@ -6,7 +6,7 @@
 // more than the write itself.
 import { and, asc, eq, inArray, isNull, like, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { preparedOnce } from './prepared.ts';
+import { prepareWrite, preparedOnce } from './prepared.ts';
 import { webhookInbox } from './schema.ts';
 
 export type InboxEvent = typeof webhookInbox.$inferSelect;
@@ -155,21 +155,24 @@ const queuedCondition = sql`(${webhookInbox.processedAt} is null and ${webhookIn
 function prepareStatements(db: Db) {
   const byId = eq(webhookInbox.webhookId, p('webhookId'));
   const oldestFirst = [asc(webhookInbox.receivedAt), asc(webhookInbox.webhookId)] as const;
+  type Id = { webhookId: string };
   return {
-    insert: db
-      .insert(webhookInbox)
-      .values({
-        webhookId: p('webhookId'),
-        type: p('type'),
-        locationId: p('locationId'),
-        companyId: p('companyId'),
-        body: p('body'),
-        receivedAt: p('receivedAt'),
-        nextAttemptAt: p('nextAttemptAt'),
-        outcome: p('outcome'),
-      })
-      .onConflictDoNothing({ target: webhookInbox.webhookId })
-      .prepare(),
+    insert: prepareWrite<Omit<NewInboxEvent, 'queued'> & { nextAttemptAt: number | null; outcome: string | null }>(
+      db,
+      db
+        .insert(webhookInbox)
+        .values({
+          webhookId: p('webhookId'),
+          type: p('type'),
+          locationId: p('locationId'),
+          companyId: p('companyId'),
+          body: p('body'),
+          receivedAt: p('receivedAt'),
+          nextAttemptAt: p('nextAttemptAt'),
+          outcome: p('outcome'),
+        })
+        .onConflictDoNothing({ target: webhookInbox.webhookId }),
+    ),
     due: db
       .select()
       .from(webhookInbox)
@@ -184,23 +187,26 @@ function prepareStatements(db: Db) {
       .orderBy(...oldestFirst)
       .limit(p('limit'))
       .prepare(),
-    queue: db.update(webhookInbox).set({ outcome: QUEUED, nextAttemptAt: null }).where(byId).prepare(),
-    countAttempt: db.update(webhookInbox).set({ attempts: sqlIncrement() }).where(byId).prepare(),
-    processed: db
-      .update(webhookInbox)
-      .set({ processedAt: sql`${p('now')}`, outcome: sql`${p('outcome')}`, nextAttemptAt: null, attempts: sqlIncrement() })
-      .where(byId)
-      .prepare(),
-    retry: db
-      .update(webhookInbox)
-      .set({ outcome: sql`${p('outcome')}`, nextAttemptAt: sql`${p('nextAttemptAt')}`, attempts: sqlIncrement() })
-      .where(byId)
-      .prepare(),
-    defer: db
-      .update(webhookInbox)
-      .set({ outcome: sql`${p('outcome')}`, nextAttemptAt: sql`${p('nextAttemptAt')}` })
-      .where(byId)
-      .prepare(),
+    queue: prepareWrite<Id>(db, db.update(webhookInbox).set({ outcome: QUEUED, nextAttemptAt: null }).where(byId)),
+    countAttempt: prepareWrite<Id>(db, db.update(webhookInbox).set({ attempts: sqlIncrement() }).where(byId)),
+    processed: prepareWrite<Id & { outcome: string; now: number }>(
+      db,
+      db
+        .update(webhookInbox)
+        .set({ processedAt: sql`${p('now')}`, outcome: sql`${p('outcome')}`, nextAttemptAt: null, attempts: sqlIncrement() })
+        .where(byId),
+    ),
+    retry: prepareWrite<Id & { outcome: string; nextAttemptAt: number }>(
+      db,
+      db
+        .update(webhookInbox)
+        .set({ outcome: sql`${p('outcome')}`, nextAttemptAt: sql`${p('nextAttemptAt')}`, attempts: sqlIncrement() })
+        .where(byId),
+    ),
+    defer: prepareWrite<Id & { outcome: string; nextAttemptAt: number }>(
+      db,
+      db.update(webhookInbox).set({ outcome: sql`${p('outcome')}`, nextAttemptAt: sql`${p('nextAttemptAt')}` }).where(byId),
+    ),
   };
 }
 

@@ -19,7 +19,7 @@ import type { Db } from '../../db/client.ts';
 import {
   archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, updateContact, type Contact,
 } from '../../db/contacts.ts';
-import { getLinkByRemote, isContactLinked, saveLink, tombstone, type Link } from '../../db/links.ts';
+import { getLinkByRemote, insertLink, isContactLinked, saveLink, tombstone, type Link } from '../../db/links.ts';
 import { enqueueOutbox } from '../../db/outbox.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
@@ -123,7 +123,7 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
     const fields: ContactFields = { ...emptyContact(), ...remote.fields };
     // Inside apply's transaction: no savepoint of its own (a throw rolls back the whole apply).
     const created = insertContact(db, { locationId, fields, now, origin: 'remote' });
-    saveLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: held(created.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+    insertLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: held(created.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
     return 'created';
   }
   // HighLevel's values win where it has them; Tandem's values fill HighLevel's empty fields only
@@ -131,7 +131,7 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
   const outbound = deps.settings.creationDirection === 'bidirectional';
   const fill = linkFill(match.fields, remote.fields, { outbound });
   writeLocal(deps, match, fill);
-  saveLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  insertLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
   if (outbound && sendsSomething(fill)) enqueueOutbox(db, locationId, match.id, 'upsert', now);
   if (!opts.complete) deps.log?.debug({ locationId, highlevelId: remote.id }, 'linked from a partial snapshot');
   return 'linked';

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Db } from '../../db/client.ts';
 import { contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
-import { getLinkByContact, getLinkByRemote, isContactLinked, liveRemoteIds, saveLink, tombstone, upsertLink } from '../../db/links.ts';
+import { getLinkByContact, getLinkByRemote, insertLink, isContactLinked, liveRemoteIds, saveLink, tombstone, upsertLink } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
@@ -123,6 +123,18 @@ describe('saveLink', () => {
     saveLink(d.db, { ...input, highlevelId: 'hl2', base: fields({ firstName: 'C' }), remoteUpdatedAt: 1_000, now: 80 });
     expect(getLinkByRemote(d.db, L, 'hl1')).toBeUndefined();
     expect(getLinkByRemote(d.db, L, 'hl2')).toMatchObject({ contactId: c.id, base: { firstName: 'C' }, remoteUpdatedAt: 1_000, linkedAt: 10, updatedAt: 80 });
+  });
+
+  it('inserts a new link as saveLink would, and refuses one for a contact or HighLevel contact already linked', () => {
+    const d = fresh();
+    const [a, b] = ['A', 'B'].map((firstName, i) => createContact(d.db, { locationId: L, fields: fields({ firstName }), now: 1 + i, origin: 'remote' }));
+    insertLink(d.db, { locationId: L, contactId: a!.id, highlevelId: 'hl1', base: fields({ firstName: 'A' }), remoteUpdatedAt: 500, now: 10 });
+    expect(getLinkByRemote(d.db, L, 'hl1')).toMatchObject({ contactId: a!.id, base: { firstName: 'A' }, remoteUpdatedAt: 500, remoteDeletedAt: null, linkedAt: 10, updatedAt: 10 });
+    expect(() => insertLink(d.db, { locationId: L, contactId: a!.id, highlevelId: 'hl2', base: fields(), now: 20 })).toThrow(/UNIQUE/);
+    expect(() => insertLink(d.db, { locationId: L, contactId: b!.id, highlevelId: 'hl1', base: fields(), now: 20 })).toThrow(/UNIQUE/);
+    expect(() => insertLink(d.db, { locationId: L, contactId: b!.id, highlevelId: 'hl3', base: fields({ tags: ['NOT normalised'] }), now: 20 })).toThrow();
+    expect(isContactLinked(d.db, L, b!.id)).toBe(false);
+    expect(getLinkByContact(d.db, L, a!.id)).toMatchObject({ highlevelId: 'hl1', updatedAt: 10 });
   });
 
   it('lists the live links a page at a time, each once, in id order, without tombstones or other locations', () => {

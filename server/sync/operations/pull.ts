@@ -16,7 +16,7 @@
 // 'after-page' (a page and its checkpoint committed).
 import { insertContact, updateContact } from '../../../db/contacts.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
-import { saveLink } from '../../../db/links.ts';
+import { insertLink, saveLink } from '../../../db/links.ts';
 import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
@@ -131,7 +131,7 @@ function apply(ctx: RunContext, remote: RemoteContact, d: PullDecision): void {
   }
   if (d.action === 'created') {
     const created = insertContact(db, { locationId, fields: d.fields, now, origin: 'remote' });
-    saveLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: d.base, remoteUpdatedAt: remote.dateUpdated ?? null, now });
+    insertLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: d.base, remoteUpdatedAt: remote.dateUpdated ?? null, now });
     ctx.record({
       ...base,
       action: 'created',
