@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Db } from './client.ts';
 import { newId } from './ids.ts';
 import { enqueueOutbox } from './outbox.ts';
-import { preparedOnce, preparedWrite } from './prepared.ts';
+import { preparedOnce, preparedWrite, transaction } from './prepared.ts';
 import { contacts } from './schema.ts';
 import {
   applyPatch,
@@ -139,7 +139,7 @@ export type NewContact = { locationId: string; fields: ContactFields; now: numbe
 export function createContact(db: Db, input: NewContact): Contact {
   // Statements of the handle `db` run inside its transaction (better-sqlite3 transactions are the
   // connection's), so the prepared ones are shared.
-  return db.transaction(() => insertContact(db, input));
+  return transaction(db, () => insertContact(db, input));
 }
 
 /**
@@ -173,7 +173,7 @@ export function updateContact(
     expectedVersion?: number;
   },
 ): Contact {
-  return db.transaction(() => {
+  return transaction(db, () => {
     const row = readRow(db, input.locationId, input.id);
     if (!row) throw new ContactWriteError('not_found');
     if (input.expectedVersion !== undefined && row.version !== input.expectedVersion) {
@@ -202,7 +202,7 @@ function setArchived(
   input: { locationId: string; id: string; now: number; origin: WriteOrigin; expectedVersion?: number },
   archived: boolean,
 ): Contact {
-  return db.transaction(() => {
+  return transaction(db, () => {
     const row = readRow(db, input.locationId, input.id);
     if (!row) throw new ContactWriteError('not_found');
     if (input.expectedVersion !== undefined && row.version !== input.expectedVersion) {

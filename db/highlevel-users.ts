@@ -2,7 +2,7 @@
 // travel as owners). The only code that touches highlevel_users.
 import { and, eq, notInArray, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { preparedOnce } from './prepared.ts';
+import { preparedOnce, transaction } from './prepared.ts';
 import { highlevelUsers, users } from './schema.ts';
 
 export interface SeenHighLevelUser {
@@ -23,12 +23,12 @@ const lower = (email: string | null) => (email?.trim() ? email.trim().toLowerCas
  * paired with the active Tandem user of the same email (case-insensitive) when there is one.
  */
 export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighLevelUser[], now: number, opts: { complete?: boolean } = {}): void {
-  db.transaction((tx) => {
+  transaction(db, () => {
     for (const u of seen) {
       const emailLower = lower(u.email);
       // Only live users pair (see pairs()): a deactivated or deleted user keeps the row's pairing until Sync users clears it.
       const paired = emailLower && u.active && !u.deleted
-        ? tx.select({ id: users.id }).from(users).where(and(eq(users.locationId, locationId), eq(users.emailLower, emailLower), eq(users.active, true))).get()
+        ? db.select({ id: users.id }).from(users).where(and(eq(users.locationId, locationId), eq(users.emailLower, emailLower), eq(users.active, true))).get()
         : undefined;
       const values = {
         email: u.email?.trim() || null,
@@ -39,7 +39,7 @@ export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighL
         updatedAt: now,
       };
       // An email match pairs; no match keeps whatever pairing the row had (an admin may have set it).
-      tx.insert(highlevelUsers)
+      db.insert(highlevelUsers)
         .values({ locationId, highlevelId: u.id, ...values, userId: paired?.id ?? null })
         .onConflictDoUpdate({
           target: [highlevelUsers.locationId, highlevelUsers.highlevelId],
@@ -49,7 +49,7 @@ export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighL
     }
     if (opts.complete) {
       const ids = seen.map((u) => u.id);
-      tx.update(highlevelUsers)
+      db.update(highlevelUsers)
         .set({ deleted: true, active: false, updatedAt: now })
         .where(and(eq(highlevelUsers.locationId, locationId), ids.length ? notInArray(highlevelUsers.highlevelId, ids) : undefined))
         .run();

@@ -3,7 +3,7 @@
 import { and, asc, desc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { randomBase62 } from './ids.ts';
-import { preparedOnce } from './prepared.ts';
+import { preparedOnce, transaction } from './prepared.ts';
 import { operationItems, operations, type OperationKind, type OperationStatus } from './schema.ts';
 
 export type OperationRow = typeof operations.$inferSelect;
@@ -48,15 +48,15 @@ export function createOperation(
   db: Db,
   input: { locationId: string; kind: OperationKind; undoOf?: string | null; requestedBy: string; requestedByName?: string | null; now: number },
 ): OperationRow {
-  return db.transaction((tx) => {
-    const active = tx
+  return transaction(db, () => {
+    const active = db
       .select()
       .from(operations)
       .where(and(eq(operations.locationId, input.locationId), inArray(operations.status, [...ACTIVE_STATUSES])))
       .get();
     if (active?.status === 'running') throw new OperationBusyError(active);
     if (active) {
-      tx.update(operations)
+      db.update(operations)
         .set({ status: 'discarded', finishedAt: input.now, updatedAt: input.now, leaseOwner: null, leaseUntil: null })
         .where(eq(operations.id, active.id))
         .run();
@@ -72,7 +72,7 @@ export function createOperation(
       createdAt: input.now,
       updatedAt: input.now,
     };
-    return tx.insert(operations).values(row).returning().get();
+    return db.insert(operations).values(row).returning().get();
   });
 }
 

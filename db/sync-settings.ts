@@ -2,7 +2,7 @@
 // sync_settings and settings_audit. A location without a row has the defaults.
 import { desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { preparedOnce } from './prepared.ts';
+import { preparedOnce, transaction } from './prepared.ts';
 import { settingsAudit, syncSettings, type Direction } from './schema.ts';
 
 export type { Direction };
@@ -72,8 +72,8 @@ export function updateSyncSettings(
   input: { locationId: string; patch: SyncSettingsPatch; user: { id: string; name: string | null }; now: number },
 ): SyncSettings {
   const { locationId, patch, user, now } = input;
-  return db.transaction((tx) => {
-    const current = getSyncSettings(tx, locationId);
+  return transaction(db, () => {
+    const current = getSyncSettings(db, locationId);
     const changed = SETTING_NAMES.filter((name) => patch[name] !== undefined && patch[name] !== current[name]);
     if (changed.length === 0) return current;
     const next = {
@@ -83,11 +83,11 @@ export function updateSyncSettings(
       updatedAt: now,
       updatedBy: user.id,
     };
-    tx.insert(syncSettings)
+    db.insert(syncSettings)
       .values({ locationId, ...next })
       .onConflictDoUpdate({ target: syncSettings.locationId, set: next })
       .run();
-    tx.insert(settingsAudit)
+    db.insert(settingsAudit)
       .values(
         changed.map((setting) => ({
           locationId,

@@ -5,6 +5,7 @@ import type { Db } from './client.ts';
 import { newId } from './ids.ts';
 import type { DbOrTx } from './outbox.ts';
 import { users } from './schema.ts';
+import { transaction } from './prepared.ts';
 
 export type User = typeof users.$inferSelect;
 
@@ -43,11 +44,11 @@ export function listUsers(db: Db, locationId: string, opts: { includeInactive?: 
 /** Throws UserEmailTakenError when the email is taken in the location. */
 export function createUser(db: Db, input: { locationId: string; name: string; email: string; now: number; active?: boolean }): User {
   const email = input.email.trim();
-  return db.transaction((tx) => {
-    const taken = findUserByEmail(tx, input.locationId, email);
+  return transaction(db, () => {
+    const taken = findUserByEmail(db, input.locationId, email);
     if (taken) throw new UserEmailTakenError(taken.id);
     const id = newId('u');
-    tx.insert(users)
+    db.insert(users)
       .values({
         id,
         locationId: input.locationId,
@@ -59,24 +60,24 @@ export function createUser(db: Db, input: { locationId: string; name: string; em
         updatedAt: input.now,
       })
       .run();
-    return getUser(tx, input.locationId, id)!;
+    return getUser(db, input.locationId, id)!;
   });
 }
 
 /** Name and email; undefined when the user is not in the location. Throws UserEmailTakenError. */
 export function updateUser(db: Db, input: { locationId: string; id: string; patch: { name?: string; email?: string }; now: number }): User | undefined {
-  return db.transaction((tx) => {
-    const current = getUser(tx, input.locationId, input.id);
+  return transaction(db, () => {
+    const current = getUser(db, input.locationId, input.id);
     if (!current) return undefined;
     const name = input.patch.name?.trim() ?? current.name;
     const email = input.patch.email?.trim() ?? current.email;
     if (email.toLowerCase() !== current.emailLower) {
-      const taken = findUserByEmail(tx, input.locationId, email);
+      const taken = findUserByEmail(db, input.locationId, email);
       if (taken) throw new UserEmailTakenError(taken.id);
     }
     if (name === current.name && email === current.email) return current;
-    tx.update(users).set({ name, email, emailLower: email.toLowerCase(), updatedAt: input.now }).where(eq(users.id, current.id)).run();
-    return getUser(tx, input.locationId, current.id)!;
+    db.update(users).set({ name, email, emailLower: email.toLowerCase(), updatedAt: input.now }).where(eq(users.id, current.id)).run();
+    return getUser(db, input.locationId, current.id)!;
   });
 }
 

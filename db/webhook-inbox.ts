@@ -6,7 +6,7 @@
 // more than the write itself.
 import { and, asc, eq, inArray, isNull, like, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { prepareWrite, preparedOnce } from './prepared.ts';
+import { preparedOnce, prepareWrite, transaction } from './prepared.ts';
 import { webhookInbox } from './schema.ts';
 
 export type InboxEvent = typeof webhookInbox.$inferSelect;
@@ -104,7 +104,7 @@ export type InboxOutcomeWrite =
 /** Records a batch of outcomes in one transaction (one commit instead of one per event). */
 export function recordInboxOutcomes(db: Db, writes: readonly InboxOutcomeWrite[]): void {
   if (writes.length === 0) return;
-  db.transaction(() => {
+  transaction(db, () => {
     for (const w of writes) {
       if (w.kind === 'processed') markInboxProcessed(db, w.webhookId, w.outcome, w.now);
       else if (w.kind === 'retry') markInboxRetry(db, w.webhookId, w.outcome, w.nextAttemptAt);

@@ -7,6 +7,7 @@
 // webhooks, a processor pass per event read each row back and wrote it again, on the thread that
 // acknowledges the next ones. Every other event waits for the processor.
 import type { Db } from '../../db/client.ts';
+import { transaction } from '../../db/prepared.ts';
 import { insertInboxEvent, type NewInboxEvent } from '../../db/webhook-inbox.ts';
 
 export interface InboxWriter {
@@ -46,13 +47,13 @@ export function createInboxWriter(db: Db, hooks: InboxWriterHooks): InboxWriter 
     const store = (w: Waiting, i: number) => insertInboxEvent(db, (events[i] = routed(w.event)));
     let results: (boolean | undefined)[];
     try {
-      results = db.transaction(() => batch.map(store));
+      results = transaction(db, () => batch.map(store));
       batch.forEach((w, i) => w.resolve(results[i]!));
     } catch {
       // One bad row must not cost the others their acknowledgement: each alone, in its own commit.
       results = batch.map((w, i) => {
         try {
-          const stored = db.transaction(() => store(w, i));
+          const stored = transaction(db, () => store(w, i));
           w.resolve(stored);
           return stored;
         } catch (err) {

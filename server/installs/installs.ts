@@ -22,6 +22,7 @@ import {
   upsertCompany,
   upsertInstallation,
 } from '../../db/installations.ts';
+import { transaction } from '../../db/prepared.ts';
 import { deleteTokensOfCompany, deleteTokensOfLocation, hasTokens, readTokens, saveGrant, tokenRowState } from '../../db/tokens.ts';
 import { dropQueuedInboxEvents, insertInboxEvent, wakeDeferredInboxEvents } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
@@ -83,7 +84,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
   const { db, cipher, clock, endpoints, tokens, log } = deps;
   const lock = keyedLock();
   // Repository calls inside run on the same connection, so they join the transaction.
-  const tx = <T>(fn: () => T): T => db.transaction(() => fn());
+  const tx = <T>(fn: () => T): T => transaction(db, () => fn());
 
   /** Stores a Location grant and marks the installation active; then learns the location's name. */
   async function activate(grant: TokenGrant): Promise<LocationResult> {

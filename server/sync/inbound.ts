@@ -21,6 +21,7 @@ import {
 } from '../../db/contacts.ts';
 import { getLinkByRemote, insertLink, isContactLinked, saveLink, tombstone, type Link } from '../../db/links.ts';
 import { enqueueOutbox } from '../../db/outbox.ts';
+import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
 import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, type ContactFields } from './contact-model.ts';
@@ -59,7 +60,7 @@ export function applyRemote(deps: InboundDeps, locationId: string, remote: Remot
   // better-sqlite3 transactions are synchronous: the contact, its ledger and any outbox row move
   // together. The repositories are handed `deps.db` itself (its transaction is the connection's),
   // so they reuse the statements they prepared for it.
-  return deps.db.transaction(() => apply(deps, locationId, remote, opts));
+  return transaction(deps.db, () => apply(deps, locationId, remote, opts));
 }
 
 /**
@@ -69,7 +70,7 @@ export function applyRemote(deps: InboundDeps, locationId: string, remote: Remot
  * pull's checkpoint is written after the page, so the page is read again).
  */
 export function applyRemotePage(deps: InboundDeps, locationId: string, remotes: readonly RemoteInput[], opts: ApplyOptions): InboundOutcome[] {
-  return deps.db.transaction(() => remotes.map((remote) => apply(deps, locationId, remote, opts)));
+  return transaction(deps.db, () => remotes.map((remote) => apply(deps, locationId, remote, opts)));
 }
 
 function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions): InboundOutcome {

@@ -5,6 +5,7 @@
 import type { Db } from '../../db/client.ts';
 import { getContact, updateContact, type Contact } from '../../db/contacts.ts';
 import { getLinkByRemote, saveLink, type Link } from '../../db/links.ts';
+import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
 import { DeferredError, isContactNotFound } from '../highlevel/contacts.ts';
@@ -147,7 +148,7 @@ function settle(pass: Pass, read: Contact, highlevelId: string, merge: MergeResu
   const { db, clock } = pass.deps;
   const now = clock.now();
   // The repositories get `db` itself: its statements run inside the connection's transaction.
-  db.transaction(() => {
+  transaction(db, () => {
     writeLocal(db, read, merge, now);
     saveLink(db, { locationId: pass.locationId, contactId: read.id, highlevelId, base: merge.newBase, remoteUpdatedAt: remoteUpdatedAt ?? null, now });
   });

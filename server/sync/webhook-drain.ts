@@ -15,6 +15,7 @@
 // the next read of the contact (a pull or a re-read).
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
+import { transaction } from '../../db/prepared.ts';
 import { countInboxAttempt, markInboxProcessed, queuedInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
 import { getLinkByRemote } from '../../db/links.ts';
@@ -141,10 +142,10 @@ function applyBatch(deps: DrainDeps, locationId: string, batch: Ready[], result:
   if (batch.length === 0) return;
   const { db, clock } = deps;
   let failure: { err: unknown } | undefined;
-  db.transaction(() => {
+  transaction(db, () => {
     for (const { highlevelId, events, input, complete } of batch) {
       try {
-        const outcome = db.transaction(() => {
+        const outcome = transaction(db, () => {
           const applied = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete });
           for (const { event } of events) markInboxProcessed(db, event.webhookId, `applied: ${applied}`, clock.now());
           return applied;

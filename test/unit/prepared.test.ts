@@ -1,11 +1,12 @@
 // Writes prepared once and run on the connection (db/prepared.ts): each parameter reaches SQLite as
 // drizzle would bind it (named values, values through their column's encoder, constants), a missing
-// value is an error rather than a NULL, and the statement runs inside the connection's transaction.
+// value is an error rather than a NULL, and the statement runs inside the connection's transaction;
+// transactions opened with `transaction` nest as savepoints.
 import { eq, sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
-import { prepareWrite, preparedWrite } from '../../db/prepared.ts';
+import { prepareWrite, preparedWrite, transaction } from '../../db/prepared.ts';
 import { contacts } from '../../db/schema.ts';
 import { memoryDatabase } from '../helpers/database.ts';
 
@@ -61,5 +62,36 @@ describe('prepareWrite', () => {
     first.run({ id: 'c1', dnd: false, tags: '[]' });
     expect(rename.run({ id: 'c1', name: 'Ada' }).changes).toBe(1);
     expect(getContact(database.db, 'loc1', 'c1')?.fields.firstName).toBe('Ada');
+  });
+});
+
+describe('transaction', () => {
+  const count = () => (database.sqlite.prepare('select count(*) as n from contacts').get() as { n: number }).n;
+
+  it('commits what it wrote and returns what its function returns; a throw rolls it all back', () => {
+    expect(transaction(database.db, () => insertContact(database.db).run({ id: 'c1', dnd: false, tags: '[]' }).changes)).toBe(1);
+    expect(count()).toBe(1);
+    expect(() =>
+      transaction(database.db, () => {
+        insertContact(database.db).run({ id: 'c2', dnd: false, tags: '[]' });
+        throw new Error('no');
+      }),
+    ).toThrow('no');
+    expect(count()).toBe(1);
+    expect(database.sqlite.inTransaction).toBe(false);
+  });
+
+  it('nests as a savepoint: an inner throw caught outside undoes only the inner writes', () => {
+    transaction(database.db, () => {
+      insertContact(database.db).run({ id: 'outer', dnd: false, tags: '[]' });
+      expect(() =>
+        transaction(database.db, () => {
+          insertContact(database.db).run({ id: 'inner', dnd: false, tags: '[]' });
+          throw new Error('inner');
+        }),
+      ).toThrow('inner');
+      transaction(database.db, () => insertContact(database.db).run({ id: 'kept', dnd: false, tags: '[]' }));
+    });
+    expect(database.sqlite.prepare('select id from contacts order by id').all()).toEqual([{ id: 'kept' }, { id: 'outer' }]);
   });
 });

@@ -12,6 +12,7 @@ import type { Db } from '../../../db/client.ts';
 import { archiveContact, getContact, updateContact, type Contact } from '../../../db/contacts.ts';
 import { deleteLink, getLinkByContact, saveLink } from '../../../db/links.ts';
 import { itemTally, listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
+import { transaction } from '../../../db/prepared.ts';
 import {
   SCALAR_FIELDS, SYNC_FIELDS, customValueEquals, emptyContact, fieldEquals,
   type ContactFields, type ContactPatch, type CustomFieldValue,
@@ -159,7 +160,7 @@ async function run(ctx: RunContext, target: OperationRow): Promise<void> {
     ctx.step('undo-batch');
     const items = batch(ctx.db, target, cp.afterSeq);
     let cancelled: OperationCancelled | undefined;
-    ctx.db.transaction(() => {
+    transaction(ctx.db, () => {
       for (const item of items) {
         try {
           ctx.step('in-batch');
@@ -170,7 +171,7 @@ async function run(ctx: RunContext, target: OperationRow): Promise<void> {
         }
         if (ctx.item(item.key)?.state !== 'done') {
           try {
-            ctx.db.transaction(() => applyUndo(ctx, item, decideUndo(ctx.db, ctx.locationId, item)));
+            transaction(ctx.db, () => applyUndo(ctx, item, decideUndo(ctx.db, ctx.locationId, item)));
           } catch (err) {
             ctx.log.warn({ err, locationId: ctx.locationId, key: item.key }, 'pull undo: record failed');
             ctx.record({

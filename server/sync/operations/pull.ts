@@ -17,6 +17,7 @@
 import { insertContact, updateContact } from '../../../db/contacts.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { insertLink, saveLink } from '../../../db/links.ts';
+import { transaction } from '../../../db/prepared.ts';
 import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
@@ -184,7 +185,7 @@ async function run(ctx: RunContext): Promise<void> {
       if (from > 0) await nextTurn();
       const last = from + APPLY_SLICE >= page.contacts.length;
       // Synchronous from here to the commit: no await inside a transaction.
-      db.transaction(() => {
+      transaction(db, () => {
         for (const doc of page.contacts.slice(from, from + APPLY_SLICE)) {
           try {
             ctx.step('in-page');
@@ -198,7 +199,7 @@ async function run(ctx: RunContext): Promise<void> {
             const remote = fromHighLevel(doc, ownerMap, { complete: true });
             try {
               // A savepoint per record: a record that cannot be written fails alone.
-              db.transaction(() => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed)));
+              transaction(db, () => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed)));
             } catch (err) {
               ctx.log.warn({ err, locationId: ctx.locationId, highlevelId: doc.id }, 'pull: record failed');
               ctx.record({ key, entity: 'contact', side: 'tandem', action: 'failed', highlevelId: doc.id, label: labelOf(remote.fields, doc.id), reason: failure(err) });

@@ -7,6 +7,7 @@
 import { getContact, type Contact } from '../../../db/contacts.ts';
 import { getLinkByRemote, saveLink, type Link } from '../../../db/links.ts';
 import type { OperationItemRow } from '../../../db/operations.ts';
+import { transaction } from '../../../db/prepared.ts';
 import type { OwnerMap, UserMap } from '../../highlevel/contact-mapping.ts';
 import { isContactNotFound } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
@@ -208,7 +209,7 @@ function commit(env: PushEnv, t: Target, item: ItemBase, plan: PushPlan, remote:
   const done: ItemInput = { ...item, state: 'done', action, highlevelId, reason, before: undefined, after: written };
   if (highlevelId && (t.link === null || wroteAnything(written))) {
     const base = ledgerAfter({ baseBefore: t.link?.base ?? null, contact: t.contact.fields, remote, ownerSent: plan.ownerSent, written: written.fields, addedTags: written.tags });
-    ctx.db.transaction(() => {
+    transaction(ctx.db, () => {
       saveLink(ctx.db, { locationId: ctx.locationId, contactId: t.contact.id, highlevelId, base, remoteUpdatedAt: remote?.dateUpdated ?? null, now });
       ctx.record(done);
     });

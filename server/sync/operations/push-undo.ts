@@ -15,6 +15,7 @@ import { fromHighLevel, restoreBody, type HighLevelContact, type UpdateContactBo
 import { isContactNotFound } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
+import { transaction } from '../../../db/prepared.ts';
 import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
 import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
 import { stopsRun } from './push-record.ts';
@@ -227,7 +228,7 @@ async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean): Promis
 /** The ledger back to its base before the push (or no link), and the record done, in one transaction. */
 function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: string | null; highlevelId: string }, plan: UndoPlan): void {
   const now = ctx.clock.now();
-  ctx.db.transaction(() => {
+  transaction(ctx.db, () => {
     const contactId = item.contactId;
     if (contactId) {
       if (plan.action === 'removed' || r.before.base === null) deleteLink(ctx.db, ctx.locationId, contactId);

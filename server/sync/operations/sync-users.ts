@@ -14,6 +14,7 @@ import { getContact, updateContact } from '../../../db/contacts.ts';
 import { listHighLevelUsers, saveHighLevelUserPairing, type SeenHighLevelUser } from '../../../db/highlevel-users.ts';
 import { getLinkByRemote, saveLink } from '../../../db/links.ts';
 import { enqueueOutbox } from '../../../db/outbox.ts';
+import { transaction } from '../../../db/prepared.ts';
 import { createUser, findUserByEmail, listUsers, UserEmailTakenError, type User } from '../../../db/users.ts';
 import { normalizeText } from '../contact-model.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
@@ -152,7 +153,7 @@ function applyUser(ctx: RunContext, d: UserDecision): void {
     }
     ctx.step('user-created');
   }
-  ctx.db.transaction(() => {
+  transaction(ctx.db, () => {
     saveHighLevelUserPairing(ctx.db, ctx.locationId, d.hl, userId, now);
     ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: d.action, label: d.label, reason: d.reason, before: { userId: d.fromUserId }, after: { userId } });
   });
@@ -166,11 +167,11 @@ function applyOwner(ctx: RunContext, j: Judged): void {
     if (link && (d.kind === 'update' || d.kind === 'base')) saveLink(ctx.db, { locationId: ctx.locationId, contactId: link.contactId, highlevelId: link.highlevelId, base: { ...link.base, ownerUserId: d.to }, now });
   };
   const item = { key: j.contactId, entity: 'contact' as const, side: 'tandem' as const, contactId: j.contactId, highlevelId: j.highlevelId, label: j.label };
-  if (d.kind === 'base') ctx.db.transaction(base);
+  if (d.kind === 'base') transaction(ctx.db, base);
   else if (d.kind === 'queue') enqueueOutbox(ctx.db, ctx.locationId, j.contactId, 'upsert', now);
   else if (d.kind === 'skip') ctx.record({ ...item, action: 'skipped', reason: d.reason });
   else if (d.kind === 'update') {
-    ctx.db.transaction(() => {
+    transaction(ctx.db, () => {
       updateContact(ctx.db, { locationId: ctx.locationId, id: j.contactId, patch: { ownerUserId: d.to }, now, origin: 'remote' });
       base();
       ctx.record({ ...item, action: 'updated', reason: 'Owner set to the user paired with their HighLevel owner.', before: { fields: { ownerUserId: d.from }, base: { ownerUserId: j.baseOwner } }, after: { fields: { ownerUserId: d.to } } });
