@@ -21,6 +21,10 @@ const COMPANIES = ['Acme Corp', 'Globex', 'Initech', 'Umbrella', 'Hooli'];
 export function seedContacts(emu: Emulator, locationId: string, n: number): ContactDoc[] {
   const now = emu.now();
   const out: ContactDoc[] = [];
+  // The numbers' exchange digits start at an offset of the location's own: two locations (two
+  // benchmarks in one process) do not seed the same numbers, which a Tandem that has read the one
+  // would recognise from its memo of parsed numbers (server/sync/contact-model.ts).
+  const exchangeOffset = [...locationId].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 800, 0);
   for (let i = 0; i < n; i++) {
     const first = FIRST[i % FIRST.length]!;
     const last = LAST[(i * 7) % LAST.length]!;
@@ -34,7 +38,7 @@ export function seedContacts(emu: Emulator, locationId: string, n: number): Cont
       email: `${first}.${last}.${i}@example.com`.toLowerCase(),
       // A number of the city's area code, as people give them: not the fictional 555 range, which
       // libphonenumber checks against every country sharing +1 (about four times the work).
-      phone: `+1${area}${200 + (Math.floor(i / 10_000) % 800)}${String(i % 10_000).padStart(4, '0')}`,
+      phone: `+1${area}${200 + ((exchangeOffset + Math.floor(i / 10_000)) % 800)}${String(i % 10_000).padStart(4, '0')}`,
       ...(i % 3 === 0 ? { companyName: COMPANIES[i % COMPANIES.length] } : {}),
       city,
       state,
