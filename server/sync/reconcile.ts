@@ -205,7 +205,12 @@ async function detectDeletions(deps: PullDeps, locationId: string, seen: Set<str
   return deleted;
 }
 
-/** Lets the event loop run what waits (webhooks to acknowledge) before going on. */
+/**
+ * Lets the event loop run what waits (webhooks to acknowledge) before going on. Two hops: the
+ * requests read during the turn schedule their inbox commit, which acknowledges them, as an
+ * immediate (server/installs/inbox-writer.ts); with one hop, this work's own immediate was queued
+ * first and its next slice ran before that commit, so every acknowledgement waited a slice longer.
+ */
 export function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
