@@ -1,6 +1,7 @@
-// Statements prepared once per database connection, for repositories' hot paths. Drizzle builds the
-// SQL and SQLite prepares it on every ordinary call, which costs more than running it; a prepared
-// statement is reused. Each statement is prepared lazily on first use.
+// What is built once per database connection for the hot paths: prepared statements (drizzle
+// builds the SQL and SQLite prepares it on every ordinary call, which costs more than running it),
+// writes run straight on their statement, and the transaction wrapper every transaction goes
+// through. Each is built lazily on first use.
 import type Sqlite from 'better-sqlite3';
 import { is, Param, Placeholder } from 'drizzle-orm';
 import type { Db } from './client.ts';
