@@ -1,16 +1,30 @@
 // Timestamps as the panel shows them: in the viewer's own time zone with its abbreviation
 // ("Jul 10, 2024, 6:38 PM PDT"), plus relative time ("3 min ago") as secondary text.
 
-export function formatTimestamp(iso: string, options: { locale?: string; timeZone?: string } = {}): string {
+export interface TimestampOptions {
+  locale?: string;
+  timeZone?: string;
+  /**
+   * Epoch ms of "now": a moment in the same year (in the zone) is written without its year
+   * ("Dec 6, 1:49 PM UTC"), as dense tables show dates. Without it the year is always written.
+   */
+  omitYearIn?: number;
+}
+
+export function formatTimestamp(iso: string, options: TimestampOptions = {}): string {
+  const zone = options.timeZone ? { timeZone: options.timeZone } : {};
+  const date = new Date(iso);
+  const yearOf = (d: Date) => new Intl.DateTimeFormat('en-US', { year: 'numeric', ...zone }).format(d);
+  const sameYear = options.omitYearIn !== undefined && yearOf(date) === yearOf(new Date(options.omitYearIn));
   return new Intl.DateTimeFormat(options.locale, {
     month: 'short',
     day: 'numeric',
-    year: 'numeric',
+    ...(sameYear ? {} : { year: 'numeric' }),
     hour: 'numeric',
     minute: '2-digit',
     timeZoneName: 'short',
-    ...(options.timeZone ? { timeZone: options.timeZone } : {}),
-  }).format(new Date(iso));
+    ...zone,
+  }).format(date);
 }
 
 const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
