@@ -70,7 +70,7 @@ function banner(t: RunningTandem): string {
       `  Tandem:                 ${t.tandemUrl}`,
       `  Emulated HighLevel:     ${t.sandbox.highlevelUrl}`,
       `  Sandbox details:        ${file} (ids, tokens and secrets for scripts)`,
-      `  REST API:               ${t.tandemUrl}/api/v1 (key: "apiKey" in sandbox details; spec at /api/v1/openapi.json)`,
+      `  REST API:               ${t.tandemUrl}/api/v1 (key: apiKey.key in the sandbox details; spec at /api/v1/openapi.json)`,
       '',
       'Start over with `npm start -- --reset`. Stop with Ctrl+C.',
       '',
