@@ -84,7 +84,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
   const { db, cipher, clock, endpoints, tokens, log } = deps;
   const lock = keyedLock();
   // Repository calls inside run on the same connection, so they join the transaction.
-  const tx = <T>(fn: () => T): T => transaction(db, () => fn());
+  const tx = <T>(fn: () => T): T => transaction(db, fn);
 
   /** Stores a Location grant and marks the installation active; then learns the location's name. */
   async function activate(grant: TokenGrant): Promise<LocationResult> {
