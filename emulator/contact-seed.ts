@@ -16,7 +16,8 @@ const COMPANIES = ['Acme Corp', 'Globex', 'Initech', 'Umbrella', 'Hooli'];
 /**
  * Seeds `n` contacts into a location. dateAdded values are spread one minute apart going back
  * from now, two contacts per minute so the id tiebreak of sorted listings gets exercised.
- * Every contact has a unique email and phone. Returns the stored documents, oldest first.
+ * Every contact has a unique email and phone, also across seeds of one location. Returns the
+ * stored documents, oldest first.
  */
 export function seedContacts(emu: Emulator, locationId: string, n: number): ContactDoc[] {
   const now = emu.now();
@@ -25,27 +26,30 @@ export function seedContacts(emu: Emulator, locationId: string, n: number): Cont
   // benchmarks in one process) do not seed the same numbers, which a Tandem that has read the one
   // would recognise from its memo of parsed numbers (server/sync/contact-model.ts).
   const exchangeOffset = [...locationId].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 800, 0);
+  // A second seed of the same location goes on from the contacts it holds: new emails and numbers.
+  const from = [...emu.contactIds(locationId)].length;
   for (let i = 0; i < n; i++) {
-    const first = FIRST[i % FIRST.length]!;
-    const last = LAST[(i * 7) % LAST.length]!;
-    const [city, state, area] = CITIES[i % CITIES.length]!;
+    const k = from + i;
+    const first = FIRST[k % FIRST.length]!;
+    const last = LAST[(k * 7) % LAST.length]!;
+    const [city, state, area] = CITIES[k % CITIES.length]!;
     const added = isoAt(now - Math.ceil((n - i) / 2) * 60_000);
     const doc = finishDoc({
       id: recordId(),
       locationId,
       firstName: first,
       lastName: last,
-      email: `${first}.${last}.${i}@example.com`.toLowerCase(),
+      email: `${first}.${last}.${k}@example.com`.toLowerCase(),
       // A number of the city's area code, as people give them: not the fictional 555 range, which
       // libphonenumber checks against every country sharing +1 (about four times the work).
-      phone: `+1${area}${200 + ((exchangeOffset + Math.floor(i / 10_000)) % 800)}${String(i % 10_000).padStart(4, '0')}`,
-      ...(i % 3 === 0 ? { companyName: COMPANIES[i % COMPANIES.length] } : {}),
+      phone: `+1${area}${200 + ((exchangeOffset + Math.floor(k / 10_000)) % 800)}${String(k % 10_000).padStart(4, '0')}`,
+      ...(k % 3 === 0 ? { companyName: COMPANIES[k % COMPANIES.length] } : {}),
       city,
       state,
       country: 'US',
       type: 'lead',
       source: 'seed',
-      tags: TAGS.filter((_, t) => (i >> t) % 3 === 0).slice(0, 3),
+      tags: TAGS.filter((_, t) => (k >> t) % 3 === 0).slice(0, 3),
       customFields: [],
       createdBy: { source: 'WEB_USER', channel: 'APP', sourceId: 'seed', timestamp: added },
       dateAdded: added,

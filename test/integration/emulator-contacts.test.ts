@@ -290,6 +290,15 @@ describe('tags', () => {
   });
 });
 
+describe('seeded contacts', () => {
+  it('have emails and phone numbers of their own, also across two seeds of one location', () => {
+    const { location: loc } = location();
+    const docs = [...seedContacts(running.emu, loc.id, 300), ...seedContacts(running.emu, loc.id, 300)];
+    expect(new Set(docs.map((d) => d.email)).size).toBe(600);
+    expect(new Set(docs.map((d) => d.phone)).size).toBe(600);
+  });
+});
+
 describe('legacy list GET /contacts/', () => {
   it('pages newest first with startAfter/startAfterId, losing and repeating nothing', async () => {
     const { location: loc, token } = location();
