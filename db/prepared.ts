@@ -47,9 +47,7 @@ export interface PreparedWrite<V> {
  */
 export function prepareWrite<V extends Record<string, unknown>>(db: Db, built: BuiltWrite): PreparedWrite<V> {
   const query = built.toSQL();
-  const client = (connectionOf(db) as { client?: Sqlite.Database }).client;
-  if (!client) throw new Error('prepareWrite: no better-sqlite3 connection behind this handle');
-  const stmt = client.prepare(query.sql);
+  const stmt = clientOf(db).prepare(query.sql);
   const sources = query.params.map((param): ((values: V) => unknown) => {
     const placeholder = is(param, Placeholder) ? param : is(param, Param) && is(param.value, Placeholder) ? param.value : undefined;
     if (!placeholder) return () => param;
@@ -68,7 +66,14 @@ export function preparedWrite<V extends Record<string, unknown>>(build: (db: Db)
   return preparedOnce((db) => prepareWrite<V>(db, build(db)));
 }
 
-const transactionRunners = new WeakMap<object, (fn: () => unknown) => unknown>();
+/** The better-sqlite3 connection behind a handle (drizzle's session holds it). */
+function clientOf(db: Db): Sqlite.Database {
+  const client = (connectionOf(db) as { client?: Sqlite.Database }).client;
+  if (!client) throw new Error('no better-sqlite3 connection behind this database handle');
+  return client;
+}
+
+const transactionRunner = preparedOnce((db) => clientOf(db).transaction((body: () => unknown) => body()));
 
 /**
  * Runs `fn` in a transaction of `db`'s connection, or in a savepoint when one is open already
@@ -79,12 +84,5 @@ const transactionRunners = new WeakMap<object, (fn: () => unknown) => unknown>()
  * once per connection. Statements inside use `db` itself: a connection has one transaction.
  */
 export function transaction<T>(db: Db, fn: () => T): T {
-  const key = connectionOf(db);
-  let run = transactionRunners.get(key);
-  if (!run) {
-    const client = (key as { client?: Sqlite.Database }).client;
-    if (!client) throw new Error('transaction: no better-sqlite3 connection behind this handle');
-    transactionRunners.set(key, (run = client.transaction((body: () => unknown) => body())));
-  }
-  return run(fn) as T;
+  return transactionRunner(db)(fn) as T;
 }
