@@ -117,3 +117,14 @@ export function updateSyncState(db: Db, locationId: string, patch: SyncStatePatc
   if (current && COLUMNS.every((c) => next[c] === current[c])) return;
   writeState(db).run({ locationId, updatedAt: now, ...next });
 }
+
+/**
+ * The location's next pull is a full sweep from its first page, as after an install: a run in
+ * progress is dropped (the pages it read may have changed since) and no sweep counts as done.
+ * For a gap in which Tandem heard nothing from HighLevel (an uninstall): only a sweep sees the
+ * deletions made meanwhile.
+ */
+export function requestFullSweep(db: Db, locationId: string, now: number): void {
+  const { cursor } = getSyncState(db, locationId);
+  updateSyncState(db, locationId, { cursor: { ...cursor, run: null }, lastFullSweepAt: null, nextPullAt: null }, now);
+}

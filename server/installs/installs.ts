@@ -5,7 +5,8 @@
 // Invariants:
 // - An installation row is never deleted: uninstall marks it `uninstalled` and deletes its tokens,
 //   and a reinstall reactivates the same row (installedAt kept), so Tandem's data for the location
-//   is picked up again without duplicates.
+//   is picked up again without duplicates; its sync starts again with a full sweep (deletions made
+//   in HighLevel meanwhile reached no webhook).
 // - Tokens are written before the row says `active`, in one transaction.
 // - No HTTP call happens inside a transaction.
 import type { FastifyBaseLogger as Logger } from 'fastify';
@@ -23,6 +24,7 @@ import {
   upsertInstallation,
 } from '../../db/installations.ts';
 import { transaction } from '../../db/prepared.ts';
+import { requestFullSweep } from '../../db/sync-state.ts';
 import { deleteTokensOfCompany, deleteTokensOfLocation, hasTokens, readTokens, saveGrant, tokenRowState } from '../../db/tokens.ts';
 import { dropQueuedInboxEvents, insertInboxEvent, wakeDeferredInboxEvents } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
@@ -301,6 +303,8 @@ export function createInstalls(deps: InstallsDeps): Installs {
       if (!getInstallation(db, locationId)) return false;
       setInstallationStatus(db, locationId, 'uninstalled', now);
       dropQueuedInboxEvents(db, locationId, 'ignored: location uninstalled before its sync loop applied it', now);
+      // HighLevel sends an uninstalled app nothing: a reinstall starts with a full sweep.
+      requestFullSweep(db, locationId, now);
       return true;
     });
   }
