@@ -89,6 +89,11 @@ export interface LocationApi {
   searchContacts(params: SearchParams): Promise<{ contacts: SearchedContact[]; total: number }>;
   findDuplicate(by: { email?: string | null; phone?: string | null }): Promise<HighLevelContact | null>;
   listUsers(): Promise<HighLevelUser[]>;
+  /**
+   * Not a request: when the location's gate would let `count` requests go one after the other
+   * (undefined: now). For work that needs a read and then writes (RateBudget.whenRoom).
+   */
+  whenRoom(count: number): number | undefined;
 }
 
 const tagsResponseSchema = z.looseObject({ tags: z.array(z.string()).optional() });
@@ -277,5 +282,6 @@ export function createLocationApi(opts: LocationApiOptions): LocationApi {
     searchContacts,
     findDuplicate,
     listUsers,
+    whenRoom: (count) => budget.whenRoom(count, clock.now(), opts.keepShare ? { keepShare: opts.keepShare } : {}),
   };
 }

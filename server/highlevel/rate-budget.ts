@@ -200,6 +200,26 @@ export class RateBudget {
     return { ok: true };
   }
 
+  /**
+   * When `count` requests could go one after the other without waiting (undefined: now), as
+   * `reserve` would judge each of them; nothing is counted. Work that needs several requests to
+   * get anywhere (a read, then the write it decides) asks first: started on the last free slot, its
+   * read would be spent and its write refused, and the next attempt would read again, for ever,
+   * on a budget that never frees more than one slot at a time. Capped at the window's size.
+   */
+  whenRoom(count: number, now?: number, opts: { keepShare?: number } = {}): number | undefined {
+    const t = this.at(now);
+    this.prune(t);
+    if (this.blockedUntil > t) return this.blockedUntil;
+    const keep = Math.min(Math.ceil((opts.keepShare ?? 0) * this.burstLimit()), this.burstLimit() - 1);
+    const n = Math.max(1, Math.min(count, this.burstLimit() - keep));
+    let retryAt = 0;
+    const need = this.held() - (this.burstLimit() - keep) + n;
+    if (need > 0) retryAt = need <= this.released.length ? this.released[need - 1]! : t + this.intervalMs;
+    for (const cap of this.caps) if (cap.remaining - this.inFlight.length < keep + n) retryAt = Math.max(retryAt, cap.until);
+    return retryAt > t ? retryAt : undefined;
+  }
+
   /** Ends the oldest request in flight (they are interchangeable for counting). */
   private finishOne(now: number): void {
     if (this.inFlight.length) {

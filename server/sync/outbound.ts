@@ -49,6 +49,12 @@ export const PARKED_FOR_CREATION = 'Waiting: contact creation is set to Inbound,
 
 /** Rows looked at per pass at most; the next pass carries on. */
 const DEFAULT_PASS_LIMIT = 500;
+/**
+ * Requests a linked contact's push begins only with room for: its read, the PUT and a tag call.
+ * With less, on a budget kept full by other work, each attempt spent its read and had its write
+ * refused, and the next attempt read again (a soak test caught a location stuck so).
+ */
+const LINKED_REQUESTS = 3;
 const BATCH = 100;
 
 export interface OutboundDeps {
@@ -228,6 +234,9 @@ async function pushRow(pass: Pass, row: OutboxRow): Promise<Outcome> {
     // Deleted in HighLevel (tombstone): it is not recreated from Tandem; the archive/restore stays local.
     if (link.remoteDeletedAt !== null) return 'done';
     if (pass.update !== 'bidirectional') return 'parked';
+    // A read and then its writes: begun with less room, the read would be spent for nothing.
+    const retryAt = pass.deps.api.whenRoom(LINKED_REQUESTS);
+    if (retryAt !== undefined) throw new DeferredError(retryAt, 'burst', 'waiting for room for a read and its writes');
     return pushLinked(pass, contact, link);
   }
   if (pass.creation !== 'bidirectional') return 'parked';

@@ -7,6 +7,7 @@ import type { Database, Db } from '../../db/client.ts';
 import { createContact, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { outboxCounts } from '../../db/outbox.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import type { LocationApi } from '../../server/highlevel/contacts.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
@@ -108,6 +109,31 @@ describe('push pacing', () => {
     const r = await pushPending({ db, clock, api, random: () => 0.5 }, locationId);
     expect(r).toMatchObject({ sent: 3, deferred: null });
     expect(maxInFlight).toBe(1);
+  });
+
+  it('begins the push of a linked contact only with room for its read and writes: a window freeing one slot at a time does not starve it', async () => {
+    // Three requests per window (the gate keeps 2 of 5 free).
+    const api = await gatedApi(5);
+    const memory: PushMemory = { lookups: new Map() };
+    updateSyncSettings(db, { locationId, patch: { updateDirection: 'bidirectional' }, user: { id: 'test', name: null }, now: clock.now() });
+    const a = localCreate(1);
+    await pushUntilEmpty(api, 1, memory);
+    const { highlevelId } = getLinkByContact(db, locationId, a.id)!;
+    clock.advance(WINDOW_MS);
+    // Other work fills the window a millisecond apart, so it frees one slot at a time.
+    for (let i = 0; i < 3; i++) {
+      await api.getContact(highlevelId);
+      clock.advance(1);
+    }
+    updateContact(db, { locationId, id: a.id, patch: { firstName: 'Renamed' }, tags: { add: ['vip'], remove: [] }, now: clock.now(), origin: 'local' });
+    await control(emulator.url, 'DELETE', '/requests');
+
+    // Begun on one free slot, each attempt spent its read and had its write refused, for ever.
+    const results = await pushUntilEmpty(api, 1, memory);
+    expect(results.reduce((n, r) => n + r.sent, 0)).toBe(1);
+    expect(emulator.emu.contact(highlevelId)).toMatchObject({ firstName: 'Renamed', tags: ['vip'] });
+    const log = await requestLog();
+    expect(log.map((r) => `${r.method} ${r.path}`)).toEqual([`GET /contacts/${highlevelId}`, `PUT /contacts/${highlevelId}`, `POST /contacts/${highlevelId}/tags`]);
   });
 
   it('does not ask again for a lookup whose create was deferred, unless the contact changed since', async () => {

@@ -261,6 +261,31 @@ describe('bookkeeping', () => {
     expect(budget.snapshot(70)).toMatchObject({ serverRemaining: 1, remaining: 0 });
   });
 
+  it('says when several requests could go one after the other, counting none of them', () => {
+    const budget = new RateBudget({ max: 5, safetyMargin: 2, intervalMs: 1_000 });
+    expect(budget.whenRoom(3, 0)).toBeUndefined();
+    // Three requests answered 1 ms apart: their slots come back one at a time.
+    for (const at of [0, 1, 2]) {
+      expect(budget.reserve(at).ok).toBe(true);
+      budget.observe(undefined, at);
+    }
+    expect(budget.whenRoom(1, 10)).toBe(1_000);
+    expect(budget.whenRoom(3, 10)).toBe(1_002);
+    expect(budget.whenRoom(3, 1_000)).toBe(1_002);
+    expect(budget.whenRoom(3, 1_002)).toBeUndefined();
+    expect(budget.snapshot(1_002)).toMatchObject({ remaining: 3, inFlight: 0 });
+    // More than a window holds is asked as the whole window; a request in flight frees no sooner than an interval.
+    expect(budget.whenRoom(10, 1_002)).toBeUndefined();
+    expect(budget.reserve(1_002).ok).toBe(true);
+    expect(budget.whenRoom(3, 1_003)).toBe(2_003);
+    // What HighLevel says is left counts too, as for reserve.
+    const told = new RateBudget();
+    expect(told.reserve(0).ok).toBe(true);
+    told.observe(new Headers({ 'x-ratelimit-remaining': '2', 'x-ratelimit-max': '100', 'x-ratelimit-interval-milliseconds': '10000' }), 50);
+    expect(told.whenRoom(2, 60)).toBeUndefined();
+    expect(told.whenRoom(3, 60)).toBe(10_050);
+  });
+
   it('reads the clock when no time is passed', () => {
     let now = 5;
     const budget = new RateBudget({ clock: { now: () => now }, max: 1, safetyMargin: 0, intervalMs: 100 });

@@ -40,7 +40,8 @@ export function patientApi(deps: PatientApiDeps, locationId: string, onRequest: 
   const { api, rate } = deps.sync.backgroundApi(locationId, deps.keepShare);
   const wrapped = {} as Record<string, unknown>;
   for (const [name, value] of Object.entries(api)) {
-    if (typeof value !== 'function') {
+    // Values and the one query that is not a request (whenRoom) pass through as they are.
+    if (typeof value !== 'function' || name === 'whenRoom') {
       wrapped[name] = value;
       continue;
     }
