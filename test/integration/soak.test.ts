@@ -1,0 +1,241 @@
+// T23: a bounded soak with many locations. Six locations sync at once with their loops running on
+// the real clock, against an emulator whose burst window is shortened to 20 requests a second
+// (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync in
+// between, each location gets new contacts, renames, tags and deletions on both sides: in HighLevel
+// through the location's private integration token (its webhooks go to Tandem), in Tandem through
+// the REST API (both directions Bi-directional). Then, once everything has settled:
+//   - both sides equal: the same live contacts (by email), with the same names and tags,
+//   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
+//     sides, every deleted one is gone from both), nothing pending,
+//   - no 429, and no window of a second in which Tandem sent one location more than its burst.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../db/api-keys.ts';
+import { listContacts } from '../../db/contacts.ts';
+import { dueOutbox, nextOutboxDueAt, outboxCounts } from '../../db/outbox.ts';
+import { getSyncState } from '../../db/sync-state.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
+import { listInboxEvents } from '../../db/webhook-inbox.ts';
+import { call, control, until } from '../helpers/emulator.ts';
+import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestTandem } from '../helpers/tandem.ts';
+
+const LOCATIONS = 6;
+const ROUNDS = 6;
+const BURST = 20;
+const WINDOW_MS = 1000;
+
+interface Person {
+  email: string;
+  firstName: string;
+  tags: Set<string>;
+  deleted: boolean;
+  /** Known ids: HighLevel's (when created there or seen) and Tandem's (when created there). */
+  highlevelId?: string;
+  tandemId?: string;
+}
+
+interface Loc {
+  id: string;
+  key: string;
+  people: Person[];
+}
+
+let t: TestTandem;
+const locs: Loc[] = [];
+
+/**
+ * HighLevel as a person uses it: the location's private integration token, which has a budget of
+ * its own (not Tandem's); a 429 there is waited out by asking again until the call goes through.
+ */
+async function hl(loc: Loc, method: string, path: string, body?: unknown) {
+  const token = t.emulator.emu.world.locations[loc.id]!.privateToken;
+  return until(async () => {
+    const res = await call(t.highlevelUrl, method, path, { token, body });
+    return res.status === 429 ? undefined : res;
+  }, `${method} ${path} past the private token's budget`, 10_000);
+}
+
+async function api(loc: Loc, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${t.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${loc.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** HighLevel's live contacts of a location, by lower-case email. */
+function highLevelSide(loc: Loc): Map<string, { id: string; firstName: unknown; tags: string[] }[]> {
+  const out = new Map<string, { id: string; firstName: unknown; tags: string[] }[]>();
+  for (const id of t.emulator.emu.contactIds(loc.id)) {
+    const doc = t.emulator.emu.contact(id);
+    if (!doc) continue;
+    const email = String(doc.email).toLowerCase();
+    out.set(email, [...(out.get(email) ?? []), { id, firstName: doc.firstName, tags: ((doc.tags as string[] | undefined) ?? []).slice().sort() }]);
+  }
+  return out;
+}
+
+/** Tandem's live contacts of a location, by email. */
+function tandemSide(loc: Loc): Map<string, { id: string; firstName: string | null; tags: string[] }[]> {
+  const out = new Map<string, { id: string; firstName: string | null; tags: string[] }[]>();
+  for (const c of listContacts(t.db, loc.id, { limit: 10_000 }).contacts) {
+    const email = c.fields.email!.toLowerCase();
+    out.set(email, [...(out.get(email) ?? []), { id: c.id, firstName: c.fields.firstName, tags: [...c.fields.tags].sort() }]);
+  }
+  return out;
+}
+
+/** Both sides hold the same live contacts with the same names and tags (a snapshot; false while they differ). */
+function sidesAgree(loc: Loc): boolean {
+  const remote = highLevelSide(loc);
+  const local = tandemSide(loc);
+  if (remote.size !== local.size) return false;
+  for (const [email, [r]] of remote) {
+    const l = local.get(email)?.[0];
+    if (!l || !r || l.firstName !== r.firstName || l.tags.join() !== r.tags.join()) return false;
+  }
+  return true;
+}
+
+/** What still differs, for the failure message. */
+function differences(loc: Loc): string[] {
+  const remote = highLevelSide(loc);
+  const local = tandemSide(loc);
+  const out: string[] = [];
+  for (const email of new Set([...remote.keys(), ...local.keys()])) {
+    const r = remote.get(email);
+    const l = local.get(email);
+    if (JSON.stringify(r?.map((x) => [x.firstName, x.tags])) !== JSON.stringify(l?.map((x) => [x.firstName, x.tags]))) {
+      out.push(`${email}: HighLevel ${JSON.stringify(r)} Tandem ${JSON.stringify(l)}`);
+    }
+  }
+  const pending = outboxCounts(t.db, loc.id).pending;
+  if (pending) {
+    const rows = dueOutbox(t.db, loc.id, Number.MAX_SAFE_INTEGER);
+    out.push(`${pending} outbox row(s) pending: ${JSON.stringify(rows)}; now ${t.clock.now()}; next due ${nextOutboxDueAt(t.db, loc.id)}; state ${JSON.stringify(getSyncState(t.db, loc.id))}`);
+  }
+  const queued = listInboxEvents(t.db).filter((e) => e.locationId === loc.id && e.processedAt === null);
+  if (queued.length) out.push(`${queued.length} inbox event(s) unprocessed: ${queued.map((e) => e.type).join(', ')}`);
+  return out;
+}
+
+function settled(loc: Loc): boolean {
+  return (
+    outboxCounts(t.db, loc.id).pending === 0 &&
+    listInboxEvents(t.db).every((e) => e.locationId !== loc.id || e.processedAt !== null) &&
+    sidesAgree(loc)
+  );
+}
+
+const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(Math.random() * xs.length)];
+
+async function round(loc: Loc, r: number): Promise<void> {
+  // New people on both sides.
+  for (const side of ['hl', 'tandem'] as const) {
+    const email = `${side}.${r}.${randomUUID().slice(0, 8)}@soak.example`;
+    const person: Person = { email, firstName: `${side}${r}`, tags: new Set(), deleted: false };
+    if (side === 'hl') {
+      const res = await hl(loc, 'POST', '/contacts/', { locationId: loc.id, firstName: person.firstName, email });
+      expect(res.status).toBe(201);
+      person.highlevelId = res.body.contact.id;
+    } else {
+      const res = await api(loc, 'POST', '/api/v1/contacts', { firstName: person.firstName, email });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      person.tandemId = res.body.id;
+    }
+    loc.people.push(person);
+  }
+  // Renames and tags on whichever side already knows the person.
+  const live = loc.people.filter((p) => !p.deleted);
+  for (let i = 0; i < 4; i++) {
+    const p = pick(live)!;
+    const firstName = `R${r}.${i}.${randomUUID().slice(0, 4)}`;
+    const tag = i % 2 === 0 ? `t${r}` : undefined;
+    const useHighLevel = p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5);
+    if (useHighLevel) {
+      const res = await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { firstName });
+      expect(res.status).toBe(200);
+      if (tag) expect((await hl(loc, 'POST', `/contacts/${p.highlevelId}/tags`, { tags: [tag] })).status).toBe(201);
+    } else {
+      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { firstName, ...(tag ? { addTags: [tag] } : {}) });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+  }
+  // Every other round, somebody is deleted on one side.
+  if (r % 2 === 1) {
+    const p = pick(live.filter((x) => x.highlevelId !== undefined || x.tandemId !== undefined))!;
+    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
+      expect((await hl(loc, 'DELETE', `/contacts/${p.highlevelId}`)).status).toBe(200);
+    } else {
+      expect((await api(loc, 'DELETE', `/api/v1/contacts/${p.tandemId}`)).status).toBe(204);
+    }
+    p.deleted = true;
+  }
+}
+
+beforeAll(async () => {
+  t = await startTestTandem({
+    emulator: { config: { rateLimit: { burstMax: BURST, burstWindowMs: WINDOW_MS, dailyMax: 200_000 } } },
+    sync: { budget: { max: BURST, intervalMs: WINDOW_MS } },
+  });
+  const agency = await createAgency(t, { locations: Array.from({ length: LOCATIONS }, (_, i) => `Soak ${i + 1}`) });
+  for (const location of agency.locations) {
+    expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
+    await waitForInstallation(t, location.id, 'active');
+    updateSyncSettings(t.db, {
+      locationId: location.id,
+      patch: { creationDirection: 'bidirectional', updateDirection: 'bidirectional' },
+      user: { id: 'soak', name: 'Soak' },
+      now: t.clock.now(),
+    });
+    locs.push({ id: location.id, key: createApiKey(t.db, { locationId: location.id, name: 'soak', createdBy: null, now: t.clock.now() }).key, people: [] });
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('T23 bounded soak with many locations', () => {
+  it('keeps six locations in step through rounds of edits on both sides, within every burst window', async () => {
+    await control(t.highlevelUrl, 'DELETE', '/requests');
+    for (let r = 0; r < ROUNDS; r++) await Promise.all(locs.map((loc) => round(loc, r)));
+
+    try {
+      await until(() => locs.every(settled), 'every location in step', 30_000);
+    } catch (err) {
+      const lines = locs.flatMap((l) => differences(l).map((d) => `${l.id}: ${d}`));
+      for (const l of locs.filter((x) => differences(x).length > 0)) {
+        const ran = await Promise.race([t.services.sync.runOnce(l.id).then((r) => JSON.stringify(r)), new Promise((r) => setTimeout(() => r('still running after 2 s'), 2000))]);
+        lines.push(`${l.id}: a pass now: ${ran as string}; then ${differences(l).join(' | ') || 'in step'}`);
+      }
+      throw new Error(`${(err as Error).message}\n${lines.join('\n')}`);
+    }
+
+    for (const loc of locs) {
+      const remote = highLevelSide(loc);
+      const local = tandemSide(loc);
+      for (const [email, found] of [...remote, ...local]) expect(found, `${email} once on each side`).toHaveLength(1);
+      for (const p of loc.people) {
+        const email = p.email.toLowerCase();
+        expect([remote.has(email), local.has(email)], `${p.email} (${p.deleted ? 'deleted' : 'live'})`).toEqual(p.deleted ? [false, false] : [true, true]);
+      }
+    }
+
+    const { requests } = await control<{ requests: { at: string; status: number; locationId?: string; tokenKind?: string }[] }>(t.highlevelUrl, 'GET', '/requests');
+    const tandems = requests.filter((q) => q.tokenKind === 'oauth');
+    expect(tandems.length).toBeGreaterThan(LOCATIONS * ROUNDS);
+    expect(tandems.filter((q) => q.status === 429)).toEqual([]);
+    for (const loc of locs) {
+      const times = tandems.filter((q) => q.locationId === loc.id).map((q) => Date.parse(q.at)).sort((a, b) => a - b);
+      let most = 0;
+      for (let i = 0, j = 0; i < times.length; i++) {
+        while (times[i]! - times[j]! >= WINDOW_MS) j++;
+        most = Math.max(most, i - j + 1);
+      }
+      expect(most, `requests of ${loc.id} in one window`).toBeLessThanOrEqual(BURST);
+    }
+  }, 120_000);
+});
