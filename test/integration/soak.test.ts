@@ -3,15 +3,19 @@
 // (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync in
 // between, each location gets new contacts, renames, tags and deletions on both sides: in HighLevel
 // through the location's private integration token (its webhooks go to Tandem), in Tandem through
-// the REST API (both directions Bi-directional). Then, once everything has settled:
+// the REST API (both directions Bi-directional); every third round also edits one person on both
+// sides at once, and deletes another on one side while the other side edits it. Then, once
+// everything has settled:
 //   - both sides equal: the same live contacts (by email), with the same names and tags,
 //   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
 //     sides, every deleted one is gone from both), nothing pending,
 //   - no 429, and no window of a second in which Tandem sent one location more than its burst.
+// SOAK_LOCATIONS and SOAK_ROUNDS make it longer (10 and 20 run in about 10 s here).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
-import { listContacts } from '../../db/contacts.ts';
+import { findContactsByEmail, listContacts } from '../../db/contacts.ts';
+import { getLinkByContact } from '../../db/links.ts';
 import { dueOutbox, nextOutboxDueAt, outboxCounts } from '../../db/outbox.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
@@ -19,8 +23,8 @@ import { listInboxEvents } from '../../db/webhook-inbox.ts';
 import { call, control, until } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestTandem } from '../helpers/tandem.ts';
 
-const LOCATIONS = 6;
-const ROUNDS = 6;
+const LOCATIONS = Number(process.env.SOAK_LOCATIONS ?? 6);
+const ROUNDS = Number(process.env.SOAK_ROUNDS ?? 6);
 const BURST = 20;
 const WINDOW_MS = 1000;
 
@@ -173,6 +177,37 @@ async function round(loc: Loc, r: number): Promise<void> {
     }
     p.deleted = true;
   }
+  // Every third round, a person both sides know is edited on both at once, and another is deleted
+  // on one side and edited on the other right after (the deletion wins: gone from both).
+  if (r % 3 === 2) {
+    const both = live.filter((x) => !x.deleted).map((x) => ({ x, ids: idsOf(loc, x) })).filter((b) => b.ids !== undefined);
+    const clash = pick(both);
+    if (clash) {
+      expect((await hl(loc, 'PUT', `/contacts/${clash.ids!.highlevelId}`, { firstName: `H${r}` })).status).toBe(200);
+      expect((await api(loc, 'PATCH', `/api/v1/contacts/${clash.ids!.tandemId}`, { firstName: `T${r}`, addTags: [`c${r}`] })).status).toBe(200);
+    }
+    const doomed = pick(both.filter((b) => b !== clash));
+    if (doomed) {
+      if (Math.random() < 0.5) {
+        expect((await hl(loc, 'DELETE', `/contacts/${doomed.ids!.highlevelId}`)).status).toBe(200);
+        const res = await api(loc, 'PATCH', `/api/v1/contacts/${doomed.ids!.tandemId}`, { firstName: `Late${r}` });
+        expect([200, 404]).toContain(res.status);
+      } else {
+        expect((await api(loc, 'DELETE', `/api/v1/contacts/${doomed.ids!.tandemId}`)).status).toBe(204);
+        const res = await hl(loc, 'PUT', `/contacts/${doomed.ids!.highlevelId}`, { firstName: `Late${r}` });
+        expect([200, 400, 404]).toContain(res.status);
+      }
+      doomed.x.deleted = true;
+    }
+  }
+}
+
+/** Both ids of a person once the two sides are linked (undefined before). */
+function idsOf(loc: Loc, p: Person): { highlevelId: string; tandemId: string } | undefined {
+  const local = findContactsByEmail(t.db, loc.id, p.email)[0];
+  const link = local ? getLinkByContact(t.db, loc.id, local.id) : undefined;
+  if (!local || !link || link.remoteDeletedAt !== null || !t.emulator.emu.contact(link.highlevelId)) return undefined;
+  return { highlevelId: link.highlevelId, tandemId: local.id };
 }
 
 beforeAll(async () => {
