@@ -284,6 +284,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       );
       result.pushed = pushed.sent;
       for (const u of pushed.unmatchedOwners) unmatchedLocal.add(u);
+      // HighLevel kept other values than Tandem sent (normalised, or dropped a field): Tandem took
+      // them, and says so. Field names and ids only: the values are people's data.
+      for (const { contactId, fields } of pushed.notStuck) log.warn({ locationId, contactId, fields }, 'HighLevel stored other values than Tandem sent; Tandem took them');
       if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, pushed.deferredReason ?? 'burst', 'outbox deferred by the budget gate');
 
       loop.failures = 0;

@@ -218,6 +218,25 @@ describe('updates', () => {
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
   });
 
+  it('takes the value HighLevel stored when a field it was sent did not stick, and reports the field', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', website: 'ana.example' });
+    localUpdate(id, { website: 'https://ana.example/new' });
+    // HighLevel answers the PUT with the website it kept, as a silently dropped field looks.
+    const kept = remoteDoc(highlevelId);
+    await control(emulator.url, 'POST', '/faults', { method: 'PUT', path: `/contacts/${highlevelId}`, status: 200, body: { succeded: true, contact: kept } });
+
+    const result = await pushPending(deps(), locationId);
+    expect(result.notStuck).toEqual([{ contactId: id, fields: ['website'] }]);
+    expect(getContact(db, locationId, id)!.fields.website).toBe('ana.example');
+    expect(linkOf(id).base).toEqual(getContact(db, locationId, id)!.fields);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+    // Nothing is sent again: both sides hold HighLevel's value.
+    await clearLog();
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0 });
+    expect(await requestLog()).toEqual([]);
+  });
+
   it('with Inbound sends nothing and keeps the change pending; turning Bi-directional on sends it', async () => {
     const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', city: 'Porto' });
     localUpdate(id, { city: 'Lisboa' });
