@@ -112,6 +112,11 @@ export function toCountryCode(country: string | null | undefined): string | unde
 export function normalizePhone(value: string | null | undefined, defaultCountry = 'US'): { phone: string | null; e164: boolean } {
   const t = normalizeText(value);
   if (t === null) return { phone: null, e164: false };
+  // HighLevel hands phones out in E.164, most of them +1: libphonenumber-js then tries each of the
+  // 25 countries sharing the code (about 9 µs), to answer what is already known. Every +1 number of
+  // ten national digits is possible (NANP numbers all have ten) and is its own E.164 form, whatever
+  // the default country (test/unit/contact-model.test.ts compares the two on every area code).
+  if (NANP_E164.test(t)) return { phone: t, e164: true };
   const country = toCountryCode(defaultCountry) ?? 'US';
   const key = `${country}|${t}`;
   const known = phoneMemo.get(key);
@@ -129,6 +134,7 @@ export function normalizePhone(value: string | null | undefined, defaultCountry 
  * sweep reads the same numbers again: results are remembered (pure function of text and country).
  */
 const PHONE_MEMO_SIZE = 50_000;
+const NANP_E164 = /^\+1\d{10}$/;
 const phoneMemo = new Map<string, Readonly<{ phone: string; e164: boolean }>>();
 
 /** YYYY-MM-DD of a real calendar day. */

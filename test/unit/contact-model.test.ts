@@ -1,9 +1,10 @@
 // Tandem's contact fields: one normalised form, and comparisons that ignore formatting only.
 import fc from 'fast-check';
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 import { describe, expect, it } from 'vitest';
 import {
   SYNC_FIELDS, applyPatch, applyTags, contactFieldsSchema, emptyContact, fieldEquals, isE164, isEmpty,
-  normalizeContact, normalizePhone, sameEmail, type ContactDraft,
+  normalizeContact, normalizePhone, sameEmail, toCountryCode, type ContactDraft,
 } from '../../server/sync/contact-model.ts';
 
 describe('normalizeContact', () => {
@@ -42,6 +43,22 @@ describe('normalizeContact', () => {
     // Possible but not "valid" (fictional 555 numbers are common test data): still E.164.
     expect(normalizePhone('+1 555 000 0001')).toEqual({ phone: '+15550000001', e164: true });
     expect(normalizePhone('+44 20 7946 0958', 'US').phone).toBe('+442079460958');
+  });
+
+  it('reads +1 and ten digits as libphonenumber-js does, without asking it, on every area code and default country', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 0, max: 9_999_999 }), fc.constantFrom('US', 'CA', 'GB', 'DE', 'JM', 'XX'), (area, rest, country) => {
+        const text = `+1${String(area).padStart(3, '0')}${String(rest).padStart(7, '0')}`;
+        const parsed = parsePhoneNumberFromString(text, (toCountryCode(country) ?? 'US') as CountryCode);
+        const expected = parsed?.isPossible() ? { phone: parsed.number, e164: true } : { phone: text, e164: false };
+        expect(normalizePhone(text, country)).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+    // Around it, the ordinary path: other lengths, spaces, other codes.
+    expect(normalizePhone('+1415555267')).toEqual({ phone: '+1415555267', e164: false });
+    expect(normalizePhone('+1 415 555 2671')).toEqual({ phone: '+14155552671', e164: true });
+    expect(normalizePhone('+14155552671 ')).toEqual({ phone: '+14155552671', e164: true });
   });
 
   it('keeps an unreadable phone as typed (trimmed) and flags it', () => {
