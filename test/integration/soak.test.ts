@@ -6,11 +6,13 @@
 // the REST API (both directions Bi-directional); every third round also edits one person on both
 // sides at once, and deletes another on one side while the other side edits it. Each round some
 // of HighLevel's webhooks come twice, late, out of order or never; reconciliation runs on a short
-// schedule (incremental pull every 400 ms, full sweep every 2 s) to repair them. Then, once
-// everything has settled:
+// schedule (incremental pull every 400 ms, full sweep every 2 s) to repair them. Each round one
+// location is paused and another has its updates set to Inbound, both undone at the round's end.
+// Then, once everything has settled:
 //   - both sides equal: the same live contacts (by email), with the same names and tags,
 //   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
-//     sides, every deleted one is gone from both), nothing pending,
+//     sides, every deleted one is gone from both, except what Tandem archived while updates were
+//     Inbound, which stays in HighLevel by design), nothing pending,
 //   - no 429, and no window of a second in which Tandem sent one location more than its burst.
 // SOAK_LOCATIONS and SOAK_ROUNDS make it longer (10 and 20 run in about 10 s here).
 import { randomUUID } from 'node:crypto';
@@ -18,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
 import { findContactsByEmail, listContacts } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
-import { dueOutbox, nextOutboxDueAt, outboxCounts } from '../../db/outbox.ts';
+import { dueOutbox, getOutbox, nextOutboxDueAt, outboxCounts } from '../../db/outbox.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { listInboxEvents } from '../../db/webhook-inbox.ts';
@@ -35,6 +37,12 @@ interface Person {
   firstName: string;
   tags: Set<string>;
   deleted: boolean;
+  /**
+   * Archived in Tandem while its location's updates were, or were later, Inbound: HighLevel's
+   * contact may stay, by design (outbound.ts deletes in HighLevel only when both directions are
+   * Bi-directional when the archive is pushed, and a later switch does not replay it).
+   */
+  mayStayInHighLevel?: boolean;
   /** Known ids: HighLevel's (when created there or seen) and Tandem's (when created there). */
   highlevelId?: string;
   tandemId?: string;
@@ -93,10 +101,17 @@ function tandemSide(loc: Loc): Map<string, { id: string; firstName: string | nul
   return out;
 }
 
+/** HighLevel's side without the contacts Tandem archived that may stay in HighLevel (Person.mayStayInHighLevel). */
+function highLevelExpected(loc: Loc, local: Map<string, unknown>): ReturnType<typeof highLevelSide> {
+  const remote = highLevelSide(loc);
+  for (const p of loc.people) if (p.mayStayInHighLevel && !local.has(p.email.toLowerCase())) remote.delete(p.email.toLowerCase());
+  return remote;
+}
+
 /** Both sides hold the same live contacts with the same names and tags (a snapshot; false while they differ). */
 function sidesAgree(loc: Loc): boolean {
-  const remote = highLevelSide(loc);
   const local = tandemSide(loc);
+  const remote = highLevelExpected(loc, local);
   if (remote.size !== local.size) return false;
   for (const [email, [r]] of remote) {
     const l = local.get(email)?.[0];
@@ -107,14 +122,21 @@ function sidesAgree(loc: Loc): boolean {
 
 /** What still differs, for the failure message. */
 function differences(loc: Loc): string[] {
-  const remote = highLevelSide(loc);
   const local = tandemSide(loc);
+  const remote = highLevelExpected(loc, local);
   const out: string[] = [];
   for (const email of new Set([...remote.keys(), ...local.keys()])) {
     const r = remote.get(email);
     const l = local.get(email);
     if (JSON.stringify(r?.map((x) => [x.firstName, x.tags])) !== JSON.stringify(l?.map((x) => [x.firstName, x.tags]))) {
       out.push(`${email}: HighLevel ${JSON.stringify(r)} Tandem ${JSON.stringify(l)}`);
+      // Tandem's record of the person (archived too), its link and outbox row, and HighLevel's requests about it.
+      for (const c of findContactsByEmail(t.db, loc.id, email, { includeArchived: true })) {
+        const link = getLinkByContact(t.db, loc.id, c.id);
+        out.push(`  Tandem ${c.id} archivedAt ${c.archivedAt} link ${JSON.stringify(link && { ...link, base: undefined })} outbox ${JSON.stringify(getOutbox(t.db, loc.id, c.id))}`);
+        if (link) out.push(`  requests ${JSON.stringify(t.emulator.emu.requestLog.filter((q) => q.path.includes(link.highlevelId)).map((q) => [q.at.slice(17), q.method, q.status, q.tokenKind]))}`);
+      }
+      out.push(`  location #${locs.indexOf(loc)}, the test's model: ${JSON.stringify(loc.people.find((p) => p.email.toLowerCase() === email))}`);
     }
   }
   const pending = outboxCounts(t.db, loc.id).pending;
@@ -137,7 +159,31 @@ function settled(loc: Loc): boolean {
 
 const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(Math.random() * xs.length)];
 
+/** What the Sync tab's Save, Pause and Resume do: the settings change, and the loop is woken. */
+function setSettings(loc: Loc, patch: Parameters<typeof updateSyncSettings>[1]['patch']): void {
+  updateSyncSettings(t.db, { locationId: loc.id, patch, user: { id: 'soak', name: 'Soak' }, now: t.clock.now() });
+  t.services.sync.wake(loc.id);
+}
+
+/** The location's updates are Inbound during round r (see round). */
+const inboundIn = (loc: Loc, r: number) => locs.indexOf(loc) === (r + 1) % locs.length;
+
+/**
+ * A person archived in Tandem in round r. The push decides with the settings of when it runs,
+ * which may be rounds later (the budget defers it): if the location's updates are Inbound in this
+ * round or a later one, HighLevel's contact may stay.
+ */
+function archivedInTandem(loc: Loc, p: Person, r: number): void {
+  p.deleted = true;
+  p.mayStayInHighLevel = Array.from({ length: ROUNDS - r }, (_, i) => r + i).some((round) => inboundIn(loc, round));
+}
+
 async function round(loc: Loc, r: number): Promise<void> {
+  // Admins change their minds: one location is paused for this round, another sends nothing out
+  // (updates Inbound); both are back to normal for the next round.
+  const which = locs.indexOf(loc);
+  if (which === r % locs.length) setSettings(loc, { paused: true });
+  if (inboundIn(loc, r)) setSettings(loc, { updateDirection: 'inbound' });
   // New people on both sides.
   for (const side of ['hl', 'tandem'] as const) {
     const email = `${side}.${r}.${randomUUID().slice(0, 8)}@soak.example`;
@@ -176,6 +222,7 @@ async function round(loc: Loc, r: number): Promise<void> {
       expect((await hl(loc, 'DELETE', `/contacts/${p.highlevelId}`)).status).toBe(200);
     } else {
       expect((await api(loc, 'DELETE', `/api/v1/contacts/${p.tandemId}`)).status).toBe(204);
+      archivedInTandem(loc, p, r);
     }
     p.deleted = true;
   }
@@ -197,12 +244,15 @@ async function round(loc: Loc, r: number): Promise<void> {
         expect([200, 409]).toContain(res.status);
       } else {
         expect((await api(loc, 'DELETE', `/api/v1/contacts/${doomed.ids!.tandemId}`)).status).toBe(204);
+        archivedInTandem(loc, doomed.x, r);
         const res = await hl(loc, 'PUT', `/contacts/${doomed.ids!.highlevelId}`, { firstName: `Late${r}` });
         expect([200, 400, 404]).toContain(res.status);
       }
       doomed.x.deleted = true;
     }
   }
+  if (which === r % locs.length) setSettings(loc, { paused: false });
+  if (inboundIn(loc, r)) setSettings(loc, { updateDirection: 'bidirectional' });
 }
 
 /** Both ids of a person once the two sides are linked (undefined before). */
@@ -264,7 +314,8 @@ describe('T23 bounded soak with many locations', () => {
       for (const [email, found] of [...remote, ...local]) expect(found, `${email} once on each side`).toHaveLength(1);
       for (const p of loc.people) {
         const email = p.email.toLowerCase();
-        expect([remote.has(email), local.has(email)], `${p.email} (${p.deleted ? 'deleted' : 'live'})`).toEqual(p.deleted ? [false, false] : [true, true]);
+        const expected = !p.deleted ? [true, true] : p.mayStayInHighLevel ? [remote.has(email), false] : [false, false];
+        expect([remote.has(email), local.has(email)], `${p.email} (${p.deleted ? 'deleted' : 'live'})`).toEqual(expected);
       }
     }
 
