@@ -182,18 +182,7 @@ export class RateBudget {
       }
     }
 
-    let retryAt = 0;
-    const keep = Math.min(Math.ceil((opts.keepShare ?? 0) * this.burstLimit()), this.burstLimit() - 1);
-    const need = this.held() - (this.burstLimit() - keep) + 1;
-    if (need > 0) {
-      // Answered requests free their slot at known times; one still in flight frees it no sooner
-      // than an interval from now.
-      retryAt = need <= this.released.length ? this.released[need - 1]! : t + this.intervalMs;
-    }
-    // The same reasoning as for the daily figure, per server window: a window's figures only fall,
-    // and a figure stops speaking for the current window an interval after it was read. Requests
-    // in flight may be answered before then and unblock earlier: ask again after each answer.
-    for (const cap of this.caps) if (cap.remaining - this.inFlight.length <= keep) retryAt = Math.max(retryAt, cap.until);
+    const retryAt = this.roomAt(t, 1, this.kept(opts.keepShare));
     if (retryAt > t) return { ok: false, retryAt, reason: 'burst' };
 
     this.inFlight.push(t);
@@ -211,13 +200,30 @@ export class RateBudget {
     const t = this.at(now);
     this.prune(t);
     if (this.blockedUntil > t) return this.blockedUntil;
-    const keep = Math.min(Math.ceil((opts.keepShare ?? 0) * this.burstLimit()), this.burstLimit() - 1);
-    const n = Math.max(1, Math.min(count, this.burstLimit() - keep));
+    const keep = this.kept(opts.keepShare);
+    const retryAt = this.roomAt(t, Math.max(1, Math.min(count, this.burstLimit() - keep)), keep);
+    return retryAt > t ? retryAt : undefined;
+  }
+
+  /** Slots of each window that background work with `keepShare` leaves to the loop. */
+  private kept(keepShare = 0): number {
+    return Math.min(Math.ceil(keepShare * this.burstLimit()), this.burstLimit() - 1);
+  }
+
+  /** The earliest time `n` more requests fit (0 or less: now), leaving `keep` slots free. */
+  private roomAt(t: number, n: number, keep: number): number {
     let retryAt = 0;
     const need = this.held() - (this.burstLimit() - keep) + n;
-    if (need > 0) retryAt = need <= this.released.length ? this.released[need - 1]! : t + this.intervalMs;
+    if (need > 0) {
+      // Answered requests free their slot at known times; one still in flight frees it no sooner
+      // than an interval from now.
+      retryAt = need <= this.released.length ? this.released[need - 1]! : t + this.intervalMs;
+    }
+    // The same reasoning as for the daily figure, per server window: a window's figures only fall,
+    // and a figure stops speaking for the current window an interval after it was read. Requests
+    // in flight may be answered before then and unblock earlier: ask again after each answer.
     for (const cap of this.caps) if (cap.remaining - this.inFlight.length < keep + n) retryAt = Math.max(retryAt, cap.until);
-    return retryAt > t ? retryAt : undefined;
+    return retryAt;
   }
 
   /** Ends the oldest request in flight (they are interchangeable for counting). */
