@@ -10,6 +10,7 @@ import type { EmulatorOptions } from '../../emulator/emulator.ts';
 import type { Db, Database } from '../../db/client.ts';
 import { listInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
 import { getInstallation, type Installation } from '../../db/installations.ts';
+import { getSyncState } from '../../db/sync-state.ts';
 import type { Clock } from '../../server/clock.ts';
 import { TANDEM_SCOPES, type Config } from '../../server/config.ts';
 import { appRegistration } from '../../server/sandbox.ts';
@@ -17,7 +18,7 @@ import { followConsent, installThroughBrowser, type BrowserInstall, type Consent
 import type { Services } from '../../server/services.ts';
 import { freePort, startTandem, type RunningTandem } from '../../server/start.ts';
 import type { OperationsOptions } from '../../server/sync/operations/runner.ts';
-import type { SyncOptions } from '../../server/sync/supervisor.ts';
+import type { PassResult, SyncOptions } from '../../server/sync/supervisor.ts';
 import { control, testEmulator, until } from './emulator.ts';
 
 export interface TestApp {
@@ -265,6 +266,27 @@ export async function postWebhook(
     /* keep the text */
   }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/**
+ * Passes of the location's loop, driven by hand, until it has nothing more to do now: no more work
+ * ready, no pull under way, no deferral. A deferral moves the manual clock to its end.
+ */
+export async function passesUntilQuiet(
+  t: Pick<TestTandem, 'services' | 'db'>,
+  locationId: string,
+  clock: { now(): number; set(ms: number): void },
+  maxPasses = 60,
+): Promise<PassResult[]> {
+  const passes: PassResult[] = [];
+  for (let i = 0; i < maxPasses; i++) {
+    const r = await t.services.sync.runOnce(locationId);
+    passes.push(r);
+    if (r.deferredUntil !== undefined && r.deferredUntil > clock.now()) clock.set(r.deferredUntil);
+    const pulling = getSyncState(t.db, locationId).cursor.run !== null;
+    if (!r.more && !pulling && r.deferredUntil === undefined) return passes;
+  }
+  throw new Error(`location ${locationId} never settled in ${maxPasses} passes`);
 }
 
 /** Tandem with one location installed through the consent flow: the usual starting point of a test. */

@@ -11,7 +11,7 @@ import { getLinkByRemote } from '../../db/links.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import type { PassResult } from '../../server/sync/supervisor.ts';
 import { call, control, ManualClock } from '../helpers/emulator.ts';
-import { installedTandem, startTestTandem, type TestTandem } from '../helpers/tandem.ts';
+import { installedTandem, startTestTandem, type TestTandem, passesUntilQuiet } from '../helpers/tandem.ts';
 
 const PAGE = 5;
 const PULL_EVERY = 60_000;
@@ -57,17 +57,9 @@ async function searchRequests(): Promise<number[]> {
   return (requests as { status: number }[]).map((r) => r.status);
 }
 
-/** Passes until the location has nothing more to do now; a deferral moves the manual clock to its end. */
-async function syncAll(): Promise<PassResult[]> {
-  const passes: PassResult[] = [];
-  for (let i = 0; i < 40; i++) {
-    const r = await t.services.sync.runOnce(loc);
-    passes.push(r);
-    if (r.deferredUntil !== undefined && r.deferredUntil > clock.now()) clock.set(r.deferredUntil);
-    const pulling = getSyncState(t.db, loc).cursor.run !== null;
-    if (!r.more && !pulling && r.deferredUntil === undefined) return passes;
-  }
-  throw new Error('the location never settled');
+/** Passes until the location has nothing more to do now (the manual clock follows deferrals). */
+function syncAll(): Promise<PassResult[]> {
+  return passesUntilQuiet(t, loc, clock, 40);
 }
 
 /** `n` contacts made in HighLevel, one second apart, their webhooks lost. */

@@ -17,7 +17,7 @@ import { getSyncState } from '../../db/sync-state.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
 import type { PassResult } from '../../server/sync/supervisor.ts';
 import { call, control, ManualClock } from '../helpers/emulator.ts';
-import { installedTandem, installLocation, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
+import { installedTandem, installLocation, waitForInstallation, type TestAgency, type TestTandem, passesUntilQuiet } from '../helpers/tandem.ts';
 
 const PAGE = 5;
 const SYNC = { start: false, pageLimit: PAGE, pagesPerPass: 1 };
@@ -49,17 +49,9 @@ async function highLevelSettled(): Promise<void> {
   clock.advance(t.emulator.emu.config.searchLagMs + 1000);
 }
 
-/** Passes until the location has nothing more to do now; a deferral moves the manual clock to its end. */
-async function syncAll(): Promise<PassResult[]> {
-  const passes: PassResult[] = [];
-  for (let i = 0; i < 60; i++) {
-    const r = await t.services.sync.runOnce(loc);
-    passes.push(r);
-    if (r.deferredUntil !== undefined && r.deferredUntil > clock.now()) clock.set(r.deferredUntil);
-    const pulling = getSyncState(t.db, loc).cursor.run !== null;
-    if (!r.more && !pulling && r.deferredUntil === undefined) return passes;
-  }
-  throw new Error('the location never settled');
+/** Passes until the location has nothing more to do now (the manual clock follows deferrals). */
+function syncAll(): Promise<PassResult[]> {
+  return passesUntilQuiet(t, loc, clock, 60);
 }
 
 /** Both sides equal: live HighLevel contacts and live Tandem contacts paired one to one by links, same names and emails. */
