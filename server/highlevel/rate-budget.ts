@@ -83,6 +83,13 @@ export class RateBudget {
   private dailyLow: number | undefined;
   private dailyResetAt: number | undefined;
   private blockedUntil = 0;
+  /**
+   * True until HighLevel has answered once: what the current window already holds is unknown (the
+   * process before a restart may have spent it; this gate cannot see it), so one request goes
+   * alone and its answer's X-RateLimit-Remaining says. Without it a push starting four rows at
+   * once into a window with three requests left took a 429 (test/integration/outbound-pacing.test.ts).
+   */
+  private probing = true;
 
   constructor(opts: RateBudgetOptions = {}) {
     this.clock = opts.clock;
@@ -223,6 +230,8 @@ export class RateBudget {
     // and a figure stops speaking for the current window an interval after it was read. Requests
     // in flight may be answered before then and unblock earlier: ask again after each answer.
     for (const cap of this.caps) if (cap.remaining - this.inFlight.length < keep + n) retryAt = Math.max(retryAt, cap.until);
+    // The first request's answer frees the others (ask again then); an interval is the latest it can matter.
+    if (this.probing && this.inFlight.length > 0) retryAt = Math.max(retryAt, t + this.intervalMs);
     return retryAt;
   }
 
@@ -256,6 +265,7 @@ export class RateBudget {
   /** A response arrived (any status but 429): ends one request and learns from its X-RateLimit-* headers. */
   observe(signal: Headers | RateLimitInfo | undefined, now?: number): void {
     const t = this.at(now);
+    this.probing = false;
     this.finishOne(t);
     this.learn(toInfo(signal), t);
     this.prune(t);
@@ -268,6 +278,7 @@ export class RateBudget {
    */
   onRateLimited(signal: RateLimitedSignal, now?: number): number {
     const t = this.at(now);
+    this.probing = false;
     this.finishOne(t);
     let info: RateLimitInfo;
     let retryAfterMs: number | undefined;

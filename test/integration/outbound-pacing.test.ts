@@ -13,7 +13,8 @@ import type { LocationApi } from '../../server/highlevel/contacts.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
 import { pushPending, type PushMemory, type PushResult } from '../../server/sync/outbound.ts';
 import { control, ManualClock, testEmulator } from '../helpers/emulator.ts';
-import { gatedTestLocationApi } from '../helpers/location-api.ts';
+import { gatedTestLocationApi, testLocationApi } from '../helpers/location-api.ts';
+import { RateBudget } from '../../server/highlevel/rate-budget.ts';
 import { addLocation, addOauthToken } from '../helpers/world.ts';
 import { memoryDatabase } from '../helpers/database.ts';
 
@@ -101,6 +102,22 @@ describe('push pacing', () => {
     // No lookup repeated, even across the deferrals between windows.
     expect(log.filter((r) => r.path.startsWith('/contacts/search/duplicate'))).toHaveLength(12);
     expect(log.filter((r) => r.method === 'POST' && r.path === '/contacts/')).toHaveLength(12);
+  });
+
+  it('asks HighLevel first when it starts, so a window an earlier process spent is not overrun', async () => {
+    const api = await gatedApi(20);
+    // The process before a restart spent 17 of this window (the same app and location: one count at HighLevel).
+    const before = testLocationApi(emulator.url, { locationId, clock, tokens: token, budget: new RateBudget({ clock, max: 20, intervalMs: WINDOW_MS }) });
+    for (let i = 0; i < 17; i++) await before.findDuplicate({ email: `earlier${i}@example.com` });
+    for (let i = 0; i < 6; i++) localCreate(i);
+    await control(emulator.url, 'DELETE', '/requests');
+
+    // Four rows at once would send four lookups into the three requests left; the first goes alone,
+    // and its answer says how many are left.
+    await pushUntilEmpty(api, 4, { lookups: new Map() });
+    const log = await requestLog();
+    expect(log.filter((r) => r.status === 429)).toEqual([]);
+    expect(log.filter((r) => r.method === 'POST' && r.path === '/contacts/')).toHaveLength(6);
   });
 
   it('one row at a time by default', async () => {

@@ -8,14 +8,15 @@
 // of HighLevel's webhooks come twice, late, out of order or never; reconciliation runs on a short
 // schedule (incremental pull every 400 ms, full sweep every 2 s) to repair them. Each round one
 // location is paused and another has its updates set to Inbound, both undone at the round's end.
+// Halfway through, Tandem restarts (a deploy): a new process carries on with the same data.
 // Then, once everything has settled:
 //   - both sides equal: the same live contacts (by email), with the same names and tags,
 //   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
 //     sides, every deleted one is gone from both, except what Tandem archived while updates were
 //     Inbound, which stays in HighLevel by design), nothing pending,
-//   - no 429, and no window of a second in which Tandem sent one location more than its burst.
+//   - no 429, and no second in which one process sent one location more than its burst.
 // SOAK_LOCATIONS and SOAK_ROUNDS make it longer (10 and 20 run in about 10 s here).
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
 import { findContactsByEmail, listContacts } from '../../db/contacts.ts';
@@ -54,7 +55,14 @@ interface Loc {
   people: Person[];
 }
 
+/** The first Tandem, which owns the emulator and the data directory. */
+let first: TestTandem;
+/** The Tandem running now: the first, then the one started on the same data halfway through. */
 let t: TestTandem;
+/** Fixed, so the restarted process opens the tokens the first one stored. */
+const env = { TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+// Reconciliation on a short schedule, so webhooks lost below are repaired within the test.
+const SYNC = { budget: { max: BURST, intervalMs: WINDOW_MS }, pullIntervalMs: 400, fullSweepIntervalMs: 2_000 };
 const locs: Loc[] = [];
 
 /**
@@ -264,10 +272,10 @@ function idsOf(loc: Loc, p: Person): { highlevelId: string; tandemId: string } |
 }
 
 beforeAll(async () => {
-  t = await startTestTandem({
+  t = first = await startTestTandem({
     emulator: { config: { rateLimit: { burstMax: BURST, burstWindowMs: WINDOW_MS, dailyMax: 200_000 } } },
-    // Reconciliation on a short schedule, so webhooks lost below are repaired within the test.
-    sync: { budget: { max: BURST, intervalMs: WINDOW_MS }, pullIntervalMs: 400, fullSweepIntervalMs: 2_000 },
+    env,
+    sync: SYNC,
   });
   const agency = await createAgency(t, { locations: Array.from({ length: LOCATIONS }, (_, i) => `Soak ${i + 1}`) });
   for (const location of agency.locations) {
@@ -284,13 +292,21 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await t?.close();
+  if (t !== first) await t?.close();
+  await first?.close();
 });
 
 describe('T23 bounded soak with many locations', () => {
   it('keeps six locations in step through rounds of edits on both sides, within every burst window', async () => {
     await control(t.highlevelUrl, 'DELETE', '/requests');
+    let restartedAt = Number.POSITIVE_INFINITY;
     for (let r = 0; r < ROUNDS; r++) {
+      if (r === Math.floor(ROUNDS / 2)) {
+        // A deploy: Tandem stops (passes under way finish) and a new process takes over the data.
+        await t.tandem.close();
+        restartedAt = Date.now();
+        t = await startTestTandem({ env, dataDir: first.dataDir, reuse: { emulator: first.emulator, app: first.app }, sync: SYNC });
+      }
       // HighLevel's deliveries misbehave: some events come twice, late, out of order or never.
       for (const mode of ['duplicate', 'reorder', 'drop'] as const) await control(t.highlevelUrl, 'POST', '/webhooks/faults', { mode, count: 2 });
       await control(t.highlevelUrl, 'POST', '/webhooks/faults', { mode: 'delay', count: 2, delayMs: 150 });
@@ -323,14 +339,20 @@ describe('T23 bounded soak with many locations', () => {
     const tandems = requests.filter((q) => q.tokenKind === 'oauth');
     expect(tandems.length).toBeGreaterThan(LOCATIONS * ROUNDS);
     expect(tandems.filter((q) => q.status === 429)).toEqual([]);
+    // Each process kept every second under the burst, as HighLevel would count it in a sliding
+    // window (RateBudget's counting). Across the restart only HighLevel's own count can say: the
+    // new process asks it first (its first request goes alone) and took no 429 above.
     for (const loc of locs) {
-      const times = tandems.filter((q) => q.locationId === loc.id).map((q) => Date.parse(q.at)).sort((a, b) => a - b);
-      let most = 0;
-      for (let i = 0, j = 0; i < times.length; i++) {
-        while (times[i]! - times[j]! >= WINDOW_MS) j++;
-        most = Math.max(most, i - j + 1);
+      const ofLocation = tandems.filter((q) => q.locationId === loc.id).map((q) => Date.parse(q.at));
+      for (const times of [ofLocation.filter((at) => at < restartedAt), ofLocation.filter((at) => at >= restartedAt)]) {
+        times.sort((a, b) => a - b);
+        let most = 0;
+        for (let i = 0, j = 0; i < times.length; i++) {
+          while (times[i]! - times[j]! >= WINDOW_MS) j++;
+          most = Math.max(most, i - j + 1);
+        }
+        expect(most, `requests of ${loc.id} in one window`).toBeLessThanOrEqual(BURST);
       }
-      expect(most, `requests of ${loc.id} in one window`).toBeLessThanOrEqual(BURST);
     }
   }, 120_000);
 });

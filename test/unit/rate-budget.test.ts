@@ -233,6 +233,9 @@ describe('429', () => {
 describe('bookkeeping', () => {
   it('counts a request until an interval after its answer, and frees a slot lost to a missing answer', () => {
     const budget = new RateBudget({ max: 3, safetyMargin: 0, intervalMs: 1_000, maxInFlightMs: 5_000 });
+    // An answer long ago: the gate has heard from HighLevel (see the next test) and counts nothing now.
+    budget.reserve(-2_000);
+    budget.observe(undefined, -2_000);
     expect(budget.reserve(0).ok).toBe(true);
     expect(budget.reserve(0).ok).toBe(true);
     expect(budget.reserve(0).ok).toBe(true);
@@ -249,6 +252,22 @@ describe('bookkeeping', () => {
     expect(budget.snapshot(1_300).inFlight).toBe(3);
     expect(budget.reserve(5_999).ok).toBe(false);
     expect(budget.reserve(6_000).ok).toBe(true);
+  });
+
+  it('sends one request alone until HighLevel has answered once: the window may hold what an earlier process spent', () => {
+    const budget = new RateBudget({ max: 10, safetyMargin: 0, intervalMs: 1_000 });
+    expect(budget.reserve(0).ok).toBe(true);
+    expect(budget.reserve(1)).toEqual({ ok: false, retryAt: 1_001, reason: 'burst' });
+    expect(budget.whenRoom(1, 1)).toBe(1_001);
+    // No answer (a timeout) tells nothing: the next request goes alone again.
+    budget.settle(50);
+    expect(budget.reserve(60).ok).toBe(true);
+    expect(budget.reserve(61).ok).toBe(false);
+    // The answer says 2 are left in HighLevel's window: two more, not the nine this gate would allow.
+    budget.observe(new Headers({ 'x-ratelimit-remaining': '2', 'x-ratelimit-max': '10', 'x-ratelimit-interval-milliseconds': '1000' }), 100);
+    expect(budget.reserve(110).ok).toBe(true);
+    expect(budget.reserve(111).ok).toBe(true);
+    expect(budget.reserve(112)).toEqual({ ok: false, retryAt: 1_100, reason: 'burst' });
   });
 
   it('trusts what HighLevel says is left over its own count', () => {
