@@ -69,7 +69,7 @@ function expectBothSidesEqual(when: string): void {
       email: doc.email,
     });
   }
-  for (const contact of local) expect(getLinkByContact(t.db, loc, contact.id)?.highlevelId, `${when}: Tandem ${contact.id} linked`).toBeTruthy();
+  for (const contact of local) expect(getLinkByContact(t.db, loc, contact.id), `${when}: Tandem ${contact.id} linked`).toMatchObject({ remoteDeletedAt: null });
   expect(outboxCounts(t.db, loc).pending).toBe(0);
 }
 
