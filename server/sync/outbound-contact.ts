@@ -5,6 +5,7 @@
 import type { Db } from '../../db/client.ts';
 import { getContact, updateContact, type Contact } from '../../db/contacts.ts';
 import { getLinkByRemote, saveLink, type Link } from '../../db/links.ts';
+import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
@@ -141,22 +142,25 @@ function adoptStored(pass: Pass, contact: Contact, merge: MergeResult, stored: P
 /**
  * After the HTTP calls, in one transaction: HighLevel's side of the merge is written to Tandem
  * (origin 'remote', so nothing is queued back) and the ledger becomes what HighLevel holds.
- * A Tandem field edited again while we were away keeps its newer value: it is a new local change,
- * already re-queued by that edit.
+ * A Tandem field written again while we were away keeps its newer value, and the contact is queued
+ * again so the next pass merges it against the new ledger: an edit through the API queues itself,
+ * but a one-time Pull contacts writes HighLevel's values as a webhook would, queuing nothing, and
+ * without this the ledger said HighLevel's value while Tandem held the operation's (a soak test
+ * ended with the two sides' values swapped).
  */
 function settle(pass: Pass, read: Contact, highlevelId: string, merge: MergeResult, remoteUpdatedAt: number | undefined): void {
   const { db, clock } = pass.deps;
   const now = clock.now();
   // The repositories get `db` itself: its statements run inside the connection's transaction.
   transaction(db, () => {
-    writeLocal(db, read, merge, now);
+    const current = getContact(db, read.locationId, read.id);
+    if (current) writeLocal(db, read, current, merge, now);
     saveLink(db, { locationId: pass.locationId, contactId: read.id, highlevelId, base: merge.newBase, remoteUpdatedAt: remoteUpdatedAt ?? null, now });
+    if (current && current.version !== read.version) enqueueOutbox(db, pass.locationId, read.id, current.archivedAt === null ? 'upsert' : 'archive', now);
   });
 }
 
-function writeLocal(db: Db, read: Contact, merge: MergeResult, now: number): void {
-  const current = getContact(db, read.locationId, read.id);
-  if (!current) return;
+function writeLocal(db: Db, read: Contact, current: Contact, merge: MergeResult, now: number): void {
   const patch: ContactPatch = {};
   for (const f of SCALAR_FIELDS) {
     const v = merge.toLocal[f];

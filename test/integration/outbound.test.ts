@@ -199,6 +199,30 @@ describe('updates', () => {
     return { id: c.id, highlevelId: linkOf(c.id).highlevelId };
   }
 
+  it('a write that queues nothing, made while the push is in flight (a one-time Pull contacts), is merged again', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com' });
+    localUpdate(id, { firstName: 'Tandem' });
+    await clearLog();
+    await control(emulator.url, 'POST', '/faults', { method: 'PUT', path: '/contacts/', delayMs: 300, times: 1 });
+
+    const pushing = pushPending(deps(), locationId);
+    await until(async () => (await requestLog()).some((r) => r.method === 'GET'), 'the GET of the push');
+    // Meanwhile a Pull contacts run writes HighLevel's value as it read it, and its ledger, as
+    // operations/pull.ts does: origin 'remote', nothing queued.
+    clock.advance(1000);
+    updateContact(db, { locationId, id, patch: { firstName: 'Pulled' }, now: clock.now(), origin: 'remote' });
+    upsertLink(db, { ...linkOf(id), base: { ...linkOf(id).base, firstName: 'Pulled' }, now: clock.now() });
+    // HighLevel took Tandem's earlier value while Tandem came to hold the operation's. Queued again,
+    // the contact is merged once more in the same pass; without that, the two sides stayed
+    // different for good (HighLevel 'Tandem', Tandem 'Pulled', nothing pending).
+    expect((await pushing).sent).toBe(2);
+    expect(getContact(db, locationId, id)!.fields.firstName).toBe('Pulled');
+    expect(remoteDoc(highlevelId).firstName).toBe('Pulled');
+    expect(linkOf(id).base).toEqual(getContact(db, locationId, id)!.fields);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
   it('with Bi-directional sends only the changed fields: one GET, one PUT, no create', async () => {
     setDirections({ updateDirection: 'bidirectional' });
     const { id, highlevelId } = await linkedContact({ firstName: 'Ana', lastName: 'Lima', email: 'ana@example.com', city: 'Porto' });
