@@ -8,7 +8,8 @@
 // of HighLevel's webhooks come twice, late, out of order or never; reconciliation runs on a short
 // schedule (incremental pull every 400 ms, full sweep every 2 s) to repair them. Each round one
 // location is paused and another has its updates set to Inbound, both undone at the round's end.
-// Halfway through, Tandem restarts (a deploy): a new process carries on with the same data.
+// In the round before the halfway mark a Pull contacts and a Push contacts run on two locations;
+// then Tandem restarts (a deploy): a new process carries on with the same data.
 // Then, once everything has settled:
 //   - both sides equal: the same live contacts (by email), with the same names and tags,
 //   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
@@ -300,8 +301,21 @@ describe('T23 bounded soak with many locations', () => {
   it('keeps six locations in step through rounds of edits on both sides, within every burst window', async () => {
     await control(t.highlevelUrl, 'DELETE', '/requests');
     let restartedAt = Number.POSITIVE_INFINITY;
+    // One-time operations run alongside the round before the restart, once the locations hold
+    // contacts: Pull contacts on one location, Push contacts on another.
+    let operations: Promise<{ kind: string; status: string; error: string | null }>[] = [];
+    const startOperations = () => (['pull', 'push'] as const).map(async (kind, i) => {
+      const loc = locs[(i + 2) % locs.length]!;
+      const previewed = await t.services.operations.settled(t.services.operations.preview({ locationId: loc.id, userId: 'soak', userName: 'Soak' }, kind).id);
+      expect(previewed.status).toBe('previewed');
+      const done = await t.services.operations.settled(t.services.operations.confirm(loc.id, previewed.id).id);
+      return { kind, status: done.status, error: done.error };
+    });
     for (let r = 0; r < ROUNDS; r++) {
+      if (r === Math.floor(ROUNDS / 2) - 1) operations = startOperations();
       if (r === Math.floor(ROUNDS / 2)) {
+        // The operations finish before the deploy (a run the old process held would wait for its lease).
+        expect(await Promise.all(operations)).toEqual([{ kind: 'pull', status: 'completed', error: null }, { kind: 'push', status: 'completed', error: null }]);
         // A deploy: Tandem stops (passes under way finish) and a new process takes over the data.
         await t.tandem.close();
         restartedAt = Date.now();
