@@ -1,7 +1,8 @@
 // T23: a bounded soak with many locations. Six locations sync at once with their loops running on
 // the real clock, against an emulator whose burst window is shortened to 20 requests a second
 // (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync in
-// between, each location gets new contacts, renames, tags and deletions on both sides: in HighLevel
+// between, each location gets new contacts, renames, tags, custom field values and deletions on
+// both sides: in HighLevel
 // through the location's private integration token (its webhooks go to Tandem), in Tandem through
 // the REST API (both directions Bi-directional); every third round also edits one person on both
 // sides at once, and deletes another on one side while the other side edits it. Each round some
@@ -11,7 +12,8 @@
 // In the round before the halfway mark a Pull contacts and a Push contacts run on two locations;
 // then Tandem restarts (a deploy): a new process carries on with the same data.
 // Then, once everything has settled:
-//   - both sides equal: the same live contacts (by email), with the same names and tags,
+//   - both sides equal: the same live contacts (by email), with the same names, tags and custom
+//     field values,
 //   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
 //     sides, every deleted one is gone from both, except what Tandem archived while updates were
 //     Inbound, which stays in HighLevel by design), nothing pending,
@@ -33,6 +35,8 @@ const LOCATIONS = Number(process.env.SOAK_LOCATIONS ?? 6);
 const ROUNDS = Number(process.env.SOAK_ROUNDS ?? 6);
 const BURST = 20;
 const WINDOW_MS = 1000;
+/** HighLevel custom field ids (20 characters, as HighLevel's ids are). */
+const CUSTOM_FIELDS = ['SoakCustomField00001', 'SoakCustomField00002'];
 
 interface Person {
   email: string;
@@ -89,23 +93,34 @@ async function api(loc: Loc, method: string, path: string, body?: unknown): Prom
 }
 
 /** HighLevel's live contacts of a location, by lower-case email. */
-function highLevelSide(loc: Loc): Map<string, { id: string; firstName: unknown; tags: string[] }[]> {
-  const out = new Map<string, { id: string; firstName: unknown; tags: string[] }[]>();
+/** One side's view of a contact: what the checks compare (custom fields as sorted JSON). */
+interface Seen {
+  id: string;
+  firstName: unknown;
+  tags: string[];
+  custom: string;
+}
+const sortedJson = (record: Record<string, unknown>) => JSON.stringify(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+const shape = (x: Seen | undefined) => x && JSON.stringify([x.firstName, x.tags, x.custom]);
+
+function highLevelSide(loc: Loc): Map<string, Seen[]> {
+  const out = new Map<string, Seen[]>();
   for (const id of t.emulator.emu.contactIds(loc.id)) {
     const doc = t.emulator.emu.contact(id);
     if (!doc) continue;
     const email = String(doc.email).toLowerCase();
-    out.set(email, [...(out.get(email) ?? []), { id, firstName: doc.firstName, tags: ((doc.tags as string[] | undefined) ?? []).slice().sort() }]);
+    const custom = Object.fromEntries(((doc.customFields as { id: string; value: unknown }[] | undefined) ?? []).map((f) => [f.id, f.value]));
+    out.set(email, [...(out.get(email) ?? []), { id, firstName: doc.firstName, tags: ((doc.tags as string[] | undefined) ?? []).slice().sort(), custom: sortedJson(custom) }]);
   }
   return out;
 }
 
 /** Tandem's live contacts of a location, by email. */
-function tandemSide(loc: Loc): Map<string, { id: string; firstName: string | null; tags: string[] }[]> {
-  const out = new Map<string, { id: string; firstName: string | null; tags: string[] }[]>();
+function tandemSide(loc: Loc): Map<string, Seen[]> {
+  const out = new Map<string, Seen[]>();
   for (const c of listContacts(t.db, loc.id, { limit: 10_000 }).contacts) {
     const email = c.fields.email!.toLowerCase();
-    out.set(email, [...(out.get(email) ?? []), { id: c.id, firstName: c.fields.firstName, tags: [...c.fields.tags].sort() }]);
+    out.set(email, [...(out.get(email) ?? []), { id: c.id, firstName: c.fields.firstName, tags: [...c.fields.tags].sort(), custom: sortedJson(c.fields.customFields) }]);
   }
   return out;
 }
@@ -124,7 +139,7 @@ function sidesAgree(loc: Loc): boolean {
   if (remote.size !== local.size) return false;
   for (const [email, [r]] of remote) {
     const l = local.get(email)?.[0];
-    if (!l || !r || l.firstName !== r.firstName || l.tags.join() !== r.tags.join()) return false;
+    if (!l || !r || shape(l) !== shape(r)) return false;
   }
   return true;
 }
@@ -137,7 +152,7 @@ function differences(loc: Loc): string[] {
   for (const email of new Set([...remote.keys(), ...local.keys()])) {
     const r = remote.get(email);
     const l = local.get(email);
-    if (JSON.stringify(r?.map((x) => [x.firstName, x.tags])) !== JSON.stringify(l?.map((x) => [x.firstName, x.tags]))) {
+    if (JSON.stringify(r?.map(shape)) !== JSON.stringify(l?.map(shape))) {
       out.push(`${email}: HighLevel ${JSON.stringify(r)} Tandem ${JSON.stringify(l)}`);
       // Tandem's record of the person (archived too), its link and outbox row, and HighLevel's requests about it.
       for (const c of findContactsByEmail(t.db, loc.id, email, { includeArchived: true })) {
@@ -221,6 +236,18 @@ async function round(loc: Loc, r: number): Promise<void> {
       if (tag) expect((await hl(loc, 'POST', `/contacts/${p.highlevelId}/tags`, { tags: [tag] })).status).toBe(201);
     } else {
       const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { firstName, ...(tag ? { addTags: [tag] } : {}) });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+  }
+  // A custom field set (or cleared) on whichever side knows the person.
+  {
+    const p = pick(live)!;
+    const field = CUSTOM_FIELDS[r % CUSTOM_FIELDS.length]!;
+    const value = r % 4 === 3 ? null : `v${r}.${randomUUID().slice(0, 4)}`;
+    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
+      expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { customFields: [{ id: field, field_value: value ?? '' }] })).status).toBe(200);
+    } else {
+      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { customFields: { [field]: value } });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
     }
   }
