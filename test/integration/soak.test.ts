@@ -2,9 +2,9 @@
 // the real clock, against an emulator whose burst window is shortened to 20 requests a second
 // (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync in
 // between, each location gets new contacts, renames, tags, custom field values and deletions on
-// both sides: in HighLevel
-// through the location's private integration token (its webhooks go to Tandem), in Tandem through
-// the REST API (both directions Bi-directional); every third round also edits one person on both
+// both sides: in HighLevel through the location's private integration token (its webhooks go to
+// Tandem), in Tandem through the REST API (both directions Bi-directional); every third round also
+// edits one person on both
 // sides at once, and deletes another on one side while the other side edits it. Each round some
 // of HighLevel's webhooks come twice, late, out of order or never; reconciliation runs on a short
 // schedule (incremental pull every 400 ms, full sweep every 2 s) to repair them. Each round one
