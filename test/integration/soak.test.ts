@@ -1,16 +1,18 @@
 // T23: a bounded soak with many locations. Six locations sync at once with their loops running on
 // the real clock, against an emulator whose burst window is shortened to 20 requests a second
-// (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync in
-// between, each location gets new contacts, renames, tags, custom field values and deletions on
+// (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync
+// in between, each location gets new contacts, renames, tags, custom field values and deletions on
 // both sides: in HighLevel through the location's private integration token (its webhooks go to
-// Tandem), in Tandem through the REST API (both directions Bi-directional); every third round also
-// edits one person on both
-// sides at once, and deletes another on one side while the other side edits it. Each round some
-// of HighLevel's webhooks come twice, late, out of order or never; reconciliation runs on a short
-// schedule (incremental pull every 400 ms, full sweep every 2 s) to repair them. Each round one
-// location is paused and another has its updates set to Inbound, both undone at the round's end.
-// In the round before the halfway mark a Pull contacts and a Push contacts run on two locations;
-// then Tandem restarts (a deploy): a new process carries on with the same data.
+// Tandem), in Tandem through the REST API (both directions Bi-directional). Also:
+//   - every third round one person is edited on both sides at once, and another is deleted on one
+//     side while the other side edits it;
+//   - each round some of HighLevel's webhooks come twice, late, out of order or never;
+//     reconciliation runs on a short schedule (incremental pull every 400 ms, full sweep every
+//     2 s) to repair them;
+//   - each round one location is paused and another has its updates set to Inbound, both undone
+//     at the round's end;
+//   - in the round before the halfway mark a Pull contacts and a Push contacts run on two
+//     locations; then Tandem restarts (a deploy): a new process carries on with the same data.
 // Then, once everything has settled:
 //   - both sides equal: the same live contacts (by email), with the same names, tags and custom
 //     field values,
