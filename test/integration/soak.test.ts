@@ -1,8 +1,8 @@
 // T23: a bounded soak with many locations. Six locations sync at once with their loops running on
 // the real clock, against an emulator whose burst window is shortened to 20 requests a second
 // (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync
-// in between, each location gets new contacts, renames, tags, custom field values and deletions on
-// both sides: in HighLevel through the location's private integration token (its webhooks go to
+// in between, each location gets new contacts, renames, phones, tags, custom field values and
+// deletions on both sides: in HighLevel through the location's private integration token (its webhooks go to
 // Tandem), in Tandem through the REST API (both directions Bi-directional). Also:
 //   - every third round one person is edited on both sides at once, and another is deleted on one
 //     side while the other side edits it;
@@ -14,8 +14,8 @@
 //   - in the round before the halfway mark a Pull contacts and a Push contacts run on two
 //     locations; then Tandem restarts (a deploy): a new process carries on with the same data.
 // Then, once everything has settled:
-//   - both sides equal: the same live contacts (by email), with the same names, tags and custom
-//     field values,
+//   - both sides equal: the same live contacts (by email), with the same names, phones, tags and
+//     custom field values,
 //   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
 //     sides, every deleted one is gone from both, except what Tandem archived while updates were
 //     Inbound, which stays in HighLevel by design), nothing pending,
@@ -99,11 +99,12 @@ async function api(loc: Loc, method: string, path: string, body?: unknown): Prom
 interface Seen {
   id: string;
   firstName: unknown;
+  phone: unknown;
   tags: string[];
   custom: string;
 }
 const sortedJson = (record: Record<string, unknown>) => JSON.stringify(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
-const shape = (x: Seen | undefined) => x && JSON.stringify([x.firstName, x.tags, x.custom]);
+const shape = (x: Seen | undefined) => x && JSON.stringify([x.firstName, x.phone, x.tags, x.custom]);
 
 function highLevelSide(loc: Loc): Map<string, Seen[]> {
   const out = new Map<string, Seen[]>();
@@ -112,7 +113,7 @@ function highLevelSide(loc: Loc): Map<string, Seen[]> {
     if (!doc) continue;
     const email = String(doc.email).toLowerCase();
     const custom = Object.fromEntries(((doc.customFields as { id: string; value: unknown }[] | undefined) ?? []).map((f) => [f.id, f.value]));
-    out.set(email, [...(out.get(email) ?? []), { id, firstName: doc.firstName, tags: ((doc.tags as string[] | undefined) ?? []).slice().sort(), custom: sortedJson(custom) }]);
+    out.set(email, [...(out.get(email) ?? []), { id, firstName: doc.firstName, phone: doc.phone ?? null, tags: ((doc.tags as string[] | undefined) ?? []).slice().sort(), custom: sortedJson(custom) }]);
   }
   return out;
 }
@@ -122,7 +123,7 @@ function tandemSide(loc: Loc): Map<string, Seen[]> {
   const out = new Map<string, Seen[]>();
   for (const c of listContacts(t.db, loc.id, { limit: 10_000 }).contacts) {
     const email = c.fields.email!.toLowerCase();
-    out.set(email, [...(out.get(email) ?? []), { id: c.id, firstName: c.fields.firstName, tags: [...c.fields.tags].sort(), custom: sortedJson(c.fields.customFields) }]);
+    out.set(email, [...(out.get(email) ?? []), { id: c.id, firstName: c.fields.firstName, phone: c.fields.phone, tags: [...c.fields.tags].sort(), custom: sortedJson(c.fields.customFields) }]);
   }
   return out;
 }
@@ -238,6 +239,17 @@ async function round(loc: Loc, r: number): Promise<void> {
       if (tag) expect((await hl(loc, 'POST', `/contacts/${p.highlevelId}/tags`, { tags: [tag] })).status).toBe(201);
     } else {
       const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { firstName, ...(tag ? { addTags: [tag] } : {}) });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+  }
+  // A phone number given, as people type it in Tandem and as HighLevel keeps it (E.164).
+  {
+    const p = pick(live)!;
+    const digits = String(2000000 + Math.floor(Math.random() * 7999999));
+    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
+      expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { phone: `+1415${digits}` })).status).toBe(200);
+    } else {
+      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { phone: `(415) ${digits.slice(0, 3)}-${digits.slice(3)}` });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
     }
   }
