@@ -1,8 +1,8 @@
 // T23: a bounded soak with many locations. Six locations sync at once with their loops running on
 // the real clock, against an emulator whose burst window is shortened to 20 requests a second
 // (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync
-// in between, each location gets new contacts, renames, phones, tags, custom field values and
-// deletions on both sides: in HighLevel through the location's private integration token (its webhooks go to
+// in between, each location gets new contacts, renames, phones, owners, tags, custom field values
+// and deletions on both sides: in HighLevel through the location's private integration token (its webhooks go to
 // Tandem), in Tandem through the REST API (both directions Bi-directional). Also:
 //   - every third round one person is edited on both sides at once, and another is deleted on one
 //     side while the other side edits it;
@@ -14,8 +14,8 @@
 //   - in the round before the halfway mark a Pull contacts and a Push contacts run on two
 //     locations; then Tandem restarts (a deploy): a new process carries on with the same data.
 // Then, once everything has settled:
-//   - both sides equal: the same live contacts (by email), with the same names, phones, tags and
-//     custom field values,
+//   - both sides equal: the same live contacts (by email), with the same names, phones, owners (a
+//     HighLevel user and the Tandem user with the same email), tags and custom field values,
 //   - nobody duplicated on either side, nothing lost (every contact not deleted is live on both
 //     sides, every deleted one is gone from both, except what Tandem archived while updates were
 //     Inbound, which stays in HighLevel by design), nothing pending,
@@ -60,6 +60,8 @@ interface Loc {
   id: string;
   key: string;
   people: Person[];
+  /** One person working in both systems, by one email: a HighLevel user and a Tandem user. */
+  owner: { highlevelId: string; tandemId: string };
 }
 
 /** The first Tandem, which owns the emulator and the data directory. */
@@ -100,11 +102,13 @@ interface Seen {
   id: string;
   firstName: unknown;
   phone: unknown;
+  /** The location's one owner, or nobody (or someone else: the id as is). */
+  owner: unknown;
   tags: string[];
   custom: string;
 }
 const sortedJson = (record: Record<string, unknown>) => JSON.stringify(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
-const shape = (x: Seen | undefined) => x && JSON.stringify([x.firstName, x.phone, x.tags, x.custom]);
+const shape = (x: Seen | undefined) => x && JSON.stringify([x.firstName, x.phone, x.owner, x.tags, x.custom]);
 
 function highLevelSide(loc: Loc): Map<string, Seen[]> {
   const out = new Map<string, Seen[]>();
@@ -113,7 +117,7 @@ function highLevelSide(loc: Loc): Map<string, Seen[]> {
     if (!doc) continue;
     const email = String(doc.email).toLowerCase();
     const custom = Object.fromEntries(((doc.customFields as { id: string; value: unknown }[] | undefined) ?? []).map((f) => [f.id, f.value]));
-    out.set(email, [...(out.get(email) ?? []), { id, firstName: doc.firstName, phone: doc.phone ?? null, tags: ((doc.tags as string[] | undefined) ?? []).slice().sort(), custom: sortedJson(custom) }]);
+    out.set(email, [...(out.get(email) ?? []), { id, firstName: doc.firstName, phone: doc.phone ?? null, owner: doc.assignedTo === loc.owner.highlevelId ? 'owner' : (doc.assignedTo ?? null), tags: ((doc.tags as string[] | undefined) ?? []).slice().sort(), custom: sortedJson(custom) }]);
   }
   return out;
 }
@@ -123,7 +127,7 @@ function tandemSide(loc: Loc): Map<string, Seen[]> {
   const out = new Map<string, Seen[]>();
   for (const c of listContacts(t.db, loc.id, { limit: 10_000 }).contacts) {
     const email = c.fields.email!.toLowerCase();
-    out.set(email, [...(out.get(email) ?? []), { id: c.id, firstName: c.fields.firstName, phone: c.fields.phone, tags: [...c.fields.tags].sort(), custom: sortedJson(c.fields.customFields) }]);
+    out.set(email, [...(out.get(email) ?? []), { id: c.id, firstName: c.fields.firstName, phone: c.fields.phone, owner: c.fields.ownerUserId === loc.owner.tandemId ? 'owner' : c.fields.ownerUserId, tags: [...c.fields.tags].sort(), custom: sortedJson(c.fields.customFields) }]);
   }
   return out;
 }
@@ -253,6 +257,17 @@ async function round(loc: Loc, r: number): Promise<void> {
       expect(res.status, JSON.stringify(res.body)).toBe(200);
     }
   }
+  // Somebody is given the owner, or loses them, on whichever side knows them.
+  {
+    const p = pick(live)!;
+    const assign = r % 3 !== 1;
+    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
+      expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { assignedTo: assign ? loc.owner.highlevelId : null })).status).toBe(200);
+    } else {
+      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { ownerUserId: assign ? loc.owner.tandemId : null });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+  }
   // A custom field set (or cleared) on whichever side knows the person.
   {
     const p = pick(live)!;
@@ -321,6 +336,10 @@ beforeAll(async () => {
   });
   const agency = await createAgency(t, { locations: Array.from({ length: LOCATIONS }, (_, i) => `Soak ${i + 1}`) });
   for (const location of agency.locations) {
+    const email = `owner.${location.id.toLowerCase()}@soak.example`;
+    const highLevelUser = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+      companyId: agency.companyId, firstName: 'Olive', lastName: 'Owner', email, type: 'account', role: 'user', locationIds: [location.id],
+    });
     expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
     await waitForInstallation(t, location.id, 'active');
     updateSyncSettings(t.db, {
@@ -329,7 +348,11 @@ beforeAll(async () => {
       user: { id: 'soak', name: 'Soak' },
       now: t.clock.now(),
     });
-    locs.push({ id: location.id, key: createApiKey(t.db, { locationId: location.id, name: 'soak', createdBy: null, now: t.clock.now() }).key, people: [] });
+    const loc: Loc = { id: location.id, key: createApiKey(t.db, { locationId: location.id, name: 'soak', createdBy: null, now: t.clock.now() }).key, people: [], owner: { highlevelId: highLevelUser.id, tandemId: '' } };
+    const tandemUser = await api(loc, 'POST', '/api/v1/users', { name: 'Olive Owner', email });
+    expect(tandemUser.status, JSON.stringify(tandemUser.body)).toBe(201);
+    loc.owner.tandemId = tandemUser.body.id;
+    locs.push(loc);
   }
 }, 60_000);
 
