@@ -1,8 +1,8 @@
 // T23: a bounded soak with many locations. Six locations sync at once with their loops running on
 // the real clock, against an emulator whose burst window is shortened to 20 requests a second
 // (Tandem's gate learns the same from the headers). For several rounds, without waiting for sync
-// in between, each location gets new contacts, renames, phones, owners, tags, custom field values
-// and deletions on both sides: in HighLevel through the location's private integration token (its webhooks go to
+// in between, each location gets new contacts, renames, new emails, phones, owners, tags, custom
+// field values and deletions on both sides: in HighLevel through the location's private integration token (its webhooks go to
 // Tandem), in Tandem through the REST API (both directions Bi-directional). Also:
 //   - every third round one person is edited on both sides at once, and another is deleted on one
 //     side while the other side edits it;
@@ -24,8 +24,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
-import { findContactsByEmail, listContacts } from '../../db/contacts.ts';
-import { getLinkByContact } from '../../db/links.ts';
+import { findContactsByEmail, getContact, listContacts } from '../../db/contacts.ts';
+import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
 import { dueOutbox, getOutbox, nextOutboxDueAt, outboxCounts } from '../../db/outbox.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
@@ -37,6 +37,9 @@ const LOCATIONS = Number(process.env.SOAK_LOCATIONS ?? 6);
 const ROUNDS = Number(process.env.SOAK_ROUNDS ?? 6);
 const BURST = 20;
 const WINDOW_MS = 1000;
+/** The round in which a Pull contacts and a Push contacts start, on locations #2 and #3; the restart follows. */
+const OPERATION_ROUND = Math.floor(ROUNDS / 2) - 1;
+const OPERATION_LOCATION = 2;
 /** HighLevel custom field ids (20 characters, as HighLevel's ids are). */
 const CUSTOM_FIELDS = ['SoakCustomField00001', 'SoakCustomField00002'];
 
@@ -45,6 +48,16 @@ interface Person {
   firstName: string;
   tags: Set<string>;
   deleted: boolean;
+  /** Its email was changed once (never twice: two unsynced changes on two sides have no one answer). */
+  moved?: boolean;
+  /**
+   * The email before, when an operation on the location may have written it back: a Pull or Push
+   * contacts writes one side's values over the other's, and a change not yet synced is overwritten
+   * (for instance one parked while updates were Inbound).
+   */
+  mayKeep?: string;
+  /** The email before the change, if any. */
+  formerEmail?: string;
   /**
    * Archived in Tandem while its location's updates were, or were later, Inbound: HighLevel's
    * contact may stay, by design (outbound.ts deletes in HighLevel only when both directions are
@@ -135,7 +148,11 @@ function tandemSide(loc: Loc): Map<string, Seen[]> {
 /** HighLevel's side without the contacts Tandem archived that may stay in HighLevel (Person.mayStayInHighLevel). */
 function highLevelExpected(loc: Loc, local: Map<string, unknown>): ReturnType<typeof highLevelSide> {
   const remote = highLevelSide(loc);
-  for (const p of loc.people) if (p.mayStayInHighLevel && !local.has(p.email.toLowerCase())) remote.delete(p.email.toLowerCase());
+  for (const p of loc.people) {
+    if (!p.mayStayInHighLevel) continue;
+    // HighLevel keeps the contact as it last had it: under this email or the one before.
+    for (const email of [p.email, p.formerEmail]) if (email && !local.has(email.toLowerCase())) remote.delete(email.toLowerCase());
+  }
   return remote;
 }
 
@@ -167,7 +184,13 @@ function differences(loc: Loc): string[] {
         out.push(`  Tandem ${c.id} archivedAt ${c.archivedAt} link ${JSON.stringify(link && { ...link, base: undefined })} outbox ${JSON.stringify(getOutbox(t.db, loc.id, c.id))}`);
         if (link) out.push(`  requests ${JSON.stringify(t.emulator.emu.requestLog.filter((q) => q.path.includes(link.highlevelId)).map((q) => [q.at.slice(17), q.method, q.status, q.tokenKind]))}`);
       }
-      out.push(`  location #${locs.indexOf(loc)}, the test's model: ${JSON.stringify(loc.people.find((p) => p.email.toLowerCase() === email))}`);
+      for (const x of r ?? []) {
+        const link = getLinkByRemote(t.db, loc.id, x.id);
+        const linked = link && getContact(t.db, loc.id, link.contactId);
+        out.push(`  HighLevel ${x.id} linked to ${JSON.stringify(link && { ...link, base: { email: link.base.email, firstName: link.base.firstName } })}: ${JSON.stringify(linked && { id: linked.id, email: linked.fields.email, archivedAt: linked.archivedAt, version: linked.version })}`);
+        out.push(`  requests ${JSON.stringify(t.emulator.emu.requestLog.filter((q) => q.path.includes(x.id)).map((q) => [q.at.slice(17), q.method, q.status, q.tokenKind]))}`);
+      }
+      out.push(`  location #${locs.indexOf(loc)}, the test's model: ${JSON.stringify(loc.people.find((p) => p.email.toLowerCase() === email || p.mayKeep?.toLowerCase() === email))}`);
     }
   }
   const pending = outboxCounts(t.db, loc.id).pending;
@@ -255,6 +278,24 @@ async function round(loc: Loc, r: number): Promise<void> {
     } else {
       const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { phone: `(415) ${digits.slice(0, 3)}-${digits.slice(3)}` });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+  }
+  // Somebody changes their email address, once, on whichever side knows them.
+  {
+    const p = pick(live.filter((x) => !x.moved));
+    if (p) {
+      const email = `moved.${r}.${randomUUID().slice(0, 8)}@soak.example`;
+      if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
+        expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { email })).status).toBe(200);
+      } else {
+        const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { email });
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+      }
+      const operated = r <= OPERATION_ROUND && [0, 1].some((i) => locs[(OPERATION_LOCATION + i) % locs.length] === loc);
+      if (operated) p.mayKeep = p.email;
+      p.formerEmail = p.email;
+      p.email = email;
+      p.moved = true;
     }
   }
   // Somebody is given the owner, or loses them, on whichever side knows them.
@@ -369,14 +410,14 @@ describe('T23 bounded soak with many locations', () => {
     // contacts: Pull contacts on one location, Push contacts on another.
     let operations: Promise<{ kind: string; status: string; error: string | null }>[] = [];
     const startOperations = () => (['pull', 'push'] as const).map(async (kind, i) => {
-      const loc = locs[(i + 2) % locs.length]!;
+      const loc = locs[(OPERATION_LOCATION + i) % locs.length]!;
       const previewed = await t.services.operations.settled(t.services.operations.preview({ locationId: loc.id, userId: 'soak', userName: 'Soak' }, kind).id);
       expect(previewed.status).toBe('previewed');
       const done = await t.services.operations.settled(t.services.operations.confirm(loc.id, previewed.id).id);
       return { kind, status: done.status, error: done.error };
     });
     for (let r = 0; r < ROUNDS; r++) {
-      if (r === Math.floor(ROUNDS / 2) - 1) operations = startOperations();
+      if (r === OPERATION_ROUND) operations = startOperations();
       if (r === Math.floor(ROUNDS / 2)) {
         // The operations finish before the deploy (a run the old process held would wait for its lease).
         expect(await Promise.all(operations)).toEqual([{ kind: 'pull', status: 'completed', error: null }, { kind: 'push', status: 'completed', error: null }]);
@@ -409,9 +450,13 @@ describe('T23 bounded soak with many locations', () => {
       const local = tandemSide(loc);
       for (const [email, found] of [...remote, ...local]) expect(found, `${email} once on each side`).toHaveLength(1);
       for (const p of loc.people) {
-        const email = p.email.toLowerCase();
-        const expected = !p.deleted ? [true, true] : p.mayStayInHighLevel ? [remote.has(email), false] : [false, false];
-        expect([remote.has(email), local.has(email)], `${p.email} (${p.deleted ? 'deleted' : 'live'})`).toEqual(expected);
+        const email = (p.mayKeep && !remote.has(p.email.toLowerCase()) && !local.has(p.email.toLowerCase()) ? p.mayKeep : p.email).toLowerCase();
+        const anyEmail = [p.email, p.formerEmail].filter((e) => e !== undefined).map((e) => e.toLowerCase());
+        const what = `${p.email} (${p.deleted ? 'deleted' : 'live'}) of location #${locs.indexOf(loc)}`;
+        if (!p.deleted) expect([remote.has(email), local.has(email)], what).toEqual([true, true]);
+        // Archived in Tandem while updates were Inbound: HighLevel may keep it, as it last had it.
+        else if (p.mayStayInHighLevel) expect(anyEmail.some((e) => local.has(e)), what).toBe(false);
+        else expect(anyEmail.some((e) => remote.has(e) || local.has(e)), what).toBe(false);
       }
     }
 
