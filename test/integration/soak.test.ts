@@ -40,13 +40,13 @@ const WINDOW_MS = 1000;
 /** The round in which a Pull contacts and a Push contacts start, on locations #2 and #3; the restart follows. */
 const OPERATION_ROUND = Math.floor(ROUNDS / 2) - 1;
 const OPERATION_LOCATION = 2;
+/** The location the operation of that kind runs on. */
+const operationLocation = (kind: 'pull' | 'push') => locs[(OPERATION_LOCATION + (kind === 'pull' ? 0 : 1)) % locs.length]!;
 /** HighLevel custom field ids (20 characters, as HighLevel's ids are). */
 const CUSTOM_FIELDS = ['SoakCustomField00001', 'SoakCustomField00002'];
 
 interface Person {
   email: string;
-  firstName: string;
-  tags: Set<string>;
   deleted: boolean;
   /** Its email was changed once (never twice: two unsynced changes on two sides have no one answer). */
   moved?: boolean;
@@ -232,6 +232,22 @@ function archivedInTandem(loc: Loc, p: Person, r: number): void {
   p.mayStayInHighLevel = Array.from({ length: ROUNDS - r }, (_, i) => r + i).some((round) => inboundIn(loc, round));
 }
 
+/** The side a change to the person is made on: one that knows them, either when both do. */
+function sideFor(p: Person): 'hl' | 'tandem' {
+  return p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5) ? 'hl' : 'tandem';
+}
+
+/** One change to a person (HighLevel's PUT body, or Tandem's PATCH body), on the side sideFor picks. */
+async function editOnEitherSide(loc: Loc, p: Person, change: { highLevel: Record<string, unknown>; tandem: Record<string, unknown> }): Promise<'hl' | 'tandem'> {
+  const side = sideFor(p);
+  if (side === 'hl') expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, change.highLevel)).status).toBe(200);
+  else {
+    const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, change.tandem);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+  }
+  return side;
+}
+
 async function round(loc: Loc, r: number): Promise<void> {
   // Admins change their minds: one location is paused for this round, another sends nothing out
   // (updates Inbound); both are back to normal for the next round.
@@ -241,13 +257,14 @@ async function round(loc: Loc, r: number): Promise<void> {
   // New people on both sides.
   for (const side of ['hl', 'tandem'] as const) {
     const email = `${side}.${r}.${randomUUID().slice(0, 8)}@soak.example`;
-    const person: Person = { email, firstName: `${side}${r}`, tags: new Set(), deleted: false };
+    const person: Person = { email, deleted: false };
+    const firstName = `${side}${r}`;
     if (side === 'hl') {
-      const res = await hl(loc, 'POST', '/contacts/', { locationId: loc.id, firstName: person.firstName, email });
+      const res = await hl(loc, 'POST', '/contacts/', { locationId: loc.id, firstName, email });
       expect(res.status).toBe(201);
       person.highlevelId = res.body.contact.id;
     } else {
-      const res = await api(loc, 'POST', '/api/v1/contacts', { firstName: person.firstName, email });
+      const res = await api(loc, 'POST', '/api/v1/contacts', { firstName, email });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       person.tandemId = res.body.id;
     }
@@ -259,39 +276,23 @@ async function round(loc: Loc, r: number): Promise<void> {
     const p = pick(live)!;
     const firstName = `R${r}.${i}.${randomUUID().slice(0, 4)}`;
     const tag = i % 2 === 0 ? `t${r}` : undefined;
-    const useHighLevel = p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5);
-    if (useHighLevel) {
-      const res = await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { firstName });
-      expect(res.status).toBe(200);
-      if (tag) expect((await hl(loc, 'POST', `/contacts/${p.highlevelId}/tags`, { tags: [tag] })).status).toBe(201);
-    } else {
-      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { firstName, ...(tag ? { addTags: [tag] } : {}) });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-    }
+    const side = await editOnEitherSide(loc, p, { highLevel: { firstName }, tandem: { firstName, ...(tag ? { addTags: [tag] } : {}) } });
+    // HighLevel's PUT would replace the tags: a tag is added through its own endpoint.
+    if (side === 'hl' && tag) expect((await hl(loc, 'POST', `/contacts/${p.highlevelId}/tags`, { tags: [tag] })).status).toBe(201);
   }
   // A phone number given, as people type it in Tandem and as HighLevel keeps it (E.164).
   {
     const p = pick(live)!;
     const digits = String(2000000 + Math.floor(Math.random() * 7999999));
-    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
-      expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { phone: `+1415${digits}` })).status).toBe(200);
-    } else {
-      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { phone: `(415) ${digits.slice(0, 3)}-${digits.slice(3)}` });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-    }
+    await editOnEitherSide(loc, p, { highLevel: { phone: `+1415${digits}` }, tandem: { phone: `(415) ${digits.slice(0, 3)}-${digits.slice(3)}` } });
   }
   // Somebody changes their email address, once, on whichever side knows them.
   {
     const p = pick(live.filter((x) => !x.moved));
     if (p) {
       const email = `moved.${r}.${randomUUID().slice(0, 8)}@soak.example`;
-      if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
-        expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { email })).status).toBe(200);
-      } else {
-        const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { email });
-        expect(res.status, JSON.stringify(res.body)).toBe(200);
-      }
-      const operated = r <= OPERATION_ROUND && [0, 1].some((i) => locs[(OPERATION_LOCATION + i) % locs.length] === loc);
+      await editOnEitherSide(loc, p, { highLevel: { email }, tandem: { email } });
+      const operated = r <= OPERATION_ROUND && (operationLocation('pull') === loc || operationLocation('push') === loc);
       if (operated) p.mayKeep = p.email;
       p.formerEmail = p.email;
       p.email = email;
@@ -302,29 +303,19 @@ async function round(loc: Loc, r: number): Promise<void> {
   {
     const p = pick(live)!;
     const assign = r % 3 !== 1;
-    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
-      expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { assignedTo: assign ? loc.owner.highlevelId : null })).status).toBe(200);
-    } else {
-      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { ownerUserId: assign ? loc.owner.tandemId : null });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-    }
+    await editOnEitherSide(loc, p, { highLevel: { assignedTo: assign ? loc.owner.highlevelId : null }, tandem: { ownerUserId: assign ? loc.owner.tandemId : null } });
   }
   // A custom field set (or cleared) on whichever side knows the person.
   {
     const p = pick(live)!;
     const field = CUSTOM_FIELDS[r % CUSTOM_FIELDS.length]!;
     const value = r % 4 === 3 ? null : `v${r}.${randomUUID().slice(0, 4)}`;
-    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
-      expect((await hl(loc, 'PUT', `/contacts/${p.highlevelId}`, { customFields: [{ id: field, field_value: value ?? '' }] })).status).toBe(200);
-    } else {
-      const res = await api(loc, 'PATCH', `/api/v1/contacts/${p.tandemId}`, { customFields: { [field]: value } });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-    }
+    await editOnEitherSide(loc, p, { highLevel: { customFields: [{ id: field, field_value: value ?? '' }] }, tandem: { customFields: { [field]: value } } });
   }
   // Every other round, somebody is deleted on one side.
   if (r % 2 === 1) {
     const p = pick(live.filter((x) => x.highlevelId !== undefined || x.tandemId !== undefined))!;
-    if (p.highlevelId !== undefined && (p.tandemId === undefined || Math.random() < 0.5)) {
+    if (sideFor(p) === 'hl') {
       expect((await hl(loc, 'DELETE', `/contacts/${p.highlevelId}`)).status).toBe(200);
     } else {
       expect((await api(loc, 'DELETE', `/api/v1/contacts/${p.tandemId}`)).status).toBe(204);
@@ -409,8 +400,8 @@ describe('T23 bounded soak with many locations', () => {
     // One-time operations run alongside the round before the restart, once the locations hold
     // contacts: Pull contacts on one location, Push contacts on another.
     let operations: Promise<{ kind: string; status: string; error: string | null }>[] = [];
-    const startOperations = () => (['pull', 'push'] as const).map(async (kind, i) => {
-      const loc = locs[(OPERATION_LOCATION + i) % locs.length]!;
+    const startOperations = () => (['pull', 'push'] as const).map(async (kind) => {
+      const loc = operationLocation(kind);
       const previewed = await t.services.operations.settled(t.services.operations.preview({ locationId: loc.id, userId: 'soak', userName: 'Soak' }, kind).id);
       expect(previewed.status).toBe('previewed');
       const done = await t.services.operations.settled(t.services.operations.confirm(loc.id, previewed.id).id);
