@@ -16,6 +16,12 @@ export const DEFAULT_DAILY_LIMIT = 200_000;
 export const DEFAULT_SAFETY_MARGIN = 2;
 /** A request not settled after this long is counted as finished then (a leak must not starve the location). */
 export const DEFAULT_MAX_IN_FLIGHT_MS = 60_000;
+/**
+ * While the first request is out (see `probing`), how soon a refused caller is told to ask again:
+ * its answer usually arrives within a round trip. An interval (10 s at HighLevel's rate) was what
+ * every other request of a location waited after a restart, for an answer that came in 100 ms.
+ */
+export const PROBE_RETRY_MS = 250;
 /** When the daily reset time is unknown, look again after this long. */
 const UNKNOWN_RESET_PROBE_MS = 60 * 60_000;
 
@@ -230,8 +236,8 @@ export class RateBudget {
     // and a figure stops speaking for the current window an interval after it was read. Requests
     // in flight may be answered before then and unblock earlier: ask again after each answer.
     for (const cap of this.caps) if (cap.remaining - this.inFlight.length < keep + n) retryAt = Math.max(retryAt, cap.until);
-    // The first request's answer frees the others (ask again then); an interval is the latest it can matter.
-    if (this.probing && this.inFlight.length > 0) retryAt = Math.max(retryAt, t + this.intervalMs);
+    // The first request's answer frees the others: ask again shortly, and again while it is out.
+    if (this.probing && this.inFlight.length > 0) retryAt = Math.max(retryAt, t + Math.min(PROBE_RETRY_MS, this.intervalMs));
     return retryAt;
   }
 

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../emulator/rate-limit.ts';
 import type { RateLimitConfig } from '../../emulator/state.ts';
-import { RateBudget, type Reservation } from '../../server/highlevel/rate-budget.ts';
+import { PROBE_RETRY_MS, RateBudget, type Reservation } from '../../server/highlevel/rate-budget.ts';
 
 /** Deterministic PRNG so a failing seed replays exactly. */
 function mulberry32(seed: number): () => number {
@@ -257,8 +257,11 @@ describe('bookkeeping', () => {
   it('sends one request alone until HighLevel has answered once: the window may hold what an earlier process spent', () => {
     const budget = new RateBudget({ max: 10, safetyMargin: 0, intervalMs: 1_000 });
     expect(budget.reserve(0).ok).toBe(true);
-    expect(budget.reserve(1)).toEqual({ ok: false, retryAt: 1_001, reason: 'burst' });
-    expect(budget.whenRoom(1, 1)).toBe(1_001);
+    // Refused while the first is out, and told to ask again soon (its answer usually takes a round
+    // trip), not an interval later; asking again while it is still out gets the same answer.
+    expect(budget.reserve(1)).toEqual({ ok: false, retryAt: 1 + PROBE_RETRY_MS, reason: 'burst' });
+    expect(budget.whenRoom(1, 1)).toBe(1 + PROBE_RETRY_MS);
+    expect(budget.reserve(1 + PROBE_RETRY_MS)).toEqual({ ok: false, retryAt: 1 + 2 * PROBE_RETRY_MS, reason: 'burst' });
     // No answer (a timeout) tells nothing: the next request goes alone again.
     budget.settle(50);
     expect(budget.reserve(60).ok).toBe(true);
