@@ -1,6 +1,6 @@
 // `npm run bench`: runs every benchmark and prints its figures beside its goal. Benchmarks never
 // assert: a machine under other load gives other numbers, so read them in context.
-import { webhookAckBenchmark } from './webhook-ack.ts';
+import { describeLoop, webhookAckBenchmark } from './webhook-ack.ts';
 import { endToEndLatencyBenchmark, fullPullBenchmark, fullPushBenchmark, importBenchmark, printImport, printLatency, printThroughput } from './sync-throughput.ts';
 import { driftedOpPullBenchmark, fullOpPullBenchmark, printOpPull } from './op-pull.ts';
 import { driftedPushOperationBenchmark, fullPushOperationBenchmark, printPush } from './op-push.ts';
@@ -21,6 +21,7 @@ for (const [title, pullContacts, warmupSeconds] of ackRuns) {
   console.log(`  the generator sent late by (p99) ${fmt(ack.senderLateP99)} ms against Tandem, ${fmt(ack.peer.senderLateP99)} ms against the peer`);
   console.log(`  acknowledged ${ack.acked}, stored ${ack.stored}, lost ${ack.lost}; Tandem CPU per event ${fmt(ack.cpuPerEventUs)} µs, of which the event loop's thread ${fmt(ack.mainCpuPerEventUs)} µs`);
   console.log(`  CPU µs per event by thread: ${Object.entries(ack.threadCpuPerEventUs).map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', ')}`);
+  console.log(describeLoop(ack.loop));
   if (ack.sweep) console.log(`  the sweep: ${ack.sweep.imported} of ${ack.sweep.contacts} contacts in Tandem at the end of the load, ${ack.sweep.ms === undefined ? 'not finished' : `done in ${fmt(ack.sweep.ms)} ms`}`);
 }
 

@@ -5,6 +5,7 @@
 // to a peer that does no work (bench/bare-server.ts), so the figures say how much of the latency is
 // the machine's and the generator's and how much is Tandem's. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { contactIds } from '../db/contacts.ts';
@@ -112,6 +113,11 @@ export interface AckResult extends LoadResult {
   threadCpuPerEventUs: Record<string, number>;
   warmup?: LoadResult;
   peer: LoadResult;
+  /**
+   * What held Tandem's event loop during the measured load: how late a 1 ms timer fired (p99, max),
+   * and V8's garbage collections (each pauses the loop): how many, their sum and the longest.
+   */
+  loop: { heldP99Ms: number; heldMaxMs: number; gcPauses: number; gcMs: number; gcMaxMs: number };
   /** BENCH_WEBHOOK_PULL: the full sweep run during the load, and how long it took (undefined: not finished). */
   sweep?: { contacts: number; imported: number; ms: number | undefined };
 }
@@ -212,7 +218,21 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     const threadsBefore = threadCpuUs();
     // Asynchronous: Tandem answers from this very process while the load runs.
     const profile = PROFILE_FILE ? await startProfile() : undefined;
+    const held = monitorEventLoopDelay({ resolution: 1 });
+    const gcMs: number[] = [];
+    const gcs = new PerformanceObserver((list) => list.getEntries().forEach((e) => gcMs.push(e.duration)));
+    held.enable();
+    gcs.observe({ entryTypes: ['gc'] });
     const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
+    gcs.disconnect();
+    held.disable();
+    const loop = {
+      heldP99Ms: held.percentile(99) / 1e6,
+      heldMaxMs: held.max / 1e6,
+      gcPauses: gcMs.length,
+      gcMs: gcMs.reduce((a, b) => a + b, 0),
+      gcMaxMs: Math.max(0, ...gcMs),
+    };
     if (profile && PROFILE_FILE) writeFileSync(PROFILE_FILE, JSON.stringify(await profile()));
     if (sweep) sweep.imported = contactIds(db, location.id).length - heldBefore;
     const cpu = process.cpuUsage(cpuBefore);
@@ -226,10 +246,16 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     // latency on a shared machine. The main thread's share is what bounds the sustainable rate.
     const cpuPerEventUs = (cpu.user + cpu.system) / result.sent;
     const mainCpuPerEventUs = mainCpu / result.sent;
-    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, threadCpuPerEventUs, warmup, peer, sweep };
+    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, threadCpuPerEventUs, loop, warmup, peer, sweep };
   } finally {
     await world.close();
   }
+}
+
+/** The line both printers show for AckResult.loop. */
+export function describeLoop(l: AckResult['loop']): string {
+  const f = (n: number) => n.toFixed(2);
+  return `  event loop held (a 1 ms timer late by): p99 ${f(l.heldP99Ms)} ms, max ${f(l.heldMaxMs)} ms; garbage collection paused it ${l.gcPauses} times, ${f(l.gcMs)} ms in all, the longest ${f(l.gcMaxMs)} ms`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -248,4 +274,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (r.sweep) console.log(`  full sweep during the load: ${r.sweep.imported} of ${r.sweep.contacts} contacts in Tandem at the end, sweep ${r.sweep.ms === undefined ? 'not finished' : `done in ${fmt(r.sweep.ms)} ms`}`);
   console.log(`  Tandem CPU per event: ${fmt(r.cpuPerEventUs)} µs, of which the event loop's thread ${fmt(r.mainCpuPerEventUs)} µs`);
   console.log(`  by thread (µs per event): ${Object.entries(r.threadCpuPerEventUs).map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', ')}`);
+  console.log(describeLoop(r.loop));
 }
