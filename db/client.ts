@@ -34,7 +34,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Sqlite(path);
   // WAL lets the panel read while the sync engine writes; busy_timeout rides out short write locks
-  // from another process (e.g. a CLI) instead of failing with SQLITE_BUSY at once.
+  // from another process (e.g. a CLI) instead of failing with SQLITE_BUSY at once, for transactions
+  // too, since they take the write lock at BEGIN (db/prepared.ts).
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');

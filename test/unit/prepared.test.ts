@@ -2,9 +2,12 @@
 // drizzle would bind it (named values, values through their column's encoder, constants), a missing
 // value is an error rather than a NULL, and the statement runs inside the connection's transaction;
 // transactions opened with `transaction` nest as savepoints.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Database } from '../../db/client.ts';
+import { migrate, openDatabase, type Database } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
 import { prepareWrite, preparedWrite, transaction } from '../../db/prepared.ts';
 import { contacts } from '../../db/schema.ts';
@@ -93,5 +96,34 @@ describe('transaction', () => {
       transaction(database.db, () => insertContact(database.db).run({ id: 'kept', dnd: false, tags: '[]' }));
     });
     expect(database.sqlite.prepare('select id from contacts order by id').all()).toEqual([{ id: 'kept' }, { id: 'outer' }]);
+  });
+
+  it('takes the write lock at its start: another connection writing meanwhile waits, and the read-then-write goes through', () => {
+    // Two connections on one file, as two processes during a deploy's hand-over. The other one
+    // does not wait here (busy_timeout 0): with a deferred transaction its write went through and
+    // this transaction's own write, after a read, then failed with "database is locked".
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-immediate-'));
+    const mine = openDatabase(join(dir, 'tandem.db'));
+    const other = openDatabase(join(dir, 'tandem.db'));
+    try {
+      migrate(mine);
+      other.sqlite.pragma('busy_timeout = 0');
+      let refused: unknown;
+      transaction(mine.db, () => {
+        expect(getContact(mine.db, 'loc1', 'c1')).toBeUndefined();
+        try {
+          insertContact(other.db).run({ id: 'theirs', dnd: false, tags: '[]' });
+        } catch (err) {
+          refused = err;
+        }
+        insertContact(mine.db).run({ id: 'c1', dnd: false, tags: '[]' });
+      });
+      expect((refused as { code?: string } | undefined)?.code).toBe('SQLITE_BUSY');
+      expect(other.sqlite.prepare('select id from contacts').all()).toEqual([{ id: 'c1' }]);
+    } finally {
+      other.close();
+      mine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
