@@ -80,9 +80,10 @@ const transactionRunner = preparedOnce((db) => clientOf(db).transaction((body: (
  * (better-sqlite3's rules: a throw rolls back and rethrows). Tandem opens every transaction this
  * way. IMMEDIATE: the write lock is taken at BEGIN, where busy_timeout waits for another
  * connection's write (a second process during a deploy's hand-over). A deferred transaction that
- * read first and then wrote after that connection had committed failed at once with "database is
- * locked" (SQLite cannot move its snapshot), whatever the timeout: a contact update through the
- * REST API answered 500, a sync pass stopped on an error. Drizzle's `db.transaction` builds a new transaction handle and better-sqlite3 a new wrapper
+ * reads first fails at once with "database is locked" when it then writes after that connection
+ * committed (SQLite cannot move its snapshot), whatever the timeout: a contact update through the
+ * REST API would answer 500, a sync pass would stop on an error (test/unit/prepared.test.ts).
+ * Drizzle's `db.transaction` builds a new transaction handle and better-sqlite3 a new wrapper
  * (four closures) on every call: about 10 µs, paid up to three times per contact a webhook
  * changes (the batch's savepoint, the apply's, the contact update's). Here the wrapper is built
  * once per connection. Statements inside use `db` itself: a connection has one transaction.

@@ -18,8 +18,8 @@ export const DEFAULT_SAFETY_MARGIN = 2;
 export const DEFAULT_MAX_IN_FLIGHT_MS = 60_000;
 /**
  * While the first request is out (see `probing`), how soon a refused caller is told to ask again:
- * its answer usually arrives within a round trip. An interval (10 s at HighLevel's rate) was what
- * every other request of a location waited after a restart, for an answer that came in 100 ms.
+ * its answer usually arrives within a round trip. With an interval (10 s at HighLevel's rate) every
+ * other request of a location waited that long after a restart, whenever the answer came.
  */
 export const PROBE_RETRY_MS = 250;
 /** When the daily reset time is unknown, look again after this long. */
