@@ -3,6 +3,7 @@
 // as an app of that emulator and installed on one location. HighLevel is never in Tandem's process,
 // so its work is not measured as Tandem's, and the two use both cores as they would in production.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -143,4 +144,35 @@ export async function editInHighLevel(w: BenchWorld, ids: string[], patch: (i: n
       await sleep(250);
     }
   }
+}
+
+/** What held this process's event loop while watched: see watchEventLoop. */
+export interface LoopWatch {
+  /** How late a 1 ms timer fired: p99 and max, ms. */
+  heldP99Ms: number;
+  heldMaxMs: number;
+  /** V8's garbage collections (each pauses the loop): how many, their sum and the longest, ms. */
+  gcPauses: number;
+  gcMs: number;
+  gcMaxMs: number;
+}
+
+/** Starts watching the event loop (Tandem's, in a benchmark's own process); the returned function stops and reports. */
+export function watchEventLoop(): () => LoopWatch {
+  const held = monitorEventLoopDelay({ resolution: 1 });
+  const gcMs: number[] = [];
+  const gcs = new PerformanceObserver((list) => list.getEntries().forEach((e) => gcMs.push(e.duration)));
+  held.enable();
+  gcs.observe({ entryTypes: ['gc'] });
+  return () => {
+    gcs.disconnect();
+    held.disable();
+    return {
+      heldP99Ms: held.percentile(99) / 1e6,
+      heldMaxMs: held.max / 1e6,
+      gcPauses: gcMs.length,
+      gcMs: gcMs.reduce((a, b) => a + b, 0),
+      gcMaxMs: Math.max(0, ...gcMs),
+    };
+  };
 }

@@ -4,7 +4,6 @@
 // Over real HTTP on the real clock; the pull runs the emulator in a process of its own, the others
 // in this process. Prints figures beside issue 4's goals; asserts nothing.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { seedContacts } from '../emulator/contact-seed.ts';
 import { parseContactWrite } from '../emulator/contact-validate.ts';
@@ -17,7 +16,7 @@ import { getSyncState, updateSyncState } from '../db/sync-state.ts';
 import { listInboxEvents, queuedInboxEvents } from '../db/webhook-inbox.ts';
 import { emptyContact } from '../server/sync/contact-model.ts';
 import { control, until } from '../test/helpers/emulator.ts';
-import { benchWorld, drive, lastSeq as lastSeqOf, requestsSince as requestsOf } from './processes.ts';
+import { benchWorld, drive, lastSeq as lastSeqOf, requestsSince as requestsOf, watchEventLoop } from './processes.ts';
 import { installedTandem } from '../test/helpers/tandem.ts';
 
 const BURST_MAX = Number(process.env.BENCH_SYNC_BURST ?? 100);
@@ -120,8 +119,7 @@ export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZ
     const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
     // A full sweep now: the next pass reads every contact of the location.
     updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, t.clock.now());
-    const stalls = monitorEventLoopDelay({ resolution: 1 });
-    stalls.enable();
+    const stopWatch = watchEventLoop();
     const started = performance.now();
     const cpu = process.cpuUsage();
     const { passes, deferrals, errors } = await drive(
@@ -134,7 +132,7 @@ export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZ
     );
     const elapsedMs = performance.now() - started;
     const used = process.cpuUsage(cpu);
-    stalls.disable();
+    const loop = stopWatch();
     const imported = contactIds(db, location.id).length;
     const log = await requestsOf(world, seq);
     const figures = summariseLog(log, size, imported, elapsedMs, passes, deferrals);
@@ -145,7 +143,7 @@ export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZ
       highlevelMs: Math.round(log.reduce((sum, r) => sum + r.durationMs, 0)),
       cpuMs: Math.round(cpuUs / 1000),
       cpuPerContactUs: Math.round(cpuUs / Math.max(1, imported)),
-      eventLoopHeldMs: { p99: Math.round(stalls.percentile(99) / 1e6), max: Math.round(stalls.max / 1e6) },
+      eventLoopHeldMs: { p99: Math.round(loop.heldP99Ms), max: Math.round(loop.heldMaxMs) },
       errors,
     };
     return figures;

@@ -5,14 +5,13 @@
 // to a peer that does no work (bench/bare-server.ts), so the figures say how much of the latency is
 // the machine's and the generator's and how much is Tandem's. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { contactIds } from '../db/contacts.ts';
 import { getSyncState, updateSyncState } from '../db/sync-state.ts';
 import { listInboxEvents } from '../db/webhook-inbox.ts';
 import { control } from '../test/helpers/emulator.ts';
-import { benchFile, benchWorld, spawnServer } from './processes.ts';
+import { benchFile, benchWorld, spawnServer, watchEventLoop, type LoopWatch } from './processes.ts';
 
 const RATE = Number(process.env.BENCH_WEBHOOK_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
@@ -117,7 +116,7 @@ export interface AckResult extends LoadResult {
    * What held Tandem's event loop during the measured load: how late a 1 ms timer fired (p99, max),
    * and V8's garbage collections (each pauses the loop): how many, their sum and the longest.
    */
-  loop: { heldP99Ms: number; heldMaxMs: number; gcPauses: number; gcMs: number; gcMaxMs: number };
+  loop: LoopWatch;
   /** BENCH_WEBHOOK_PULL: the full sweep run during the load, and how long it took (undefined: not finished). */
   sweep?: { contacts: number; imported: number; ms: number | undefined };
 }
@@ -221,21 +220,9 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     const threadsBefore = threadCpuUs();
     // Asynchronous: Tandem answers from this very process while the load runs.
     const profile = PROFILE_FILE ? await startProfile() : undefined;
-    const held = monitorEventLoopDelay({ resolution: 1 });
-    const gcMs: number[] = [];
-    const gcs = new PerformanceObserver((list) => list.getEntries().forEach((e) => gcMs.push(e.duration)));
-    held.enable();
-    gcs.observe({ entryTypes: ['gc'] });
+    const stopWatch = watchEventLoop();
     const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
-    gcs.disconnect();
-    held.disable();
-    const loop = {
-      heldP99Ms: held.percentile(99) / 1e6,
-      heldMaxMs: held.max / 1e6,
-      gcPauses: gcMs.length,
-      gcMs: gcMs.reduce((a, b) => a + b, 0),
-      gcMaxMs: Math.max(0, ...gcMs),
-    };
+    const loop = stopWatch();
     if (profile && PROFILE_FILE) writeFileSync(PROFILE_FILE, JSON.stringify(await profile()));
     if (sweep) sweep.imported = contactIds(db, location.id).length - heldBefore;
     const cpu = process.cpuUsage(cpuBefore);
