@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startTandem, type RunningTandem, type StartOptions } from '../server/start.ts';
 import type { Clock } from '../server/clock.ts';
+import { startFront, type RunningFront } from '../server/front.ts';
 import type { Services } from '../server/services.ts';
 import type { RequestLogEntry } from '../emulator/emulator.ts';
 import { getSyncState } from '../db/sync-state.ts';
@@ -48,6 +49,12 @@ export interface BenchWorld {
   location: { id: string; name: string; privateToken: string };
   /** A temporary folder of this world's, removed by close. */
   dir: string;
+  /**
+   * Stops the one-thread Tandem above and starts the same Tandem (same port, data and app) as
+   * `npm start` runs it: the front on this thread, the app on a worker (server/front.ts). From then
+   * on `tandem` is closed: read the database through `databasePath`.
+   */
+  startTwoThreads(): Promise<RunningFront>;
   close(): Promise<void>;
 }
 
@@ -60,8 +67,10 @@ export async function benchWorld(options: Pick<StartOptions, 'sync' | 'operation
   const webhookKeyFile = join(dir, 'webhook-key.pem');
   const emulator = await spawnServer('../emulator/cli.ts', ['--port', '0', '--webhook-key', webhookKeyFile]);
   let tandem: RunningTandem | undefined;
+  let front: RunningFront | undefined;
   const close = async () => {
     await tandem?.close();
+    await front?.close();
     emulator.child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   };
@@ -70,21 +79,28 @@ export async function benchWorld(options: Pick<StartOptions, 'sync' | 'operation
     const port = await freePort('127.0.0.1');
     const tandemUrl = `http://127.0.0.1:${port}`;
     const app = await control<TestApp>(emulator.url, 'POST', '/apps', appRegistration(tandemUrl));
-    tandem = await startTandem({
+    const startOptions = {
       env: tandemEnv(app, emulator.url, info.webhookPublicKeyPem, tandemUrl),
       port,
       dataDir: join(dir, 'data'),
       quiet: true,
       ...(options.sync ? { sync: options.sync } : {}),
       ...(options.operations ? { operations: options.operations } : {}),
-    });
+    };
+    tandem = await startTandem(startOptions);
     const agency = await createAgency({ highlevelUrl: emulator.url }, { locations: ['Cedar Dental Studio'] });
     const { id, name, privateToken } = agency.locations[0]!;
     if (!privateToken) throw new Error('the emulator gave the location no private integration token');
     const location = { id, name, privateToken };
     const install = await installLocation({ url: tandemUrl, highlevelUrl: emulator.url, app }, location.id, { userId: agency.adminId });
     if (install.status !== 200) throw new Error(`install failed: ${install.status}`);
-    return { emulatorUrl: emulator.url, webhookKeyFile, app, tandem, tandemUrl, location, dir, close };
+    const one = tandem;
+    const startTwoThreads = async () => {
+      await one.close();
+      front = await startFront(startOptions);
+      return front;
+    };
+    return { emulatorUrl: emulator.url, webhookKeyFile, app, tandem, tandemUrl, location, dir, startTwoThreads, close };
   } catch (err) {
     await close();
     throw err;

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { contactIds } from '../db/contacts.ts';
 import { getSyncState, updateSyncState } from '../db/sync-state.ts';
 import { listInboxEvents } from '../db/webhook-inbox.ts';
+import { openDatabase, type Database } from '../db/client.ts';
+import { openStagedInbox, stagedInboxPath } from '../db/staged-inbox.ts';
+import type { RunningFront } from '../server/front.ts';
 import { control } from '../test/helpers/emulator.ts';
 import { benchFile, benchWorld, spawnServer, watchEventLoop, type LoopWatch } from './processes.ts';
 
@@ -32,6 +35,12 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WEBHOOK_WARMUP ?? 0);
 const CONTACTS = process.env.BENCH_WEBHOOK_CONTACTS === 'unknown' || process.env.BENCH_SYNC === 'off' ? 'unknown' : 'known';
 /** Contacts HighLevel holds for a full sweep run during the measured load (default 0: no sweep). */
 const PULL_CONTACTS = Number(process.env.BENCH_WEBHOOK_PULL ?? 0);
+/**
+ * `two` (default): Tandem as `npm start` runs it, the front (this process's main thread, whose
+ * event loop is watched below) receiving webhooks and the app on a worker thread (server/front.ts);
+ * `one`: everything on one event loop, as the tests run it.
+ */
+const THREADS = process.env.BENCH_THREADS === 'one' ? 'one' : 'two';
 
 /**
  * CPU time (µs) of this process's main thread, the event loop that answers the webhooks (Linux;
@@ -154,19 +163,24 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
           else reject(new Error(`load generator exited with ${code}: ${err}`));
         });
       });
-    const db = tandem.database.db;
-    /** Runs a full sweep now and resolves when it has finished (lastFullSweepAt moved). */
+    let db = tandem.database.db;
+    let front: RunningFront | undefined;
+    let reader: Database | undefined;
+    /**
+     * Runs a full sweep now and resolves when it has finished (lastFullSweepAt moved). With two
+     * threads the benchmark cannot wake the app's loop: the load's first webhook does.
+     */
     const sweepNow = (): Promise<void> => {
       const sweptBefore = getSyncState(db, location.id).lastFullSweepAt;
-      updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, tandem.services.clock.now());
-      tandem.services.sync.wake(location.id);
+      updateSyncState(db, location.id, { lastFullSweepAt: null, nextPullAt: 0 }, Date.now());
+      if (!front) tandem.services.sync.wake(location.id);
       return new Promise((resolve) => {
         const watch = setInterval(() => {
           const swept = getSyncState(db, location.id).lastFullSweepAt;
           if (swept === null || swept === sweptBefore) return;
           clearInterval(watch);
           resolve();
-        }, 20);
+        }, front ? 100 : 20);
       });
     };
     // Known contacts: seeded in HighLevel and imported by a full sweep before anything is measured;
@@ -191,6 +205,13 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     } finally {
       bare.child.kill('SIGTERM');
     }
+    // Tandem as `npm start` runs it (two threads), unless BENCH_THREADS=one: the same data and port.
+    const heldFromStart = contactIds(db, location.id).length;
+    if (THREADS === 'two') {
+      front = await world.startTwoThreads();
+      reader = openDatabase(front.databasePath);
+      db = reader.db;
+    }
     const warmup = warmupSeconds > 0 ? await runLoad(warmupSeconds, 'benchwarm', url, undefined, payloads.warmup) : undefined;
 
     // With BENCH_WEBHOOK_PULL, HighLevel holds that many more contacts and a full sweep starts with the
@@ -202,7 +223,7 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
      * here, not when the sweep starts: reading 10,000 ids there ran on Tandem's event loop in the
      * first milliseconds of the measured load, and nothing creates contacts in between.
      */
-    const heldBefore = contactIds(db, location.id).length;
+    const heldBefore = front ? heldFromStart : contactIds(db, location.id).length;
     if (pullContacts > 0 && process.env.BENCH_SYNC !== 'off') {
       await control(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: pullContacts });
       startSweep = () => {
@@ -213,8 +234,9 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     }
     // Only the measured load's events (ids `bench…` or last names `bench …`; the warm-up's are
     // `benchwarm`): the emulator may still be delivering the install's own.
-    const benchEvents = () => listInboxEvents(db).filter((e) => e.body.includes('"id":"bench0') || e.body.includes('"lastName":"bench ')).length;
-    const before = benchEvents();
+    const isBench = (e: { body: string }) => e.body.includes('"id":"bench0') || e.body.includes('"lastName":"bench ');
+    const benchEvents = () => new Set(listInboxEvents(db).filter(isBench).map((e) => e.webhookId));
+    const before = benchEvents().size;
     const cpuBefore = process.cpuUsage();
     const mainBefore = mainThreadCpuUs();
     const threadsBefore = threadCpuUs();
@@ -224,13 +246,24 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
     const loop = stopWatch();
     if (profile && PROFILE_FILE) writeFileSync(PROFILE_FILE, JSON.stringify(await profile()));
-    if (sweep) sweep.imported = contactIds(db, location.id).length - heldBefore;
     const cpu = process.cpuUsage(cpuBefore);
     const mainCpu = mainThreadCpuUs() - mainBefore;
     const threadCpuPerEventUs = Object.fromEntries(
       [...threadCpuUs()].map(([name, us]) => [name, (us - (threadsBefore.get(name) ?? 0)) / result.sent] as const).filter(([, us]) => us >= 1).sort((a, b) => b[1] - a[1]),
     );
-    const stored = benchEvents() - before;
+    // Two threads: stopping Tandem moves what is still staged; anything left staged is counted too.
+    const inInbox = () => {
+      if (!front) return benchEvents();
+      const ids = benchEvents();
+      const staged = openStagedInbox(stagedInboxPath(front.databasePath), { readonly: true });
+      for (const e of staged.after(0, Number.MAX_SAFE_INTEGER)) if (isBench(e)) ids.add(e.webhookId);
+      staged.close();
+      return ids;
+    };
+    if (front) await front.close();
+    if (sweep) sweep.imported = contactIds(db, location.id).length - heldBefore;
+    const stored = inInbox().size - before;
+    reader?.close();
     const acked = result.statuses['200'] ?? 0;
     // Tandem's CPU over the run divided by the events sent: the cost per event, less noisy than
     // latency on a shared machine. The main thread's share is what bounds the sustainable rate.
@@ -251,7 +284,7 @@ export function describeLoop(l: AckResult['loop']): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await webhookAckBenchmark();
   const fmt = (n: unknown) => (typeof n === 'number' ? n.toFixed(2) : String(n));
-  console.log(`webhook acknowledgement at ${RATE}/s for ${SECONDS}s, sync loop ${process.env.BENCH_SYNC === 'off' ? 'off' : 'on'}, events about ${CONTACTS === 'known' ? 'contacts both sides hold (each edited once in HighLevel)' : 'contacts neither side holds'}`);
+  console.log(`webhook acknowledgement at ${RATE}/s for ${SECONDS}s, Tandem in ${THREADS === 'two' ? 'two threads (front + app, as npm start runs it)' : 'one thread'}, sync loop ${process.env.BENCH_SYNC === 'off' ? 'off' : 'on'}, events about ${CONTACTS === 'known' ? 'contacts both sides hold (each edited once in HighLevel)' : 'contacts neither side holds'}`);
   const warm = r.warmup;
   if (warm) console.log(`  after a warm-up of ${WARMUP_SECONDS}s at the same rate (not measured below): its p99 ${fmt(warm.p99)} ms, by second ${warm.p99BySecond.map((x) => x.toFixed(1)).join(', ')}, statuses ${JSON.stringify(warm.statuses)}`);
   console.log(`  sent ${r.sent}, achieved ${fmt(r.achievedRate)}/s, statuses ${JSON.stringify(r.statuses)}`);

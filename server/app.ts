@@ -2,6 +2,7 @@
 // registered explicitly, so this file lists everything Tandem answers.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
+import proxyAddr from '@fastify/proxy-addr';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Database } from '../db/client.ts';
@@ -32,6 +33,22 @@ export interface AppDeps {
   clock?: Clock;
   /** Tandem's services (server/services.ts); created from config, db and clock when absent. Closed with the app. */
   services?: Services;
+  /**
+   * Requests come through the front thread's proxy (server/front.ts), which appends the client's
+   * address to X-Forwarded-For: that first hop is trusted, TRUST_PROXY applies beyond it.
+   */
+  behindFront?: boolean;
+}
+
+/** Fastify's `trustProxy` from TRUST_PROXY: which hops' X-Forwarded-For to believe (hop 0 is the socket's peer). */
+export function trustFunction(setting: Config['trustProxy'], behindFront: boolean): (address: string, hop: number) => boolean {
+  const trusted: (address: string, hop: number) => boolean =
+    typeof setting === 'number'
+      ? (_address, hop) => hop < setting
+      : typeof setting === 'boolean'
+        ? () => setting
+        : proxyAddr.compile(setting.split(',').map((s) => s.trim()));
+  return behindFront ? (address, hop) => hop === 0 || trusted(address, hop - 1) : trusted;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -39,8 +56,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const clock = deps.clock ?? systemClock;
   void clock;
   // Client addresses (the sign-in rate limit is per address) come through trusted proxies only.
-  const hops = config.trustProxy;
-  const trustProxy = typeof hops === 'number' ? (_address: string, hop: number) => hop < hops : hops;
+  const trustProxy = trustFunction(config.trustProxy, deps.behindFront ?? false);
   const app: FastifyInstance =
     deps.logger === undefined
       ? Fastify({ trustProxy, logger: loggerOptions(config) })

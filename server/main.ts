@@ -2,7 +2,8 @@
 // prints where to go, and closes gracefully on SIGINT/SIGTERM.
 import { relative } from 'node:path';
 import { ConfigError } from './config.ts';
-import { StartError, startTandem, type RunningTandem } from './start.ts';
+import { startFront, type RunningFront } from './front.ts';
+import { StartError } from './start.ts';
 
 const USAGE = `Usage: npm start [-- --reset]
 
@@ -21,9 +22,10 @@ async function main(argv: string[]): Promise<void> {
     process.exit(unknown.length > 0 ? 2 : 0);
   }
 
-  let tandem: RunningTandem;
+  let tandem: RunningFront;
   try {
-    tandem = await startTandem({ reset: argv.includes('--reset') });
+    // Two threads: the front takes webhooks and passes the rest on to the app (server/front.ts).
+    tandem = await startFront({ reset: argv.includes('--reset') });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof StartError) {
       console.error(`\n${err.message}\n`);
@@ -57,7 +59,7 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-function banner(t: RunningTandem): string {
+function banner(t: RunningFront): string {
   if (t.mode === 'sandbox' && t.sandbox) {
     const path = t.sandboxFile ?? '';
     const file = relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path);
@@ -79,7 +81,7 @@ function banner(t: RunningTandem): string {
   const local = /^http:\/\/(localhost|127\.0\.0\.1)/.test(t.tandemUrl);
   return [
     '',
-    `Tandem is running for HighLevel app ${t.config.highlevel.clientId}.`,
+    `Tandem is running for HighLevel app ${t.clientId}.`,
     '',
     `  Tandem:                 ${t.tandemUrl}`,
     `  Redirect URL:           ${t.tandemUrl}/oauth/callback`,

@@ -36,6 +36,13 @@ export interface StartOptions {
   sync?: SyncOptions;
   /** One-time operations' tuning; `start: false` leaves resuming and sweeping to the test. */
   operations?: OperationsOptions & { start?: boolean };
+  /**
+   * Where the app itself listens when that is not the public address: the front thread
+   * (server/front.ts) listens there and passes everything but webhooks on. Implies `behindFront`.
+   */
+  listen?: { port: number; host: string };
+  /** Called once the app listens, before the sandbox's install and the sync loop start. */
+  onListening?(listening: { port: number; config: Config; services: Services }): void;
 }
 
 export interface RunningTandem {
@@ -91,8 +98,9 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     const clock = options.clock ?? systemClock;
     const logger = options.quiet ? { logger: false as const } : {};
     const services = createServices({ config, db: database, clock, ...logger, ...(options.sync ? { sync: options.sync } : {}), ...(options.operations ? { operations: options.operations } : {}) });
-    app = buildApp({ config, db: database, clock, services, ...logger });
-    await app.listen({ port: config.port, host: config.host });
+    app = buildApp({ config, db: database, clock, services, ...logger, behindFront: options.listen !== undefined });
+    await app.listen(options.listen ?? { port: config.port, host: config.host });
+    options.onListening?.({ port: (app.server.address() as AddressInfo).port, config, services });
     if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
     if (sandbox) ensureSandboxApiKey(sandbox, database.db, clock.now());
     // After listen: webhooks can arrive and the OAuth callback can complete while the loop starts.

@@ -9,8 +9,8 @@ import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { InboxWriter } from '../installs/inbox-writer.ts';
-import { verifyWebhookSignature } from '../highlevel/webhook-signature.ts';
-import { checkWebhookTimestamp, WEBHOOK_BODY_LIMIT, webhookEnvelopeSchema } from '../highlevel/webhook-events.ts';
+import { WEBHOOK_BODY_LIMIT } from '../highlevel/webhook-events.ts';
+import { checkWebhook, NOT_STORED } from '../highlevel/webhook-receipt.ts';
 import { tenant } from './tenant.ts';
 
 export interface WebhookRouteDeps {
@@ -35,50 +35,21 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
     // event, and refusals and failures are still logged (warn, error).
     scope.post('/webhooks/highlevel', { bodyLimit: WEBHOOK_BODY_LIMIT, logLevel: 'warn', ...tenant('webhook') }, async (req, reply) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const header = req.headers['x-ghl-signature'];
-      if (!verifyWebhookSignature(raw, typeof header === 'string' ? header : undefined, deps.webhookKey)) {
-        req.log.warn({ signature: header === undefined ? 'missing' : 'invalid', bytes: raw.length }, 'webhook refused: bad signature');
-        throw new AppError(401, 'invalid_signature', 'Missing or invalid x-ghl-signature.');
+      const receipt = checkWebhook(raw, req.headers['x-ghl-signature'], deps.clock.now(), deps);
+      if (!receipt.ok) {
+        const { refusal } = receipt;
+        if (refusal.log) req.log.warn(refusal.log.fields, refusal.log.message);
+        throw new AppError(refusal.status, refusal.code, refusal.message);
       }
-
-      let json: unknown;
-      try {
-        json = JSON.parse(raw.toString('utf8'));
-      } catch {
-        throw new AppError(400, 'invalid_body', 'The webhook body is not JSON.');
-      }
-      const parsed = webhookEnvelopeSchema.safeParse(json);
-      if (!parsed.success) {
-        const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(body)'))].join(', ');
-        throw new AppError(400, 'invalid_body', `The webhook body lacks a valid ${fields}.`);
-      }
-      const event = parsed.data;
-
-      const age = checkWebhookTimestamp(event.timestamp, deps.clock.now());
-      if (age !== 'ok') {
-        req.log.warn({ webhookId: event.webhookId, type: event.type, timestamp: event.timestamp, age }, 'webhook refused: timestamp');
-        throw new AppError(400, 'stale_event', `The webhook timestamp is too far in the ${age === 'stale' ? 'past' : 'future'}.`);
-      }
-      if (event.appId !== undefined && event.appId !== deps.appId) {
-        req.log.warn({ webhookId: event.webhookId, type: event.type }, 'webhook refused: another app');
-        throw new AppError(401, 'wrong_app', 'This webhook is for another app.');
-      }
+      const { event } = receipt;
 
       let stored: boolean;
       try {
-        stored = await inbox.store({
-          webhookId: event.webhookId,
-          type: event.type,
-          locationId: event.locationId ?? null,
-          companyId: event.companyId ?? null,
-          body: raw.toString('utf8'),
-          receivedAt: deps.clock.now(),
-        });
+        stored = await inbox.store(event);
       } catch (err) {
-        // Not stored means not acknowledged: 429 is the one answer HighLevel redelivers.
         req.log.error({ err, webhookId: event.webhookId, type: event.type }, 'webhook not stored; asking HighLevel to redeliver');
-        reply.header('retry-after', '60');
-        throw new AppError(429, 'try_again', 'The event could not be stored; please redeliver.');
+        reply.header('retry-after', String(NOT_STORED.retryAfterSeconds));
+        throw new AppError(NOT_STORED.status, NOT_STORED.code, NOT_STORED.message);
       }
       return reply.code(200).send({ received: true, duplicate: !stored });
     });

@@ -1,0 +1,136 @@
+// The app thread of a two-thread Tandem (server/front.ts): starts Tandem as startTandem always
+// does, listening on a loopback port of its own behind the front, and moves the webhooks the front
+// staged (db/staged-inbox.ts) into the webhook inbox, from where the sync loops and the inbox
+// processor apply them as they would have in one thread.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FastifyBaseLogger } from 'fastify';
+import pino from 'pino';
+import { openStagedInbox } from '../db/staged-inbox.ts';
+import type { AppMessage, AppThreadData } from './front.ts';
+import { MOVED, STAGED } from './front.ts';
+import { loggerOptions } from './log.ts';
+import type { Services } from './services.ts';
+import { startTandem, type RunningTandem } from './start.ts';
+
+/** Staged events moved in one transaction of the inbox writer. */
+const MOVE_BATCH = 500;
+/** After a failed move (the database refused the write), the next attempt. */
+const MOVE_RETRY_MS = 1000;
+/** The mover also looks for staged events this often when no wake-up came (belt and braces). */
+const IDLE_LOOK_MS = 1000;
+
+export interface Mover {
+  /** Moves what is staged now, then stops. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Moves staged events into the inbox in order, publishing the last seq moved in `seqs[MOVED]` so
+ * the front deletes them; waits on `seqs[STAGED]` for more. A move that fails is retried: the
+ * events stay staged (acknowledged, durable) until the inbox has them.
+ */
+export function startMover(stagedPath: string, seqs: BigInt64Array, services: Pick<Services, 'webhookInbox'>, log: FastifyBaseLogger): Mover {
+  const staged = openStagedInbox(stagedPath, { readonly: true });
+  let moved = 0;
+  let stopping = false;
+  let retry: { timer: NodeJS.Timeout; wake(): void } | undefined;
+
+  const done = (async () => {
+    for (;;) {
+      const seen = Atomics.load(seqs, STAGED);
+      const batch = staged.after(moved, MOVE_BATCH);
+      if (batch.length === 0) {
+        if (stopping) break;
+        const wait = Atomics.waitAsync(seqs, STAGED, seen, IDLE_LOOK_MS);
+        if (wait.async) await wait.value;
+        continue;
+      }
+      try {
+        await Promise.all(batch.map(({ seq: _seq, ...event }) => services.webhookInbox.store(event)));
+        moved = batch[batch.length - 1]!.seq;
+        Atomics.store(seqs, MOVED, BigInt(moved));
+      } catch (err) {
+        log.error({ err, events: batch.length }, 'staged webhooks not moved into the inbox; retrying');
+        if (stopping) break;
+        await new Promise<void>((resolve) => {
+          retry = { timer: setTimeout(resolve, MOVE_RETRY_MS), wake: resolve };
+        });
+        retry = undefined;
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      stopping = true;
+      Atomics.notify(seqs, STAGED);
+      if (retry) {
+        clearTimeout(retry.timer);
+        retry.wake();
+      }
+      await done;
+      staged.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const data = workerData as AppThreadData;
+  const seqs = new BigInt64Array(data.shared);
+  const post = (m: AppMessage) => port.postMessage(m);
+  let mover: Mover | undefined;
+  let tandem: RunningTandem;
+  try {
+    tandem = await startTandem({
+      ...data.options,
+      listen: { port: 0, host: '127.0.0.1' },
+      onListening({ port: appPort, config, services }) {
+        const log = data.options.quiet ? (pino({ level: 'silent' }) as FastifyBaseLogger) : (pino(loggerOptions(config)) as FastifyBaseLogger);
+        mover = startMover(data.stagedPath, seqs, services, log);
+        post({
+          type: 'listening',
+          port: appPort,
+          webhookPublicKeyPem: config.highlevel.webhookPublicKeyPem,
+          clientId: config.highlevel.clientId,
+          databasePath: config.databasePath,
+          logLevel: config.logLevel,
+        });
+      },
+    });
+  } catch (err) {
+    await mover?.stop();
+    const e = err as NodeJS.ErrnoException;
+    const cause = (e.cause as Error | undefined)?.message;
+    post({
+      type: 'failed',
+      name: e.name ?? 'Error',
+      message: `${e.message ?? String(err)}${cause ? ` (${cause})` : ''}`,
+      ...(e.stack ? { stack: e.stack } : {}),
+      ...(e.code ? { code: e.code } : {}),
+    });
+    return;
+  }
+  post({
+    type: 'started',
+    started: {
+      mode: tandem.mode,
+      clientId: tandem.config.highlevel.clientId,
+      tandemUrl: tandem.tandemUrl,
+      ...(tandem.sandboxUrl ? { sandboxUrl: tandem.sandboxUrl } : {}),
+      ...(tandem.sandbox ? { sandbox: tandem.sandbox } : {}),
+      ...(tandem.sandboxFile ? { sandboxFile: tandem.sandboxFile } : {}),
+    },
+  });
+  port.on('message', (m: { type: string }) => {
+    if (m.type !== 'close') return;
+    void (async () => {
+      // The last staged events first, while the inbox writer still runs; then the app.
+      await mover?.stop();
+      await tandem.close();
+      post({ type: 'closed' });
+    })();
+  });
+}
+
+if (parentPort) await main();

@@ -1,0 +1,364 @@
+// Tandem in two threads, as `npm start` runs it. The front (this file, the process's main thread)
+// owns the public port: it receives HighLevel's webhooks itself (checked as the app's route checks
+// them, server/highlevel/webhook-receipt.ts, and committed to the staged inbox, db/staged-inbox.ts,
+// before the answer) and passes every other request on to the app, which runs on a worker thread
+// (server/app-thread.ts) exactly as startTandem runs it in one thread: routes, sync engine,
+// one-time operations, sandbox.
+// Why: at 1,000 webhooks a second the sync engine's work (the drain's transactions, its garbage)
+// held the one event loop for milliseconds at a time, and every webhook arriving then waited
+// (bench/README.md). Here an acknowledgement waits for nothing but its own commit: the front has
+// its own event loop and heap, writes a file no other thread writes, and never takes the main
+// database's write lock.
+import http from 'node:http';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import Sqlite from 'better-sqlite3';
+import pino, { type Logger } from 'pino';
+import { detectMode, loadSettings, type Mode } from './config.ts';
+import { errorBody } from './errors.ts';
+import { checkWebhook, NOT_STORED, type ReceiptDeps } from './highlevel/webhook-receipt.ts';
+import { WEBHOOK_BODY_LIMIT, appIdOf } from './highlevel/webhook-events.ts';
+import { parseWebhookPublicKey } from './highlevel/webhook-signature.ts';
+import { loggerOptions } from './log.ts';
+import type { SandboxInfo } from './sandbox.ts';
+import { freePort, StartError, type StartOptions } from './start.ts';
+import { openStagedInbox, stagedInboxPath, type StagedInbox } from '../db/staged-inbox.ts';
+import type { NewInboxEvent } from '../db/webhook-inbox.ts';
+import { startCheckpointer } from '../db/checkpointer.ts';
+
+/** Slots of the array the two threads share: the last staged seq (front writes), the last moved (app writes). */
+export const STAGED = 0;
+export const MOVED = 1;
+
+const WEBHOOK_PATH = '/webhooks/highlevel';
+
+export type FrontOptions = Pick<StartOptions, 'env' | 'reset' | 'port' | 'emulatorPort' | 'dataDir' | 'quiet' | 'sync' | 'operations'>;
+
+/** What the app thread reports once it has started (plain data: it crosses threads). */
+export interface AppStarted {
+  mode: Mode;
+  clientId: string;
+  tandemUrl: string;
+  sandboxUrl?: string;
+  sandbox?: SandboxInfo;
+  sandboxFile?: string;
+}
+
+export interface RunningFront extends AppStarted {
+  /** The app thread's own address (tests and benchmarks). */
+  appUrl: string;
+  /** Tandem's database file (the app thread's; others may read it). */
+  databasePath: string;
+  close(): Promise<void>;
+}
+
+/** Messages from the app thread. */
+export type AppMessage =
+  | { type: 'listening'; port: number; webhookPublicKeyPem: string; clientId: string; databasePath: string; logLevel: string }
+  | { type: 'started'; started: AppStarted }
+  | { type: 'failed'; name: string; message: string; stack?: string; code?: string }
+  | { type: 'closed' };
+
+/** What the front gives the app thread (workerData). */
+export interface AppThreadData {
+  options: FrontOptions & { env: NodeJS.ProcessEnv };
+  stagedPath: string;
+  shared: SharedArrayBuffer;
+}
+
+export async function startFront(options: FrontOptions = {}): Promise<RunningFront> {
+  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  if (options.port !== undefined) env.PORT = String(options.port);
+  if (options.dataDir !== undefined) env.DATA_DIR = options.dataDir;
+  const settings = loadSettings(env);
+  if (options.reset && detectMode(env) === 'highlevel') {
+    throw new StartError('--reset only applies to the sandbox; it never deletes the data of a real HighLevel app.');
+  }
+  // The public port is fixed before the app registers its URLs (as startTandem does).
+  if (settings.port === 0 && !settings.publicUrl) env.PORT = String(await freePort(settings.host));
+  const port = Number(env.PORT ?? settings.port);
+
+  const stagedPath = stagedInboxPath(settings.databasePath);
+  // --reset starts the sandbox over: the events staged for the old world go with it.
+  if (options.reset) for (const suffix of ['', '-wal', '-shm']) rmSync(`${stagedPath}${suffix}`, { force: true });
+  const staged = openStagedInbox(stagedPath);
+  const checkpointer = startCheckpointer(staged.sqlite, stagedPath, (message) => process.emitWarning(`staged inbox checkpoints fell back to SQLite's own: ${message}`));
+  const shared = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);
+  const seqs = new BigInt64Array(shared);
+
+  let log: Logger = pino({ level: options.quiet ? 'silent' : settings.logLevel });
+  let receipt: ReceiptDeps | undefined;
+  let inboxReader: Sqlite.Database | undefined;
+  let known: Sqlite.Statement<[string]> | undefined;
+  let appPort: number | undefined;
+  const agent = new http.Agent({ keepAlive: true });
+
+  const writer = createStagedWriter(staged, seqs, (err) => log.error({ err }, 'webhooks not staged; asking HighLevel to redeliver'));
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === WEBHOOK_PATH && req.method === 'POST') receive(req, res);
+    else proxy(req, res);
+  });
+  // As Fastify's defaults: HighLevel keeps connections alive between deliveries.
+  server.keepAliveTimeout = 72_000;
+
+  function receive(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > WEBHOOK_BODY_LIMIT) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (tooLarge) return answer(res, 413, errorBody('payload_too_large', 'Request body is too large'));
+      if (!receipt) {
+        // The app thread is still starting: HighLevel redelivers a 429.
+        res.setHeader('retry-after', '5');
+        return answer(res, 429, errorBody(NOT_STORED.code, 'Tandem is starting; please redeliver.'));
+      }
+      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      const checked = checkWebhook(raw, req.headers['x-ghl-signature'], Date.now(), receipt);
+      if (!checked.ok) {
+        const { refusal } = checked;
+        if (refusal.log) log.warn(refusal.log.fields, refusal.log.message);
+        return answer(res, refusal.status, errorBody(refusal.code, refusal.message));
+      }
+      const { event } = checked;
+      // A redelivery of an event the app already took in: answered as the inbox would.
+      if (known?.get(event.webhookId) !== undefined) return answer(res, 200, { received: true, duplicate: true });
+      writer.store(event).then(
+        (stored) => answer(res, 200, { received: true, duplicate: !stored }),
+        () => {
+          res.setHeader('retry-after', String(NOT_STORED.retryAfterSeconds));
+          answer(res, NOT_STORED.status, errorBody(NOT_STORED.code, NOT_STORED.message));
+        },
+      );
+    });
+  }
+
+  function proxy(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (appPort === undefined) {
+      res.setHeader('retry-after', '1');
+      return answer(res, 503, errorBody('starting', 'Tandem is starting; try again in a moment.'));
+    }
+    const headers = withoutHopHeaders(req.headers);
+    const peer = req.socket.remoteAddress ?? '';
+    const forwarded = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${peer}` : peer;
+    const upstream = http.request({ host: '127.0.0.1', port: appPort, method: req.method, path: req.url, headers, agent }, (up) => {
+      res.writeHead(up.statusCode ?? 502, withoutHopHeaders(up.headers));
+      up.pipe(res);
+    });
+    upstream.on('error', (err) => {
+      log.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'app thread did not answer');
+      if (!res.headersSent) answer(res, 502, errorBody('bad_gateway', 'Tandem could not answer; please try again.'));
+      else res.destroy();
+    });
+    // A browser that goes away (a progress stream closed) ends the upstream request too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, settings.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    shutDown();
+    throw err;
+  }
+
+  // The public port is the front's (env.PORT); the app's own is picked by the app thread.
+  const { port: _public, ...rest } = options;
+  const data: AppThreadData = { options: { ...rest, env }, stagedPath, shared };
+  const worker = startAppThread(data);
+  let closed: (() => void) | undefined;
+  let started: AppStarted;
+  let databasePath = settings.databasePath;
+  try {
+    started = await new Promise<AppStarted>((resolve, reject) => {
+      worker.on('message', (m: AppMessage) => {
+        if (m.type === 'listening') {
+          appPort = m.port;
+          databasePath = m.databasePath;
+          log = pino({ ...loggerOptions({ logLevel: m.logLevel as never }), ...(options.quiet ? { level: 'silent' } : {}) });
+          receipt = { webhookKey: parseWebhookPublicKey(m.webhookPublicKeyPem), appId: appIdOf(m.clientId) };
+          // Read-only: the front never writes the main database (it only asks whether an event is in the inbox).
+          inboxReader = new Sqlite(m.databasePath, { readonly: true, fileMustExist: true });
+          inboxReader.pragma('busy_timeout = 5000');
+          known = inboxReader.prepare<[string]>('SELECT 1 FROM webhook_inbox WHERE webhook_id = ?');
+        } else if (m.type === 'started') resolve(m.started);
+        else if (m.type === 'failed') reject(rebuildError(m));
+        else if (m.type === 'closed') closed?.();
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`Tandem's app thread exited (${code}) while starting`)));
+    });
+  } catch (err) {
+    await worker.terminate();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    shutDown();
+    throw err;
+  }
+  worker.removeAllListeners('error').removeAllListeners('exit');
+  worker.on('error', (err) => log.error({ err }, "Tandem's app thread failed"));
+  worker.on('exit', (code) => {
+    if (!closing) {
+      log.fatal({ code }, "Tandem's app thread exited; stopping");
+      process.exitCode = 1;
+      void close();
+    }
+  });
+
+  function shutDown(): void {
+    writer.close();
+    checkpointer.stop();
+    staged.close();
+    inboxReader?.close();
+    agent.destroy();
+  }
+
+  let closing: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      // Stop taking requests, let the app finish its work (and its last move), then close the files.
+      server.close();
+      server.closeIdleConnections();
+      const timer = setInterval(() => server.closeIdleConnections(), 25);
+      await new Promise<void>((resolve) => {
+        closed = resolve;
+        worker.once('exit', () => resolve());
+        worker.postMessage({ type: 'close' });
+      });
+      clearInterval(timer);
+      await worker.terminate();
+      await writer.drain();
+      shutDown();
+    })();
+    return closing;
+  }
+
+  return { ...started, appUrl: `http://127.0.0.1:${appPort}`, databasePath, close };
+}
+
+/**
+ * Headers about one connection, not the message (RFC 9110 §7.6.1): the front's connections to the
+ * client and to the app are not the same, and Node frames each message itself.
+ */
+const HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+
+function withoutHopHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const named = new Set(HOP_HEADERS);
+  // Connection may name more headers that are about this hop only.
+  for (const name of String(headers.connection ?? '').split(',')) if (name.trim()) named.add(name.trim().toLowerCase());
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !named.has(name)) out[name] = value;
+  return out;
+}
+
+function answer(res: http.ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+  });
+  res.end(json);
+}
+
+function rebuildError(m: Extract<AppMessage, { type: 'failed' }>): Error {
+  // A configuration the person starting Tandem must fix is reported as startTandem reports it.
+  const err = m.name === 'ConfigError' || m.name === 'StartError' ? new StartError(m.message) : new Error(m.message);
+  if (m.code) (err as NodeJS.ErrnoException).code = m.code;
+  // An unexpected failure keeps the app thread's stack, where it happened.
+  if (m.stack && !(err instanceof StartError)) err.stack = m.stack;
+  return err;
+}
+
+/** The app thread: app-thread.ts with tsx's loader registered, since Node does not run TypeScript itself. */
+function startAppThread(data: AppThreadData): Worker {
+  // The ESM entry of tsx's API, found through its package.json (require.resolve picks the CommonJS one).
+  const require = createRequire(import.meta.url);
+  const manifest = require.resolve('tsx/package.json');
+  const api = (require(manifest) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
+  const tsx = pathToFileURL(join(dirname(manifest), api)).href;
+  const entry = new URL('./app-thread.ts', import.meta.url).href;
+  const source = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(source, { eval: true, workerData: data });
+}
+
+interface StagedWriter {
+  /** Resolves after the commit: true when newly staged, false when already staged; rejects when not stored. */
+  store(event: NewInboxEvent): Promise<boolean>;
+  /** Waits for the commit in progress. */
+  drain(): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Group commit, as the app's inbox writer does it (server/installs/inbox-writer.ts): the events of
+ * one turn of the event loop share one commit, after which their callers are answered. Each commit
+ * also deletes what the app thread has moved, and publishes the last staged seq (waking the app's mover).
+ */
+function createStagedWriter(staged: StagedInbox, seqs: BigInt64Array, onError: (err: unknown) => void): StagedWriter {
+  let waiting: { event: NewInboxEvent; resolve(stored: boolean): void; reject(err: unknown): void }[] = [];
+  let pruned = 0;
+  let scheduled: Promise<void> | undefined;
+
+  function flush(): void {
+    scheduled = undefined;
+    const batch = waiting;
+    waiting = [];
+    if (batch.length === 0) return;
+    const moved = Number(Atomics.load(seqs, MOVED));
+    try {
+      const result = staged.stage(
+        batch.map((w) => w.event),
+        moved > pruned ? moved : 0,
+      );
+      if (moved > pruned) pruned = moved;
+      batch.forEach((w, i) => w.resolve(result.stored[i]!));
+      if (result.lastSeq > Number(Atomics.load(seqs, STAGED))) {
+        Atomics.store(seqs, STAGED, BigInt(result.lastSeq));
+        Atomics.notify(seqs, STAGED);
+      }
+    } catch (err) {
+      onError(err);
+      batch.forEach((w) => w.reject(err));
+    }
+  }
+
+  return {
+    store(event) {
+      return new Promise((resolve, reject) => {
+        waiting.push({ event, resolve, reject });
+        scheduled ??= new Promise((done) =>
+          setImmediate(() => {
+            flush();
+            done();
+          }),
+        );
+      });
+    },
+    async drain() {
+      await scheduled;
+    },
+    close() {
+      flush();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+// Tandem in two threads, as `npm start` runs it (server/front.ts): the front receives webhooks
+// itself and answers them exactly as the app's own route does, stages them in a file of its own
+// and the app thread moves them into the inbox; every other request is passed on to the app.
+// (The browser tests in test/e2e run the whole sandbox this way.)
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../db/client.ts';
+import { openStagedInbox, stagedInboxPath } from '../../db/staged-inbox.ts';
+import { getInboxEvent } from '../../db/webhook-inbox.ts';
+import { startFront, type RunningFront } from '../../server/front.ts';
+import { WEBHOOK_BODY_LIMIT } from '../../server/highlevel/webhook-events.ts';
+import { until } from '../helpers/emulator.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'tandem-front-'));
+const running: { front?: RunningFront; db?: Database } = {};
+afterAll(async () => {
+  running.db?.close();
+  await running.front?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function start(): Promise<{ front: RunningFront; db: Database; key: KeyObject }> {
+  const front = await startFront({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
+  running.front = front;
+  running.db = openDatabase(front.databasePath);
+  // The sandbox's emulated HighLevel signs with this key; Tandem trusts its public half.
+  const key = createPrivateKey(readFileSync(join(dataDir, 'emulator-webhook-key.pem'), 'utf8'));
+  return { front, db: running.db, key };
+}
+
+async function stop(): Promise<void> {
+  running.db?.close();
+  await running.front?.close();
+  running.front = undefined;
+  running.db = undefined;
+}
+
+function event(webhookId: string, extra: Record<string, unknown> = {}): string {
+  const companyId = running.front!.sandbox!.company.id;
+  return JSON.stringify({ type: 'TandemFrontProbe', webhookId, timestamp: new Date().toISOString(), companyId, ...extra });
+}
+
+async function post(url: string, body: string | Buffer, key: KeyObject | null): Promise<{ status: number; body: any; retryAfter: string | null }> {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (key) headers['x-ghl-signature'] = sign(null, bytes, key).toString('base64');
+  const res = await fetch(`${url}/webhooks/highlevel`, { method: 'POST', headers, body: new Uint8Array(bytes) });
+  return { status: res.status, body: await res.json(), retryAfter: res.headers.get('retry-after') };
+}
+
+describe('Tandem in two threads', () => {
+  it('answers webhooks as the app route does: refusals, new events, redeliveries', async () => {
+    const { front, db, key } = await start();
+    const url = front.tandemUrl;
+
+    expect(await post(url, event('front-unsigned'), null)).toMatchObject({ status: 401, body: { error: { code: 'invalid_signature' } } });
+    expect(await post(url, 'not json', key)).toMatchObject({ status: 400, body: { error: { code: 'invalid_body', message: 'The webhook body is not JSON.' } } });
+    expect(await post(url, JSON.stringify({ type: 'X' }), key)).toMatchObject({ status: 400, body: { error: { code: 'invalid_body' } } });
+    const stale = event('front-stale', { timestamp: new Date(Date.now() - 3 * 3600_000).toISOString() });
+    expect(await post(url, stale, key)).toMatchObject({ status: 400, body: { error: { code: 'stale_event' } } });
+    expect(await post(url, event('front-other-app', { appId: 'another-app' }), key)).toMatchObject({ status: 401, body: { error: { code: 'wrong_app' } } });
+    const huge = event('front-huge', { padding: 'x'.repeat(WEBHOOK_BODY_LIMIT) });
+    expect((await post(url, huge, key)).status).toBe(413);
+    for (const id of ['front-unsigned', 'front-stale', 'front-other-app', 'front-huge']) expect(getInboxEvent(db.db, id)).toBeUndefined();
+
+    const body = event('front-new');
+    expect(await post(url, body, key)).toEqual({ status: 200, body: { received: true, duplicate: false }, retryAfter: null });
+    // Redelivered at once (still staged, or already moved) and once it is in the inbox: a duplicate either way.
+    expect((await post(url, body, key)).body).toEqual({ received: true, duplicate: true });
+    const stored = await until(() => getInboxEvent(db.db, 'front-new'), 'the event in the inbox');
+    expect(stored).toMatchObject({ type: 'TandemFrontProbe', companyId: front.sandbox!.company.id, body });
+    expect((await post(url, body, key)).body).toEqual({ received: true, duplicate: true });
+    // The inbox processor applies it in the app thread (an event type Tandem does not use is ignored).
+    await until(() => getInboxEvent(db.db, 'front-new')?.processedAt, 'the event processed');
+  });
+
+  it('passes every other request on to the app, bodies and answers whole', async () => {
+    const url = running.front!.tandemUrl;
+    expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: 'ok', db: 'ok' });
+    const missing = await fetch(`${url}/no/such/route?x=1`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: { code: 'not_found', message: 'No route for GET /no/such/route' } });
+    const apiKey = running.front!.sandbox!.apiKey!.key;
+    const email = `front-${Date.now()}@example.com`;
+    const created = await fetch(`${url}/api/v1/contacts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ firstName: 'Fronted', email }),
+    });
+    expect(created.status).toBe(201);
+    const contact = (await created.json()) as { id: string; email: string };
+    expect(contact.email).toBe(email);
+    const read = await fetch(`${url}/api/v1/contacts/${contact.id}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(await read.json()).toMatchObject({ id: contact.id, firstName: 'Fronted', email });
+  });
+
+  it('keeps acknowledged events that were not moved yet across a restart', async () => {
+    await stop();
+    // As a crash would leave it: acknowledged (staged) but not in the inbox.
+    const staged = openStagedInbox(stagedInboxPath(join(dataDir, 'tandem.db')));
+    const body = JSON.stringify({ type: 'TandemFrontProbe', webhookId: 'front-left-staged', timestamp: new Date().toISOString() });
+    expect(staged.stage([{ webhookId: 'front-left-staged', type: 'TandemFrontProbe', locationId: null, companyId: null, body, receivedAt: Date.now() }]).stored).toEqual([true]);
+    staged.close();
+
+    const { front, db, key } = await start();
+    expect(await until(() => getInboxEvent(db.db, 'front-left-staged'), 'the staged event in the inbox')).toMatchObject({ body });
+    // The next commit deletes what was moved: the staged file does not grow.
+    expect((await post(front.tandemUrl, event('front-after-restart'), key)).status).toBe(200);
+    await until(() => getInboxEvent(db.db, 'front-after-restart'), 'the new event in the inbox');
+    expect((await post(front.tandemUrl, event('front-after-restart-2'), key)).status).toBe(200);
+    const reader = openStagedInbox(stagedInboxPath(front.databasePath), { readonly: true });
+    try {
+      expect(reader.after(0, 100).map((e) => e.webhookId)).not.toContain('front-left-staged');
+    } finally {
+      reader.close();
+    }
+  });
+});
