@@ -19,7 +19,7 @@ for (const [title, pullContacts, warmupSeconds] of ackRuns) {
   console.log(`  latency ms: p50 ${fmt(ack.p50)}  p90 ${fmt(ack.p90)}  p99 ${fmt(ack.p99)}  max ${fmt(ack.max)}; p99 by second ${ack.p99BySecond.map((x) => x.toFixed(1)).join(', ')}`);
   console.log(`  the same load on a peer that does no work: p50 ${fmt(ack.peer.p50)}  p90 ${fmt(ack.peer.p90)}  p99 ${fmt(ack.peer.p99)}  max ${fmt(ack.peer.max)}`);
   console.log(`  the generator sent late by (p99) ${fmt(ack.senderLateP99)} ms against Tandem, ${fmt(ack.peer.senderLateP99)} ms against the peer`);
-  console.log(`  acknowledged ${ack.acked}, stored ${ack.stored}, lost ${ack.lost}; Tandem CPU per event ${fmt(ack.cpuPerEventUs)} µs, of which the event loop's thread ${fmt(ack.mainCpuPerEventUs)} µs`);
+  console.log(`  acknowledged ${ack.acked}, stored ${ack.stored}, lost ${ack.lost}; Tandem CPU per event ${fmt(ack.cpuPerEventUs)} µs, of which the thread that answers them ${fmt(ack.mainCpuPerEventUs)} µs`);
   console.log(`  CPU µs per event by thread: ${Object.entries(ack.threadCpuPerEventUs).map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', ')}`);
   console.log(describeLoop(ack.loop));
   if (ack.sweep) console.log(`  the sweep: ${ack.sweep.imported} of ${ack.sweep.contacts} contacts in Tandem at the end of the load, ${ack.sweep.ms === undefined ? 'not finished' : `done in ${fmt(ack.sweep.ms)} ms`}`);

@@ -77,9 +77,9 @@ async function startProfile(): Promise<() => Promise<object>> {
 }
 
 /**
- * CPU time (µs) of each kind of this process's threads, by name (Linux: the event loop is `node`,
- * libuv's pool where signatures are verified `libuv-worker`, V8's GC helpers `V8 Worker`, the WAL
- * checkpointer `checkpointer`...); empty elsewhere.
+ * CPU time (µs) of each kind of this process's threads, by name (Linux: the main thread, the front
+ * with two threads, is `node`; the app thread `tandem-app`, libuv's pool `libuv-worker`, V8's GC
+ * helpers `V8 Worker`...); empty elsewhere.
  */
 function threadCpuUs(): Map<string, number> {
   const byName = new Map<string, number>();
@@ -87,7 +87,7 @@ function threadCpuUs(): Map<string, number> {
     for (const tid of readdirSync('/proc/self/task')) {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const name = tid === String(process.pid) ? 'event loop' : comm === 'node' ? 'other threads' : comm;
+      const name = tid === String(process.pid) ? (THREADS === 'two' ? 'front' : 'event loop') : comm === 'node' ? 'other threads' : comm;
       const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
       byName.set(name, (byName.get(name) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100);
     }
@@ -295,7 +295,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`  the generator sent late by (p99): ${fmt(r.senderLateP99)} ms against Tandem, ${fmt(peer.senderLateP99)} ms against the peer`);
   console.log(`  acknowledged ${r.acked}, stored in the inbox ${r.stored}, lost ${r.lost} (goal 0)`);
   if (r.sweep) console.log(`  full sweep during the load: ${r.sweep.imported} of ${r.sweep.contacts} contacts in Tandem at the end, sweep ${r.sweep.ms === undefined ? 'not finished' : `done in ${fmt(r.sweep.ms)} ms`}`);
-  console.log(`  Tandem CPU per event: ${fmt(r.cpuPerEventUs)} µs, of which the event loop's thread ${fmt(r.mainCpuPerEventUs)} µs`);
+  console.log(`  Tandem CPU per event: ${fmt(r.cpuPerEventUs)} µs, of which the thread that answers them ${fmt(r.mainCpuPerEventUs)} µs`);
   console.log(`  by thread (µs per event): ${Object.entries(r.threadCpuPerEventUs).map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', ')}`);
   console.log(describeLoop(r.loop));
 }

@@ -2,6 +2,7 @@
 // does, listening on a loopback port of its own behind the front, and moves the webhooks the front
 // staged (db/staged-inbox.ts) into the webhook inbox, from where the sync loops and the inbox
 // processor apply them as they would have in one thread.
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
@@ -12,6 +13,8 @@ import { loggerOptions } from './log.ts';
 import type { Services } from './services.ts';
 import { startTandem, type RunningTandem } from './start.ts';
 
+/** The app thread's name as the OS shows it. */
+export const APP_THREAD_NAME = 'tandem-app';
 /** Staged events moved in one transaction of the inbox writer. */
 const MOVE_BATCH = 500;
 /** After a failed move (the database refused the write), the next attempt. */
@@ -75,6 +78,12 @@ export function startMover(stagedPath: string, seqs: BigInt64Array, services: Pi
 }
 
 async function main(): Promise<void> {
+  // Named for `top -H` and /proc (Linux; elsewhere the thread keeps its name).
+  try {
+    writeFileSync('/proc/thread-self/comm', APP_THREAD_NAME);
+  } catch {
+    // Not Linux.
+  }
   const port = parentPort!;
   const data = workerData as AppThreadData;
   const seqs = new BigInt64Array(data.shared);
