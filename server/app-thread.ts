@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import { openStagedInbox } from '../db/staged-inbox.ts';
 import type { AppMessage, AppThreadData } from './front.ts';
-import { MOVED, STAGED } from './front.ts';
+import { MOVED, STAGED } from './installs/staged-writer.ts';
 import { loggerOptions } from './log.ts';
 import type { Services } from './services.ts';
 import { startTandem, type RunningTandem } from './start.ts';

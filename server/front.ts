@@ -26,12 +26,8 @@ import { loggerOptions } from './log.ts';
 import type { SandboxInfo } from './sandbox.ts';
 import { freePort, StartError, type StartOptions } from './start.ts';
 import { openStagedInbox, stagedInboxPath, type StagedInbox } from '../db/staged-inbox.ts';
-import type { NewInboxEvent } from '../db/webhook-inbox.ts';
 import { startCheckpointer } from '../db/checkpointer.ts';
-
-/** Slots of the array the two threads share: the last staged seq (front writes), the last moved (app writes). */
-export const STAGED = 0;
-export const MOVED = 1;
+import { createStagedWriter } from './installs/staged-writer.ts';
 
 const WEBHOOK_PATH = '/webhooks/highlevel';
 
@@ -299,66 +295,4 @@ function startAppThread(data: AppThreadData): Worker {
   const entry = new URL('./app-thread.ts', import.meta.url).href;
   const source = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
   return new Worker(source, { eval: true, workerData: data });
-}
-
-interface StagedWriter {
-  /** Resolves after the commit: true when newly staged, false when already staged; rejects when not stored. */
-  store(event: NewInboxEvent): Promise<boolean>;
-  /** Waits for the commit in progress. */
-  drain(): Promise<void>;
-  close(): void;
-}
-
-/**
- * Group commit, as the app's inbox writer does it (server/installs/inbox-writer.ts): the events of
- * one turn of the event loop share one commit, after which their callers are answered. Each commit
- * also deletes what the app thread has moved, and publishes the last staged seq (waking the app's mover).
- */
-function createStagedWriter(staged: StagedInbox, seqs: BigInt64Array, onError: (err: unknown) => void): StagedWriter {
-  let waiting: { event: NewInboxEvent; resolve(stored: boolean): void; reject(err: unknown): void }[] = [];
-  let pruned = 0;
-  let scheduled: Promise<void> | undefined;
-
-  function flush(): void {
-    scheduled = undefined;
-    const batch = waiting;
-    waiting = [];
-    if (batch.length === 0) return;
-    const moved = Number(Atomics.load(seqs, MOVED));
-    try {
-      const result = staged.stage(
-        batch.map((w) => w.event),
-        moved > pruned ? moved : 0,
-      );
-      if (moved > pruned) pruned = moved;
-      batch.forEach((w, i) => w.resolve(result.stored[i]!));
-      if (result.lastSeq > Number(Atomics.load(seqs, STAGED))) {
-        Atomics.store(seqs, STAGED, BigInt(result.lastSeq));
-        Atomics.notify(seqs, STAGED);
-      }
-    } catch (err) {
-      onError(err);
-      batch.forEach((w) => w.reject(err));
-    }
-  }
-
-  return {
-    store(event) {
-      return new Promise((resolve, reject) => {
-        waiting.push({ event, resolve, reject });
-        scheduled ??= new Promise((done) =>
-          setImmediate(() => {
-            flush();
-            done();
-          }),
-        );
-      });
-    },
-    async drain() {
-      await scheduled;
-    },
-    close() {
-      flush();
-    },
-  };
 }

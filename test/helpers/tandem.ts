@@ -42,6 +42,8 @@ export interface TestTandem {
   services: Services;
   clock: Clock;
   dataDir: string;
+  /** The environment Tandem was started with (a restart, or the same Tandem in two threads). */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -93,8 +95,9 @@ export async function startTestTandem(options: TestTandemOptions = {}): Promise<
     const app: TestApp = options.reuse
       ? (await control(emulator.url, 'PATCH', `/apps/${options.reuse.app.appId}`, registration), options.reuse.app)
       : await control<TestApp>(emulator.url, 'POST', '/apps', registration);
+    const env = { ...tandemEnv(app, emulator.url, emulator.emu.webhookKey.publicKeyPem, url), ...options.env };
     const tandem = await startTandem({
-      env: { ...tandemEnv(app, emulator.url, emulator.emu.webhookKey.publicKeyPem, url), ...options.env },
+      env,
       port,
       dataDir,
       quiet: true,
@@ -115,6 +118,7 @@ export async function startTestTandem(options: TestTandemOptions = {}): Promise<
       services: tandem.services,
       clock: tandem.services.clock,
       dataDir,
+      env,
       close() {
         closed ??= (async () => {
           await tandem.close();
