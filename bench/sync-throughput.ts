@@ -18,6 +18,11 @@ import { emptyContact } from '../server/sync/contact-model.ts';
 import { control, until } from '../test/helpers/emulator.ts';
 import { benchWorld, drive, lastSeq as lastSeqOf, requestsSince as requestsOf, watchEventLoop } from './processes.ts';
 import { installedTandem } from '../test/helpers/tandem.ts';
+import { openDatabase, type Database } from '../db/client.ts';
+import { startFront, type RunningFront } from '../server/front.ts';
+
+/** The end-to-end benchmark's Tandem: `two` threads as `npm start` runs it (default), or `one`. */
+const THREADS = process.env.BENCH_THREADS === 'one' ? 'one' : 'two';
 
 const BURST_MAX = Number(process.env.BENCH_SYNC_BURST ?? 100);
 const WINDOW_MS = Number(process.env.BENCH_SYNC_WINDOW_MS ?? 1000);
@@ -58,12 +63,12 @@ async function rateLimitedTandem(): Promise<Installed> {
   return t;
 }
 
-function lastSeq(t: Installed): number {
+function lastSeq(t: Pick<Installed, 'emulator'>): number {
   return t.emulator.emu.requestLog.at(-1)?.seq ?? 0;
 }
 
 /** Tandem's requests (its app's token) since `seq`, from the emulator's request log. */
-function requestsSince(t: Installed, seq: number): RequestLogEntry[] {
+function requestsSince(t: Pick<Installed, 'emulator' | 'app'>, seq: number): RequestLogEntry[] {
   return t.emulator.emu.requestLog.filter((r) => r.seq > seq && r.appId === t.app.appId);
 }
 
@@ -210,6 +215,8 @@ export interface LatencyFigures {
   inboxToWrite: { p50: number; p99: number };
   missing: number;
   load: string;
+  /** How Tandem ran: `two` threads as `npm start` runs it, or `one` (BENCH_THREADS=one). */
+  threads: 'one' | 'two';
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -227,15 +234,28 @@ export async function endToEndLatencyBenchmark(
   edits = Number(process.env.BENCH_E2E_EDITS ?? 200),
   rate = Number(process.env.BENCH_E2E_RATE ?? 200),
 ): Promise<LatencyFigures> {
-  const t = await installedTandem({ sync: { budget: { max: BURST_MAX, intervalMs: WINDOW_MS } } });
+  const sync = { budget: { max: BURST_MAX, intervalMs: WINDOW_MS } };
+  const installed = await installedTandem({ sync });
+  let front: RunningFront | undefined;
+  let reader: Database | undefined;
   try {
-    await control(t.highlevelUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
-    const loc = t.location.id;
-    const emu = t.emulator.emu;
-    const docs = seedContacts(t.emulator.emu, loc, edits);
+    await control(installed.highlevelUrl, 'PATCH', '/config', { rateLimit: { burstMax: BURST_MAX, burstWindowMs: WINDOW_MS } });
+    const loc = installed.location.id;
+    const emu = installed.emulator.emu;
+    const docs = seedContacts(installed.emulator.emu, loc, edits);
     // The first full sweep (scheduled at install) imports them; a wake makes sure it runs now.
-    t.services.sync.wake(loc);
-    await until(() => docs.every((d) => getLinkByRemote(t.db, loc, d.id)), 'the seeded contacts to be imported', 120_000);
+    installed.services.sync.wake(loc);
+    await until(() => docs.every((d) => getLinkByRemote(installed.db, loc, d.id)), 'the seeded contacts to be imported', 120_000);
+    // Then, unless BENCH_THREADS=one, the same Tandem (data, port, app) as `npm start` runs it: the
+    // front on this thread receiving the webhooks, the app on a worker (server/front.ts); its
+    // database is read through a connection of the benchmark's own.
+    let t: Pick<Installed, 'db' | 'emulator' | 'app' | 'location'> = installed;
+    if (THREADS === 'two') {
+      await installed.tandem.close();
+      front = await startFront({ env: installed.env, port: Number(new URL(installed.url).port), dataDir: installed.dataDir, quiet: true, sync });
+      reader = openDatabase(front.databasePath);
+      t = { ...installed, db: reader.db };
+    }
     // The drain re-reads a contact changed within its clock margin (1 s) of Tandem's last write to
     // the ledger (server/sync/webhook-drain.ts): the edits start after it, as edits of contacts
     // imported a while ago would.
@@ -304,13 +324,16 @@ export async function endToEndLatencyBenchmark(
       inboxToWrite: stage(toWrite),
       missing: missing.length,
       load: load(),
+      threads: THREADS,
     };
   } finally {
-    await t.close();
+    reader?.close();
+    await front?.close();
+    await installed.close();
   }
 }
 
-function inboxSummary(t: Installed): Record<string, number> {
+function inboxSummary(t: Pick<Installed, 'db'>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const e of listInboxEvents(t.db)) {
     const k = `${e.type} ${e.processedAt === null ? 'queued' : 'processed'}`;
@@ -390,7 +413,7 @@ export function printThroughput(title: string, r: ThroughputFigures): void {
 }
 
 export function printLatency(r: LatencyFigures): void {
-  console.log(`end-to-end HighLevel change → Tandem write: ${r.edits} edits at ${r.rate}/s (achieved ${f2(r.achievedRate)}/s)`);
+  console.log(`end-to-end HighLevel change → Tandem write: ${r.edits} edits at ${r.rate}/s (achieved ${f2(r.achievedRate)}/s), Tandem in ${r.threads === 'two' ? 'two threads (as npm start runs it)' : 'one thread'}`);
   console.log(`  latency ms: p50 ${f0(r.p50)}  p90 ${f0(r.p90)}  p99 ${f0(r.p99)} (goal <= 250)  max ${f0(r.max)}; applied ${r.applied}, missing ${r.missing}, Tandem's 429s ${r.rateLimited}, contact re-reads ${r.reads}`);
   console.log(`  stages ms: HighLevel write → webhook in Tandem's inbox p50 ${f0(r.webhookToInbox.p50)} p99 ${f0(r.webhookToInbox.p99)}; inbox → contact written p50 ${f0(r.inboxToWrite.p50)} p99 ${f0(r.inboxToWrite.p99)}`);
   console.log(`  ${r.load}`);
