@@ -211,7 +211,9 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   }
   worker.removeAllListeners('error').removeAllListeners('exit');
   worker.on('error', (err) => log.error({ err }, "Tandem's app thread failed"));
+  let exited = false;
   worker.on('exit', (code) => {
+    exited = true;
     if (!closing) {
       log.fatal({ code }, "Tandem's app thread exited; stopping");
       process.exitCode = 1;
@@ -234,11 +236,14 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
       server.close();
       server.closeIdleConnections();
       const timer = setInterval(() => server.closeIdleConnections(), 25);
-      await new Promise<void>((resolve) => {
-        closed = resolve;
-        worker.once('exit', () => resolve());
-        worker.postMessage({ type: 'close' });
-      });
+      // (An app thread that has exited already has nothing left to finish.)
+      if (!exited) {
+        await new Promise<void>((resolve) => {
+          closed = resolve;
+          worker.once('exit', () => resolve());
+          worker.postMessage({ type: 'close' });
+        });
+      }
       clearInterval(timer);
       await worker.terminate();
       await writer.drain();
