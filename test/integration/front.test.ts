@@ -22,8 +22,8 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function start(): Promise<{ front: RunningFront; db: Database; key: KeyObject }> {
-  const front = await startFront({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {} });
+async function start(reset = false): Promise<{ front: RunningFront; db: Database; key: KeyObject }> {
+  const front = await startFront({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {}, reset });
   running.front = front;
   running.db = openDatabase(front.databasePath);
   // The sandbox's emulated HighLevel signs with this key; Tandem trusts its public half.
@@ -117,5 +117,26 @@ describe('Tandem in two threads', () => {
     } finally {
       reader.close();
     }
+  });
+
+  it('starts the sandbox over with --reset, dropping what the old world had staged', async () => {
+    await stop();
+    const staged = openStagedInbox(stagedInboxPath(join(dataDir, 'tandem.db')));
+    const body = JSON.stringify({ type: 'TandemFrontProbe', webhookId: 'front-old-world', timestamp: new Date().toISOString() });
+    staged.stage([{ webhookId: 'front-old-world', type: 'TandemFrontProbe', locationId: null, companyId: null, body, receivedAt: Date.now() }]);
+    staged.close();
+
+    const { front, db, key } = await start(true);
+    const reader = openStagedInbox(stagedInboxPath(front.databasePath), { readonly: true });
+    try {
+      // (The new world's own install webhooks may be there already.)
+      expect(reader.after(0, 100).map((e) => e.webhookId)).not.toContain('front-old-world');
+    } finally {
+      reader.close();
+    }
+    // The new world's webhooks go through as before, and the old one's event is nowhere.
+    expect((await post(front.tandemUrl, event('front-new-world'), key)).status).toBe(200);
+    await until(() => getInboxEvent(db.db, 'front-new-world'), 'the new world\'s event in the inbox');
+    expect(getInboxEvent(db.db, 'front-old-world')).toBeUndefined();
   });
 });
