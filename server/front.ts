@@ -77,7 +77,10 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   if (settings.port === 0 && !settings.publicUrl) env.PORT = String(await freePort(settings.host));
   const port = Number(env.PORT ?? settings.port);
 
-  const stagedPath = stagedInboxPath(settings.databasePath);
+  // An in-memory database (DATABASE_PATH=:memory:) is the app thread's alone: webhooks are then
+  // staged in DATA_DIR, and redeliveries are recognised while they are staged only.
+  const inMemory = settings.databasePath === ':memory:';
+  const stagedPath = stagedInboxPath(inMemory ? join(settings.dataDir, 'tandem.db') : settings.databasePath);
   // --reset starts the sandbox over: the events staged for the old world go with it.
   if (options.reset) for (const suffix of ['', '-wal', '-shm']) rmSync(`${stagedPath}${suffix}`, { force: true });
   const staged = openStagedInbox(stagedPath);
@@ -193,9 +196,11 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
           log = pino({ ...loggerOptions({ logLevel: m.logLevel as never }), ...(options.quiet ? { level: 'silent' } : {}) });
           receipt = { webhookKey: parseWebhookPublicKey(m.webhookPublicKeyPem), appId: appIdOf(m.clientId) };
           // Read-only: the front never writes the main database (it only asks whether an event is in the inbox).
-          inboxReader = new Sqlite(m.databasePath, { readonly: true, fileMustExist: true });
-          inboxReader.pragma('busy_timeout = 5000');
-          known = inboxReader.prepare<[string]>('SELECT 1 FROM webhook_inbox WHERE webhook_id = ?');
+          if (!inMemory) {
+            inboxReader = new Sqlite(m.databasePath, { readonly: true, fileMustExist: true });
+            inboxReader.pragma('busy_timeout = 5000');
+            known = inboxReader.prepare<[string]>('SELECT 1 FROM webhook_inbox WHERE webhook_id = ?');
+          }
         } else if (m.type === 'started') resolve(m.started);
         else if (m.type === 'failed') reject(rebuildError(m));
         else if (m.type === 'closed') closed?.();
