@@ -130,8 +130,9 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
         return answer(res, refusal.status, errorBody(refusal.code, refusal.message));
       }
       const { event } = checked;
-      // A redelivery of an event the app already took in: answered as the inbox would.
-      if (known?.get(event.webhookId) !== undefined) return answer(res, 200, { received: true, duplicate: true });
+      // A redelivery of an event the app already took in: answered as the inbox would. When the
+      // lookup fails, the event is staged anyway (moving it twice is harmless).
+      if (alreadyInInbox(event.webhookId)) return answer(res, 200, { received: true, duplicate: true });
       writer.store(event).then(
         (stored) => answer(res, 200, { received: true, duplicate: !stored }),
         () => {
@@ -140,6 +141,15 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
         },
       );
     });
+  }
+
+  function alreadyInInbox(webhookId: string): boolean {
+    try {
+      return known?.get(webhookId) !== undefined;
+    } catch (err) {
+      log.warn({ err, webhookId }, 'could not look the webhook up in the inbox; staging it');
+      return false;
+    }
   }
 
   function proxy(req: http.IncomingMessage, res: http.ServerResponse): void {
