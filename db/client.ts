@@ -1,6 +1,6 @@
 // Opens the SQLite database (better-sqlite3 + drizzle) with the pragmas Tandem relies on, and
 // applies the migrations in db/migrations.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
@@ -50,6 +50,11 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
       if (sqlite.open) sqlite.close();
     },
   };
+}
+
+/** Deletes a closed SQLite database file with its WAL and shared-memory files. */
+export function removeDatabaseFiles(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
 }
 
 export function migrate(database: Database): void {

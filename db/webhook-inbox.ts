@@ -4,6 +4,7 @@
 // The hot path (insert on every webhook, the processor's selects and updates) runs through
 // statements prepared once per database: building and preparing the SQL again on each call cost
 // more than the write itself.
+import Sqlite from 'better-sqlite3';
 import { and, asc, eq, inArray, isNull, like, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce, prepareWrite, transaction } from './prepared.ts';
@@ -133,6 +134,20 @@ export function wakeDeferredInboxEvents(db: Db, scope: { companyId: string; loca
 /** Deletes events processed before `before`; returns how many. Pending events are never deleted. */
 export function pruneInboxEvents(db: Db, before: number): number {
   return db.delete(webhookInbox).where(lt(webhookInbox.processedAt, before)).run().changes;
+}
+
+/**
+ * A read-only connection of its own to the inbox of the database file at `path`, for a thread that
+ * must never write it (the front, server/front.ts): whether an event is stored already.
+ */
+export function openInboxLookup(path: string): { has(webhookId: string): boolean; close(): void } {
+  const sqlite = new Sqlite(path, { readonly: true, fileMustExist: true });
+  sqlite.pragma('busy_timeout = 5000');
+  const select = sqlite.prepare<[string]>('SELECT 1 FROM webhook_inbox WHERE webhook_id = ?');
+  return {
+    has: (webhookId) => select.get(webhookId) !== undefined,
+    close: () => sqlite.close(),
+  };
 }
 
 /** Every stored event, oldest first (tests and operators). */

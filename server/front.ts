@@ -10,12 +10,10 @@
 // its own event loop and heap, writes a file no other thread writes, and never takes the main
 // database's write lock.
 import http from 'node:http';
-import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import Sqlite from 'better-sqlite3';
 import pino, { type Logger } from 'pino';
 import { detectMode, loadSettings, type Mode } from './config.ts';
 import { errorBody } from './errors.ts';
@@ -27,6 +25,8 @@ import type { SandboxInfo } from './sandbox.ts';
 import { freePort, StartError, type StartOptions } from './start.ts';
 import { openStagedInbox, stagedInboxPath, type StagedInbox } from '../db/staged-inbox.ts';
 import { startCheckpointer } from '../db/checkpointer.ts';
+import { removeDatabaseFiles } from '../db/client.ts';
+import { openInboxLookup } from '../db/webhook-inbox.ts';
 import { createStagedWriter } from './installs/staged-writer.ts';
 
 const WEBHOOK_PATH = '/webhooks/highlevel';
@@ -82,7 +82,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   const inMemory = settings.databasePath === ':memory:';
   const stagedPath = stagedInboxPath(inMemory ? join(settings.dataDir, 'tandem.db') : settings.databasePath);
   // --reset starts the sandbox over: the events staged for the old world go with it.
-  if (options.reset) for (const suffix of ['', '-wal', '-shm']) rmSync(`${stagedPath}${suffix}`, { force: true });
+  if (options.reset) removeDatabaseFiles(stagedPath);
   const staged = openStagedInbox(stagedPath);
   const checkpointer = startCheckpointer(staged.sqlite, stagedPath, (message) => process.emitWarning(`staged inbox checkpoints fell back to SQLite's own: ${message}`));
   const shared = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);
@@ -90,8 +90,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
 
   let log: Logger = pino({ level: options.quiet ? 'silent' : settings.logLevel });
   let receipt: ReceiptDeps | undefined;
-  let inboxReader: Sqlite.Database | undefined;
-  let known: Sqlite.Statement<[string]> | undefined;
+  let inbox: ReturnType<typeof openInboxLookup> | undefined;
   let appPort: number | undefined;
   const agent = new http.Agent({ keepAlive: true });
 
@@ -145,7 +144,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
 
   function alreadyInInbox(webhookId: string): boolean {
     try {
-      return known?.get(webhookId) !== undefined;
+      return inbox?.has(webhookId) ?? false;
     } catch (err) {
       log.warn({ err, webhookId }, 'could not look the webhook up in the inbox; staging it');
       return false;
@@ -206,11 +205,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
           log = pino({ ...loggerOptions({ logLevel: m.logLevel as never }), ...(options.quiet ? { level: 'silent' } : {}) });
           receipt = { webhookKey: parseWebhookPublicKey(m.webhookPublicKeyPem), appId: appIdOf(m.clientId) };
           // Read-only: the front never writes the main database (it only asks whether an event is in the inbox).
-          if (!inMemory) {
-            inboxReader = new Sqlite(m.databasePath, { readonly: true, fileMustExist: true });
-            inboxReader.pragma('busy_timeout = 5000');
-            known = inboxReader.prepare<[string]>('SELECT 1 FROM webhook_inbox WHERE webhook_id = ?');
-          }
+          if (!inMemory) inbox = openInboxLookup(m.databasePath);
         } else if (m.type === 'started') resolve(m.started);
         else if (m.type === 'failed') reject(rebuildError(m));
         else if (m.type === 'closed') closed?.();
@@ -240,7 +235,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
     writer.close();
     checkpointer.stop();
     staged.close();
-    inboxReader?.close();
+    inbox?.close();
     agent.destroy();
   }
 

@@ -9,7 +9,7 @@ import { startEmulator, type RunningEmulator } from '../emulator/server.ts';
 import type { World } from '../emulator/state.ts';
 import { TANDEM_SCOPES } from './config.ts';
 import { DEMO_AGENCY, DEMO_LOCATIONS, DEMO_USERS, demoContacts } from './sandbox-seed.ts';
-import type { Db } from '../db/client.ts';
+import { removeDatabaseFiles, type Db } from '../db/client.ts';
 import { createApiKey, isLiveApiKey } from '../db/api-keys.ts';
 
 const sandboxInfoSchema = z.object({
@@ -80,11 +80,7 @@ export function sandboxEnv(info: SandboxInfo): Record<string, string> {
 export function removeSandboxData(dataDir: string, databasePath: string): void {
   const files = sandboxFiles(dataDir);
   for (const path of [files.info, files.world, `${files.world}.tmp`, files.webhookKey]) rmSync(path, { force: true });
-  removeDatabase(databasePath);
-}
-
-function removeDatabase(path: string): void {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+  removeDatabaseFiles(databasePath);
 }
 
 export async function startSandbox(options: {
@@ -114,7 +110,7 @@ export async function startSandbox(options: {
     } else {
       // A database left by an earlier sandbox points at locations that are about to disappear.
       // (Without any earlier sandbox trace the database is left alone: it may not be a sandbox's.)
-      if (saved || !isEmpty(world)) removeDatabase(options.databasePath);
+      if (saved || !isEmpty(world)) removeDatabaseFiles(options.databasePath);
       if (!isEmpty(world)) await control(emulator.url, 'POST', '/reset', {});
       info = await seed(emulator, options.tandemUrl);
     }
