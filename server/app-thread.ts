@@ -32,7 +32,14 @@ export interface Mover {
  * the front deletes them; waits on `seqs[STAGED]` for more. A move that fails is retried: the
  * events stay staged (acknowledged, durable) until the inbox has them.
  */
-export function startMover(stagedPath: string, seqs: BigInt64Array, services: Pick<Services, 'webhookInbox'>, log: FastifyBaseLogger): Mover {
+export function startMover(
+  stagedPath: string,
+  seqs: BigInt64Array,
+  services: Pick<Services, 'webhookInbox'>,
+  log: FastifyBaseLogger,
+  options: { retryMs?: number } = {},
+): Mover {
+  const retryMs = options.retryMs ?? MOVE_RETRY_MS;
   const staged = openStagedInbox(stagedPath, { readonly: true });
   let moved = 0;
   let stopping = false;
@@ -41,22 +48,23 @@ export function startMover(stagedPath: string, seqs: BigInt64Array, services: Pi
   const done = (async () => {
     for (;;) {
       const seen = Atomics.load(seqs, STAGED);
-      const batch = staged.after(moved, MOVE_BATCH);
-      if (batch.length === 0) {
-        if (stopping) break;
-        const wait = Atomics.waitAsync(seqs, STAGED, seen, IDLE_LOOK_MS);
-        if (wait.async) await wait.value;
-        continue;
-      }
       try {
+        const batch = staged.after(moved, MOVE_BATCH);
+        if (batch.length === 0) {
+          if (stopping) break;
+          const wait = Atomics.waitAsync(seqs, STAGED, seen, IDLE_LOOK_MS);
+          if (wait.async) await wait.value;
+          continue;
+        }
         await Promise.all(batch.map(({ seq: _seq, ...event }) => services.webhookInbox.store(event)));
         moved = batch[batch.length - 1]!.seq;
         Atomics.store(seqs, MOVED, BigInt(moved));
       } catch (err) {
-        log.error({ err, events: batch.length }, 'staged webhooks not moved into the inbox; retrying');
+        // Reading the staged file or writing the inbox failed: the events stay staged.
+        log.error({ err }, 'staged webhooks not moved into the inbox; retrying');
         if (stopping) break;
         await new Promise<void>((resolve) => {
-          retry = { timer: setTimeout(resolve, MOVE_RETRY_MS), wake: resolve };
+          retry = { timer: setTimeout(resolve, retryMs), wake: resolve };
         });
         retry = undefined;
       }
