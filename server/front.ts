@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
-import { detectMode, loadSettings, type Mode } from './config.ts';
+import { detectMode, loadConfig, loadSettings, type Mode } from './config.ts';
 import { errorBody } from './errors.ts';
 import { checkWebhook, NOT_STORED, type ReceiptDeps } from './highlevel/webhook-receipt.ts';
 import { WEBHOOK_BODY_LIMIT, appIdOf } from './highlevel/webhook-events.ts';
@@ -73,6 +73,15 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   if (options.reset && detectMode(env) === 'highlevel') {
     throw new StartError('--reset only applies to the sandbox; it never deletes the data of a real HighLevel app.');
   }
+  // With a real HighLevel app the front checks webhooks from its own reading of the configuration,
+  // so they are taken (staged) while the app thread starts, e.g. during a restart, instead of
+  // answered 429 (HighLevel redelivers those only about ten minutes later). The sandbox's key
+  // exists once the app thread has started the emulator.
+  let receipt: ReceiptDeps | undefined;
+  if (detectMode(env) === 'highlevel') {
+    const { highlevel } = loadConfig(env, 'highlevel');
+    receipt = { webhookKey: parseWebhookPublicKey(highlevel.webhookPublicKeyPem), appId: appIdOf(highlevel.clientId) };
+  }
   // The public port is fixed before the app registers its URLs (as startTandem does).
   if (settings.port === 0 && !settings.publicUrl) env.PORT = String(await freePort(settings.host));
   const port = Number(env.PORT ?? settings.port);
@@ -89,7 +98,6 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   const seqs = new BigInt64Array(shared);
 
   let log: Logger = pino({ level: options.quiet ? 'silent' : settings.logLevel });
-  let receipt: ReceiptDeps | undefined;
   let inbox: ReturnType<typeof openInboxLookup> | undefined;
   let appPort: number | undefined;
   const agent = new http.Agent({ keepAlive: true });

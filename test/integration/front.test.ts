@@ -2,7 +2,7 @@
 // itself and answers them exactly as the app's own route does, stages them in a file of its own
 // and the app thread moves them into the inbox; every other request is passed on to the app.
 // (The browser tests in test/e2e run the whole sandbox this way.)
-import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,10 @@ import { openStagedInbox, stagedInboxPath } from '../../db/staged-inbox.ts';
 import { getInboxEvent } from '../../db/webhook-inbox.ts';
 import { startFront, type RunningFront } from '../../server/front.ts';
 import { WEBHOOK_BODY_LIMIT } from '../../server/highlevel/webhook-events.ts';
-import { until } from '../helpers/emulator.ts';
+import { ConfigError } from '../../server/config.ts';
+import { freePort } from '../../server/start.ts';
+import { control, testEmulator, until } from '../helpers/emulator.ts';
+import { appRegistration, tandemEnv, type TestApp } from '../helpers/tandem.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tandem-front-'));
 const running: { front?: RunningFront; db?: Database } = {};
@@ -138,5 +141,38 @@ describe('Tandem in two threads', () => {
     expect((await post(front.tandemUrl, event('front-new-world'), key)).status).toBe(200);
     await until(() => getInboxEvent(db.db, 'front-new-world'), 'the new world\'s event in the inbox');
     expect(getInboxEvent(db.db, 'front-old-world')).toBeUndefined();
+  });
+});
+
+describe('Tandem in two threads, for a real HighLevel app', () => {
+  it('checks webhooks with the configured key from the start, and refuses a bad configuration before starting', async () => {
+    const emulator = await testEmulator();
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-front-app-'));
+    let front: RunningFront | undefined;
+    let db: Database | undefined;
+    try {
+      const port = await freePort('127.0.0.1');
+      const url = `http://127.0.0.1:${port}`;
+      const app = await control<TestApp>(emulator.url, 'POST', '/apps', appRegistration(url));
+      const env = tandemEnv(app, emulator.url, emulator.emu.webhookKey.publicKeyPem, url);
+
+      await expect(startFront({ env: { ...env, TOKEN_ENCRYPTION_KEY: 'short' }, port, dataDir: dir, quiet: true })).rejects.toBeInstanceOf(ConfigError);
+
+      front = await startFront({ env, port, dataDir: dir, quiet: true });
+      expect(front.mode).toBe('highlevel');
+      db = openDatabase(front.databasePath);
+      const key = emulator.emu.webhookKey.privateKey;
+      const body = JSON.stringify({ type: 'TandemFrontProbe', webhookId: 'front-app-1', timestamp: new Date().toISOString(), appId: app.appId });
+      expect(await post(url, body, key)).toMatchObject({ status: 200, body: { received: true, duplicate: false } });
+      await until(() => getInboxEvent(db!.db, 'front-app-1'), 'the event in the inbox');
+      // Signed by another key (the sandbox's, say): refused.
+      const other = generateKeyPairSync('ed25519').privateKey;
+      expect((await post(url, body.replace('front-app-1', 'front-app-2'), other)).status).toBe(401);
+    } finally {
+      db?.close();
+      await front?.close();
+      await emulator.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
