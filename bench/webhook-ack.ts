@@ -1,7 +1,8 @@
 // Benchmark: webhook acknowledgement latency at a sustained rate (issue 4 goal: p99 <= 5 ms at
 // 1,000 events per second, nothing lost). Three processes, so only Tandem's own work lands in the
 // measured event loop: the emulator (emulator/cli.ts, answers the sync loop's calls), Tandem here
-// with a real SQLite file, and the load generator (bench/webhook-load.ts). First the same load goes
+// with a real SQLite file (its front on this process's main thread, the app on a worker, as
+// `npm start` runs it; see THREADS), and the load generator (bench/webhook-load.ts). First the same load goes
 // to a peer that does no work (bench/bare-server.ts), so the figures say how much of the latency is
 // the machine's and the generator's and how much is Tandem's. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
@@ -122,7 +123,8 @@ export interface AckResult extends LoadResult {
   warmup?: LoadResult;
   peer: LoadResult;
   /**
-   * What held Tandem's event loop during the measured load: how late a 1 ms timer fired (p99, max),
+   * What held the event loop that answers the webhooks (the front's, with two threads) during the
+   * measured load: how late a 1 ms timer fired (p99, max),
    * and V8's garbage collections (each pauses the loop): how many, their sum and the longest.
    */
   loop: LoopWatch;
