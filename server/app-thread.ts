@@ -111,7 +111,6 @@ async function main(): Promise<void> {
           webhookPublicKeyPem: config.highlevel.webhookPublicKeyPem,
           clientId: config.highlevel.clientId,
           databasePath: config.databasePath,
-          logLevel: config.logLevel,
         });
       },
     });

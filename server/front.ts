@@ -15,14 +15,14 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
-import { detectMode, loadConfig, loadSettings, type Mode } from './config.ts';
+import { loadConfig, type Mode } from './config.ts';
 import { errorBody } from './errors.ts';
 import { checkWebhook, NOT_STORED, type ReceiptDeps } from './highlevel/webhook-receipt.ts';
 import { WEBHOOK_BODY_LIMIT, appIdOf } from './highlevel/webhook-events.ts';
 import { parseWebhookPublicKey } from './highlevel/webhook-signature.ts';
 import { loggerOptions } from './log.ts';
 import type { SandboxInfo } from './sandbox.ts';
-import { freePort, StartError, type StartOptions } from './start.ts';
+import { startEnvironment, StartError, type StartOptions } from './start.ts';
 import { openStagedInbox, stagedInboxPath, type StagedInbox } from '../db/staged-inbox.ts';
 import { startCheckpointer } from '../db/checkpointer.ts';
 import { removeDatabaseFiles } from '../db/client.ts';
@@ -53,7 +53,7 @@ export interface RunningFront extends AppStarted {
 
 /** Messages from the app thread. */
 export type AppMessage =
-  | { type: 'listening'; port: number; webhookPublicKeyPem: string; clientId: string; databasePath: string; logLevel: string }
+  | { type: 'listening'; port: number; webhookPublicKeyPem: string; clientId: string; databasePath: string }
   | { type: 'started'; started: AppStarted }
   | { type: 'failed'; name: string; message: string; stack?: string; code?: string }
   | { type: 'closed' };
@@ -66,24 +66,16 @@ export interface AppThreadData {
 }
 
 export async function startFront(options: FrontOptions = {}): Promise<RunningFront> {
-  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
-  if (options.port !== undefined) env.PORT = String(options.port);
-  if (options.dataDir !== undefined) env.DATA_DIR = options.dataDir;
-  const settings = loadSettings(env);
-  if (options.reset && detectMode(env) === 'highlevel') {
-    throw new StartError('--reset only applies to the sandbox; it never deletes the data of a real HighLevel app.');
-  }
+  const { env, mode, settings } = await startEnvironment(options);
   // With a real HighLevel app the front checks webhooks from its own reading of the configuration,
   // so they are taken (staged) while the app thread starts, e.g. during a restart, instead of
   // answered 429 (HighLevel redelivers those only about ten minutes later). The sandbox's key
   // exists once the app thread has started the emulator.
   let receipt: ReceiptDeps | undefined;
-  if (detectMode(env) === 'highlevel') {
+  if (mode === 'highlevel') {
     const { highlevel } = loadConfig(env, 'highlevel');
     receipt = { webhookKey: parseWebhookPublicKey(highlevel.webhookPublicKeyPem), appId: appIdOf(highlevel.clientId) };
   }
-  // The public port is fixed before the app registers its URLs (as startTandem does).
-  if (settings.port === 0 && !settings.publicUrl) env.PORT = String(await freePort(settings.host));
   const port = Number(env.PORT ?? settings.port);
 
   // An in-memory database (DATABASE_PATH=:memory:) is the app thread's alone: webhooks are then
@@ -97,7 +89,8 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   const shared = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);
   const seqs = new BigInt64Array(shared);
 
-  let log: Logger = pino({ level: options.quiet ? 'silent' : settings.logLevel });
+  // Redacting as the app's logger does (server/log.ts).
+  const log: Logger = pino({ ...loggerOptions(settings), ...(options.quiet ? { level: 'silent' } : {}) });
   let inbox: ReturnType<typeof openInboxLookup> | undefined;
   let appPort: number | undefined;
   const agent = new http.Agent({ keepAlive: true });
@@ -210,8 +203,8 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
         if (m.type === 'listening') {
           appPort = m.port;
           databasePath = m.databasePath;
-          log = pino({ ...loggerOptions({ logLevel: m.logLevel as never }), ...(options.quiet ? { level: 'silent' } : {}) });
-          receipt = { webhookKey: parseWebhookPublicKey(m.webhookPublicKeyPem), appId: appIdOf(m.clientId) };
+          // The sandbox's key, known now (a real app's was read from the configuration at start).
+          receipt ??= { webhookKey: parseWebhookPublicKey(m.webhookPublicKeyPem), appId: appIdOf(m.clientId) };
           // Read-only: the front never writes the main database (it only asks whether an event is in the inbox).
           if (!inMemory) inbox = openInboxLookup(m.databasePath);
         } else if (m.type === 'started') resolve(m.started);

@@ -2,7 +2,7 @@
 // migrations, HTTP. main.ts and the tests both start Tandem through here.
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { detectMode, loadConfig, loadSettings, type Config, type Mode } from './config.ts';
+import { detectMode, loadConfig, loadSettings, type Config, type Mode, type Settings } from './config.ts';
 import { migrate, openDatabase, type Database } from '../db/client.ts';
 import { listInstallations } from '../db/installations.ts';
 import { buildApp } from './app.ts';
@@ -59,7 +59,12 @@ export interface RunningTandem {
   close(): Promise<void>;
 }
 
-export async function startTandem(options: StartOptions = {}): Promise<RunningTandem> {
+/**
+ * The environment a start works from, shared by startTandem and the front (server/front.ts): the
+ * options' overrides applied, --reset refused for a real app, and port 0 resolved to a free port,
+ * since the app's URLs must be known before it is registered.
+ */
+export async function startEnvironment(options: Pick<StartOptions, 'env' | 'port' | 'emulatorPort' | 'dataDir' | 'reset'>): Promise<{ env: NodeJS.ProcessEnv; mode: Mode; settings: Settings }> {
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
   if (options.port !== undefined) env.PORT = String(options.port);
   if (options.emulatorPort !== undefined) env.EMULATOR_PORT = String(options.emulatorPort);
@@ -68,10 +73,13 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
   if (options.reset && mode === 'highlevel') {
     throw new StartError('--reset only applies to the sandbox; it never deletes the data of a real HighLevel app.');
   }
-
   const settings = loadSettings(env);
-  // The app's URLs must be known before it is registered, so port 0 is resolved to a real port now.
   if (settings.port === 0 && !settings.publicUrl) env.PORT = String(await freePort(settings.host));
+  return { env, mode, settings };
+}
+
+export async function startTandem(options: StartOptions = {}): Promise<RunningTandem> {
+  const { env, mode, settings } = await startEnvironment(options);
   const tandemUrl = settings.publicUrl ?? `http://localhost:${env.PORT ?? settings.port}`;
 
   let sandbox: RunningSandbox | undefined;
