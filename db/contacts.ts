@@ -145,12 +145,15 @@ export function createContact(db: Db, input: NewContact): Contact {
 /**
  * createContact for a caller that already holds a transaction (a pull applying a page): the same
  * writes without opening a transaction (or savepoint) of its own. The contact returned is what
- * was written; it is not read back.
+ * was written; it is not read back. `latestUpdatedAt`: the updatedAt this caller wrote last in the
+ * location, in this transaction, with nothing written there since (it is then the location's latest).
  */
-export function insertContact(db: Db, input: NewContact): Contact {
+export function insertContact(db: Db, input: NewContact, opts: { latestUpdatedAt?: number } = {}): Contact {
   const fields = contactFieldsSchema.parse(input.fields);
   const id = input.id ?? newId('c');
-  const updatedAt = nextUpdatedAt(db, input.locationId, input.now);
+  // A caller inserting many contacts in one transaction (a pull's page) saves reading it for each.
+  const latest = opts.latestUpdatedAt;
+  const updatedAt = latest === undefined ? nextUpdatedAt(db, input.locationId, input.now) : Math.max(latest + 1, input.now);
   statements.insert(db).run({ id, locationId: input.locationId, ...columnsOf(fields), createdAt: input.now, updatedAt });
   if (input.origin === 'local') enqueueOutbox(db, input.locationId, id, 'upsert', input.now);
   return { id, locationId: input.locationId, fields, createdAt: input.now, updatedAt, archivedAt: null, version: 1 };
@@ -249,6 +252,27 @@ export function findContactsByPhone(db: Db, locationId: string, phone: string, o
     .orderBy(asc(contacts.createdAt), asc(contacts.id))
     .all()
     .map(rowToContact);
+}
+
+/** A live contact's matching keys, as liveContactsByKeys returns them. */
+export interface ContactKeys {
+  id: string;
+  /** The email lowercased, as contacts are matched by it. */
+  emailLower: string | null;
+  phone: string | null;
+}
+
+/**
+ * The live contacts holding any of these emails (compared case-insensitively) or exact phones: the
+ * candidates a batch of HighLevel contacts could be matched to, in two queries however large the
+ * batch. A contact holding both kinds of key may come back twice.
+ */
+export function liveContactsByKeys(db: Db, locationId: string, keys: { emails: readonly string[]; phones: readonly string[] }): ContactKeys[] {
+  const emails = keys.emails.map((e) => e.trim().toLowerCase());
+  return [
+    ...(emails.length ? statements.liveKeysByEmails(db).all({ locationId, emails: JSON.stringify(emails) }) : []),
+    ...(keys.phones.length ? statements.liveKeysByPhones(db).all({ locationId, phones: JSON.stringify(keys.phones) }) : []),
+  ];
 }
 
 export interface ContactFilters {
@@ -392,6 +416,21 @@ const statements = {
       .from(contacts)
       .where(and(eq(contacts.locationId, p('locationId')), eq(contacts.phone, p('phone')), isNull(contacts.archivedAt)))
       .orderBy(...oldestFirst)
+      .prepare(),
+  ),
+  // `IN (json_each(…))`: one statement for any number of keys, each looked up on its index.
+  liveKeysByEmails: preparedOnce((db) =>
+    db
+      .select({ id: contacts.id, emailLower: contacts.emailLower, phone: contacts.phone })
+      .from(contacts)
+      .where(and(eq(contacts.locationId, p('locationId')), sql`${contacts.emailLower} in (select value from json_each(${p('emails')}))`, isNull(contacts.archivedAt)))
+      .prepare(),
+  ),
+  liveKeysByPhones: preparedOnce((db) =>
+    db
+      .select({ id: contacts.id, emailLower: contacts.emailLower, phone: contacts.phone })
+      .from(contacts)
+      .where(and(eq(contacts.locationId, p('locationId')), sql`${contacts.phone} in (select value from json_each(${p('phones')}))`, isNull(contacts.archivedAt)))
       .prepare(),
   ),
   update: preparedWrite<ColumnValues & { updatedAt: number; version: number; id: string }>((db) => updateOf(db, fieldPlaceholders)),

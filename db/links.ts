@@ -45,6 +45,23 @@ const linkedContact = preparedOnce((db) =>
     .prepare(),
 );
 
+// `IN (json_each(…))`: one statement for any number of ids, each looked up on its index.
+const byRemotes = preparedOnce((db) =>
+  db
+    .select()
+    .from(contactLinks)
+    .where(and(eq(contactLinks.locationId, p('locationId')), sql`${contactLinks.highlevelId} in (select value from json_each(${p('highlevelIds')}))`))
+    .prepare(),
+);
+const linkedContacts = preparedOnce((db) =>
+  db
+    .select({ contactId: contactLinks.contactId })
+    .from(contactLinks)
+    // `+location_id`: looked up by primary key; with the location's index SQLite scanned all its links.
+    .where(and(sql`+${contactLinks.locationId} = ${p('locationId')}`, sql`${contactLinks.contactId} in (select value from json_each(${p('contactIds')}))`))
+    .prepare(),
+);
+
 export function getLinkByContact(db: Db, locationId: string, contactId: string): Link | undefined {
   const row = byContact(db).get({ locationId, contactId });
   return row ? toLink(row) : undefined;
@@ -53,6 +70,20 @@ export function getLinkByContact(db: Db, locationId: string, contactId: string):
 export function getLinkByRemote(db: Db, locationId: string, highlevelId: string): Link | undefined {
   const row = byRemote(db).get({ locationId, highlevelId });
   return row ? toLink(row) : undefined;
+}
+
+/** The links of these HighLevel contacts (tombstoned ones included), by HighLevel id, in one query. */
+export function linksByRemote(db: Db, locationId: string, highlevelIds: readonly string[]): Map<string, Link> {
+  const links = new Map<string, Link>();
+  if (highlevelIds.length === 0) return links;
+  for (const row of byRemotes(db).all({ locationId, highlevelIds: JSON.stringify(highlevelIds) })) links.set(row.highlevelId, toLink(row));
+  return links;
+}
+
+/** Which of these Tandem contacts are linked (tombstoned links included), in one query. */
+export function linkedContactIds(db: Db, locationId: string, contactIds: readonly string[]): Set<string> {
+  if (contactIds.length === 0) return new Set();
+  return new Set(linkedContacts(db).all({ locationId, contactIds: JSON.stringify(contactIds) }).map((r) => r.contactId));
 }
 
 /** Whether the Tandem contact is linked (tombstoned links included), without reading its ledger. */

@@ -17,9 +17,9 @@
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import {
-  archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, updateContact, type Contact,
+  archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, liveContactsByKeys, updateContact, type Contact,
 } from '../../db/contacts.ts';
-import { getLinkByRemote, insertLink, isContactLinked, saveLink, tombstone, type Link } from '../../db/links.ts';
+import { getLinkByRemote, insertLink, isContactLinked, linkedContactIds, linksByRemote, saveLink, tombstone, type Link } from '../../db/links.ts';
 import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
@@ -68,16 +68,71 @@ export function applyRemote(deps: InboundDeps, locationId: string, remote: Remot
  * commit per batch instead of per contact. Records are applied in order, each exactly as applyRemote
  * would; their outcomes are returned in the same order. A throw rolls the whole batch back (the
  * pull's checkpoint is written after the page, so the page is read again).
+ *
+ * What each record needs to know first is read for the whole batch in three queries (see planBatch):
+ * a pull into an empty Tandem creates every contact, and one by one those reads were a third of
+ * its work.
  */
 export function applyRemotePage(deps: InboundDeps, locationId: string, remotes: readonly RemoteInput[], opts: ApplyOptions): InboundOutcome[] {
-  return transaction(deps.db, () => remotes.map((remote) => apply(deps, locationId, remote, opts)));
+  return transaction(deps.db, () => {
+    const plan = planBatch(deps.db, locationId, remotes);
+    if (!plan) return remotes.map((remote) => apply(deps, locationId, remote, opts));
+    // The updatedAt written last while only new contacts are written in a row (see insertContact).
+    let latest: number | undefined;
+    return remotes.map((remote) => {
+      if (!('deleted' in remote) && plan.creates.has(remote.id)) {
+        latest = createLinked(deps, locationId, remote, latest);
+        return 'created';
+      }
+      latest = undefined;
+      return apply(deps, locationId, remote, opts, plan.links.get(remoteId(remote)) ?? null);
+    });
+  });
 }
 
-function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions): InboundOutcome {
+const remoteId = (remote: RemoteInput) => ('deleted' in remote ? remote.deleted : remote.id);
+
+/**
+ * For a batch of distinct HighLevel contacts: their links, and which of them are new to Tandem (no
+ * link, and no live unlinked Tandem contact with their email or E.164 phone), read before any of them
+ * is applied. Both stay true while the batch is applied in order: applying a record writes only its
+ * own link, and the only contacts it writes end up linked, so none becomes a match for another
+ * record. A batch naming a contact twice is left to the one-by-one path (undefined).
+ */
+function planBatch(db: Db, locationId: string, remotes: readonly RemoteInput[]): { links: Map<string, Link>; creates: Set<string> } | undefined {
+  const ids = remotes.map(remoteId);
+  if (new Set(ids).size !== ids.length) return undefined;
+  const links = linksByRemote(db, locationId, ids);
+  const unlinked = remotes.filter((r): r is RemoteContact => !('deleted' in r) && !links.has(r.id));
+  const emails = unlinked.flatMap((r) => (r.fields.email ? [r.fields.email] : []));
+  const phones = unlinked.flatMap((r) => (r.fields.phone && isE164(r.fields.phone) ? [r.fields.phone] : []));
+  const holders = liveContactsByKeys(db, locationId, { emails, phones });
+  const linked = linkedContactIds(db, locationId, holders.map((c) => c.id));
+  const taken = new Set<string>();
+  for (const c of holders) {
+    if (linked.has(c.id)) continue;
+    if (c.emailLower !== null) taken.add(`e:${c.emailLower}`);
+    if (c.phone !== null) taken.add(`p:${c.phone}`);
+  }
+  const creates = new Set<string>();
+  for (const r of unlinked) {
+    const { email, phone } = r.fields;
+    if (email && taken.has(`e:${email.trim().toLowerCase()}`)) continue;
+    if (phone && isE164(phone) && taken.has(`p:${phone}`)) continue;
+    creates.add(r.id);
+  }
+  return { links, creates };
+}
+
+/**
+ * `known`: the record's link as read for its batch (null: none), else it is read here. Valid as
+ * long as nothing wrote this HighLevel contact's link since (planBatch).
+ */
+function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions, known?: Link | null): InboundOutcome {
   const { db, now } = deps;
   if ('deleted' in remote) return applyDeletion(deps, locationId, remote.deleted);
 
-  const link = getLinkByRemote(db, locationId, remote.id);
+  const link = known === undefined ? getLinkByRemote(db, locationId, remote.id) : (known ?? undefined);
   if (!link) return applyUnlinked(deps, locationId, remote, opts);
   if (link.remoteDeletedAt !== null) return 'tombstoned';
   if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt) return 'stale';
@@ -121,10 +176,7 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
   const { db, now } = deps;
   const match = findMatch(db, locationId, remote.fields);
   if (!match) {
-    const fields: ContactFields = { ...emptyContact(), ...remote.fields };
-    // Inside apply's transaction: no savepoint of its own (a throw rolls back the whole apply).
-    const created = insertContact(db, { locationId, fields, now, origin: 'remote' });
-    insertLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: held(created.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+    createLinked(deps, locationId, remote);
     return 'created';
   }
   // HighLevel's values win where it has them; Tandem's values fill HighLevel's empty fields only
@@ -136,6 +188,18 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
   if (outbound && sendsSomething(fill)) enqueueOutbox(db, locationId, match.id, 'upsert', now);
   if (!opts.complete) deps.log?.debug({ locationId, highlevelId: remote.id }, 'linked from a partial snapshot');
   return 'linked';
+}
+
+/**
+ * A new Tandem contact for a HighLevel contact no one holds, and its link. Inside apply's
+ * transaction: no savepoint of its own (a throw rolls back the whole apply). Returns its updatedAt.
+ */
+function createLinked(deps: InboundDeps, locationId: string, remote: RemoteContact, latestUpdatedAt?: number): number {
+  const { db, now } = deps;
+  const fields: ContactFields = { ...emptyContact(), ...remote.fields };
+  const created = insertContact(db, { locationId, fields, now, origin: 'remote' }, { latestUpdatedAt });
+  insertLink(db, { locationId, contactId: created.id, highlevelId: remote.id, base: held(created.fields, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  return created.updatedAt;
 }
 
 /** The first live, unlinked Tandem contact with the same email, else the same E.164 phone. */

@@ -4,12 +4,14 @@
 // forward, an unknown time keeps the stored one, a tombstone stays). Also the rule the repositories'
 // prepared statements rely on: one statement serves the database handle and its transaction
 // handles, and runs inside whatever transaction the connection has open.
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Db } from '../../db/client.ts';
-import { contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
+import { archiveContact, contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote, insertLink, isContactLinked, liveRemoteIds, saveLink, tombstone, upsertLink } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
+import type { Direction } from '../../db/schema.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { applyRemote, applyRemotePage, type InboundDeps, type RemoteInput } from '../../server/sync/inbound.ts';
 import { memoryDatabase } from '../helpers/database.ts';
@@ -98,6 +100,78 @@ describe('applyRemotePage', () => {
     expect(getLinkByRemote(d.db, L, 'hlOk')).toBeUndefined();
     // Nothing is left half-open: the next page applies normally.
     expect(applyRemotePage({ db: d.db, now: 6000, settings }, L, [remote('hlOk', 1000, { firstName: 'Ok' })], { complete: true })).toEqual(['created']);
+  });
+});
+
+describe('applyRemotePage, batches at random', () => {
+  // Small pools, so that records collide: a HighLevel id twice in a batch, an email or phone that a
+  // Tandem contact (linked or not, archived or not) holds, in any case.
+  const hlIds = ['hl1', 'hl2', 'hl3', 'hl4', 'hl5', 'hl6'];
+  const emails = ['a@x.com', 'B@x.com', 'b@x.com', 'c@x.com', null];
+  const phones = ['+14155550101', '+14155550102', '+14155550103', 'call me', null];
+  const key = fc.record({ email: fc.constantFrom(...emails), phone: fc.constantFrom(...phones) });
+  const existing = fc.array(fc.record({ key, linkedTo: fc.option(fc.constantFrom(...hlIds), { nil: undefined }), archived: fc.boolean() }), { maxLength: 5 });
+  const record = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ id: fc.constantFrom(...hlIds), key, name: fc.constantFrom('Ann', 'Bo'), at: fc.integer({ min: 900, max: 1100 }) }) },
+    { weight: 1, arbitrary: fc.record({ deleted: fc.constantFrom(...hlIds, 'hlNever') }) },
+  );
+  // Mostly distinct HighLevel ids (the batched path), sometimes not (the one-by-one path).
+  const batch = fc.oneof(
+    { weight: 3, arbitrary: fc.uniqueArray(record, { maxLength: 7, selector: (r) => ('deleted' in r ? r.deleted : r.id) }) },
+    { weight: 1, arbitrary: fc.array(record, { maxLength: 8 }) },
+  );
+
+  function setUp(d: Database, contacts: { key: { email: string | null; phone: string | null }; linkedTo?: string; archived: boolean }[]) {
+    const linked = new Set<string>();
+    contacts.forEach((c, i) => {
+      const made = createContact(d.db, { locationId: L, fields: fields({ firstName: `T${i}`, email: c.key.email, phone: c.key.phone }), now: 100 + i, origin: 'remote' });
+      if (c.linkedTo !== undefined && !linked.has(c.linkedTo)) {
+        linked.add(c.linkedTo);
+        insertLink(d.db, { locationId: L, contactId: made.id, highlevelId: c.linkedTo, base: made.fields, remoteUpdatedAt: 1000, now: 200 });
+      }
+      if (c.archived) archiveContact(d.db, { locationId: L, id: made.id, now: 300 + i, origin: 'remote' });
+    });
+  }
+
+  it('ends where applying the records one by one ends, with the same outcomes', () => {
+    fc.assert(
+      fc.property(existing, batch, fc.constantFrom<Direction>('bidirectional', 'inbound'), (contacts, records, direction) => {
+        const inputs: RemoteInput[] = records.map((r) =>
+          'deleted' in r ? r : remote(r.id, r.at, { firstName: r.name, email: r.key.email, phone: r.key.phone }),
+        );
+        const deps = (d: Database): InboundDeps => ({ db: d.db, now: 5000, settings: { creationDirection: direction, updateDirection: 'inbound' } });
+        const one = fresh();
+        const page = fresh();
+        setUp(one, contacts);
+        setUp(page, contacts);
+        const singly = inputs.map((r) => applyRemote(deps(one), L, r, { complete: true }));
+        expect(applyRemotePage(deps(page), L, inputs, { complete: true })).toEqual(singly);
+        expect(state(page)).toEqual(state(one));
+        one.close();
+        page.close();
+        dbs = [];
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reads a batch\'s links and the contacts it could match through their indexes, not a scan', () => {
+    const d = fresh();
+    const prepared: string[] = [];
+    const prepare = d.sqlite.prepare.bind(d.sqlite);
+    d.sqlite.prepare = ((source: string) => (prepared.push(source), prepare(source))) as typeof d.sqlite.prepare;
+    createContact(d.db, { locationId: L, fields: fields({ email: 'a@x.com', phone: '+14155550101' }), now: 1, origin: 'remote' });
+    applyRemotePage({ db: d.db, now: 5000, settings }, L, [remote('hl1', 1000, { email: 'A@x.com' }), remote('hl2', 1000, { phone: '+14155550101' })], { complete: true });
+    const plan = (pattern: RegExp) => {
+      const source = prepared.find((q) => /^select/i.test(q) && pattern.test(q));
+      expect(source, String(pattern)).toBeDefined();
+      const params = (source!.match(/\?/g) ?? []).map(() => '[]');
+      return d.sqlite.prepare(`explain query plan ${source}`).all(...params).map((r) => (r as { detail: string }).detail).join('; ');
+    };
+    expect(plan(/"highlevel_id" in \(select value from json_each/)).toContain('USING INDEX contact_links_location_remote (location_id=? AND highlevel_id=?)');
+    expect(plan(/"contact_id" in \(select value from json_each/)).toContain('USING INDEX sqlite_autoindex_contact_links_1 (contact_id=?)');
+    expect(plan(/"email_lower" in \(select value from json_each/)).toContain('USING INDEX contacts_location_email (location_id=? AND email_lower=?)');
+    expect(plan(/"phone" in \(select value from json_each/)).toContain('USING INDEX contacts_location_phone (location_id=? AND phone=?)');
   });
 });
 
