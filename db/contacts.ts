@@ -159,44 +159,51 @@ export function insertContact(db: Db, input: NewContact, opts: { latestUpdatedAt
   return { id, locationId: input.locationId, fields, createdAt: input.now, updatedAt, archivedAt: null, version: 1 };
 }
 
+/** A change to a contact: a patch, tag adds and removes. */
+export interface ContactUpdate {
+  locationId: string;
+  id: string;
+  patch: ContactPatch;
+  tags?: { add: readonly string[]; remove: readonly string[] };
+  now: number;
+  origin: WriteOrigin;
+  expectedVersion?: number;
+}
+
 /**
  * Applies a patch (and tag adds/removes) to a contact. A write that changes nothing leaves the
  * contact, its version and the outbox alone, so re-applying the same change is harmless.
  * Throws ContactWriteError when the contact is not in the location or `expectedVersion` is stale.
+ * `current`: the contact as the caller read it in the transaction it holds, with nothing written
+ * to it since (the sync engine's apply, which reads it to merge): it is not read again.
  */
-export function updateContact(
-  db: Db,
-  input: {
-    locationId: string;
-    id: string;
-    patch: ContactPatch;
-    tags?: { add: readonly string[]; remove: readonly string[] };
-    now: number;
-    origin: WriteOrigin;
-    expectedVersion?: number;
-  },
-): Contact {
+export function updateContact(db: Db, input: ContactUpdate, current?: Contact): Contact {
   return transaction(db, () => {
-    const row = readRow(db, input.locationId, input.id);
-    if (!row) throw new ContactWriteError('not_found');
-    if (input.expectedVersion !== undefined && row.version !== input.expectedVersion) {
-      throw new ContactWriteError('version_mismatch', row.version);
+    if (current === undefined) {
+      const row = readRow(db, input.locationId, input.id);
+      if (!row) throw new ContactWriteError('not_found');
+      current = rowToContact(row);
+    } else if (current.id !== input.id || current.locationId !== input.locationId) {
+      throw new Error('updateContact: the contact given is not the one to update');
     }
-    const current = rowToContact(row);
+    if (input.expectedVersion !== undefined && current.version !== input.expectedVersion) {
+      throw new ContactWriteError('version_mismatch', current.version);
+    }
     const next = applyPatch(current.fields, input.patch);
     if (input.tags) next.tags = applyTags(next.tags, input.tags.add, input.tags.remove);
-    const changed = SYNC_FIELDS.some((f) => !fieldEquals(f, current.fields[f] as never, next[f] as never) || (f === 'email' && current.fields.email !== next.email));
+    const before = current.fields;
+    const changed = SYNC_FIELDS.some((f) => !fieldEquals(f, before[f] as never, next[f] as never) || (f === 'email' && before.email !== next.email));
     if (!changed) return current;
     const fields = contactFieldsSchema.parse(next);
     const updatedAt = nextUpdatedAt(db, input.locationId, input.now);
     // Most writes (a HighLevel edit of a name, a tag) leave email and phone alone; SQLite rewrites
     // an index whose columns an UPDATE sets even to the same value, so those columns are set only
     // when they change (about 40 µs against 6 per update, with a location's contacts and indexes).
-    const keysChanged = fields.email !== current.fields.email || fields.phone !== current.fields.phone;
-    (keysChanged ? statements.update : statements.updateKeepingKeys)(db).run({ ...columnsOf(fields), updatedAt, version: row.version + 1, id: row.id });
-    if (input.origin === 'local') enqueueOutbox(db, input.locationId, row.id, 'upsert', input.now);
+    const keysChanged = fields.email !== before.email || fields.phone !== before.phone;
+    (keysChanged ? statements.update : statements.updateKeepingKeys)(db).run({ ...columnsOf(fields), updatedAt, version: current.version + 1, id: current.id });
+    if (input.origin === 'local') enqueueOutbox(db, input.locationId, current.id, 'upsert', input.now);
     // What was written, as a read-back would return it.
-    return { ...current, fields, updatedAt, version: row.version + 1 };
+    return { ...current, fields, updatedAt, version: current.version + 1 };
   });
 }
 

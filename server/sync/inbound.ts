@@ -56,11 +56,15 @@ export interface ApplyOptions {
   complete: boolean;
 }
 
-export function applyRemote(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions): InboundOutcome {
+/**
+ * `link`: the HighLevel contact's link as the caller read it (null: it has none), when nothing can
+ * have written that link since (no await in between); otherwise it is read here.
+ */
+export function applyRemote(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions, link?: Link | null): InboundOutcome {
   // better-sqlite3 transactions are synchronous: the contact, its ledger and any outbox row move
   // together. The repositories are handed `deps.db` itself (its transaction is the connection's),
   // so they reuse the statements they prepared for it.
-  return transaction(deps.db, () => apply(deps, locationId, remote, opts));
+  return transaction(deps.db, () => apply(deps, locationId, remote, opts, link));
 }
 
 /**
@@ -130,7 +134,7 @@ function planBatch(db: Db, locationId: string, remotes: readonly RemoteInput[]):
  */
 function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions, known?: Link | null): InboundOutcome {
   const { db, now } = deps;
-  if ('deleted' in remote) return applyDeletion(deps, locationId, remote.deleted);
+  if ('deleted' in remote) return applyDeletion(deps, locationId, remote.deleted, known);
 
   const link = known === undefined ? getLinkByRemote(db, locationId, remote.id) : (known ?? undefined);
   if (!link) return applyUnlinked(deps, locationId, remote, opts);
@@ -162,9 +166,9 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   return changed ? 'updated' : 'unchanged';
 }
 
-function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: string): InboundOutcome {
+function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: string, known?: Link | null): InboundOutcome {
   const { db, now } = deps;
-  const link = getLinkByRemote(db, locationId, highlevelId);
+  const link = known === undefined ? getLinkByRemote(db, locationId, highlevelId) : (known ?? undefined);
   if (!link || link.remoteDeletedAt !== null) return 'ignored';
   const local = getContact(db, locationId, link.contactId);
   if (local && local.archivedAt === null) archiveContact(db, { locationId, id: local.id, now, origin: 'remote' });
@@ -214,14 +218,12 @@ function findMatch(db: Db, locationId: string, fields: Partial<ContactFields>): 
 function writeLocal(deps: InboundDeps, local: Contact, merge: MergeResult): boolean {
   const { addLocal, removeLocal } = merge.tags;
   if (isEmptyPatch(merge.toLocal) && addLocal.length === 0 && removeLocal.length === 0) return false;
-  updateContact(deps.db, {
-    locationId: local.locationId,
-    id: local.id,
-    patch: merge.toLocal,
-    tags: { add: addLocal, remove: removeLocal },
-    now: deps.now,
-    origin: 'remote',
-  });
+  // `local` was read in this apply's transaction, and nothing has written it since.
+  updateContact(
+    deps.db,
+    { locationId: local.locationId, id: local.id, patch: merge.toLocal, tags: { add: addLocal, remove: removeLocal }, now: deps.now, origin: 'remote' },
+    local,
+  );
   return true;
 }
 

@@ -18,7 +18,7 @@ import type { Db } from '../../db/client.ts';
 import { transaction } from '../../db/prepared.ts';
 import { countInboxAttempt, markInboxProcessed, queuedInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
-import { getLinkByRemote } from '../../db/links.ts';
+import { getLinkByRemote, type Link } from '../../db/links.ts';
 import {
   fromContactEvent, fromHighLevel, highLevelContactEventSchema, WEBHOOK_SNAPSHOT_FIELDS,
   type HighLevelContactEvent, type OwnerMap, type RemoteContact,
@@ -94,10 +94,16 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
     for (const [highlevelId, events] of groups) {
       let input: RemoteInput | undefined;
       let complete = true;
+      let trusted: ReturnType<typeof trustedSnapshot>;
+      // The link trustedSnapshot read: still what it was when the contact is applied, since the
+      // contacts waiting in `ready` are applied before anything is awaited (applyReady).
+      let link: Link | undefined;
       try {
         if (events.some(({ event }) => event.type === 'ContactDelete')) input = { deleted: highlevelId };
-        else if ((input = trustedSnapshot(db, locationId, events, deps.ownerMap))) complete = false;
-        else {
+        else if ((trusted = trustedSnapshot(db, locationId, events, deps.ownerMap))) {
+          ({ snapshot: input, link } = trusted);
+          complete = false;
+        } else {
           applyReady();
           sinceTurn = 0;
           const doc = await api.getContact(highlevelId);
@@ -113,7 +119,7 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
         }
         throw err;
       }
-      ready.push({ highlevelId, events, input, complete });
+      ready.push({ highlevelId, events, input, complete, link });
       if (++sinceTurn >= CONTACTS_PER_TURN) {
         applyReady();
         sinceTurn = 0;
@@ -130,6 +136,8 @@ interface Ready {
   events: ParsedEvent[];
   input: RemoteInput;
   complete: boolean;
+  /** Its link as read for the decision, when the snapshot was trusted; read again otherwise. */
+  link: Link | undefined;
 }
 
 /**
@@ -143,10 +151,10 @@ function applyBatch(deps: DrainDeps, locationId: string, batch: Ready[], result:
   const { db, clock } = deps;
   let failure: { err: unknown } | undefined;
   transaction(db, () => {
-    for (const { highlevelId, events, input, complete } of batch) {
+    for (const { highlevelId, events, input, complete, link } of batch) {
       try {
         const outcome = transaction(db, () => {
-          const applied = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete });
+          const applied = applyRemote({ db, now: clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete }, link);
           for (const { event } of events) markInboxProcessed(db, event.webhookId, `applied: ${applied}`, clock.now());
           return applied;
         });
@@ -187,11 +195,11 @@ const CLOCK_MARGIN_MS = 1000;
 
 /**
  * The newest snapshot of the group when it can stand for the contact's current state without a
- * read (see the header); undefined when the contact must be read. A snapshot older than the
+ * read (see the header), with the link the decision read; undefined when the contact must be read. A snapshot older than the
  * ledger's version, or equal to what the ledger holds, is returned as is: applyRemote finds it
  * stale or an echo.
  */
-function trustedSnapshot(db: Db, locationId: string, events: ParsedEvent[], ownerMap: OwnerMap): RemoteContact | undefined {
+function trustedSnapshot(db: Db, locationId: string, events: ParsedEvent[], ownerMap: OwnerMap): { snapshot: RemoteContact; link: Link } | undefined {
   const snapshots = events.map(({ payload }) => fromContactEvent(payload, ownerMap));
   if (snapshots.some((s) => s.dateUpdated === undefined)) return undefined;
   // The newest by version; among equal versions the last received (events of one contact in one
@@ -203,15 +211,16 @@ function trustedSnapshot(db: Db, locationId: string, events: ParsedEvent[], owne
   if (sameStamp.some((s) => WEBHOOK_SNAPSHOT_FIELDS.some((f) => !fieldEquals(f, s.fields[f] as never, newest.fields[f] as never)))) return undefined;
   const link = getLinkByRemote(db, locationId, newest.id);
   if (!link) return undefined;
-  if (link.remoteDeletedAt !== null) return newest;
+  const trusted = { snapshot: newest, link };
+  if (link.remoteDeletedAt !== null) return trusted;
   if (WEBHOOK_SNAPSHOT_FIELDS.some((f) => newest.fields[f] === undefined && !fieldEquals(f, undefined, link.base[f]))) return undefined;
-  if (link.remoteUpdatedAt !== null && version < link.remoteUpdatedAt) return newest;
-  if (isEcho(newest.fields, link.base)) return newest;
+  if (link.remoteUpdatedAt !== null && version < link.remoteUpdatedAt) return trusted;
+  if (isEcho(newest.fields, link.base)) return trusted;
   // A change. The ledger's version can lag what it holds (Tandem's tag writes answer without a
   // dateUpdated, so the ledger records them under the version before), hence the second bound: a
   // snapshot older than Tandem's own last write would undo it.
   const newer = (link.remoteUpdatedAt === null || version > link.remoteUpdatedAt) && version > link.updatedAt + CLOCK_MARGIN_MS;
-  return newer ? newest : undefined;
+  return newer ? trusted : undefined;
 }
 
 /** The batch's contact events grouped per contact, in order of each contact's first event. */

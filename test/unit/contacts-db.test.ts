@@ -59,6 +59,22 @@ describe('contacts repository', () => {
     expect(updateContact(database.db, { locationId: L, id: c.id, patch: { email: 'A@X.com' }, now: 6000, origin: 'remote' }).version).toBe(recased.version + 1);
   });
 
+  it('updates from the contact the caller just read exactly as from its own read, and refuses another contact', () => {
+    const c = createContact(database.db, { locationId: L, fields: fields({ firstName: 'A', email: 'a@x.com', tags: ['x'] }), now: 1000, origin: 'remote' });
+    const other = createContact(database.db, { locationId: L, fields: fields({ firstName: 'O' }), now: 1001, origin: 'remote' });
+    const change = { locationId: L, id: c.id, patch: { lastName: 'B', email: 'b@x.com' }, tags: { add: ['y'], remove: ['x'] }, now: 3000, origin: 'local' as const };
+    const given = updateContact(database.db, change, getContact(database.db, L, c.id)!);
+    expect(given).toMatchObject({ version: 2, updatedAt: 3000, fields: { firstName: 'A', lastName: 'B', email: 'b@x.com', tags: ['y'] } });
+    expect(getContact(database.db, L, c.id)).toEqual(given);
+    expect(findContactsByEmail(database.db, L, 'B@x.com').map((x) => x.id)).toEqual([c.id]);
+    expect(getOutbox(database.db, L, c.id)?.kind).toBe('upsert');
+    // Unchanged: returned as given, nothing written.
+    expect(updateContact(database.db, { ...change, now: 4000 }, given)).toBe(given);
+    expect(() => updateContact(database.db, { ...change, now: 4000, expectedVersion: 1 }, given)).toThrow(ContactWriteError);
+    expect(() => updateContact(database.db, { ...change, patch: { lastName: 'C' }, now: 4000 }, other)).toThrow(/not the one to update/);
+    expect(getContact(database.db, L, other.id)).toEqual(other);
+  });
+
   it('keeps the email and phone lookups right whether an update changes them or leaves them alone', () => {
     const c = createContact(database.db, { locationId: L, fields: fields({ firstName: 'Ada', email: 'ada@example.com', phone: '+14155550123' }), now: 1000, origin: 'remote' });
     const byEmail = (email: string) => findContactsByEmail(database.db, L, email).map((x) => x.id);
