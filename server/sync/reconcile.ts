@@ -28,12 +28,13 @@ export const FULL_SWEEP_INTERVAL_MS = 24 * 60 * 60_000;
 /**
  * Records of a page mapped and applied in one go (one transaction), with a turn of the event loop
  * between two slices. A count, not a time, so that a pass does the same under a manual clock.
- * A slice holds the app thread's event loop (the panel, the REST API and the webhook mover wait):
- * in pulls of 20,000 on a 2-core machine, 200 held it 42–50 ms at most (p99 33–38 ms), against
- * 35–44 (26–28) with 50 and 76–83 (53–66) with a whole page of 500, and the pull ran 15–20% faster
- * than with 50: fewer commits, each writing once the random-key index pages it touched (bench/README). Slices were 50 while this
- * thread also acknowledged webhooks; the front does that now (server/front.ts), so a slice no
- * longer delays an acknowledgement.
+ * A slice holds the app thread's event loop (the panel, the REST API and the webhook mover wait).
+ * In pulls of 20,000 on a 2-core machine, slices of 200 held it 42–50 ms at most (p99 33–38 ms)
+ * against 35–44 (26–28) with 50 and 76–83 (53–66) with a whole page of 500, and the pull took
+ * 101–107 µs per contact against 115–146 with 50 (three alternating rounds, bench/README): fewer
+ * commits, each writing once the random-key index pages it touched. Slices were 50 while this
+ * thread also acknowledged webhooks; under `npm start` the front does that (server/front.ts), so
+ * a slice no longer delays an acknowledgement there.
  */
 export const APPLY_SLICE = 200;
 /**
