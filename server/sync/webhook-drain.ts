@@ -195,9 +195,9 @@ const CLOCK_MARGIN_MS = 1000;
 
 /**
  * The newest snapshot of the group when it can stand for the contact's current state without a
- * read (see the header), with the link the decision read; undefined when the contact must be read. A snapshot older than the
- * ledger's version, or equal to what the ledger holds, is returned as is: applyRemote finds it
- * stale or an echo.
+ * read (see the header), with the link the decision read; undefined when the contact must be read.
+ * A snapshot older than the ledger's version, or equal to what the ledger holds, is returned as
+ * is: applyRemote finds it stale or an echo.
  */
 function trustedSnapshot(db: Db, locationId: string, events: ParsedEvent[], ownerMap: OwnerMap): { snapshot: RemoteContact; link: Link } | undefined {
   const snapshots = events.map(({ payload }) => fromContactEvent(payload, ownerMap));
