@@ -211,10 +211,11 @@ async function detectDeletions(deps: PullDeps, locationId: string, seen: Set<str
 }
 
 /**
- * Lets the event loop run what waits (webhooks to acknowledge) before going on. Two hops: the
- * requests read during the turn schedule their inbox commit, which acknowledges them, as an
+ * Lets the event loop run what waits (requests; webhooks going into the inbox: acknowledged here
+ * when Tandem runs in one thread, moved from the front's staged inbox under `npm start`) before
+ * going on. Two hops: the webhooks taken during the turn schedule their inbox commit as an
  * immediate (server/installs/inbox-writer.ts); with one hop, this work's own immediate was queued
- * first and its next slice ran before that commit, so every acknowledgement waited a slice longer.
+ * first and its next slice ran before that commit, so every one of them waited a slice longer.
  */
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));

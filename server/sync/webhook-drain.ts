@@ -64,8 +64,9 @@ export interface DrainResult {
 const BATCH = 100;
 /**
  * Contacts applied from their snapshots (no read, so no wait) before the drain lets the event loop
- * run what waits, webhooks to acknowledge first: a batch of 100 applied in one go held it for tens
- * of milliseconds. A count, not a time, as everywhere in the loop (a manual clock changes nothing).
+ * run what waits (webhooks going into the inbox first, see nextTurn): a batch of 100 applied in one
+ * go held it for tens of milliseconds. A count, not a time, as everywhere in the loop (a manual
+ * clock changes nothing).
  */
 export const CONTACTS_PER_TURN = 16;
 

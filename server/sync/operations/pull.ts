@@ -179,8 +179,9 @@ async function run(ctx: RunContext): Promise<void> {
     ctx.step('after-read');
     let cancelled: OperationCancelled | undefined;
     // A slice of the page at a time (APPLY_SLICE, as the continuous pull), each committed with the
-    // cursor of its last record, with a turn of the event loop between two: webhooks keep being
-    // acknowledged while a large location is pulled.
+    // cursor of its last record, with a turn of the event loop between two: the app thread's other
+    // work (the panel, the REST API, moving webhooks into the inbox) goes on while a large location
+    // is pulled.
     for (let from = 0; from < page.contacts.length && !cancelled; from += APPLY_SLICE) {
       if (from > 0) await nextTurn();
       const last = from + APPLY_SLICE >= page.contacts.length;
