@@ -107,9 +107,13 @@ function planBatch(db: Db, locationId: string, remotes: readonly RemoteInput[]):
   const ids = remotes.map(remoteId);
   if (new Set(ids).size !== ids.length) return undefined;
   const links = linksByRemote(db, locationId, ids);
-  const unlinked = remotes.filter((r): r is RemoteContact => !('deleted' in r) && !links.has(r.id));
-  const emails = unlinked.flatMap((r) => (r.fields.email ? [r.fields.email] : []));
-  const phones = unlinked.flatMap((r) => (r.fields.phone && isE164(r.fields.phone) ? [r.fields.phone] : []));
+  // Each unlinked record's matching keys, worked out once: the email as contacts are matched by
+  // it (lowercased), the phone when it is E.164 (findMatch's rules).
+  const unlinked = remotes
+    .filter((r): r is RemoteContact => !('deleted' in r) && !links.has(r.id))
+    .map((r) => ({ id: r.id, email: r.fields.email?.trim().toLowerCase() || undefined, phone: r.fields.phone && isE164(r.fields.phone) ? r.fields.phone : undefined }));
+  const emails = unlinked.flatMap((r) => (r.email ? [r.email] : []));
+  const phones = unlinked.flatMap((r) => (r.phone ? [r.phone] : []));
   const holders = liveContactsByKeys(db, locationId, { emails, phones });
   const linked = linkedContactIds(db, locationId, holders.map((c) => c.id));
   const taken = new Set<string>();
@@ -120,9 +124,7 @@ function planBatch(db: Db, locationId: string, remotes: readonly RemoteInput[]):
   }
   const creates = new Set<string>();
   for (const r of unlinked) {
-    const { email, phone } = r.fields;
-    if (email && taken.has(`e:${email.trim().toLowerCase()}`)) continue;
-    if (phone && isE164(phone) && taken.has(`p:${phone}`)) continue;
+    if ((r.email && taken.has(`e:${r.email}`)) || (r.phone && taken.has(`p:${r.phone}`))) continue;
     creates.add(r.id);
   }
   return { links, creates };
