@@ -3,13 +3,14 @@
 // and the app thread moves them into the inbox; every other request is passed on to the app.
 // (The browser tests in test/e2e run the whole sandbox this way.)
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../db/client.ts';
 import { openStagedInbox, stagedInboxPath } from '../../db/staged-inbox.ts';
 import { getInboxEvent } from '../../db/webhook-inbox.ts';
+import { APP_THREAD_NAME, APP_THREAD_NICE } from '../../server/app-thread.ts';
 import { startFront, type RunningFront } from '../../server/front.ts';
 import { WEBHOOK_BODY_LIMIT } from '../../server/highlevel/webhook-events.ts';
 import { ConfigError } from '../../server/config.ts';
@@ -78,6 +79,15 @@ describe('Tandem in two threads', () => {
     expect((await post(url, body, key)).body).toEqual({ received: true, duplicate: true });
     // The inbox processor applies it in the app thread (an event type Tandem does not use is ignored).
     await until(() => getInboxEvent(db.db, 'front-new')?.processedAt, 'the event processed');
+  });
+
+  it.runIf(process.platform === 'linux')('runs the app thread behind the front in the CPU queue', () => {
+    // This process hosts the front (its main thread) and the app thread, a worker named tandem-app;
+    // the threads the app thread starts (its checkpoint worker) inherit both name and priority.
+    const nice = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const app = readdirSync('/proc/self/task').filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === APP_THREAD_NAME);
+    expect(app.length).toBeGreaterThan(0);
+    for (const tid of app) expect(nice(tid)).toBe(nice(String(process.pid)) + APP_THREAD_NICE);
   });
 
   it('passes every other request on to the app, bodies and answers whole', async () => {
