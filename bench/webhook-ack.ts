@@ -20,10 +20,14 @@ import { benchFile, benchWorld, spawnServer, watchEventLoop, type LoopWatch } fr
 const RATE = Number(process.env.BENCH_WEBHOOK_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
 /**
- * Seconds of the same load sent before the measured window (default 0: none), reported apart. A
+ * Seconds of the same stream sent before the measured window (default 0: none), reported apart. A
  * freshly started Tandem pays V8's compilation of its hot path in the first second under load; a
  * deployment that has been receiving webhooks has paid it, and this shows that steady state. The
- * warm-up's events are about other contacts (ids `benchwarm…`), so the measured load is unchanged.
+ * warm-up and the measured seconds are one stream from one generator (bench/webhook-load.ts), with
+ * no pause between them: run apart, the generator was a new process with a cold start of its own
+ * and Tandem caught up in the pause, so the measured window began with a restart of the load. The
+ * warm-up's events are about other contacts (last names `benchwarm…`), so the measured load is
+ * unchanged; the peer gets the same warm-up.
  */
 const WARMUP_SECONDS = Number(process.env.BENCH_WEBHOOK_WARMUP ?? 0);
 /**
@@ -110,6 +114,8 @@ export interface LoadResult {
   p99BySecond: number[];
   /** p99 of how late the generator sent against its schedule (its own pauses). */
   senderLateP99: number;
+  /** LOAD_WARMUP_SECONDS: the seconds of the stream before the measured ones. */
+  warmup?: LoadResult;
 }
 
 export interface AckResult extends LoadResult {
@@ -120,7 +126,6 @@ export interface AckResult extends LoadResult {
   mainCpuPerEventUs: number;
   /** CPU µs per event by thread name (threadCpuUs), largest first. */
   threadCpuPerEventUs: Record<string, number>;
-  warmup?: LoadResult;
   peer: LoadResult;
   /**
    * What held the event loop that answers the webhooks (the front's, with two threads) during the
@@ -138,25 +143,30 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
   const world = await benchWorld(process.env.BENCH_SYNC === 'off' ? { sync: { start: false } } : {});
   try {
     const { tandem, location, webhookKeyFile: keyFile, tandemUrl: url } = world;
-    /** Runs the generator; `onStart` when it has signed its events and is about to send the first. */
-    const runLoad = (seconds: number, idPrefix: string, target = url, onStart?: () => void, payloadsFile?: string) =>
+    /**
+     * Runs the generator: `warmupSeconds` of the stream, then `seconds` measured; `onMeasuring`
+     * when the first measured event is due.
+     */
+    const runLoad = (seconds: number, idPrefix: string, target: string, opts: { onMeasuring?: () => void; payloadsFile?: string } = {}) =>
       new Promise<LoadResult>((resolve, reject) => {
-        const args = [target, keyFile, String(RATE), String(seconds), location.id, idPrefix, ...(payloadsFile ? [payloadsFile] : [])];
+        let onMeasuring = opts.onMeasuring;
+        const args = [target, keyFile, String(RATE), String(seconds), location.id, idPrefix, ...(opts.payloadsFile ? [opts.payloadsFile] : [])];
         // At a higher priority than Tandem: the generator stands for HighLevel's senders, which do
         // not share Tandem's cores. At the same priority, Tandem's work delayed its sends (p99 late
         // 5–27 ms), which then left in bursts. Without the right to raise it (not root), `nice`
         // says so and runs it at the usual priority; the lateness is printed either way.
         const child = spawn('nice', ['-n', '-10', process.execPath, '--import', 'tsx', benchFile('./webhook-load.ts'), ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, LOAD_WARMUP_SECONDS: String(warmupSeconds) },
         });
         let out = '';
         let err = '';
         child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
         child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
           err += chunk;
-          if (onStart && err.includes('sending\n')) {
-            onStart();
-            onStart = undefined;
+          if (onMeasuring && err.includes('measuring\n')) {
+            onMeasuring();
+            onMeasuring = undefined;
           }
         });
         child.once('error', reject);
@@ -186,18 +196,13 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
       });
     };
     // Known contacts: seeded in HighLevel and imported by a full sweep before anything is measured;
-    // the warm-up edits the first of them, the measured load the rest.
-    let payloads: { warmup?: string; measured?: string } = {};
+    // event i of the stream edits contact i (the warm-up the first of them, the measured load the rest).
+    let payloadsFile: string | undefined;
     if (CONTACTS === 'known') {
-      const warmCount = RATE * warmupSeconds;
-      const seeded = await control<{ payloads: unknown[] }>(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: warmCount + RATE * SECONDS, payloads: true });
+      const seeded = await control<{ payloads: unknown[] }>(world.emulatorUrl, 'POST', `/locations/${location.id}/contacts/seed`, { count: RATE * (warmupSeconds + SECONDS), payloads: true });
       await sweepNow();
-      const write = (name: string, list: unknown[]) => {
-        const file = join(world.dir, name);
-        writeFileSync(file, JSON.stringify(list));
-        return file;
-      };
-      payloads = { warmup: warmCount > 0 ? write('warmup.json', seeded.payloads.slice(0, warmCount)) : undefined, measured: write('measured.json', seeded.payloads.slice(warmCount)) };
+      payloadsFile = join(world.dir, 'payloads.json');
+      writeFileSync(payloadsFile, JSON.stringify(seeded.payloads));
     }
     // The peer first, while Tandem is idle: same generator, rate and length.
     const bare = await spawnServer('./bare-server.ts');
@@ -214,7 +219,6 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
       reader = openDatabase(front.databasePath);
       db = reader.db;
     }
-    const warmup = warmupSeconds > 0 ? await runLoad(warmupSeconds, 'benchwarm', url, undefined, payloads.warmup) : undefined;
 
     // With BENCH_WEBHOOK_PULL, HighLevel holds that many more contacts and a full sweep starts with the
     // load (the daily sweep, or the import after an install, while webhooks keep coming).
@@ -239,15 +243,18 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     const isBench = (e: { body: string }) => e.body.includes('"id":"bench0') || e.body.includes('"lastName":"bench ');
     const benchEvents = () => new Set(listInboxEvents(db).filter(isBench).map((e) => e.webhookId));
     const before = benchEvents().size;
-    const cpuBefore = process.cpuUsage();
-    const mainBefore = mainThreadCpuUs();
-    const threadsBefore = threadCpuUs();
-    // Asynchronous: Tandem answers from this very process while the load runs.
-    const profile = PROFILE_FILE ? await startProfile() : undefined;
-    const stopWatch = watchEventLoop();
-    const result = await runLoad(SECONDS, 'bench', url, startSweep, payloads.measured);
-    const loop = stopWatch();
-    if (profile && PROFILE_FILE) writeFileSync(PROFILE_FILE, JSON.stringify(await profile()));
+    // From the first measured event on (after the warm-up): CPU, the event loop, a profile, the sweep.
+    let measuring: { cpu: NodeJS.CpuUsage; main: number; threads: Map<string, number>; stopWatch: () => LoopWatch; profile?: Promise<() => Promise<object>> } | undefined;
+    const onMeasuring = () => {
+      // Asynchronous: Tandem answers from this very process while the load runs.
+      measuring = { cpu: process.cpuUsage(), main: mainThreadCpuUs(), threads: threadCpuUs(), stopWatch: watchEventLoop(), ...(PROFILE_FILE ? { profile: startProfile() } : {}) };
+      startSweep?.();
+    };
+    const result = await runLoad(SECONDS, 'bench', url, { onMeasuring, ...(payloadsFile ? { payloadsFile } : {}) });
+    if (!measuring) throw new Error('the load generator never reached its measured seconds');
+    const { cpu: cpuBefore, main: mainBefore, threads: threadsBefore } = measuring;
+    const loop = measuring.stopWatch();
+    if (measuring.profile && PROFILE_FILE) writeFileSync(PROFILE_FILE, JSON.stringify(await (await measuring.profile)()));
     const cpu = process.cpuUsage(cpuBefore);
     const mainCpu = mainThreadCpuUs() - mainBefore;
     const threadCpuPerEventUs = Object.fromEntries(
@@ -271,7 +278,7 @@ export async function webhookAckBenchmark(options: { pullContacts?: number; warm
     // latency on a shared machine. The main thread's share is what bounds the sustainable rate.
     const cpuPerEventUs = (cpu.user + cpu.system) / result.sent;
     const mainCpuPerEventUs = mainCpu / result.sent;
-    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, threadCpuPerEventUs, loop, warmup, peer, sweep };
+    return { ...result, stored, acked, lost: acked - stored, cpuPerEventUs, mainCpuPerEventUs, threadCpuPerEventUs, loop, peer, sweep };
   } finally {
     await world.close();
   }
@@ -288,7 +295,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const fmt = (n: unknown) => (typeof n === 'number' ? n.toFixed(2) : String(n));
   console.log(`webhook acknowledgement at ${RATE}/s for ${SECONDS}s, Tandem in ${THREADS === 'two' ? 'two threads (front + app, as npm start runs it)' : 'one thread'}, sync loop ${process.env.BENCH_SYNC === 'off' ? 'off' : 'on'}, events about ${CONTACTS === 'known' ? 'contacts both sides hold (each edited once in HighLevel)' : 'contacts neither side holds'}`);
   const warm = r.warmup;
-  if (warm) console.log(`  after a warm-up of ${WARMUP_SECONDS}s at the same rate (not measured below): its p99 ${fmt(warm.p99)} ms, by second ${warm.p99BySecond.map((x) => x.toFixed(1)).join(', ')}, statuses ${JSON.stringify(warm.statuses)}`);
+  if (warm) console.log(`  after a warm-up of ${WARMUP_SECONDS}s of the same stream (not measured below): its p99 ${fmt(warm.p99)} ms, by second ${warm.p99BySecond.map((x) => x.toFixed(1)).join(', ')}, statuses ${JSON.stringify(warm.statuses)}`);
   console.log(`  sent ${r.sent}, achieved ${fmt(r.achievedRate)}/s, statuses ${JSON.stringify(r.statuses)}`);
   console.log(`  latency ms: p50 ${fmt(r.p50)}  p90 ${fmt(r.p90)}  p99 ${fmt(r.p99)} (goal <= 5)  max ${fmt(r.max)}`);
   console.log(`  p99 ms by second of the run: ${r.p99BySecond.map((x) => x.toFixed(1)).join(', ')}`);

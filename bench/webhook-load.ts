@@ -13,7 +13,14 @@ import net from 'node:net';
 
 const [url, keyFile, rateArg, secondsArg, locationId, idPrefix = 'bench', payloadsFile] = process.argv.slice(2) as [string, string, string, string, string, string?, string?];
 const rate = Number(rateArg);
-const total = rate * Number(secondsArg);
+/**
+ * LOAD_WARMUP_SECONDS: that many seconds of the same stream first, with no pause before the
+ * measured seconds and reported apart (`warmup`); their events are `<idPrefix>warm`'s. One stream,
+ * so the measured seconds are a stream's steady state, not a restart of it.
+ */
+const warmCount = rate * Number(process.env.LOAD_WARMUP_SECONDS ?? 0);
+const measuredCount = rate * Number(secondsArg);
+const total = warmCount + measuredCount;
 const key = createPrivateKey(readFileSync(keyFile, 'utf8'));
 const target = new URL('/webhooks/highlevel', url);
 /** Sockets kept open: one request in flight on each, as HighLevel's deliveries are. */
@@ -30,12 +37,13 @@ const stampedFrom = Date.now();
 
 // Built and signed before the clock starts: signing is the sender's cost, not the receiver's.
 const requests = Array.from({ length: total }, (_, i) => {
+  const prefix = i < warmCount ? `${idPrefix}warm` : idPrefix;
   const event = known
-    ? { ...known[i % known.length]!, lastName: `${idPrefix} ${i}`, timestamp: new Date(stampedFrom + Math.floor((i * 1000) / rate)).toISOString(), webhookId: randomUUID() }
+    ? { ...known[i % known.length]!, lastName: `${prefix} ${i}`, timestamp: new Date(stampedFrom + Math.floor((i * 1000) / rate)).toISOString(), webhookId: randomUUID() }
     : {
         type: 'ContactUpdate',
         locationId,
-        id: `${idPrefix}${String(i).padStart(15, '0')}`,
+        id: `${prefix}${String(i).padStart(15, '0')}`,
         firstName: 'Load',
         lastName: `Test ${i}`,
         email: `load${i}@${idPrefix}.example`,
@@ -49,12 +57,19 @@ const requests = Array.from({ length: total }, (_, i) => {
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 });
 
-const latencies: number[] = [];
-/** Latencies by the second in which the event was due: warm-up and steady state apart. */
-const bySecond: number[][] = [];
-/** How late each request left against its place in the schedule (this process's own delays). */
-const lateness: number[] = [];
-const statuses: Record<string, number> = {};
+/** The warm-up's figures and the measured ones, each as finish() reports them. */
+interface Part {
+  latencies: number[];
+  /** Latencies by the second in which the event was due. */
+  bySecond: number[][];
+  /** How late each request left against its place in the schedule (this process's own delays). */
+  lateness: number[];
+  statuses: Record<string, number>;
+}
+const newPart = (): Part => ({ latencies: [], bySecond: [], lateness: [], statuses: {} });
+const warm = newPart();
+const measured = newPart();
+const partOf = (i: number) => (i < warmCount ? warm : measured);
 let done = 0;
 
 interface Conn {
@@ -66,9 +81,10 @@ interface Conn {
 
 function record(i: number, status: string, sentAt: bigint): void {
   const ms = Number(process.hrtime.bigint() - sentAt) / 1e6;
-  latencies.push(ms);
-  (bySecond[Math.floor(i / rate)] ??= []).push(ms);
-  statuses[status] = (statuses[status] ?? 0) + 1;
+  const part = partOf(i);
+  part.latencies.push(ms);
+  (part.bySecond[Math.floor((i < warmCount ? i : i - warmCount) / rate)] ??= []).push(ms);
+  part.statuses[status] = (part.statuses[status] ?? 0) + 1;
   if (++done === total) finish();
 }
 
@@ -105,6 +121,7 @@ function open(): Promise<void> {
     socket.on('close', () => {
       // A socket the server closed with a request in flight: that request failed.
       if (conn.inFlight) {
+        const { statuses } = partOf(conn.inFlight.i);
         conn.inFlight = undefined;
         statuses.error = (statuses.error ?? 0) + 1;
         if (++done === total) finish();
@@ -127,19 +144,26 @@ function pump(): void {
     const conn = idle.pop()!;
     const i = next++;
     const sentAt = process.hrtime.bigint();
-    lateness.push(performance.now() - (start + (i * 1000) / rate));
+    partOf(i).lateness.push(performance.now() - (start + (i * 1000) / rate));
     conn.inFlight = { i, sentAt };
     conn.socket.write(requests[i]!);
   }
 }
+/** performance.now() when the first measured event was due (after the warm-up). */
+let measuredFrom: number | undefined;
 function tick(): void {
   due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+  if (measuredFrom === undefined && due > warmCount) {
+    measuredFrom = start + (warmCount * 1000) / rate;
+    // The caller starts its measurements (CPU, event loop, a full sweep) with the measured seconds.
+    process.stderr.write('measuring\n');
+  }
   pump();
   if (due < total) setTimeout(tick, 1);
   // Answers still missing 30 s after the last event was due are reported, not waited for.
   else setTimeout(() => {
     if (done === total) return;
-    statuses.timeout = total - done;
+    measured.statuses.timeout = total - done;
     done = total;
     finish();
   }, 30_000).unref();
@@ -152,24 +176,28 @@ start = performance.now();
 tick();
 
 function finish(): void {
-  const elapsed = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  lateness.sort((a, b) => a - b);
+  const elapsed = (performance.now() - (measuredFrom ?? start)) / 1000;
   const pctOf = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
-  const pct = (p: number) => pctOf(latencies, p);
-  const p99BySecond = bySecond.map((xs) => pctOf(xs.sort((a, b) => a - b), 99));
-  process.stdout.write(
-    JSON.stringify({
-      sent: total,
-      elapsed,
-      achievedRate: total / elapsed,
-      statuses,
+  const figures = (part: Part, sent: number) => {
+    const latencies = part.latencies.sort((a, b) => a - b);
+    const pct = (p: number) => pctOf(latencies, p);
+    return {
+      sent,
+      statuses: part.statuses,
       p50: pct(50),
       p90: pct(90),
       p99: pct(99),
       max: latencies.at(-1),
-      p99BySecond,
-      senderLateP99: pctOf(lateness, 99),
+      p99BySecond: part.bySecond.map((xs) => pctOf(xs.sort((a, b) => a - b), 99)),
+      senderLateP99: pctOf(part.lateness.sort((a, b) => a - b), 99),
+    };
+  };
+  process.stdout.write(
+    JSON.stringify({
+      ...figures(measured, measuredCount),
+      elapsed,
+      achievedRate: measuredCount / elapsed,
+      ...(warmCount > 0 ? { warmup: figures(warm, warmCount) } : {}),
     }) + '\n',
   );
   for (const c of conns) c.socket.destroy();
