@@ -16,11 +16,16 @@ const CHECKPOINT_EVERY_MS = 100;
 /** SQLite's default is 1,000 pages (4 MB); the WAL file stays under about 16 MB. */
 const AUTO_CHECKPOINT_PAGES = 4000;
 
+/** How long stop() waits for the worker to close its connection. */
+const STOP_WAIT_MS = 2000;
+
 // Plain CommonJS evaluated in the worker, so no TypeScript loader is needed there (tsx, vitest).
+// On 'stop' it closes its connection, then says so through `closed` (Atomics: stop() waits on it).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Sqlite = require(workerData.driver);
 const db = new Sqlite(workerData.path, { fileMustExist: true });
+const closed = new Int32Array(workerData.closed);
 const timer = setInterval(() => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
@@ -30,13 +35,25 @@ const timer = setInterval(() => {
 }, workerData.everyMs);
 parentPort.once('message', () => {
   clearInterval(timer);
-  db.close();
-  parentPort.close();
+  try {
+    db.close();
+  } finally {
+    Atomics.store(closed, 0, 1);
+    Atomics.notify(closed, 0);
+    parentPort.close();
+  }
 });
 `;
 
 export interface Checkpointer {
-  /** Stops the worker; the server's connection goes back to SQLite's default checkpoints. */
+  /**
+   * Stops the worker and waits (up to STOP_WAIT_MS) until it has closed its connection; the
+   * server's connection goes back to SQLite's default checkpoints. Why wait: the last connection
+   * of a database to close deletes its WAL and shared-memory files by name. Closed after the
+   * server's, the worker's was that last one, and when the files had been replaced meanwhile (a
+   * sandbox started over with --reset right after a stop), it deleted the new database's WAL,
+   * whose pages (its schema included) then vanished for every new reader.
+   */
   stop(): void;
 }
 
@@ -47,8 +64,10 @@ export interface Checkpointer {
  */
 export function startCheckpointer(sqlite: Sqlite.Database, path: string, onError: (message: string) => void = () => {}): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, everyMs: CHECKPOINT_EVERY_MS } });
+  const closed = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, everyMs: CHECKPOINT_EVERY_MS, closed: closed.buffer } });
   let stopped = false;
+  let exited = false;
   const fallBack = (message: string) => {
     if (sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
     if (!stopped) onError(message);
@@ -58,6 +77,7 @@ export function startCheckpointer(sqlite: Sqlite.Database, path: string, onError
   });
   worker.on('error', (err) => fallBack(err.message));
   worker.on('exit', (code) => {
+    exited = true;
     if (!stopped) fallBack(`checkpoint worker exited (${code})`);
   });
   // Never what keeps the process alive.
@@ -68,7 +88,11 @@ export function startCheckpointer(sqlite: Sqlite.Database, path: string, onError
       if (stopped) return;
       stopped = true;
       fallBack('stopped');
+      if (exited) return;
       worker.postMessage('stop');
+      // Blocks this thread for as long as the worker takes to finish a checkpoint in progress and
+      // close (milliseconds); a worker that cannot answer costs STOP_WAIT_MS once.
+      Atomics.wait(closed, 0, 0, STOP_WAIT_MS);
     },
   };
 }

@@ -1,7 +1,7 @@
 // Background WAL checkpoints (db/checkpointer.ts) on a real SQLite file: the worker copies committed
 // pages into the database file while the server's connection, whose own checkpoint now waits for
 // 4,000 pages, never would for this little; stopping hands the connection back to SQLite's default.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -37,6 +37,22 @@ describe('background WAL checkpoints', () => {
     // Right after the commits the pages are in the WAL only; the worker copies them over shortly.
     await until(() => statSync(path).size > before + 1_000_000, 'the worker to checkpoint the WAL');
     expect(database.sqlite.prepare('select count(*) as n from blobs').get()).toEqual({ n: 256 });
+  });
+
+  it("closes the worker's connection before the server's, whose close, the last, removes the WAL", async () => {
+    const path = join(dir, 'tandem.db');
+    database = openDatabase(path, { backgroundCheckpoints: true });
+    const before = statSync(path).size;
+    writeSome(database);
+    // The worker has its connection open: it copied the pages over.
+    await until(() => statSync(path).size > before + 1_000_000, 'the worker to checkpoint the WAL');
+    expect(existsSync(`${path}-wal`)).toBe(true);
+    database.close();
+    database = undefined;
+    // Closed after the server's, the worker's connection was the last: it deleted the WAL by name
+    // later, when a sandbox started over with --reset had put a new database's WAL there.
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    expect(existsSync(`${path}-shm`)).toBe(false);
   });
 
   it('leaves the pages in the WAL without it (the control: the connection alone does not checkpoint this little)', () => {
