@@ -170,8 +170,6 @@ function tick(): void {
 }
 
 await Promise.all(Array.from({ length: SOCKETS }, open));
-// The caller may start other work with the load (bench/webhook-ack.ts: a full sweep).
-process.stderr.write('sending\n');
 start = performance.now();
 tick();
 
