@@ -96,6 +96,15 @@ export function isE164(phone: string | null): boolean {
   return phone !== null && E164.test(phone);
 }
 
+/**
+ * What a contact is matched by when it has no link: its email as contacts are matched by it
+ * (trimmed, lowercased) and its phone when that is E.164.
+ */
+export function matchKeys(fields: Partial<ContactFields>): { email?: string; phone?: string } {
+  const email = fields.email?.trim().toLowerCase();
+  return { ...(email ? { email } : {}), ...(fields.phone && isE164(fields.phone) ? { phone: fields.phone } : {}) };
+}
+
 export function toCountryCode(country: string | null | undefined): string | undefined {
   const c = country?.trim().toUpperCase();
   return c && /^[A-Z]{2}$/.test(c) && isSupportedCountry(c) ? c : undefined;

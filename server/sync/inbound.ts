@@ -24,7 +24,7 @@ import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
-import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, type ContactFields } from './contact-model.ts';
+import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, matchKeys, type ContactFields } from './contact-model.ts';
 import { isEcho, linkFill, mergeContact, type MergeResult } from './merge.ts';
 
 export interface InboundDeps {
@@ -107,11 +107,8 @@ function planBatch(db: Db, locationId: string, remotes: readonly RemoteInput[]):
   const ids = remotes.map(remoteId);
   if (new Set(ids).size !== ids.length) return undefined;
   const links = linksByRemote(db, locationId, ids);
-  // Each unlinked record's matching keys, worked out once: the email as contacts are matched by
-  // it (lowercased), the phone when it is E.164 (findMatch's rules).
-  const unlinked = remotes
-    .filter((r): r is RemoteContact => !('deleted' in r) && !links.has(r.id))
-    .map((r) => ({ id: r.id, email: r.fields.email?.trim().toLowerCase() || undefined, phone: r.fields.phone && isE164(r.fields.phone) ? r.fields.phone : undefined }));
+  // Each unlinked record's matching keys, worked out once.
+  const unlinked = remotes.filter((r): r is RemoteContact => !('deleted' in r) && !links.has(r.id)).map((r) => ({ id: r.id, ...matchKeys(r.fields) }));
   const emails = unlinked.flatMap((r) => (r.email ? [r.email] : []));
   const phones = unlinked.flatMap((r) => (r.phone ? [r.phone] : []));
   const holders = liveContactsByKeys(db, locationId, { emails, phones });

@@ -22,7 +22,7 @@ import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highleve
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { APPLY_SLICE, nextTurn, PAGE_LIMIT } from '../reconcile.ts';
-import { changesOf, createdFields, decidePull, labelOf, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
+import { changesOf, createdFields, decidePull, labelOf, readSlice, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
 import {
   OperationCancelled, SAMPLE_SIZE, emptyCounts,
   type BaseContext, type ContactSample, type OperationHandler, type Preview, type PreviewContext, type RunContext,
@@ -96,16 +96,19 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
   for (;;) {
     const page = await readPage(ctx, searchAfter);
     pages++;
-    for (const [i, doc] of page.contacts.entries()) {
+    for (let from = 0; from < page.contacts.length; from += APPLY_SLICE) {
       // Nothing to wait for in a preview: the event loop runs what waits every APPLY_SLICE records.
-      if (i > 0 && i % APPLY_SLICE === 0) await nextTurn();
-      const remote = fromHighLevel(doc, ownerMap, { complete: true });
-      const d = decidePull(ctx.db, ctx.locationId, remote, claimed);
-      counts.tandem[d.action]++;
-      if (d.action !== 'skipped' && d.reason === UNMATCHED_OWNER_REASON) unmatchedOwners++;
-      if (d.action === 'skipped' && d.reason === 'archived in Tandem') archived++;
-      const sample = samples.length < SAMPLE_SIZE ? sampleOf(d, remote) : undefined;
-      if (sample) samples.push(sample);
+      if (from > 0) await nextTurn();
+      const remotes = page.contacts.slice(from, from + APPLY_SLICE).map((doc) => fromHighLevel(doc, ownerMap, { complete: true }));
+      const known = readSlice(ctx.db, ctx.locationId, remotes);
+      for (const remote of remotes) {
+        const d = decidePull(ctx.db, ctx.locationId, remote, claimed, known?.get(remote.id));
+        counts.tandem[d.action]++;
+        if (d.action !== 'skipped' && d.reason === UNMATCHED_OWNER_REASON) unmatchedOwners++;
+        if (d.action === 'skipped' && d.reason === 'archived in Tandem') archived++;
+        const sample = samples.length < SAMPLE_SIZE ? sampleOf(d, remote) : undefined;
+        if (sample) samples.push(sample);
+      }
     }
     done += page.contacts.length;
     ctx.progress({ phase: 'preview', total: page.total, done });
@@ -187,7 +190,10 @@ async function run(ctx: RunContext): Promise<void> {
       const last = from + APPLY_SLICE >= page.contacts.length;
       // Synchronous from here to the commit: no await inside a transaction.
       transaction(db, () => {
-        for (const doc of page.contacts.slice(from, from + APPLY_SLICE)) {
+        const docs = page.contacts.slice(from, from + APPLY_SLICE);
+        const remotes = docs.map((doc) => fromHighLevel(doc, ownerMap, { complete: true }));
+        const known = readSlice(db, ctx.locationId, remotes);
+        for (const [i, doc] of docs.entries()) {
           try {
             ctx.step('in-page');
           } catch (err) {
@@ -197,10 +203,10 @@ async function run(ctx: RunContext): Promise<void> {
           }
           const key = `hl:${doc.id}`;
           if (ctx.item(key)?.state !== 'done') {
-            const remote = fromHighLevel(doc, ownerMap, { complete: true });
+            const remote = remotes[i]!;
             try {
               // A savepoint per record: a record that cannot be written fails alone.
-              transaction(db, () => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed)));
+              transaction(db, () => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed, known?.get(remote.id))));
             } catch (err) {
               ctx.log.warn({ err, locationId: ctx.locationId, highlevelId: doc.id }, 'pull: record failed');
               ctx.record({ key, entity: 'contact', side: 'tandem', action: 'failed', highlevelId: doc.id, label: labelOf(remote.fields, doc.id), reason: failure(err) });
