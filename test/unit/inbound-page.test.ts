@@ -7,14 +7,14 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Db } from '../../db/client.ts';
-import { archiveContact, contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
+import { contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote, insertLink, isContactLinked, liveRemoteIds, saveLink, tombstone, upsertLink } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
 import type { Direction } from '../../db/schema.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { applyRemote, applyRemotePage, type InboundDeps, type RemoteInput } from '../../server/sync/inbound.ts';
-import { memoryDatabase } from '../helpers/database.ts';
+import { memoryDatabase, seedKeyedContacts, type KeyedContact } from '../helpers/database.ts';
 
 const L = 'loc1';
 const settings: InboundDeps['settings'] = { creationDirection: 'bidirectional', updateDirection: 'inbound' };
@@ -121,17 +121,7 @@ describe('applyRemotePage, batches at random', () => {
     { weight: 1, arbitrary: fc.array(record, { maxLength: 8 }) },
   );
 
-  function setUp(d: Database, contacts: { key: { email: string | null; phone: string | null }; linkedTo?: string; archived: boolean }[]) {
-    const linked = new Set<string>();
-    contacts.forEach((c, i) => {
-      const made = createContact(d.db, { locationId: L, fields: fields({ firstName: `T${i}`, email: c.key.email, phone: c.key.phone }), now: 100 + i, origin: 'remote' });
-      if (c.linkedTo !== undefined && !linked.has(c.linkedTo)) {
-        linked.add(c.linkedTo);
-        insertLink(d.db, { locationId: L, contactId: made.id, highlevelId: c.linkedTo, base: made.fields, remoteUpdatedAt: 1000, now: 200 });
-      }
-      if (c.archived) archiveContact(d.db, { locationId: L, id: made.id, now: 300 + i, origin: 'remote' });
-    });
-  }
+  const setUp = (d: Database, contacts: KeyedContact[]) => seedKeyedContacts(d, L, contacts);
 
   it('ends where applying the records one by one ends, with the same outcomes', () => {
     fc.assert(

@@ -4,12 +4,12 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/client.ts';
-import { archiveContact, createContact, insertContact, updateContact } from '../../db/contacts.ts';
+import { insertContact, updateContact } from '../../db/contacts.ts';
 import { insertLink, saveLink } from '../../db/links.ts';
 import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { decidePull, readSlice, type PullDecision } from '../../server/sync/operations/pull-decide.ts';
-import { memoryDatabase } from '../helpers/database.ts';
+import { memoryDatabase, seedKeyedContacts, type KeyedContact } from '../helpers/database.ts';
 
 const L = 'loc1';
 const fields = (over: Partial<ContactFields> = {}): ContactFields => ({ ...emptyContact(), ...over });
@@ -32,20 +32,10 @@ const slice = fc.oneof(
   { weight: 3, arbitrary: fc.uniqueArray(record, { maxLength: 7, selector: (r) => r.id }) },
   { weight: 1, arbitrary: fc.array(record, { maxLength: 8 }) },
 );
-type World = { key: { email: string | null; phone: string | null }; linkedTo?: string; archived: boolean }[];
-
-function setUp(contacts: World): Database {
+function setUp(contacts: KeyedContact[]): Database {
   const d = memoryDatabase();
   dbs.push(d);
-  const linked = new Set<string>();
-  contacts.forEach((c, i) => {
-    const made = createContact(d.db, { locationId: L, fields: fields({ firstName: `T${i}`, email: c.key.email, phone: c.key.phone }), now: 100 + i, origin: 'remote' });
-    if (c.linkedTo !== undefined && !linked.has(c.linkedTo)) {
-      linked.add(c.linkedTo);
-      insertLink(d.db, { locationId: L, contactId: made.id, highlevelId: c.linkedTo, base: made.fields, remoteUpdatedAt: 1000, now: 200 });
-    }
-    if (c.archived) archiveContact(d.db, { locationId: L, id: made.id, now: 300 + i, origin: 'remote' });
-  });
+  seedKeyedContacts(d, L, contacts);
   return d;
 }
 
@@ -78,7 +68,7 @@ function write(db: Database, remote: RemoteContact, d: PullDecision): void {
 }
 
 /** Decides the slice in order, with its slice reads or without, writing each decision when `run`. */
-function decideAll(contacts: World, records: RemoteContact[], opts: { sliced: boolean; run: boolean }) {
+function decideAll(contacts: KeyedContact[], records: RemoteContact[], opts: { sliced: boolean; run: boolean }) {
   const d = setUp(contacts);
   const claimed = new Set<string>();
   const known = opts.sliced ? readSlice(d.db, L, records) : undefined;
