@@ -109,22 +109,29 @@ function planBatch(db: Db, locationId: string, remotes: readonly RemoteInput[]):
   const links = linksByRemote(db, locationId, ids);
   // Each unlinked record's matching keys, worked out once.
   const unlinked = remotes.filter((r): r is RemoteContact => !('deleted' in r) && !links.has(r.id)).map((r) => ({ id: r.id, ...matchKeys(r.fields) }));
-  const emails = unlinked.flatMap((r) => (r.email ? [r.email] : []));
-  const phones = unlinked.flatMap((r) => (r.phone ? [r.phone] : []));
-  const holders = liveContactsByKeys(db, locationId, { emails, phones });
-  const linked = linkedContactIds(db, locationId, holders.map((c) => c.id));
-  const taken = new Set<string>();
+  const taken = heldMatchKeys(db, locationId, unlinked, { unlinkedOnly: true });
+  return { links, creates: new Set(unlinked.filter((r) => !taken.holds(r)).map((r) => r.id)) };
+}
+
+/** The match keys (matchKeys) that live Tandem contacts hold, among those asked for. */
+export interface HeldKeys {
+  holds(keys: { email?: string; phone?: string }): boolean;
+}
+
+/**
+ * Which of these match keys live Tandem contacts hold, in two queries however many keys;
+ * `unlinkedOnly`: held by contacts no link holds (one query more).
+ */
+export function heldMatchKeys(db: Db, locationId: string, keys: readonly { email?: string; phone?: string }[], opts: { unlinkedOnly?: boolean } = {}): HeldKeys {
+  const holders = liveContactsByKeys(db, locationId, { emails: keys.flatMap((k) => (k.email ? [k.email] : [])), phones: keys.flatMap((k) => (k.phone ? [k.phone] : [])) });
+  const linked = opts.unlinkedOnly ? linkedContactIds(db, locationId, holders.map((c) => c.id)) : undefined;
+  const held = new Set<string>();
   for (const c of holders) {
-    if (linked.has(c.id)) continue;
-    if (c.emailLower !== null) taken.add(`e:${c.emailLower}`);
-    if (c.phone !== null) taken.add(`p:${c.phone}`);
+    if (linked?.has(c.id)) continue;
+    if (c.emailLower !== null) held.add(`e:${c.emailLower}`);
+    if (c.phone !== null) held.add(`p:${c.phone}`);
   }
-  const creates = new Set<string>();
-  for (const r of unlinked) {
-    if ((r.email && taken.has(`e:${r.email}`)) || (r.phone && taken.has(`p:${r.phone}`))) continue;
-    creates.add(r.id);
-  }
-  return { links, creates };
+  return { holds: (k) => (k.email !== undefined && held.has(`e:${k.email}`)) || (k.phone !== undefined && held.has(`p:${k.phone}`)) };
 }
 
 /**

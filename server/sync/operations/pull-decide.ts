@@ -9,14 +9,14 @@
 // linked to the live, unlinked Tandem contact with the same email (case-insensitive), else the same
 // E.164 phone, else created in Tandem.
 import type { Db } from '../../../db/client.ts';
-import { findContactsByEmail, findContactsByPhone, getContact, liveContactsByKeys, type Contact } from '../../../db/contacts.ts';
+import { findContactsByEmail, findContactsByPhone, getContact, type Contact } from '../../../db/contacts.ts';
 import { getLinkByRemote, isContactLinked, linksByRemote, type Link } from '../../../db/links.ts';
 import type { RemoteContact } from '../../highlevel/contact-mapping.ts';
 import {
   SCALAR_FIELDS, applyPatch, applyTags, customValueEquals, emptyContact, fieldEquals, isE164, isEmptyPatch, matchKeys,
   type ContactFields, type ContactPatch, type CustomFieldValue,
 } from '../contact-model.ts';
-import { held } from '../inbound.ts';
+import { held, heldMatchKeys } from '../inbound.ts';
 import type { FieldChange } from './types.ts';
 
 export const UNMATCHED_OWNER_REASON = "owner not applied: the contact's HighLevel user has no paired Tandem user (Sync users repairs pairings)";
@@ -134,17 +134,11 @@ export function readSlice(db: Db, locationId: string, remotes: readonly RemoteCo
   if (new Set(ids).size !== ids.length) return undefined;
   const links = linksByRemote(db, locationId, ids);
   const keys = new Map(remotes.filter((r) => !links.has(r.id)).map((r) => [r.id, matchKeys(r.fields)] as const));
-  const wanted = [...keys.values()];
-  const holders = liveContactsByKeys(db, locationId, { emails: wanted.flatMap((k) => (k.email ? [k.email] : [])), phones: wanted.flatMap((k) => (k.phone ? [k.phone] : [])) });
-  const held = new Set<string>();
-  for (const c of holders) {
-    if (c.emailLower !== null) held.add(`e:${c.emailLower}`);
-    if (c.phone !== null) held.add(`p:${c.phone}`);
-  }
+  const taken = heldMatchKeys(db, locationId, [...keys.values()]);
   return new Map(
     remotes.map((r) => {
       const k = keys.get(r.id);
-      return [r.id, { link: links.get(r.id), keyHeld: k !== undefined && ((k.email !== undefined && held.has(`e:${k.email}`)) || (k.phone !== undefined && held.has(`p:${k.phone}`))) }];
+      return [r.id, { link: links.get(r.id), keyHeld: k !== undefined && taken.holds(k) }];
     }),
   );
 }
