@@ -4,9 +4,11 @@
 // failures (permanent, transient, "422 yet created", timeout after commit), T16 crashes at every
 // named point then resume, cancel, undo, and the continuous loop sharing the budget meanwhile.
 import { afterEach, describe, expect, it } from 'vitest';
-import { archiveContact, createContact as createTandemContact, getContact } from '../../db/contacts.ts';
+import { archiveContact, createContact as createTandemContact, getContact, updateContact } from '../../db/contacts.ts';
 import { deleteLink, getLinkByContact } from '../../db/links.ts';
 import { listItems } from '../../db/operations.ts';
+import { getOutbox } from '../../db/outbox.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { createUser } from '../../db/users.ts';
 import { upsertHighLevelUsers } from '../../db/highlevel-users.ts';
 import type { ContactDoc } from '../../emulator/state.ts';
@@ -167,6 +169,34 @@ describe('Push contacts', () => {
     for (const s of twins.slice(0, 2)) expect(getLinkByContact(w.db, loc, s.contact.id)).toBeUndefined();
     for (const s of twins.slice(2)) expect(getLinkByContact(w.db, loc, s.contact.id)!.highlevelId).toBe(s.doc.id);
   }, 60_000);
+
+  it('after an undo, a Tandem edit the push had sent waits to go out again, and the loop brings both sides together', async () => {
+    const w = await world();
+    const loc = w.location.id;
+    updateSyncSettings(w.db, { locationId: loc, patch: { updateDirection: 'bidirectional' }, user: { id: w.agency.adminId, name: 'Ada Admin' }, now: w.clock.now() });
+    const [s] = seedSynced(w, 1);
+    const company = (id: string) => w.emulator.emu.contact(id)!.companyName;
+    const was = company(s!.doc.id);
+    updateContact(w.db, { locationId: loc, id: s!.contact.id, patch: { companyName: 'Bakery From Tandem' }, now: w.clock.now(), origin: 'local' });
+    const p = await previewOf(w, 'push');
+    expect((await confirmAndSettle(w, p.row.id)).row.status).toBe('completed');
+    expect(company(s!.doc.id)).toBe('Bakery From Tandem');
+    // The loop finds the edit already in HighLevel: its outbox row is done.
+    expect((await w.services.sync.runOnce(loc)).error).toBeUndefined();
+    expect(getOutbox(w.db, loc, s!.contact.id)).toBeUndefined();
+
+    const u = await previewOf(w, 'undo', p.row.id);
+    expect(u.preview.notes.join(' ')).toMatch(/1 contact\(s\) hold Tandem edits the push sent/);
+    expect((await confirmAndSettle(w, u.row.id)).row.status).toBe('completed');
+    expect(company(s!.doc.id)).toBe(was);
+    // HighLevel has its old value back and Tandem keeps its edit: that difference is pending again.
+    expect(getOutbox(w.db, loc, s!.contact.id)).toMatchObject({ kind: 'upsert', status: 'pending' });
+    await w.emulator.emu.webhooks.idle();
+    expect((await w.services.sync.runOnce(loc)).error).toBeUndefined();
+    expect(company(s!.doc.id)).toBe('Bakery From Tandem');
+    expect(getContact(w.db, loc, s!.contact.id)!.fields.companyName).toBe('Bakery From Tandem');
+    expect(getOutbox(w.db, loc, s!.contact.id)).toBeUndefined();
+  });
 
   it('an already-synced location of 10,000 contacts with 1% drift costs at most 150 HighLevel requests', async () => {
     const w = await world();

@@ -9,7 +9,9 @@
 // the old values again (or the contact being gone).
 //
 // Step points: 'before-highlevel-write', 'after-highlevel-write', 'after-record'.
+import { getContact } from '../../../db/contacts.ts';
 import { deleteLink, getLinkByContact, saveLink } from '../../../db/links.ts';
+import { enqueueOutbox } from '../../../db/outbox.ts';
 import { listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
 import { fromHighLevel, restoreBody, type HighLevelContact, type UpdateContactBody } from '../../highlevel/contact-mapping.ts';
 import { isContactNotFound } from '../../highlevel/contacts.ts';
@@ -17,6 +19,7 @@ import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts'
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { transaction } from '../../../db/prepared.ts';
 import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
+import { pendingLocal } from '../merge.ts';
 import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
 import { stopsRun } from './push-record.ts';
 import { emptyCounts, OperationCancelled, SAMPLE_SIZE, type BaseContext, type FieldChange, type Preview, type RunContext } from './types.ts';
@@ -160,11 +163,13 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
   const samples: Preview['samples'] = [];
   let writes = 0;
   let changed = 0;
+  let resent = 0;
   for (const r of restores) {
     const plan = decideUndo(r, false);
     counts.highlevel[plan.action]++;
     writes += plan.requests;
     if (plan.reason === 'changed since the run') changed++;
+    if (plan.action === 'updated' && pendingAgain(ctx, r)) resent++;
     if (plan.action !== 'skipped' && samples.length < SAMPLE_SIZE) {
       samples.push({
         ...(r.item.contactId ? { contactId: r.item.contactId } : {}),
@@ -178,6 +183,11 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
   }
   const notes: string[] = [];
   if (changed) notes.push(`${changed} contact(s) changed in HighLevel since the push: they are left as they are now.`);
+  if (resent) {
+    notes.push(
+      `${resent} contact(s) hold Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them when Contact update is Bi-directional.`,
+    );
+  }
   const requests = pages + writes;
   const usable = Math.max(1, ctx.rate.max - Math.ceil(KEEP_SHARE * ctx.rate.max));
   return { counts, samples, requests, durationMs: Math.max(0, Math.ceil(requests / usable) - 1) * ctx.rate.intervalMs, notes };
@@ -225,7 +235,13 @@ async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean): Promis
   settle(ctx, r, item, plan);
 }
 
-/** The ledger back to its base before the push (or no link), and the record done, in one transaction. */
+/**
+ * The ledger back to its base before the push (or no link), and the record done, in one transaction.
+ * Where Tandem holds values the restored ledger does not (a Tandem edit the push had sent), that edit
+ * is pending again, and it is queued as any pending Tandem change is: the push had emptied its
+ * outbox row (the loop found it sent), and without one the two sides stayed apart while the panel
+ * said nothing was waiting. The loop then sends it, or holds it, as Contact update says.
+ */
 function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: string | null; highlevelId: string }, plan: UndoPlan): void {
   const now = ctx.clock.now();
   transaction(ctx.db, () => {
@@ -235,10 +251,19 @@ function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: str
       else {
         const link = getLinkByContact(ctx.db, ctx.locationId, contactId);
         saveLink(ctx.db, { locationId: ctx.locationId, contactId, highlevelId: link?.highlevelId ?? item.highlevelId, base: r.before.base, now });
+        if (pendingAgain(ctx, r)) enqueueOutbox(ctx.db, ctx.locationId, contactId, 'upsert', now);
       }
     }
     ctx.record({ ...item, entity: 'contact', side: 'highlevel', label: r.item.label, state: 'done', action: plan.action, after: { fields: r.before.fields, tags: plan.removeTags } });
   });
+}
+
+/** A restored (still linked) record whose live Tandem contact holds values its restored ledger does not. */
+function pendingAgain(ctx: BaseContext, r: Restore): boolean {
+  const base = r.before.base;
+  if (!r.item.contactId || base === null || r.before.created) return false;
+  const contact = getContact(ctx.db, ctx.locationId, r.item.contactId);
+  return contact !== undefined && contact.archivedAt === null && pendingLocal(base, contact.fields).length > 0;
 }
 
 export const pushUndo: UndoPart = { preview, run };
