@@ -37,11 +37,14 @@ const byContact = preparedOnce((db) =>
 const byRemote = preparedOnce((db) =>
   db.select().from(contactLinks).where(and(eq(contactLinks.locationId, p('locationId')), eq(contactLinks.highlevelId, p('highlevelId')))).prepare(),
 );
+// Linked, for matching: a live link. A tombstoned one (its HighLevel contact deleted) leaves the
+// contact free to be matched again: archived, it is never matched anyway; live, it was restored in
+// Tandem, and a HighLevel contact with its email or phone is the one to link it to.
 const linkedContact = preparedOnce((db) =>
   db
     .select({ contactId: contactLinks.contactId })
     .from(contactLinks)
-    .where(and(eq(contactLinks.locationId, p('locationId')), eq(contactLinks.contactId, p('contactId'))))
+    .where(and(eq(contactLinks.locationId, p('locationId')), eq(contactLinks.contactId, p('contactId')), isNull(contactLinks.remoteDeletedAt)))
     .prepare(),
 );
 
@@ -58,7 +61,13 @@ const linkedContacts = preparedOnce((db) =>
     .select({ contactId: contactLinks.contactId })
     .from(contactLinks)
     // `+location_id`: looked up by primary key; with the location's index SQLite scanned all its links.
-    .where(and(sql`+${contactLinks.locationId} = ${p('locationId')}`, sql`${contactLinks.contactId} in (select value from json_each(${p('contactIds')}))`))
+    .where(
+      and(
+        sql`+${contactLinks.locationId} = ${p('locationId')}`,
+        sql`${contactLinks.contactId} in (select value from json_each(${p('contactIds')}))`,
+        isNull(contactLinks.remoteDeletedAt),
+      ),
+    )
     .prepare(),
 );
 
@@ -80,13 +89,13 @@ export function linksByRemote(db: Db, locationId: string, highlevelIds: readonly
   return links;
 }
 
-/** Which of these Tandem contacts are linked (tombstoned links included), in one query. */
+/** Which of these Tandem contacts have a live link (see linkedContact), in one query. */
 export function linkedContactIds(db: Db, locationId: string, contactIds: readonly string[]): Set<string> {
   if (contactIds.length === 0) return new Set();
   return new Set(linkedContacts(db).all({ locationId, contactIds: JSON.stringify(contactIds) }).map((r) => r.contactId));
 }
 
-/** Whether the Tandem contact is linked (tombstoned links included), without reading its ledger. */
+/** Whether the Tandem contact has a live link (see linkedContact), without reading its ledger. */
 export function isContactLinked(db: Db, locationId: string, contactId: string): boolean {
   return linkedContact(db).get({ locationId, contactId }) !== undefined;
 }
@@ -101,7 +110,7 @@ export interface LinkInput {
   now: number;
 }
 
-/** Creates the link or updates its ledger. A tombstoned link stays tombstoned. */
+/** Creates the link or updates its ledger. A tombstoned link stays tombstoned unless it moves to another HighLevel contact. */
 export function upsertLink(db: Db, input: LinkInput): Link {
   saveLink(db, input);
   return getLinkByContact(db, input.locationId, input.contactId)!;
@@ -167,13 +176,17 @@ const newLink = (db: Db) =>
 
 const insert = preparedWrite<LinkParams>(newLink);
 
+// Moving to another HighLevel contact (a contact restored in Tandem, created again in HighLevel or
+// matched to another one) starts that contact's own history: no tombstone, its own remoteUpdatedAt.
+const sameRemote = sql`${contactLinks.highlevelId} = excluded.highlevel_id`;
 const upsert = preparedWrite<LinkParams>((db) =>
   newLink(db).onConflictDoUpdate({
     target: contactLinks.contactId,
     set: {
       highlevelId: sql`excluded.highlevel_id`,
       base: sql`excluded.base`,
-      remoteUpdatedAt: newerRemoteUpdatedAt(sql`excluded.remote_updated_at`),
+      remoteUpdatedAt: sql`case when ${sameRemote} then ${newerRemoteUpdatedAt(sql`excluded.remote_updated_at`)} else excluded.remote_updated_at end`,
+      remoteDeletedAt: sql`case when ${sameRemote} then ${contactLinks.remoteDeletedAt} else null end`,
       updatedAt: sql`excluded.updated_at`,
     },
   }),

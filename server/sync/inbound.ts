@@ -194,7 +194,8 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
   const outbound = deps.settings.creationDirection === 'bidirectional';
   const fill = linkFill(match.fields, remote.fields, { outbound });
   writeLocal(deps, match, fill);
-  insertLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  // saveLink, not insertLink: a contact restored in Tandem keeps its tombstoned link row, which moves here.
+  saveLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
   if (outbound && sendsSomething(fill)) enqueueOutbox(db, locationId, match.id, 'upsert', now);
   if (!opts.complete) deps.log?.debug({ locationId, highlevelId: remote.id }, 'linked from a partial snapshot');
   return 'linked';

@@ -194,7 +194,8 @@ function forgetOldLookups(memory: PushMemory, now: number): void {
 }
 
 function parkReason(pass: Pass, row: OutboxRow): string {
-  return getLinkByContact(pass.deps.db, pass.locationId, row.contactId) ? PARKED_FOR_UPDATES : PARKED_FOR_CREATION;
+  const link = getLinkByContact(pass.deps.db, pass.locationId, row.contactId);
+  return link && link.remoteDeletedAt === null ? PARKED_FOR_UPDATES : PARKED_FOR_CREATION;
 }
 
 /** Location-wide conditions end the pass (the supervisor acts on them); the rest are this row's. */
@@ -230,9 +231,9 @@ async function pushRow(pass: Pass, row: OutboxRow): Promise<Outcome> {
   if (!contact) return 'done';
   const link = getLinkByContact(db, pass.locationId, contact.id);
   if (contact.archivedAt !== null) return pushArchive(pass, link);
-  if (link) {
-    // Deleted in HighLevel (tombstone): it is not recreated from Tandem; the archive/restore stays local.
-    if (link.remoteDeletedAt !== null) return 'done';
+  // A live contact whose HighLevel contact was deleted (tombstone) was restored in Tandem: for
+  // HighLevel it is a new contact again, created (or linked by email or phone) as Contact creation allows.
+  if (link && link.remoteDeletedAt === null) {
     if (pass.update !== 'bidirectional') return 'parked';
     // A read and then its writes: begun with less room, the read would be spent for nothing.
     const retryAt = pass.deps.api.whenRoom(LINKED_REQUESTS);

@@ -4,8 +4,8 @@
 // failures (permanent, transient, "422 yet created", timeout after commit), T16 crashes at every
 // named point then resume, cancel, undo, and the continuous loop sharing the budget meanwhile.
 import { afterEach, describe, expect, it } from 'vitest';
-import { archiveContact, createContact as createTandemContact, getContact, updateContact } from '../../db/contacts.ts';
-import { deleteLink, getLinkByContact } from '../../db/links.ts';
+import { archiveContact, createContact as createTandemContact, getContact, restoreContact, updateContact } from '../../db/contacts.ts';
+import { deleteLink, getLinkByContact, tombstone } from '../../db/links.ts';
 import { listItems } from '../../db/operations.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
@@ -196,6 +196,26 @@ describe('Push contacts', () => {
     expect(company(s!.doc.id)).toBe('Bakery From Tandem');
     expect(getContact(w.db, loc, s!.contact.id)!.fields.companyName).toBe('Bakery From Tandem');
     expect(getOutbox(w.db, loc, s!.contact.id)).toBeUndefined();
+  });
+
+  it('a contact restored in Tandem after HighLevel deleted it is pushed as a new contact, not skipped', async () => {
+    const w = await world();
+    const loc = w.location.id;
+    const [gone, kept] = seedSynced(w, 2);
+    deleteHighLevel(w, gone!.doc.id);
+    archiveContact(w.db, { locationId: loc, id: gone!.contact.id, now: w.clock.now(), origin: 'remote' });
+    tombstone(w.db, loc, gone!.doc.id, w.clock.now());
+    restoreContact(w.db, { locationId: loc, id: gone!.contact.id, now: w.clock.now(), origin: 'remote' });
+
+    const p = await previewOf(w, 'push');
+    expect(p.preview.counts.highlevel).toMatchObject({ created: 1, skipped: 0, unchanged: 1 });
+    expect((await confirmAndSettle(w, p.row.id)).row.status).toBe('completed');
+    const link = getLinkByContact(w.db, loc, gone!.contact.id)!;
+    expect(link).toMatchObject({ remoteDeletedAt: null });
+    expect(link.highlevelId).not.toBe(gone!.doc.id);
+    expect(w.emulator.emu.contact(link.highlevelId)).toMatchObject({ email: gone!.doc.email });
+    expect(getLinkByContact(w.db, loc, kept!.contact.id)!.highlevelId).toBe(kept!.doc.id);
+    expectNoDuplicates(w);
   });
 
   it('an already-synced location of 10,000 contacts with 1% drift costs at most 150 HighLevel requests', async () => {

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Db } from '../../db/client.ts';
-import { archiveContact, createContact, getContact, updateContact } from '../../db/contacts.ts';
+import { archiveContact, createContact, getContact, restoreContact, updateContact } from '../../db/contacts.ts';
 import { upsertHighLevelUsers, ownerMapFor } from '../../db/highlevel-users.ts';
 import { getLinkByContact, upsertLink } from '../../db/links.ts';
 import { getOutbox, outboxCounts } from '../../db/outbox.ts';
@@ -19,7 +19,7 @@ import type { LocationApi } from '../../server/highlevel/contacts.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { applyRemote } from '../../server/sync/inbound.ts';
 import { isEcho, pendingLocal } from '../../server/sync/merge.ts';
-import { PARKED_FOR_UPDATES, pushPending, type OutboundDeps } from '../../server/sync/outbound.ts';
+import { PARKED_FOR_CREATION, PARKED_FOR_UPDATES, pushPending, type OutboundDeps } from '../../server/sync/outbound.ts';
 import { control, ManualClock, testEmulator, until } from '../helpers/emulator.ts';
 import { testLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken, installApp } from '../helpers/world.ts';
@@ -401,6 +401,60 @@ describe('archives', () => {
     expect(linkOf(gone.id).remoteDeletedAt).not.toBeNull();
     // A switch afterwards does not replay the older archive.
     expect(emulator.emu.contact(keptId)).toMatchObject({ id: keptId });
+  });
+});
+
+describe('restores', () => {
+  it('a contact restored in Tandem after its HighLevel contact was deleted is created there again as creation allows', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const c = localCreate({ firstName: 'Rita', email: 'rita@example.com', city: 'Faro' });
+    await pushPending(deps(), locationId);
+    const first = linkOf(c.id).highlevelId;
+    // Archived in Tandem by mistake: with both settings Bi-directional, deleted in HighLevel too.
+    clock.advance(1000);
+    archiveContact(db, { locationId, id: c.id, now: clock.now(), origin: 'local' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(emulator.emu.contact(first)).toBeFalsy();
+
+    // Restored while creation is Inbound: held for creation, not lost.
+    setDirections({ creationDirection: 'inbound' });
+    clock.advance(1000);
+    restoreContact(db, { locationId, id: c.id, now: clock.now(), origin: 'local' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 1 });
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ status: 'pending', lastError: PARKED_FOR_CREATION });
+    expect(remoteIds()).toEqual([]);
+
+    // Creation Bi-directional: a new HighLevel contact, linked, and later edits follow it.
+    setDirections({ creationDirection: 'bidirectional' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    const again = linkOf(c.id);
+    expect(again.highlevelId).not.toBe(first);
+    expect(again.remoteDeletedAt).toBeNull();
+    expect(remoteDoc(again.highlevelId)).toMatchObject({ firstName: 'Rita', email: 'rita@example.com', city: 'Faro' });
+    localUpdate(c.id, { city: 'Lagos' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(remoteDoc(again.highlevelId).city).toBe('Lagos');
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('a HighLevel contact with a restored contact\'s email is linked to it, not copied into a second Tandem contact', async () => {
+    const { id } = localCreate({ firstName: 'Ines', email: 'ines@example.com' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    const highlevelId = linkOf(id).highlevelId;
+    setDirections({ creationDirection: 'inbound' });
+    await api.deleteContact(highlevelId);
+    clock.advance(1000);
+    applyRemote({ db, now: clock.now(), settings: { creationDirection: 'inbound', updateDirection: 'inbound' } }, locationId, { deleted: highlevelId }, { complete: true });
+    expect(getContact(db, locationId, id)!.archivedAt).not.toBeNull();
+    clock.advance(1000);
+    restoreContact(db, { locationId, id, now: clock.now(), origin: 'local' });
+    // Someone adds her again in HighLevel.
+    const newId = await remoteCreate({ firstName: 'Ines', lastName: 'Sousa', email: 'ines@example.com' });
+    const remote = fromHighLevel(remoteDoc(newId) as never, () => null, { complete: true });
+    clock.advance(1000);
+    expect(applyRemote({ db, now: clock.now(), settings: { creationDirection: 'inbound', updateDirection: 'inbound' } }, locationId, remote, { complete: true })).toBe('linked');
+    expect(linkOf(id)).toMatchObject({ highlevelId: newId, remoteDeletedAt: null });
+    expect(getContact(db, locationId, id)!.fields.lastName).toBe('Sousa');
   });
 });
 

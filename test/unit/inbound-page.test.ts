@@ -166,7 +166,7 @@ describe('applyRemotePage, batches at random', () => {
 });
 
 describe('saveLink', () => {
-  it('moves HighLevel time forward only, keeps it when unknown, and never lifts a tombstone', () => {
+  it('moves HighLevel time forward only, keeps it when unknown, and lifts a tombstone only when the link moves', () => {
     const d = fresh();
     const c = createContact(d.db, { locationId: L, fields: fields({ firstName: 'A' }), now: 1, origin: 'remote' });
     const input = { locationId: L, contactId: c.id, highlevelId: 'hl1', base: fields({ firstName: 'A' }) };
@@ -182,11 +182,15 @@ describe('saveLink', () => {
     tombstone(d.db, L, 'hl1', 50);
     const after = upsertLink(d.db, { ...input, remoteUpdatedAt: 900, now: 60 });
     expect(after).toMatchObject({ remoteUpdatedAt: 900, remoteDeletedAt: 50, updatedAt: 60 });
+    // Tombstoned, the contact is free to be matched again (restored in Tandem, it is a new contact for HighLevel).
+    expect(isContactLinked(d.db, L, c.id)).toBe(false);
     expect(() => saveLink(d.db, { ...input, base: fields({ tags: ['NOT normalised'] }), now: 70 })).toThrow();
-    // The contact linked to another HighLevel contact (a merge there): the link moves, ledger and all.
-    saveLink(d.db, { ...input, highlevelId: 'hl2', base: fields({ firstName: 'C' }), remoteUpdatedAt: 1_000, now: 80 });
+    // The contact linked to another HighLevel contact (created again there, or a merge there): the
+    // link moves, ledger and all, and takes that contact's history: no tombstone, its own time.
+    saveLink(d.db, { ...input, highlevelId: 'hl2', base: fields({ firstName: 'C' }), remoteUpdatedAt: 100, now: 80 });
     expect(getLinkByRemote(d.db, L, 'hl1')).toBeUndefined();
-    expect(getLinkByRemote(d.db, L, 'hl2')).toMatchObject({ contactId: c.id, base: { firstName: 'C' }, remoteUpdatedAt: 1_000, linkedAt: 10, updatedAt: 80 });
+    expect(getLinkByRemote(d.db, L, 'hl2')).toMatchObject({ contactId: c.id, base: { firstName: 'C' }, remoteUpdatedAt: 100, remoteDeletedAt: null, linkedAt: 10, updatedAt: 80 });
+    expect(isContactLinked(d.db, L, c.id)).toBe(true);
   });
 
   it('inserts a new link as saveLink would, and refuses one for a contact or HighLevel contact already linked', () => {

@@ -165,7 +165,10 @@ async function walk(w: Walk): Promise<{ pages: number }> {
     const batch = listContacts(db, locationId, { limit: 500, ...(cursor ? { cursor } : {}) });
     for (const contact of batch.contacts) {
       await breathe();
-      const link = getLinkByContact(db, locationId, contact.id);
+      // A tombstoned link of a live contact (restored in Tandem after HighLevel deleted it) counts as
+      // none: the contact goes to HighLevel as a new one, as the continuous sync sends it.
+      const found = getLinkByContact(db, locationId, contact.id);
+      const link = found && found.remoteDeletedAt === null ? found : undefined;
       if (w.handled(contact.id)) {
         // Pushed before a resume: HighLevel holds its values now.
         if (link) held.hold(contact, null);
