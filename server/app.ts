@@ -29,6 +29,8 @@ export interface AppDeps {
   logger?: FastifyBaseLogger | false;
   /** Where the built panel lives (default dist/web). */
   panelDir?: string;
+  /** The emulated HighLevel page with Tandem inside (sandbox only): Tandem's `/` leads there. */
+  sandboxUrl?: string;
   /** Injected time (default: the system clock). */
   clock?: Clock;
   /** Tandem's services (server/services.ts); created from config, db and clock when absent. Closed with the app. */
@@ -89,7 +91,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   installPanelSessions(app, createPanelSessions({ tokenEncryptionKey: config.tokenEncryptionKey, clock, db: db.db }));
 
   registerHealthRoutes(app, { db });
-  registerPanelRoutes(app, { dir: deps.panelDir });
+  registerPanelRoutes(app, { dir: deps.panelDir, sandboxUrl: deps.sandboxUrl });
   registerPanelApiRoutes(app, { config, db: db.db, clock, sessions: app.panelSessions });
   registerPanelSyncRoutes(app, { db: db.db, clock: services.clock, wake: (locationId) => services.sync.wake(locationId) });
   registerPanelApiKeyRoutes(app, { db: db.db, clock: services.clock });

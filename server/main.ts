@@ -3,6 +3,7 @@
 import { relative } from 'node:path';
 import { ConfigError } from './config.ts';
 import { startFront, type RunningFront } from './front.ts';
+import { stopSignalListener } from './signals.ts';
 import { StartError } from './start.ts';
 
 const USAGE = `Usage: npm start [-- --reset]
@@ -39,24 +40,28 @@ async function main(argv: string[]): Promise<void> {
   }
   console.log(banner(tandem));
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
+  // One Ctrl+C often arrives more than once (server/signals.ts): only a later press exits at once.
+  const onSignal = stopSignalListener({
+    stop(signal) {
+      console.log(`\n${signal}: stopping Tandem… (a second Ctrl+C exits at once)`);
+      tandem.close().then(
+        () => {
+          console.log('Tandem stopped.');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          console.error('Error while stopping:', err);
+          process.exit(1);
+        },
+      );
+    },
+    forceExit(signal) {
       console.error(`${signal} again: exiting now.`);
       process.exit(1);
-    }
-    stopping = true;
-    console.log(`\n${signal}: stopping Tandem… (a second Ctrl+C exits at once)`);
-    tandem.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error('Error while stopping:', err);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+    },
+  });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 function banner(t: RunningFront): string {

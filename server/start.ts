@@ -106,11 +106,22 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     const clock = options.clock ?? systemClock;
     const logger = options.quiet ? { logger: false as const } : {};
     const services = createServices({ config, db: database, clock, ...logger, ...(options.sync ? { sync: options.sync } : {}), ...(options.operations ? { operations: options.operations } : {}) });
-    app = buildApp({ config, db: database, clock, services, ...logger, behindFront: options.listen !== undefined });
-    await app.listen(options.listen ?? { port: config.port, host: config.host });
-    options.onListening?.({ port: (app.server.address() as AddressInfo).port, config, services });
-    if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
-    if (sandbox) ensureSandboxApiKey(sandbox, database.db, clock.now());
+    app = buildApp({ config, db: database, clock, services, ...logger, behindFront: options.listen !== undefined, sandboxUrl: sandbox?.info.sandboxUrl });
+    // In the sandbox at the default level, what the start itself logs would print as raw JSON
+    // above the banner, which says what matters: Fastify's line for the port the app listens on
+    // (under `npm start` an internal loopback port behind the front, server/front.ts) and the
+    // requests of the sandbox installing Tandem. Warnings and errors still print; LOG_LEVEL=debug
+    // shows it all.
+    const quietStart = sandbox !== undefined && !options.quiet && app.log.level === 'info';
+    if (quietStart) app.log.level = 'warn';
+    try {
+      await app.listen(options.listen ?? { port: config.port, host: config.host });
+      options.onListening?.({ port: (app.server.address() as AddressInfo).port, config, services });
+      if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
+      if (sandbox) ensureSandboxApiKey(sandbox, database.db, clock.now());
+    } finally {
+      if (quietStart) app.log.level = 'info';
+    }
     // After listen: webhooks can arrive and the OAuth callback can complete while the loop starts.
     if (options.sync?.start !== false) services.sync.start();
     // Runs a previous process left unfinished resume from their checkpoints.

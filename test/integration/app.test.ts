@@ -152,6 +152,15 @@ describe('http', () => {
     expect(res.headers.location).toBe('/panel/?foo=1');
   });
 
+  it('sends / to the panel with a real HighLevel app, and answers /favicon.ico with no content', async () => {
+    const res = await app.inject({ method: 'GET', url: '/?foo=1' });
+    expect(res.statusCode).toBe(302);
+    expect(res.headers.location).toBe('/panel/?foo=1');
+    const icon = await app.inject({ method: 'GET', url: '/favicon.ico' });
+    expect(icon.statusCode).toBe(204);
+    expect(icon.body).toBe('');
+  });
+
   it('answers unknown routes with the JSON error shape', async () => {
     const res = await app.inject({ method: 'GET', url: '/nope?x=1' });
     expect(res.statusCode).toBe(404);
@@ -183,6 +192,21 @@ describe('http edge cases', () => {
     const res = await app.inject({ method: 'GET', url: '/panel/' });
     expect(res.statusCode).toBe(503);
     expect(res.body).toContain('npm run build');
+  });
+
+  it('leads from / to the sandbox page in the sandbox, its address escaped', async () => {
+    const database = openDatabase(join(dir, `edge-${open.length}-${Date.now()}`, 'tandem.db'));
+    migrate(database);
+    const sandboxUrl = 'http://127.0.0.1:3001/v2/location/L1/custom-page/A1?userId=U1&x="><script>';
+    const app = buildApp({ config: loadConfig(REAL_ENV, 'sandbox'), db: database, logger: false, sandboxUrl });
+    open.push({ app, database });
+    const res = await app.inject({ method: 'GET', url: '/' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.body).toContain('<a class="open" href="http://127.0.0.1:3001/v2/location/L1/custom-page/A1?userId=U1&#38;x=&#34;&#62;&#60;script&#62;">Open HighLevel sandbox</a>');
+    expect(res.body).not.toContain('<script>');
+    // Not framable, as every page but the panel.
+    expect(res.headers['x-frame-options']).toBe('DENY');
   });
 
   it('GET /health answers 503 when the database fails', async () => {

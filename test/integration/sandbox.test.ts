@@ -101,6 +101,13 @@ describe('sandbox', () => {
     const panel = await fetch(`${t.tandemUrl}/panel/`);
     expect(panel.status).toBe(200);
     expect(await fetch(`${t.tandemUrl}/health`).then((r) => r.json())).toMatchObject({ status: 'ok', db: 'ok' });
+    // Tandem's own address leads to that page, and shows nothing of the sandbox's secrets.
+    const landing = await fetch(`${t.tandemUrl}/`, { redirect: 'manual' });
+    expect(landing.status).toBe(200);
+    const landingHtml = await landing.text();
+    expect(landingHtml).toContain(`href="${info.sandboxUrl}"`);
+    const secrets = [info.app.clientSecret, info.app.sharedSecret, info.tokenEncryptionKey, info.apiKey!.key, ...info.locations.map((l) => l.privateToken)];
+    for (const secret of secrets) expect(landingHtml).not.toContain(secret);
     firstEmails = await emails(info, 0);
     // A REST API key for the first location, usable as written.
     expect(info.apiKey).toEqual({ locationId: info.locations[0]!.id, key: expect.stringMatching(/^tk_/) });
