@@ -261,6 +261,17 @@ export function findContactsByPhone(db: Db, locationId: string, phone: string, o
     .map(rowToContact);
 }
 
+/** Which of these Tandem users own a live contact of the location (one query; a scan of its contacts). */
+export function ownersOfLiveContacts(db: Db, locationId: string, userIds: readonly string[]): Set<string> {
+  if (userIds.length === 0) return new Set();
+  const rows = db
+    .selectDistinct({ owner: contacts.ownerUserId })
+    .from(contacts)
+    .where(and(eq(contacts.locationId, locationId), isNull(contacts.archivedAt), sql`${contacts.ownerUserId} in (select value from json_each(${JSON.stringify(userIds)}))`))
+    .all();
+  return new Set(rows.flatMap((r) => (r.owner === null ? [] : [r.owner])));
+}
+
 /** A live contact's matching keys, as liveContactsByKeys returns them. */
 export interface ContactKeys {
   id: string;

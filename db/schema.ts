@@ -276,6 +276,11 @@ export const syncState = sqliteTable('sync_state', {
   lastOutboundAt: integer('last_outbound_at'),
   lastError: text('last_error'),
   lastErrorAt: integer('last_error_at'),
+  /**
+   * JSON { remote: HighLevel user ids, local: Tandem user ids }: owners that could not travel, as
+   * far as the loop knows (db/sync-state.ts), behind the status strip's owner notice.
+   */
+  unmatchedOwners: text('unmatched_owners'),
   updatedAt: integer('updated_at').notNull(),
 });
 

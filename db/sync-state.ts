@@ -33,6 +33,16 @@ export type PullCursor = z.infer<typeof pullCursorSchema>;
 
 export const EMPTY_CURSOR: PullCursor = { dateUpdated: null, seenIds: [], run: null };
 
+/**
+ * Owners that could not travel: HighLevel users owning contacts with no Tandem user paired
+ * (`remote`, HighLevel ids) and Tandem users owning contacts with no HighLevel user paired (`local`,
+ * Tandem ids). Kept across passes, since one pass sees only the contacts it handled: the notice
+ * built from a single pass came and went while the owners stayed unpaired.
+ */
+export const unmatchedOwnersSchema = z.object({ remote: z.array(z.string()), local: z.array(z.string()) });
+export type UnmatchedOwners = z.infer<typeof unmatchedOwnersSchema>;
+export const NO_UNMATCHED_OWNERS: UnmatchedOwners = { remote: [], local: [] };
+
 export interface SyncState {
   locationId: string;
   cursor: PullCursor;
@@ -42,13 +52,14 @@ export interface SyncState {
   lastOutboundAt: number | null;
   lastError: string | null;
   lastErrorAt: number | null;
+  unmatchedOwners: UnmatchedOwners;
   updatedAt: number | null;
 }
 
 // Prepared once per connection: every pass of a location's loop reads and writes its state.
 const p = sql.placeholder;
 const stateOf = preparedOnce((db) => db.select().from(syncState).where(eq(syncState.locationId, p('locationId'))).prepare());
-const COLUMNS = ['pullCursor', 'lastFullSweepAt', 'nextPullAt', 'lastInboundAt', 'lastOutboundAt', 'lastError', 'lastErrorAt'] as const;
+const COLUMNS = ['pullCursor', 'lastFullSweepAt', 'nextPullAt', 'lastInboundAt', 'lastOutboundAt', 'lastError', 'lastErrorAt', 'unmatchedOwners'] as const;
 type StateRow = typeof syncState.$inferSelect;
 const writeState = preparedOnce((db) =>
   db
@@ -73,11 +84,16 @@ export function getSyncState(db: Db, locationId: string): SyncState {
       lastOutboundAt: null,
       lastError: null,
       lastErrorAt: null,
+      unmatchedOwners: NO_UNMATCHED_OWNERS,
       updatedAt: null,
     };
   }
-  const { pullCursor, ...rest } = row;
-  return { ...rest, cursor: pullCursor ? pullCursorSchema.parse(JSON.parse(pullCursor)) : EMPTY_CURSOR };
+  const { pullCursor, unmatchedOwners, ...rest } = row;
+  return {
+    ...rest,
+    cursor: pullCursor ? pullCursorSchema.parse(JSON.parse(pullCursor)) : EMPTY_CURSOR,
+    unmatchedOwners: unmatchedOwners ? unmatchedOwnersSchema.parse(JSON.parse(unmatchedOwners)) : NO_UNMATCHED_OWNERS,
+  };
 }
 
 export interface SyncStatePatch {
@@ -88,6 +104,7 @@ export interface SyncStatePatch {
   lastOutboundAt?: number;
   /** Plain words for the panel; null clears it. lastErrorAt follows. */
   lastError?: string | null;
+  unmatchedOwners?: UnmatchedOwners;
 }
 
 /**
@@ -104,10 +121,16 @@ export function updateSyncState(db: Db, locationId: string, patch: SyncStatePatc
     lastOutboundAt: current?.lastOutboundAt ?? null,
     lastError: current?.lastError ?? null,
     lastErrorAt: current?.lastErrorAt ?? null,
+    unmatchedOwners: current?.unmatchedOwners ?? null,
   };
   if (patch.cursor !== undefined) next.pullCursor = JSON.stringify(pullCursorSchema.parse(patch.cursor));
   if (patch.lastFullSweepAt !== undefined) next.lastFullSweepAt = patch.lastFullSweepAt;
   if (patch.nextPullAt !== undefined) next.nextPullAt = patch.nextPullAt;
+  if (patch.unmatchedOwners !== undefined) {
+    const { remote, local } = unmatchedOwnersSchema.parse(patch.unmatchedOwners);
+    // Sorted, so that the same owners write nothing.
+    next.unmatchedOwners = JSON.stringify({ remote: [...new Set(remote)].sort(), local: [...new Set(local)].sort() });
+  }
   if (patch.lastInboundAt !== undefined) next.lastInboundAt = Math.max(patch.lastInboundAt, next.lastInboundAt ?? 0);
   if (patch.lastOutboundAt !== undefined) next.lastOutboundAt = Math.max(patch.lastOutboundAt, next.lastOutboundAt ?? 0);
   if (patch.lastError !== undefined && patch.lastError !== next.lastError) {

@@ -58,7 +58,8 @@ export interface PullDeps {
 }
 
 export interface PullMemory {
-  sweep?: { startedAt: number; ids: Set<string> };
+  /** `owners`: the HighLevel owners with no paired Tandem user among the contacts it saw. */
+  sweep?: { startedAt: number; ids: Set<string>; owners: Set<string> };
 }
 
 export interface PullResult {
@@ -72,6 +73,11 @@ export interface PullResult {
   /** Links found deleted in HighLevel by the sweep. */
   deleted: number;
   unmatchedOwners: Set<string>;
+  /**
+   * Set when a full sweep this process saw from its first page completed: the unmatched owners of
+   * every contact HighLevel holds, so the ones no contact names any more can be forgotten.
+   */
+  sweptOwners?: Set<string>;
 }
 
 /** Whether a pull is due: one is in progress, none ever ran, or its time has come. */
@@ -103,7 +109,7 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
   const run = cursor.run ?? { full, from: full ? null : cursor.dateUpdated, searchAfter: null, startedAt: clock.now() };
   const result: PullResult = { pages: 0, contacts: 0, changed: 0, done: false, full, deleted: 0, unmatchedOwners: new Set() };
   // The sweep's seen ids count only if this process saw the run from its first page.
-  if (full && run.searchAfter === null) deps.memory.sweep = { startedAt: run.startedAt, ids: new Set() };
+  if (full && run.searchAfter === null) deps.memory.sweep = { startedAt: run.startedAt, ids: new Set(), owners: new Set() };
   const sweep = full && deps.memory.sweep?.startedAt === run.startedAt ? deps.memory.sweep : undefined;
 
   const filters: SearchFilter[] | undefined =
@@ -147,6 +153,7 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
       for (const doc of page.contacts.slice(from, from + APPLY_SLICE)) {
         sweep?.ids.add(doc.id);
         const remote = fromHighLevel(doc, deps.ownerMap, { complete: true });
+        if (remote.unmatchedOwner) sweep?.owners.add(remote.unmatchedOwner);
         const updated = remote.dateUpdated;
         if (!(updated !== undefined && updated === at && seenAt.has(doc.id))) {
           if (remote.unmatchedOwner) result.unmatchedOwners.add(remote.unmatchedOwner);
@@ -168,7 +175,10 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
     checkpoint();
   }
   if (result.done) {
-    if (sweep) result.deleted = await detectDeletions(deps, locationId, sweep.ids);
+    if (sweep) {
+      result.deleted = await detectDeletions(deps, locationId, sweep);
+      result.sweptOwners = sweep.owners;
+    }
     cursor = { dateUpdated: at, seenIds: [...seenAt], run: null };
     const now = clock.now();
     updateSyncState(
@@ -191,7 +201,8 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
  * Live links the complete sweep did not see are read one by one: gone → archived and tombstoned;
  * still there (search lags behind writes) → applied like any other record.
  */
-async function detectDeletions(deps: PullDeps, locationId: string, seen: Set<string>): Promise<number> {
+async function detectDeletions(deps: PullDeps, locationId: string, sweep: NonNullable<PullMemory['sweep']>): Promise<number> {
+  const seen = sweep.ids;
   let deleted = 0;
   // The links a page at a time, a turn of the event loop between two pages (as APPLY_SLICE).
   for (let ids = liveRemoteIds(deps.db, locationId, { limit: LINKS_PAGE }); ids.length > 0; ) {
@@ -199,6 +210,7 @@ async function detectDeletions(deps: PullDeps, locationId: string, seen: Set<str
       if (seen.has(id)) continue;
       const doc = await deps.api.getContact(id);
       const input = doc ? fromHighLevel(doc, deps.ownerMap, { complete: true }) : { deleted: id };
+      if ('unmatchedOwner' in input && input.unmatchedOwner) sweep.owners.add(input.unmatchedOwner);
       const outcome = applyRemote({ db: deps.db, now: deps.clock.now(), settings: deps.settings, log: deps.log }, locationId, input, { complete: true });
       if (outcome === 'archived') deleted++;
       // A DeferredError above leaves the run open; the next call re-reads the last (empty) page and comes back here.

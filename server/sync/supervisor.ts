@@ -18,7 +18,8 @@ import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highleve
 import { getInstallation, listInstallations } from '../../db/installations.ts';
 import { nextOutboxDueAt } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
-import { getSyncState, updateSyncState } from '../../db/sync-state.ts';
+import { getSyncState, updateSyncState, type UnmatchedOwners } from '../../db/sync-state.ts';
+import { ownersOfLiveContacts } from '../../db/contacts.ts';
 import type { Clock } from '../clock.ts';
 import { createLocationApi, DeferredError, type LocationApi, type LocationTokenSource } from '../highlevel/contacts.ts';
 import type { HighLevelEndpoints } from '../highlevel/oauth.ts';
@@ -216,6 +217,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
     const unmatched = new Set<string>();
     const unmatchedLocal = new Set<string>();
+    let sweptOwners: Set<string> | undefined;
     try {
       const now = clock.now();
       if (loop.usersListedAt === undefined || now - loop.usersListedAt >= (o.usersRefreshMs ?? USERS_REFRESH_MS)) {
@@ -242,6 +244,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         );
         result.pulled += pulled.contacts;
         for (const u of pulled.unmatchedOwners) unmatched.add(u);
+        if (pulled.sweptOwners) sweptOwners = pulled.sweptOwners;
         if (!pulled.done) result.more = true;
       };
 
@@ -290,7 +293,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, pushed.deferredReason ?? 'burst', 'outbox deferred by the budget gate');
 
       loop.failures = 0;
-      updateSyncState(db, locationId, { lastError: unmatchedNotice(unmatched, unmatchedLocal) }, clock.now());
+      const owners = unmatchedOwnersNow(db, locationId, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
+      updateSyncState(db, locationId, { unmatchedOwners: owners, lastError: unmatchedNotice(owners) }, clock.now());
       // Not before the import's next pull: every webhook of the import would otherwise bring a pass.
       if (importPullAt !== undefined) result.deferredUntil = importPullAt;
     } catch (err) {
@@ -431,10 +435,29 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   };
 }
 
+/**
+ * The owners that cannot travel after a pass: those known before and those the pass met, less
+ * every owner paired since (Sync users, a new user with the same email). A completed full sweep
+ * has met every HighLevel contact: its owners replace the remote ones known before, and Tandem
+ * users who no longer own a live contact are dropped then too.
+ */
+function unmatchedOwnersNow(db: Db, locationId: string, seen: { remote: Set<string>; local: Set<string>; swept: Set<string> | undefined }): UnmatchedOwners {
+  const before = getSyncState(db, locationId).unmatchedOwners;
+  const ownerMap = ownerMapFor(db, locationId);
+  const userMap = userMapFor(db, locationId);
+  const remote = [...(seen.swept ?? before.remote), ...seen.remote].filter((id) => ownerMap(id) === null);
+  let local = [...before.local, ...seen.local].filter((id) => userMap(id) === null);
+  if (seen.swept) {
+    const owning = ownersOfLiveContacts(db, locationId, local);
+    local = local.filter((id) => owning.has(id));
+  }
+  return { remote: [...new Set(remote)], local: [...new Set(local)] };
+}
+
 /** Owners that could not travel, as the status strip's notice (null when every owner is paired). */
-function unmatchedNotice(remote: Set<string>, local: Set<string>): string | null {
+function unmatchedNotice({ remote, local }: UnmatchedOwners): string | null {
   const parts: string[] = [];
-  if (remote.size) parts.push(`${remote.size} HighLevel user(s) own contacts but have no Tandem user with the same email`);
-  if (local.size) parts.push(`${local.size} Tandem user(s) own contacts but have no HighLevel user with the same email`);
+  if (remote.length) parts.push(`${remote.length} HighLevel user(s) own contacts but have no Tandem user with the same email`);
+  if (local.length) parts.push(`${local.length} Tandem user(s) own contacts but have no HighLevel user with the same email`);
   return parts.length ? `${parts.join('; ')}: those owners were not copied (Sync users repairs them).` : null;
 }

@@ -160,8 +160,9 @@ describe('webhooks into Tandem', () => {
     const paired = await control(t.highlevelUrl, 'POST', '/users', {
       companyId: t.agency.companyId, firstName: 'Olga', lastName: 'Owner', email, type: 'account', role: 'user', locationIds: [loc],
     });
+    const strangerEmail = unique('stranger');
     const stranger = await control(t.highlevelUrl, 'POST', '/users', {
-      companyId: t.agency.companyId, firstName: 'Sam', lastName: 'Stranger', email: unique('stranger'), type: 'account', role: 'user', locationIds: [loc],
+      companyId: t.agency.companyId, firstName: 'Sam', lastName: 'Stranger', email: strangerEmail, type: 'account', role: 'user', locationIds: [loc],
     });
     const owned = await hlCreate({ firstName: 'Owned', email: unique('owned'), assignedTo: paired.id });
     expect((await until(() => linked(owned), 'the owned contact')).fields.ownerUserId).toBe(tandemUser.id);
@@ -169,6 +170,15 @@ describe('webhooks into Tandem', () => {
     const orphan = await hlCreate({ firstName: 'Orphan', email: unique('orphan'), assignedTo: stranger.id });
     expect((await until(() => linked(orphan), 'the contact of an unmatched owner')).fields.ownerUserId).toBeNull();
     await until(() => getSyncState(t.db, loc).lastError?.includes('no Tandem user with the same email'), 'the unmatched owner reported');
+    // A later pass that meets only paired owners keeps saying so: the owner is still unmatched.
+    const later = await hlCreate({ firstName: 'Later', email: unique('later'), assignedTo: paired.id });
+    await until(() => linked(later), 'the later contact');
+    expect(getSyncState(t.db, loc).lastError).toMatch(/1 HighLevel user\(s\) own contacts but have no Tandem user/);
+    // Paired at last (a Tandem user with the same email): the notice goes.
+    createUser(t.db, { locationId: loc, name: 'Sam Stranger', email: strangerEmail, now: Date.now() });
+    t.services.sync.usersChanged(loc);
+    await until(() => getSyncState(t.db, loc).lastError === null || undefined, 'the notice cleared once the owner is paired');
+    expect(getSyncState(t.db, loc).unmatchedOwners).toEqual({ remote: [], local: [] });
   });
 });
 

@@ -1,0 +1,1 @@
+ALTER TABLE `sync_state` ADD `unmatched_owners` text;
