@@ -242,7 +242,10 @@ function unlinkedElsewhere(pass: Pass, contact: Contact, found: HighLevelContact
 async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact): Promise<Outcome> {
   const other = getLinkByRemote(pass.deps.db, pass.locationId, doc.id);
   if (other && other.contactId !== contact.id) {
-    throw new Error(`HighLevel refused a second contact with this email or phone; its contact ${doc.id} is already linked to Tandem contact ${other.contactId}`);
+    // Said from the refused contact's side: the panel shows it beside that contact.
+    throw new Error(
+      `its email or phone is already on HighLevel contact ${doc.id}, which is linked to another Tandem contact (${other.contactId}), and the location does not allow duplicates; change the email or phone, or archive one of the two`,
+    );
   }
   const remote = remoteView(pass, doc);
   const fill = linkFill(contact.fields, remote.fields, { outbound: true });
