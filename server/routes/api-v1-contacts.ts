@@ -34,6 +34,8 @@ import {
   contactPatchBody,
   contactResponse,
   draftOf,
+  described,
+  errorReply,
   errors,
   idParams,
   ifMatchHeaders,
@@ -100,7 +102,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         description:
           'Ordered by (updatedAt, id), oldest first. A contact changed while you page moves to a later page, so paging to the end misses nothing; poll again with `updatedSince` for later changes. Archived contacts only with includeArchived=true.',
         querystring: contactListQuery,
-        response: { 200: contactPage, ...errors(400, 401) },
+        response: { 200: described('A page of contacts, oldest change first; follow nextCursor for the next.', contactPage), ...errors(400, 401) },
       },
     },
     async (req) => {
@@ -128,7 +130,13 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
     '/api/v1/contacts/:id',
     {
       ...tenant('apiKey'),
-      schema: { tags: ['contacts'], operationId: 'getContact', summary: 'Get a contact (archived ones too)', params: idParams, response: { 200: contactResponse, ...errors(401, 404) } },
+      schema: {
+        tags: ['contacts'],
+        operationId: 'getContact',
+        summary: 'Get a contact (archived ones too)',
+        params: idParams,
+        response: { 200: described('The contact; ETag carries its version.', contactResponse), ...errors(400, 401, 404) },
+      },
     },
     async (req, reply) => {
       const contact = getContact(db, apiTenant(req).locationId, req.params.id);
@@ -149,7 +157,11 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         description:
           'Fields are normalised (trimmed; phone to E.164; tags lower case and unique). An email another active contact of this location already has is refused with 409 naming it (`error.contactId`), unless allowDuplicate is true.',
         body: contactCreateBody,
-        response: { 201: contactResponse, ...errors(400, 401, 409, 413) },
+        response: {
+          201: described('Created: Location names the new contact, ETag carries its version.', contactResponse),
+          ...errors(400, 401, 413, 415),
+          409: errorReply('Another active contact of this location has the email (`duplicate_contact`; `error.contactId` names it).'),
+        },
       },
     },
     async (req, reply) => {
@@ -188,7 +200,11 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         params: idParams,
         headers: ifMatchHeaders,
         body: contactPatchBody,
-        response: { 200: contactResponse, ...errors(400, 401, 404, 409, 412, 413) },
+        response: {
+          200: described('The contact as it now is; ETag carries its version.', contactResponse),
+          ...errors(400, 401, 404, 412, 413, 415),
+          409: errorReply('The contact is archived (`archived`: restore it first), or another active contact has the email (`duplicate_contact`; `error.contactId` names it).'),
+        },
       },
     },
     async (req, reply) => {
@@ -247,7 +263,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         description: 'Archives the contact: it leaves lists and HighLevel (as the Sync tab allows) but can be restored. Honours If-Match.',
         params: idParams,
         headers: ifMatchHeaders,
-        response: { 204: z.null().describe('Archived.'), ...errors(400, 401, 404, 412) },
+        response: { 204: z.null().describe('Archived (no body).'), ...errors(400, 401, 404, 412) },
       },
     },
     async (req, reply) => {
@@ -270,7 +286,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'restoreContact',
         summary: 'Restore an archived contact',
         params: idParams,
-        response: { 200: contactResponse, ...errors(401, 404) },
+        response: { 200: described('The contact, no longer archived (one that was not is returned unchanged).', contactResponse), ...errors(400, 401, 404) },
       },
     },
     async (req, reply) => {

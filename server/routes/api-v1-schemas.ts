@@ -19,7 +19,8 @@ export const errorResponse = z
       message: z.string().describe('What went wrong, in words for a person.'),
     }),
   })
-  .describe('Every error. Some carry more: a 409 names the existing record (contactId / userId), a 412 the current version.');
+  .describe('Every error. Some carry more: a 409 names the existing record (contactId / userId), a 412 the current version.')
+  .register(apiSchemas, { id: 'Error' });
 
 const address = z.object({
   line1: z.string().nullable(),
@@ -101,8 +102,20 @@ export function userJson(u: User): z.output<typeof userResponse> {
 
 // ---- requests -----------------------------------------------------------------------------------
 
+/**
+ * Error options for a schema whose value may be missing: zod's own words for that are "expected
+ * string, received undefined", and a misused message (e.g. "must be an email address") is worse.
+ */
+function required(invalid?: string) {
+  return { error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : invalid) };
+}
+/** A JSON object body; every issue of the object itself (not of its fields) says so. Fastify hands a
+ * missing body to validation as null. */
+const objectBody = { error: (issue: { input?: unknown }) => (issue.input == null ? 'is required' : 'must be a JSON object') };
+
 const text = (max: number) => z.string().max(max).nullable().optional();
-const email = z.email('must be an email address').max(254);
+const email = z.email(required('must be an email address')).max(254);
+const name = z.string(required()).trim().min(1, 'must not be empty').max(200);
 const dateOfBirth = z.string().refine(isCalendarDate, 'must be a date as YYYY-MM-DD');
 const country = z.string().regex(/^[A-Za-z]{2}$/, 'must be a 2-letter country code (ISO 3166-1 alpha-2)');
 const tag = z.string().max(100);
@@ -131,28 +144,34 @@ const contactFieldsInput = {
   ownerUserId: z.string().max(64).nullable().optional(),
 };
 
-export const contactCreateBody = z.strictObject({
-  ...contactFieldsInput,
-  tags: tagList.optional(),
-  customFields: z.record(z.string().min(1).max(100), customFieldValueSchema).optional(),
-  allowDuplicate: z
-    .boolean()
-    .optional()
-    .describe('Create even when a contact of this location already has the email (otherwise 409 naming it).'),
-});
+export const contactCreateBody = z.strictObject(
+  {
+    ...contactFieldsInput,
+    tags: tagList.optional(),
+    customFields: z.record(z.string().min(1).max(100), customFieldValueSchema).optional(),
+    allowDuplicate: z
+      .boolean()
+      .optional()
+      .describe('Create even when a contact of this location already has the email (otherwise 409 naming it).'),
+  },
+  objectBody,
+);
 export type ContactCreateBody = z.output<typeof contactCreateBody>;
 
 export const contactPatchBody = z
-  .strictObject({
-    ...contactFieldsInput,
-    tags: tagList.optional().describe('Replaces the tags. Not together with addTags / removeTags.'),
-    addTags: tagList.optional(),
-    removeTags: tagList.optional(),
-    customFields: z
-      .record(z.string().min(1).max(100), customFieldValueSchema.nullable())
-      .optional()
-      .describe('Only the ids given change; null clears a value.'),
-  })
+  .strictObject(
+    {
+      ...contactFieldsInput,
+      tags: tagList.optional().describe('Replaces the tags. Not together with addTags / removeTags.'),
+      addTags: tagList.optional(),
+      removeTags: tagList.optional(),
+      customFields: z
+        .record(z.string().min(1).max(100), customFieldValueSchema.nullable())
+        .optional()
+        .describe('Only the ids given change; null clears a value.'),
+    },
+    objectBody,
+  )
   .refine((b) => b.tags === undefined || (b.addTags === undefined && b.removeTags === undefined), {
     message: 'send either tags (replace) or addTags/removeTags, not both',
     path: ['tags'],
@@ -184,6 +203,12 @@ export function draftOf(body: Omit<ContactPatchBody, 'tags' | 'addTags' | 'remov
   return draft;
 }
 
+/** A whole number from the query string; every way of missing the range gets the same plain words. */
+function integerBetween(min: number, max: number) {
+  const message = `must be an integer between ${min} and ${max}`;
+  return z.coerce.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message });
+}
+
 export const contactListQuery = z.strictObject({
   email: z.string().max(254).optional().describe('Exact email, case-insensitive.'),
   phone: z.string().max(40).optional().describe('Any format; compared in E.164.'),
@@ -192,7 +217,7 @@ export const contactListQuery = z.strictObject({
   updatedSince: z.iso.datetime({ offset: true }).optional().describe('ISO 8601; contacts updated at or after it.'),
   includeArchived: z.enum(['true', 'false']).optional(),
   cursor: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(200).optional().describe('1–200, default 50.'),
+  limit: integerBetween(1, 200).optional().describe('1–200, default 50.'),
 });
 
 export const idParams = z.strictObject({ id: z.string().min(1).max(64) });
@@ -201,14 +226,44 @@ export const ifMatchHeaders = z.looseObject({
   'if-match': z.string().max(64).optional().describe('A contact version ("3" or W/"3"): the write happens only if it is still current, else 412.'),
 });
 
-export const userCreateBody = z.strictObject({ name: z.string().trim().min(1).max(200), email });
-export const userPatchBody = z.strictObject({ name: z.string().trim().min(1).max(200).optional(), email: email.optional() });
+export const userCreateBody = z.strictObject({ name, email }, objectBody);
+export const userPatchBody = z.strictObject({ name: name.optional(), email: email.optional() }, objectBody);
 export const userListQuery = z.strictObject({
   email: z.string().max(254).optional(),
   includeInactive: z.enum(['true', 'false']).optional(),
 });
 
-/** Response schemas for these error statuses (documented; errors are serialised through them). */
-export function errors<const C extends readonly number[]>(...codes: C): { [K in C[number]]: typeof errorResponse } {
-  return Object.fromEntries(codes.map((c) => [c, errorResponse])) as { [K in C[number]]: typeof errorResponse };
+// ---- documented responses -----------------------------------------------------------------------
+
+/** Bodies above this are refused with 413; a contact is a few KiB at most. */
+export const API_BODY_LIMIT = 64 * 1024;
+
+/**
+ * A response as the OpenAPI document shows it: what it means, and its JSON body (the schema also
+ * serialises it). Without a description @fastify/swagger writes "Default Response".
+ */
+export function described<T extends z.ZodType>(description: string, schema: T) {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+/** The error statuses whose meaning is the same on every route; a 409 says what conflicts (errorReply). */
+export type ErrorStatus = 400 | 401 | 404 | 412 | 413 | 415;
+
+const ERROR_MEANINGS: Record<ErrorStatus, string> = {
+  400: 'Invalid request (`invalid_request`, or a more specific code such as `invalid_cursor` or `unknown_owner`); the message names what is wrong.',
+  401: 'No valid API key: missing, malformed, unknown, revoked, or its location uninstalled (`unauthorized`).',
+  404: 'No record with this id in the API key’s location (`not_found`).',
+  412: 'If-Match names a version that is no longer current (`version_mismatch`); the message gives the current one.',
+  413: `Body larger than ${API_BODY_LIMIT / 1024} KiB (\`payload_too_large\`).`,
+  415: 'Body not sent as JSON with `Content-Type: application/json` (`unsupported_media_type`).',
+};
+
+/** An error response with its own description: a 409, which means something else on each route. */
+export function errorReply(description: string) {
+  return described(description, errorResponse);
+}
+
+/** The documented error responses for these statuses (errors are also serialised through them). */
+export function errors<const C extends readonly ErrorStatus[]>(...codes: C): { [K in C[number]]: ReturnType<typeof errorReply> } {
+  return Object.fromEntries(codes.map((c) => [c, errorReply(ERROR_MEANINGS[c])])) as { [K in C[number]]: ReturnType<typeof errorReply> };
 }

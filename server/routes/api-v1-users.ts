@@ -1,7 +1,7 @@
 // REST API: the location's users (contact owners). Email is unique per location, case-insensitively.
 import { AppError, errorBody } from '../errors.ts';
 import { createUser, getUser, listUsers, setUserActive, updateUser, UserEmailTakenError, type User } from '../../db/users.ts';
-import { errors, idParams, userCreateBody, userJson, userListQuery, userPatchBody, userResponse } from './api-v1-schemas.ts';
+import { described, errorReply, errors, idParams, userCreateBody, userJson, userListQuery, userPatchBody, userResponse } from './api-v1-schemas.ts';
 import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
 import { tenant } from './tenant.ts';
 import { z } from 'zod';
@@ -14,6 +14,8 @@ function found(user: User | undefined): User {
   if (!user) throw notFound();
   return user;
 }
+
+const duplicateUser = errorReply('Another user of this location has the email, in any case (`duplicate_user`; `error.userId` names it).');
 
 function emailTaken(err: UserEmailTakenError) {
   return { error: { ...errorBody('duplicate_user', `A user with this email already exists (${err.existingId}).`).error, userId: err.existingId } };
@@ -32,7 +34,7 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
         summary: 'List users',
         description: 'By name; deactivated users only with includeInactive=true.',
         querystring: userListQuery,
-        response: { 200: z.object({ users: z.array(userResponse) }), ...errors(400, 401) },
+        response: { 200: described('The users, by name.', z.object({ users: z.array(userResponse) })), ...errors(400, 401) },
       },
     },
     async (req) => {
@@ -47,7 +49,10 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
 
   api.get(
     '/api/v1/users/:id',
-    { ...tenant('apiKey'), schema: { tags: ['users'], operationId: 'getUser', summary: 'Get a user', params: idParams, response: { 200: userResponse, ...errors(401, 404) } } },
+    {
+      ...tenant('apiKey'),
+      schema: { tags: ['users'], operationId: 'getUser', summary: 'Get a user', params: idParams, response: { 200: described('The user.', userResponse), ...errors(400, 401, 404) } },
+    },
     async (req) => userJson(found(getUser(db, apiTenant(req).locationId, req.params.id))),
   );
 
@@ -61,7 +66,7 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
         summary: 'Create a user',
         description: 'An email another user of this location has (in any case) is refused with 409 naming it (`error.userId`).',
         body: userCreateBody,
-        response: { 201: userResponse, ...errors(400, 401, 409) },
+        response: { 201: described('Created: Location names the new user.', userResponse), ...errors(400, 401, 413, 415), 409: duplicateUser },
       },
     },
     async (req, reply) => {
@@ -87,7 +92,7 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
         summary: 'Update a user’s name or email',
         params: idParams,
         body: userPatchBody,
-        response: { 200: userResponse, ...errors(400, 401, 404, 409) },
+        response: { 200: described('The user as it now is.', userResponse), ...errors(400, 401, 404, 413, 415), 409: duplicateUser },
       },
     },
     async (req, reply) => {
@@ -115,7 +120,7 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
           operationId: `${action}User`,
           summary: active ? 'Reactivate a user' : 'Deactivate a user (contacts keep their owner)',
           params: idParams,
-          response: { 200: userResponse, ...errors(401, 404) },
+          response: { 200: described(active ? 'The user, active again.' : 'The user, now inactive.', userResponse), ...errors(400, 401, 404) },
         },
       },
       async (req) => userJson(found(setUserActive(db, { locationId: apiTenant(req).locationId, id: req.params.id, active, now: clock.now() }))),

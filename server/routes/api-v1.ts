@@ -1,7 +1,8 @@
 // Tandem's REST API under /api/v1: an encapsulated plugin with zod validation and serialization
 // (fastify-type-provider-zod, scoped here), its own OpenAPI document (@fastify/swagger, served at
 // /api/v1/openapi.json), API-key authentication before anything else is read, and validation errors
-// that name what is wrong. The routes live in api-v1-contacts.ts and api-v1-users.ts.
+// that name what is wrong; bodies are JSON only (415 otherwise), and a path answered under other
+// methods says which (405 with Allow). The routes live in api-v1-contacts.ts and api-v1-users.ts.
 import swagger from '@fastify/swagger';
 import type {
   FastifyBaseLogger,
@@ -14,16 +15,14 @@ import type {
 } from 'fastify';
 import { createJsonSchemaTransform, createJsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Clock } from '../clock.ts';
-import { errorBody } from '../errors.ts';
+import { z } from 'zod';
+import { AppError, errorBody } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import { authenticateApiKeyRequest, unauthorized, type ApiKeyTenant } from '../auth/api-key.ts';
 import { registerApiContactRoutes } from './api-v1-contacts.ts';
-import { apiSchemas } from './api-v1-schemas.ts';
+import { API_BODY_LIMIT, apiSchemas } from './api-v1-schemas.ts';
 import { registerApiUserRoutes } from './api-v1-users.ts';
 import { tenant } from './tenant.ts';
-
-/** Bodies above this are refused with 413; a contact is a few KiB at most. */
-export const API_BODY_LIMIT = 64 * 1024;
 
 export interface ApiV1Deps {
   db: Db;
@@ -64,16 +63,51 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
         { name: 'users', description: 'Users of the location: contact owners, paired with HighLevel users by email.' },
       ],
     },
-    transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas }),
-    transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas }),
+    transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas, zodToJsonConfig }),
+    transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas, zodToJsonConfig }),
+  });
+
+  // JSON only. Fastify's defaults would also take text/plain (then refused as "expected object,
+  // received string") and the root's formbody parser would take forms; both are 415 here. The
+  // parser is Fastify's own (it refuses __proto__ / constructor.prototype), except that an empty
+  // body is no body: an action that takes none may be sent Content-Type: application/json anyway.
+  api.removeAllContentTypeParsers();
+  const parseJson = api.getDefaultJsonParser('error', 'error');
+  api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = body.toString();
+    if (text === '') return done(null, undefined);
+    parseJson(req, text, (err, value) => (err ? done(new AppError(400, 'invalid_request', 'Invalid request: the body is not valid JSON.')) : done(null, value)));
   });
 
   api.setErrorHandler((err: FastifyError, _req, reply) => {
-    if (!err.validation) throw err;
-    return reply.code(400).send(errorBody('invalid_request', validationMessage(err)));
+    if (err.validation) return reply.code(400).send(errorBody('invalid_request', validationMessage(err)));
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send(errorBody('unsupported_media_type', 'Send the body as JSON, with Content-Type: application/json.'));
+    }
+    // Fastify's other 400s (a bad Content-Length, a malformed URL) are malformed input too: one code
+    // for all of it here. The root handler (and its `bad_request`) serves the rest of Tandem.
+    if (err.statusCode === 400) return reply.code(400).send(errorBody('invalid_request', `Invalid request: ${err.message}`));
+    throw err;
   });
+
+  // A route without a body schema (GET, DELETE, the restore / deactivate / reactivate actions) takes
+  // no body. Nothing or {} (what some clients always send) is fine; anything else is refused like any
+  // unknown property, rather than accepted and ignored. Declaring an empty body schema instead would
+  // make the OpenAPI document say these operations require a body.
+  api.addHook('preValidation', async (req) => {
+    const body: unknown = req.body;
+    if (req.routeOptions.schema?.body !== undefined || body === undefined || body === null) return;
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw new AppError(400, 'invalid_request', 'Invalid request: body: this request takes none (send nothing, or {}).');
+    }
+    const keys = Object.keys(body);
+    if (keys.length > 0) throw new AppError(400, 'invalid_request', `Invalid request: ${unknownProperties(keys, 'body')}`);
+  });
+
+  const routeTable: { pattern: RegExp; methods: Set<string> }[] = [];
   api.addHook('onRoute', (route) => {
     route.bodyLimit ??= API_BODY_LIMIT;
+    if (route.url !== ANY_OTHER_API_PATH) routeTable.push({ pattern: pathPattern(route.url), methods: new Set([route.method].flat()) });
   });
   // Before the body is parsed or validated: nothing about the request is read without a key.
   api.addHook('onRequest', async (req, reply) => {
@@ -94,7 +128,54 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
     reply.header('cache-control', 'no-cache');
     return api.swagger();
   });
+
+  // Fastify answers a known path under an unknown method with 404 "No route". Under /api/v1 that is
+  // a 405 naming the methods that path has. The wildcard only matches what no route above does; it
+  // answers in onRequest, before any body is read, and needs no key: the methods are those of the
+  // public OpenAPI document.
+  api.route({
+    method: [...ALLOW_ORDER],
+    url: ANY_OTHER_API_PATH,
+    exposeHeadRoute: false,
+    ...tenant('public'),
+    schema: { hide: true },
+    onRequest: async (req, reply) => {
+      const path = req.url.split('?')[0]!;
+      const allowed = new Set(routeTable.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]));
+      if (allowed.has('GET')) allowed.add('HEAD');
+      if (allowed.size === 0) return reply.callNotFound();
+      const allow = ALLOW_ORDER.filter((m) => allowed.has(m)).join(', ');
+      return reply.code(405).header('allow', allow).send(errorBody('method_not_allowed', `${req.method} is not allowed on ${path}; use ${allow}.`));
+    },
+    handler: async () => {
+      throw new AppError(500, 'internal_error', 'unreachable: answered in onRequest');
+    },
+  });
 }
+
+const ANY_OTHER_API_PATH = '/api/v1/*';
+/** The methods a 405 may name, in the order its Allow header lists them. */
+const ALLOW_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/** "/api/v1/contacts/:id" → a pattern matching "/api/v1/contacts/c_123" (one segment per parameter). */
+function pathPattern(url: string): RegExp {
+  const source = url
+    .split('/')
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}$`);
+}
+
+// The schema transform reads metadata only from apiSchemas, so the descriptions written with
+// .describe() (kept in zod's global registry) never reached the document: copy them across. This
+// replaces the library's default override, whose rewrites (dates, undefined, empty union branches)
+// none of these schemas need: the document is otherwise the same as without it.
+const zodToJsonConfig = {
+  override: (ctx: { zodSchema: z.core.$ZodType; jsonSchema: { description?: string } }) => {
+    const description = z.globalRegistry.get(ctx.zodSchema)?.description;
+    if (description !== undefined && ctx.jsonSchema.description === undefined) ctx.jsonSchema.description = description;
+  },
+};
 
 /** "Invalid request: unknown properties "a", "b" in body; body.email: must be an email address". */
 export function validationMessage(err: FastifyError): string {
@@ -102,11 +183,13 @@ export function validationMessage(err: FastifyError): string {
   const parts = (err.validation ?? []).map((issue) => {
     const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
     const at = path ? `${where}.${path}` : where;
-    if (issue.keyword === 'unrecognized_keys') {
-      const keys = (issue.params as { keys?: string[] }).keys ?? [];
-      return `unknown ${keys.length === 1 ? 'property' : 'properties'} ${keys.map((k) => `"${k}"`).join(', ')} in ${at}`;
-    }
+    if (issue.keyword === 'unrecognized_keys') return unknownProperties((issue.params as { keys?: string[] }).keys ?? [], at);
     return `${at}: ${issue.message}`;
   });
   return `Invalid request: ${parts.join('; ') || err.message}`;
+}
+
+/** 'unknown properties "a", "b" in body' */
+function unknownProperties(keys: string[], at: string): string {
+  return `unknown ${keys.length === 1 ? 'property' : 'properties'} ${keys.map((k) => `"${k}"`).join(', ')} in ${at}`;
 }

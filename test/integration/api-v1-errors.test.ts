@@ -1,0 +1,190 @@
+// The REST API's answers to malformed or misdirected requests, over real HTTP: bodies where none is
+// expected, one error code for malformed input, 415 for non-JSON bodies, 405 with Allow for a path
+// that exists under another method, messages that say what is wrong in words (bounds, a missing
+// field), and an OpenAPI document whose responses say what they are and which errors can come.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../db/api-keys.ts';
+import { installedTandem } from '../helpers/tandem.ts';
+
+let t: Awaited<ReturnType<typeof installedTandem>>;
+let key: string;
+
+beforeAll(async () => {
+  t = await installedTandem({ sync: { start: false } });
+  key = createApiKey(t.db, { locationId: t.location.id, name: 'errors', createdBy: null, now: t.clock.now() }).key;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+interface Res {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+/** `body` is sent as given (a string) with `contentType`, or as JSON when it is not a string. */
+async function call(method: string, path: string, opts: { body?: unknown; contentType?: string | null } = {}): Promise<Res> {
+  const payload = typeof opts.body === 'string' ? opts.body : opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  const contentType = opts.contentType === undefined ? (payload === undefined ? null : 'application/json') : opts.contentType;
+  const res = await fetch(`${t.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(contentType ? { 'content-type': contentType } : {}) },
+    ...(payload !== undefined ? { body: payload } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+async function contact(): Promise<{ id: string }> {
+  const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Probe' } });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+describe('routes that take no body', () => {
+  it('restore refuses unknown properties and non-objects; nothing, an empty body or {} are fine', async () => {
+    const c = await contact();
+    expect((await call('DELETE', `/api/v1/contacts/${c.id}`)).status).toBe(204);
+    const unknown = await call('POST', `/api/v1/contacts/${c.id}/restore`, { body: { x: 1 } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.code).toBe('invalid_request');
+    expect(unknown.body.error.message).toContain('"x"');
+    expect((await call('POST', `/api/v1/contacts/${c.id}/restore`, { body: [] })).status).toBe(400);
+    // Refused before anything happened: still archived.
+    expect((await call('GET', `/api/v1/contacts/${c.id}`)).body.archivedAt).toEqual(expect.any(String));
+
+    expect((await call('POST', `/api/v1/contacts/${c.id}/restore`)).status).toBe(200);
+    expect((await call('POST', `/api/v1/contacts/${c.id}/restore`, { body: {} })).status).toBe(200);
+    expect((await call('POST', `/api/v1/contacts/${c.id}/restore`, { body: '', contentType: 'application/json' })).status).toBe(200);
+  });
+
+  it('so do DELETE, deactivate and reactivate', async () => {
+    const c = await contact();
+    const del = await call('DELETE', `/api/v1/contacts/${c.id}`, { body: { archive: false } });
+    expect(del.status).toBe(400);
+    expect(del.body.error.message).toContain('"archive"');
+    expect((await call('GET', `/api/v1/contacts/${c.id}`)).body.archivedAt).toBeNull();
+
+    const user = await call('POST', '/api/v1/users', { body: { name: 'Body Less', email: `bodyless-${Date.now()}@example.com` } });
+    for (const action of ['deactivate', 'reactivate']) {
+      const res = await call('POST', `/api/v1/users/${user.body.id}/${action}`, { body: { active: true } });
+      expect(res.status, action).toBe(400);
+      expect(res.body.error.message).toContain('"active"');
+      expect((await call('POST', `/api/v1/users/${user.body.id}/${action}`, { body: {} })).status).toBe(200);
+    }
+  });
+});
+
+describe('malformed input', () => {
+  it('answers invalid JSON with the same code as every other invalid request', async () => {
+    const res = await call('POST', '/api/v1/contacts', { body: '{"firstName": ', contentType: 'application/json' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.message).toMatch(/JSON/);
+    // Fastify's own parser still refuses prototype keys.
+    const poisoned = await call('POST', '/api/v1/contacts', { body: '{"customFields":{"__proto__":{"x":"1"}}}', contentType: 'application/json' });
+    expect(poisoned.status).toBe(400);
+    expect(poisoned.body.error.code).toBe('invalid_request');
+  });
+
+  it('answers a body that is not JSON with 415 naming application/json', async () => {
+    for (const [contentType, body] of [
+      ['text/plain', '{"firstName":"Plain"}'],
+      ['application/x-www-form-urlencoded', 'firstName=Form'],
+      [null, '{"firstName":"Untyped"}'],
+    ] as const) {
+      const res = await call('POST', '/api/v1/contacts', { body, contentType });
+      expect(res.status, String(contentType)).toBe(415);
+      expect(res.body.error.code).toBe('unsupported_media_type');
+      expect(res.body.error.message).toContain('application/json');
+    }
+    // JSON with a charset is JSON.
+    expect((await call('POST', '/api/v1/contacts', { body: '{"firstName":"Utf"}', contentType: 'application/json; charset=utf-8' })).status).toBe(201);
+  });
+
+  it('answers a path that exists under another method with 405 and Allow', async () => {
+    const c = await contact();
+    const cases: [string, string, string[]][] = [
+      ['PUT', `/api/v1/contacts/${c.id}`, ['DELETE', 'GET', 'HEAD', 'PATCH']],
+      ['PUT', '/api/v1/contacts', ['GET', 'HEAD', 'POST']],
+      ['DELETE', '/api/v1/users', ['GET', 'HEAD', 'POST']],
+      ['GET', `/api/v1/contacts/${c.id}/restore`, ['POST']],
+    ];
+    for (const [method, path, allowed] of cases) {
+      const res = await call(method, path, { body: method === 'PUT' ? { firstName: 'Put' } : undefined });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow')?.split(/,\s*/).sort()).toEqual(allowed);
+      expect(res.body.error.code).toBe('method_not_allowed');
+      expect(res.body.error.message).toContain(method);
+    }
+    // A path that exists under no method is still a 404.
+    const missing = await call('GET', '/api/v1/nothing-here');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('not_found');
+    expect((await call('PUT', '/api/v1/contacts/a/b/c')).status).toBe(404);
+  });
+
+  it('says what a valid limit is', async () => {
+    for (const limit of ['abc', '0', '201', '2.5', '']) {
+      const res = await call('GET', `/api/v1/contacts?limit=${limit}`);
+      expect(res.status, limit).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+      expect(res.body.error.message, limit).toContain('querystring.limit: must be an integer between 1 and 200');
+    }
+    expect((await call('GET', '/api/v1/contacts?limit=200')).status).toBe(200);
+  });
+
+  it('says a required field is required, and an invalid one invalid', async () => {
+    const noEmail = await call('POST', '/api/v1/users', { body: { name: 'No Mail' } });
+    expect(noEmail.status).toBe(400);
+    expect(noEmail.body.error.message).toContain('body.email: is required');
+    const noName = await call('POST', '/api/v1/users', { body: { email: `nameless-${Date.now()}@example.com` } });
+    expect(noName.body.error.message).toContain('body.name: is required');
+    const badEmail = await call('POST', '/api/v1/users', { body: { name: 'Bad Mail', email: 'nope' } });
+    expect(badEmail.body.error.message).toContain('body.email: must be an email address');
+    const noBody = await call('POST', '/api/v1/users');
+    expect(noBody.status).toBe(400);
+    expect(noBody.body.error.message).toContain('body: is required');
+  });
+});
+
+describe('OpenAPI responses', () => {
+  const expected: Record<string, string[]> = {
+    'get /api/v1/contacts': ['200', '400', '401'],
+    'post /api/v1/contacts': ['201', '400', '401', '409', '413', '415'],
+    'get /api/v1/contacts/{id}': ['200', '400', '401', '404'],
+    'patch /api/v1/contacts/{id}': ['200', '400', '401', '404', '409', '412', '413', '415'],
+    'delete /api/v1/contacts/{id}': ['204', '400', '401', '404', '412'],
+    'post /api/v1/contacts/{id}/restore': ['200', '400', '401', '404'],
+    'get /api/v1/users': ['200', '400', '401'],
+    'post /api/v1/users': ['201', '400', '401', '409', '413', '415'],
+    'get /api/v1/users/{id}': ['200', '400', '401', '404'],
+    'patch /api/v1/users/{id}': ['200', '400', '401', '404', '409', '413', '415'],
+    'post /api/v1/users/{id}/deactivate': ['200', '400', '401', '404'],
+    'post /api/v1/users/{id}/reactivate': ['200', '400', '401', '404'],
+  };
+
+  it('describes every response and documents the errors each operation can answer, with the error body', async () => {
+    const doc = await (await fetch(`${t.url}/api/v1/openapi.json`)).json();
+    type Response = { description: string; content?: Record<string, { schema: { $ref?: string } }> };
+    const ops = Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, Response> }>>).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ route: `${method} ${path}`, responses: op.responses })),
+    );
+    expect(ops.map((o) => o.route).sort()).toEqual(Object.keys(expected).sort());
+    for (const { route, responses } of ops) {
+      expect.soft(Object.keys(responses).sort(), route).toEqual(expected[route]);
+      for (const [status, response] of Object.entries(responses)) {
+        expect.soft(response.description, `${route} ${status}`).not.toBe('Default Response');
+        expect.soft(response.description.length, `${route} ${status}`).toBeGreaterThan(5);
+        if (Number(status) >= 400) expect.soft(response.content?.['application/json']?.schema.$ref, `${route} ${status}`).toBe('#/components/schemas/Error');
+      }
+    }
+    expect(doc.components.schemas.Error.properties.error.required).toEqual(['code', 'message']);
+    // The 204 of DELETE has no body, and the actions take none.
+    expect(doc.paths['/api/v1/contacts/{id}'].delete.responses['204'].content).toBeUndefined();
+    expect(doc.paths['/api/v1/contacts/{id}/restore'].post.requestBody).toBeUndefined();
+    // The descriptions written in the schemas reach the document.
+    expect(doc.components.schemas.Contact.properties.phone.description).toContain('E.164');
+  });
+});
