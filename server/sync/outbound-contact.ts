@@ -244,7 +244,7 @@ async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact)
   if (other && other.contactId !== contact.id) {
     // Said from the refused contact's side: the panel shows it beside that contact.
     throw new Error(
-      `its email or phone is already on HighLevel contact ${doc.id}, which is linked to another Tandem contact (${other.contactId}), and the location does not allow duplicates; change the email or phone, or archive one of the two`,
+      `this contact’s email or phone is already on HighLevel contact ${doc.id}, which is linked to another Tandem contact (${other.contactId}), and the location does not allow duplicates; change the email or phone, or archive one of the two`,
     );
   }
   const remote = remoteView(pass, doc);
