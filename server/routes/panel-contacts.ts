@@ -1,6 +1,9 @@
 // The panel's Contacts tab API: Tandem's contacts of the session's location, newest change first,
 // with whether each is linked to HighLevel; admins edit a contact through the same write the REST
 // API makes (origin 'local': outbox row in the same transaction, then the sync loop is woken).
+// Each contact also carries its outbox state, and the page the settings that decide where an edit
+// goes, so the panel can say what HighLevel has of it and what an edit will do.
+import { and, eq, inArray } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
@@ -8,6 +11,9 @@ import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import { ContactWriteError, decodeCursor, findContactsByEmail, getContact, listRecentContacts, updateContact, type Contact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
+import { PARKED_AT } from '../../db/outbox.ts';
+import { outbox, type Direction } from '../../db/schema.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
 import { getUser } from '../../db/users.ts';
 import { requireAdmin, requireSession } from '../auth/session.ts';
 import { contactFieldsSchema, normalizeContact, normalizeTags, sameEmail, type ContactPatch } from '../sync/contact-model.ts';
@@ -42,12 +48,33 @@ export interface PanelContactView {
   version: number;
   /** The HighLevel contact id when the contact is linked; null when not (yet) in HighLevel. */
   highlevelId: string | null;
+  /**
+   * A change of this contact that has not reached HighLevel, or null when none is outstanding:
+   * 'pending' waits for its turn, for a setting (parked) or for a retry, with the last transient
+   * error as `reason` when there was one; 'failed' was refused by HighLevel for good, and `reason`
+   * says why. Without this a refused contact looked the same as one simply not sent yet.
+   */
+  outbound: { status: 'pending' | 'failed'; reason: string | null } | null;
+}
+
+/** The settings that decide what happens to an edit made here (the Sync tab changes them). */
+export interface PanelContactsSync {
+  creationDirection: Direction;
+  updateDirection: Direction;
+  paused: boolean;
 }
 
 export interface PanelContactsPage {
   contacts: PanelContactView[];
   nextCursor: string | null;
   canEdit: boolean;
+  sync: PanelContactsSync;
+}
+
+export interface PanelContactSaved {
+  contact: PanelContactView;
+  /** The settings at the moment of the save, so the confirmation says what happens to this edit. */
+  sync: PanelContactsSync;
 }
 
 type EditField = 'firstName' | 'lastName' | 'email' | 'phone' | 'companyName';
@@ -63,7 +90,30 @@ function invalid(error: z.ZodError): AppError {
 export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db; clock: Clock; wake?: (locationId: string) => void }): void {
   const { db, clock } = deps;
 
-  const view = (c: Contact): PanelContactView => {
+  /** The outbox rows of these contacts, in one query (a page is up to PAGE_SIZE contacts). */
+  const outboxOf = (locationId: string, contactIds: string[]): Map<string, PanelContactView['outbound']> => {
+    const states = new Map<string, PanelContactView['outbound']>();
+    if (contactIds.length === 0) return states;
+    const rows = db
+      .select({ contactId: outbox.contactId, status: outbox.status, lastError: outbox.lastError, nextAttemptAt: outbox.nextAttemptAt })
+      .from(outbox)
+      .where(and(eq(outbox.locationId, locationId), inArray(outbox.contactId, contactIds)))
+      .all();
+    for (const r of rows) {
+      // A parked row's lastError only restates the setting that held it when it was parked; the
+      // page's `sync` says what holds it now, so it is not passed on as a reason.
+      const parked = r.status === 'pending' && r.nextAttemptAt === PARKED_AT;
+      states.set(r.contactId, { status: r.status, reason: parked ? null : r.lastError });
+    }
+    return states;
+  };
+
+  const syncOf = (locationId: string): PanelContactsSync => {
+    const s = getSyncSettings(db, locationId);
+    return { creationDirection: s.creationDirection, updateDirection: s.updateDirection, paused: s.paused };
+  };
+
+  const view = (c: Contact, outbound: PanelContactView['outbound']): PanelContactView => {
     const owner = c.fields.ownerUserId ? getUser(db, c.locationId, c.fields.ownerUserId) : undefined;
     const f = c.fields;
     return {
@@ -77,8 +127,21 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
       owner: owner?.name ?? f.ownerUserId,
       updatedAt: new Date(c.updatedAt).toISOString(),
       version: c.version,
-      highlevelId: getLinkByContact(db, c.locationId, c.id)?.highlevelId ?? null,
+      highlevelId: liveHighLevelId(c),
+      outbound,
     };
+  };
+
+  // A link whose HighLevel contact was deleted names nothing in HighLevel: the contact (restored in
+  // Tandem since) is a new one for HighLevel, and shows as one.
+  const liveHighLevelId = (c: Contact): string | null => {
+    const link = getLinkByContact(db, c.locationId, c.id);
+    return link && link.remoteDeletedAt === null ? link.highlevelId : null;
+  };
+
+  const views = (locationId: string, contacts: Contact[]): PanelContactView[] => {
+    const outbound = outboxOf(locationId, contacts.map((c) => c.id));
+    return contacts.map((c) => view(c, outbound.get(c.id) ?? null));
   };
 
   app.get('/api/panel/contacts', { ...tenant('session') }, async (req, reply): Promise<PanelContactsPage> => {
@@ -89,10 +152,10 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     if (q.data.cursor && !cursor) throw new AppError(400, 'invalid_cursor', 'This list position is no longer valid; reload the list.');
     const page = listRecentContacts(db, session.locationId, { ...(q.data.query ? { query: q.data.query } : {}), ...(cursor ? { cursor } : {}), limit: PAGE_SIZE });
     reply.header('cache-control', 'no-store');
-    return { contacts: page.contacts.map(view), nextCursor: page.nextCursor, canEdit: session.role === 'admin' };
+    return { contacts: views(session.locationId, page.contacts), nextCursor: page.nextCursor, canEdit: session.role === 'admin', sync: syncOf(session.locationId) };
   });
 
-  app.patch('/api/panel/contacts/:id', { ...tenant('session'), bodyLimit: 16384 }, async (req, reply): Promise<{ contact: PanelContactView }> => {
+  app.patch('/api/panel/contacts/:id', { ...tenant('session'), bodyLimit: 16384 }, async (req, reply): Promise<PanelContactSaved> => {
     const session = await requireSession(req);
     requireAdmin(session);
     const { locationId } = session;
@@ -140,6 +203,6 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
       }
     }
     reply.header('cache-control', 'no-store');
-    return { contact: view(contact) };
+    return { contact: views(locationId, [contact])[0]!, sync: syncOf(locationId) };
   });
 }

@@ -1,7 +1,8 @@
 // The Sync tab in headless Chromium inside the emulated HighLevel: the defaults show, an admin
 // switches Contact update to Bi-directional (Save enables only then), saves, sees the confirmation,
 // and after a reload sees the saved value and the change in the history; a plain user sees the same
-// settings disabled; pause and resume, and the status strip's counts and latest problem.
+// settings disabled; pause and resume (the header shows the pause too), and the status strip's
+// counts and latest problem.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -129,9 +130,20 @@ describe('the status strip', () => {
     await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
     const state = panel.getByTestId('sync-state');
     await state.getByText('Sync on', { exact: true }).waitFor();
+    expect(await panel.getByTestId('panel-connection').getAttribute('data-status')).toBe('active');
     await panel.getByTestId('sync-pause-toggle').click();
     await state.getByText('Paused', { exact: true }).waitFor();
     expect(await panel.getByTestId('sync-history-entry').first().innerText()).toContain('paused sync');
+    // The header agrees with the strip: a paused sync is not a green Connected, on any tab.
+    const connection = panel.getByTestId('panel-connection');
+    expect(await connection.getAttribute('data-status')).toBe('sync_paused');
+    expect(await connection.innerText()).toContain('Paused');
+    expect(await connection.innerText()).not.toContain('Connected');
+    await panel.getByRole('tab', { name: 'Contacts' }).click();
+    await panel.getByTestId('contacts').waitFor();
+    expect(await connection.getAttribute('data-status')).toBe('sync_paused');
+    await panel.getByRole('tab', { name: 'Sync' }).click();
+    await panel.getByTestId('sync-status').waitFor();
 
     // While paused the loop leaves these alone; the tab picks them up on its next refresh.
     const db = world.tandem.database.db;
@@ -151,6 +163,7 @@ describe('the status strip', () => {
     await panel.getByTestId('sync-pause-toggle').click();
     await state.getByText('Sync on', { exact: true }).waitFor();
     expect(await panel.getByTestId('sync-history-entry').first().innerText()).toContain('resumed sync');
+    expect(await connection.innerText()).toContain('Connected');
     expect(getSyncSettings(db, location).paused).toBe(false);
     await page.close();
   });

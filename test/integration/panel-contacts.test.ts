@@ -3,11 +3,12 @@
 // the body is strict, and the location comes from the session only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContact, getContact } from '../../db/contacts.ts';
-import { upsertLink } from '../../db/links.ts';
-import { getOutbox } from '../../db/outbox.ts';
+import { tombstone, upsertLink } from '../../db/links.ts';
+import { enqueueOutbox, failOutbox, getOutbox, PARKED_AT } from '../../db/outbox.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { createUser } from '../../db/users.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
-import type { PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
+import type { PanelContactSaved, PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
@@ -70,6 +71,49 @@ describe('list', () => {
     const none = await api<PanelContactsPage>('GET', '/api/panel/contacts?query=%25', token);
     expect(none.body.contacts).toEqual([]);
     expect((await api('GET', '/api/panel/contacts?cursor=garbage', token)).status).toBe(400);
+  });
+
+  it('tells a contact HighLevel refused from one not sent yet: each row carries its outbox state, the page the settings', async () => {
+    const refused = seed(A.id, { firstName: 'Refused', email: 'dupe@alpha.example' });
+    const waiting = seed(A.id, { firstName: 'Waiting' });
+    const parked = seed(A.id, { firstName: 'Parked' });
+    const retrying = seed(A.id, { firstName: 'Retrying' });
+    const synced = seed(A.id, { firstName: 'Synced' });
+    upsertLink(t.db, { locationId: A.id, contactId: synced.id, highlevelId: 'hl-synced', base: synced.fields, now: at });
+    // Its HighLevel contact deleted, then restored in Tandem: not in HighLevel, on its way there again.
+    const restored = seed(A.id, { firstName: 'Restored' });
+    upsertLink(t.db, { locationId: A.id, contactId: restored.id, highlevelId: 'hl-deleted', base: restored.fields, now: at });
+    tombstone(t.db, A.id, 'hl-deleted', at);
+    const now = Date.now();
+    for (const c of [refused, waiting, parked, retrying, restored]) enqueueOutbox(t.db, A.id, c.id, 'upsert', now);
+    // As the sync loop records them (server/sync/outbound.ts): refused for good, parked by a setting, retried later.
+    failOutbox(t.db, getOutbox(t.db, A.id, refused.id)!, { error: 'HighLevel refused a second contact with this email', nextAttemptAt: now, permanent: true });
+    failOutbox(t.db, getOutbox(t.db, A.id, parked.id)!, { error: 'Waiting: contact creation is set to Inbound', nextAttemptAt: PARKED_AT, permanent: false });
+    failOutbox(t.db, getOutbox(t.db, A.id, retrying.id)!, { error: 'HighLevel answered 503', nextAttemptAt: now + 60_000, permanent: false });
+
+    const token = await signIn(agencyA.adminId, A.id);
+    const { body } = await api<PanelContactsPage>('GET', '/api/panel/contacts', token);
+    const row = (id: string) => body.contacts.find((c) => c.id === id);
+    expect(row(refused.id)).toMatchObject({ highlevelId: null, outbound: { status: 'failed', reason: 'HighLevel refused a second contact with this email' } });
+    expect(row(waiting.id)).toMatchObject({ highlevelId: null, outbound: { status: 'pending', reason: null } });
+    // The park reason restates a setting the page's `sync` states as it is now.
+    expect(row(parked.id)).toMatchObject({ outbound: { status: 'pending', reason: null } });
+    expect(row(retrying.id)).toMatchObject({ outbound: { status: 'pending', reason: 'HighLevel answered 503' } });
+    expect(row(synced.id)).toMatchObject({ highlevelId: 'hl-synced', outbound: null });
+    expect(row(restored.id)).toMatchObject({ highlevelId: null, outbound: { status: 'pending', reason: null } });
+    expect(body.sync).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false });
+
+    // A save answers with the settings it was made under, for the confirmation to say what follows.
+    updateSyncSettings(t.db, { locationId: A.id, patch: { updateDirection: 'bidirectional' }, user: { id: agencyA.adminId, name: 'Ada Admin' }, now });
+    try {
+      const saved = await api<PanelContactSaved>('PATCH', `/api/panel/contacts/${refused.id}`, token, { email: 'fixed@alpha.example', version: refused.version });
+      expect(saved.status).toBe(200);
+      // The edit made the refused row pending again (db/outbox.ts): it is tried once more.
+      expect(saved.body.contact.outbound).toEqual({ status: 'pending', reason: null });
+      expect(saved.body.sync).toEqual({ creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false });
+    } finally {
+      updateSyncSettings(t.db, { locationId: A.id, patch: { updateDirection: 'inbound' }, user: { id: agencyA.adminId, name: 'Ada Admin' }, now });
+    }
   });
 
   it('requires a session', async () => {

@@ -2,10 +2,12 @@
 // plain users are refused, the body is strict, pause and resume are audited, the status strip
 // counts what the repositories hold, and the location comes from the session only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
+import { tombstone, upsertLink } from '../../db/links.ts';
+import { completeOutbox, enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
+import { emptyContact } from '../../server/sync/contact-model.ts';
 import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
@@ -153,6 +155,33 @@ describe('status strip', () => {
       lastError: { message: 'HighLevel’s daily limit is used up', at: new Date(now - 30_000).toISOString() },
       lastFailure: { message: 'HighLevel refused the email address' },
     });
+  });
+
+  it('splits what waits to go out into contacts not in HighLevel yet and edits of linked ones', async () => {
+    const token = await signIn(agencyA.adminId, A.id);
+    await api('POST', '/api/panel/sync/pause', token);
+    const now = Date.now();
+    const before = (await api<SyncView>('GET', '/api/panel/sync', token)).body.status;
+    // Linked: an edit. Archived: a deletion, never held, in neither count. Deleted in HighLevel
+    // (tombstone) and waiting to go out: restored in Tandem, a new contact for HighLevel. Another
+    // location's edit is not A's.
+    upsertLink(t.db, { locationId: A.id, contactId: 'c-split-edit', highlevelId: 'hl-split-edit', base: emptyContact(), now });
+    upsertLink(t.db, { locationId: A.id, contactId: 'c-split-gone', highlevelId: 'hl-split-gone', base: emptyContact(), now });
+    tombstone(t.db, A.id, 'hl-split-gone', now);
+    upsertLink(t.db, { locationId: B.id, contactId: 'c-split-b', highlevelId: 'hl-split-b', base: emptyContact(), now });
+    enqueueOutbox(t.db, A.id, 'c-split-new', 'upsert', now);
+    enqueueOutbox(t.db, A.id, 'c-split-edit', 'upsert', now);
+    enqueueOutbox(t.db, A.id, 'c-split-gone', 'upsert', now);
+    enqueueOutbox(t.db, A.id, 'c-split-archived', 'archive', now);
+    enqueueOutbox(t.db, B.id, 'c-split-b', 'upsert', now);
+
+    const { status } = (await api<SyncView>('GET', '/api/panel/sync', token)).body;
+    expect(status.pendingOutbound).toBe(before.pendingOutbound + 4);
+    expect(status.pendingOutboundNew).toBe(before.pendingOutboundNew + 2);
+    expect(status.pendingOutboundEdits).toBe(before.pendingOutboundEdits + 1);
+    // B's row goes (unless B's loop took it already), so the test of B's own view below starts from an empty outbox.
+    const rowB = getOutbox(t.db, B.id, 'c-split-b');
+    if (rowB) completeOutbox(t.db, rowB);
   });
 
   it('a session of B sees B only, whatever the request names', async () => {

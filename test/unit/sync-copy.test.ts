@@ -1,13 +1,15 @@
-// The Sync tab's words (web/lib/sync-copy.ts): how a settings change reads, and which problem is
-// shown with what advice.
+// The Sync tab's words (web/lib/sync-copy.ts): how a settings change reads, which problem is
+// shown with what advice, and which setting holds what waits to go out.
 import { describe, expect, it } from 'vitest';
-import { describeChange, latestProblem } from '../../web/lib/sync-copy.ts';
+import { CREATION_OPTIONS, UPDATE_OPTIONS, describeChange, heldOutbound, latestProblem } from '../../web/lib/sync-copy.ts';
 import type { SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 const healthy: SyncStatusView = {
   paused: false,
   installation: { status: 'active', reason: null },
   pendingOutbound: 0,
+  pendingOutboundNew: 0,
+  pendingOutboundEdits: 0,
   failedOutbound: 0,
   pendingInbound: 0,
   lastInboundAt: null,
@@ -53,5 +55,29 @@ describe('latest problem', () => {
     const message = '2 HighLevel user(s) own contacts but have no Tandem user with the same email: those owners were not copied (Sync users repairs them).';
     const problem = latestProblem({ ...healthy, lastError: { message, at: '2024-01-01T00:00:00.000Z' } }, true)!;
     expect(problem.action).toContain('run Sync users under One-time operations');
+  });
+});
+
+describe('what holds the changes waiting to go out', () => {
+  const waiting = { pendingOutboundNew: 2, pendingOutboundEdits: 1 };
+
+  it('names the setting that holds each kind, whichever of the two is Inbound', () => {
+    expect(heldOutbound({ creationDirection: 'inbound', updateDirection: 'inbound' }, waiting)).toEqual([
+      '2 new contacts held: Contact creation is Inbound.',
+      '1 edit held: Contact update is Inbound.',
+    ]);
+    // Only updates Inbound (the default): the edit is still held and says so; new contacts go out.
+    expect(heldOutbound({ creationDirection: 'bidirectional', updateDirection: 'inbound' }, waiting)).toEqual(['1 edit held: Contact update is Inbound.']);
+    expect(heldOutbound({ creationDirection: 'inbound', updateDirection: 'bidirectional' }, waiting)).toEqual(['2 new contacts held: Contact creation is Inbound.']);
+  });
+
+  it('says nothing when nothing waiting is held', () => {
+    expect(heldOutbound({ creationDirection: 'bidirectional', updateDirection: 'bidirectional' }, waiting)).toEqual([]);
+    expect(heldOutbound({ creationDirection: 'inbound', updateDirection: 'inbound' }, { pendingOutboundNew: 0, pendingOutboundEdits: 0 })).toEqual([]);
+  });
+
+  it('does not promise that Inbound keeps Tandem’s changes out of HighLevel for good', () => {
+    const inbound = [CREATION_OPTIONS, UPDATE_OPTIONS].map((options) => options.find((o) => o.value === 'inbound')!.description);
+    for (const text of inbound) expect(text).toMatch(/(until|when) you switch to Bi-directional/);
   });
 });

@@ -1,9 +1,9 @@
 // The Contacts tab's data: Tandem's contacts of the location (newest change first, a search query,
 // more pages on request), refreshed every few seconds while shown so changes synced from
 // HighLevel appear on their own, and an admin's edit saved through the panel session.
-import type { PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
+import type { PanelContactSaved, PanelContactsPage, PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
 
-export type { PanelContactView };
+export type { PanelContactSaved, PanelContactsSync, PanelContactView };
 
 export interface ContactsApi {
   api<T>(path: string, init?: RequestInit): Promise<T>;
@@ -26,6 +26,8 @@ export class ContactsModel {
   contacts = $state<PanelContactView[]>([]);
   nextCursor = $state<string | null>(null);
   canEdit = $state(false);
+  /** The settings that decide where an edit goes, as of the latest read (undefined before the first). */
+  sync = $state<PanelContactsSync | undefined>();
   failure = $state<string | undefined>();
   query = $state('');
   readAt = $state(Date.now());
@@ -47,6 +49,7 @@ export class ContactsModel {
       this.contacts = page.contacts;
       this.nextCursor = page.nextCursor;
       this.canEdit = page.canEdit;
+      this.sync = page.sync;
       this.readAt = Date.now();
       this.state = 'ready';
       this.failure = undefined;
@@ -73,7 +76,7 @@ export class ContactsModel {
   }
 
   /** Saves an edit made on `contact`; throws with a message to show in the form. */
-  async save(contact: PanelContactView, edit: ContactEdit): Promise<PanelContactView> {
+  async save(contact: PanelContactView, edit: ContactEdit): Promise<PanelContactSaved> {
     this.saving = true;
     try {
       const body = {
@@ -85,14 +88,16 @@ export class ContactsModel {
         tags: edit.tags.split(',').map((t) => t.trim()).filter(Boolean),
         version: contact.version,
       };
-      const { contact: saved } = await this.#api.api<{ contact: PanelContactView }>(`/api/panel/contacts/${encodeURIComponent(contact.id)}`, {
+      const answer = await this.#api.api<PanelContactSaved>(`/api/panel/contacts/${encodeURIComponent(contact.id)}`, {
         method: 'PATCH',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       ++this.#seq;
+      const saved = answer.contact;
       this.contacts = [saved, ...this.contacts.filter((c) => c.id !== saved.id)];
-      return saved;
+      this.sync = answer.sync;
+      return answer;
     } catch (err) {
       throw new Error(message(err));
     } finally {

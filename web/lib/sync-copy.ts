@@ -1,7 +1,7 @@
 // The Sync tab's words: what each direction does and when to use it, how a change to a setting
 // reads in the history, and what to do about a problem. Pure, so it is tested without a browser.
 import type { Direction } from '../../db/schema.ts';
-import type { SettingsChangeView, SyncStatusView } from '../../server/routes/panel-sync.ts';
+import type { SettingsChangeView, SyncSettingsView, SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 export interface DirectionOption {
   value: Direction;
@@ -25,8 +25,9 @@ export const CREATION_OPTIONS: DirectionOption[] = [
     label: 'Inbound',
     arrow: '←',
     arrowLabel: 'from HighLevel to Tandem',
+    // Not "stay in Tandem" alone: they are created in HighLevel once creation is Bi-directional.
     description:
-      'Only contacts created in HighLevel come into Tandem; Tandem’s new contacts stay in Tandem. Use when HighLevel is where contacts start.',
+      'Contacts created in HighLevel come into Tandem; Tandem’s new contacts stay in Tandem until you switch to Bi-directional, which then creates them in HighLevel. Use when HighLevel is where contacts start.',
   },
 ];
 
@@ -44,8 +45,9 @@ export const UPDATE_OPTIONS: DirectionOption[] = [
     label: 'Inbound',
     arrow: '←',
     arrowLabel: 'from HighLevel to Tandem',
+    // Edits wait and go out on the switch; archives do not (README, Deletions), so it says so.
     description:
-      'HighLevel is the source of truth: Tandem never overwrites data already in HighLevel; Tandem’s edits wait until you switch to Bi-directional.',
+      'HighLevel is the source of truth: Tandem never overwrites data already in HighLevel. Tandem’s edits wait and are sent when you switch to Bi-directional; contacts archived in Tandem meanwhile stay in HighLevel.',
   },
 ];
 
@@ -63,6 +65,27 @@ export function describeChange(change: Pick<SettingsChangeView, 'setting' | 'old
   const from = change.oldValue === null ? null : (DIRECTION_LABELS[change.oldValue] ?? change.oldValue);
   const to = DIRECTION_LABELS[change.newValue] ?? change.newValue;
   return from ? `changed ${name} from ${from} to ${to}` : `set ${name} to ${to}`;
+}
+
+/**
+ * Why what waits to go out is not moving, one line per setting that holds some of it: Contact
+ * creation Inbound holds contacts not yet in HighLevel, Contact update Inbound holds edits of
+ * contacts already there. Empty when nothing waiting is held by a setting (the pause is the status
+ * strip's to say).
+ */
+export function heldOutbound(
+  settings: Pick<SyncSettingsView, 'creationDirection' | 'updateDirection'>,
+  status: Pick<SyncStatusView, 'pendingOutboundNew' | 'pendingOutboundEdits'>,
+): string[] {
+  const lines: string[] = [];
+  const n = (count: number, one: string, many: string) => `${count.toLocaleString()} ${count === 1 ? one : many}`;
+  if (settings.creationDirection === 'inbound' && status.pendingOutboundNew > 0) {
+    lines.push(`${n(status.pendingOutboundNew, 'new contact', 'new contacts')} held: Contact creation is Inbound.`);
+  }
+  if (settings.updateDirection === 'inbound' && status.pendingOutboundEdits > 0) {
+    lines.push(`${n(status.pendingOutboundEdits, 'edit', 'edits')} held: Contact update is Inbound.`);
+  }
+  return lines;
 }
 
 export interface Problem {

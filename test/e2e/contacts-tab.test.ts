@@ -1,0 +1,123 @@
+// The Contacts tab in headless Chromium inside the emulated HighLevel: it fits the panel's
+// narrowest frame (900 px, UX.md) and its widest without scrolling sideways; a contact HighLevel
+// refused shows as Refused with HighLevel's reason, not as "Not yet"; the edit dialog and its
+// confirmation say what the edit does under the current settings, and the Sync tab says which
+// setting holds an edit that waits.
+import { describe, expect, it } from 'vitest';
+import type { FrameLocator, Page } from 'playwright-core';
+import { listRecentContacts } from '../../db/contacts.ts';
+import { getLinkByContact } from '../../db/links.ts';
+import { getOutbox } from '../../db/outbox.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
+import { until } from '../helpers/emulator.ts';
+import { sandboxInBrowser } from './browser.ts';
+
+const world = sandboxInBrowser('contacts-tab');
+
+const sandbox = () => world.tandem.sandbox!;
+const demoLocation = () => sandbox().locations[0]!;
+
+/** The panel in the emulated HighLevel with its iframe exactly `frameWidth` px wide, on the Contacts tab. */
+async function openContacts(frameWidth: number): Promise<{ page: Page; panel: FrameLocator; width: () => Promise<{ scroll: number; client: number }> }> {
+  const page = await world.browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(sandbox().sandboxUrl);
+  const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+  await panel.getByTestId('panel-signed-in').waitFor();
+  const frame = await until(() => page.mainFrame().childFrames().find((f) => f.url().includes('/panel/')), 'the panel frame');
+  const width = () => frame.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  // The emulator's own sidebar takes the rest of the page: widen or narrow the page by the difference.
+  const { client } = await width();
+  await page.setViewportSize({ width: 1400 + frameWidth - client, height: 1000 });
+  await panel.getByRole('tab', { name: 'Contacts' }).click();
+  await panel.getByTestId('contact-row').first().waitFor();
+  return { page, panel, width };
+}
+
+async function createThroughApi(body: Record<string, unknown>): Promise<string> {
+  const res = await fetch(`${world.tandem.tandemUrl}/api/v1/contacts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${sandbox().apiKey!.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+describe('the Contacts tab', () => {
+  it('shows a contact HighLevel refused as Refused, with HighLevel’s reason', async () => {
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    // A second contact with a seeded contact's email: Tandem allows it when asked to, HighLevel
+    // (duplicates not allowed in the location) does not, and the outbox row fails for good.
+    const taken = listRecentContacts(db, location, { limit: 50 }).contacts.find((c) => c.fields.email && getLinkByContact(db, location, c.id))!;
+    const id = await createThroughApi({ firstName: 'Refused', lastName: 'Duplicate', email: taken.fields.email, allowDuplicate: true });
+    const failed = await until(() => (getOutbox(db, location, id)?.status === 'failed' ? getOutbox(db, location, id) : undefined), 'HighLevel refusing the duplicate', 15_000);
+
+    const { page, panel } = await openContacts(1100);
+    const row = panel.locator(`[data-testid="contact-row"][data-contact-id="${id}"]`);
+    const refused = row.getByTestId('contact-refused');
+    await refused.waitFor();
+    expect(await refused.innerText()).toBe('Refused');
+    expect(await row.getByTestId('contact-unlinked').count()).toBe(0);
+    expect(await refused.getAttribute('title')).toContain(failed.lastError!);
+    await page.screenshot({ path: 'test-results/contacts-refused.png' });
+    await page.close();
+  });
+
+  for (const frameWidth of [900, 1400]) {
+    it(`fits a ${frameWidth} px panel without scrolling sideways`, async () => {
+      const { page, panel, width } = await openContacts(frameWidth);
+      const { scroll, client } = await width();
+      expect(client).toBe(frameWidth);
+      expect(scroll).toBeLessThanOrEqual(client);
+      // Nor does the table scroll or spill inside its card: every Edit button is within it.
+      const card = await panel.getByTestId('contacts').boundingBox();
+      const edits = await panel.getByTestId('contact-edit').evaluateAll((els) => els.map((el) => el.getBoundingClientRect().right));
+      expect(edits.length).toBeGreaterThan(0);
+      for (const right of edits) expect(right).toBeLessThanOrEqual(card!.x + card!.width);
+      await page.screenshot({ path: `test-results/contacts-${frameWidth}.png` });
+      await page.close();
+    });
+  }
+
+  it('says what an edit does under the current settings, and the Sync tab says which setting holds it', async () => {
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    expect(getSyncSettings(db, location)).toMatchObject({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
+    const { page, panel } = await openContacts(1100);
+    const linked = panel.getByTestId('contact-row').filter({ has: panel.getByTestId('contact-linked') }).first();
+    const contactId = (await linked.getAttribute('data-contact-id'))!;
+    const row = panel.locator(`[data-testid="contact-row"][data-contact-id="${contactId}"]`);
+
+    // Contact update Inbound (the default): the edit stays in Tandem, and the dialog says so.
+    await row.getByTestId('contact-edit').click();
+    const dialog = panel.getByTestId('contact-edit-dialog');
+    expect(await dialog.getByTestId('contact-edit-outcome').innerText()).toContain('Kept in Tandem: Contact update is Inbound');
+    await dialog.getByTestId('edit-companyName').fill('Held Edit Inc');
+    await dialog.getByTestId('contact-save').click();
+    const notice = panel.getByTestId('contacts-notice');
+    await notice.waitFor();
+    expect(await notice.innerText()).toContain('Kept in Tandem: Contact update is Inbound');
+    expect(await notice.innerText()).not.toContain('when Contact update is Bi-directional');
+    await expect.poll(() => row.getByTestId('contact-highlevel').innerText()).toContain('Edit held');
+
+    // Only Contact update is Inbound, and the edit waits: the Sync tab names that setting.
+    await panel.getByRole('tab', { name: 'Sync' }).click();
+    const outbound = panel.getByTestId('sync-pending-outbound');
+    await outbound.getByText('1 contact to send').waitFor({ timeout: 15_000 });
+    expect(await panel.getByTestId('sync-held').allInnerTexts()).toEqual(['1 edit held: Contact update is Inbound.']);
+    await page.screenshot({ path: 'test-results/contacts-held-edit.png', fullPage: true });
+
+    // Bi-directional: the held edit goes, and the same dialog says an edit goes out.
+    await panel.getByTestId('setting-update').getByRole('radio', { name: /^Bi-directional/ }).check();
+    await panel.getByTestId('sync-save').click();
+    await panel.getByTestId('sync-save-status').getByText('Settings saved').waitFor();
+    expect(getSyncSettings(db, location).updateDirection).toBe('bidirectional');
+    await panel.getByRole('tab', { name: 'Contacts' }).click();
+    await expect.poll(() => row.getByTestId('contact-highlevel').innerText(), { timeout: 15_000 }).not.toContain('Edit');
+    await row.getByTestId('contact-edit').click();
+    expect(await dialog.getByTestId('contact-edit-outcome').innerText()).toBe('Saved in Tandem at once. Sent to HighLevel within seconds.');
+    await page.keyboard.press('Escape');
+    await page.close();
+  }, 60_000);
+});

@@ -1,0 +1,49 @@
+// The Contacts tab's words (web/lib/contacts-copy.ts): where a contact stands with HighLevel, and
+// what saving an edit does under the current settings.
+import { describe, expect, it } from 'vitest';
+import { editOutcome, highLevelStatus } from '../../web/lib/contacts-copy.ts';
+import type { PanelContactsSync } from '../../server/routes/panel-contacts.ts';
+
+const both: PanelContactsSync = { creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false };
+const defaults: PanelContactsSync = { creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false };
+const allInbound: PanelContactsSync = { creationDirection: 'inbound', updateDirection: 'inbound', paused: false };
+
+const linked = { highlevelId: 'hl-1', outbound: null };
+const unlinked = { highlevelId: null, outbound: { status: 'pending' as const, reason: null } };
+const refused = { highlevelId: null, outbound: { status: 'failed' as const, reason: 'This location does not allow duplicated contacts' } };
+
+describe('the HighLevel column', () => {
+  it('shows a contact HighLevel refused as Refused with the reason, not as Not yet', () => {
+    const status = highLevelStatus(refused, both);
+    expect(status).toMatchObject({ tone: 'error', label: 'Refused', testid: 'contact-refused' });
+    expect(status.detail).toContain('HighLevel did not accept this contact. Its reason: This location does not allow duplicated contacts.');
+    // A linked contact whose edit was refused is just as stuck.
+    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).label).toBe('Refused');
+  });
+
+  it('tells a held new contact and a held edit from one on its way', () => {
+    expect(highLevelStatus(unlinked, allInbound)).toMatchObject({ label: 'Held', detail: expect.stringContaining('Contact creation is Inbound') });
+    expect(highLevelStatus(unlinked, both)).toMatchObject({ label: 'Not yet', detail: expect.stringContaining('usually within seconds') });
+    expect(highLevelStatus(unlinked, { ...both, paused: true }).detail).toContain('Sync is paused');
+    const edited = { highlevelId: 'hl-1', outbound: { status: 'pending' as const, reason: null } };
+    expect(highLevelStatus(edited, defaults)).toMatchObject({ label: 'Linked', note: 'Edit held' });
+    expect(highLevelStatus(edited, both)).toMatchObject({ label: 'Linked', note: 'Sending edit' });
+    expect(highLevelStatus(linked, defaults).label).toBe('Linked');
+    expect(highLevelStatus(linked, defaults).note).toBeUndefined();
+  });
+});
+
+describe('what saving an edit does', () => {
+  it('says an edit of a linked contact is sent within seconds only when Contact update is Bi-directional', () => {
+    expect(editOutcome(linked, both)).toBe('Sent to HighLevel within seconds.');
+    expect(editOutcome(linked, defaults)).toMatch(/^Kept in Tandem: Contact update is Inbound/);
+    expect(editOutcome(linked, { ...both, paused: true })).toBe('Sync is paused: sent to HighLevel when sync resumes.');
+  });
+
+  it('follows Contact creation for a contact not in HighLevel yet', () => {
+    // Contact update does not matter here: the contact is created, not updated.
+    expect(editOutcome(unlinked, defaults)).toBe('Created in HighLevel within seconds.');
+    expect(editOutcome(unlinked, allInbound)).toMatch(/^Kept in Tandem: Contact creation is Inbound/);
+    expect(editOutcome(refused, both)).toBe('Sent to HighLevel again within seconds.');
+  });
+});

@@ -1,0 +1,80 @@
+// The Contacts tab's words: where each contact stands with HighLevel, and what saving an edit will
+// do under the current settings. Pure, so it is tested without a browser. Both follow the product
+// rule: with a direction Inbound nothing goes out and nothing is lost; switching it to
+// Bi-directional later sends what changed since.
+import type { PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
+
+export interface HighLevelStatus {
+  tone: 'ok' | 'idle' | 'warn' | 'error';
+  label: string;
+  /** A few words under the label when an edit of a linked contact is outstanding. */
+  note?: string;
+  /** The whole story, for the tooltip and screen readers. */
+  detail: string;
+  /** Test id of the cell's label (kept from before refused contacts had their own). */
+  testid: 'contact-linked' | 'contact-unlinked' | 'contact-refused';
+}
+
+type Contact = Pick<PanelContactView, 'highlevelId' | 'outbound'>;
+
+/** The HighLevel column of a contact's row. */
+export function highLevelStatus(contact: Contact, sync: PanelContactsSync): HighLevelStatus {
+  const linked = contact.highlevelId !== null;
+  const outbound = contact.outbound;
+  if (outbound?.status === 'failed') {
+    // Refused for good: nothing retries it until someone edits the contact, so it must not look
+    // like a contact that is merely on its way.
+    const what = linked ? 'Tandem’s latest edit of this contact' : 'this contact';
+    return {
+      tone: 'error',
+      label: 'Refused',
+      detail: `HighLevel did not accept ${what}. Its reason: ${sentence(outbound.reason ?? 'none given')} An edit of the contact makes Tandem try again.`,
+      testid: 'contact-refused',
+    };
+  }
+  if (linked) {
+    const base = { tone: 'ok' as const, label: 'Linked', testid: 'contact-linked' as const };
+    if (!outbound) return { ...base, detail: 'In HighLevel, linked to its HighLevel contact.' };
+    if (sync.updateDirection === 'inbound') {
+      return { ...base, note: 'Edit held', detail: 'Tandem’s latest edit stays in Tandem while Contact update is Inbound; switching it to Bi-directional sends it.' };
+    }
+    if (sync.paused) return { ...base, note: 'Edit waiting', detail: 'Sync is paused: Tandem’s latest edit goes to HighLevel when sync resumes.' };
+    return { ...base, note: 'Sending edit', detail: `Tandem’s latest edit is on its way to HighLevel.${retrying(outbound.reason)}` };
+  }
+  const base = { tone: 'idle' as const, testid: 'contact-unlinked' as const };
+  if (!outbound) return { ...base, label: 'Not linked', detail: 'Not linked to a HighLevel contact.' };
+  if (sync.creationDirection === 'inbound') {
+    return { ...base, label: 'Held', detail: 'Not in HighLevel: it stays in Tandem while Contact creation is Inbound; switching it to Bi-directional creates it there.' };
+  }
+  if (sync.paused) return { ...base, label: 'Not yet', detail: 'Sync is paused: created in HighLevel when sync resumes.' };
+  return { ...base, label: 'Not yet', detail: `Being created in HighLevel, usually within seconds.${retrying(outbound.reason)}` };
+}
+
+/**
+ * What happens to an edit of `contact` saved now, in one sentence: shown in the edit dialog before
+ * saving and in the confirmation after (with the settings the save answered with).
+ */
+export function editOutcome(contact: Contact, sync: PanelContactsSync): string {
+  const again = contact.outbound?.status === 'failed' ? ' again' : '';
+  if (contact.highlevelId !== null) {
+    if (sync.updateDirection === 'inbound') {
+      return 'Kept in Tandem: Contact update is Inbound, so HighLevel keeps its data. Switching it to Bi-directional on the Sync tab sends this edit.';
+    }
+    if (sync.paused) return 'Sync is paused: sent to HighLevel when sync resumes.';
+    return `Sent to HighLevel${again} within seconds.`;
+  }
+  if (sync.creationDirection === 'inbound') {
+    return 'Kept in Tandem: Contact creation is Inbound, so this contact is not in HighLevel. Switching it to Bi-directional on the Sync tab creates it there.';
+  }
+  if (sync.paused) return 'Sync is paused: created in HighLevel when sync resumes.';
+  return again ? 'Sent to HighLevel again within seconds.' : 'Created in HighLevel within seconds.';
+}
+
+function retrying(reason: string | null): string {
+  return reason ? ` The last try failed (${reason.trim().replace(/[.!?]$/, '')}); Tandem retries by itself.` : '';
+}
+
+function sentence(text: string): string {
+  const t = text.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
+}
