@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { loggerOptions } from '../../server/log.ts';
+import { loggedUrl, loggerOptions } from '../../server/log.ts';
 import { buildApp } from '../../server/app.ts';
 import { ConfigError, HIGHLEVEL_WEBHOOK_PUBLIC_KEY, loadConfig, loadSettings } from '../../server/config.ts';
 import { migrate, openDatabase, type Database } from '../../db/client.ts';
@@ -83,6 +83,23 @@ describe('logging', () => {
     expect(lines).toHaveLength(1);
     for (const secret of ['at-123', 'sid=1', 'rt-456', 'cs-789', 'U2FsdGVkX1', 'ss-000']) expect(lines[0]).not.toContain(secret);
     expect(lines[0]).toContain('[redacted]');
+  });
+
+  it('logs request URLs without their query values (the OAuth code and state, a search for an email)', async () => {
+    const lines: string[] = [];
+    const app = Fastify({ loggerInstance: pino(loggerOptions({ logLevel: 'info' }), { write: (line: string) => lines.push(line) }) });
+    app.get('/oauth/callback', async () => ({ ok: true }));
+    try {
+      const res = await app.inject({ method: 'GET', url: '/oauth/callback?code=secret-code-123&state=state-456&flag' });
+      expect(res.statusCode).toBe(200);
+      const logged = lines.join('\n');
+      expect(logged).toContain('/oauth/callback?code=[redacted]&state=[redacted]&flag');
+      for (const secret of ['secret-code-123', 'state-456']) expect(logged).not.toContain(secret);
+    } finally {
+      await app.close();
+    }
+    expect(loggedUrl('/api/v1/contacts?query=ana%40example.com&limit=5')).toBe('/api/v1/contacts?query=[redacted]&limit=[redacted]');
+    expect(loggedUrl('/health')).toBe('/health');
   });
 });
 
