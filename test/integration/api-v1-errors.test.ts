@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
 import { installedTandem } from '../helpers/tandem.ts';
+import { restCall, type RestAnswer } from '../helpers/rest.ts';
 
 let t: Awaited<ReturnType<typeof installedTandem>>;
 let key: string;
@@ -17,23 +18,12 @@ afterAll(async () => {
   await t?.close();
 });
 
-interface Res {
-  status: number;
-  body: any;
-  headers: Headers;
-}
+type Res = RestAnswer;
 
 /** `body` is sent as given (a string) with `contentType`, or as JSON when it is not a string. */
-async function call(method: string, path: string, opts: { body?: unknown; contentType?: string | null } = {}): Promise<Res> {
-  const payload = typeof opts.body === 'string' ? opts.body : opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  const contentType = opts.contentType === undefined ? (payload === undefined ? null : 'application/json') : opts.contentType;
-  const res = await fetch(`${t.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(contentType ? { 'content-type': contentType } : {}) },
-    ...(payload !== undefined ? { body: payload } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+function call(method: string, path: string, opts: { body?: unknown; contentType?: string | null } = {}): Promise<Res> {
+  const body = typeof opts.body === 'string' ? { raw: opts.body } : { body: opts.body };
+  return restCall(t.url, method, path, { key, ...body, ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}) });
 }
 
 async function contact(): Promise<{ id: string }> {

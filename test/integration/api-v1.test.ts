@@ -11,6 +11,7 @@ import { emptyContact } from '../../server/sync/contact-model.ts';
 import { API_KEY_UNAUTHORIZED } from '../../server/auth/api-key.ts';
 import { control } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestTandem } from '../helpers/tandem.ts';
+import { restCall, type RestAnswer, type RestRequest } from '../helpers/rest.ts';
 
 let t: TestTandem;
 let A: { id: string; name: string };
@@ -38,26 +39,10 @@ afterAll(async () => {
   await t?.close();
 });
 
-interface Res {
-  status: number;
-  body: any;
-  headers: Headers;
-}
+type Res = RestAnswer;
 
-async function api(method: string, path: string, opts: { key?: string | null; body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<Res> {
-  const key = opts.key === undefined ? keyA : opts.key;
-  const payload = opts.raw ?? (opts.body !== undefined ? JSON.stringify(opts.body) : undefined);
-  const res = await fetch(`${t.url}${path}`, {
-    method,
-    headers: {
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...opts.headers,
-    },
-    ...(payload !== undefined ? { body: payload } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+function api(method: string, path: string, opts: Omit<RestRequest, 'contentType'> = {}): Promise<Res> {
+  return restCall(t.url, method, path, { ...opts, key: opts.key === undefined ? keyA : opts.key });
 }
 
 let seq = 0;
