@@ -1,7 +1,7 @@
 // The outbox of Tandem-side contact changes waiting to go to HighLevel, one row per contact
 // (coalesced). Written in the same transaction as the contact write; drained by the location's
 // sync loop. The only code that touches the table.
-import { and, asc, count, eq, lte, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce } from './prepared.ts';
 import { outbox } from './schema.ts';
@@ -168,4 +168,27 @@ const nextDue = preparedOnce((db) =>
 /** When the location's next pending row falls due (clock ms); undefined when none will (parked rows never do). */
 export function nextOutboxDueAt(db: Db, locationId: string): number | undefined {
   return nextDue(db).get({ locationId })?.at ?? undefined;
+}
+
+/** Where a contact's outbox row stands, as the panel's Contacts tab shows it. */
+export interface OutboxState {
+  status: OutboxRow['status'];
+  /** The last error recorded on the row; null while parked (it only restated the setting that held it). */
+  reason: string | null;
+}
+
+/** The outbox rows of these contacts (a page of the Contacts tab), by contact id, in one query. */
+export function outboxStates(db: Db, locationId: string, contactIds: readonly string[]): Map<string, OutboxState> {
+  const states = new Map<string, OutboxState>();
+  if (contactIds.length === 0) return states;
+  const rows = db
+    .select({ contactId: outbox.contactId, status: outbox.status, lastError: outbox.lastError, nextAttemptAt: outbox.nextAttemptAt })
+    .from(outbox)
+    .where(and(eq(outbox.locationId, locationId), inArray(outbox.contactId, [...contactIds])))
+    .all();
+  for (const r of rows) {
+    const parked = r.status === 'pending' && r.nextAttemptAt === PARKED_AT;
+    states.set(r.contactId, { status: r.status, reason: parked ? null : r.lastError });
+  }
+  return states;
 }

@@ -1,10 +1,11 @@
 // Read-only figures for the Sync tab's status strip: what waits each way, the latest change each
-// way and the latest problem. Reads through the owning repositories; never writes.
-import { and, count, eq, isNull } from 'drizzle-orm';
+// way and the latest problem. Reads through the owning repositories; the counts only this strip
+// needs (pending webhooks, what waits to go out by kind) are read here. Never writes.
+import { and, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { getInstallation } from './installations.ts';
 import { failedOutbox, outboxCounts } from './outbox.ts';
-import { webhookInbox, type InstallationStatus } from './schema.ts';
+import { contactLinks, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
 import { getSyncSettings } from './sync-settings.ts';
 import { getSyncState } from './sync-state.ts';
 
@@ -15,6 +16,13 @@ export interface SyncStatus {
   installation: { status: InstallationStatus | null; reason: string | null };
   /** Tandem changes waiting to go to HighLevel (outbox, pending). */
   pendingOutbound: number;
+  /**
+   * Of pendingOutbound, the contacts not in HighLevel (held while Contact creation is Inbound) and
+   * the edits of contacts there (held while Contact update is Inbound): the panel says which setting
+   * holds what waits. Deletions, never held, are in neither.
+   */
+  pendingOutboundNew: number;
+  pendingOutboundEdits: number;
   /** Tandem changes HighLevel refused for good (outbox, failed). */
   failedOutbound: number;
   /** HighLevel events received and not yet applied (webhook_inbox of the location). */
@@ -38,6 +46,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     paused: getSyncSettings(db, locationId).paused,
     installation: { status: installation?.status ?? null, reason: installation?.statusReason ?? null },
     pendingOutbound: outbox.pending,
+    ...pendingByKind(db, locationId),
     failedOutbound: outbox.failed,
     pendingInbound: pendingInboxCount(db, locationId),
     lastInboundAt: state.lastInboundAt,
@@ -56,4 +65,21 @@ function pendingInboxCount(db: Db, locationId: string): number {
       .where(and(eq(webhookInbox.locationId, locationId), isNull(webhookInbox.processedAt)))
       .get()?.n ?? 0
   );
+}
+
+/**
+ * The location's pending contact changes (not deletions) split by whether the contact is linked to
+ * HighLevel. A contact whose HighLevel contact was deleted (tombstoned link) and that waits to go
+ * out was restored in Tandem: it is a new contact for HighLevel.
+ */
+function pendingByKind(db: Db, locationId: string): { pendingOutboundNew: number; pendingOutboundEdits: number } {
+  const linked = sql<number>`(${contactLinks.contactId} is not null and ${contactLinks.remoteDeletedAt} is null)`;
+  const rows = db
+    .select({ linked, n: count() })
+    .from(outboxTable)
+    .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
+    .where(and(eq(outboxTable.locationId, locationId), eq(outboxTable.status, 'pending'), eq(outboxTable.kind, 'upsert')))
+    .groupBy(linked)
+    .all();
+  return { pendingOutboundNew: rows.find((r) => !r.linked)?.n ?? 0, pendingOutboundEdits: rows.find((r) => r.linked)?.n ?? 0 };
 }

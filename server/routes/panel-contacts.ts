@@ -3,7 +3,6 @@
 // API makes (origin 'local': outbox row in the same transaction, then the sync loop is woken).
 // Each contact also carries its outbox state, and the page the settings that decide where an edit
 // goes, so the panel can say what HighLevel has of it and what an edit will do.
-import { and, eq, inArray } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
@@ -11,8 +10,8 @@ import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import { ContactWriteError, decodeCursor, findContactsByEmail, getContact, listRecentContacts, updateContact, type Contact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
-import { PARKED_AT } from '../../db/outbox.ts';
-import { outbox, type Direction } from '../../db/schema.ts';
+import { outboxStates } from '../../db/outbox.ts';
+import type { Direction } from '../../db/schema.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { getUser } from '../../db/users.ts';
 import { requireAdmin, requireSession } from '../auth/session.ts';
@@ -90,24 +89,6 @@ function invalid(error: z.ZodError): AppError {
 export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db; clock: Clock; wake?: (locationId: string) => void }): void {
   const { db, clock } = deps;
 
-  /** The outbox rows of these contacts, in one query (a page is up to PAGE_SIZE contacts). */
-  const outboxOf = (locationId: string, contactIds: string[]): Map<string, PanelContactView['outbound']> => {
-    const states = new Map<string, PanelContactView['outbound']>();
-    if (contactIds.length === 0) return states;
-    const rows = db
-      .select({ contactId: outbox.contactId, status: outbox.status, lastError: outbox.lastError, nextAttemptAt: outbox.nextAttemptAt })
-      .from(outbox)
-      .where(and(eq(outbox.locationId, locationId), inArray(outbox.contactId, contactIds)))
-      .all();
-    for (const r of rows) {
-      // A parked row's lastError only restates the setting that held it when it was parked; the
-      // page's `sync` says what holds it now, so it is not passed on as a reason.
-      const parked = r.status === 'pending' && r.nextAttemptAt === PARKED_AT;
-      states.set(r.contactId, { status: r.status, reason: parked ? null : r.lastError });
-    }
-    return states;
-  };
-
   const syncOf = (locationId: string): PanelContactsSync => {
     const s = getSyncSettings(db, locationId);
     return { creationDirection: s.creationDirection, updateDirection: s.updateDirection, paused: s.paused };
@@ -140,7 +121,8 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
   };
 
   const views = (locationId: string, contacts: Contact[]): PanelContactView[] => {
-    const outbound = outboxOf(locationId, contacts.map((c) => c.id));
+    // A parked row's reason only restated the setting that held it; the page's `sync` says what holds it now.
+    const outbound = outboxStates(db, locationId, contacts.map((c) => c.id));
     return contacts.map((c) => view(c, outbound.get(c.id) ?? null));
   };
 

@@ -1,12 +1,11 @@
 // The panel's Sync tab API: the location's sync settings, the status strip and the recent changes
 // to settings; admins save settings and pause or resume. The tenant is the session's location only.
-import { and, count, eq, sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { contactLinks, DIRECTIONS, outbox, type Direction } from '../../db/schema.ts';
+import { DIRECTIONS, type Direction } from '../../db/schema.ts';
 import { getSyncSettings, settingsHistory, updateSyncSettings, type SyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { syncStatus, type SyncStatus } from '../../db/sync-status.ts';
 import { requireAdmin, type PanelSession } from '../auth/session.ts';
@@ -85,7 +84,7 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
 
   const view = (session: PanelSession): SyncView => ({
     settings: settingsView(getSyncSettings(db, session.locationId)),
-    status: statusView(syncStatus(db, session.locationId), pendingByKind(db, session.locationId)),
+    status: statusView(syncStatus(db, session.locationId)),
     history: settingsHistory(db, session.locationId, HISTORY_LIMIT).map((c) => ({
       id: c.id,
       setting: c.setting,
@@ -151,31 +150,13 @@ function settingsView(s: SyncSettings): SyncSettingsView {
   return { creationDirection: s.creationDirection, updateDirection: s.updateDirection, paused: s.paused, updatedAt: iso(s.updatedAt) };
 }
 
-/**
- * The location's pending contact changes (not deletions) split by whether the contact is linked
- * to HighLevel. A contact whose HighLevel contact was deleted (tombstoned link) and that waits to
- * go out was restored in Tandem: it is a new contact for HighLevel. Kept here rather than in
- * db/sync-status.ts, which only this panel needs it for.
- */
-function pendingByKind(db: Db, locationId: string): { fresh: number; edits: number } {
-  const linked = sql<number>`(${contactLinks.contactId} is not null and ${contactLinks.remoteDeletedAt} is null)`;
-  const rows = db
-    .select({ linked, n: count() })
-    .from(outbox)
-    .leftJoin(contactLinks, eq(contactLinks.contactId, outbox.contactId))
-    .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'pending'), eq(outbox.kind, 'upsert')))
-    .groupBy(linked)
-    .all();
-  return { fresh: rows.find((r) => !r.linked)?.n ?? 0, edits: rows.find((r) => r.linked)?.n ?? 0 };
-}
-
-function statusView(s: SyncStatus, pending: { fresh: number; edits: number }): SyncStatusView {
+function statusView(s: SyncStatus): SyncStatusView {
   return {
     paused: s.paused,
     installation: s.installation,
     pendingOutbound: s.pendingOutbound,
-    pendingOutboundNew: pending.fresh,
-    pendingOutboundEdits: pending.edits,
+    pendingOutboundNew: s.pendingOutboundNew,
+    pendingOutboundEdits: s.pendingOutboundEdits,
     failedOutbound: s.failedOutbound,
     pendingInbound: s.pendingInbound,
     lastInboundAt: iso(s.lastInboundAt),
