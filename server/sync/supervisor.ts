@@ -281,8 +281,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (!pulledFirst && pullDue(db, locationId, clock.now())) await pullNow();
 
       // pushPending records lastOutboundAt itself and reports a deferral as a time, not a throw.
+      const userMap = userMapFor(db, locationId);
       const pushed = await pushPending(
-        { db, clock, api, settings, ownerMap, userMap: userMapFor(db, locationId), log, memory: loop.pushMemory, concurrency: o.pushConcurrency ?? PUSH_CONCURRENCY },
+        { db, clock, api, settings, ownerMap, userMap, log, memory: loop.pushMemory, concurrency: o.pushConcurrency ?? PUSH_CONCURRENCY },
         locationId,
       );
       result.pushed = pushed.sent;
@@ -293,7 +294,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, pushed.deferredReason ?? 'burst', 'outbox deferred by the budget gate');
 
       loop.failures = 0;
-      const owners = unmatchedOwnersNow(db, locationId, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
+      const owners = unmatchedOwnersNow(db, locationId, { ownerMap, userMap }, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
       updateSyncState(db, locationId, { unmatchedOwners: owners, lastError: unmatchedNotice(owners) }, clock.now());
       // Not before the import's next pull: every webhook of the import would otherwise bring a pass.
       if (importPullAt !== undefined) result.deferredUntil = importPullAt;
@@ -441,10 +442,13 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
  * has met every HighLevel contact: its owners replace the remote ones known before, and Tandem
  * users who no longer own a live contact are dropped then too.
  */
-function unmatchedOwnersNow(db: Db, locationId: string, seen: { remote: Set<string>; local: Set<string>; swept: Set<string> | undefined }): UnmatchedOwners {
+function unmatchedOwnersNow(
+  db: Db,
+  locationId: string,
+  { ownerMap, userMap }: { ownerMap: (highlevelUserId: string) => string | null; userMap: (tandemUserId: string) => string | null },
+  seen: { remote: Set<string>; local: Set<string>; swept: Set<string> | undefined },
+): UnmatchedOwners {
   const before = getSyncState(db, locationId).unmatchedOwners;
-  const ownerMap = ownerMapFor(db, locationId);
-  const userMap = userMapFor(db, locationId);
   const remote = [...(seen.swept ?? before.remote), ...seen.remote].filter((id) => ownerMap(id) === null);
   let local = [...before.local, ...seen.local].filter((id) => userMap(id) === null);
   if (seen.swept) {
