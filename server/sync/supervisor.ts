@@ -120,6 +120,13 @@ interface LocationLoop {
   bulkPulledAt?: number;
   /** Real time (performance.now) before which a wake does not start the next pass (PASS_GAP_MS). */
   gapUntil?: number;
+  /**
+   * True until this process has begun its catch-up sweep of the location. While Tandem was not
+   * running, HighLevel's webhooks went nowhere (it redelivers only after a 429), and a deletion
+   * made then is found by a full sweep alone; the scheduled pull could be minutes away, the daily
+   * sweep hours. So each process's first pull of a location is a full sweep from its first page.
+   */
+  catchUp: boolean;
 }
 
 const USERS_REFRESH_MS = 60 * 60_000;
@@ -171,7 +178,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     if (!loop) {
       const budget = new RateBudget({ clock, ...o.budget });
       const api = createLocationApi({ endpoints: deps.endpoints, tokens: deps.tokens, budget, clock, locationId });
-      loop = { locationId, budget, api, memory: {}, pushMemory: { lookups: new Map() }, nextRunAt: clock.now(), again: false, failures: 0, newContacts: 0 };
+      loop = { locationId, budget, api, memory: {}, pushMemory: { lookups: new Map() }, nextRunAt: clock.now(), again: false, failures: 0, newContacts: 0, catchUp: true };
       loops.set(locationId, loop);
     }
     return loop;
@@ -236,12 +243,26 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       const ownerMap = ownerMapFor(db, locationId);
 
       const pullNow = async () => {
-        const full = sweepDue(db, locationId, clock.now(), o.fullSweepIntervalMs ?? FULL_SWEEP_INTERVAL_MS);
-        const pulled = await pull(
-          { db, clock, api, settings, ownerMap, log, pageLimit: o.pageLimit ?? PAGE_LIMIT, maxPages: o.pagesPerPass ?? 20, memory: loop.memory },
-          locationId,
-          { full, intervalMs: o.pullIntervalMs ?? PULL_INTERVAL_MS },
-        );
+        const catchUp = loop.catchUp;
+        if (catchUp) {
+          // A run the previous process left (incremental, or a sweep whose seen ids it took along)
+          // cannot detect deletions here: the catch-up sweep starts over.
+          const { cursor } = getSyncState(db, locationId);
+          if (cursor.run) updateSyncState(db, locationId, { cursor: { ...cursor, run: null } }, clock.now());
+        }
+        const full = catchUp || sweepDue(db, locationId, clock.now(), o.fullSweepIntervalMs ?? FULL_SWEEP_INTERVAL_MS);
+        let pulled: Awaited<ReturnType<typeof pull>> | undefined;
+        try {
+          pulled = await pull(
+            { db, clock, api, settings, ownerMap, log, pageLimit: o.pageLimit ?? PAGE_LIMIT, maxPages: o.pagesPerPass ?? 20, memory: loop.memory },
+            locationId,
+            { full, intervalMs: o.pullIntervalMs ?? PULL_INTERVAL_MS },
+          );
+        } finally {
+          // Begun once a page is checkpointed (or it is done): later passes go on with its run. A
+          // deferral before its first page leaves the catch-up to the next pass.
+          if (catchUp && (pulled?.done || getSyncState(db, locationId).cursor.run !== null)) loop.catchUp = false;
+        }
         result.pulled += pulled.contacts;
         for (const u of pulled.unmatchedOwners) unmatched.add(u);
         if (pulled.sweptOwners) sweptOwners = pulled.sweptOwners;
@@ -278,7 +299,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (drains.some((d) => d.changed)) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());
       if (result.webhookEvents >= EVENTS_PER_PASS) result.more = true;
 
-      if (!pulledFirst && pullDue(db, locationId, clock.now())) await pullNow();
+      if (!pulledFirst && (loop.catchUp || pullDue(db, locationId, clock.now()))) await pullNow();
 
       // pushPending records lastOutboundAt itself and reports a deferral as a time, not a throw.
       const userMap = userMapFor(db, locationId);

@@ -123,4 +123,32 @@ describe('T24 restart after downtime', () => {
       await again.close();
     }
   }, 60_000);
+
+  it('after a short stop, the edits and deletions made meanwhile arrive at the start, not at the next scheduled pull', async () => {
+    const reuse = { emulator: first.emulator, app: first.app };
+    const l = agency.locations[0]!;
+    const running = await startTestTandem({ clock, env, dataDir: first.dataDir, reuse, sync: SYNC });
+    await until(() => inSync(running, l.id) && getSyncState(running.db, l.id).cursor.run === null, 'the location in step', 20_000);
+    await running.close();
+    // A minute down: the scheduled pull (every 5 minutes) is not due at the next start, the clock
+    // stands still from there on, and the webhooks of the minute went nowhere.
+    clock.advance(60_000);
+    const [edited, deleted] = [...first.emulator.emu.contactIds(l.id)].filter((id) => first.emulator.emu.contact(id));
+    expect((await hl(l.id, 'PUT', `/contacts/${edited}`, { lastName: 'Short stop' })).status).toBe(200);
+    expect((await hl(l.id, 'DELETE', `/contacts/${deleted}`)).status).toBe(200);
+    await first.emulator.emu.webhooks.idle();
+
+    const next = await startTestTandem({ clock, env, dataDir: first.dataDir, reuse, sync: SYNC });
+    try {
+      const contactOf = (id: string) => {
+        const link = getLinkByRemote(next.db, l.id, id);
+        return link ? getContact(next.db, l.id, link.contactId) : undefined;
+      };
+      await until(() => contactOf(edited!)?.fields.lastName === 'Short stop' || undefined, 'the edit made while Tandem was stopped', 20_000);
+      await until(() => (contactOf(deleted!)?.archivedAt ?? null) !== null || undefined, 'the deletion made while Tandem was stopped', 20_000);
+      expect(getLinkByRemote(next.db, l.id, deleted!)!.remoteDeletedAt).not.toBeNull();
+    } finally {
+      await next.close();
+    }
+  }, 60_000);
 });
