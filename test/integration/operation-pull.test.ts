@@ -21,7 +21,7 @@ import { createUser } from '../../db/users.ts';
 import { queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { fromHighLevel } from '../../server/highlevel/contact-mapping.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
-import { held } from '../../server/sync/inbound.ts';
+import { applyRemote, held } from '../../server/sync/inbound.ts';
 import { APPLY_SLICE } from '../../server/sync/reconcile.ts';
 import { UNMATCHED_OWNER_REASON } from '../../server/sync/operations/pull-decide.ts';
 import type { Counts, Preview, Progress } from '../../server/sync/operations/types.ts';
@@ -298,16 +298,28 @@ describe('Pull contacts', () => {
       } else if (skippedIds.has(cid)) {
         expect({ fields: now.fields, base }).toEqual({ fields: was.fields, base: was.base });
       } else if (!before.has(cid)) {
-        // Created by the pull: archived and unlinked; HighLevel keeps its contact.
+        // Created by the pull: archived, its link kept as any archived contact's; HighLevel keeps its contact.
         expect(now.archivedAt).not.toBeNull();
-        expect(base).toBeNull();
+        expect(base).toEqual(was.base);
       } else {
         const old = before.get(cid)!;
         expect({ fields: now.fields, archived: now.archivedAt !== null, base }).toEqual({ fields: old.fields, archived: old.archived, base: old.base });
       }
     }
-    expect(liveRemoteIds(t.db, loc).length).toBe(N - 3 * per + 3);
+    expect(liveRemoteIds(t.db, loc).length).toBe(N - 2 * per + 3);
     expect(outboxCounts(t.db, loc).pending).toBe(0);
+    // The continuous sync meeting the HighLevel contacts of the archived ones does not copy them
+    // into Tandem again (unlinked, each came back as a second Tandem contact).
+    const count = contactIds(t.db, loc).length;
+    const archivedByUndo = [...afterPull.keys()].filter((cid) => !before.has(cid) && !skippedIds.has(cid));
+    expect(archivedByUndo).toHaveLength(per);
+    for (const cid of archivedByUndo) {
+      const doc = t.emulator.emu.contact(getLinkByContact(t.db, loc, cid)!.highlevelId)!;
+      const remote = fromHighLevel(doc as never, () => null, { complete: true });
+      const outcome = applyRemote({ db: t.db, now: t.clock.now(), settings: { creationDirection: 'bidirectional', updateDirection: 'inbound' } }, loc, remote, { complete: true });
+      expect(['echo', 'ignored']).toContain(outcome);
+    }
+    expect(contactIds(t.db, loc)).toHaveLength(count);
   }, 120_000);
 
   it('T16: crashes at every named point resume from the checkpoint without duplicates, counts exact', async () => {

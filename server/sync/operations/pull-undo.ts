@@ -1,8 +1,8 @@
 // Undo of a Pull contacts run: Tandem only (the side a pull overwrites), no HighLevel request.
 // For each item of the run that wrote something: when Tandem still holds what the run wrote, the
 // values it overwrote are restored, the tags it added removed, and the ledger put back as it was
-// (a link the run made is removed); a contact the run created is archived and unlinked (origin
-// 'remote': nothing is deleted in HighLevel). A record changed since the run is left alone
+// (a link the run made is removed); a contact the run created is archived, its link kept as any
+// archived contact's is (origin 'remote': nothing is deleted in HighLevel). A record changed since the run is left alone
 // ('skipped', "changed since the run"). Items are taken in the run's order, a batch per
 // transaction with its checkpoint; an item already undone is never redone.
 //
@@ -102,8 +102,10 @@ function applyUndo(ctx: RunContext, item: OperationItemRow, d: UndoDecision): vo
     return;
   }
   if (d.action === 'removed') {
+    // Archived as any contact archived in Tandem is, link kept: the continuous sync then leaves its
+    // HighLevel contact out of Tandem. Unlinked, it read that contact as new and created it again,
+    // a second Tandem contact beside the archived one.
     archiveContact(db, { locationId, id: d.contact.id, now, origin: 'remote' });
-    deleteLink(db, locationId, d.contact.id);
     ctx.record({ ...base, action: 'removed', before: { fields: {} }, after: { archived: true } });
     return;
   }
@@ -143,8 +145,16 @@ async function preview(ctx: PreviewContext, target: OperationRow): Promise<Previ
     if (items.length < BATCH) break;
   }
   const notes = ['Undo writes to Tandem only: HighLevel keeps its contacts, including those the pull copied into Tandem.'];
-  if (counts.tandem.removed) notes.push(`${counts.tandem.removed} contact(s) the pull created in Tandem will be archived (restorable).`);
-  if (counts.tandem.skipped) notes.push(`${counts.tandem.skipped} contact(s) changed since the run are left as they are.`);
+  const contacts = (n: number) => `${n} contact${n === 1 ? '' : 's'}`;
+  if (counts.tandem.updated) {
+    notes.push(
+      'Where HighLevel’s values differ from the ones put back, the continuous sync brings them into Tandem again, as it brings every change made in HighLevel.',
+    );
+  }
+  if (counts.tandem.removed) {
+    notes.push(`${contacts(counts.tandem.removed)} the pull created in Tandem will be archived (restorable); their HighLevel contacts stay in HighLevel and are not copied again.`);
+  }
+  if (counts.tandem.skipped) notes.push(`${contacts(counts.tandem.skipped)} changed since the run ${counts.tandem.skipped === 1 ? 'is' : 'are'} left as ${counts.tandem.skipped === 1 ? 'it is' : 'they are'}.`);
   return { counts, samples, requests: 0, durationMs: 0, notes };
 }
 
