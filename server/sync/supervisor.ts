@@ -482,7 +482,12 @@ function unmatchedOwnersNow(
 /** Owners that could not travel, as the status strip's notice (null when every owner is paired). */
 function unmatchedNotice({ remote, local }: UnmatchedOwners): string | null {
   const parts: string[] = [];
-  if (remote.length) parts.push(`${remote.length} HighLevel user(s) own contacts but have no Tandem user with the same email`);
-  if (local.length) parts.push(`${local.length} Tandem user(s) own contacts but have no HighLevel user with the same email`);
-  return parts.length ? `${parts.join('; ')}: those owners were not copied (Sync users repairs them).` : null;
+  const users = (n: number, side: string, other: string) =>
+    n === 1
+      ? `1 ${side} user owns contacts but has no ${other} user with the same email`
+      : `${n} ${side} users own contacts but have no ${other} user with the same email`;
+  if (remote.length) parts.push(users(remote.length, 'HighLevel', 'Tandem'));
+  if (local.length) parts.push(users(local.length, 'Tandem', 'HighLevel'));
+  const one = remote.length + local.length === 1;
+  return parts.length ? `${parts.join('; ')}: ${one ? 'that owner was' : 'those owners were'} not copied (Sync users repairs ${one ? 'it' : 'them'}).` : null;
 }

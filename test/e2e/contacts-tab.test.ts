@@ -1,5 +1,6 @@
 // The Contacts tab in headless Chromium inside the emulated HighLevel: it fits the panel's
-// narrowest frame (900 px, UX.md) and its widest without scrolling sideways; a contact HighLevel
+// narrowest usual frame (900 px, UX.md) and its widest without scrolling sideways, and a narrower
+// one (670 px) keeps names readable and scrolls the table inside its card; a contact HighLevel
 // refused shows as Refused with HighLevel's reason, not as "Not yet"; the edit dialog and its
 // confirmation say what the edit does under the current settings, and the Sync tab says which
 // setting holds an edit that waits.
@@ -59,7 +60,13 @@ describe('the Contacts tab', () => {
     await refused.waitFor();
     expect(await refused.innerText()).toBe('Refused');
     expect(await row.getByTestId('contact-unlinked').count()).toBe(0);
-    expect(await refused.getAttribute('title')).toContain(failed.lastError!);
+    // HighLevel's reason, with the contact it points at named and no record ids.
+    const title = (await refused.getAttribute('title'))!;
+    expect(failed.lastError).toContain(taken.id);
+    const takenName = [taken.fields.firstName, taken.fields.lastName].filter(Boolean).join(' ');
+    expect(title).toContain(`already on a HighLevel contact, which is linked to another Tandem contact (${takenName})`);
+    expect(title).not.toContain(taken.id);
+    expect(title).not.toContain(getLinkByContact(db, location, taken.id)!.highlevelId);
     await page.screenshot({ path: 'test-results/contacts-refused.png' });
     await page.close();
   });
@@ -79,6 +86,33 @@ describe('the Contacts tab', () => {
       await page.close();
     });
   }
+
+  it('stays readable in a 670 px panel (a 900 px window beside HighLevel’s sidebar): the table scrolls inside its card', async () => {
+    const { page, panel, width } = await openContacts(670);
+    const { scroll, client } = await width();
+    expect(client).toBe(670);
+    // The page itself does not scroll sideways...
+    expect(scroll).toBeLessThanOrEqual(client);
+    // ...names and emails keep a readable width instead of wrapping letter by letter...
+    const names = await panel.getByTestId('contact-name').evaluateAll((els) => els.map((el) => el.getBoundingClientRect().width));
+    expect(names.length).toBeGreaterThan(0);
+    for (const w of names) expect(w).toBeGreaterThanOrEqual(120);
+    const emails = panel.getByTestId('contact-email');
+    const emailWidths = await emails.evaluateAll((els) => els.map((el) => el.getBoundingClientRect().width));
+    for (const w of emailWidths) expect(w).toBeGreaterThanOrEqual(110);
+    // ...each email is shown whole (breaking lines, never cut), with the whole of it on hover too...
+    const first = emails.first();
+    const title = (await first.getAttribute('title'))!;
+    expect((await first.innerText()).replace(/\s/g, '')).toBe(title);
+    // ...and the rest of the table is reached by scrolling it inside the card, which it stays within.
+    const wrap = panel.getByTestId('contacts-table-wrap');
+    const scroller = await wrap.evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth, right: el.getBoundingClientRect().right }));
+    expect(scroller.scroll).toBeGreaterThan(scroller.client);
+    const card = (await panel.getByTestId('contacts').boundingBox())!;
+    expect(scroller.right).toBeLessThanOrEqual(card.x + card.width);
+    await page.screenshot({ path: 'test-results/contacts-670.png' });
+    await page.close();
+  });
 
   it('says what an edit does under the current settings, and the Sync tab says which setting holds it', async () => {
     const db = world.tandem.database.db;

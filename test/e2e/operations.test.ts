@@ -196,6 +196,15 @@ describe('one-time operations in the sandbox', () => {
     expect(await panel.getByTestId('operation-last-sync_users').innerText()).toMatch(/^Last sync users: [A-Z][a-z]{2} \d/);
     // Sync users is not undoable.
     expect(await firstEntry().getByTestId('operation-undo').count()).toBe(0);
+
+    // Run again at once, it has nothing left to do: the dialog says so and offers no Confirm.
+    await panel.getByTestId('operation-start-sync_users').click();
+    await dialog().locator('[data-status="previewed"]').waitFor({ timeout: 20_000 });
+    expect(await dialog().getByTestId('operation-nothing').innerText()).toMatch(/^Nothing to change\./);
+    expect(await dialog().getByTestId('operation-confirm').isDisabled()).toBe(true);
+    await shot('sync-users-3-nothing');
+    await page.keyboard.press('Escape');
+    await dialog().getByTestId('operation-confirm').waitFor({ state: 'detached' });
   }, 90_000);
 
   it('lists a record HighLevel refused as failed, with the reason, under the run', async () => {

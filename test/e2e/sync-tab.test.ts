@@ -40,6 +40,14 @@ describe('the Sync tab', () => {
     expect(await radio(panel, 'creation', 'Bi-directional').isChecked()).toBe(true);
     expect(await radio(panel, 'update', 'Inbound').isChecked()).toBe(true);
     expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(false);
+    // Each radio is named by its label alone: the Inbound explanations mention Bi-directional,
+    // and asking for "Bi-directional" by name must not find them too.
+    for (const setting of ['creation', 'update']) {
+      const group = panel.getByTestId(`setting-${setting}`);
+      expect(await group.getByRole('radio', { name: 'Bi-directional' }).count()).toBe(1);
+      expect(await group.getByRole('radio', { name: 'Bi-directional', exact: true }).count()).toBe(1);
+      expect(await group.getByRole('radio', { name: 'Inbound', exact: true }).count()).toBe(1);
+    }
     const save = panel.getByTestId('sync-save');
     expect(await save.isDisabled()).toBe(true);
     expect(await panel.getByTestId('sync-default-note').innerText()).toContain('never overwrites data already in HighLevel');

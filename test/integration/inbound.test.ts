@@ -173,7 +173,7 @@ describe('webhooks into Tandem', () => {
     // A later pass that meets only paired owners keeps saying so: the owner is still unmatched.
     const later = await hlCreate({ firstName: 'Later', email: unique('later'), assignedTo: paired.id });
     await until(() => linked(later), 'the later contact');
-    expect(getSyncState(t.db, loc).lastError).toMatch(/1 HighLevel user\(s\) own contacts but have no Tandem user/);
+    expect(getSyncState(t.db, loc).lastError).toMatch(/1 HighLevel user owns contacts but has no Tandem user with the same email/);
     // Paired at last (a Tandem user with the same email): the notice goes.
     createUser(t.db, { locationId: loc, name: 'Sam Stranger', email: strangerEmail, now: Date.now() });
     t.services.sync.usersChanged(loc);

@@ -369,14 +369,16 @@ describe('Sync users', () => {
     expect(getContact(t.db, loc, imported.contactId)!.fields.ownerUserId).toBeNull();
     const localLink = getLinkByContact(t.db, loc, local.id)!;
     expect((await hl('GET', `/contacts/${localLink.highlevelId}`)).body.contact).not.toHaveProperty('assignedTo');
-    expect(getSyncState(t.db, loc).lastError).toMatch(/1 HighLevel user\(s\) own contacts.*1 Tandem user\(s\) own contacts.*Sync users repairs them/);
+    expect(getSyncState(t.db, loc).lastError).toBe(
+      '1 HighLevel user owns contacts but has no Tandem user with the same email; 1 Tandem user owns contacts but has no HighLevel user with the same email: those owners were not copied (Sync users repairs them).',
+    );
 
     // Hal gets a HighLevel user; Sync users adds Zed to Tandem and pairs Hal.
     const halHl = await hlUser(loc, 'hal', `HAL.${tag}@team.example`);
     const { row, preview } = await previewOf(loc);
     expect(userCounts(preview)).toEqual({ added: 1, paired: 1 });
     expect(preview.counts.tandem).toMatchObject({ updated: 1, skipped: 0 });
-    expect(preview.notes.join(' ')).toMatch(/^1 contact\(s\) have a Tandem owner HighLevel never got.*once contact updates are set to Bi-directional/);
+    expect(preview.notes).toEqual([expect.stringMatching(/^1 contact has a Tandem owner HighLevel never got.*sends this owner to HighLevel once contact updates are set to Bi-directional\.$/)]);
     freshWindow();
     ops().confirm(loc, row.id);
     expect((await ops().settled(row.id)).status).toBe('completed');

@@ -51,10 +51,31 @@ describe('latest problem', () => {
     expect(refused.action).toContain('Correct the contact in Tandem');
   });
 
+  it('names the refused contact and the contact its reason points at, never their ids', () => {
+    const message =
+      'this contact’s email or phone is already on HighLevel contact akjXldKZynjamUlW0sen, which is linked to another Tandem contact (c_0Vd55MA6RaPyeGeaf4L2), and the location does not allow duplicates';
+    const failure = { message, at: '2024-01-01T00:00:01.000Z' };
+    const named = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 1 }, true, { contact: 'Dana Cruz', others: { c_0Vd55MA6RaPyeGeaf4L2: 'Dana C.' } })!;
+    expect(named.message).toBe(
+      'HighLevel refused Tandem’s change to Dana Cruz: this contact’s email or phone is already on a HighLevel contact, which is linked to another Tandem contact (Dana C.), and the location does not allow duplicates.',
+    );
+    expect(named.action).toMatch(/^Correct Dana Cruz in Tandem \(the Contacts tab shows it as Refused\)/);
+    const more = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 3 }, true, { contact: 'Dana Cruz', others: {} })!;
+    expect(more.message).toContain('2 other contacts were refused too.');
+    // Not looked up (yet): no name, and still no ids.
+    const unnamed = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 1 }, true)!;
+    expect(unnamed.message).toMatch(/^HighLevel refused a change from Tandem: this contact’s email/);
+    for (const p of [named, more, unnamed]) expect(p.message).not.toMatch(/c_0Vd55|akjXld/);
+  });
+
   it('sends unmatched owners to Sync users', () => {
-    const message = '2 HighLevel user(s) own contacts but have no Tandem user with the same email: those owners were not copied (Sync users repairs them).';
-    const problem = latestProblem({ ...healthy, lastError: { message, at: '2024-01-01T00:00:00.000Z' } }, true)!;
-    expect(problem.action).toContain('run Sync users under One-time operations');
+    for (const message of [
+      '2 HighLevel users own contacts but have no Tandem user with the same email: those owners were not copied (Sync users repairs them).',
+      '1 Tandem user owns contacts but has no HighLevel user with the same email: that owner was not copied (Sync users repairs it).',
+    ]) {
+      const problem = latestProblem({ ...healthy, lastError: { message, at: '2024-01-01T00:00:00.000Z' } }, true)!;
+      expect(problem.action).toContain('run Sync users under One-time operations');
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 // The words of the One-time operations card: names, explanations, counts and durations in plain
 // English (kept apart from the components so the phrasing is in one place).
-import type { Counts, SideCounts } from '../../server/sync/operations/types.ts';
+import type { Counts, Preview, SideCounts } from '../../server/sync/operations/types.ts';
 import type { OperationView } from '../../server/routes/panel-operations.ts';
 
 export type RunKind = 'push' | 'pull' | 'sync_users';
@@ -50,8 +50,22 @@ export function columnsFor(counts: Counts): typeof COUNT_COLUMNS {
   return COUNT_COLUMNS.filter((c) => ['created', 'updated', 'unchanged'].includes(c.key) || counts.tandem[c.key] + counts.highlevel[c.key] > 0);
 }
 
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+// Kept importable from here: the operation components take their words from this file.
+export { plural } from './plural.ts';
+
+/**
+ * Whether confirming `preview` would leave everything as it is: the dialog then says so and offers
+ * no Confirm, whichever operation it is. Push and pull: only when there is no contact at all (a
+ * contact they find unchanged may still be linked by the run). Sync users: no user to add, pair,
+ * repair or unpair, no owner to change and no note (its only note is owners it sets going); the
+ * contacts it skips are left as they are. An undo always has its run to mark undone.
+ */
+export function changesNothing(kind: OperationView['kind'], preview: Preview): boolean {
+  if (kind === 'undo' || preview.users?.length) return false;
+  if (kind !== 'sync_users') return sidesWithCounts(preview.counts).length === 0;
+  const c = preview.counts;
+  const writes = (['tandem', 'highlevel'] as const).some((s) => c[s].created + c[s].updated + c[s].removed + c[s].failed > 0);
+  return !writes && !preview.owners?.change && preview.notes.length === 0;
 }
 
 /** "35 updated, 17 unchanged, 8 failed in HighLevel" for a history entry. */

@@ -1,6 +1,8 @@
 // The Sync tab's words: what each direction does and when to use it, how a change to a setting
 // reads in the history, and what to do about a problem. Pure, so it is tested without a browser.
 import type { Direction } from '../../db/schema.ts';
+import { plainReason } from './contacts-copy.ts';
+import { plural } from './plural.ts';
 import type { SettingsChangeView, SyncSettingsView, SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 export interface DirectionOption {
@@ -78,14 +80,21 @@ export function heldOutbound(
   status: Pick<SyncStatusView, 'pendingOutboundNew' | 'pendingOutboundEdits'>,
 ): string[] {
   const lines: string[] = [];
-  const n = (count: number, one: string, many: string) => `${count.toLocaleString()} ${count === 1 ? one : many}`;
   if (settings.creationDirection === 'inbound' && status.pendingOutboundNew > 0) {
-    lines.push(`${n(status.pendingOutboundNew, 'new contact', 'new contacts')} held: Contact creation is Inbound.`);
+    lines.push(`${plural(status.pendingOutboundNew, 'new contact')} held: Contact creation is Inbound.`);
   }
   if (settings.updateDirection === 'inbound' && status.pendingOutboundEdits > 0) {
-    lines.push(`${n(status.pendingOutboundEdits, 'edit', 'edits')} held: Contact update is Inbound.`);
+    lines.push(`${plural(status.pendingOutboundEdits, 'edit')} held: Contact update is Inbound.`);
   }
   return lines;
+}
+
+/** Who the latest refused change concerns, as far as the panel could tell (sync-tab.svelte.ts). */
+export interface FailureNames {
+  /** The refused contact's name, when the lookup found it. */
+  contact: string | undefined;
+  /** Names of the Tandem contacts its reason points at by id. */
+  others: Record<string, string>;
 }
 
 export interface Problem {
@@ -100,9 +109,10 @@ export interface Problem {
 
 /**
  * The one problem worth showing first: lost access to HighLevel stops everything, then the loop's
- * latest error, then a change HighLevel refused for good. Null when all is well.
+ * latest error, then a change HighLevel refused for good, naming its contact when `names` has it
+ * and never showing record ids. Null when all is well.
  */
-export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem | null {
+export function latestProblem(status: SyncStatusView, canEdit: boolean, names?: FailureNames): Problem | null {
   if (status.installation.status === 'needs_reauth') {
     return {
       message: status.installation.reason ?? 'HighLevel no longer accepts Tandem’s access to this sub-account, so nothing syncs.',
@@ -128,10 +138,15 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
     return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn' };
   }
   if (failure) {
-    const more = status.failedOutbound > 1 ? ` (${status.failedOutbound} contacts in all)` : '';
+    const reason = sentence(plainReason(failure.message, (id) => names?.others[id]));
+    const who = names?.contact;
+    const others = status.failedOutbound - 1;
+    const message = who
+      ? `HighLevel refused Tandem’s change to ${who}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`
+      : `HighLevel refused a change from Tandem${others > 0 ? ` (${status.failedOutbound} contacts in all)` : ''}: ${reason}`;
     return {
-      message: `HighLevel refused a change from Tandem${more}: ${sentence(failure.message)}`,
-      action: 'Correct the contact in Tandem; Tandem sends it again after the next edit. Nothing else is held back.',
+      message,
+      action: `Correct ${who ?? 'the contact'} in Tandem (the Contacts tab shows ${others > 0 ? 'each one' : 'it'} as Refused); Tandem sends it again after the next edit. Nothing else is held back.`,
       at: failure.at,
       tone: 'error',
     };
@@ -140,7 +155,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
 }
 
 function adviceFor(message: string): string {
-  if (/Sync users repairs them/i.test(message)) {
+  if (/Sync users repairs (them|it)\b/i.test(message)) {
     return 'Add the missing users (same email on both sides), then run Sync users under One-time operations below: it pairs them and re-applies the owners.';
   }
   if (/rate|limit|429|too many/i.test(message)) return 'Nothing. Tandem slows down and carries on by itself as soon as HighLevel allows it.';

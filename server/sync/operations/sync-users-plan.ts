@@ -71,7 +71,7 @@ export function planUsers(listed: SeenHighLevelUser[], stored: HighLevelUserRow[
       const repair = from ? ` It was paired with ${was(from)}, whose email no longer matches.` : '';
       out.push({
         action: 'added', hl: h, userId: null, fromUserId: from, label,
-        reason: `No Tandem user has this email: one is created so their contacts keep an owner.${repair}`,
+        reason: `No Tandem user has this email: one is created and paired with them, so any contacts they own in HighLevel get the same owner in Tandem.${repair}`,
       });
     }
   }
@@ -177,7 +177,7 @@ export type OwnerDecision =
   | { kind: 'update'; from: string | null; to: string }
   /** Tandem's owner now has a HighLevel user but never reached HighLevel: the continuous sync sends it. */
   | { kind: 'queue' }
-  /** The contact is left without an owner on one side. */
+  /** The owner cannot be matched between the two: the contact is left as it is on both sides. */
   | { kind: 'skip'; reason: string };
 
 /**

@@ -1,7 +1,8 @@
 // Sync users (kind 'sync_users'): pairs HighLevel and Tandem users by email (sync-users-plan.ts
 // decides), then re-applies owners over HighLevel's contacts, read in search pages of 500: a
 // linked contact's Tandem owner becomes the user paired with its HighLevel owner (origin 'remote',
-// the ledger's owner too). Contacts left without an owner are recorded with the reason. A Tandem
+// the ledger's owner too). Contacts whose owner cannot be matched are left as they are on both
+// sides (Tandem keeps its owner, HighLevel its own) and recorded as skipped with the reason. A Tandem
 // owner that HighLevel never got and that now has a HighLevel user is queued to the outbox: the
 // continuous sync sends it (three-way merge, direction settings) right after the run.
 // Not undoable. Crash points (ctx.step): 'user' before each user, 'user-created' between creating
@@ -129,12 +130,18 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
     ctx.progress({ phase: 'preview', total: page.total, done: seen });
   }
   owners.reasons = [...reasons].map(([reason, contacts]) => ({ reason, contacts })).sort((a, b) => b.contacts - a.contacts);
+  // Only what else the run sets going. Skipped contacts need no note: the run leaves them as they
+  // are on both sides, and the panel says so beside their reasons; it reads a preview with no user
+  // change, no owner change and no note as one with nothing to change.
   const notes: string[] = [];
   if (queued) {
     const when = ctx.settings.updateDirection === 'bidirectional' ? 'after the run' : 'once contact updates are set to Bi-directional';
-    notes.push(`${queued} contact(s) have a Tandem owner HighLevel never got, who now has a HighLevel user: the continuous sync sends these owners to HighLevel ${when}.`);
+    notes.push(
+      queued === 1
+        ? `1 contact has a Tandem owner HighLevel never got, who now has a HighLevel user: the continuous sync sends this owner to HighLevel ${when}.`
+        : `${queued.toLocaleString('en-US')} contacts have a Tandem owner HighLevel never got, who now has a HighLevel user: the continuous sync sends these owners to HighLevel ${when}.`,
+    );
   }
-  if (owners.lose) notes.push('Contacts left without an owner keep the owner they have; the reasons say what to fix.');
   return { counts, samples, users: userChanges(plan), owners, requests, durationMs: estimate(ctx, requests), notes };
 }
 
