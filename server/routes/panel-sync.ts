@@ -8,6 +8,8 @@ import type { Db } from '../../db/client.ts';
 import { DIRECTIONS, type Direction } from '../../db/schema.ts';
 import { getSyncSettings, settingsHistory, updateSyncSettings, type SyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { syncStatus, type SyncStatus } from '../../db/sync-status.ts';
+import { getContact } from '../../db/contacts.ts';
+import { contactLabel } from '../sync/contact-model.ts';
 import { requireAdmin, type PanelSession } from '../auth/session.ts';
 import { tenant } from './tenant.ts';
 
@@ -43,7 +45,8 @@ export interface SyncStatusView {
   lastInboundAt: Iso | null;
   lastOutboundAt: Iso | null;
   lastError: { message: string; at: Iso } | null;
-  lastFailure: { message: string; at: Iso } | null;
+  /** `contact`: the refused contact's name (or email, phone), for the panel to say whose change it was. */
+  lastFailure: { message: string; at: Iso; contact: string } | null;
 }
 
 export interface SettingsChangeView {
@@ -84,7 +87,7 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
 
   const view = (session: PanelSession): SyncView => ({
     settings: settingsView(getSyncSettings(db, session.locationId)),
-    status: statusView(syncStatus(db, session.locationId)),
+    status: statusView(db, session.locationId, syncStatus(db, session.locationId)),
     history: settingsHistory(db, session.locationId, HISTORY_LIMIT).map((c) => ({
       id: c.id,
       setting: c.setting,
@@ -150,7 +153,8 @@ function settingsView(s: SyncSettings): SyncSettingsView {
   return { creationDirection: s.creationDirection, updateDirection: s.updateDirection, paused: s.paused, updatedAt: iso(s.updatedAt) };
 }
 
-function statusView(s: SyncStatus): SyncStatusView {
+function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
+  const refused = s.lastFailure ? getContact(db, locationId, s.lastFailure.contactId) : undefined;
   return {
     paused: s.paused,
     installation: s.installation,
@@ -162,6 +166,8 @@ function statusView(s: SyncStatus): SyncStatusView {
     lastInboundAt: iso(s.lastInboundAt),
     lastOutboundAt: iso(s.lastOutboundAt),
     lastError: s.lastError ? { message: s.lastError.message, at: iso(s.lastError.at) } : null,
-    lastFailure: s.lastFailure ? { message: s.lastFailure.message, at: iso(s.lastFailure.at) } : null,
+    lastFailure: s.lastFailure
+      ? { message: s.lastFailure.message, at: iso(s.lastFailure.at), contact: refused ? contactLabel(refused.fields, 'an unnamed contact') : 'a contact no longer in Tandem' }
+      : null,
   };
 }

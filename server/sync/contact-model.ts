@@ -91,6 +91,12 @@ export function isNormalizedTags(tags: readonly string[]): boolean {
 
 const E164 = /^\+[1-9]\d{6,14}$/;
 
+/** A name, else an email or phone, the admin recognises a contact by; `fallback` when it has none. */
+export function contactLabel(fields: Partial<Pick<ContactFields, 'firstName' | 'lastName' | 'email' | 'phone'>>, fallback: string): string {
+  const name = [fields.firstName, fields.lastName].filter(Boolean).join(' ');
+  return name || fields.email || fields.phone || fallback;
+}
+
 /** True when a stored phone is in E.164, i.e. usable for matching and dialling. */
 export function isE164(phone: string | null): boolean {
   return phone !== null && E164.test(phone);

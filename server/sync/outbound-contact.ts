@@ -12,7 +12,7 @@ import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelCont
 import { DeferredError, isContactNotFound } from '../highlevel/contacts.ts';
 import { HighLevelError } from '../highlevel/http.ts';
 import {
-  SCALAR_FIELDS, customValueEquals, fieldEquals, isE164, isEmptyPatch,
+  SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, isE164, isEmptyPatch,
   type ContactFields, type ContactPatch, type FieldKey,
 } from './contact-model.ts';
 import { applyRemote } from './inbound.ts';
@@ -202,7 +202,7 @@ export async function pushNew(pass: Pass, contact: Contact): Promise<Outcome> {
   }
   if ('duplicate' in created) {
     const existing = await pass.deps.api.getContact(created.duplicate.contactId);
-    if (!existing) throw new Error(`HighLevel reported a duplicate contact ${created.duplicate.contactId} that it then could not find`);
+    if (!existing) throw new Error(`HighLevel reported a duplicate of this contact (its contact ${created.duplicate.contactId}) that it then could not find`);
     return linkExisting(pass, contact, existing);
   }
   linkCreated(pass, contact, created.contact, unmatchedOwner !== undefined);
@@ -242,9 +242,11 @@ function unlinkedElsewhere(pass: Pass, contact: Contact, found: HighLevelContact
 async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact): Promise<Outcome> {
   const other = getLinkByRemote(pass.deps.db, pass.locationId, doc.id);
   if (other && other.contactId !== contact.id) {
-    // Said from the refused contact's side: the panel shows it beside that contact.
+    // Said from the refused contact's side, in words (the panel shows it beside that contact): the
+    // other contact by its name, not by ids an admin never sees.
+    const holder = getContact(pass.deps.db, pass.locationId, other.contactId);
     throw new Error(
-      `this contact’s email or phone is already on HighLevel contact ${doc.id}, which is linked to another Tandem contact (${other.contactId}), and the location does not allow duplicates; change the email or phone, or archive one of the two`,
+      `this contact’s email or phone is already on a HighLevel contact linked to ${holder ? contactLabel(holder.fields, 'another contact') : 'another contact'} in Tandem, and the location does not allow duplicates; change the email or phone, or archive one of the two`,
     );
   }
   const remote = remoteView(pass, doc);

@@ -60,11 +60,11 @@ describe('the Contacts tab', () => {
     await refused.waitFor();
     expect(await refused.innerText()).toBe('Refused');
     expect(await row.getByTestId('contact-unlinked').count()).toBe(0);
-    // HighLevel's reason, with the contact it points at named and no record ids.
+    // HighLevel's reason, with the contact it points at named and no record ids: the sync words it so.
     const title = (await refused.getAttribute('title'))!;
-    expect(failed.lastError).toContain(taken.id);
     const takenName = [taken.fields.firstName, taken.fields.lastName].filter(Boolean).join(' ');
-    expect(title).toContain(`already on a HighLevel contact, which is linked to another Tandem contact (${takenName})`);
+    expect(failed.lastError).toContain(`already on a HighLevel contact linked to ${takenName} in Tandem`);
+    expect(title).toContain(`already on a HighLevel contact linked to ${takenName} in Tandem`);
     expect(title).not.toContain(taken.id);
     expect(title).not.toContain(getLinkByContact(db, location, taken.id)!.highlevelId);
     await page.screenshot({ path: 'test-results/contacts-refused.png' });

@@ -153,7 +153,8 @@ describe('status strip', () => {
       lastInboundAt: new Date(now - 60_000).toISOString(),
       lastOutboundAt: new Date(now - 120_000).toISOString(),
       lastError: { message: 'HighLevel’s daily limit is used up', at: new Date(now - 30_000).toISOString() },
-      lastFailure: { message: 'HighLevel refused the email address' },
+      // The refused contact by name when Tandem has it (this one is gone: said so, no id).
+      lastFailure: { message: 'HighLevel refused the email address', contact: 'a contact no longer in Tandem' },
     });
   });
 

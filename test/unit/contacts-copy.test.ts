@@ -2,7 +2,7 @@
 // what saving an edit does under the current settings; reasons without record ids; where an email
 // may break.
 import { describe, expect, it } from 'vitest';
-import { editOutcome, emailParts, highLevelStatus, plainReason } from '../../web/lib/contacts-copy.ts';
+import { editOutcome, emailParts, highLevelStatus } from '../../web/lib/contacts-copy.ts';
 import type { PanelContactsSync } from '../../server/routes/panel-contacts.ts';
 
 const both: PanelContactsSync = { creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false };
@@ -46,33 +46,6 @@ describe('what saving an edit does', () => {
     expect(editOutcome(unlinked, defaults)).toBe('Created in HighLevel within seconds.');
     expect(editOutcome(unlinked, allInbound)).toMatch(/^Kept in Tandem: Contact creation is Inbound/);
     expect(editOutcome(refused, both)).toBe('Sent to HighLevel again within seconds.');
-  });
-});
-
-// As server/sync/outbound-contact.ts words it, with a HighLevel and a Tandem contact id.
-const DUPLICATE =
-  'this contact’s email or phone is already on HighLevel contact akjXldKZynjamUlW0sen, which is linked to another Tandem contact (c_0Vd55MA6RaPyeGeaf4L2), and the location does not allow duplicates; change the email or phone, or archive one of the two';
-
-describe('a reason with record ids', () => {
-  it('names the Tandem contact it points at, and drops ids an admin cannot use', () => {
-    const named = plainReason(DUPLICATE, (id) => (id === 'c_0Vd55MA6RaPyeGeaf4L2' ? 'Dana Cruz' : undefined));
-    expect(named).toBe(
-      'this contact’s email or phone is already on a HighLevel contact, which is linked to another Tandem contact (Dana Cruz), and the location does not allow duplicates; change the email or phone, or archive one of the two',
-    );
-    const unnamed = plainReason(DUPLICATE);
-    expect(unnamed).toContain('already on a HighLevel contact, which is linked to another Tandem contact, and the location');
-    for (const text of [named, unnamed]) expect(text).not.toMatch(/c_0Vd55|akjXld/);
-    expect(plainReason('HighLevel reported a duplicate contact akjXldKZynjamUlW0sen that it then could not find')).toBe(
-      'HighLevel reported a duplicate contact that it then could not find',
-    );
-    // Ordinary words are left alone.
-    expect(plainReason('invalid email')).toBe('invalid email');
-  });
-
-  it('shows the refused contact’s reason with the other contact named', () => {
-    const status = highLevelStatus({ highlevelId: null, outbound: { status: 'failed', reason: DUPLICATE } }, both, (id) => (id.startsWith('c_0Vd') ? 'Dana Cruz' : undefined));
-    expect(status.detail).toContain('linked to another Tandem contact (Dana Cruz)');
-    expect(status.detail).not.toContain('c_0Vd55MA6RaPyeGeaf4L2');
   });
 });
 

@@ -17,11 +17,8 @@ export interface HighLevelStatus {
 
 type Contact = Pick<PanelContactView, 'highlevelId' | 'outbound'>;
 
-/** A Tandem contact's name by its id, when the panel has it at hand. */
-export type NameOf = (contactId: string) => string | undefined;
-
-/** The HighLevel column of a contact's row; `nameOf` names other contacts its reason points at. */
-export function highLevelStatus(contact: Contact, sync: PanelContactsSync, nameOf: NameOf = () => undefined): HighLevelStatus {
+/** The HighLevel column of a contact's row. */
+export function highLevelStatus(contact: Contact, sync: PanelContactsSync): HighLevelStatus {
   const linked = contact.highlevelId !== null;
   const outbound = contact.outbound;
   if (outbound?.status === 'failed') {
@@ -31,7 +28,7 @@ export function highLevelStatus(contact: Contact, sync: PanelContactsSync, nameO
     return {
       tone: 'error',
       label: 'Refused',
-      detail: `HighLevel did not accept ${what}. Its reason: ${sentence(plainReason(outbound.reason ?? 'none given', nameOf))} An edit of the contact makes Tandem try again.`,
+      detail: `HighLevel did not accept ${what}. Its reason: ${sentence(outbound.reason ?? 'none given')} An edit of the contact makes Tandem try again.`,
       testid: 'contact-refused',
     };
   }
@@ -73,27 +70,8 @@ export function editOutcome(contact: Contact, sync: PanelContactsSync): string {
   return again ? 'Sent to HighLevel again within seconds.' : 'Created in HighLevel within seconds.';
 }
 
-/**
- * A reason Tandem recorded, in words for the admin: the sync writes record ids into some reasons
- * (the HighLevel contact a duplicate sits on, the Tandem contact linked to it), and neither id
- * appears anywhere in the panel or means anything to an admin. A Tandem contact is named when
- * `nameOf` knows it and otherwise left out; a HighLevel contact is just "a HighLevel contact" (the
- * Tandem contact linked to it is the one named).
- */
-export function plainReason(reason: string, nameOf: NameOf = () => undefined): string {
-  return reason
-    .replace(/ ?\((c_[A-Za-z0-9]{20})\)/g, (_, id: string) => {
-      const name = nameOf(id);
-      return name ? ` (${name})` : '';
-    })
-    .replace(/\bc_[A-Za-z0-9]{20}\b/g, (id) => nameOf(id) ?? 'another contact')
-    .replace(/\bHighLevel contact [A-Za-z0-9]{15,}\b/g, 'a HighLevel contact')
-    .replace(/\bcontact [A-Za-z0-9]{15,}\b/g, 'contact')
-    .replace(/\ba a HighLevel contact\b/g, 'a HighLevel contact');
-}
-
 function retrying(reason: string | null): string {
-  return reason ? ` The last try failed (${plainReason(reason).trim().replace(/[.!?]$/, '')}); Tandem retries by itself.` : '';
+  return reason ? ` The last try failed (${reason.trim().replace(/[.!?]$/, '')}); Tandem retries by itself.` : '';
 }
 
 function sentence(text: string): string {

@@ -1,7 +1,6 @@
 // The Sync tab's words: what each direction does and when to use it, how a change to a setting
 // reads in the history, and what to do about a problem. Pure, so it is tested without a browser.
 import type { Direction } from '../../db/schema.ts';
-import { plainReason } from './contacts-copy.ts';
 import { plural } from './plural.ts';
 import type { SettingsChangeView, SyncSettingsView, SyncStatusView } from '../../server/routes/panel-sync.ts';
 
@@ -89,14 +88,6 @@ export function heldOutbound(
   return lines;
 }
 
-/** Who the latest refused change concerns, as far as the panel could tell (sync-tab.svelte.ts). */
-export interface FailureNames {
-  /** The refused contact's name, when the lookup found it. */
-  contact: string | undefined;
-  /** Names of the Tandem contacts its reason points at by id. */
-  others: Record<string, string>;
-}
-
 export interface Problem {
   /** What happened, in plain words. */
   message: string;
@@ -109,10 +100,9 @@ export interface Problem {
 
 /**
  * The one problem worth showing first: lost access to HighLevel stops everything, then the loop's
- * latest error, then a change HighLevel refused for good, naming its contact when `names` has it
- * and never showing record ids. Null when all is well.
+ * latest error, then a change HighLevel refused for good, naming its contact. Null when all is well.
  */
-export function latestProblem(status: SyncStatusView, canEdit: boolean, names?: FailureNames): Problem | null {
+export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem | null {
   if (status.installation.status === 'needs_reauth') {
     return {
       message: status.installation.reason ?? 'HighLevel no longer accepts Tandem’s access to this sub-account, so nothing syncs.',
@@ -138,15 +128,13 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean, names?: 
     return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn' };
   }
   if (failure) {
-    const reason = sentence(plainReason(failure.message, (id) => names?.others[id]));
-    const who = names?.contact;
+    const reason = sentence(failure.message);
+    const who = failure.contact;
     const others = status.failedOutbound - 1;
-    const message = who
-      ? `HighLevel refused Tandem’s change to ${who}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`
-      : `HighLevel refused a change from Tandem${others > 0 ? ` (${status.failedOutbound} contacts in all)` : ''}: ${reason}`;
+    const message = `HighLevel refused Tandem’s change to ${who}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`;
     return {
       message,
-      action: `Correct ${who ?? 'the contact'} in Tandem (the Contacts tab shows ${others > 0 ? 'each one' : 'it'} as Refused); Tandem sends it again after the next edit. Nothing else is held back.`,
+      action: `Correct ${who} in Tandem (the Contacts tab shows ${others > 0 ? 'each one' : 'it'} as Refused); Tandem sends it again after the next edit. Nothing else is held back.`,
       at: failure.at,
       tone: 'error',
     };

@@ -1,10 +1,7 @@
 // The Sync tab's data: loads the settings, status and history, refreshes them every few seconds
 // while the page is visible, and saves, pauses and resumes through the panel session.
 import type { Direction } from '../../db/schema.ts';
-import type { PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
 import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
-import { displayName } from './contacts.svelte.ts';
-import type { FailureNames } from './sync-copy.ts';
 import { Loadable } from './loadable.svelte.ts';
 
 export type { SyncView };
@@ -27,10 +24,6 @@ export class SyncTabModel extends Loadable {
   /** When the view was last read (epoch ms), for relative times. */
   readAt = $state(Date.now());
   busy = $state<'saving' | 'pausing' | 'resuming' | undefined>();
-  /** Who the latest refused change concerns, once looked up (see #name). */
-  failureNames = $state<FailureNames | undefined>();
-  /** The refused change `failureNames` was looked up for ("at|message"), so each is looked up once. */
-  #namedFailure: string | undefined;
   #api: SyncApi;
   /** Bumped by every change made here, so a read that started before it cannot undo it on screen. */
   #generation = 0;
@@ -66,7 +59,6 @@ export class SyncTabModel extends Loadable {
     try {
       this.view = await this.#api.api<SyncView>(`/api/panel/sync/${paused ? 'pause' : 'resume'}`, { method: 'POST' });
       this.readAt = Date.now();
-      void this.#name(this.view);
     } finally {
       this.busy = undefined;
     }
@@ -99,7 +91,6 @@ export class SyncTabModel extends Loadable {
       this.readAt = Date.now();
       this.state = 'ready';
       this.stale = false;
-      void this.#name(view);
     } catch (err) {
       if (this.view) {
         this.stale = true;
@@ -107,46 +98,6 @@ export class SyncTabModel extends Loadable {
       }
       this.failure = err instanceof Error ? err.message : 'Tandem could not be reached. Check your connection, then retry.';
       this.state = 'failed';
-    }
-  }
-
-  /**
-   * Names the contact of the latest refused change, and the contacts its reason points at by id.
-   * The status carries only HighLevel's reason, so the names come from the Contacts list: its
-   * first page (the most recently changed contacts, where a refused one usually is), found by the
-   * same reason; then, for a contact the reason names that is not on it, a search by the refused
-   * contact's email or phone, which that other contact shares. Unnamed when not found: the problem
-   * then says where the contact is marked. Looked up once per refused change (the status is read
-   * every few seconds).
-   */
-  async #name(view: SyncView): Promise<void> {
-    const failure = view.status.lastFailure;
-    const key = failure ? `${failure.at}|${failure.message}` : undefined;
-    if (key === this.#namedFailure) return;
-    this.#namedFailure = key;
-    this.failureNames = undefined;
-    if (!failure) return;
-    try {
-      const page = (query?: string) =>
-        this.#api.api<PanelContactsPage>(`/api/panel/contacts?${new URLSearchParams(query ? { query } : {})}`).then((p) => p.contacts);
-      const seen = new Map<string, PanelContactView>((await page()).map((c) => [c.id, c]));
-      const refused = [...seen.values()].filter((c) => c.outbound?.status === 'failed' && c.outbound.reason === failure.message);
-      // Two contacts refused for the same words cannot be told apart by them.
-      const contact = refused.length === 1 ? refused[0] : undefined;
-      const ids = failure.message.match(/\bc_[A-Za-z0-9]{20}\b/g) ?? [];
-      const shared = contact?.email ?? contact?.phone;
-      if (shared && ids.some((id) => !seen.has(id))) for (const c of await page(shared)) seen.set(c.id, c);
-      if (this.#namedFailure !== key) return;
-      const names: Record<string, string> = {};
-      for (const id of ids) {
-        const c = seen.get(id);
-        if (c) names[id] = displayName(c);
-      }
-      this.failureNames = { contact: contact ? displayName(contact) : undefined, others: names };
-    } catch {
-      // The names are a courtesy: the problem shows without them meanwhile, and the next refresh
-      // tries again.
-      if (this.#namedFailure === key) this.#namedFailure = undefined;
     }
   }
 }

@@ -13,7 +13,7 @@ import { findContactsByEmail, findContactsByPhone, getContact, type Contact } fr
 import { getLinkByRemote, isContactLinked, linksByRemote, type Link } from '../../../db/links.ts';
 import type { RemoteContact } from '../../highlevel/contact-mapping.ts';
 import {
-  SCALAR_FIELDS, applyPatch, applyTags, customValueEquals, emptyContact, fieldEquals, isE164, isEmptyPatch, matchKeys,
+  SCALAR_FIELDS, applyPatch, applyTags, contactLabel, customValueEquals, emptyContact, fieldEquals, isE164, isEmptyPatch, matchKeys,
   type ContactFields, type ContactPatch, type CustomFieldValue,
 } from '../contact-model.ts';
 import { held, heldMatchKeys } from '../inbound.ts';
@@ -209,8 +209,5 @@ export function createdFields(fields: ContactFields): WrittenFields {
   return out;
 }
 
-/** A name or email the admin recognises. */
-export function labelOf(fields: Partial<ContactFields>, fallback: string): string {
-  const name = [fields.firstName, fields.lastName].filter(Boolean).join(' ');
-  return name || fields.email || fields.phone || fallback;
-}
+/** A name or email the admin recognises (contact-model.ts). */
+export const labelOf = contactLabel;

@@ -14,7 +14,7 @@ import {
   type CreateContactBody, type HighLevelContact, type OwnerMap, type UpdateContactBody, type UserMap,
 } from '../../highlevel/contact-mapping.ts';
 import {
-  SCALAR_FIELDS, customValueEquals, fieldEquals, normalizeTags,
+  SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, normalizeTags,
   type ContactFields, type ContactPatch, type CustomFieldValue, type ScalarField,
 } from '../contact-model.ts';
 import type { FieldChange } from './types.ts';
@@ -54,11 +54,8 @@ export interface PushPlan {
   requests: number;
 }
 
-/** A name or email the admin recognises. */
-export function labelOf(fields: Pick<ContactFields, 'firstName' | 'lastName' | 'email' | 'phone'>, fallback: string): string {
-  const name = [fields.firstName, fields.lastName].filter(Boolean).join(' ');
-  return name || fields.email || fields.phone || fallback;
-}
+/** A name or email the admin recognises (contact-model.ts). */
+export const labelOf = contactLabel;
 
 /** Another Tandem contact of this push that HighLevel holds (or will hold) with the same email or phone. */
 export interface DuplicateOf {
