@@ -208,7 +208,7 @@ describe('Pull contacts', () => {
     expect(preview.requests).toBe(21);
     expect(preview.samples).toHaveLength(20);
     expect(preview.samples.find((x) => x.highlevelId === docs[0]!.id)).toMatchObject({ side: 'tandem', action: 'create', label: `${docs[0]!.firstName} ${docs[0]!.lastName}` });
-    expect(preview.notes.join(' ')).toContain(`${per} contact(s) have a HighLevel owner with no paired Tandem user`);
+    expect(preview.notes.join(' ')).toContain(`${per} contacts have a HighLevel owner with no paired Tandem user`);
     expect(contactIds(t.db, loc)).toHaveLength(before.size);
 
     const runSeq = lastSeq(t);

@@ -115,8 +115,8 @@ describe('Push contacts', () => {
     expect(p.requests).toBe(3); // 1,185 HighLevel contacts: pages of 500, the last one short
     expect(p.preview.requests).toBe(3 + 50 + 40 + 30 + 30 + 10 + 2);
     expect(p.preview.samples.length).toBe(20);
-    expect(p.preview.notes.join(' ')).toMatch(/15 linked contact\(s\) were deleted in HighLevel/);
-    expect(p.preview.notes.join(' ')).toMatch(/1 Tandem owner\(s\) have no paired HighLevel user/);
+    expect(p.preview.notes.join(' ')).toMatch(/15 linked contacts were deleted in HighLevel/);
+    expect(p.preview.notes.join(' ')).toMatch(/1 Tandem owner has no paired HighLevel user/);
 
     const r = await confirmAndSettle(w, p.row.id);
     expect(r.row.status).toBe('completed');
@@ -186,7 +186,7 @@ describe('Push contacts', () => {
     expect(getOutbox(w.db, loc, s!.contact.id)).toBeUndefined();
 
     const u = await previewOf(w, 'undo', p.row.id);
-    expect(u.preview.notes.join(' ')).toMatch(/1 contact\(s\) hold Tandem edits the push sent/);
+    expect(u.preview.notes.join(' ')).toMatch(/1 contact holds Tandem edits the push sent/);
     expect((await confirmAndSettle(w, u.row.id)).row.status).toBe('completed');
     expect(company(s!.doc.id)).toBe(was);
     // HighLevel has its old value back and Tandem keeps its edit: that difference is pending again.

@@ -24,7 +24,7 @@ import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { APPLY_SLICE, nextTurn, PAGE_LIMIT } from '../reconcile.ts';
 import { changesOf, createdFields, decidePull, labelOf, readSlice, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
 import {
-  OperationCancelled, SAMPLE_SIZE, emptyCounts,
+  OperationCancelled, SAMPLE_SIZE, counted, emptyCounts,
   type BaseContext, type ContactSample, type OperationHandler, type Preview, type PreviewContext, type RunContext,
 } from './types.ts';
 export { pullUndo } from './pull-undo.ts';
@@ -117,8 +117,8 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
     searchAfter = cursorOf(last);
   }
   const notes: string[] = ['Pull writes to Tandem only; HighLevel is read, never changed.'];
-  if (unmatchedOwners) notes.push(`${unmatchedOwners} contact(s) have a HighLevel owner with no paired Tandem user: their owner is left as it is (Sync users repairs pairings).`);
-  if (archived) notes.push(`${archived} contact(s) archived in Tandem are skipped: their deletion is on its way to HighLevel.`);
+  if (unmatchedOwners) notes.push(`${counted(unmatchedOwners, 'contact has', 'contacts have')} a HighLevel owner with no paired Tandem user: the owner in Tandem is left as it is (Sync users repairs pairings).`);
+  if (archived) notes.push(`${counted(archived, 'contact archived in Tandem is', 'contacts archived in Tandem are')} skipped: the deletion is on its way to HighLevel.`);
   // Reads only: a page per 500 contacts, and one more when the last page is exactly full.
   return { counts, samples, requests: pages, durationMs: floorDurationMs(pages, ctx.rate), notes };
 }

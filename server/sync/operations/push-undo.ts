@@ -22,7 +22,7 @@ import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } 
 import { pendingLocal } from '../merge.ts';
 import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
 import { stopsRun } from './push-record.ts';
-import { emptyCounts, OperationCancelled, SAMPLE_SIZE, type BaseContext, type FieldChange, type Preview, type RunContext } from './types.ts';
+import { counted, emptyCounts, OperationCancelled, SAMPLE_SIZE, type BaseContext, type FieldChange, type Preview, type RunContext } from './types.ts';
 import type { UndoPart } from './undo.ts';
 
 const PAGE = 500;
@@ -182,10 +182,10 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
     }
   }
   const notes: string[] = [];
-  if (changed) notes.push(`${changed} contact(s) changed in HighLevel since the push: they are left as they are now.`);
+  if (changed) notes.push(`${counted(changed, 'contact', 'contacts')} changed in HighLevel since the push: left as ${changed === 1 ? 'it is' : 'they are'} now.`);
   if (resent) {
     notes.push(
-      `${resent} contact(s) hold Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them when Contact update is Bi-directional.`,
+      `${counted(resent, 'contact holds', 'contacts hold')} Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them when Contact update is Bi-directional.`,
     );
   }
   const requests = pages + writes;

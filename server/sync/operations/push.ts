@@ -31,7 +31,7 @@ import { isE164, type ContactFields } from '../contact-model.ts';
 import { APPLY_SLICE, nextTurn } from '../reconcile.ts';
 import { labelOf, remoteView, type DuplicateOf, type RemoteView } from './push-plan.ts';
 import { planFor, pushOne, type PushEnv, type Target } from './push-record.ts';
-import { emptyCounts, SAMPLE_SIZE, type BaseContext, type OperationHandler, type Preview, type RunContext } from './types.ts';
+import { counted, emptyCounts, SAMPLE_SIZE, type BaseContext, type OperationHandler, type Preview, type RunContext } from './types.ts';
 export { pushUndo } from './push-undo.ts';
 
 export const PUSH_PAGE = 500;
@@ -228,10 +228,10 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
   });
   const notes: string[] = [];
   if (counts.highlevel.skipped) {
-    notes.push(`${counts.highlevel.skipped} linked contact(s) were deleted in HighLevel: they are not recreated (the continuous sync archives them in Tandem).`);
+    notes.push(`${counted(counts.highlevel.skipped, 'linked contact was', 'linked contacts were')} deleted in HighLevel: not recreated (the continuous sync archives ${counts.highlevel.skipped === 1 ? 'it' : 'them'} in Tandem).`);
   }
   if (unpairedOwners.size) {
-    notes.push(`${unpairedOwners.size} Tandem owner(s) have no paired HighLevel user: their contacts are pushed without an owner change (Sync users repairs pairings).`);
+    notes.push(`${counted(unpairedOwners.size, 'Tandem owner has', 'Tandem owners have')} no paired HighLevel user: their contacts are pushed without an owner change (Sync users repairs pairings).`);
   }
   notes.push('Fields that are empty in Tandem never clear HighLevel\'s values, and tags only present in HighLevel are kept.');
   const requests = pages + writes;

@@ -25,6 +25,11 @@ export interface SideCounts {
 }
 export type Counts = Record<Side, SideCounts>;
 
+/** A count in words for a preview's notes: "1 contact was", "3 contacts were". */
+export function counted(n: number, one: string, many: string): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
 export function emptyCounts(): Counts {
   const side = (): SideCounts => ({ created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0, removed: 0 });
   return { tandem: side(), highlevel: side() };
