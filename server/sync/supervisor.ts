@@ -124,7 +124,8 @@ interface LocationLoop {
    * True until this process has begun its catch-up sweep of the location. While Tandem was not
    * running, HighLevel's webhooks went nowhere (it redelivers only after a 429), and a deletion
    * made then is found by a full sweep alone; the scheduled pull could be minutes away, the daily
-   * sweep hours. So each process's first pull of a location is a full sweep from its first page.
+   * sweep hours. So each process sweeps every location in full from a first page of its own, at
+   * once (after finishing a run the previous process left).
    */
   catchUp: boolean;
 }
@@ -243,14 +244,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       const ownerMap = ownerMapFor(db, locationId);
 
       const pullNow = async () => {
-        const catchUp = loop.catchUp;
-        if (catchUp) {
-          // A run the previous process left (incremental, or a sweep whose seen ids it took along)
-          // cannot detect deletions here: the catch-up sweep starts over.
-          const { cursor } = getSyncState(db, locationId);
-          if (cursor.run) updateSyncState(db, locationId, { cursor: { ...cursor, run: null } }, clock.now());
-        }
-        const full = catchUp || sweepDue(db, locationId, clock.now(), o.fullSweepIntervalMs ?? FULL_SWEEP_INTERVAL_MS);
+        // A run the previous process left is resumed from its checkpoint first (pull takes it up
+        // whatever `full` says); the catch-up sweep begins after it, from a first page of its own,
+        // since a run begun elsewhere cannot tell which contacts it has seen.
+        const resuming = getSyncState(db, locationId).cursor.run !== null;
+        const catchUp = loop.catchUp && !resuming;
+        const full = loop.catchUp || sweepDue(db, locationId, clock.now(), o.fullSweepIntervalMs ?? FULL_SWEEP_INTERVAL_MS);
         let pulled: Awaited<ReturnType<typeof pull>> | undefined;
         try {
           pulled = await pull(
@@ -263,6 +262,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           // deferral before its first page leaves the catch-up to the next pass.
           if (catchUp && (pulled?.done || getSyncState(db, locationId).cursor.run !== null)) loop.catchUp = false;
         }
+        // The resumed run is done: the catch-up sweep is the next pass's work, not the next pull's.
+        if (loop.catchUp) result.more = true;
         result.pulled += pulled.contacts;
         for (const u of pulled.unmatchedOwners) unmatched.add(u);
         if (pulled.sweptOwners) sweptOwners = pulled.sweptOwners;
