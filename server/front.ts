@@ -23,7 +23,7 @@ import { parseWebhookPublicKey } from './highlevel/webhook-signature.ts';
 import { loggerOptions } from './log.ts';
 import type { SandboxInfo } from './sandbox.ts';
 import { startEnvironment, StartError, type StartOptions } from './start.ts';
-import { openStagedInbox, stagedInboxPath, type StagedInbox } from '../db/staged-inbox.ts';
+import { openStagedInbox, stagedInboxPath } from '../db/staged-inbox.ts';
 import { startCheckpointer } from '../db/checkpointer.ts';
 import { removeDatabaseFiles } from '../db/client.ts';
 import { openInboxLookup } from '../db/webhook-inbox.ts';

@@ -7,7 +7,7 @@ import type { ContactDoc, Location } from '../state.ts';
 import { isoAt } from '../state.ts';
 import { fail, ok, requireLocation, unprocessable, type AuthContext } from '../http.ts';
 import { parseContactWrite, parseTagsBody, type ContactInput } from '../contact-validate.ts';
-import { createContactWrite, rejectDuplicate as rejectDuplicateWrite, updateContactWrite } from '../contact-writes.ts';
+import { createContactWrite, updateContactWrite } from '../contact-writes.ts';
 import {
   applyInput,
   commitContact,
@@ -38,9 +38,6 @@ export function registerContactsRoutes(app: FastifyInstance, ctx: RouteContext):
     if (!location) fail(400, 'Location not found');
     return location;
   }
-
-  const rejectDuplicate = (locationId: string, email: unknown, phone: unknown, excludeId?: string) =>
-    rejectDuplicateWrite(emu, locationId, email, phone, excludeId);
 
   const bodyLocation = (req: FastifyRequest) => {
     const b = req.body as Record<string, unknown> | undefined;

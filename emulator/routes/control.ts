@@ -1,7 +1,6 @@
 // The /__emulator control API (JSON, no auth, no Version header): how tests, benchmarks and the
 // sandbox build a world, script faults and read what happened. Errors are `{ error }` (400/403/404).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import type { RouteContext } from '../server.ts';
 import type { Emulator } from '../emulator.ts';
 import { HttpFailure } from '../http.ts';
