@@ -50,10 +50,20 @@ function notFound(): AppError {
 /** The fields as stored, or a 400 naming what the contact model refuses. */
 function valid(fields: ContactFields): ContactFields {
   const parsed = contactFieldsSchema.safeParse(fields);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'contact'}: ${i.message}`);
-  throw new AppError(400, 'invalid_request', `Invalid request: ${issues.join('; ')}`);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'contact'}: ${i.message}`);
+    throw new AppError(400, 'invalid_request', `Invalid request: ${issues.join('; ')}`);
+  }
+  // A contact nobody can tell apart (no name, email, phone or company) is of no use to a dialer or
+  // a help desk, and would be created as a blank record in HighLevel: refused, on create and on an
+  // update that would clear the last of them.
+  if (IDENTITY_FIELDS.every((f) => parsed.data[f] === null)) {
+    throw new AppError(400, 'invalid_request', 'Invalid request: a contact needs at least one of firstName, lastName, email, phone or companyName.');
+  }
+  return parsed.data;
 }
+
+const IDENTITY_FIELDS = ['firstName', 'lastName', 'email', 'phone', 'companyName'] as const;
 
 /** `"3"`, `W/"3"` or `3` → 3; anything else is a 400. */
 function expectedVersion(header: string | undefined): number | undefined {
@@ -155,7 +165,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'createContact',
         summary: 'Create a contact',
         description:
-          'Fields are normalised (trimmed; phone to E.164; tags lower case and unique). An email another active contact of this location already has is refused with 409 naming it (`error.contactId`), unless allowDuplicate is true.',
+          'A contact needs at least one of firstName, lastName, email, phone or companyName. Fields are normalised (trimmed; phone to E.164; tags lower case and unique). An email another active contact of this location already has is refused with 409 naming it (`error.contactId`), unless allowDuplicate is true.',
         body: contactCreateBody,
         response: {
           201: described('Created: Location names the new contact, ETag carries its version.', contactResponse),
@@ -196,7 +206,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'updateContact',
         summary: 'Update a contact',
         description:
-          'Only the fields sent change; null clears one. Tags: `tags` replaces them, or `addTags` / `removeTags` change some. With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
+          'Only the fields sent change; null clears one (not the last of firstName, lastName, email, phone and companyName). Tags: `tags` replaces them, or `addTags` / `removeTags` change some. With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
         params: idParams,
         headers: ifMatchHeaders,
         body: contactPatchBody,

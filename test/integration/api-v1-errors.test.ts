@@ -67,6 +67,24 @@ describe('routes that take no body', () => {
 });
 
 describe('malformed input', () => {
+  it('refuses a contact with nothing to tell it apart, on create and on an update that would clear the last of it', async () => {
+    for (const body of [{}, { tags: ['lead'], dnd: true }, { firstName: '   ', phone: '' }]) {
+      const res = await call('POST', '/api/v1/contacts', { body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+      expect(res.body.error.message).toContain('at least one of firstName, lastName, email, phone or companyName');
+    }
+    const company = await call('POST', '/api/v1/contacts', { body: { companyName: 'Acme' } });
+    expect(company.status).toBe(201);
+    const cleared = await call('PATCH', `/api/v1/contacts/${company.body.id}`, { body: { companyName: null } });
+    expect(cleared.status).toBe(400);
+    expect(cleared.body.error.message).toContain('at least one of');
+    // Refused before anything was written.
+    const after = await call('GET', `/api/v1/contacts/${company.body.id}`);
+    expect(after.body).toMatchObject({ companyName: 'Acme', version: company.body.version });
+    expect((await call('PATCH', `/api/v1/contacts/${company.body.id}`, { body: { companyName: null, lastName: 'Acme' } })).status).toBe(200);
+  });
+
   it('answers invalid JSON with the same code as every other invalid request', async () => {
     const res = await call('POST', '/api/v1/contacts', { body: '{"firstName": ', contentType: 'application/json' });
     expect(res.status).toBe(400);

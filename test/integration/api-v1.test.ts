@@ -201,7 +201,7 @@ describe('contacts', () => {
     expect(recent).toEqual([two.id]);
     expect((await api('GET', '/api/v1/contacts?updatedSince=yesterday')).status).toBe(400);
     // An owner must be an active user of the location.
-    const unknown = await api('POST', '/api/v1/contacts', { body: { ownerUserId: 'u_nobody' } });
+    const unknown = await api('POST', '/api/v1/contacts', { body: { firstName: 'Owned', ownerUserId: 'u_nobody' } });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.code).toBe('unknown_owner');
   });
@@ -258,9 +258,9 @@ describe('users', () => {
     const listed = (res: Res) => res.body.users.map((u: { id: string }) => u.id);
     expect(listed(await api('GET', '/api/v1/users'))).not.toContain(id);
     expect(listed(await api('GET', '/api/v1/users?includeInactive=true'))).toContain(id);
-    expect((await api('POST', '/api/v1/contacts', { body: { ownerUserId: id } })).status).toBe(400);
+    expect((await api('POST', '/api/v1/contacts', { body: { firstName: 'Owned', ownerUserId: id } })).status).toBe(400);
     expect((await api('POST', `/api/v1/users/${id}/reactivate`)).body.active).toBe(true);
-    expect((await api('POST', '/api/v1/contacts', { body: { ownerUserId: id } })).status).toBe(201);
+    expect((await api('POST', '/api/v1/contacts', { body: { firstName: 'Owned', ownerUserId: id } })).status).toBe(201);
     expect((await api('POST', '/api/v1/users', { body: { name: 'No mail', email: 'not-an-email' } })).status).toBe(400);
   });
 });
