@@ -130,11 +130,12 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
   });
 
   // Fastify answers a known path under an unknown method with 404 "No route". Under /api/v1 that is
-  // a 405 naming the methods that path has. The wildcard only matches what no route above does; it
-  // answers in onRequest, before any body is read, and needs no key: the methods are those of the
-  // public OpenAPI document.
+  // a 405 naming the methods that path has, and OPTIONS is a 204 naming them (no CORS headers: an
+  // API key is not for browsers). The wildcard only matches what no route above does; it answers in
+  // onRequest, before any body is read, and needs no key: the methods are those of the public
+  // OpenAPI document.
   api.route({
-    method: [...ALLOW_ORDER],
+    method: [...ALLOW_ORDER, 'OPTIONS'],
     url: ANY_OTHER_API_PATH,
     exposeHeadRoute: false,
     ...tenant('public'),
@@ -145,6 +146,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
       if (allowed.has('GET')) allowed.add('HEAD');
       if (allowed.size === 0) return reply.callNotFound();
       const allow = ALLOW_ORDER.filter((m) => allowed.has(m)).join(', ');
+      if (req.method === 'OPTIONS') return reply.code(204).header('allow', `${allow}, OPTIONS`).send();
       return reply.code(405).header('allow', allow).send(errorBody('method_not_allowed', `${req.method} is not allowed on ${path}; use ${allow}.`));
     },
     handler: async () => {

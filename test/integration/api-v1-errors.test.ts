@@ -1,6 +1,6 @@
 // The REST API's answers to malformed or misdirected requests, over real HTTP: bodies where none is
 // expected, one error code for malformed input, 415 for non-JSON bodies, 405 with Allow for a path
-// that exists under another method, messages that say what is wrong in words (bounds, a missing
+// that exists under another method (OPTIONS: 204 with Allow), messages that say what is wrong in words (bounds, a missing
 // field), and an OpenAPI document whose responses say what they are and which errors can come.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
@@ -126,6 +126,12 @@ describe('malformed input', () => {
       expect(res.body.error.code).toBe('method_not_allowed');
       expect(res.body.error.message).toContain(method);
     }
+    // OPTIONS names the same methods, with no CORS grant.
+    const options = await call('OPTIONS', `/api/v1/contacts/${c.id}`);
+    expect(options.status).toBe(204);
+    expect(options.headers.get('allow')?.split(/,\s*/).sort()).toEqual(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH']);
+    expect(options.headers.get('access-control-allow-origin')).toBeNull();
+    expect((await call('OPTIONS', '/api/v1/nothing-here')).status).toBe(404);
     // A path that exists under no method is still a 404.
     const missing = await call('GET', '/api/v1/nothing-here');
     expect(missing.status).toBe(404);
