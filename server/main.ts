@@ -23,7 +23,41 @@ async function main(argv: string[]): Promise<void> {
     process.exit(unknown.length > 0 ? 2 : 0);
   }
 
-  let tandem: RunningFront;
+  // Listening from the first moment: a Ctrl+C while Tandem starts (the sandbox's seed and install
+  // take a few seconds) lets the start finish, then stops what it started, instead of killing the
+  // process half way through writing the sandbox. One Ctrl+C often arrives more than once
+  // (server/signals.ts): only a later press exits at once.
+  let tandem: RunningFront | undefined;
+  let stopRequested = false;
+  const stop = (running: RunningFront) =>
+    running.close().then(
+      () => {
+        console.log('Tandem stopped.');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error('Error while stopping:', err);
+        process.exit(1);
+      },
+    );
+  const onSignal = stopSignalListener({
+    stop(signal) {
+      stopRequested = true;
+      if (!tandem) {
+        console.log(`\n${signal}: Tandem stops as soon as it has started… (a second Ctrl+C exits at once)`);
+        return;
+      }
+      console.log(`\n${signal}: stopping Tandem… (a second Ctrl+C exits at once)`);
+      void stop(tandem);
+    },
+    forceExit(signal) {
+      console.error(`${signal} again: exiting now.`);
+      process.exit(1);
+    },
+  });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   try {
     // Two threads: the front takes webhooks and passes the rest on to the app (server/front.ts).
     tandem = await startFront({ reset: argv.includes('--reset') });
@@ -38,30 +72,11 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
+  if (stopRequested) {
+    await stop(tandem);
+    return;
+  }
   console.log(banner(tandem));
-
-  // One Ctrl+C often arrives more than once (server/signals.ts): only a later press exits at once.
-  const onSignal = stopSignalListener({
-    stop(signal) {
-      console.log(`\n${signal}: stopping Tandem… (a second Ctrl+C exits at once)`);
-      tandem.close().then(
-        () => {
-          console.log('Tandem stopped.');
-          process.exit(0);
-        },
-        (err: unknown) => {
-          console.error('Error while stopping:', err);
-          process.exit(1);
-        },
-      );
-    },
-    forceExit(signal) {
-      console.error(`${signal} again: exiting now.`);
-      process.exit(1);
-    },
-  });
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 }
 
 function banner(t: RunningFront): string {

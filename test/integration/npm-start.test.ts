@@ -1,5 +1,6 @@
 // `npm start` as a person runs it: server/main.ts under tsx, in a process group of its own as a
-// terminal's foreground job, in sandbox mode. What a first run prints and opens, and Ctrl+C.
+// terminal's foreground job, in sandbox mode. What a first run prints and opens, and Ctrl+C (also
+// during the start).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,62 +20,98 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** Tandem as `npm start` runs it once the panel is built: tsx's CLI with Tandem as its child. */
+function startTandem(env: Record<string, string> = {}) {
+  // No HIGHLEVEL_* variables: the sandbox.
+  const proc = spawn(process.execPath, [tsxCli, 'server/main.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, PORT: '0', EMULATOR_PORT: '0', ...env },
+    detached: true, // its own process group, as the terminal's foreground job
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child = proc;
+  const out = { stdout: '', stderr: '' };
+  const waiting = new Set<() => void>();
+  const changed = () => waiting.forEach((check) => check());
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    out.stdout += chunk.toString();
+    changed();
+  });
+  proc.stderr!.on('data', (chunk: Buffer) => {
+    out.stderr += chunk.toString();
+    changed();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  /** Resolves once stdout matches. */
+  const printed = (text: string | RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (typeof text === 'string' ? out.stdout.includes(text) : text.test(out.stdout)) {
+          waiting.delete(check);
+          resolve();
+        } else if (proc.exitCode !== null || proc.signalCode !== null) {
+          waiting.delete(check);
+          reject(new Error(`exited before printing ${String(text)}:\n${out.stdout}\n${out.stderr}`));
+        }
+      };
+      waiting.add(check);
+      proc.once('exit', check);
+      check();
+    });
+  /** One Ctrl+C: the terminal signals the whole group, and the copies relayed to Tandem (tsx's,
+   * npm's) arrive at random a few milliseconds later; the second group signal stands for them. */
+  const ctrlC = () => {
+    process.kill(-proc.pid!, 'SIGINT');
+    process.kill(-proc.pid!, 'SIGINT');
+  };
+  return { proc, out, exited, printed, ctrlC };
+}
+
 describe('npm start', () => {
   it('prints the banner first, leads from Tandem to the sandbox, and stops cleanly on one Ctrl+C', async () => {
-    // What `npm start` runs once the panel is built, as npm runs it: tsx's CLI with Tandem as its
-    // child. No HIGHLEVEL_* variables: the sandbox.
-    child = spawn(process.execPath, [tsxCli, 'server/main.ts'], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, PORT: '0', EMULATOR_PORT: '0' },
-      detached: true, // its own process group, as the terminal's foreground job
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const output = { changed: () => {} };
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      output.changed();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      output.changed();
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once('exit', (code, signal) => resolve({ code, signal })));
-    const printed = (text: string) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (stdout.includes(text)) resolve();
-          else if (child!.exitCode !== null) reject(new Error(`exited before printing ${JSON.stringify(text)}:\n${stdout}\n${stderr}`));
-        };
-        output.changed = check;
-        child!.once('exit', check);
-        check();
-      });
-
+    const { out, exited, printed, ctrlC } = startTandem();
     await printed('Stop with Ctrl+C.');
     // Nothing before the banner: no JSON lines, not Fastify's line for the app thread's internal port.
-    const beforeBanner = stdout.slice(0, stdout.indexOf('Tandem is running in sandbox mode'));
+    const beforeBanner = out.stdout.slice(0, out.stdout.indexOf('Tandem is running in sandbox mode'));
     expect(beforeBanner).not.toContain('Server listening');
     expect(beforeBanner).not.toMatch(/^\{"level"/m);
 
-    const sandboxUrl = /Open HighLevel sandbox: (\S+)/.exec(stdout)![1]!;
-    const tandemUrl = /Tandem: +(\S+)/.exec(stdout)![1]!;
+    const sandboxUrl = /Open HighLevel sandbox: (\S+)/.exec(out.stdout)![1]!;
+    const tandemUrl = /Tandem: +(\S+)/.exec(out.stdout)![1]!;
     // The banner's Tandem address leads to the banner's sandbox page.
     const landing = await fetch(`${tandemUrl}/`, { redirect: 'manual' });
     expect(landing.status).toBe(200);
     expect(await landing.text()).toBe(sandboxLanding(sandboxUrl));
     expect((await fetch(`${tandemUrl}/favicon.ico`)).status).toBe(204);
 
-    // One Ctrl+C: the terminal signals the whole group, and the copies relayed to Tandem (tsx's,
-    // npm's) arrive at random a few milliseconds later; the second group signal stands for them.
-    process.kill(-child.pid!, 'SIGINT');
-    process.kill(-child.pid!, 'SIGINT');
+    ctrlC();
     const { code, signal } = await exited;
-    const all = `${stdout}\n${stderr}`;
+    const all = `${out.stdout}\n${out.stderr}`;
     expect(all).toContain('SIGINT: stopping Tandem…');
     expect(all).not.toContain('exiting now');
-    expect(stdout).toContain('Tandem stopped.');
+    expect(out.stdout).toContain('Tandem stopped.');
     expect({ code, signal }).toEqual({ code: 0, signal: null });
   }, 60_000);
+
+  it('a Ctrl+C while the sandbox is still being set up lets the start finish, then stops; the next start finds it whole', async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    // At debug level the sandbox's start logs as it goes: its first line means Tandem listens for
+    // signals and is not yet started (the banner comes last).
+    const first = startTandem({ LOG_LEVEL: 'debug' });
+    await first.printed(/^\{"level"/m);
+    expect(first.out.stdout).not.toContain('Tandem is running');
+    first.ctrlC();
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(first.out.stdout).toContain('SIGINT: Tandem stops as soon as it has started…');
+    expect(first.out.stdout).toContain('Tandem stopped.');
+    expect(first.out.stdout).not.toContain('Tandem is running');
+
+    // The sandbox it set up is whole: the next start uses it as it is and answers.
+    const second = startTandem();
+    await second.printed('Stop with Ctrl+C.');
+    const tandemUrl = /Tandem: +(\S+)/.exec(second.out.stdout)![1]!;
+    expect((await fetch(`${tandemUrl}/health`)).status).toBe(200);
+    second.ctrlC();
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+  }, 90_000);
 });
