@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { loadConfig, type Mode } from './config.ts';
 import { errorBody } from './errors.ts';
@@ -220,6 +221,8 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
     shutDown();
     throw err;
   }
+  // The address operators know Tandem by; the sandbox says it in its banner instead.
+  log[started.mode === 'sandbox' ? 'debug' : 'info']({ address: `http://${settings.host}:${(server.address() as AddressInfo).port}`, publicUrl: started.tandemUrl }, 'Tandem listening');
   worker.removeAllListeners('error').removeAllListeners('exit');
   worker.on('error', (err) => log.error({ err }, "Tandem's app thread failed"));
   let exited = false;

@@ -115,7 +115,11 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     const quietStart = sandbox !== undefined && !options.quiet && app.log.level === 'info';
     if (quietStart) app.log.level = 'warn';
     try {
-      await app.listen(options.listen ?? { port: config.port, host: config.host });
+      await app.listen(
+        options.listen
+          ? { ...options.listen, listenTextResolver: (address) => `app thread listening at ${address} (internal: the front passes requests on to it)` }
+          : { port: config.port, host: config.host },
+      );
       options.onListening?.({ port: (app.server.address() as AddressInfo).port, config, services });
       if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
       if (sandbox) ensureSandboxApiKey(sandbox, database.db, clock.now());

@@ -2,6 +2,7 @@
 // terminal's foreground job, in sandbox mode. What a first run prints and opens, and Ctrl+C (also
 // during the start).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -114,4 +115,24 @@ describe('npm start', () => {
     second.ctrlC();
     expect(await second.exited).toEqual({ code: 0, signal: null });
   }, 90_000);
+
+  it('with a real app configured, logs the public address it listens on, and the app thread\'s as internal', async () => {
+    const tandem = startTandem({
+      HIGHLEVEL_CLIENT_ID: 'app-1234567890abcdef-client',
+      HIGHLEVEL_CLIENT_SECRET: 'client-secret',
+      HIGHLEVEL_SHARED_SECRET: 'shared-secret',
+      TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      PUBLIC_URL: 'https://tandem.example.com',
+      DATABASE_PATH: join(dataDir, 'production.db'),
+    });
+    await tandem.printed('Tandem is running for HighLevel app');
+    const lines = tandem.out.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; address?: string; publicUrl?: string });
+    const front = lines.find((l) => l.msg === 'Tandem listening');
+    expect(front?.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(front?.publicUrl).toBe('https://tandem.example.com');
+    const app = lines.filter((l) => /listening at/.test(l.msg));
+    expect(app.map((l) => l.msg)).toEqual([expect.stringMatching(/^app thread listening at http:\/\/127\.0\.0\.1:\d+ \(internal/)]);
+    tandem.ctrlC();
+    expect(await tandem.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
 });
