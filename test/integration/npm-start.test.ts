@@ -126,6 +126,8 @@ describe('npm start', () => {
       DATABASE_PATH: join(dataDir, 'production.db'),
     });
     await tandem.printed('Tandem is running for HighLevel app');
+    // The log is written asynchronously: it may follow the banner.
+    await tandem.printed('"msg":"Tandem listening"');
     const lines = tandem.out.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; address?: string; publicUrl?: string });
     const front = lines.find((l) => l.msg === 'Tandem listening');
     expect(front?.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
