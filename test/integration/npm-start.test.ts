@@ -128,6 +128,7 @@ describe('npm start', () => {
     await tandem.printed('Tandem is running for HighLevel app');
     // The log is written asynchronously: it may follow the banner.
     await tandem.printed('"msg":"Tandem listening"');
+    await tandem.printed('app thread listening at');
     const lines = tandem.out.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; address?: string; publicUrl?: string });
     const front = lines.find((l) => l.msg === 'Tandem listening');
     expect(front?.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
