@@ -161,7 +161,9 @@ export function fromHighLevel(doc: HighLevelContact, ownerMap: OwnerMap, opts: F
   else if (present(raw, 'address')) fields.address1 = normalizeText(doc.address);
   if (present(raw, 'email')) fields.email = normalizeText(doc.email);
   if (present(raw, 'phone')) {
-    const { phone, e164 } = normalizePhone(doc.phone, opts.defaultCountry);
+    // Read in the contact's own country when it has one, as Tandem reads the phones it is given.
+    const own = typeof doc.country === 'string' && /^[A-Za-z]{2}$/.test(doc.country.trim()) ? doc.country.trim().toUpperCase() : undefined;
+    const { phone, e164 } = normalizePhone(doc.phone, own ?? opts.defaultCountry);
     fields.phone = phone;
     if (phone !== null && !e164) problems.push({ field: 'phone', code: 'phone_unrecognised', value: phone });
   }

@@ -175,6 +175,13 @@ describe('fromHighLevel', () => {
     const remote = fromHighLevel(parse({ id: 'c1', phone: '0151 1234567', dateOfBirth: Date.UTC(1990, 8, 25) }), ownerMap, { defaultCountry: 'DE' });
     expect(remote.fields).toEqual({ phone: '+491511234567', dateOfBirth: '1990-09-25' });
   });
+
+  it("reads a phone without +prefix in the contact's own country before the location's", () => {
+    expect(fromHighLevel(parse({ id: 'c1', phone: '06 12 34 28 10', country: 'fr' }), ownerMap, { defaultCountry: 'US' }).fields).toEqual({ phone: '+33612342810', country: 'FR' });
+    // No country, or one that cannot be read: the location's.
+    expect(fromHighLevel(parse({ id: 'c1', phone: '0151 1234567' }), ownerMap, { defaultCountry: 'DE' }).fields.phone).toBe('+491511234567');
+    expect(fromHighLevel(parse({ id: 'c1', phone: '0151 1234567', country: 'Germany' }), ownerMap, { defaultCountry: 'DE' }).fields.phone).toBe('+491511234567');
+  });
 });
 
 describe('wire schemas', () => {
