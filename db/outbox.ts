@@ -42,6 +42,11 @@ const enqueue = preparedOnce((db) => {
     .prepare();
 });
 
+/** Deletes the contact's row, whatever it holds: its change no longer has anything to send. */
+export function dropOutbox(db: Db, locationId: string, contactId: string): void {
+  db.delete(outbox).where(and(eq(outbox.locationId, locationId), eq(outbox.contactId, contactId))).run();
+}
+
 /** Pending rows whose time has come, oldest due first. Failed (permanent) rows are never due. */
 export function dueOutbox(db: Db, locationId: string, now: number, limit = 100): OutboxRow[] {
   return due(db).all({ locationId, now, limit });

@@ -217,8 +217,12 @@ export const outbox = sqliteTable(
     id: integer('id').primaryKey({ autoIncrement: true }),
     locationId: text('location_id').notNull(),
     contactId: text('contact_id').notNull(),
-    /** 'upsert' (create or update) or 'archive' (deleted in Tandem). */
-    kind: text('kind', { enum: ['upsert', 'archive'] }).notNull(),
+    /**
+     * 'upsert' (create or update), 'fill' (a Tandem contact just linked to a HighLevel contact by
+     * email or phone: only HighLevel's empty fields are filled, as Contact creation allows) or
+     * 'archive' (deleted in Tandem).
+     */
+    kind: text('kind', { enum: ['upsert', 'fill', 'archive'] }).notNull(),
     status: text('status', { enum: ['pending', 'failed'] }).notNull().default('pending'),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: integer('next_attempt_at').notNull(),

@@ -1,7 +1,7 @@
 // Read-only figures for the Sync tab's status strip: what waits each way, the latest change each
 // way and the latest problem. Reads through the owning repositories; the counts only this strip
 // needs (pending webhooks, what waits to go out by kind) are read here. Never writes.
-import { and, count, eq, isNull, sql } from 'drizzle-orm';
+import { and, count, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { getInstallation } from './installations.ts';
 import { failedOutbox, outboxCounts } from './outbox.ts';
@@ -78,7 +78,7 @@ function pendingByKind(db: Db, locationId: string): { pendingOutboundNew: number
     .select({ linked, n: count() })
     .from(outboxTable)
     .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
-    .where(and(eq(outboxTable.locationId, locationId), eq(outboxTable.status, 'pending'), eq(outboxTable.kind, 'upsert')))
+    .where(and(eq(outboxTable.locationId, locationId), eq(outboxTable.status, 'pending'), ne(outboxTable.kind, 'archive')))
     .groupBy(linked)
     .all();
   return { pendingOutboundNew: rows.find((r) => !r.linked)?.n ?? 0, pendingOutboundEdits: rows.find((r) => r.linked)?.n ?? 0 };

@@ -20,7 +20,7 @@ import {
   archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, liveContactsByKeys, updateContact, type Contact,
 } from '../../db/contacts.ts';
 import { getLinkByRemote, insertLink, isContactLinked, linkedContactIds, linksByRemote, saveLink, tombstone, type Link } from '../../db/links.ts';
-import { enqueueOutbox } from '../../db/outbox.ts';
+import { dropOutbox, enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
@@ -189,14 +189,19 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
     createLinked(deps, locationId, remote);
     return 'created';
   }
-  // HighLevel's values win where it has them; Tandem's values fill HighLevel's empty fields only
-  // when creation is Bi-directional, and then through the outbox like any Tandem change.
+  // HighLevel's values win where it has them. Tandem's values for HighLevel's empty fields are left
+  // to the outbox: with Contact creation Bi-directional as a fill (the link completes the contact's
+  // creation, so it goes out whatever the update direction, as when Tandem's push finds the
+  // match); otherwise as any Tandem change, sent once updates are Bi-directional.
   const outbound = deps.settings.creationDirection === 'bidirectional';
-  const fill = linkFill(match.fields, remote.fields, { outbound });
+  const fill = linkFill(match.fields, remote.fields, { outbound: true });
   writeLocal(deps, match, fill);
   // saveLink, not insertLink: a contact restored in Tandem keeps its tombstoned link row, which moves here.
   saveLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
-  if (outbound && sendsSomething(fill)) enqueueOutbox(db, locationId, match.id, 'upsert', now);
+  // The contact's row from before (its create, held or not yet sent) is replaced, or dropped when
+  // nothing is left to send: a row held for creation would otherwise wait for good.
+  if (sendsSomething(fill)) enqueueOutbox(db, locationId, match.id, outbound ? 'fill' : 'upsert', now);
+  else dropOutbox(db, locationId, match.id);
   if (!opts.complete) deps.log?.debug({ locationId, highlevelId: remote.id }, 'linked from a partial snapshot');
   return 'linked';
 }

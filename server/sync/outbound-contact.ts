@@ -84,6 +84,21 @@ export async function pushLinked(pass: Pass, contact: Contact, link: Link): Prom
 }
 
 /**
+ * A contact the inbound side linked to HighLevel's contact with the same email or phone: HighLevel's
+ * empty fields are filled from Tandem, as when the push itself finds the match (linkExisting).
+ */
+export async function pushFill(pass: Pass, contact: Contact, link: Link): Promise<Outcome> {
+  const doc = await pass.deps.api.getContact(link.highlevelId);
+  if (!doc) return remoteGone(pass, link);
+  try {
+    return await linkExisting(pass, contact, doc);
+  } catch (err) {
+    if (isContactNotFound(err)) return remoteGone(pass, link);
+    throw err;
+  }
+}
+
+/**
  * Sends the merge's HighLevel side: one PUT for fields, then tag adds and removes. Adjusts
  * `merge` to what HighLevel holds afterwards: an owner that could not be sent stays HighLevel's
  * (`heldOwner`), and a field HighLevel stored differently is taken into Tandem. True when

@@ -10,6 +10,9 @@
 //   lose a tag HighLevel gained meanwhile). HighLevel's side of the merge is written to Tandem with
 //   origin 'remote', and the ledger becomes what HighLevel now holds, so the webhook echoing our
 //   own write is recognised and dropped.
+// - linked by Tandem's inbound side (a HighLevel contact with the same email or phone came in):
+//   HighLevel's empty fields are filled as above, with Contact creation Bi-directional, whatever
+//   the update direction (the outbox row's kind is 'fill').
 // - a direction set to Inbound sends nothing: the row is parked (still pending on the panel) and
 //   released when the setting turns Bi-directional, which then sends what changed since.
 // - archive: HighLevel's contact is deleted only when creation AND updates are both Bi-directional.
@@ -39,13 +42,14 @@ import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highleve
 import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
 import { backoffMs } from '../highlevel/token-policy.ts';
 import type { FieldKey } from './contact-model.ts';
-import { pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
+import { pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
 
 export type { PushMemory } from './outbound-contact.ts';
 
 /** Plain words kept on a parked row (the panel may show them); also the key that releases it. */
 export const PARKED_FOR_UPDATES = 'Waiting: contact updates are set to Inbound, so Tandem changes are not sent';
 export const PARKED_FOR_CREATION = 'Waiting: contact creation is set to Inbound, so this contact is not created in HighLevel';
+export const PARKED_FOR_FILL = 'Waiting: contact creation and updates are set to Inbound, so HighLevel’s empty fields are not filled from Tandem';
 
 /** Rows looked at per pass at most; the next pass carries on. */
 const DEFAULT_PASS_LIMIT = 500;
@@ -112,8 +116,8 @@ export async function pushPending(deps: OutboundDeps, locationId: string): Promi
     result: { sent: 0, failed: 0, retried: 0, parked: 0, deferred: null, deferredReason: null, more: false, unmatchedOwners: [], notStuck: [] },
   };
   const released: string[] = [];
-  if (pass.update === 'bidirectional') released.push(PARKED_FOR_UPDATES);
-  if (pass.creation === 'bidirectional') released.push(PARKED_FOR_CREATION);
+  if (pass.update === 'bidirectional') released.push(PARKED_FOR_UPDATES, PARKED_FOR_FILL);
+  if (pass.creation === 'bidirectional') released.push(PARKED_FOR_CREATION, PARKED_FOR_FILL);
   unparkOutbox(db, locationId, released, clock.now());
 
   const limit = deps.limit ?? DEFAULT_PASS_LIMIT;
@@ -195,7 +199,8 @@ function forgetOldLookups(memory: PushMemory, now: number): void {
 
 function parkReason(pass: Pass, row: OutboxRow): string {
   const link = getLinkByContact(pass.deps.db, pass.locationId, row.contactId);
-  return link && link.remoteDeletedAt === null ? PARKED_FOR_UPDATES : PARKED_FOR_CREATION;
+  if (!link || link.remoteDeletedAt !== null) return PARKED_FOR_CREATION;
+  return row.kind === 'fill' ? PARKED_FOR_FILL : PARKED_FOR_UPDATES;
 }
 
 /** Location-wide conditions end the pass (the supervisor acts on them); the rest are this row's. */
@@ -234,11 +239,14 @@ async function pushRow(pass: Pass, row: OutboxRow): Promise<Outcome> {
   // A live contact whose HighLevel contact was deleted (tombstone) was restored in Tandem: for
   // HighLevel it is a new contact again, created (or linked by email or phone) as Contact creation allows.
   if (link && link.remoteDeletedAt === null) {
-    if (pass.update !== 'bidirectional') return 'parked';
+    // A fill (the contact was just linked by email or phone) belongs to its creation: it goes out
+    // with Contact creation Bi-directional even while updates are Inbound.
+    const fillOnly = pass.update !== 'bidirectional';
+    if (fillOnly && !(row.kind === 'fill' && pass.creation === 'bidirectional')) return 'parked';
     // A read and then its writes: begun with less room, the read would be spent for nothing.
     const retryAt = pass.deps.api.whenRoom(LINKED_REQUESTS);
     if (retryAt !== undefined) throw new DeferredError(retryAt, 'burst', 'waiting for room for a read and its writes');
-    return pushLinked(pass, contact, link);
+    return fillOnly ? pushFill(pass, contact, link) : pushLinked(pass, contact, link);
   }
   if (pass.creation !== 'bidirectional') return 'parked';
   return pushNew(pass, contact);

@@ -19,7 +19,7 @@ import type { LocationApi } from '../../server/highlevel/contacts.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { applyRemote } from '../../server/sync/inbound.ts';
 import { isEcho, pendingLocal } from '../../server/sync/merge.ts';
-import { PARKED_FOR_CREATION, PARKED_FOR_UPDATES, pushPending, type OutboundDeps } from '../../server/sync/outbound.ts';
+import { PARKED_FOR_CREATION, PARKED_FOR_FILL, PARKED_FOR_UPDATES, pushPending, type OutboundDeps } from '../../server/sync/outbound.ts';
 import { control, ManualClock, testEmulator, until } from '../helpers/emulator.ts';
 import { testLocationApi } from '../helpers/location-api.ts';
 import { addLocation, addOauthToken, installApp } from '../helpers/world.ts';
@@ -455,6 +455,71 @@ describe('restores', () => {
     expect(applyRemote({ db, now: clock.now(), settings: { creationDirection: 'inbound', updateDirection: 'inbound' } }, locationId, remote, { complete: true })).toBe('linked');
     expect(linkOf(id)).toMatchObject({ highlevelId: newId, remoteDeletedAt: null });
     expect(getContact(db, locationId, id)!.fields.lastName).toBe('Sousa');
+  });
+});
+
+describe('linked by the inbound side (a HighLevel contact with the same email or phone came in first)', () => {
+  const inbound = (settings: { creationDirection: 'bidirectional' | 'inbound'; updateDirection: 'bidirectional' | 'inbound' }, highlevelId: string) => {
+    clock.advance(1000);
+    const remote = fromHighLevel(remoteDoc(highlevelId) as never, () => null, { complete: true });
+    return applyRemote({ db, now: clock.now(), settings }, locationId, remote, { complete: true });
+  };
+
+  it('with creation Bi-directional and updates Inbound (the defaults), HighLevel\'s empty fields are filled, as when the push finds the match', async () => {
+    const c = localCreate({ firstName: 'Tara', lastName: 'Quinn', email: 'tara@example.com', phone: '+19715559981' });
+    const highlevelId = await remoteCreate({ firstName: 'T', phone: '+19715559981' });
+    expect(inbound({ creationDirection: 'bidirectional', updateDirection: 'inbound' }, highlevelId)).toBe('linked');
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'fill', status: 'pending' });
+
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 0 });
+    // Filled, never overwritten: HighLevel keeps its first name, Tandem takes it.
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'T', lastName: 'Quinn', email: 'tara@example.com' });
+    expect(getContact(db, locationId, c.id)!.fields).toMatchObject({ firstName: 'T', lastName: 'Quinn' });
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+    expect(remoteIds()).toEqual([highlevelId]);
+
+    // A later Tandem edit is an update: held while updates are Inbound.
+    localUpdate(c.id, { lastName: 'Quinn-Ross' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 1 });
+    expect(remoteDoc(highlevelId).lastName).toBe('Quinn');
+  });
+
+  it('with creation Inbound, the contact\'s held create no longer waits: its values go out once updates are Bi-directional, or nothing waits', async () => {
+    setDirections({ creationDirection: 'inbound', updateDirection: 'bidirectional' });
+    const c = localCreate({ firstName: 'Ola', email: 'ola@example.com', companyName: 'Ola Co', tags: ['vip'] });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ parked: 1 });
+    const highlevelId = await remoteCreate({ firstName: 'Ola', email: 'OLA@example.com', city: 'Boston', tags: ['lead'] });
+    expect(inbound({ creationDirection: 'inbound', updateDirection: 'bidirectional' }, highlevelId)).toBe('linked');
+    expect(getContact(db, locationId, c.id)!.fields.city).toBe('Boston');
+    expect([...getContact(db, locationId, c.id)!.fields.tags].sort()).toEqual(['lead', 'vip']);
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'upsert', status: 'pending', lastError: null });
+
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 0 });
+    expect(remoteDoc(highlevelId)).toMatchObject({ companyName: 'Ola Co', city: 'Boston' });
+    expect([...remoteDoc(highlevelId).tags].sort()).toEqual(['lead', 'vip']);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+
+    // Linked with nothing to send: the held create is dropped instead of waiting for good.
+    const d = localCreate({ firstName: 'Pia', email: 'pia@example.com' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ parked: 1 });
+    const piaId = await remoteCreate({ firstName: 'Pia', email: 'pia@example.com', city: 'Oslo' });
+    expect(inbound({ creationDirection: 'inbound', updateDirection: 'inbound' }, piaId)).toBe('linked');
+    expect(getOutbox(db, locationId, d.id)).toBeUndefined();
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('with both Inbound, the fill waits, and goes out when creation turns Bi-directional again', async () => {
+    setDirections({ creationDirection: 'inbound', updateDirection: 'inbound' });
+    const c = localCreate({ firstName: 'Uma', email: 'uma@example.com', city: 'Porto' });
+    const highlevelId = await remoteCreate({ firstName: 'Uma', email: 'uma@example.com' });
+    // Linked while creation was still Bi-directional (the webhook came before the switch was seen).
+    expect(inbound({ creationDirection: 'bidirectional', updateDirection: 'inbound' }, highlevelId)).toBe('linked');
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 1 });
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'fill', lastError: PARKED_FOR_FILL });
+    expect(remoteDoc(highlevelId).city ?? null).toBeNull();
+    setDirections({ creationDirection: 'bidirectional' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1 });
+    expect(remoteDoc(highlevelId).city).toBe('Porto');
   });
 });
 

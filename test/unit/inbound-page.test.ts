@@ -84,10 +84,10 @@ describe('applyRemotePage', () => {
     expect(paged).toEqual(singly);
     expect(state(page)).toEqual(state(one));
     // The linked contact kept its own city (and its email's case) and took HighLevel's name;
-    // creation is Bi-directional, so the city it adds to HighLevel's empty field goes out.
+    // creation is Bi-directional, so the city it adds to HighLevel's empty field goes out as a fill.
     const linkedB = getContact(page.db, L, getLinkByRemote(page.db, L, 'hlB')!.contactId)!;
     expect(linkedB.fields).toMatchObject({ firstName: 'Bo', city: 'Austin', email: 'Match@Example.com' });
-    expect(getOutbox(page.db, L, linkedB.id)?.kind).toBe('upsert');
+    expect(getOutbox(page.db, L, linkedB.id)?.kind).toBe('fill');
   });
 
   it('rolls the whole page back when one record cannot be applied', () => {
