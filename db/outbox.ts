@@ -132,6 +132,23 @@ export function failedOutbox(db: Db, locationId: string, limit = 20): OutboxRow[
 }
 
 /**
+ * Rows waiting to be tried again after a transient failure (not parked, not failed for good): how
+ * many, and the one whose retry is latest, which failed last (for the panel's "latest problem").
+ */
+export function retryingOutbox(db: Db, locationId: string): { count: number; latest: OutboxRow | undefined } {
+  const where = and(
+    eq(outbox.locationId, locationId),
+    eq(outbox.status, 'pending'),
+    sql`${outbox.attempts} > 0`,
+    sql`${outbox.lastError} is not null`,
+    sql`${outbox.nextAttemptAt} < ${PARKED_AT}`,
+  );
+  const n = db.select({ n: count() }).from(outbox).where(where).get()?.n ?? 0;
+  if (n === 0) return { count: 0, latest: undefined };
+  return { count: n, latest: db.select().from(outbox).where(where).orderBy(sql`${outbox.nextAttemptAt} desc`).limit(1).get() };
+}
+
+/**
  * nextAttemptAt of a row waiting for a setting rather than for time (e.g. a Tandem change kept
  * while updates are Inbound): never due, still counted as pending. Added for server/sync/outbound.ts.
  */

@@ -4,7 +4,7 @@
 import { and, count, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { getInstallation } from './installations.ts';
-import { failedOutbox, outboxCounts } from './outbox.ts';
+import { failedOutbox, outboxCounts, retryingOutbox } from './outbox.ts';
 import { contactLinks, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
 import { getSyncSettings } from './sync-settings.ts';
 import { getSyncState } from './sync-state.ts';
@@ -35,11 +35,17 @@ export interface SyncStatus {
   lastError: { message: string; at: number } | null;
   /** The latest change HighLevel refused for good, with its reason (at: when the change was queued). */
   lastFailure: { message: string; at: number; contactId: string } | null;
+  /**
+   * Changes whose sending failed for a passing reason (HighLevel down, a 5xx) and that wait to be
+   * tried again: how many, and the one that failed last, with its reason and next try (epoch ms).
+   */
+  retrying: { count: number; message: string; nextAttemptAt: number; contactId: string } | null;
 }
 
 export function syncStatus(db: Db, locationId: string): SyncStatus {
   const outbox = outboxCounts(db, locationId);
   const failure = failedOutbox(db, locationId, 1)[0];
+  const retry = retryingOutbox(db, locationId);
   const state = getSyncState(db, locationId);
   const installation = getInstallation(db, locationId);
   return {
@@ -53,6 +59,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     lastOutboundAt: state.lastOutboundAt,
     lastError: state.lastError ? { message: state.lastError, at: state.lastErrorAt ?? state.updatedAt ?? 0 } : null,
     lastFailure: failure?.lastError ? { message: failure.lastError, at: failure.updatedAt, contactId: failure.contactId } : null,
+    retrying: retry.latest?.lastError ? { count: retry.count, message: retry.latest.lastError, nextAttemptAt: retry.latest.nextAttemptAt, contactId: retry.latest.contactId } : null,
   };
 }
 

@@ -47,6 +47,8 @@ export interface SyncStatusView {
   lastError: { message: string; at: Iso } | null;
   /** `contact`: the refused contact's name (or email, phone), for the panel to say whose change it was. */
   lastFailure: { message: string; at: Iso; contact: string } | null;
+  /** Changes waiting to be tried again after a passing failure; `contact`: the one that failed last. */
+  retrying: { count: number; message: string; nextAttemptAt: Iso; contact: string } | null;
 }
 
 export interface SettingsChangeView {
@@ -155,6 +157,7 @@ function settingsView(s: SyncSettings): SyncSettingsView {
 
 function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
   const refused = s.lastFailure ? getContact(db, locationId, s.lastFailure.contactId) : undefined;
+  const retried = s.retrying ? getContact(db, locationId, s.retrying.contactId) : undefined;
   return {
     paused: s.paused,
     installation: s.installation,
@@ -168,6 +171,14 @@ function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
     lastError: s.lastError ? { message: s.lastError.message, at: iso(s.lastError.at) } : null,
     lastFailure: s.lastFailure
       ? { message: s.lastFailure.message, at: iso(s.lastFailure.at), contact: refused ? contactLabel(refused.fields, 'an unnamed contact') : 'a contact no longer in Tandem' }
+      : null,
+    retrying: s.retrying
+      ? {
+          count: s.retrying.count,
+          message: s.retrying.message,
+          nextAttemptAt: iso(s.retrying.nextAttemptAt)!,
+          contact: retried ? contactLabel(retried.fields, 'an unnamed contact') : 'a contact no longer in Tandem',
+        }
       : null,
   };
 }

@@ -496,7 +496,7 @@ describe('linked by the inbound side (a HighLevel contact with the same email or
 
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 0 });
     expect(remoteDoc(highlevelId)).toMatchObject({ companyName: 'Ola Co', city: 'Boston' });
-    expect([...remoteDoc(highlevelId).tags].sort()).toEqual(['lead', 'vip']);
+    expect([...(remoteDoc(highlevelId).tags as string[])].sort()).toEqual(['lead', 'vip']);
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
 
     // Linked with nothing to send: the held create is dropped instead of waiting for good.

@@ -155,7 +155,12 @@ describe('status strip', () => {
       lastError: { message: 'HighLevel’s daily limit is used up', at: new Date(now - 30_000).toISOString() },
       // The refused contact by name when Tandem has it (this one is gone: said so, no id).
       lastFailure: { message: 'HighLevel refused the email address', contact: 'a contact no longer in Tandem' },
+      // Waiting for another try after a passing failure: how many, and the latest.
+      retrying: { count: 2, message: 'HighLevel was busy', nextAttemptAt: new Date(later).toISOString(), contact: 'a contact no longer in Tandem' },
     });
+    // Sent at last: nothing is retrying any more.
+    for (const contactId of ['c-pending-1', 'c-pending-2']) completeOutbox(t.db, getOutbox(t.db, A.id, contactId)!);
+    expect((await api<SyncView>('GET', '/api/panel/sync', token)).body.status.retrying).toBeNull();
   });
 
   it('splits what waits to go out into contacts not in HighLevel yet and edits of linked ones', async () => {
@@ -168,18 +173,21 @@ describe('status strip', () => {
     // location's edit is not A's.
     upsertLink(t.db, { locationId: A.id, contactId: 'c-split-edit', highlevelId: 'hl-split-edit', base: emptyContact(), now });
     upsertLink(t.db, { locationId: A.id, contactId: 'c-split-gone', highlevelId: 'hl-split-gone', base: emptyContact(), now });
+    upsertLink(t.db, { locationId: A.id, contactId: 'c-split-fill', highlevelId: 'hl-split-fill', base: emptyContact(), now });
     tombstone(t.db, A.id, 'hl-split-gone', now);
     upsertLink(t.db, { locationId: B.id, contactId: 'c-split-b', highlevelId: 'hl-split-b', base: emptyContact(), now });
     enqueueOutbox(t.db, A.id, 'c-split-new', 'upsert', now);
     enqueueOutbox(t.db, A.id, 'c-split-edit', 'upsert', now);
     enqueueOutbox(t.db, A.id, 'c-split-gone', 'upsert', now);
+    // Just linked by email or phone, HighLevel's empty fields to fill: an edit of a linked contact.
+    enqueueOutbox(t.db, A.id, 'c-split-fill', 'fill', now);
     enqueueOutbox(t.db, A.id, 'c-split-archived', 'archive', now);
     enqueueOutbox(t.db, B.id, 'c-split-b', 'upsert', now);
 
     const { status } = (await api<SyncView>('GET', '/api/panel/sync', token)).body;
-    expect(status.pendingOutbound).toBe(before.pendingOutbound + 4);
+    expect(status.pendingOutbound).toBe(before.pendingOutbound + 5);
     expect(status.pendingOutboundNew).toBe(before.pendingOutboundNew + 2);
-    expect(status.pendingOutboundEdits).toBe(before.pendingOutboundEdits + 1);
+    expect(status.pendingOutboundEdits).toBe(before.pendingOutboundEdits + 2);
     // B's row goes (unless B's loop took it already), so the test of B's own view below starts from an empty outbox.
     const rowB = getOutbox(t.db, B.id, 'c-split-b');
     if (rowB) completeOutbox(t.db, rowB);

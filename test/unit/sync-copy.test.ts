@@ -16,6 +16,7 @@ const healthy: SyncStatusView = {
   lastOutboundAt: null,
   lastError: null,
   lastFailure: null,
+  retrying: null,
 };
 
 describe('settings history wording', () => {
@@ -38,6 +39,18 @@ describe('latest problem', () => {
     const status = { ...healthy, installation: { status: 'needs_reauth' as const, reason: null }, lastError: { message: 'x', at: '2024-01-01T00:00:00.000Z' } };
     expect(latestProblem(status, true)).toMatchObject({ tone: 'error', action: expect.stringContaining('Reconnect Tandem') });
     expect(latestProblem(status, false)).toMatchObject({ action: expect.stringContaining('Ask an admin') });
+  });
+
+  it('shows changes HighLevel cannot take for now before any older notice, naming whose', () => {
+    const notice = { message: '1 HighLevel user owns contacts but has no Tandem user with the same email; Sync users repairs them.', at: '2024-01-01T00:00:00.000Z' };
+    const retrying = { count: 1, message: 'HighLevel answered 500: Internal error', nextAttemptAt: '2024-01-01T00:05:00.000Z', contact: 'Dana Cruz' };
+    const one = latestProblem({ ...healthy, lastError: notice, retrying }, true)!;
+    expect(one).toMatchObject({ tone: 'warn', message: 'HighLevel could not take Tandem’s change to Dana Cruz yet: HighLevel answered 500: Internal error.' });
+    expect(one.action).toContain('tries again by itself');
+    const many = latestProblem({ ...healthy, retrying: { ...retrying, count: 4 } }, true)!;
+    expect(many.message).toBe('HighLevel could not take 4 of Tandem’s changes yet (the latest: to Dana Cruz): HighLevel answered 500: Internal error.');
+    // Lost access still comes first.
+    expect(latestProblem({ ...healthy, retrying, installation: { status: 'needs_reauth', reason: null } }, true)!.tone).toBe('error');
   });
 
   it('shows the more recent of the loop error and a refused change', () => {

@@ -99,8 +99,9 @@ export interface Problem {
 }
 
 /**
- * The one problem worth showing first: lost access to HighLevel stops everything, then the loop's
- * latest error, then a change HighLevel refused for good, naming its contact. Null when all is well.
+ * The one problem worth showing first: lost access to HighLevel stops everything, then changes
+ * HighLevel cannot take for now (an outage going on), then the more recent of the loop's latest
+ * error and a change HighLevel refused for good, naming its contact. Null when all is well.
  */
 export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem | null {
   if (status.installation.status === 'needs_reauth') {
@@ -117,6 +118,17 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
     return {
       message: status.installation.reason ?? 'HighLevel reports this sub-account as inactive, so nothing syncs.',
       action: 'Syncing resumes by itself once the sub-account is active again in HighLevel.',
+      at: null,
+      tone: 'warn',
+    };
+  }
+  // Changes HighLevel could not take just now (down, a server error): going on as it is shown.
+  const retrying = status.retrying;
+  if (retrying) {
+    const which = retrying.count > 1 ? `${retrying.count} of Tandem’s changes yet (the latest: to ${retrying.contact})` : `Tandem’s change to ${retrying.contact} yet`;
+    return {
+      message: `HighLevel could not take ${which}: ${sentence(retrying.message)}`,
+      action: 'Nothing for now: Tandem tries again by itself, and nothing is lost meanwhile. If this is still here in an hour, check HighLevel’s status, then contact support.',
       at: null,
       tone: 'warn',
     };
