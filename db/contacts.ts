@@ -7,7 +7,7 @@ import type { Db } from './client.ts';
 import { newId } from './ids.ts';
 import { enqueueOutbox } from './outbox.ts';
 import { preparedOnce, preparedWrite, transaction } from './prepared.ts';
-import { contacts } from './schema.ts';
+import { contactLinks, contacts, outbox } from './schema.ts';
 import {
   applyPatch,
   applyTags,
@@ -291,6 +291,31 @@ export function liveContactsByKeys(db: Db, locationId: string, keys: { emails: r
     ...(emails.length ? statements.liveKeysByEmails(db).all({ locationId, emails: JSON.stringify(emails) }) : []),
     ...(keys.phones.length ? statements.liveKeysByPhones(db).all({ locationId, phones: JSON.stringify(keys.phones) }) : []),
   ];
+}
+
+/**
+ * Live contacts without an email, not linked to a live HighLevel contact, whose create was tried
+ * and failed (outbox: pending, attempts made): such a create may have reached HighLevel anyway,
+ * and with no email (and the caller checks the phone) only their names can tell its copy.
+ */
+export function unlinkedAfterFailedCreate(db: Db, locationId: string): Contact[] {
+  return db
+    .select({ contact: contacts })
+    .from(outbox)
+    .innerJoin(contacts, and(eq(contacts.id, outbox.contactId), eq(contacts.locationId, outbox.locationId)))
+    .where(
+      and(
+        eq(outbox.locationId, locationId),
+        eq(outbox.status, 'pending'),
+        eq(outbox.kind, 'upsert'),
+        sql`${outbox.attempts} > 0`,
+        isNull(contacts.archivedAt),
+        isNull(contacts.emailLower),
+        sql`not exists (select 1 from ${contactLinks} where ${contactLinks.contactId} = ${contacts.id} and ${contactLinks.remoteDeletedAt} is null)`,
+      ),
+    )
+    .all()
+    .map((r) => rowToContact(r.contact));
 }
 
 export interface ContactFilters {

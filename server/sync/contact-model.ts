@@ -111,6 +111,15 @@ export function matchKeys(fields: Partial<ContactFields>): { email?: string; pho
   return { ...(email ? { email } : {}), ...(fields.phone && isE164(fields.phone) ? { phone: fields.phone } : {}) };
 }
 
+/**
+ * For contacts with no email and no usable phone: the same first name, last name and company
+ * (case-insensitive; both empty counts as the same), and at least one of them set.
+ */
+export function sameNames(a: Partial<ContactFields>, b: Partial<ContactFields>): boolean {
+  const same = (x: string | null | undefined, y: string | null | undefined) => (x ?? '').toLowerCase() === (y ?? '').toLowerCase();
+  return Boolean(a.firstName || a.lastName || a.companyName) && same(a.firstName, b.firstName) && same(a.lastName, b.lastName) && same(a.companyName, b.companyName);
+}
+
 export function toCountryCode(country: string | null | undefined): string | undefined {
   const c = country?.trim().toUpperCase();
   return c && /^[A-Z]{2}$/.test(c) && isSupportedCountry(c) ? c : undefined;

@@ -17,14 +17,15 @@
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import {
-  archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, liveContactsByKeys, updateContact, type Contact,
+  archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, liveContactsByKeys, unlinkedAfterFailedCreate, updateContact,
+  type Contact,
 } from '../../db/contacts.ts';
 import { getLinkByRemote, insertLink, isContactLinked, linkedContactIds, linksByRemote, saveLink, tombstone, type Link } from '../../db/links.ts';
 import { dropOutbox, enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
-import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, matchKeys, type ContactFields } from './contact-model.ts';
+import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
 import { isEcho, linkFill, mergeContact, type MergeResult } from './merge.ts';
 
 export interface InboundDeps {
@@ -110,7 +111,10 @@ function planBatch(db: Db, locationId: string, remotes: readonly RemoteInput[]):
   // Each unlinked record's matching keys, worked out once.
   const unlinked = remotes.filter((r): r is RemoteContact => !('deleted' in r) && !links.has(r.id)).map((r) => ({ id: r.id, ...matchKeys(r.fields) }));
   const taken = heldMatchKeys(db, locationId, unlinked, { unlinkedOnly: true });
-  return { links, creates: new Set(unlinked.filter((r) => !taken.holds(r)).map((r) => r.id)) };
+  // A record with neither key may be the copy of a Tandem create in doubt: left to the one-by-one path.
+  const inDoubt = unlinked.some((r) => !r.email && !r.phone) ? unlinkedAfterFailedCreate(db, locationId) : [];
+  const mayBeOwn = (r: { email?: string; phone?: string }) => !r.email && !r.phone && inDoubt.length > 0;
+  return { links, creates: new Set(unlinked.filter((r) => !taken.holds(r) && !mayBeOwn(r)).map((r) => r.id)) };
 }
 
 /** The match keys (matchKeys) that live Tandem contacts hold, among those asked for. */
@@ -218,12 +222,30 @@ function createLinked(deps: InboundDeps, locationId: string, remote: RemoteConta
   return created.updatedAt;
 }
 
-/** The first live, unlinked Tandem contact with the same email, else the same E.164 phone. */
+/**
+ * The first live, unlinked Tandem contact with the same email, else the same E.164 phone. A
+ * HighLevel contact with neither may be the copy of a Tandem create whose answer was lost: it is
+ * matched by name to such a contact only (see ownCreateOf).
+ */
 function findMatch(db: Db, locationId: string, fields: Partial<ContactFields>): Contact | undefined {
+  if (isKeyless(fields)) return ownCreateOf(db, locationId, fields);
   const candidates: Contact[] = [];
   if (fields.email) candidates.push(...findContactsByEmail(db, locationId, fields.email));
   if (fields.phone && isE164(fields.phone)) candidates.push(...findContactsByPhone(db, locationId, fields.phone));
   return candidates.find((c) => c.archivedAt === null && !isContactLinked(db, locationId, c.id));
+}
+
+const isKeyless = (fields: Partial<ContactFields>) => Object.keys(matchKeys(fields)).length === 0;
+
+/**
+ * The Tandem contact, with no email or usable phone either, whose create failed without a clear
+ * answer (it may have reached HighLevel) and whose names and company are this HighLevel contact's:
+ * only when exactly one is. Without this, the create's own webhook became a second Tandem contact,
+ * and the retried create a second HighLevel one.
+ */
+function ownCreateOf(db: Db, locationId: string, fields: Partial<ContactFields>): Contact | undefined {
+  const same = unlinkedAfterFailedCreate(db, locationId).filter((c) => isKeyless(c.fields) && sameNames(c.fields, fields));
+  return same.length === 1 ? same[0] : undefined;
 }
 
 /** Writes the merge's changes for Tandem; true when there were any. */

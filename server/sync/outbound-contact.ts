@@ -9,10 +9,10 @@ import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
-import { DeferredError, isContactNotFound } from '../highlevel/contacts.ts';
+import { DeferredError, isContactNotFound, type SearchFilter } from '../highlevel/contacts.ts';
 import { HighLevelError } from '../highlevel/http.ts';
 import {
-  SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, isE164, isEmptyPatch,
+  SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, isE164, isEmptyPatch, sameNames,
   type ContactFields, type ContactPatch, type FieldKey,
 } from './contact-model.ts';
 import { applyRemote } from './inbound.ts';
@@ -191,11 +191,15 @@ function writeLocal(db: Db, read: Contact, current: Contact, merge: MergeResult,
 
 // ---- contacts not linked yet ---------------------------------------------------------------------
 
-export async function pushNew(pass: Pass, contact: Contact): Promise<Outcome> {
+/**
+ * `tried`: when the contact's create was first queued, if an attempt to send it failed before
+ * (it may be in HighLevel already, whatever the error said).
+ */
+export async function pushNew(pass: Pass, contact: Contact, tried?: { since: number }): Promise<Outcome> {
   const key = `${contact.id}@${contact.version}`;
   const remembered = pass.memory.lookups.get(key);
   pass.memory.lookups.delete(key);
-  const found = remembered ? remembered.found : await findRemote(pass, contact);
+  const found = remembered ? remembered.found : await findRemote(pass, contact, tried);
   const match = found && unlinkedElsewhere(pass, contact, found);
   if (match) return linkExisting(pass, contact, match);
 
@@ -211,7 +215,7 @@ export async function pushNew(pass: Pass, contact: Contact): Promise<Outcome> {
     // HighLevel may have created it anyway ("422 yet created", an answer lost on the way back):
     // look before anything is retried. A DeferredError here leaves the row to the next pass, which
     // starts with the same lookup.
-    const again = await lookup(pass, contact);
+    const again = await lookup(pass, contact, { since: tried?.since ?? pass.deps.clock.now() });
     if (again) return linkExisting(pass, contact, again);
     throw err;
   }
@@ -231,17 +235,47 @@ function isAmbiguous(err: unknown): boolean {
 }
 
 /** HighLevel's contact with the same email, else the same phone (E.164 only), not linked to another Tandem contact. */
-async function lookup(pass: Pass, contact: Contact): Promise<HighLevelContact | null> {
-  const found = await findRemote(pass, contact);
+async function lookup(pass: Pass, contact: Contact, tried?: { since: number }): Promise<HighLevelContact | null> {
+  const found = await findRemote(pass, contact, tried);
   return found && unlinkedElsewhere(pass, contact, found);
 }
 
-/** HighLevel's contact with the same email, else the same phone (E.164 only). */
-async function findRemote(pass: Pass, contact: Contact): Promise<HighLevelContact | null> {
+/**
+ * HighLevel's contact with the same email, else the same phone (E.164 only). A contact with
+ * neither cannot be matched; but once a create of it may have reached HighLevel (`tried`), its
+ * copy is looked for by name among the contacts added since.
+ */
+async function findRemote(pass: Pass, contact: Contact, tried?: { since: number }): Promise<HighLevelContact | null> {
   const { email, phone } = contact.fields;
   const usablePhone = isE164(phone) ? phone : null;
-  if (!email && !usablePhone) return null;
-  return pass.deps.api.findDuplicate({ email, phone: usablePhone });
+  if (email || usablePhone) return pass.deps.api.findDuplicate({ email, phone: usablePhone });
+  return tried ? findOwnCreate(pass, contact, tried.since) : null;
+}
+
+/** Margin for HighLevel's clock against ours when asking for contacts added since a time. */
+const CLOCK_MARGIN_MS = 5 * 60_000;
+
+/**
+ * A create Tandem may have made, for a contact with no email and no usable phone: HighLevel's
+ * contacts added since the create was first queued whose names and company are exactly the
+ * contact's, without an email or phone of their own. Only an unambiguous answer counts: with two,
+ * neither is taken (a retry then creates, as it would have).
+ */
+async function findOwnCreate(pass: Pass, contact: Contact, since: number): Promise<HighLevelContact | null> {
+  const { firstName, lastName, companyName } = contact.fields;
+  if (!sameNames(contact.fields, contact.fields)) return null;
+  const filters: SearchFilter[] = [{ field: 'dateAdded', operator: 'range', value: { gte: new Date(since - CLOCK_MARGIN_MS).toISOString() } }];
+  const named: [string, string | null][] = [['firstNameLowerCase', firstName], ['lastNameLowerCase', lastName], ['companyName', companyName]];
+  for (const [field, value] of named) {
+    // Values HighLevel cannot filter by (over 75 characters) leave the lookup to the comparison below.
+    if (value && value.length <= 75) filters.push({ field, operator: 'eq', value: value.toLowerCase() });
+  }
+  const { contacts } = await pass.deps.api.searchContacts({ filters, pageLimit: 10 });
+  const same = contacts.filter((doc) => {
+    const f = remoteView(pass, doc).fields;
+    return !f.email && !isE164(f.phone ?? null) && sameNames(f, contact.fields);
+  });
+  return same.length === 1 ? same[0]! : null;
 }
 
 /** The contact found, unless it is linked to another Tandem contact (read now: links change between passes). */

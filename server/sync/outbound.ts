@@ -249,7 +249,7 @@ async function pushRow(pass: Pass, row: OutboxRow): Promise<Outcome> {
     return fillOnly ? pushFill(pass, contact, link) : pushLinked(pass, contact, link);
   }
   if (pass.creation !== 'bidirectional') return 'parked';
-  return pushNew(pass, contact);
+  return pushNew(pass, contact, row.attempts > 0 ? { since: row.createdAt } : undefined);
 }
 
 async function pushArchive(pass: Pass, link: Link | undefined): Promise<Outcome> {

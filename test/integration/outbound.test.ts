@@ -562,6 +562,50 @@ describe('failures (T14-lite)', () => {
     expect(log.filter((l) => l.startsWith('POST /contacts/'))).toEqual(['POST /contacts/ 0']);
   });
 
+  it('a contact with no email or phone whose create answer was lost is found by its name among the contacts added since', async () => {
+    // A namesake added in HighLevel long before is not it.
+    const older = await remoteCreate({ firstName: 'Drop', lastName: 'Name' });
+    clock.advance(60 * 60_000);
+    const c = localCreate({ firstName: 'Drop', lastName: 'Name' });
+    await control(emulator.url, 'POST', '/faults', { method: 'POST', path: CREATE, dropAfterHandling: true, times: 1 });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, failed: 0, retried: 0 });
+    const ids = remoteIds();
+    expect(ids).toHaveLength(2);
+    expect(linkOf(c.id).highlevelId).toBe(ids.find((id) => id !== older));
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('when its webhook comes before the retry (search lagging), that copy is linked to the contact, not made a second one, and nothing is created again', async () => {
+    const c = localCreate({ firstName: 'Drop', lastName: 'Later', companyName: 'Acme' });
+    emulator.emu.config.searchLagMs = 60_000;
+    await control(emulator.url, 'POST', '/faults', { method: 'POST', path: CREATE, dropAfterHandling: true, times: 1 });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, retried: 1 });
+    const [copy] = remoteIds();
+    expect(copy).toBeDefined();
+    // The copy's ContactCreate webhook, applied as the loop applies it.
+    clock.advance(1000);
+    const remote = fromHighLevel(remoteDoc(copy!) as never, () => null, { complete: true });
+    expect(applyRemote({ db, now: clock.now(), settings: { creationDirection: 'bidirectional', updateDirection: 'inbound' } }, locationId, remote, { complete: true })).toBe('linked');
+    expect(linkOf(c.id).highlevelId).toBe(copy);
+    // Nothing is left to retry: no second HighLevel contact.
+    expect(getOutbox(db, locationId, c.id)).toBeUndefined();
+    clock.advance(120_000);
+    await pushPending(deps(), locationId);
+    expect(remoteIds()).toEqual([copy]);
+  });
+
+  it('a namesake with no email or phone is linked only to a contact whose create is in doubt, and only when it is the one', async () => {
+    // Not in doubt (never tried): a HighLevel namesake is a contact of its own.
+    setDirections({ creationDirection: 'inbound' });
+    const quiet = localCreate({ firstName: 'Sam' });
+    const namesake = await remoteCreate({ firstName: 'Sam' });
+    clock.advance(1000);
+    const settings = { creationDirection: 'inbound' as const, updateDirection: 'inbound' as const };
+    const read = (id: string) => fromHighLevel(remoteDoc(id) as never, () => null, { complete: true });
+    expect(applyRemote({ db, now: clock.now(), settings }, locationId, read(namesake), { complete: true })).toBe('created');
+    expect(getLinkByContact(db, locationId, quiet.id)).toBeUndefined();
+  });
+
   it('a 422 "yet created" is looked up before any retry, and linked', async () => {
     const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
     // Seen from Tandem: the lookup finds nothing, the create answers 422, yet HighLevel holds the contact.
