@@ -6,7 +6,8 @@
 // - linked and tombstoned (deleted in HighLevel) → ignored: a late update never resurrects it;
 // - linked, older than the version the ledger reflects (dateUpdated) → ignored (out of order);
 // - linked, equal to the ledger → an echo of Tandem's own write or a repeat → dropped;
-// - linked otherwise → three-way merge against the ledger with the location's update direction;
+// - linked otherwise → three-way merge against the ledger with the location's update direction
+//   (into an archived Tandem contact too, which stays archived);
 //   HighLevel's changes are written to Tandem (origin 'remote', so nothing is queued back), Tandem's
 //   pending changes stay pending (the ledger records what HighLevel holds, never what it does not);
 // - not linked → linked to the Tandem contact with the same email (case-insensitive), else the
@@ -158,8 +159,11 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   }
 
   const local = getContact(db, locationId, link.contactId);
-  // Archived in Tandem: its deletion is on its way out (outbox); HighLevel's edit does not revive it.
-  if (!local || local.archivedAt !== null) return 'ignored';
+  if (!local) return 'ignored';
+  // Archived in Tandem: HighLevel's edit does not revive it, but is kept in it, so that a restore
+  // brings back what HighLevel holds. (Its deletion is sent only when both settings are
+  // Bi-directional; otherwise the HighLevel contact lives on and goes on changing.)
+  const archived = local.archivedAt !== null;
   const merge = mergeContact({
     base: link.base,
     local: local.fields,
@@ -171,8 +175,9 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   const changed = writeLocal(deps, local, merge);
   saveLink(db, { ...link, base: held(link.base, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
   // A Tandem change the merge would send (Bi-directional) must reach the outbox even if its earlier
-  // row is gone (e.g. it was sent before HighLevel's edit overtook it).
-  if (deps.settings.updateDirection === 'bidirectional' && sendsSomething(merge)) enqueueOutbox(db, locationId, local.id, 'upsert', now);
+  // row is gone (e.g. it was sent before HighLevel's edit overtook it). Not for an archived contact:
+  // its row is its archive, and a restore queues it again.
+  if (!archived && deps.settings.updateDirection === 'bidirectional' && sendsSomething(merge)) enqueueOutbox(db, locationId, local.id, 'upsert', now);
   return changed ? 'updated' : 'unchanged';
 }
 

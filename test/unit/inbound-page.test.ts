@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Db } from '../../db/client.ts';
-import { contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
+import { archiveContact, contactIds, createContact, getContact, insertContact, listContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote, insertLink, isContactLinked, liveRemoteIds, saveLink, tombstone, upsertLink } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import type { RemoteContact } from '../../server/highlevel/contact-mapping.ts';
@@ -247,5 +247,22 @@ describe('prepared statements', () => {
     expect(u).toMatchObject({ version: 2, updatedAt: 5, fields: { dnd: true, tags: ['y'], customFields: { k: ['a', 'b'] } } });
     expect(getContact(d.db, L, c.id)).toEqual(u);
     expect(getOutbox(d.db, L, c.id)?.kind).toBe('upsert');
+  });
+});
+
+describe('a contact archived in Tandem', () => {
+  it('keeps HighLevel\'s later edits while archived, without reviving it or queuing anything, so a restore brings them back', () => {
+    const d = fresh();
+    const deps = (now: number): InboundDeps => ({ db: d.db, now, settings });
+    expect(applyRemote(deps(1000), L, remote('hlZ', 1000, { firstName: 'Zoe', lastName: 'Old' }), { complete: true })).toBe('created');
+    const id = getLinkByRemote(d.db, L, 'hlZ')!.contactId;
+    archiveContact(d.db, { locationId: L, id, now: 1500, origin: 'local' });
+    const archiveRow = getOutbox(d.db, L, id);
+    expect(applyRemote(deps(2000), L, remote('hlZ', 2000, { firstName: 'Zoe', lastName: 'New' }), { complete: true })).toBe('updated');
+    const after = getContact(d.db, L, id)!;
+    expect(after.fields.lastName).toBe('New');
+    expect(after.archivedAt).not.toBeNull();
+    expect(getOutbox(d.db, L, id)).toEqual(archiveRow);
+    expect(getLinkByRemote(d.db, L, 'hlZ')!.base.lastName).toBe('New');
   });
 });
