@@ -120,6 +120,20 @@ const DUPLICATE = /does not allow duplicated contacts/i;
 /** An access token HighLevel no longer accepts (expired early, revoked): worth one fresh token. */
 const STALE_TOKEN = /invalid jwt|invalid token|access token is invalid/i;
 
+/**
+ * HighLevel's refusal of a write that would duplicate another contact (CONTRACT §3.6), with the
+ * contact it names when its answer does; undefined for any other error.
+ */
+export function duplicateRefusal(err: unknown): { contactId?: string; contactName?: string; matchingField?: string } | undefined {
+  if (!(err instanceof HighLevelError && err.kind === 'http' && err.status === 400 && DUPLICATE.test(err.message))) return undefined;
+  const meta = duplicateMetaSchema.safeParse(err.body);
+  return meta.success ? (meta.data.meta ?? {}) : {};
+}
+
+const duplicateMetaSchema = z.looseObject({
+  meta: z.looseObject({ contactId: z.string().optional(), contactName: z.string().optional(), matchingField: z.string().optional() }).optional(),
+});
+
 export function isContactNotFound(err: unknown): boolean {
   return err instanceof HighLevelError && err.kind === 'http' && (err.status === 404 || (err.status === 400 && NOT_FOUND.test(err.message)));
 }

@@ -625,6 +625,19 @@ describe('failures (T14-lite)', () => {
     expect(log.slice(0, 3)).toEqual(['GET /contacts/search/duplicate 200', 'POST /contacts/ 422', 'GET /contacts/search/duplicate 200']);
   });
 
+  it('an edit HighLevel refuses as a duplicate is recorded naming the other contact as Tandem knows it', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    localCreate({ firstName: 'Ada', lastName: 'Byron', phone: '+14155550170' });
+    const b = localCreate({ firstName: 'Bea', email: 'bea@example.com' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(2);
+    localUpdate(b.id, { phone: '+14155550170' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, failed: 1 });
+    expect(getOutbox(db, locationId, b.id)).toMatchObject({
+      status: 'failed',
+      lastError: 'this contact’s phone is already on a HighLevel contact linked to Ada Byron in Tandem, and the location does not allow duplicates; change the phone, or archive one of the two',
+    });
+  });
+
   it('records a permanent 422 with its reason', async () => {
     const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
     await control(emulator.url, 'POST', '/faults', {
