@@ -480,13 +480,16 @@ function unmatchedOwnersNow(
   return { remote: [...new Set(remote)], local: [...new Set(local)] };
 }
 
-/** Owners that could not travel, as the status strip's notice (null when every owner is paired). */
+/**
+ * Owners that could not travel, as the status strip's notice (null when every owner is paired).
+ * "Active": a user deactivated on the other side with the same email is no pairing either.
+ */
 function unmatchedNotice({ remote, local }: UnmatchedOwners): string | null {
   const parts: string[] = [];
   const users = (n: number, side: string, other: string) =>
     n === 1
-      ? `1 ${side} user owns contacts but has no ${other} user with the same email`
-      : `${n} ${side} users own contacts but have no ${other} user with the same email`;
+      ? `1 ${side} user owns contacts but has no active ${other} user with the same email`
+      : `${n} ${side} users own contacts but have no active ${other} user with the same email`;
   if (remote.length) parts.push(users(remote.length, 'HighLevel', 'Tandem'));
   if (local.length) parts.push(users(local.length, 'Tandem', 'HighLevel'));
   const one = remote.length + local.length === 1;

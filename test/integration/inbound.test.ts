@@ -169,11 +169,11 @@ describe('webhooks into Tandem', () => {
 
     const orphan = await hlCreate({ firstName: 'Orphan', email: unique('orphan'), assignedTo: stranger.id });
     expect((await until(() => linked(orphan), 'the contact of an unmatched owner')).fields.ownerUserId).toBeNull();
-    await until(() => getSyncState(t.db, loc).lastError?.includes('no Tandem user with the same email'), 'the unmatched owner reported');
+    await until(() => getSyncState(t.db, loc).lastError?.includes('no active Tandem user with the same email'), 'the unmatched owner reported');
     // A later pass that meets only paired owners keeps saying so: the owner is still unmatched.
     const later = await hlCreate({ firstName: 'Later', email: unique('later'), assignedTo: paired.id });
     await until(() => linked(later), 'the later contact');
-    expect(getSyncState(t.db, loc).lastError).toMatch(/1 HighLevel user owns contacts but has no Tandem user with the same email/);
+    expect(getSyncState(t.db, loc).lastError).toMatch(/1 HighLevel user owns contacts but has no active Tandem user with the same email/);
     // Paired at last (a Tandem user with the same email): the notice goes.
     createUser(t.db, { locationId: loc, name: 'Sam Stranger', email: strangerEmail, now: Date.now() });
     t.services.sync.usersChanged(loc);

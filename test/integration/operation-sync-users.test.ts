@@ -370,7 +370,7 @@ describe('Sync users', () => {
     const localLink = getLinkByContact(t.db, loc, local.id)!;
     expect((await hl('GET', `/contacts/${localLink.highlevelId}`)).body.contact).not.toHaveProperty('assignedTo');
     expect(getSyncState(t.db, loc).lastError).toBe(
-      '1 HighLevel user owns contacts but has no Tandem user with the same email; 1 Tandem user owns contacts but has no HighLevel user with the same email: those owners were not copied (Sync users repairs them).',
+      '1 HighLevel user owns contacts but has no active Tandem user with the same email; 1 Tandem user owns contacts but has no active HighLevel user with the same email: those owners were not copied (Sync users repairs them).',
     );
 
     // Hal gets a HighLevel user; Sync users adds Zed to Tandem and pairs Hal.
