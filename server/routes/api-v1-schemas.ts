@@ -119,6 +119,16 @@ const name = z.string(required()).trim().min(1, 'must not be empty').max(200);
 const dateOfBirth = z.string().refine(isCalendarDate, 'must be a date as YYYY-MM-DD');
 const country = z.string().regex(/^[A-Za-z]{2}$/, 'must be a 2-letter country code (ISO 3166-1 alpha-2)');
 const tag = z.string().max(100);
+
+/** A time zone the runtime knows (IANA names and their aliases, e.g. "America/New_York", "UTC"). */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
 const tagList = z.array(tag).max(100);
 
 const addressInput = z.strictObject({
@@ -137,7 +147,12 @@ const contactFieldsInput = {
   companyName: text(200),
   address: addressInput.optional(),
   website: text(2048),
-  timezone: text(64),
+  timezone: z
+    .string()
+    .max(64)
+    .refine((v) => v.trim() === '' || isTimeZone(v.trim()), 'must be an IANA time zone, e.g. "America/New_York"')
+    .nullable()
+    .optional(),
   dateOfBirth: dateOfBirth.nullable().optional(),
   source: text(200),
   dnd: z.boolean().optional(),

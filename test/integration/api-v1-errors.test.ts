@@ -67,6 +67,15 @@ describe('routes that take no body', () => {
 });
 
 describe('malformed input', () => {
+  it('refuses a time zone that does not exist, and takes real ones', async () => {
+    const bad = await call('POST', '/api/v1/contacts', { body: { firstName: 'Zed', timezone: 'Mars/Olympus' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('timezone: must be an IANA time zone');
+    const good = await call('POST', '/api/v1/contacts', { body: { firstName: 'Zed', timezone: ' America/New_York ' } });
+    expect(good.status).toBe(201);
+    expect(good.body.timezone).toBe('America/New_York');
+  });
+
   it('refuses a contact with nothing to tell it apart, on create and on an update that would clear the last of it', async () => {
     for (const body of [{}, { tags: ['lead'], dnd: true }, { firstName: '   ', phone: '' }]) {
       const res = await call('POST', '/api/v1/contacts', { body });
