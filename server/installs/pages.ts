@@ -46,7 +46,7 @@ export function installedPage(result: GrantResult): string {
     return page(
       'Installed',
       `<h1 data-testid="installed">Tandem is installed on ${esc(name)}</h1>
-<p>Tandem now keeps this sub-account's contacts and their owners in sync with Tandem's contact book, both ways.</p>
+<p>Tandem now keeps this sub-account's contacts and their owners in step with Tandem's contact book: new contacts go both ways, and changes made in HighLevel come into Tandem. Whether Tandem's own changes go to HighLevel is a Sync setting (at first they do not: HighLevel is the source of truth).</p>
 <p>${WHERE}</p>`,
     );
   }
