@@ -1,6 +1,7 @@
 // The Contacts tab in headless Chromium inside the emulated HighLevel: it fits the panel's
-// narrowest usual frame (900 px, UX.md) and its widest without scrolling sideways, and a narrower
-// one (670 px) keeps names readable and scrolls the table inside its card; a contact HighLevel
+// narrowest usual frame (900 px, UX.md), its widest and a narrower one (670 px) without scrolling
+// sideways, names kept readable (in the narrow one Owner and Updated go under the name), and the
+// Sync tab's status facts four in a row or two by two; a contact HighLevel
 // refused shows as Refused with HighLevel's reason, not as "Not yet"; the edit dialog and its
 // confirmation say what the edit does under the current settings, and the Sync tab says which
 // setting holds an edit that waits.
@@ -71,7 +72,7 @@ describe('the Contacts tab', () => {
     await page.close();
   });
 
-  for (const frameWidth of [900, 1400]) {
+  for (const frameWidth of [670, 900, 1400]) {
     it(`fits a ${frameWidth} px panel without scrolling sideways`, async () => {
       const { page, panel, width } = await openContacts(frameWidth);
       const { scroll, client } = await width();
@@ -82,12 +83,29 @@ describe('the Contacts tab', () => {
       const edits = await panel.getByTestId('contact-edit').evaluateAll((els) => els.map((el) => el.getBoundingClientRect().right));
       expect(edits.length).toBeGreaterThan(0);
       for (const right of edits) expect(right).toBeLessThanOrEqual(card!.x + card!.width);
+      const wrap = await panel.getByTestId('contacts-table-wrap').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+      expect(wrap.scroll).toBeLessThanOrEqual(wrap.client);
+      // Owner and Updated have columns of their own except in the narrow frame, where they go under the name.
+      const narrow = await panel.getByTestId('contact-narrow-details').first().isVisible();
+      expect(narrow).toBe(frameWidth < 760);
       await page.screenshot({ path: `test-results/contacts-${frameWidth}.png` });
       await page.close();
     });
   }
 
-  it('stays readable in a 670 px panel (a 900 px window beside HighLevel’s sidebar): the table scrolls inside its card', async () => {
+  it('the Sync tab\'s four status facts sit in one row, or two by two in a narrow frame, never three and one', async () => {
+    for (const frameWidth of [670, 900, 1400]) {
+      const { page, panel } = await openContacts(frameWidth);
+      await panel.getByRole('tab', { name: 'Sync' }).click();
+      const tops = await panel.locator('dl.facts > .fact').evaluateAll((els) => els.map((el) => Math.round(el.getBoundingClientRect().top)));
+      expect(tops).toHaveLength(4);
+      const rows = [...new Set(tops)].map((top) => tops.filter((t) => t === top).length);
+      expect(rows, `${frameWidth} px`).toEqual(frameWidth < 820 ? [2, 2] : [4]);
+      await page.close();
+    }
+  });
+
+  it('stays readable in a 670 px panel (a 900 px window beside HighLevel’s sidebar)', async () => {
     const { page, panel, width } = await openContacts(670);
     const { scroll, client } = await width();
     expect(client).toBe(670);
@@ -104,13 +122,10 @@ describe('the Contacts tab', () => {
     const first = emails.first();
     const title = (await first.getAttribute('title'))!;
     expect((await first.innerText()).replace(/\s/g, '')).toBe(title);
-    // ...and the rest of the table is reached by scrolling it inside the card, which it stays within.
-    const wrap = panel.getByTestId('contacts-table-wrap');
-    const scroller = await wrap.evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth, right: el.getBoundingClientRect().right }));
-    expect(scroller.scroll).toBeGreaterThan(scroller.client);
+    // ...and each row still says where it stands in HighLevel, in view.
     const card = (await panel.getByTestId('contacts').boundingBox())!;
-    expect(scroller.right).toBeLessThanOrEqual(card.x + card.width);
-    await page.screenshot({ path: 'test-results/contacts-670.png' });
+    const states = await panel.getByTestId('contact-highlevel').evaluateAll((els) => els.map((el) => el.getBoundingClientRect().right));
+    for (const right of states) expect(right).toBeLessThanOrEqual(card.x + card.width);
     await page.close();
   });
 
