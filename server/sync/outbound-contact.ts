@@ -9,14 +9,15 @@ import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
-import { DeferredError, isContactNotFound, type SearchFilter } from '../highlevel/contacts.ts';
+import { DeferredError, isContactNotFound } from '../highlevel/contacts.ts';
 import { HighLevelError } from '../highlevel/http.ts';
 import {
-  SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, isE164, isEmptyPatch, sameNames,
+  SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, isE164, isEmptyPatch,
   type ContactFields, type ContactPatch, type FieldKey,
 } from './contact-model.ts';
 import { applyRemote } from './inbound.ts';
 import { linkFill, mergeContact, type MergeResult } from './merge.ts';
+import { findOwnCreate } from './own-create.ts';
 import type { OutboundDeps, PushResult } from './outbound.ts';
 
 export type Outcome = 'sent' | 'parked' | 'done';
@@ -249,33 +250,7 @@ async function findRemote(pass: Pass, contact: Contact, tried?: { since: number 
   const { email, phone } = contact.fields;
   const usablePhone = isE164(phone) ? phone : null;
   if (email || usablePhone) return pass.deps.api.findDuplicate({ email, phone: usablePhone });
-  return tried ? findOwnCreate(pass, contact, tried.since) : null;
-}
-
-/** Margin for HighLevel's clock against ours when asking for contacts added since a time. */
-const CLOCK_MARGIN_MS = 5 * 60_000;
-
-/**
- * A create Tandem may have made, for a contact with no email and no usable phone: HighLevel's
- * contacts added since the create was first queued whose names and company are exactly the
- * contact's, without an email or phone of their own. Only an unambiguous answer counts: with two,
- * neither is taken (a retry then creates, as it would have).
- */
-async function findOwnCreate(pass: Pass, contact: Contact, since: number): Promise<HighLevelContact | null> {
-  const { firstName, lastName, companyName } = contact.fields;
-  if (!sameNames(contact.fields, contact.fields)) return null;
-  const filters: SearchFilter[] = [{ field: 'dateAdded', operator: 'range', value: { gte: new Date(since - CLOCK_MARGIN_MS).toISOString() } }];
-  const named: [string, string | null][] = [['firstNameLowerCase', firstName], ['lastNameLowerCase', lastName], ['companyName', companyName]];
-  for (const [field, value] of named) {
-    // Values HighLevel cannot filter by (over 75 characters) leave the lookup to the comparison below.
-    if (value && value.length <= 75) filters.push({ field, operator: 'eq', value: value.toLowerCase() });
-  }
-  const { contacts } = await pass.deps.api.searchContacts({ filters, pageLimit: 10 });
-  const same = contacts.filter((doc) => {
-    const f = remoteView(pass, doc).fields;
-    return !f.email && !isE164(f.phone ?? null) && sameNames(f, contact.fields);
-  });
-  return same.length === 1 ? same[0]! : null;
+  return tried ? findOwnCreate(pass.deps.api, contact.fields, tried.since, (doc) => remoteView(pass, doc).fields) : null;
 }
 
 /** The contact found, unless it is linked to another Tandem contact (read now: links change between passes). */
