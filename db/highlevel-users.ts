@@ -73,6 +73,25 @@ export function listHighLevelUsers(db: Db, locationId: string): HighLevelUserRow
   return usersOf(db).all({ locationId });
 }
 
+// Prepared once per connection: every panel request asks it (server/auth/session.ts).
+const standingOf = preparedOnce((db) =>
+  db
+    .select({ active: highlevelUsers.active, deleted: highlevelUsers.deleted })
+    .from(highlevelUsers)
+    .where(and(eq(highlevelUsers.locationId, sql.placeholder('locationId')), eq(highlevelUsers.highlevelId, sql.placeholder('highlevelId'))))
+    .prepare(),
+);
+
+/**
+ * Whether the location's last listing of HighLevel users had this user deactivated or deleted (a
+ * user dropped from the location's list counts as deleted). False for a user never listed there,
+ * such as an agency user HighLevel does not list per location: Tandem knows nothing against them.
+ */
+export function isHighLevelUserInactive(db: Db, locationId: string, highlevelId: string): boolean {
+  const row = standingOf(db).get({ locationId, highlevelId });
+  return row !== undefined && (!row.active || row.deleted);
+}
+
 /**
  * Pairs as of now: a stored pairing, else the Tandem user with the same email. Computed at read
  * time so a Tandem user created after the HighLevel users were listed pairs at once. Only live

@@ -1,7 +1,8 @@
 // Panel sessions: after HighLevel's encrypted user-data handshake, Tandem issues a short-lived
 // HS256 token (jose) bound to user, company, location and role. The panel holds it in memory and
 // sends it as a Bearer header; no cookies exist inside the iframe, so there is nothing to forge
-// cross-site. Every request re-checks the installation, so an uninstall ends sessions at once.
+// cross-site. Every request re-checks the installation and the user, so an uninstall, or a user
+// Tandem knows HighLevel deactivated, ends sessions at once (see panelAccess for how soon it knows).
 import { hkdfSync } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SignJWT, jwtVerify } from 'jose';
@@ -9,6 +10,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
+import { isHighLevelUserInactive } from '../../db/highlevel-users.ts';
 import { getInstallation, type Installation } from '../../db/installations.ts';
 
 export const SESSION_TTL_MS = 15 * 60 * 1000;
@@ -46,11 +48,52 @@ export interface IssuedSession {
 /** The one answer for every sign-in or session failure, so a caller learns nothing from it. */
 export const SIGN_IN_FAILED = {
   code: 'sign_in_failed',
-  message: 'Tandem could not verify your HighLevel sign-in. Reload the page; if it persists, reinstall Tandem.',
+  message: 'Tandem could not verify your HighLevel sign-in. Reload the page; if this keeps happening, contact support.',
 } as const;
 
 export function signInFailed(): AppError {
   return new AppError(401, SIGN_IN_FAILED.code, SIGN_IN_FAILED.message);
+}
+
+/**
+ * The two answers that say more than SIGN_IN_FAILED, only to a caller holding user data HighLevel
+ * encrypted or a session Tandem signed: the sub-account has no installation of Tandem (the panel's
+ * "not installed" screen), or the caller's own HighLevel user is no longer active there.
+ */
+export const NOT_INSTALLED = {
+  code: 'not_installed',
+  uninstalled: 'Tandem was uninstalled from this sub-account, so it no longer syncs its contacts.',
+  never: 'Tandem is not installed on this sub-account.',
+} as const;
+
+export const USER_INACTIVE = {
+  code: 'user_inactive',
+  message:
+    'Your HighLevel user is deactivated, or no longer has access to this sub-account, so Tandem does not let it in. If that is a mistake, ask an admin of this sub-account or your agency to reactivate it in HighLevel.',
+} as const;
+
+export function notInstalled(installation: Installation | undefined): AppError {
+  return new AppError(403, NOT_INSTALLED.code, installation ? NOT_INSTALLED.uninstalled : NOT_INSTALLED.never);
+}
+
+/**
+ * The installation a panel user works with, checked at the sign-in and on every request: it exists
+ * for the user's company and is not uninstalled, and the user is not one Tandem knows HighLevel
+ * deactivated or deleted. Nothing here asks HighLevel.
+ *
+ * What remains: Tandem learns of a deactivation only when it lists the location's users, which the
+ * sync loop does on the pass after HighLevel's UserUpdate or UserDelete webhook (seconds), else
+ * hourly, and not while the location's sync is paused or needs re-auth. Until then the user's
+ * session works for its 15 minutes and renews, since HighLevel's encrypted user data carries no
+ * time and so is not refused for age.
+ */
+export function panelAccess(db: Db, who: { locationId: string; companyId: string; userId: string }): Installation {
+  const installation = getInstallation(db, who.locationId);
+  // Another company's location: the uniform refusal, whatever its state.
+  if (installation && installation.companyId !== who.companyId) throw signInFailed();
+  if (!installation || installation.status === 'uninstalled') throw notInstalled(installation);
+  if (isHighLevelUserInactive(db, who.locationId, who.userId)) throw new AppError(403, USER_INACTIVE.code, USER_INACTIVE.message);
+  return installation;
 }
 
 /**
@@ -78,8 +121,9 @@ export interface PanelSessions {
   /** Checks signature, issuer, audience, type and expiry; throws the uniform 401. */
   verify(token: string): Promise<PanelSession>;
   /**
-   * A verified session whose installation is still there: exists, not uninstalled, same company.
-   * Returns the installation too, read fresh, so routes need not read it again.
+   * A verified session whose installation and user are still good (panelAccess): the uniform 401,
+   * or a 403 saying the sub-account is not installed or the user inactive. Returns the
+   * installation too, read fresh, so routes need not read it again.
    */
   authenticate(req: FastifyRequest): Promise<{ session: PanelSession; installation: Installation }>;
 }
@@ -141,11 +185,7 @@ export function createPanelSessions(deps: { tokenEncryptionKey: Buffer; clock: C
     verify,
     async authenticate(req) {
       const session = await verify(bearerToken(req));
-      const installation = getInstallation(deps.db, session.locationId);
-      if (!installation || installation.status === 'uninstalled' || installation.companyId !== session.companyId) {
-        throw signInFailed();
-      }
-      return { session, installation };
+      return { session, installation: panelAccess(deps.db, session) };
     },
   };
 }
@@ -169,7 +209,7 @@ export function installPanelSessions(app: FastifyInstance, sessions: PanelSessio
   app.decorate('panelSessions', sessions);
 }
 
-/** The request's panel session, or the uniform 401. */
+/** The request's panel session, or the uniform 401 (or panelAccess's 403). */
 export async function requireSession(req: FastifyRequest): Promise<PanelSession> {
   return (await req.server.panelSessions.authenticate(req)).session;
 }

@@ -11,6 +11,8 @@
 // location is reactivated); network, timeout, 5xx, 429 → TransientTokenError with a backoff, tokens
 // untouched. A location of an agency install is recovered by minting a new token with the agency's
 // Company token instead of going to needs_reauth.
+// The state is reported with a reason in Tandem's own words (REAUTH_REASON, PAUSED_REASON): the
+// panel shows it as it is. HighLevel's answer stays in the thrown error's message, for the logs.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -38,17 +40,45 @@ import { backoffMs, needsRefresh, stillUsable } from './token-policy.ts';
 
 export type OwnerStatus = 'needs_reauth' | 'paused' | 'active';
 
+/** Why an owner needs re-authorisation, as the panel shows it (what to do is the panel's to say). */
+export const REAUTH_REASON = {
+  /** HighLevel refused the grant: "Invalid grant" (revoked, expired, spent), or a mint it would not make. */
+  revoked: 'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired.',
+  /** The agency's own grant is dead, so no location token can be minted from it. */
+  agency: 'HighLevel no longer accepts Tandem’s access to the agency that installed it: its authorisation was revoked or has expired.',
+  /** Tandem holds nothing to ask HighLevel with (no refresh token, no agency token to mint one). */
+  missing: 'Tandem holds no authorisation from HighLevel for this sub-account.',
+} as const;
+
+/**
+ * Why there is no token at all for an owner Tandem does not report on: uninstalled (an uninstall
+ * deletes the tokens), or never installed. Not a state change, so never reported.
+ */
+export const UNINSTALLED_REASON = 'Tandem was uninstalled from this sub-account.';
+
+/** Why an owner is paused, as the panel shows it. */
+export const PAUSED_REASON = 'HighLevel reports this sub-account as inactive.';
+
+interface StateErrorOptions extends ErrorOptions {
+  /** The plain reason reported with the state; the message keeps HighLevel's own words for the logs. */
+  reason?: string;
+}
+
 export class ReauthRequiredError extends Error {
   override readonly name = 'ReauthRequiredError';
-  constructor(readonly owner: TokenOwner, message: string, options?: ErrorOptions) {
+  readonly reason: string;
+  constructor(readonly owner: TokenOwner, message: string, options?: StateErrorOptions) {
     super(message, options);
+    this.reason = options?.reason ?? REAUTH_REASON.revoked;
   }
 }
 
 export class LocationPausedError extends Error {
   override readonly name = 'LocationPausedError';
-  constructor(readonly owner: TokenOwner, message: string, options?: ErrorOptions) {
+  readonly reason: string;
+  constructor(readonly owner: TokenOwner, message: string, options?: StateErrorOptions) {
     super(message, options);
+    this.reason = options?.reason ?? PAUSED_REASON;
   }
 }
 
@@ -152,14 +182,16 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     return new TransientTokenError(owner, retryAt, `token refresh for ${describe(owner)} failed, retry later: ${why}`, { cause });
   }
 
-  function reauth(owner: TokenOwner, reason: string, cause?: unknown): ReauthRequiredError {
+  // `detail`, what HighLevel said, goes into the error's message for the logs; the panel gets `reason`.
+  function reauth(owner: TokenOwner, reason: string, cause?: unknown, detail = cause instanceof Error ? cause.message : reason): ReauthRequiredError {
     report(owner, 'needs_reauth', reason);
-    return new ReauthRequiredError(owner, `${describe(owner)} needs re-authorisation: ${reason}`, { cause });
+    return new ReauthRequiredError(owner, `${describe(owner)} needs re-authorisation: ${detail}`, { cause, reason });
   }
 
-  function paused(owner: TokenOwner, reason: string, cause?: unknown): LocationPausedError {
-    report(owner, 'paused', reason);
-    return new LocationPausedError(owner, `${describe(owner)} is paused in HighLevel: ${reason}`, { cause });
+  function paused(owner: TokenOwner, cause: unknown): LocationPausedError {
+    report(owner, 'paused', PAUSED_REASON);
+    const detail = cause instanceof Error ? cause.message : PAUSED_REASON;
+    return new LocationPausedError(owner, `${describe(owner)} is paused in HighLevel: ${detail}`, { cause });
   }
 
   /** Maps a failed HighLevel call to the owner's error (reporting the state), never leaving a raw HighLevelError. */
@@ -167,15 +199,15 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     // A row no configured key opens is an operator's mistake (a missing old key), not HighLevel's answer.
     if (err instanceof ReauthRequiredError || err instanceof LocationPausedError || err instanceof TokenCipherError) return err;
     if (err instanceof TransientTokenError) return transient(owner, err);
-    const message = err instanceof Error ? err.message : String(err);
     switch (classifyHighLevelError(err)) {
       case 'retry':
         return transient(owner, err);
       case 'paused':
-        return paused(owner, message, err);
+        return paused(owner, err);
       default:
-        // reauth, or an answer we do not understand (record): stop this owner and say why.
-        return reauth(owner, message, err);
+        // reauth, or an answer we do not understand (record): stop this owner. Either way only a
+        // new authorisation helps, which is all the admin needs to read.
+        return reauth(owner, REAUTH_REASON.revoked, err);
     }
   }
 
@@ -230,7 +262,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     try {
       // Re-read under the lock: the pair may have been refreshed since the first read.
       const current = readTokens(db, cipher, owner);
-      if (!current) throw new ReauthRequiredError(owner, `${describe(owner)} has no stored tokens`);
+      if (!current) throw new ReauthRequiredError(owner, `${describe(owner)} has no stored tokens`, { reason: UNINSTALLED_REASON });
       if (!due(current, clock.now())) return current.accessToken;
       const grant = await renew(owner, current);
       if (!grant) return current.accessToken;
@@ -259,7 +291,8 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   async function renew(owner: TokenOwner, current: StoredTokens): Promise<TokenGrant | null> {
     if (current.refreshToken === null || current.sealedRefreshToken === null) {
       const minted = await mintForLocation(owner, current.companyId);
-      if (!minted) throw reauth(owner, 'no refresh token stored; install the app again');
+      // Its refresh token was refused before (and forgotten): the same case as that refusal.
+      if (!minted) throw reauth(owner, REAUTH_REASON.revoked, undefined, 'no refresh token stored');
       return minted;
     }
     try {
@@ -291,8 +324,8 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     try {
       companyAccess = await token(company);
     } catch (err) {
-      if (err instanceof ReauthRequiredError) throw reauth(owner, 'the agency connection needs re-authorisation', err);
-      if (err instanceof LocationPausedError) throw paused(owner, err.message, err);
+      if (err instanceof ReauthRequiredError) throw reauth(owner, REAUTH_REASON.agency, err);
+      if (err instanceof LocationPausedError) throw paused(owner, err);
       throw failure(owner, err);
     }
     try {
@@ -309,12 +342,12 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   async function mintWithoutRow(owner: TokenOwner): Promise<string> {
     const installation = owner.type === 'location' ? getInstallation(db, owner.id) : undefined;
     if (!installation || installation.status === 'uninstalled') {
-      throw new ReauthRequiredError(owner, `${describe(owner)} has no stored tokens`);
+      throw new ReauthRequiredError(owner, `${describe(owner)} has no stored tokens`, { reason: UNINSTALLED_REASON });
     }
     const grant = await mintForLocation(owner, installation.companyId);
-    if (!grant) throw reauth(owner, 'no tokens stored; install the app again');
+    if (!grant) throw reauth(owner, REAUTH_REASON.missing, undefined, 'no tokens stored and no agency token to mint one');
     // Uninstalled while we were minting: keep no token for it.
-    if (getInstallation(db, owner.id)?.status === 'uninstalled') throw new ReauthRequiredError(owner, `${describe(owner)} was uninstalled`);
+    if (getInstallation(db, owner.id)?.status === 'uninstalled') throw new ReauthRequiredError(owner, `${describe(owner)} was uninstalled`, { reason: UNINSTALLED_REASON });
     saveGrant(db, cipher, grant, clock.now());
     succeeded(owner);
     return grant.accessToken;

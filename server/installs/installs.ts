@@ -36,7 +36,11 @@ import type { TokenCipher } from '../security/token-cipher.ts';
 import type { EventOutcome } from './inbox-processor.ts';
 import { keyedLock } from './keyed-lock.ts';
 
-export const NO_AUTHORIZATION_REASON = 'Installed in HighLevel, but Tandem never received the authorization; open the install link.';
+// Reasons an installation needs re-authorisation, as the panel shows them: what happened, in plain
+// words. What to do (Reconnect) is the panel's to say, once for every reason; HighLevel's own
+// answer goes to the log.
+export const NO_AUTHORIZATION_REASON = 'Tandem was installed in HighLevel, but never received the authorisation to act for this sub-account.';
+export const NO_TOKEN_REASON = 'HighLevel did not give Tandem access to this sub-account when the agency installed it.';
 
 /**
  * HighLevel sends INSTALL while the admin's browser is on its way to /oauth/callback. An INSTALL
@@ -143,7 +147,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
         return { locationId, name, status: 'connecting', problem };
       }
       log.warn({ err, locationId, companyId: grant.companyId }, 'agency install: no token for a location');
-      recordWithoutToken(locationId, grant.companyId, `HighLevel did not issue a token for this location (${problem}); open the install link again.`, undefined);
+      recordWithoutToken(locationId, grant.companyId, NO_TOKEN_REASON, undefined);
       return { locationId, name, status: 'needs_reauth', problem };
     }
   }

@@ -7,9 +7,9 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError, errorBody } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { getInstallation, type Installation } from '../../db/installations.ts';
+import type { Installation } from '../../db/installations.ts';
 import { decryptSsoPayload } from '../highlevel/sso.ts';
-import { SIGN_IN_FAILED, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
+import { SIGN_IN_FAILED, panelAccess, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
 import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.ts';
 import { tenant } from './tenant.ts';
 
@@ -71,9 +71,10 @@ export function registerPanelApiRoutes(
         }
       },
       // Every failure of the exchange, including a body that is too large, malformed or of the
-      // wrong type, is the same 401: a caller learns nothing about why.
+      // wrong type, is the same 401: a caller learns nothing about why. Only user data HighLevel
+      // encrypted gets panelAccess's 403 (not installed here, or the user inactive).
       errorHandler: (err: FastifyError | AppError, req: FastifyRequest, reply: FastifyReply) => {
-        if (err instanceof AppError && err.status === 429) return reply.code(429).send(errorBody(err.code, err.message));
+        if (err instanceof AppError && (err.status === 429 || err.status === 403)) return reply.code(err.status).send(errorBody(err.code, err.message));
         if (!(err instanceof AppError) && !(typeof err.statusCode === 'number' && err.statusCode < 500)) {
           req.log.error({ err }, 'panel sign-in failed unexpectedly');
         }
@@ -92,10 +93,7 @@ export function registerPanelApiRoutes(
       // The panel is a location's custom page: agency context (no active location) has no tenant.
       const locationId = user.activeLocation;
       if (!locationId) throw signInFailed();
-      const installation = getInstallation(db, locationId);
-      if (!installation || installation.status === 'uninstalled' || installation.companyId !== user.companyId) {
-        throw signInFailed();
-      }
+      const installation = panelAccess(db, { locationId, companyId: user.companyId, userId: user.userId });
       const claims = {
         userId: user.userId,
         companyId: user.companyId,

@@ -1,24 +1,101 @@
-// The latest error of a location's loop in plain words, as the Sync tab's status strip shows it.
-// Never includes a token or a request body: only what HighLevel said and what Tandem will do.
-import { HighLevelError } from '../highlevel/http.ts';
+// HighLevel's failures in plain words for the panel: what happened and what Tandem or the admin
+// does about it. Never a token, a request body, a method and path or a status code: those stay in
+// the logs, which get the error itself. HighLevel's own reason for refusing a request (e.g. "This
+// location does not allow duplicated contacts") is kept, since it tells the admin what to fix.
+//
+// plainProblem says what went wrong; describeError adds what the sync loop does next (its status
+// strip), describeRunError what the admin does next (a one-time operation that stopped), and
+// refusalReason is HighLevel's reason for refusing one contact's change.
+import { classifyHighLevelError, HighLevelError } from '../highlevel/http.ts';
 import { DeferredError } from '../highlevel/contacts.ts';
-import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
+import { LocationPausedError, ReauthRequiredError, UNINSTALLED_REASON } from '../highlevel/token-provider.ts';
 
+const NOT_ANSWERING = 'HighLevel is not answering right now (it may be down or busy).';
+
+/**
+ * Messages that only restate the status (NestJS's defaults, errorMessage's `HTTP 503`) or name a
+ * request (`Cannot POST /contacts/x`): nothing in them an admin can act on.
+ */
+const STATUS_ONLY =
+  /^(?:HTTP \d{3}|bad request|unauthori[sz]ed|forbidden|not found|method not allowed|conflict|gone|payload too large|unprocessable entity|too many requests|internal server error|bad gateway|service unavailable|gateway timeout|request timeout)\.?$/i;
+const NAMES_A_REQUEST = /\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+\/|https?:\/\//i;
+
+/** HighLevel's own reason for refusing a request, when it gave one worth reading; else null. */
+function ownReason(err: HighLevelError): string | null {
+  const text = err.message.trim().replace(/\s+/g, ' ');
+  if (!text || STATUS_ONLY.test(text) || NAMES_A_REQUEST.test(text)) return null;
+  return sentence(text.length > 200 ? `${text.slice(0, 199)}…` : text);
+}
+
+function sentence(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
+
+const utc = (at: number) => `${new Date(at).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+
+/** What went wrong, in one or two sentences, without what happens next. */
+export function plainProblem(err: unknown): string {
+  if (err instanceof ReauthRequiredError || err instanceof LocationPausedError) return err.reason;
+  if (err instanceof HighLevelError) {
+    if (err.kind === 'network') return 'Tandem could not reach HighLevel.';
+    if (err.kind === 'timeout') return 'HighLevel did not answer in time.';
+    if (err.kind === 'invalid_response') return 'HighLevel sent an answer Tandem could not read.';
+    if (err.status === 429) return 'HighLevel asked Tandem to slow down.';
+    if (err.status === 408 || err.status >= 500) return NOT_ANSWERING;
+    if (err.status === 401) return 'HighLevel did not accept Tandem’s access for this request.';
+    if (err.status === 403) return 'HighLevel does not allow Tandem to do this in this sub-account.';
+    if (err.status === 404) return 'HighLevel could not find what Tandem asked for (it may have been deleted there).';
+    const reason = ownReason(err);
+    return reason ? `HighLevel refused Tandem’s request: ${reason}` : 'HighLevel refused Tandem’s request.';
+  }
+  return 'Tandem ran into an unexpected problem.';
+}
+
+/**
+ * HighLevel's reason for refusing one contact's change, for "HighLevel refused Tandem's change to
+ * Ann: …": its own words when it gave some, else what went wrong.
+ */
+export function refusalReason(err: unknown): string {
+  if (err instanceof HighLevelError && err.kind === 'http' && err.status >= 400 && err.status < 500 && ![401, 403, 404, 408, 429].includes(err.status)) {
+    const reason = ownReason(err);
+    if (reason) return reason;
+  }
+  return plainProblem(err);
+}
+
+/** The latest error of a location's loop, as the Sync tab's status strip shows it. */
 export function describeError(err: unknown): string {
   if (err instanceof DeferredError) {
-    const at = new Date(err.retryAt).toISOString().replace('T', ' ').slice(0, 16);
-    if (err.reason === 'daily') return `HighLevel's daily request budget for this location is used up; sync resumes at ${at} UTC.`;
-    if (err.reason === 'token') return `Tandem could not get a fresh access token from HighLevel; it tries again at ${at} UTC.`;
-    return `HighLevel asked Tandem to slow down; sync resumes at ${at} UTC.`;
+    const at = utc(err.retryAt);
+    if (err.reason === 'daily') return `HighLevel's daily request budget for this location is used up; sync resumes at ${at}.`;
+    if (err.reason === 'token') return `Tandem could not get a fresh access token from HighLevel; it tries again at ${at}.`;
+    return `HighLevel asked Tandem to slow down; sync resumes at ${at}.`;
   }
-  if (err instanceof ReauthRequiredError) return 'HighLevel no longer accepts Tandem\'s authorization: reinstall the app to resume sync.';
+  if (err instanceof ReauthRequiredError) return err.reason === UNINSTALLED_REASON ? err.reason : `${err.reason} Reconnect Tandem to resume sync.`;
   if (err instanceof LocationPausedError) return 'HighLevel reports this location as inactive; sync resumes when it is active again.';
   if (err instanceof HighLevelError) {
-    if (err.kind === 'network') return 'Tandem could not reach HighLevel; it will try again shortly.';
-    if (err.kind === 'timeout') return 'HighLevel did not answer in time; Tandem will try again shortly.';
-    if (err.kind === 'invalid_response') return `HighLevel sent an answer Tandem could not read (${err.request ?? 'a request'}); it will try again.`;
-    return `HighLevel answered ${err.status} to ${err.request ?? 'a request'}: ${err.message}. Tandem will try again.`;
+    return `${plainProblem(err)} Tandem will try again${classifyHighLevelError(err) === 'retry' ? ' shortly' : ''}.`;
   }
-  const message = err instanceof Error ? err.message : String(err);
-  return `Sync stopped on an unexpected error (${message.slice(0, 200)}); Tandem will try again.`;
+  return 'Sync stopped on an unexpected problem; Tandem will try again.';
+}
+
+/**
+ * Why a one-time operation stopped, for its dialog and history: what went wrong and what the admin
+ * does about it. An operation does not retry on its own once it has stopped, so nothing here
+ * promises that it will.
+ */
+export function describeRunError(err: unknown): string {
+  if (err instanceof DeferredError) {
+    if (err.reason === 'daily') return `HighLevel's daily request budget for this location is used up until ${utc(err.retryAt)}. Run the operation again after that.`;
+    if (err.reason === 'token') return 'Tandem could not get a fresh access token from HighLevel. Try again in a few minutes.';
+    return 'HighLevel asked Tandem to slow down. Try again in a few minutes.';
+  }
+  if (err instanceof ReauthRequiredError) {
+    return err.reason === UNINSTALLED_REASON ? `${err.reason} Install it again to run the operation.` : `${err.reason} Reconnect Tandem, then run the operation again.`;
+  }
+  if (err instanceof LocationPausedError) return `${err.reason} Run the operation again once it is active.`;
+  if (err instanceof HighLevelError) {
+    return classifyHighLevelError(err) === 'retry' ? `${plainProblem(err)} Try again in a few minutes.` : plainProblem(err);
+  }
+  return 'The operation stopped on an unexpected problem. Try again; if it stops again, contact support and mention the time shown.';
 }

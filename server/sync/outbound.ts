@@ -41,6 +41,7 @@ import { DeferredError, duplicateRefusal, type DeferReason, type LocationApi } f
 import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highlevel/http.ts';
 import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
 import { backoffMs } from '../highlevel/token-policy.ts';
+import { plainProblem, refusalReason } from './describe-error.ts';
 import { contactLabel, type FieldKey } from './contact-model.ts';
 import { pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
 
@@ -209,7 +210,7 @@ function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
   if (err instanceof ReauthRequiredError || err instanceof LocationPausedError) throw err;
   const kind = classifyHighLevelError(err);
   if (kind === 'reauth' || kind === 'paused') throw err;
-  const message = duplicateMessage(pass, err) ?? describeError(err);
+  const message = duplicateMessage(pass, err) ?? describeFailure(err, kind === 'retry');
   if (kind === 'retry') {
     const hint = err instanceof HighLevelError ? retryHintMs(err) : undefined;
     const nextAttemptAt = clock.now() + backoffMs(row.attempts + 1, pass.deps.random ?? Math.random, hint);
@@ -219,7 +220,8 @@ function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
     failOutbox(db, row, { error: message, nextAttemptAt: clock.now(), permanent: true });
     pass.result.failed++;
   }
-  pass.deps.log?.warn({ locationId: pass.locationId, contactId: row.contactId, err: message, retry: kind === 'retry' }, 'outbound push failed');
+  // The log keeps HighLevel's answer itself (status, request); the row keeps the words.
+  pass.deps.log?.warn({ locationId: pass.locationId, contactId: row.contactId, err, retry: kind === 'retry' }, 'outbound push failed');
 }
 
 /**
@@ -236,11 +238,12 @@ function duplicateMessage(pass: Pass, err: unknown): string | undefined {
   return `this contact’s ${field} is already on ${other}, and the location does not allow duplicates; change the ${field}, or archive one of the two`;
 }
 
-function describeError(err: unknown): string {
-  if (err instanceof HighLevelError) {
-    if (err.kind === 'http') return `HighLevel answered ${err.status}: ${err.message}`;
-    return `HighLevel could not be reached: ${err.message}`;
-  }
+/**
+ * A row's failure in words for the panel (the log keeps the error itself): what went wrong for a
+ * failure that passes, HighLevel's reason for a refusal; Tandem's own errors are already worded.
+ */
+function describeFailure(err: unknown, retry: boolean): string {
+  if (err instanceof HighLevelError) return retry ? plainProblem(err) : refusalReason(err);
   return err instanceof Error ? err.message : String(err);
 }
 

@@ -1,12 +1,14 @@
 // The signed-in panel in headless Chromium: inside the emulated HighLevel it signs in and shows the
-// location, user and connection; plain users get the read-only view; a refused sign-in offers a
-// Retry. T21: the browser refuses to frame the panel under a foreign origin, and refuses to frame
+// location, user and connection (and follows a Reconnect made elsewhere); plain users get the
+// read-only view; a sub-account Tandem was uninstalled from gets its "not installed" screen, also
+// in a panel left open at the uninstall, and Check again signs in once reinstalled. T21: the browser refuses to frame the panel under a foreign origin, and refuses to frame
 // any other route even under HighLevel's origin.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Frame, Page } from 'playwright-core';
 import { getInstallation, setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
+import { REAUTH_REASON } from '../../server/highlevel/token-provider.ts';
 import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -80,10 +82,11 @@ describe('the panel inside the emulated HighLevel', () => {
     await page.close();
   });
 
-  it('shows Needs re-auth with a Reconnect link that opens the install URL in a new tab', async () => {
+  it('shows Needs re-auth with a Reconnect link that opens the install URL in a new tab, and Connected everywhere once reconnected elsewhere', async () => {
     const db = world.tandem.database.db;
-    const { page } = await openPage(1100, 700);
-    setInstallationStatus(db, demoLocation().id, 'needs_reauth', Date.now(), 'HighLevel refused Tandem’s refresh token.');
+    const { page } = await openPage(1100, 900);
+    // The reason as Tandem records it when HighLevel refuses its refresh token.
+    setInstallationStatus(db, demoLocation().id, 'needs_reauth', Date.now(), REAUTH_REASON.revoked);
     try {
       await page.goto(sandbox().sandboxUrl);
       const panel = page.frameLocator('iframe[data-testid="app-frame"]');
@@ -93,15 +96,28 @@ describe('the panel inside the emulated HighLevel', () => {
       expect(await link.getAttribute('href')).toBe(`${world.tandem.tandemUrl}/oauth/install`);
       expect(await link.getAttribute('target')).toBe('_blank');
       expect(await link.getAttribute('rel')).toContain('noopener');
-      expect(await panel.getByTestId('panel-reconnect').innerText()).toContain('HighLevel refused Tandem’s refresh token.');
+      // The reason, then one instruction: Reconnect.
+      expect(await panel.getByTestId('panel-reconnect').innerText()).toContain(
+        'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired. Reconnect Tandem and approve this sub-account again.',
+      );
+      await panel.getByTestId('sync-problem').getByText('Reconnect Tandem from the banner above', { exact: false }).waitFor();
+      expect(await panel.getByTestId('panel-signed-in').innerText()).toContain(REAUTH_REASON.revoked);
       await page.screenshot({ path: 'test-results/panel-needs-reauth.png' });
+
+      // Reconnected in another tab: the page stays visible, and every part of it follows the Status card.
+      setInstallationStatus(db, demoLocation().id, 'active', Date.now());
+      await panel.getByTestId('sync-state').getByText('Sync on', { exact: true }).waitFor({ timeout: 15_000 });
+      await until(async () => (await connection.getAttribute('data-status')) === 'active', 'the header to say Connected', 5000);
+      expect(await connection.innerText()).toContain('Connected');
+      await panel.getByTestId('panel-reconnect').waitFor({ state: 'detached' });
+      expect(await panel.getByTestId('panel-installation-status').innerText()).toContain('Connected');
     } finally {
       setInstallationStatus(db, demoLocation().id, 'active', Date.now());
       await page.close();
     }
   });
 
-  it('says the sign-in failed when the location has no active install, and Retry signs in once it has', async () => {
+  it('says Tandem was uninstalled from the sub-account and how to install it again; Check again signs in once it is', async () => {
     const db = world.tandem.database.db;
     const before = getInstallation(db, demoLocation().id)!;
     const { page } = await openPage(1100, 700);
@@ -109,12 +125,36 @@ describe('the panel inside the emulated HighLevel', () => {
     try {
       await page.goto(sandbox().sandboxUrl);
       const panel = page.frameLocator('iframe[data-testid="app-frame"]');
-      await panel.getByTestId('panel-sign-in-failed').waitFor();
-      expect(await panel.getByTestId('panel-sign-in-failed').innerText()).toContain('Tandem could not verify your HighLevel sign-in.');
-      await page.screenshot({ path: 'test-results/panel-sign-in-failed.png' });
+      const screen = panel.getByTestId('panel-not-installed');
+      await screen.waitFor();
+      expect(await screen.innerText()).toContain('Tandem was uninstalled from this sub-account');
+      expect(await panel.getByTestId('panel-sign-in-failed').count()).toBe(0);
+      const install = screen.getByRole('link', { name: /Install Tandem again/ });
+      expect(await install.getAttribute('target')).toBe('_blank');
+      expect(new URL((await install.getAttribute('href'))!, world.tandem.tandemUrl).href).toBe(`${world.tandem.tandemUrl}/oauth/install`);
+      await page.screenshot({ path: 'test-results/panel-not-installed.png' });
       upsertInstallation(db, { locationId: before.locationId, companyId: before.companyId, now: Date.now() });
-      await panel.getByRole('button', { name: 'Retry' }).click();
+      await screen.getByRole('button', { name: 'Check again' }).click();
       await panel.getByTestId('panel-signed-in').waitFor();
+    } finally {
+      upsertInstallation(db, { locationId: before.locationId, companyId: before.companyId, now: Date.now() });
+      await page.close();
+    }
+  });
+
+  it('switches a panel left open to the "not installed" screen on its next request after the uninstall', async () => {
+    const db = world.tandem.database.db;
+    const before = getInstallation(db, demoLocation().id)!;
+    const { page } = await openPage(1100, 700);
+    try {
+      await page.goto(sandbox().sandboxUrl);
+      const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+      await panel.getByTestId('panel-signed-in').waitFor();
+      setInstallationStatus(db, demoLocation().id, 'uninstalled', Date.now());
+      // The Sync tab's next refresh (every few seconds) is that request.
+      await panel.getByTestId('panel-not-installed').waitFor({ timeout: 15_000 });
+      expect(await panel.getByTestId('panel-not-installed').innerText()).toContain('Tandem was uninstalled from this sub-account');
+      expect(await panel.getByTestId('panel-signed-in').count()).toBe(0);
     } finally {
       upsertInstallation(db, { locationId: before.locationId, companyId: before.companyId, now: Date.now() });
       await page.close();

@@ -12,7 +12,7 @@ import { hasTokens, readTokens, tokenExpiries } from '../../db/tokens.ts';
 import { listInboxEvents } from '../../db/webhook-inbox.ts';
 import { TANDEM_SCOPES } from '../../server/config.ts';
 import { ReauthRequiredError } from '../../server/highlevel/token-provider.ts';
-import { AUTHORIZATION_GRACE_MS, NO_AUTHORIZATION_REASON } from '../../server/installs/installs.ts';
+import { AUTHORIZATION_GRACE_MS, NO_AUTHORIZATION_REASON, NO_TOKEN_REASON } from '../../server/installs/installs.ts';
 import { followConsent } from '../../server/sandbox-install.ts';
 import { startTandem } from '../../server/start.ts';
 import { call, control, ManualClock, until } from '../helpers/emulator.ts';
@@ -238,6 +238,23 @@ describe('agency install', () => {
     await t.services.inbox.runOnce();
     await waitForInstallation(t, stormy, 'active');
     expect(await tokenWorks(stormy)).toBe(true);
+  });
+
+  it('records a location HighLevel would not mint a token for as needing re-auth, with the reason in plain words', async () => {
+    const agency = await createAgency(t, { name: 'Refused Mint Agency', locations: ['Refused'] });
+    const location = agency.locations[0]!;
+    // Refused for good (not busy), also for the location's own INSTALL webhook, which tries again.
+    const refusal = { method: 'POST', path: '/oauth/locationToken', status: 400, body: { statusCode: 400, message: 'Location with id not found' }, times: 5 };
+    await control(t.highlevelUrl, 'POST', '/faults', refusal);
+    try {
+      const result = await installAgency(t, { userId: agency.adminId });
+      expect(result.status).toBe(200);
+      expect(result.html).toContain('not connected: HighLevel did not give Tandem access');
+      // HighLevel's words are for the log, and what to do (Reconnect) is the panel's to say.
+      expect(installationOf(t, location.id)).toMatchObject({ status: 'needs_reauth', statusReason: NO_TOKEN_REASON });
+    } finally {
+      await control(t.highlevelUrl, 'DELETE', '/faults');
+    }
   });
 
   it('uninstalls the agency: every location stops, tokens of the company are gone, rows kept', async () => {

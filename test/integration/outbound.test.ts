@@ -648,7 +648,8 @@ describe('failures (T14-lite)', () => {
     expect(result).toMatchObject({ sent: 0, failed: 1, retried: 0 });
     const row = getOutbox(db, locationId, c.id)!;
     expect(row.status).toBe('failed');
-    expect(row.lastError).toMatch(/422.*country must be a valid country code/);
+    // HighLevel's reason, in the admin's words: no status code.
+    expect(row.lastError).toBe('country must be a valid country code.');
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 1 });
     expect(remoteIds()).toEqual([]);
     // A new local change makes it pending again, and it goes through.

@@ -1,7 +1,9 @@
 // The panel's sign-in over real HTTP (T20): HighLevel's encrypted user data, made by the emulator,
-// is exchanged for a session; every way it can be wrong gives the same 401 and no token, the
-// session is Bearer-only and short-lived, and the exchange is rate-limited per client IP.
-// Installations are written through db/installations.ts: the install flow has its own tests.
+// is exchanged for a session; every way it can be wrong gives the same 401 and no token, except
+// that genuine user data learns that Tandem is not installed on its location, or that its user is
+// no longer active there (403); the session is Bearer-only and short-lived, and the exchange is
+// rate-limited per client IP. Installations are written through db/installations.ts: the install
+// flow has its own tests.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +12,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.ts';
 import { loadConfig } from '../../server/config.ts';
 import { migrate, openDatabase, type Database } from '../../db/client.ts';
+import { upsertHighLevelUsers } from '../../db/highlevel-users.ts';
 import { setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
-import { SESSION_TTL_MS, SIGN_IN_FAILED } from '../../server/auth/session.ts';
+import { NOT_INSTALLED, SESSION_TTL_MS, SIGN_IN_FAILED, USER_INACTIVE } from '../../server/auth/session.ts';
 import { EXCHANGE_LIMIT } from '../../server/routes/panel-api.ts';
 import { encryptUserData, encryptWithPassphrase, type SsoUserData } from '../../emulator/sso.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
@@ -137,6 +140,12 @@ function expectUniform(res: { status: number; body: any }) {
   expect(JSON.stringify(res.body)).not.toMatch(/token/i);
 }
 
+function expectNotInstalled(res: { status: number; body: any }, message: string = NOT_INSTALLED.uninstalled) {
+  expect(res.status).toBe(403);
+  expect(res.body).toEqual({ error: { code: NOT_INSTALLED.code, message } });
+  expect(res.body.token).toBeUndefined();
+}
+
 function userData(overrides: Partial<SsoUserData> = {}): SsoUserData {
   return {
     userId: w.admin,
@@ -185,8 +194,10 @@ describe('sign-in exchange', () => {
     const cases: Record<string, unknown> = {
       'a tampered payload': { payload: raw.toString('base64') },
       'a payload under another shared secret': { payload: encryptUserData(userData(), 'someone-elses-secret') },
-      'a location without an installation': { payload: await ssoPayload(w.admin, w.notInstalled.id) },
-      'an uninstalled location': { payload: await ssoPayload(w.plainUser, w.uninstalled.id) },
+      'an uninstalled location, under another shared secret': { payload: encryptUserData(userData({ activeLocation: w.uninstalled.id }), 'someone-elses-secret') },
+      "another company's user on our uninstalled location": {
+        payload: encryptUserData(userData({ userId: w.userB, companyId: w.companyB, activeLocation: w.uninstalled.id }), sharedSecret),
+      },
       'a user of another company on our location': {
         payload: encryptUserData(userData({ userId: w.userB, companyId: w.companyB }), sharedSecret),
       },
@@ -208,6 +219,11 @@ describe('sign-in exchange', () => {
       expect.soft(res.status, name).toBe(401);
       expectUniform(res);
     }
+  });
+
+  it('tells genuine user data that Tandem is not installed on its location, with no session', async () => {
+    expectNotInstalled(await exchange({ payload: await ssoPayload(w.plainUser, w.uninstalled.id) }));
+    expectNotInstalled(await exchange({ payload: await ssoPayload(w.admin, w.notInstalled.id) }), NOT_INSTALLED.never);
   });
 
   it('refuses malformed, mistyped and oversized bodies the same way', async () => {
@@ -299,13 +315,48 @@ describe('panel session', () => {
       });
       setInstallationStatus(database.db, w.installed.id, 'paused', clock.now(), 'The sub-account is inactive in HighLevel.');
       expect((await context(auth)).body.connection).toMatchObject({ status: 'paused', reason: 'The sub-account is inactive in HighLevel.' });
+      // The open panel learns it on its next request, and can show its "not installed" screen.
       setInstallationStatus(database.db, w.installed.id, 'uninstalled', clock.now());
-      expectUniform(await context(auth));
-      expectUniform(await exchange({ payload: await ssoPayload(w.plainUser, w.installed.id) }));
+      expectNotInstalled(await context(auth));
+      expectNotInstalled(await exchange({ payload: await ssoPayload(w.plainUser, w.installed.id) }));
+      // A session that does not verify learns nothing of it.
+      expectUniform(await context({ authorization: `Bearer ${token}x` }));
     } finally {
       upsertInstallation(database.db, { locationId: w.installed.id, companyId: w.companyA, now: clock.now() });
     }
     // Reinstalled: the same session works again (it is short-lived anyway).
     expect((await context(auth)).body.connection.status).toBe('active');
+  });
+});
+
+describe('a HighLevel user Tandem knows is no longer active', () => {
+  it('loses its session and its sign-in at once, in plain words, and gets them back when active again', async () => {
+    const payload = await ssoPayload(w.plainUser, w.installed.id);
+    const { token } = (await exchange({ payload })).body;
+    const auth = { authorization: `Bearer ${token}` };
+    const listed = (active: boolean, deleted = false) =>
+      upsertHighLevelUsers(database.db, w.installed.id, [{ id: w.plainUser, email: 'pat@example.com', name: 'Pat Tester', active, deleted }], clock.now());
+    const expectInactive = (res: { status: number; body: any }) => {
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({ error: USER_INACTIVE });
+      expect(res.body.error.message).not.toMatch(/\b40\d\b|\/api\//);
+    };
+    listed(true);
+    expect((await context(auth)).status).toBe(200);
+    try {
+      // As the sync loop records it after HighLevel's UserUpdate: the session ends, and user data
+      // HighLevel gave before (it carries no time) signs in no more.
+      listed(false);
+      expectInactive(await context(auth));
+      expectInactive(await exchange({ payload }));
+      listed(false, true);
+      expectInactive(await context(auth));
+      // Another user of the location is not concerned.
+      expect((await exchange({ payload: await ssoPayload(w.admin, w.installed.id) })).status).toBe(200);
+    } finally {
+      listed(true);
+    }
+    expect((await context(auth)).status).toBe(200);
+    expect((await exchange({ payload })).status).toBe(200);
   });
 });

@@ -1,6 +1,7 @@
 // The panel's session client (web/lib/session.svelte.ts) against the real app: it signs in, sends
 // the token as a Bearer header, renews it before expiry with fresh data from HighLevel, renews once
-// when a call is refused, and shows the sign-in error (with a working Retry) when renewal fails.
+// when a call is refused, and shows the sign-in error (with a working Retry) when renewal fails,
+// or the "not installed" state once Tandem is uninstalled from the location.
 // Requests go through inject() so the client's timers can be faked without touching sockets.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { buildApp } from '../../server/app.ts';
 import { loadConfig } from '../../server/config.ts';
 import { migrate, openDatabase, type Database } from '../../db/client.ts';
 import { setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
-import { SESSION_TTL_MS, SIGN_IN_FAILED } from '../../server/auth/session.ts';
+import { NOT_INSTALLED, SESSION_TTL_MS, SIGN_IN_FAILED } from '../../server/auth/session.ts';
 import { encryptUserData, type SsoUserData } from '../../emulator/sso.ts';
 import { PanelSession } from '../../web/lib/session.svelte.ts';
 import { ManualClock } from '../helpers/emulator.ts';
@@ -135,13 +136,28 @@ describe('panel session client', () => {
     session.dispose();
   });
 
-  it('falls back to the sign-in error when the location is uninstalled mid-session', async () => {
+  it('says Tandem is not installed when the location is uninstalled mid-session, on its next call, and Retry signs in once reinstalled', async () => {
     const session = client(async () => encryptUserData(user, SECRET));
     await session.signIn(encryptUserData(user, SECRET));
     setInstallationStatus(database.db, 'location-1', 'uninstalled', clock.now());
-    await expect(session.api('/api/panel/context')).rejects.toThrow(SIGN_IN_FAILED.message);
-    expect(session.state).toBe('failed');
-    expect(session.failure).toBe(SIGN_IN_FAILED.message);
+    // Any call: the Sync tab's periodic refresh is the one that usually finds out.
+    await expect(session.api('/api/panel/sync')).rejects.toThrow(NOT_INSTALLED.uninstalled);
+    expect(session.state).toBe('not-installed');
+    expect(session.failure).toBe(NOT_INSTALLED.uninstalled);
+    expect(seenAuthorization.filter((a) => a === undefined)).toHaveLength(1); // no renewal tried: it could not help
+    await session.retry();
+    expect(session.state).toBe('not-installed');
+    upsertInstallation(database.db, { locationId: 'location-1', companyId: 'company-1', now: clock.now() });
+    await session.retry();
+    expect(session.state).toBe('signed-in');
+    session.dispose();
+  });
+
+  it('says Tandem is not installed at sign-in for a location never installed', async () => {
+    const session = client(async () => encryptUserData(user, SECRET));
+    await session.signIn(encryptUserData({ ...user, activeLocation: 'location-never' }, SECRET));
+    expect(session.state).toBe('not-installed');
+    expect(session.failure).toBe(NOT_INSTALLED.never);
     session.dispose();
   });
 });

@@ -1,6 +1,8 @@
 // The Sync tab's API over real HTTP: defaults, admins save (audited, one row per changed setting),
-// plain users are refused, the body is strict, pause and resume are audited, the status strip
-// counts what the repositories hold, and the location comes from the session only.
+// plain users are refused, and so are users HighLevel deactivated once Tandem hears of it, the body
+// is strict, pause and resume are audited, the status strip counts what the repositories hold and
+// says in plain words when HighLevel no longer accepts Tandem, and the location comes from the
+// session only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tombstone, upsertLink } from '../../db/links.ts';
 import { completeOutbox, enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
@@ -8,7 +10,10 @@ import { updateSyncState } from '../../db/sync-state.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
+import { USER_INACTIVE } from '../../server/auth/session.ts';
+import { REAUTH_REASON, ReauthRequiredError } from '../../server/highlevel/token-provider.ts';
 import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
+import { control, until } from '../helpers/emulator.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
@@ -124,6 +129,39 @@ describe('settings', () => {
   });
 });
 
+describe('a user HighLevel deactivated', () => {
+  it('keeps no admin session once Tandem hears of it, and gets it back when reactivated', async () => {
+    const created = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+      companyId: agencyA.companyId, firstName: 'Dee', lastName: 'Parted', email: 'dee.parted@alpha.example', type: 'account', role: 'admin', locationIds: [A.id],
+    });
+    const sso = (await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId: created.id, locationId: A.id })}`)).payload;
+    const token = await signIn(created.id, A.id);
+    // The settings as they are: saving them is an admin action that records nothing.
+    const { creationDirection, updateDirection } = getSyncSettings(t.db, A.id);
+    const settings = { creationDirection, updateDirection };
+    expect((await api('PUT', '/api/panel/sync/settings', token, settings)).status).toBe(200);
+
+    // HighLevel's UserUpdate webhook has the location's loop list its users again; no request
+    // of the panel asks HighLevel.
+    await control(t.highlevelUrl, 'PATCH', `/users/${created.id}`, { deactivated: true });
+    const refused = await until(async () => {
+      const res = await api('PUT', '/api/panel/sync/settings', token, settings);
+      return res.status === 403 ? res : undefined;
+    }, 'the deactivation to reach Tandem', 15_000);
+    expect(refused.body).toEqual({ error: USER_INACTIVE });
+    for (const [method, path] of [['GET', '/api/panel/sync'], ['POST', '/api/panel/sync/pause'], ['GET', '/api/panel/context']] as const) {
+      expect((await api(method, path, token)).body, `${method} ${path}`).toEqual({ error: USER_INACTIVE });
+    }
+    // User data HighLevel gave before the deactivation (it carries no time) signs in no more.
+    const again = await fetch(`${t.url}/api/panel/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: sso }) });
+    expect(again.status).toBe(403);
+    expect(getSyncSettings(t.db, A.id).paused).toBe(false);
+
+    await control(t.highlevelUrl, 'PATCH', `/users/${created.id}`, { deactivated: false });
+    await until(async () => (await api('GET', '/api/panel/sync', token)).status === 200, 'the reactivation to reach Tandem', 15_000);
+  });
+});
+
 describe('status strip', () => {
   it('counts what waits each way and shows the latest change times and problems', async () => {
     const token = await signIn(agencyA.adminId, A.id);
@@ -215,5 +253,23 @@ describe('status strip', () => {
   it('without a session there is nothing', async () => {
     const res = await fetch(`${t.url}/api/panel/sync`);
     expect(res.status).toBe(401);
+  });
+});
+
+describe('when HighLevel no longer accepts Tandem', () => {
+  it('says so in plain words, with HighLevel’s own answer kept for the log', async () => {
+    // QA's case: HighLevel refuses the access token ("Invalid JWT"), then the refresh token.
+    await control(t.highlevelUrl, 'POST', '/faults', { path: '/contacts/qa-contact', status: 401, body: { statusCode: 401, message: 'Invalid JWT' }, times: 1 });
+    await control(t.highlevelUrl, 'POST', '/faults', { path: '/oauth/token', status: 400, body: { statusCode: 400, message: 'Invalid grant: refresh token is invalid' }, times: 1 });
+    const err = await t.services.sync.locationApi(A.id).getContact('qa-contact').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReauthRequiredError);
+    expect((err as Error).message).toContain('Invalid grant: refresh token is invalid');
+
+    const token = await signIn(agencyA.adminId, A.id);
+    const context = (await api('GET', '/api/panel/context', token)).body;
+    expect(context.connection).toMatchObject({ status: 'needs_reauth', reason: REAUTH_REASON.revoked });
+    const view = (await api<SyncView>('GET', '/api/panel/sync', token)).body;
+    expect(view.status.installation).toEqual({ status: 'needs_reauth', reason: REAUTH_REASON.revoked });
+    expect(JSON.stringify([context.connection, view.status])).not.toMatch(/invalid grant|invalid jwt|reinstall|\b40[01]\b/i);
   });
 });

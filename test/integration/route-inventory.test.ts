@@ -4,7 +4,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import { SIGN_IN_FAILED } from '../../server/auth/session.ts';
+import { NOT_INSTALLED, SIGN_IN_FAILED } from '../../server/auth/session.ts';
 import { API_KEY_UNAUTHORIZED } from '../../server/auth/api-key.ts';
 import type { TenantSource } from '../../server/routes/tenant.ts';
 import { control } from '../helpers/emulator.ts';
@@ -188,15 +188,16 @@ describe('cross-tenant matrix (T19)', () => {
     }
   });
 
-  it('sessions of A stop working once A is uninstalled, while B goes on', async () => {
+  it('sessions of A stop working once A is uninstalled, saying so on every route, while B goes on', async () => {
     const tokenA = await signIn(agencyX.adminId, A.id);
     const tokenB = await signIn(agencyY.adminId, B.id);
     await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, locationId: A.id });
     await waitForInstallation(t, A.id, 'uninstalled');
+    // Whichever request an open panel makes next, it can switch to its "not installed" screen.
     for (const { method, url } of sessionRoutes()) {
       const res = await callRoute(method, url.replace(/\*$/, 'x'), tokenA, method === 'GET' || method === 'DELETE' ? undefined : {});
-      expect.soft(res.status, `${method} ${url}`).toBe(401);
-      expect.soft(JSON.parse(res.text)).toEqual({ error: SIGN_IN_FAILED });
+      expect.soft(res.status, `${method} ${url}`).toBe(403);
+      expect.soft(JSON.parse(res.text)).toEqual({ error: { code: NOT_INSTALLED.code, message: NOT_INSTALLED.uninstalled } });
     }
     const again = await fetch(`${t.url}/api/panel/session`, {
       method: 'POST',
@@ -205,7 +206,8 @@ describe('cross-tenant matrix (T19)', () => {
         payload: (await control(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId: agencyX.adminId, locationId: A.id })}`)).payload,
       }),
     });
-    expect(again.status).toBe(401);
+    expect(again.status).toBe(403);
+    expect(await again.json()).toEqual({ error: { code: NOT_INSTALLED.code, message: NOT_INSTALLED.uninstalled } });
     expect((await callRoute('GET', '/api/panel/context', tokenB)).status).toBe(200);
   });
 });

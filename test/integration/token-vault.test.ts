@@ -28,6 +28,8 @@ import { HighLevelError, request } from '../../server/highlevel/http.ts';
 import { exchangeCode, getLocation, mintLocationToken, type HighLevelEndpoints, type TokenGrant } from '../../server/highlevel/oauth.ts';
 import {
   LocationPausedError,
+  PAUSED_REASON,
+  REAUTH_REASON,
   ReauthRequiredError,
   TransientTokenError,
   createTokenProvider,
@@ -283,7 +285,9 @@ describe('T02 refresh response lost', () => {
     clock.set((lost as TransientTokenError).retryAt);
     const dead = await rejection(provider.locationToken(loc(0)));
     expect(dead).toBeInstanceOf(ReauthRequiredError);
-    expect(events).toEqual([{ owner: locationOwner(loc(0)), status: 'needs_reauth', reason: 'Invalid grant: refresh token is invalid' }]);
+    // The state's reason is Tandem's plain words (the panel shows it); HighLevel's stay in the error, for the log.
+    expect(events).toEqual([{ owner: locationOwner(loc(0)), status: 'needs_reauth', reason: REAUTH_REASON.revoked }]);
+    expect(dead.message).toContain('Invalid grant: refresh token is invalid');
     expect(rawRow(`location:${loc(0)}`).refresh_token).toBeNull();
 
     // No endless retry: this process and a fresh one both stop without asking HighLevel again.
@@ -331,7 +335,7 @@ describe('agency locations without a usable row', () => {
 
     upsertInstallation(database.db, { locationId: loc(1), companyId: agency.company.id, now: clock.now() });
     expect(await rejection(provider.locationToken(loc(1)))).toBeInstanceOf(ReauthRequiredError);
-    expect(events).toEqual([{ owner: locationOwner(loc(1)), status: 'needs_reauth', reason: 'Location not found' }]);
+    expect(events).toEqual([{ owner: locationOwner(loc(1)), status: 'needs_reauth', reason: REAUTH_REASON.revoked }]);
   });
 
   it('reports the location as needs_reauth when the agency connection itself is dead', async () => {
@@ -339,9 +343,9 @@ describe('agency locations without a usable row', () => {
     expect((await refresh(em.url, app, company.refreshToken!, 'Company')).status).toBe(200); // spent elsewhere
     clock.advance(DAY);
     expect(await rejection(provider.locationToken(loc(0)))).toBeInstanceOf(ReauthRequiredError);
-    expect(events.map((e) => [e.owner.type, e.status])).toEqual([
-      ['company', 'needs_reauth'],
-      ['location', 'needs_reauth'],
+    expect(events.map((e) => [e.owner.type, e.status, e.reason])).toEqual([
+      ['company', 'needs_reauth', REAUTH_REASON.revoked],
+      ['location', 'needs_reauth', REAUTH_REASON.agency],
     ]);
   });
 });
@@ -399,7 +403,8 @@ describe('T04 permanent vs transient refresh errors', () => {
     const err = await rejection(provider.locationToken(loc(0)));
     expect(err).toBeInstanceOf(ReauthRequiredError);
     expect(err.message).not.toContain(installed.refreshToken!);
-    expect(events).toEqual([{ owner: locationOwner(loc(0)), status: 'needs_reauth', reason: 'Invalid grant: refresh token is invalid' }]);
+    expect(err.message).toContain('Invalid grant: refresh token is invalid');
+    expect(events).toEqual([{ owner: locationOwner(loc(0)), status: 'needs_reauth', reason: REAUTH_REASON.revoked }]);
   });
 
   it('"Location is not active" pauses without touching the token; after reactivation the same refresh token works', async () => {
@@ -409,7 +414,7 @@ describe('T04 permanent vs transient refresh errors', () => {
     await control(em.url, 'PATCH', `/locations/${loc(0)}`, { active: false });
     expect(await rejection(provider.locationToken(loc(0)))).toBeInstanceOf(LocationPausedError);
     expect(rawRow(`location:${loc(0)}`)).toEqual(before);
-    expect(events).toEqual([{ owner: locationOwner(loc(0)), status: 'paused', reason: 'Location is not active' }]);
+    expect(events).toEqual([{ owner: locationOwner(loc(0)), status: 'paused', reason: PAUSED_REASON }]);
 
     await control(em.url, 'PATCH', `/locations/${loc(0)}`, { active: true });
     const token = await provider.locationToken(loc(0));

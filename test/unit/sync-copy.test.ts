@@ -1,7 +1,7 @@
 // The Sync tab's words (web/lib/sync-copy.ts): how a settings change reads, which problem is
 // shown with what advice, and which setting holds what waits to go out.
 import { describe, expect, it } from 'vitest';
-import { CREATION_OPTIONS, UPDATE_OPTIONS, describeChange, heldOutbound, latestProblem } from '../../web/lib/sync-copy.ts';
+import { CREATION_OPTIONS, UPDATE_OPTIONS, describeChange, heldOutbound, latestProblem, sentence } from '../../web/lib/sync-copy.ts';
 import type { SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 const healthy: SyncStatusView = {
@@ -39,6 +39,11 @@ describe('latest problem', () => {
     const status = { ...healthy, installation: { status: 'needs_reauth' as const, reason: null }, lastError: { message: 'x', at: '2024-01-01T00:00:00.000Z' } };
     expect(latestProblem(status, true)).toMatchObject({ tone: 'error', action: expect.stringContaining('Reconnect Tandem') });
     expect(latestProblem(status, false)).toMatchObject({ action: expect.stringContaining('Ask an admin') });
+    // The reason is a sentence of its own, whatever wrote it (an older row may lack the full stop).
+    const reason = 'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired';
+    const lost = latestProblem({ ...status, installation: { status: 'needs_reauth', reason } }, true)!;
+    expect(lost.message).toBe(`${reason}.`);
+    expect(sentence(`${reason}.`)).toBe(`${reason}.`);
   });
 
   it('shows changes HighLevel cannot take for now before any older notice, naming whose', () => {
@@ -59,6 +64,9 @@ describe('latest problem', () => {
     const rateLimited = latestProblem({ ...healthy, lastError: error, lastFailure: failure, failedOutbound: 1 }, true)!;
     expect(rateLimited.message).toBe('HighLevel answered 429.');
     expect(rateLimited.action).toContain('carries on by itself');
+    // In the loop's plain words (server/sync/describe-error.ts), no status code to go by.
+    const slowDown = latestProblem({ ...healthy, lastError: { ...error, message: 'HighLevel asked Tandem to slow down. Tandem will try again shortly.' } }, true)!;
+    expect(slowDown.action).toContain('carries on by itself');
     const refused = latestProblem({ ...healthy, lastError: { ...error, at: '2024-01-01T00:00:00.000Z' }, lastFailure: failure, failedOutbound: 1 }, true)!;
     expect(refused.message).toBe('HighLevel refused Tandem’s change to Dana Cruz: invalid email.');
     expect(refused.action).toMatch(/^Correct Dana Cruz in Tandem \(the Contacts tab shows it as Refused\)/);

@@ -1,10 +1,17 @@
 // The panel's sign-in with Tandem: exchanges HighLevel's encrypted user data for a short-lived
 // session token, holds the token in memory only (no storage, no cookie), sends it as a Bearer
-// header on every API call, and renews it before it expires with fresh data from HighLevel.
+// header on every API call, and renews it before it expires with fresh data from HighLevel. Tandem
+// uninstalled from the sub-account, or the user no longer active in it, ends the session on the
+// next answer that says so, whichever call gets it.
 import type { PanelView, SessionResponse } from '../../server/routes/panel-api.ts';
 
 export type { PanelView };
-export type SessionState = 'idle' | 'signing-in' | 'signed-in' | 'failed';
+/** not-installed: Tandem is not (or no longer) installed on this sub-account; the panel says so. */
+export type SessionState = 'idle' | 'signing-in' | 'signed-in' | 'failed' | 'not-installed';
+
+/** Error codes (server/auth/session.ts) after which no call can work: the session ends on them. */
+const NOT_INSTALLED = 'not_installed';
+const USER_INACTIVE = 'user_inactive';
 
 export interface SessionOptions {
   /** Asks HighLevel's parent frame for fresh encrypted user data. */
@@ -20,15 +27,18 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly code?: string,
   ) {
     super(message);
   }
 }
 
+const endsSession = (err: unknown) => err instanceof HttpError && (err.code === NOT_INSTALLED || err.code === USER_INACTIVE);
+
 export class PanelSession {
   state = $state<SessionState>('idle');
   view = $state<PanelView | undefined>();
-  /** Why signing in failed, in words for the person looking at the panel. */
+  /** Why signing in failed (or why Tandem is not installed), in words for the person looking at the panel. */
   failure = $state<string | undefined>();
   #token: string | undefined;
   #payload: string | undefined;
@@ -71,6 +81,7 @@ export class PanelSession {
     try {
       return await this.#call<T>(path, init);
     } catch (err) {
+      if (endsSession(err)) this.#fail(err);
       if (!(err instanceof HttpError) || err.status !== 401) throw err;
       await this.#renew();
       if (this.state !== 'signed-in') throw err;
@@ -93,12 +104,13 @@ export class PanelSession {
         if (signal?.aborted) throw err;
         throw new Error(UNREACHABLE);
       }
-      if (!res.ok) throw new HttpError(res.status, await errorMessage(res));
+      if (!res.ok) throw await httpError(res);
       return res;
     };
     try {
       return await open();
     } catch (err) {
+      if (endsSession(err)) this.#fail(err);
       if (!(err instanceof HttpError) || err.status !== 401) throw err;
       await this.#renew();
       if (this.state !== 'signed-in') throw err;
@@ -132,7 +144,7 @@ export class PanelSession {
     } catch {
       throw new Error(UNREACHABLE);
     }
-    if (!res.ok) throw new HttpError(res.status, await errorMessage(res));
+    if (!res.ok) throw await httpError(res);
     return (await res.json()) as T;
   }
 
@@ -148,7 +160,7 @@ export class PanelSession {
     } catch {
       throw new Error(UNREACHABLE);
     }
-    if (!res.ok) throw new HttpError(res.status, await errorMessage(res));
+    if (!res.ok) throw await httpError(res);
     return (await res.json()) as SessionResponse;
   }
 
@@ -168,7 +180,7 @@ export class PanelSession {
     clearTimeout(this.#renewTimer);
     this.#token = undefined;
     this.failure = err instanceof Error ? err.message : UNREACHABLE;
-    this.state = 'failed';
+    this.state = err instanceof HttpError && err.code === NOT_INSTALLED ? 'not-installed' : 'failed';
   }
 
   /** One renewal at a time, however many calls found the session refused at once. */
@@ -201,12 +213,13 @@ export class PanelSession {
   }
 }
 
-async function errorMessage(res: Response): Promise<string> {
+async function httpError(res: Response): Promise<HttpError> {
   try {
-    const body = (await res.json()) as { error?: { message?: unknown } };
-    if (typeof body.error?.message === 'string') return body.error.message;
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+    const code = typeof body.error?.code === 'string' ? body.error.code : undefined;
+    if (typeof body.error?.message === 'string') return new HttpError(res.status, body.error.message, code);
   } catch {
     // Not JSON: a proxy or server error page.
   }
-  return res.status >= 500 ? 'Tandem had a problem on its side. Please retry in a moment.' : UNREACHABLE;
+  return new HttpError(res.status, res.status >= 500 ? 'Tandem had a problem on its side. Please retry in a moment.' : UNREACHABLE);
 }

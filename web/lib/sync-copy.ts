@@ -106,7 +106,7 @@ export interface Problem {
 export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem | null {
   if (status.installation.status === 'needs_reauth') {
     return {
-      message: status.installation.reason ?? 'HighLevel no longer accepts Tandem’s access to this sub-account, so nothing syncs.',
+      message: status.installation.reason ? sentence(status.installation.reason) : 'HighLevel no longer accepts Tandem’s access to this sub-account, so nothing syncs.',
       action: canEdit
         ? 'Reconnect Tandem from the banner above; syncing resumes where it stopped.'
         : 'Ask an admin of this sub-account or your agency to reconnect Tandem.',
@@ -116,7 +116,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
   }
   if (status.installation.status === 'paused') {
     return {
-      message: status.installation.reason ?? 'HighLevel reports this sub-account as inactive, so nothing syncs.',
+      message: status.installation.reason ? sentence(status.installation.reason) : 'HighLevel reports this sub-account as inactive, so nothing syncs.',
       action: 'Syncing resumes by itself once the sub-account is active again in HighLevel.',
       at: null,
       tone: 'warn',
@@ -158,12 +158,13 @@ function adviceFor(message: string): string {
   if (/Sync users repairs (them|it)\b/i.test(message)) {
     return 'Add the missing users (same email on both sides), then run Sync users under One-time operations below: it pairs them and re-applies the owners.';
   }
-  if (/rate|limit|429|too many/i.test(message)) return 'Nothing. Tandem slows down and carries on by itself as soon as HighLevel allows it.';
+  if (/rate|limit|429|too many|slow down|budget/i.test(message)) return 'Nothing. Tandem slows down and carries on by itself as soon as HighLevel allows it.';
   if (/token|auth|401|403|permission|scope/i.test(message)) return 'If this persists, reconnect Tandem from HighLevel’s marketplace.';
   return 'Tandem retries by itself. If this is still here in an hour, contact support and mention the time shown.';
 }
 
-function sentence(text: string): string {
+/** The text as a sentence: ends with its full stop, so words can follow it. */
+export function sentence(text: string): string {
   const t = text.trim();
   return /[.!?]$/.test(t) ? t : `${t}.`;
 }
