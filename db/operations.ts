@@ -42,12 +42,17 @@ export function activeOperation(db: Db, locationId: string): OperationRow | unde
 
 /**
  * Creates an operation in 'previewing'. An unconfirmed preview of the location is discarded first
- * (the admin opened another dialog); a running one makes this fail with OperationBusyError.
+ * (the admin opened another dialog, maybe in another tab, or another admin did), with `whyReplaced`
+ * of it stored as its error, and returned as `replaced` so the caller can stop its work and tell
+ * whoever watches it; a running one makes this fail with OperationBusyError.
  */
 export function createOperation(
   db: Db,
-  input: { locationId: string; kind: OperationKind; undoOf?: string | null; requestedBy: string; requestedByName?: string | null; now: number },
-): OperationRow {
+  input: {
+    locationId: string; kind: OperationKind; undoOf?: string | null; requestedBy: string; requestedByName?: string | null; now: number;
+    whyReplaced?: (replaced: OperationRow) => string;
+  },
+): { row: OperationRow; replaced: OperationRow | undefined } {
   return transaction(db, () => {
     const active = db
       .select()
@@ -55,12 +60,13 @@ export function createOperation(
       .where(and(eq(operations.locationId, input.locationId), inArray(operations.status, [...ACTIVE_STATUSES])))
       .get();
     if (active?.status === 'running') throw new OperationBusyError(active);
-    if (active) {
-      db.update(operations)
-        .set({ status: 'discarded', finishedAt: input.now, updatedAt: input.now, leaseOwner: null, leaseUntil: null })
-        .where(eq(operations.id, active.id))
-        .run();
-    }
+    const replaced = active
+      ? db.update(operations)
+          .set({ status: 'discarded', finishedAt: input.now, updatedAt: input.now, leaseOwner: null, leaseUntil: null, error: input.whyReplaced?.(active) ?? null })
+          .where(eq(operations.id, active.id))
+          .returning()
+          .get()
+      : undefined;
     const row: typeof operations.$inferInsert = {
       id: newOperationId(),
       locationId: input.locationId,
@@ -72,7 +78,7 @@ export function createOperation(
       createdAt: input.now,
       updatedAt: input.now,
     };
-    return db.insert(operations).values(row).returning().get();
+    return { row: db.insert(operations).values(row).returning().get(), replaced };
   });
 }
 

@@ -348,6 +348,7 @@ export const operations = sqliteTable(
     progress: text('progress'),
     /** JSON checkpoint of the handler (where to resume). */
     checkpoint: text('checkpoint'),
+    /** Why it failed, or why a preview was discarded without the admin closing it, in plain words. */
     error: text('error'),
     /** Which process works on it, until when (epoch ms); renewed while it runs. */
     leaseOwner: text('lease_owner'),

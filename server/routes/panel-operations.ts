@@ -119,9 +119,13 @@ function refused(err: unknown): never {
   throw err;
 }
 
-/** An operation rests when nothing will change it without the admin: previewed, or finished. */
-function rests(status: OperationStatus): boolean {
-  return status !== 'previewing' && status !== 'running';
+/**
+ * An operation's stream ends once nothing can change it any more. A shown preview still can: a newer
+ * preview (another tab, another admin) replaces it, or it expires, and its dialog must hear that
+ * while it offers Confirm.
+ */
+function finished(status: OperationStatus): boolean {
+  return status !== 'previewing' && status !== 'previewed' && status !== 'running';
 }
 
 export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: Db; operations: Operations }): void {
@@ -244,7 +248,8 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
   }
 
   // Server-sent events: the view on every change, a comment every HEARTBEAT_MS, and the end of the
-  // stream once the operation rests. The panel reads it with fetch(), since only fetch can send the
+  // stream once the operation is finished (a shown preview's stream stays open until it is
+  // confirmed, closed, replaced or expired). The panel reads it with fetch(), since only fetch can send the
   // Bearer header (EventSource cannot).
   app.get('/api/panel/operations/:id/events', { ...tenant('session') }, async (req, reply) => {
     const session = await requireSession(req);
@@ -262,7 +267,7 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
     const send = (r: OperationRow) => {
       if (closed) return;
       stream.write(`event: operation\ndata: ${JSON.stringify(view(r))}\n\n`);
-      if (rests(r.status)) close();
+      if (finished(r.status)) close();
     };
     streams.add(close);
     const unsubscribe = operations.subscribe(row.id, send);

@@ -2,14 +2,18 @@
 // sync-users handlers against the emulated HighLevel, the continuous loop running beside them): for
 // each operation an admin opens the preview, reads what it will do, confirms, watches the progress
 // and, for push and pull, undoes the run (itself previewed and confirmed); the data on both sides
-// is checked after each step. A plain user sees the times and the history, no buttons. Screenshots
-// before and after each step land in test-results/operations/.
+// is checked after each step. A plain user sees the times and the history, no buttons. An undo that
+// deletes contacts in HighLevel says so and asks with a red Confirm; a preview replaced by a newer
+// one from another tab says so at once and offers Preview again. Screenshots before and after each
+// step land in test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
-import { getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
+import { archiveContact, createContact, getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { listUsers } from '../../db/users.ts';
+import { emptyContact } from '../../server/sync/contact-model.ts';
 import { call, control, until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -83,6 +87,12 @@ async function confirmAndWatch(name: string, opts: { progress?: boolean } = {}):
     await panel.getByTestId('operation-progress').waitFor({ timeout: 5_000 });
     expect(await panel.getByRole('progressbar').count()).toBe(1);
     expect(await panel.getByTestId('operation-cancel-run').isVisible()).toBe(true);
+    // Announced: the run's status sentence alone, not Cancel nor the figures that move every second.
+    const regions = panel.getByTestId('operations').locator('[aria-live], [role="status"], [role="alert"]');
+    for (const region of await regions.all()) {
+      expect(await region.locator('button, [role="progressbar"], [data-testid^="operation-progress"]').count()).toBe(0);
+    }
+    expect(await panel.getByTestId('operation-status').getAttribute('role')).toBe('status');
     await shot(`${name}-progress`);
   }
   const result = panel.getByTestId('operation-result');
@@ -235,4 +245,97 @@ describe('one-time operations in the sandbox', () => {
     expect(await panel.getByTestId('operations-read-only').innerText()).toContain('Only admins can run these operations');
     await shot('user-read-only');
   }, 60_000);
+
+  it('warns before an undo deletes contacts in HighLevel, and asks with a red Confirm', async () => {
+    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    await panel.getByTestId('operation-start-push').waitFor();
+    const loc = location().id;
+    const admin = { id: 'e2e-test', name: 'E2E test' };
+    // Creation Inbound: the loop holds the new Tandem contact, so the push is what creates it in HighLevel.
+    updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'inbound' }, user: admin, now: Date.now() });
+    const email = `fresh${Date.now() % 100000}@tandem.example`;
+    const fresh = createContact(db(), { locationId: loc, fields: { ...emptyContact(), firstName: 'Fresh', lastName: 'FromTandem', email }, now: Date.now(), origin: 'local' });
+    try {
+      await preview(() => panel.getByTestId('operation-start-push').click(), 'delete-1-push-preview');
+      expect(await dialog().getByTestId('operation-preview-counts').innerText()).toMatch(/HighLevel\s+1\s/);
+      // A push only creates and updates: nothing to warn about, the usual blue Confirm.
+      expect(await dialog().getByTestId('operation-warning').count()).toBe(0);
+      expect(await dialog().getByTestId('operation-confirm').getAttribute('class')).toMatch(/\bprimary\b/);
+      expect(await confirmAndWatch('delete-2-push')).toMatch(/1 created/);
+      const highlevelId = getLinkByContact(db(), loc, fresh.id)!.highlevelId;
+      await highLevelContact(highlevelId);
+
+      const text = await preview(() => firstEntry().getByTestId('operation-undo').click(), 'delete-3-undo-preview');
+      const warning = dialog().getByTestId('operation-warning');
+      expect(await warning.count()).toBe(1);
+      expect(await warning.innerText()).toBe('1 contact Tandem created in HighLevel will be deleted there; HighLevel cannot restore it.');
+      const confirm = dialog().getByTestId('operation-confirm');
+      expect(await confirm.getAttribute('class')).toMatch(/\bdanger\b/);
+      expect(await confirm.evaluate((b) => getComputedStyle(b).backgroundColor)).toBe('rgb(217, 45, 32)');
+      expect(await confirm.getAttribute('aria-describedby')).toBe('operation-warning');
+      // The contact's line says what happens to it in plain words; the table's column too.
+      expect(text).toContain('deleted in HighLevel');
+      expect(text).not.toMatch(/exists|→ deleted/);
+      expect(await dialog().getByTestId('operation-preview-counts').innerText()).toContain('Deleted');
+      await confirmAndWatch('delete-4-undo');
+      const gone = await call(sandbox().highlevelUrl, 'GET', `/contacts/${highlevelId}`, { token: location().privateToken });
+      // HighLevel answers a deleted contact's id as not found (400, as the real one does, or 404).
+      expect([400, 404]).toContain(gone.status);
+    } finally {
+      archiveContact(db(), { locationId: loc, id: fresh.id, now: Date.now(), origin: 'local' });
+      updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'bidirectional' }, user: admin, now: Date.now() });
+    }
+  }, 90_000);
+});
+
+describe('two tabs of the panel', () => {
+  /** The panel in a tab of its own, signed in as the agency admin. */
+  async function tab(): Promise<{ page: Page; panel: FrameLocator; dialog: () => ReturnType<FrameLocator['getByTestId']> }> {
+    const p = await world.browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    await p.goto(sandbox().sandboxUrl);
+    await p.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    const f = p.frameLocator('iframe[data-testid="app-frame"]');
+    await f.getByTestId('operation-start-pull').waitFor();
+    return { page: p, panel: f, dialog: () => f.getByTestId('operation-dialog') };
+  }
+
+  it('tells a preview at once that a newer one from another tab replaced it, and offers Preview again', async () => {
+    const a = await tab();
+    const b = await tab();
+    try {
+      // Tab A's preview reads slowly; tab B starts one meanwhile.
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: location().id, delayMs: 3000, times: 1 });
+      await a.panel.getByTestId('operation-start-pull').click();
+      await a.dialog().getByText('Reading HighLevel… Nothing is changed until you confirm.').waitFor();
+      await b.panel.getByTestId('operation-start-pull').click();
+      const why = 'A newer preview of Pull contacts, which you opened in another tab or window, replaced this one: a sub-account has one preview open at a time. Nothing was changed.';
+      const ended = a.dialog().getByTestId('operation-ended');
+      await ended.waitFor({ timeout: 10_000 });
+      expect(await ended.innerText()).toBe(why);
+      expect(await a.dialog().getByTestId('operation-confirm').count()).toBe(0);
+      expect(await a.dialog().getByTestId('operation-cancel').innerText()).toBe('Close');
+      await a.page.screenshot({ path: `${OUT}/tabs-1-replaced-while-reading.png` });
+
+      // Tab B's preview is shown; tab A previews again, which replaces B's shown preview in turn.
+      await until(() => b.dialog().getByTestId('operation-confirm').isEnabled(), 'tab B’s preview', 20_000);
+      await a.dialog().getByTestId('operation-preview-again').click();
+      await until(() => a.dialog().getByTestId('operation-confirm').isEnabled(), 'tab A’s new preview', 20_000);
+      const bEnded = b.dialog().getByTestId('operation-ended');
+      await bEnded.waitFor({ timeout: 10_000 });
+      expect(await bEnded.innerText()).toBe(why);
+      expect(await b.dialog().getByTestId('operation-confirm').count()).toBe(0);
+      // Focus stays in the dialog (on Preview again if it was on the Confirm that went away).
+      expect(await b.dialog().evaluate((d) => d.contains(document.activeElement))).toBe(true);
+      await b.page.screenshot({ path: `${OUT}/tabs-2-replaced-once-shown.png` });
+
+      await b.page.keyboard.press('Escape');
+      await b.dialog().getByTestId('operation-preview-again').waitFor({ state: 'detached' });
+      await a.page.keyboard.press('Escape');
+      await a.dialog().getByTestId('operation-confirm').waitFor({ state: 'detached' });
+    } finally {
+      await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      await a.page.close();
+      await b.page.close();
+    }
+  }, 90_000);
 });

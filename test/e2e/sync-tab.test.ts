@@ -1,14 +1,15 @@
 // The Sync tab in headless Chromium inside the emulated HighLevel: the defaults show, an admin
 // switches Contact update to Bi-directional (Save enables only then), saves, sees the confirmation,
-// and after a reload sees the saved value and the change in the history; a plain user sees the same
-// settings disabled; pause and resume (the header shows the pause too), and the status strip's
+// and after a reload sees the saved value and the change in the history; a choice made while a save
+// is in progress is kept for the next save; a plain user sees the same settings disabled; pause and resume (the header shows the pause too), and the status strip's
 // counts and latest problem.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
 import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
-import { getSyncSettings } from '../../db/sync-settings.ts';
+import { getSyncSettings, updateSyncSettings } from '../../db/sync-settings.ts';
+import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
 const world = sandboxInBrowser('sync-tab');
@@ -87,6 +88,53 @@ describe('the Sync tab', () => {
     expect(entry).toMatch(/\d{1,2}:\d{2}\s?[AP]M [A-Z]{2,5}|GMT/);
     expect(console.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
     await page.screenshot({ path: 'test-results/sync-tab.png', fullPage: true });
+    await page.close();
+  });
+
+  it('keeps a choice made while Save is in progress as the next change to save', async () => {
+    const { page, panel } = await openPanel();
+    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    await panel.getByTestId('sync-save').waitFor();
+    const db = world.tandem.database.db;
+    const before = getSyncSettings(db, demoLocation().id);
+    const other = (d: string) => (d === 'bidirectional' ? 'Inbound' : 'Bi-directional');
+    const value = (label: string) => (label === 'Inbound' ? 'inbound' : 'bidirectional');
+    const firstChoice = other(before.creationDirection);
+    const secondChoice = other(before.updateDirection);
+    // The save is held on its way to Tandem until the test lets it through.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let saving = false;
+    await page.route('**/api/panel/sync/settings', async (route) => {
+      if (route.request().method() !== 'PUT') return route.continue();
+      saving = true;
+      await held;
+      await route.continue();
+    });
+    await radio(panel, 'creation', firstChoice).check();
+    const save = panel.getByTestId('sync-save');
+    await save.click();
+    await until(() => saving, 'the save to be on its way');
+    expect(await save.innerText()).toBe('Saving…');
+    // A second choice while the first saves.
+    await radio(panel, 'update', secondChoice).check();
+    release();
+    const status = panel.getByTestId('sync-save-status');
+    await status.getByText(/Settings saved/).waitFor();
+    expect(getSyncSettings(db, demoLocation().id)).toMatchObject({ creationDirection: value(firstChoice), updateDirection: before.updateDirection });
+    // The newer choice is still on screen, and Save takes it.
+    expect(await radio(panel, 'creation', firstChoice).isChecked()).toBe(true);
+    expect(await radio(panel, 'update', secondChoice).isChecked()).toBe(true);
+    expect(await save.isEnabled()).toBe(true);
+    expect(await status.innerText()).toBe('✓Settings saved, except the change you made while saving: save again to apply it.');
+    await page.unroute('**/api/panel/sync/settings');
+    await save.click();
+    await status.getByText('Settings saved. Tandem syncs with them from now on.').waitFor();
+    expect(getSyncSettings(db, demoLocation().id)).toMatchObject({ creationDirection: value(firstChoice), updateDirection: value(secondChoice) });
+    expect(await save.isDisabled()).toBe(true);
+    // The settings as the next tests expect them.
+    const { creationDirection, updateDirection } = before;
+    updateSyncSettings(db, { locationId: demoLocation().id, patch: { creationDirection, updateDirection }, user: { id: 'e2e-test', name: 'E2E test' }, now: Date.now() });
     await page.close();
   });
 

@@ -184,6 +184,10 @@ describe('undo killed at its named points, resumed by the sweep (T16)', () => {
 
     const undo = await previewOf(w, 'undo', push.row.id);
     expect(undo.preview.counts.highlevel).toMatchObject({ updated: 12, removed: 6, skipped: 0 });
+    // A deletion is a sample of its own ("deleted in HighLevel" in the panel), not a raw field change.
+    const deletions = undo.preview.samples.filter((s) => s.action === 'remove');
+    expect(deletions.map((s) => s.highlevelId).sort()).toEqual([...created].sort());
+    expect(deletions.every((s) => s.side === 'highlevel' && s.changes.length === 0)).toBe(true);
     const seq = lastSeq(w);
     w.services.operations.confirm(loc, undo.row.id);
     const r = await resumeUntilFinished(w, undo.row.id);
@@ -233,6 +237,11 @@ describe('undo killed at its named points, resumed by the sweep (T16)', () => {
 
     const undo = await previewOf(w, 'undo', pull.row.id);
     expect(undo.preview.counts.tandem).toMatchObject({ updated: 150, removed: 450, skipped: 0 });
+    // An archive is a sample of its own ("archived in Tandem" in the panel), not "archived: false → true".
+    const archives = undo.preview.samples.filter((s) => s.action === 'remove');
+    expect(archives.length).toBeGreaterThan(0);
+    expect(archives.every((s) => s.side === 'tandem' && s.changes.length === 0)).toBe(true);
+    expect(undo.preview.notes.join(' ')).toContain('450 contacts the pull created in Tandem will be archived (restorable)');
     w.services.operations.confirm(loc, undo.row.id);
     const r = await resumeUntilFinished(w, undo.row.id);
     expect(plan.crashes()).toBe(3);
@@ -399,7 +408,7 @@ describe('a run held up by HighLevel', () => {
     expect(items.filter((i) => i.state === 'pending')).toEqual([]);
     const refused = items.filter((i) => i.action === 'failed');
     expect(refused).toHaveLength(1);
-    expect(refused[0]!.reason).toMatch(/^not sent: HighLevel no longer accepts Tandem's authorization/);
+    expect(refused[0]!.reason).toMatch(/^not sent: HighLevel no longer accepts Tandem’s access to this sub-account/);
     expect(w.emulator.emu.contact(refused[0]!.highlevelId!)!.firstName).not.toMatch(/^Pushed /);
   }, 60_000);
 });
@@ -426,9 +435,9 @@ describe('a run waiting for HighLevel when the location goes away', () => {
     // The clock stands still: only the uninstall can end the wait.
     const done = await ops.settled(p.row.id);
     expect(done.status).toBe('failed');
-    expect(done.error).toBe('Tandem was uninstalled from this location, so the operation stopped.');
+    expect(done.error).toBe('Tandem was uninstalled from this sub-account, so the operation stopped.');
     const items = listItems(w.db, p.row.id, { limit: 100 });
     expect(items.filter((i) => i.state === 'pending')).toEqual([]);
-    expect(items.filter((i) => i.action === 'failed').map((i) => i.reason)).toEqual(['not sent: Tandem was uninstalled from this location, so the operation stopped.']);
+    expect(items.filter((i) => i.action === 'failed').map((i) => i.reason)).toEqual(['not sent: Tandem was uninstalled from this sub-account, so the operation stopped.']);
   }, 30_000);
 });

@@ -1,5 +1,6 @@
 // The one-time operations runner's lifecycle, whatever the operation: preview → confirm → completed;
-// one unfinished operation per location; cancel of a preview and of a run; a crash at a named point
+// one unfinished operation per location, a newer preview replacing an unconfirmed one (which stops,
+// and whose watchers hear why at once); cancel of a preview and of a run; a crash at a named point
 // resumed by the sweep after the lease expires, with exact counts and no record written twice; a
 // stale preview expires on the injected clock; a restart (a new Tandem on the same data dir) resumes
 // a run; a budget deferral's wait ends at cancel. The handler here is a small one of the test's own
@@ -7,7 +8,7 @@
 // to the emulator) and "writes" numbered records into a map the test inspects.
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listItems } from '../../db/operations.ts';
+import { listItems, type OperationRow } from '../../db/operations.ts';
 import { OperationRefused, type Operations } from '../../server/sync/operations/runner.ts';
 import type { OperationHandler, Preview, RunContext } from '../../server/sync/operations/types.ts';
 import { emptyCounts } from '../../server/sync/operations/types.ts';
@@ -38,12 +39,21 @@ async function pass(name: string): Promise<void> {
   holds.delete(name);
 }
 const reached = (name: string) => holds.get(name)?.reached === true;
+/** How each preview's read of HighLevel went, by operation id: a replaced preview must stop. */
+const previewReads = new Map<string, 'read' | 'stopped'>();
 
 const handler: OperationHandler = {
   kind: 'push',
   async preview(ctx) {
     await pass('preview');
-    const { total } = await ctx.api.searchContacts({ pageLimit: 1 });
+    let total: number;
+    try {
+      ({ total } = await ctx.api.searchContacts({ pageLimit: 1 }));
+      previewReads.set(ctx.operation.id, 'read');
+    } catch (err) {
+      previewReads.set(ctx.operation.id, 'stopped');
+      throw err;
+    }
     const counts = emptyCounts();
     for (let i = 0; i < TOTAL; i++) counts.highlevel[decide(i)]++;
     ctx.progress({ done: TOTAL, total: TOTAL });
@@ -93,6 +103,7 @@ afterAll(async () => {
 function reset(): void {
   writes.clear();
   holds.clear();
+  previewReads.clear();
   crashAt = undefined;
 }
 
@@ -156,6 +167,36 @@ describe('the runner', () => {
     expect(refusal).toMatchObject({ code: 'busy' });
     holds.get('page:0')!.release();
     expect((await ops.settled(second)).status).toBe('completed');
+  });
+
+  it('replaces an unconfirmed preview with a newer one: the old one stops reading, and whoever watches it hears why at once', async () => {
+    reset();
+    holdAt('preview');
+    const reading = ops.preview(by(), 'push');
+    await until(() => reached('preview'), 'the preview to start');
+    // Its dialog's event stream listens (another tab, or another admin's panel).
+    const heard: OperationRow[] = [];
+    ops.subscribe(reading.id, (row) => heard.push(row));
+    const bea = { locationId: t.location.id, userId: 'another-admin', userName: 'Bea Boss' };
+    const newer = ops.preview(bea, 'push');
+    expect(heard.map((r) => r.status)).toEqual(['discarded']);
+    expect(heard[0]!.error).toBe('A newer preview of Push contacts, which Bea Boss opened, replaced this one: a sub-account has one preview open at a time. Nothing was changed.');
+    holds.get('preview')!.release();
+    // The replaced preview makes no further request; the newer one reads and is shown.
+    await until(() => previewReads.has(reading.id), 'the replaced preview to end');
+    expect(previewReads.get(reading.id)).toBe('stopped');
+    expect((await ops.settled(newer.id)).status).toBe('previewed');
+    expect(previewReads.get(newer.id)).toBe('read');
+    expect(ops.get(t.location.id, reading.id)).toMatchObject({ status: 'discarded', preview: null });
+
+    // A shown preview replaced by its own admin (another tab): confirming it says why, in plain words.
+    const third = ops.preview(bea, 'push');
+    const why = 'A newer preview of Push contacts, which you opened in another tab or window, replaced this one: a sub-account has one preview open at a time. Nothing was changed.';
+    expect(ops.get(t.location.id, newer.id)).toMatchObject({ status: 'discarded', error: why });
+    expect(() => ops.confirm(t.location.id, newer.id)).toThrow(expect.objectContaining({ code: 'wrong_state', message: why }));
+    expect((await ops.settled(third.id)).status).toBe('previewed');
+    ops.cancel(t.location.id, third.id);
+    expect(writes.size).toBe(0);
   });
 
   it('cancels a preview (while reading and once shown) and a run between two records', async () => {

@@ -1,7 +1,8 @@
 // The panel's one-time operations API over real HTTP: start (a preview), the event stream read with
 // fetch and the Bearer header until the operation rests, confirm, the history with its summary and
 // requester, per-record outcomes with filters and cursor, undo (previewed and confirmed, then not
-// undoable again), busy and expired refusals as 409, admin-only changes, strict bodies, and no
+// undoable again), busy and expired refusals as 409, a shown preview's stream told at once when a
+// newer preview (another tab) replaces it, admin-only changes, strict bodies, and no
 // operation of another location reachable by any route. The operations are the test's own small
 // handlers (the routes are under test, not what Push contacts does).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,8 +98,16 @@ const signIn = (userId: string, locationId: string) => panelSignIn(t, userId, lo
 
 const api = <T = any>(method: string, path: string, token: string, body?: unknown) => panelApi<T>(t, method, path, token, body);
 
-/** Reads the event stream as the panel does (fetch + reader) until the server ends it. */
-async function stream(id: string, token: string, onView?: (v: OperationView) => void): Promise<{ views: OperationView[]; comments: string[]; type: string | null }> {
+/**
+ * Reads the event stream as the panel does (fetch + reader) until the server ends it, or until a
+ * view `stopAt` accepts (a shown preview's stream stays open: the panel then reads on or closes it).
+ */
+async function stream(
+  id: string,
+  token: string,
+  onView?: (v: OperationView) => void,
+  stopAt?: (v: OperationView) => boolean,
+): Promise<{ views: OperationView[]; comments: string[]; type: string | null }> {
   const res = await fetch(`${t.url}/api/panel/operations/${id}/events`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
   expect(res.status).toBe(200);
   const reader = res.body!.getReader();
@@ -118,6 +127,10 @@ async function stream(id: string, token: string, onView?: (v: OperationView) => 
       if (data) {
         views.push(JSON.parse(data.slice(6)) as OperationView);
         onView?.(views.at(-1)!);
+        if (stopAt?.(views.at(-1)!)) {
+          await reader.cancel();
+          return { views, comments, type: res.headers.get('content-type') };
+        }
       }
     }
     if (done) break;
@@ -125,11 +138,13 @@ async function stream(id: string, token: string, onView?: (v: OperationView) => 
   return { views, comments, type: res.headers.get('content-type') };
 }
 
+const shownOrEnded = (v: OperationView) => v.status !== 'previewing';
+
 /** Starts an operation and follows its stream until the preview is shown. */
 async function previewed(token: string, body: unknown): Promise<OperationView> {
   const started = await api<OperationView>('POST', '/api/panel/operations', token, body);
   expect(started.status).toBe(202);
-  const { views } = await stream(started.body.id, token);
+  const { views } = await stream(started.body.id, token, undefined, shownOrEnded);
   const last = views.at(-1)!;
   expect(last.status).toBe('previewed');
   return last;
@@ -152,7 +167,7 @@ describe('a push, start to finish', () => {
     expect(started.body).toMatchObject({ kind: 'push', status: 'previewing', requestedBy: { id: agencyA.adminId, name: 'Ada Admin' }, preview: null });
     pushId = started.body.id;
 
-    const first = await stream(pushId, token);
+    const first = await stream(pushId, token, undefined, shownOrEnded);
     expect(first.type).toBe('text/event-stream; charset=utf-8');
     expect(first.comments).toContain('connected');
     const shown = first.views.at(-1)!;
@@ -236,7 +251,7 @@ describe('refusals', () => {
     await until(() => hold?.reached, 'the run to start');
     const busy = await api('POST', '/api/panel/operations', token, { kind: 'push' });
     expect(busy.status).toBe(409);
-    expect(busy.body.error).toEqual({ code: 'busy', message: 'Another one-time operation is running for this location; wait for it to finish or cancel it.' });
+    expect(busy.body.error).toEqual({ code: 'busy', message: 'Another one-time operation is running in this sub-account; wait for it to finish or cancel it.' });
     const cancel = await api<OperationView>('POST', `/api/panel/operations/${run.id}/cancel`, token);
     expect(cancel.status).toBe(200);
     expect(cancel.body.cancelRequested).toBe(true);
@@ -257,6 +272,32 @@ describe('refusals', () => {
     const lacking = await api('POST', '/api/panel/operations', token, { kind: 'pull' });
     expect(lacking.status).toBe(404);
     expect(lacking.body.error.message).toBe('This version of Tandem does not offer Pull contacts yet.');
+  });
+
+  it('tells a shown preview’s stream at once when a newer preview from another tab replaces it; confirming it then says why', async () => {
+    const tabA = await signIn(agencyA.adminId, A);
+    const tabB = await signIn(agencyA.adminId, A);
+    const written = new Map(values);
+    const shown = await previewed(tabA, { kind: 'push' });
+    // Tab A's dialog offers Confirm and keeps listening.
+    let listening = false;
+    const watching = stream(shown.id, tabA, () => (listening = true));
+    await until(() => listening, 'tab A to follow its preview');
+    const newer = await api<OperationView>('POST', '/api/panel/operations', tabB, { kind: 'push' });
+    expect(newer.status).toBe(202);
+    const why = 'A newer preview of Push contacts, which you opened in another tab or window, replaced this one: a sub-account has one preview open at a time. Nothing was changed.';
+    // The stream ends with the replaced preview and why, in plain words.
+    const { views } = await watching;
+    expect(views.map((v) => v.status)).toEqual(['previewed', 'discarded']);
+    expect(views.at(-1)).toMatchObject({ id: shown.id, error: why });
+    const confirm = await api('POST', `/api/panel/operations/${shown.id}/confirm`, tabA);
+    expect(confirm.status).toBe(409);
+    expect(confirm.body.error).toEqual({ code: 'wrong_state', message: why });
+    expect(values).toEqual(written);
+    // Tab B's preview is the one shown now; closing it leaves nothing active.
+    await stream(newer.body.id, tabB, undefined, shownOrEnded);
+    expect((await api<OperationView>('POST', `/api/panel/operations/${newer.body.id}/cancel`, tabB)).body.status).toBe('discarded');
+    expect((await api<OperationsView>('GET', '/api/panel/operations', tabA)).body.active).toBeNull();
   });
 
   it('refuses bodies that are not exactly an operation with 400', async () => {

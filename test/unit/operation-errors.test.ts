@@ -1,18 +1,88 @@
-// How a stopped operation's error reads on the panel: the loop's wording, made about the run.
+// How HighLevel's failures read on the panel (server/sync/describe-error.ts): in plain words, never
+// a method, path or status code, keeping HighLevel's own reason for refusing a contact; the sync
+// loop's wording, and a stopped operation's (runner.ts makes the loop's wording about the run).
 import { describe, expect, it } from 'vitest';
 import { HighLevelError } from '../../server/highlevel/http.ts';
-import { ReauthRequiredError } from '../../server/highlevel/token-provider.ts';
+import { REAUTH_REASON, ReauthRequiredError, UNINSTALLED_REASON } from '../../server/highlevel/token-provider.ts';
+import { describeError, describeRunError, plainProblem, refusalReason } from '../../server/sync/describe-error.ts';
 import { describeOperationError } from '../../server/sync/operations/runner.ts';
 
+const http = (status: number, message: string, request = 'POST /contacts/search') =>
+  new HighLevelError(status, message, { kind: 'http', body: { statusCode: status, message }, request });
+
+/** What no panel text may carry: a method and path, a status code, HighLevel's auth wording. */
+const TECHNICAL = /\b(?:GET|POST|PUT|DELETE)\b|\/contacts|\/oauth|\b[45]\d\d\b|invalid (?:grant|jwt)/i;
+
 describe('describeOperationError', () => {
-  it('tells the admin to run the operation again after reinstalling, not to "resume sync"', () => {
+  it('tells the admin to run the operation again after reconnecting, not to "resume sync"', () => {
     const text = describeOperationError(new ReauthRequiredError({ type: 'location', id: 'loc' }, 'invalid_grant'));
-    expect(text).toBe("HighLevel no longer accepts Tandem's authorization: reinstall the app, then run the operation again.");
+    expect(text).toBe(`${REAUTH_REASON.revoked} Reconnect Tandem, then run the operation again.`);
   });
 
   it('does not promise an automatic retry the operation will not make', () => {
     const text = describeOperationError(new HighLevelError(0, 'socket hang up', { kind: 'network', request: 'POST /contacts/search' }));
-    expect(text).toBe('Tandem could not reach HighLevel.');
-    expect(describeOperationError(new Error('boom'))).toBe('The operation stopped on an unexpected error (boom).');
+    // What to do, not "Tandem will try again": a stopped operation does not.
+    expect(text).toBe('Tandem could not reach HighLevel. Try again in a few minutes.');
+    expect(describeOperationError(new Error('boom'))).toMatch(/^The operation stopped on an unexpected problem\. Try again/);
+  });
+
+  it('says HighLevel is down without the status or the request', () => {
+    const text = describeOperationError(http(503, 'Service Unavailable'));
+    expect(text).toBe('HighLevel is not answering right now (it may be down or busy). Try again in a few minutes.');
+  });
+});
+
+describe('HighLevel errors in plain words', () => {
+  it('says HighLevel is down or busy for a 5xx, and what happens next, without status or request', () => {
+    const down = http(503, 'Service Unavailable');
+    expect(describeError(down)).toBe('HighLevel is not answering right now (it may be down or busy). Tandem will try again shortly.');
+    expect(describeRunError(down)).toBe('HighLevel is not answering right now (it may be down or busy). Try again in a few minutes.');
+    for (const err of [down, http(500, 'Internal server error'), http(502, '<html>Bad Gateway</html>'), http(408, 'Request Timeout')]) {
+      for (const text of [describeError(err), describeRunError(err), plainProblem(err)]) expect(text).not.toMatch(TECHNICAL);
+    }
+  });
+
+  it('keeps HighLevel’s own reason for refusing a contact, without method or path', () => {
+    const duplicate = http(400, 'This location does not allow duplicated contacts.', 'POST /contacts/');
+    expect(plainProblem(duplicate)).toBe('HighLevel refused Tandem’s request: This location does not allow duplicated contacts.');
+    expect(refusalReason(duplicate)).toBe('This location does not allow duplicated contacts.');
+    expect(describeError(duplicate)).toBe('HighLevel refused Tandem’s request: This location does not allow duplicated contacts. Tandem will try again.');
+    // Nothing is promised for a request HighLevel refuses as it is.
+    expect(describeRunError(duplicate)).toBe('HighLevel refused Tandem’s request: This location does not allow duplicated contacts.');
+    // Validation messages come as a list (errorMessage joins them).
+    expect(refusalReason(http(422, 'phone must be a valid phone number; email must be an email', 'PUT /contacts/abc'))).toBe(
+      'phone must be a valid phone number; email must be an email.',
+    );
+  });
+
+  it('drops what only restates the status or names a request', () => {
+    expect(plainProblem(http(400, 'Bad Request'))).toBe('HighLevel refused Tandem’s request.');
+    expect(plainProblem(http(400, 'HTTP 400'))).toBe('HighLevel refused Tandem’s request.');
+    expect(plainProblem(http(400, 'Cannot POST /contacts/upsert'))).toBe('HighLevel refused Tandem’s request.');
+    expect(refusalReason(http(409, 'Conflict'))).toBe('HighLevel refused Tandem’s request.');
+    expect(plainProblem(http(404, 'Contact with id abc not found', 'GET /contacts/abc'))).not.toMatch(TECHNICAL);
+    expect(plainProblem(http(401, 'Invalid JWT'))).not.toMatch(TECHNICAL);
+    expect(plainProblem(http(403, 'The token is not authorized for this scope.'))).not.toMatch(TECHNICAL);
+    expect(plainProblem(http(429, 'Too Many Requests'))).toBe('HighLevel asked Tandem to slow down.');
+    const garbled = new HighLevelError(200, 'GET /users/ answered 200 without JSON', { kind: 'invalid_response', request: 'GET /users/' });
+    expect(describeError(garbled)).toBe('HighLevel sent an answer Tandem could not read. Tandem will try again shortly.');
+  });
+
+  it('says HighLevel no longer accepts Tandem with one instruction, Reconnect, and keeps HighLevel’s words out', () => {
+    const lost = new ReauthRequiredError({ type: 'location', id: 'loc' }, 'location loc needs re-authorisation: Invalid grant: refresh token is invalid');
+    expect(describeError(lost)).toBe(
+      'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired. Reconnect Tandem to resume sync.',
+    );
+    expect(describeRunError(lost)).toBe(`${REAUTH_REASON.revoked} Reconnect Tandem, then run the operation again.`);
+    for (const text of [describeError(lost), describeRunError(lost), plainProblem(lost)]) expect(text).not.toMatch(/reinstall|invalid grant/i);
+    // Uninstalled: nothing to reconnect.
+    const gone = new ReauthRequiredError({ type: 'location', id: 'loc' }, 'location loc has no stored tokens', { reason: UNINSTALLED_REASON });
+    expect(describeError(gone)).toBe('Tandem was uninstalled from this sub-account.');
+  });
+
+  it('keeps an unexpected error’s own text for the log', () => {
+    const err = new Error('SQLITE_BUSY: database is locked at /srv/tandem/data');
+    expect(describeError(err)).toBe('Sync stopped on an unexpected problem; Tandem will try again.');
+    expect(describeRunError(err)).not.toContain('SQLITE');
   });
 });

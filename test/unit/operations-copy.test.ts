@@ -1,8 +1,10 @@
-// The One-time operations' words (web/lib/operations-copy.ts, web/lib/plural.ts): counts in proper
-// singular and plural, and when a preview has nothing to confirm.
+// The One-time operations' words (web/lib/operations-copy.ts, web/lib/plural.ts, and the notes an
+// undo preview carries): counts in proper singular and plural with thousands separators, when a
+// preview has nothing to confirm, and what an undo deletes or archives said plainly.
 import { describe, expect, it } from 'vitest';
-import { changesNothing } from '../../web/lib/operations-copy.ts';
+import { changesNothing, columnsFor, deletionWarning, sampleAction, summarize } from '../../web/lib/operations-copy.ts';
 import { plural, verb } from '../../web/lib/plural.ts';
+import { pullUndoNotes } from '../../server/sync/operations/pull-undo.ts';
 import { emptyCounts, type Preview } from '../../server/sync/operations/types.ts';
 
 const preview = (over: Partial<Preview> = {}): Preview => ({ counts: emptyCounts(), samples: [], requests: 2, durationMs: 0, notes: [], ...over });
@@ -43,5 +45,47 @@ describe('a preview with nothing to change', () => {
     counts.tandem.unchanged = 5;
     expect(changesNothing('pull', preview({ counts }))).toBe(false);
     expect(changesNothing('undo', preview())).toBe(false);
+  });
+});
+
+describe('what an undo removes', () => {
+  it('warns, before anything else, when contacts will be deleted in HighLevel (which cannot restore them)', () => {
+    const counts = emptyCounts();
+    expect(deletionWarning(preview({ counts }))).toBeNull();
+    counts.tandem.removed = 5;
+    // Archived in Tandem is restorable: no warning.
+    expect(deletionWarning(preview({ counts }))).toBeNull();
+    counts.highlevel.removed = 1;
+    expect(deletionWarning(preview({ counts }))).toBe('1 contact Tandem created in HighLevel will be deleted there; HighLevel cannot restore it.');
+    counts.highlevel.removed = 2_000;
+    expect(deletionWarning(preview({ counts }))).toBe('2,000 contacts Tandem created in HighLevel will be deleted there; HighLevel cannot restore them.');
+  });
+
+  it('says deleted in HighLevel and archived in Tandem, in the counts, the samples and the summaries', () => {
+    const counts = emptyCounts();
+    counts.highlevel.updated = 3;
+    counts.highlevel.removed = 200;
+    expect(columnsFor(counts).map((c) => c.label)).toEqual(['Created', 'Updated', 'Unchanged', 'Deleted']);
+    expect(summarize(counts)).toBe('3 updated, 200 deleted in HighLevel');
+    const pulled = emptyCounts();
+    pulled.tandem.removed = 2_996;
+    expect(columnsFor(pulled).map((c) => c.label)).toEqual(['Created', 'Updated', 'Unchanged', 'Archived']);
+    expect(summarize(pulled)).toBe('2,996 archived in Tandem');
+    expect(sampleAction('remove', 'highlevel')).toBe('deleted in HighLevel');
+    expect(sampleAction('remove', 'tandem')).toBe('archived in Tandem');
+    expect(sampleAction('create', 'tandem')).toBe('new in Tandem');
+    expect(sampleAction('update', 'highlevel')).toBe('updated in HighLevel');
+  });
+
+  it('counts a pull undo’s notes as the tables do, with thousands separators', () => {
+    const counts = emptyCounts();
+    counts.tandem.removed = 2_996;
+    counts.tandem.skipped = 1_204;
+    const notes = pullUndoNotes(counts).join(' ');
+    expect(notes).toContain('2,996 contacts the pull created in Tandem will be archived (restorable)');
+    expect(notes).toContain('1,204 contacts changed since the run are left as they are.');
+    counts.tandem.removed = 1;
+    counts.tandem.skipped = 1;
+    expect(pullUndoNotes(counts).join(' ')).toContain('1 contact changed since the run is left as it is.');
   });
 });

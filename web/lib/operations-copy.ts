@@ -2,6 +2,7 @@
 // English (kept apart from the components so the phrasing is in one place).
 import type { Counts, Preview, SideCounts } from '../../server/sync/operations/types.ts';
 import type { OperationView } from '../../server/routes/panel-operations.ts';
+import { plural } from './plural.ts';
 
 export type RunKind = 'push' | 'pull' | 'sync_users';
 
@@ -45,13 +46,40 @@ export function sidesWithCounts(counts: Counts): Array<keyof Counts> {
   return (['tandem', 'highlevel'] as const).filter((s) => total(counts[s]) > 0);
 }
 
-/** The columns worth showing: those with a count on some side (created/updated/unchanged always). */
+/** What "removed" is on each side: HighLevel deletes a contact, Tandem only archives it. */
+const REMOVED_WORD = { highlevel: 'deleted', tandem: 'archived' } as const;
+
+/**
+ * The columns worth showing: those with a count on some side (created/updated/unchanged always).
+ * Removed says what it is when one side alone has some: Deleted (HighLevel) or Archived (Tandem).
+ */
 export function columnsFor(counts: Counts): typeof COUNT_COLUMNS {
-  return COUNT_COLUMNS.filter((c) => ['created', 'updated', 'unchanged'].includes(c.key) || counts.tandem[c.key] + counts.highlevel[c.key] > 0);
+  const removedOn = (['highlevel', 'tandem'] as const).filter((s) => counts[s].removed > 0);
+  return COUNT_COLUMNS.filter((c) => ['created', 'updated', 'unchanged'].includes(c.key) || counts.tandem[c.key] + counts.highlevel[c.key] > 0).map((c) =>
+    c.key === 'removed' && removedOn.length === 1 ? { ...c, label: capitalize(REMOVED_WORD[removedOn[0]!]) } : c,
+  );
+}
+
+const capitalize = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
+
+/** A sample record's line: "new in HighLevel", "updated in Tandem", "deleted in HighLevel", "archived in Tandem". */
+export function sampleAction(action: 'create' | 'update' | 'remove', side: keyof Counts): string {
+  const word = action === 'create' ? 'new' : action === 'update' ? 'updated' : REMOVED_WORD[side];
+  return `${word} in ${SIDE_LABEL[side]}`;
+}
+
+/**
+ * The warning a preview that deletes contacts in HighLevel carries above everything else (an undo of
+ * a push that created contacts there), or null: HighLevel has no restore, unlike Tandem's archive.
+ */
+export function deletionWarning(preview: Preview): string | null {
+  const n = preview.counts.highlevel.removed;
+  if (n === 0) return null;
+  return `${plural(n, 'contact')} Tandem created in HighLevel will be deleted there; HighLevel cannot restore ${n === 1 ? 'it' : 'them'}.`;
 }
 
 // Kept importable from here: the operation components take their words from this file.
-export { plural } from './plural.ts';
+export { plural };
 
 /**
  * Whether confirming `preview` would leave everything as it is: the dialog then says so and offers
@@ -73,7 +101,9 @@ export function summarize(counts: Counts, users?: Record<string, number>, empty 
   const parts: string[] = [];
   for (const side of ['highlevel', 'tandem'] as const) {
     const c = counts[side];
-    const words = COUNT_COLUMNS.filter((col) => c[col.key] > 0).map((col) => `${c[col.key].toLocaleString('en-US')} ${col.label.toLowerCase()}`);
+    const words = COUNT_COLUMNS.filter((col) => c[col.key] > 0).map(
+      (col) => `${c[col.key].toLocaleString('en-US')} ${col.key === 'removed' ? REMOVED_WORD[side] : col.label.toLowerCase()}`,
+    );
     if (words.length) parts.push(`${words.join(', ')} in ${SIDE_LABEL[side]}`);
   }
   const u = Object.entries(users ?? {}).filter(([, n]) => n > 0);

@@ -12,8 +12,7 @@ export interface OperationsApi {
   stream(path: string, signal?: AbortSignal): Promise<Response>;
 }
 
-/** Statuses after which nothing changes an operation without the admin. */
-export const RESTING = new Set(['previewed', 'completed', 'cancelled', 'failed', 'discarded']);
+/** Statuses after which nothing changes an operation (a shown preview can still be replaced or expire). */
 const FINISHED = new Set(['completed', 'cancelled', 'failed', 'discarded']);
 /** Real ms before a dropped event stream is opened again. */
 const RECONNECT_MS = 1_000;
@@ -42,7 +41,10 @@ export class OperationsModel extends Loadable {
     this.#api = api;
   }
 
-  /** Opens the dialog with a new preview of `kind` (an undo names the run it takes back). */
+  /**
+   * Opens the dialog with a new preview of `kind` (an undo names the run it takes back); from a
+   * dialog whose preview was replaced, expired or failed, the new preview takes its place.
+   */
   async start(kind: RunKind | 'undo', undoOf?: string): Promise<void> {
     if (this.busy) return;
     this.busy = 'starting';
@@ -54,6 +56,8 @@ export class OperationsModel extends Loadable {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
+      const shown = this.dialog;
+      if (shown && shown.id !== op.id) this.#stop(shown.id);
       this.dialog = op;
       this.#follow(op.id);
     } catch (err) {
@@ -80,10 +84,23 @@ export class OperationsModel extends Loadable {
       void this.load();
       return true;
     } catch (err) {
-      this.problem = message(err);
+      // Refused because the preview is no longer waiting (replaced in another tab, expired): the
+      // dialog then shows why, with Preview again, in place of a Confirm that can only fail again.
+      const now = await this.#reread(op.id);
+      if (now && FINISHED.has(now.status) && this.dialog?.id === op.id) this.dialog = now;
+      else this.problem = message(err);
       return false;
     } finally {
       this.busy = undefined;
+    }
+  }
+
+  /** The operation as the server holds it now, or undefined when it cannot be read. */
+  async #reread(id: string): Promise<OperationView | undefined> {
+    try {
+      return await this.#api.api<OperationView>(`/api/panel/operations/${id}`);
+    } catch {
+      return undefined;
     }
   }
 
@@ -219,7 +236,8 @@ export class OperationsModel extends Loadable {
         } catch {
           // The connection dropped mid-stream: open it again (below) unless the panel went away.
         }
-        if (controller.signal.aborted || (last && RESTING.has(last.status))) break;
+        // A shown preview is followed on: a newer one (another tab, another admin) may replace it.
+        if (controller.signal.aborted || (last && FINISHED.has(last.status))) break;
         await new Promise((r) => setTimeout(r, RECONNECT_MS));
       }
       if (this.#streams.get(id) === controller) this.#streams.delete(id);

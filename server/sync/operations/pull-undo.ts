@@ -18,7 +18,9 @@ import {
   type ContactFields, type ContactPatch, type CustomFieldValue,
 } from '../contact-model.ts';
 import { labelOf, type PullBefore, type WrittenFields } from './pull-decide.ts';
-import { OperationCancelled, SAMPLE_SIZE, emptyCounts, type ContactSample, type FieldChange, type Preview, type PreviewContext, type RunContext } from './types.ts';
+import {
+  OperationCancelled, SAMPLE_SIZE, counted, emptyCounts, type ContactSample, type Counts, type FieldChange, type Preview, type PreviewContext, type RunContext,
+} from './types.ts';
 import type { UndoPart } from './undo.ts';
 
 const BATCH = 500;
@@ -59,7 +61,8 @@ function decideUndo(db: Db, locationId: string, item: OperationItemRow): UndoDec
     // Exactly as created: every field the run wrote, and nothing else since.
     const expected: ContactFields = { ...emptyContact(), ...(after.fields as Partial<ContactFields>) };
     if (!SYNC_FIELDS.every((f) => holds(contact.fields, f, expected[f]))) return { action: 'skipped', reason: CHANGED_SINCE };
-    return { action: 'removed', contact, changes: [{ field: 'archived', from: false, to: true }] };
+    // No field changes: the sample says "archived in Tandem".
+    return { action: 'removed', contact, changes: [] };
   }
 
   const { customFields: writtenCustom, ...writtenScalars } = after.fields;
@@ -144,18 +147,23 @@ async function preview(ctx: PreviewContext, target: OperationRow): Promise<Previ
     ctx.progress({ phase: 'preview', done });
     if (items.length < BATCH) break;
   }
+  return { counts, samples, requests: 0, durationMs: 0, notes: pullUndoNotes(counts) };
+}
+
+/** What a pull's undo preview says besides its counts, in plain words (counts as the tables show them). */
+export function pullUndoNotes(counts: Counts): string[] {
   const notes = ['Undo writes to Tandem only: HighLevel keeps its contacts, including those the pull copied into Tandem.'];
-  const contacts = (n: number) => `${n} contact${n === 1 ? '' : 's'}`;
   if (counts.tandem.updated) {
     notes.push(
       'Where HighLevel’s values differ from the ones put back, the continuous sync brings them into Tandem again, as it brings every change made in HighLevel.',
     );
   }
-  if (counts.tandem.removed) {
-    notes.push(`${contacts(counts.tandem.removed)} the pull created in Tandem will be archived (restorable); their HighLevel contacts stay in HighLevel and are not copied again.`);
+  const { removed, skipped } = counts.tandem;
+  if (removed) {
+    notes.push(`${counted(removed, 'contact', 'contacts')} the pull created in Tandem will be archived (restorable); their HighLevel contacts stay in HighLevel and are not copied again.`);
   }
-  if (counts.tandem.skipped) notes.push(`${contacts(counts.tandem.skipped)} changed since the run ${counts.tandem.skipped === 1 ? 'is' : 'are'} left as ${counts.tandem.skipped === 1 ? 'it is' : 'they are'}.`);
-  return { counts, samples, requests: 0, durationMs: 0, notes };
+  if (skipped) notes.push(`${counted(skipped, 'contact', 'contacts')} changed since the run ${skipped === 1 ? 'is' : 'are'} left as ${skipped === 1 ? 'it is' : 'they are'}.`);
+  return notes;
 }
 
 async function run(ctx: RunContext, target: OperationRow): Promise<void> {

@@ -13,7 +13,8 @@ import { isContactNotFound } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
 import { LocationPausedError, ReauthRequiredError } from '../../highlevel/token-provider.ts';
 import { isE164 } from '../contact-model.ts';
-import { describeError } from '../describe-error.ts';
+import { plainProblem, refusalReason } from '../describe-error.ts';
+import { findOwnCreate } from '../own-create.ts';
 import { LocationGoneError } from './patient-api.ts';
 import {
   decidePush, duplicateReason, labelOf, ledgerAfter, remoteView, type DuplicateOf, type PushPlan, type Recorded, type RemoteView,
@@ -99,7 +100,7 @@ export async function pushOne(env: PushEnv, t: Target): Promise<void> {
       // record this call marked pending was certainly not written: it says so rather than "maybe".
       if (notSent(err)) {
         if (attempt === 1 && !pendingBefore && env.states.get(contact.id) === 'pending') {
-          ctx.record({ ...item, action: 'failed', reason: `not sent: ${err instanceof LocationGoneError ? err.message : describeError(err)}`, highlevelId: remote?.id ?? null });
+          ctx.record({ ...item, action: 'failed', reason: `not sent: ${err instanceof LocationGoneError ? err.message : plainProblem(err)}`, highlevelId: remote?.id ?? null });
           env.states.set(contact.id, 'done');
         }
         throw err;
@@ -145,12 +146,14 @@ async function write(env: PushEnv, t: Target, item: ItemBase, plan: PushPlan, re
   try {
     if (plan.create) {
       let res;
+      const triedAt = ctx.clock.now();
       try {
         res = await api.createContact(plan.create);
       } catch (err) {
         if (!isAmbiguous(err)) throw err;
-        // HighLevel may have created it anyway ("422 yet created", an answer lost): look first.
-        const found = await lookup(env, t.contact);
+        // HighLevel may have created it anyway ("422 yet created", an answer lost): look first,
+        // by name among the contacts added since for a contact with no email or usable phone.
+        const found = (await lookup(env, t.contact)) ?? (await ownCreate(env, t.contact, triedAt));
         if (!found) throw err;
         res = { contact: found.doc };
       }
@@ -250,6 +253,15 @@ async function lookup(env: PushEnv, contact: Contact): Promise<RemoteView | null
   return remoteView(doc, env.ownerMap);
 }
 
+/** The copy of this run's own create of a contact without email or usable phone (own-create.ts), unless another Tandem contact holds it. */
+async function ownCreate(env: PushEnv, contact: Contact, since: number): Promise<RemoteView | null> {
+  if (contact.fields.email || isE164(contact.fields.phone)) return null;
+  const doc = await findOwnCreate(env.ctx.api, contact.fields, since, (d) => remoteView(d, env.ownerMap).fields);
+  if (!doc) return null;
+  const other = getLinkByRemote(env.ctx.db, env.ctx.locationId, doc.id);
+  return other && other.contactId !== contact.id ? null : remoteView(doc, env.ownerMap);
+}
+
 function heldBy(env: PushEnv, otherId: string, contact: Contact, matching?: string): HeldByAnother {
   const other = getContact(env.ctx.db, env.ctx.locationId, otherId);
   const field = matching === 'phone' || matching === 'email' ? matching : contact.fields.email && other?.fields.email?.toLowerCase() === contact.fields.email.toLowerCase() ? 'email' : 'phone';
@@ -275,12 +287,9 @@ function isAmbiguous(err: unknown): boolean {
 function reasonOf(err: unknown): string {
   if (err instanceof RecordRefused) return err.message;
   if (err instanceof HighLevelError) {
-    if (err.kind === 'network') return 'HighLevel could not be reached (tried 3 times)';
-    if (err.kind === 'timeout') return 'HighLevel did not answer in time (tried 3 times)';
-    if (err.kind === 'invalid_response') return 'HighLevel sent an answer Tandem could not read';
-    const body = err.body as { message?: unknown } | undefined;
-    const detail = Array.isArray(body?.message) ? body.message.join('; ') : err.message;
-    return `HighLevel refused it (${err.status}): ${detail}`;
+    // Tried three times by then: said once, in words; HighLevel's own reason for a refusal is kept.
+    const retried = err.kind === 'network' || err.kind === 'timeout' || err.status >= 500 ? ' (tried 3 times)' : '';
+    return `${refusalReason(err).replace(/\.$/, '')}${retried}`;
   }
   return err instanceof Error ? err.message : String(err);
 }

@@ -119,7 +119,8 @@ export function decideUndo(r: Restore, resumed: boolean): UndoPlan {
   if (before.created) {
     if (!current) return resumed ? { ...plan, action: 'removed' } : { ...plan, reason: 'already deleted in HighLevel' };
     if (!holds(current, after.fields)) return { ...plan, reason: 'changed since the run' };
-    return { ...plan, action: 'removed', remove: true, requests: 1, changes: [{ field: 'contact', from: 'exists', to: 'deleted' }] };
+    // No field changes: the sample says "deleted in HighLevel" and the panel warns before confirming.
+    return { ...plan, action: 'removed', remove: true, requests: 1 };
   }
   if (!current) return { ...plan, reason: 'deleted in HighLevel' };
   if (!holds(current, after.fields)) {

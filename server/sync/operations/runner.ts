@@ -5,6 +5,8 @@
 //   progress  kept in memory, persisted and pushed to subscribers (the panel's SSE) a few times a
 //             second; counts come from the recorded items, so a resumed run never counts twice.
 //   cancel    a preview is discarded at once; a run stops at its next `step()` → 'cancelled'.
+//   replace   a new preview discards the location's unconfirmed one (another tab, another admin):
+//             its work stops and its watchers are told at once, with why, in plain words.
 //   resume    at start and every SWEEP_MS: runs nobody holds (their process died, or a lease
 //             expired) are claimed and continued from their checkpoint (T16).
 // One unfinished operation per location (the database's partial unique index). HighLevel calls go
@@ -23,7 +25,8 @@ import { getInstallation } from '../../../db/installations.ts';
 import { getSyncSettings } from '../../../db/sync-settings.ts';
 import type { Clock } from '../../clock.ts';
 import type { DeferredError } from '../../highlevel/contacts.ts';
-import { describeError } from '../describe-error.ts';
+import { describeError, describeRunError } from '../describe-error.ts';
+import { REAUTH_REASON } from '../../highlevel/token-provider.ts';
 import type { Supervisor } from '../supervisor.ts';
 import { LocationGoneError, patientApi } from './patient-api.ts';
 import { progressTracker, type ProgressTracker } from './progress.ts';
@@ -81,7 +84,7 @@ export interface Requester {
 export interface Operations {
   start(): void;
   stop(): Promise<void>;
-  /** Starts a preview (discarding an unconfirmed one); refused while a run is in progress. */
+  /** Starts a preview (replacing an unconfirmed one); refused while a run is in progress. */
   preview(by: Requester, kind: OperationKind, undoOf?: string): OperationRow;
   /** Starts the previewed run. */
   confirm(locationId: string, id: string): OperationRow;
@@ -268,7 +271,7 @@ export function createOperations(deps: OperationsDeps): Operations {
     const now = clock.now();
     for (const row of stalePreviews(db, now - (o.previewTtlMs ?? PREVIEW_TTL_MS))) {
       if (row.status === 'previewing' && active.has(row.id)) active.get(row.id)!.cancel = true;
-      emit(updateOperation(db, row.id, { status: 'discarded', finishedAt: now }, now, ['previewing', 'previewed']));
+      emit(updateOperation(db, row.id, { status: 'discarded', finishedAt: now, error: OUT_OF_DATE }, now, ['previewing', 'previewed']));
     }
     for (const row of orphanedRuns(db, now)) execute(row);
   }
@@ -303,14 +306,26 @@ export function createOperations(deps: OperationsDeps): Operations {
         }
       }
       const now = clock.now();
-      let row: OperationRow;
+      let created: ReturnType<typeof createOperation>;
       try {
-        row = createOperation(db, { locationId: by.locationId, kind, undoOf: kind === 'undo' ? undoOf : null, requestedBy: by.userId, requestedByName: by.userName ?? null, now });
+        created = createOperation(db, {
+          locationId: by.locationId, kind, undoOf: kind === 'undo' ? undoOf : null, requestedBy: by.userId, requestedByName: by.userName ?? null, now,
+          whyReplaced: (old) => replacedBy(old, by, kind),
+        });
       } catch (err) {
         if (err instanceof Error && err.name === 'OperationBusyError') {
-          throw new OperationRefused('busy', 'Another one-time operation is running for this location; wait for it to finish or cancel it.');
+          throw new OperationRefused('busy', 'Another one-time operation is running in this sub-account; wait for it to finish or cancel it.');
         }
         throw err;
+      }
+      const { row, replaced } = created;
+      if (replaced) {
+        // The replaced preview stops reading HighLevel at its next request, and its dialog (another
+        // tab, another admin) hears at once why: left alone it read on for nothing, and its dialog
+        // waited forever or offered a Confirm that could only be refused.
+        const entry = active.get(replaced.id);
+        if (entry) entry.cancel = true;
+        emit(replaced);
       }
       emit(row);
       startPreview(row);
@@ -319,11 +334,11 @@ export function createOperations(deps: OperationsDeps): Operations {
     confirm(locationId, id) {
       const row = getOperation(db, locationId, id);
       if (!row) throw new OperationRefused('not_found', 'There is no such operation.');
-      if (row.status !== 'previewed') throw new OperationRefused('wrong_state', `This operation is ${row.status}; only a previewed one can be started.`);
+      if (row.status !== 'previewed') throw new OperationRefused('wrong_state', notConfirmable(row));
       const now = clock.now();
       if (row.previewedAt !== null && now - row.createdAt > (o.previewTtlMs ?? PREVIEW_TTL_MS)) {
-        emit(updateOperation(db, id, { status: 'discarded', finishedAt: now }, now, ['previewed']));
-        throw new OperationRefused('expired', 'This preview is out of date; preview again to see what a run would do now.');
+        emit(updateOperation(db, id, { status: 'discarded', finishedAt: now, error: OUT_OF_DATE }, now, ['previewed']));
+        throw new OperationRefused('expired', OUT_OF_DATE);
       }
       const started = updateOperation(db, id, { status: 'running', confirmedAt: now, progress: null }, now, ['previewed']);
       if (!started) throw new OperationRefused('wrong_state', 'This operation changed meanwhile; preview again.');
@@ -340,7 +355,7 @@ export function createOperations(deps: OperationsDeps): Operations {
         if (entry) entry.cancel = true;
         return emit(updateOperation(db, id, { status: 'discarded', finishedAt: now }, now, ['previewing', 'previewed'])) ?? getOperation(db, locationId, id)!;
       }
-      if (row.status !== 'running') throw new OperationRefused('wrong_state', `This operation is already ${row.status}.`);
+      if (row.status !== 'running') throw new OperationRefused('wrong_state', row.status === 'discarded' ? 'This preview was closed already.' : 'This operation has finished already.');
       const entry = active.get(id);
       if (entry) entry.cancel = true;
       const updated = emit(updateOperation(db, id, { cancelRequestedAt: row.cancelRequestedAt ?? now }, now, ['running']));
@@ -377,10 +392,40 @@ export function createOperations(deps: OperationsDeps): Operations {
 }
 
 
+/** A preview left unconfirmed past its time: why it can no longer be confirmed. */
+const OUT_OF_DATE = 'This preview is out of date; preview again to see what a run would do now.';
+
+const PREVIEW_OF: Record<OperationKind, string> = { push: 'Push contacts', pull: 'Pull contacts', sync_users: 'Sync users', undo: 'an undo' };
+
+/**
+ * Why a preview was replaced by `by`'s new preview of `kind`, for the dialog still showing it: who
+ * opened which (the same admin: most likely in another tab), and that one preview is open at a time.
+ */
+function replacedBy(old: OperationRow, by: Requester, kind: OperationKind): string {
+  const who = old.requestedBy === by.userId ? 'you opened in another tab or window' : `${by.userName || 'another admin'} opened`;
+  return `A newer preview of ${PREVIEW_OF[kind]}, which ${who}, replaced this one: a sub-account has one preview open at a time. Nothing was changed.`;
+}
+
+/** Why `row` cannot be confirmed (it is not a preview waiting for confirmation), in plain words. */
+function notConfirmable(row: OperationRow): string {
+  switch (row.status) {
+    case 'previewing':
+      return 'This preview is still being read; confirm once it shows what the run will do.';
+    case 'running':
+      return 'This operation has started already.';
+    case 'discarded':
+      return row.error ?? 'This preview was closed; preview again to see what a run would do now.';
+    case 'failed':
+      return row.previewedAt === null ? 'This preview could not be made; preview again.' : 'This operation has finished already.';
+    default:
+      return 'This operation has finished already.';
+  }
+}
+
 /** Why a location can no longer be worked on (a run waiting for HighLevel stops then), or null. */
 function goneReason(status: string | undefined): string | null {
-  if (status === undefined || status === 'uninstalled') return 'Tandem was uninstalled from this location, so the operation stopped.';
-  if (status === 'needs_reauth') return 'HighLevel no longer accepts Tandem\'s authorization: reinstall the app, then run the operation again.';
+  if (status === undefined || status === 'uninstalled') return 'Tandem was uninstalled from this sub-account, so the operation stopped.';
+  if (status === 'needs_reauth') return `${REAUTH_REASON.revoked} Reconnect Tandem, then run the operation again.`;
   return null;
 }
 
@@ -392,8 +437,5 @@ function describeWait(err: DeferredError): string {
 /** Plain words for the panel; never a token or a request body. */
 export function describeOperationError(err: unknown): string {
   if (err instanceof LocationGoneError) return err.message;
-  return describeError(err)
-    .replace(/^Sync stopped/, 'The operation stopped')
-    .replace(/ to resume sync\.$/, ', then run the operation again.')
-    .replace(/[;.]? (?:Tandem|it) will try again(?: shortly)?\.$/i, '.');
+  return describeRunError(err);
 }
