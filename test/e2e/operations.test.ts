@@ -151,7 +151,8 @@ describe('one-time operations in the sandbox', () => {
     expect(await confirmAndWatch('push-2')).toMatch(/Completed: 1 updated, \d+ unchanged in HighLevel$/);
     expect((await highLevelContact(contact!.highlevelId)).firstName).toBe(changed);
     const last = await panel.getByTestId('operation-last-push').innerText();
-    expect(last).toMatch(/^Last push contacts: [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s?[AP]M P[SD]T$/);
+    // When it ran, and what it did: verified at a glance.
+    expect(last).toMatch(/^Last push contacts: [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s?[AP]M P[SD]T · 1 updated, \d+ unchanged in HighLevel$/);
     expect(await firstEntry().innerText()).toContain(`by ${agencyAdmin().name}`);
 
     const undoText = await preview(() => firstEntry().getByTestId('operation-undo').click(), 'push-3-undo-preview');
