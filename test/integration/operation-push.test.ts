@@ -46,10 +46,6 @@ const pick = (d: ContactDoc | null) =>
     tags: [...((d.tags as string[]) ?? [])].sort(), assignedTo: d.assignedTo, customFields: d.customFields,
   };
 
-function sum(c: Record<string, number>): number {
-  return Object.values(c).reduce((a, b) => a + b, 0);
-}
-
 /** No two HighLevel contacts share an email. */
 function expectNoDuplicates(w: T): void {
   const emails = highLevelContacts(w).map((d) => String(d.email ?? d.id).toLowerCase());
