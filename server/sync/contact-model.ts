@@ -90,6 +90,12 @@ export function isNormalizedTags(tags: readonly string[]): boolean {
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
+/**
+ * A +1 number as the North American Numbering Plan builds every one: a 3-digit area code and a
+ * 3-digit exchange, each starting with 2–9. A structural rule that numbering-plan updates do not
+ * change; a placeholder such as (000) 000-0000, or a French 06… read as American, breaks it.
+ */
+const NANP = /^\+1[2-9]\d{2}[2-9]\d{6}$/;
 
 /** A name, else an email or phone, the admin recognises a contact by; `fallback` when it has none. */
 export function contactLabel(fields: Partial<Pick<ContactFields, 'firstName' | 'lastName' | 'email' | 'phone'>>, fallback: string): string {
@@ -97,9 +103,12 @@ export function contactLabel(fields: Partial<Pick<ContactFields, 'firstName' | '
   return name || fields.email || fields.phone || fallback;
 }
 
-/** True when a stored phone is in E.164, i.e. usable for matching and dialling. */
+/**
+ * True when a stored phone is in E.164, i.e. usable for matching and dialling. A +1 number must
+ * also be built as the NANP builds them (a phone stored before that rule may not be).
+ */
 export function isE164(phone: string | null): boolean {
-  return phone !== null && E164.test(phone);
+  return phone !== null && E164.test(phone) && (!phone.startsWith('+1') || NANP.test(phone));
 }
 
 /**
@@ -126,8 +135,8 @@ export function toCountryCode(country: string | null | undefined): string | unde
 }
 
 /**
- * E.164 when the number is *possible* for its country (right length), read with `defaultCountry`
- * when it has no +prefix. "Possible" and not "valid" on purpose: validity follows numbering plans
+ * E.164 when the number is *possible* for its country (right length; for +1, built as the NANP
+ * builds numbers), read with `defaultCountry` when it has no +prefix. "Possible" and not "valid" on purpose: validity follows numbering plans
  * that change, and test data (+1 555…) is possible but not valid; rejecting it would keep two
  * spellings of one number apart. A phone that cannot be read is kept as trimmed text, never dropped
  * (the user typed something), and `e164: false` flags it: such a phone is shown as "unrecognised"
@@ -140,13 +149,14 @@ export function normalizePhone(value: string | null | undefined, defaultCountry 
   // 25 countries sharing the code (about 9 µs), to answer what is already known. Every +1 number of
   // ten national digits is possible (NANP numbers all have ten) and is its own E.164 form, whatever
   // the default country (test/unit/contact-model.test.ts compares the two on every area code).
-  if (NANP_E164.test(t)) return { phone: t, e164: true };
+  if (NANP_E164.test(t)) return NANP.test(t) ? { phone: t, e164: true } : { phone: t, e164: false };
   const country = toCountryCode(defaultCountry) ?? 'US';
   const key = `${country}|${t}`;
   const known = phoneMemo.get(key);
   if (known) return known;
   const parsed = parsePhoneNumberFromString(t, country as Parameters<typeof parsePhoneNumberFromString>[1]);
-  const result = parsed?.isPossible() ? { phone: parsed.number as string, e164: true } : { phone: t, e164: false };
+  const readable = parsed?.isPossible() && (parsed.countryCallingCode !== '1' || NANP.test(parsed.number));
+  const result = readable ? { phone: parsed!.number as string, e164: true } : { phone: t, e164: false };
   // Bounded: the oldest entry goes first (a Map iterates in insertion order).
   if (phoneMemo.size >= PHONE_MEMO_SIZE) phoneMemo.delete(phoneMemo.keys().next().value!);
   phoneMemo.set(key, result);

@@ -128,12 +128,12 @@ describe('edit', () => {
     const token = await signIn(agencyA.adminId, A.id);
     const { status, body } = await api<{ contact: PanelContactView }>('PATCH', `/api/panel/contacts/${c.id}`, token, {
       lastName: '  Edited ',
-      phone: '(555) 010-0199',
+      phone: '(415) 555-0199',
       tags: ['Gold', 'gold', ' new '],
       version: c.version,
     });
     expect(status).toBe(200);
-    expect(body.contact).toMatchObject({ firstName: 'Eddie', lastName: 'Edited', phone: '+15550100199', tags: ['gold', 'new'], version: c.version + 1 });
+    expect(body.contact).toMatchObject({ firstName: 'Eddie', lastName: 'Edited', phone: '+14155550199', tags: ['gold', 'new'], version: c.version + 1 });
     expect(getContact(t.db, A.id, c.id)?.fields).toMatchObject({ lastName: 'Edited', email: 'eddie@alpha.example' });
     expect(getOutbox(t.db, A.id, c.id)).toMatchObject({ status: 'pending' });
     // A stale version is refused rather than overwriting what changed meanwhile.

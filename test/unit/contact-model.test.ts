@@ -41,7 +41,15 @@ describe('normalizeContact', () => {
     expect(normalizePhone('020 7946 0958', 'gb')).toEqual({ phone: '+442079460958', e164: true });
     expect(normalizePhone('415 555 2671', 'XX')).toEqual({ phone: '+14155552671', e164: true });
     // Possible but not "valid" (fictional 555 numbers are common test data): still E.164.
-    expect(normalizePhone('+1 555 000 0001')).toEqual({ phone: '+15550000001', e164: true });
+    expect(normalizePhone('+1 555 555 0001')).toEqual({ phone: '+15555550001', e164: true });
+    // Not as the NANP builds numbers (an area code or exchange starting with 0 or 1): a placeholder,
+    // or a French number read as American. Kept as typed, and never used for matching.
+    expect(normalizePhone('(000) 000-0000')).toEqual({ phone: '(000) 000-0000', e164: false });
+    expect(normalizePhone('06 12 34 28 40')).toEqual({ phone: '06 12 34 28 40', e164: false });
+    expect(normalizePhone('+1 415 055 2671')).toEqual({ phone: '+1 415 055 2671', e164: false });
+    expect(normalizePhone('06 12 34 28 40', 'FR')).toEqual({ phone: '+33612342840', e164: true });
+    // One stored before the rule is not used for matching either.
+    expect(isE164('+10000000000')).toBe(false);
     expect(normalizePhone('+44 20 7946 0958', 'US').phone).toBe('+442079460958');
   });
 
@@ -50,7 +58,8 @@ describe('normalizeContact', () => {
       fc.property(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 0, max: 9_999_999 }), fc.constantFrom('US', 'CA', 'GB', 'DE', 'JM', 'XX'), (area, rest, country) => {
         const text = `+1${String(area).padStart(3, '0')}${String(rest).padStart(7, '0')}`;
         const parsed = parsePhoneNumberFromString(text, (toCountryCode(country) ?? 'US') as CountryCode);
-        const expected = parsed?.isPossible() ? { phone: parsed.number, e164: true } : { phone: text, e164: false };
+        const nanp = /^\+1[2-9]\d{2}[2-9]\d{6}$/.test(text);
+        const expected = parsed?.isPossible() && nanp ? { phone: parsed.number, e164: true } : { phone: text, e164: false };
         expect(normalizePhone(text, country)).toEqual(expected);
       }),
       { numRuns: 3000 },
