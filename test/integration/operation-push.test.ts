@@ -299,6 +299,18 @@ describe('Push contacts', () => {
     expect(getLinkByContact(w.db, loc, c.id)!.highlevelId).toBe(copies[0]!.id);
   });
 
+  it('the preview says why it skips a contact: one sharing another\'s email is not called deleted in HighLevel', async () => {
+    const w = await world();
+    const loc = w.location.id;
+    const [synced] = seedSynced(w, 3);
+    const email = synced!.contact.fields.email!;
+    createTandemContact(w.db, { locationId: loc, fields: { ...emptyContact(), firstName: 'Second', email }, now: w.clock.now(), origin: 'remote' });
+    const p = await previewOf(w, 'push');
+    expect(p.preview.counts.highlevel.skipped).toBe(1);
+    expect(p.preview.notes.join(' ')).toContain('1 contact has the email or phone of another Tandem contact that HighLevel already holds');
+    expect(p.preview.notes.join(' ')).not.toContain('deleted in HighLevel');
+  });
+
   it('T16: killed at each named point, resumed by the sweep after the lease expires: no duplicate in HighLevel, counts exact', async () => {
     const plan = [
       { point: 'after-page', nth: 1 },

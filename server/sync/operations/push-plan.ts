@@ -66,7 +66,7 @@ export interface DuplicateOf {
 
 /** HighLevel keeps one contact per email or phone: the second Tandem contact is not created (nor merged). */
 export function duplicateReason(d: DuplicateOf): string {
-  return `same ${d.field} as Tandem contact ${d.label} (${d.contactId}), which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
+  return `same ${d.field} as Tandem contact ${d.label}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
 }
 
 function ownerReason(ownerUserId: string): string {

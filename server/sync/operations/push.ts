@@ -200,6 +200,8 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
   const samples: Preview['samples'] = [];
   const met = new Set<string>();
   const unpairedOwners = new Set<string>();
+  /** Skipped records by why: their linked HighLevel contact is gone, or another Tandem contact's HighLevel contact has their email or phone. */
+  const skippedAs = { gone: 0, duplicate: 0 };
   let writes = 0;
   const { pages } = await walk({
     ctx,
@@ -210,6 +212,7 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
       met.add(t.contact.id);
       const plan = planFor(t, ctx.locationId, userMap);
       counts.highlevel[plan.action]++;
+      if (plan.action === 'skipped') skippedAs[t.duplicateOf ? 'duplicate' : 'gone']++;
       writes += plan.requests;
       if (!plan.ownerSent && t.contact.fields.ownerUserId) unpairedOwners.add(t.contact.fields.ownerUserId);
       if ((plan.action === 'created' || plan.action === 'updated') && samples.length < SAMPLE_SIZE) {
@@ -227,8 +230,13 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
     afterPage: (cp) => ctx.progress({ phase: cp.phase === 'pages' ? 'reading HighLevel' : 'deciding', done: met.size }),
   });
   const notes: string[] = [];
-  if (counts.highlevel.skipped) {
-    notes.push(`${counted(counts.highlevel.skipped, 'linked contact was', 'linked contacts were')} deleted in HighLevel: not recreated (the continuous sync archives ${counts.highlevel.skipped === 1 ? 'it' : 'them'} in Tandem).`);
+  if (skippedAs.gone) {
+    notes.push(`${counted(skippedAs.gone, 'linked contact was', 'linked contacts were')} deleted in HighLevel: not recreated (the continuous sync archives ${skippedAs.gone === 1 ? 'it' : 'them'} in Tandem).`);
+  }
+  if (skippedAs.duplicate) {
+    notes.push(
+      `${counted(skippedAs.duplicate, 'contact has', 'contacts have')} the email or phone of another Tandem contact that HighLevel already holds: not created twice (merge the two in Tandem; History names each).`,
+    );
   }
   if (unpairedOwners.size) {
     notes.push(`${counted(unpairedOwners.size, 'Tandem owner has', 'Tandem owners have')} no paired HighLevel user: their contacts are pushed without an owner change (Sync users repairs pairings).`);
