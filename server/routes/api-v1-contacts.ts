@@ -296,13 +296,26 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'restoreContact',
         summary: 'Restore an archived contact',
         params: idParams,
-        response: { 200: described('The contact, no longer archived (one that was not is returned unchanged).', contactResponse), ...errors(400, 401, 404) },
+        response: {
+          200: described('The contact, no longer archived (one that was not is returned unchanged).', contactResponse),
+          ...errors(400, 401, 404),
+          409: errorReply('Another active contact of this location has its email (`duplicate_contact`; `error.contactId` names it): archive that one, or change its email, first.'),
+        },
       },
     },
     async (req, reply) => {
       const { locationId } = apiTenant(req);
       const before = getContact(db, locationId, req.params.id);
       if (!before) throw notFound();
+      // As create and update refuse: restoring must not make two active contacts of one email.
+      if (before.archivedAt !== null && before.fields.email) {
+        const other = findContactsByEmail(db, locationId, before.fields.email).find((c) => c.id !== before.id);
+        if (other) {
+          return reply.code(409).send({
+            error: { ...errorBody('duplicate_contact', `Another active contact has this contact’s email (${other.id}). Archive it, or change its email, before restoring this one.`).error, contactId: other.id },
+          });
+        }
+      }
       const contact = write(() => restoreContact(db, { locationId, id: before.id, now: clock.now(), origin: 'local' }));
       if (contact.version !== before.version) written(locationId, contact);
       reply.header('etag', `"${contact.version}"`);

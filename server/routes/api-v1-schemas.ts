@@ -122,11 +122,15 @@ const tag = z.string().max(100);
 
 /** A time zone the runtime knows (IANA names and their aliases, e.g. "America/New_York", "UTC"). */
 function isTimeZone(name: string): boolean {
+  return canonicalTimeZone(name) !== undefined;
+}
+
+/** Its IANA name as written in the database ("europe/paris" → "Europe/Paris"), or undefined if unknown. */
+function canonicalTimeZone(name: string): string | undefined {
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: name });
-    return true;
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return undefined;
   }
 }
 const tagList = z.array(tag).max(100);
@@ -210,7 +214,7 @@ export function draftOf(body: Omit<ContactPatchBody, 'tags' | 'addTags' | 'remov
   put('postalCode', body.address?.postalCode);
   put('country', body.address?.country);
   put('website', body.website);
-  put('timezone', body.timezone);
+  put('timezone', typeof body.timezone === 'string' && body.timezone.trim() ? (canonicalTimeZone(body.timezone.trim()) ?? body.timezone) : body.timezone);
   put('dateOfBirth', body.dateOfBirth);
   put('source', body.source);
   put('dnd', body.dnd);

@@ -67,6 +67,21 @@ describe('routes that take no body', () => {
 });
 
 describe('malformed input', () => {
+  it('refuses to restore a contact while another active contact has its email, naming that one', async () => {
+    const email = `restore-dup-${Date.now()}@example.com`;
+    const first = await call('POST', '/api/v1/contacts', { body: { firstName: 'First', email } });
+    expect((await call('DELETE', `/api/v1/contacts/${first.body.id}`)).status).toBe(204);
+    const second = await call('POST', '/api/v1/contacts', { body: { firstName: 'Second', email } });
+    expect(second.status).toBe(201);
+    const refused = await call('POST', `/api/v1/contacts/${first.body.id}/restore`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'duplicate_contact', contactId: second.body.id });
+    expect((await call('GET', `/api/v1/contacts/${first.body.id}`)).body.archivedAt).not.toBeNull();
+    // Once the other is archived, the restore goes through.
+    expect((await call('DELETE', `/api/v1/contacts/${second.body.id}`)).status).toBe(204);
+    expect((await call('POST', `/api/v1/contacts/${first.body.id}/restore`)).status).toBe(200);
+  });
+
   it('refuses a time zone that does not exist, and takes real ones', async () => {
     const bad = await call('POST', '/api/v1/contacts', { body: { firstName: 'Zed', timezone: 'Mars/Olympus' } });
     expect(bad.status).toBe(400);
@@ -74,6 +89,9 @@ describe('malformed input', () => {
     const good = await call('POST', '/api/v1/contacts', { body: { firstName: 'Zed', timezone: ' America/New_York ' } });
     expect(good.status).toBe(201);
     expect(good.body.timezone).toBe('America/New_York');
+    // Written as the time zone's own name, whatever the case it was sent in.
+    const lower = await call('POST', '/api/v1/contacts', { body: { firstName: 'Zed', timezone: 'europe/paris' } });
+    expect(lower.body.timezone).toBe('Europe/Paris');
   });
 
   it('refuses a contact with nothing to tell it apart, on create and on an update that would clear the last of it', async () => {
@@ -179,7 +197,7 @@ describe('OpenAPI responses', () => {
     'get /api/v1/contacts/{id}': ['200', '400', '401', '404'],
     'patch /api/v1/contacts/{id}': ['200', '400', '401', '404', '409', '412', '413', '415'],
     'delete /api/v1/contacts/{id}': ['204', '400', '401', '404', '412'],
-    'post /api/v1/contacts/{id}/restore': ['200', '400', '401', '404'],
+    'post /api/v1/contacts/{id}/restore': ['200', '400', '401', '404', '409'],
     'get /api/v1/users': ['200', '400', '401'],
     'post /api/v1/users': ['201', '400', '401', '409', '413', '415'],
     'get /api/v1/users/{id}': ['200', '400', '401', '404'],
