@@ -177,8 +177,11 @@ describe('contacts', () => {
     const withArchived = await api('GET', `/api/v1/contacts?email=${encodeURIComponent(email)}&includeArchived=true`);
     expect(withArchived.body.contacts.map((x: { id: string }) => x.id)).toEqual([c.id]);
     expect((await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { firstName: 'Ghost' } })).status).toBe(409);
-    // An archived contact does not block its email.
-    expect((await api('POST', '/api/v1/contacts', { body: { email } })).status).toBe(201);
+    // An archived contact does not block its email; but while another has it, it is not restored.
+    const other = await api('POST', '/api/v1/contacts', { body: { email } });
+    expect(other.status).toBe(201);
+    expect((await api('POST', `/api/v1/contacts/${c.id}/restore`)).status).toBe(409);
+    expect((await api('DELETE', `/api/v1/contacts/${other.body.id}`)).status).toBe(204);
     const restored = await api('POST', `/api/v1/contacts/${c.id}/restore`);
     expect(restored.status).toBe(200);
     expect(restored.body.archivedAt).toBeNull();
