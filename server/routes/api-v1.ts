@@ -126,7 +126,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
 
   api.get('/api/v1/openapi.json', { ...tenant('public'), schema: { hide: true } }, async (_req, reply) => {
     reply.header('cache-control', 'no-cache');
-    return api.swagger();
+    return withoutUnusedSchemas(api.swagger() as OpenApiDocument);
   });
 
   // Fastify answers a known path under an unknown method with 404 "No route". Under /api/v1 that is
@@ -153,6 +153,22 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
       throw new AppError(500, 'internal_error', 'unreachable: answered in onRequest');
     },
   });
+}
+
+type OpenApiDocument = { components?: { schemas?: Record<string, unknown> } } & Record<string, unknown>;
+
+/**
+ * The document without the named schemas nothing refers to: the schema registry publishes an input
+ * twin of every named schema ("ContactInput" of the Contact response, with its read-only fields
+ * required), which no request uses and which would only mislead a client generator.
+ */
+function withoutUnusedSchemas(doc: OpenApiDocument): OpenApiDocument {
+  const schemas = doc.components?.schemas;
+  if (!schemas) return doc;
+  const used = (name: string, within: unknown) => JSON.stringify(within).includes(`"#/components/schemas/${name}"`);
+  const { components, ...rest } = doc;
+  const kept = Object.fromEntries(Object.entries(schemas).filter(([name]) => used(name, rest) || Object.entries(schemas).some(([other, s]) => other !== name && used(name, s))));
+  return { ...rest, components: { ...components, schemas: kept } };
 }
 
 const ANY_OTHER_API_PATH = '/api/v1/*';

@@ -222,6 +222,8 @@ describe('OpenAPI responses', () => {
       }
     }
     expect(doc.components.schemas.Error.properties.error.required).toEqual(['code', 'message']);
+    // Only schemas something refers to: no unused input twins of the responses.
+    for (const name of Object.keys(doc.components.schemas)) expect(JSON.stringify(doc.paths), name).toContain(`#/components/schemas/${name}`);
     // The 204 of DELETE has no body, and the actions take none.
     expect(doc.paths['/api/v1/contacts/{id}'].delete.responses['204'].content).toBeUndefined();
     expect(doc.paths['/api/v1/contacts/{id}/restore'].post.requestBody).toBeUndefined();
