@@ -214,9 +214,12 @@ export async function requireSession(req: FastifyRequest): Promise<PanelSession>
   return (await req.server.panelSessions.authenticate(req)).session;
 }
 
-/** Plain users may look; only admins may change settings or start operations. */
-export function requireAdmin(session: PanelSession): void {
+/**
+ * Plain users may look; only admins may change settings, contacts or API keys, or start operations.
+ * `what`: what was refused, in the refusal's words ("change Tandem’s settings", "manage API keys").
+ */
+export function requireAdmin(session: PanelSession, what = 'change Tandem’s settings'): void {
   if (session.role !== 'admin') {
-    throw new AppError(403, 'admin_only', 'Only admins can change Tandem’s settings. Ask an admin of this sub-account or your agency.');
+    throw new AppError(403, 'admin_only', `Only admins can ${what}. Ask an admin of this sub-account or your agency.`);
   }
 }

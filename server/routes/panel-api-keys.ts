@@ -13,7 +13,9 @@ import { tenant } from './tenant.ts';
 /** Enough for every integration a location runs; more usually means keys are not being revoked. */
 export const MAX_ACTIVE_KEYS = 25;
 
-const createBody = z.strictObject({ name: z.string().trim().min(1, 'name is required').max(80, 'name is at most 80 characters') });
+const createBody = z.strictObject({
+  name: z.string({ error: (issue) => (issue.input === undefined ? 'name is required' : 'name must be text') }).trim().min(1, 'name is required').max(80, 'name is at most 80 characters'),
+});
 
 export interface ApiKeyView {
   id: string;
@@ -49,7 +51,7 @@ export function registerPanelApiKeyRoutes(app: FastifyInstance, deps: { db: Db; 
 
   app.post('/api/panel/api-keys', { ...tenant('session'), bodyLimit: 4096 }, async (req, reply): Promise<ApiKeyCreated> => {
     const session = await requireSession(req);
-    requireAdmin(session);
+    requireAdmin(session, 'manage API keys');
     const body = createBody.safeParse(req.body ?? {});
     if (!body.success) {
       const unknown = body.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []));
@@ -66,7 +68,7 @@ export function registerPanelApiKeyRoutes(app: FastifyInstance, deps: { db: Db; 
 
   app.delete('/api/panel/api-keys/:id', { ...tenant('session') }, async (req, reply): Promise<{ apiKey: ApiKeyView }> => {
     const session = await requireSession(req);
-    requireAdmin(session);
+    requireAdmin(session, 'manage API keys');
     const { id } = req.params as { id: string };
     const revoked = revokeApiKey(db, { locationId: session.locationId, id, now: clock.now() });
     if (!revoked) throw new AppError(404, 'not_found', 'No API key with this id in this sub-account.');

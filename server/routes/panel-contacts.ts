@@ -139,7 +139,7 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
 
   app.patch('/api/panel/contacts/:id', { ...tenant('session'), bodyLimit: 16384 }, async (req, reply): Promise<PanelContactSaved> => {
     const session = await requireSession(req);
-    requireAdmin(session);
+    requireAdmin(session, 'edit contacts');
     const { locationId } = session;
     const { id } = req.params as { id: string };
     // The contact is looked up before the body is read: another location's id is a plain 404.

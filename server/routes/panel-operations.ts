@@ -182,7 +182,7 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
 
   app.post('/api/panel/operations', { ...tenant('session'), bodyLimit: 1024 }, async (req, reply): Promise<OperationView> => {
     const session = await requireSession(req);
-    requireAdmin(session);
+    requireAdmin(session, 'run one-time operations');
     const body = startBody.safeParse(req.body);
     if (!body.success) throw invalid(body.error);
     const by = { locationId: session.locationId, userId: session.userId, userName: session.name };
@@ -234,7 +234,7 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
   for (const action of ['confirm', 'cancel'] as const) {
     app.post(`/api/panel/operations/:id/${action}`, { ...tenant('session'), bodyLimit: 1024 }, async (req, reply): Promise<OperationView> => {
       const session = await requireSession(req);
-      requireAdmin(session);
+      requireAdmin(session, 'run one-time operations');
       const row = find(session.locationId, req.params);
       let next: OperationRow;
       try {

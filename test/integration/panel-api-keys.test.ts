@@ -125,13 +125,18 @@ describe('panel API keys', () => {
     const create = await call('POST', '/api/panel/api-keys', user, { name: 'Mine' });
     expect(create.status).toBe(403);
     expect(create.body.error.code).toBe('admin_only');
+    expect(create.body.error.message).toContain('Only admins can manage API keys');
     expect((await call('DELETE', `/api/panel/api-keys/${apiKey.id}`, user)).status).toBe(403);
     expect((await call('GET', '/api/panel/api-keys', admin)).body.keys.find((k: { id: string }) => k.id === apiKey.id).revokedAt).toBeNull();
   });
 
   it('validates the name strictly and needs a session before anything', async () => {
     const admin = await signIn(agency.adminId, A.id);
-    expect((await call('POST', '/api/panel/api-keys', admin, {})).status).toBe(400);
+    const nameless = await call('POST', '/api/panel/api-keys', admin, {});
+    expect(nameless.status).toBe(400);
+    // In words, as for an empty name: not the validator's "expected string, received undefined".
+    expect(nameless.body.error.message).toContain('name is required');
+    expect(nameless.body.error.message).not.toContain('undefined');
     expect((await call('POST', '/api/panel/api-keys', admin, { name: '   ' })).status).toBe(400);
     const steered = await call('POST', '/api/panel/api-keys', admin, { name: 'x', locationId: B.id });
     expect(steered.status).toBe(400);
