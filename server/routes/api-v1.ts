@@ -145,8 +145,8 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
       const allowed = new Set(routeTable.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]));
       if (allowed.has('GET')) allowed.add('HEAD');
       if (allowed.size === 0) return reply.callNotFound();
-      const allow = ALLOW_ORDER.filter((m) => allowed.has(m)).join(', ');
-      if (req.method === 'OPTIONS') return reply.code(204).header('allow', `${allow}, OPTIONS`).send();
+      const allow = `${ALLOW_ORDER.filter((m) => allowed.has(m)).join(', ')}, OPTIONS`;
+      if (req.method === 'OPTIONS') return reply.code(204).header('allow', allow).send();
       return reply.code(405).header('allow', allow).send(errorBody('method_not_allowed', `${req.method} is not allowed on ${path}; use ${allow}.`));
     },
     handler: async () => {

@@ -141,10 +141,10 @@ describe('malformed input', () => {
   it('answers a path that exists under another method with 405 and Allow', async () => {
     const c = await contact();
     const cases: [string, string, string[]][] = [
-      ['PUT', `/api/v1/contacts/${c.id}`, ['DELETE', 'GET', 'HEAD', 'PATCH']],
-      ['PUT', '/api/v1/contacts', ['GET', 'HEAD', 'POST']],
-      ['DELETE', '/api/v1/users', ['GET', 'HEAD', 'POST']],
-      ['GET', `/api/v1/contacts/${c.id}/restore`, ['POST']],
+      ['PUT', `/api/v1/contacts/${c.id}`, ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH']],
+      ['PUT', '/api/v1/contacts', ['GET', 'HEAD', 'OPTIONS', 'POST']],
+      ['DELETE', '/api/v1/users', ['GET', 'HEAD', 'OPTIONS', 'POST']],
+      ['GET', `/api/v1/contacts/${c.id}/restore`, ['OPTIONS', 'POST']],
     ];
     for (const [method, path, allowed] of cases) {
       const res = await call(method, path, { body: method === 'PUT' ? { firstName: 'Put' } : undefined });
