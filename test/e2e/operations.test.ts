@@ -164,6 +164,8 @@ describe('one-time operations in the sandbox', () => {
     const pushed = panel.getByTestId('operations-history-entry').filter({ hasText: 'Undone' });
     await pushed.waitFor();
     expect(await pushed.getByTestId('operation-undo').count()).toBe(0);
+    // The last-run line says so too: its result no longer stands.
+    expect(await panel.getByTestId('operation-last-push').innerText()).toMatch(/ · 1 updated, \d+ unchanged in HighLevel \(undone since\)$/);
   }, 90_000);
 
   it('pulls HighLevel’s values over a contact changed in Tandem, then undoes the pull', async () => {
