@@ -116,7 +116,11 @@ const objectBody = { error: (issue: { input?: unknown }) => (issue.input == null
 const text = (max: number) => z.string().max(max).nullable().optional();
 const email = z.email(required('must be an email address')).max(254);
 const name = z.string(required()).trim().min(1, 'must not be empty').max(200);
-const dateOfBirth = z.string().refine(isCalendarDate, 'must be a date as YYYY-MM-DD');
+const dateOfBirth = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD')
+  .refine(isCalendarDate, 'must be a date as YYYY-MM-DD')
+  .meta({ description: 'A calendar date, YYYY-MM-DD.' });
 const country = z.string().regex(/^[A-Za-z]{2}$/, 'must be a 2-letter country code (ISO 3166-1 alpha-2)');
 const tag = z.string().max(100);
 
@@ -155,6 +159,7 @@ const contactFieldsInput = {
     .string()
     .max(64)
     .refine((v) => v.trim() === '' || isTimeZone(v.trim()), 'must be an IANA time zone, e.g. "America/New_York"')
+    .meta({ description: 'An IANA time zone, e.g. "America/New_York"; stored under its own name ("europe/paris" → "Europe/Paris").' })
     .nullable()
     .optional(),
   dateOfBirth: dateOfBirth.nullable().optional(),

@@ -222,6 +222,12 @@ describe('OpenAPI responses', () => {
       }
     }
     expect(doc.components.schemas.Error.properties.error.required).toEqual(['code', 'message']);
+    // What the API checks beyond "a string" is said: a real time zone, a calendar date.
+    const input = doc.paths['/api/v1/contacts'].post.requestBody.content['application/json'].schema;
+    const props = (input.$ref ? doc.components.schemas[input.$ref.split('/').pop()] : input).properties;
+    expect(JSON.stringify(props.timezone)).toContain('IANA time zone');
+    expect(JSON.stringify(props.dateOfBirth)).toContain('"pattern"');
+    expect(JSON.stringify(props.dateOfBirth)).toContain('YYYY-MM-DD');
     // Only schemas something refers to: no unused input twins of the responses.
     for (const name of Object.keys(doc.components.schemas)) expect(JSON.stringify(doc.paths), name).toContain(`#/components/schemas/${name}`);
     // The 204 of DELETE has no body, and the actions take none.
