@@ -82,6 +82,8 @@ describe('latest problem', () => {
     ]) {
       const problem = latestProblem({ ...healthy, lastError: { message, at: '2024-01-01T00:00:00.000Z' } }, true)!;
       expect(problem.action).toContain('run Sync users under One-time operations');
+      // What Sync users cannot repair is said too.
+      expect(problem.action).toContain('deleted or deactivated on either side cannot be paired');
     }
   });
 });

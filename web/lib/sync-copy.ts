@@ -156,7 +156,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
 
 function adviceFor(message: string): string {
   if (/Sync users repairs (them|it)\b/i.test(message)) {
-    return 'Add the missing users (same email on both sides), then run Sync users under One-time operations below: it pairs them and re-applies the owners.';
+    return 'Add in HighLevel any Tandem user it lacks, then run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem, pairs users with the same email and re-applies the owners. An owner deleted or deactivated on either side cannot be paired: reactivate them, or give their contacts another owner.';
   }
   if (/rate|limit|429|too many|slow down|budget/i.test(message)) return 'Nothing. Tandem slows down and carries on by itself as soon as HighLevel allows it.';
   if (/token|auth|401|403|permission|scope/i.test(message)) return 'If this persists, reconnect Tandem from HighLevel’s marketplace.';
