@@ -7,7 +7,7 @@ import { createContact as createTandemContact, getContact, type Contact } from '
 import { getLinkByContact } from '../../db/links.ts';
 import { listItems, type OperationRow } from '../../db/operations.ts';
 import { seedContacts } from '../../emulator/contact-seed.ts';
-import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
+import { contactLabel, emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import type { OperationsOptions } from '../../server/sync/operations/runner.ts';
 import type { Progress } from '../../server/sync/operations/types.ts';
 import { ManualClock, control, until } from '../helpers/emulator.ts';
@@ -72,8 +72,8 @@ describe('Push contacts: Tandem contacts HighLevel would hold as one', () => {
     const synced = seedSynced(w, 30);
     const first = newContact(w, { firstName: 'Ann', lastName: 'First', email: 'ann@tandem.example' });
     const second = newContact(w, { firstName: 'Ann', lastName: 'Second', email: 'ANN@tandem.example' });
-    const phoneA = newContact(w, { firstName: 'Phil', lastName: 'One', phone: '+15550001111' });
-    const phoneB = newContact(w, { firstName: 'Phil', lastName: 'Two', phone: '+15550001111' });
+    const phoneA = newContact(w, { firstName: 'Phil', lastName: 'One', phone: '+14155550111' });
+    const phoneB = newContact(w, { firstName: 'Phil', lastName: 'Two', phone: '+14155550111' });
     // Unlinked, with the email of a contact already linked and in HighLevel.
     const linkedTwin = newContact(w, { firstName: 'Late', lastName: 'Twin', email: String(synced[3]!.doc.email) });
 
@@ -85,9 +85,9 @@ describe('Push contacts: Tandem contacts HighLevel would hold as one', () => {
     expect(r.requests).toBe(p.preview.requests);
 
     const items = new Map(listItems(w.db, r.row.id, { limit: 100 }).map((i) => [i.key, i]));
-    expect(items.get(second.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`same email as Tandem contact Ann First (${first.id})`) });
-    expect(items.get(phoneB.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`same phone as Tandem contact Phil One (${phoneA.id})`) });
-    expect(items.get(linkedTwin.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`(${synced[3]!.contact.id})`) });
+    expect(items.get(second.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining('same email as Tandem contact Ann First, which HighLevel already holds') });
+    expect(items.get(phoneB.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining('same phone as Tandem contact Phil One, which HighLevel already holds') });
+    expect(items.get(linkedTwin.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`same email as Tandem contact ${contactLabel(synced[3]!.contact.fields, '')}, which`) });
     for (const c of [second, phoneB, linkedTwin]) expect(getLinkByContact(w.db, w.location.id, c.id)).toBeUndefined();
     expect(highLevelContacts(w)).toHaveLength(32);
   }, 30_000);
@@ -119,8 +119,8 @@ describe('Push contacts: Tandem contacts HighLevel would hold as one', () => {
     expect(r.row.status).toBe('completed');
     expect(r.progress.counts).toEqual(p.preview.counts);
     const items = new Map(listItems(w.db, p.row.id, { limit: 100 }).map((i) => [i.key, i]));
-    expect(items.get(second.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`same email as Tandem contact Bea First (${first.id})`) });
-    expect(items.get(linkedTwin.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`(${synced[2]!.contact.id})`) });
+    expect(items.get(second.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining('same email as Tandem contact Bea First, which HighLevel already holds') });
+    expect(items.get(linkedTwin.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`same email as Tandem contact ${contactLabel(synced[2]!.contact.fields, '')}, which`) });
     expect(highLevelContacts(w).filter((d) => d.email === 'bea@tandem.example')).toHaveLength(1);
   }, 30_000);
 });
