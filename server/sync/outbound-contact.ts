@@ -260,19 +260,30 @@ function unlinkedElsewhere(pass: Pass, contact: Contact, found: HighLevelContact
 }
 
 /**
+ * Why a contact cannot go to HighLevel: its email or phone is on another HighLevel contact and the
+ * location does not allow duplicates. Said from the refused contact's side, in words (the panel
+ * shows it beside that contact): the other by its Tandem name when Tandem links it, else by
+ * HighLevel's name for it; never by ids an admin never sees.
+ */
+export function heldByAnother(pass: Pass, other: { highlevelId?: string; name?: string; field?: string }): string {
+  const field = other.field === 'email' || other.field === 'phone' ? other.field : 'email or phone';
+  const link = other.highlevelId ? getLinkByRemote(pass.deps.db, pass.locationId, other.highlevelId) : undefined;
+  const holder = link ? getContact(pass.deps.db, pass.locationId, link.contactId) : undefined;
+  const who = link
+    ? `a HighLevel contact linked to ${holder ? contactLabel(holder.fields, 'another contact') : 'another contact'} in Tandem`
+    : other.name?.trim()
+      ? `another HighLevel contact (${other.name.trim()})`
+      : 'another HighLevel contact';
+  return `this contact’s ${field} is already on ${who}, and the location does not allow duplicates; change the ${field}, or archive one of the two`;
+}
+
+/**
  * Links to an existing HighLevel contact: HighLevel's values stay and come into Tandem; only its
  * empty fields are filled from Tandem (one PUT), and Tandem's extra tags are added.
  */
 async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact): Promise<Outcome> {
   const other = getLinkByRemote(pass.deps.db, pass.locationId, doc.id);
-  if (other && other.contactId !== contact.id) {
-    // Said from the refused contact's side, in words (the panel shows it beside that contact): the
-    // other contact by its name, not by ids an admin never sees.
-    const holder = getContact(pass.deps.db, pass.locationId, other.contactId);
-    throw new Error(
-      `this contact’s email or phone is already on a HighLevel contact linked to ${holder ? contactLabel(holder.fields, 'another contact') : 'another contact'} in Tandem, and the location does not allow duplicates; change the email or phone, or archive one of the two`,
-    );
-  }
+  if (other && other.contactId !== contact.id) throw new Error(heldByAnother(pass, { highlevelId: doc.id }));
   const remote = remoteView(pass, doc);
   const fill = linkFill(contact.fields, remote.fields, { outbound: true });
   await sendChanges(pass, contact, doc.id, fill, remote.fields.ownerUserId ?? null);

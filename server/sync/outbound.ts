@@ -30,7 +30,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
 import { ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
-import { getLinkByContact, getLinkByRemote, tombstone, type Link } from '../../db/links.ts';
+import { getLinkByContact, tombstone, type Link } from '../../db/links.ts';
 import { completeOutbox, dueOutbox, failOutbox, PARKED_AT, unparkOutbox, type OutboxRow } from '../../db/outbox.ts';
 import type { Direction } from '../../db/schema.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
@@ -42,8 +42,8 @@ import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highleve
 import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
 import { backoffMs } from '../highlevel/token-policy.ts';
 import { plainProblem, refusalReason } from './describe-error.ts';
-import { contactLabel, type FieldKey } from './contact-model.ts';
-import { pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
+import type { FieldKey } from './contact-model.ts';
+import { heldByAnother, pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
 
 export type { PushMemory } from './outbound-contact.ts';
 
@@ -210,7 +210,8 @@ function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
   if (err instanceof ReauthRequiredError || err instanceof LocationPausedError) throw err;
   const kind = classifyHighLevelError(err);
   if (kind === 'reauth' || kind === 'paused') throw err;
-  const message = duplicateMessage(pass, err) ?? describeFailure(err, kind === 'retry');
+  const dup = duplicateRefusal(err);
+  const message = dup ? heldByAnother(pass, { highlevelId: dup.contactId, name: dup.contactName, field: dup.matchingField }) : describeFailure(err, kind === 'retry');
   if (kind === 'retry') {
     const hint = err instanceof HighLevelError ? retryHintMs(err) : undefined;
     const nextAttemptAt = clock.now() + backoffMs(row.attempts + 1, pass.deps.random ?? Math.random, hint);
@@ -222,20 +223,6 @@ function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
   }
   // The log keeps HighLevel's answer itself (status, request); the row keeps the words.
   pass.deps.log?.warn({ locationId: pass.locationId, contactId: row.contactId, err, retry: kind === 'retry' }, 'outbound push failed');
-}
-
-/**
- * A change refused because its email or phone is another HighLevel contact's, in words, naming that
- * contact as the admin knows it (its Tandem name), as a refused create is (outbound-contact.ts).
- */
-function duplicateMessage(pass: Pass, err: unknown): string | undefined {
-  const dup = duplicateRefusal(err);
-  if (!dup) return undefined;
-  const field = dup.matchingField === 'email' || dup.matchingField === 'phone' ? dup.matchingField : 'email or phone';
-  const link = dup.contactId ? getLinkByRemote(pass.deps.db, pass.locationId, dup.contactId) : undefined;
-  const holder = link ? getContact(pass.deps.db, pass.locationId, link.contactId) : undefined;
-  const other = holder ? `a HighLevel contact linked to ${contactLabel(holder.fields, 'another contact')} in Tandem` : dup.contactName?.trim() ? `another HighLevel contact (${dup.contactName.trim()})` : 'another HighLevel contact';
-  return `this contact’s ${field} is already on ${other}, and the location does not allow duplicates; change the ${field}, or archive one of the two`;
 }
 
 /**

@@ -70,9 +70,9 @@ describe('Push contacts: Tandem contacts HighLevel would hold as one', () => {
   it('a second unlinked contact with the same email or phone is skipped, naming the other, in the preview and the run alike', async () => {
     const w = await world();
     const synced = seedSynced(w, 30);
-    const first = newContact(w, { firstName: 'Ann', lastName: 'First', email: 'ann@tandem.example' });
+    newContact(w, { firstName: 'Ann', lastName: 'First', email: 'ann@tandem.example' });
     const second = newContact(w, { firstName: 'Ann', lastName: 'Second', email: 'ANN@tandem.example' });
-    const phoneA = newContact(w, { firstName: 'Phil', lastName: 'One', phone: '+14155550111' });
+    newContact(w, { firstName: 'Phil', lastName: 'One', phone: '+14155550111' });
     const phoneB = newContact(w, { firstName: 'Phil', lastName: 'Two', phone: '+14155550111' });
     // Unlinked, with the email of a contact already linked and in HighLevel.
     const linkedTwin = newContact(w, { firstName: 'Late', lastName: 'Twin', email: String(synced[3]!.doc.email) });
