@@ -192,7 +192,7 @@ export function updateContact(db: Db, input: ContactUpdate, current?: Contact): 
     const next = applyPatch(current.fields, input.patch);
     if (input.tags) next.tags = applyTags(next.tags, input.tags.add, input.tags.remove);
     const before = current.fields;
-    const changed = SYNC_FIELDS.some((f) => !fieldEquals(f, before[f] as never, next[f] as never) || (f === 'email' && before.email !== next.email));
+    const changed = SYNC_FIELDS.some((f) => !fieldEquals(f, before[f] as never, next[f] as never));
     if (!changed) return current;
     const fields = contactFieldsSchema.parse(next);
     const updatedAt = nextUpdatedAt(db, input.locationId, input.now);

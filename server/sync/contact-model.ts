@@ -253,11 +253,14 @@ export function customFieldsEqual(a: Record<string, CustomFieldValue>, b: Record
   return [...keys].every((k) => customValueEquals(a[k], b[k]));
 }
 
-/** Whether two values of `field` are the same for sync purposes (emails case-insensitively, tags as sets). */
+/**
+ * Whether two values of `field` are the same for sync purposes (tags as sets). An email is a value
+ * like any other here: a correction of its case only (ANA@… → Ana@…) is a change that travels, as
+ * HighLevel keeps the case it is given. Matching contacts by email (`sameEmail`) ignores case.
+ */
 export function fieldEquals<F extends FieldName>(field: F, a: ContactFields[F] | undefined, b: ContactFields[F] | undefined): boolean {
   if (field === 'tags') return sameSet((a ?? []) as string[], (b ?? []) as string[]);
   if (field === 'customFields') return customFieldsEqual((a ?? {}) as ContactFields['customFields'], (b ?? {}) as ContactFields['customFields']);
-  if (field === 'email') return sameEmail(a as string | null | undefined, b as string | null | undefined);
   if (field === 'dnd') return (a ?? false) === (b ?? false);
   return (a ?? null) === (b ?? null);
 }

@@ -240,8 +240,8 @@ describe('Pull contacts', () => {
       if (g === 0) expect(c?.fields).toMatchObject({ firstName: doc.firstName, email: doc.email, phone: doc.phone, city: doc.city });
       if (g === 1 || g === 2) {
         expect(before.has(c!.id)).toBe(true);
-        // The same email in another case is the same email: Tandem's spelling stays.
-        expect(c!.fields).toMatchObject({ firstName: doc.firstName, email: g === 1 ? (doc.email as string).toUpperCase() : doc.email, phone: doc.phone });
+        // The same email in another case is the same email (matched), and HighLevel's spelling wins.
+        expect(c!.fields).toMatchObject({ firstName: doc.firstName, email: doc.email, phone: doc.phone });
       }
       if (g === 3) {
         expect(c!.fields.firstName).toBe(`Renamed${i}`);

@@ -154,8 +154,8 @@ describe('creation', () => {
     expect([...(hl.tags as string[])].sort()).toEqual(['hl-lead', 'tandem']);
     // Tandem takes HighLevel's values where HighLevel had them (origin 'remote': nothing queued back).
     const local = getContact(db, locationId, c.id)!;
-    // (The email is the same one: emails compare case-insensitively, so Tandem's spelling stays.)
-    expect(local.fields).toMatchObject({ firstName: 'Ana', email: 'ANA@example.com', city: 'Porto', companyName: 'Acme' });
+    // (The email is the same one, matched case-insensitively; HighLevel's spelling of it is kept.)
+    expect(local.fields).toMatchObject({ firstName: 'Ana', email: 'ana@example.com', city: 'Porto', companyName: 'Acme' });
     expect([...local.fields.tags].sort()).toEqual(['hl-lead', 'tandem']);
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
     expect(linkOf(c.id).base).toEqual({ ...local.fields, email: 'ana@example.com', tags: [...local.fields.tags].sort() });
@@ -239,6 +239,22 @@ describe('updates', () => {
     expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'Anna', lastName: 'Lima', city: 'Lisboa' });
     expect(getContact(db, locationId, id)!.fields).toMatchObject({ firstName: 'Anna', city: 'Lisboa' });
     expect(linkOf(id).base).toEqual(getContact(db, locationId, id)!.fields);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('an email corrected in case only goes out, and one corrected in HighLevel comes in (matching ignores case, values keep it)', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ANA.LIMA@example.com' });
+    localUpdate(id, { email: 'Ana.Lima@example.com' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(remoteDoc(highlevelId).email).toBe('Ana.Lima@example.com');
+    expect(linkOf(id).base.email).toBe('Ana.Lima@example.com');
+
+    clock.advance(1000);
+    await api.updateContact(highlevelId, { email: 'ana.lima@example.com' });
+    applyRemote({ db, now: clock.now(), settings: { creationDirection: 'bidirectional', updateDirection: 'bidirectional' } }, locationId, fromHighLevel(remoteDoc(highlevelId), new Map()));
+    expect(getContact(db, locationId, id)!.fields.email).toBe('ana.lima@example.com');
+    expect(linkOf(id).base.email).toBe('ana.lima@example.com');
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
   });
 

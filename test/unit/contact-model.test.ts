@@ -116,11 +116,12 @@ describe('contactFieldsSchema', () => {
 });
 
 describe('comparisons', () => {
-  it('compares emails case-insensitively', () => {
+  it('matches emails case-insensitively, and counts a change of their case as a change', () => {
     expect(sameEmail('Ada@Example.com', 'ada@example.COM')).toBe(true);
     expect(sameEmail('ada@example.com', null)).toBe(false);
     expect(sameEmail(null, undefined)).toBe(true);
-    expect(fieldEquals('email', 'A@b.co', 'a@B.CO')).toBe(true);
+    expect(fieldEquals('email', 'A@b.co', 'a@B.CO')).toBe(false);
+    expect(fieldEquals('email', 'a@b.co', 'a@b.co')).toBe(true);
     expect(fieldEquals('firstName', 'Ada', 'ada')).toBe(false);
   });
 

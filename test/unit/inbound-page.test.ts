@@ -83,10 +83,11 @@ describe('applyRemotePage', () => {
     ]);
     expect(paged).toEqual(singly);
     expect(state(page)).toEqual(state(one));
-    // The linked contact kept its own city (and its email's case) and took HighLevel's name;
-    // creation is Bi-directional, so the city it adds to HighLevel's empty field goes out as a fill.
+    // The linked contact kept its own city and took HighLevel's name and its spelling of the email
+    // they share; creation is Bi-directional, so the city it adds to HighLevel's empty field goes
+    // out as a fill.
     const linkedB = getContact(page.db, L, getLinkByRemote(page.db, L, 'hlB')!.contactId)!;
-    expect(linkedB.fields).toMatchObject({ firstName: 'Bo', city: 'Austin', email: 'Match@Example.com' });
+    expect(linkedB.fields).toMatchObject({ firstName: 'Bo', city: 'Austin', email: 'match@example.com' });
     expect(getOutbox(page.db, L, linkedB.id)?.kind).toBe('fill');
   });
 

@@ -302,11 +302,12 @@ describe('mergeContact rules', () => {
     expect(r.newBase.customFields).toEqual({ k1: 'x2' });
   });
 
-  it('does not count a change of email case as a change', () => {
+  it('counts a change of email case as a change (HighLevel keeps the case it is given)', () => {
     const b = contact({ email: 'ada@x.co' });
     const r = mergeContact({ base: b, local: b, remote: contact({ email: 'ADA@x.co' }), localChangedAt: 0, remoteChangedAt: 1, updateDirection: 'bidirectional' });
-    expect(isNoop(r)).toBe(true);
-    expect(isEcho({ email: 'Ada@X.CO' }, b)).toBe(true);
+    expect(r.toLocal).toEqual({ email: 'ADA@x.co' });
+    expect(isEcho({ email: 'Ada@X.CO' }, b)).toBe(false);
+    expect(isEcho({ email: 'ada@x.co' }, b)).toBe(true);
   });
 });
 
@@ -317,9 +318,10 @@ describe('linkFill', () => {
   it("fills only HighLevel's empty fields and takes HighLevel's values elsewhere", () => {
     const r = linkFill(local, hl);
     expect(r.toRemote).toEqual({ city: 'Paris', phone: '+14155552671', dnd: true, customFields: { k2: 'new' } });
-    expect(r.toLocal).toEqual({ firstName: 'Ada', customFields: { k1: 'keep' } });
+    // The email matched (case aside), and HighLevel's spelling of it is the one both keep.
+    expect(r.toLocal).toEqual({ firstName: 'Ada', email: 'ada@x.co', customFields: { k1: 'keep' } });
     expect(r.tags).toEqual({ addLocal: ['hl'], removeLocal: [], addRemote: ['t'], removeRemote: [] });
-    expect(r.conflicts).toEqual([{ field: 'firstName', winner: 'remote' }, { field: 'customFields.k1', winner: 'remote' }]);
+    expect(r.conflicts).toEqual([{ field: 'firstName', winner: 'remote' }, { field: 'email', winner: 'remote' }, { field: 'customFields.k1', winner: 'remote' }]);
     const after = apply({ base: r.newBase, local, hl, carried: [...SYNC_FIELDS], direction: 'bidirectional', localChangedAt: 0, remoteChangedAt: 0 }, r);
     for (const k of KEYS) expect(k.eq(k.get(after.local), k.get(after.hl))).toBe(true);
     expect(isNoop(mergeContact({ base: r.newBase, local: after.local, remote: after.hl, localChangedAt: 0, remoteChangedAt: 0, updateDirection: 'bidirectional' }))).toBe(true);

@@ -50,8 +50,9 @@ describe('decidePush', () => {
   it('records HighLevel raw text as `before` (what an undo writes back)', () => {
     const remote = remoteView(doc({}, { phone: '(415) 555-2671', email: 'Ada@X.co' }), ownerMap);
     const plan = decidePush({ contact: contact({ phone: '+14155552672', email: 'ada@x.co' }), remote, locationId: 'L', userMap });
-    expect(plan.update?.body).toEqual({ phone: '+14155552672' });
-    expect(plan.before).toEqual({ phone: '(415) 555-2671' });
+    // Tandem's email case goes out too: HighLevel keeps the case it is given.
+    expect(plan.update?.body).toEqual({ phone: '+14155552672', email: 'ada@x.co' });
+    expect(plan.before).toEqual({ phone: '(415) 555-2671', email: 'Ada@X.co' });
   });
 
   it('sends a paired owner as its HighLevel user, and leaves an unpaired one out with a reason', () => {
