@@ -61,7 +61,7 @@ describe('decidePush', () => {
     expect(paired.update?.body).toEqual({ assignedTo: 'h1' });
     expect(paired.before).toEqual({ assignedTo: 'h3' });
     const unpaired = decidePush({ contact: contact({ ownerUserId: 'u2' }), remote, locationId: 'L', userMap });
-    expect(unpaired).toMatchObject({ action: 'unchanged', ownerSent: false, reason: expect.stringMatching(/u2 has no paired HighLevel user/) });
+    expect(unpaired).toMatchObject({ action: 'unchanged', ownerSent: false, reason: expect.stringMatching(/^owner not sent: the contact's Tandem owner has no paired HighLevel user/) });
   });
 
   it('creates a contact HighLevel does not have, and skips one deleted there', () => {

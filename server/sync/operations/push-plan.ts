@@ -69,9 +69,8 @@ export function duplicateReason(d: DuplicateOf): string {
   return `same ${d.field} as Tandem contact ${d.label}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
 }
 
-function ownerReason(ownerUserId: string): string {
-  return `owner ${ownerUserId} has no paired HighLevel user, so the owner was not sent (Sync users repairs pairings)`;
-}
+/** Shown to an admin beside the contact, so it names no internal id. */
+const OWNER_REASON = "owner not sent: the contact's Tandem owner has no paired HighLevel user (Sync users pairs users with the same email)";
 
 /** HighLevel's raw value of a scalar field, for `before`: what an undo writes back. */
 function rawValue(remote: RemoteView, f: ScalarField): unknown {
@@ -114,7 +113,7 @@ export function decidePush(input: {
     plan.create = body;
     plan.requests = 1;
     plan.ownerSent = unmatchedOwner === undefined;
-    if (unmatchedOwner) plan.reason = ownerReason(unmatchedOwner);
+    if (unmatchedOwner) plan.reason = OWNER_REASON;
     for (const f of SCALAR_FIELDS) {
       const v = contact[f];
       if (v === null || v === false || (f === 'ownerUserId' && unmatchedOwner)) continue;
@@ -139,7 +138,7 @@ export function decidePush(input: {
       const hl = userMap(mine as string);
       if (!hl) {
         plan.ownerSent = false;
-        plan.reason = ownerReason(mine as string);
+        plan.reason = OWNER_REASON;
         continue;
       }
       if (hl === remote.assignedTo) continue;
