@@ -252,7 +252,7 @@ describe('updates', () => {
 
     clock.advance(1000);
     await api.updateContact(highlevelId, { email: 'ana.lima@example.com' });
-    applyRemote({ db, now: clock.now(), settings: { creationDirection: 'bidirectional', updateDirection: 'bidirectional' } }, locationId, fromHighLevel(remoteDoc(highlevelId), new Map()));
+    applyRemote({ db, now: clock.now(), settings: { creationDirection: 'bidirectional', updateDirection: 'bidirectional' } }, locationId, fromHighLevel(remoteDoc(highlevelId), ownerMapFor(db, locationId)), { complete: true });
     expect(getContact(db, locationId, id)!.fields.email).toBe('ana.lima@example.com');
     expect(linkOf(id).base.email).toBe('ana.lima@example.com');
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
