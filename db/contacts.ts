@@ -13,7 +13,9 @@ import {
   applyTags,
   contactFieldsSchema,
   customFieldValueSchema,
+  customValueEquals,
   fieldEquals,
+  SCALAR_FIELDS,
   SYNC_FIELDS,
   type ContactFields,
   type ContactPatch,
@@ -31,6 +33,8 @@ export interface Contact {
   updatedAt: number;
   archivedAt: number | null;
   version: number;
+  /** Field key (`city`, `customFields.<id>`) → when Tandem last changed it (epoch ms); see the column. */
+  fieldChangedAt: Readonly<Record<string, number>>;
 }
 
 /** 'local': written in Tandem (REST API), to be sent to HighLevel; 'remote': applied from HighLevel. */
@@ -48,6 +52,9 @@ export class ContactWriteError extends Error {
 }
 
 const tagsJson = z.array(z.string());
+const fieldTimesJson = z.record(z.string(), z.number());
+/** Most contacts were never edited in Tandem: one shared, frozen empty map for them. */
+const NO_FIELD_TIMES: Readonly<Record<string, number>> = Object.freeze({});
 const customFieldsJson = z.record(z.string(), customFieldValueSchema);
 
 export function rowToContact(row: Row): Contact {
@@ -78,7 +85,20 @@ export function rowToContact(row: Row): Contact {
     updatedAt: row.updatedAt,
     archivedAt: row.archivedAt,
     version: row.version,
+    fieldChangedAt: row.fieldChangedAt === null ? NO_FIELD_TIMES : fieldTimesJson.parse(JSON.parse(row.fieldChangedAt)),
   };
+}
+
+/**
+ * The field keys whose values differ between `a` and `b` (tags excluded: they merge as sets, and
+ * need no time). Custom fields by id.
+ */
+function changedKeys(a: ContactFields, b: ContactFields): string[] {
+  const out: string[] = SCALAR_FIELDS.filter((f) => !fieldEquals(f, a[f] as never, b[f] as never));
+  for (const id of new Set([...Object.keys(a.customFields), ...Object.keys(b.customFields)])) {
+    if (!customValueEquals(a.customFields[id], b.customFields[id])) out.push(`customFields.${id}`);
+  }
+  return out;
 }
 
 /** The stored columns of `fields` (validated: the table only ever holds the normalised form). */
@@ -156,7 +176,7 @@ export function insertContact(db: Db, input: NewContact, opts: { latestUpdatedAt
   const updatedAt = latest === undefined ? nextUpdatedAt(db, input.locationId, input.now) : Math.max(latest + 1, input.now);
   statements.insert(db).run({ id, locationId: input.locationId, ...columnsOf(fields), createdAt: input.now, updatedAt });
   if (input.origin === 'local') enqueueOutbox(db, input.locationId, id, 'upsert', input.now);
-  return { id, locationId: input.locationId, fields, createdAt: input.now, updatedAt, archivedAt: null, version: 1 };
+  return { id, locationId: input.locationId, fields, createdAt: input.now, updatedAt, archivedAt: null, version: 1, fieldChangedAt: NO_FIELD_TIMES };
 }
 
 /** A change to a contact: a patch, tag adds and removes. */
@@ -200,10 +220,16 @@ export function updateContact(db: Db, input: ContactUpdate, current?: Contact): 
     // an index whose columns an UPDATE sets even to the same value, so those columns are set only
     // when they change (about 40 µs against 6 per update, with a location's contacts and indexes).
     const keysChanged = fields.email !== before.email || fields.phone !== before.phone;
-    (keysChanged ? statements.update : statements.updateKeepingKeys)(db).run({ ...columnsOf(fields), updatedAt, version: current.version + 1, id: current.id });
+    let fieldChangedAt = current.fieldChangedAt;
+    if (input.origin === 'local') {
+      const changes = changedKeys(before, fields);
+      if (changes.length) fieldChangedAt = { ...fieldChangedAt, ...Object.fromEntries(changes.map((k) => [k, updatedAt])) };
+    }
+    const times = fieldChangedAt === NO_FIELD_TIMES ? null : JSON.stringify(fieldChangedAt);
+    (keysChanged ? statements.update : statements.updateKeepingKeys)(db).run({ ...columnsOf(fields), fieldChangedAt: times, updatedAt, version: current.version + 1, id: current.id });
     if (input.origin === 'local') enqueueOutbox(db, input.locationId, current.id, 'upsert', input.now);
     // What was written, as a read-back would return it.
-    return { ...current, fields, updatedAt, version: current.version + 1 };
+    return { ...current, fields, updatedAt, version: current.version + 1, fieldChangedAt };
   });
 }
 
@@ -422,12 +448,13 @@ const placeholdersOf = (columns: readonly (typeof FIELD_COLUMNS)[number][]) =>
   Object.fromEntries(columns.map((c) => [c, p(c)])) as unknown as Pick<Row, (typeof FIELD_COLUMNS)[number]>;
 const fieldPlaceholders = placeholdersOf(FIELD_COLUMNS);
 
-/** An UPDATE of a contact's `set` columns, its updatedAt and version (placeholders named as the columns). */
+/** An UPDATE of a contact's `set` columns, its field times, updatedAt and version (placeholders named as the columns). */
 function updateOf(db: Db, set: Partial<Row>) {
   return db
     .update(contacts)
     .set({
       ...set,
+      fieldChangedAt: p('fieldChangedAt'),
       updatedAt: p('updatedAt'),
       version: p('version'),
       // Drizzle binds placeholders in `set` through each column's encoder (dnd stays 0/1), as in
@@ -476,9 +503,9 @@ const statements = {
       .where(and(eq(contacts.locationId, p('locationId')), sql`${contacts.phone} in (select value from json_each(${p('phones')}))`, isNull(contacts.archivedAt)))
       .prepare(),
   ),
-  update: preparedWrite<ColumnValues & { updatedAt: number; version: number; id: string }>((db) => updateOf(db, fieldPlaceholders)),
+  update: preparedWrite<ColumnValues & { fieldChangedAt: string | null; updatedAt: number; version: number; id: string }>((db) => updateOf(db, fieldPlaceholders)),
   /** Without the indexed email and phone columns: for the writes that do not change them. */
-  updateKeepingKeys: preparedWrite<ColumnValues & { updatedAt: number; version: number; id: string }>((db) => updateOf(db, placeholdersOf(FIELD_COLUMNS.filter((c) => c !== 'email' && c !== 'emailLower' && c !== 'phone')))),
+  updateKeepingKeys: preparedWrite<ColumnValues & { fieldChangedAt: string | null; updatedAt: number; version: number; id: string }>((db) => updateOf(db, placeholdersOf(FIELD_COLUMNS.filter((c) => c !== 'email' && c !== 'emailLower' && c !== 'phone')))),
   insert: preparedWrite<ColumnValues & { id: string; locationId: string; createdAt: number; updatedAt: number }>((db) =>
     db.insert(contacts).values({
       id: p('id'),

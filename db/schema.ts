@@ -139,6 +139,12 @@ export const contacts = sqliteTable(
     archivedAt: integer('archived_at'),
     /** Bumped on every write; API clients may send it back for optimistic concurrency. */
     version: integer('version').notNull().default(1),
+    /**
+     * JSON object: field key (`city`, `customFields.<id>`) → epoch ms of its latest change made in
+     * Tandem (origin 'local'); null until the first. A conflict with HighLevel under Bi-directional
+     * updates goes to the more recent change of that field, not of the contact.
+     */
+    fieldChangedAt: text('field_changed_at'),
   },
   (t) => [
     index('contacts_location_updated').on(t.locationId, t.updatedAt, t.id),

@@ -169,6 +169,7 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
     local: local.fields,
     remote: remote.fields,
     localChangedAt: local.updatedAt,
+    localFieldChangedAt: local.fieldChangedAt,
     remoteChangedAt: remote.dateUpdated ?? now,
     updateDirection: deps.settings.updateDirection,
   });

@@ -48,8 +48,14 @@ export interface MergeInput {
   local: ContactFields;
   /** What HighLevel sent; only the fields it carries are known. */
   remote: Partial<ContactFields>;
-  /** When each side last changed this contact (epoch ms); decides Bi-directional conflicts. */
+  /**
+   * When each side last changed (epoch ms); decides Bi-directional conflicts. Tandem's time is the
+   * field's own where Tandem recorded it (`localFieldChangedAt`, by field key), else the contact's;
+   * HighLevel's is the contact's (HighLevel dates only the contact), so on HighLevel's side it is
+   * an upper bound, and a doubt goes to HighLevel.
+   */
   localChangedAt: number;
+  localFieldChangedAt?: Readonly<Record<string, number>>;
   remoteChangedAt: number;
   updateDirection: UpdateDirection;
 }
@@ -58,6 +64,12 @@ interface Policy {
   outbound: boolean;
   /** Who wins a field both sides changed to different values. */
   winner: Winner;
+}
+
+/** The policy for one field: under Bi-directional, the more recent change of that field wins (a tie: HighLevel). */
+function policyFor(input: MergeInput, outbound: boolean, key: FieldKey): Policy {
+  const local = input.localFieldChangedAt?.[key] ?? input.localChangedAt;
+  return { outbound, winner: outbound && local > input.remoteChangedAt ? 'local' : 'remote' };
 }
 
 interface Outcome<T> {
@@ -134,22 +146,18 @@ function setCustom(patch: ContactPatch, id: string, value: CustomFieldValue | nu
 /**
  * Per field: changed on one side only → that change wins (Inbound: a Tandem-only change is kept in
  * Tandem, not sent, and stays pending); changed on both to different values → Inbound: HighLevel;
- * Bi-directional: the side that changed the contact more recently (a tie goes to HighLevel).
+ * Bi-directional: the side that changed the field more recently (policyFor; a tie goes to HighLevel).
  */
 export function mergeContact(input: MergeInput): MergeResult {
   const { base, local, remote } = input;
   const outbound = input.updateDirection === 'bidirectional';
-  const policy: Policy = {
-    outbound,
-    winner: outbound && input.localChangedAt > input.remoteChangedAt ? 'local' : 'remote',
-  };
   const out = emptyResult(base);
   const note = (field: FieldKey, o: Outcome<unknown>) => {
     if (o.conflict) out.conflicts.push({ field, winner: o.conflict });
   };
 
   for (const field of SCALAR_FIELDS) {
-    const o = decide<unknown>(base[field], local[field], carried(remote, field), (a, b) => fieldEquals(field, a as never, b as never), policy);
+    const o = decide<unknown>(base[field], local[field], carried(remote, field), (a, b) => fieldEquals(field, a as never, b as never), policyFor(input, outbound, field));
     setScalar(out.newBase, field, o.base);
     if (o.toLocal) setScalar(out.toLocal, field, o.toLocal.value);
     if (o.toRemote) setScalar(out.toRemote, field, o.toRemote.value);
@@ -160,7 +168,7 @@ export function mergeContact(input: MergeInput): MergeResult {
   const ids = new Set([...Object.keys(base.customFields), ...Object.keys(local.customFields), ...Object.keys(remoteCustom ?? {})]);
   for (const id of [...ids].sort()) {
     const r = remoteCustom ? { value: normalizeCustomValue(remoteCustom[id]) } : undefined;
-    const o = decide(normalizeCustomValue(base.customFields[id]), normalizeCustomValue(local.customFields[id]), r, customValueEquals, policy);
+    const o = decide(normalizeCustomValue(base.customFields[id]), normalizeCustomValue(local.customFields[id]), r, customValueEquals, policyFor(input, outbound, `customFields.${id}`));
     if (o.base !== null) out.newBase.customFields[id] = o.base;
     if (o.toLocal) setCustom(out.toLocal, id, o.toLocal.value);
     if (o.toRemote) setCustom(out.toRemote, id, o.toRemote.value);

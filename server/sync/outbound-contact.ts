@@ -71,6 +71,7 @@ export async function pushLinked(pass: Pass, contact: Contact, link: Link): Prom
     local: contact.fields,
     remote: remote.fields,
     localChangedAt: contact.updatedAt,
+    localFieldChangedAt: contact.fieldChangedAt,
     remoteChangedAt: remote.dateUpdated ?? pass.deps.clock.now(),
     updateDirection: 'bidirectional',
   });

@@ -242,6 +242,31 @@ describe('updates', () => {
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
   });
 
+  it('a field both sides changed follows the more recent change of that field, not of the contact', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ana@example.com', source: 'web' });
+    // Tandem renames her, then HighLevel does, then Tandem edits another field (the push held meanwhile).
+    localUpdate(id, { firstName: 'Tandem older' });
+    clock.advance(2000);
+    await api.updateContact(highlevelId, { firstName: 'HighLevel newer' });
+    clock.advance(2000);
+    localUpdate(id, { source: 'dialer' });
+
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    // HighLevel's rename was the later one; Tandem's later edit was of another field, and went out.
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'HighLevel newer', source: 'dialer' });
+    expect(getContact(db, locationId, id)!.fields).toMatchObject({ firstName: 'HighLevel newer', source: 'dialer' });
+    expect(linkOf(id).base).toEqual(getContact(db, locationId, id)!.fields);
+
+    // And the other way round: Tandem's rename the later one wins over HighLevel's earlier one.
+    await api.updateContact(highlevelId, { firstName: 'HighLevel earlier' });
+    clock.advance(2000);
+    localUpdate(id, { firstName: 'Tandem later' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(remoteDoc(highlevelId).firstName).toBe('Tandem later');
+    expect(getContact(db, locationId, id)!.fields.firstName).toBe('Tandem later');
+  });
+
   it('an email corrected in case only goes out, and one corrected in HighLevel comes in (matching ignores case, values keep it)', async () => {
     setDirections({ updateDirection: 'bidirectional' });
     const { id, highlevelId } = await linkedContact({ firstName: 'Ana', email: 'ANA.LIMA@example.com' });

@@ -75,6 +75,19 @@ describe('contacts repository', () => {
     expect(getContact(database.db, L, other.id)).toEqual(other);
   });
 
+  it('records when Tandem (not HighLevel) last changed each field, custom fields one by one, and keeps it across reads', () => {
+    const db = database.db;
+    const c = createContact(db, { locationId: L, fields: fields({ firstName: 'Ada', city: 'Paris' }), now: 1000, origin: 'local' });
+    expect(c.fieldChangedAt).toEqual({});
+    updateContact(db, { locationId: L, id: c.id, patch: { firstName: 'Ana', customFields: { k: 'x' } }, now: 2000, origin: 'local' });
+    // HighLevel's writes change values, not Tandem's times.
+    updateContact(db, { locationId: L, id: c.id, patch: { firstName: 'Remote', city: 'Nice' }, now: 3000, origin: 'remote' });
+    // Tags carry no time (they merge as sets); an unchanged value keeps its time.
+    const last = updateContact(db, { locationId: L, id: c.id, patch: { city: 'Lyon', firstName: 'Remote' }, tags: { add: ['t'], remove: [] }, now: 4000, origin: 'local' });
+    expect(last.fieldChangedAt).toEqual({ firstName: 2000, 'customFields.k': 2000, city: 4000 });
+    expect(getContact(db, L, c.id)!.fieldChangedAt).toEqual(last.fieldChangedAt);
+  });
+
   it('keeps the email and phone lookups right whether an update changes them or leaves them alone', () => {
     const c = createContact(database.db, { locationId: L, fields: fields({ firstName: 'Ada', email: 'ada@example.com', phone: '+14155550123' }), now: 1000, origin: 'remote' });
     const byEmail = (email: string) => findContactsByEmail(database.db, L, email).map((x) => x.id);

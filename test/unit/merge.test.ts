@@ -302,6 +302,25 @@ describe('mergeContact rules', () => {
     expect(r.newBase.customFields).toEqual({ k1: 'x2' });
   });
 
+  it('Bi-directional: each field both sides changed goes to the more recent change of that field', () => {
+    const base = contact({ firstName: 'Ada', city: 'Paris', customFields: { k: 'base' } });
+    const local = contact({ firstName: 'Tandem', city: 'Lyon', source: 'dialer', customFields: { k: 'tandem' } });
+    const remote = contact({ firstName: 'HighLevel', city: 'Nice', customFields: { k: 'highlevel' } });
+    // Tandem renamed her at 10 and changed the custom field at 30; HighLevel changed the contact at 20;
+    // the city has no time of its own, so the contact's (40, Tandem's latest edit) counts.
+    const r = mergeContact({
+      base, local, remote, localChangedAt: 40, remoteChangedAt: 20, updateDirection: 'bidirectional',
+      localFieldChangedAt: { firstName: 10, 'customFields.k': 30, source: 40 },
+    });
+    expect(r.toLocal).toEqual({ firstName: 'HighLevel' });
+    expect(r.toRemote).toEqual({ city: 'Lyon', source: 'dialer', customFields: { k: 'tandem' } });
+    expect(r.conflicts).toEqual([{ field: 'firstName', winner: 'remote' }, { field: 'city', winner: 'local' }, { field: 'customFields.k', winner: 'local' }]);
+    // Inbound: HighLevel wins every conflict, whatever the times.
+    const inbound = mergeContact({ base, local, remote, localChangedAt: 40, remoteChangedAt: 20, updateDirection: 'inbound', localFieldChangedAt: { firstName: 50 } });
+    expect(inbound.toRemote).toEqual({});
+    expect(inbound.toLocal).toEqual({ firstName: 'HighLevel', city: 'Nice', customFields: { k: 'highlevel' } });
+  });
+
   it('counts a change of email case as a change (HighLevel keeps the case it is given)', () => {
     const b = contact({ email: 'ada@x.co' });
     const r = mergeContact({ base: b, local: b, remote: contact({ email: 'ADA@x.co' }), localChangedAt: 0, remoteChangedAt: 1, updateDirection: 'bidirectional' });
