@@ -209,6 +209,8 @@ describe('Pull contacts', () => {
     expect(preview.samples).toHaveLength(20);
     expect(preview.samples.find((x) => x.highlevelId === docs[0]!.id)).toMatchObject({ side: 'tandem', action: 'create', label: `${docs[0]!.firstName} ${docs[0]!.lastName}` });
     expect(preview.notes.join(' ')).toContain(`${per} contacts have a HighLevel owner with no paired Tandem user`);
+    // The archived ones (group 7) are skipped; nothing of theirs is on its way to HighLevel here.
+    expect(preview.notes.join(' ')).toContain(`${per} contacts archived in Tandem are skipped: a pull does not bring back what was archived in Tandem`);
     expect(contactIds(t.db, loc)).toHaveLength(before.size);
 
     const runSeq = lastSeq(t);

@@ -67,7 +67,8 @@ export function decidePull(db: Db, locationId: string, remote: RemoteContact, cl
     if (link.remoteDeletedAt !== null) return { action: 'skipped', contactId: link.contactId, reason: 'deleted in HighLevel (Tandem archived it)' };
     const local = getContact(db, locationId, link.contactId);
     if (!local) return { action: 'skipped', contactId: link.contactId, reason: 'no longer in Tandem' };
-    // Its deletion is on its way to HighLevel (the outbox); a pull does not bring it back.
+    // Archived in Tandem (its deletion goes to HighLevel only when both settings are Bi-directional):
+    // a pull does not bring it back; a restore does.
     if (local.archivedAt !== null) return { action: 'skipped', contactId: local.id, reason: 'archived in Tandem' };
     const o = overwrite(local.fields, remote);
     const changed = !isEmptyPatch(o.patch) || o.addTags.length > 0;
