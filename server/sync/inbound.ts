@@ -21,7 +21,7 @@ import {
   archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, liveContactsByKeys, unlinkedAfterFailedCreate, updateContact,
   type Contact,
 } from '../../db/contacts.ts';
-import { getLinkByRemote, insertLink, isContactLinked, linkedContactIds, linksByRemote, saveLink, tombstone, type Link } from '../../db/links.ts';
+import { deleteLink, getLinkByRemote, insertLink, isContactLinked, linkedContactIds, linksByRemote, saveLink, tombstone, type Link } from '../../db/links.ts';
 import { dropOutbox, enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
@@ -162,8 +162,14 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   if (!local) return 'ignored';
   // Archived in Tandem: HighLevel's edit does not revive it, but is kept in it, so that a restore
   // brings back what HighLevel holds. (Its deletion is sent only when both settings are
-  // Bi-directional; otherwise the HighLevel contact lives on and goes on changing.)
+  // Bi-directional; otherwise the HighLevel contact lives on and goes on changing.) Unless a live
+  // Tandem contact, not linked, now has its email or phone (made again in Tandem after the archive):
+  // that one takes the HighLevel contact over, as its own push would (outbound-contact.ts liveHolder).
   const archived = local.archivedAt !== null;
+  if (archived && !isKeyless(remote.fields) && findMatch(db, locationId, remote.fields)) {
+    deleteLink(db, locationId, local.id);
+    return applyUnlinked(deps, locationId, remote, opts);
+  }
   const merge = mergeContact({
     base: link.base,
     local: local.fields,

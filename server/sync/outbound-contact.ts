@@ -4,7 +4,7 @@
 // contact that writes HighLevel's side into Tandem and advances the ledger.
 import type { Db } from '../../db/client.ts';
 import { getContact, updateContact, type Contact } from '../../db/contacts.ts';
-import { getLinkByRemote, saveLink, type Link } from '../../db/links.ts';
+import { deleteLink, getLinkByRemote, saveLink, type Link } from '../../db/links.ts';
 import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
@@ -170,6 +170,12 @@ function settle(pass: Pass, read: Contact, highlevelId: string, merge: MergeResu
   const now = clock.now();
   // The repositories get `db` itself: its statements run inside the connection's transaction.
   transaction(db, () => {
+    // Linking to a HighLevel contact an archived Tandem contact held moves the link here (liveHolder).
+    const holder = getLinkByRemote(db, pass.locationId, highlevelId);
+    if (holder && holder.contactId !== read.id) {
+      if (liveHolder(db, pass.locationId, highlevelId, read.id)) throw new Error(heldByAnother(pass, { highlevelId }));
+      deleteLink(db, pass.locationId, holder.contactId);
+    }
     const current = getContact(db, read.locationId, read.id);
     if (current) writeLocal(db, read, current, merge, now);
     saveLink(db, { locationId: pass.locationId, contactId: read.id, highlevelId, base: merge.newBase, remoteUpdatedAt: remoteUpdatedAt ?? null, now });
@@ -254,10 +260,21 @@ async function findRemote(pass: Pass, contact: Contact, tried?: { since: number 
   return tried ? findOwnCreate(pass.deps.api, contact.fields, tried.since, (doc) => remoteView(pass, doc).fields) : null;
 }
 
-/** The contact found, unless it is linked to another Tandem contact (read now: links change between passes). */
+/** The contact found, unless another live Tandem contact holds it (read now: links change between passes). */
 function unlinkedElsewhere(pass: Pass, contact: Contact, found: HighLevelContact): HighLevelContact | null {
-  const other = getLinkByRemote(pass.deps.db, pass.locationId, found.id);
-  return other && other.contactId !== contact.id ? null : found;
+  return liveHolder(pass.deps.db, pass.locationId, found.id, contact.id) ? null : found;
+}
+
+/**
+ * The link by which another Tandem contact that is live holds this HighLevel contact. One archived
+ * in Tandem does not count: its HighLevel contact lived on (the deletion was not sent), and a new
+ * Tandem contact with its email or phone takes it over (settle moves the link), instead of being
+ * refused for good because of a contact no one uses any more.
+ */
+function liveHolder(db: Db, locationId: string, highlevelId: string, contactId: string): Link | undefined {
+  const other = getLinkByRemote(db, locationId, highlevelId);
+  if (!other || other.contactId === contactId) return undefined;
+  return getContact(db, locationId, other.contactId)?.archivedAt === null ? other : undefined;
 }
 
 /**
@@ -283,8 +300,7 @@ export function heldByAnother(pass: Pass, other: { highlevelId?: string; name?: 
  * empty fields are filled from Tandem (one PUT), and Tandem's extra tags are added.
  */
 async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact): Promise<Outcome> {
-  const other = getLinkByRemote(pass.deps.db, pass.locationId, doc.id);
-  if (other && other.contactId !== contact.id) throw new Error(heldByAnother(pass, { highlevelId: doc.id }));
+  if (liveHolder(pass.deps.db, pass.locationId, doc.id, contact.id)) throw new Error(heldByAnother(pass, { highlevelId: doc.id }));
   const remote = remoteView(pass, doc);
   const fill = linkFill(contact.fields, remote.fields, { outbound: true });
   await sendChanges(pass, contact, doc.id, fill, remote.fields.ownerUserId ?? null);

@@ -443,6 +443,51 @@ describe('archives', () => {
     // A switch afterwards does not replay the older archive.
     expect(emulator.emu.contact(keptId)).toMatchObject({ id: keptId });
   });
+
+  it('a contact made again in Tandem after its archive takes over the HighLevel contact the archive left there', async () => {
+    const old = localCreate({ firstName: 'Arch', email: 'arch@example.com' });
+    await pushPending(deps(), locationId);
+    const hlId = linkOf(old.id).highlevelId;
+    // Defaults (updates Inbound): archived in Tandem only; HighLevel keeps its contact.
+    clock.advance(1000);
+    archiveContact(db, { locationId, id: old.id, now: clock.now(), origin: 'local' });
+    await pushPending(deps(), locationId);
+
+    const again = localCreate({ firstName: 'Arch', lastName: 'Again', email: 'ARCH@example.com' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, failed: 0 });
+    expect(remoteIds()).toEqual([hlId]);
+    expect(linkOf(again.id).highlevelId).toBe(hlId);
+    expect(getLinkByContact(db, locationId, old.id)).toBeUndefined();
+    // HighLevel's empty last name was filled; its later edits reach the live contact.
+    expect(remoteDoc(hlId).lastName).toBe('Again');
+    clock.advance(1000);
+    await api.updateContact(hlId, { firstName: 'Archie' });
+    const settings = { creationDirection: 'bidirectional', updateDirection: 'inbound' } as const;
+    expect(applyRemote({ db, now: clock.now(), settings }, locationId, fromHighLevel(remoteDoc(hlId), ownerMapFor(db, locationId)), { complete: true })).toBe('updated');
+    expect(getContact(db, locationId, again.id)!.fields.firstName).toBe('Archie');
+    expect(getContact(db, locationId, old.id)!.fields.firstName).toBe('Arch');
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('with creation Inbound, the HighLevel contact an archive left goes to a live contact with its email at its next change', async () => {
+    const old = localCreate({ firstName: 'Arch', email: 'arch@example.com' });
+    await pushPending(deps(), locationId);
+    const hlId = linkOf(old.id).highlevelId;
+    setDirections({ creationDirection: 'inbound' });
+    clock.advance(1000);
+    archiveContact(db, { locationId, id: old.id, now: clock.now(), origin: 'local' });
+    const again = localCreate({ firstName: 'Arch', email: 'arch@example.com', city: 'Porto' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 1 });
+
+    clock.advance(1000);
+    await api.updateContact(hlId, { firstName: 'Archie' });
+    const settings = { creationDirection: 'inbound', updateDirection: 'inbound' } as const;
+    expect(applyRemote({ db, now: clock.now(), settings }, locationId, fromHighLevel(remoteDoc(hlId), ownerMapFor(db, locationId)), { complete: true })).toBe('linked');
+    expect(linkOf(again.id).highlevelId).toBe(hlId);
+    expect(getLinkByContact(db, locationId, old.id)).toBeUndefined();
+    expect(getContact(db, locationId, again.id)!.fields).toMatchObject({ firstName: 'Archie', city: 'Porto' });
+    expect(getContact(db, locationId, old.id)!.fields.firstName).toBe('Arch');
+  });
 });
 
 describe('restores', () => {
