@@ -5,7 +5,8 @@ import { and, asc, desc, eq, gt, gte, isNull, lt, or, sql, type SQL } from 'driz
 import { z } from 'zod';
 import type { Db } from './client.ts';
 import { newId } from './ids.ts';
-import { enqueueOutbox } from './outbox.ts';
+import { getLinkByContact } from './links.ts';
+import { dropOutbox, enqueueOutbox } from './outbox.ts';
 import { preparedOnce, preparedWrite, transaction } from './prepared.ts';
 import { contactLinks, contacts, outbox } from './schema.ts';
 import {
@@ -87,6 +88,20 @@ export function rowToContact(row: Row): Contact {
     version: row.version,
     fieldChangedAt: row.fieldChangedAt === null ? NO_FIELD_TIMES : fieldTimesJson.parse(JSON.parse(row.fieldChangedAt)),
   };
+}
+
+/**
+ * Queues a Tandem-side write of a live contact for HighLevel, unless there is nothing left to send:
+ * linked, it holds again exactly what HighLevel holds (the link's ledger), e.g. an edit undone, so
+ * its row goes. A row kept for nothing made the panel count edits held that were not.
+ */
+function queueLocalWrite(db: Db, locationId: string, contactId: string, fields: ContactFields, now: number): void {
+  const link = getLinkByContact(db, locationId, contactId);
+  if (link && link.remoteDeletedAt === null && changedKeys(fields, link.base).length === 0 && fieldEquals('tags', fields.tags, link.base.tags)) {
+    dropOutbox(db, locationId, contactId);
+  } else {
+    enqueueOutbox(db, locationId, contactId, 'upsert', now);
+  }
 }
 
 /**
@@ -227,7 +242,7 @@ export function updateContact(db: Db, input: ContactUpdate, current?: Contact): 
     }
     const times = fieldChangedAt === NO_FIELD_TIMES ? null : JSON.stringify(fieldChangedAt);
     (keysChanged ? statements.update : statements.updateKeepingKeys)(db).run({ ...columnsOf(fields), fieldChangedAt: times, updatedAt, version: current.version + 1, id: current.id });
-    if (input.origin === 'local') enqueueOutbox(db, input.locationId, current.id, 'upsert', input.now);
+    if (input.origin === 'local') queueLocalWrite(db, input.locationId, current.id, fields, input.now);
     // What was written, as a read-back would return it.
     return { ...current, fields, updatedAt, version: current.version + 1, fieldChangedAt };
   });
@@ -249,7 +264,8 @@ function setArchived(
       .set({ archivedAt: archived ? input.now : null, updatedAt: nextUpdatedAt(db, input.locationId, input.now), version: row.version + 1 })
       .where(eq(contacts.id, row.id))
       .run();
-    if (input.origin === 'local') enqueueOutbox(db, input.locationId, row.id, archived ? 'archive' : 'upsert', input.now);
+    if (input.origin === 'local' && archived) enqueueOutbox(db, input.locationId, row.id, 'archive', input.now);
+    if (input.origin === 'local' && !archived) queueLocalWrite(db, input.locationId, row.id, rowToContact(row).fields, input.now);
     return rowToContact(readRow(db, input.locationId, row.id)!);
   });
 }

@@ -26,8 +26,8 @@ import { dropOutbox, enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
-import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
-import { isEcho, linkFill, mergeContact, type MergeResult } from './merge.ts';
+import { SCALAR_FIELDS, applyPatch, applyTags, emptyContact, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
+import { isEcho, linkFill, mergeContact, pendingLocal, type MergeResult } from './merge.ts';
 
 export interface InboundDeps {
   db: Db;
@@ -180,11 +180,15 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
     updateDirection: deps.settings.updateDirection,
   });
   const changed = writeLocal(deps, local, merge);
-  saveLink(db, { ...link, base: held(link.base, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
+  const base = held(link.base, remote.fields);
+  saveLink(db, { ...link, base, remoteUpdatedAt: remote.dateUpdated ?? null, now });
   // A Tandem change the merge would send (Bi-directional) must reach the outbox even if its earlier
   // row is gone (e.g. it was sent before HighLevel's edit overtook it). Not for an archived contact:
   // its row is its archive, and a restore queues it again.
   if (!archived && deps.settings.updateDirection === 'bidirectional' && sendsSomething(merge)) enqueueOutbox(db, locationId, local.id, 'upsert', now);
+  // Tandem's held change was overtaken (HighLevel's value won, or HighLevel came to the same
+  // value): with nothing left to send, its row goes, or the panel would count it as held.
+  else if (!archived && pendingLocal(link.base, local.fields).length > 0 && pendingLocal(base, afterWrite(local.fields, merge)).length === 0) dropOutbox(db, locationId, local.id);
   return changed ? 'updated' : 'unchanged';
 }
 
@@ -271,6 +275,13 @@ function writeLocal(deps: InboundDeps, local: Contact, merge: MergeResult): bool
     local,
   );
   return true;
+}
+
+/** Tandem's fields once writeLocal has written the merge's side for Tandem. */
+function afterWrite(fields: ContactFields, merge: MergeResult): ContactFields {
+  const next = applyPatch(fields, merge.toLocal);
+  next.tags = applyTags(next.tags, merge.tags.addLocal, merge.tags.removeLocal);
+  return next;
 }
 
 function sendsSomething(merge: MergeResult): boolean {

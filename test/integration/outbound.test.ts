@@ -11,6 +11,7 @@ import { getLinkByContact, upsertLink } from '../../db/links.ts';
 import { getOutbox, outboxCounts } from '../../db/outbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { getSyncState } from '../../db/sync-state.ts';
+import { syncStatus } from '../../db/sync-status.ts';
 import { createUser } from '../../db/users.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import type { ContactDoc } from '../../emulator/state.ts';
@@ -300,6 +301,32 @@ describe('updates', () => {
     await clearLog();
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0 });
     expect(await requestLog()).toEqual([]);
+  });
+
+  it('with Inbound, holds only edits that still differ from HighLevel: an edit undone, overtaken by HighLevel or archived and restored holds nothing', async () => {
+    const a = await linkedContact({ firstName: 'Ann', email: 'ann@example.com' });
+    const b = await linkedContact({ firstName: 'Bo', email: 'bo@example.com' });
+    const c = await linkedContact({ firstName: 'Cy', email: 'cy@example.com' });
+    const d = await linkedContact({ firstName: 'Di', email: 'di@example.com' });
+    localUpdate(a.id, { city: 'Porto' });
+    localUpdate(a.id, { city: null });
+    localUpdate(b.id, { city: 'Lisboa' });
+    localUpdate(c.id, { firstName: 'Cyrus' });
+    clock.advance(1000);
+    await api.updateContact(c.highlevelId, { firstName: 'Cyril' });
+    const settings = { creationDirection: 'bidirectional', updateDirection: 'inbound' } as const;
+    expect(applyRemote({ db, now: clock.now(), settings }, locationId, fromHighLevel(remoteDoc(c.highlevelId), ownerMapFor(db, locationId)), { complete: true })).toBe('updated');
+    clock.advance(1000);
+    archiveContact(db, { locationId, id: d.id, now: clock.now(), origin: 'local' });
+    restoreContact(db, { locationId, id: d.id, now: clock.now(), origin: 'local' });
+
+    expect([a, b, c, d].map((x) => getOutbox(db, locationId, x.id)?.contactId ?? null)).toEqual([null, b.id, null, null]);
+    expect(syncStatus(db, locationId)).toMatchObject({ pendingOutbound: 1, pendingOutboundEdits: 1, pendingOutboundNew: 0 });
+    // Turning Bi-directional on sends exactly the one that was held.
+    setDirections({ updateDirection: 'bidirectional' });
+    await clearLog();
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1 });
+    expect((await requestLog()).filter((r) => r.method === 'PUT').map((r) => r.path)).toEqual([`/contacts/${b.highlevelId}`]);
   });
 
   it('with Inbound sends nothing and keeps the change pending; turning Bi-directional on sends it', async () => {
