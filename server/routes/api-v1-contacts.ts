@@ -1,6 +1,7 @@
 // REST API: the contact book. Thin: validate, normalise through the contact model, write through
 // db/contacts.ts (origin 'local', so the outbox row is written in the same transaction), then
 // nudge the location's sync loop.
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { AppError, errorBody } from '../errors.ts';
 import {
@@ -34,6 +35,7 @@ import {
   contactPatchBody,
   contactResponse,
   draftOf,
+  type ContactJson,
   described,
   errorReply,
   errors,
@@ -54,20 +56,50 @@ function valid(fields: ContactFields): ContactFields {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'contact'}: ${i.message}`);
     throw new AppError(400, 'invalid_request', `Invalid request: ${issues.join('; ')}`);
   }
-  // A contact nobody can tell apart (no name, email, phone or company) is of no use to a dialer or
-  // a help desk, and would be created as a blank record in HighLevel: refused, on create and on an
-  // update that would clear the last of them.
-  if (IDENTITY_FIELDS.every((f) => parsed.data[f] === null)) {
-    throw new AppError(400, 'invalid_request', 'Invalid request: a contact needs at least one of firstName, lastName, email, phone or companyName.');
-  }
   return parsed.data;
 }
 
+// A contact nobody can tell apart (no name, email, phone or company) is of no use to a dialer or a
+// help desk, and would be created as a blank record in HighLevel: refused on create, and on an
+// update that would clear the last of them. HighLevel itself allows such contacts and hands them to
+// us: an update that leaves one as blank as it came is not refused (it clears nothing).
 const IDENTITY_FIELDS = ['firstName', 'lastName', 'email', 'phone', 'companyName'] as const;
+const NEEDS_IDENTITY = 'a contact needs at least one of firstName, lastName, email, phone or companyName';
 
-/** `"3"`, `W/"3"` or `3` → 3; anything else is a 400. */
+const identified = (f: ContactFields) => IDENTITY_FIELDS.some((k) => f[k] !== null);
+
+/** The fields the API accepts on PATCH, as named in its body. */
+const WRITABLE = new Set(Object.keys(contactPatchBody.shape));
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `value` without the keys whose value is `current`'s (deep equality: arrays, null). */
+function withoutSame(value: Record<string, unknown>, current: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([k, v]) => !(k in current && isDeepStrictEqual(v, current[k]))));
+}
+
+/**
+ * A PATCH body without the fields it sends with the value they already have, so that only the
+ * fields that change are validated: a GET → PATCH round trip of what HighLevel gave us (a time zone
+ * it knows and this runtime does not, an email host with "_", a longer name) is not refused for
+ * values it leaves as they are. Leaving them out changes nothing else: written, they were no-ops.
+ * Tags count only when sent alone (with addTags / removeTags they are refused whatever they are).
+ */
+function unchangedLeftOut(body: unknown, current: ContactJson): unknown {
+  if (!isObject(body)) return body;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    const now = (current as Record<string, unknown>)[key];
+    if (!WRITABLE.has(key) || (key === 'tags' && ('addTags' in body || 'removeTags' in body))) out[key] = value;
+    else if ((key === 'address' || key === 'customFields') && isObject(value) && isObject(now)) out[key] = withoutSame(value, now);
+    else if (!isDeepStrictEqual(value, now)) out[key] = value;
+  }
+  return out;
+}
+
+/** `"3"`, `W/"3"` or `3` → 3; `*` (any current version, RFC 9110) → none; anything else is a 400. */
 function expectedVersion(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
+  if (header === undefined || header.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
   if (!m) throw new AppError(400, 'invalid_request', 'If-Match must be a contact version, e.g. If-Match: "3".');
   return Number(m[1]);
@@ -181,6 +213,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       const country = typeof draft.country === 'string' ? draft.country.trim().toUpperCase() || null : null;
       const { contact: fields } = normalizeContact({ ...draft, tags: tags ?? [], customFields: customFields ?? {} }, { defaultCountry: countryFor(locationId, country) });
       const checked = valid(fields);
+      if (!identified(checked)) throw new AppError(400, 'invalid_request', `Invalid request: ${NEEDS_IDENTITY}.`);
       requireOwner(locationId, checked.ownerUserId);
       // Check and insert run without an await between them, so no other request slips in.
       if (checked.email && !allowDuplicate) {
@@ -206,7 +239,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'updateContact',
         summary: 'Update a contact',
         description:
-          'Only the fields sent change; null clears one (not the last of firstName, lastName, email, phone and companyName). Tags: `tags` replaces them, or `addTags` / `removeTags` change some. With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
+          'Only the fields sent change; null or "" clears one (not the last of firstName, lastName, email, phone and companyName the contact has). A field sent with the value it has is left as it is and not checked, so a contact read with GET can be sent back as read. Tags: `tags` replaces them, or `addTags` / `removeTags` change some (not the same tag in both). With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
         params: idParams,
         headers: ifMatchHeaders,
         body: contactPatchBody,
@@ -215,6 +248,11 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
           ...errors(400, 401, 404, 412, 413, 415),
           409: errorReply('The contact is archived (`archived`: restore it first), or another active contact has the email (`duplicate_contact`; `error.contactId` names it).'),
         },
+      },
+      // Before validation, which then sees only the fields that change (unchangedLeftOut).
+      preValidation: async (req) => {
+        const current = getContact(db, apiTenant(req).locationId, req.params.id);
+        if (current) req.body = unchangedLeftOut(req.body, contactJson(current)) as typeof req.body;
       },
     },
     async (req, reply) => {
@@ -229,6 +267,10 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       // Normalised on top of the current values, then only the fields the body names are kept.
       const { contact: merged } = normalizeContact({ ...current.fields, ...draft }, { defaultCountry: countryFor(locationId, country) });
       const next = valid({ ...merged, tags: current.fields.tags, customFields: current.fields.customFields });
+      if (identified(current.fields) && !identified(next)) {
+        const cleared = IDENTITY_FIELDS.filter((f) => current.fields[f] !== null);
+        throw new AppError(400, 'invalid_request', `Invalid request: ${NEEDS_IDENTITY}, and this update would clear ${cleared.join(' and ')}, the last it has; set another of them in the same request.`);
+      }
       const patch: ContactPatch = {};
       for (const field of SCALAR_FIELDS) if (field in draft) (patch as Record<string, unknown>)[field] = next[field];
       if (customFields) patch.customFields = customFields;
@@ -270,10 +312,10 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         tags: ['contacts'],
         operationId: 'archiveContact',
         summary: 'Delete (archive) a contact',
-        description: 'Archives the contact: it leaves lists and HighLevel (as the Sync tab allows) but can be restored. Honours If-Match.',
+        description: 'Archives the contact: it leaves lists and HighLevel (as the Sync tab allows) but can be restored. Honours If-Match (`*`: whatever the version).',
         params: idParams,
         headers: ifMatchHeaders,
-        response: { 204: z.null().describe('Archived (no body).'), ...errors(400, 401, 404, 412) },
+        response: { 204: z.null().describe('Archived (no body).'), ...errors(400, 401, 404, 412, 413, 415) },
       },
     },
     async (req, reply) => {
@@ -298,7 +340,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         params: idParams,
         response: {
           200: described('The contact, no longer archived (one that was not is returned unchanged).', contactResponse),
-          ...errors(400, 401, 404),
+          ...errors(400, 401, 404, 413, 415),
           409: errorReply('Another active contact of this location has its email (`duplicate_contact`; `error.contactId` names it): archive that one, or change its email, first.'),
         },
       },

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Contact } from '../../db/contacts.ts';
 import type { User } from '../../db/users.ts';
-import { customFieldValueSchema, isCalendarDate, type ContactDraft } from '../sync/contact-model.ts';
+import { customFieldValueSchema, isCalendarDate, normalizeTags, type ContactDraft } from '../sync/contact-model.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -113,16 +113,65 @@ function required(invalid?: string) {
  * missing body to validation as null. */
 const objectBody = { error: (issue: { input?: unknown }) => (issue.input == null ? 'is required' : 'must be a JSON object') };
 
+// A contact's text fields take "" (or only spaces) as they take null: "nothing" (cleared on PATCH,
+// absent on create). The fields with a format (email, date, country) therefore accept a blank value
+// besides the format, rather than being the only ones where "" is a 400.
 const text = (max: number) => z.string().max(max).nullable().optional();
-const email = z.email(required('must be an email address')).max(254);
+const blank = (v: string) => v.trim() === '';
+
+/**
+ * zod's email pattern, with letters and digits of any script in the local part ("josé@…"), as
+ * HighLevel accepts; the domain stays ASCII letters, digits and hyphens (an internationalised one
+ * is written in its xn-- form).
+ */
+const EMAIL = /^(?:[\p{L}\p{M}\p{N}_'+\-]+\.)*[\p{L}\p{M}\p{N}_'+\-]*[\p{L}\p{M}\p{N}_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$/u;
+const email = z.email({ pattern: EMAIL, ...required('must be an email address') }).max(254);
+const contactEmail = z
+  .string()
+  .max(254)
+  .regex(new RegExp(`^\\s*$|${EMAIL.source}`, 'u'), 'must be an email address')
+  .meta({ description: 'An email address; "" clears it, as null does.' });
 const name = z.string(required()).trim().min(1, 'must not be empty').max(200);
+// `abort`: a value that is not even shaped like a date gets one message, not the same one twice.
 const dateOfBirth = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD')
-  .refine(isCalendarDate, 'must be a date as YYYY-MM-DD')
-  .meta({ description: 'A calendar date, YYYY-MM-DD.' });
-const country = z.string().regex(/^[A-Za-z]{2}$/, 'must be a 2-letter country code (ISO 3166-1 alpha-2)');
+  .regex(/^\s*$|^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date as YYYY-MM-DD', abort: true })
+  .refine((v) => blank(v) || isCalendarDate(v), 'must be a date as YYYY-MM-DD')
+  .meta({ description: 'A calendar date, YYYY-MM-DD; "" clears it, as null does.' });
+const COUNTRY = 'must be an ISO 3166-1 alpha-2 country code, e.g. "US" or "GB"';
+const country = z
+  .string()
+  .regex(/^\s*$|^[A-Za-z]{2}$/, { error: COUNTRY, abort: true })
+  .refine((v) => blank(v) || isCountryCode(v.toUpperCase()), COUNTRY)
+  .meta({ description: 'ISO 3166-1 alpha-2 (any case; stored upper case), or XK (Kosovo); "" clears it, as null does.' });
 const tag = z.string().max(100);
+
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+/**
+ * An upper-case ISO 3166-1 alpha-2 code of a country, or XK (Kosovo, user-assigned, which HighLevel
+ * and libphonenumber use). The runtime's region names (CLDR) know more than countries, and each is
+ * refused: retired or informal codes it maps to their successor ("UK" → "GB", "YU" → "RS"), ISO's
+ * user-assigned range (AA, QM–QZ, XA–XZ, ZZ: CLDR names QO, XA, XB, ZZ) and the codes ISO reserves
+ * for other uses (EU, EZ, UN, AC, CP, CQ, DG, EA, IC, TA). Of AA–ZZ, 250 remain (pinned by a test).
+ */
+function isCountryCode(code: string): boolean {
+  return (
+    /^[A-Z]{2}$/.test(code) &&
+    regionNames.of(code) !== undefined &&
+    new Intl.Locale('und', { region: code }).region === code &&
+    (code === 'XK' || !/^(?:AA|Q[M-Z]|X[A-Z]|ZZ|EU|EZ|UN|AC|CP|CQ|DG|EA|IC|TA)$/.test(code))
+  );
+}
+
+/**
+ * A custom field's value: what the contact model holds (a non-empty string, a number, a non-empty
+ * list of strings), or nothing: null, "" or [] (left out on create, cleared on PATCH, as the model
+ * reads them). One message for anything else: zod's is "Invalid input".
+ */
+const customFieldValue = z.union([z.string(), z.number(), z.array(z.string()), z.null()], {
+  error: 'must be a string, a number or an array of strings (null, "" or [] for no value)',
+});
+const customFieldsInput = z.record(z.string().min(1).max(100), customFieldValue);
 
 /** A time zone the runtime knows (IANA names and their aliases, e.g. "America/New_York", "UTC"). */
 function isTimeZone(name: string): boolean {
@@ -148,9 +197,10 @@ const addressInput = z.strictObject({
 });
 
 const contactFieldsInput = {
-  firstName: text(100),
-  lastName: text(100),
-  email: email.nullable().optional(),
+  // As long as the panel allows (and HighLevel sends longer ones than 100).
+  firstName: text(200),
+  lastName: text(200),
+  email: contactEmail.nullable().optional(),
   phone: text(40).describe('Any common format; stored as E.164, read with the contact’s country (default US) when it has no +prefix.'),
   companyName: text(200),
   address: addressInput.optional(),
@@ -172,7 +222,7 @@ export const contactCreateBody = z.strictObject(
   {
     ...contactFieldsInput,
     tags: tagList.optional(),
-    customFields: z.record(z.string().min(1).max(100), customFieldValueSchema).optional(),
+    customFields: customFieldsInput.optional().describe('HighLevel custom field id → value; null, "" or [] mean no value.'),
     allowDuplicate: z
       .boolean()
       .optional()
@@ -189,16 +239,21 @@ export const contactPatchBody = z
       tags: tagList.optional().describe('Replaces the tags. Not together with addTags / removeTags.'),
       addTags: tagList.optional(),
       removeTags: tagList.optional(),
-      customFields: z
-        .record(z.string().min(1).max(100), customFieldValueSchema.nullable())
-        .optional()
-        .describe('Only the ids given change; null clears a value.'),
+      customFields: customFieldsInput.optional().describe('Only the ids given change; null, "" or [] clears a value.'),
     },
     objectBody,
   )
   .refine((b) => b.tags === undefined || (b.addTags === undefined && b.removeTags === undefined), {
     message: 'send either tags (replace) or addTags/removeTags, not both',
     path: ['tags'],
+  })
+  .superRefine((b, ctx) => {
+    // Tags are compared in lower case: "zz" added and "ZZ" removed is one tag both ways.
+    const removed = normalizeTags(b.removeTags ?? []);
+    const both = normalizeTags(b.addTags ?? []).filter((t) => removed.includes(t));
+    if (both.length) {
+      ctx.addIssue({ code: 'custom', path: ['removeTags'], message: `addTags and removeTags both name ${both.map((t) => JSON.stringify(t)).join(', ')} (tags are compared in lower case); send each tag in one of them` });
+    }
   });
 export type ContactPatchBody = z.output<typeof contactPatchBody>;
 
@@ -233,7 +288,20 @@ function integerBetween(min: number, max: number) {
   return z.coerce.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message });
 }
 
-export const contactListQuery = z.strictObject({
+/**
+ * A query string's parameters. One given twice (`?limit=1&limit=2`) arrives as an array, which each
+ * parameter would refuse in words about its type or range: say what is wrong instead.
+ */
+function query<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.preprocess((q, ctx) => {
+    for (const [key, value] of Object.entries(q ?? {})) {
+      if (Array.isArray(value)) ctx.addIssue({ code: 'custom', path: [key], message: 'is given more than once; send it once', input: value });
+    }
+    return q;
+  }, z.strictObject(shape));
+}
+
+export const contactListQuery = query({
   email: z.string().max(254).optional().describe('Exact email, case-insensitive.'),
   phone: z.string().max(40).optional().describe('Any format; compared in E.164.'),
   tag: tag.optional(),
@@ -247,12 +315,12 @@ export const contactListQuery = z.strictObject({
 export const idParams = z.strictObject({ id: z.string().min(1).max(64) });
 
 export const ifMatchHeaders = z.looseObject({
-  'if-match': z.string().max(64).optional().describe('A contact version ("3" or W/"3"): the write happens only if it is still current, else 412.'),
+  'if-match': z.string().max(64).optional().describe('A contact version ("3" or W/"3"): the write happens only if it is still current, else 412. `*` (RFC 9110: any current version) writes whatever the version.'),
 });
 
 export const userCreateBody = z.strictObject({ name, email }, objectBody);
 export const userPatchBody = z.strictObject({ name: name.optional(), email: email.optional() }, objectBody);
-export const userListQuery = z.strictObject({
+export const userListQuery = query({
   email: z.string().max(254).optional(),
   includeInactive: z.enum(['true', 'false']).optional(),
 });

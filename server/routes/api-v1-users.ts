@@ -120,7 +120,7 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
           operationId: `${action}User`,
           summary: active ? 'Reactivate a user' : 'Deactivate a user (contacts keep their owner)',
           params: idParams,
-          response: { 200: described(active ? 'The user, active again.' : 'The user, now inactive.', userResponse), ...errors(400, 401, 404) },
+          response: { 200: described(active ? 'The user, active again.' : 'The user, now inactive.', userResponse), ...errors(400, 401, 404, 413, 415) },
         },
       },
       async (req) => userJson(found(setUserActive(db, { locationId: apiTenant(req).locationId, id: req.params.id, active, now: clock.now() }))),

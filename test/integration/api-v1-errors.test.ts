@@ -4,6 +4,7 @@
 // field), and an OpenAPI document whose responses say what they are and which errors can come.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
+import { contactCreateBody } from '../../server/routes/api-v1-schemas.ts';
 import { installedTandem } from '../helpers/tandem.ts';
 import { restCall, type RestAnswer } from '../helpers/rest.ts';
 
@@ -166,6 +167,66 @@ describe('malformed input', () => {
     expect((await call('PUT', '/api/v1/contacts/a/b/c')).status).toBe(404);
   });
 
+  it('says a query parameter was given twice, rather than that its value is wrong', async () => {
+    for (const [path, name] of [
+      ['/api/v1/contacts?limit=1&limit=2', 'limit'],
+      ['/api/v1/contacts?email=a@example.com&email=b@example.com', 'email'],
+      ['/api/v1/users?includeInactive=true&includeInactive=true', 'includeInactive'],
+    ] as const) {
+      const res = await call('GET', path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+      expect(res.body.error.message, path).toBe(`Invalid request: querystring.${name}: is given more than once; send it once`);
+    }
+  });
+
+  it('takes only real country codes (ISO 3166-1 alpha-2, and XK)', async () => {
+    for (const country of ['XX', 'ZZ', 'EU', 'UK', 'QO', 'AC', 'YU', 'USA', '1A']) {
+      const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Land', address: { country } } });
+      expect(res.status, country).toBe(400);
+      expect(res.body.error.message, country).toBe('Invalid request: body.address.country: must be an ISO 3166-1 alpha-2 country code, e.g. "US" or "GB"');
+    }
+    for (const [country, stored] of [['gb', 'GB'], ['XK', 'XK'], ['AX', 'AX'], ['SS', 'SS']]) {
+      const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Land', address: { country } } });
+      expect(res.status, country).toBe(201);
+      expect(res.body.address.country).toBe(stored);
+    }
+    // Of AA–ZZ, the 249 codes ISO assigns and XK: pinned, as it rests on the runtime's region data.
+    const letters = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'];
+    const accepted = letters.flatMap((a) => letters.map((b) => a + b)).filter((code) => contactCreateBody.safeParse({ address: { country: code } }).success);
+    expect(accepted).toHaveLength(250);
+  });
+
+  it('says what a date of birth must be, once', async () => {
+    const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Born', dateOfBirth: 'soon' } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toBe('Invalid request: body.dateOfBirth: must be a date as YYYY-MM-DD');
+    const impossible = await call('POST', '/api/v1/contacts', { body: { firstName: 'Born', dateOfBirth: '2023-02-30' } });
+    expect(impossible.body.error.message).toBe('Invalid request: body.dateOfBirth: must be a date as YYYY-MM-DD');
+  });
+
+  it('takes null, "" or [] as no value of a custom field, and says which values a custom field takes', async () => {
+    const created = await call('POST', '/api/v1/contacts', { body: { firstName: 'Custom', customFields: { a: null, b: '', c: [], d: 'kept' } } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.customFields).toEqual({ d: 'kept' });
+    const cleared = await call('PATCH', `/api/v1/contacts/${created.body.id}`, { body: { customFields: { d: '' } } });
+    expect(cleared.body.customFields).toEqual({});
+    for (const value of [true, { x: 1 }, ['a', 1]]) {
+      const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Custom', customFields: { cf_1: value } } });
+      expect(res.status, JSON.stringify(value)).toBe(400);
+      expect(res.body.error.message).toBe('Invalid request: body.customFields.cf_1: must be a string, a number or an array of strings (null, "" or [] for no value)');
+    }
+  });
+
+  it('refuses a tag both added and removed, naming it', async () => {
+    const c = await call('POST', '/api/v1/contacts', { body: { firstName: 'Tagged', tags: ['keep'] } });
+    const res = await call('PATCH', `/api/v1/contacts/${c.body.id}`, { body: { addTags: ['zz', 'new'], removeTags: [' ZZ', 'keep'] } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.message).toContain('"zz"');
+    expect((await call('GET', `/api/v1/contacts/${c.body.id}`)).body.tags).toEqual(['keep']);
+  });
+
   it('says what a valid limit is', async () => {
     for (const limit of ['abc', '0', '201', '2.5', '']) {
       const res = await call('GET', `/api/v1/contacts?limit=${limit}`);
@@ -196,14 +257,14 @@ describe('OpenAPI responses', () => {
     'post /api/v1/contacts': ['201', '400', '401', '409', '413', '415'],
     'get /api/v1/contacts/{id}': ['200', '400', '401', '404'],
     'patch /api/v1/contacts/{id}': ['200', '400', '401', '404', '409', '412', '413', '415'],
-    'delete /api/v1/contacts/{id}': ['204', '400', '401', '404', '412'],
-    'post /api/v1/contacts/{id}/restore': ['200', '400', '401', '404', '409'],
+    'delete /api/v1/contacts/{id}': ['204', '400', '401', '404', '412', '413', '415'],
+    'post /api/v1/contacts/{id}/restore': ['200', '400', '401', '404', '409', '413', '415'],
     'get /api/v1/users': ['200', '400', '401'],
     'post /api/v1/users': ['201', '400', '401', '409', '413', '415'],
     'get /api/v1/users/{id}': ['200', '400', '401', '404'],
     'patch /api/v1/users/{id}': ['200', '400', '401', '404', '409', '413', '415'],
-    'post /api/v1/users/{id}/deactivate': ['200', '400', '401', '404'],
-    'post /api/v1/users/{id}/reactivate': ['200', '400', '401', '404'],
+    'post /api/v1/users/{id}/deactivate': ['200', '400', '401', '404', '413', '415'],
+    'post /api/v1/users/{id}/reactivate': ['200', '400', '401', '404', '413', '415'],
   };
 
   it('describes every response and documents the errors each operation can answer, with the error body', async () => {
@@ -235,5 +296,23 @@ describe('OpenAPI responses', () => {
     expect(doc.paths['/api/v1/contacts/{id}/restore'].post.requestBody).toBeUndefined();
     // The descriptions written in the schemas reach the document.
     expect(doc.components.schemas.Contact.properties.phone.description).toContain('E.164');
+  });
+
+  it('documents the statuses an operation answers a body it cannot take with', async () => {
+    // Every operation but GET reads a body, those that take none too: one not sent as JSON is a 415
+    // and one over the limit a 413, as on the others; the document must say so.
+    const doc = await (await fetch(`${t.url}/api/v1/openapi.json`)).json();
+    const c = await contact();
+    const user = await call('POST', '/api/v1/users', { body: { name: 'Body Docs', email: `body-docs-${Date.now()}@example.com` } });
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
+      for (const [method, op] of Object.entries(methods)) {
+        if (method === 'get') continue;
+        const url = path.replace('{id}', path.startsWith('/api/v1/users') ? user.body.id : c.id);
+        const plain = await call(method.toUpperCase(), url, { body: 'hello', contentType: 'text/plain' });
+        expect.soft(Object.keys(op.responses), `${method} ${path} answers ${plain.status}`).toContain(String(plain.status));
+        const huge = await call(method.toUpperCase(), url, { body: { x: 'y'.repeat(70 * 1024) } });
+        expect.soft(Object.keys(op.responses), `${method} ${path} answers ${huge.status}`).toContain(String(huge.status));
+      }
+    }
   });
 });

@@ -150,6 +150,68 @@ describe('contacts', () => {
     expect(bad.body.error.message).toContain('dateOfBirth');
   });
 
+  it('updates a contact HighLevel gave with nothing to tell it apart; refuses only an update that clears the last of it', async () => {
+    // HighLevel allows a contact with no name, email, phone or company, and a pull brings it here.
+    const blank = createContact(t.db, { locationId: A.id, fields: { ...emptyContact(), source: 'import' }, now: t.clock.now(), origin: 'remote' });
+    const res = await api('PATCH', `/api/v1/contacts/${blank.id}`, { body: { source: 'y' } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.source).toBe('y');
+    // Clearing what it does not have clears nothing; adding one is fine too.
+    expect((await api('PATCH', `/api/v1/contacts/${blank.id}`, { body: { firstName: null, dnd: true } })).status).toBe(200);
+    expect((await api('PATCH', `/api/v1/contacts/${blank.id}`, { body: { companyName: 'Acme' } })).body.companyName).toBe('Acme');
+
+    // Clearing the last of them is refused, and the message names what would be cleared.
+    const two = await create({ firstName: 'Only', email: unique('only') });
+    const cleared = await api('PATCH', `/api/v1/contacts/${two.id}`, { body: { firstName: null, email: null } });
+    expect(cleared.status).toBe(400);
+    expect(cleared.body.error.message).toContain('would clear firstName and email, the last it has');
+    expect((await api('GET', `/api/v1/contacts/${two.id}`)).body.version).toBe(two.version);
+  });
+
+  it('takes back what a GET gave, unchanged: only the fields that change are checked', async () => {
+    // Values HighLevel holds that the API would not take as new ones: a time zone this runtime does
+    // not know, an email host with "_", a name past the limit, a retired country code, a long tag.
+    const fields = {
+      ...emptyContact(),
+      firstName: 'Rio',
+      lastName: 'L'.repeat(250),
+      email: 'u@my_host.example.com',
+      timezone: 'Not/AZone',
+      country: 'AN',
+      tags: ['t'.repeat(150)],
+      customFields: { cf: 'v' },
+    };
+    const stored = createContact(t.db, { locationId: A.id, fields, now: t.clock.now(), origin: 'remote' });
+    const got = (await api('GET', `/api/v1/contacts/${stored.id}`)).body;
+    const { id: _id, createdAt: _c, updatedAt: _u, archivedAt: _a, version, ...writable } = got;
+    const res = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body: { ...writable, source: 'round trip' } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toEqual({ ...got, source: 'round trip', version: version + 1, updatedAt: expect.any(String) });
+    // A value that changes is checked as ever.
+    for (const body of [{ timezone: 'Not/BZone' }, { email: 'v@my_host.example.com' }, { lastName: 'M'.repeat(201) }, { address: { ...writable.address, country: 'XX' } }]) {
+      const changed = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body });
+      expect(changed.status, JSON.stringify(body)).toBe(400);
+    }
+    // The limit on names is the panel's (200), and an email may have letters of any script before its @.
+    const long = await create({ firstName: 'F'.repeat(200), lastName: 'N'.repeat(150), email: `josé.${unique('müller')}` });
+    expect(long.lastName).toHaveLength(150);
+    expect(long.email).toMatch(/^josé\./);
+    for (const email of ['jo sé@example.com', 'josé@exämple.com', 'josé@example', 'josé@@example.com', '@example.com', 'a<b>@example.com']) {
+      const bad = await api('POST', '/api/v1/contacts', { body: { firstName: 'Bad', email } });
+      expect(bad.status, email).toBe(400);
+      expect(bad.body.error.message, email).toContain('body.email: must be an email address');
+    }
+  });
+
+  it('takes "" as it takes null: it clears a field on PATCH and means "none" on create', async () => {
+    const c = await create({ firstName: 'Empty', lastName: 'E', email: unique('empty'), dateOfBirth: '1990-01-02', address: { city: 'Lyon', country: 'FR' } });
+    const res = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { email: '', dateOfBirth: '', address: { country: '' }, lastName: '' } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ firstName: 'Empty', lastName: null, email: null, dateOfBirth: null, address: { city: 'Lyon', country: null } });
+    const created = await create({ firstName: 'Blank', email: '', dateOfBirth: '', address: { country: '' } });
+    expect(created).toMatchObject({ email: null, dateOfBirth: null, address: { country: null } });
+  });
+
   it('honours If-Match: 412 on a stale version, the write on the current one', async () => {
     const c = await create({ firstName: 'Optimistic' });
     const ok = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { lastName: 'One' }, headers: { 'if-match': '"1"' } });
@@ -164,6 +226,13 @@ describe('contacts', () => {
     expect(weak.status).toBe(200);
     expect((await api('DELETE', `/api/v1/contacts/${c.id}`, { headers: { 'if-match': '"2"' } })).status).toBe(412);
     expect((await api('PATCH', `/api/v1/contacts/${c.id}`, { body: {}, headers: { 'if-match': 'soon' } })).status).toBe(400);
+    // `*` (RFC 9110: any current representation) writes whatever the version; a missing contact is still 404.
+    const any = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { lastName: 'Four' }, headers: { 'if-match': '*' } });
+    expect(any.status, JSON.stringify(any.body)).toBe(200);
+    expect(any.body.lastName).toBe('Four');
+    expect((await api('PATCH', '/api/v1/contacts/c_doesnotexist00000000', { body: { lastName: 'X' }, headers: { 'if-match': '*' } })).status).toBe(404);
+    expect((await api('DELETE', `/api/v1/contacts/${c.id}`, { headers: { 'if-match': '*' } })).status).toBe(204);
+    expect((await api('DELETE', '/api/v1/contacts/c_doesnotexist00000000', { headers: { 'if-match': '*' } })).status).toBe(404);
   });
 
   it('archives on DELETE (204), hides archived contacts from lists, restores them', async () => {
