@@ -4,7 +4,7 @@
 import { and, asc, count, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce } from './prepared.ts';
-import { outbox } from './schema.ts';
+import { contacts, outbox } from './schema.ts';
 
 export type OutboxRow = typeof outbox.$inferSelect;
 export type OutboxKind = OutboxRow['kind'];
@@ -41,6 +41,21 @@ const enqueue = preparedOnce((db) => {
     })
     .prepare();
 });
+
+/**
+ * Queues the live contacts these Tandem users own that have no row yet: their owner could not be
+ * sent while the user had no HighLevel user, and can be now. A row already there keeps its kind.
+ */
+export function enqueueOwnedBy(db: Db, locationId: string, userIds: readonly string[], now: number): number {
+  if (userIds.length === 0) return 0;
+  return db.run(sql`
+    insert into ${outbox} (location_id, contact_id, kind, status, attempts, next_attempt_at, created_at, updated_at)
+    select ${contacts.locationId}, ${contacts.id}, 'upsert', 'pending', 0, ${now}, ${now}, ${now}
+    from ${contacts}
+    where ${contacts.locationId} = ${locationId} and ${contacts.archivedAt} is null
+      and ${contacts.ownerUserId} in (select value from json_each(${JSON.stringify(userIds)}))
+    on conflict (location_id, contact_id) do nothing`).changes;
+}
 
 /** Deletes the contact's row, whatever it holds: its change no longer has anything to send. */
 export function dropOutbox(db: Db, locationId: string, contactId: string): void {

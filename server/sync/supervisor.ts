@@ -16,7 +16,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
 import { getInstallation, listInstallations } from '../../db/installations.ts';
-import { nextOutboxDueAt } from '../../db/outbox.ts';
+import { enqueueOwnedBy, nextOutboxDueAt } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { getSyncState, updateSyncState, type UnmatchedOwners } from '../../db/sync-state.ts';
 import { ownersOfLiveContacts } from '../../db/contacts.ts';
@@ -125,7 +125,9 @@ interface LocationLoop {
    * running, HighLevel's webhooks went nowhere (it redelivers only after a 429), and a deletion
    * made then is found by a full sweep alone; the scheduled pull could be minutes away, the daily
    * sweep hours. So each process sweeps every location in full from a first page of its own, at
-   * once (after finishing a run the previous process left).
+   * once (after finishing a run the previous process left). Set again when a HighLevel owner
+   * gets a paired Tandem user: the contacts it owns came in without an owner, and a sweep gives
+   * them theirs.
    */
   catchUp: boolean;
 }
@@ -316,8 +318,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, pushed.deferredReason ?? 'burst', 'outbox deferred by the budget gate');
 
       loop.failures = 0;
-      const owners = unmatchedOwnersNow(db, locationId, { ownerMap, userMap }, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
+      const { paired, ...owners } = unmatchedOwnersNow(db, locationId, { ownerMap, userMap }, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
       updateSyncState(db, locationId, { unmatchedOwners: owners, lastError: unmatchedNotice(owners) }, clock.now());
+      // Owners that could not travel and now can (Sync users, a user made with the same email):
+      // HighLevel's reach Tandem by a sweep; Tandem's go out with their contacts, queued again.
+      if (paired.remote.length) loop.catchUp = true;
+      if (enqueueOwnedBy(db, locationId, paired.local, clock.now()) > 0 || paired.remote.length) result.more = true;
       // Not before the import's next pull: every webhook of the import would otherwise bring a pass.
       if (importPullAt !== undefined) result.deferredUntil = importPullAt;
     } catch (err) {
@@ -460,24 +466,23 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
 /**
  * The owners that cannot travel after a pass: those known before and those the pass met, less
- * every owner paired since (Sync users, a new user with the same email). A completed full sweep
- * has met every HighLevel contact: its owners replace the remote ones known before, and Tandem
- * users who no longer own a live contact are dropped then too.
+ * every owner paired since (Sync users, a new user with the same email), which are returned apart
+ * (`paired`). A completed full sweep has met every HighLevel contact: its owners replace the remote
+ * ones known before. Tandem users who no longer own a live contact are dropped at once.
  */
 function unmatchedOwnersNow(
   db: Db,
   locationId: string,
   { ownerMap, userMap }: { ownerMap: (highlevelUserId: string) => string | null; userMap: (tandemUserId: string) => string | null },
   seen: { remote: Set<string>; local: Set<string>; swept: Set<string> | undefined },
-): UnmatchedOwners {
+): UnmatchedOwners & { paired: UnmatchedOwners } {
   const before = getSyncState(db, locationId).unmatchedOwners;
   const remote = [...(seen.swept ?? before.remote), ...seen.remote].filter((id) => ownerMap(id) === null);
   let local = [...before.local, ...seen.local].filter((id) => userMap(id) === null);
-  if (seen.swept) {
-    const owning = ownersOfLiveContacts(db, locationId, local);
-    local = local.filter((id) => owning.has(id));
-  }
-  return { remote: [...new Set(remote)], local: [...new Set(local)] };
+  const owning = ownersOfLiveContacts(db, locationId, local);
+  local = local.filter((id) => owning.has(id));
+  const paired = { remote: before.remote.filter((id) => ownerMap(id) !== null), local: before.local.filter((id) => userMap(id) !== null) };
+  return { remote: [...new Set(remote)], local: [...new Set(local)], paired };
 }
 
 /**

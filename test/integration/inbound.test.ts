@@ -4,8 +4,8 @@
 // 429 storm on one location while another keeps syncing (T05).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findContactsByEmail, getContact, restoreContact, type Contact } from '../../db/contacts.ts';
-import { getLinkByRemote } from '../../db/links.ts';
+import { findContactsByEmail, getContact, restoreContact, updateContact, type Contact } from '../../db/contacts.ts';
+import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { createUser } from '../../db/users.ts';
@@ -175,10 +175,43 @@ describe('webhooks into Tandem', () => {
     await until(() => linked(later), 'the later contact');
     expect(getSyncState(t.db, loc).lastError).toMatch(/1 HighLevel user owns contacts but has no active Tandem user with the same email/);
     // Paired at last (a Tandem user with the same email): the notice goes.
-    createUser(t.db, { locationId: loc, name: 'Sam Stranger', email: strangerEmail, now: Date.now() });
+    const sam = createUser(t.db, { locationId: loc, name: 'Sam Stranger', email: strangerEmail, now: Date.now() });
     t.services.sync.usersChanged(loc);
     await until(() => getSyncState(t.db, loc).lastError === null || undefined, 'the notice cleared once the owner is paired');
     expect(getSyncState(t.db, loc).unmatchedOwners).toEqual({ remote: [], local: [] });
+    // The contact that came in without its owner gets it (a sweep), with no edit in HighLevel.
+    await until(() => linked(orphan)?.fields.ownerUserId === sam.id || undefined, 'the paired owner on the contact that came without one');
+  });
+
+  it('sends a Tandem owner once it has a HighLevel user, and stops reporting one that owns nothing any more', async () => {
+    const admin = { id: 'admin-1', name: 'Ada Admin' };
+    updateSyncSettings(t.db, { locationId: loc, patch: { updateDirection: 'bidirectional' }, user: admin, now: Date.now() });
+    try {
+      const agentEmail = unique('agent');
+      const agent = createUser(t.db, { locationId: loc, name: 'Dee Agent', email: agentEmail, now: Date.now() });
+      const ghost = createUser(t.db, { locationId: loc, name: 'Gus Ghost', email: unique('ghost'), now: Date.now() });
+      const mine = createContact(t.db, { locationId: loc, fields: { ...emptyContact(), firstName: 'Agented', email: unique('agented'), ownerUserId: agent.id }, now: Date.now(), origin: 'local' });
+      const haunted = createContact(t.db, { locationId: loc, fields: { ...emptyContact(), firstName: 'Haunted', email: unique('haunted'), ownerUserId: ghost.id }, now: Date.now(), origin: 'local' });
+      t.services.sync.wake(loc);
+      await until(() => getSyncState(t.db, loc).lastError?.includes('2 Tandem users own contacts but have no active HighLevel user') || undefined, 'both owners reported');
+      const highlevelId = getLinkByContact(t.db, loc, mine.id)!.highlevelId;
+      expect(t.emulator.emu.contact(highlevelId)?.assignedTo).toBeFalsy();
+
+      // The ghost owns nothing any more: the next pass stops counting it (no full sweep needed).
+      updateContact(t.db, { locationId: loc, id: haunted.id, patch: { ownerUserId: null }, now: Date.now(), origin: 'local' });
+      t.services.sync.wake(loc);
+      await until(() => getSyncState(t.db, loc).lastError?.startsWith('1 Tandem user owns contacts') || undefined, 'only the agent reported');
+
+      // The agent gets a HighLevel user with the same email: the contact's owner goes out, with no edit in Tandem.
+      const hlAgent = await control(t.highlevelUrl, 'POST', '/users', {
+        companyId: t.agency.companyId, firstName: 'Dee', lastName: 'Agent', email: agentEmail, type: 'account', role: 'user', locationIds: [loc],
+      });
+      t.services.sync.usersChanged(loc);
+      await until(() => t.emulator.emu.contact(highlevelId)?.assignedTo === hlAgent.id || undefined, 'the owner sent to HighLevel');
+      await until(() => getSyncState(t.db, loc).lastError === null || undefined, 'the notice cleared');
+    } finally {
+      updateSyncSettings(t.db, { locationId: loc, patch: { updateDirection: 'inbound' }, user: admin, now: Date.now() });
+    }
   });
 });
 
