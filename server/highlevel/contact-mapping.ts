@@ -2,7 +2,7 @@
 // its translation to and from Tandem's fields: the only place that knows HighLevel's field names.
 import { z } from 'zod';
 import {
-  SCALAR_FIELDS, emptyContact, normalizeCustomValue, normalizePhone, normalizeTags, normalizeText,
+  SCALAR_FIELDS, countryFromText, emptyContact, normalizeCustomValue, normalizePhone, normalizeTags, normalizeText,
   type ContactFields, type ContactPatch, type CustomFieldValue, type ScalarField,
 } from '../sync/contact-model.ts';
 
@@ -162,14 +162,15 @@ export function fromHighLevel(doc: HighLevelContact, ownerMap: OwnerMap, opts: F
   if (present(raw, 'email')) fields.email = normalizeText(doc.email);
   if (present(raw, 'phone')) {
     // Read in the contact's own country when it has one, as Tandem reads the phones it is given.
-    const own = typeof doc.country === 'string' && /^[A-Za-z]{2}$/.test(doc.country.trim()) ? doc.country.trim().toUpperCase() : undefined;
+    const own = typeof doc.country === 'string' ? countryFromText(doc.country) : undefined;
     const { phone, e164 } = normalizePhone(doc.phone, own ?? opts.defaultCountry);
     fields.phone = phone;
     if (phone !== null && !e164) problems.push({ field: 'phone', code: 'phone_unrecognised', value: phone });
   }
   if (present(raw, 'country')) {
     const c = normalizeText(doc.country);
-    if (c === null || /^[A-Za-z]{2}$/.test(c)) fields.country = c?.toUpperCase() ?? null;
+    const code = c === null ? null : countryFromText(c);
+    if (code !== undefined) fields.country = code;
     else {
       unreadable.add('country');
       problems.push({ field: 'country', code: 'country_unrecognised', value: c });

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Contact } from '../../db/contacts.ts';
 import type { User } from '../../db/users.ts';
-import { customFieldValueSchema, isCalendarDate, normalizeTags, type ContactDraft } from '../sync/contact-model.ts';
+import { customFieldValueSchema, isCalendarDate, isCountryCode, normalizeTags, type ContactDraft } from '../sync/contact-model.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -145,23 +145,6 @@ const country = z
   .refine((v) => blank(v) || isCountryCode(v.toUpperCase()), COUNTRY)
   .meta({ description: 'ISO 3166-1 alpha-2 (any case; stored upper case), or XK (Kosovo); "" clears it, as null does.' });
 const tag = z.string().max(100);
-
-const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
-/**
- * An upper-case ISO 3166-1 alpha-2 code of a country, or XK (Kosovo, user-assigned, which HighLevel
- * and libphonenumber use). The runtime's region names (CLDR) know more than countries, and each is
- * refused: retired or informal codes it maps to their successor ("UK" → "GB", "YU" → "RS"), ISO's
- * user-assigned range (AA, QM–QZ, XA–XZ, ZZ: CLDR names QO, XA, XB, ZZ) and the codes ISO reserves
- * for other uses (EU, EZ, UN, AC, CP, CQ, DG, EA, IC, TA). Of AA–ZZ, 250 remain (pinned by a test).
- */
-function isCountryCode(code: string): boolean {
-  return (
-    /^[A-Z]{2}$/.test(code) &&
-    regionNames.of(code) !== undefined &&
-    new Intl.Locale('und', { region: code }).region === code &&
-    (code === 'XK' || !/^(?:AA|Q[M-Z]|X[A-Z]|ZZ|EU|EZ|UN|AC|CP|CQ|DG|EA|IC|TA)$/.test(code))
-  );
-}
 
 /**
  * A custom field's value: what the contact model holds (a non-empty string, a number, a non-empty

@@ -129,6 +129,49 @@ export function sameNames(a: Partial<ContactFields>, b: Partial<ContactFields>):
   return Boolean(a.firstName || a.lastName || a.companyName) && same(a.firstName, b.firstName) && same(a.lastName, b.lastName) && same(a.companyName, b.companyName);
 }
 
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+/**
+ * An upper-case ISO 3166-1 alpha-2 code of a country, or XK (Kosovo, user-assigned, which HighLevel
+ * and libphonenumber use). The runtime's region names (CLDR) know more than countries, and each is
+ * refused: retired or informal codes it maps to their successor ("UK" → "GB", "YU" → "RS"), ISO's
+ * user-assigned range (AA, QM–QZ, XA–XZ, ZZ: CLDR names QO, XA, XB, ZZ) and the codes ISO reserves
+ * for other uses (EU, EZ, UN, AC, CP, CQ, DG, EA, IC, TA). Of AA–ZZ, 250 remain (pinned by a test).
+ */
+export function isCountryCode(code: string): boolean {
+  return (
+    /^[A-Z]{2}$/.test(code) &&
+    regionNames.of(code) !== undefined &&
+    new Intl.Locale('und', { region: code }).region === code &&
+    (code === 'XK' || !/^(?:AA|Q[M-Z]|X[A-Z]|ZZ|EU|EZ|UN|AC|CP|CQ|DG|EA|IC|TA)$/.test(code))
+  );
+}
+
+let countriesByName: Map<string, string> | undefined;
+
+/**
+ * A country as HighLevel may hold it: its code ("gb"), or its English name ("United Kingdom",
+ * as a CSV import leaves it) or a common alias ("USA"), as its code; undefined when it is neither.
+ */
+export function countryFromText(text: string): string | undefined {
+  const t = text.trim();
+  if (/^[A-Za-z]{2}$/.test(t)) return t.toUpperCase();
+  countriesByName ??= countryNames();
+  return countriesByName.get(t.toLowerCase().replace(/\s+/g, ' '));
+}
+
+function countryNames(): Map<string, string> {
+  const out = new Map<string, string>();
+  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  for (const a of letters) {
+    for (const b of letters) {
+      if (isCountryCode(a + b)) out.set(regionNames.of(a + b)!.toLowerCase(), a + b);
+    }
+  }
+  const aliases: [string, string][] = [['usa', 'US'], ['u.s.a.', 'US'], ['u.s.', 'US'], ['united states of america', 'US'], ['america', 'US'], ['uk', 'GB'], ['u.k.', 'GB'], ['great britain', 'GB'], ['england', 'GB'], ['scotland', 'GB'], ['wales', 'GB'], ['northern ireland', 'GB']];
+  for (const [alias, code] of aliases) out.set(alias, code);
+  return out;
+}
+
 export function toCountryCode(country: string | null | undefined): string | undefined {
   const c = country?.trim().toUpperCase();
   return c && /^[A-Z]{2}$/.test(c) && isSupportedCountry(c) ? c : undefined;

@@ -155,7 +155,7 @@ describe('fromHighLevel', () => {
 
   it('reports what it cannot read instead of guessing', () => {
     const remote = fromHighLevel(
-      parse({ id: 'c1', phone: 'n/a', country: 'Germany', dateOfBirth: 'soon', customFields: [{ id: 'f1', value: { uuid: { url: 'x' } } }, { id: 'f2', value: 'ok' }] }),
+      parse({ id: 'c1', phone: 'n/a', country: 'Atlantis', dateOfBirth: 'soon', customFields: [{ id: 'f1', value: { uuid: { url: 'x' } } }, { id: 'f2', value: 'ok' }] }),
       ownerMap,
       { complete: true },
     );
@@ -180,7 +180,16 @@ describe('fromHighLevel', () => {
     expect(fromHighLevel(parse({ id: 'c1', phone: '06 12 34 28 10', country: 'fr' }), ownerMap, { defaultCountry: 'US' }).fields).toEqual({ phone: '+33612342810', country: 'FR' });
     // No country, or one that cannot be read: the location's.
     expect(fromHighLevel(parse({ id: 'c1', phone: '0151 1234567' }), ownerMap, { defaultCountry: 'DE' }).fields.phone).toBe('+491511234567');
-    expect(fromHighLevel(parse({ id: 'c1', phone: '0151 1234567', country: 'Germany' }), ownerMap, { defaultCountry: 'DE' }).fields.phone).toBe('+491511234567');
+    expect(fromHighLevel(parse({ id: 'c1', phone: '0151 1234567', country: 'Atlantis' }), ownerMap, { defaultCountry: 'DE' }).fields.phone).toBe('+491511234567');
+  });
+
+  it('reads a country HighLevel holds by its English name (a CSV import) as its code, and the phone in it', () => {
+    expect(fromHighLevel(parse({ id: 'c1', country: 'United Kingdom', phone: '07911 123456' }), ownerMap, { defaultCountry: 'US' }).fields).toEqual({ country: 'GB', phone: '+447911123456' });
+    expect(fromHighLevel(parse({ id: 'c1', country: '  germany ' }), ownerMap).fields).toEqual({ country: 'DE' });
+    expect(fromHighLevel(parse({ id: 'c1', country: 'USA' }), ownerMap).fields).toEqual({ country: 'US' });
+    // Not countries: the runtime's names of regions and groupings.
+    expect('country' in fromHighLevel(parse({ id: 'c1', country: 'European Union' }), ownerMap).fields).toBe(false);
+    expect('country' in fromHighLevel(parse({ id: 'c1', country: 'Unknown Region' }), ownerMap).fields).toBe(false);
   });
 });
 
