@@ -63,12 +63,18 @@ export function refusalReason(err: unknown): string {
   return plainProblem(err);
 }
 
-/** The latest error of a location's loop, as the Sync tab's status strip shows it. */
-export function describeError(err: unknown): string {
+/**
+ * The latest error of a location's loop, as the Sync tab's status strip shows it. `since`: when
+ * HighLevel began refusing requests as too many (429s), for a location held back by them.
+ */
+export function describeError(err: unknown, opts: { since?: number } = {}): string {
   if (err instanceof DeferredError) {
     const at = utc(err.retryAt);
     if (err.reason === 'daily') return `HighLevel's daily request budget for this location is used up; sync resumes at ${at}.`;
     if (err.reason === 'token') return `Tandem could not get a fresh access token from HighLevel; it tries again at ${at}.`;
+    if (err.reason === 'rate_limited' && opts.since !== undefined) {
+      return `HighLevel has been refusing Tandem’s requests as too many since ${utc(opts.since)}; changes wait, and Tandem tries again at ${at}.`;
+    }
     return `HighLevel asked Tandem to slow down; sync resumes at ${at}.`;
   }
   if (err instanceof ReauthRequiredError) return err.reason === UNINSTALLED_REASON ? err.reason : `${err.reason} Reconnect Tandem to resume sync.`;

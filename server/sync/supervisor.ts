@@ -130,7 +130,15 @@ interface LocationLoop {
    * them theirs.
    */
   catchUp: boolean;
+  /** When HighLevel's 429s began holding this location back, until a pass completes. */
+  rateLimitedSince?: number;
 }
+
+/**
+ * How long HighLevel may hold a location back with 429s before the status strip says so: one 429
+ * now and then is pacing at work, several minutes of them are something an admin should see.
+ */
+const RATE_LIMITED_NOTICE_MS = 60_000;
 
 const USERS_REFRESH_MS = 60 * 60_000;
 const FIRST_BACKOFF_MS = 15_000;
@@ -318,6 +326,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, pushed.deferredReason ?? 'burst', 'outbox deferred by the budget gate');
 
       loop.failures = 0;
+      loop.rateLimitedSince = undefined;
       const { paired, ...owners } = unmatchedOwnersNow(db, locationId, { ownerMap, userMap }, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
       updateSyncState(db, locationId, { unmatchedOwners: owners, lastError: unmatchedNotice(owners) }, clock.now());
       // Owners that could not travel and now can (Sync users, a user made with the same email):
@@ -329,8 +338,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     } catch (err) {
       if (err instanceof DeferredError) {
         result.deferredUntil = err.retryAt;
-        if (err.reason === 'daily' || err.reason === 'token') {
-          updateSyncState(db, locationId, { lastError: describeError(err) }, clock.now());
+        if (err.reason === 'rate_limited') loop.rateLimitedSince ??= clock.now();
+        const held = err.reason === 'rate_limited' && clock.now() - loop.rateLimitedSince! >= RATE_LIMITED_NOTICE_MS;
+        if (err.reason === 'daily' || err.reason === 'token' || held) {
+          updateSyncState(db, locationId, { lastError: describeError(err, { since: loop.rateLimitedSince }) }, clock.now());
         }
         log.debug({ locationId, retryAt: err.retryAt, reason: err.reason }, 'sync deferred');
       } else {

@@ -1,7 +1,8 @@
 // T06: HighLevel's daily request budget runs out for one location. The loop learns the budget from
 // the X-RateLimit-*-Daily headers and stops before HighLevel has to refuse it (no 429), defers that
 // location until the reset with a plain-words notice on the status strip, keeps another location
-// syncing, and finishes the work once the day turns. Injected clock, emulator over HTTP.
+// syncing, and finishes the work once the day turns. And HighLevel refusing requests as too many
+// (429s) for minutes is said on the status strip too. Injected clock, emulator over HTTP.
 import { afterEach, expect, it } from 'vitest';
 import { createContact } from '../../db/contacts.ts';
 import { getOutbox } from '../../db/outbox.ts';
@@ -64,4 +65,33 @@ it('T06: stops at the daily budget without a 429, says when it resumes, spares o
   expect(created.filter((c) => getOutbox(tandem.db, loc, c.id) !== undefined)).toEqual([]);
   expect(syncStatus(tandem.db, loc).lastError).toBeNull();
   expect(tandem.emulator.emu.requestLog.filter((r) => r.seq > seq && r.status === 429)).toEqual([]);
+}, 60_000);
+
+it('says so on the status strip when HighLevel refuses requests as too many for more than a minute, and clears it once they go through', async () => {
+  const clock = new ManualClock();
+  const tandem = await installedTandem({ clock, sync: { start: false } });
+  t = tandem;
+  const loc = tandem.location.id;
+  expect((await tandem.services.sync.runOnce(loc)).error).toBeUndefined();
+  await control(tandem.highlevelUrl, 'POST', '/faults', { path: '/contacts', status: 429, times: 100_000 });
+  const c = createContact(tandem.db, { locationId: loc, fields: { ...emptyContact(), firstName: 'Stormy', email: 'stormy@example.com' }, now: clock.now(), origin: 'local' });
+
+  // The first 429s are pacing at work: nothing said.
+  let result = await tandem.services.sync.runOnce(loc);
+  expect(result.deferredUntil).toBeGreaterThan(clock.now());
+  expect(syncStatus(tandem.db, loc).lastError).toBeNull();
+  // Still refused a minute and more later: the strip says since when, and when Tandem tries again.
+  const began = clock.now();
+  while (clock.now() - began < 61_000) {
+    clock.set(Math.max(result.deferredUntil ?? clock.now(), clock.now()) + 1);
+    result = await tandem.services.sync.runOnce(loc);
+  }
+  expect(syncStatus(tandem.db, loc).lastError?.message).toMatch(/^HighLevel has been refusing Tandem’s requests as too many since \d{4}-\d\d-\d\d \d\d:\d\d UTC; changes wait, and Tandem tries again at /);
+  expect(getOutbox(tandem.db, loc, c.id)).toBeDefined();
+
+  await control(tandem.highlevelUrl, 'DELETE', '/faults');
+  clock.set(Math.max(result.deferredUntil ?? clock.now(), clock.now()) + 1);
+  expect((await tandem.services.sync.runOnce(loc)).error).toBeUndefined();
+  expect(getOutbox(tandem.db, loc, c.id)).toBeUndefined();
+  expect(syncStatus(tandem.db, loc).lastError).toBeNull();
 }, 60_000);
