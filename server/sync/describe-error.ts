@@ -9,6 +9,22 @@
 import { classifyHighLevelError, HighLevelError } from '../highlevel/http.ts';
 import { DeferredError } from '../highlevel/contacts.ts';
 import { LocationPausedError, ReauthRequiredError, UNINSTALLED_REASON } from '../highlevel/token-provider.ts';
+import { TokenCipherError } from '../security/token-cipher.ts';
+
+/**
+ * Problems of Tandem's own machine that stop a location's sync, in words that say what to fix:
+ * the stored tokens under another key, the database's disk full or the database read-only
+ * (SQLite's codes, as better-sqlite3 reports them). Null for anything else.
+ */
+function ownProblem(err: unknown): string | null {
+  if (err instanceof TokenCipherError) {
+    return 'Tandem cannot read the HighLevel access it stored for this location: it was saved under another TOKEN_ENCRYPTION_KEY. Start Tandem with that key (or add it to TOKEN_ENCRYPTION_KEYS_OLD); changes wait meanwhile.';
+  }
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  if (code === 'SQLITE_FULL') return 'The disk Tandem stores its data on is full; changes wait. Free some space: sync resumes by itself.';
+  if (code.startsWith('SQLITE_READONLY')) return 'Tandem cannot write its database (the file or its folder is read-only); changes wait. Make it writable and restart Tandem.';
+  return null;
+}
 
 const NOT_ANSWERING = 'HighLevel is not answering right now (it may be down or busy).';
 
@@ -82,7 +98,7 @@ export function describeError(err: unknown, opts: { since?: number } = {}): stri
   if (err instanceof HighLevelError) {
     return `${plainProblem(err)} Tandem will try again${classifyHighLevelError(err) === 'retry' ? ' shortly' : ''}.`;
   }
-  return 'Sync stopped on an unexpected problem; Tandem will try again.';
+  return ownProblem(err) ?? 'Sync stopped on an unexpected problem; Tandem will try again.';
 }
 
 /**

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { HighLevelError } from '../../server/highlevel/http.ts';
 import { REAUTH_REASON, ReauthRequiredError, UNINSTALLED_REASON } from '../../server/highlevel/token-provider.ts';
+import { TokenCipherError } from '../../server/security/token-cipher.ts';
 import { describeError, describeRunError, plainProblem, refusalReason } from '../../server/sync/describe-error.ts';
 import { describeOperationError } from '../../server/sync/operations/runner.ts';
 
@@ -84,5 +85,15 @@ describe('HighLevel errors in plain words', () => {
     const err = new Error('SQLITE_BUSY: database is locked at /srv/tandem/data');
     expect(describeError(err)).toBe('Sync stopped on an unexpected problem; Tandem will try again.');
     expect(describeRunError(err)).not.toContain('SQLITE');
+  });
+});
+
+describe("problems of Tandem's own machine on the status strip", () => {
+  it('names the setting or the fix: tokens under another key, a full disk, a read-only database', () => {
+    expect(describeError(new TokenCipherError('token failed authentication (wrong key or moved ciphertext)'))).toMatch(/saved under another TOKEN_ENCRYPTION_KEY\. Start Tandem with that key/);
+    const sqlite = (code: string, message: string) => Object.assign(new Error(message), { code });
+    expect(describeError(sqlite('SQLITE_FULL', 'database or disk is full'))).toBe('The disk Tandem stores its data on is full; changes wait. Free some space: sync resumes by itself.');
+    expect(describeError(sqlite('SQLITE_READONLY_DBMOVED', 'attempt to write a readonly database'))).toMatch(/^Tandem cannot write its database/);
+    expect(describeError(new Error('boom'))).toBe('Sync stopped on an unexpected problem; Tandem will try again.');
   });
 });
