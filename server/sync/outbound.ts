@@ -208,7 +208,12 @@ function parkReason(pass: Pass, row: OutboxRow): string {
 function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
   const { db, clock } = pass.deps;
   if (err instanceof ReauthRequiredError || err instanceof LocationPausedError) throw err;
-  const kind = classifyHighLevelError(err);
+  // A 401 here came after the API's one retry with a fresh token: the location's access, not this
+  // contact's change, failed. Given up, the change was lost for good when HighLevel recovered; so it
+  // is retried with backoff (access that is really gone fails the token refresh: reconnect).
+  const unauthorized = err instanceof HighLevelError && err.kind === 'http' && err.status === 401;
+  const classified = classifyHighLevelError(err);
+  const kind = classified === 'record' && unauthorized ? 'retry' : classified;
   if (kind === 'reauth' || kind === 'paused') throw err;
   const dup = duplicateRefusal(err);
   const message = dup ? heldByAnother(pass, { highlevelId: dup.contactId, name: dup.contactName, field: dup.matchingField }) : describeFailure(err, kind === 'retry');

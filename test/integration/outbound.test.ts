@@ -785,6 +785,22 @@ describe('failures (T14-lite)', () => {
     expect(remoteIds()).toHaveLength(1);
   });
 
+  it('retries an edit HighLevel refused with a 401 even after a fresh token, instead of giving it up', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    await pushPending(deps(), locationId);
+    const highlevelId = linkOf(c.id).highlevelId;
+    localUpdate(c.id, { city: 'Porto' });
+    await control(emulator.url, 'POST', '/faults', { path: '/contacts/', status: 401, body: { statusCode: 401, message: 'Invalid JWT' }, times: 4 });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, failed: 0, retried: 1 });
+    const row = getOutbox(db, locationId, c.id)!;
+    expect(row).toMatchObject({ status: 'pending', attempts: 1, lastError: expect.stringMatching(/did not accept Tandem’s access/) });
+    await control(emulator.url, 'DELETE', '/faults');
+    clock.set(row.nextAttemptAt);
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(remoteDoc(highlevelId).city).toBe('Porto');
+  });
+
   it('defers the pass on a 429 with retryAt, leaving the row pending', async () => {
     const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
     localCreate({ firstName: 'Bo', email: 'bo@example.com' });
