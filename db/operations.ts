@@ -133,6 +133,15 @@ export function stalePreviews(db: Db, before: number): OperationRow[] {
     .all();
 }
 
+/** Previews being read whose row has not moved since `before` (progress is written as it goes). */
+export function stalledPreviews(db: Db, before: number): OperationRow[] {
+  return db
+    .select()
+    .from(operations)
+    .where(and(eq(operations.status, 'previewing'), lt(operations.updatedAt, before)))
+    .all();
+}
+
 /** The location's finished and running operations, newest first (discarded previews left out). */
 export function listOperations(db: Db, locationId: string, limit = 20): OperationRow[] {
   return db

@@ -8,7 +8,7 @@
 // to the emulator) and "writes" numbered records into a map the test inspects.
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listItems, type OperationRow } from '../../db/operations.ts';
+import { createOperation, listItems, type OperationRow } from '../../db/operations.ts';
 import { OperationRefused, type Operations } from '../../server/sync/operations/runner.ts';
 import type { OperationHandler, Preview, RunContext } from '../../server/sync/operations/types.ts';
 import { emptyCounts } from '../../server/sync/operations/types.ts';
@@ -268,6 +268,26 @@ describe('the runner', () => {
     expect(() => ops.confirm(t.location.id, late)).toThrow(expect.objectContaining({ code: 'expired' }));
     expect(ops.get(t.location.id, late)!.status).toBe('discarded');
     expect(writes.size).toBe(0);
+  });
+
+  it('tells at the next sweep that a preview no process reads any more (Tandem stopped during it) stopped, not after its time', async () => {
+    reset();
+    // As a process that stopped while reading leaves it: 'previewing', and no work of this process behind it.
+    const { row } = createOperation(t.db, { locationId: t.location.id, kind: 'push', requestedBy: t.agency.adminId, now: clock.now() });
+    await ops.sweep();
+    expect(ops.get(t.location.id, row.id)!.status).toBe('previewing');
+    clock.advance(LEASE_MS + 1);
+    await ops.sweep();
+    expect(ops.get(t.location.id, row.id)).toMatchObject({ status: 'discarded', error: 'This preview stopped when Tandem restarted; preview again.' });
+    // A preview this process is reading is left alone, however long it takes.
+    holdAt('preview');
+    const slow = ops.preview(by(), 'push');
+    await until(() => reached('preview'), 'the preview under way');
+    clock.advance(LEASE_MS + 1);
+    await ops.sweep();
+    expect(ops.get(t.location.id, slow.id)!.status).toBe('previewing');
+    holds.get('preview')!.release();
+    expect((await ops.settled(slow.id)).status).toBe('previewed');
   });
 
   it('ends a budget deferral’s wait when the admin cancels', async () => {

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../../db/client.ts';
 import {
-  claimOperation, createOperation, getOperation, getOperationById, orphanedRuns, stalePreviews, updateOperation, type OperationRow,
+  claimOperation, createOperation, getOperation, getOperationById, orphanedRuns, stalePreviews, stalledPreviews, updateOperation, type OperationRow,
 } from '../../../db/operations.ts';
 import type { OperationKind } from '../../../db/schema.ts';
 import { getInstallation } from '../../../db/installations.ts';
@@ -269,6 +269,11 @@ export function createOperations(deps: OperationsDeps): Operations {
 
   async function sweep(): Promise<void> {
     const now = clock.now();
+    // A preview no process is reading any more (Tandem stopped during it): its row would say
+    // "previewing" until it went out of date; the admin is told now, and can preview again.
+    for (const row of stalledPreviews(db, now - leaseMs)) {
+      if (!active.has(row.id)) emit(updateOperation(db, row.id, { status: 'discarded', finishedAt: now, error: INTERRUPTED, progress: null }, now, ['previewing']));
+    }
     for (const row of stalePreviews(db, now - (o.previewTtlMs ?? PREVIEW_TTL_MS))) {
       if (row.status === 'previewing' && active.has(row.id)) active.get(row.id)!.cancel = true;
       emit(updateOperation(db, row.id, { status: 'discarded', finishedAt: now, error: OUT_OF_DATE }, now, ['previewing', 'previewed']));
@@ -394,6 +399,7 @@ export function createOperations(deps: OperationsDeps): Operations {
 
 /** A preview left unconfirmed past its time: why it can no longer be confirmed. */
 const OUT_OF_DATE = 'This preview is out of date; preview again to see what a run would do now.';
+const INTERRUPTED = 'This preview stopped when Tandem restarted; preview again.';
 
 const PREVIEW_OF: Record<OperationKind, string> = { push: 'Push contacts', pull: 'Pull contacts', sync_users: 'Sync users', undo: 'an undo' };
 
