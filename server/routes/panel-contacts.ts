@@ -77,7 +77,10 @@ export interface PanelContactSaved {
 }
 
 type EditField = 'firstName' | 'lastName' | 'email' | 'phone' | 'companyName';
+/** The fields the dialog edits, which are also those that tell a contact apart (one must stay). */
 const EDIT_FIELDS: EditField[] = ['firstName', 'lastName', 'email', 'phone', 'companyName'];
+
+export const IDENTITY_REQUIRED = 'Keep at least one of First name, Last name, Email, Phone or Company: a contact with none of them cannot be told apart. Nothing was saved.';
 
 function invalid(error: z.ZodError): AppError {
   const unknown = error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []));
@@ -152,6 +155,13 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     const { contact: merged } = normalizeContact({ ...current.fields, ...fields }, { defaultCountry: current.fields.country ?? 'US' });
     const checked = contactFieldsSchema.safeParse({ ...merged, tags: current.fields.tags, customFields: current.fields.customFields });
     if (!checked.success) throw invalid(checked.error);
+    // A contact nobody can tell apart (no name, email, phone or company) is refused by the REST API
+    // too, and with Contact update Bi-directional the blanks would clear HighLevel's copy. An edit
+    // may not empty the last of them; a contact that already had none (HighLevel allows those, and
+    // sends them) may still be edited otherwise. The panel creates no contacts, so there is no create to refuse.
+    if (EDIT_FIELDS.some((f) => current.fields[f] !== null) && EDIT_FIELDS.every((f) => checked.data[f] === null)) {
+      throw new AppError(400, 'contact_unidentifiable', IDENTITY_REQUIRED);
+    }
     const patch: ContactPatch = {};
     for (const f of EDIT_FIELDS) if (f in fields) patch[f] = checked.data[f];
     if (patch.email && !sameEmail(patch.email, current.fields.email)) {

@@ -1,5 +1,6 @@
 // The Contacts tab's API over real HTTP: newest change first with owner and HighLevel link, the
-// search query, admins edit through the local write path (outbox row), plain users are refused,
+// search query, admins edit through the local write path (outbox row), an edit may not empty the
+// last of name, email, phone and company (one that had none may still be edited), plain users are refused,
 // the body is strict, and the location comes from the session only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContact, getContact } from '../../db/contacts.ts';
@@ -8,7 +9,7 @@ import { enqueueOutbox, failOutbox, getOutbox, PARKED_AT } from '../../db/outbox
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { createUser } from '../../db/users.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
-import type { PanelContactSaved, PanelContactsPage, PanelContactView } from '../../server/routes/panel-contacts.ts';
+import { IDENTITY_REQUIRED, type PanelContactSaved, type PanelContactsPage, type PanelContactView } from '../../server/routes/panel-contacts.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
@@ -138,6 +139,45 @@ describe('edit', () => {
     expect(getOutbox(t.db, A.id, c.id)).toMatchObject({ status: 'pending' });
     // A stale version is refused rather than overwriting what changed meanwhile.
     expect((await api('PATCH', `/api/panel/contacts/${c.id}`, token, { firstName: 'Late', version: c.version })).status).toBe(412);
+  });
+
+  it('refuses an edit that empties the last of name, email, phone and company (400, nothing written), as the REST API does', async () => {
+    // QA: every identifying field emptied was saved, the contact became "Unnamed contact", and
+    // with Contact update Bi-directional HighLevel's copy was cleared too.
+    const c = seed(A.id, { firstName: 'Ivy', lastName: 'Ident', email: 'ivy@alpha.example', phone: '+15550111', companyName: 'Ivy Co', tags: ['keep'] });
+    const token = await signIn(agencyA.adminId, A.id);
+    const all = { firstName: null, lastName: null, email: null, phone: null, companyName: null };
+    for (const body of [
+      { ...all, version: c.version },
+      // Blanks as the form might send them, and the last one cleared on its own.
+      { firstName: '', lastName: '  ', email: '', phone: '', companyName: '', version: c.version },
+    ]) {
+      const res = await api('PATCH', `/api/panel/contacts/${c.id}`, token, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error).toEqual({ code: 'contact_unidentifiable', message: IDENTITY_REQUIRED });
+    }
+    expect(getContact(t.db, A.id, c.id)).toMatchObject({ version: c.version, fields: { firstName: 'Ivy', companyName: 'Ivy Co' } });
+    expect(getOutbox(t.db, A.id, c.id)).toBeUndefined();
+    // Emptying all but one is an edit like any other.
+    const kept = await api<PanelContactSaved>('PATCH', `/api/panel/contacts/${c.id}`, token, { ...all, companyName: 'Ivy Co', version: c.version });
+    expect(kept.status).toBe(200);
+    expect(kept.body.contact).toMatchObject({ firstName: null, email: null, companyName: 'Ivy Co' });
+    const last = await api('PATCH', `/api/panel/contacts/${c.id}`, token, { companyName: ' ', version: kept.body.contact.version });
+    expect(last.status).toBe(400);
+    expect(getContact(t.db, A.id, c.id)?.fields.companyName).toBe('Ivy Co');
+  });
+
+  it('still edits a contact that had none of them (HighLevel allows those), as long as the edit adds none', async () => {
+    const blank = seed(A.id, { tags: ['from-highlevel'] });
+    const token = await signIn(agencyA.adminId, A.id);
+    const tagged = await api<PanelContactSaved>('PATCH', `/api/panel/contacts/${blank.id}`, token, {
+      firstName: null, lastName: null, email: null, phone: null, companyName: null, tags: ['from-highlevel', 'reviewed'], version: blank.version,
+    });
+    expect(tagged.status).toBe(200);
+    expect(tagged.body.contact).toMatchObject({ firstName: null, tags: ['from-highlevel', 'reviewed'], version: blank.version + 1 });
+    const named = await api<PanelContactSaved>('PATCH', `/api/panel/contacts/${blank.id}`, token, { firstName: 'Found', version: tagged.body.contact.version });
+    expect(named.status).toBe(200);
+    expect(named.body.contact.firstName).toBe('Found');
   });
 
   it('refuses plain users (403), unknown properties and bad emails (400), other locations\' contacts (404)', async () => {
