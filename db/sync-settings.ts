@@ -1,6 +1,6 @@
 // The Sync tab's settings per location and their audit trail: the only code that touches
 // sync_settings and settings_audit. A location without a row has the defaults.
-import { desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, max, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce, transaction } from './prepared.ts';
 import { settingsAudit, syncSettings, type Direction } from './schema.ts';
@@ -112,5 +112,23 @@ export function settingsHistory(db: Db, locationId: string, limit = 20): Setting
     .where(eq(settingsAudit.locationId, locationId))
     .orderBy(desc(settingsAudit.at), desc(settingsAudit.id))
     .limit(limit)
+    .all();
+}
+
+/**
+ * The location's settings revision: the id of its latest audited change (0 before any). Ids only
+ * grow, whatever the clock does, so a draft that remembers one can ask what changed after it.
+ */
+export function settingsRevision(db: Db, locationId: string): number {
+  return db.select({ id: max(settingsAudit.id) }).from(settingsAudit).where(eq(settingsAudit.locationId, locationId)).get()?.id ?? 0;
+}
+
+/** The location's settings changes after revision `afterId`, oldest first. */
+export function settingsChangedSince(db: Db, locationId: string, afterId: number): SettingsChange[] {
+  return db
+    .select()
+    .from(settingsAudit)
+    .where(and(eq(settingsAudit.locationId, locationId), gt(settingsAudit.id, afterId)))
+    .orderBy(asc(settingsAudit.id))
     .all();
 }

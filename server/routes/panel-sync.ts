@@ -1,12 +1,14 @@
 // The panel's Sync tab API: the location's sync settings, the status strip and the recent changes
-// to settings; admins save settings and pause or resume. The tenant is the session's location only.
+// to settings; admins save settings and pause or resume. A save names only the settings the admin
+// changed and the revision its draft began from, and is refused (409) rather than overwrite a
+// change another admin made to one of them since. The tenant is the session's location only.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import { DIRECTIONS, type Direction } from '../../db/schema.ts';
-import { getSyncSettings, settingsHistory, updateSyncSettings, type SyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
+import { getSyncSettings, settingsChangedSince, settingsHistory, settingsRevision, updateSyncSettings, type SyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { syncStatus, type SyncStatus } from '../../db/sync-status.ts';
 import { getContact } from '../../db/contacts.ts';
 import { contactLabel } from '../sync/contact-model.ts';
@@ -15,10 +17,23 @@ import { tenant } from './tenant.ts';
 
 export const HISTORY_LIMIT = 20;
 
-const settingsBody = z.strictObject({
-  creationDirection: z.enum(DIRECTIONS),
-  updateDirection: z.enum(DIRECTIONS),
-});
+/** The settings the Sync tab's form saves (pause and resume have their own routes). */
+export const FORM_SETTINGS = ['creationDirection', 'updateDirection'] as const;
+export type FormSetting = (typeof FORM_SETTINGS)[number];
+
+/**
+ * A save carries only the settings the admin changed in the draft, and the revision the draft
+ * began from: a form's untouched setting sent back as it was read would undo another admin's
+ * change made meanwhile (QA: a stale draft reverted one).
+ */
+const settingsBody = z
+  .strictObject({
+    creationDirection: z.enum(DIRECTIONS).optional(),
+    updateDirection: z.enum(DIRECTIONS).optional(),
+    /** `settings.revision` when the draft began: a change of a sent setting after it is a conflict. */
+    revision: z.number().int().nonnegative(),
+  })
+  .refine((b) => FORM_SETTINGS.some((k) => b[k] !== undefined), { message: 'name at least one setting to change', path: [] });
 
 type Iso = string;
 
@@ -27,6 +42,20 @@ export interface SyncSettingsView {
   updateDirection: Direction;
   paused: boolean;
   updatedAt: Iso | null;
+  /**
+   * The latest settings change's id (0 before any): a draft remembers it, and its save is refused
+   * when a setting it changes was changed again after it.
+   */
+  revision: number;
+}
+
+/** A setting a save changes that someone else changed after its draft began. */
+interface SettingsConflict {
+  setting: FormSetting;
+  /** Its value now, which the save would overwrite. */
+  current: Direction;
+  /** Who changed it last (null: a change with no name recorded). */
+  userName: string | null;
 }
 
 export interface SyncStatusView {
@@ -88,7 +117,7 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
   };
 
   const view = (session: PanelSession): SyncView => ({
-    settings: settingsView(getSyncSettings(db, session.locationId)),
+    settings: settingsView(db, getSyncSettings(db, session.locationId)),
     status: statusView(db, session.locationId, syncStatus(db, session.locationId)),
     history: settingsHistory(db, session.locationId, HISTORY_LIMIT).map((c) => ({
       id: c.id,
@@ -127,8 +156,15 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
     if (!body.success) {
       throw new AppError(400, 'invalid_request', `Invalid settings: ${body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     }
+    const { revision, ...patch } = body.data;
+    // The check and the write run without an await between them, so no other request of this
+    // process slips in; updateSyncSettings records the audit rows in its own transaction.
+    const overtaken = conflicts(db, session.locationId, patch, revision);
+    if (overtaken.length > 0) {
+      throw new AppError(409, 'settings_changed', conflictMessage(overtaken));
+    }
     reply.header('cache-control', 'no-store');
-    return settingsView(change(session, body.data));
+    return settingsView(db, change(session, patch));
   });
 
   // Pause and resume take no body; the answer is the whole tab, so the panel redraws from it.
@@ -151,8 +187,43 @@ function iso(ms: number | null): Iso | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-function settingsView(s: SyncSettings): SyncSettingsView {
-  return { creationDirection: s.creationDirection, updateDirection: s.updateDirection, paused: s.paused, updatedAt: iso(s.updatedAt) };
+function settingsView(db: Db, s: SyncSettings): SyncSettingsView {
+  return {
+    creationDirection: s.creationDirection,
+    updateDirection: s.updateDirection,
+    paused: s.paused,
+    updatedAt: iso(s.updatedAt),
+    revision: settingsRevision(db, s.locationId),
+  };
+}
+
+/**
+ * The settings of `patch` that would overwrite a value someone set after `revision`: changed
+ * (audited) since, and the patch's value is not what it is now. A setting set back and forth
+ * meanwhile counts too (another admin decided it after the draft began); one now at the patch's
+ * value does not (nothing would be overwritten).
+ */
+function conflicts(db: Db, locationId: string, patch: Partial<Record<FormSetting, Direction>>, revision: number): SettingsConflict[] {
+  const current = getSyncSettings(db, locationId);
+  const since = settingsChangedSince(db, locationId, revision);
+  const found: SettingsConflict[] = [];
+  for (const setting of FORM_SETTINGS) {
+    const value = patch[setting];
+    if (value === undefined || value === current[setting]) continue;
+    // The latest change of it since the draft began, if any: who set what is there now.
+    const change = since.findLast((c) => c.setting === setting);
+    if (change) found.push({ setting, current: current[setting], userName: change.userName });
+  }
+  return found;
+}
+
+const SETTING_LABEL: Record<FormSetting, string> = { creationDirection: 'Contact creation', updateDirection: 'Contact update' };
+const DIRECTION_LABEL: Record<Direction, string> = { bidirectional: 'Bi-directional', inbound: 'Inbound' };
+
+/** "Contact update was changed by Ada Admin since you began editing; it is now Inbound. …" */
+function conflictMessage(found: SettingsConflict[]): string {
+  const parts = found.map((c) => `${SETTING_LABEL[c.setting]} was changed by ${c.userName ?? 'another admin'} since you began editing; it is now ${DIRECTION_LABEL[c.current]}.`);
+  return `${parts.join(' ')} Nothing was saved. Review the change, then save again to replace it with yours.`;
 }
 
 function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {

@@ -1,8 +1,11 @@
 // The Sync tab in headless Chromium inside the emulated HighLevel: the defaults show, an admin
 // switches Contact update to Bi-directional (Save enables only then), saves, sees the confirmation,
 // and after a reload sees the saved value and the change in the history; a choice made while a save
-// is in progress is kept for the next save; a plain user sees the same settings disabled; pause and resume (the header shows the pause too), and the status strip's
-// counts and latest problem.
+// is in progress is kept for the next save; an unsaved choice survives a visit to another tab (the
+// Sync tab is marked meanwhile); a save sends only what the admin changed, so another admin's change
+// of the other setting stays, and one made to the same setting after the draft began is shown with
+// who and when and saved over only when asked; a plain user sees the same settings disabled; pause
+// and resume (the header shows the pause too), and the status strip's counts and latest problem.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -30,6 +33,20 @@ async function openPanel(): Promise<{ page: Page; panel: FrameLocator; console: 
   await panel.getByTestId('sync-settings').waitFor();
   return { page, panel, console };
 }
+
+/** Another admin of the location, saving from another browser (written straight to the settings). */
+const otherAdmin = { id: 'e2e-other-admin', name: 'Olga Other' };
+const otherValue = (d: string) => (d === 'bidirectional' ? ('inbound' as const) : ('bidirectional' as const));
+/** The radio's label of the value that is not `d`. */
+const otherLabel = (d: string) => (d === 'bidirectional' ? ('Inbound' as const) : ('Bi-directional' as const));
+/** The settings as the next tests expect them. */
+const restore = (s: { creationDirection: 'bidirectional' | 'inbound'; updateDirection: 'bidirectional' | 'inbound' }) =>
+  updateSyncSettings(world.tandem.database.db, {
+    locationId: demoLocation().id,
+    patch: { creationDirection: s.creationDirection, updateDirection: s.updateDirection },
+    user: { id: 'e2e-test', name: 'E2E test' },
+    now: Date.now(),
+  });
 
 const radio = (panel: FrameLocator, setting: 'creation' | 'update', label: 'Bi-directional' | 'Inbound') =>
   panel.getByTestId(`setting-${setting}`).getByRole('radio', { name: new RegExp(`^${label}`) });
@@ -135,6 +152,124 @@ describe('the Sync tab', () => {
     // The settings as the next tests expect them.
     const { creationDirection, updateDirection } = before;
     updateSyncSettings(db, { locationId: demoLocation().id, patch: { creationDirection, updateDirection }, user: { id: 'e2e-test', name: 'E2E test' }, now: Date.now() });
+    await page.close();
+  });
+
+  it('keeps an unsaved choice across a visit to another tab, and marks the Sync tab meanwhile', async () => {
+    // QA: Sync → Contacts → Sync silently threw the draft away.
+    const { page, panel } = await openPanel();
+    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    await panel.getByTestId('sync-save').waitFor();
+    const before = getSyncSettings(world.tandem.database.db, demoLocation().id);
+    const choice = otherLabel(before.updateDirection);
+    await radio(panel, 'update', choice).check();
+    await panel.getByRole('tab', { name: /^Sync\W*unsaved changes$/ }).waitFor();
+    await panel.getByRole('tab', { name: 'Contacts' }).click();
+    await panel.getByTestId('contacts').waitFor();
+    // The mark stays in view (and in the tab's name) on the other tab.
+    expect(await panel.getByTestId('tab-sync-note').isVisible()).toBe(true);
+    await page.screenshot({ path: 'test-results/sync-tab-draft-marked.png' });
+    await panel.getByRole('tab', { name: /^Sync/ }).click();
+    await panel.getByTestId('sync-settings').waitFor();
+    expect(await radio(panel, 'update', choice).isChecked()).toBe(true);
+    expect(await panel.getByTestId('sync-save').isEnabled()).toBe(true);
+    expect(await panel.getByTestId('sync-save-status').innerText()).toBe('You have unsaved changes.');
+    expect(getSyncSettings(world.tandem.database.db, demoLocation().id)).toEqual(before);
+    // Discarded, the mark goes.
+    await panel.getByRole('button', { name: 'Discard' }).click();
+    await panel.getByTestId('tab-sync-note').waitFor({ state: 'detached' });
+    expect(await radio(panel, 'update', otherLabel(otherValue(before.updateDirection))).isChecked()).toBe(true);
+    await page.close();
+  });
+
+  it('saves only the setting the admin changed: another admin’s change saved meanwhile stays', async () => {
+    // QA: B's draft sent both settings, so B's save put back the one A had just changed.
+    const { page, panel } = await openPanel();
+    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    await panel.getByTestId('sync-save').waitFor();
+    const db = world.tandem.database.db;
+    const before = getSyncSettings(db, demoLocation().id);
+    await radio(panel, 'creation', otherLabel(before.creationDirection)).check();
+    // Another admin saves Contact update; this panel's refresh shows it, the draft stays.
+    updateSyncSettings(db, { locationId: demoLocation().id, patch: { updateDirection: otherValue(before.updateDirection) }, user: otherAdmin, now: Date.now() });
+    await until(() => radio(panel, 'update', otherLabel(before.updateDirection)).isChecked(), 'the refresh to show the other admin’s change', 15_000);
+    expect(await radio(panel, 'creation', otherLabel(before.creationDirection)).isChecked()).toBe(true);
+    await panel.getByTestId('sync-save').click();
+    await panel.getByTestId('sync-save-status').getByText('Settings saved. Tandem syncs with them from now on.').waitFor();
+    expect(getSyncSettings(db, demoLocation().id)).toMatchObject({
+      creationDirection: otherValue(before.creationDirection),
+      updateDirection: otherValue(before.updateDirection),
+    });
+    await page.close();
+    restore(before);
+  });
+
+  it('says who changed a setting the draft changes, and when, and saves over it only when asked', async () => {
+    const { page, panel } = await openPanel();
+    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    await panel.getByTestId('sync-save').waitFor();
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    const before = getSyncSettings(db, location);
+    const mine = otherValue(before.creationDirection);
+    await radio(panel, 'creation', otherLabel(before.creationDirection)).check();
+    // Meanwhile another admin sets Contact creation to the draft's value and back: their decision,
+    // made after the draft began, which saving the draft would undo.
+    updateSyncSettings(db, { locationId: location, patch: { creationDirection: mine }, user: otherAdmin, now: Date.now() });
+    updateSyncSettings(db, { locationId: location, patch: { creationDirection: before.creationDirection }, user: otherAdmin, now: Date.now() });
+    const conflict = panel.getByTestId('sync-conflict');
+    await conflict.waitFor({ timeout: 15_000 });
+    const line = await conflict.getByTestId('sync-conflict-line').innerText();
+    expect(line).toContain(`${otherAdmin.name} changed Contact creation to ${otherLabel(mine)} since you began editing; your draft sets it to ${otherLabel(before.creationDirection)}.`);
+    expect(line).toMatch(/\d{1,2}:\d{2}\s?[AP]M [A-Z]{2,5}|GMT/);
+    expect(await panel.getByTestId('sync-save').isDisabled()).toBe(true);
+    await page.screenshot({ path: 'test-results/sync-tab-conflict.png', fullPage: true });
+    await panel.getByTestId('sync-overwrite').click();
+    await panel.getByTestId('sync-save-status').getByText('Settings saved. Tandem syncs with them from now on.').waitFor();
+    expect(getSyncSettings(db, location).creationDirection).toBe(mine);
+    expect(await conflict.count()).toBe(0);
+    await page.close();
+    restore(before);
+  });
+
+  it('refuses a save overtaken before the panel refreshed, says by whom, and keeps theirs when asked', async () => {
+    const { page, panel } = await openPanel();
+    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+    await panel.getByTestId('sync-save').waitFor();
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    const before = getSyncSettings(db, location);
+    await radio(panel, 'update', otherLabel(before.updateDirection)).check();
+    // The panel's refreshes are held: it cannot know of the change below before saving.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route('**/api/panel/sync', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.route('**/api/panel/sync/settings', async (route) => {
+      release();
+      await route.continue();
+    });
+    updateSyncSettings(db, { locationId: location, patch: { updateDirection: otherValue(before.updateDirection) }, user: otherAdmin, now: Date.now() });
+    updateSyncSettings(db, { locationId: location, patch: { updateDirection: before.updateDirection }, user: otherAdmin, now: Date.now() });
+    const after = getSyncSettings(db, location);
+    await panel.getByTestId('sync-save').click();
+    const conflict = panel.getByTestId('sync-conflict');
+    await conflict.waitFor({ timeout: 15_000 });
+    expect(await conflict.getByTestId('sync-conflict-line').innerText()).toContain(`${otherAdmin.name} changed Contact update to`);
+    expect(await panel.getByTestId('sync-save-status').innerText()).toContain('Not saved: someone changed a setting you are changing.');
+    // Save was disabled under the keyboard: focus went to the question, not to the page.
+    expect(await panel.locator('#sync-conflict-title').evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(getSyncSettings(db, location)).toEqual(after);
+    await panel.getByTestId('sync-keep-theirs').click();
+    await conflict.waitFor({ state: 'detached' });
+    expect(await panel.getByTestId('sync-save-status').innerText()).toContain('Their change stands. You have nothing else to save.');
+    expect(await panel.getByTestId('sync-save-status').evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await radio(panel, 'update', otherLabel(otherValue(before.updateDirection))).isChecked()).toBe(true);
+    expect(await panel.getByTestId('sync-save').isDisabled()).toBe(true);
+    expect(getSyncSettings(db, location)).toEqual(after);
+    await page.unrouteAll();
     await page.close();
   });
 

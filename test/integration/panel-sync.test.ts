@@ -1,6 +1,8 @@
 // The Sync tab's API over real HTTP: defaults, admins save (audited, one row per changed setting),
 // plain users are refused, and so are users HighLevel deactivated once Tandem hears of it, the body
-// is strict, pause and resume are audited, the status strip counts what the repositories hold and
+// is strict (some of the two settings and the revision the draft began from), a save changes only
+// the settings it names and is refused (409) when another admin changed one of them after its
+// draft began, pause and resume are audited, the status strip counts what the repositories hold and
 // says in plain words when HighLevel no longer accepts Tandem, and the location comes from the
 // session only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,13 +39,25 @@ const signIn = (userId: string, locationId: string) => panelSignIn(t, userId, lo
 const api = <T = any>(method: string, path: string, token: string, body?: unknown) => panelApi<T>(t, method, path, token, body);
 
 const adminName = 'Ada Admin';
+const secondAdminName = 'Sam Second';
+let secondAdminId: string | undefined;
+
+/** Another admin of A (created once), for the two-admins cases. */
+async function secondAdmin(): Promise<string> {
+  secondAdminId ??= (
+    await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+      companyId: agencyA.companyId, firstName: 'Sam', lastName: 'Second', email: 'sam.second@alpha.example', type: 'account', role: 'admin', locationIds: [A.id],
+    })
+  ).id;
+  return secondAdminId;
+}
 
 describe('settings', () => {
   it('starts with the defaults: creation Bi-directional, update Inbound, not paused, no history', async () => {
     const token = await signIn(agencyA.adminId, A.id);
     const { status, body } = await api<SyncView>('GET', '/api/panel/sync', token);
     expect(status).toBe(200);
-    expect(body.settings).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false, updatedAt: null });
+    expect(body.settings).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false, updatedAt: null, revision: 0 });
     expect(body.history).toEqual([]);
     expect(body.canEdit).toBe(true);
     expect(body.status).toMatchObject({ paused: false, installation: { status: 'active' }, pendingOutbound: 0, failedOutbound: 0 });
@@ -51,10 +65,11 @@ describe('settings', () => {
 
   it('an admin saves; one audit row per changed setting, with who, old, new and when', async () => {
     const token = await signIn(agencyA.adminId, A.id);
-    const saved = await api<SyncSettingsView>('PUT', '/api/panel/sync/settings', token, { creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    const saved = await api<SyncSettingsView>('PUT', '/api/panel/sync/settings', token, { creationDirection: 'bidirectional', updateDirection: 'bidirectional', revision: 0 });
     expect(saved.status).toBe(200);
     expect(saved.body).toMatchObject({ creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false });
     expect(saved.body.updatedAt).not.toBeNull();
+    expect(saved.body.revision).toBeGreaterThan(0);
     // What the sync loop reads is what was saved.
     expect(getSyncSettings(t.db, A.id)).toMatchObject({ updateDirection: 'bidirectional', updatedBy: agencyA.adminId });
 
@@ -64,13 +79,16 @@ describe('settings', () => {
     expect(view.history).toHaveLength(1);
     expect(view.history[0]).toMatchObject({ setting: 'updateDirection', oldValue: 'inbound', newValue: 'bidirectional', userId: agencyA.adminId, userName: adminName });
     expect(Math.abs(Date.parse(view.history[0]!.at) - Date.now())).toBeLessThan(60_000);
+    // The revision a draft begins from is the latest change's.
+    expect(view.settings.revision).toBe(view.history[0]!.id);
+    expect(saved.body.revision).toBe(view.history[0]!.id);
 
     // Saving the same values again changes nothing and records nothing.
-    await api('PUT', '/api/panel/sync/settings', token, { creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    await api('PUT', '/api/panel/sync/settings', token, { creationDirection: 'bidirectional', updateDirection: 'bidirectional', revision: view.settings.revision });
     expect((await api<SyncView>('GET', '/api/panel/sync', token)).body.history).toHaveLength(1);
 
     // Two settings changed at once: two rows, newest first.
-    await api('PUT', '/api/panel/sync/settings', token, { creationDirection: 'inbound', updateDirection: 'inbound' });
+    await api('PUT', '/api/panel/sync/settings', token, { creationDirection: 'inbound', updateDirection: 'inbound', revision: view.settings.revision });
     const history = (await api<SyncView>('GET', '/api/panel/sync', token)).body.history;
     expect(history.map((h) => [h.setting, h.oldValue, h.newValue]).slice(0, 2).sort()).toEqual([
       ['creationDirection', 'bidirectional', 'inbound'],
@@ -86,7 +104,7 @@ describe('settings', () => {
     expect(view.body.canEdit).toBe(false);
     const before = getSyncSettings(t.db, A.id);
     for (const [method, path, body] of [
-      ['PUT', '/api/panel/sync/settings', { creationDirection: 'bidirectional', updateDirection: 'bidirectional' }],
+      ['PUT', '/api/panel/sync/settings', { creationDirection: 'bidirectional', updateDirection: 'bidirectional', revision: view.body.settings.revision }],
       ['POST', '/api/panel/sync/pause', undefined],
       ['POST', '/api/panel/sync/resume', undefined],
     ] as const) {
@@ -97,14 +115,19 @@ describe('settings', () => {
     expect(getSyncSettings(t.db, A.id)).toEqual(before);
   });
 
-  it('refuses a body that is not exactly the two settings with 400', async () => {
+  it('refuses a body that is not some of the two settings and the draft\'s revision with 400', async () => {
     const token = await signIn(agencyA.adminId, A.id);
     const before = getSyncSettings(t.db, A.id);
+    const revision = (await api<SyncView>('GET', '/api/panel/sync', token)).body.settings.revision;
     for (const body of [
-      { creationDirection: 'outbound', updateDirection: 'inbound' },
+      { creationDirection: 'outbound', updateDirection: 'inbound', revision },
+      // Without the revision the draft began from, a save could not tell it overwrites a newer change.
       { creationDirection: 'inbound' },
-      { creationDirection: 'inbound', updateDirection: 'inbound', paused: true },
-      { creationDirection: 'inbound', updateDirection: 'inbound', locationId: B.id },
+      { creationDirection: 'inbound', revision: -1 },
+      { creationDirection: 'inbound', revision: '3' },
+      { revision },
+      { creationDirection: 'inbound', updateDirection: 'inbound', paused: true, revision },
+      { creationDirection: 'inbound', updateDirection: 'inbound', locationId: B.id, revision },
       [],
       'not json',
     ]) {
@@ -113,6 +136,62 @@ describe('settings', () => {
       expect(res.body.error).toMatchObject({ code: expect.any(String), message: expect.stringMatching(/\S/) });
     }
     expect(getSyncSettings(t.db, A.id)).toEqual(before);
+  });
+
+  it('a save changes only the settings it names: another admin\'s change of the other one stays', async () => {
+    // QA: admin B's draft (made before A saved) sent both settings, so saving it put back the value
+    // of the one B never touched.
+    const tokenA = await signIn(agencyA.adminId, A.id);
+    const tokenB = await signIn(await secondAdmin(), A.id);
+    const start = (await api<SyncView>('GET', '/api/panel/sync', tokenB)).body.settings;
+    const flip = (d: string) => (d === 'inbound' ? 'bidirectional' : 'inbound');
+    // A saves Contact update while B's draft of Contact creation is open.
+    expect((await api('PUT', '/api/panel/sync/settings', tokenA, { updateDirection: flip(start.updateDirection), revision: start.revision })).status).toBe(200);
+    const saved = await api<SyncSettingsView>('PUT', '/api/panel/sync/settings', tokenB, { creationDirection: flip(start.creationDirection), revision: start.revision });
+    expect(saved.status).toBe(200);
+    expect(saved.body).toMatchObject({ creationDirection: flip(start.creationDirection), updateDirection: flip(start.updateDirection) });
+    expect(getSyncSettings(t.db, A.id)).toMatchObject({ creationDirection: flip(start.creationDirection), updateDirection: flip(start.updateDirection) });
+    // Who changed what stays told, one row each.
+    const history = (await api<SyncView>('GET', '/api/panel/sync', tokenA)).body.history;
+    expect(history.slice(0, 2).map((h) => [h.setting, h.userName])).toEqual([
+      ['creationDirection', secondAdminName],
+      ['updateDirection', adminName],
+    ]);
+  });
+
+  it('refuses (409) a save that would overwrite a change made to the same setting after its draft began, until saved from the newer revision', async () => {
+    const tokenA = await signIn(agencyA.adminId, A.id);
+    const tokenB = await signIn(await secondAdmin(), A.id);
+    const start = (await api<SyncView>('GET', '/api/panel/sync', tokenB)).body.settings;
+    const other = start.creationDirection === 'inbound' ? 'bidirectional' : 'inbound';
+    // B drafts Contact creation → `other`. Meanwhile A sets it to `other` and back: A decided it,
+    // after B's draft began.
+    const there = await api<SyncSettingsView>('PUT', '/api/panel/sync/settings', tokenA, { creationDirection: other, revision: start.revision });
+    const back = await api<SyncSettingsView>('PUT', '/api/panel/sync/settings', tokenA, { creationDirection: start.creationDirection, revision: there.body.revision });
+    expect(back.status).toBe(200);
+    const before = getSyncSettings(t.db, A.id);
+    const historyBefore = (await api<SyncView>('GET', '/api/panel/sync', tokenA)).body.history;
+
+    const refused = await api('PUT', '/api/panel/sync/settings', tokenB, { creationDirection: other, revision: start.revision });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('settings_changed');
+    expect(refused.body.error.message).toContain(`Contact creation was changed by ${adminName} since you began editing`);
+    expect(refused.body.error.message).toContain('Nothing was saved');
+    expect(getSyncSettings(t.db, A.id)).toEqual(before);
+    expect((await api<SyncView>('GET', '/api/panel/sync', tokenA)).body.history).toEqual(historyBefore);
+
+    // Confirmed from the revision that includes A's change, it is saved and audited.
+    const confirmed = await api<SyncSettingsView>('PUT', '/api/panel/sync/settings', tokenB, { creationDirection: other, revision: back.body.revision });
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.body.creationDirection).toBe(other);
+    const latest = (await api<SyncView>('GET', '/api/panel/sync', tokenA)).body.history[0];
+    expect(latest).toMatchObject({ setting: 'creationDirection', newValue: other, userName: secondAdminName });
+
+    // A change meanwhile to the very value the draft sets overwrites nothing: no conflict.
+    const now = (await api<SyncView>('GET', '/api/panel/sync', tokenB)).body.settings;
+    const flipped = now.updateDirection === 'inbound' ? 'bidirectional' : 'inbound';
+    await api('PUT', '/api/panel/sync/settings', tokenA, { updateDirection: flipped, revision: now.revision });
+    expect((await api('PUT', '/api/panel/sync/settings', tokenB, { updateDirection: flipped, revision: now.revision })).status).toBe(200);
   });
 
   it('pause and resume are admin actions, audited, and shown in the status', async () => {
@@ -138,7 +217,7 @@ describe('a user HighLevel deactivated', () => {
     const token = await signIn(created.id, A.id);
     // The settings as they are: saving them is an admin action that records nothing.
     const { creationDirection, updateDirection } = getSyncSettings(t.db, A.id);
-    const settings = { creationDirection, updateDirection };
+    const settings = { creationDirection, updateDirection, revision: (await api<SyncView>('GET', '/api/panel/sync', token)).body.settings.revision };
     expect((await api('PUT', '/api/panel/sync/settings', token, settings)).status).toBe(200);
 
     // HighLevel's UserUpdate webhook has the location's loop list its users again; no request
@@ -235,18 +314,18 @@ describe('status strip', () => {
     const tokenB = await signIn(agencyB.adminId, B.id);
     const steered = await api<SyncView>('GET', `/api/panel/sync?${new URLSearchParams({ locationId: A.id })}`, tokenB);
     expect(steered.status).toBe(200);
-    expect(steered.body.settings).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false, updatedAt: null });
+    expect(steered.body.settings).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false, updatedAt: null, revision: 0 });
     expect(steered.body.history).toEqual([]);
     expect(steered.body.status).toMatchObject({ paused: false, pendingOutbound: 0, failedOutbound: 0, pendingInbound: 1, lastError: null });
     // B's admin changes B; A is untouched.
     const beforeA = getSyncSettings(t.db, A.id);
-    await api('PUT', `/api/panel/sync/settings?locationId=${A.id}`, tokenB, { creationDirection: 'inbound', updateDirection: 'bidirectional' });
+    await api('PUT', `/api/panel/sync/settings?locationId=${A.id}`, tokenB, { creationDirection: 'inbound', updateDirection: 'bidirectional', revision: 0 });
     await api('POST', `/api/panel/sync/resume?locationId=${A.id}`, tokenB);
     expect(getSyncSettings(t.db, A.id)).toEqual(beforeA);
     expect(getSyncSettings(t.db, B.id)).toMatchObject({ creationDirection: 'inbound', updateDirection: 'bidirectional' });
     const tokenA = await signIn(agencyA.adminId, A.id);
     const a = (await api<SyncView>('GET', '/api/panel/sync', tokenA)).body;
-    expect(a.history.every((h) => h.userId === agencyA.adminId)).toBe(true);
+    expect(a.history.some((h) => h.userId === agencyB.adminId)).toBe(false);
     expect(JSON.stringify(a)).not.toContain(B.id);
   });
 

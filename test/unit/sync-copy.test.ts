@@ -1,7 +1,7 @@
 // The Sync tab's words (web/lib/sync-copy.ts): how a settings change reads, which problem is
 // shown with what advice, and which setting holds what waits to go out.
 import { describe, expect, it } from 'vitest';
-import { CREATION_OPTIONS, UPDATE_OPTIONS, describeChange, heldOutbound, latestProblem, sentence } from '../../web/lib/sync-copy.ts';
+import { CREATION_OPTIONS, UPDATE_OPTIONS, conflictLine, describeChange, heldOutbound, latestProblem, sentence } from '../../web/lib/sync-copy.ts';
 import type { SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 const healthy: SyncStatusView = {
@@ -109,5 +109,16 @@ describe('what holds the changes waiting to go out', () => {
   it('does not promise that Inbound keeps Tandem’s changes out of HighLevel for good', () => {
     const inbound = [CREATION_OPTIONS, UPDATE_OPTIONS].map((options) => options.find((o) => o.value === 'inbound')!.description);
     for (const text of inbound) expect(text).toMatch(/(until|when) you switch to Bi-directional/);
+  });
+});
+
+describe('a setting someone changed while the draft was open', () => {
+  it('says who set it to what, and what the draft sets it to', () => {
+    const conflict = { setting: 'creationDirection', mine: 'inbound', theirs: 'bidirectional', change: { userId: 'u-ada', userName: 'Ada Admin' } };
+    expect(conflictLine(conflict, 'u-sam')).toBe('Ada Admin changed Contact creation to Bi-directional since you began editing; your draft sets it to Inbound.');
+    // The viewer's own change, made in another tab or window.
+    expect(conflictLine(conflict, 'u-ada')).toMatch(/^You \(in another tab or window\) changed Contact creation/);
+    expect(conflictLine({ ...conflict, change: { userId: 'u-x', userName: null } }, 'u-sam')).toMatch(/^Another admin changed/);
+    expect(conflictLine({ ...conflict, change: undefined }, 'u-sam')).toMatch(/^Someone changed/);
   });
 });

@@ -168,3 +168,29 @@ export function sentence(text: string): string {
   const t = text.trim();
   return /[.!?]$/.test(t) ? t : `${t}.`;
 }
+
+/** What the conflict notice needs of a setting the draft changes that someone changed meanwhile. */
+export interface ConflictWords {
+  setting: string;
+  mine: string;
+  theirs: string;
+  /** The change, when the history on screen still lists it. */
+  change: Pick<SettingsChangeView, 'userId' | 'userName'> | undefined;
+}
+
+/**
+ * "Ada Admin changed Contact creation to Inbound since you began editing; your draft sets it to
+ * Bi-directional." The time is shown beside it in the viewer's zone. The signed-in admin's own
+ * change elsewhere (another tab or window) is said as such.
+ */
+export function conflictLine(conflict: ConflictWords, viewerId: string | undefined): string {
+  const name = SETTING_LABELS[conflict.setting] ?? conflict.setting;
+  const theirs = DIRECTION_LABELS[conflict.theirs] ?? conflict.theirs;
+  const mine = DIRECTION_LABELS[conflict.mine] ?? conflict.mine;
+  const who = !conflict.change
+    ? 'Someone'
+    : conflict.change.userId === viewerId
+      ? 'You (in another tab or window)'
+      : (conflict.change.userName ?? 'Another admin');
+  return `${who} changed ${name} to ${theirs} since you began editing; your draft sets it to ${mine}.`;
+}
