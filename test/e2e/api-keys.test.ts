@@ -1,7 +1,8 @@
 // The API keys tab in headless Chromium, inside the emulated HighLevel: an admin creates a key,
-// sees it once in the dialog, uses it, and revokes it after confirming; a plain user sees the list
-// without the buttons.
+// sees it once in the dialog, uses it, and revokes it after confirming (focus then goes to the next
+// key's Revoke, not the page); a plain user sees the list without the buttons.
 import { describe, expect, it } from 'vitest';
+import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
 const world = sandboxInBrowser('keys', { sync: { start: false } });
@@ -41,9 +42,14 @@ describe('the API keys tab', () => {
 
     await row.getByTestId('api-key-revoke').click();
     await panel.getByTestId('api-key-revoke-dialog').getByText('Every system using this key loses access').waitFor();
-    await panel.getByTestId('api-key-revoke-confirm').click();
+    // Confirmed from the keyboard: the key's Revoke button, which opened the dialog, goes with it,
+    // so focus goes to the Revoke of the key now in its place (UX.md), not to the page's body.
+    await panel.getByTestId('api-key-revoke-confirm').focus();
+    await page.keyboard.press('Enter');
     await row.getByText('Revoked').waitFor();
     expect((await useKey(key)).status).toBe(401);
+    const sandboxRow = panel.getByTestId('api-key-row').filter({ hasText: `${sandbox().apiKey!.key.slice(0, 10)}…` });
+    await until(() => sandboxRow.getByTestId('api-key-revoke').evaluate((el) => el === document.activeElement), 'focus on the remaining key’s Revoke');
     await page.screenshot({ path: 'test-results/api-keys-revoked.png' });
     await page.close();
   });

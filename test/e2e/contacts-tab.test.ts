@@ -4,13 +4,16 @@
 // Sync tab's status facts four in a row or two by two; a contact HighLevel
 // refused shows as Refused with HighLevel's reason, not as "Not yet"; the edit dialog and its
 // confirmation say what the edit does under the current settings, and the Sync tab says which
-// setting holds an edit that waits.
+// setting holds an edit that waits; an edit emptying every identifying field is refused in the
+// dialog, which keeps what was typed; at 360, 670 and 1024 px nothing spills sideways (Installation
+// card, Contacts header, one-time operations, the preview dialog).
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
-import { listRecentContacts } from '../../db/contacts.ts';
+import { getContact, listRecentContacts } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
+import { IDENTITY_REQUIRED } from '../../server/routes/panel-contacts.ts';
 import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -92,6 +95,90 @@ describe('the Contacts tab', () => {
       await page.close();
     });
   }
+
+  for (const frameWidth of [360, 670, 1024]) {
+    it(`lets nothing spill sideways in a ${frameWidth} px panel: the Installation card, the Contacts header, the operations and the preview`, async () => {
+      // QA at 360 px: the sub-account id and the email pushed the page sideways, the search box
+      // stuck out of its card, the preview's counts were cut off and the operation rows did not stack.
+      const { page, panel, width } = await openContacts(frameWidth);
+      const fits = async (what: string) => {
+        const { scroll, client } = await width();
+        expect(client).toBe(frameWidth);
+        expect(scroll, what).toBeLessThanOrEqual(client);
+      };
+      const right = async (locator: ReturnType<FrameLocator['getByTestId']>) => {
+        const box = (await locator.boundingBox())!;
+        return box.x + box.width;
+      };
+      await fits('the Contacts tab');
+      expect(await right(panel.getByTestId('contacts-search'))).toBeLessThanOrEqual(await right(panel.getByTestId('contacts')));
+      await page.screenshot({ path: `test-results/narrow-${frameWidth}-contacts.png` });
+
+      await panel.getByRole('tab', { name: 'Sync' }).click();
+      await panel.getByTestId('operation-start-push').waitFor();
+      await fits('the Sync tab');
+      const installation = panel.getByTestId('panel-signed-in');
+      for (const value of await installation.locator('dd').all()) expect(await right(value)).toBeLessThanOrEqual(await right(installation));
+      // Narrow: each operation's button goes under its explanation; wide: beside it.
+      for (const kind of ['push', 'pull', 'sync_users']) {
+        const row = panel.getByTestId(`operation-${kind}`);
+        const text = (await row.locator('.text').boundingBox())!;
+        const button = (await row.getByTestId(`operation-start-${kind}`).boundingBox())!;
+        if (frameWidth < 560) expect(button.y, kind).toBeGreaterThanOrEqual(text.y + text.height);
+        else expect(button.x, kind).toBeGreaterThanOrEqual(text.x + text.width);
+        expect(button.x + button.width).toBeLessThanOrEqual(await right(row));
+      }
+      await installation.evaluate((el) => el.scrollIntoView({ block: 'end' }));
+      await page.screenshot({ path: `test-results/narrow-${frameWidth}-installation.png` });
+
+      await panel.getByTestId('operation-start-push').click();
+      const dialog = panel.getByTestId('operation-dialog');
+      const counts = dialog.getByTestId('operation-preview-counts');
+      await counts.waitFor({ timeout: 20_000 });
+      await fits('the preview dialog');
+      // The counts scroll inside their own box if they must; the dialog never does sideways.
+      expect(await dialog.evaluate((d) => d.scrollWidth <= d.clientWidth)).toBe(true);
+      expect(await right(dialog.getByTestId('operation-preview-counts-scroll'))).toBeLessThanOrEqual(await right(dialog));
+      // The usual four columns fit even at 360 px; more (Skipped, Failed…) scroll within the box.
+      const scroller = await dialog.getByTestId('operation-preview-counts-scroll').evaluate((el) => ({
+        fits: el.scrollWidth <= el.clientWidth,
+        columns: el.querySelectorAll('thead th').length,
+        overflowX: getComputedStyle(el).overflowX,
+      }));
+      expect(scroller.overflowX).toBe('auto');
+      if (scroller.columns <= 4) expect(scroller.fits).toBe(true);
+      await page.screenshot({ path: `test-results/narrow-${frameWidth}-preview.png` });
+      await dialog.getByTestId('operation-cancel').click();
+      await dialog.getByTestId('operation-preview').waitFor({ state: 'detached' });
+      await page.close();
+    }, 60_000);
+  }
+
+  it('refuses an edit that empties name, email, phone and company, says why beside the form, and keeps what was typed', async () => {
+    // QA: the contact became "Unnamed contact", and with Contact update Bi-directional HighLevel's copy was cleared too.
+    const db = world.tandem.database.db;
+    const { page, panel } = await openContacts(1100);
+    const row = panel.getByTestId('contact-row').first();
+    const id = (await row.getAttribute('data-contact-id'))!;
+    const before = getContact(db, demoLocation().id, id)!;
+    await row.getByTestId('contact-edit').click();
+    const dialog = panel.getByTestId('contact-edit-dialog');
+    for (const field of ['firstName', 'lastName', 'email', 'phone', 'companyName']) await dialog.getByTestId(`edit-${field}`).fill('');
+    await dialog.getByTestId('edit-tags').fill('typed, here');
+    await dialog.getByTestId('contact-save').click();
+    const error = dialog.getByTestId('contact-edit-error');
+    await error.getByText(IDENTITY_REQUIRED).waitFor();
+    expect(await error.getAttribute('role')).toBe('alert');
+    // The dialog stays open with the form as typed; nothing was written.
+    expect(await dialog.isVisible()).toBe(true);
+    expect(await dialog.getByTestId('edit-firstName').inputValue()).toBe('');
+    expect(await dialog.getByTestId('edit-tags').inputValue()).toBe('typed, here');
+    expect(getContact(db, demoLocation().id, id)).toMatchObject({ version: before.version, fields: { firstName: before.fields.firstName, email: before.fields.email } });
+    await page.screenshot({ path: 'test-results/contacts-edit-unidentifiable.png' });
+    await page.keyboard.press('Escape');
+    await dialog.getByTestId('edit-firstName').waitFor({ state: 'hidden' });
+    await page.close();
+  });
 
   it('the Sync tab\'s four status facts sit in one row, or two by two in a narrow frame, never three and one', async () => {
     for (const frameWidth of [670, 900, 1400]) {

@@ -4,8 +4,10 @@
 // and, for push and pull, undoes the run (itself previewed and confirmed); the data on both sides
 // is checked after each step. A plain user sees the times and the history, no buttons. An undo that
 // deletes contacts in HighLevel says so and asks with a red Confirm; a preview replaced by a newer
-// one from another tab says so at once and offers Preview again. Screenshots before and after each
-// step land in test-results/operations/.
+// one from another tab says so at once and offers Preview again. The dialog's live region says
+// "Reading HighLevel…", then the preview and that Confirm is available; after Confirm focus goes to
+// Cancel run, then to the result. A preview that failed is listed as one, not as a failed run.
+// Screenshots before and after each step land in test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -341,4 +343,57 @@ describe('two tabs of the panel', () => {
       await b.page.close();
     }
   }, 90_000);
+  it('announces "Reading HighLevel…" and then the preview and its Confirm politely; after Enter on Confirm focus is on Cancel run, then on the result', async () => {
+    const { page: p, panel: f, dialog: d } = await tab();
+    try {
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: location().id, delayMs: 1500, times: 1 });
+      await f.getByTestId('operation-start-push').focus();
+      await p.keyboard.press('Enter');
+      const live = d().getByTestId('operation-dialog-announcement');
+      expect(await live.getAttribute('role')).toBe('status');
+      expect(await live.getAttribute('aria-live')).toBe('polite');
+      const said = async () => (await live.textContent()) ?? '';
+      // QA: focus sits on Cancel while HighLevel is read, and nothing said the preview arrived.
+      await until(async () => (await said()) === 'Reading HighLevel… Nothing is changed until you confirm.', 'the reading announced');
+      expect(await d().getByTestId('operation-cancel').evaluate((el) => el === document.activeElement)).toBe(true);
+      await until(async () => /^Preview ready: .+ Confirm push contacts is available\.$/.test(await said()), 'the preview announced', 20_000);
+      expect(await d().getByTestId('operation-confirm').isEnabled()).toBe(true);
+      await p.screenshot({ path: `${OUT}/a11y-1-preview-announced.png` });
+
+      // The run reads HighLevel slowly, so it is still running when the dialog closes.
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '^/(contacts/search|users/)', locationId: location().id, delayMs: 1500, times: 2 });
+      await d().getByTestId('operation-confirm').focus();
+      await p.keyboard.press('Enter');
+      await d().getByTestId('operation-confirm').waitFor({ state: 'detached' });
+      // QA: focus landed on the page's body (Push contacts, which opened the dialog, is disabled while the run goes).
+      const cancelRun = f.getByTestId('operation-cancel-run');
+      await until(() => cancelRun.evaluate((el) => el === document.activeElement), 'focus on Cancel run');
+      await p.screenshot({ path: `${OUT}/a11y-2-focus-after-confirm.png` });
+      // Cancel run goes with the run: focus moves to the line that says how it ended.
+      await f.getByTestId('operation-result').waitFor({ timeout: 30_000 });
+      await until(() => f.getByTestId('operation-status').evaluate((el) => el === document.activeElement), 'focus on the result');
+    } finally {
+      await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      await p.close();
+    }
+  }, 90_000);
+
+  it('lists a preview that failed as a failed preview, not as a failed run', async () => {
+    const { page: p, panel: f, dialog: d } = await tab();
+    try {
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: location().id, status: 400, body: { statusCode: 400, message: 'Bad search' }, times: 1 });
+      await f.getByTestId('operation-start-push').click();
+      await d().getByText('The preview could not be made').waitFor({ timeout: 20_000 });
+      await d().getByTestId('operation-cancel').click();
+      const entry = f.getByTestId('operations-history-entry').first();
+      await until(async () => (await entry.getAttribute('data-status')) === 'failed' && (await entry.getAttribute('data-kind')) === 'push', 'the failed preview in History', 15_000);
+      expect(await entry.getByTestId('operations-history-status').innerText()).toBe('Preview failed');
+      expect(await entry.getByTestId('operations-history-summary').innerText()).toBe('Nothing ran: the preview could not be made.');
+      await f.getByTestId('operations-history').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await p.screenshot({ path: `${OUT}/history-preview-failed.png` });
+    } finally {
+      await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      await p.close();
+    }
+  }, 60_000);
 });

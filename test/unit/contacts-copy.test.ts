@@ -34,6 +34,24 @@ describe('the HighLevel column', () => {
   });
 });
 
+describe('a contact whose last try failed and is retried', () => {
+  it('gives the reason as a sentence of its own, never inside brackets (it may carry its own)', () => {
+    // QA: "The last try failed (HighLevel is not answering right now (it may be down or busy)); …"
+    const reason = 'HighLevel is not answering right now (it may be down or busy)';
+    const unlinkedRetry = { highlevelId: null, outbound: { status: 'pending' as const, reason } };
+    const linkedRetry = { highlevelId: 'hl-1', outbound: { status: 'pending' as const, reason } };
+    for (const status of [highLevelStatus(unlinkedRetry, both), highLevelStatus(linkedRetry, both)]) {
+      expect(status.detail).toContain('The last try failed, and Tandem retries by itself. The reason: HighLevel is not answering right now (it may be down or busy).');
+      expect(status.detail).not.toMatch(/\([^()]*\(/);
+    }
+    expect(highLevelStatus(unlinkedRetry, both).detail).toBe(
+      'Being created in HighLevel, usually within seconds. The last try failed, and Tandem retries by itself. The reason: HighLevel is not answering right now (it may be down or busy).',
+    );
+    // A reason that ends its own sentence keeps one full stop.
+    expect(highLevelStatus({ highlevelId: null, outbound: { status: 'pending', reason: 'HighLevel was busy.' } }, both).detail).toMatch(/The reason: HighLevel was busy\.$/);
+  });
+});
+
 describe('what saving an edit does', () => {
   it('says an edit of a linked contact is sent within seconds only when Contact update is Bi-directional', () => {
     expect(editOutcome(linked, both)).toBe('Sent to HighLevel within seconds.');

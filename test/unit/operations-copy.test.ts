@@ -2,7 +2,7 @@
 // undo preview carries): counts in proper singular and plural with thousands separators, when a
 // preview has nothing to confirm, and what an undo deletes or archives said plainly.
 import { describe, expect, it } from 'vitest';
-import { changesNothing, columnsFor, deletionWarning, sampleAction, summarize } from '../../web/lib/operations-copy.ts';
+import { changesNothing, columnsFor, deletionWarning, previewAnnouncement, sampleAction, statusLabel, summarize } from '../../web/lib/operations-copy.ts';
 import { plural, verb } from '../../web/lib/plural.ts';
 import { pullUndoNotes } from '../../server/sync/operations/pull-undo.ts';
 import { emptyCounts, type Preview } from '../../server/sync/operations/types.ts';
@@ -87,5 +87,37 @@ describe('what an undo removes', () => {
     counts.tandem.removed = 1;
     counts.tandem.skipped = 1;
     expect(pullUndoNotes(counts).join(' ')).toContain('1 contact changed since the run is left as it is.');
+  });
+});
+
+describe('what the confirmation dialog announces when the preview arrives', () => {
+  it('gives the gist and says that Confirm is available', () => {
+    const counts = emptyCounts();
+    counts.highlevel.updated = 3;
+    counts.highlevel.unchanged = 1_200;
+    expect(previewAnnouncement('push', preview({ counts }), 'Confirm push contacts')).toBe(
+      'Preview ready: 3 updated, 1,200 unchanged in HighLevel. Confirm push contacts is available.',
+    );
+    const user = { name: 'Casey', email: 'casey@example.com', action: 'add' as const, reason: 'No Tandem user has this email.' };
+    expect(previewAnnouncement('sync_users', preview({ users: [user, { ...user, email: 'b@example.com' }], owners: { change: 1, lose: 0, reasons: [], sample: [] } }), 'Confirm sync users')).toBe(
+      'Preview ready: 2 users to add; 1 contact changes owner. Confirm sync users is available.',
+    );
+  });
+
+  it('says when there is nothing to confirm, and repeats a deletion warning before the Confirm', () => {
+    expect(previewAnnouncement('pull', preview(), 'Confirm pull contacts')).toBe('Preview ready: nothing to change, so there is nothing to confirm.');
+    const counts = emptyCounts();
+    counts.highlevel.removed = 2;
+    expect(previewAnnouncement('undo', preview({ counts }), 'Confirm undo')).toBe(
+      'Preview ready: 2 deleted in HighLevel. 2 contacts Tandem created in HighLevel will be deleted there; HighLevel cannot restore them. Confirm undo is available.',
+    );
+  });
+});
+
+describe('a history entry', () => {
+  it('calls a preview that failed a failed preview, not a failed run: nothing ran', () => {
+    expect(statusLabel({ status: 'failed', confirmedAt: null })).toBe('Preview failed');
+    expect(statusLabel({ status: 'failed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Failed');
+    expect(statusLabel({ status: 'completed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Completed');
   });
 });

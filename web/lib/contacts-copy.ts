@@ -70,8 +70,13 @@ export function editOutcome(contact: Contact, sync: PanelContactsSync): string {
   return again ? 'Sent to HighLevel again within seconds.' : 'Created in HighLevel within seconds.';
 }
 
+/**
+ * The retry after a passing failure, with its reason as a sentence of its own at the end: a reason
+ * often carries brackets of its own ("HighLevel is not answering right now (it may be down or
+ * busy)"), so it is never put inside brackets.
+ */
 function retrying(reason: string | null): string {
-  return reason ? ` The last try failed (${reason.trim().replace(/[.!?]$/, '')}); Tandem retries by itself.` : '';
+  return reason ? ` The last try failed, and Tandem retries by itself. The reason: ${sentence(reason)}` : '';
 }
 
 function sentence(text: string): string {

@@ -171,3 +171,28 @@ export function runTitle(op: OperationView, history: OperationView[]): string {
   const target = history.find((h) => h.id === op.undoOf);
   return target ? `Undo of ${KIND_LABEL[target.kind].toLowerCase()}` : 'Undo of a run';
 }
+
+/**
+ * A history entry's status: a preview that failed ran nothing (it was never confirmed), so it says
+ * "Preview failed" rather than the "Failed" of a run that stopped part way.
+ */
+export function statusLabel(op: Pick<OperationView, 'status' | 'confirmedAt'>): string {
+  if (op.status === 'failed' && op.confirmedAt === null) return 'Preview failed';
+  return STATUS_LABEL[op.status];
+}
+
+/**
+ * What the confirmation dialog's live region says once the preview arrives: the gist of what a run
+ * would do and whether it can be confirmed (`confirmLabel`: the Confirm button's words), so someone
+ * on a screen reader, whose focus sits on Cancel, knows the preview is there to read.
+ */
+export function previewAnnouncement(kind: OperationView['kind'], preview: Preview, confirmLabel: string): string {
+  if (changesNothing(kind, preview)) return 'Preview ready: nothing to change, so there is nothing to confirm.';
+  const users = new Map<string, number>();
+  for (const u of preview.users ?? []) users.set(u.action, (users.get(u.action) ?? 0) + 1);
+  const parts = [summarize(preview.counts, undefined, ''), ...[...users].map(([action, n]) => `${plural(n, 'user')} to ${action}`)].filter(Boolean);
+  if (preview.owners?.change) parts.push(`${plural(preview.owners.change, 'contact')} ${preview.owners.change === 1 ? 'changes' : 'change'} owner`);
+  const what = parts.length ? `${parts.join('; ')}.` : 'see the details below.';
+  const warning = deletionWarning(preview);
+  return `Preview ready: ${what}${warning ? ` ${warning}` : ''} ${confirmLabel} is available.`;
+}
