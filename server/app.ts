@@ -103,7 +103,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     clock: services.clock,
     wake: (locationId: string) => (services as { sync?: { wake?: (id: string) => void } }).sync?.wake?.(locationId),
   });
-  registerInstallRoutes(app, { config, services });
+  registerInstallRoutes(app, { config, services, db: db.db });
   registerWebhookRoutes(app, {
     inbox: services.webhookInbox,
     clock: services.clock,

@@ -1,5 +1,6 @@
 // The small HTML pages the install flow shows in the admin's browser: installed, cancelled, failed.
 // Plain HighLevel-like cards (UX.md); every dynamic value is escaped; errors never carry a stack.
+import type { Direction } from '../../db/schema.ts';
 import type { GrantResult, LocationResult } from './installs.ts';
 
 function esc(s: string): string {
@@ -40,13 +41,27 @@ function statusLine(l: LocationResult): string {
 const WHERE =
   'In HighLevel, open the sub-account and choose <strong>Tandem</strong> in the left menu: that is where its settings live. Admins can change them; other users can look. You can close this tab.';
 
-export function installedPage(result: GrantResult): string {
+/** What the location's Sync settings make of it, in words (a reinstall keeps the settings it had). */
+function flows(settings: { creationDirection: Direction; updateDirection: Direction }): string {
+  const creation =
+    settings.creationDirection === 'bidirectional'
+      ? 'new contacts go both ways'
+      : 'contacts created in HighLevel come into Tandem, while Tandem’s new contacts stay in Tandem';
+  const updates =
+    settings.updateDirection === 'bidirectional'
+      ? 'edits go both ways'
+      : 'edits made in HighLevel come into Tandem, while Tandem’s own edits wait (HighLevel is the source of truth)';
+  return `${creation}, and ${updates}. Both are Sync settings you can change`;
+}
+
+export function installedPage(result: GrantResult, settings?: { creationDirection: Direction; updateDirection: Direction }): string {
   if (result.kind === 'location') {
     const name = result.location.name ?? result.location.locationId;
+    const current = settings ?? { creationDirection: 'bidirectional', updateDirection: 'inbound' };
     return page(
       'Installed',
       `<h1 data-testid="installed">Tandem is installed on ${esc(name)}</h1>
-<p>Tandem now keeps this sub-account's contacts and their owners in step with Tandem's contact book: new contacts go both ways, and changes made in HighLevel come into Tandem. Whether Tandem's own changes go to HighLevel is a Sync setting (at first they do not: HighLevel is the source of truth).</p>
+<p data-testid="flows">Tandem now keeps this sub-account's contacts and their owners in step with Tandem's contact book: ${flows(current)}.</p>
 <p>${WHERE}</p>`,
     );
   }

@@ -7,6 +7,8 @@
 // highlevel/oauth.ts's parseTokenResponse, so HighLevel's token shape is still known in one place.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fastifyOauth2, { type OAuth2Namespace } from '@fastify/oauth2';
+import type { Db } from '../../db/client.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
 import type { Config } from '../config.ts';
 import { TANDEM_SCOPES } from '../config.ts';
 import { classifyHighLevelError, errorMessage, HighLevelError, DEFAULT_TIMEOUT_MS } from '../highlevel/http.ts';
@@ -19,7 +21,7 @@ import { tenant } from './tenant.ts';
 const AUTHORIZE_PATH = '/oauth/chooselocation';
 const TOKEN_PATH = '/oauth/token';
 
-export function registerInstallRoutes(app: FastifyInstance, deps: { config: Config; services: Services }): void {
+export function registerInstallRoutes(app: FastifyInstance, deps: { config: Config; services: Services; db: Db }): void {
   const { config, services } = deps;
   const https = config.publicUrl.startsWith('https://');
   const callbackUri = `${config.publicUrl}/oauth/callback`;
@@ -98,7 +100,7 @@ export function registerInstallRoutes(app: FastifyInstance, deps: { config: Conf
           { kind: result.kind, companyId: result.companyId, locations: result.kind === 'location' ? 1 : result.locations.length },
           'install: completed',
         );
-        return html(reply, 200, installedPage(result));
+        return html(reply, 200, installedPage(result, result.kind === 'location' ? getSyncSettings(deps.db, result.location.locationId) : undefined));
       } catch (err) {
         req.log.error({ err }, 'install: could not complete');
         const message =

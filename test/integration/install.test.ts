@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCompany, listInstallations } from '../../db/installations.ts';
 import { hasTokens, readTokens, tokenExpiries } from '../../db/tokens.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { listInboxEvents } from '../../db/webhook-inbox.ts';
 import { TANDEM_SCOPES } from '../../server/config.ts';
 import { ReauthRequiredError } from '../../server/highlevel/token-provider.ts';
@@ -73,6 +74,8 @@ describe('location install', () => {
     expect(result.status).toBe(200);
     expect(result.html).toContain('Tandem is installed on Cedar Dental');
     expect(result.html).toContain('left menu');
+    // A first install has the default settings, and says what they do.
+    expect(result.html).toContain('new contacts go both ways, and edits made in HighLevel come into Tandem, while Tandem’s own edits wait');
 
     const row = installationOf(t, location.id);
     expect(row).toMatchObject({ status: 'active', companyId: agency.companyId, locationName: 'Cedar Dental', statusReason: null });
@@ -340,10 +343,13 @@ describe('uninstall and reinstall', () => {
     await expect(t.services.tokens.locationToken(location.id)).rejects.toThrow(/has no stored tokens/);
     expect(installationOf(t, location.id)?.status).toBe('uninstalled');
 
-    // Reinstall: the same row comes back (installedAt kept), nothing duplicated.
+    // Reinstall: the same row comes back (installedAt kept), nothing duplicated; the settings it had
+    // are kept, and the page says what they are.
+    updateSyncSettings(t.db, { locationId: location.id, patch: { creationDirection: 'inbound', updateDirection: 'bidirectional' }, user: { id: 'admin', name: 'Ada' }, now: clock.now() });
     clock.advance(60_000);
     const again = await installLocation(t, location.id, { userId: agency.adminId });
     expect(again.status).toBe(200);
+    expect(again.html).toContain('contacts created in HighLevel come into Tandem, while Tandem’s new contacts stay in Tandem, and edits go both ways.');
     const rows = listInstallations(t.db).filter((i) => i.locationId === location.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'active', installedAt: installed.installedAt, uninstalledAt: null, locationName: 'Busy Location' });
