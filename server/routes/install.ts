@@ -75,7 +75,8 @@ export function registerInstallRoutes(app: FastifyInstance, deps: { config: Conf
       reply.header('cache-control', 'no-store');
       if (typeof query.error === 'string') {
         if (query.error === 'access_denied') return html(reply, 200, cancelledPage(installUrl));
-        return html(reply, 400, errorPage(`HighLevel ended the installation (${query.error.slice(0, 100)}).`, installUrl));
+        req.log.warn({ error: query.error.slice(0, 100) }, 'install: HighLevel ended the authorization');
+        return html(reply, 400, errorPage(authorizationEnded(query.error), installUrl));
       }
       if (typeof query.code !== 'string' || query.code === '') {
         return html(reply, 400, errorPage('This address is missing the authorization code HighLevel adds. Start the installation again.', installUrl));
@@ -134,6 +135,18 @@ function exchangeFailure(err: unknown): HighLevelError & { retry: boolean } {
     failure = new HighLevelError(0, `POST ${TOKEN_PATH} failed: ${e?.message ?? 'no answer'}`, { kind: 'network', request: `POST ${TOKEN_PATH}` });
   }
   return Object.assign(failure, { retry: classifyHighLevelError(failure) === 'retry' });
+}
+
+/**
+ * Why HighLevel sent the admin back without a code (RFC 6749 §4.1.2.1 error codes), in words; the
+ * code itself goes to the log. What the admin can do: try again, or tell whoever runs Tandem.
+ */
+function authorizationEnded(code: string): string {
+  if (code === 'server_error' || code === 'temporarily_unavailable') return 'HighLevel could not finish the installation just now. Try again in a few minutes.';
+  if (code === 'invalid_scope' || code === 'unauthorized_client' || code === 'unsupported_response_type' || code === 'invalid_request') {
+    return 'HighLevel refused how Tandem asked for access. Whoever runs Tandem should check its app settings in the HighLevel Marketplace (redirect URL and scopes).';
+  }
+  return 'HighLevel ended the installation before it finished. Start the installation again.';
 }
 
 function exchangeMessage(failure: HighLevelError & { retry: boolean }): string {

@@ -136,6 +136,19 @@ describe('location install', () => {
     expect(result.html).toContain('Tandem was not installed');
     expect(installationOf(t, agency.locations[0]!.id)).toBeUndefined();
   });
+
+  it('says in words why HighLevel sent the admin back without a code, never the raw error code', async () => {
+    const page = async (error: string) => {
+      const res = await fetch(`${t.url}/oauth/callback?error=${error}`);
+      expect(res.status).toBe(400);
+      return res.text();
+    };
+    const busy = await page('temporarily_unavailable');
+    expect(busy).toContain('HighLevel could not finish the installation just now. Try again in a few minutes.');
+    expect(busy).not.toContain('temporarily_unavailable');
+    expect(await page('invalid_scope')).toContain('check its app settings in the HighLevel Marketplace');
+    expect(await page('%3Cscript%3E')).toContain('HighLevel ended the installation before it finished.');
+  });
 });
 
 /** An HTTP hop in front of the emulator that records what Tandem sends HighLevel's API host. */
