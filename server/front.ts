@@ -22,11 +22,11 @@ import { checkWebhook, NOT_STORED, type ReceiptDeps } from './highlevel/webhook-
 import { WEBHOOK_BODY_LIMIT, appIdOf } from './highlevel/webhook-events.ts';
 import { parseWebhookPublicKey } from './highlevel/webhook-signature.ts';
 import { loggerOptions } from './log.ts';
-import type { SandboxInfo } from './sandbox.ts';
-import { startEnvironment, StartError, type StartOptions } from './start.ts';
-import { openStagedInbox, stagedInboxPath } from '../db/staged-inbox.ts';
+import { prepareSandbox, type SandboxInfo } from './sandbox.ts';
+import { listenFailure, stagedInboxFor, startEnvironment, StartError, type StartOptions } from './start.ts';
+import { openStagedInbox } from '../db/staged-inbox.ts';
 import { startCheckpointer } from '../db/checkpointer.ts';
-import { removeDatabaseFiles } from '../db/client.ts';
+import { writeProblem } from '../db/client.ts';
 import { openInboxLookup } from '../db/webhook-inbox.ts';
 import { createStagedWriter } from './installs/staged-writer.ts';
 
@@ -82,16 +82,25 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   // An in-memory database (DATABASE_PATH=:memory:) is the app thread's alone: webhooks are then
   // staged in DATA_DIR, and redeliveries are recognised while they are staged only.
   const inMemory = settings.databasePath === ':memory:';
-  const stagedPath = stagedInboxPath(inMemory ? join(settings.dataDir, 'tandem.db') : settings.databasePath);
-  // --reset starts the sandbox over: the events staged for the old world go with it.
-  if (options.reset) removeDatabaseFiles(stagedPath);
+  const stagedPath = stagedInboxFor(settings);
+  // The sandbox's files are sorted out before the staged inbox opens: when it starts over (--reset,
+  // or a first start left half made), the events staged for the old world go with it, or the app
+  // thread would replay them into the new database. It refuses, deleting nothing, when its files
+  // cannot be read.
+  const prepared = mode === 'sandbox' ? prepareSandbox({ dataDir: settings.dataDir, databasePath: settings.databasePath, stagedPath, reset: options.reset }) : {};
   const staged = openStagedInbox(stagedPath);
+  const stagedProblem = writeProblem(staged);
+  if (stagedProblem) {
+    staged.close();
+    throw new StartError(`Tandem cannot start: the staged webhook inbox ${stagedPath} cannot be written: ${stagedProblem}. Make it and its folder writable for the user running Tandem.`);
+  }
   const checkpointer = startCheckpointer(staged.sqlite, stagedPath, (message) => process.emitWarning(`staged inbox checkpoints fell back to SQLite's own: ${message}`));
   const shared = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);
   const seqs = new BigInt64Array(shared);
 
   // Redacting as the app's logger does (server/log.ts).
   const log: Logger = pino({ ...loggerOptions(settings), ...(options.quiet ? { level: 'silent' } : {}) });
+  if (prepared.notice) log.warn(prepared.notice);
   let inbox: ReturnType<typeof openInboxLookup> | undefined;
   let appPort: number | undefined;
   const agent = new http.Agent({ keepAlive: true });
@@ -188,11 +197,12 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
     });
   } catch (err) {
     shutDown();
-    throw err;
+    throw listenFailure(err, settings);
   }
 
-  // The public port is the front's (env.PORT); the app's own is picked by the app thread.
-  const { port: _public, ...rest } = options;
+  // The public port is the front's (env.PORT); the app's own is picked by the app thread. The
+  // sandbox was prepared (and reset) above, so the app thread finds it as it is now.
+  const { port: _public, reset: _reset, ...rest } = options;
   const data: AppThreadData = { options: { ...rest, env }, stagedPath, shared };
   const worker = startAppThread(data);
   let closed: (() => void) | undefined;

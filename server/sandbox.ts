@@ -1,15 +1,15 @@
 // The sandbox: with no HighLevel credentials, `npm start` runs the emulator in-process, seeds a demo
 // agency through the emulator's control and public APIs, registers Tandem as its marketplace app and
 // records everything a person or script needs in DATA_DIR/sandbox.json.
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { startEmulator, type RunningEmulator } from '../emulator/server.ts';
 import type { World } from '../emulator/state.ts';
-import { TANDEM_SCOPES } from './config.ts';
+import { StartError, TANDEM_SCOPES } from './config.ts';
 import { DEMO_AGENCY, DEMO_LOCATIONS, DEMO_USERS, demoContacts } from './sandbox-seed.ts';
-import { removeDatabaseFiles, type Db } from '../db/client.ts';
+import { ensureFolder, removeDatabaseFiles, type Db } from '../db/client.ts';
 import { createApiKey, isLiveApiKey } from '../db/api-keys.ts';
 
 const sandboxInfoSchema = z.object({
@@ -80,21 +80,108 @@ export function sandboxEnv(info: SandboxInfo): Record<string, string> {
 export function removeSandboxData(dataDir: string, databasePath: string): void {
   const files = sandboxFiles(dataDir);
   for (const path of [files.info, files.world, `${files.world}.tmp`, files.webhookKey]) rmSync(path, { force: true });
-  removeDatabaseFiles(databasePath);
+  if (databasePath !== ':memory:') removeDatabaseFiles(databasePath);
 }
 
-export async function startSandbox(options: {
+/** Where the files are (DATA_DIR, Tandem's database, the front's staged inbox beside it). */
+export interface SandboxPaths {
   dataDir: string;
   databasePath: string;
-  emulatorPort: number;
-  /** Tandem's public URL, registered as the app's redirect, webhook and custom page URLs. */
-  tandemUrl: string;
-  reset?: boolean;
-}): Promise<RunningSandbox> {
+  /**
+   * The staged inbox (db/staged-inbox.ts) to delete with Tandem's database when the sandbox starts
+   * afresh, since its webhooks come from the old world. Left out behind the front, which owns that
+   * file and has prepared the sandbox before opening it (server/front.ts).
+   */
+  stagedPath?: string;
+}
+
+/**
+ * Decides from the files alone, before anything runs, whether the sandbox goes on with what
+ * DATA_DIR holds or starts afresh, and deletes what a fresh start replaces. Nothing is ever
+ * deleted because a file could not be read: starting afresh over a Tandem database happens only
+ * on --reset; without one (nothing of Tandem's to lose) a sandbox left half made by an interrupted
+ * first start is set up again. Throws StartError saying how to go on (restore the file, or
+ * --reset) when the files cannot be read or do not belong together. Returns a notice for the log
+ * when it started afresh on its own.
+ */
+export function prepareSandbox(options: SandboxPaths & { reset?: boolean }): { notice?: string } {
+  const files = sandboxFiles(options.dataDir);
+  const forget = () => {
+    removeSandboxData(options.dataDir, options.databasePath);
+    if (options.stagedPath) removeDatabaseFiles(options.stagedPath);
+  };
+  if (options.reset) {
+    forget();
+    return {};
+  }
+  const info = readJson(files.info, (json) => sandboxInfoSchema.parse(json));
+  if (info.state === 'unreadable') {
+    throw new StartError(
+      refusal(
+        `the sandbox file ${files.info} cannot be read (${info.reason}).`,
+        `It holds the sandbox's ids and secrets, among them the key to the tokens in Tandem's database, so Tandem does not set up a new sandbox over the old one (that would delete Tandem's database).`,
+        `restore ${files.info} (from a backup), then start again`,
+      ),
+    );
+  }
+  const world = readJson(files.world, (json) => worldSchema.parse(json));
+  if (world.state === 'unreadable') {
+    throw new StartError(
+      refusal(
+        `the emulated HighLevel's file ${files.world} cannot be read (${world.reason}).`,
+        `It holds the sandbox's agency, locations, users, contacts and the app Tandem is installed as, so Tandem does not set up a new sandbox over the old one (that would delete Tandem's database).`,
+        `restore ${files.world} (from a backup), then start again`,
+      ),
+    );
+  }
+  const saved = info.state === 'read' ? info.value : undefined;
+  const existing = world.state === 'read' && !isEmpty(world.value) ? world.value : undefined;
+  // The sandbox as it was left, or none at all (a first start: the database, if any, is left
+  // alone, as it may not be a sandbox's).
+  if (saved && existing && describes(saved, existing)) return {};
+  if (!saved && !existing) return {};
+
+  const problem = saved
+    ? `${files.world} does not hold the emulated HighLevel that ${files.info} describes (${existing ? 'another world' : world.state === 'absent' ? 'the file is missing' : 'it is empty'}).`
+    : `${files.info} is missing, but ${files.world} holds an emulated HighLevel.`;
+  const databaseLeft = options.databasePath !== ':memory:' && existsSync(options.databasePath);
+  if (databaseLeft) {
+    throw new StartError(
+      refusal(
+        problem,
+        `Without the two together Tandem cannot use the sandbox, and setting up a new one would delete Tandem's database (${options.databasePath}).`,
+        `restore the missing or replaced file (from a backup), then start again`,
+      ),
+    );
+  }
+  forget();
+  return { notice: `${problem} With no Tandem database to lose, the sandbox starts afresh: a new demo agency.` };
+}
+
+/** A refusal: what is wrong, why Tandem stops there, and the two ways on. */
+function refusal(problem: string, why: string, restore: string): string {
+  return [
+    `Tandem cannot start: ${problem}`,
+    why,
+    'Either:',
+    `  - ${restore}; or`,
+    "  - start afresh with `npm start -- --reset`, which deletes the sandbox's data and Tandem's database (its contacts and API keys) and seeds a new demo agency.",
+  ].join('\n');
+}
+
+export async function startSandbox(
+  options: SandboxPaths & {
+    emulatorPort: number;
+    /** Tandem's public URL, registered as the app's redirect, webhook and custom page URLs. */
+    tandemUrl: string;
+    reset?: boolean;
+  },
+): Promise<RunningSandbox> {
   const files = sandboxFiles(options.dataDir);
   // The folder holds tokens and secrets (emulator.json, sandbox.json): private to the user.
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  if (options.reset) removeSandboxData(options.dataDir, options.databasePath);
+  ensureFolder(options.dataDir, 0o700);
+  const { notice } = prepareSandbox(options);
+  if (notice) process.emitWarning(notice);
   const saved = readInfo(files.info);
   const emulator = await startEmulator({
     port: options.emulatorPort,
@@ -104,16 +191,9 @@ export async function startSandbox(options: {
   try {
     const world = emulator.emu.world;
     const reuse = saved && describes(saved, world);
-    let info: SandboxInfo;
-    if (reuse) {
-      info = await refresh(saved, emulator, options.tandemUrl);
-    } else {
-      // A database left by an earlier sandbox points at locations that are about to disappear.
-      // (Without any earlier sandbox trace the database is left alone: it may not be a sandbox's.)
-      if (saved || !isEmpty(world)) removeDatabaseFiles(options.databasePath);
-      if (!isEmpty(world)) await control(emulator.url, 'POST', '/reset', {});
-      info = await seed(emulator, options.tandemUrl);
-    }
+    // prepareSandbox left either the sandbox as it was or no world at all.
+    if (!reuse && !isEmpty(world)) throw new StartError(`Tandem cannot start: the sandbox's files in ${options.dataDir} changed while it started; start again.`);
+    const info = reuse ? await refresh(saved, emulator, options.tandemUrl) : await seed(emulator, options.tandemUrl);
     emulator.emu.save();
     writeInfo(files.info, info);
     return { emulator, info, file: files.info, seeded: !reuse };
@@ -140,19 +220,57 @@ export function ensureSandboxApiKey(sandbox: RunningSandbox, db: Db, now: number
 
 /** The emulator's signing key, created once so the public key Tandem trusts survives restarts. */
 function webhookKey(path: string): string {
-  if (existsSync(path)) return readFileSync(path, 'utf8');
+  if (existsSync(path)) {
+    const saved = readFileSync(path, 'utf8');
+    try {
+      createPrivateKey(saved);
+      return saved;
+    } catch {
+      // Damaged: a new key is as good (sandbox.json gets its public half at every start, refresh()).
+      process.emitWarning(`${path} is not a private key; the emulated HighLevel signs its webhooks with a new one.`);
+    }
+  }
   const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   writeFileSync(path, pem, { mode: 0o600 });
   return pem;
 }
 
+/** sandbox.json as prepareSandbox left it: valid, or absent. */
 function readInfo(path: string): SandboxInfo | undefined {
+  const info = readJson(path, (json) => sandboxInfoSchema.parse(json));
+  return info.state === 'read' ? info.value : undefined;
+}
+
+type Read<T> = { state: 'absent' } | { state: 'unreadable'; reason: string } | { state: 'read'; value: T };
+
+/** A JSON file: absent, unreadable (with why) or its parsed value; a file that is there is never taken for absent. */
+function readJson<T>(path: string, parse: (json: unknown) => T): Read<T> {
+  let text: string;
   try {
-    return sandboxInfoSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
-  } catch {
-    return undefined;
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return e.code === 'ENOENT' ? { state: 'absent' } : { state: 'unreadable', reason: e.code ?? e.message };
+  }
+  try {
+    return { state: 'read', value: parse(JSON.parse(text)) };
+  } catch (err) {
+    if (err instanceof z.ZodError) {
+      const issue = err.issues[0];
+      return { state: 'unreadable', reason: `not what Tandem wrote there: ${issue?.path.join('.') || 'the whole file'}: ${issue?.message ?? 'invalid'}` };
+    }
+    return { state: 'unreadable', reason: `not valid JSON: ${(err as Error).message}` };
   }
 }
+
+/** What of the emulator's persisted world (emulator/emulator.ts) the sandbox reads. */
+const worldSchema = z.looseObject({
+  companies: z.record(z.string(), z.unknown()).default({}),
+  apps: z.record(z.string(), z.looseObject({ clientId: z.string() })).default({}),
+  locations: z.record(z.string(), z.unknown()).default({}),
+  contacts: z.record(z.string(), z.array(z.unknown())).default({}),
+});
+type SavedWorld = Pick<World, 'companies' | 'apps' | 'locations'> | z.infer<typeof worldSchema>;
 
 function writeInfo(path: string, info: SandboxInfo): void {
   const tmp = `${path}.tmp`;
@@ -162,7 +280,7 @@ function writeInfo(path: string, info: SandboxInfo): void {
 }
 
 /** Whether the persisted emulator world still holds what sandbox.json describes. */
-function describes(info: SandboxInfo, world: World): boolean {
+function describes(info: SandboxInfo, world: SavedWorld): boolean {
   return (
     world.companies[info.company.id] !== undefined &&
     world.apps[info.app.appId]?.clientId === info.app.clientId &&
@@ -170,7 +288,7 @@ function describes(info: SandboxInfo, world: World): boolean {
   );
 }
 
-function isEmpty(world: World): boolean {
+function isEmpty(world: SavedWorld): boolean {
   return Object.keys(world.companies).length === 0 && Object.keys(world.apps).length === 0;
 }
 

@@ -3,7 +3,7 @@
 // and the app thread moves them into the inbox; every other request is passed on to the app.
 // (The browser tests in test/e2e run the whole sandbox this way.)
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,8 +14,9 @@ import { APP_THREAD_NAME, APP_THREAD_NICE } from '../../server/app-thread.ts';
 import { startFront, type RunningFront } from '../../server/front.ts';
 import { WEBHOOK_BODY_LIMIT } from '../../server/highlevel/webhook-events.ts';
 import { ConfigError } from '../../server/config.ts';
-import { freePort } from '../../server/start.ts';
+import { freePort, StartError } from '../../server/start.ts';
 import { control, testEmulator, until } from '../helpers/emulator.ts';
+import { readOnlyFiles } from '../helpers/read-only.ts';
 import { appRegistration, tandemEnv, type TestApp } from '../helpers/tandem.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tandem-front-'));
@@ -40,6 +41,27 @@ async function stop(): Promise<void> {
   await running.front?.close();
   running.front = undefined;
   running.db = undefined;
+}
+
+/** An event staged as the front stages it, while Tandem is stopped. */
+function stage(webhookId: string): void {
+  const staged = openStagedInbox(stagedInboxPath(join(dataDir, 'tandem.db')));
+  const body = JSON.stringify({ type: 'TandemFrontProbe', webhookId, timestamp: new Date().toISOString() });
+  try {
+    expect(staged.stage([{ webhookId, type: 'TandemFrontProbe', locationId: null, companyId: null, body, receivedAt: Date.now() }]).stored).toEqual([true]);
+  } finally {
+    staged.close();
+  }
+}
+
+/** What is staged now. */
+function stagedIds(): string[] {
+  const reader = openStagedInbox(stagedInboxPath(join(dataDir, 'tandem.db')), { readonly: true });
+  try {
+    return reader.after(0, 1000).map((e) => e.webhookId);
+  } finally {
+    reader.close();
+  }
 }
 
 function event(webhookId: string, extra: Record<string, unknown> = {}): string {
@@ -132,6 +154,76 @@ describe('Tandem in two threads', () => {
     }
   });
 
+  it('refuses to start over a sandbox file it cannot read, deleting nothing, and goes on once it is restored', async () => {
+    const company = running.front!.sandbox!.company.id;
+    await stop();
+    stage('front-kept');
+    const info = join(dataDir, 'sandbox.json');
+    const saved = readFileSync(info);
+    const world = readFileSync(join(dataDir, 'emulator.json'));
+    // As QA left it: cut short (a full disk, a copy interrupted).
+    writeFileSync(info, saved.subarray(0, 500));
+
+    const refused = await start().then(() => undefined, (err: unknown) => err);
+    expect(refused).toBeInstanceOf(StartError);
+    const message = (refused as Error).message;
+    expect(message).toContain(`${info} cannot be read (not valid JSON`);
+    expect(message).toContain(`restore ${info}`);
+    expect(message).toContain('`npm start -- --reset`');
+    // Nothing deleted, nothing replaced: Tandem's database, the emulated HighLevel, what was staged.
+    expect(existsSync(join(dataDir, 'tandem.db'))).toBe(true);
+    expect(readFileSync(join(dataDir, 'emulator.json')).equals(world)).toBe(true);
+    expect(readFileSync(info).length).toBe(500);
+    expect(stagedIds()).toContain('front-kept');
+
+    writeFileSync(info, saved);
+    const { front, db } = await start();
+    expect(front.sandbox!.company.id).toBe(company);
+    await until(() => getInboxEvent(db.db, 'front-kept'), 'the kept event in the inbox');
+    const apiKey = front.sandbox!.apiKey!.key;
+    expect((await fetch(`${front.tandemUrl}/api/v1/contacts?limit=1`, { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(200);
+  });
+
+  it.runIf(readOnlyFiles.supported)('refuses to start on a database or data folder it cannot write', async () => {
+    await stop();
+    const path = join(dataDir, 'tandem.db');
+    let undo = readOnlyFiles.make(path);
+    try {
+      const refused = await start().then(() => undefined, (err: unknown) => err);
+      expect(refused).toBeInstanceOf(StartError);
+      expect((refused as Error).message).toContain(`Tandem cannot start: its database cannot be written: ${path} cannot be written`);
+      expect((refused as Error).message).toContain('DATABASE_PATH');
+    } finally {
+      undo();
+    }
+    undo = readOnlyFiles.make(dataDir);
+    try {
+      const refused = await start().then(() => undefined, (err: unknown) => err);
+      expect(refused).toBeInstanceOf(ConfigError);
+      expect((refused as ConfigError).variables).toEqual(['DATA_DIR']);
+      expect((refused as Error).message).toContain(`DATA_DIR=${dataDir} cannot be used: the folder ${dataDir} cannot be written`);
+    } finally {
+      undo();
+    }
+    // Writable again: it starts, with its data.
+    const { front } = await start();
+    expect(await (await fetch(`${front.tandemUrl}/health`)).json()).toMatchObject({ status: 'ok', db: 'ok' });
+  });
+
+  it('sets up afresh a sandbox a first start left half made, and what was staged for it goes too', async () => {
+    const company = running.front!.sandbox!.company.id;
+    await stop();
+    stage('front-half-made');
+    // The emulated HighLevel seeded, but neither sandbox.json nor Tandem's database written yet.
+    rmSync(join(dataDir, 'sandbox.json'));
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(dataDir, `tandem.db${suffix}`), { force: true });
+
+    const { front, db } = await start();
+    expect(front.sandbox!.company.id).not.toBe(company);
+    expect(stagedIds()).not.toContain('front-half-made');
+    expect(getInboxEvent(db.db, 'front-half-made')).toBeUndefined();
+  });
+
   it('starts the sandbox over with --reset, dropping what the old world had staged', async () => {
     await stop();
     const staged = openStagedInbox(stagedInboxPath(join(dataDir, 'tandem.db')));
@@ -167,6 +259,14 @@ describe('Tandem in two threads, for a real HighLevel app', () => {
       const env = tandemEnv(app, emulator.url, emulator.emu.webhookKey.publicKeyPem, url);
 
       await expect(startFront({ env: { ...env, TOKEN_ENCRYPTION_KEY: 'short' }, port, dataDir: dir, quiet: true })).rejects.toBeInstanceOf(ConfigError);
+      // A file that is not a database: said so, as a reason not to start (SQLite's raw error once).
+      const notDatabase = join(dir, 'not-a-database.db');
+      writeFileSync(notDatabase, 'SQLite format 2\0'.padEnd(4096, 'x'));
+      const refused = await startFront({ env: { ...env, DATABASE_PATH: notDatabase }, port, dataDir: dir, quiet: true }).then(() => undefined, (err: unknown) => err);
+      expect(refused).toBeInstanceOf(StartError);
+      expect((refused as Error).message).toBe(
+        `Tandem cannot start: its database ${notDatabase} cannot be opened (file is not a database). If that file is not Tandem's database, set DATABASE_PATH to another file.`,
+      );
 
       front = await startFront({ env, port, dataDir: dir, quiet: true });
       expect(front.mode).toBe('highlevel');

@@ -1,10 +1,10 @@
 // `npm start` without credentials: the sandbox seeds the emulated HighLevel, writes sandbox.json,
 // frames Tandem's panel, survives restarts and starts over with --reset.
-import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startTandem, type RunningTandem } from '../../server/start.ts';
+import { StartError, startTandem, type RunningTandem } from '../../server/start.ts';
 import type { SandboxInfo } from '../../server/sandbox.ts';
 import { call } from '../helpers/emulator.ts';
 
@@ -133,6 +133,50 @@ describe('sandbox', () => {
     // The app follows Tandem to its new port.
     const page = await fetch(info.sandboxUrl).then((r) => r.text());
     expect(page).toContain(`src="${t.tandemUrl}/panel/"`);
+    await stop(t);
+  });
+
+  it('refuses, deleting nothing, when the emulated HighLevel cannot be read or sandbox.json is missing beside a database', async () => {
+    const worldFile = join(dataDir, 'emulator.json');
+    const infoFile = join(dataDir, 'sandbox.json');
+    const world = readFileSync(worldFile);
+    const info = readFileSync(infoFile);
+    const database = readFileSync(join(dataDir, 'tandem.db'));
+
+    writeFileSync(worldFile, world.subarray(0, 1000));
+    const unreadable = await start().then(() => undefined, (err: unknown) => err);
+    expect(unreadable).toBeInstanceOf(StartError);
+    expect((unreadable as Error).message).toContain(`${worldFile} cannot be read (not valid JSON`);
+    expect((unreadable as Error).message).toContain('`npm start -- --reset`');
+    expect(readFileSync(worldFile).length).toBe(1000);
+    writeFileSync(worldFile, world);
+
+    rmSync(infoFile);
+    const missing = await start().then(() => undefined, (err: unknown) => err);
+    expect(missing).toBeInstanceOf(StartError);
+    expect((missing as Error).message).toContain(`${infoFile} is missing, but ${worldFile} holds an emulated HighLevel`);
+    expect((missing as Error).message).toContain(join(dataDir, 'tandem.db'));
+    expect(readFileSync(worldFile).equals(world)).toBe(true);
+    expect(readFileSync(join(dataDir, 'tandem.db')).equals(database)).toBe(true);
+    writeFileSync(infoFile, info, { mode: 0o600 });
+
+    // Restored: the same sandbox, and its data.
+    const t = await start();
+    expect(readInfo().company).toEqual(first.company);
+    expect((await fetch(`${t.tandemUrl}/api/v1/users`, { headers: { authorization: `Bearer ${first.apiKey!.key}` } })).status).toBe(200);
+    await stop(t);
+  });
+
+  it('signs webhooks with a new key when the key file is damaged, and publishes it, keeping the sandbox', async () => {
+    writeFileSync(join(dataDir, 'emulator-webhook-key.pem'), 'not a key');
+    const t = await start();
+    const info = readInfo();
+    expect(info.company).toEqual(first.company);
+    expect(info.webhookPublicKeyPem).toContain('BEGIN PUBLIC KEY');
+    expect(info.webhookPublicKeyPem).not.toBe(first.webhookPublicKeyPem);
+    expect(t.config.highlevel.webhookPublicKeyPem).toBe(info.webhookPublicKeyPem);
+    const emulatorInfo = await call(info.highlevelUrl, 'GET', '/__emulator/info', { version: null });
+    expect(emulatorInfo.body.webhookPublicKeyPem).toBe(info.webhookPublicKeyPem);
     await stop(t);
   });
 
