@@ -1,6 +1,6 @@
 // Operator commands: `npm run tandem -- <command>`. Reads the database named by DATABASE_PATH /
 // DATA_DIR (the same settings as `npm start`); needs no HighLevel credentials and never prints a token.
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { openDatabase } from '../db/client.ts';
 import { ConfigError, loadSettings } from './config.ts';
@@ -52,12 +52,29 @@ function installations(json: boolean, io: CliIo): number {
     throw err;
   }
   const installUrl = `${settings.publicUrl ?? `http://localhost:${settings.port}`}/oauth/install`;
-  if (!existsSync(settings.databasePath)) {
+  let found: ReturnType<typeof statSync> = undefined;
+  try {
+    found = statSync(settings.databasePath, { throwIfNoEntry: false });
+  } catch (err) {
+    // A path through a file (DATA_DIR=/etc/passwd/data): there is no database there.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+  }
+  if (!found) {
     if (json) io.out('[]');
     else io.out(`No installations: there is no Tandem database at ${settings.databasePath} yet. Start Tandem (npm start), then install it from ${installUrl}.`);
     return 0;
   }
-  const database = openDatabase(settings.databasePath);
+  if (found.isDirectory()) {
+    io.err(`Cannot read installations: ${settings.databasePath} is a folder. Set DATABASE_PATH to Tandem's database file (e.g. ${settings.databasePath.replace(/\/+$/, '')}/tandem.db), or DATA_DIR to the folder that holds tandem.db.`);
+    return 1;
+  }
+  let database: ReturnType<typeof openDatabase>;
+  try {
+    database = openDatabase(settings.databasePath);
+  } catch (err) {
+    io.err(`Cannot open the Tandem database ${settings.databasePath}: ${(err as Error).message}.`);
+    return 1;
+  }
   try {
     const rows = installationRows(database.db);
     if (json) io.out(installationsJson(rows));

@@ -93,6 +93,18 @@ const CREDENTIALS = ['HIGHLEVEL_CLIENT_ID', 'HIGHLEVEL_CLIENT_SECRET', 'HIGHLEVE
 export interface ConfigIssue {
   variable: Variable;
   problem: string;
+  /** The value the problem is about, shown unless the variable holds a secret. */
+  value?: string;
+}
+
+/** Variables whose values are never printed: credentials and keys. */
+const SECRET: ReadonlySet<Variable> = new Set(['HIGHLEVEL_CLIENT_SECRET', 'HIGHLEVEL_SHARED_SECRET', 'TOKEN_ENCRYPTION_KEY', 'TOKEN_ENCRYPTION_KEYS_OLD']);
+
+/** `PORT=abc`, as a person would type the setting (quoted when it has spaces or is empty). */
+function setting(issue: ConfigIssue): string {
+  if (issue.value === undefined || SECRET.has(issue.variable) || issue.variable === 'HIGHLEVEL_WEBHOOK_PUBLIC_KEY') return issue.variable;
+  const value = /^[^\s"'$`\\]+$/.test(issue.value) ? issue.value : JSON.stringify(issue.value);
+  return `${issue.variable}=${value}`;
 }
 
 export class ConfigError extends Error {
@@ -100,7 +112,7 @@ export class ConfigError extends Error {
     super(
       [
         'Tandem cannot start; fix these environment variables:',
-        ...issues.map((i) => `  ${i.variable} ${i.problem}. ${VARIABLE_HELP[i.variable]}`),
+        ...issues.map((i) => `  ${setting(i)} ${i.problem}. ${VARIABLE_HELP[i.variable]}`),
         ...(issues.some((i) => (CREDENTIALS as readonly string[]).includes(i.variable) || i.variable === 'TOKEN_ENCRYPTION_KEY')
           ? ['To try Tandem without a HighLevel app, unset all HIGHLEVEL_* credentials: `npm start` then runs the local sandbox.']
           : []),
@@ -114,6 +126,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** A reason not to start that the person running Tandem can fix; printed without a stack. */
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
 const set = (v: string | undefined): v is string => v !== undefined && v.trim() !== '';
 
 /** Sandbox mode when none of the HighLevel app credentials is set. */
@@ -121,7 +138,13 @@ export function detectMode(env: NodeJS.ProcessEnv): Mode {
   return CREDENTIALS.some((name) => set(env[name])) ? 'highlevel' : 'sandbox';
 }
 
-const port = z.coerce.number().int().min(0).max(65535);
+const PORT_RULE = 'must be a whole number from 0 to 65535';
+const port = z
+  .string()
+  .trim()
+  .regex(/^\d{1,5}$/, PORT_RULE)
+  .transform(Number)
+  .refine((n) => n <= 65535, PORT_RULE);
 const url = z
   .url({ protocol: /^https?$/ })
   .transform((u) => u.replace(/\/+$/, ''));
@@ -132,7 +155,7 @@ const fields = {
   PUBLIC_URL: url.optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_PATH: z.string().min(1).optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'not a log level' }).default('info'),
   EMULATOR_PORT: port.default(3001),
   TRUST_PROXY: z
     .string()
@@ -187,8 +210,9 @@ export type Settings = Omit<Config, 'highlevel' | 'tokenEncryptionKey' | 'tokenE
 
 /** Parses what does not depend on credentials; throws ConfigError. */
 export function loadSettings(env: NodeJS.ProcessEnv): Settings {
-  const parsed = settingsSchema.safeParse(clean(env));
-  if (!parsed.success) throw toConfigError(parsed.error);
+  const values = clean(env);
+  const parsed = settingsSchema.safeParse(values);
+  if (!parsed.success) throw toConfigError(parsed.error, values);
   const e = parsed.data;
   return {
     mode: detectMode(env),
@@ -208,8 +232,9 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
  * own app's credentials merged in, so both modes validate the same way.
  */
 export function loadConfig(env: NodeJS.ProcessEnv, mode: Mode = detectMode(env)): Config {
-  const parsed = configSchema.safeParse(clean(env));
-  if (!parsed.success) throw toConfigError(parsed.error);
+  const values = clean(env);
+  const parsed = configSchema.safeParse(values);
+  if (!parsed.success) throw toConfigError(parsed.error, values);
   const e = parsed.data;
   return {
     ...loadSettings(env),
@@ -236,12 +261,14 @@ function clean(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   return out;
 }
 
-function toConfigError(error: z.ZodError): ConfigError {
+function toConfigError(error: z.ZodError, values: Record<string, string | undefined>): ConfigError {
   const issues: ConfigIssue[] = [];
   for (const issue of error.issues) {
     const variable = String(issue.path[0]) as Variable;
     if (issues.some((i) => i.variable === variable)) continue;
-    issues.push({ variable, problem: issue.code === 'invalid_type' ? 'is missing' : `is invalid: ${issue.message}` });
+    // Set but wrong is not missing (PORT=abc once read as "PORT is missing").
+    const value = values[variable];
+    issues.push(value === undefined ? { variable, problem: 'is missing' } : { variable, value, problem: `is invalid: ${issue.message}` });
   }
   return new ConfigError(issues);
 }

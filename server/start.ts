@@ -2,8 +2,11 @@
 // migrations, HTTP. main.ts and the tests both start Tandem through here.
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { detectMode, loadConfig, loadSettings, type Config, type Mode, type Settings } from './config.ts';
-import { migrate, openDatabase, type Database } from '../db/client.ts';
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ConfigError, detectMode, loadConfig, loadSettings, StartError, type Config, type Mode, type Settings } from './config.ts';
+import { checkWritableFile, databaseFiles, ensureFolder, migrate, openDatabase, StorageError, writeProblem, type Database } from '../db/client.ts';
+import { stagedInboxPath } from '../db/staged-inbox.ts';
 import { listInstallations } from '../db/installations.ts';
 import { buildApp } from './app.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -13,10 +16,7 @@ import { createServices, type Services } from './services.ts';
 import type { SyncOptions } from './sync/supervisor.ts';
 import type { OperationsOptions } from './sync/operations/runner.ts';
 
-/** A reason not to start that the person running Tandem can fix; printed without a stack. */
-export class StartError extends Error {
-  override name = 'StartError';
-}
+export { StartError };
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
@@ -74,8 +74,83 @@ export async function startEnvironment(options: Pick<StartOptions, 'env' | 'port
     throw new StartError('--reset only applies to the sandbox; it never deletes the data of a real HighLevel app.');
   }
   const settings = loadSettings(env);
-  if (settings.port === 0 && !settings.publicUrl) env.PORT = String(await freePort(settings.host));
+  checkStorage(settings, mode, env.DATABASE_PATH !== undefined && env.DATABASE_PATH.trim() !== '');
+  if (settings.port === 0 && !settings.publicUrl) {
+    try {
+      env.PORT = String(await freePort(settings.host));
+    } catch (err) {
+      throw listenFailure(err, settings);
+    }
+  }
   return { env, mode, settings };
+}
+
+/** Where the front stages webhooks: beside the database, or in DATA_DIR for an in-memory one. */
+export function stagedInboxFor(settings: Pick<Settings, 'dataDir' | 'databasePath'>): string {
+  return stagedInboxPath(settings.databasePath === ':memory:' ? join(settings.dataDir, 'tandem.db') : settings.databasePath);
+}
+
+/**
+ * Before anything starts: the folders Tandem writes exist (created when missing) and take files,
+ * and the database's files, when there, can be written. SQLite would otherwise open a read-only
+ * file read-only without a word and fail every write until a restart; a path under a file or a
+ * place like /proc would fail with a raw error, or hang. Throws ConfigError naming the setting, or
+ * StartError for a file that is not writable.
+ */
+function checkStorage(settings: Settings, mode: Mode, databasePathSet: boolean): void {
+  const inMemory = settings.databasePath === ':memory:';
+  const dataDirIssue = (problem: string) => new ConfigError([{ variable: 'DATA_DIR', value: settings.dataDir, problem }]);
+  const databaseIssue = (problem: string) =>
+    databasePathSet ? new ConfigError([{ variable: 'DATABASE_PATH', value: settings.databasePath, problem }]) : dataDirIssue(problem);
+  const folder = (path: string, issue: (problem: string) => ConfigError, mode?: number) => {
+    try {
+      ensureFolder(path, mode);
+    } catch (err) {
+      if (err instanceof StorageError) throw issue(`cannot be used: ${err.message}; choose a folder Tandem can create and write`);
+      throw err;
+    }
+  };
+  // The sandbox's folder holds tokens and secrets: private to the user (as startSandbox makes it).
+  if (mode === 'sandbox' || inMemory) folder(settings.dataDir, dataDirIssue, mode === 'sandbox' ? 0o700 : undefined);
+  if (inMemory) return;
+  folder(dirname(settings.databasePath), databaseIssue);
+  if (statSync(settings.databasePath, { throwIfNoEntry: false })?.isDirectory()) {
+    throw databaseIssue(`is a folder; it must name the SQLite file, e.g. ${join(settings.databasePath, 'tandem.db')}`);
+  }
+  for (const file of [...databaseFiles(settings.databasePath), ...databaseFiles(stagedInboxFor(settings))]) {
+    try {
+      checkWritableFile(file);
+    } catch (err) {
+      if (err instanceof StorageError) throw notWritable(err.message);
+      throw err;
+    }
+  }
+}
+
+/** The refusal for a database (or a file beside it) that cannot be written. */
+function notWritable(problem: string): StartError {
+  return new StartError(
+    [
+      `Tandem cannot start: its database cannot be written: ${problem}.`,
+      'Tandem writes it (and the files SQLite keeps beside it) on every change, and would fail every request that changes data.',
+      'Make the file and its folder writable for the user running Tandem (check owner and permissions, `lsattr` for the immutable flag, and that the disk is not mounted read-only), or set DATABASE_PATH to a writable place.',
+    ].join('\n'),
+  );
+}
+
+/**
+ * A failure to listen on HOST that is about its value (a name that does not resolve, an address
+ * that is not this machine's) as a ConfigError; anything else as it was (a port in use is
+ * explained by server/main.ts).
+ */
+export function listenFailure(err: unknown, settings: Pick<Settings, 'host'>): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' || e.code === 'EAI_NONAME' || e.code === 'EADDRNOTAVAIL') {
+    return new ConfigError([
+      { variable: 'HOST', value: settings.host, problem: `is not an address of this machine (${e.code}); use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of its own addresses` },
+    ]);
+  }
+  return err;
 }
 
 export async function startTandem(options: StartOptions = {}): Promise<RunningTandem> {
@@ -87,6 +162,8 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     sandbox = await startSandbox({
       dataDir: settings.dataDir,
       databasePath: settings.databasePath,
+      // Behind the front, the front owns the staged inbox and prepared the sandbox before opening it.
+      ...(options.listen ? {} : { stagedPath: stagedInboxFor(settings) }),
       emulatorPort: settings.emulatorPort,
       tandemUrl,
       reset: options.reset,
@@ -98,10 +175,21 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     // In the sandbox its own app's credentials win over anything in the environment.
     const config = loadConfig(sandbox ? { ...env, ...sandboxEnv(sandbox.info), PUBLIC_URL: tandemUrl } : env, mode);
     // WAL checkpoints mostly on a worker thread, not in the commits that acknowledge webhooks (db/checkpointer.ts).
-    database = openDatabase(config.databasePath, {
-      backgroundCheckpoints: true,
-      onCheckpointError: (message) => process.emitWarning(`database checkpoints fell back to SQLite's own: ${message}`),
-    });
+    try {
+      database = openDatabase(config.databasePath, {
+        backgroundCheckpoints: true,
+        onCheckpointError: (message) => process.emitWarning(`database checkpoints fell back to SQLite's own: ${message}`),
+      });
+    } catch (err) {
+      // Its folder was checked (checkStorage): what is left is the file itself, e.g. not a database.
+      if ((err as Error).name !== 'SqliteError') throw err;
+      throw new StartError(
+        `Tandem cannot start: its database ${config.databasePath} cannot be opened (${(err as Error).message}). If that file is not Tandem's database, set DATABASE_PATH to another file.`,
+      );
+    }
+    // Before the migrations, which would fail on a read-only file with SQLite's own words.
+    const problem = writeProblem(database);
+    if (problem) throw notWritable(`${config.databasePath}: ${problem}`);
     migrate(database);
     const clock = options.clock ?? systemClock;
     const logger = options.quiet ? { logger: false as const } : {};
@@ -115,11 +203,15 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     const quietStart = sandbox !== undefined && !options.quiet && app.log.level === 'info';
     if (quietStart) app.log.level = 'warn';
     try {
-      await app.listen(
-        options.listen
-          ? { ...options.listen, listenTextResolver: (address) => `app thread listening at ${address} (internal: the front passes requests on to it)` }
-          : { port: config.port, host: config.host },
-      );
+      try {
+        await app.listen(
+          options.listen
+            ? { ...options.listen, listenTextResolver: (address) => `app thread listening at ${address} (internal: the front passes requests on to it)` }
+            : { port: config.port, host: config.host },
+        );
+      } catch (err) {
+        throw options.listen ? err : listenFailure(err, config);
+      }
       options.onListening?.({ port: (app.server.address() as AddressInfo).port, config, services });
       if (sandbox && listInstallations(database.db).length === 0) await installSandbox(sandbox.info, database);
       if (sandbox) ensureSandboxApiKey(sandbox, database.db, clock.now());

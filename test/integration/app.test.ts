@@ -8,7 +8,10 @@ import pino from 'pino';
 import { loggedUrl, loggerOptions } from '../../server/log.ts';
 import { buildApp } from '../../server/app.ts';
 import { ConfigError, HIGHLEVEL_WEBHOOK_PUBLIC_KEY, loadConfig, loadSettings } from '../../server/config.ts';
-import { migrate, openDatabase, type Database } from '../../db/client.ts';
+import Sqlite from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate, openDatabase, writeProblem, type Database } from '../../db/client.ts';
+import { readOnlyFiles } from '../helpers/read-only.ts';
 import { installations } from '../../db/schema.ts';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
@@ -67,6 +70,19 @@ describe('config', () => {
       loadConfig({ ...REAL_ENV, PORT: 'eighty', PUBLIC_URL: 'tandem.example.com', HIGHLEVEL_WEBHOOK_PUBLIC_KEY: 'nope' }),
     );
     expect(error.variables.sort()).toEqual(['HIGHLEVEL_WEBHOOK_PUBLIC_KEY', 'PORT', 'PUBLIC_URL']);
+  });
+
+  it('says a set but invalid value is invalid, shows it (never a secret) and what is expected', () => {
+    for (const value of ['abc', '4301.5', '70000', '-1']) {
+      const error = catchConfigError(() => loadSettings({ PORT: value }));
+      expect(error.message.split('\n')[1]).toBe(`  PORT=${value} is invalid: must be a whole number from 0 to 65535. TCP port Tandem listens on (default 3000)`);
+    }
+    expect(catchConfigError(() => loadSettings({ EMULATOR_PORT: '30 01' })).message).toContain('EMULATOR_PORT="30 01" is invalid: must be a whole number');
+    expect(catchConfigError(() => loadSettings({ LOG_LEVEL: 'loud' })).message).toContain('LOG_LEVEL=loud is invalid');
+    const secret = 'c2hvcnQgYnV0IHNlY3JldA==';
+    const key = catchConfigError(() => loadConfig({ ...REAL_ENV, TOKEN_ENCRYPTION_KEY: secret }));
+    expect(key.message).toContain('TOKEN_ENCRYPTION_KEY is invalid: must be 32 bytes');
+    expect(key.message).not.toContain(secret);
   });
 });
 
@@ -232,6 +248,37 @@ describe('http edge cases', () => {
     const res = await app.inject({ method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ status: 'error', db: 'error' });
+  });
+
+  it('GET /health answers 503 when the database answers queries but takes no write', async () => {
+    // As SQLite leaves a file it could not open for writing: open, read-only.
+    const path = join(dir, `edge-readonly-${Date.now()}`, 'tandem.db');
+    const writable = openDatabase(path);
+    migrate(writable);
+    writable.close();
+    const sqlite = new Sqlite(path, { readonly: true });
+    const database: Database = { sqlite, db: drizzle({ client: sqlite }) as unknown as Database['db'], close: () => sqlite.close() };
+    const app = buildApp({ config: loadConfig(REAL_ENV), db: database, logger: false });
+    open.push({ app, database });
+    const res = await app.inject({ method: 'GET', url: '/health' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({ status: 'error', db: 'not_writable', version: expect.any(String) });
+    expect(writeProblem(database)).toMatch(/SQLITE_READONLY/);
+  });
+
+  it.runIf(readOnlyFiles.supported)('GET /health says so while the database file cannot be written, and ok again once it can', async () => {
+    const { app, database } = start();
+    expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+    const undo = readOnlyFiles.make(database.sqlite.name);
+    try {
+      const res = await app.inject({ method: 'GET', url: '/health' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ status: 'error', db: 'not_writable' });
+    } finally {
+      undo();
+    }
+    // The same connection, no restart.
+    expect((await app.inject({ method: 'GET', url: '/health' })).json()).toMatchObject({ status: 'ok', db: 'ok' });
   });
 
   it('hides the details of unexpected errors and maps validation errors to 400', async () => {

@@ -143,6 +143,17 @@ describe('tandem installations', () => {
     expect(empty.out).toContain('No installations yet');
   });
 
+  it('says what is wrong when DATABASE_PATH names a folder or DATA_DIR runs through a file', () => {
+    const folder = run(['installations'], { DATABASE_PATH: dir });
+    expect(folder).toMatchObject({ code: 1, out: '' });
+    expect(folder.err).toContain(`${dir} is a folder`);
+    expect(folder.err).toContain('Set DATABASE_PATH');
+    // Under a file there is no database: said as for a missing one.
+    const throughFile = run(['installations'], { DATA_DIR: join(dir, 'tandem.db', 'data') });
+    expect(throughFile.code).toBe(0);
+    expect(throughFile.out).toContain('No installations');
+  });
+
   it('explains its usage on an unknown command or option', () => {
     expect(run(['instalations']).code).toBe(2);
     const bad = run(['installations', '--yaml']);

@@ -3,7 +3,7 @@
 // during the start).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,5 +137,69 @@ describe('npm start', () => {
     expect(app.map((l) => l.msg)).toEqual([expect.stringMatching(/^app thread listening at http:\/\/127\.0\.0\.1:\d+ \(internal/)]);
     tandem.ctrlC();
     expect(await tandem.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
+});
+
+describe('npm start with a setting it cannot use', () => {
+  /** Runs `npm start` to its end: its exit code and output (killed, and said so, if it hangs). */
+  function run(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+    const proc = spawn(process.execPath, [tsxCli, 'server/main.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', EMULATOR_PORT: '0', ...env },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // A start that hangs (DATA_DIR under /proc once did) fails the test instead of holding it.
+    const guard = setTimeout(() => {
+      output += '\n[still running after 20 s: killed]';
+      process.kill(-proc.pid!, 'SIGKILL');
+    }, 20_000);
+    return new Promise((resolve) =>
+      proc.once('exit', (code) => {
+        clearTimeout(guard);
+        resolve({ code, output });
+      }),
+    );
+  }
+
+  it('says what is wrong in one line naming the setting and its value, and exits 1 without a stack trace', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'tandem-npm-start-settings-'));
+    try {
+      const file = join(base, 'a-file');
+      writeFileSync(file, '');
+      const folder = join(base, 'a-folder');
+      mkdirSync(folder);
+      const dir = (name: string) => join(base, name);
+      const cases: { env: Record<string, string>; line: string }[] = [
+        { env: { PORT: 'abc', DATA_DIR: dir('port') }, line: '  PORT=abc is invalid: must be a whole number from 0 to 65535. TCP port Tandem listens on' },
+        { env: { PORT: '4301.5', DATA_DIR: dir('port2') }, line: '  PORT=4301.5 is invalid: must be a whole number from 0 to 65535.' },
+        { env: { HOST: '999.1.1.1', DATA_DIR: dir('host') }, line: '  HOST=999.1.1.1 is not an address of this machine (' },
+        // TEST-NET-1: an address, but never this machine's.
+        { env: { HOST: '192.0.2.1', DATA_DIR: dir('host2') }, line: '  HOST=192.0.2.1 is not an address of this machine (EADDRNOTAVAIL); use 127.0.0.1 (this machine only), 0.0.0.0 (every interface)' },
+        { env: { DATA_DIR: join(file, 'data') }, line: `  DATA_DIR=${join(file, 'data')} cannot be used: ${file} is a file, not a folder; choose a folder Tandem can create and write.` },
+        { env: { DATABASE_PATH: folder, DATA_DIR: dir('db') }, line: `  DATABASE_PATH=${folder} is a folder; it must name the SQLite file, e.g. ${join(folder, 'tandem.db')}.` },
+        ...(process.platform === 'linux'
+          ? [
+              // Node's recursive mkdir loops forever under /proc; /sys refuses with EPERM.
+              { env: { DATA_DIR: '/proc/tandem-nope/data' }, line: '  DATA_DIR=/proc/tandem-nope/data cannot be used: the folder /proc/tandem-nope cannot be created (ENOENT)' },
+              { env: { DATA_DIR: '/sys/tandem-nope' }, line: '  DATA_DIR=/sys/tandem-nope cannot be used: the folder /sys/tandem-nope cannot be created' },
+            ]
+          : []),
+      ];
+      const results = await Promise.all(cases.map((c) => run(c.env)));
+      for (const [i, { code, output }] of results.entries()) {
+        const { env, line } = cases[i]!;
+        expect({ env, code, output }).toEqual({ env, code: 1, output: expect.stringContaining(line) });
+        expect(output).toContain('Tandem cannot start; fix these environment variables:');
+        // One problem, one line; no stack.
+        expect(output.split('\n').filter((l) => l.startsWith('  '))).toHaveLength(1);
+        expect(output).not.toMatch(/^\s+at /m);
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   }, 60_000);
 });
