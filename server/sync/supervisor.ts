@@ -16,6 +16,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
 import { getInstallation, listInstallations } from '../../db/installations.ts';
+import { activeOperation } from '../../db/operations.ts';
 import { enqueueOwnedBy, nextOutboxDueAt } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { getSyncState, updateSyncState, type UnmatchedOwners } from '../../db/sync-state.ts';
@@ -329,9 +330,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       loop.rateLimitedSince = undefined;
       const { paired, ...owners } = unmatchedOwnersNow(db, locationId, { ownerMap, userMap }, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
       updateSyncState(db, locationId, { unmatchedOwners: owners, lastError: unmatchedNotice(owners) }, clock.now());
-      // Owners that could not travel and now can (Sync users, a user made with the same email):
-      // HighLevel's reach Tandem by a sweep; Tandem's go out with their contacts, queued again.
-      if (paired.remote.length) loop.catchUp = true;
+      // Owners that could not travel and now can (a user made with the same email, Sync users):
+      // HighLevel's reach Tandem by a sweep; Tandem's go out with their contacts, queued again. A
+      // Sync users run re-applies the owners itself, as its preview said: no sweep beside it.
+      const syncingUsers = activeOperation(db, locationId);
+      if (paired.remote.length && !(syncingUsers?.kind === 'sync_users' && syncingUsers.status === 'running')) loop.catchUp = true;
       if (enqueueOwnedBy(db, locationId, paired.local, clock.now()) > 0 || paired.remote.length) result.more = true;
       // Not before the import's next pull: every webhook of the import would otherwise bring a pass.
       if (importPullAt !== undefined) result.deferredUntil = importPullAt;
