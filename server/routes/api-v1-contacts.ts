@@ -90,6 +90,9 @@ function unchangedLeftOut(body: unknown, current: ContactJson): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) {
     const now = (current as Record<string, unknown>)[key];
+    // What GET gives and PATCH does not take (id, version, dates…) is dropped when it is unchanged:
+    // a contact can be sent back exactly as read. Changed, it stays, and the schema refuses it.
+    if (!WRITABLE.has(key) && key in current && isDeepStrictEqual(value, now)) continue;
     if (!WRITABLE.has(key) || (key === 'tags' && ('addTags' in body || 'removeTags' in body))) out[key] = value;
     else if ((key === 'address' || key === 'customFields') && isObject(value) && isObject(now)) out[key] = withoutSame(value, now);
     else if (!isDeepStrictEqual(value, now)) out[key] = value;

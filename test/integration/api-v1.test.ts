@@ -184,9 +184,14 @@ describe('contacts', () => {
     const stored = createContact(t.db, { locationId: A.id, fields, now: t.clock.now(), origin: 'remote' });
     const got = (await api('GET', `/api/v1/contacts/${stored.id}`)).body;
     const { id: _id, createdAt: _c, updatedAt: _u, archivedAt: _a, version, ...writable } = got;
-    const res = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body: { ...writable, source: 'round trip' } });
+    // Sent back exactly as read, what PATCH does not take (id, version, dates) included, unchanged.
+    const res = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body: { ...got, source: 'round trip' } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toEqual({ ...got, source: 'round trip', version: version + 1, updatedAt: expect.any(String) });
+    // Changed, they are refused as what they are: not writable.
+    const stale = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body: { ...res.body, version: 1 } });
+    expect(stale.status).toBe(400);
+    expect(stale.body.error.message).toMatch(/version/);
     // A value that changes is checked as ever.
     for (const body of [{ timezone: 'Not/BZone' }, { email: 'v@my_host.example.com' }, { lastName: 'M'.repeat(201) }, { address: { ...writable.address, country: 'XX' } }]) {
       const changed = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body });
