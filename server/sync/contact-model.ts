@@ -154,9 +154,21 @@ let countriesByName: Map<string, string> | undefined;
  */
 export function countryFromText(text: string): string | undefined {
   const t = text.trim();
-  if (/^[A-Za-z]{2}$/.test(t)) return t.toUpperCase();
+  if (/^[A-Za-z]{2}$/.test(t) && isCountryCode(t.toUpperCase())) return t.toUpperCase();
   countriesByName ??= countryNames();
-  return countriesByName.get(t.toLowerCase().replace(/\s+/g, ' '));
+  return countriesByName.get(nameKey(t));
+}
+
+/** A country name as looked up: lower case, accents, apostrophes' shapes, "the" and spacing aside. */
+function nameKey(name: string): string {
+  return name
+    .normalize('NFD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[’‘`]/g, "'")
+    .replace(/\s+/g, ' ')
+    .replace(/^the /, '')
+    .trim();
 }
 
 function countryNames(): Map<string, string> {
@@ -164,11 +176,23 @@ function countryNames(): Map<string, string> {
   const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
   for (const a of letters) {
     for (const b of letters) {
-      if (isCountryCode(a + b)) out.set(regionNames.of(a + b)!.toLowerCase(), a + b);
+      if (isCountryCode(a + b)) out.set(nameKey(regionNames.of(a + b)!), a + b);
     }
   }
-  const aliases: [string, string][] = [['usa', 'US'], ['u.s.a.', 'US'], ['u.s.', 'US'], ['united states of america', 'US'], ['america', 'US'], ['uk', 'GB'], ['u.k.', 'GB'], ['great britain', 'GB'], ['england', 'GB'], ['scotland', 'GB'], ['wales', 'GB'], ['northern ireland', 'GB']];
-  for (const [alias, code] of aliases) out.set(alias, code);
+  // Other names in common use (ISO's long forms, former and everyday names), as a CSV may hold them.
+  const aliases: [string, string][] = [
+    ['usa', 'US'], ['u.s.a.', 'US'], ['u.s.', 'US'], ['united states of america', 'US'], ['america', 'US'],
+    ['uk', 'GB'], ['u.k.', 'GB'], ['great britain', 'GB'], ['england', 'GB'], ['scotland', 'GB'], ['wales', 'GB'],
+    ['northern ireland', 'GB'], ['united kingdom of great britain and northern ireland', 'GB'],
+    ['czech republic', 'CZ'], ['turkey', 'TR'], ['holland', 'NL'], ['viet nam', 'VN'], ['korea, republic of', 'KR'],
+    ['republic of korea', 'KR'], ['korea', 'KR'], ["korea, democratic people's republic of", 'KP'], ["cote d'ivoire", 'CI'],
+    ['ivory coast', 'CI'], ['russian federation', 'RU'], ['iran, islamic republic of', 'IR'], ['syrian arab republic', 'SY'],
+    ["lao people's democratic republic", 'LA'], ['bolivia, plurinational state of', 'BO'], ['venezuela, bolivarian republic of', 'VE'],
+    ['tanzania, united republic of', 'TZ'], ['moldova, republic of', 'MD'], ['macedonia', 'MK'], ['swaziland', 'SZ'],
+    ['burma', 'MM'], ['cape verde', 'CV'], ['east timor', 'TL'], ['vatican city', 'VA'], ['holy see', 'VA'],
+    ['uae', 'AE'], ['taiwan, province of china', 'TW'], ['palestine, state of', 'PS'], ['congo, the democratic republic of the', 'CD'],
+  ];
+  for (const [alias, code] of aliases) out.set(nameKey(alias), code);
   return out;
 }
 

@@ -187,6 +187,13 @@ describe('fromHighLevel', () => {
     expect(fromHighLevel(parse({ id: 'c1', country: 'United Kingdom', phone: '07911 123456' }), ownerMap, { defaultCountry: 'US' }).fields).toEqual({ country: 'GB', phone: '+447911123456' });
     expect(fromHighLevel(parse({ id: 'c1', country: '  germany ' }), ownerMap).fields).toEqual({ country: 'DE' });
     expect(fromHighLevel(parse({ id: 'c1', country: 'USA' }), ownerMap).fields).toEqual({ country: 'US' });
+    // "UK" is not ISO's code for it; other names in common use, spelled with or without accents.
+    expect(fromHighLevel(parse({ id: 'c1', country: 'UK', phone: '07700 962098' }), ownerMap).fields).toEqual({ country: 'GB', phone: '+447700962098' });
+    for (const [name, code] of [['Czech Republic', 'CZ'], ['Turkey', 'TR'], ['The Netherlands', 'NL'], ['Viet Nam', 'VN'], ['Korea, Republic of', 'KR'], ["Cote d'Ivoire", 'CI'], ['Côte d’Ivoire', 'CI']]) {
+      expect(fromHighLevel(parse({ id: 'c1', country: name }), ownerMap).fields, name).toEqual({ country: code });
+    }
+    // Two letters that name no country are unreadable, not stored.
+    for (const code of ['EU', 'XX', 'zz']) expect('country' in fromHighLevel(parse({ id: 'c1', country: code }), ownerMap).fields, code).toBe(false);
     // Not countries: the runtime's names of regions and groupings.
     expect('country' in fromHighLevel(parse({ id: 'c1', country: 'European Union' }), ownerMap).fields).toBe(false);
     expect('country' in fromHighLevel(parse({ id: 'c1', country: 'Unknown Region' }), ownerMap).fields).toBe(false);
