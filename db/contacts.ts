@@ -96,12 +96,22 @@ export function rowToContact(row: Row): Contact {
  * its row goes. A row kept for nothing made the panel count edits held that were not.
  */
 function queueLocalWrite(db: Db, locationId: string, contactId: string, fields: ContactFields, now: number): void {
-  const link = getLinkByContact(db, locationId, contactId);
-  if (link && link.remoteDeletedAt === null && changedKeys(fields, link.base).length === 0 && fieldEquals('tags', fields.tags, link.base.tags)) {
-    dropOutbox(db, locationId, contactId);
-  } else {
-    enqueueOutbox(db, locationId, contactId, 'upsert', now);
-  }
+  if (inStep(fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
+  else enqueueOutbox(db, locationId, contactId, 'upsert', now);
+}
+
+/** Linked, and holding exactly what the ledger says HighLevel holds: nothing to send. */
+function inStep(fields: ContactFields, link: { base: ContactFields; remoteDeletedAt: number | null } | undefined): boolean {
+  return link !== undefined && link.remoteDeletedAt === null && changedKeys(fields, link.base).length === 0 && fieldEquals('tags', fields.tags, link.base.tags);
+}
+
+/**
+ * After a write of both a contact and its ledger (a one-time Push or Pull contacts): its outbox row
+ * goes when the two sides now agree, as a Tandem write that ends in step does (queueLocalWrite).
+ */
+export function dropOutboxIfInStep(db: Db, locationId: string, contactId: string): void {
+  const contact = getContact(db, locationId, contactId);
+  if (contact && contact.archivedAt === null && inStep(contact.fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
 }
 
 /**

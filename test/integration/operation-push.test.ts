@@ -9,6 +9,7 @@ import { deleteLink, getLinkByContact, tombstone } from '../../db/links.ts';
 import { listItems } from '../../db/operations.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
+import { syncStatus } from '../../db/sync-status.ts';
 import { createUser } from '../../db/users.ts';
 import { upsertHighLevelUsers } from '../../db/highlevel-users.ts';
 import type { ContactDoc } from '../../emulator/state.ts';
@@ -192,6 +193,29 @@ describe('Push contacts', () => {
     expect(company(s!.doc.id)).toBe('Bakery From Tandem');
     expect(getContact(w.db, loc, s!.contact.id)!.fields.companyName).toBe('Bakery From Tandem');
     expect(getOutbox(w.db, loc, s!.contact.id)).toBeUndefined();
+  });
+
+  it('with updates Inbound, an edit held in Tandem that a push or a pull settles no longer counts as held', async () => {
+    const w = await world();
+    const loc = w.location.id;
+    const [sent, replaced] = seedSynced(w, 2);
+    updateContact(w.db, { locationId: loc, id: sent!.contact.id, patch: { companyName: 'Pushed From Tandem' }, now: w.clock.now(), origin: 'local' });
+    expect(syncStatus(w.db, loc)).toMatchObject({ pendingOutboundEdits: 1 });
+    const push = await previewOf(w, 'push');
+    expect((await confirmAndSettle(w, push.row.id)).row.status).toBe('completed');
+    expect(w.emulator.emu.contact(sent!.doc.id)!.companyName).toBe('Pushed From Tandem');
+    expect(getOutbox(w.db, loc, sent!.contact.id)).toBeUndefined();
+    expect(syncStatus(w.db, loc)).toMatchObject({ pendingOutboundEdits: 0 });
+
+    // A pull puts HighLevel's value back over a held Tandem edit: nothing of it waits either.
+    updateContact(w.db, { locationId: loc, id: replaced!.contact.id, patch: { companyName: 'Held In Tandem' }, now: w.clock.now(), origin: 'local' });
+    w.emulator.emu.writeContact(replaced!.doc.id, loc, { ...w.emulator.emu.contact(replaced!.doc.id)!, companyName: 'Kept In HighLevel' });
+    expect(syncStatus(w.db, loc)).toMatchObject({ pendingOutboundEdits: 1 });
+    const pull = await previewOf(w, 'pull');
+    expect((await confirmAndSettle(w, pull.row.id)).row.status).toBe('completed');
+    expect(getContact(w.db, loc, replaced!.contact.id)!.fields.companyName).toBe('Kept In HighLevel');
+    expect(getOutbox(w.db, loc, replaced!.contact.id)).toBeUndefined();
+    expect(syncStatus(w.db, loc)).toMatchObject({ pendingOutbound: 0, pendingOutboundEdits: 0 });
   });
 
   it('a contact restored in Tandem after HighLevel deleted it is pushed as a new contact, not skipped', async () => {

@@ -14,7 +14,7 @@
 // Step points (tests crash here, T16): 'after-read' (a page read, nothing of it written),
 // 'in-page' (between two records, inside a slice's transaction: a crash rolls the slice back),
 // 'after-page' (a page and its checkpoint committed).
-import { insertContact, updateContact } from '../../../db/contacts.ts';
+import { dropOutboxIfInStep, insertContact, updateContact } from '../../../db/contacts.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { insertLink, saveLink } from '../../../db/links.ts';
 import { transaction } from '../../../db/prepared.ts';
@@ -153,6 +153,8 @@ function apply(ctx: RunContext, remote: RemoteContact, d: PullDecision): void {
   // A link made now, or a ledger that took the written values; an unchanged linked contact keeps its ledger.
   if (d.link === null || d.action === 'updated') {
     saveLink(db, { locationId, contactId: d.contact.id, highlevelId: remote.id, base: d.base, remoteUpdatedAt: d.link ? undefined : (remote.dateUpdated ?? null), now });
+    // A Tandem edit HighLevel's value replaced no longer waits (nor counts as held).
+    if (d.action === 'updated') dropOutboxIfInStep(db, locationId, d.contact.id);
   }
   ctx.record({
     ...base,

@@ -4,7 +4,7 @@
 // before anything is retried; a permanent HighLevel error is recorded as 'failed' with its reason.
 // A cancel or a failure between two writes of one record (the PUT went, the tags did not) commits
 // exactly what was written, so every record is either untouched or recorded as HighLevel holds it.
-import { getContact, type Contact } from '../../../db/contacts.ts';
+import { dropOutboxIfInStep, getContact, type Contact } from '../../../db/contacts.ts';
 import { getLinkByRemote, saveLink, type Link } from '../../../db/links.ts';
 import type { OperationItemRow } from '../../../db/operations.ts';
 import { transaction } from '../../../db/prepared.ts';
@@ -214,6 +214,8 @@ function commit(env: PushEnv, t: Target, item: ItemBase, plan: PushPlan, remote:
     const base = ledgerAfter({ baseBefore: t.link?.base ?? null, contact: t.contact.fields, remote, ownerSent: plan.ownerSent, written: written.fields, addedTags: written.tags });
     transaction(ctx.db, () => {
       saveLink(ctx.db, { locationId: ctx.locationId, contactId: t.contact.id, highlevelId, base, remoteUpdatedAt: remote?.dateUpdated ?? null, now });
+      // The edit this push sent no longer waits (nor counts as held).
+      dropOutboxIfInStep(ctx.db, ctx.locationId, t.contact.id);
       ctx.record(done);
     });
   } else ctx.record(done);
