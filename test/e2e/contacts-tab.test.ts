@@ -114,6 +114,11 @@ describe('the Contacts tab', () => {
       expect(await right(panel.getByTestId('contacts-search'))).toBeLessThanOrEqual(await right(panel.getByTestId('contacts')));
       await page.screenshot({ path: `test-results/narrow-${frameWidth}-contacts.png` });
 
+      await panel.getByRole('tab', { name: 'API keys' }).click();
+      await panel.getByTestId('api-keys-list').waitFor();
+      await fits('the API keys tab');
+      expect(await right(panel.getByTestId('api-keys-table-wrap'))).toBeLessThanOrEqual(await right(panel.getByTestId('api-keys')));
+
       await panel.getByRole('tab', { name: 'Sync' }).click();
       await panel.getByTestId('operation-start-push').waitFor();
       await fits('the Sync tab');
