@@ -34,6 +34,16 @@ async function openPanel(): Promise<{ page: Page; panel: FrameLocator; console: 
   return { page, panel, console };
 }
 
+/** The panel as the agency admin, ready to save, with the location's settings as they were. */
+async function openAsAdmin() {
+  const opened = await openPanel();
+  await opened.page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+  await opened.panel.getByTestId('sync-save').waitFor();
+  const db = world.tandem.database.db;
+  const location = demoLocation().id;
+  return { ...opened, db, location, before: getSyncSettings(db, location) };
+}
+
 /** Another admin of the location, saving from another browser (written straight to the settings). */
 const otherAdmin = { id: 'e2e-other-admin', name: 'Olga Other' };
 const otherValue = (d: string) => (d === 'bidirectional' ? ('inbound' as const) : ('bidirectional' as const));
@@ -109,11 +119,7 @@ describe('the Sync tab', () => {
   });
 
   it('keeps a choice made while Save is in progress as the next change to save', async () => {
-    const { page, panel } = await openPanel();
-    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
-    await panel.getByTestId('sync-save').waitFor();
-    const db = world.tandem.database.db;
-    const before = getSyncSettings(db, demoLocation().id);
+    const { page, panel, db, before } = await openAsAdmin();
     const other = (d: string) => (d === 'bidirectional' ? 'Inbound' : 'Bi-directional');
     const value = (label: string) => (label === 'Inbound' ? 'inbound' : 'bidirectional');
     const firstChoice = other(before.creationDirection);
@@ -157,10 +163,7 @@ describe('the Sync tab', () => {
 
   it('keeps an unsaved choice across a visit to another tab, and marks the Sync tab meanwhile', async () => {
     // QA: Sync → Contacts → Sync silently threw the draft away.
-    const { page, panel } = await openPanel();
-    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
-    await panel.getByTestId('sync-save').waitFor();
-    const before = getSyncSettings(world.tandem.database.db, demoLocation().id);
+    const { page, panel, before } = await openAsAdmin();
     const choice = otherLabel(before.updateDirection);
     await radio(panel, 'update', choice).check();
     await panel.getByRole('tab', { name: /^Sync\W*unsaved changes$/ }).waitFor();
@@ -184,11 +187,7 @@ describe('the Sync tab', () => {
 
   it('saves only the setting the admin changed: another admin’s change saved meanwhile stays', async () => {
     // QA: B's draft sent both settings, so B's save put back the one A had just changed.
-    const { page, panel } = await openPanel();
-    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
-    await panel.getByTestId('sync-save').waitFor();
-    const db = world.tandem.database.db;
-    const before = getSyncSettings(db, demoLocation().id);
+    const { page, panel, db, before } = await openAsAdmin();
     await radio(panel, 'creation', otherLabel(before.creationDirection)).check();
     // Another admin saves Contact update; this panel's refresh shows it, the draft stays.
     updateSyncSettings(db, { locationId: demoLocation().id, patch: { updateDirection: otherValue(before.updateDirection) }, user: otherAdmin, now: Date.now() });
@@ -205,12 +204,7 @@ describe('the Sync tab', () => {
   });
 
   it('says who changed a setting the draft changes, and when, and saves over it only when asked', async () => {
-    const { page, panel } = await openPanel();
-    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
-    await panel.getByTestId('sync-save').waitFor();
-    const db = world.tandem.database.db;
-    const location = demoLocation().id;
-    const before = getSyncSettings(db, location);
+    const { page, panel, db, location, before } = await openAsAdmin();
     const mine = otherValue(before.creationDirection);
     await radio(panel, 'creation', otherLabel(before.creationDirection)).check();
     // Meanwhile another admin sets Contact creation to the draft's value and back: their decision,
@@ -233,12 +227,7 @@ describe('the Sync tab', () => {
   });
 
   it('refuses a save overtaken before the panel refreshed, says by whom, and keeps theirs when asked', async () => {
-    const { page, panel } = await openPanel();
-    await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
-    await panel.getByTestId('sync-save').waitFor();
-    const db = world.tandem.database.db;
-    const location = demoLocation().id;
-    const before = getSyncSettings(db, location);
+    const { page, panel, db, location, before } = await openAsAdmin();
     await radio(panel, 'update', otherLabel(before.updateDirection)).check();
     // The panel's refreshes are held: it cannot know of the change below before saving.
     let release!: () => void;
