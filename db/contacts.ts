@@ -14,9 +14,8 @@ import {
   applyTags,
   contactFieldsSchema,
   customFieldValueSchema,
-  customValueEquals,
+  differingFields,
   fieldEquals,
-  SCALAR_FIELDS,
   SYNC_FIELDS,
   type ContactFields,
   type ContactPatch,
@@ -102,7 +101,7 @@ function queueLocalWrite(db: Db, locationId: string, contactId: string, fields: 
 
 /** Linked, and holding exactly what the ledger says HighLevel holds: nothing to send. */
 function inStep(fields: ContactFields, link: { base: ContactFields; remoteDeletedAt: number | null } | undefined): boolean {
-  return link !== undefined && link.remoteDeletedAt === null && changedKeys(fields, link.base).length === 0 && fieldEquals('tags', fields.tags, link.base.tags);
+  return link !== undefined && link.remoteDeletedAt === null && differingFields(fields, link.base).length === 0;
 }
 
 /**
@@ -112,18 +111,6 @@ function inStep(fields: ContactFields, link: { base: ContactFields; remoteDelete
 export function dropOutboxIfInStep(db: Db, locationId: string, contactId: string): void {
   const contact = getContact(db, locationId, contactId);
   if (contact && contact.archivedAt === null && inStep(contact.fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
-}
-
-/**
- * The field keys whose values differ between `a` and `b` (tags excluded: they merge as sets, and
- * need no time). Custom fields by id.
- */
-function changedKeys(a: ContactFields, b: ContactFields): string[] {
-  const out: string[] = SCALAR_FIELDS.filter((f) => !fieldEquals(f, a[f] as never, b[f] as never));
-  for (const id of new Set([...Object.keys(a.customFields), ...Object.keys(b.customFields)])) {
-    if (!customValueEquals(a.customFields[id], b.customFields[id])) out.push(`customFields.${id}`);
-  }
-  return out;
 }
 
 /** The stored columns of `fields` (validated: the table only ever holds the normalised form). */
@@ -247,7 +234,8 @@ export function updateContact(db: Db, input: ContactUpdate, current?: Contact): 
     const keysChanged = fields.email !== before.email || fields.phone !== before.phone;
     let fieldChangedAt = current.fieldChangedAt;
     if (input.origin === 'local') {
-      const changes = changedKeys(before, fields);
+      // Tags carry no time: they merge as sets.
+      const changes = differingFields(before, fields).filter((k) => k !== 'tags');
       if (changes.length) fieldChangedAt = { ...fieldChangedAt, ...Object.fromEntries(changes.map((k) => [k, updatedAt])) };
     }
     const times = fieldChangedAt === NO_FIELD_TIMES ? null : JSON.stringify(fieldChangedAt);

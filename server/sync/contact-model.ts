@@ -332,6 +332,15 @@ export function fieldEquals<F extends FieldName>(field: F, a: ContactFields[F] |
   return (a ?? null) === (b ?? null);
 }
 
+/** The field keys (`city`, `tags`, `customFields.<id>`, ids sorted) whose values differ between `a` and `b`. */
+export function differingFields(a: ContactFields, b: ContactFields): FieldKey[] {
+  const out: FieldKey[] = SCALAR_FIELDS.filter((f) => !fieldEquals(f, a[f], b[f]));
+  if (!fieldEquals('tags', a.tags, b.tags)) out.push('tags');
+  const ids = new Set([...Object.keys(a.customFields), ...Object.keys(b.customFields)]);
+  for (const id of [...ids].sort()) if (!customValueEquals(a.customFields[id], b.customFields[id])) out.push(`customFields.${id}`);
+  return out;
+}
+
 /** Nothing in it: null, undefined, '', [] or {} (false is a value). */
 export function isEmpty(value: unknown): boolean {
   if (value === null || value === undefined || value === '') return true;

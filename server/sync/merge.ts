@@ -16,7 +16,7 @@
 // "HighLevel still holds the base value" — never as cleared. Unknown fields are left for a later,
 // complete read (the periodic reconciliation) to settle.
 import {
-  SCALAR_FIELDS, SYNC_FIELDS, applyTags, customValueEquals, fieldEquals, isEmpty, normalizeCustomValue, normalizeTags,
+  SCALAR_FIELDS, SYNC_FIELDS, applyTags, customValueEquals, differingFields, fieldEquals, isEmpty, normalizeCustomValue, normalizeTags,
   type ContactFields, type ContactPatch, type CustomFieldValue, type FieldKey, type ScalarField,
 } from './contact-model.ts';
 
@@ -244,11 +244,7 @@ export function isEcho(remote: Partial<ContactFields>, base: ContactFields): boo
 
 /** Fields Tandem changed that HighLevel has not received (the panel's "pending outbound"). */
 export function pendingLocal(base: ContactFields, local: ContactFields): FieldKey[] {
-  const out: FieldKey[] = SCALAR_FIELDS.filter((f) => !fieldEquals(f, local[f], base[f]));
-  if (!fieldEquals('tags', local.tags, base.tags)) out.push('tags');
-  const ids = new Set([...Object.keys(base.customFields), ...Object.keys(local.customFields)]);
-  for (const id of [...ids].sort()) if (!customValueEquals(base.customFields[id], local.customFields[id])) out.push(`customFields.${id}`);
-  return out;
+  return differingFields(local, base);
 }
 
 /** Nothing to write on either side. */
