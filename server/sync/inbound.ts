@@ -26,7 +26,7 @@ import { dropOutbox, enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import type { RemoteContact } from '../highlevel/contact-mapping.ts';
-import { SCALAR_FIELDS, applyPatch, applyTags, emptyContact, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
+import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
 import { isEcho, linkFill, mergeContact, pendingLocal, type MergeResult } from './merge.ts';
 
 export interface InboundDeps {
@@ -179,7 +179,7 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
     remoteChangedAt: remote.dateUpdated ?? now,
     updateDirection: deps.settings.updateDirection,
   });
-  const changed = writeLocal(deps, local, merge);
+  const written = writeLocal(deps, local, merge);
   const base = held(link.base, remote.fields);
   saveLink(db, { ...link, base, remoteUpdatedAt: remote.dateUpdated ?? null, now });
   // A Tandem change the merge would send (Bi-directional) must reach the outbox even if its earlier
@@ -188,8 +188,8 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   if (!archived && deps.settings.updateDirection === 'bidirectional' && sendsSomething(merge)) enqueueOutbox(db, locationId, local.id, 'upsert', now);
   // Tandem's held change was overtaken (HighLevel's value won, or HighLevel came to the same
   // value): with nothing left to send, its row goes, or the panel would count it as held.
-  else if (!archived && pendingLocal(link.base, local.fields).length > 0 && pendingLocal(base, afterWrite(local.fields, merge)).length === 0) dropOutbox(db, locationId, local.id);
-  return changed ? 'updated' : 'unchanged';
+  else if (!archived && pendingLocal(link.base, local.fields).length > 0 && pendingLocal(base, (written ?? local).fields).length === 0) dropOutbox(db, locationId, local.id);
+  return written ? 'updated' : 'unchanged';
 }
 
 function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: string, known?: Link | null): InboundOutcome {
@@ -264,24 +264,16 @@ function ownCreateOf(db: Db, locationId: string, fields: Partial<ContactFields>)
   return same.length === 1 ? same[0] : undefined;
 }
 
-/** Writes the merge's changes for Tandem; true when there were any. */
-function writeLocal(deps: InboundDeps, local: Contact, merge: MergeResult): boolean {
+/** Writes the merge's changes for Tandem: the contact as written, or undefined when there were none. */
+function writeLocal(deps: InboundDeps, local: Contact, merge: MergeResult): Contact | undefined {
   const { addLocal, removeLocal } = merge.tags;
-  if (isEmptyPatch(merge.toLocal) && addLocal.length === 0 && removeLocal.length === 0) return false;
+  if (isEmptyPatch(merge.toLocal) && addLocal.length === 0 && removeLocal.length === 0) return undefined;
   // `local` was read in this apply's transaction, and nothing has written it since.
-  updateContact(
+  return updateContact(
     deps.db,
     { locationId: local.locationId, id: local.id, patch: merge.toLocal, tags: { add: addLocal, remove: removeLocal }, now: deps.now, origin: 'remote' },
     local,
   );
-  return true;
-}
-
-/** Tandem's fields once writeLocal has written the merge's side for Tandem. */
-function afterWrite(fields: ContactFields, merge: MergeResult): ContactFields {
-  const next = applyPatch(fields, merge.toLocal);
-  next.tags = applyTags(next.tags, merge.tags.addLocal, merge.tags.removeLocal);
-  return next;
 }
 
 function sendsSomething(merge: MergeResult): boolean {
