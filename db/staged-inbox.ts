@@ -7,7 +7,7 @@
 // A staged event is durable as soon as it is acknowledged; moving one twice is harmless (the
 // inbox keeps the first copy of a webhookId), so a crash between the move and the delete loses
 // nothing and duplicates nothing.
-import { mkdirSync } from 'node:fs';
+import { ensureFolder } from './client.ts';
 import { basename, dirname, extname, join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import type { NewInboxEvent } from './webhook-inbox.ts';
@@ -51,7 +51,7 @@ export interface StagedInbox {
 
 /** Opens (creating when missing) the staged inbox; `readonly` for the app thread, which only reads it. */
 export function openStagedInbox(path: string, options: { readonly?: boolean } = {}): StagedInbox {
-  mkdirSync(dirname(path), { recursive: true });
+  ensureFolder(dirname(path), undefined, { writable: false });
   let sqlite: Sqlite.Database;
   if (options.readonly) {
     sqlite = new Sqlite(path, { fileMustExist: true });
