@@ -138,6 +138,21 @@ const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'n
  * for other uses (EU, EZ, UN, AC, CP, CQ, DG, EA, IC, TA). Of AA–ZZ, 250 remain (pinned by a test).
  */
 export function isCountryCode(code: string): boolean {
+  // Asking the runtime costs about 10 µs, and a pull asks once per contact: the answers are kept.
+  countryCodes ??= allCountryCodes();
+  return countryCodes.has(code);
+}
+
+let countryCodes: ReadonlySet<string> | undefined;
+
+function allCountryCodes(): ReadonlySet<string> {
+  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  const out = new Set<string>();
+  for (const a of letters) for (const b of letters) if (askRuntime(a + b)) out.add(a + b);
+  return out;
+}
+
+function askRuntime(code: string): boolean {
   return (
     /^[A-Z]{2}$/.test(code) &&
     regionNames.of(code) !== undefined &&
@@ -173,12 +188,8 @@ function nameKey(name: string): string {
 
 function countryNames(): Map<string, string> {
   const out = new Map<string, string>();
-  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
-  for (const a of letters) {
-    for (const b of letters) {
-      if (isCountryCode(a + b)) out.set(nameKey(regionNames.of(a + b)!), a + b);
-    }
-  }
+  countryCodes ??= allCountryCodes();
+  for (const code of countryCodes) out.set(nameKey(regionNames.of(code)!), code);
   // Other names in common use (ISO's long forms, former and everyday names), as a CSV may hold them.
   const aliases: [string, string][] = [
     ['usa', 'US'], ['u.s.a.', 'US'], ['u.s.', 'US'], ['united states of america', 'US'], ['america', 'US'],
