@@ -23,6 +23,12 @@ function emailTaken(err: UserEmailTakenError) {
 
 export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
   const { db, clock } = deps;
+  // Users pair with HighLevel's by email: a change here can let owners travel (or stop them), so
+  // the location's loop looks at once instead of at its next scheduled pull.
+  const changed = <T>(locationId: string, user: T): T => {
+    deps.wake?.(locationId);
+    return user;
+  };
 
   api.get(
     '/api/v1/users',
@@ -72,7 +78,7 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
     async (req, reply) => {
       const { locationId } = apiTenant(req);
       try {
-        const user = createUser(db, { locationId, name: req.body.name, email: req.body.email, now: clock.now() });
+        const user = changed(locationId, createUser(db, { locationId, name: req.body.name, email: req.body.email, now: clock.now() }));
         reply.code(201).header('location', `/api/v1/users/${user.id}`);
         return userJson(user);
       } catch (err) {
@@ -99,7 +105,7 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
       const { locationId } = apiTenant(req);
       try {
         const patch = { ...(req.body.name !== undefined ? { name: req.body.name } : {}), ...(req.body.email !== undefined ? { email: req.body.email } : {}) };
-        return userJson(found(updateUser(db, { locationId, id: req.params.id, patch, now: clock.now() })));
+        return userJson(changed(locationId, found(updateUser(db, { locationId, id: req.params.id, patch, now: clock.now() }))));
       } catch (err) {
         if (err instanceof UserEmailTakenError) return reply.code(409).send(emailTaken(err));
         throw err;
@@ -123,7 +129,10 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
           response: { 200: described(active ? 'The user, active again.' : 'The user, now inactive.', userResponse), ...errors(400, 401, 404, 413, 415) },
         },
       },
-      async (req) => userJson(found(setUserActive(db, { locationId: apiTenant(req).locationId, id: req.params.id, active, now: clock.now() }))),
+      async (req) => {
+        const { locationId } = apiTenant(req);
+        return userJson(changed(locationId, found(setUserActive(db, { locationId, id: req.params.id, active, now: clock.now() }))));
+      },
     );
   }
 }

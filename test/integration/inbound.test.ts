@@ -9,12 +9,14 @@ import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { createUser } from '../../db/users.ts';
+import { createApiKey } from '../../db/api-keys.ts';
 import { listInboxEvents } from '../../db/webhook-inbox.ts';
 import { createContact } from '../../db/contacts.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { syncStatus } from '../../db/sync-status.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
 import { call, control, until } from '../helpers/emulator.ts';
+import { restCall } from '../helpers/rest.ts';
 import { createAgency, installedTandem, installLocation, postWebhook, type TestTandem } from '../helpers/tandem.ts';
 
 let t: TestTandem & { location: { id: string }; agency: { companyId: string } };
@@ -181,6 +183,23 @@ describe('webhooks into Tandem', () => {
     expect(getSyncState(t.db, loc).unmatchedOwners).toEqual({ remote: [], local: [] });
     // The contact that came in without its owner gets it (a sweep), with no edit in HighLevel.
     await until(() => linked(orphan)?.fields.ownerUserId === sam.id || undefined, 'the paired owner on the contact that came without one');
+  });
+
+  it('pairs an unmatched HighLevel owner as soon as the vendor adds its Tandem user through the REST API', async () => {
+    const email = unique('late.owner');
+    const owner = await control(t.highlevelUrl, 'POST', '/users', {
+      companyId: t.agency.companyId, firstName: 'Lena', lastName: 'Late', email, type: 'account', role: 'user', locationIds: [loc],
+    });
+    const id = await hlCreate({ firstName: 'Waiting', email: unique('waiting'), assignedTo: owner.id });
+    await until(() => getSyncState(t.db, loc).unmatchedOwners.remote.includes(owner.id) || undefined, 'the unmatched owner reported');
+    expect(linked(id)?.fields.ownerUserId).toBeNull();
+    // Nothing else happens in HighLevel: only the user's creation can bring the next pass before
+    // the next scheduled pull (minutes away).
+    const key = createApiKey(t.db, { locationId: loc, name: 'vendor', createdBy: null, now: Date.now() }).key;
+    const made = await restCall(t.url, 'POST', '/api/v1/users', { key, body: { name: 'Lena Late', email } });
+    expect(made.status).toBe(201);
+    await until(() => linked(id)?.fields.ownerUserId === made.body.id || undefined, 'the owner on its contact');
+    expect(getSyncState(t.db, loc).unmatchedOwners.remote).not.toContain(owner.id);
   });
 
   it('sends a Tandem owner once it has a HighLevel user, and stops reporting one that owns nothing any more', async () => {
