@@ -142,7 +142,7 @@ async function main(): Promise<void> {
           type: 'listening',
           port: appPort,
           webhookPublicKeyPem: config.highlevel.webhookPublicKeyPem,
-          clientId: config.highlevel.clientId,
+          appId: config.highlevel.appId,
           databasePath: config.databasePath,
         });
       },

@@ -2,6 +2,7 @@
 import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { appIdOf } from './highlevel/webhook-events.ts';
 
 export type Mode = 'sandbox' | 'highlevel';
 
@@ -45,6 +46,8 @@ export interface Config {
     /** Decrypts the custom page's user-data payload (CryptoJS AES passphrase). */
     sharedSecret: string;
     webhookPublicKeyPem: string;
+    /** The app id HighLevel's INSTALL and UNINSTALL webhooks carry (HIGHLEVEL_APP_ID, else derived from the client id). */
+    appId: string;
     apiUrl: string;
     marketplaceUrl: string;
   };
@@ -68,6 +71,8 @@ export const VARIABLE_HELP = {
     'Not from HighLevel: 32 random bytes, base64, that encrypt OAuth tokens at rest; create it once with `openssl rand -base64 32` and keep it',
   TOKEN_ENCRYPTION_KEYS_OLD:
     'Optional, for key rotation: the previous TOKEN_ENCRYPTION_KEY value(s), comma-separated; tokens sealed with them stay readable and are re-sealed with the current key on their next refresh',
+  HIGHLEVEL_APP_ID:
+    "Optional: your app's id as HighLevel's INSTALL and UNINSTALL webhooks carry it (the id in your app's developer-portal address). By default the part of the Client ID before its first '-'; set it only if the log says those webhooks are refused as for another app",
   HIGHLEVEL_WEBHOOK_PUBLIC_KEY:
     "The PEM public key that verifies webhook signatures (x-ghl-signature); defaults to HighLevel's published Ed25519 key",
   PUBLIC_URL: 'The https URL where HighLevel reaches Tandem, e.g. https://tandem.example.com',
@@ -168,6 +173,7 @@ const fields = {
   HIGHLEVEL_CLIENT_ID: z.string().trim().min(1),
   HIGHLEVEL_CLIENT_SECRET: z.string().trim().min(1),
   HIGHLEVEL_SHARED_SECRET: z.string().min(1),
+  HIGHLEVEL_APP_ID: z.string().trim().regex(/^[A-Za-z0-9]{8,64}$/, 'must be the app id: letters and digits only').optional(),
   HIGHLEVEL_WEBHOOK_PUBLIC_KEY: z
     .string()
     // .env files often carry PEMs on one line with literal "\n".
@@ -245,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: Mode = detectMode(env))
       clientSecret: e.HIGHLEVEL_CLIENT_SECRET,
       sharedSecret: e.HIGHLEVEL_SHARED_SECRET,
       webhookPublicKeyPem: e.HIGHLEVEL_WEBHOOK_PUBLIC_KEY,
+      appId: e.HIGHLEVEL_APP_ID ?? appIdOf(e.HIGHLEVEL_CLIENT_ID),
       apiUrl: e.HIGHLEVEL_API_URL,
       marketplaceUrl: e.HIGHLEVEL_MARKETPLACE_URL,
     },

@@ -19,7 +19,7 @@ import pino, { type Logger } from 'pino';
 import { loadConfig, type Mode } from './config.ts';
 import { errorBody } from './errors.ts';
 import { checkWebhook, NOT_STORED, type ReceiptDeps } from './highlevel/webhook-receipt.ts';
-import { WEBHOOK_BODY_LIMIT, appIdOf } from './highlevel/webhook-events.ts';
+import { WEBHOOK_BODY_LIMIT } from './highlevel/webhook-events.ts';
 import { parseWebhookPublicKey } from './highlevel/webhook-signature.ts';
 import { loggerOptions } from './log.ts';
 import { prepareSandbox, type SandboxInfo } from './sandbox.ts';
@@ -54,7 +54,7 @@ export interface RunningFront extends AppStarted {
 
 /** Messages from the app thread. */
 export type AppMessage =
-  | { type: 'listening'; port: number; webhookPublicKeyPem: string; clientId: string; databasePath: string }
+  | { type: 'listening'; port: number; webhookPublicKeyPem: string; appId: string; databasePath: string }
   | { type: 'started'; started: AppStarted }
   | { type: 'failed'; name: string; message: string; stack?: string; code?: string }
   | { type: 'closed' };
@@ -75,7 +75,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   let receipt: ReceiptDeps | undefined;
   if (mode === 'highlevel') {
     const { highlevel } = loadConfig(env, 'highlevel');
-    receipt = { webhookKey: parseWebhookPublicKey(highlevel.webhookPublicKeyPem), appId: appIdOf(highlevel.clientId) };
+    receipt = { webhookKey: parseWebhookPublicKey(highlevel.webhookPublicKeyPem), appId: highlevel.appId };
   }
   const port = Number(env.PORT ?? settings.port);
 
@@ -215,7 +215,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
           appPort = m.port;
           databasePath = m.databasePath;
           // The sandbox's key, known now (a real app's was read from the configuration at start).
-          receipt ??= { webhookKey: parseWebhookPublicKey(m.webhookPublicKeyPem), appId: appIdOf(m.clientId) };
+          receipt ??= { webhookKey: parseWebhookPublicKey(m.webhookPublicKeyPem), appId: m.appId };
           // Read-only: the front never writes the main database (it only asks whether an event is in the inbox).
           if (!inMemory) inbox = openInboxLookup(m.databasePath);
         } else if (m.type === 'started') resolve(m.started);

@@ -10,7 +10,6 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { HighLevelEndpoints } from './highlevel/oauth.ts';
 import { createTokenProvider, type TokenProvider } from './highlevel/token-provider.ts';
-import { appIdOf } from './highlevel/webhook-events.ts';
 import { parseWebhookPublicKey } from './highlevel/webhook-signature.ts';
 import { eventHandler, queuesForLoop } from './installs/apply-event.ts';
 import { createInboxWriter, type InboxWriter } from './installs/inbox-writer.ts';
@@ -133,7 +132,7 @@ export function createServices(options: ServicesOptions): Services {
     sync,
     operations,
     webhookKey: parseWebhookPublicKey(config.highlevel.webhookPublicKeyPem),
-    appId: appIdOf(config.highlevel.clientId),
+    appId: config.highlevel.appId,
     close() {
       closing ??= Promise.all([inbox.close(), operations.stop(), sync.stop()]).then(() => undefined);
       return closing;

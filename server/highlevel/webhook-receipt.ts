@@ -52,9 +52,11 @@ export function checkWebhook(raw: Buffer, signature: string | string[] | undefin
     });
   }
   if (event.appId !== undefined && event.appId !== deps.appId) {
+    // App ids are not secrets. Which form HighLevel sends is inferred (CONTRACT §5.3): if this is
+    // Tandem's own app, the operator sets HIGHLEVEL_APP_ID to the id logged here.
     return refuse(401, 'wrong_app', 'This webhook is for another app.', {
-      fields: { webhookId: event.webhookId, type: event.type },
-      message: 'webhook refused: another app',
+      fields: { webhookId: event.webhookId, type: event.type, appId: event.appId, expectedAppId: deps.appId },
+      message: 'webhook refused: another app (if appId is this app, set HIGHLEVEL_APP_ID to it)',
     });
   }
   return {
