@@ -17,6 +17,9 @@ const USAGE = `Usage: npm run emulator -- [options]
   --rate-window-ms <n>    burst window length in ms (default 10000)
   --rate-daily <n>        requests per day (default 200000)
   --search-lag-ms <n>     delay before writes show in POST /contacts/search (default 0)
+  --search-lag-jitter-ms <n>
+                          random extra delay in [0, n) per write on top of it, so writes may
+                          show out of order (default 0)
   --webhook-retry-ms <n>  delay before a webhook answered 429 is redelivered (default 600000)
   --logger                log every request
   --help`;
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
       'rate-window-ms': { type: 'string' },
       'rate-daily': { type: 'string' },
       'search-lag-ms': { type: 'string' },
+      'search-lag-jitter-ms': { type: 'string' },
       'webhook-retry-ms': { type: 'string' },
       logger: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -75,6 +79,7 @@ async function main(): Promise<void> {
       }),
       ...definedOnly({
         searchLagMs: int('search-lag-ms', values['search-lag-ms']),
+        searchLagJitterMs: int('search-lag-jitter-ms', values['search-lag-jitter-ms']),
         webhookRetryIntervalMs: int('webhook-retry-ms', values['webhook-retry-ms']),
       }),
     },

@@ -19,10 +19,13 @@ interface Entry {
 
 interface Snapshot {
   docs: ContactDoc[];
-  /** emu.contactWriteSeq and searchLagMs when the snapshot was last checked. */
+  /**
+   * emu.contactWriteSeq and searchLagMs when the snapshot was last checked (the current lag is a
+   * floor under every version's visibility time: Emulator.searchVisibleAt).
+   */
   seq: number;
   lag: number;
-  /** What search sees stays the same while (now - lag) is in [validFrom, validUntil). */
+  /** What search sees stays the same while the clock is in [validFrom, validUntil). */
   validFrom: number;
   validUntil: number;
   /** sort key -> every visible document in that order. */
@@ -50,8 +53,8 @@ const snapshots = new WeakMap<Emulator, Map<string, Snapshot>>();
 const MAX_FILTERED = 32;
 
 /**
- * The location's search-visible documents. Without a write since the last look (and while the
- * search lag reveals no newer version) this is O(1). Otherwise the list is rebuilt in O(n); as
+ * The location's search-visible documents. Without a write since the last look (and while no
+ * newer version has become visible) this is O(1). Otherwise the list is rebuilt in O(n); as
  * documents are immutable, equal references mean nothing changed here and the sorted orders
  * survive (a write in another location does not cost a re-sort).
  */
@@ -60,11 +63,11 @@ function snapshot(emu: Emulator, locationId: string): Snapshot {
   if (!perLocation) snapshots.set(emu, (perLocation = new Map()));
   const prev = perLocation.get(locationId);
   const lag = emu.config.searchLagMs;
-  const horizon = emu.now() - lag;
-  if (prev && prev.seq === emu.contactWriteSeq && prev.lag === lag && horizon >= prev.validFrom && horizon < prev.validUntil) return prev;
+  const now = emu.now();
+  if (prev && prev.seq === emu.contactWriteSeq && prev.lag === lag && now >= prev.validFrom && now < prev.validUntil) return prev;
 
-  // Mirrors Emulator.contactForSearch (the newest version written at or before the horizon) and
-  // also records when that choice would change for each contact.
+  // The same choice as Emulator.contactForSearch (searchChoice), whose bounds say when it would
+  // change for each contact: the snapshot holds while none does.
   const docs: ContactDoc[] = [];
   let validFrom = -Infinity;
   let validUntil = Infinity;
@@ -72,12 +75,11 @@ function snapshot(emu: Emulator, locationId: string): Snapshot {
   for (const id of emu.contactIds(locationId)) {
     const versions = emu.world.contacts[id];
     if (!versions) continue;
-    let i = versions.length - 1;
-    while (i >= 0 && versions[i]!.at > horizon) i--;
-    if (i + 1 < versions.length) validUntil = Math.min(validUntil, versions[i + 1]!.at);
-    if (i < 0) continue;
-    validFrom = Math.max(validFrom, versions[i]!.at);
-    const doc = versions[i]!.doc;
+    const choice = emu.searchChoice(versions, now);
+    validUntil = Math.min(validUntil, choice.until);
+    if (choice.index < 0) continue;
+    validFrom = Math.max(validFrom, choice.from);
+    const doc = versions[choice.index]!.doc;
     if (!doc) continue;
     if (same && prev!.docs[docs.length] !== doc) same = false;
     docs.push(doc);

@@ -9,6 +9,7 @@ import {
   systemClock,
   type Clock,
   type ContactDoc,
+  type ContactVersion,
   type EmulatorConfig,
   type Installation,
   type MarketplaceApp,
@@ -37,6 +38,25 @@ export interface FaultRule {
   dropAfterHandling?: boolean;
   /** How many matching requests this rule still applies to. */
   remaining: number;
+}
+
+/** A test's request that contact writes reach search late (Emulator.delaySearch). */
+export interface SearchDelay {
+  delayMs: number;
+  /** Only writes to this location / this contact; absent: any. */
+  locationId?: string;
+  contactId?: string;
+  /** How many matching writes this delay still applies to. */
+  remaining: number;
+}
+
+/** Which version of a contact search shows at a given time, and while that stays so. */
+export interface SearchChoice {
+  /** Index in the contact's versions; -1: none (search does not know the contact). */
+  index: number;
+  /** The choice holds while the time is in [from, until). */
+  from: number;
+  until: number;
 }
 
 export interface RequestLogEntry {
@@ -74,6 +94,7 @@ export class Emulator {
   contactWriteSeq = 0;
   faults: FaultRule[] = [];
   private nextFaultId = 1;
+  searchDelays: SearchDelay[] = [];
   requestLog: RequestLogEntry[] = [];
   private nextRequestSeq = 1;
   readonly webhookKey: { privateKey: KeyObject; publicKey: KeyObject; publicKeyPem: string };
@@ -118,15 +139,39 @@ export class Emulator {
     return versions[versions.length - 1]!.doc;
   }
 
-  /** The contact as search sees it: the latest version older than the configured lag. */
+  /**
+   * When search starts showing a version: the time fixed when it was written (the lag then, a
+   * random jitter, a test's delay), so that writes may reach search out of order, as HighLevel's
+   * "a few seconds" allows; and never before `at` + the CURRENT lag. That floor keeps what the lag
+   * meant when it was judged only at read time: raising searchLagMs hides recent writes too (tests
+   * set it after writing, e.g. to make a pull see an older version). Lowering it reveals no pending
+   * write early: a write's own time still holds, as an index does not jump its queue.
+   */
+  searchVisibleAt(v: ContactVersion): number {
+    return Math.max(v.visibleAt, v.at + this.config.searchLagMs);
+  }
+
+  /**
+   * The version search shows at `now`: the newest one visible by then. A newer version overtakes
+   * an older one still pending (that one is never shown), as an index keeps the latest write. The
+   * search snapshot (contact-search.ts) uses the same choice and its bounds.
+   */
+  searchChoice(versions: ContactVersion[], now: number): SearchChoice {
+    let until = Infinity;
+    for (let i = versions.length - 1; i >= 0; i--) {
+      const visibleAt = this.searchVisibleAt(versions[i]!);
+      if (visibleAt <= now) return { index: i, from: visibleAt, until };
+      until = Math.min(until, visibleAt);
+    }
+    return { index: -1, from: -Infinity, until };
+  }
+
+  /** The contact as search sees it (searchChoice). */
   contactForSearch(id: string): ContactDoc | null {
     const versions = this.world.contacts[id];
     if (!versions) return null;
-    const horizon = this.now() - this.config.searchLagMs;
-    for (let i = versions.length - 1; i >= 0; i--) {
-      if (versions[i]!.at <= horizon) return versions[i]!.doc;
-    }
-    return null;
+    const { index } = this.searchChoice(versions, this.now());
+    return index < 0 ? null : versions[index]!.doc;
   }
 
   /** Ids of every contact of a location that GET or search may still see. */
@@ -134,23 +179,36 @@ export class Emulator {
     return this.contactIndex.get(locationId) ?? [];
   }
 
+  /**
+   * The next `times` (default 1) contact writes matching the rule (a location, a contact, or any)
+   * reach search `delayMs` later than the lag and its jitter alone would make them: a test's
+   * deterministic way to have one write show after later ones. Cleared by reset().
+   */
+  delaySearch(rule: { delayMs: number; locationId?: string; contactId?: string; times?: number }): void {
+    const { times, ...rest } = rule;
+    this.searchDelays.push({ ...rest, remaining: times ?? 1 });
+  }
+
+  /** The delay a write gets: the jitter, plus the first matching delaySearch rule (consumed). */
+  private extraSearchDelay(id: string, locationId: string): number {
+    const jitter = this.config.searchLagJitterMs > 0 ? Math.floor(Math.random() * this.config.searchLagJitterMs) : 0;
+    const rule = this.searchDelays.find((d) => (!d.locationId || d.locationId === locationId) && (!d.contactId || d.contactId === id));
+    if (!rule) return jitter;
+    if (--rule.remaining <= 0) this.searchDelays = this.searchDelays.filter((d) => d !== rule);
+    return jitter + rule.delayMs;
+  }
+
   /** Records a new version (doc) or a deletion (null). */
   writeContact(id: string, locationId: string, doc: ContactDoc | null): void {
     const now = this.now();
     this.contactWriteSeq++;
     const versions = (this.world.contacts[id] ??= []);
-    versions.push({ at: now, doc });
-    // Keep only what search can still see: the newest version older than the lag, and later ones.
-    const horizon = now - this.config.searchLagMs;
-    let keepFrom = 0;
-    for (let i = versions.length - 1; i >= 0; i--) {
-      if (versions[i]!.at <= horizon) {
-        keepFrom = i;
-        break;
-      }
-    }
-    if (keepFrom > 0) versions.splice(0, keepFrom);
-    if (versions.length === 1 && versions[0]!.doc === null && this.config.searchLagMs === 0) {
+    versions.push({ at: now, visibleAt: now + this.config.searchLagMs + this.extraSearchDelay(id, locationId), doc });
+    // Keep only what search can still show: the version it shows now, and later ones.
+    const { index } = this.searchChoice(versions, now);
+    if (index > 0) versions.splice(0, index);
+    // A deletion search already shows, with nothing before it: search no longer knows the contact.
+    if (versions.length === 1 && versions[0]!.doc === null && index >= 0) {
       delete this.world.contacts[id];
       this.contactIndex.get(locationId)?.delete(id);
     } else {
@@ -232,6 +290,7 @@ export class Emulator {
     this.contactIndex.clear();
     this.contactWriteSeq++;
     this.faults = [];
+    this.searchDelays = [];
     this.requestLog = [];
     this.webhooks.reset();
     this.changed();
@@ -268,6 +327,8 @@ export class Emulator {
     }
     this.world = { ...emptyWorld(), ...(JSON.parse(text) as Partial<World>) };
     for (const [id, versions] of Object.entries(this.world.contacts)) {
+      // Saved before versions had their own visibility time: as they were, visible after the lag.
+      for (const v of versions) v.visibleAt ??= v.at;
       const last = versions[versions.length - 1];
       const locationId = last?.doc?.locationId ?? versions.find((v) => v.doc)?.doc?.locationId;
       if (!locationId) continue;

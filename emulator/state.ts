@@ -28,6 +28,11 @@ export interface EmulatorConfig {
   authCodeTtlSec: number;
   /** How long a write takes to become visible in POST /contacts/search (0 = at once). */
   searchLagMs: number;
+  /**
+   * A random extra delay in [0, searchLagJitterMs) drawn for each write on top of searchLagMs, so
+   * writes may reach search out of order (HighLevel promises only "a few seconds", no order).
+   */
+  searchLagJitterMs: number;
   /** Delay before a webhook answered with 429 is sent again (HighLevel: 10 min + jitter). */
   webhookRetryIntervalMs: number;
   /** Redeliveries after the first attempt (HighLevel: 6). */
@@ -44,6 +49,7 @@ export const defaultConfig: EmulatorConfig = {
   refreshTokenTtlSec: 365 * 24 * 3600,
   authCodeTtlSec: 600,
   searchLagMs: 0,
+  searchLagJitterMs: 0,
   webhookRetryIntervalMs: 10 * 60_000,
   webhookMaxRetries: 6,
   webhookTimeoutMs: 10_000,
@@ -116,6 +122,11 @@ export type ContactDoc = Record<string, unknown> & {
 export interface ContactVersion {
   /** Epoch ms the version was written. */
   at: number;
+  /**
+   * Epoch ms from which search may show it, fixed when written: the lag then, its jitter and any
+   * delay a test asked for (Emulator.searchVisibleAt adds the current lag as a floor).
+   */
+  visibleAt: number;
   /** null = deleted at that time. */
   doc: ContactDoc | null;
 }

@@ -33,6 +33,7 @@ export const ConfigPatch = z
     refreshTokenTtlSec: count,
     authCodeTtlSec: count,
     searchLagMs: ms,
+    searchLagJitterMs: ms,
     webhookRetryIntervalMs: ms,
     webhookMaxRetries: z.number().int().nonnegative(),
     webhookTimeoutMs: count,

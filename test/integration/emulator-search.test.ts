@@ -1,5 +1,6 @@
 // POST /contacts/search over real HTTP: validation limits, filters and groups, sort with its id
-// tiebreak, page and searchAfter paging (beyond 10,000 records), edits during paging, search lag.
+// tiebreak, page and searchAfter paging (beyond 10,000 records), edits during paging, search lag
+// (each write's own visibility time: a delayed or jittered write shows after later ones).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, ManualClock, testEmulator } from '../helpers/emulator.ts';
 import { addLocation } from '../helpers/world.ts';
@@ -269,6 +270,119 @@ describe('search lag', () => {
       expect((await search(token, byId)).body.total).toBe(1);
       clock.advance(5_000);
       expect((await search(token, byId)).body.total).toBe(0);
+    } finally {
+      running.emu.setConfig({ searchLagMs: 0 });
+    }
+  });
+});
+
+describe('writes reaching search out of order', () => {
+  /** The location's contacts changed since `since`, as an incremental pull asks: oldest change first. */
+  async function changedSince(token: string, locationId: string, since: number): Promise<Contact[]> {
+    const res = await search(token, {
+      locationId,
+      pageLimit: 100,
+      filters: [{ field: 'dateUpdated', operator: 'range', value: { gte: since } }],
+      sort: [{ field: 'dateUpdated', direction: 'asc' }],
+    });
+    expect(res.status).toBe(200);
+    return res.body.contacts;
+  }
+
+  it('shows an earlier write after a later one when the earlier one is delayed (delaySearch)', async () => {
+    const { location: loc, token } = addLocation(running.emu);
+    const since = clock.now();
+    running.emu.delaySearch({ delayMs: 10_000, locationId: loc.id });
+    const a = (await call(base, 'POST', '/contacts/', { token, body: { locationId: loc.id, email: 'a@late.test', firstName: 'A' } })).body.contact.id as string;
+    clock.advance(1_000);
+    const b = (await call(base, 'POST', '/contacts/', { token, body: { locationId: loc.id, email: 'b@late.test', firstName: 'B' } })).body.contact.id as string;
+
+    // B, written a second after A, is found; A is not yet, though GET has it.
+    expect((await changedSince(token, loc.id, since)).map((c) => c.id)).toEqual([b]);
+    expect((await call(base, 'GET', `/contacts/${a}`, { token })).status).toBe(200);
+    expect(running.emu.contactForSearch(a)).toBeNull();
+    clock.advance(8_999);
+    expect((await changedSince(token, loc.id, since)).map((c) => c.id)).toEqual([b]);
+    // Ten seconds after its write A shows, before B in dateUpdated order.
+    clock.advance(1);
+    expect((await changedSince(token, loc.id, since)).map((c) => c.id)).toEqual([a, b]);
+    expect(running.emu.contactForSearch(a)?.firstName).toBe('A');
+  });
+
+  it('lets a newer version overtake an older one still pending, which then never shows', async () => {
+    const { location: loc, token } = addLocation(running.emu);
+    const id = (await call(base, 'POST', '/contacts/', { token, body: { locationId: loc.id, email: 'v@late.test', firstName: 'Orig' } })).body.contact.id as string;
+    const byId = { locationId: loc.id, pageLimit: 10, filters: [{ field: 'id', operator: 'eq', value: id }] };
+    const shown = async () => {
+      const names = (await search(token, byId)).body.contacts.map((c) => c.firstName);
+      // The search snapshot and contactForSearch make the same choice.
+      expect(names).toEqual([running.emu.contactForSearch(id)?.firstName]);
+      return names[0];
+    };
+    expect(await shown()).toBe('Orig');
+
+    clock.advance(1_000);
+    running.emu.delaySearch({ delayMs: 10_000, contactId: id });
+    await call(base, 'PUT', `/contacts/${id}`, { token, body: { firstName: 'Delayed' } });
+    expect(await shown()).toBe('Orig');
+    clock.advance(2_000);
+    await call(base, 'PUT', `/contacts/${id}`, { token, body: { firstName: 'Latest' } });
+    expect(await shown()).toBe('Latest');
+    clock.advance(10_000);
+    expect(await shown()).toBe('Latest');
+    // The delay was used up by its one write.
+    expect(running.emu.searchDelays).toEqual([]);
+  });
+
+  it('delays each write by searchLagMs plus a jitter in [0, searchLagJitterMs), so writes show out of order', async () => {
+    const { location: loc, token } = addLocation(running.emu);
+    running.emu.setConfig({ searchLagMs: 1_000, searchLagJitterMs: 5_000 });
+    try {
+      const since = clock.now();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await call(base, 'POST', '/contacts/', { token, body: { locationId: loc.id, email: `j${i}@jitter.test` } });
+        ids.push(res.body.contact.id as string);
+        clock.advance(1);
+      }
+      // Written at since + i: none shows before since + 1,000, each by since + i + 5,999.
+      for (const [i, id] of ids.entries()) {
+        const [version] = running.emu.world.contacts[id]!;
+        expect(version!.visibleAt - (since + i)).toBeGreaterThanOrEqual(1_000);
+        expect(version!.visibleAt - (since + i)).toBeLessThan(6_000);
+      }
+      clock.set(since + 999);
+      expect(await changedSince(token, loc.id, since)).toEqual([]);
+      // Half way: some show, and not only the first ones written.
+      clock.set(since + 3_500);
+      const midway = (await changedSince(token, loc.id, since)).map((c) => c.id);
+      expect(midway.length).toBeGreaterThan(0);
+      expect(midway.length).toBeLessThan(ids.length);
+      expect(midway).not.toEqual(ids.slice(0, midway.length));
+      clock.set(since + 39 + 5_999);
+      expect((await changedSince(token, loc.id, since)).map((c) => c.id)).toEqual(ids);
+    } finally {
+      running.emu.setConfig({ searchLagMs: 0, searchLagJitterMs: 0 });
+    }
+  });
+
+  it('takes searchLagJitterMs from PATCH /config, and a raised lag still hides recent writes', async () => {
+    const patched = await call(base, 'PATCH', '/__emulator/config', { body: { searchLagJitterMs: 250 }, version: null });
+    expect(patched.status).toBe(200);
+    expect(patched.body.searchLagJitterMs).toBe(250);
+    expect((await call(base, 'PATCH', '/__emulator/config', { body: { searchLagJitterMs: -1 }, version: null })).status).toBe(400);
+    running.emu.setConfig({ searchLagJitterMs: 0 });
+
+    // Written with no lag, then the lag is raised: judged at read time too, the write hides again.
+    const { location: loc, token } = addLocation(running.emu);
+    const since = clock.now();
+    await call(base, 'POST', '/contacts/', { token, body: { locationId: loc.id, email: 'raised@lag.test' } });
+    expect(await changedSince(token, loc.id, since)).toHaveLength(1);
+    running.emu.setConfig({ searchLagMs: 5_000 });
+    try {
+      expect(await changedSince(token, loc.id, since)).toHaveLength(0);
+      clock.advance(5_000);
+      expect(await changedSince(token, loc.id, since)).toHaveLength(1);
     } finally {
       running.emu.setConfig({ searchLagMs: 0 });
     }
