@@ -1,14 +1,26 @@
 // Custom-page SSO: HighLevel's parent frame hands the panel user data encrypted with the app's
 // Shared Secret in CryptoJS passphrase format (CONTRACT §7). This decrypts and validates it.
+//
+// The format is AES-CBC with no integrity check: a user holding their own payload can splice its
+// ciphertext blocks without the secret. Each seam decrypts to 16 bytes of garbage and the block
+// after it to text of their choosing (`","role":"admin"`), so a lenient reader (invalid bytes read as
+// U+FFFD, the last of two equal keys winning) took about one splice in ten as an admin. What
+// HighLevel encrypts is JSON.stringify of a flat object: valid UTF-8, no control characters, each
+// key once, ids of letters and digits. Read strictly, a seam's garbage breaks one of those except by
+// a chance of about one in ten million per attempt (16 random bytes that happen to be printable
+// text), and sign-ins are rate-limited per address.
 import { createDecipheriv, createHash } from 'node:crypto';
 import { z } from 'zod';
 
+/** HighLevel's ids: letters and digits (20 or 24 of them in every known case). */
+const hlId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
 export const ssoUserSchema = z.object({
-  userId: z.string().min(1).max(64),
-  companyId: z.string().min(1).max(64),
-  role: z.string().min(1).max(32),
+  userId: hlId,
+  companyId: hlId,
+  role: z.string().regex(/^[A-Za-z_]{1,32}$/),
   type: z.enum(['agency', 'location']),
-  activeLocation: z.string().min(1).max(64).optional(),
+  activeLocation: hlId.optional(),
   userName: z.string().max(200).optional(),
   email: z.string().max(320).optional(),
 });
@@ -47,10 +59,13 @@ export function decryptSsoPayload(payload: string, sharedSecret: string): SsoUse
   let plain: string;
   try {
     const decipher = createDecipheriv('aes-256-cbc', key, iv);
-    plain = Buffer.concat([decipher.update(raw.subarray(16)), decipher.final()]).toString('utf8');
+    plain = strictUtf8.decode(Buffer.concat([decipher.update(raw.subarray(16)), decipher.final()]));
   } catch {
     throw new SsoError();
   }
+  // C0 and C1 controls and U+FFFD: JSON.stringify leaves none in its output (it escapes the C0
+  // ones), and a seam's garbage rarely avoids them all.
+  if (/[\u0000-\u001f\u007f-\u009f\ufffd]/.test(plain) || hasRepeatedKey(plain)) throw new SsoError();
   let data: unknown;
   try {
     data = JSON.parse(plain);
@@ -60,4 +75,37 @@ export function decryptSsoPayload(payload: string, sharedSecret: string): SsoUse
   const parsed = ssoUserSchema.safeParse(data);
   if (!parsed.success) throw new SsoError();
   return parsed.data;
+}
+
+/** Refuses invalid UTF-8 instead of reading it as U+FFFD. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Whether a key appears twice in the same object of this JSON text (JSON.parse keeps the last one,
+ * which is what a splice relies on). A scan of strings and brackets; the text is parsed after this.
+ */
+function hasRepeatedKey(json: string): boolean {
+  const keys: Set<string>[] = [];
+  let i = 0;
+  while (i < json.length) {
+    const ch = json[i]!;
+    if (ch === '{') keys.push(new Set());
+    else if (ch === '}') keys.pop();
+    else if (ch === '"') {
+      let end = i + 1;
+      while (end < json.length && json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      // A string followed by ':' is a key of the innermost open object.
+      let next = end + 1;
+      while (json[next] === ' ' || json[next] === '\n' || json[next] === '\r' || json[next] === '\t') next++;
+      if (json[next] === ':') {
+        const key = json.slice(i + 1, end);
+        const open = keys.at(-1);
+        if (open?.has(key)) return true;
+        open?.add(key);
+      }
+      i = end;
+    }
+    i++;
+  }
+  return false;
 }

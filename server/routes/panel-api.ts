@@ -88,6 +88,9 @@ export function registerPanelApiRoutes(
       try {
         user = decryptSsoPayload(body.data.payload, config.highlevel.sharedSecret);
       } catch {
+        // Worth an operator's eye: a wrong Shared Secret, or someone altering their user data
+        // (server/highlevel/sso.ts). At most the rate limit's attempts per address get here.
+        req.log.warn({ ip: req.ip }, 'panel sign-in refused: the user data did not decrypt or is not as HighLevel writes it');
         throw signInFailed();
       }
       // The panel is a location's custom page: agency context (no active location) has no tenant.
