@@ -11,6 +11,8 @@ export interface SeenHighLevelUser {
   name: string | null;
   active: boolean;
   deleted: boolean;
+  /** HighLevel's role (admin, user) when the listing gave one; absent: keep what is stored. */
+  role?: string | null;
 }
 
 export type HighLevelUserRow = typeof highlevelUsers.$inferSelect;
@@ -36,6 +38,7 @@ export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighL
         name: u.name?.trim() || null,
         active: u.active && !u.deleted,
         deleted: u.deleted,
+        ...(u.role !== undefined ? { role: u.role } : {}),
         updatedAt: now,
       };
       // An email match pairs; no match keeps whatever pairing the row had (an admin may have set it).
@@ -76,7 +79,7 @@ export function listHighLevelUsers(db: Db, locationId: string): HighLevelUserRow
 // Prepared once per connection: every panel request asks it (server/auth/session.ts).
 const standingOf = preparedOnce((db) =>
   db
-    .select({ active: highlevelUsers.active, deleted: highlevelUsers.deleted })
+    .select({ active: highlevelUsers.active, deleted: highlevelUsers.deleted, role: highlevelUsers.role })
     .from(highlevelUsers)
     .where(and(eq(highlevelUsers.locationId, sql.placeholder('locationId')), eq(highlevelUsers.highlevelId, sql.placeholder('highlevelId'))))
     .prepare(),
@@ -90,6 +93,11 @@ const standingOf = preparedOnce((db) =>
 export function isHighLevelUserInactive(db: Db, locationId: string, highlevelId: string): boolean {
   const row = standingOf(db).get({ locationId, highlevelId });
   return row !== undefined && (!row.active || row.deleted);
+}
+
+/** The user's HighLevel role as the location's last listing gave it; undefined when unknown. */
+export function listedHighLevelRole(db: Db, locationId: string, highlevelId: string): string | undefined {
+  return standingOf(db).get({ locationId, highlevelId })?.role ?? undefined;
 }
 
 /**
@@ -135,6 +143,7 @@ export function saveHighLevelUserPairing(db: Db, locationId: string, user: SeenH
     name: user.name?.trim() || null,
     active: user.active && !user.deleted,
     deleted: user.deleted,
+    ...(user.role !== undefined ? { role: user.role } : {}),
     userId,
     updatedAt: now,
   };

@@ -202,6 +202,11 @@ export const highlevelUsers = sqliteTable(
     name: text('name'),
     active: integer('active', { mode: 'boolean' }).notNull().default(true),
     deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
+    /**
+     * HighLevel's role for the user (`roles.role`: admin or user) as last listed; null when the
+     * listing gave none. The panel's admin rights follow it (server/auth/session.ts effectiveRole).
+     */
+    role: text('role'),
     /** The paired Tandem user, or null when unpaired. */
     userId: text('user_id'),
     updatedAt: integer('updated_at').notNull(),

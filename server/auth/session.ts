@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { isHighLevelUserInactive } from '../../db/highlevel-users.ts';
+import { isHighLevelUserInactive, listedHighLevelRole } from '../../db/highlevel-users.ts';
 import { getInstallation, type Installation } from '../../db/installations.ts';
 
 export const SESSION_TTL_MS = 15 * 60 * 1000;
@@ -94,6 +94,21 @@ export function panelAccess(db: Db, who: { locationId: string; companyId: string
   if (!installation || installation.status === 'uninstalled') throw notInstalled(installation);
   if (isHighLevelUserInactive(db, who.locationId, who.userId)) throw new AppError(403, USER_INACTIVE.code, USER_INACTIVE.message);
   return installation;
+}
+
+/**
+ * The panel role a user gets: admin only when HighLevel's user data says admin and, if the
+ * location's last listing of its users (HighLevel's API, the location's token) gave this user a
+ * role, that role is admin too. The user data is AES-CBC without integrity (server/highlevel/sso.ts):
+ * the listing is what a splice cannot reach. A user the listing does not know (an agency user
+ * HighLevel does not list per location) keeps the user data's role. Checked at sign-in and on every
+ * request, so a demotion in HighLevel takes effect with the next listing (hourly, or after a user
+ * webhook), not at the session's end.
+ */
+export function effectiveRole(db: Db, who: { locationId: string; userId: string }, claimed: string): SessionRole {
+  if (claimed !== 'admin') return 'user';
+  const listed = listedHighLevelRole(db, who.locationId, who.userId);
+  return listed === undefined || listed === 'admin' ? 'admin' : 'user';
 }
 
 /**
@@ -185,7 +200,9 @@ export function createPanelSessions(deps: { tokenEncryptionKey: Buffer; clock: C
     verify,
     async authenticate(req) {
       const session = await verify(bearerToken(req));
-      return { session, installation: panelAccess(deps.db, session) };
+      const installation = panelAccess(deps.db, session);
+      const role = effectiveRole(deps.db, session, session.role);
+      return { session: role === session.role ? session : { ...session, role }, installation };
     },
   };
 }

@@ -56,6 +56,8 @@ export interface HighLevelUser {
   name: string;
   active: boolean;
   deleted: boolean;
+  /** `roles.role` (admin, user); null when HighLevel gave none. */
+  role: string | null;
 }
 
 export type SearchFilter =
@@ -111,6 +113,7 @@ const usersResponseSchema = z.looseObject({
       email: z.string().nullish(),
       deleted: z.boolean().nullish(),
       deactivated: z.boolean().nullish(),
+      roles: z.looseObject({ role: z.string().nullish() }).nullish(),
     }),
   ),
 });
@@ -282,6 +285,7 @@ export function createLocationApi(opts: LocationApiOptions): LocationApi {
       name: u.name?.trim() || [u.firstName, u.lastName].filter(Boolean).join(' ').trim(),
       active: u.deactivated !== true && u.deleted !== true,
       deleted: u.deleted === true,
+      role: u.roles?.role?.trim() || null,
     }));
   }
 

@@ -9,7 +9,7 @@ import { AppError, errorBody } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import type { Installation } from '../../db/installations.ts';
 import { decryptSsoPayload } from '../highlevel/sso.ts';
-import { SIGN_IN_FAILED, panelAccess, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
+import { SIGN_IN_FAILED, effectiveRole, panelAccess, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
 import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.ts';
 import { tenant } from './tenant.ts';
 
@@ -101,8 +101,9 @@ export function registerPanelApiRoutes(
         userId: user.userId,
         companyId: user.companyId,
         locationId,
-        // HighLevel roles other than admin (user, and any we do not know) get the read-only view.
-        role: user.role === 'admin' ? ('admin' as const) : ('user' as const),
+        // HighLevel roles other than admin (user, and any we do not know) get the read-only view;
+        // admin only if HighLevel's listing of the location's users does not say otherwise.
+        role: effectiveRole(db, { locationId, userId: user.userId }, user.role),
         userType: user.type,
         name: user.userName?.trim() || user.email || 'HighLevel user',
         email: user.email ?? '',

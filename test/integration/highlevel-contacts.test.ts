@@ -130,7 +130,7 @@ describe('contacts', () => {
       companyId, firstName: 'Ann', lastName: 'Owner', email: 'ann@clinic.example', type: 'account', role: 'user', locationIds: [locationId],
     });
     const bob = await control<{ id: string }>(emulator.url, 'POST', '/users', {
-      companyId, firstName: 'Bob', lastName: 'Gone', email: 'bob@clinic.example', type: 'account', role: 'user', locationIds: [locationId],
+      companyId, firstName: 'Bob', lastName: 'Gone', email: 'bob@clinic.example', type: 'account', role: 'admin', locationIds: [locationId],
     });
     await control(emulator.url, 'PATCH', `/users/${bob.id}`, { deactivated: true });
     await control(emulator.url, 'POST', '/users', {
@@ -138,8 +138,8 @@ describe('contacts', () => {
     });
     const users = (await api.listUsers()).sort((a, b) => a.email.localeCompare(b.email));
     expect(users).toEqual([
-      { id: ann.id, email: 'ann@clinic.example', name: 'Ann Owner', active: true, deleted: false },
-      { id: bob.id, email: 'bob@clinic.example', name: 'Bob Gone', active: false, deleted: false },
+      { id: ann.id, email: 'ann@clinic.example', name: 'Ann Owner', active: true, deleted: false, role: 'user' },
+      { id: bob.id, email: 'bob@clinic.example', name: 'Bob Gone', active: false, deleted: false, role: 'admin' },
     ]);
     const [call] = await requests('/users');
     expect(call).toMatchObject({ method: 'GET', path: '/users/', status: 200 });

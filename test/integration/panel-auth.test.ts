@@ -360,3 +360,30 @@ describe('a HighLevel user Tandem knows is no longer active', () => {
     expect((await exchange({ payload })).status).toBe(200);
   });
 });
+
+describe("admin rights follow HighLevel's listing of the location's users", () => {
+  it('reads user data claiming admin for a user HighLevel lists as a plain user as a plain user, at sign-in and on every request', async () => {
+    // What a splice of Pat's own payload aims at (server/highlevel/sso.ts): Pat's ids, role admin.
+    const claimed = encryptUserData(userData({ userId: w.plainUser, type: 'location', userName: 'Pat Tester', email: 'pat@example.com' }), sharedSecret);
+    const listed = (role: string | null) =>
+      upsertHighLevelUsers(database.db, w.installed.id, [{ id: w.plainUser, email: 'pat@example.com', name: 'Pat Tester', active: true, deleted: false, role }], clock.now());
+    try {
+      listed(null);
+      // Unknown to the listing (or no role given): the user data's role stands.
+      const before = await exchange({ payload: claimed });
+      expect(before.body.user.role).toBe('admin');
+      const auth = { authorization: `Bearer ${before.body.token}` };
+      listed('user');
+      expect((await exchange({ payload: claimed })).body.user).toMatchObject({ id: w.plainUser, role: 'user' });
+      // A session issued before the listing said so is read as a plain user's from then on.
+      expect((await context(auth)).body.user.role).toBe('user');
+      const keys = await app.inject({ method: 'POST', url: '/api/panel/api-keys', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'mine' }) });
+      expect(keys.statusCode).toBe(403);
+      listed('admin');
+      expect((await exchange({ payload: claimed })).body.user.role).toBe('admin');
+      expect((await context(auth)).body.user.role).toBe('admin');
+    } finally {
+      listed(null);
+    }
+  });
+});

@@ -11,7 +11,7 @@ const tandemUser = (id: string, email: string, active = true): User => ({
 });
 const hlUser = (id: string, email: string | null, active = true): SeenHighLevelUser => ({ id, email, name: `HL ${id}`, active, deleted: false });
 const stored = (highlevelId: string, email: string | null, userId: string | null, deleted = false): HighLevelUserRow => ({
-  locationId: LOC, highlevelId, email, emailLower: email?.toLowerCase() ?? null, name: `HL ${highlevelId}`, active: !deleted, deleted, userId, updatedAt: 0,
+  locationId: LOC, highlevelId, email, emailLower: email?.toLowerCase() ?? null, name: `HL ${highlevelId}`, active: !deleted, deleted, role: null, userId, updatedAt: 0,
 });
 
 describe('planUsers', () => {

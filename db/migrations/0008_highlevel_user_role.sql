@@ -1,0 +1,1 @@
+ALTER TABLE `highlevel_users` ADD `role` text;
