@@ -283,7 +283,7 @@ export const settingsAudit = sqliteTable(
  */
 export const syncState = sqliteTable('sync_state', {
   locationId: text('location_id').primaryKey(),
-  /** JSON { dateUpdated: epoch ms, seenIds: string[] } of the incremental pull. */
+  /** JSON PullCursor (db/sync-state.ts): { dateUpdated, seenIds, settledTo, run } of the incremental pull. */
   pullCursor: text('pull_cursor'),
   lastFullSweepAt: integer('last_full_sweep_at'),
   nextPullAt: integer('next_pull_at'),

@@ -10,17 +10,22 @@ import { syncState } from './schema.ts';
 /**
  * The pull cursor. `dateUpdated` is an INCLUSIVE lower bound for the next pull; `seenIds` are the
  * contacts already applied at exactly that instant (so the inclusive bound re-reads them without
- * re-applying). `run` is the pull in progress, checkpointed after every page: a pull interrupted
- * (deferred, 401, crash) resumes with the same lower bound after the last page it applied.
+ * re-applying). `settledTo`: every contact updated at or before it was applied from a search begun
+ * at least SEARCH_SETTLE_MS after its update, when search surely showed it (server/sync/reconcile.ts);
+ * null when not known (a cursor stored before Tandem kept it). `run` is the pull in progress,
+ * checkpointed after every page: a pull interrupted (deferred, 401, crash) resumes with the same
+ * lower bound after the last page it applied.
  */
 export const pullCursorSchema = z.object({
   dateUpdated: z.number().nullable(),
   seenIds: z.array(z.string()),
+  /** Defaults to null: cursors stored before it existed still parse. */
+  settledTo: z.number().nullable().default(null),
   run: z
     .object({
       /** A full sweep (no lower bound; detects deletions when it completes in one process). */
       full: z.boolean(),
-      /** The run's lower bound (null: none). */
+      /** The run's lower bound (null: none): the cursor's dateUpdated, or its settledTo for a settling run. */
       from: z.number().nullable(),
       /** HighLevel's cursor after the last applied page; null before the first page. */
       searchAfter: z.array(z.union([z.string(), z.number()])).nullable(),
@@ -31,7 +36,7 @@ export const pullCursorSchema = z.object({
 });
 export type PullCursor = z.infer<typeof pullCursorSchema>;
 
-export const EMPTY_CURSOR: PullCursor = { dateUpdated: null, seenIds: [], run: null };
+export const EMPTY_CURSOR: PullCursor = { dateUpdated: null, seenIds: [], settledTo: null, run: null };
 
 /**
  * Owners that could not travel: HighLevel users owning contacts with no Tandem user paired

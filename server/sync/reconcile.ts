@@ -8,6 +8,18 @@
 // Why nothing is lost at a page boundary: an edit during the pull moves the contact's dateUpdated
 // forward (to "now"), i.e. ahead of the searchAfter position, so a later page returns it again.
 //
+// Why nothing is lost to search's lag: HighLevel's search shows writes a few seconds late, in no
+// promised order, so a contact may show only after a run moved the cursor past it (a later write
+// showed first). The cursor also keeps `settledTo`: every contact updated up to it was applied from
+// a search begun at least SEARCH_SETTLE_MS after its update, when search surely showed it. A run
+// normally starts from the cursor; once settledTo is SETTLE_EVERY_MS behind what a run could settle,
+// the run starts from settledTo instead (a settling run): it reads again what was written since,
+// the late contacts included, the others coming back as 'echo' or 'stale' (nothing written). A
+// completed run from settledTo or below (or a full sweep) moves settledTo up to its start minus
+// SEARCH_SETTLE_MS. So a record is read about twice, whatever the pull frequency (during an import
+// in HighLevel the supervisor pulls every second), and a quiet location, once settled, reads
+// nothing new. The cursor itself (dateUpdated, seenIds) only moves forward.
+//
 // A full sweep (no lower bound) runs first after an install (it imports HighLevel's existing
 // contacts) and then every FULL_SWEEP_INTERVAL_MS. When a sweep runs from its first page to its
 // last in one process, every live link it did not see is read (GET): a contact HighLevel no longer
@@ -21,9 +33,28 @@ import { fromHighLevel, type OwnerMap, type RemoteContact } from '../highlevel/c
 import type { LocationApi, SearchedContact, SearchFilter } from '../highlevel/contacts.ts';
 import { applyRemote, applyRemotePage, CHANGED_OUTCOMES, type InboundDeps } from './inbound.ts';
 
+/**
+ * How long after a contact's update (HighLevel's clock) a search must begin to be sure to show it.
+ * Search is eventually consistent: "updates may take a few seconds to appear in the search results"
+ * (CONTRACT §3.4), and nothing says in write order. A contact written just before a run began may
+ * show only after the run read later ones; a cursor moved past it would never bring it (only the
+ * daily full sweep would), and its webhook may be the one that was lost. Two minutes: "a few
+ * seconds" of lag many times over, plus the skew between Tandem's clock (a run's start) and
+ * HighLevel's (dateUpdated), which NTP keeps far below that. What a run settles ends at its start
+ * minus this margin.
+ */
+export const SEARCH_SETTLE_MS = 2 * 60_000;
 /** HighLevel's largest page. */
 export const PAGE_LIMIT = 500;
 export const PULL_INTERVAL_MS = 5 * 60_000;
+/**
+ * A run starts from settledTo instead of the cursor (a settling run) once it would move settledTo
+ * this far: what was written since the last settling run is read again then, SEARCH_SETTLE_MS more,
+ * so about once more per record whatever the pull frequency. With pulls every PULL_INTERVAL_MS in a
+ * busy location every run is a settling one (a record read about 1.4 times); with an import's pulls
+ * every second, a settling run every 5 minutes reads 7 minutes' records again.
+ */
+export const SETTLE_EVERY_MS = PULL_INTERVAL_MS;
 export const FULL_SWEEP_INTERVAL_MS = 24 * 60 * 60_000;
 /**
  * Records of a page mapped and applied in one go (one transaction), with a turn of the event loop
@@ -106,7 +137,9 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
   const state = getSyncState(db, locationId);
   let cursor: PullCursor = state.cursor;
   const full = cursor.run?.full ?? (opts.full === true || cursor.dateUpdated === null);
-  const run = cursor.run ?? { full, from: full ? null : cursor.dateUpdated, searchAfter: null, startedAt: clock.now() };
+  // A run's lower bound is chosen when it starts and kept in it: a resumed run keeps its meaning.
+  const startedAt = clock.now();
+  const run = cursor.run ?? { full, from: full ? null : lowerBound(cursor, startedAt), searchAfter: null, startedAt };
   const result: PullResult = { pages: 0, contacts: 0, changed: 0, done: false, full, deleted: 0, unmatchedOwners: new Set() };
   // The sweep's seen ids count only if this process saw the run from its first page.
   if (full && run.searchAfter === null) deps.memory.sweep = { startedAt: run.startedAt, ids: new Set(), owners: new Set() };
@@ -119,7 +152,7 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
   const seenAt = new Set(cursor.seenIds);
   const checkpoint = (patch: Parameters<typeof updateSyncState>[2] = {}) => {
     const now = clock.now();
-    updateSyncState(db, locationId, { cursor: { dateUpdated: at, seenIds: [...seenAt], run }, ...patch, ...(result.changed || result.deleted ? { lastInboundAt: now } : {}) }, now);
+    updateSyncState(db, locationId, { cursor: { dateUpdated: at, seenIds: [...seenAt], settledTo: cursor.settledTo, run }, ...patch, ...(result.changed || result.deleted ? { lastInboundAt: now } : {}) }, now);
   };
 
   const search = (searchAfter: Array<string | number> | null) =>
@@ -179,7 +212,7 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
       result.deleted = await detectDeletions(deps, locationId, sweep);
       result.sweptOwners = sweep.owners;
     }
-    cursor = { dateUpdated: at, seenIds: [...seenAt], run: null };
+    cursor = { dateUpdated: at, seenIds: [...seenAt], settledTo: settledAfter(cursor.settledTo, run), run: null };
     const now = clock.now();
     updateSyncState(
       db,
@@ -195,6 +228,32 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
     if (sweep) deps.memory.sweep = undefined;
   }
   return result;
+}
+
+/**
+ * A new incremental run's lower bound: the cursor, or settledTo when a run from there is due (a
+ * settling run). Below the cursor, contacts are read again and applied again; the cursor's own
+ * instant still skips the ids it has seen (they were applied, at that very version).
+ */
+function lowerBound(cursor: PullCursor, startedAt: number): number | null {
+  const { dateUpdated, settledTo } = cursor;
+  const settling = settledTo !== null && dateUpdated !== null && settledTo < dateUpdated && startedAt - SEARCH_SETTLE_MS - settledTo >= SETTLE_EVERY_MS;
+  return settling ? settledTo : dateUpdated;
+}
+
+/**
+ * settledTo once `run` has completed. It read everything updated from its lower bound to its start
+ * minus SEARCH_SETTLE_MS from searches begun after that start: that span is settled. settledTo
+ * moves up only when the span joins it (a full sweep, a settling run, a run from a cursor at or
+ * below settledTo); a run above an unsettled gap settles nothing contiguous. Never backwards.
+ */
+function settledAfter(settledTo: number | null, run: NonNullable<PullCursor['run']>): number | null {
+  const covered = run.startedAt - SEARCH_SETTLE_MS;
+  if (run.from === null) return Math.max(settledTo ?? covered, covered);
+  // A cursor stored before settledTo existed: what lies below the run's bound is taken as settled,
+  // once. A contact search showed late then, below it, is left to the daily full sweep.
+  if (settledTo === null) return Math.min(run.from, covered);
+  return run.from <= settledTo ? Math.max(settledTo, covered) : settledTo;
 }
 
 /**

@@ -2,16 +2,25 @@
 // first pull imports HighLevel's contacts page by page (ties in dateUpdated included), lost
 // webhooks are repaired (T09, deletions by the full sweep), edits at page boundaries during a pull
 // are not lost (T15), a 401 in the middle of paging resumes from the checkpoint (T03), a lagging
-// search never rolls back a newer version applied from a webhook (T08), and a new process resumes
-// a pull from its last checkpointed page.
+// search never rolls back a newer version applied from a webhook (T08), a contact search shows
+// after a later one is still brought by incremental pulls (a settling run reads again from the
+// cursor's settledTo), at a cost of about one more read per record however often pulls run (an
+// import's pulls, every second), a quiet location reads nothing new once settled, a cursor stored
+// before settledTo existed still works, and a new process resumes a pull from its last
+// checkpointed page.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findContactsByEmail, getContact, type Contact } from '../../db/contacts.ts';
 import { getLinkByRemote } from '../../db/links.ts';
 import { getSyncState } from '../../db/sync-state.ts';
+import type { LocationApi } from '../../server/highlevel/contacts.ts';
+import { pull, PULL_INTERVAL_MS, SEARCH_SETTLE_MS, SETTLE_EVERY_MS, type PullDeps } from '../../server/sync/reconcile.ts';
 import type { PassResult } from '../../server/sync/supervisor.ts';
 import { call, control, ManualClock } from '../helpers/emulator.ts';
+import { memoryDatabase } from '../helpers/database.ts';
+import { testLocationApi } from '../helpers/location-api.ts';
 import { installedTandem, startTestTandem, type TestTandem, passesUntilQuiet } from '../helpers/tandem.ts';
+import { addLocation } from '../helpers/world.ts';
 
 const PAGE = 5;
 const PULL_EVERY = 60_000;
@@ -50,6 +59,21 @@ async function deliverWebhooks(): Promise<void> {
 function linked(highlevelId: string): Contact | undefined {
   const link = getLinkByRemote(t.db, loc, highlevelId);
   return link ? getContact(t.db, loc, link.contactId) : undefined;
+}
+
+/**
+ * Search pages a run from this lower bound reads in all: HighLevel's contacts updated at or after it
+ * (the bound is inclusive), PAGE a page, the last one short.
+ */
+function pagesFrom(from: number | null): number {
+  const emu = t.emulator.emu;
+  const docs = [...emu.contactIds(loc)].map((id) => emu.contact(id)).filter((d) => d !== null);
+  return Math.floor(docs.filter((d) => from === null || Date.parse(d.dateUpdated) >= from).length / PAGE) + 1;
+}
+
+/** Contacts the pulls of these passes applied (those they skipped as already applied at the cursor instant not counted). */
+function pulled(passes: PassResult[]): number {
+  return passes.reduce((n, p) => n + p.pulled, 0);
 }
 
 async function searchRequests(): Promise<number[]> {
@@ -99,11 +123,12 @@ describe('reconciliation', () => {
     const state = getSyncState(t.db, loc);
     expect(state.lastFullSweepAt).not.toBeNull();
     expect(state.cursor.seenIds.length).toBeGreaterThanOrEqual(12);
+    // A full sweep settles what was updated up to its start minus SEARCH_SETTLE_MS.
+    expect(state.cursor.settledTo).toBe(state.lastFullSweepAt! - SEARCH_SETTLE_MS);
 
     // The next pull starts AT the cursor instant (inclusive) and skips what it already applied.
     clock.advance(PULL_EVERY + 1);
-    const passes = await syncAll();
-    expect(passes.reduce((n, p) => n + p.pulled, 0)).toBe(0);
+    expect(pulled(await syncAll())).toBe(0);
   });
 
   it('T09 repairs lost webhooks: creates and updates by the incremental pull, deletions by the full sweep', async () => {
@@ -162,11 +187,11 @@ describe('reconciliation', () => {
   it('T03 a 401 in the middle of paging resumes from the checkpoint instead of starting over', async () => {
     const seeded = await seed(12, 'auth');
     clock.advance(PULL_EVERY + 1);
-    const before = getSyncState(t.db, loc).cursor;
-    expect(before.run).toBeNull();
+    expect(getSyncState(t.db, loc).cursor.run).toBeNull();
     await control(t.highlevelUrl, 'DELETE', '/requests');
     const first = await t.services.sync.runOnce(loc);
     expect(first.more).toBe(true);
+    const { from } = getSyncState(t.db, loc).cursor.run!;
 
     await control(t.highlevelUrl, 'POST', '/faults', {
       method: 'POST',
@@ -177,9 +202,10 @@ describe('reconciliation', () => {
     });
     await syncAll();
     for (const s of seeded) expect(findContactsByEmail(t.db, loc, s.email)).toHaveLength(1);
-    // The pull reads the contacts at the cursor instant again (inclusive bound) and the 12 new ones:
-    // page 1, the refused request, then the remaining pages once each — page 1 is not read again.
-    const pages = Math.floor((before.seenIds.length + seeded.length) / PAGE) + 1;
+    // The pull reads the contacts from its lower bound again (inclusive; the cursor's, or settledTo
+    // for a settling run) and the 12 new ones: page 1, the refused request, then the remaining
+    // pages once each — page 1 is not read again.
+    const pages = pagesFrom(from);
     expect(await searchRequests()).toEqual([200, 401, ...Array<number>(pages - 1).fill(200)]);
     // The refused token was replaced: one refresh between the 401 and the page that followed it.
     const { requests } = await control(t.highlevelUrl, 'GET', '/requests?method=POST&path=/oauth/token');
@@ -213,11 +239,190 @@ describe('reconciliation', () => {
   });
 });
 
+describe('search showing writes out of order', () => {
+  /**
+   * A is written first but search shows it only 20 s later; B, a second later, shows at once. Both
+   * webhooks are lost. A pull in between sees B only, and moves the cursor past A.
+   */
+  async function lateThenPrompt(): Promise<{ a: string; b: string }> {
+    await dropWebhooks();
+    clock.advance(50_000);
+    t.emulator.emu.delaySearch({ delayMs: 20_000, locationId: loc });
+    const a = await hlCreate({ firstName: 'Late', email: `late.${randomUUID().slice(0, 6)}@example.com` });
+    clock.advance(1000);
+    const b = await hlCreate({ firstName: 'Prompt', email: `prompt.${randomUUID().slice(0, 6)}@example.com` });
+    clock.advance(PULL_EVERY - 50_000);
+    expect(t.emulator.emu.contactForSearch(a)).toBeNull();
+    await syncAll();
+    expect(linked(b)?.fields.firstName).toBe('Prompt');
+    expect(linked(a)).toBeUndefined();
+    expect(getSyncState(t.db, loc).cursor.dateUpdated).toBeGreaterThan(Date.parse(t.emulator.emu.contact(a)!.dateUpdated));
+    return { a, b };
+  }
+
+  /** Incremental pulls every PULL_EVERY until the contact is linked; how many it took. */
+  async function pullsUntilLinked(id: string, most: number): Promise<number> {
+    let n = 0;
+    while (linked(id) === undefined && n < most) {
+      clock.advance(PULL_EVERY + 1);
+      await syncAll();
+      n++;
+    }
+    return n;
+  }
+
+  it('brings by incremental pulls a contact that search showed after a later one, its webhook lost', async () => {
+    // A full sweep first: everything before is old, and no sweep is due during the test. A contact
+    // at least, so that the sweep leaves a cursor and the later pulls are incremental.
+    await seed(1, 'anchor');
+    clock.advance(SWEEP_EVERY + 1);
+    await syncAll();
+    const sweptAt = getSyncState(t.db, loc).lastFullSweepAt;
+
+    const { a } = await lateThenPrompt();
+    // A settling run (from settledTo, behind A) is due within SETTLE_EVERY_MS of settling to do,
+    // SEARCH_SETTLE_MS after A's write: it brings A, with no full sweep.
+    const most = Math.ceil((SETTLE_EVERY_MS + SEARCH_SETTLE_MS) / PULL_EVERY) + 1;
+    await pullsUntilLinked(a, most);
+    expect(linked(a)?.fields.firstName).toBe('Late');
+    expect(getSyncState(t.db, loc).lastFullSweepAt).toBe(sweptAt);
+  });
+
+  it('a cursor stored before settledTo existed still parses, and still brings the contact search showed late', async () => {
+    await seed(1, 'anchor');
+    clock.advance(SWEEP_EVERY + 1);
+    await syncAll();
+    const sweptAt = getSyncState(t.db, loc).lastFullSweepAt;
+    // The cursor as an earlier Tandem stored it: no settledTo.
+    const { settledTo: _, ...old } = getSyncState(t.db, loc).cursor;
+    t.database.sqlite.prepare('update sync_state set pull_cursor = ? where location_id = ?').run(JSON.stringify(old), loc);
+    expect(getSyncState(t.db, loc).cursor).toEqual({ ...old, settledTo: null });
+
+    // The first run completed takes what lies below its lower bound (the old cursor) as settled.
+    const { a } = await lateThenPrompt();
+    expect(getSyncState(t.db, loc).cursor.settledTo).toBe(old.dateUpdated);
+    const n = await pullsUntilLinked(a, Math.ceil((SETTLE_EVERY_MS + SEARCH_SETTLE_MS) / PULL_EVERY) + 1);
+    expect(linked(a)?.fields.firstName).toBe('Late');
+    expect(n).toBe(1);
+    expect(getSyncState(t.db, loc)).toMatchObject({ lastFullSweepAt: sweptAt, cursor: { settledTo: clock.now() - SEARCH_SETTLE_MS } });
+  });
+
+  it('reads a quiet location\'s latest contacts once more, then only one search a pull that brings nothing new', async () => {
+    // A full sweep long after every write before, no sweep due during the test, and a pull that
+    // settles up to its start.
+    await seed(1, 'anchor');
+    clock.advance(SWEEP_EVERY + 1);
+    await syncAll();
+    const sweptAt = getSyncState(t.db, loc).lastFullSweepAt;
+    clock.advance(PULL_INTERVAL_MS);
+    expect(pulled(await syncAll())).toBe(0);
+
+    // Three contacts written just before a pull: it applies them, and they are not settled yet.
+    const seeded = await seed(3, 'quiet');
+    const last = t.emulator.emu.contact(seeded[2]!.id)!;
+    clock.advance(PULL_EVERY + 1);
+    await control(t.highlevelUrl, 'DELETE', '/requests');
+    const perPull = [pulled(await syncAll())];
+    const searches = [(await searchRequests()).length];
+    const held = getSyncState(t.db, loc);
+    expect(held.cursor).toMatchObject({ dateUpdated: Date.parse(last.dateUpdated), seenIds: [last.id] });
+    expect(held.cursor.settledTo).toBeLessThan(Date.parse(t.emulator.emu.contact(seeded[0]!.id)!.dateUpdated));
+    // Then pulls every PULL_INTERVAL_MS with nothing new: the first is a settling run that reads
+    // the two below the cursor once more (the last, at the cursor instant, was seen there), writing
+    // nothing; every later one is a single search that brings nothing new.
+    for (let i = 0; i < 4; i++) {
+      clock.advance(PULL_INTERVAL_MS);
+      await control(t.highlevelUrl, 'DELETE', '/requests');
+      perPull.push(pulled(await syncAll()));
+      searches.push((await searchRequests()).length);
+    }
+    expect(perPull).toEqual([3, 2, 0, 0, 0]);
+    expect(searches).toEqual([1, 1, 1, 1, 1]);
+    expect(getSyncState(t.db, loc)).toMatchObject({
+      lastFullSweepAt: sweptAt,
+      lastInboundAt: held.lastInboundAt,
+      cursor: { dateUpdated: Date.parse(last.dateUpdated), seenIds: [last.id], settledTo: clock.now() - SEARCH_SETTLE_MS },
+    });
+    for (const s of seeded) expect(findContactsByEmail(t.db, loc, s.email)).toHaveLength(1);
+  });
+});
+
+describe('pulls every second, as during an import in HighLevel', () => {
+  it('read each record about twice in all, the late ones included', async () => {
+    // A location of its own, pulled directly (no webhooks, no sweep but the first pull's).
+    const { location, token } = addLocation(t.emulator.emu, { name: 'Importing' });
+    const id = location.id;
+    const database = memoryDatabase();
+    let searches = 0;
+    let returned = 0;
+    const api = testLocationApi(t.highlevelUrl, { locationId: id, clock, tokens: token });
+    // An observer: the search goes to the emulator; this counts the records it returns.
+    const counting: LocationApi = {
+      ...api,
+      searchContacts: async (params) => {
+        searches++;
+        const page = await api.searchContacts(params);
+        returned += page.contacts.length;
+        return page;
+      },
+    };
+    const deps: PullDeps = {
+      db: database.db,
+      clock,
+      api: counting,
+      settings: { creationDirection: 'bidirectional', updateDirection: 'inbound' },
+      ownerMap: () => null,
+      pageLimit: 100,
+      memory: {},
+    };
+    let applied = 0;
+    let pulls = 0;
+    const pullNow = async () => {
+      const result = await pull(deps, id);
+      expect(result.done).toBe(true);
+      applied += result.contacts;
+      pulls++;
+    };
+    const written: string[] = [];
+    try {
+      // Eight minutes of an import: two contacts a second, a pull a second (BULK_PULL_EVERY_MS).
+      // Every tenth second one of them reaches search 20 s late, after later ones.
+      for (let s = 0; s < 8 * 60; s++) {
+        clock.advance(1000);
+        if (s % 10 === 0) t.emulator.emu.delaySearch({ delayMs: 20_000, locationId: id });
+        for (let i = 0; i < 2; i++) {
+          const res = await call(t.highlevelUrl, 'POST', '/contacts/', { token, body: { locationId: id, firstName: `imp${s}.${i}`, email: `imp${s}.${i}.${randomUUID().slice(0, 6)}@example.com` } });
+          expect(res.status).toBe(201);
+          written.push(res.body.contact.id as string);
+        }
+        await pullNow();
+      }
+      // The import is over; pulls every minute for ten more.
+      for (let m = 0; m < 10; m++) {
+        clock.advance(60_000);
+        await pullNow();
+      }
+      // Every contact came, the late ones by settling runs (the cursor had passed them).
+      for (const c of written) expect(getLinkByRemote(database.db, id, c), c).toBeDefined();
+      // Applied about twice each: once when new, about once more by a settling run (which reads
+      // SEARCH_SETTLE_MS before the last one's start again, so a little more than once). Holding the
+      // cursor SEARCH_SETTLE_MS behind every run's start applied each one about 2 min / 1 s times.
+      expect(applied).toBeLessThanOrEqual(2.5 * written.length);
+      // One search a pull, plus the settling runs' further pages (each reads 7 minutes of writes
+      // again: 840 records, 9 pages of 100). Searches also return the contacts at the cursor instant
+      // again (the bound is inclusive), skipped unapplied: counted here, not above.
+      expect(searches).toBeLessThanOrEqual(pulls + 20);
+      expect(returned).toBeLessThanOrEqual(3.5 * written.length);
+    } finally {
+      database.close();
+    }
+  }, 120_000);
+});
+
 describe('restart in the middle of a pull', () => {
   it('resumes after the last checkpointed page with a new process on the same database', async () => {
     const seeded = await seed(12, 'restart');
     clock.advance(PULL_EVERY + 1);
-    const before = getSyncState(t.db, loc).cursor;
     await control(t.highlevelUrl, 'DELETE', '/requests');
     expect((await t.services.sync.runOnce(loc)).more).toBe(true);
     const checkpoint = getSyncState(t.db, loc).cursor.run;
@@ -231,7 +436,7 @@ describe('restart in the middle of a pull', () => {
       for (let i = 0; i < 20 && getSyncState(again.db, loc).cursor.run !== null; i++) await again.services.sync.runOnce(loc);
       expect(getSyncState(again.db, loc).cursor.run).toBeNull();
       for (const s of seeded) expect(findContactsByEmail(again.db, loc, s.email)).toHaveLength(1);
-      const pages = Math.floor((before.seenIds.length + seeded.length) / PAGE) + 1;
+      const pages = pagesFrom(checkpoint!.from);
       expect(await searchRequests()).toEqual(Array<number>(pages).fill(200));
     } finally {
       await again.close();
