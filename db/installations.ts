@@ -56,15 +56,20 @@ export function upsertInstallation(
   return getInstallation(db, row.locationId)!;
 }
 
+/**
+ * `uninstalledAt` (status uninstalled only): when HighLevel uninstalled it, the UNINSTALL's own
+ * timestamp, against which a late INSTALL is judged (server/installs/installs.ts); `now` without one.
+ */
 export function setInstallationStatus(
   db: Db,
   locationId: string,
   status: InstallationStatus,
   now: number,
   reason: string | null = null,
+  uninstalledAt = now,
 ): void {
   db.update(installations)
-    .set({ status, statusReason: reason, updatedAt: now, ...(status === 'uninstalled' ? { uninstalledAt: now } : {}) })
+    .set({ status, statusReason: reason, updatedAt: now, ...(status === 'uninstalled' ? { uninstalledAt } : {}) })
     .where(eq(installations.locationId, locationId))
     .run();
 }

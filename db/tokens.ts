@@ -138,14 +138,6 @@ export function deleteTokensOfLocation(db: Db, locationId: string): void {
 }
 
 /**
- * Uninstall from an agency: the Company token and every location token of that company — HighLevel
- * revokes them all together (the emulator does the same), so none of them could be used anyway.
- */
-export function deleteTokensOfCompany(db: Db, companyId: string): void {
-  db.delete(tokens).where(eq(tokens.companyId, companyId)).run();
-}
-
-/**
  * Claims the refresh lock of row `id` for `lockOwner` until `now + ttlMs`, in ONE conditional
  * UPDATE so two processes can never both win. True when this caller holds the lock.
  */

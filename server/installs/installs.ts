@@ -8,6 +8,10 @@
 //   is picked up again without duplicates; its sync starts again with a full sweep (deletions made
 //   in HighLevel meanwhile reached no webhook).
 // - Tokens are written before the row says `active`, in one transaction.
+// - A late event never undoes a later one. HighLevel delivers webhooks concurrently and out of
+//   order, and redelivers after a 429 (for about 70 minutes) with the original timestamp: an
+//   UNINSTALL stamped before Tandem's stored token was issued (installedSince), or an INSTALL
+//   stamped before the installation's latest UNINSTALL, is ignored.
 // - No HTTP call happens inside a transaction.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
@@ -25,7 +29,7 @@ import {
 } from '../../db/installations.ts';
 import { transaction } from '../../db/prepared.ts';
 import { requestFullSweep } from '../../db/sync-state.ts';
-import { deleteTokensOfCompany, deleteTokensOfLocation, hasTokens, readTokens, saveGrant, tokenRowState } from '../../db/tokens.ts';
+import { deleteTokens, deleteTokensOfLocation, hasTokens, readTokens, saveGrant, tokenRowState, type TokenOwner } from '../../db/tokens.ts';
 import { dropQueuedInboxEvents, insertInboxEvent, wakeDeferredInboxEvents } from '../../db/webhook-inbox.ts';
 import type { Clock } from '../clock.ts';
 import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highlevel/http.ts';
@@ -85,6 +89,16 @@ const MINT_CONCURRENCY = 4;
 
 const locationKey = (id: string) => `location:${id}`;
 const companyKey = (id: string) => `company:${id}`;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * When HighLevel says the event happened: its `timestamp` (clock ms), which a redelivery keeps.
+ * Undefined without one: the mints Tandem queues for itself (queueMint) carry none.
+ */
+function happenedAt(event: Readonly<Record<string, unknown>>): number | undefined {
+  const at = typeof event.timestamp === 'string' ? Date.parse(event.timestamp) : Number.NaN;
+  return Number.isFinite(at) ? at : undefined;
+}
 
 export function createInstalls(deps: InstallsDeps): Installs {
   const { db, cipher, clock, endpoints, tokens, log } = deps;
@@ -204,9 +218,11 @@ export function createInstalls(deps: InstallsDeps): Installs {
   async function onInstall(event: InstallEvent, receivedAt: number): Promise<EventOutcome> {
     const domain = whitelabelDomainOf(event);
     const graceEnds = receivedAt + AUTHORIZATION_GRACE_MS;
+    // A mint Tandem queued itself dates from when it was queued, after the grant it comes from.
+    const at = happenedAt(event) ?? receivedAt;
     if (event.locationId) {
       const locationId = event.locationId;
-      return lock(locationKey(locationId), () => installLocationEvent(locationId, event.companyId, domain, graceEnds));
+      return lock(locationKey(locationId), () => installLocationEvent(locationId, event.companyId, domain, graceEnds, at));
     }
     if (!event.companyId) return { outcome: 'ignored', detail: 'INSTALL without locationId or companyId' };
     const companyId = event.companyId;
@@ -216,6 +232,15 @@ export function createInstalls(deps: InstallsDeps): Installs {
       if (hasTokens(db, { type: 'company', id: companyId })) {
         if (domain !== undefined) setWhitelabelDomain(db, companyId, domain, now);
         return { outcome: 'applied', detail: 'agency install noted; Tandem holds its token' };
+      }
+      // Sent before the agency's UNINSTALL (a late delivery of an earlier install): it would record
+      // the agency as needing re-authorisation while HighLevel has it uninstalled. Companies keep
+      // no uninstall time of their own: updatedAt is when Tandem applied the UNINSTALL, at or after
+      // its timestamp, so an INSTALL sent just after it may be taken as older. That costs only the
+      // needs-re-auth mark: a real reinstall of an agency comes back through the callback.
+      if (known?.status === 'uninstalled' && at < known.updatedAt) {
+        log.info({ companyId, sentAt: iso(at), uninstalledAt: iso(known.updatedAt) }, 'late agency INSTALL ignored: uninstalled since');
+        return { outcome: 'ignored', detail: `agency INSTALL sent at ${iso(at)} is older than its uninstall (${iso(known.updatedAt)})` };
       }
       if (now < graceEnds) return { outcome: 'deferred', detail: 'waiting for the authorization from the callback', retryAt: graceEnds };
       // The agency authorized in HighLevel but its code never reached Tandem: remember the agency
@@ -238,8 +263,16 @@ export function createInstalls(deps: InstallsDeps): Installs {
     eventCompanyId: string | undefined,
     domain: string | null | undefined,
     graceEnds: number,
+    at: number,
   ): Promise<EventOutcome> {
     const existing = getInstallation(db, locationId);
+    // Sent before the location's latest UNINSTALL (a late delivery of an earlier install): HighLevel
+    // has the app uninstalled, so the agency's mint would be refused and, once the grace period
+    // ends, the location recorded as needing re-authorisation while HighLevel says not installed.
+    if (existing?.status === 'uninstalled' && existing.uninstalledAt !== null && at < existing.uninstalledAt) {
+      log.info({ locationId, sentAt: iso(at), uninstalledAt: iso(existing.uninstalledAt) }, 'late INSTALL ignored: uninstalled since');
+      return { outcome: 'ignored', detail: `INSTALL sent at ${iso(at)} is older than the UNINSTALL of ${iso(existing.uninstalledAt)}` };
+    }
     const owner = { type: 'location' as const, id: locationId };
     if (hasTokens(db, owner)) {
       // The webhook of an install the callback already completed, or a reinstall. A token already
@@ -299,39 +332,81 @@ export function createInstalls(deps: InstallsDeps): Installs {
     return { outcome: 'applied', detail: 'installed without authorization (needs re-auth)' };
   }
 
-  /** Stops everything for one location: tokens gone, row uninstalled (kept for a reinstall). */
-  function uninstallLocation(locationId: string): boolean {
+  /**
+   * When Tandem's token for the owner was issued, if that is after `at` (an UNINSTALL's timestamp).
+   * HighLevel issues tokens (the callback's code exchange, a location token minted from the
+   * agency's, a refresh) only while the app is installed, and revokes them at an uninstall: a
+   * token issued after the UNINSTALL was sent means the app was installed again since, and the
+   * UNINSTALL is late (out of order, or redelivered after a 429 with its original timestamp).
+   * Compares HighLevel's clock with Tandem's: they are assumed to agree to within a second or so.
+   */
+  function installedSince(owner: TokenOwner, at: number | undefined): number | undefined {
+    const issuedAt = tokenRowState(db, owner)?.issuedAt;
+    return at !== undefined && issuedAt !== undefined && at < issuedAt ? issuedAt : undefined;
+  }
+
+  /**
+   * Stops everything for one location: tokens gone, row uninstalled (kept for a reinstall), unless
+   * it was installed again after `at` (the UNINSTALL's timestamp). `at` is kept as uninstalledAt,
+   * on HighLevel's clock like the INSTALL events later compared with it.
+   */
+  function uninstallLocation(locationId: string, at: number | undefined): 'uninstalled' | 'unknown' | { installedAt: number } {
     const now = clock.now();
     return tx(() => {
+      const installedAt = installedSince({ type: 'location', id: locationId }, at);
+      if (installedAt !== undefined) return { installedAt };
       deleteTokensOfLocation(db, locationId);
-      if (!getInstallation(db, locationId)) return false;
-      setInstallationStatus(db, locationId, 'uninstalled', now);
+      const row = getInstallation(db, locationId);
+      if (!row) return 'unknown';
+      // A second, older UNINSTALL of an uninstalled location leaves the later time in place.
+      const when = at ?? now;
+      const uninstalledAt = row.status === 'uninstalled' && row.uninstalledAt !== null ? Math.max(row.uninstalledAt, when) : when;
+      setInstallationStatus(db, locationId, 'uninstalled', now, null, uninstalledAt);
       dropQueuedInboxEvents(db, locationId, 'ignored: location uninstalled before its sync loop applied it', now);
       // HighLevel sends an uninstalled app nothing: a reinstall starts with a full sweep.
       requestFullSweep(db, locationId, now);
-      return true;
+      return 'uninstalled';
     });
   }
 
   async function onUninstall(event: UninstallEvent): Promise<EventOutcome> {
+    const at = happenedAt(event);
     if (event.locationId) {
       const locationId = event.locationId;
-      const known = await lock(locationKey(locationId), async () => uninstallLocation(locationId));
-      return known ? { outcome: 'applied', detail: 'uninstalled; tokens deleted' } : { outcome: 'ignored', detail: 'not installed here' };
+      const result = await lock(locationKey(locationId), async () => uninstallLocation(locationId, at));
+      if (result === 'unknown') return { outcome: 'ignored', detail: 'not installed here' };
+      if (result === 'uninstalled') return { outcome: 'applied', detail: 'uninstalled; tokens deleted' };
+      log.info({ locationId, sentAt: iso(at!), installedAt: iso(result.installedAt) }, 'late UNINSTALL ignored: installed again since');
+      return { outcome: 'ignored', detail: `UNINSTALL sent at ${iso(at!)} is older than the install of ${iso(result.installedAt)}` };
     }
     if (!event.companyId) return { outcome: 'ignored', detail: 'UNINSTALL without locationId or companyId' };
     const companyId = event.companyId;
     // HighLevel revokes the agency's token and every location token it minted; each location is
-    // stopped under its own lock so no mint in flight can reactivate it afterwards.
+    // stopped under its own lock so no mint in flight can reactivate it afterwards. A location (or
+    // the agency) installed again since the UNINSTALL was sent keeps going (installedSince).
     const locations = installationsOfCompany(db, companyId);
-    for (const inst of locations) await lock(locationKey(inst.locationId), async () => uninstallLocation(inst.locationId));
-    await lock(companyKey(companyId), async () => {
+    let kept = 0;
+    for (const inst of locations) {
+      const result = await lock(locationKey(inst.locationId), async () => uninstallLocation(inst.locationId, at));
+      if (typeof result === 'object') kept++;
+    }
+    const company: TokenOwner = { type: 'company', id: companyId };
+    const agencyKept = await lock(companyKey(companyId), async () =>
       tx(() => {
-        deleteTokensOfCompany(db, companyId);
+        if (installedSince(company, at) !== undefined) return true;
+        // Location tokens went with their locations above (those installed again keep theirs).
+        deleteTokens(db, company);
         if (getCompany(db, companyId)) setCompanyStatus(db, companyId, 'uninstalled', clock.now());
-      });
-    });
-    return { outcome: 'applied', detail: `agency uninstalled with ${locations.length} location(s)` };
+        return false;
+      }),
+    );
+    if (agencyKept && kept === locations.length) {
+      log.info({ companyId, sentAt: iso(at!) }, 'late agency UNINSTALL ignored: installed again since');
+      return { outcome: 'ignored', detail: `agency UNINSTALL sent at ${iso(at!)} is older than the agency's latest install` };
+    }
+    const keptNote = kept ? `; ${kept} installed again since it was sent kept` : '';
+    if (agencyKept) return { outcome: 'applied', detail: `${locations.length - kept} location(s) uninstalled${keptNote}; the agency, authorized again since, kept` };
+    return { outcome: 'applied', detail: `agency uninstalled with ${locations.length - kept} location(s)${keptNote}` };
   }
 
   return { completeGrant, onInstall, onUninstall };

@@ -1,6 +1,8 @@
 // Install and uninstall over real HTTP: Tandem's redirect to HighLevel's consent, the callback's code
 // exchange, agency installs with future locations, webhook-only installs, uninstall in the middle of
-// a token refresh, reinstall onto the same row, the sandbox's own install, and no plaintext token on disk.
+// a token refresh, reinstall onto the same row, late INSTALL/UNINSTALL events that must not undo a
+// later install or uninstall, the sandbox's own install, and no plaintext token on disk.
+import { randomUUID } from 'node:crypto';
 import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,8 +26,10 @@ import {
   installationOf,
   installLocation,
   marketplaceInstallUrl,
+  postWebhook,
   settle,
   startTestTandem,
+  waitForInbox,
   waitForInstallation,
   waitForProcessed,
   type TestTandem,
@@ -367,6 +371,109 @@ describe('uninstall and reinstall', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'active', installedAt: installed.installedAt, uninstalledAt: null, locationName: 'Busy Location' });
     expect(await tokenWorks(location.id)).toBe(true);
+  });
+});
+
+describe('late install events: HighLevel delivers out of order, and redelivers after a 429 with the original timestamp', () => {
+  /** A HighLevel event Tandem never saw, signed as HighLevel signs, stamped `sentAt`. */
+  async function deliver(event: Record<string, unknown>, sentAt: number): Promise<string> {
+    const webhookId = randomUUID();
+    const body = JSON.stringify({ ...event, appId: t.app.appId, timestamp: new Date(sentAt).toISOString(), webhookId });
+    expect((await postWebhook(t, body)).status).toBe(200);
+    return webhookId;
+  }
+  const processed = (webhookId: string) =>
+    waitForInbox(t, (e) => e.webhookId === webhookId && e.processedAt !== null, `event ${webhookId} processed`);
+
+  it('ignores an UNINSTALL sent before the reinstall the OAuth flow completed since, and a later one still uninstalls', async () => {
+    const agency = await createAgency(t, { name: 'Comeback Agency', locations: ['Comeback Clinic'] });
+    const location = agency.locations[0]!;
+    await installLocation(t, location.id, { userId: agency.adminId });
+    await settle(t);
+    await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, locationId: location.id });
+    await waitForInstallation(t, location.id, 'uninstalled');
+
+    clock.advance(60_000);
+    const reinstalledAt = clock.now();
+    expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
+    await settle(t);
+    // An UNINSTALL HighLevel sent three seconds before the reinstall, delivered only now.
+    clock.advance(5_000);
+    const late = await deliver({ type: 'UNINSTALL', locationId: location.id }, reinstalledAt - 3_000);
+    expect((await processed(late)).outcome).toMatch(/^ignored: UNINSTALL sent at .* is older than the install of /);
+    expect(installationOf(t, location.id)).toMatchObject({ status: 'active', uninstalledAt: null });
+    expect(await tokenWorks(location.id)).toBe(true);
+
+    // A real uninstall after the reinstall still stops the location.
+    clock.advance(1_000);
+    await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, locationId: location.id });
+    await waitForInstallation(t, location.id, 'uninstalled');
+    expect(hasTokens(t.db, locationOwner(location.id))).toBe(false);
+  });
+
+  it("ignores an agency UNINSTALL for what was installed again since, and uninstalls the rest", async () => {
+    const agency = await createAgency(t, { name: 'Half Back Agency', locations: ['Back Again', 'Gone For Good'] });
+    const [back, gone] = agency.locations as [{ id: string; name: string }, { id: string; name: string }];
+    await installAgency(t, { userId: agency.adminId });
+    await settle(t);
+    // HighLevel uninstalls the agency (its UNINSTALL answered 429, so not seen yet); a sub-account
+    // admin installs the app on one location again through the OAuth flow.
+    const uninstalledAt = clock.now();
+    clock.advance(3_000);
+    expect((await installLocation(t, back.id, { userId: agency.adminId })).status).toBe(200);
+    await settle(t);
+    clock.advance(5_000);
+    const late = await deliver({ type: 'UNINSTALL', companyId: agency.companyId }, uninstalledAt);
+    expect((await processed(late)).outcome).toBe('applied: agency uninstalled with 1 location(s); 1 installed again since it was sent kept');
+    expect(installationOf(t, back.id)?.status).toBe('active');
+    expect(await tokenWorks(back.id)).toBe(true);
+    expect(installationOf(t, gone.id)).toMatchObject({ status: 'uninstalled', uninstalledAt });
+    expect(hasTokens(t.db, locationOwner(gone.id))).toBe(false);
+    expect(getCompany(t.db, agency.companyId)?.status).toBe('uninstalled');
+    expect(hasTokens(t.db, { type: 'company', id: agency.companyId })).toBe(false);
+  });
+
+  it('ignores an agency UNINSTALL sent before the agency installed again', async () => {
+    const agency = await createAgency(t, { name: 'Loyal Agency', locations: ['Loyal One', 'Loyal Two'] });
+    await installAgency(t, { userId: agency.adminId });
+    await settle(t);
+    await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, companyId: agency.companyId });
+    await until(() => getCompany(t.db, agency.companyId)?.status === 'uninstalled', 'the agency to be uninstalled');
+
+    clock.advance(60_000);
+    const reinstalledAt = clock.now();
+    expect((await installAgency(t, { userId: agency.adminId })).status).toBe(200);
+    await settle(t);
+    clock.advance(5_000);
+    const late = await deliver({ type: 'UNINSTALL', companyId: agency.companyId }, reinstalledAt - 3_000);
+    expect((await processed(late)).outcome).toMatch(/^ignored: agency UNINSTALL sent at .* is older than the agency's latest install/);
+    expect(getCompany(t.db, agency.companyId)?.status).toBe('active');
+    for (const l of agency.locations) {
+      expect(installationOf(t, l.id)?.status).toBe('active');
+      expect(await tokenWorks(l.id)).toBe(true);
+    }
+  });
+
+  it('ignores an INSTALL sent before the UNINSTALL that followed it: the location stays uninstalled', async () => {
+    const agency = await createAgency(t, { name: 'Moved On Agency', locations: ['Moved On'] });
+    const location = agency.locations[0]!;
+    await installAgency(t, { userId: agency.adminId });
+    await settle(t);
+    const installedAt = clock.now();
+    clock.advance(60_000);
+    await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, locationId: location.id });
+    await waitForInstallation(t, location.id, 'uninstalled');
+
+    // The INSTALL of the agency install, redelivered after the location's uninstall.
+    clock.advance(5_000);
+    const late = await deliver({ type: 'INSTALL', companyId: agency.companyId, locationId: location.id, installType: 'Location' }, installedAt);
+    const event = await waitForInbox(t, (e) => e.webhookId === late && e.outcome !== null, 'the late INSTALL handled');
+    // Without a token for it, an INSTALL waits for a callback, then says "needs re-auth": not this one.
+    clock.advance(AUTHORIZATION_GRACE_MS);
+    await t.services.inbox.runOnce();
+    expect(installationOf(t, location.id)?.status).toBe('uninstalled');
+    expect(listInboxEvents(t.db).find((e) => e.webhookId === late)?.outcome).toMatch(/^ignored: INSTALL sent at .* is older than the UNINSTALL of /);
+    expect(event.outcome).toMatch(/^ignored/);
   });
 });
 

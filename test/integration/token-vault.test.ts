@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Database } from '../../db/client.ts';
 import { upsertCompany, upsertInstallation, setInstallationStatus } from '../../db/installations.ts';
 import {
-  deleteTokensOfCompany,
+  deleteTokens,
   deleteTokensOfLocation,
   hasTokens,
   readTokens,
@@ -254,15 +254,17 @@ describe('refresh timing and the row lock', () => {
     expect(tryClaimRefresh(db, id, 'd', now, 60_000)).toBe(true);
   });
 
-  it('deletes a location’s tokens, or a company’s together with its locations’', async () => {
+  it('deletes a location’s tokens, or a company’s own (an agency uninstall deletes its locations’ one by one)', async () => {
     await installAgency([loc(0), loc(1)], [loc(0), loc(1)]);
     const standalone = await installLocation(loc(2));
     expect(standalone.userType).toBe('Location');
     deleteTokensOfLocation(database.db, loc(1));
     expect(hasTokens(database.db, locationOwner(loc(1)))).toBe(false);
     expect(hasTokens(database.db, locationOwner(loc(0)))).toBe(true);
-    deleteTokensOfCompany(database.db, agency.company.id);
-    expect(database.sqlite.prepare('select count(*) as n from tokens').get()).toEqual({ n: 0 });
+    deleteTokens(database.db, { type: 'company', id: agency.company.id });
+    expect(hasTokens(database.db, { type: 'company', id: agency.company.id })).toBe(false);
+    expect(hasTokens(database.db, locationOwner(loc(0)))).toBe(true);
+    expect(hasTokens(database.db, locationOwner(loc(2)))).toBe(true);
   });
 });
 
