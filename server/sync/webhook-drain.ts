@@ -13,6 +13,10 @@
 // CONTRACT; the emulator stamps both at once): a change's timestamp is its dateUpdated, so stamps
 // order changes as their writes, and the timezone, which no snapshot carries, reaches Tandem with
 // the next read of the contact (a pull or a re-read).
+// A read HighLevel refuses for that contact alone (refusedForThisContact: e.g. an event naming
+// another location's contact) sets its events aside as failed and the drain goes on; a failure
+// about the whole location (its token, 429, HighLevel down) ends the pass, which the supervisor
+// defers or backs off, the events staying queued.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { transaction } from '../../db/prepared.ts';
@@ -24,6 +28,7 @@ import {
   type HighLevelContactEvent, type OwnerMap, type RemoteContact,
 } from '../highlevel/contact-mapping.ts';
 import { DeferredError, type LocationApi } from '../highlevel/contacts.ts';
+import { classifyHighLevelError, HighLevelError } from '../highlevel/http.ts';
 import { MAX_ATTEMPTS } from '../installs/inbox-processor.ts';
 import { fieldEquals } from './contact-model.ts';
 import { applyRemote, CHANGED_OUTCOMES, type InboundDeps, type RemoteInput } from './inbound.ts';
@@ -112,6 +117,16 @@ export async function drainWebhooks(deps: DrainDeps, locationId: string): Promis
           input = doc ? fromHighLevel(doc, deps.ownerMap, { complete: true }) : { deleted: highlevelId };
         }
       } catch (err) {
+        if (refusedForThisContact(err)) {
+          // Retrying cannot change HighLevel's answer, and holding the pass for it would hold every
+          // other event, pull and push of the location: set aside, seen by operators as failed.
+          const now = clock.now();
+          for (const { event } of events) markInboxProcessed(db, event.webhookId, `failed: HighLevel refused to read this contact (${err.status} ${err.message})`, now);
+          deps.log?.warn({ err, locationId, highlevelId, events: events.length }, 'contact webhook set aside: HighLevel refused to read the contact');
+          // Counted: each cost a read, and the pass's cap bounds its requests too.
+          result.events += events.length;
+          continue;
+        }
         try {
           applyReady();
         } finally {
@@ -245,6 +260,26 @@ function groupByContact(batch: InboxEvent[], ignore: (e: InboxEvent, detail: str
     groups.set(parsed.data.id, list);
   }
   return groups;
+}
+
+/**
+ * HighLevel refused to read this one contact, for good: a 4xx about the request, such as the 403
+ * "The token does not have access to this location" for a contact of another location, or a 400 or
+ * 422 about the id (a contact that is gone is no error: getContact answers null). Not: a 401 (the
+ * location's token, or a scope Tandem lacks: every read fails alike), a scope refusal whatever its
+ * status, 408, 429, 5xx or no answer (retried), "Location is not active" (classified 'paused'):
+ * those concern the whole location.
+ */
+function refusedForThisContact(err: unknown): err is HighLevelError {
+  return (
+    err instanceof HighLevelError &&
+    err.kind === 'http' &&
+    err.status >= 400 &&
+    err.status < 500 &&
+    err.status !== 401 &&
+    !/scope/i.test(err.message) &&
+    classifyHighLevelError(err) === 'record'
+  );
 }
 
 /** One more failed attempt; events that failed too often are recorded as failed (the next pull repairs them). */

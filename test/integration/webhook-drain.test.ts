@@ -5,17 +5,20 @@
 // next ones wait for the next pull (at most every BULK_PULL_EVERY_MS); otherwise a few are still read
 // one by one, so each arrives at once, and they are counted across passes (BULK_UNKNOWN). A burst of snapshots of
 // linked contacts (no read, nothing to wait for) is applied CONTACTS_PER_TURN at a time, letting
-// the event loop run in between: webhooks arriving meanwhile are acknowledged, not held.
+// the event loop run in between: webhooks arriving meanwhile are acknowledged, not held. A contact
+// HighLevel will not let the location read (another location's, 403) is set aside as failed and
+// the pass goes on; a refusal of the location itself (401) still holds the pass back.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getContact } from '../../db/contacts.ts';
-import { getLinkByRemote } from '../../db/links.ts';
+import { createContact, getContact } from '../../db/contacts.ts';
+import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
 import { getSyncState } from '../../db/sync-state.ts';
-import { listInboxEvents, queuedInboxEvents } from '../../db/webhook-inbox.ts';
+import { getInboxEvent, listInboxEvents, queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { BULK_PULL_EVERY_MS, BULK_UNKNOWN, IMPORT_MODE_MS } from '../../server/sync/supervisor.ts';
+import { emptyContact } from '../../server/sync/contact-model.ts';
 import { CONTACTS_PER_TURN } from '../../server/sync/webhook-drain.ts';
 import { call, control, ManualClock, until } from '../helpers/emulator.ts';
-import { installedTandem, type TestTandem } from '../helpers/tandem.ts';
+import { createAgency, installedTandem, postWebhook, type TestTandem } from '../helpers/tandem.ts';
 
 let t: TestTandem & { location: { id: string } };
 let loc: string;
@@ -209,6 +212,81 @@ describe('a burst of snapshots', () => {
     }
     await syncAll();
     for (const id of ids) expect(getContact(t.db, loc, contactOf(id))?.fields.lastName).toBe('Again');
+  });
+});
+
+describe('a contact HighLevel will not let the location read', () => {
+  it("sets that contact's event aside as failed, and the pass goes on with the location's other work", async () => {
+    clock.advance(10_000);
+    const [mine] = await created(1, 'neighbour');
+    await syncAll();
+    // A contact of another location: reading it with this location's token answers 403.
+    const other = await createAgency(t, { name: 'Other Agency', locations: ['Elsewhere'] });
+    const foreign = await call(t.highlevelUrl, 'POST', '/contacts/', {
+      token: other.locations[0]!.privateToken,
+      body: { locationId: other.locations[0]!.id, firstName: 'Foreign', email: `foreign.${randomUUID().slice(0, 6)}@example.com` },
+    });
+    expect(foreign.status).toBe(201);
+    const foreignId = foreign.body.contact.id as string;
+
+    // A correctly signed ContactUpdate naming this location and that contact, queued first; then an
+    // edit made in HighLevel here, and a contact made in Tandem.
+    clock.advance(10_000);
+    const webhookId = randomUUID();
+    const body = { type: 'ContactUpdate', appId: t.app.appId, locationId: loc, id: foreignId, firstName: 'Foreign', webhookId, timestamp: new Date(clock.now()).toISOString() };
+    expect((await postWebhook(t, JSON.stringify(body))).status).toBe(200);
+    clock.advance(1);
+    expect((await hl('PUT', `/contacts/${mine}`, { lastName: 'Edited next door' })).status).toBe(200);
+    await t.emulator.emu.webhooks.idle();
+    await t.services.inbox.runOnce();
+    await until(() => queuedInboxEvents(t.db, loc).length === 2 || undefined, 'both events queued for the loop');
+    expect(JSON.parse(queuedInboxEvents(t.db, loc)[0]!.body).id).toBe(foreignId);
+    const local = createContact(t.db, {
+      locationId: loc,
+      fields: { ...emptyContact(), firstName: 'Made', lastName: 'In Tandem', email: `made.${randomUUID().slice(0, 6)}@example.com` },
+      now: clock.now(),
+      origin: 'local',
+    });
+
+    const pass = await t.services.sync.runOnce(loc);
+    expect(pass.error).toBeUndefined();
+    expect(getContact(t.db, loc, getLinkByRemote(t.db, loc, mine!)!.contactId)?.fields.lastName).toBe('Edited next door');
+    expect(getLinkByContact(t.db, loc, local.id)?.highlevelId).toBeTruthy();
+    expect(queuedInboxEvents(t.db, loc)).toEqual([]);
+    expect(getInboxEvent(t.db, webhookId)?.outcome).toBe('failed: HighLevel refused to read this contact (403 The token does not have access to this location.)');
+    expect(getLinkByRemote(t.db, loc, foreignId)).toBeUndefined();
+  });
+
+  it('sets aside a contact HighLevel answers 422 about, too', async () => {
+    clock.advance(10_000);
+    const [id] = await created(1, 'invalid');
+    const fault = { method: 'GET', path: `/contacts/${id}`, status: 422, body: { statusCode: 422, message: ['id must be a valid contact id'], error: 'Unprocessable Entity' }, times: 1 };
+    await control(t.highlevelUrl, 'POST', '/faults', fault);
+    try {
+      expect((await t.services.sync.runOnce(loc)).error).toBeUndefined();
+    } finally {
+      await control(t.highlevelUrl, 'DELETE', '/faults');
+    }
+    expect(queuedInboxEvents(t.db, loc)).toEqual([]);
+    const event = listInboxEvents(t.db).find((e) => e.type === 'ContactCreate' && JSON.parse(e.body).id === id);
+    expect(event?.outcome).toBe('failed: HighLevel refused to read this contact (422 id must be a valid contact id)');
+  });
+
+  it('still holds the whole pass back when the location itself is refused (401)', async () => {
+    clock.advance(10_000);
+    const [id] = await created(1, 'unauthorized');
+    const fault = { method: 'GET', path: `/contacts/${id}`, status: 401, body: { statusCode: 401, message: 'The token is not authorized for this scope.', error: 'Unauthorized' }, times: 1 };
+    await control(t.highlevelUrl, 'POST', '/faults', fault);
+    try {
+      const pass = await t.services.sync.runOnce(loc);
+      expect(pass.error).toBeDefined();
+      // Still queued, one attempt counted, for the pass the backoff brings.
+      expect(queuedInboxEvents(t.db, loc).map((e) => [JSON.parse(e.body).id, e.attempts])).toEqual([[id, 1]]);
+    } finally {
+      await control(t.highlevelUrl, 'DELETE', '/faults');
+    }
+    await syncAll();
+    expect(getLinkByRemote(t.db, loc, id!)).toBeDefined();
   });
 });
 
