@@ -135,6 +135,8 @@ async function main(): Promise<void> {
     tandem = await startTandem({
       ...data.options,
       listen: { port: 0, host: '127.0.0.1' },
+      // The app believes X-Forwarded-For only on requests bearing it (server/security/front-secret.ts).
+      frontSecret: data.frontSecret,
       onListening({ port: appPort, config, services }) {
         const log = data.options.quiet ? (pino({ level: 'silent' }) as FastifyBaseLogger) : (pino(loggerOptions(config)) as FastifyBaseLogger);
         mover = startMover(data.stagedPath, seqs, services, log);

@@ -1,13 +1,14 @@
 // Tandem's HTTP application: one Fastify instance with the error handler and every route
 // registered explicitly, so this file lists everything Tandem answers.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import formbody from '@fastify/formbody';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Database } from '../db/client.ts';
 import { loggerOptions } from './log.ts';
-import { installErrorHandlers } from './errors.ts';
+import { frameworkErrors, installErrorHandlers } from './errors.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerPanelRoutes } from './routes/panel.ts';
 import { registerPanelApiRoutes } from './routes/panel-api.ts';
@@ -17,6 +18,7 @@ import { registerPanelContactRoutes } from './routes/panel-contacts.ts';
 import { registerPanelOperationRoutes } from './routes/panel-operations.ts';
 import { apiV1Plugin } from './routes/api-v1.ts';
 import { registerSecurityHeaders } from './security/headers.ts';
+import { acceptForwardedOnlyFromFront } from './security/front-secret.ts';
 import { createPanelSessions, installPanelSessions } from './auth/session.ts';
 import { createServices, type Services } from './services.ts';
 import { registerInstallRoutes } from './routes/install.ts';
@@ -37,9 +39,12 @@ export interface AppDeps {
   services?: Services;
   /**
    * Requests come through the front thread's proxy (server/front.ts), which appends the client's
-   * address to X-Forwarded-For: that first hop is trusted, TRUST_PROXY applies beyond it.
+   * address to X-Forwarded-For: that first hop is trusted, TRUST_PROXY applies beyond it. Only on
+   * requests bearing the front's secret: others lose their forwarded headers (server/security/front-secret.ts).
    */
   behindFront?: boolean;
+  /** With behindFront: the secret the front marks its requests with. */
+  frontSecret?: string;
 }
 
 /** Fastify's `trustProxy` from TRUST_PROXY: which hops' X-Forwarded-For to believe (hop 0 is the socket's peer). */
@@ -59,12 +64,31 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void clock;
   // Client addresses (the sign-in rate limit is per address) come through trusted proxies only.
   const trustProxy = trustFunction(config.trustProxy, deps.behindFront ?? false);
+  const options: FastifyServerOptions = {
+    trustProxy,
+    // What the router refuses itself (a path that does not decode) in Tandem's error shape too.
+    frameworkErrors,
+    // Fastify's router gives up on a path parameter over 100 characters (a guard for regex
+    // parameters, which Tandem has none of): the path then matched no route, or the REST API's
+    // 405 wildcard, which named the very method used and answered without a key. Each route's own
+    // checks (an id's schema, its lookup) judge a parameter of any length instead; Node's limit on
+    // a request's head (16 KiB) bounds it.
+    routerOptions: { maxParamLength: Number.MAX_SAFE_INTEGER },
+  };
   const app: FastifyInstance =
     deps.logger === undefined
-      ? Fastify({ trustProxy, logger: loggerOptions(config) })
+      ? Fastify({ ...options, logger: loggerOptions(config) })
       : deps.logger === false
-        ? Fastify({ trustProxy, logger: false })
-        : Fastify({ trustProxy, loggerInstance: deps.logger });
+        ? Fastify({ ...options, logger: false })
+        : Fastify({ ...options, loggerInstance: deps.logger });
+  if (deps.behindFront) {
+    const secret = deps.frontSecret;
+    // Without it the internal port would believe anyone's X-Forwarded-For: refuse to start.
+    if (!secret) throw new Error('behind the front, the app needs the front\'s secret (frontSecret)');
+    // Ahead of Fastify's own listener, so nothing of Fastify (its log line, req.ip, req.host) ever
+    // sees forwarded headers the front did not send.
+    app.server.prependListener('request', (req: IncomingMessage) => acceptForwardedOnlyFromFront(req.headers, secret));
+  }
   const services = deps.services ?? createServices({ config, db, clock, logger: app.log });
   app.addHook('onClose', () => services.close());
   // Fastify closes the connections idle when close() begins, but one busy then (a webhook being

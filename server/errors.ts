@@ -1,6 +1,7 @@
 // HTTP errors: AppError for expected failures and the one handler that renders every error as
-// `{ "error": { "code", "message" } }`, hiding the details of 5xx (they go to the log instead).
-import type { FastifyError, FastifyInstance } from 'fastify';
+// `{ "error": { "code", "message" } }`, hiding the details of 5xx (they go to the log instead),
+// including what Fastify's router refuses before any route runs (frameworkErrors).
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export class AppError extends Error {
   constructor(
@@ -26,6 +27,7 @@ const CODES: Record<number, string> = {
   406: 'not_acceptable',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   422: 'unprocessable',
   429: 'too_many_requests',
@@ -35,24 +37,47 @@ export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
+function sendError(err: FastifyError | AppError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof AppError) {
+    if (err.status >= 500) req.log.error({ err }, 'request failed');
+    const message = err.status >= 500 ? 'Something went wrong on our side. Please try again.' : err.message;
+    return reply.code(err.status).send(errorBody(err.code, message));
+  }
+  if (err.validation) {
+    // Fastify's message already names the field, e.g. "body/name must be string".
+    return reply.code(400).send(errorBody('invalid_request', `Invalid request: ${err.message}`));
+  }
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    return reply.code(status).send(errorBody(CODES[status] ?? 'bad_request', err.message));
+  }
+  req.log.error({ err }, 'unhandled error');
+  return reply.code(500).send(errorBody('internal_error', 'Something went wrong on our side. Please try again.'));
+}
+
+/**
+ * Fastify's `frameworkErrors` option: what its router refuses before any route, hook or error
+ * handler is involved, which Fastify would otherwise answer in its own shape
+ * (`{"error":"Bad Request","code":"FST_ERR_BAD_URL",…}`). In practice that is a path whose
+ * %-escapes do not decode (FST_ERR_BAD_URL); a parameter over Fastify's length limit
+ * (FST_ERR_MAX_PARAM_LENGTH) cannot happen since buildApp lifts that limit.
+ */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  // No hook runs for these answers, so helmet's headers (server/security/headers.ts) would be
+  // missing: at least the JSON body is never sniffed as something else, nor framed.
+  reply.headers({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'content-security-policy': "default-src 'none'; frame-ancestors 'none'" });
+  if (err.code === 'FST_ERR_BAD_URL') {
+    // The REST API's code for malformed input of any kind (README, server/routes/api-v1.ts); the
+    // rest of Tandem answers a 400 as `bad_request`, as sendError would.
+    const code = req.url.startsWith('/api/v1/') ? 'invalid_request' : 'bad_request';
+    reply.code(400).send(errorBody(code, 'Invalid request: the URL path has a %-escape that does not decode as UTF-8 (send a literal "%" as %25).'));
+    return;
+  }
+  sendError(err, req, reply);
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
-    if (err instanceof AppError) {
-      if (err.status >= 500) req.log.error({ err }, 'request failed');
-      const message = err.status >= 500 ? 'Something went wrong on our side. Please try again.' : err.message;
-      return reply.code(err.status).send(errorBody(err.code, message));
-    }
-    if (err.validation) {
-      // Fastify's message already names the field, e.g. "body/name must be string".
-      return reply.code(400).send(errorBody('invalid_request', `Invalid request: ${err.message}`));
-    }
-    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-    if (status >= 400 && status < 500) {
-      return reply.code(status).send(errorBody(CODES[status] ?? 'bad_request', err.message));
-    }
-    req.log.error({ err }, 'unhandled error');
-    return reply.code(500).send(errorBody('internal_error', 'Something went wrong on our side. Please try again.'));
-  });
+  app.setErrorHandler(sendError);
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody('not_found', `No route for ${req.method} ${req.url.split('?')[0]}`));

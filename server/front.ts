@@ -29,6 +29,7 @@ import { startCheckpointer } from '../db/checkpointer.ts';
 import { writeProblem } from '../db/client.ts';
 import { openInboxLookup } from '../db/webhook-inbox.ts';
 import { createStagedWriter } from './installs/staged-writer.ts';
+import { FRONT_SECRET_HEADER, newFrontSecret } from './security/front-secret.ts';
 
 const WEBHOOK_PATH = '/webhooks/highlevel';
 
@@ -64,6 +65,11 @@ export interface AppThreadData {
   options: FrontOptions & { env: NodeJS.ProcessEnv };
   stagedPath: string;
   shared: SharedArrayBuffer;
+  /**
+   * Put on every request the front passes on: the app believes X-Forwarded-For only on requests
+   * bearing it (server/security/front-secret.ts). Made at each start; never logged.
+   */
+  frontSecret: string;
 }
 
 export async function startFront(options: FrontOptions = {}): Promise<RunningFront> {
@@ -104,6 +110,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   let inbox: ReturnType<typeof openInboxLookup> | undefined;
   let appPort: number | undefined;
   const agent = new http.Agent({ keepAlive: true });
+  const frontSecret = newFrontSecret();
 
   const writer = createStagedWriter(staged, seqs, (err) => log.error({ err }, 'webhooks not staged; asking HighLevel to redeliver'));
 
@@ -171,6 +178,8 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
     const peer = req.socket.remoteAddress ?? '';
     const forwarded = headers['x-forwarded-for'];
     headers['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${peer}` : peer;
+    // Marks the request as the front's; replaces whatever a client sent under that name.
+    headers[FRONT_SECRET_HEADER] = frontSecret;
     const upstream = http.request({ host: '127.0.0.1', port: appPort, method: req.method, path: req.url, headers, agent }, (up) => {
       res.writeHead(up.statusCode ?? 502, withoutHopHeaders(up.headers));
       up.pipe(res);
@@ -203,7 +212,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   // The public port is the front's (env.PORT); the app's own is picked by the app thread. The
   // sandbox was prepared (and reset) above, so the app thread finds it as it is now.
   const { port: _public, reset: _reset, ...rest } = options;
-  const data: AppThreadData = { options: { ...rest, env }, stagedPath, shared };
+  const data: AppThreadData = { options: { ...rest, env }, stagedPath, shared, frontSecret };
   const worker = startAppThread(data);
   let closed: (() => void) | undefined;
   let started: AppStarted;

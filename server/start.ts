@@ -41,6 +41,8 @@ export interface StartOptions {
    * (server/front.ts) listens there and passes everything but webhooks on. Implies `behindFront`.
    */
   listen?: { port: number; host: string };
+  /** With `listen`: the secret the front marks its requests with (server/security/front-secret.ts). */
+  frontSecret?: string;
   /** Called once the app listens, before the sandbox's install and the sync loop start. */
   onListening?(listening: { port: number; config: Config; services: Services }): void;
 }
@@ -194,7 +196,7 @@ export async function startTandem(options: StartOptions = {}): Promise<RunningTa
     const clock = options.clock ?? systemClock;
     const logger = options.quiet ? { logger: false as const } : {};
     const services = createServices({ config, db: database, clock, ...logger, ...(options.sync ? { sync: options.sync } : {}), ...(options.operations ? { operations: options.operations } : {}) });
-    app = buildApp({ config, db: database, clock, services, ...logger, behindFront: options.listen !== undefined, sandboxUrl: sandbox?.info.sandboxUrl });
+    app = buildApp({ config, db: database, clock, services, ...logger, behindFront: options.listen !== undefined, frontSecret: options.frontSecret, sandboxUrl: sandbox?.info.sandboxUrl });
     // In the sandbox at the default level, what the start itself logs would print as raw JSON
     // above the banner, which says what matters: Fastify's line for the port the app listens on
     // (under `npm start` an internal loopback port behind the front, server/front.ts) and the

@@ -167,6 +167,40 @@ describe('malformed input', () => {
     expect((await call('PUT', '/api/v1/contacts/a/b/c')).status).toBe(404);
   });
 
+  it('answers an id of any length as it answers any malformed id: 401 without a key, else 400 naming it, never 405', async () => {
+    // Over 100 characters, Fastify's router used to give up on the path: the 405 wildcard then
+    // answered, without a key, that GET is not allowed and to use GET.
+    for (const length of [65, 101, 5000]) {
+      const id = 'c'.repeat(length);
+      const calls: [string, string, unknown?][] = [
+        ['GET', `/api/v1/contacts/${id}`],
+        ['HEAD', `/api/v1/contacts/${id}`],
+        ['PATCH', `/api/v1/contacts/${id}`, { firstName: 'Long' }],
+        ['DELETE', `/api/v1/contacts/${id}`],
+        ['POST', `/api/v1/contacts/${id}/restore`],
+        ['GET', `/api/v1/users/${id}`],
+        ['POST', `/api/v1/users/${id}/deactivate`],
+      ];
+      for (const [method, path, body] of calls) {
+        const what = `${method} ${path.replace(id, `<${length}>`)}`;
+        const anonymous = await restCall(t.url, method, path, { body });
+        expect(anonymous.status, what).toBe(401);
+        const res = await call(method, path, { body });
+        expect(res.status, what).toBe(400);
+        if (method === 'HEAD') continue;
+        expect(res.body, what).toEqual({ error: { code: 'invalid_request', message: expect.stringContaining('params.id') } });
+      }
+    }
+  });
+
+  it('answers a path whose %-escapes do not decode with 400 invalid_request, as any malformed input', async () => {
+    for (const withKey of [true, false]) {
+      const res = await restCall(t.url, 'GET', '/api/v1/contacts/%E0%A4%A', { key: withKey ? key : null });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: { code: 'invalid_request', message: expect.stringContaining('%-escape') } });
+    }
+  });
+
   it('says a query parameter was given twice, rather than that its value is wrong', async () => {
     for (const [path, name] of [
       ['/api/v1/contacts?limit=1&limit=2', 'limit'],

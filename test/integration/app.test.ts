@@ -13,6 +13,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate, openDatabase, writeProblem, type Database } from '../../db/client.ts';
 import { readOnlyFiles } from '../helpers/read-only.ts';
 import { installations } from '../../db/schema.ts';
+import { upsertInstallation } from '../../db/installations.ts';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const REAL_ENV = {
@@ -198,6 +199,52 @@ describe('http', () => {
     const res = await app.inject({ method: 'GET', url: '/nope?x=1' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toEqual({ error: { code: 'not_found', message: 'No route for GET /nope' } });
+  });
+
+  it('answers a path whose %-escapes do not decode with the JSON error shape, not Fastify\'s own', async () => {
+    // Refused by Fastify's router before any route or hook (FST_ERR_BAD_URL).
+    for (const url of ['/api/panel/contacts/%E0%A4%A', '/panel/%E0%A4%A', '/%E0%A4%A?x=1', '/api/v1/contacts/%E0%A4%A']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json(), url).toEqual({
+        error: {
+          // The REST API's one code for malformed input (README).
+          code: url.startsWith('/api/v1/') ? 'invalid_request' : 'bad_request',
+          message: 'Invalid request: the URL path has a %-escape that does not decode as UTF-8 (send a literal "%" as %25).',
+        },
+      });
+    }
+  });
+
+  it('treats a panel id of any length as any unknown id: 401 without a session, 404 with one', async () => {
+    // Over 100 characters, Fastify's router used to give up on the path (FST_ERR_MAX_PARAM_LENGTH, its own shape).
+    const id = 'x'.repeat(5000);
+    const calls: [string, string][] = [
+      ['GET', `/api/panel/operations/${id}`],
+      ['GET', `/api/panel/operations/${id}/items`],
+      ['POST', `/api/panel/operations/${id}/cancel`],
+      ['PATCH', `/api/panel/contacts/${id}`],
+      ['DELETE', `/api/panel/api-keys/${id}`],
+    ];
+    upsertInstallation(database.db, { locationId: 'loc-long-ids', companyId: 'co-long-ids', now: Date.now() });
+    const { token } = await app.panelSessions.issue({
+      userId: 'user-long-ids',
+      companyId: 'co-long-ids',
+      locationId: 'loc-long-ids',
+      role: 'admin',
+      userType: 'location',
+      name: 'Admin',
+      email: 'admin@example.com',
+    });
+    for (const [method, url] of calls) {
+      const anonymous = await app.inject({ method: method as 'GET', url });
+      expect(anonymous.statusCode, `${method} without a session`).toBe(401);
+      expect(anonymous.json().error.code).toBe('sign_in_failed');
+      const signedIn = await app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` } });
+      expect(signedIn.statusCode, `${method} ${url.slice(0, 40)}`).toBe(404);
+      expect(Object.keys(signedIn.json())).toEqual(['error']);
+      expect(signedIn.json().error.code).toBe('not_found');
+    }
   });
 });
 

@@ -11,6 +11,8 @@ import { openDatabase, type Database } from '../../db/client.ts';
 import { openStagedInbox, stagedInboxPath } from '../../db/staged-inbox.ts';
 import { getInboxEvent } from '../../db/webhook-inbox.ts';
 import { APP_THREAD_NAME, APP_THREAD_NICE } from '../../server/app-thread.ts';
+import { EXCHANGE_LIMIT } from '../../server/routes/panel-api.ts';
+import { FRONT_SECRET_HEADER } from '../../server/security/front-secret.ts';
 import { startFront, type RunningFront } from '../../server/front.ts';
 import { WEBHOOK_BODY_LIMIT } from '../../server/highlevel/webhook-events.ts';
 import { ConfigError } from '../../server/config.ts';
@@ -27,8 +29,8 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function start(reset = false): Promise<{ front: RunningFront; db: Database; key: KeyObject }> {
-  const front = await startFront({ dataDir, port: 0, emulatorPort: 0, quiet: true, env: {}, reset });
+async function start(reset = false, env: Record<string, string> = {}): Promise<{ front: RunningFront; db: Database; key: KeyObject }> {
+  const front = await startFront({ dataDir, port: 0, emulatorPort: 0, quiet: true, env, reset });
   running.front = front;
   running.db = openDatabase(front.databasePath);
   // The sandbox's emulated HighLevel signs with this key; Tandem trusts its public half.
@@ -130,6 +132,43 @@ describe('Tandem in two threads', () => {
     expect(contact.email).toBe(email);
     const read = await fetch(`${url}/api/v1/contacts/${contact.id}`, { headers: { authorization: `Bearer ${apiKey}` } });
     expect(await read.json()).toMatchObject({ id: contact.id, firstName: 'Fronted', email });
+  });
+
+  it("believes a client's forwarded address only from the front, not from whoever reaches the app thread's port", async () => {
+    /** Statuses of `count` failed panel sign-ins sent to `url`, the i-th with `headers(i)`. */
+    const signIns = async (url: string, count: number, headers: (i: number) => Record<string, string>) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const res = await fetch(`${url}/api/panel/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers(i) },
+          body: JSON.stringify({ payload: 'not-highlevel-user-data' }),
+        });
+        statuses.push(res.status);
+      }
+      return statuses;
+    };
+    const { capacity } = EXCHANGE_LIMIT;
+    const count = capacity + 5;
+    /** One address's allowance, then 429 (one token comes back every 3 s: a slow machine may get one more 401). */
+    const expectLimited = (statuses: number[]) => {
+      expect(statuses.slice(0, capacity)).toEqual(Array(capacity).fill(401));
+      expect(statuses.slice(capacity)).toContain(429);
+    };
+
+    // TRUST_PROXY unset (README): the public port believes no client's X-Forwarded-For.
+    expectLimited(await signIns(running.front!.tandemUrl, count, (i) => ({ 'x-forwarded-for': `203.0.113.${i}` })));
+
+    // TRUST_PROXY=1: through the public port, each client behind the proxy has its own allowance.
+    await stop();
+    const { front } = await start(false, { TRUST_PROXY: '1' });
+    expect(await signIns(front.tandemUrl, count, (i) => ({ 'x-forwarded-for': `198.51.100.${i}` }))).toEqual(Array(count).fill(401));
+    // Straight to the app thread's own port (any local process can): its X-Forwarded-For is not
+    // believed, nor is a guess at the front's secret; every request counts as its socket's address.
+    expectLimited(await signIns(front.appUrl, count, (i) => ({ 'x-forwarded-for': `10.9.0.${i}`, [FRONT_SECRET_HEADER]: `guess-${i}` })));
+    // A client naming the front's header on the public port changes nothing: the front sets it
+    // itself (were the client's guess passed on, the request would count as 127.0.0.1, limited above).
+    expect(await signIns(front.tandemUrl, 1, () => ({ 'x-forwarded-for': '198.51.100.200', [FRONT_SECRET_HEADER]: 'guess' }))).toEqual([401]);
   });
 
   it('keeps acknowledged events that were not moved yet across a restart', async () => {
