@@ -199,6 +199,9 @@ function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: strin
   const local = getContact(db, locationId, link.contactId);
   if (local && local.archivedAt === null) archiveContact(db, { locationId, id: local.id, now, origin: 'remote' });
   tombstone(db, locationId, highlevelId, now);
+  // The deletion wins: a Tandem change still held for this contact (updates Inbound, a failure)
+  // has nowhere to go, and the panel would go on counting it. A restore queues the contact again.
+  if (local) dropOutbox(db, locationId, local.id);
   return 'archived';
 }
 

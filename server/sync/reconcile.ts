@@ -188,7 +188,10 @@ export async function pull(deps: PullDeps, locationId: string, opts: { full?: bo
         const remote = fromHighLevel(doc, deps.ownerMap, { complete: true });
         if (remote.unmatchedOwner) sweep?.owners.add(remote.unmatchedOwner);
         const updated = remote.dateUpdated;
-        if (!(updated !== undefined && updated === at && seenAt.has(doc.id))) {
+        // An incremental run skips what it applied at the cursor's instant; a full sweep applies
+        // every record, since what it is for may be Tandem's side (an owner paired since: the
+        // catch-up sweep), and the newest records would otherwise never get it.
+        if (run.full || !(updated !== undefined && updated === at && seenAt.has(doc.id))) {
           if (remote.unmatchedOwner) result.unmatchedOwners.add(remote.unmatchedOwner);
           apply.push(remote);
         }

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findContactsByEmail, getContact, restoreContact, updateContact, type Contact } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
-import { getOutbox } from '../../db/outbox.ts';
-import { getSyncState } from '../../db/sync-state.ts';
+import { getOutbox, PARKED_AT } from '../../db/outbox.ts';
+import { getSyncState, updateSyncState } from '../../db/sync-state.ts';
 import { createUser } from '../../db/users.ts';
 import { createApiKey } from '../../db/api-keys.ts';
 import { listInboxEvents } from '../../db/webhook-inbox.ts';
@@ -84,6 +84,22 @@ describe('webhooks into Tandem', () => {
     const restored = restoreContact(t.db, { locationId: loc, id: archived.id, now: Date.now(), origin: 'remote' });
     expect(restored.archivedAt).toBeNull();
     expect(restored.fields.firstName).toBe('Annie');
+  });
+
+  it('drops a Tandem edit held by Inbound updates when HighLevel deletes the contact: nothing is left to send', async () => {
+    const id = await hlCreate({ firstName: 'Held', email: unique('held') });
+    const contact = await until(() => linked(id), 'the contact in Tandem');
+    // Updates are Inbound (the default): the edit waits in the outbox, counted on the panel.
+    updateContact(t.db, { locationId: loc, id: contact.id, patch: { companyName: 'Held Co' }, now: Date.now(), origin: 'local' });
+    t.services.sync.wake(loc);
+    await until(() => getOutbox(t.db, loc, contact.id)?.nextAttemptAt === PARKED_AT || undefined, 'the edit parked');
+    const before = syncStatus(t.db, loc).pendingOutbound;
+    expect((await hl('DELETE', `/contacts/${id}`)).status).toBe(200);
+    await until(() => (linked(id)?.archivedAt ? true : undefined), 'the archive in Tandem');
+    // The deletion wins (the contact is archived, restorable); its held edit would never go out.
+    expect(getOutbox(t.db, loc, contact.id)).toBeUndefined();
+    expect(syncStatus(t.db, loc).pendingOutbound).toBe(before - 1);
+    expect(linked(id)?.fields.companyName).toBe('Held Co');
   });
 
   it('T07 applies a duplicated webhook once', async () => {
@@ -193,6 +209,11 @@ describe('webhooks into Tandem', () => {
     const id = await hlCreate({ firstName: 'Waiting', email: unique('waiting'), assignedTo: owner.id });
     await until(() => getSyncState(t.db, loc).unmatchedOwners.remote.includes(owner.id) || undefined, 'the unmatched owner reported');
     expect(linked(id)?.fields.ownerUserId).toBeNull();
+    // A pull has read it too: the newest contact, at the cursor's instant, which incremental pulls
+    // skip once applied (the catch-up sweep below must not).
+    updateSyncState(t.db, loc, { nextPullAt: 0 }, Date.now());
+    t.services.sync.wake(loc);
+    await until(() => getSyncState(t.db, loc).cursor.seenIds.includes(id) || undefined, 'a pull past the contact');
     // Nothing else happens in HighLevel: only the user's creation can bring the next pass before
     // the next scheduled pull (minutes away).
     const key = createApiKey(t.db, { locationId: loc, name: 'vendor', createdBy: null, now: Date.now() }).key;
