@@ -25,8 +25,8 @@ import { deleteLink, getLinkByRemote, insertLink, isContactLinked, linkedContact
 import { dropOutbox, enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
-import type { RemoteContact } from '../highlevel/contact-mapping.ts';
-import { SCALAR_FIELDS, emptyContact, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
+import { WEBHOOK_SNAPSHOT_FIELDS, type RemoteContact } from '../highlevel/contact-mapping.ts';
+import { SCALAR_FIELDS, emptyContact, fieldEquals, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
 import { isEcho, linkFill, mergeContact, pendingLocal, type MergeResult } from './merge.ts';
 
 export interface InboundDeps {
@@ -150,7 +150,9 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   const link = known === undefined ? getLinkByRemote(db, locationId, remote.id) : (known ?? undefined);
   if (!link) return applyUnlinked(deps, locationId, remote, opts);
   if (link.remoteDeletedAt !== null) return 'tombstoned';
-  if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt) return 'stale';
+  if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt && !isLedgerVersion(remote, link.base, opts)) {
+    return 'stale';
+  }
   if (isEcho(remote.fields, link.base)) {
     if (remote.dateUpdated !== undefined && remote.dateUpdated !== link.remoteUpdatedAt) {
       saveLink(db, { ...link, remoteUpdatedAt: remote.dateUpdated, now });
@@ -190,6 +192,19 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   // value): with nothing left to send, its row goes, or the panel would count it as held.
   else if (!archived && pendingLocal(link.base, local.fields).length > 0 && pendingLocal(base, (written ?? local).fields).length === 0) dropOutbox(db, locationId, local.id);
   return written ? 'updated' : 'unchanged';
+}
+
+/**
+ * A complete record dated before the ledger's version may be that very version: a webhook's
+ * version is the event's timestamp, which HighLevel stamps after the write it announces (the
+ * record's dateUpdated), so the later read of that write looks older. It is that write when it
+ * holds every value the webhook carried (the owner aside: while unmatched it is not in the ledger);
+ * then it is applied like any read, bringing what no webhook carries (the timezone) and owners
+ * paired since. Without this, such a contact was 'stale' to every pull and sweep until HighLevel
+ * changed it again. A read of an older write holds other values, and stays 'stale'.
+ */
+function isLedgerVersion(remote: RemoteContact, base: ContactFields, opts: ApplyOptions): boolean {
+  return opts.complete && WEBHOOK_SNAPSHOT_FIELDS.every((f) => f === 'ownerUserId' || fieldEquals(f, remote.fields[f] as never, base[f] as never));
 }
 
 function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: string, known?: Link | null): InboundOutcome {

@@ -10,9 +10,10 @@
 // Snapshots older than the ledger's version are stale, and those equal to the ledger echoes,
 // without a read. Events about one contact in the same batch collapse to the newest. A deletion is
 // final in HighLevel (ids are never reused), so a ContactDelete needs no read. Assumption (not in
-// CONTRACT; the emulator stamps both at once): a change's timestamp is its dateUpdated, so stamps
-// order changes as their writes, and the timezone, which no snapshot carries, reaches Tandem with
-// the next read of the contact (a pull or a re-read).
+// CONTRACT): stamps order changes as their writes. A stamp comes after the write's dateUpdated (the
+// emulator's by a millisecond or so, HighLevel's by however long its queue takes), so the next read
+// of the same write looks older than the ledger; it is applied all the same (inbound.ts
+// isLedgerVersion), and brings the timezone, which no snapshot carries.
 // A read HighLevel refuses for that contact alone (refusedForThisContact: e.g. an event naming
 // another location's contact) sets its events aside as failed and the drain goes on; a failure
 // about the whole location (its token, 429, HighLevel down) ends the pass, which the supervisor

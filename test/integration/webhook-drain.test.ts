@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContact, getContact } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
-import { getSyncState } from '../../db/sync-state.ts';
+import { getSyncState, updateSyncState } from '../../db/sync-state.ts';
+import { webhookPayload } from '../../emulator/contact-model.ts';
 import { getInboxEvent, listInboxEvents, queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { BULK_PULL_EVERY_MS, BULK_UNKNOWN, IMPORT_MODE_MS } from '../../server/sync/supervisor.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
@@ -305,5 +306,57 @@ describe('the way in', () => {
     await syncAll();
     expect(getContact(t.db, loc, getLinkByRemote(t.db, loc, id)!.contactId)?.fields.firstName).toBe('Straight');
     expect(listInboxEvents(t.db).find((e) => e.type === 'ContactCreate' && JSON.parse(e.body).id === id)?.outcome).toMatch(/^applied/);
+  });
+});
+
+describe('a webhook stamped after the write it announces', () => {
+  it('lets a later read of that same write bring what the snapshot cannot carry (the timezone)', async () => {
+    const [id] = await created(1, 'stamped');
+    await syncAll();
+    const contactId = getLinkByRemote(t.db, loc, id!)!.contactId;
+    // An edit in HighLevel whose webhook HighLevel stamps two seconds after the write (HighLevel's
+    // dateUpdated): its own delivery is dropped, and the stamped copy delivered by hand.
+    await control(t.highlevelUrl, 'POST', '/webhooks/faults', { mode: 'drop', count: 1, type: 'ContactUpdate' });
+    expect((await hl('PUT', `/contacts/${id}`, { city: 'Porto', timezone: 'Europe/Lisbon' })).status).toBe(200);
+    await t.emulator.emu.webhooks.idle();
+    const doc = t.emulator.emu.contact(id!)!;
+    clock.advance(2_000);
+    const body = JSON.stringify({ ...webhookPayload('ContactUpdate', doc), timestamp: new Date(clock.now()).toISOString(), webhookId: randomUUID() });
+    expect((await postWebhook(t, body)).status).toBe(200);
+    await t.services.inbox.runOnce();
+    await syncAll();
+    expect(getContact(t.db, loc, contactId)?.fields).toMatchObject({ city: 'Porto', timezone: null });
+    // The next full sweep reads that very write, dated two seconds before the webhook.
+    updateSyncState(t.db, loc, { lastFullSweepAt: null, nextPullAt: 0 }, clock.now());
+    await syncAll();
+    expect(getContact(t.db, loc, contactId)?.fields).toMatchObject({ city: 'Porto', timezone: 'Europe/Lisbon' });
+  });
+
+  it('still refuses a read of an older write', async () => {
+    const [id] = await created(1, 'older');
+    await syncAll();
+    const contactId = getLinkByRemote(t.db, loc, id!)!.contactId;
+    expect((await hl('PUT', `/contacts/${id}`, { city: 'Braga' })).status).toBe(200);
+    await t.emulator.emu.webhooks.idle();
+    await t.services.inbox.runOnce();
+    await syncAll();
+    expect(getContact(t.db, loc, contactId)?.fields.city).toBe('Braga');
+    // Search still shows the write before (it lags): a sweep then must not bring 'Braga' back to before.
+    const link = getLinkByRemote(t.db, loc, id!)!;
+    t.emulator.emu.setConfig({ searchLagMs: 60_000 });
+    try {
+      clock.advance(1_000);
+      expect((await hl('PUT', `/contacts/${id}`, { city: 'Faro' })).status).toBe(200);
+      await t.emulator.emu.webhooks.idle();
+      await t.services.inbox.runOnce();
+      await syncAll();
+      expect(getContact(t.db, loc, contactId)?.fields.city).toBe('Faro');
+      expect(getLinkByRemote(t.db, loc, id!)!.remoteUpdatedAt).toBeGreaterThan(link.remoteUpdatedAt!);
+      updateSyncState(t.db, loc, { lastFullSweepAt: null, nextPullAt: 0 }, clock.now());
+      await syncAll();
+      expect(getContact(t.db, loc, contactId)?.fields.city).toBe('Faro');
+    } finally {
+      t.emulator.emu.setConfig({ searchLagMs: 0 });
+    }
   });
 });
