@@ -5,10 +5,12 @@
 // ciphertext blocks without the secret. Each seam decrypts to 16 bytes of garbage and the block
 // after it to text of their choosing (`","role":"admin"`), so a lenient reader (invalid bytes read as
 // U+FFFD, the last of two equal keys winning) took about one splice in ten as an admin. What
-// HighLevel encrypts is JSON.stringify of a flat object: valid UTF-8, no control characters, each
-// key once, ids of letters and digits. Read strictly, a seam's garbage breaks one of those except by
-// a chance of about one in ten million per attempt (16 random bytes that happen to be printable
-// text), and sign-ins are rate-limited per address.
+// HighLevel encrypts is JSON.stringify of a flat object: valid UTF-8, no raw C0 control characters,
+// each key once, ids of letters and digits. Read strictly, a splice must repeat a key (refused), or
+// overwrite one and leave its seam's garbage in the value before it, which must then be valid UTF-8
+// and JSON (16 random bytes: about one chance in a million) and, in an id, of id characters; and
+// sign-ins are rate-limited per address. The role it could reach is checked against HighLevel's
+// listing of the location's users too (server/auth/session.ts effectiveRole).
 import { createDecipheriv, createHash } from 'node:crypto';
 import { z } from 'zod';
 
@@ -63,9 +65,9 @@ export function decryptSsoPayload(payload: string, sharedSecret: string): SsoUse
   } catch {
     throw new SsoError();
   }
-  // C0 and C1 controls and U+FFFD: JSON.stringify leaves none in its output (it escapes the C0
-  // ones), and a seam's garbage rarely avoids them all.
-  if (/[\u0000-\u001f\u007f-\u009f\ufffd]/.test(plain) || hasRepeatedKey(plain)) throw new SsoError();
+  // Raw C0 controls JSON.parse refuses itself; DEL, the C1 controls and U+FFFD JSON.stringify
+  // leaves as they are, and real names hold them (U+FFFD after a bad import), so they pass.
+  if (hasRepeatedKey(plain)) throw new SsoError();
   let data: unknown;
   try {
     data = JSON.parse(plain);
