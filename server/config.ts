@@ -173,7 +173,8 @@ const fields = {
   HIGHLEVEL_CLIENT_ID: z.string().trim().min(1),
   HIGHLEVEL_CLIENT_SECRET: z.string().trim().min(1),
   HIGHLEVEL_SHARED_SECRET: z.string().min(1),
-  HIGHLEVEL_APP_ID: z.string().trim().regex(/^[A-Za-z0-9]{8,64}$/, 'must be the app id: letters and digits only').optional(),
+  // Whatever form the log shows (a 24-hex id, or a whole Client ID with its '-' part).
+  HIGHLEVEL_APP_ID: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be the app id as Tandem's log shows it: letters, digits, '-' or '_', at most 64").optional(),
   HIGHLEVEL_WEBHOOK_PUBLIC_KEY: z
     .string()
     // .env files often carry PEMs on one line with literal "\n".

@@ -17,8 +17,9 @@ describe('HIGHLEVEL_APP_ID', () => {
     expect(loadConfig(ENV).highlevel.appId).toBe('6835011c08f18f1088f92f9f');
   });
 
-  it('is taken as given, trimmed, when set', () => {
+  it('is taken as given, trimmed, when set, a whole Client ID included', () => {
     expect(loadConfig({ ...ENV, HIGHLEVEL_APP_ID: ' 6835011c08f18f1088f9 ' }).highlevel.appId).toBe('6835011c08f18f1088f9');
+    expect(loadConfig({ ...ENV, HIGHLEVEL_APP_ID: '0467950cf04bf3d2d9354dfe-0dfo6vze' }).highlevel.appId).toBe('0467950cf04bf3d2d9354dfe-0dfo6vze');
   });
 
   it('names the variable when it is not an id', () => {
