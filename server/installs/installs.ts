@@ -52,6 +52,12 @@ export const NO_TOKEN_REASON = 'HighLevel did not give Tandem access to this sub
  * recorded as needing re-authorisation, so a normal install never shows that state in passing.
  */
 export const AUTHORIZATION_GRACE_MS = 2 * 60_000;
+/**
+ * An INSTALL stamped this long after Tandem's token for the location was issued is a reinstall:
+ * the uninstall before it revoked that token. Less than this apart, it is taken as the INSTALL of
+ * the very install that token came from (its callback, or the agency's mint, a moment before).
+ */
+export const REINSTALL_MARGIN_MS = 60_000;
 
 export interface LocationResult {
   locationId: string;
@@ -222,7 +228,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
     const at = happenedAt(event) ?? receivedAt;
     if (event.locationId) {
       const locationId = event.locationId;
-      return lock(locationKey(locationId), () => installLocationEvent(locationId, event.companyId, domain, graceEnds, at));
+      return lock(locationKey(locationId), () => installLocationEvent(locationId, event.companyId, domain, graceEnds, at, happenedAt(event)));
     }
     if (!event.companyId) return { outcome: 'ignored', detail: 'INSTALL without locationId or companyId' };
     const companyId = event.companyId;
@@ -264,6 +270,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
     domain: string | null | undefined,
     graceEnds: number,
     at: number,
+    sentAt: number | undefined,
   ): Promise<EventOutcome> {
     const existing = getInstallation(db, locationId);
     // Sent before the location's latest UNINSTALL (a late delivery of an earlier install): HighLevel
@@ -274,6 +281,21 @@ export function createInstalls(deps: InstallsDeps): Installs {
       return { outcome: 'ignored', detail: `INSTALL sent at ${iso(at)} is older than the UNINSTALL of ${iso(existing.uninstalledAt)}` };
     }
     const owner = { type: 'location' as const, id: locationId };
+    // Installed again since Tandem's token was issued: the uninstall before this INSTALL (its
+    // UNINSTALL not seen yet, or lost) revoked that token. With the agency's authorization a new
+    // one is minted, so the location works, and that UNINSTALL, when it comes, is older than it.
+    const issuedAt = tokenRowState(db, owner)?.issuedAt;
+    const agency = eventCompanyId ?? existing?.companyId;
+    if (sentAt !== undefined && issuedAt !== undefined && sentAt > issuedAt + REINSTALL_MARGIN_MS && agency && hasTokens(db, { type: 'company', id: agency })) {
+      try {
+        await activate(await mintLocationToken(endpoints, await tokens.companyToken(agency), agency, locationId, clock.now()));
+        if (domain !== undefined) setWhitelabelDomain(db, agency, domain, clock.now());
+        return { outcome: 'applied', detail: "installed again: a new location token from the agency's authorization" };
+      } catch (err) {
+        if (err instanceof TransientTokenError || classifyHighLevelError(err) === 'retry') throw err;
+        log.warn({ err, companyId: agency, locationId }, 'agency could not mint a new token for a reinstalled location; keeping the one held');
+      }
+    }
     if (hasTokens(db, owner)) {
       // The webhook of an install the callback already completed, or a reinstall. A token already
       // known to be dead (needs re-auth) or a paused location is not revived by the event alone.

@@ -454,6 +454,29 @@ describe('late install events: HighLevel delivers out of order, and redelivers a
     }
   });
 
+  it('takes a fresh token when HighLevel installs a location again after Tandem\'s token, so an UNINSTALL from before it is then late', async () => {
+    const agency = await createAgency(t, { name: 'Round Trip Agency', locations: ['Round Trip'] });
+    const location = agency.locations[0]!;
+    await installAgency(t, { userId: agency.adminId });
+    await settle(t);
+    // The agency's admin uninstalls the app from the location; that UNINSTALL is not delivered yet
+    // (HighLevel got a 429, or delivers concurrently) when they install it there again.
+    clock.advance(60_000);
+    const uninstalledAt = clock.now();
+    await control(t.highlevelUrl, 'POST', '/webhooks/faults', { mode: 'drop', count: 1, type: 'UNINSTALL' });
+    await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, locationId: location.id });
+    clock.advance(3_000);
+    await control(t.highlevelUrl, 'POST', '/installs', { appId: t.app.appId, locationId: location.id });
+    await settle(t);
+    // The INSTALL found Tandem holding a token from before the uninstall (revoked by it): a new one.
+    expect(installationOf(t, location.id)?.status).toBe('active');
+    expect(await tokenWorks(location.id)).toBe(true);
+    clock.advance(5_000);
+    const late = await deliver({ type: 'UNINSTALL', locationId: location.id }, uninstalledAt);
+    expect((await processed(late)).outcome).toMatch(/^ignored: UNINSTALL sent at .* is older than the install of /);
+    expect(installationOf(t, location.id)?.status).toBe('active');
+  });
+
   it('ignores an INSTALL sent before the UNINSTALL that followed it: the location stays uninstalled', async () => {
     const agency = await createAgency(t, { name: 'Moved On Agency', locations: ['Moved On'] });
     const location = agency.locations[0]!;
