@@ -80,6 +80,12 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler(sendError);
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(errorBody('not_found', `No route for ${req.method} ${req.url.split('?')[0]}`));
+    reply.code(404).send(errorBody('not_found', `No route for ${req.method} ${shownPath(req.url)}`));
   });
+}
+
+/** A request's path as an error message repeats it: at most 200 characters, the query left out. */
+export function shownPath(url: string): string {
+  const path = url.split('?')[0]!;
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
 }

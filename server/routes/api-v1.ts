@@ -16,7 +16,7 @@ import type {
 import { createJsonSchemaTransform, createJsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Clock } from '../clock.ts';
 import { z } from 'zod';
-import { AppError, errorBody } from '../errors.ts';
+import { AppError, errorBody, shownPath } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import { authenticateApiKeyRequest, unauthorized, type ApiKeyTenant } from '../auth/api-key.ts';
 import { registerApiContactRoutes } from './api-v1-contacts.ts';
@@ -150,7 +150,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
       if (allowed.size === 0 || allowed.has(req.method)) return reply.callNotFound();
       const allow = `${ALLOW_ORDER.filter((m) => allowed.has(m)).join(', ')}, OPTIONS`;
       if (req.method === 'OPTIONS') return reply.code(204).header('allow', allow).send();
-      return reply.code(405).header('allow', allow).send(errorBody('method_not_allowed', `${req.method} is not allowed on ${path}; use ${allow}.`));
+      return reply.code(405).header('allow', allow).send(errorBody('method_not_allowed', `${req.method} is not allowed on ${shownPath(path)}; use ${allow}.`));
     },
     handler: async () => {
       throw new AppError(500, 'internal_error', 'unreachable: answered in onRequest');

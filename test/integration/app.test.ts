@@ -199,6 +199,9 @@ describe('http', () => {
     const res = await app.inject({ method: 'GET', url: '/nope?x=1' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toEqual({ error: { code: 'not_found', message: 'No route for GET /nope' } });
+    // A long path is repeated in part only.
+    const long = await app.inject({ method: 'GET', url: `/${'n'.repeat(3000)}` });
+    expect(long.json().error.message).toBe(`No route for GET /${'n'.repeat(199)}…`);
   });
 
   it('answers a path whose %-escapes do not decode with the JSON error shape, not Fastify\'s own', async () => {
