@@ -17,6 +17,11 @@ export type DbOrTx = Pick<Db, 'select' | 'insert' | 'update' | 'delete'>;
  * kind wins, it becomes pending and due now, and its attempts and error start over (a new change
  * deserves a fresh try). `updated_at` strictly increases on every enqueue, even within one
  * millisecond, so a sender that finishes an older version can tell (completeOutbox).
+ * One exception to "the latest kind wins": a 'fill' is not turned into an 'upsert'. The
+ * fill completes a link's creation and goes out with Contact creation Bi-directional even while
+ * updates are Inbound; as an 'upsert' it would be parked, and HighLevel's empty fields left empty,
+ * merely because Tandem edited the contact before the fill was sent. The fill's push sends what it
+ * may and leaves the rest of the edit held (server/sync/outbound.ts). An 'archive' still replaces it.
  */
 export function enqueueOutbox(tx: DbOrTx, locationId: string, contactId: string, kind: OutboxKind, now: number): void {
   // Every Tandem write enqueues: prepared once per connection (a transaction handle shares it).
@@ -31,7 +36,7 @@ const enqueue = preparedOnce((db) => {
     .onConflictDoUpdate({
       target: [outbox.locationId, outbox.contactId],
       set: {
-        kind: sql`excluded.kind`,
+        kind: sql`case when ${outbox.kind} = 'fill' and excluded.kind = 'upsert' then 'fill' else excluded.kind end`,
         status: 'pending',
         attempts: 0,
         lastError: null,
@@ -102,16 +107,18 @@ const complete = preparedOnce((db) =>
  * A failed attempt: retried at `nextAttemptAt`, or kept as 'failed' with its reason when
  * permanent (shown on the panel; a later local change makes it pending again). Does nothing when
  * the contact changed again since the row was read: that newer change gets its own fresh attempt.
+ * `kind`: what the row becomes (a fill sent while Tandem edits stay held becomes their 'upsert').
  */
 export function failOutbox(
   db: Db,
   row: Pick<OutboxRow, 'id' | 'updatedAt'>,
-  failure: { error: string; nextAttemptAt: number; permanent: boolean },
+  failure: { error: string; nextAttemptAt: number; permanent: boolean; kind?: OutboxKind },
 ): boolean {
   return (
     db
       .update(outbox)
       .set({
+        ...(failure.kind ? { kind: failure.kind } : {}),
         status: failure.permanent ? 'failed' : 'pending',
         attempts: sql`${outbox.attempts} + 1`,
         lastError: failure.error,

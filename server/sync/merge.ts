@@ -185,10 +185,14 @@ export function mergeContact(input: MergeInput): MergeResult {
  * Linking a contact to an existing HighLevel one (same email or phone): HighLevel's data is never
  * overwritten. HighLevel's empty fields are filled from Tandem (when `outbound`, i.e. creation is
  * Bi-directional); where HighLevel has a value, Tandem takes it (reported as a conflict won by
- * HighLevel when Tandem's differed). Tags end as the union. DND counts as empty when off, because
- * HighLevel cannot tell "off" from "never set": a link may turn DND on, never off.
+ * HighLevel when Tandem's differed). DND counts as empty when off, because HighLevel cannot tell
+ * "off" from "never set": a link may turn DND on, never off.
+ * Tags are sets and end as the union: HighLevel's tags Tandem lacks are added to Tandem, and (when
+ * `outbound`) Tandem's tags HighLevel lacks are added to HighLevel; no tag is removed on either
+ * side (a link has no ledger saying who removed what). mergeFill keeps this for tags.
  * Fields the snapshot does not carry are left alone on both sides (pass a complete read).
  * Without `outbound`, Tandem's extra values stay pending, exactly as with an Inbound merge.
+ * For a link made earlier, whose ledger exists, see mergeFill.
  */
 export function linkFill(local: ContactFields, remote: Partial<ContactFields>, opts: { outbound?: boolean } = {}): MergeResult {
   const outbound = opts.outbound ?? true;
@@ -229,6 +233,55 @@ export function linkFill(local: ContactFields, remote: Partial<ContactFields>, o
     const addRemote = outbound ? [...L].filter((t) => !R.has(t)).sort() : [];
     out.tags = { addLocal, removeLocal: [], addRemote, removeRemote: [] };
     out.newBase.tags = [...new Set([...R, ...addRemote])].sort();
+  }
+  return out;
+}
+
+/**
+ * The fill of a link Tandem's inbound side made (HighLevel's contact came in matching a Tandem
+ * one), sent later with Contact creation Bi-directional while updates are Inbound. The link
+ * already has a ledger (`base`: HighLevel's values as last read), and either side may have changed
+ * the contact since, so linkFill, which knows no ledger and gives every non-empty HighLevel value
+ * to Tandem, would overwrite a Tandem edit made after the link: under Inbound such an edit is
+ * held, never lost. Per field:
+ * - HighLevel's value empty and Tandem's not → sent (the fill; DND off counts as empty), whether
+ *   Tandem's value dates from before the link or after it;
+ * - otherwise the Inbound three-way merge (mergeContact): a field only HighLevel changed comes into
+ *   Tandem; one only Tandem changed stays Tandem's, unsent and pending against the new base; one
+ *   both changed takes HighLevel's value;
+ * - tags: the union, as linkFill (Tandem's extra tags added to HighLevel, HighLevel's to Tandem),
+ *   when the snapshot carries them; otherwise the Inbound merge's.
+ * Pass a complete read as `remote`.
+ */
+export function mergeFill(input: { base: ContactFields; local: ContactFields; remote: Partial<ContactFields> }): MergeResult {
+  // Inbound: nothing is sent and a field both sides changed goes to HighLevel (times do not matter).
+  const out = mergeContact({ ...input, localChangedAt: 0, remoteChangedAt: 0, updateDirection: 'inbound' });
+  // linkFill's toRemote is exactly "carried, empty in HighLevel, not empty in Tandem": those fields
+  // go out instead of whatever the Inbound merge decided for them.
+  const fill = linkFill(input.local, input.remote, { outbound: true });
+  const filled = new Set<FieldKey>();
+  for (const field of SCALAR_FIELDS) {
+    const value = fill.toRemote[field];
+    if (value === undefined) continue;
+    setScalar(out.toRemote, field, value);
+    setScalar(out.newBase, field, value);
+    delete out.toLocal[field];
+    filled.add(field);
+  }
+  for (const [id, value] of Object.entries(fill.toRemote.customFields ?? {})) {
+    if (value === null) continue;
+    setCustom(out.toRemote, id, value);
+    out.newBase.customFields[id] = value;
+    if (out.toLocal.customFields) {
+      delete out.toLocal.customFields[id];
+      if (Object.keys(out.toLocal.customFields).length === 0) delete out.toLocal.customFields;
+    }
+    filled.add(`customFields.${id}`);
+  }
+  out.conflicts = out.conflicts.filter((c) => !filled.has(c.field));
+  if (input.remote.tags !== undefined) {
+    out.tags = fill.tags;
+    out.newBase.tags = fill.newBase.tags;
   }
   return out;
 }

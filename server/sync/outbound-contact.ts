@@ -16,7 +16,7 @@ import {
   type ContactFields, type ContactPatch, type FieldKey,
 } from './contact-model.ts';
 import { applyRemote } from './inbound.ts';
-import { linkFill, mergeContact, type MergeResult } from './merge.ts';
+import { linkFill, mergeContact, mergeFill, type MergeResult } from './merge.ts';
 import { findOwnCreate } from './own-create.ts';
 import type { OutboundDeps, PushResult } from './outbound.ts';
 
@@ -86,14 +86,23 @@ export async function pushLinked(pass: Pass, contact: Contact, link: Link): Prom
 }
 
 /**
- * A contact the inbound side linked to HighLevel's contact with the same email or phone: HighLevel's
- * empty fields are filled from Tandem, as when the push itself finds the match (linkExisting).
+ * A contact the inbound side linked to HighLevel's contact with the same email or phone, pushed
+ * while updates are Inbound: HighLevel's empty fields are filled from Tandem, as when the push
+ * itself finds the match (linkExisting). Unlike there, the link has a ledger and Tandem may have
+ * edited the contact since it was made (the row waited behind others): mergeFill fills what is
+ * empty in HighLevel and merges the rest as Inbound does, so a Tandem edit of a field HighLevel
+ * holds stays Tandem's and pending, instead of being overwritten as linkFill would. The caller
+ * keeps such an edit's row, parked as any held edit (outbound.ts heldAfterFill).
  */
 export async function pushFill(pass: Pass, contact: Contact, link: Link): Promise<Outcome> {
   const doc = await pass.deps.api.getContact(link.highlevelId);
   if (!doc) return remoteGone(pass, link);
+  const remote = remoteView(pass, doc);
+  const merge = mergeFill({ base: link.base, local: contact.fields, remote: remote.fields });
   try {
-    return await linkExisting(pass, contact, doc);
+    const sent = await sendChanges(pass, contact, link.highlevelId, merge, remote.fields.ownerUserId ?? link.base.ownerUserId);
+    settle(pass, contact, link.highlevelId, merge, remote.dateUpdated);
+    return sent ? 'sent' : 'done';
   } catch (err) {
     if (isContactNotFound(err)) return remoteGone(pass, link);
     throw err;

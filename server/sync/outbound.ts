@@ -12,7 +12,10 @@
 //   own write is recognised and dropped.
 // - linked by Tandem's inbound side (a HighLevel contact with the same email or phone came in):
 //   HighLevel's empty fields are filled as above, with Contact creation Bi-directional, whatever
-//   the update direction (the outbox row's kind is 'fill').
+//   the update direction (the outbox row's kind is 'fill'; a later Tandem edit does not turn it
+//   into an 'upsert', db/outbox.ts). With updates Inbound the rest merges as Inbound does
+//   (mergeFill): a Tandem edit made after the link of a field HighLevel holds is neither sent nor
+//   overwritten, and its row stays, parked as any held edit (heldAfterFill).
 // - a direction set to Inbound sends nothing: the row is parked (still pending on the panel) and
 //   released when the setting turns Bi-directional, which then sends what changed since.
 // - archive: HighLevel's contact is deleted only when creation AND updates are both Bi-directional.
@@ -43,6 +46,7 @@ import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-pro
 import { backoffMs } from '../highlevel/token-policy.ts';
 import { plainProblem, refusalReason } from './describe-error.ts';
 import type { FieldKey } from './contact-model.ts';
+import { pendingLocal } from './merge.ts';
 import { heldByAnother, pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
 
 export type { PushMemory } from './outbound-contact.ts';
@@ -136,6 +140,9 @@ export async function pushPending(deps: OutboundDeps, locationId: string): Promi
       if (outcome === 'parked') {
         pass.result.parked++;
         failOutbox(db, row, { error: parkReason(pass, row), nextAttemptAt: PARKED_AT, permanent: false });
+      } else if (heldAfterFill(pass, row)) {
+        pass.result.parked++;
+        failOutbox(db, row, { error: PARKED_FOR_UPDATES, nextAttemptAt: PARKED_AT, permanent: false, kind: 'upsert' });
       } else completeOutbox(db, row);
     } catch (err) {
       if (err instanceof DeferredError) return err;
@@ -202,6 +209,22 @@ function parkReason(pass: Pass, row: OutboxRow): string {
   const link = getLinkByContact(pass.deps.db, pass.locationId, row.contactId);
   if (!link || link.remoteDeletedAt !== null) return PARKED_FOR_CREATION;
   return row.kind === 'fill' ? PARKED_FOR_FILL : PARKED_FOR_UPDATES;
+}
+
+/**
+ * After a 'fill' row was pushed while updates are Inbound (pushFill, the only push of a 'fill' row
+ * whose contact is linked): Tandem still holds changes HighLevel lacks, i.e. edits made after the
+ * link of fields HighLevel holds. They wait as any held edit does: the row stays, no longer a fill
+ * (that went out) but an 'upsert' parked until updates turn Bi-directional, which then sends what
+ * changed since; and the panel counts it as a held edit. Read once the push has settled. (When the
+ * contact changed again meanwhile, the row's newer version is left as it is, and pushed again.)
+ */
+function heldAfterFill(pass: Pass, row: OutboxRow): boolean {
+  if (row.kind !== 'fill' || pass.update === 'bidirectional') return false;
+  const contact = getContact(pass.deps.db, pass.locationId, row.contactId);
+  const link = getLinkByContact(pass.deps.db, pass.locationId, row.contactId);
+  if (!contact || contact.archivedAt !== null || !link || link.remoteDeletedAt !== null) return false;
+  return pendingLocal(link.base, contact.fields).length > 0;
 }
 
 /** Location-wide conditions end the pass (the supervisor acts on them); the rest are this row's. */

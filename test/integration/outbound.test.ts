@@ -636,6 +636,125 @@ describe('linked by the inbound side (a HighLevel contact with the same email or
   });
 });
 
+describe('a fill made by the inbound side and sent after Tandem edited the contact (updates Inbound)', () => {
+  // The defaults: Contact creation Bi-directional, Contact update Inbound.
+  const defaults = { creationDirection: 'bidirectional', updateDirection: 'inbound' } as const;
+  const inbound = (highlevelId: string) => {
+    clock.advance(1000);
+    const remote = fromHighLevel(remoteDoc(highlevelId) as never, () => null, { complete: true });
+    return applyRemote({ db, now: clock.now(), settings: defaults }, locationId, remote, { complete: true });
+  };
+  /**
+   * Contacts queued before the one to link: their rows are due first, so a pass that stops at its
+   * limit (or at the gate) pushes them and leaves the fill waiting behind them.
+   */
+  async function backlog(n: number) {
+    for (let i = 0; i < n; i++) localCreate({ firstName: `Queued ${i}`, email: `queued${i}@example.com` });
+  }
+
+  it("QA: an edit that lands before the fill is sent does not hold it back: HighLevel's empty fields are filled, the edited one too", async () => {
+    await backlog(3);
+    const c = localCreate({ firstName: 'Tara', email: 'Tara.Quinn@Example.com', city: 'Bend', companyName: 'Tandem Co' });
+    const highlevelId = await remoteCreate({ firstName: 'Tara', email: 'tara.quinn@example.com' });
+    expect(inbound(highlevelId)).toBe('linked');
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'fill', status: 'pending' });
+    // The backlog goes out first; the pass stops at its limit before the fill.
+    expect(await pushPending(deps({ limit: 3 }), locationId)).toMatchObject({ sent: 3, more: true });
+    expect(remoteDoc(highlevelId).city ?? null).toBeNull();
+
+    localUpdate(c.id, { lastName: 'Edited' });
+    // Still the fill: "the latest kind wins" does not turn it into an update held by the setting.
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'fill', status: 'pending' });
+
+    await clearLog();
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 0, failed: 0 });
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'Tara', lastName: 'Edited', email: 'tara.quinn@example.com', city: 'Bend', companyName: 'Tandem Co' });
+    const local = getContact(db, locationId, c.id)!;
+    expect(local.fields).toMatchObject({ firstName: 'Tara', lastName: 'Edited', email: 'tara.quinn@example.com', city: 'Bend', companyName: 'Tandem Co' });
+    expect(pendingLocal(linkOf(c.id).base, local.fields)).toEqual([]);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+    expect(syncStatus(db, locationId)).toMatchObject({ pendingOutbound: 0, pendingOutboundEdits: 0 });
+    expect((await requestLog()).map((r) => `${r.method} ${r.path}`)).toEqual([`GET /contacts/${highlevelId}`, `PUT /contacts/${highlevelId}`]);
+  });
+
+  it('a Tandem edit after the link of a field HighLevel holds is neither sent nor overwritten: held as an edit, sent once updates are Bi-directional', async () => {
+    await backlog(2);
+    const c = localCreate({ firstName: 'Tara', email: 'tara@example.com', city: 'Bend', tags: ['tandem'] });
+    const highlevelId = await remoteCreate({ firstName: 'T', email: 'tara@example.com', tags: ['lead'] });
+    expect(inbound(highlevelId)).toBe('linked');
+    // Linking gave Tandem HighLevel's first name.
+    expect(getContact(db, locationId, c.id)!.fields.firstName).toBe('T');
+    expect(await pushPending(deps({ limit: 2 }), locationId)).toMatchObject({ sent: 2, more: true });
+
+    localUpdate(c.id, { firstName: 'Tandra' });
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'fill', status: 'pending' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 1, failed: 0 });
+    // The fill went (city, tags); the first name HighLevel holds was neither sent nor taken back.
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'T', city: 'Bend' });
+    expect([...(remoteDoc(highlevelId).tags as string[])].sort()).toEqual(['lead', 'tandem']);
+    const local = getContact(db, locationId, c.id)!;
+    expect(local.fields).toMatchObject({ firstName: 'Tandra', city: 'Bend' });
+    expect([...local.fields.tags].sort()).toEqual(['lead', 'tandem']);
+    expect(pendingLocal(linkOf(c.id).base, local.fields)).toEqual(['firstName']);
+    // Held as any edit is while updates are Inbound, and counted so.
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'upsert', status: 'pending', lastError: PARKED_FOR_UPDATES });
+    expect(syncStatus(db, locationId)).toMatchObject({ pendingOutbound: 1, pendingOutboundEdits: 1, pendingOutboundNew: 0 });
+    // Parked: later passes send nothing, and a later edit is held the same way.
+    clock.advance(60 * 60_000);
+    await clearLog();
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 0 });
+    localUpdate(c.id, { website: 'https://tandra.example.com' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 1 });
+    expect(await requestLog()).toEqual([]);
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'upsert', lastError: PARKED_FOR_UPDATES });
+
+    setDirections({ updateDirection: 'bidirectional' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 0 });
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'Tandra', city: 'Bend', website: 'https://tandra.example.com' });
+    expect(pendingLocal(linkOf(c.id).base, getContact(db, locationId, c.id)!.fields)).toEqual([]);
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('a field HighLevel changed after the link, and Tandem did not, comes into Tandem with the fill', async () => {
+    const c = localCreate({ firstName: 'Tara', email: 'tara@example.com', city: 'Bend' });
+    const highlevelId = await remoteCreate({ firstName: 'T', email: 'tara@example.com' });
+    expect(inbound(highlevelId)).toBe('linked');
+    // HighLevel's edit, not applied in Tandem yet (its webhook is still on its way).
+    clock.advance(1000);
+    await api.updateContact(highlevelId, { firstName: 'Tee' });
+
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 0 });
+    expect(remoteDoc(highlevelId)).toMatchObject({ firstName: 'Tee', city: 'Bend' });
+    const local = getContact(db, locationId, c.id)!;
+    expect(local.fields).toMatchObject({ firstName: 'Tee', city: 'Bend' });
+    expect(linkOf(c.id).base).toEqual({ ...local.fields, tags: [...local.fields.tags].sort() });
+    expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('a fill parked while both settings are Inbound stays a fill through a Tandem edit; an archive replaces it', async () => {
+    setDirections({ creationDirection: 'inbound', updateDirection: 'inbound' });
+    const c = localCreate({ firstName: 'Uma', email: 'uma@example.com', city: 'Porto' });
+    const highlevelId = await remoteCreate({ firstName: 'Uma', email: 'uma@example.com' });
+    expect(inbound(highlevelId)).toBe('linked');
+    expect(await pushPending(deps(), locationId)).toMatchObject({ parked: 1 });
+    localUpdate(c.id, { lastName: 'Edited' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, parked: 1 });
+    expect(getOutbox(db, locationId, c.id)).toMatchObject({ kind: 'fill', lastError: PARKED_FOR_FILL });
+    // Creation Bi-directional again releases it, edit included.
+    setDirections({ creationDirection: 'bidirectional' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, parked: 0 });
+    expect(remoteDoc(highlevelId)).toMatchObject({ city: 'Porto', lastName: 'Edited' });
+
+    const d = localCreate({ firstName: 'Vic', email: 'vic@example.com', city: 'Faro' });
+    const vicId = await remoteCreate({ firstName: 'Vic', email: 'vic@example.com' });
+    expect(inbound(vicId)).toBe('linked');
+    expect(getOutbox(db, locationId, d.id)?.kind).toBe('fill');
+    clock.advance(1000);
+    archiveContact(db, { locationId, id: d.id, now: clock.now(), origin: 'local' });
+    expect(getOutbox(db, locationId, d.id)?.kind).toBe('archive');
+  });
+});
+
 describe('owners', () => {
   it('sends the paired HighLevel user as assignedTo, and reports an owner with no pairing', async () => {
     const companyId = emulator.emu.world.locations[locationId]!.companyId;

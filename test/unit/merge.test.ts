@@ -7,7 +7,7 @@ import {
   SCALAR_FIELDS, SYNC_FIELDS, applyPatch, applyTags, customValueEquals, emptyContact, fieldEquals, sameSet,
   type ContactFields, type CustomFieldValue, type FieldName,
 } from '../../server/sync/contact-model.ts';
-import { isEcho, isNoop, linkFill, mergeContact, pendingLocal, type MergeResult, type UpdateDirection } from '../../server/sync/merge.ts';
+import { isEcho, isNoop, linkFill, mergeContact, mergeFill, pendingLocal, type MergeResult, type UpdateDirection } from '../../server/sync/merge.ts';
 
 // ---- model ---------------------------------------------------------------------------------------
 
@@ -358,5 +358,84 @@ describe('linkFill', () => {
     const r = linkFill(contact({ dnd: false }), contact({ dnd: true }));
     expect(r.toLocal).toEqual({ dnd: true });
     expect(r.toRemote).toEqual({});
+  });
+});
+
+describe('mergeFill (a link the inbound side made, filled later while updates are Inbound)', () => {
+  // HighLevel's values when the link was made (the ledger), then what each side did since.
+  const base = contact({ firstName: 'T', email: 'tara@x.co', website: 'https://a.co', state: 'OR', tags: ['hl'], customFields: { k1: 'keep' } });
+
+  it("fills HighLevel's empty fields, keeps Tandem's later edits of its other fields pending, and takes HighLevel's changes", () => {
+    const local = contact({
+      ...base,
+      firstName: 'Tandra', // edited in Tandem after the link; HighLevel holds a value: held
+      lastName: 'Edited', // edited in Tandem after the link; empty in HighLevel: filled
+      city: 'Bend', // Tandem's since before the link; empty in HighLevel: filled
+      dnd: true, // DND off counts as empty
+      website: 'https://tandem.co', // both changed: HighLevel's value
+      tags: ['hl', 't'],
+      customFields: { k1: 'keep', k2: 'new' },
+    });
+    const remote = contact({ ...base, website: 'https://hl.co', state: 'WA', tags: ['hl', 'hl2'] });
+    const r = mergeFill({ base, local, remote });
+    expect(r.toRemote).toEqual({ lastName: 'Edited', city: 'Bend', dnd: true, customFields: { k2: 'new' } });
+    expect(r.toLocal).toEqual({ website: 'https://hl.co', state: 'WA' });
+    expect(r.tags).toEqual({ addLocal: ['hl2'], removeLocal: [], addRemote: ['t'], removeRemote: [] });
+    expect(r.conflicts).toEqual([{ field: 'website', winner: 'remote' }]);
+    const after = apply({ base, local, hl: remote, carried: [...SYNC_FIELDS], direction: 'inbound', localChangedAt: 0, remoteChangedAt: 0 }, r);
+    // Only Tandem's later edit of a field HighLevel holds is left, pending against the new ledger.
+    expect(after.local.firstName).toBe('Tandra');
+    expect(after.hl.firstName).toBe('T');
+    expect(pendingLocal(r.newBase, after.local)).toEqual(['firstName']);
+    // The ledger is what HighLevel now holds.
+    for (const k of KEYS) expect(k.eq(k.get(r.newBase), k.get(after.hl))).toBe(true);
+    expect(sameSet(r.newBase.tags, after.hl.tags)).toBe(true);
+    // Bi-directional later sends exactly that edit.
+    const later = mergeContact({ base: r.newBase, local: after.local, remote: after.hl, localChangedAt: 2, remoteChangedAt: 1, updateDirection: 'bidirectional' });
+    expect(later.toRemote).toEqual({ firstName: 'Tandra' });
+    expect(later.toLocal).toEqual({});
+  });
+
+  it('where linkFill would give HighLevel every field it holds, mergeFill keeps a Tandem edit made after the link', () => {
+    const local = contact({ ...base, firstName: 'Tandra' });
+    expect(linkFill(local, base).toLocal).toEqual({ firstName: 'T' });
+    const r = mergeFill({ base, local, remote: base });
+    expect(isNoop(r)).toBe(true);
+    expect(pendingLocal(r.newBase, local)).toEqual(['firstName']);
+  });
+
+  it('property: per field, the fill, else the Inbound merge; the ledger ends as HighLevel; tags end as the union; a second run has nothing to do', () => {
+    const empty = (k: Key, v: unknown) => (k.name === 'dnd' ? v !== true : v === null || v === undefined || v === '');
+    fc.assert(
+      fc.property(scenarioArb, (s0) => {
+        const s = { ...s0, direction: 'inbound' as const, carried: [...SYNC_FIELDS] as FieldName[] };
+        const r = mergeFill({ base: s.base, local: s.local, remote: s.hl });
+        const after = apply(s, r);
+        for (const k of KEYS) {
+          const [b, l, h] = [k.get(s.base), k.get(s.local), k.get(s.hl)];
+          if (empty(k, h) && !empty(k, l)) {
+            // The fill: Tandem's value, whenever it was set.
+            expect(k.eq(k.get(after.hl), l)).toBe(true);
+            expect(k.eq(k.get(after.local), l)).toBe(true);
+          } else if (!k.eq(h, b)) {
+            // HighLevel changed it (alone, or both did): HighLevel's value, on both sides.
+            expect(k.eq(k.get(after.local), h)).toBe(true);
+            expect(k.eq(k.get(after.hl), h)).toBe(true);
+          } else {
+            // HighLevel did not: nothing is sent, Tandem keeps its value (pending when it differs).
+            expect(k.eq(k.get(after.hl), h)).toBe(true);
+            expect(k.eq(k.get(after.local), l)).toBe(true);
+          }
+          expect(k.eq(k.get(r.newBase), k.get(after.hl))).toBe(true);
+        }
+        expect(sameSet(after.local.tags, [...new Set([...s.local.tags, ...s.hl.tags])])).toBe(true);
+        expect(sameSet(after.hl.tags, after.local.tags)).toBe(true);
+        expect(sameSet(r.newBase.tags, after.hl.tags)).toBe(true);
+        const again = mergeFill({ base: r.newBase, local: after.local, remote: after.hl });
+        expect(isNoop(again)).toBe(true);
+        expect(again.conflicts).toEqual([]);
+      }),
+      RUNS,
+    );
   });
 });
