@@ -1,5 +1,6 @@
 // The emulated HighLevel contact page: a form for one contact (or a new one) and how its
 // urlencoded answer becomes the same write body the public API validates.
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 import type { ContactDoc } from './state.ts';
 import { esc } from './ui-html.ts';
 
@@ -37,9 +38,12 @@ export function readForm(raw: unknown): FormValues {
 
 /**
  * The API write body for the form: on update an emptied field is cleared (null), on create it is
- * left out, as HighLevel's own contact form does (guess).
+ * left out, as HighLevel's own contact form does (guess). A phone the form can read in the
+ * location's country is saved in E.164, as HighLevel's contact form does: a contact made in its CRM
+ * UI reads back `+18887772222` (highlevel-api-docs issue #289); what the API stores is not
+ * established, so the API path keeps a phone as sent.
  */
-export function writeBody(values: FormValues, kind: 'create' | 'update'): Record<string, unknown> {
+export function writeBody(values: FormValues, kind: 'create' | 'update', opts: { country?: string } = {}): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   for (const { key } of FORM_FIELDS) {
     const value = values[key];
@@ -49,7 +53,7 @@ export function writeBody(values: FormValues, kind: 'create' | 'update'): Record
       continue;
     }
     const trimmed = value.trim();
-    if (trimmed) body[key] = trimmed;
+    if (trimmed) body[key] = key === 'phone' ? asE164(trimmed, opts.country) : trimmed;
     else if (kind === 'update') body[key] = null;
   }
   return body;
@@ -107,3 +111,9 @@ a.secondary{font:inherit;background:#fff;color:#344054;border:1px solid #d0d5dd;
 .form-saved{background:#ecfdf3;border:1px solid #abefc6;color:#067647;border-radius:6px;padding:8px 12px;margin:12px 0}
 .list-head{display:flex;justify-content:space-between;align-items:center}
 `;
+
+/** The phone in E.164 when it reads as a valid number (in `country` when it has no +), else as typed. */
+function asE164(phone: string, country = 'US'): string {
+  const parsed = parsePhoneNumberFromString(phone, country as CountryCode);
+  return parsed?.isValid() ? parsed.number : phone;
+}

@@ -142,7 +142,7 @@ export function registerUiRoutes(app: FastifyInstance, ctx: RouteContext): void 
     if ('error' in view) return html(reply, view.status, errorPage(view.error));
     const values = readForm(req.body);
     const result = attempt(() => {
-      const input = parseContactWrite({ ...writeBody(values, 'create'), locationId: view.location.id }, 'create');
+      const input = parseContactWrite({ ...writeBody(values, 'create', { country: view.location.country }), locationId: view.location.id }, 'create');
       return createContactWrite(emu, view.location.id, input, webUser(view)).id;
     });
     if ('errors' in result) return contactPage(reply, view, result.status, { values, errors: result.errors, saved: false, title: 'New contact' });
@@ -163,7 +163,7 @@ export function registerUiRoutes(app: FastifyInstance, ctx: RouteContext): void 
     const before = emu.contact(req.params.contactId!);
     if (!before || before.locationId !== view.location.id) return html(reply, 404, errorPage(`No contact ${req.params.contactId} in ${view.location.name}.`));
     const values = readForm(req.body);
-    const result = attempt(() => updateContactWrite(emu, before, parseContactWrite(writeBody(values, 'update'), 'update')).id);
+    const result = attempt(() => updateContactWrite(emu, before, parseContactWrite(writeBody(values, 'update', { country: view.location.country }), 'update')).id);
     if ('errors' in result) {
       return contactPage(reply, view, result.status, { contactId: before.id, values, errors: result.errors, saved: false, title: titleOf(before), meta: metaOf(before) });
     }

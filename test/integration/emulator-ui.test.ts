@@ -252,6 +252,19 @@ describe('contact page', () => {
     expect(got.body.contact.createdBy).toMatchObject({ source: 'WEB_USER', channel: 'APP', sourceId: w.plainUser.id });
   });
 
+  it('saves a phone the form can read in E.164, as HighLevel\'s contact form does, and one it cannot as typed', async () => {
+    const w = await world();
+    const made = async (phone: string) => {
+      const saved = await postForm(`/v2/location/${w.location.id}/contacts/new`, { firstName: 'Ph', lastName: 'One', email: `ph.${phone.replace(/\W/g, '')}@example.com`, phone, companyName: '', tags: '' });
+      expect(saved.status).toBe(303);
+      const id = /contacts\/([A-Za-z0-9]+)\?/.exec(saved.location ?? '')![1];
+      return (await call(emu.url, 'GET', `/contacts/${id}`, { token: w.location.privateToken })).body.contact.phone;
+    };
+    expect(await made('(503) 555-7094')).toBe('+15035557094');
+    expect(await made('+44 20 7946 0958')).toBe('+442079460958');
+    expect(await made('ext. 12')).toBe('ext. 12');
+  });
+
   it('shows validation and duplicate errors with the values entered, and changes nothing', async () => {
     const w = await world();
     const a = await call(emu.url, 'POST', '/contacts/', { token: w.location.privateToken, body: { locationId: w.location.id, firstName: 'Di', email: 'di@example.com' } });
