@@ -249,8 +249,10 @@ export function linkFill(local: ContactFields, remote: Partial<ContactFields>, o
  * - otherwise the Inbound three-way merge (mergeContact): a field only HighLevel changed comes into
  *   Tandem; one only Tandem changed stays Tandem's, unsent and pending against the new base; one
  *   both changed takes HighLevel's value;
- * - tags: the union, as linkFill (Tandem's extra tags added to HighLevel, HighLevel's to Tandem),
- *   when the snapshot carries them; otherwise the Inbound merge's.
+ * - tags: the Inbound merge (HighLevel's additions and removals since the ledger come into Tandem;
+ *   Tandem's removals stay held), and the fill: Tandem's tags HighLevel neither has nor had (not in
+ *   the ledger) are added to HighLevel. Unlike linkFill's union, a tag one side removed after the
+ *   link is not put back.
  * Pass a complete read as `remote`.
  */
 export function mergeFill(input: { base: ContactFields; local: ContactFields; remote: Partial<ContactFields> }): MergeResult {
@@ -280,8 +282,10 @@ export function mergeFill(input: { base: ContactFields; local: ContactFields; re
   }
   out.conflicts = out.conflicts.filter((c) => !filled.has(c.field));
   if (input.remote.tags !== undefined) {
-    out.tags = fill.tags;
-    out.newBase.tags = fill.newBase.tags;
+    const had = new Set([...normalizeTags(input.remote.tags), ...input.base.tags]);
+    const addRemote = input.local.tags.filter((t) => !had.has(t)).sort();
+    out.tags = { ...out.tags, addRemote, removeRemote: [] };
+    out.newBase.tags = [...new Set([...out.newBase.tags, ...addRemote])].sort();
   }
   return out;
 }

@@ -396,6 +396,17 @@ describe('mergeFill (a link the inbound side made, filled later while updates ar
     expect(later.toLocal).toEqual({});
   });
 
+  it('puts back no tag either side removed after the link, where linkFill\'s union would', () => {
+    const ledger = contact({ ...base, tags: ['both', 'hl-drops', 'tandem-drops'] });
+    const local = contact({ ...base, tags: ['both', 'hl-drops', 'mine'] });
+    const remote = contact({ ...base, tags: ['both', 'tandem-drops'] });
+    expect(linkFill(local, remote).tags).toMatchObject({ addLocal: ['tandem-drops'], addRemote: ['hl-drops', 'mine'] });
+    const r = mergeFill({ base: ledger, local, remote });
+    expect(r.tags).toEqual({ addLocal: [], removeLocal: ['hl-drops'], addRemote: ['mine'], removeRemote: [] });
+    // Tandem's removal is held, as any Tandem edit under Inbound.
+    expect(pendingLocal(r.newBase, { ...local, tags: ['both', 'mine'] })).toEqual(['tags']);
+  });
+
   it('where linkFill would give HighLevel every field it holds, mergeFill keeps a Tandem edit made after the link', () => {
     const local = contact({ ...base, firstName: 'Tandra' });
     expect(linkFill(local, base).toLocal).toEqual({ firstName: 'T' });
@@ -404,7 +415,7 @@ describe('mergeFill (a link the inbound side made, filled later while updates ar
     expect(pendingLocal(r.newBase, local)).toEqual(['firstName']);
   });
 
-  it('property: per field, the fill, else the Inbound merge; the ledger ends as HighLevel; tags end as the union; a second run has nothing to do', () => {
+  it('property: per field, the fill, else the Inbound merge; the ledger ends as HighLevel; tags merge as Inbound plus the fill; a second run has nothing to do', () => {
     const empty = (k: Key, v: unknown) => (k.name === 'dnd' ? v !== true : v === null || v === undefined || v === '');
     fc.assert(
       fc.property(scenarioArb, (s0) => {
@@ -428,8 +439,13 @@ describe('mergeFill (a link the inbound side made, filled later while updates ar
           }
           expect(k.eq(k.get(r.newBase), k.get(after.hl))).toBe(true);
         }
-        expect(sameSet(after.local.tags, [...new Set([...s.local.tags, ...s.hl.tags])])).toBe(true);
-        expect(sameSet(after.hl.tags, after.local.tags)).toBe(true);
+        // Tags: HighLevel's changes since the ledger come into Tandem, Tandem's removals stay held,
+        // and Tandem's tags HighLevel neither has nor had go to HighLevel.
+        const [bt, lt, ht] = [new Set(s.base.tags), s.local.tags, s.hl.tags];
+        const hlAdded = ht.filter((t) => !bt.has(t));
+        const hlRemoved = new Set([...bt].filter((t) => !ht.includes(t)));
+        expect(sameSet(after.local.tags, [...new Set([...lt.filter((t) => !hlRemoved.has(t)), ...hlAdded])])).toBe(true);
+        expect(sameSet(after.hl.tags, [...new Set([...ht, ...lt.filter((t) => !bt.has(t) && !ht.includes(t))])])).toBe(true);
         expect(sameSet(r.newBase.tags, after.hl.tags)).toBe(true);
         const again = mergeFill({ base: r.newBase, local: after.local, remote: after.hl });
         expect(isNoop(again)).toBe(true);
