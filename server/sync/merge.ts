@@ -244,8 +244,9 @@ export function linkFill(local: ContactFields, remote: Partial<ContactFields>, o
  * the contact since, so linkFill, which knows no ledger and gives every non-empty HighLevel value
  * to Tandem, would overwrite a Tandem edit made after the link: under Inbound such an edit is
  * held, never lost. Per field:
- * - HighLevel's value empty and Tandem's not → sent (the fill; DND off counts as empty), whether
- *   Tandem's value dates from before the link or after it;
+ * - HighLevel's value empty, in the ledger too, and Tandem's not → sent (the fill; DND off counts
+ *   as empty), whether Tandem's value dates from before the link or after it; a field HighLevel
+ *   cleared after the link is its change, merged as below;
  * - otherwise the Inbound three-way merge (mergeContact): a field only HighLevel changed comes into
  *   Tandem; one only Tandem changed stays Tandem's, unsent and pending against the new base; one
  *   both changed takes HighLevel's value;
@@ -264,14 +265,15 @@ export function mergeFill(input: { base: ContactFields; local: ContactFields; re
   const filled = new Set<FieldKey>();
   for (const field of SCALAR_FIELDS) {
     const value = fill.toRemote[field];
-    if (value === undefined) continue;
+    // Empty in HighLevel now but not in the ledger: HighLevel cleared it after the link, its change.
+    if (value === undefined || !(field === 'dnd' ? input.base.dnd !== true : isEmpty(input.base[field]))) continue;
     setScalar(out.toRemote, field, value);
     setScalar(out.newBase, field, value);
     delete out.toLocal[field];
     filled.add(field);
   }
   for (const [id, value] of Object.entries(fill.toRemote.customFields ?? {})) {
-    if (value === null) continue;
+    if (value === null || normalizeCustomValue(input.base.customFields[id]) !== null) continue;
     setCustom(out.toRemote, id, value);
     out.newBase.customFields[id] = value;
     if (out.toLocal.customFields) {

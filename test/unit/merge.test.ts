@@ -396,6 +396,15 @@ describe('mergeFill (a link the inbound side made, filled later while updates ar
     expect(later.toLocal).toEqual({});
   });
 
+  it('does not fill a field HighLevel cleared after the link: that is its change, and Inbound', () => {
+    const ledger = contact({ ...base, city: 'Salem' });
+    const local = contact({ ...base, city: 'Salem' });
+    const remote = contact({ ...base, city: null });
+    const r = mergeFill({ base: ledger, local, remote });
+    expect(r.toRemote).toEqual({});
+    expect(r.toLocal).toEqual({ city: null });
+  });
+
   it('puts back no tag either side removed after the link, where linkFill\'s union would', () => {
     const ledger = contact({ ...base, tags: ['both', 'hl-drops', 'tandem-drops'] });
     const local = contact({ ...base, tags: ['both', 'hl-drops', 'mine'] });
@@ -424,7 +433,7 @@ describe('mergeFill (a link the inbound side made, filled later while updates ar
         const after = apply(s, r);
         for (const k of KEYS) {
           const [b, l, h] = [k.get(s.base), k.get(s.local), k.get(s.hl)];
-          if (empty(k, h) && !empty(k, l)) {
+          if (empty(k, h) && empty(k, b) && !empty(k, l)) {
             // The fill: Tandem's value, whenever it was set.
             expect(k.eq(k.get(after.hl), l)).toBe(true);
             expect(k.eq(k.get(after.local), l)).toBe(true);
