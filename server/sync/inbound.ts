@@ -150,7 +150,7 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   const link = known === undefined ? getLinkByRemote(db, locationId, remote.id) : (known ?? undefined);
   if (!link) return applyUnlinked(deps, locationId, remote, opts);
   if (link.remoteDeletedAt !== null) return 'tombstoned';
-  if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt && !isLedgerVersion(remote, link.base, opts)) {
+  if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt && !isLedgerVersion(remote, link, opts)) {
     return 'stale';
   }
   if (isEcho(remote.fields, link.base)) {
@@ -197,15 +197,25 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
 /**
  * A complete record dated before the ledger's version may be that very version: a webhook's
  * version is the event's timestamp, which HighLevel stamps after the write it announces (the
- * record's dateUpdated), so the later read of that write looks older. It is that write when it
- * holds every value the webhook carried (the owner aside: while unmatched it is not in the ledger);
- * then it is applied like any read, bringing what no webhook carries (the timezone) and owners
- * paired since. Without this, such a contact was 'stale' to every pull and sweep until HighLevel
- * changed it again. A read of an older write holds other values, and stays 'stale'.
+ * record's dateUpdated), so the later read of that write looks older. It is that write when it is
+ * at most WEBHOOK_STAMP_LAG_MS older and holds every value the webhook carried (the owner aside:
+ * while unmatched it is not in the ledger); then it is applied like any read, bringing what no
+ * webhook carries (the timezone) and owners paired since. Without this, such a contact was 'stale'
+ * to every pull and sweep until HighLevel changed it again. A read of an older write (search lags)
+ * holds other values or is older than that, and stays 'stale'.
  */
-function isLedgerVersion(remote: RemoteContact, base: ContactFields, opts: ApplyOptions): boolean {
-  return opts.complete && WEBHOOK_SNAPSHOT_FIELDS.every((f) => f === 'ownerUserId' || fieldEquals(f, remote.fields[f] as never, base[f] as never));
+function isLedgerVersion(remote: RemoteContact, link: Link, opts: ApplyOptions): boolean {
+  if (!opts.complete || remote.dateUpdated === undefined || link.remoteUpdatedAt === null) return false;
+  if (remote.dateUpdated < link.remoteUpdatedAt - WEBHOOK_STAMP_LAG_MS) return false;
+  return WEBHOOK_SNAPSHOT_FIELDS.every((f) => f === 'ownerUserId' || fieldEquals(f, remote.fields[f] as never, link.base[f] as never));
 }
+
+/**
+ * How much later than its write's dateUpdated a webhook may be stamped: the emulator's by a
+ * millisecond or so; HighLevel's by its queue, not documented (a minute is many times what a queue
+ * in good health takes). A write older than this is another, older write.
+ */
+export const WEBHOOK_STAMP_LAG_MS = 60_000;
 
 function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: string, known?: Link | null): InboundOutcome {
   const { db, now } = deps;

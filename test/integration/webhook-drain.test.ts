@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContact, getContact } from '../../db/contacts.ts';
+import { createUser } from '../../db/users.ts';
 import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
 import { getSyncState, updateSyncState } from '../../db/sync-state.ts';
 import { webhookPayload } from '../../emulator/contact-model.ts';
@@ -331,6 +332,41 @@ describe('a webhook stamped after the write it announces', () => {
     updateSyncState(t.db, loc, { lastFullSweepAt: null, nextPullAt: 0 }, clock.now());
     await syncAll();
     expect(getContact(t.db, loc, contactId)?.fields).toMatchObject({ city: 'Porto', timezone: 'Europe/Lisbon' });
+  });
+
+  it('refuses an older write whose only difference is its owner, once it is older than a stamp could be late', async () => {
+    const [id] = await created(1, 'owners');
+    const users = [];
+    for (const name of ['Ada', 'Bo']) {
+      const email = `${name.toLowerCase()}.${randomUUID().slice(0, 6)}@example.com`;
+      const hlUser = await control(t.highlevelUrl, 'POST', '/users', { companyId: t.emulator.emu.world.locations[loc]!.companyId, firstName: name, lastName: 'Owner', email, type: 'account', role: 'user', locationIds: [loc] });
+      users.push({ highlevelId: hlUser.id as string, tandem: createUser(t.db, { locationId: loc, name, email, now: clock.now() }) });
+    }
+    t.services.sync.usersChanged(loc);
+    await syncAll();
+    const contactId = getLinkByRemote(t.db, loc, id!)!.contactId;
+    const owner = () => getContact(t.db, loc, contactId)?.fields.ownerUserId;
+    expect((await hl('PUT', `/contacts/${id}`, { assignedTo: users[0]!.highlevelId })).status).toBe(200);
+    await t.emulator.emu.webhooks.idle();
+    await t.services.inbox.runOnce();
+    await syncAll();
+    expect(owner()).toBe(users[0]!.tandem.id);
+    // Search lags a minute behind; 70 s later the owner changes, applied from its webhook.
+    t.emulator.emu.setConfig({ searchLagMs: 60_000 });
+    try {
+      clock.advance(70_000);
+      expect((await hl('PUT', `/contacts/${id}`, { assignedTo: users[1]!.highlevelId })).status).toBe(200);
+      await t.emulator.emu.webhooks.idle();
+      await t.services.inbox.runOnce();
+      await syncAll();
+      expect(owner()).toBe(users[1]!.tandem.id);
+      // A sweep now reads the write before (Ada's), 70 s older: not the webhook's own write.
+      updateSyncState(t.db, loc, { lastFullSweepAt: null, nextPullAt: 0 }, clock.now());
+      await syncAll();
+      expect(owner()).toBe(users[1]!.tandem.id);
+    } finally {
+      t.emulator.emu.setConfig({ searchLagMs: 0 });
+    }
   });
 
   it('still refuses a read of an older write', async () => {
