@@ -112,8 +112,12 @@ a.secondary{font:inherit;background:#fff;color:#344054;border:1px solid #d0d5dd;
 .list-head{display:flex;justify-content:space-between;align-items:center}
 `;
 
-/** The phone in E.164 when it reads as a valid number (in `country` when it has no +), else as typed. */
+/**
+ * The phone in E.164 when it reads as a possible number (in `country` when it has no +; a number a
+ * phone field would take, such as a 555 exchange), else as typed; with an extension too, as
+ * E.164 has no place for it and how HighLevel keeps one is not known.
+ */
 function asE164(phone: string, country = 'US'): string {
   const parsed = parsePhoneNumberFromString(phone, country as CountryCode);
-  return parsed?.isValid() ? parsed.number : phone;
+  return parsed?.isPossible() && !parsed.ext ? parsed.number : phone;
 }

@@ -261,6 +261,8 @@ describe('contact page', () => {
       return (await call(emu.url, 'GET', `/contacts/${id}`, { token: w.location.privateToken })).body.contact.phone;
     };
     expect(await made('(503) 555-7094')).toBe('+15035557094');
+    // Possible though not assigned (a 555 area code), as Tandem reads such a number too.
+    expect(await made('(555) 555-4908')).toBe('+15555554908');
     expect(await made('+44 20 7946 0958')).toBe('+442079460958');
     expect(await made('ext. 12')).toBe('ext. 12');
   });
