@@ -86,18 +86,14 @@ const standingOf = preparedOnce((db) =>
 );
 
 /**
- * Whether the location's last listing of HighLevel users had this user deactivated or deleted (a
- * user dropped from the location's list counts as deleted). False for a user never listed there,
- * such as an agency user HighLevel does not list per location: Tandem knows nothing against them.
+ * The user as the location's last listing of HighLevel users had it: `inactive` when deactivated or
+ * deleted (a user dropped from the location's list counts as deleted), and its role when the listing
+ * gave one. Undefined for a user never listed there, such as an agency user HighLevel does not list
+ * per location: Tandem knows nothing about them.
  */
-export function isHighLevelUserInactive(db: Db, locationId: string, highlevelId: string): boolean {
+export function listedHighLevelUser(db: Db, locationId: string, highlevelId: string): { inactive: boolean; role: string | null } | undefined {
   const row = standingOf(db).get({ locationId, highlevelId });
-  return row !== undefined && (!row.active || row.deleted);
-}
-
-/** The user's HighLevel role as the location's last listing gave it; undefined when unknown. */
-export function listedHighLevelRole(db: Db, locationId: string, highlevelId: string): string | undefined {
-  return standingOf(db).get({ locationId, highlevelId })?.role ?? undefined;
+  return row && { inactive: !row.active || row.deleted, role: row.role };
 }
 
 /**

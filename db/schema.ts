@@ -204,7 +204,7 @@ export const highlevelUsers = sqliteTable(
     deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
     /**
      * HighLevel's role for the user (`roles.role`: admin or user) as last listed; null when the
-     * listing gave none. The panel's admin rights follow it (server/auth/session.ts effectiveRole).
+     * listing gave none. The panel's admin rights follow it (server/auth/session.ts panelAccess).
      */
     role: text('role'),
     /** The paired Tandem user, or null when unpaired. */

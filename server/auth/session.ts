@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { isHighLevelUserInactive, listedHighLevelRole } from '../../db/highlevel-users.ts';
+import { listedHighLevelUser } from '../../db/highlevel-users.ts';
 import { getInstallation, type Installation } from '../../db/installations.ts';
 
 export const SESSION_TTL_MS = 15 * 60 * 1000;
@@ -79,7 +79,13 @@ export function notInstalled(installation: Installation | undefined): AppError {
 /**
  * The installation a panel user works with, checked at the sign-in and on every request: it exists
  * for the user's company and is not uninstalled, and the user is not one Tandem knows HighLevel
- * deactivated or deleted. Nothing here asks HighLevel.
+ * deactivated or deleted. Nothing here asks HighLevel. Returns it with the role the user gets:
+ * admin only when HighLevel's user data says admin (`claimed`) and, if the location's last listing
+ * of its users (HighLevel's API, the location's token) gave this user a role, that role is admin
+ * too. The user data is AES-CBC without integrity (server/highlevel/sso.ts): the listing is what a
+ * splice cannot reach. A user the listing does not know (an agency user HighLevel does not list per
+ * location) keeps the user data's role. Checked at sign-in and on every request, so a demotion in
+ * HighLevel takes effect with the next listing (hourly, or after a user webhook).
  *
  * What remains: Tandem learns of a deactivation only when it lists the location's users, which the
  * sync loop does on the pass after HighLevel's UserUpdate or UserDelete webhook (seconds), else
@@ -87,28 +93,20 @@ export function notInstalled(installation: Installation | undefined): AppError {
  * session works for its 15 minutes and renews, since HighLevel's encrypted user data carries no
  * time and so is not refused for age.
  */
-export function panelAccess(db: Db, who: { locationId: string; companyId: string; userId: string }): Installation {
+export function panelAccess(
+  db: Db,
+  who: { locationId: string; companyId: string; userId: string },
+  claimed: string,
+): { installation: Installation; role: SessionRole } {
   const installation = getInstallation(db, who.locationId);
   // Another company's location: the uniform refusal, whatever its state.
   if (installation && installation.companyId !== who.companyId) throw signInFailed();
   if (!installation || installation.status === 'uninstalled') throw notInstalled(installation);
-  if (isHighLevelUserInactive(db, who.locationId, who.userId)) throw new AppError(403, USER_INACTIVE.code, USER_INACTIVE.message);
-  return installation;
-}
-
-/**
- * The panel role a user gets: admin only when HighLevel's user data says admin and, if the
- * location's last listing of its users (HighLevel's API, the location's token) gave this user a
- * role, that role is admin too. The user data is AES-CBC without integrity (server/highlevel/sso.ts):
- * the listing is what a splice cannot reach. A user the listing does not know (an agency user
- * HighLevel does not list per location) keeps the user data's role. Checked at sign-in and on every
- * request, so a demotion in HighLevel takes effect with the next listing (hourly, or after a user
- * webhook), not at the session's end.
- */
-export function effectiveRole(db: Db, who: { locationId: string; userId: string }, claimed: string): SessionRole {
-  if (claimed !== 'admin') return 'user';
-  const listed = listedHighLevelRole(db, who.locationId, who.userId);
-  return listed === undefined || listed === 'admin' ? 'admin' : 'user';
+  const listed = listedHighLevelUser(db, who.locationId, who.userId);
+  if (listed?.inactive) throw new AppError(403, USER_INACTIVE.code, USER_INACTIVE.message);
+  // HighLevel roles other than admin (user, and any we do not know) get the read-only view.
+  const role = claimed === 'admin' && (listed?.role == null || listed.role === 'admin') ? 'admin' : 'user';
+  return { installation, role };
 }
 
 /**
@@ -200,8 +198,7 @@ export function createPanelSessions(deps: { tokenEncryptionKey: Buffer; clock: C
     verify,
     async authenticate(req) {
       const session = await verify(bearerToken(req));
-      const installation = panelAccess(deps.db, session);
-      const role = effectiveRole(deps.db, session, session.role);
+      const { installation, role } = panelAccess(deps.db, session, session.role);
       return { session: role === session.role ? session : { ...session, role }, installation };
     },
   };

@@ -10,7 +10,7 @@
 // overwrite one and leave its seam's garbage in the value before it, which must then be valid UTF-8
 // and JSON (16 random bytes: about one chance in a million) and, in an id, of id characters; and
 // sign-ins are rate-limited per address. The role it could reach is checked against HighLevel's
-// listing of the location's users too (server/auth/session.ts effectiveRole).
+// listing of the location's users too (server/auth/session.ts panelAccess).
 import { createDecipheriv, createHash } from 'node:crypto';
 import { z } from 'zod';
 

@@ -9,7 +9,7 @@ import { AppError, errorBody } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import type { Installation } from '../../db/installations.ts';
 import { decryptSsoPayload } from '../highlevel/sso.ts';
-import { SIGN_IN_FAILED, effectiveRole, panelAccess, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
+import { SIGN_IN_FAILED, panelAccess, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
 import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.ts';
 import { tenant } from './tenant.ts';
 
@@ -96,14 +96,12 @@ export function registerPanelApiRoutes(
       // The panel is a location's custom page: agency context (no active location) has no tenant.
       const locationId = user.activeLocation;
       if (!locationId) throw signInFailed();
-      const installation = panelAccess(db, { locationId, companyId: user.companyId, userId: user.userId });
+      const { installation, role } = panelAccess(db, { locationId, companyId: user.companyId, userId: user.userId }, user.role);
       const claims = {
         userId: user.userId,
         companyId: user.companyId,
         locationId,
-        // HighLevel roles other than admin (user, and any we do not know) get the read-only view;
-        // admin only if HighLevel's listing of the location's users does not say otherwise.
-        role: effectiveRole(db, { locationId, userId: user.userId }, user.role),
+        role,
         userType: user.type,
         name: user.userName?.trim() || user.email || 'HighLevel user',
         email: user.email ?? '',
