@@ -209,7 +209,7 @@ export function linkFill(local: ContactFields, remote: Partial<ContactFields>, o
   };
 
   for (const field of SCALAR_FIELDS) {
-    const empty = field === 'dnd' ? (v: unknown) => v !== true : isEmpty;
+    const empty = (v: unknown) => emptyAtLink(field, v);
     const o = fill<unknown>(field, local[field], carried(remote, field), empty, (a, b) => fieldEquals(field, a as never, b as never));
     setScalar(out.newBase, field, o.base);
     if (o.toLocal) setScalar(out.toLocal, field, o.toLocal.value);
@@ -236,6 +236,9 @@ export function linkFill(local: ContactFields, remote: Partial<ContactFields>, o
   }
   return out;
 }
+
+/** Empty as a link's fill sees a field: DND off counts as empty (HighLevel cannot tell it from unset). */
+const emptyAtLink = (field: ScalarField, v: unknown) => (field === 'dnd' ? v !== true : isEmpty(v));
 
 /**
  * The fill of a link Tandem's inbound side made (HighLevel's contact came in matching a Tandem
@@ -266,7 +269,7 @@ export function mergeFill(input: { base: ContactFields; local: ContactFields; re
   for (const field of SCALAR_FIELDS) {
     const value = fill.toRemote[field];
     // Empty in HighLevel now but not in the ledger: HighLevel cleared it after the link, its change.
-    if (value === undefined || !(field === 'dnd' ? input.base.dnd !== true : isEmpty(input.base[field]))) continue;
+    if (value === undefined || !emptyAtLink(field, input.base[field])) continue;
     setScalar(out.toRemote, field, value);
     setScalar(out.newBase, field, value);
     delete out.toLocal[field];
