@@ -20,6 +20,7 @@ import { benchWorld, drive, lastSeq as lastSeqOf, requestsSince as requestsOf, w
 import { installedTandem } from '../test/helpers/tandem.ts';
 import { openDatabase, type Database } from '../db/client.ts';
 import { startFront, type RunningFront } from '../server/front.ts';
+import { sqlWriteFloor, type SqlFloor } from './sql-floor.ts';
 
 /** The end-to-end benchmark's Tandem: `two` threads as `npm start` runs it (default), or `one`. */
 const THREADS = process.env.BENCH_THREADS === 'one' ? 'one' : 'two';
@@ -51,6 +52,8 @@ export interface ThroughputFigures {
   byPath: Record<string, number>;
   load: string;
   extra?: Record<string, unknown>;
+  /** The pull's peer: SQLite alone storing what the pull stored (bench/sql-floor.ts). */
+  sqlFloor?: SqlFloor;
 }
 
 function load(): string {
@@ -151,6 +154,8 @@ export async function fullPullBenchmark(size = Number(process.env.BENCH_PULL_SIZ
       eventLoopHeldMs: { p99: Math.round(loop.heldP99Ms), max: Math.round(loop.heldMaxMs) },
       errors,
     };
+    // After the pull, on a machine the pull no longer loads (the emulator idle).
+    figures.sqlFloor = sqlWriteFloor(tandem.database.sqlite, location.id, world.dir);
     return figures;
   } finally {
     await world.close();
@@ -409,6 +414,13 @@ export function printThroughput(title: string, r: ThroughputFigures): void {
   console.log(`  bounded by ${r.deferrals > 0 ? `the rate limit (${r.deferrals} deferrals)` : 'processing: the gate never deferred'}`);
   console.log(`  requests by path: ${JSON.stringify(r.byPath)}`);
   if (r.extra) console.log(`  ${JSON.stringify(r.extra)}`);
+  if (r.sqlFloor) {
+    // The goal's time: the floor's at 0.9. What SQLite alone takes of it is not left for anything else.
+    const goalMs = r.floorMs / 0.9;
+    const f = r.sqlFloor;
+    console.log(`  peer, SQLite alone: the same ${f0(f.contacts)} contacts and links inserted as stored (prepared statements, transactions of ${f.slice}; no HTTP, checks or matching) took ${f0(f.ms)} ms, ${f0((f.ms * 1000) / Math.max(1, f.contacts))} µs per contact`);
+    console.log(`    = ${f2(f.ms / goalMs)} of the ${f0(goalMs)} ms the goal allows, and ${f2(f.ms / r.elapsedMs)} of this pull's time`);
+  }
   console.log(`  ${r.load}`);
 }
 
