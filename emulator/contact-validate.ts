@@ -6,7 +6,11 @@ import { unprocessable } from './http.ts';
 /** A validated write: a key mapped to null means "clear the field". Absent keys are untouched. */
 export type ContactInput = Record<string, unknown> & {
   tags?: string[] | null;
-  customFields?: { id: string; value: unknown }[] | null;
+  /**
+   * Items named by key keep it until the write's location is known: resolveCustomFieldKeys
+   * (custom-fields.ts) then swaps the id derived from the key for the definition's id.
+   */
+  customFields?: { id: string; value: unknown; key?: string }[] | null;
   dndSettings?: Record<string, DndChannel> | null;
 };
 
@@ -184,12 +188,12 @@ function checkDnd(
   return out;
 }
 
-function checkCustomFields(value: unknown, messages: string[]): { id: string; value: unknown }[] | undefined {
+function checkCustomFields(value: unknown, messages: string[]): { id: string; value: unknown; key?: string }[] | undefined {
   if (!Array.isArray(value)) {
     messages.push('customFields must be an array');
     return undefined;
   }
-  const out: { id: string; value: unknown }[] = [];
+  const out: { id: string; value: unknown; key?: string }[] = [];
   value.forEach((item, i) => {
     const path = `customFields.${i}`;
     if (!isObject(item)) {
@@ -217,15 +221,16 @@ function checkCustomFields(value: unknown, messages: string[]): { id: string; va
       messages.push(`${path}.field_value must be a string, number, string array or object`);
       return;
     }
-    out.push({ id: id ?? customFieldIdForKey(key!), value: v ?? null });
+    // An id wins over a key given with it.
+    out.push(id ? { id, value: v ?? null } : { id: customFieldIdForKey(key!), key: key!, value: v ?? null });
   });
   return out;
 }
 
 /**
- * The emulator has no custom-field definitions, so a field addressed by key gets a stable
- * 20-char id derived from the key ("contact." prefix ignored): the same key always maps to the
- * same id, in every location. (Guess: HighLevel resolves keys against the location's fields.)
+ * The id a field addressed by key gets when the location has no definition with that key: a
+ * stable 20-char id derived from the key ("contact." prefix ignored), the same in every location.
+ * (Guess: what HighLevel does with a key it has no field for is undocumented.)
  */
 export function customFieldIdForKey(key: string): string {
   const bare = key.replace(/^contact\./, '').toLowerCase();

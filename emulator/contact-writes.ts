@@ -6,6 +6,7 @@ import { isoAt } from './state.ts';
 import { fail } from './http.ts';
 import type { ContactInput } from './contact-validate.ts';
 import { applyInput, commitContact, findMatches, firstMatch, fullName, newContact } from './contact-model.ts';
+import { resolveCustomFieldKeys } from './custom-fields.ts';
 
 /** 400 with the matching contact when the location refuses duplicates and email/phone is taken. */
 export function rejectDuplicate(emu: Emulator, locationId: string, email: unknown, phone: unknown, excludeId?: string): void {
@@ -22,7 +23,7 @@ export function rejectDuplicate(emu: Emulator, locationId: string, email: unknow
 /** Create: duplicate check, new document, store + ContactCreate. */
 export function createContactWrite(emu: Emulator, locationId: string, input: ContactInput, createdBy: Record<string, unknown>): ContactDoc {
   rejectDuplicate(emu, locationId, input.email, input.phone);
-  const doc = newContact(emu, locationId, input, createdBy);
+  const doc = newContact(emu, locationId, resolveCustomFieldKeys(emu, locationId, input), createdBy);
   commitContact(emu, null, doc);
   return doc;
 }
@@ -32,7 +33,7 @@ export function updateContactWrite(emu: Emulator, before: ContactDoc, input: Con
   const email = typeof input.email === 'string' && input.email.toLowerCase() !== before.emailLowerCase ? input.email : undefined;
   const phone = typeof input.phone === 'string' && input.phone !== before.phone ? input.phone : undefined;
   rejectDuplicate(emu, before.locationId, email, phone, before.id);
-  const after = applyInput(before, input, isoAt(emu.now()));
+  const after = applyInput(before, resolveCustomFieldKeys(emu, before.locationId, input), isoAt(emu.now()));
   commitContact(emu, before, after);
   return after;
 }

@@ -10,6 +10,7 @@ import { registerContactsRoutes } from './routes/contacts.ts';
 import { registerSearchRoutes } from './routes/search.ts';
 import { registerUsersRoutes } from './routes/users.ts';
 import { registerLocationsRoutes } from './routes/locations.ts';
+import { registerCustomFieldsRoutes } from './routes/custom-fields.ts';
 import { registerControlRoutes } from './routes/control.ts';
 import { registerUiRoutes } from './routes/ui.ts';
 
@@ -54,6 +55,7 @@ export function buildEmulatorApp(emu: Emulator, opts: { logger?: boolean } = {})
   registerSearchRoutes(app, ctx);
   registerUsersRoutes(app, ctx);
   registerLocationsRoutes(app, ctx);
+  registerCustomFieldsRoutes(app, ctx);
   registerControlRoutes(app, ctx);
   registerUiRoutes(app, ctx);
   return app;

@@ -111,6 +111,32 @@ export interface User {
   dateAdded: string;
 }
 
+export type CustomFieldModel = 'contact' | 'opportunity';
+
+/**
+ * A custom field definition of a location, stored in the shape GET /locations/{id}/customFields
+ * answers (apps/locations.json CustomFieldSchema) plus when it was made, for a stable order.
+ */
+export interface CustomField {
+  /** 20-char record id, what contact documents carry in `customFields[].id`. */
+  id: string;
+  name: string;
+  /** `<model>.<snake_case name>`, fixed at creation: what a write's `customFields[].key` names. */
+  fieldKey: string;
+  placeholder?: string;
+  /** TEXT, LARGE_TEXT, NUMERICAL, MONETORY, SINGLE_OPTIONS, MULTIPLE_OPTIONS, … (CUSTOM_FIELD_DATA_TYPES). */
+  dataType: string;
+  position: number;
+  /** The choices of an option field (SINGLE_OPTIONS, MULTIPLE_OPTIONS, RADIO, CHECKBOX, TEXTBOX_LIST); absent on others. */
+  picklistOptions?: string[];
+  /** FILE_UPLOAD only. */
+  isMultiFileAllowed?: boolean;
+  maxFileLimit?: number;
+  locationId: string;
+  model: CustomFieldModel;
+  dateAdded: string;
+}
+
 /** A contact as stored: the GET shape, sparse (unset keys absent). */
 export type ContactDoc = Record<string, unknown> & {
   id: string;
@@ -210,6 +236,11 @@ export interface World {
   users: Record<string, User>;
   /** contactId -> version history, newest last (pruned to what search lag still needs). */
   contacts: Record<string, ContactVersion[]>;
+  /**
+   * locationId -> the location's custom field definitions, in creation order. Worlds saved
+   * before definitions existed have none: load() fills in an empty record.
+   */
+  customFields: Record<string, CustomField[]>;
   apps: Record<string, MarketplaceApp>;
   installations: Installation[];
   authCodes: Record<string, AuthCode>;
@@ -223,6 +254,7 @@ export function emptyWorld(): World {
     locations: {},
     users: {},
     contacts: {},
+    customFields: {},
     apps: {},
     installations: [],
     authCodes: {},

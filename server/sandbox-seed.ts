@@ -1,6 +1,7 @@
-// The sandbox's demo world: one agency, two locations, their users and ~60 contacts, generated
-// from a fixed seed so every reset produces the same people (only HighLevel's ids differ).
-// Addresses use reserved names (.example domains, 555-01xx phone numbers) so nothing is real.
+// The sandbox's demo world: one agency, two locations with their custom fields, their users and
+// ~60 contacts, generated from a fixed seed so every reset produces the same people (only
+// HighLevel's ids differ). Addresses use reserved names (.example domains, 555-01xx phone
+// numbers) so nothing is real.
 
 export interface DemoLocation {
   key: 'dental' | 'roofing';
@@ -11,6 +12,41 @@ export interface DemoLocation {
   postalCode: string;
   areaCode: string;
   contacts: number;
+  /** Made in the emulated HighLevel before the contacts, as a location's owner sets them up. */
+  customFields: DemoCustomField[];
+  /** What the Notes field may say about a contact. */
+  notes: string[];
+}
+
+/** A custom field definition in the terms of the emulator's control API (HighLevel's CustomFieldSchema). */
+export interface DemoCustomField {
+  name: string;
+  /** Given, so contacts can name the field by key before HighLevel has an id for it. */
+  fieldKey: string;
+  dataType: 'NUMERICAL' | 'SINGLE_OPTIONS' | 'MULTIPLE_OPTIONS' | 'LARGE_TEXT' | 'MONETORY';
+  model?: 'contact' | 'opportunity';
+  placeholder?: string;
+  position: number;
+  picklistOptions?: string[];
+}
+
+const LEAD_SCORE: DemoCustomField = { name: 'Lead score', fieldKey: 'contact.lead_score', dataType: 'NUMERICAL', placeholder: '0-100', position: 0 };
+const CONTACT_TIME: DemoCustomField = {
+  name: 'Preferred contact time',
+  fieldKey: 'contact.preferred_contact_time',
+  dataType: 'SINGLE_OPTIONS',
+  position: 50,
+  picklistOptions: ['Morning', 'Afternoon', 'Evening'],
+};
+const NOTES: DemoCustomField = { name: 'Notes', fieldKey: 'contact.notes', dataType: 'LARGE_TEXT', placeholder: 'Anything worth knowing', position: 150 };
+
+function interests(options: string[]): DemoCustomField {
+  return { name: 'Interests', fieldKey: 'contact.interests', dataType: 'MULTIPLE_OPTIONS', position: 100, picklistOptions: options };
+}
+
+/** An opportunity field, so the location's list differs with `?model=`. */
+function jobValue(name: string, fieldKey: string): DemoCustomField {
+  return { name, fieldKey, dataType: 'MONETORY', model: 'opportunity', position: 0 };
 }
 
 export interface DemoUser {
@@ -37,6 +73,20 @@ export const DEMO_LOCATIONS: DemoLocation[] = [
     postalCode: '97205',
     areaCode: '503',
     contacts: 50,
+    customFields: [
+      LEAD_SCORE,
+      CONTACT_TIME,
+      interests(['Cleaning', 'Whitening', 'Invisalign', 'Implants']),
+      NOTES,
+      jobValue('Treatment value', 'opportunity.treatment_value'),
+    ],
+    notes: [
+      'Prefers early appointments before work.',
+      'Nervous about injections; take it slowly.',
+      'Asked about payment plans.',
+      'Referred by a coworker.',
+      'Wants a reminder text the day before.',
+    ],
   },
   {
     key: 'roofing',
@@ -47,6 +97,19 @@ export const DEMO_LOCATIONS: DemoLocation[] = [
     postalCode: '80202',
     areaCode: '720',
     contacts: 12,
+    customFields: [
+      LEAD_SCORE,
+      CONTACT_TIME,
+      interests(['Roof repair', 'Roof replacement', 'Gutters', 'Inspection']),
+      NOTES,
+      jobValue('Job value', 'opportunity.job_value'),
+    ],
+    notes: [
+      'Hail damage on the north side.',
+      'Wants a quote before the rainy season.',
+      'Gate code needed for access.',
+      'Asked about seamless gutters.',
+    ],
   },
 ];
 
@@ -85,6 +148,8 @@ export interface DemoContact {
   country: 'US';
   source: string;
   tags: string[];
+  /** Values of the location's contact custom fields, named by key as a client may write them. */
+  customFields?: { key: string; field_value: string | number | string[] }[];
 }
 
 const FIRST = [
@@ -122,6 +187,9 @@ export function prng(seed: number): () => number {
 /** The same contacts for the same location on every run; phones and emails unique across locations. */
 export function demoContacts(location: DemoLocation, firstPhoneIndex: number): DemoContact[] {
   const random = prng(location.key === 'dental' ? 20_240_710 : 20_240_711);
+  // Custom field values draw from a sequence of their own, so the people stay those of earlier
+  // sandboxes (same names, emails and phones) now that some carry values.
+  const fieldRandom = prng(location.key === 'dental' ? 20_250_310 : 20_250_311);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
   const emails = new Set<string>();
   const contacts: DemoContact[] = [];
@@ -151,6 +219,35 @@ export function demoContacts(location: DemoLocation, firstPhoneIndex: number): D
       source: pick(SOURCES),
       tags,
     });
+    const values = customFieldValues(location, fieldRandom);
+    if (values.length) contacts[contacts.length - 1]!.customFields = values;
   }
   return contacts;
+}
+
+/** Values for some of the location's contact fields (about two contacts in three get any). */
+function customFieldValues(location: DemoLocation, random: () => number): NonNullable<DemoContact['customFields']> {
+  if (random() >= 0.65) return [];
+  const out: NonNullable<DemoContact['customFields']> = [];
+  for (const field of location.customFields) {
+    if ((field.model ?? 'contact') !== 'contact' || random() >= 0.6) continue;
+    const options = field.picklistOptions ?? [];
+    switch (field.dataType) {
+      case 'NUMERICAL':
+        out.push({ key: field.fieldKey, field_value: 1 + Math.floor(random() * 100) });
+        break;
+      case 'SINGLE_OPTIONS':
+        out.push({ key: field.fieldKey, field_value: options[Math.floor(random() * options.length)]! });
+        break;
+      case 'MULTIPLE_OPTIONS': {
+        const chosen = options.filter(() => random() < 0.4);
+        out.push({ key: field.fieldKey, field_value: chosen.length ? chosen : [options[0]!] });
+        break;
+      }
+      case 'LARGE_TEXT':
+        out.push({ key: field.fieldKey, field_value: location.notes[Math.floor(random() * location.notes.length)]! });
+        break;
+    }
+  }
+  return out;
 }

@@ -349,6 +349,8 @@ async function seed(emulator: RunningEmulator, tandemUrl: string): Promise<Sandb
       timezone: demo.timezone,
     });
     locations.push({ id: created.id, name: created.name, privateToken: created.privateToken });
+    // Before the contacts, whose values name these fields by key.
+    await control(base, 'POST', `/locations/${created.id}/custom-fields`, demo.customFields);
   }
   const locationId = (key: string) => locations[DEMO_LOCATIONS.findIndex((l) => l.key === key)]!.id;
 

@@ -8,6 +8,7 @@ import { isoAt } from '../state.ts';
 import { fail, ok, requireLocation, unprocessable, type AuthContext } from '../http.ts';
 import { parseContactWrite, parseTagsBody, type ContactInput } from '../contact-validate.ts';
 import { createContactWrite, updateContactWrite } from '../contact-writes.ts';
+import { resolveCustomFieldKeys } from '../custom-fields.ts';
 import {
   applyInput,
   commitContact,
@@ -92,8 +93,9 @@ export function registerContactsRoutes(app: FastifyInstance, ctx: RouteContext):
   app.post('/contacts/upsert', async (req, reply) => {
     const auth = ctx.auth(req, reply, WRITE);
     requireLocation(emu, auth, bodyLocation(req));
-    const input = parseContactWrite(req.body, 'upsert');
-    const locationId = input.locationId!;
+    const parsed = parseContactWrite(req.body, 'upsert');
+    const locationId = parsed.locationId!;
+    const input = resolveCustomFieldKeys(emu, locationId, parsed);
     if (typeof input.email !== 'string' && typeof input.phone !== 'string') {
       // Guess: HighLevel needs one of them to identify the contact (issue #59); the exact answer is unknown.
       fail(400, 'Either email or phone is required to upsert a contact.');

@@ -1,6 +1,7 @@
 // Request schemas of the /__emulator control API: strict (unknown keys are errors) so a typo in a
 // test's setup fails loudly instead of being ignored.
 import { z } from 'zod';
+import { CUSTOM_FIELD_DATA_TYPES, CUSTOM_FIELD_MODELS } from '../custom-fields.ts';
 
 /** A control-API error, rendered as `{ error }`. */
 export class ControlError extends Error {
@@ -77,6 +78,32 @@ export const LocationPatch = z.strictObject({
   allowFacebookNameMerge: z.boolean().optional(),
   disableContactTimezone: z.boolean().optional(),
 });
+
+/**
+ * One custom field definition, in CustomFieldSchema's terms (id, locationId and, unless given,
+ * fieldKey `<model>.<snake_case name>` are the emulator's to set).
+ */
+const CustomFieldDefinition = z.strictObject({
+  name: id,
+  dataType: z.enum(CUSTOM_FIELD_DATA_TYPES),
+  model: z.enum(CUSTOM_FIELD_MODELS).optional(),
+  placeholder: z.string().optional(),
+  position: z.number().optional(),
+  picklistOptions: z.array(z.string()).optional(),
+  isMultiFileAllowed: z.boolean().optional(),
+  maxFileLimit: count.optional(),
+  fieldKey: id.optional(),
+});
+
+/** One definition, a list of them, or `{ customFields: [...] }` as the answer has it; read as a list. */
+export const CustomFieldsCreate = z.preprocess(
+  (value) => {
+    if (Array.isArray(value)) return value;
+    const wrapped = typeof value === 'object' && value !== null && Object.keys(value).length === 1 && 'customFields' in value;
+    return wrapped ? (value as { customFields: unknown }).customFields : [value];
+  },
+  z.array(CustomFieldDefinition).min(1),
+);
 
 const userFields = {
   firstName: z.string(),

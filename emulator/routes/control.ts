@@ -11,6 +11,7 @@ import { newApp, newCompany, newLocation, type Location, type MarketplaceApp, ty
 import { registerControlLogRoutes } from './control-logs.ts';
 import { seedContacts } from '../contact-seed.ts';
 import { webhookPayload } from '../contact-model.ts';
+import { addCustomFields, customFieldView, definitionProblems } from '../custom-fields.ts';
 import {
   AppCreate,
   AppPatch,
@@ -18,6 +19,7 @@ import {
   CompanyCreate,
   ConfigPatch,
   ContactSeed,
+  CustomFieldsCreate,
   InstallTarget,
   LocationCreate,
   LocationPatch,
@@ -143,6 +145,16 @@ function registerWorldRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const { count, payloads } = parse(ContactSeed, req.body);
     const docs = seedContacts(emu, req.params.id, count);
     return payloads ? { seeded: docs.length, payloads: docs.map((doc) => webhookPayload('ContactUpdate', doc)) } : { seeded: docs.length };
+  });
+
+  // Custom field definitions, as a HighLevel user makes them in Settings: one or a list, stored
+  // all or none; answers the new definitions as GET /locations/:id/customFields shows them.
+  app.post<{ Params: { id: string } }>('/__emulator/locations/:id/custom-fields', async (req) => {
+    const location = locationById(emu, req.params.id);
+    const inputs = parse(CustomFieldsCreate, req.body);
+    const problems = inputs.flatMap((input, i) => definitionProblems(input).map((p) => `${i}: ${p}`));
+    if (problems.length) throw new ControlError(400, problems.join('; '));
+    return { customFields: addCustomFields(emu, location.id, inputs).map(customFieldView) };
   });
 
   app.patch<{ Params: { id: string } }>('/__emulator/locations/:id', async (req) => {
