@@ -299,6 +299,22 @@ export const syncState = sqliteTable('sync_state', {
   updatedAt: integer('updated_at').notNull(),
 });
 
+/**
+ * The location's contact custom fields as HighLevel last listed them (server/sync/supervisor.ts),
+ * one row per location: `definitions` is JSON HighLevelCustomField[] (server/highlevel/contacts.ts).
+ * The REST API checks custom field writes against them (db/custom-fields.ts). `listedAt` is null
+ * until a listing succeeded; `problem` says in plain words why the latest one failed (a scope the
+ * install did not grant), null once one succeeds.
+ */
+export const customFieldDefinitions = sqliteTable('custom_field_definitions', {
+  locationId: text('location_id').primaryKey(),
+  definitions: text('definitions').notNull().default('[]'),
+  listedAt: integer('listed_at'),
+  problem: text('problem'),
+  problemAt: integer('problem_at'),
+  updatedAt: integer('updated_at').notNull(),
+});
+
 /** API keys of Tandem's REST API: only a SHA-256 hash is stored; the key is shown once. */
 export const apiKeys = sqliteTable(
   'api_keys',

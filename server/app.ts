@@ -126,6 +126,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     db: db.db,
     clock: services.clock,
     wake: (locationId: string) => (services as { sync?: { wake?: (id: string) => void } }).sync?.wake?.(locationId),
+    customFieldsChanged: (locationId: string) => (services as { sync?: { customFieldsChanged?: (id: string) => void } }).sync?.customFieldsChanged?.(locationId),
   });
   registerInstallRoutes(app, { config, services, db: db.db });
   registerWebhookRoutes(app, {

@@ -21,6 +21,7 @@ export const TANDEM_SCOPES = [
   'contacts.write',
   'users.readonly',
   'locations.readonly',
+  'locations/customFields.readonly',
   'oauth.readonly',
   'oauth.write',
 ] as const;

@@ -60,6 +60,19 @@ export interface HighLevelUser {
   role: string | null;
 }
 
+/** One of the location's contact custom fields, as HighLevel defines it (CustomFieldSchema). */
+export interface HighLevelCustomField {
+  id: string;
+  name: string;
+  /** `contact.<key>`; what writes may address the field by instead of its id. */
+  fieldKey: string | null;
+  /** TEXT, LARGE_TEXT, NUMERICAL, MONETORY, SINGLE_OPTIONS, MULTIPLE_OPTIONS, CHECKBOX, … upper case; null when HighLevel gave none. */
+  dataType: string | null;
+  /** The choices of an option field (empty for others). */
+  options: string[];
+  position: number | null;
+}
+
 export type SearchFilter =
   | { field: string; operator: string; value?: unknown }
   | { group: 'AND' | 'OR'; filters: SearchFilter[] };
@@ -91,6 +104,8 @@ export interface LocationApi {
   searchContacts(params: SearchParams): Promise<{ contacts: SearchedContact[]; total: number }>;
   findDuplicate(by: { email?: string | null; phone?: string | null }): Promise<HighLevelContact | null>;
   listUsers(): Promise<HighLevelUser[]>;
+  /** The location's contact custom fields (scope locations/customFields.readonly). */
+  listCustomFields(): Promise<HighLevelCustomField[]>;
   /**
    * Not a request: when the location's gate would let `count` requests go one after the other
    * (undefined: now). For work that needs a read and then writes (RateBudget.whenRoom).
@@ -114,6 +129,19 @@ const usersResponseSchema = z.looseObject({
       deleted: z.boolean().nullish(),
       deactivated: z.boolean().nullish(),
       roles: z.looseObject({ role: z.string().nullish() }).nullish(),
+    }),
+  ),
+});
+const customFieldsResponseSchema = z.looseObject({
+  customFields: z.array(
+    z.looseObject({
+      id: z.string().min(1),
+      name: z.string().nullish(),
+      fieldKey: z.string().nullish(),
+      dataType: z.string().nullish(),
+      position: z.number().nullish(),
+      picklistOptions: z.array(z.unknown()).nullish(),
+      model: z.string().nullish(),
     }),
   ),
 });
@@ -289,6 +317,21 @@ export function createLocationApi(opts: LocationApiOptions): LocationApi {
     }));
   }
 
+  async function listCustomFields(): Promise<HighLevelCustomField[]> {
+    const body = await send({ method: 'GET', path: `/locations/${enc(locationId)}/customFields`, query: { model: 'contact' } });
+    return parse(customFieldsResponseSchema, body, 'GET /locations/{locationId}/customFields')
+      .customFields.filter((f) => (f.model ?? 'contact') === 'contact')
+      .map((f) => ({
+        id: f.id,
+        name: f.name?.trim() || f.id,
+        fieldKey: f.fieldKey?.trim() || null,
+        dataType: f.dataType?.trim().toUpperCase() || null,
+        // Options are strings in the spec; anything else in the list is not a choice a write can name.
+        options: (f.picklistOptions ?? []).filter((o): o is string => typeof o === 'string'),
+        position: f.position ?? null,
+      }));
+  }
+
   return {
     locationId,
     getContact,
@@ -300,6 +343,7 @@ export function createLocationApi(opts: LocationApiOptions): LocationApi {
     searchContacts,
     findDuplicate,
     listUsers,
+    listCustomFields,
     whenRoom: (count) => budget.whenRoom(count, clock.now(), opts.keepShare ? { keepShare: opts.keepShare } : {}),
   };
 }

@@ -43,6 +43,7 @@ import {
   ifMatchHeaders,
 } from './api-v1-schemas.ts';
 import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
+import { customFieldChecker } from './api-v1-custom-fields.ts';
 import { tenant } from './tenant.ts';
 
 function notFound(): AppError {
@@ -110,6 +111,7 @@ function expectedVersion(header: string | undefined): number | undefined {
 
 export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): void {
   const { db, clock } = deps;
+  const checkedCustomFields = customFieldChecker(deps);
   const countryFor = (locationId: string, contactCountry: string | null) => contactCountry ?? deps.defaultCountry?.(locationId) ?? 'US';
 
   const requireOwner = (locationId: string, ownerUserId: string | null | undefined) => {
@@ -214,7 +216,10 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       const { allowDuplicate, tags, customFields, ...rest } = req.body;
       const draft = draftOf(rest);
       const country = typeof draft.country === 'string' ? draft.country.trim().toUpperCase() || null : null;
-      const { contact: fields } = normalizeContact({ ...draft, tags: tags ?? [], customFields: customFields ?? {} }, { defaultCountry: countryFor(locationId, country) });
+      const { contact: fields } = normalizeContact(
+        { ...draft, tags: tags ?? [], customFields: checkedCustomFields(locationId, customFields ?? {}) },
+        { defaultCountry: countryFor(locationId, country) },
+      );
       const checked = valid(fields);
       if (!identified(checked)) throw new AppError(400, 'invalid_request', `Invalid request: ${NEEDS_IDENTITY}.`);
       requireOwner(locationId, checked.ownerUserId);
@@ -276,7 +281,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       }
       const patch: ContactPatch = {};
       for (const field of SCALAR_FIELDS) if (field in draft) (patch as Record<string, unknown>)[field] = next[field];
-      if (customFields) patch.customFields = customFields;
+      if (customFields) patch.customFields = checkedCustomFields(locationId, customFields);
       if ('ownerUserId' in patch && patch.ownerUserId !== current.fields.ownerUserId) requireOwner(locationId, patch.ownerUserId);
       if (patch.email && !sameEmail(patch.email, current.fields.email)) {
         const other = findContactsByEmail(db, locationId, patch.email).find((c) => c.id !== current.id);

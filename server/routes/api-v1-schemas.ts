@@ -205,7 +205,7 @@ export const contactCreateBody = z.strictObject(
   {
     ...contactFieldsInput,
     tags: tagList.optional(),
-    customFields: customFieldsInput.optional().describe('HighLevel custom field id → value; null, "" or [] mean no value.'),
+    customFields: customFieldsInput.optional().describe('Custom field id (or key, e.g. "contact.lead_score") → value, one of the location’s fields (GET /api/v1/custom-fields) with a value of its kind; null, "" or [] mean no value.'),
     allowDuplicate: z
       .boolean()
       .optional()
@@ -222,7 +222,7 @@ export const contactPatchBody = z
       tags: tagList.optional().describe('Replaces the tags. Not together with addTags / removeTags.'),
       addTags: tagList.optional(),
       removeTags: tagList.optional(),
-      customFields: customFieldsInput.optional().describe('Only the ids given change; null, "" or [] clears a value.'),
+      customFields: customFieldsInput.optional().describe('Only the fields given change (by id or key, as on create); null, "" or [] clears a value.'),
     },
     objectBody,
   )
@@ -325,7 +325,7 @@ export function described<T extends z.ZodType>(description: string, schema: T) {
 export type ErrorStatus = 400 | 401 | 404 | 412 | 413 | 415;
 
 const ERROR_MEANINGS: Record<ErrorStatus, string> = {
-  400: 'Invalid request (`invalid_request`, or a more specific code such as `invalid_cursor` or `unknown_owner`); the message names what is wrong.',
+  400: 'Invalid request (`invalid_request`, or a more specific code such as `invalid_cursor`, `unknown_owner` or `unknown_custom_field`); the message names what is wrong.',
   401: 'No valid API key: missing, malformed, unknown, revoked, or its location uninstalled (`unauthorized`).',
   404: 'No record with this id in the API key’s location (`not_found`).',
   412: 'If-Match names a version that is no longer current (`version_mismatch`); the message gives the current one.',

@@ -21,6 +21,7 @@ import type { Db } from '../../db/client.ts';
 import { authenticateApiKeyRequest, unauthorized, type ApiKeyTenant } from '../auth/api-key.ts';
 import { registerApiContactRoutes } from './api-v1-contacts.ts';
 import { API_BODY_LIMIT, apiSchemas } from './api-v1-schemas.ts';
+import { registerApiCustomFieldRoutes } from './api-v1-custom-fields.ts';
 import { registerApiUserRoutes } from './api-v1-users.ts';
 import { tenant } from './tenant.ts';
 
@@ -29,6 +30,8 @@ export interface ApiV1Deps {
   clock: Clock;
   /** Nudges the location's sync loop after a local contact write (optional: absent without sync). */
   wake?: (locationId: string) => void;
+  /** Asks the location's loop to list its custom fields again soon (a write named one Tandem does not know). */
+  customFieldsChanged?: (locationId: string) => void;
   /** The country to read phones without a +prefix in, when the contact has none (default 'US'). */
   defaultCountry?: (locationId: string) => string | undefined;
 }
@@ -61,6 +64,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
       tags: [
         { name: 'contacts', description: 'The contact book; changes made here go to HighLevel as the Sync tab allows.' },
         { name: 'users', description: 'Users of the location: contact owners, paired with HighLevel users by email.' },
+        { name: 'custom fields', description: 'The location’s contact custom fields, as HighLevel defines them: what `customFields` of a contact may hold.' },
       ],
     },
     transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas, zodToJsonConfig }),
@@ -123,6 +127,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
   const typed = api.withTypeProvider<ZodTypeProvider>();
   registerApiContactRoutes(typed, deps);
   registerApiUserRoutes(typed, deps);
+  registerApiCustomFieldRoutes(typed, deps);
 
   api.get('/api/v1/openapi.json', { ...tenant('public'), schema: { hide: true } }, async (_req, reply) => {
     reply.header('cache-control', 'no-cache');

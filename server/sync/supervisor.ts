@@ -2,7 +2,8 @@
 // per app and location. A location's passes never overlap (T17); locations run side by side, so a
 // slow or rate-limited one never delays another (T05). A pass:
 //   1. re-reads the Sync tab's settings (saved settings apply without a restart; paused → nothing),
-//   2. lists HighLevel's users when due (owners travel as owners),
+//   2. lists HighLevel's users when due (owners travel as owners), and its contact custom fields
+//      (what the REST API checks custom field writes against),
 //   3. applies the queued contact webhooks (webhook-drain.ts),
 //   4. pulls when due (reconcile.ts: incremental, or a full sweep daily and after install),
 //   5. pushes Tandem's pending changes (outbound.ts),
@@ -14,6 +15,7 @@
 // passes of many events.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
+import { recordCustomFieldsProblem, saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
 import { getInstallation, listInstallations } from '../../db/installations.ts';
 import { activeOperation } from '../../db/operations.ts';
@@ -23,6 +25,7 @@ import { getSyncState, updateSyncState, type UnmatchedOwners } from '../../db/sy
 import { ownersOfLiveContacts } from '../../db/contacts.ts';
 import type { Clock } from '../clock.ts';
 import { createLocationApi, DeferredError, type LocationApi, type LocationTokenSource } from '../highlevel/contacts.ts';
+import { HighLevelError } from '../highlevel/http.ts';
 import type { HighLevelEndpoints } from '../highlevel/oauth.ts';
 import { RateBudget } from '../highlevel/rate-budget.ts';
 import { pushPending, type PushMemory } from './outbound.ts';
@@ -40,6 +43,8 @@ export interface SyncOptions {
   fullSweepIntervalMs?: number;
   /** How often HighLevel's users are listed again. */
   usersRefreshMs?: number;
+  /** How often the location's contact custom fields are listed again. */
+  customFieldsRefreshMs?: number;
   /** Real milliseconds the timer sleeps at most (it then looks for new installations). */
   maxSleepMs?: number;
   /** Locations whose passes may run at the same time. */
@@ -62,6 +67,11 @@ export interface Supervisor {
   runOnce(locationId: string): Promise<PassResult>;
   /** HighLevel's users changed (a user webhook): the next pass lists them again, and runs soon. */
   usersChanged(locationId: string): void;
+  /**
+   * A custom field Tandem does not know was asked for (a REST write): the next pass lists the
+   * location's custom fields again, and runs soon (a field just made in HighLevel).
+   */
+  customFieldsChanged(locationId: string): void;
   /** The location's API behind its one budget gate, for any other HighLevel call about the location. */
   locationApi(locationId: string): LocationApi;
   /**
@@ -115,6 +125,7 @@ interface LocationLoop {
   /** A deferral's retryAt: a wake does not bring the next pass before it. */
   blockedUntil?: number;
   usersListedAt?: number;
+  customFieldsListedAt?: number;
   /** New contacts read one by one since the last pull run for them (toward BULK_UNKNOWN). */
   newContacts: number;
   /** Clock ms of the last pull run for new contacts (an import in HighLevel under way). */
@@ -142,6 +153,8 @@ interface LocationLoop {
 const RATE_LIMITED_NOTICE_MS = 60_000;
 
 const USERS_REFRESH_MS = 60 * 60_000;
+/** HighLevel sends no webhook when a custom field is made or changed: they are listed this often. */
+const CUSTOM_FIELDS_REFRESH_MS = 60 * 60_000;
 const FIRST_BACKOFF_MS = 15_000;
 const MAX_BACKOFF_MS = 30 * 60_000;
 /** Webhook events a pass applies at most before it pulls and pushes. */
@@ -225,6 +238,25 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     for (const [id, loop] of loops) if (!active.has(id) && !loop.running) loops.delete(id);
   }
 
+  /**
+   * Lists the location's contact custom fields. Contacts sync whatever happens here (HighLevel's
+   * values are kept by id); a failure is recorded for the REST API to tell, and the definitions
+   * listed before stay in use. A deferral is the pass's own (rate limit, token backoff).
+   */
+  async function listCustomFields(loop: LocationLoop): Promise<void> {
+    const { locationId } = loop;
+    try {
+      saveCustomFieldDefinitions(db, locationId, await loop.api.listCustomFields(), clock.now());
+    } catch (err) {
+      if (err instanceof DeferredError) {
+        loop.customFieldsListedAt = undefined;
+        throw err;
+      }
+      recordCustomFieldsProblem(db, locationId, customFieldsProblem(err), clock.now());
+      log.warn({ err, locationId }, 'listing HighLevel custom fields failed');
+    }
+  }
+
   async function pass(loop: LocationLoop): Promise<PassResult> {
     const { locationId, api } = loop;
     const result: PassResult = { webhookEvents: 0, pulled: 0, pushed: 0, more: false };
@@ -251,6 +283,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           }
           log.warn({ err, locationId }, 'listing HighLevel users failed');
         }
+      }
+      if (loop.customFieldsListedAt === undefined || now - loop.customFieldsListedAt >= (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS)) {
+        loop.customFieldsListedAt = now;
+        await listCustomFields(loop);
       }
       const ownerMap = ownerMapFor(db, locationId);
 
@@ -475,7 +511,23 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       loopFor(locationId).usersListedAt = undefined;
       wake(locationId);
     },
+    customFieldsChanged(locationId: string) {
+      loopFor(locationId).customFieldsListedAt = undefined;
+      wake(locationId);
+    },
   };
+}
+
+/**
+ * Why the custom fields could not be listed, for the REST API's answer. HighLevel refuses a token
+ * without the scope with a 401 or 403 naming it; installs made before Tandem asked for the scope
+ * hold such tokens until the location is installed again.
+ */
+function customFieldsProblem(err: unknown): string {
+  if (err instanceof HighLevelError && err.kind === 'http' && (err.status === 401 || err.status === 403)) {
+    return `HighLevel did not let Tandem read this location's custom fields (${err.status}: ${err.message}). Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly).`;
+  }
+  return `Listing this location's custom fields in HighLevel failed: ${describeError(err)}`;
 }
 
 /**

@@ -299,6 +299,7 @@ describe('OpenAPI responses', () => {
     'patch /api/v1/users/{id}': ['200', '400', '401', '404', '409', '413', '415'],
     'post /api/v1/users/{id}/deactivate': ['200', '400', '401', '404', '413', '415'],
     'post /api/v1/users/{id}/reactivate': ['200', '400', '401', '404', '413', '415'],
+    'get /api/v1/custom-fields': ['200', '400', '401'],
   };
 
   it('describes every response and documents the errors each operation can answer, with the error body', async () => {

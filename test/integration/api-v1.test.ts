@@ -452,6 +452,7 @@ describe('OpenAPI document', () => {
         'PATCH /api/v1/users/{id}',
         'POST /api/v1/users/{id}/deactivate',
         'POST /api/v1/users/{id}/reactivate',
+        'GET /api/v1/custom-fields',
       ].sort(),
     );
     for (const { route, op } of listed) {

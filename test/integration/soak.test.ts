@@ -42,8 +42,6 @@ const OPERATION_ROUND = Math.floor(ROUNDS / 2) - 1;
 const OPERATION_LOCATION = 2;
 /** The location the operation of that kind runs on. */
 const operationLocation = (kind: 'pull' | 'push') => locs[(OPERATION_LOCATION + (kind === 'pull' ? 0 : 1)) % locs.length]!;
-/** HighLevel custom field ids (20 characters, as HighLevel's ids are). */
-const CUSTOM_FIELDS = ['SoakCustomField00001', 'SoakCustomField00002'];
 
 interface Person {
   email: string;
@@ -75,6 +73,8 @@ interface Loc {
   people: Person[];
   /** One person working in both systems, by one email: a HighLevel user and a Tandem user. */
   owner: { highlevelId: string; tandemId: string };
+  /** The location's custom fields (ids) the edits set: defined in HighLevel, as Tandem checks. */
+  customFields: string[];
 }
 
 /** The first Tandem, which owns the emulator and the data directory. */
@@ -308,7 +308,7 @@ async function round(loc: Loc, r: number): Promise<void> {
   // A custom field set (or cleared) on whichever side knows the person.
   {
     const p = pick(live)!;
-    const field = CUSTOM_FIELDS[r % CUSTOM_FIELDS.length]!;
+    const field = loc.customFields[r % loc.customFields.length]!;
     const value = r % 4 === 3 ? null : `v${r}.${randomUUID().slice(0, 4)}`;
     await editOnEitherSide(loc, p, { highLevel: { customFields: [{ id: field, field_value: value ?? '' }] }, tandem: { customFields: { [field]: value } } });
   }
@@ -372,6 +372,10 @@ beforeAll(async () => {
     const highLevelUser = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
       companyId: agency.companyId, firstName: 'Olive', lastName: 'Owner', email, type: 'account', role: 'user', locationIds: [location.id],
     });
+    // Two text custom fields, made before the install so that its first pass lists them.
+    const fields = await control<{ customFields: { id: string }[] }>(t.highlevelUrl, 'POST', `/locations/${location.id}/custom-fields`, {
+      customFields: [{ name: 'Soak note', dataType: 'TEXT' }, { name: 'Soak code', dataType: 'TEXT' }],
+    });
     expect((await installLocation(t, location.id, { userId: agency.adminId })).status).toBe(200);
     await waitForInstallation(t, location.id, 'active');
     updateSyncSettings(t.db, {
@@ -380,7 +384,7 @@ beforeAll(async () => {
       user: { id: 'soak', name: 'Soak' },
       now: t.clock.now(),
     });
-    const loc: Loc = { id: location.id, key: createApiKey(t.db, { locationId: location.id, name: 'soak', createdBy: null, now: t.clock.now() }).key, people: [], owner: { highlevelId: highLevelUser.id, tandemId: '' } };
+    const loc: Loc = { id: location.id, key: createApiKey(t.db, { locationId: location.id, name: 'soak', createdBy: null, now: t.clock.now() }).key, people: [], owner: { highlevelId: highLevelUser.id, tandemId: '' }, customFields: fields.customFields.map((f) => f.id) };
     const tandemUser = await api(loc, 'POST', '/api/v1/users', { name: 'Olive Owner', email });
     expect(tandemUser.status, JSON.stringify(tandemUser.body)).toBe(201);
     loc.owner.tandemId = tandemUser.body.id;

@@ -1,0 +1,53 @@
+// The location's contact custom fields as HighLevel last listed them, and why the latest listing
+// failed when it did. The only code that touches custom_field_definitions.
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from './client.ts';
+import { customFieldDefinitions } from './schema.ts';
+
+export const customFieldDefinitionSchema = z.object({
+  id: z.string().min(1),
+  name: z.string(),
+  fieldKey: z.string().nullable(),
+  dataType: z.string().nullable(),
+  options: z.array(z.string()),
+  position: z.number().nullable(),
+});
+export type CustomFieldDefinition = z.infer<typeof customFieldDefinitionSchema>;
+
+export interface CustomFieldList {
+  definitions: CustomFieldDefinition[];
+  /** When HighLevel last listed them; null: never (the definitions are then unknown, not none). */
+  listedAt: number | null;
+  /** Why the latest listing failed, in plain words; null when it succeeded. */
+  problem: string | null;
+  problemAt: number | null;
+}
+
+const NEVER_LISTED: CustomFieldList = { definitions: [], listedAt: null, problem: null, problemAt: null };
+
+export function customFieldList(db: Db, locationId: string): CustomFieldList {
+  const row = db.select().from(customFieldDefinitions).where(eq(customFieldDefinitions.locationId, locationId)).get();
+  if (!row) return NEVER_LISTED;
+  // Written only by saveCustomFieldDefinitions below: a row that does not parse is a bug, not input.
+  const definitions = z.array(customFieldDefinitionSchema).parse(JSON.parse(row.definitions));
+  return { definitions, listedAt: row.listedAt, problem: row.problem, problemAt: row.problemAt };
+}
+
+/** Records a successful listing: the definitions replace the stored ones, and the problem goes. */
+export function saveCustomFieldDefinitions(db: Db, locationId: string, definitions: readonly CustomFieldDefinition[], now: number): void {
+  const values = { definitions: JSON.stringify(z.array(customFieldDefinitionSchema).parse(definitions)), listedAt: now, problem: null, problemAt: null, updatedAt: now };
+  db.insert(customFieldDefinitions)
+    .values({ locationId, ...values })
+    .onConflictDoUpdate({ target: customFieldDefinitions.locationId, set: values })
+    .run();
+}
+
+/** Records why a listing failed; the definitions listed before (if any) stay in use. */
+export function recordCustomFieldsProblem(db: Db, locationId: string, problem: string, now: number): void {
+  const values = { problem, problemAt: now, updatedAt: now };
+  db.insert(customFieldDefinitions)
+    .values({ locationId, ...values })
+    .onConflictDoUpdate({ target: customFieldDefinitions.locationId, set: values })
+    .run();
+}

@@ -1,0 +1,181 @@
+// REST API: the location's contact custom fields, and the check of the custom field values a
+// contact write sends. HighLevel defines the fields (the sync loop lists them, db/custom-fields.ts);
+// a value for a field the location does not have, or of the wrong kind, would never reach HighLevel,
+// or would be refused there and hold the contact's other changes back with it. So such a write is
+// refused here, with the reason, while the client is still there to hear it.
+import { z } from 'zod';
+import { customFieldList, type CustomFieldDefinition, type CustomFieldList } from '../../db/custom-fields.ts';
+import type { CustomFieldValue } from '../sync/contact-model.ts';
+import { AppError } from '../errors.ts';
+import { apiSchemas, described, errors } from './api-v1-schemas.ts';
+import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
+import { tenant } from './tenant.ts';
+
+/** A refused write asks the loop to list the fields again at most this often per location. */
+const RELIST_AFTER_MS = 60_000;
+
+export const customFieldResponse = z
+  .object({
+    id: z.string().describe('HighLevel’s id of the field: the key of `customFields` in a contact.'),
+    name: z.string(),
+    key: z.string().nullable().describe('HighLevel’s field key, e.g. "contact.lead_score"; writes may name the field by it (with or without "contact.").'),
+    dataType: z.string().nullable().describe('HighLevel’s type: TEXT, LARGE_TEXT, NUMERICAL, MONETORY, SINGLE_OPTIONS, MULTIPLE_OPTIONS, CHECKBOX, RADIO, DATE, PHONE, EMAIL, FILE_UPLOAD, …'),
+    options: z.array(z.string()).describe('The choices of an option field; empty for others.'),
+  })
+  .register(apiSchemas, { id: 'CustomField' });
+
+const customFieldListResponse = z.object({
+  customFields: z.array(customFieldResponse),
+  listedAt: z.string().nullable().describe('When Tandem last listed them in HighLevel; null: never (writes are then not checked).'),
+  problem: z.string().nullable().describe('Why the latest listing failed, in plain words; null when it succeeded.'),
+});
+
+const NUMBER_TYPES = new Set(['NUMERICAL', 'MONETORY', 'MONETARY']);
+const ONE_OF_TYPES = new Set(['SINGLE_OPTIONS', 'RADIO', 'DROPDOWN']);
+const MANY_OF_TYPES = new Set(['MULTIPLE_OPTIONS', 'CHECKBOX']);
+const TEXT_TYPES = new Set(['TEXT', 'LARGE_TEXT', 'PHONE', 'EMAIL', 'DATE']);
+/** Types whose values are objects (files, signatures, lists of labelled texts): Tandem does not hold them. */
+const UNSYNCED_TYPES = new Set(['FILE_UPLOAD', 'SIGNATURE', 'TEXTBOX_LIST']);
+
+type Input = Record<string, CustomFieldValue | null>;
+
+export type CustomFieldCheck =
+  | { ok: true; values: Input }
+  | { ok: false; unknown: string[]; problems: string[] };
+
+const isEmpty = (v: CustomFieldValue | null) =>
+  v === null || (typeof v === 'string' && v.trim() === '') || (Array.isArray(v) && v.every((x) => x.trim() === ''));
+
+/** The field `name` names: its id, else its key (with or without "contact.", any case). */
+function definitionNamed(definitions: readonly CustomFieldDefinition[], name: string): CustomFieldDefinition | undefined {
+  const byId = definitions.find((d) => d.id === name);
+  if (byId) return byId;
+  const key = name.trim().toLowerCase();
+  return definitions.find((d) => d.fieldKey !== null && (d.fieldKey.toLowerCase() === key || d.fieldKey.toLowerCase() === `contact.${key}`));
+}
+
+const quoted = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(', ');
+
+/** The option as the field spells it, for a choice given in any case; undefined when it is none. */
+const choice = (d: CustomFieldDefinition, given: string) => d.options.find((o) => o.toLowerCase() === given.trim().toLowerCase());
+
+/** `value` as the field takes it, or a problem (a sentence about the value) when it cannot. */
+function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: CustomFieldValue } | { problem: string } {
+  const type = d.dataType ?? '';
+  if (UNSYNCED_TYPES.has(type)) return { problem: `is a ${type} field, which Tandem does not sync` };
+  if (NUMBER_TYPES.has(type)) {
+    if (typeof value === 'number') return { value };
+    if (typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value)) return { value: Number(value) };
+    return { problem: `is a ${type} field: send a number` };
+  }
+  if (ONE_OF_TYPES.has(type) || MANY_OF_TYPES.has(type)) {
+    const many = MANY_OF_TYPES.has(type);
+    if (typeof value === 'number' || (!many && Array.isArray(value))) {
+      return { problem: `is a ${type} field: send ${many ? 'a list of its options' : 'one of its options'}${d.options.length ? ` (${quoted(d.options)})` : ''}` };
+    }
+    const given = (Array.isArray(value) ? value : [value]).filter((v) => v.trim() !== '');
+    if (d.options.length === 0) return { value: many ? given : given[0]! };
+    const spelled = given.map((g) => choice(d, g));
+    const strangers = given.filter((_, i) => spelled[i] === undefined);
+    if (strangers.length) return { problem: `has no option ${quoted(strangers)}; its options are ${quoted(d.options)}` };
+    return { value: many ? [...new Set(spelled as string[])] : spelled[0]! };
+  }
+  if (TEXT_TYPES.has(type) && typeof value !== 'string') return { problem: `is a ${type} field: send text` };
+  return { value };
+}
+
+/**
+ * The custom field values of a write, checked against the location's fields and keyed by their ids
+ * (a field may be named by its key). Not checked while the fields have never been listed (an
+ * install whose token lacks the scope): the values are then taken as sent, as before Tandem knew
+ * of definitions. An empty value (null, "", []) clears the field, of whatever type.
+ */
+export function checkCustomFields(list: CustomFieldList, input: Input): CustomFieldCheck {
+  if (list.listedAt === null) return { ok: true, values: input };
+  const values: Input = {};
+  const unknown: string[] = [];
+  const problems: string[] = [];
+  const namedBy = new Map<string, string>();
+  for (const [name, value] of Object.entries(input)) {
+    const d = definitionNamed(list.definitions, name);
+    if (!d) {
+      unknown.push(name);
+      continue;
+    }
+    const before = namedBy.get(d.id);
+    if (before !== undefined) {
+      problems.push(`customFields.${name}: names the same field as customFields.${before} (${JSON.stringify(d.name)}); send it once`);
+      continue;
+    }
+    namedBy.set(d.id, name);
+    if (isEmpty(value)) {
+      values[d.id] = null;
+      continue;
+    }
+    const checked = valueFor(d, value!);
+    if ('problem' in checked) problems.push(`customFields.${name}: ${JSON.stringify(d.name)} ${checked.problem}`);
+    else values[d.id] = checked.value;
+  }
+  return unknown.length || problems.length ? { ok: false, unknown, problems } : { ok: true, values };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * What contact writes call: the values keyed by field id, or a 400 that says what is wrong. A field
+ * the location does not have may have been made in HighLevel since the last listing: the loop is
+ * asked to list them again (at most once a RELIST_AFTER_MS per location), and the answer says so.
+ */
+export function customFieldChecker(deps: Pick<ApiV1Deps, 'db' | 'clock' | 'customFieldsChanged'>): (locationId: string, input: Input) => Input {
+  const relistAskedAt = new Map<string, number>();
+  return (locationId, input) => {
+    if (Object.keys(input).length === 0) return input;
+    const list = customFieldList(deps.db, locationId);
+    const checked = checkCustomFields(list, input);
+    if (checked.ok) return checked.values;
+    const parts = [...checked.problems];
+    let code = 'invalid_request';
+    if (checked.unknown.length) {
+      code = 'unknown_custom_field';
+      const now = deps.clock.now();
+      const asked = relistAskedAt.get(locationId);
+      const relisting = deps.customFieldsChanged !== undefined && now - list.listedAt! >= RELIST_AFTER_MS && (asked === undefined || now - asked >= RELIST_AFTER_MS);
+      if (relisting) {
+        relistAskedAt.set(locationId, now);
+        deps.customFieldsChanged!(locationId);
+      }
+      const names = checked.unknown.map((n) => `customFields.${n}`).join(', ');
+      parts.unshift(
+        `${names}: ${checked.unknown.length === 1 ? 'not a custom field' : 'not custom fields'} of this location as HighLevel listed them at ${iso(list.listedAt!)} (GET /api/v1/custom-fields lists them; a field is named by its id or its key)` +
+          (relisting ? '; Tandem is listing them again now, so a field just made in HighLevel can be written in a few seconds' : ''),
+      );
+    }
+    throw new AppError(400, code, `Invalid request: ${parts.join('; ')}.`);
+  };
+}
+
+export function registerApiCustomFieldRoutes(api: ApiInstance, deps: ApiV1Deps): void {
+  api.get(
+    '/api/v1/custom-fields',
+    {
+      ...tenant('apiKey'),
+      schema: {
+        tags: ['custom fields'],
+        operationId: 'listCustomFields',
+        summary: 'List the location’s contact custom fields',
+        description:
+          'As HighLevel defines them, listed by Tandem every hour (and again soon after a write names a field it does not know). Contact writes are checked against them: an unknown field is refused with 400 `unknown_custom_field`, a value of the wrong kind with 400 `invalid_request`.',
+        response: { 200: described('The fields, in HighLevel’s order.', customFieldListResponse), ...errors(400, 401) },
+      },
+    },
+    async (req) => {
+      const list = customFieldList(deps.db, apiTenant(req).locationId);
+      const ordered = [...list.definitions].sort((a, b) => (a.position ?? Infinity) - (b.position ?? Infinity) || a.name.localeCompare(b.name));
+      return {
+        customFields: ordered.map((d) => ({ id: d.id, name: d.name, key: d.fieldKey, dataType: d.dataType, options: d.options })),
+        listedAt: list.listedAt === null ? null : iso(list.listedAt),
+        problem: list.problem,
+      };
+    },
+  );
+}

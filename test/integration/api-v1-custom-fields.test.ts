@@ -1,0 +1,154 @@
+// The location's contact custom fields over real HTTP: the sync loop lists them from the emulated
+// HighLevel, the REST API lists them and checks contact writes against them (a field named by its
+// key is stored under its id, a value of the wrong kind or an unknown field is refused), a field
+// made in HighLevel after the listing is listed again after a refused write, and an install whose
+// token lacks the scope keeps syncing with writes unchecked and the reason told.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../db/api-keys.ts';
+import { getLinkByContact } from '../../db/links.ts';
+import { control, ManualClock } from '../helpers/emulator.ts';
+import { restCall, type RestRequest } from '../helpers/rest.ts';
+import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestTandem } from '../helpers/tandem.ts';
+
+let t: TestTandem;
+const clock = new ManualClock(Date.parse('2026-12-07T09:00:00.000Z'));
+let A: string;
+let B: string;
+let keyA: string;
+let keyB: string;
+
+beforeAll(async () => {
+  t = await startTestTandem({ sync: { start: false }, clock });
+  const agency = await createAgency(t, { name: 'Fieldwork Agency', locations: ['Cedar Dental', 'Birch Roofing'] });
+  [A, B] = agency.locations.map((l) => l.id) as [string, string];
+  for (const id of [A, B]) {
+    expect((await installLocation(t, id, { userId: agency.adminId })).status).toBe(200);
+    await waitForInstallation(t, id, 'active');
+  }
+  keyA = createApiKey(t.db, { locationId: A, name: 'A', createdBy: null, now: clock.now() }).key;
+  keyB = createApiKey(t.db, { locationId: B, name: 'B', createdBy: null, now: clock.now() }).key;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const api = (method: string, path: string, opts: RestRequest = {}) => restCall(t.url, method, path, { key: keyA, ...opts });
+
+interface Defined {
+  id: string;
+  name: string;
+  fieldKey: string;
+}
+
+/** Custom fields made in the emulated HighLevel (its control API), returned as stored. */
+async function define(locationId: string, fields: Array<{ name: string; dataType: string; picklistOptions?: string[]; position?: number }>): Promise<Defined[]> {
+  const res = await control<{ customFields: Defined[] }>(t.highlevelUrl, 'POST', `/locations/${locationId}/custom-fields`, { customFields: fields });
+  return fields.map((f) => res.customFields.find((d) => d.name === f.name)!);
+}
+
+async function pass(locationId: string) {
+  const r = await t.services.sync.runOnce(locationId);
+  expect(r.error, r.error).toBeUndefined();
+  return r;
+}
+
+describe('custom fields', () => {
+  let score: Defined;
+  let time: Defined;
+
+  it('are not checked before they have been listed', async () => {
+    const list = await api('GET', '/api/v1/custom-fields');
+    expect(list.status).toBe(200);
+    expect(list.body).toEqual({ customFields: [], listedAt: null, problem: null });
+    const res = await api('POST', '/api/v1/contacts', { body: { firstName: 'Early', customFields: { whatever: 'kept' } } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.customFields).toEqual({ whatever: 'kept' });
+  });
+
+  it('are listed from HighLevel by the loop, in HighLevel’s order', async () => {
+    const defined = await define(A, [
+      { name: 'Lead score', dataType: 'NUMERICAL', position: 1 },
+      { name: 'Preferred time', dataType: 'SINGLE_OPTIONS', picklistOptions: ['Morning', 'Afternoon'], position: 0 },
+    ]);
+    score = defined[0]!;
+    time = defined[1]!;
+    await pass(A);
+    const list = await api('GET', '/api/v1/custom-fields');
+    expect(list.body).toEqual({
+      customFields: [
+        { id: time.id, name: 'Preferred time', key: time.fieldKey, dataType: 'SINGLE_OPTIONS', options: ['Morning', 'Afternoon'] },
+        { id: score.id, name: 'Lead score', key: score.fieldKey, dataType: 'NUMERICAL', options: [] },
+      ],
+      listedAt: new Date(clock.now()).toISOString(),
+      problem: null,
+    });
+    // Each location lists its own.
+    expect((await api('GET', '/api/v1/custom-fields', { key: keyB })).body.customFields).toEqual([]);
+  });
+
+  it('takes a field by its key, stores it under its id, and sends it to HighLevel', async () => {
+    const res = await api('POST', '/api/v1/contacts', {
+      body: { firstName: 'Keyed', email: 'keyed@example.com', customFields: { [score.fieldKey]: '42', [time.fieldKey.replace(/^contact\./, '')]: 'morning' } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.customFields).toEqual({ [score.id]: 42, [time.id]: 'Morning' });
+    await pass(A);
+    const link = getLinkByContact(t.db, A, res.body.id);
+    expect(link).toBeDefined();
+    const doc = t.emulator.emu.contact(link!.highlevelId)!;
+    expect(doc.customFields).toEqual(expect.arrayContaining([{ id: score.id, value: 42 }, { id: time.id, value: 'Morning' }]));
+
+    const patched = await api('PATCH', `/api/v1/contacts/${res.body.id}`, { body: { customFields: { [score.id]: null, [time.id]: 'Afternoon' } } });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body.customFields).toEqual({ [time.id]: 'Afternoon' });
+  });
+
+  it('refuses a value of the wrong kind, saying what the field takes', async () => {
+    const res = await api('POST', '/api/v1/contacts', { body: { firstName: 'Wrong', customFields: { [score.id]: 'lots', [time.id]: 'Evening' } } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.message).toBe(
+      `Invalid request: customFields.${score.id}: "Lead score" is a NUMERICAL field: send a number; customFields.${time.id}: "Preferred time" has no option "Evening"; its options are "Morning", "Afternoon".`,
+    );
+  });
+
+  it('refuses a field HighLevel has not got; one made since is listed again and then taken', async () => {
+    const [referral] = await define(A, [{ name: 'Referral', dataType: 'TEXT' }]);
+    const body = { firstName: 'Referred', customFields: { [referral!.fieldKey]: 'Dr. Osei' } };
+    // Within a minute of the listing, the loop is not asked to list again.
+    let res = await api('POST', '/api/v1/contacts', { body });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('unknown_custom_field');
+    expect(res.body.error.message).toContain(`customFields.${referral!.fieldKey}: not a custom field of this location as HighLevel listed them at`);
+    expect(res.body.error.message).not.toContain('listing them again');
+
+    clock.advance(61_000);
+    res = await api('POST', '/api/v1/contacts', { body });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain('Tandem is listing them again now');
+    await pass(A);
+    res = await api('POST', '/api/v1/contacts', { body });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.customFields).toEqual({ [referral!.id]: 'Dr. Osei' });
+  });
+
+  it('without the scope: the reason is told, writes go unchecked, contacts still sync', async () => {
+    await control(t.highlevelUrl, 'POST', '/faults', {
+      path: `/locations/${B}/customFields`,
+      status: 401,
+      body: { statusCode: 401, message: 'The token is not authorized for this scope.' },
+      times: 1000,
+    });
+    try {
+      const created = await api('POST', '/api/v1/contacts', { key: keyB, body: { firstName: 'Unchecked', email: 'unchecked@example.com', customFields: { anyField: 'as sent' } } });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      await pass(B);
+      const list = await api('GET', '/api/v1/custom-fields', { key: keyB });
+      expect(list.body.listedAt).toBeNull();
+      expect(list.body.problem).toContain('Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly)');
+      expect(getLinkByContact(t.db, B, created.body.id)).toBeDefined();
+    } finally {
+      await control(t.highlevelUrl, 'DELETE', '/faults');
+    }
+  });
+});
