@@ -155,6 +155,8 @@ const RATE_LIMITED_NOTICE_MS = 60_000;
 const USERS_REFRESH_MS = 60 * 60_000;
 /** HighLevel sends no webhook when a custom field is made or changed: they are listed this often. */
 const CUSTOM_FIELDS_REFRESH_MS = 60 * 60_000;
+/** A listing that failed for another reason than a refusal is tried again after this. */
+const CUSTOM_FIELDS_RETRY_MS = 5 * 60_000;
 const FIRST_BACKOFF_MS = 15_000;
 const MAX_BACKOFF_MS = 30 * 60_000;
 /** Webhook events a pass applies at most before it pulls and pushes. */
@@ -254,6 +256,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       }
       recordCustomFieldsProblem(db, locationId, customFieldsProblem(err), clock.now());
       log.warn({ err, locationId }, 'listing HighLevel custom fields failed');
+      // A refusal of the token stays until the location is installed again; anything else (a
+      // timeout, a 5xx) is tried again sooner than the hourly listing.
+      if (!isRefusal(err)) loop.customFieldsListedAt = clock.now() - (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS) + CUSTOM_FIELDS_RETRY_MS;
     }
   }
 
@@ -523,8 +528,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
  * without the scope with a 401 or 403 naming it; installs made before Tandem asked for the scope
  * hold such tokens until the location is installed again.
  */
+const isRefusal = (err: unknown): err is HighLevelError => err instanceof HighLevelError && err.kind === 'http' && (err.status === 401 || err.status === 403);
+
 function customFieldsProblem(err: unknown): string {
-  if (err instanceof HighLevelError && err.kind === 'http' && (err.status === 401 || err.status === 403)) {
+  if (isRefusal(err)) {
     return `HighLevel did not let Tandem read this location's custom fields (${err.status}: ${err.message}). Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly).`;
   }
   return `Listing this location's custom fields in HighLevel failed: ${describeError(err)}`;

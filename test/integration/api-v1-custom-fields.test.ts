@@ -151,4 +151,24 @@ describe('custom fields', () => {
       await control(t.highlevelUrl, 'DELETE', '/faults');
     }
   });
+
+  it('a listing that failed (not refused) is tried again after five minutes, not an hour', async () => {
+    await control(t.highlevelUrl, 'POST', '/faults', { path: `/locations/${B}/customFields`, status: 500, body: { message: 'Internal server error' }, times: 1 });
+    // Refused a moment ago (the test above): asked to list again, as a refused write does.
+    t.services.sync.customFieldsChanged(B);
+    const listings = () => t.emulator.emu.requestLog.filter((r) => r.path.startsWith(`/locations/${B}/customFields`)).length;
+    await pass(B);
+    let list = await api('GET', '/api/v1/custom-fields', { key: keyB });
+    expect(list.body.listedAt).toBeNull();
+    expect(list.body.problem).toContain("Listing this location's custom fields in HighLevel failed");
+    const tried = listings();
+    clock.advance(4 * 60_000);
+    await pass(B);
+    expect(listings()).toBe(tried);
+    clock.advance(61_000);
+    await pass(B);
+    expect(listings()).toBe(tried + 1);
+    list = await api('GET', '/api/v1/custom-fields', { key: keyB });
+    expect(list.body).toEqual({ customFields: [], listedAt: new Date(clock.now()).toISOString(), problem: null });
+  });
 });
