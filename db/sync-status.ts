@@ -3,6 +3,7 @@
 // needs (pending webhooks, what waits to go out by kind) are read here. Never writes.
 import { and, count, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { customFieldList } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';
 import { failedOutbox, outboxCounts, retryingOutbox } from './outbox.ts';
 import { contactLinks, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
@@ -40,6 +41,8 @@ export interface SyncStatus {
    * tried again: how many, and the one that failed last, with its reason and next try (epoch ms).
    */
   retrying: { count: number; message: string; nextAttemptAt: number; contactId: string } | null;
+  /** Why the latest listing of HighLevel's custom fields failed (db/custom-fields.ts); null when it did not. */
+  customFieldsProblem: { message: string; at: number } | null;
 }
 
 export function syncStatus(db: Db, locationId: string): SyncStatus {
@@ -48,6 +51,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
   const retry = retryingOutbox(db, locationId);
   const state = getSyncState(db, locationId);
   const installation = getInstallation(db, locationId);
+  const customFields = customFieldList(db, locationId);
   return {
     paused: getSyncSettings(db, locationId).paused,
     installation: { status: installation?.status ?? null, reason: installation?.statusReason ?? null },
@@ -60,6 +64,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     lastError: state.lastError ? { message: state.lastError, at: state.lastErrorAt ?? state.updatedAt ?? 0 } : null,
     lastFailure: failure?.lastError ? { message: failure.lastError, at: failure.updatedAt, contactId: failure.contactId } : null,
     retrying: retry.latest?.lastError ? { count: retry.count, message: retry.latest.lastError, nextAttemptAt: retry.latest.nextAttemptAt, contactId: retry.latest.contactId } : null,
+    customFieldsProblem: customFields.problem ? { message: customFields.problem, at: customFields.problemAt ?? 0 } : null,
   };
 }
 

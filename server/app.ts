@@ -126,7 +126,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     db: db.db,
     clock: services.clock,
     wake: (locationId: string) => (services as { sync?: { wake?: (id: string) => void } }).sync?.wake?.(locationId),
-    customFieldsChanged: (locationId: string) => (services as { sync?: { customFieldsChanged?: (id: string) => void } }).sync?.customFieldsChanged?.(locationId),
+    customFieldsChanged: (locationId: string, at: number) =>
+      (services as { sync?: { customFieldsChanged?: (id: string, at: number) => void } }).sync?.customFieldsChanged?.(locationId, at),
   });
   registerInstallRoutes(app, { config, services, db: db.db });
   registerWebhookRoutes(app, {

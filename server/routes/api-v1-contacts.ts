@@ -281,7 +281,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       }
       const patch: ContactPatch = {};
       for (const field of SCALAR_FIELDS) if (field in draft) (patch as Record<string, unknown>)[field] = next[field];
-      if (customFields) patch.customFields = checkedCustomFields(locationId, customFields);
+      if (customFields) patch.customFields = checkedCustomFields(locationId, customFields, current.fields.customFields);
       if ('ownerUserId' in patch && patch.ownerUserId !== current.fields.ownerUserId) requireOwner(locationId, patch.ownerUserId);
       if (patch.email && !sameEmail(patch.email, current.fields.email)) {
         const other = findContactsByEmail(db, locationId, patch.email).find((c) => c.id !== current.id);

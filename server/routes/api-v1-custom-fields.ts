@@ -3,15 +3,17 @@
 // a value for a field the location does not have, or of the wrong kind, would never reach HighLevel,
 // or would be refused there and hold the contact's other changes back with it. So such a write is
 // refused here, with the reason, while the client is still there to hear it.
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
+import { getSyncSettings } from '../../db/sync-settings.ts';
 import { customFieldList, type CustomFieldDefinition, type CustomFieldList } from '../../db/custom-fields.ts';
 import type { CustomFieldValue } from '../sync/contact-model.ts';
 import { AppError } from '../errors.ts';
-import { apiSchemas, described, errors } from './api-v1-schemas.ts';
+import { apiSchemas, described, errors, query } from './api-v1-schemas.ts';
 import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
 import { tenant } from './tenant.ts';
 
-/** A refused write asks the loop to list the fields again at most this often per location. */
+/** The loop lists a location's fields again at most this often on account of refused writes. */
 const RELIST_AFTER_MS = 60_000;
 
 export const customFieldResponse = z
@@ -20,7 +22,8 @@ export const customFieldResponse = z
     name: z.string(),
     key: z.string().nullable().describe('HighLevel’s field key, e.g. "contact.lead_score"; writes may name the field by it (with or without "contact.").'),
     dataType: z.string().nullable().describe('HighLevel’s type: TEXT, LARGE_TEXT, NUMERICAL, MONETORY, SINGLE_OPTIONS, MULTIPLE_OPTIONS, CHECKBOX, RADIO, DATE, PHONE, EMAIL, FILE_UPLOAD, …'),
-    options: z.array(z.string()).describe('The choices of an option field; empty for others.'),
+    options: z.array(z.string()).describe('The choices of an option field (SINGLE_OPTIONS, RADIO, MULTIPLE_OPTIONS, CHECKBOX); empty for others.'),
+    writable: z.boolean().describe('False for FILE_UPLOAD, SIGNATURE and TEXTBOX_LIST fields: their values are not synced, and a write of one is refused.'),
   })
   .register(apiSchemas, { id: 'CustomField' });
 
@@ -38,6 +41,7 @@ const TEXT_TYPES = new Set(['TEXT', 'LARGE_TEXT', 'PHONE', 'EMAIL', 'DATE']);
 const UNSYNCED_TYPES = new Set(['FILE_UPLOAD', 'SIGNATURE', 'TEXTBOX_LIST']);
 
 type Input = Record<string, CustomFieldValue | null>;
+type Held = Readonly<Record<string, CustomFieldValue>>;
 
 export type CustomFieldCheck =
   | { ok: true; values: Input }
@@ -56,20 +60,44 @@ function definitionNamed(definitions: readonly CustomFieldDefinition[], name: st
 
 const quoted = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(', ');
 
-/** The option as the field spells it, for a choice given in any case; undefined when it is none. */
-const choice = (d: CustomFieldDefinition, given: string) => d.options.find((o) => o.toLowerCase() === given.trim().toLowerCase());
+/** The option as the field spells it (exactly, else in another case); undefined when it is none. */
+function choice(d: CustomFieldDefinition, given: string): string | undefined {
+  const g = given.trim();
+  return d.options.find((o) => o === g) ?? d.options.find((o) => o.toLowerCase() === g.toLowerCase());
+}
+
+/** Digits a number keeps exactly (a double's 15 significant decimal digits). */
+const EXACT_DIGITS = 15;
+
+/** `text` as a number, when it is one that is kept exactly; undefined otherwise. */
+function exactNumber(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^-?\d+(\.\d+)?$/.test(t)) return undefined;
+  const digits = t.replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '');
+  return digits.length <= EXACT_DIGITS ? Number(t) : undefined;
+}
+
+const isExact = (n: number) => Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n));
+
+export const isWritable = (d: Pick<CustomFieldDefinition, 'dataType'>) => !UNSYNCED_TYPES.has(d.dataType ?? '');
+const hasOptions = (d: Pick<CustomFieldDefinition, 'dataType'>) => ONE_OF_TYPES.has(d.dataType ?? '') || MANY_OF_TYPES.has(d.dataType ?? '');
 
 /** `value` as the field takes it, or a problem (a sentence about the value) when it cannot. */
 function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: CustomFieldValue } | { problem: string } {
   const type = d.dataType ?? '';
   if (UNSYNCED_TYPES.has(type)) return { problem: `is a ${type} field, which Tandem does not sync` };
   if (NUMBER_TYPES.has(type)) {
-    if (typeof value === 'number') return { value };
-    if (typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value)) return { value: Number(value) };
+    const n = typeof value === 'number' ? value : typeof value === 'string' ? exactNumber(value) : undefined;
+    if (n !== undefined && isExact(n)) return { value: n };
+    if (typeof value === 'number' || (typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value))) {
+      return { problem: `is a ${type} field: ${JSON.stringify(value)} has more digits than are kept exactly (${EXACT_DIGITS})` };
+    }
     return { problem: `is a ${type} field: send a number` };
   }
   if (ONE_OF_TYPES.has(type) || MANY_OF_TYPES.has(type)) {
     const many = MANY_OF_TYPES.has(type);
+    // A number is taken as its text where that is an option ("2" of "1", "2", "10").
+    if (typeof value === 'number' && choice(d, String(value)) !== undefined) return { value: many ? [choice(d, String(value))!] : choice(d, String(value))! };
     if (typeof value === 'number' || (!many && Array.isArray(value))) {
       return { problem: `is a ${type} field: send ${many ? 'a list of its options' : 'one of its options'}${d.options.length ? ` (${quoted(d.options)})` : ''}` };
     }
@@ -80,7 +108,7 @@ function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: C
     if (strangers.length) return { problem: `has no option ${quoted(strangers)}; its options are ${quoted(d.options)}` };
     return { value: many ? [...new Set(spelled as string[])] : spelled[0]! };
   }
-  if (TEXT_TYPES.has(type) && typeof value !== 'string') return { problem: `is a ${type} field: send text` };
+  if (TEXT_TYPES.has(type)) return typeof value === 'string' ? { value: value.trim() } : { problem: `is a ${type} field: send text` };
   return { value };
 }
 
@@ -88,9 +116,12 @@ function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: C
  * The custom field values of a write, checked against the location's fields and keyed by their ids
  * (a field may be named by its key). Not checked while the fields have never been listed (an
  * install whose token lacks the scope): the values are then taken as sent, as before Tandem knew
- * of definitions. An empty value (null, "", []) clears the field, of whatever type.
+ * of definitions. An empty value (null, "", []) clears the field, of whatever type, and of no
+ * field HighLevel defines too: a value held for a field since deleted in HighLevel can be cleared.
+ * `held`: the contact's values (an update); a field sent with the value it holds is not checked,
+ * whatever it is named by (a value HighLevel gave may not be one the field takes now).
  */
-export function checkCustomFields(list: CustomFieldList, input: Input): CustomFieldCheck {
+export function checkCustomFields(list: CustomFieldList, input: Input, held: Held = {}): CustomFieldCheck {
   if (list.listedAt === null) return { ok: true, values: input };
   const values: Input = {};
   const unknown: string[] = [];
@@ -99,7 +130,8 @@ export function checkCustomFields(list: CustomFieldList, input: Input): CustomFi
   for (const [name, value] of Object.entries(input)) {
     const d = definitionNamed(list.definitions, name);
     if (!d) {
-      unknown.push(name);
+      if (isEmpty(value)) values[name] = null;
+      else unknown.push(name);
       continue;
     }
     const before = namedBy.get(d.id);
@@ -110,6 +142,11 @@ export function checkCustomFields(list: CustomFieldList, input: Input): CustomFi
     namedBy.set(d.id, name);
     if (isEmpty(value)) {
       values[d.id] = null;
+      continue;
+    }
+    const holds = held[d.id];
+    if (holds !== undefined && isDeepStrictEqual(holds, value)) {
+      values[d.id] = holds;
       continue;
     }
     const checked = valueFor(d, value!);
@@ -124,34 +161,49 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /**
  * What contact writes call: the values keyed by field id, or a 400 that says what is wrong. A field
  * the location does not have may have been made in HighLevel since the last listing: the loop is
- * asked to list them again (at most once a RELIST_AFTER_MS per location), and the answer says so.
+ * asked to list them again, a minute after the last listing at the soonest (RELIST_AFTER_MS: a
+ * client retrying a bad write cannot spend the location's HighLevel budget), and the answer says
+ * when a retry can succeed. `held`: the contact's values, on an update (checkCustomFields).
  */
-export function customFieldChecker(deps: Pick<ApiV1Deps, 'db' | 'clock' | 'customFieldsChanged'>): (locationId: string, input: Input) => Input {
-  const relistAskedAt = new Map<string, number>();
-  return (locationId, input) => {
+export function customFieldChecker(deps: Pick<ApiV1Deps, 'db' | 'clock' | 'customFieldsChanged'>): (locationId: string, input: Input, held?: Held) => Input {
+  /** Per location, when the listing a refused write asked for is due (or was). */
+  const relistAt = new Map<string, number>();
+  return (locationId, input, held) => {
     if (Object.keys(input).length === 0) return input;
     const list = customFieldList(deps.db, locationId);
-    const checked = checkCustomFields(list, input);
+    const checked = checkCustomFields(list, input, held);
     if (checked.ok) return checked.values;
     const parts = [...checked.problems];
     let code = 'invalid_request';
     if (checked.unknown.length) {
       code = 'unknown_custom_field';
-      const now = deps.clock.now();
-      const asked = relistAskedAt.get(locationId);
-      const relisting = deps.customFieldsChanged !== undefined && now - list.listedAt! >= RELIST_AFTER_MS && (asked === undefined || now - asked >= RELIST_AFTER_MS);
-      if (relisting) {
-        relistAskedAt.set(locationId, now);
-        deps.customFieldsChanged!(locationId);
-      }
       const names = checked.unknown.map((n) => `customFields.${n}`).join(', ');
       parts.unshift(
         `${names}: ${checked.unknown.length === 1 ? 'not a custom field' : 'not custom fields'} of this location as HighLevel listed them at ${iso(list.listedAt!)} (GET /api/v1/custom-fields lists them; a field is named by its id or its key)` +
-          (relisting ? '; Tandem is listing them again now, so a field just made in HighLevel can be written in a few seconds' : ''),
+          relisting(locationId, list),
       );
     }
     throw new AppError(400, code, `Invalid request: ${parts.join('; ')}.`);
   };
+
+  /** Asks for a listing (unless one is due already) and says, as the end of a sentence, when it comes. */
+  function relisting(locationId: string, list: CustomFieldList): string {
+    if (!deps.customFieldsChanged) return '';
+    const now = deps.clock.now();
+    let at = relistAt.get(locationId);
+    // A listing asked for earlier and done since (listedAt at or after it) does not count.
+    if (at === undefined || (list.listedAt !== null && list.listedAt >= at)) {
+      at = Math.max(now, (list.listedAt ?? now) + RELIST_AFTER_MS);
+      relistAt.set(locationId, at);
+      deps.customFieldsChanged(locationId, at);
+    }
+    const failed = list.problem ? ` The latest listing failed: ${list.problem}` : '';
+    if (getSyncSettings(deps.db, locationId).paused) {
+      return `; sync is paused for this location, so Tandem lists them again when it is resumed.${failed}`.replace(/\.$/, '');
+    }
+    const when = at <= now ? 'now: a field just made in HighLevel can be written in a few seconds' : `at ${iso(at)} (a minute after the last listing at the soonest): a field made in HighLevel since can be written then`;
+    return `; Tandem lists them again ${when}.${failed}`.replace(/\.$/, '');
+  }
 }
 
 export function registerApiCustomFieldRoutes(api: ApiInstance, deps: ApiV1Deps): void {
@@ -165,14 +217,15 @@ export function registerApiCustomFieldRoutes(api: ApiInstance, deps: ApiV1Deps):
         summary: 'List the location’s contact custom fields',
         description:
           'As HighLevel defines them, listed by Tandem every hour (and again soon after a write names a field it does not know). Contact writes are checked against them: an unknown field is refused with 400 `unknown_custom_field`, a value of the wrong kind with 400 `invalid_request`.',
-        response: { 200: described('The fields, in HighLevel’s order.', customFieldListResponse), ...errors(400, 401) },
+        querystring: query({}),
+        response: { 200: described('The fields, by their position in HighLevel, then by name.', customFieldListResponse), ...errors(400, 401) },
       },
     },
     async (req) => {
       const list = customFieldList(deps.db, apiTenant(req).locationId);
       const ordered = [...list.definitions].sort((a, b) => (a.position ?? Infinity) - (b.position ?? Infinity) || a.name.localeCompare(b.name));
       return {
-        customFields: ordered.map((d) => ({ id: d.id, name: d.name, key: d.fieldKey, dataType: d.dataType, options: d.options })),
+        customFields: ordered.map((d) => ({ id: d.id, name: d.name, key: d.fieldKey, dataType: d.dataType, options: hasOptions(d) ? d.options : [], writable: isWritable(d) })),
         listedAt: list.listedAt === null ? null : iso(list.listedAt),
         problem: list.problem,
       };

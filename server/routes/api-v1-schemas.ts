@@ -154,7 +154,11 @@ const tag = z.string().max(100);
 const customFieldValue = z.union([z.string(), z.number(), z.array(z.string()), z.null()], {
   error: 'must be a string, a number or an array of strings (null, "" or [] for no value)',
 });
-const customFieldsInput = z.record(z.string().min(1).max(100), customFieldValue);
+const customFieldName = z
+  .string()
+  .min(1, 'a custom field is named by its id or key, not by an empty name')
+  .max(100, 'a custom field id or key has at most 100 characters');
+const customFieldsInput = z.record(customFieldName, customFieldValue);
 
 /** A time zone the runtime knows (IANA names and their aliases, e.g. "America/New_York", "UTC"). */
 function isTimeZone(name: string): boolean {
@@ -275,7 +279,7 @@ function integerBetween(min: number, max: number) {
  * A query string's parameters. One given twice (`?limit=1&limit=2`) arrives as an array, which each
  * parameter would refuse in words about its type or range: say what is wrong instead.
  */
-function query<T extends z.core.$ZodLooseShape>(shape: T) {
+export function query<T extends z.core.$ZodLooseShape>(shape: T) {
   return z.preprocess((q, ctx) => {
     for (const [key, value] of Object.entries(q ?? {})) {
       if (Array.isArray(value)) ctx.addIssue({ code: 'custom', path: [key], message: 'is given more than once; send it once', input: value });

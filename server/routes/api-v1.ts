@@ -30,8 +30,8 @@ export interface ApiV1Deps {
   clock: Clock;
   /** Nudges the location's sync loop after a local contact write (optional: absent without sync). */
   wake?: (locationId: string) => void;
-  /** Asks the location's loop to list its custom fields again soon (a write named one Tandem does not know). */
-  customFieldsChanged?: (locationId: string) => void;
+  /** Asks the location's loop to list its custom fields again at `at` (a write named one Tandem does not know). */
+  customFieldsChanged?: (locationId: string, at: number) => void;
   /** The country to read phones without a +prefix in, when the contact has none (default 'US'). */
   defaultCountry?: (locationId: string) => string | undefined;
 }

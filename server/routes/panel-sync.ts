@@ -78,6 +78,8 @@ export interface SyncStatusView {
   lastFailure: { message: string; at: Iso; contact: string } | null;
   /** Changes waiting to be tried again after a passing failure; `contact`: the one that failed last. */
   retrying: { count: number; message: string; nextAttemptAt: Iso; contact: string } | null;
+  /** Why HighLevel's custom fields could not be listed (a scope the install lacks); null when they could. */
+  customFieldsProblem: { message: string; at: Iso } | null;
 }
 
 export interface SettingsChangeView {
@@ -251,5 +253,6 @@ function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
           contact: retried ? contactLabel(retried.fields, 'an unnamed contact') : 'a contact no longer in Tandem',
         }
       : null,
+    customFieldsProblem: s.customFieldsProblem ? { message: s.customFieldsProblem.message, at: iso(s.customFieldsProblem.at)! } : null,
   };
 }

@@ -68,10 +68,10 @@ export interface Supervisor {
   /** HighLevel's users changed (a user webhook): the next pass lists them again, and runs soon. */
   usersChanged(locationId: string): void;
   /**
-   * A custom field Tandem does not know was asked for (a REST write): the next pass lists the
-   * location's custom fields again, and runs soon (a field just made in HighLevel).
+   * A custom field Tandem does not know was asked for (a REST write): the location's custom fields
+   * are listed again by a pass at `at` (default now), which is run then if none is due before.
    */
-  customFieldsChanged(locationId: string): void;
+  customFieldsChanged(locationId: string, at?: number): void;
   /** The location's API behind its one budget gate, for any other HighLevel call about the location. */
   locationApi(locationId: string): LocationApi;
   /**
@@ -126,6 +126,8 @@ interface LocationLoop {
   blockedUntil?: number;
   usersListedAt?: number;
   customFieldsListedAt?: number;
+  /** When a listing of the custom fields was asked for (customFieldsChanged), until a pass lists them. */
+  customFieldsDueAt?: number;
   /** New contacts read one by one since the last pull run for them (toward BULK_UNKNOWN). */
   newContacts: number;
   /** Clock ms of the last pull run for new contacts (an import in HighLevel under way). */
@@ -289,8 +291,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           log.warn({ err, locationId }, 'listing HighLevel users failed');
         }
       }
-      if (loop.customFieldsListedAt === undefined || now - loop.customFieldsListedAt >= (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS)) {
+      const customFieldsDue = loop.customFieldsDueAt !== undefined && loop.customFieldsDueAt <= now;
+      if (customFieldsDue || loop.customFieldsListedAt === undefined || now - loop.customFieldsListedAt >= (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS)) {
         loop.customFieldsListedAt = now;
+        loop.customFieldsDueAt = undefined;
         await listCustomFields(loop);
       }
       const ownerMap = ownerMapFor(db, locationId);
@@ -410,7 +414,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     const state = getSyncState(db, loop.locationId);
     // The next pull, an outbox retry coming due, or (for anything a wake missed) one interval.
     const outboxDue = nextOutboxDueAt(db, loop.locationId) ?? Number.POSITIVE_INFINITY;
-    return Math.max(now, Math.min(state.nextPullAt ?? now, outboxDue, now + (o.pullIntervalMs ?? PULL_INTERVAL_MS)));
+    return Math.max(now, Math.min(state.nextPullAt ?? now, outboxDue, loop.customFieldsDueAt ?? Number.POSITIVE_INFINITY, now + (o.pullIntervalMs ?? PULL_INTERVAL_MS)));
   }
 
   function runOnce(locationId: string): Promise<PassResult> {
@@ -516,9 +520,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       loopFor(locationId).usersListedAt = undefined;
       wake(locationId);
     },
-    customFieldsChanged(locationId: string) {
-      loopFor(locationId).customFieldsListedAt = undefined;
-      wake(locationId);
+    customFieldsChanged(locationId: string, at = clock.now()) {
+      const loop = loopFor(locationId);
+      loop.customFieldsDueAt = Math.min(loop.customFieldsDueAt ?? Number.POSITIVE_INFINITY, at);
+      if (at <= clock.now()) return wake(locationId);
+      if (!loop.running) loop.nextRunAt = Math.min(loop.nextRunAt, Math.max(at, loop.blockedUntil ?? 0));
+      schedule();
     },
   };
 }

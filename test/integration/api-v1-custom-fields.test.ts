@@ -5,7 +5,10 @@
 // token lacks the scope keeps syncing with writes unchecked and the reason told.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
+import { updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
+import { syncStatus } from '../../db/sync-status.ts';
 import { control, ManualClock } from '../helpers/emulator.ts';
 import { restCall, type RestRequest } from '../helpers/rest.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestTandem } from '../helpers/tandem.ts';
@@ -76,8 +79,8 @@ describe('custom fields', () => {
     const list = await api('GET', '/api/v1/custom-fields');
     expect(list.body).toEqual({
       customFields: [
-        { id: time.id, name: 'Preferred time', key: time.fieldKey, dataType: 'SINGLE_OPTIONS', options: ['Morning', 'Afternoon'] },
-        { id: score.id, name: 'Lead score', key: score.fieldKey, dataType: 'NUMERICAL', options: [] },
+        { id: time.id, name: 'Preferred time', key: time.fieldKey, dataType: 'SINGLE_OPTIONS', options: ['Morning', 'Afternoon'], writable: true },
+        { id: score.id, name: 'Lead score', key: score.fieldKey, dataType: 'NUMERICAL', options: [], writable: true },
       ],
       listedAt: new Date(clock.now()).toISOString(),
       problem: null,
@@ -112,24 +115,53 @@ describe('custom fields', () => {
     );
   });
 
-  it('refuses a field HighLevel has not got; one made since is listed again and then taken', async () => {
+  it('refuses a field HighLevel has not got; one made since is listed again a minute after the last listing, and then taken', async () => {
+    const listedAt = Date.parse((await api('GET', '/api/v1/custom-fields')).body.listedAt);
     const [referral] = await define(A, [{ name: 'Referral', dataType: 'TEXT' }]);
     const body = { firstName: 'Referred', customFields: { [referral!.fieldKey]: 'Dr. Osei' } };
-    // Within a minute of the listing, the loop is not asked to list again.
+    const relistAt = new Date(listedAt + 60_000).toISOString();
     let res = await api('POST', '/api/v1/contacts', { body });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('unknown_custom_field');
-    expect(res.body.error.message).toContain(`customFields.${referral!.fieldKey}: not a custom field of this location as HighLevel listed them at`);
-    expect(res.body.error.message).not.toContain('listing them again');
-
-    clock.advance(61_000);
+    expect(res.body.error.message).toBe(
+      `Invalid request: customFields.${referral!.fieldKey}: not a custom field of this location as HighLevel listed them at ${new Date(listedAt).toISOString()} (GET /api/v1/custom-fields lists them; a field is named by its id or its key); Tandem lists them again at ${relistAt} (a minute after the last listing at the soonest): a field made in HighLevel since can be written then.`,
+    );
+    // Asked again before then: the same listing, no second one.
+    clock.advance(20_000);
     res = await api('POST', '/api/v1/contacts', { body });
-    expect(res.status).toBe(400);
-    expect(res.body.error.message).toContain('Tandem is listing them again now');
+    expect(res.body.error.message).toContain(`Tandem lists them again at ${relistAt}`);
+    // A pass before it is due does not list; the one at that time does, without another refused write.
+    const listings = () => t.emulator.emu.requestLog.filter((r) => r.path.startsWith(`/locations/${A}/customFields`)).length;
+    const before = listings();
     await pass(A);
+    expect(listings()).toBe(before);
+    clock.set(Date.parse(relistAt));
+    await pass(A);
+    expect(listings()).toBe(before + 1);
     res = await api('POST', '/api/v1/contacts', { body });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.customFields).toEqual({ [referral!.id]: 'Dr. Osei' });
+  });
+
+  it('tells a paused location’s writer that the fields are listed again when sync resumes', async () => {
+    clock.advance(61_000);
+    updateSyncSettings(t.db, { locationId: A, patch: { paused: true }, user: { id: 'test', name: 'Test' }, now: clock.now() });
+    try {
+      const res = await api('POST', '/api/v1/contacts', { body: { firstName: 'Paused', customFields: { notYetListed: 'x' } } });
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(/; sync is paused for this location, so Tandem lists them again when it is resumed\.$/);
+    } finally {
+      updateSyncSettings(t.db, { locationId: A, patch: { paused: false }, user: { id: 'test', name: 'Test' }, now: clock.now() });
+    }
+  });
+
+  it('clears a value held for a field HighLevel no longer has, and takes a held value sent back by key', async () => {
+    const res = await api('POST', '/api/v1/contacts', { body: { firstName: 'Held' } });
+    // Values HighLevel gave: one of a field it has since deleted, one no option of its field.
+    const contact = updateContact(t.db, { locationId: A, id: res.body.id, patch: { customFields: { cfGone000000000000001: 'old', [time.id]: 'Night' } }, now: clock.now(), origin: 'remote' });
+    const patched = await api('PATCH', `/api/v1/contacts/${contact.id}`, { body: { customFields: { cfGone000000000000001: null, [time.fieldKey]: 'Night' } } });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body.customFields).toEqual({ [time.id]: 'Night' });
   });
 
   it('without the scope: the reason is told, writes go unchecked, contacts still sync', async () => {
@@ -147,6 +179,8 @@ describe('custom fields', () => {
       expect(list.body.listedAt).toBeNull();
       expect(list.body.problem).toContain('Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly)');
       expect(getLinkByContact(t.db, B, created.body.id)).toBeDefined();
+      // The panel's status strip tells the admin, who alone can install again.
+      expect(syncStatus(t.db, B).customFieldsProblem?.message).toBe(list.body.problem);
     } finally {
       await control(t.highlevelUrl, 'DELETE', '/faults');
     }

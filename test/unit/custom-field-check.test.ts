@@ -23,14 +23,16 @@ const list: CustomFieldList = {
     field('cfNotes0000000000001', 'Notes', 'LARGE_TEXT'),
     field('cfFile00000000000001', 'X-ray', 'FILE_UPLOAD'),
     field('cfOdd00000000000001x', 'Odd', null),
+    field('cfSize00000000000001', 'Size', 'SINGLE_OPTIONS', ['S', 'M', 'm']),
+    field('cfRank00000000000001', 'Rank', 'RADIO', ['1', '2', '10']),
   ],
   listedAt: Date.parse('2026-12-07T10:00:00Z'),
   problem: null,
   problemAt: null,
 };
 
-const problems = (input: Parameters<typeof checkCustomFields>[1]) => {
-  const r = checkCustomFields(list, input);
+const problems = (input: Parameters<typeof checkCustomFields>[1], held?: Parameters<typeof checkCustomFields>[2]) => {
+  const r = checkCustomFields(list, input, held);
   if (r.ok) throw new Error(`accepted: ${JSON.stringify(r.values)}`);
   return r;
 };
@@ -59,6 +61,39 @@ describe('checkCustomFields', () => {
       ok: true,
       values: { cfScore0000000000001: null, cfTopics000000000001: null, cfNotes0000000000001: null, cfFile00000000000001: null },
     });
+  });
+
+  it('prefers the option spelled exactly, takes a number where its text is an option, and trims text', () => {
+    expect(checkCustomFields(list, { cfSize00000000000001: 'm' })).toEqual({ ok: true, values: { cfSize00000000000001: 'm' } });
+    expect(checkCustomFields(list, { cfSize00000000000001: 'M' })).toEqual({ ok: true, values: { cfSize00000000000001: 'M' } });
+    expect(checkCustomFields(list, { cfRank00000000000001: 2 })).toEqual({ ok: true, values: { cfRank00000000000001: '2' } });
+    expect(checkCustomFields(list, { cfNotes0000000000001: '  spaced  ' })).toEqual({ ok: true, values: { cfNotes0000000000001: 'spaced' } });
+  });
+
+  it('refuses numbers with more digits than are kept exactly', () => {
+    expect(checkCustomFields(list, { cfBudget000000000001: '123456789012345.0', cfScore0000000000001: '0.000123456789012345' })).toEqual({
+      ok: true,
+      values: { cfBudget000000000001: 123456789012345, cfScore0000000000001: 0.000123456789012345 },
+    });
+    expect(problems({ cfScore0000000000001: '12345678901234567890123', cfBudget000000000001: 12345678901234567890 }).problems).toEqual([
+      'customFields.cfScore0000000000001: "Lead score" is a NUMERICAL field: "12345678901234567890123" has more digits than are kept exactly (15)',
+      'customFields.cfBudget000000000001: "Budget" is a MONETORY field: 12345678901234567000 has more digits than are kept exactly (15)',
+    ]);
+  });
+
+  it('clears a value of a field the location no longer has; other values of it are refused', () => {
+    expect(checkCustomFields(list, { cfGone000000000000001: null, gone_key: '' })).toEqual({ ok: true, values: { cfGone000000000000001: null, gone_key: null } });
+    expect(problems({ cfGone000000000000001: 'x' }).unknown).toEqual(['cfGone000000000000001']);
+  });
+
+  it('takes a value the contact holds, sent back by id or key, without checking it', () => {
+    const held = { cfTime00000000000001: 'Night', cfScore0000000000001: 'n/a' };
+    expect(checkCustomFields(list, { preferred_time: 'Night', cfScore0000000000001: 'n/a' }, held)).toEqual({
+      ok: true,
+      values: { cfTime00000000000001: 'Night', cfScore0000000000001: 'n/a' },
+    });
+    // A changed value is checked as any other.
+    expect(problems({ preferred_time: 'Dusk' }, held).problems).toHaveLength(1);
   });
 
   it('refuses fields the location does not have, naming each', () => {

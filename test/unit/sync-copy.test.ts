@@ -17,6 +17,7 @@ const healthy: SyncStatusView = {
   lastError: null,
   lastFailure: null,
   retrying: null,
+  customFieldsProblem: null,
 };
 
 describe('settings history wording', () => {
@@ -56,6 +57,20 @@ describe('latest problem', () => {
     expect(many.message).toBe('HighLevel could not take 4 of Tandem’s changes yet (the latest: to Dana Cruz): HighLevel answered 500: Internal error.');
     // Lost access still comes first.
     expect(latestProblem({ ...healthy, retrying, installation: { status: 'needs_reauth', reason: null } }, true)!.tone).toBe('error');
+  });
+
+  it('shows custom fields HighLevel would not list last, with advice that depends on the cause and who is looking', () => {
+    const scope = {
+      message: "HighLevel did not let Tandem read this location's custom fields (401: The token is not authorized for this scope.). Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly).",
+      at: '2024-01-01T00:00:00.000Z',
+    };
+    expect(latestProblem({ ...healthy, customFieldsProblem: scope }, true)).toMatchObject({ tone: 'warn', message: scope.message, action: expect.stringContaining('Install Tandem on this sub-account again') });
+    expect(latestProblem({ ...healthy, customFieldsProblem: scope }, false)!.action).toContain('Ask an admin');
+    const blip = { message: "Listing this location's custom fields in HighLevel failed: HighLevel answered 502", at: scope.at };
+    expect(latestProblem({ ...healthy, customFieldsProblem: blip }, true)).toMatchObject({ message: `${blip.message}.`, action: expect.stringContaining('lists them again within minutes') });
+    // Any other problem comes first.
+    const notice = { message: 'HighLevel answered 500', at: scope.at };
+    expect(latestProblem({ ...healthy, lastError: notice, customFieldsProblem: scope }, true)!.message).toBe('HighLevel answered 500.');
   });
 
   it('shows the more recent of the loop error and a refused change', () => {

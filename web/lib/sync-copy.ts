@@ -101,7 +101,9 @@ export interface Problem {
 /**
  * The one problem worth showing first: lost access to HighLevel stops everything, then changes
  * HighLevel cannot take for now (an outage going on), then the more recent of the loop's latest
- * error and a change HighLevel refused for good, naming its contact. Null when all is well.
+ * error and a change HighLevel refused for good, naming its contact, and last HighLevel's custom
+ * fields that could not be listed (contacts sync; only the REST API's checks wait). Null when all
+ * is well.
  */
 export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem | null {
   if (status.installation.status === 'needs_reauth') {
@@ -149,6 +151,21 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       action: `Correct ${who} in Tandem (the Contacts tab shows ${others > 0 ? 'each one' : 'it'} as Refused); Tandem sends it again after the next edit. Nothing else is held back.`,
       at: failure.at,
       tone: 'error',
+    };
+  }
+  const fields = status.customFieldsProblem;
+  if (fields) {
+    // A refusal of the token's scope lasts until the install is made again; anything else passes.
+    const refused = /scope|installing tandem/i.test(fields.message);
+    return {
+      message: sentence(fields.message),
+      action: !refused
+        ? 'Nothing: Tandem lists them again within minutes. Contacts keep syncing meanwhile.'
+        : canEdit
+          ? 'Install Tandem on this sub-account again from HighLevel’s marketplace to grant it. Contacts keep syncing meanwhile; only the REST API’s custom field checks wait for it.'
+          : 'Ask an admin of this sub-account or your agency to install Tandem on it again. Contacts keep syncing meanwhile.',
+      at: fields.at,
+      tone: 'warn',
     };
   }
   return null;
