@@ -47,6 +47,19 @@ export function apiTenant(req: FastifyRequest): ApiKeyTenant {
   return t;
 }
 
+/**
+ * Why a JSON body was refused: Fastify's parser refuses `__proto__` and `constructor.prototype`
+ * keys in valid JSON too (prototype poisoning), and says "not valid JSON" either way.
+ */
+function jsonRefusal(text: string): string {
+  try {
+    JSON.parse(text);
+    return 'the body has a "__proto__" or "constructor" / "prototype" key, which is refused (it could alter objects on the server).';
+  } catch {
+    return 'the body is not valid JSON.';
+  }
+}
+
 export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promise<void> {
   api.setValidatorCompiler(validatorCompiler);
   api.setSerializerCompiler(serializerCompiler);
@@ -80,7 +93,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
   api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = body.toString();
     if (text === '') return done(null, undefined);
-    parseJson(req, text, (err, value) => (err ? done(new AppError(400, 'invalid_request', 'Invalid request: the body is not valid JSON.')) : done(null, value)));
+    parseJson(req, text, (err, value) => (err ? done(new AppError(400, 'invalid_request', `Invalid request: ${jsonRefusal(text)}`)) : done(null, value)));
   });
 
   api.setErrorHandler((err: FastifyError, _req, reply) => {

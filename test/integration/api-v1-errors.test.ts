@@ -122,6 +122,9 @@ describe('malformed input', () => {
     const poisoned = await call('POST', '/api/v1/contacts', { body: '{"customFields":{"__proto__":{"x":"1"}}}', contentType: 'application/json' });
     expect(poisoned.status).toBe(400);
     expect(poisoned.body.error.code).toBe('invalid_request');
+    // Valid JSON, refused for its key: the message says which, not "not valid JSON".
+    expect(poisoned.body.error.message).toBe('Invalid request: the body has a "__proto__" or "constructor" / "prototype" key, which is refused (it could alter objects on the server).');
+    expect(res.body.error.message).toBe('Invalid request: the body is not valid JSON.');
   });
 
   it('answers a body that is not JSON with 415 naming application/json', async () => {
