@@ -107,10 +107,11 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
     throw err;
   });
 
-  // A route without a body schema (GET, DELETE, the restore / deactivate / reactivate actions) takes
-  // no body. Nothing or {} (what some clients always send) is fine; anything else is refused like any
+  // A route without a body schema (DELETE, the restore / deactivate / reactivate actions) takes no
+  // body. Nothing or {} (what some clients always send) is fine; anything else is refused like any
   // unknown property, rather than accepted and ignored. Declaring an empty body schema instead would
-  // make the OpenAPI document say these operations require a body.
+  // make the OpenAPI document say these operations require a body. (Fastify does not read a GET's
+  // body at all: HTTP gives it no meaning, and it never reaches a route.)
   api.addHook('preValidation', async (req) => {
     const body: unknown = req.body;
     if (req.routeOptions.schema?.body !== undefined || body === undefined || body === null) return;
