@@ -69,15 +69,16 @@ function choice(d: CustomFieldDefinition, given: string): string | undefined {
 /** Digits a number keeps exactly (a double's 15 significant decimal digits). */
 const EXACT_DIGITS = 15;
 
-/** `text` as a number, when it is one that is kept exactly; undefined otherwise. */
-function exactNumber(text: string): number | undefined {
-  const t = text.trim();
-  if (!/^-?\d+(\.\d+)?$/.test(t)) return undefined;
-  const digits = t.replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '');
-  return digits.length <= EXACT_DIGITS ? Number(t) : undefined;
-}
+/** A number written as text: digits, an optional sign and decimals. */
+const NUMBER_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
 
-const isExact = (n: number) => Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n));
+/** Whether `n` (read from `given`) is the number given: no digit lost to a double's precision. */
+function keptExactly(given: number | string, n: number): boolean {
+  if (!Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n))) return false;
+  if (typeof given === 'number') return true;
+  const significant = given.trim().replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '');
+  return significant.length <= EXACT_DIGITS;
+}
 
 export const isWritable = (d: Pick<CustomFieldDefinition, 'dataType'>) => !UNSYNCED_TYPES.has(d.dataType ?? '');
 const hasOptions = (d: Pick<CustomFieldDefinition, 'dataType'>) => ONE_OF_TYPES.has(d.dataType ?? '') || MANY_OF_TYPES.has(d.dataType ?? '');
@@ -87,17 +88,16 @@ function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: C
   const type = d.dataType ?? '';
   if (UNSYNCED_TYPES.has(type)) return { problem: `is a ${type} field, which Tandem does not sync` };
   if (NUMBER_TYPES.has(type)) {
-    const n = typeof value === 'number' ? value : typeof value === 'string' ? exactNumber(value) : undefined;
-    if (n !== undefined && isExact(n)) return { value: n };
-    if (typeof value === 'number' || (typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value))) {
-      return { problem: `is a ${type} field: ${JSON.stringify(value)} has more digits than are kept exactly (${EXACT_DIGITS})` };
-    }
-    return { problem: `is a ${type} field: send a number` };
+    const given = typeof value === 'number' || (typeof value === 'string' && NUMBER_TEXT.test(value)) ? value : undefined;
+    if (given === undefined) return { problem: `is a ${type} field: send a number` };
+    const n = Number(given);
+    return keptExactly(given, n) ? { value: n } : { problem: `is a ${type} field: ${JSON.stringify(given)} has more digits than are kept exactly (${EXACT_DIGITS})` };
   }
   if (ONE_OF_TYPES.has(type) || MANY_OF_TYPES.has(type)) {
     const many = MANY_OF_TYPES.has(type);
     // A number is taken as its text where that is an option ("2" of "1", "2", "10").
-    if (typeof value === 'number' && choice(d, String(value)) !== undefined) return { value: many ? [choice(d, String(value))!] : choice(d, String(value))! };
+    const numbered = typeof value === 'number' ? choice(d, String(value)) : undefined;
+    if (numbered !== undefined) return { value: many ? [numbered] : numbered };
     if (typeof value === 'number' || (!many && Array.isArray(value))) {
       return { problem: `is a ${type} field: send ${many ? 'a list of its options' : 'one of its options'}${d.options.length ? ` (${quoted(d.options)})` : ''}` };
     }
