@@ -21,31 +21,44 @@ export interface CustomFieldList {
   listedAt: number | null;
   /** Why the latest listing failed, in plain words; null when it succeeded. */
   problem: string | null;
+  /** When the latest listing failed (null: it did not). */
   problemAt: number | null;
+  /** That failure was HighLevel refusing the token (the scope): it lasts until a new token. */
+  problemRefused: boolean;
 }
 
-const NEVER_LISTED: CustomFieldList = { definitions: [], listedAt: null, problem: null, problemAt: null };
+const NEVER_LISTED: CustomFieldList = { definitions: [], listedAt: null, problem: null, problemAt: null, problemRefused: false };
 
 export function customFieldList(db: Db, locationId: string): CustomFieldList {
   const row = db.select().from(customFieldDefinitions).where(eq(customFieldDefinitions.locationId, locationId)).get();
   if (!row) return NEVER_LISTED;
   // Written only by saveCustomFieldDefinitions below: a row that does not parse is a bug, not input.
   const definitions = z.array(customFieldDefinitionSchema).parse(JSON.parse(row.definitions));
-  return { definitions, listedAt: row.listedAt, problem: row.problem, problemAt: row.problemAt };
+  return { definitions, listedAt: row.listedAt, problem: row.problem, problemAt: row.problemAt, problemRefused: row.problemRefused };
+}
+
+/** When HighLevel refused the latest listing (the token's scope), or null: for the loop, without reading the definitions. */
+export function customFieldsRefusedAt(db: Db, locationId: string): number | null {
+  const row = db
+    .select({ at: customFieldDefinitions.problemAt, refused: customFieldDefinitions.problemRefused })
+    .from(customFieldDefinitions)
+    .where(eq(customFieldDefinitions.locationId, locationId))
+    .get();
+  return row?.refused ? row.at : null;
 }
 
 /** Records a successful listing: the definitions replace the stored ones, and the problem goes. */
 export function saveCustomFieldDefinitions(db: Db, locationId: string, definitions: readonly CustomFieldDefinition[], now: number): void {
-  const values = { definitions: JSON.stringify(z.array(customFieldDefinitionSchema).parse(definitions)), listedAt: now, problem: null, problemAt: null, updatedAt: now };
+  const values = { definitions: JSON.stringify(z.array(customFieldDefinitionSchema).parse(definitions)), listedAt: now, problem: null, problemAt: null, problemRefused: false, updatedAt: now };
   db.insert(customFieldDefinitions)
     .values({ locationId, ...values })
     .onConflictDoUpdate({ target: customFieldDefinitions.locationId, set: values })
     .run();
 }
 
-/** Records why a listing failed; the definitions listed before (if any) stay in use. */
-export function recordCustomFieldsProblem(db: Db, locationId: string, problem: string, now: number): void {
-  const values = { problem, problemAt: now, updatedAt: now };
+/** Records why a listing failed (`refused`: HighLevel refused the token); the definitions listed before (if any) stay in use. */
+export function recordCustomFieldsProblem(db: Db, locationId: string, problem: string, refused: boolean, now: number): void {
+  const values = { problem, problemAt: now, problemRefused: refused, updatedAt: now };
   db.insert(customFieldDefinitions)
     .values({ locationId, ...values })
     .onConflictDoUpdate({ target: customFieldDefinitions.locationId, set: values })

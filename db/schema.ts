@@ -312,6 +312,11 @@ export const customFieldDefinitions = sqliteTable('custom_field_definitions', {
   listedAt: integer('listed_at'),
   problem: text('problem'),
   problemAt: integer('problem_at'),
+  /**
+   * The latest listing was refused (401/403: the install's token lacks the scope): it stays so
+   * until the location's token is replaced (installed again), unlike a passing failure.
+   */
+  problemRefused: integer('problem_refused', { mode: 'boolean' }).notNull().default(false),
   updatedAt: integer('updated_at').notNull(),
 });
 

@@ -72,11 +72,14 @@ const EXACT_DIGITS = 15;
 /** A number written as text: digits, an optional sign and decimals. */
 const NUMBER_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
 
-/** Whether `n` (read from `given`) is the number given: no digit lost to a double's precision. */
-function keptExactly(given: number | string, n: number): boolean {
-  if (!Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n))) return false;
-  if (typeof given === 'number') return true;
-  const significant = given.trim().replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '');
+/**
+ * Whether `given` has at most EXACT_DIGITS significant digits, so that no digit is lost on the
+ * way (a double keeps 15). A number is counted as the shortest text that reads back as it: the
+ * JSON parser has already rounded a longer one, so it is refused for what it would have become.
+ */
+function keptExactly(given: number | string): boolean {
+  const text = typeof given === 'number' ? given.toExponential().split('e')[0]! : given.trim();
+  const significant = text.replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '');
   return significant.length <= EXACT_DIGITS;
 }
 
@@ -91,13 +94,15 @@ function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: C
     const given = typeof value === 'number' || (typeof value === 'string' && NUMBER_TEXT.test(value)) ? value : undefined;
     if (given === undefined) return { problem: `is a ${type} field: send a number` };
     const n = Number(given);
-    return keptExactly(given, n) ? { value: n } : { problem: `is a ${type} field: ${JSON.stringify(given)} has more digits than are kept exactly (${EXACT_DIGITS})` };
+    if (!Number.isFinite(n)) return { problem: `is a ${type} field: send a number` };
+    return keptExactly(given) ? { value: n } : { problem: `is a ${type} field: ${JSON.stringify(given)} has more than ${EXACT_DIGITS} significant digits, more than a number keeps exactly` };
   }
   if (ONE_OF_TYPES.has(type) || MANY_OF_TYPES.has(type)) {
     const many = MANY_OF_TYPES.has(type);
     // A number is taken as its text where that is an option ("2" of "1", "2", "10").
     const numbered = typeof value === 'number' ? choice(d, String(value)) : undefined;
     if (numbered !== undefined) return { value: many ? [numbered] : numbered };
+    if (typeof value === 'number' && d.options.length) return { problem: `has no option ${value}; its options are ${quoted(d.options)}` };
     if (typeof value === 'number' || (!many && Array.isArray(value))) {
       return { problem: `is a ${type} field: send ${many ? 'a list of its options' : 'one of its options'}${d.options.length ? ` (${quoted(d.options)})` : ''}` };
     }
@@ -130,7 +135,8 @@ export function checkCustomFields(list: CustomFieldList, input: Input, held: Hel
   for (const [name, value] of Object.entries(input)) {
     const d = definitionNamed(list.definitions, name);
     if (!d) {
-      if (isEmpty(value)) values[name] = null;
+      // A value the contact holds under this id, of a field HighLevel has since deleted: cleared.
+      if (isEmpty(value) && held[name] !== undefined) values[name] = null;
       else unknown.push(name);
       continue;
     }
@@ -189,11 +195,16 @@ export function customFieldChecker(deps: Pick<ApiV1Deps, 'db' | 'clock' | 'custo
   /** Asks for a listing (unless one is due already) and says, as the end of a sentence, when it comes. */
   function relisting(locationId: string, list: CustomFieldList): string {
     if (!deps.customFieldsChanged) return '';
+    // Refused for the token's scope: listing again is pointless until the location has a new
+    // token, and the loop lists them once it has (server/sync/supervisor.ts).
+    if (list.problemRefused) return `; Tandem cannot list them again until the sub-account is installed again: ${list.problem!.replace(/\.$/, '')}`;
     const now = deps.clock.now();
+    // The latest attempt, whether it listed them or failed.
+    const attempted = Math.max(list.listedAt ?? 0, list.problemAt ?? 0);
     let at = relistAt.get(locationId);
-    // A listing asked for earlier and done since (listedAt at or after it) does not count.
-    if (at === undefined || (list.listedAt !== null && list.listedAt >= at)) {
-      at = Math.max(now, (list.listedAt ?? now) + RELIST_AFTER_MS);
+    // A listing asked for earlier and attempted since does not count.
+    if (at === undefined || attempted >= at) {
+      at = Math.max(now, attempted + RELIST_AFTER_MS);
       relistAt.set(locationId, at);
       deps.customFieldsChanged(locationId, at);
     }

@@ -15,7 +15,8 @@
 // passes of many events.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
-import { recordCustomFieldsProblem, saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
+import { customFieldsRefusedAt, recordCustomFieldsProblem, saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
+import { tokenRowState } from '../../db/tokens.ts';
 import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
 import { getInstallation, listInstallations } from '../../db/installations.ts';
 import { activeOperation } from '../../db/operations.ts';
@@ -256,12 +257,23 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         loop.customFieldsListedAt = undefined;
         throw err;
       }
-      recordCustomFieldsProblem(db, locationId, customFieldsProblem(err), clock.now());
+      recordCustomFieldsProblem(db, locationId, customFieldsProblem(err), isRefusal(err), clock.now());
       log.warn({ err, locationId }, 'listing HighLevel custom fields failed');
       // A refusal of the token stays until the location is installed again; anything else (a
       // timeout, a 5xx) is tried again sooner than the hourly listing.
       if (!isRefusal(err)) loop.customFieldsListedAt = clock.now() - (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS) + CUSTOM_FIELDS_RETRY_MS;
     }
+  }
+
+  /**
+   * HighLevel refused to list the custom fields (the token lacks the scope) and the location has a
+   * token stored since: installed again (or refreshed), it may have the scope now.
+   */
+  function tokenSinceRefusal(locationId: string): boolean {
+    const refusedAt = customFieldsRefusedAt(db, locationId);
+    if (refusedAt === null) return false;
+    const issuedAt = tokenRowState(db, { type: 'location', id: locationId })?.issuedAt;
+    return issuedAt !== undefined && issuedAt > refusedAt;
   }
 
   async function pass(loop: LocationLoop): Promise<PassResult> {
@@ -291,7 +303,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           log.warn({ err, locationId }, 'listing HighLevel users failed');
         }
       }
-      const customFieldsDue = loop.customFieldsDueAt !== undefined && loop.customFieldsDueAt <= now;
+      const customFieldsDue = (loop.customFieldsDueAt !== undefined && loop.customFieldsDueAt <= now) || tokenSinceRefusal(locationId);
       if (customFieldsDue || loop.customFieldsListedAt === undefined || now - loop.customFieldsListedAt >= (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS)) {
         loop.customFieldsListedAt = now;
         loop.customFieldsDueAt = undefined;
@@ -539,9 +551,9 @@ const isRefusal = (err: unknown): err is HighLevelError => err instanceof HighLe
 
 function customFieldsProblem(err: unknown): string {
   if (isRefusal(err)) {
-    return `HighLevel did not let Tandem read this location's custom fields (${err.status}: ${err.message}). Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly).`;
+    return `HighLevel did not let Tandem read this sub-account's custom fields (it answered ${err.status}: ${err.message.trim().replace(/\.$/, '')}). Installing Tandem on the sub-account again grants the access it needs (the scope locations/customFields.readonly).`;
   }
-  return `Listing this location's custom fields in HighLevel failed: ${describeError(err)}`;
+  return `Listing this sub-account's custom fields in HighLevel failed: ${describeError(err)}`;
 }
 
 /**

@@ -19,11 +19,13 @@ let A: string;
 let B: string;
 let keyA: string;
 let keyB: string;
+let adminId: string;
 
 beforeAll(async () => {
   t = await startTestTandem({ sync: { start: false }, clock });
   const agency = await createAgency(t, { name: 'Fieldwork Agency', locations: ['Cedar Dental', 'Birch Roofing'] });
   [A, B] = agency.locations.map((l) => l.id) as [string, string];
+  adminId = agency.adminId;
   for (const id of [A, B]) {
     expect((await installLocation(t, id, { userId: agency.adminId })).status).toBe(200);
     await waitForInstallation(t, id, 'active');
@@ -177,7 +179,9 @@ describe('custom fields', () => {
       await pass(B);
       const list = await api('GET', '/api/v1/custom-fields', { key: keyB });
       expect(list.body.listedAt).toBeNull();
-      expect(list.body.problem).toContain('Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly)');
+      expect(list.body.problem).toBe(
+        "HighLevel did not let Tandem read this sub-account's custom fields (it answered 401: The token is not authorized for this scope). Installing Tandem on the sub-account again grants the access it needs (the scope locations/customFields.readonly).",
+      );
       expect(getLinkByContact(t.db, B, created.body.id)).toBeDefined();
       // The panel's status strip tells the admin, who alone can install again.
       expect(syncStatus(t.db, B).customFieldsProblem?.message).toBe(list.body.problem);
@@ -194,7 +198,7 @@ describe('custom fields', () => {
     await pass(B);
     let list = await api('GET', '/api/v1/custom-fields', { key: keyB });
     expect(list.body.listedAt).toBeNull();
-    expect(list.body.problem).toContain("Listing this location's custom fields in HighLevel failed");
+    expect(list.body.problem).toContain("Listing this sub-account's custom fields in HighLevel failed");
     const tried = listings();
     clock.advance(4 * 60_000);
     await pass(B);
@@ -204,5 +208,47 @@ describe('custom fields', () => {
     expect(listings()).toBe(tried + 1);
     list = await api('GET', '/api/v1/custom-fields', { key: keyB });
     expect(list.body).toEqual({ customFields: [], listedAt: new Date(clock.now()).toISOString(), problem: null });
+  });
+
+  it('after a failed listing, a refused write asks for the next a minute after that failure, and says so', async () => {
+    clock.advance(2 * 60_000);
+    await control(t.highlevelUrl, 'POST', '/faults', { path: `/locations/${A}/customFields`, status: 500, body: { message: 'Internal server error' }, times: 1 });
+    const body = { firstName: 'Blip', customFields: { 'contact.after_blip': 'x' } };
+    // The listing is old: asked for now, and the pass's listing fails.
+    expect((await api('POST', '/api/v1/contacts', { body })).body.error.message).toContain('Tandem lists them again now');
+    await pass(A);
+    const failedAt = clock.now();
+    await define(A, [{ name: 'After blip', dataType: 'TEXT' }]);
+    const res = await api('POST', '/api/v1/contacts', { body });
+    expect(res.body.error.message).toContain(`Tandem lists them again at ${new Date(failedAt + 60_000).toISOString()}`);
+    expect(res.body.error.message).toContain("The latest listing failed: Listing this sub-account's custom fields in HighLevel failed");
+    clock.set(failedAt + 60_000);
+    await pass(A);
+    expect((await api('POST', '/api/v1/contacts', { body })).status).toBe(201);
+  });
+
+  it('a listing refused for the scope is not promised again, and is made once the sub-account is installed again', async () => {
+    await control(t.highlevelUrl, 'POST', '/faults', {
+      path: `/locations/${B}/customFields`,
+      status: 401,
+      body: { statusCode: 401, message: 'The token is not authorized for this scope.' },
+      times: 1000,
+    });
+    t.services.sync.customFieldsChanged(B);
+    await pass(B);
+    // B was listed before (an empty list): writes are checked, and the refusal says why no listing comes.
+    const res = await api('POST', '/api/v1/contacts', { key: keyB, body: { firstName: 'Scoped', customFields: { anything: 'x' } } });
+    expect(res.body.error.message).toContain('; Tandem cannot list them again until the sub-account is installed again: HighLevel did not let Tandem read');
+    await control(t.highlevelUrl, 'DELETE', '/faults');
+    // A pass with the same token does not list; a new token (installed again) does.
+    const listings = () => t.emulator.emu.requestLog.filter((r) => r.path.startsWith(`/locations/${B}/customFields`)).length;
+    const before = listings();
+    clock.advance(1_000);
+    await pass(B);
+    expect(listings()).toBe(before);
+    expect((await installLocation(t, B, { userId: adminId })).status).toBe(200);
+    await pass(B);
+    expect(listings()).toBe(before + 1);
+    expect((await api('GET', '/api/v1/custom-fields', { key: keyB })).body.problem).toBeNull();
   });
 });

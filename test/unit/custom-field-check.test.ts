@@ -29,6 +29,7 @@ const list: CustomFieldList = {
   listedAt: Date.parse('2026-12-07T10:00:00Z'),
   problem: null,
   problemAt: null,
+  problemRefused: false,
 };
 
 const problems = (input: Parameters<typeof checkCustomFields>[1], held?: Parameters<typeof checkCustomFields>[2]) => {
@@ -70,20 +71,33 @@ describe('checkCustomFields', () => {
     expect(checkCustomFields(list, { cfNotes0000000000001: '  spaced  ' })).toEqual({ ok: true, values: { cfNotes0000000000001: 'spaced' } });
   });
 
-  it('refuses numbers with more digits than are kept exactly', () => {
+  it('refuses numbers, as text or not, with more significant digits than are kept exactly', () => {
     expect(checkCustomFields(list, { cfBudget000000000001: '123456789012345.0', cfScore0000000000001: '0.000123456789012345' })).toEqual({
       ok: true,
       values: { cfBudget000000000001: 123456789012345, cfScore0000000000001: 0.000123456789012345 },
     });
-    expect(problems({ cfScore0000000000001: '12345678901234567890123', cfBudget000000000001: 12345678901234567890 }).problems).toEqual([
-      'customFields.cfScore0000000000001: "Lead score" is a NUMERICAL field: "12345678901234567890123" has more digits than are kept exactly (15)',
-      'customFields.cfBudget000000000001: "Budget" is a MONETORY field: 12345678901234567000 has more digits than are kept exactly (15)',
+    // Large but short: kept exactly.
+    expect(checkCustomFields(list, { cfBudget000000000001: 1e20, cfScore0000000000001: '100000000000000000000' })).toEqual({
+      ok: true,
+      values: { cfBudget000000000001: 1e20, cfScore0000000000001: 1e20 },
+    });
+    expect(problems({ cfScore0000000000001: '12345678901234567890123', cfBudget000000000001: 1234567890123456 }).problems).toEqual([
+      'customFields.cfScore0000000000001: "Lead score" is a NUMERICAL field: "12345678901234567890123" has more than 15 significant digits, more than a number keeps exactly',
+      'customFields.cfBudget000000000001: "Budget" is a MONETORY field: 1234567890123456 has more than 15 significant digits, more than a number keeps exactly',
     ]);
+    expect(problems({ cfScore0000000000001: 0.1234567890123456 }).problems).toHaveLength(1);
   });
 
-  it('clears a value of a field the location no longer has; other values of it are refused', () => {
-    expect(checkCustomFields(list, { cfGone000000000000001: null, gone_key: '' })).toEqual({ ok: true, values: { cfGone000000000000001: null, gone_key: null } });
-    expect(problems({ cfGone000000000000001: 'x' }).unknown).toEqual(['cfGone000000000000001']);
+  it('clears a value the contact holds of a field the location no longer has; anything else of it is refused', () => {
+    const held = { cfGone000000000000001: 'old' };
+    expect(checkCustomFields(list, { cfGone000000000000001: null }, held)).toEqual({ ok: true, values: { cfGone000000000000001: null } });
+    // By a key Tandem cannot resolve any more, or a value the contact does not hold: refused, not a silent no-op.
+    expect(problems({ gone_key: '' }, held).unknown).toEqual(['gone_key']);
+    expect(problems({ cfGone000000000000001: 'x' }, held).unknown).toEqual(['cfGone000000000000001']);
+  });
+
+  it('says which number is no option of an option field', () => {
+    expect(problems({ cfRank00000000000001: 3 }).problems).toEqual(['customFields.cfRank00000000000001: "Rank" has no option 3; its options are "1", "2", "10"']);
   });
 
   it('takes a value the contact holds, sent back by id or key, without checking it', () => {
@@ -134,7 +148,7 @@ describe('checkCustomFields', () => {
   });
 
   it('checks nothing while the fields have never been listed', () => {
-    const never: CustomFieldList = { definitions: [], listedAt: null, problem: 'HighLevel did not let Tandem read them', problemAt: 1 };
+    const never: CustomFieldList = { definitions: [], listedAt: null, problem: 'HighLevel did not let Tandem read them', problemAt: 1, problemRefused: true };
     expect(checkCustomFields(never, { anything: 'goes', other: 3 })).toEqual({ ok: true, values: { anything: 'goes', other: 3 } });
   });
 });
