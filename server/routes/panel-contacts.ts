@@ -2,13 +2,15 @@
 // with whether each is linked to HighLevel; admins edit a contact through the same write the REST
 // API makes (origin 'local': outbox row in the same transaction, then the sync loop is woken).
 // Each contact also carries its outbox state, and the page the settings that decide where an edit
-// goes, so the panel can say what HighLevel has of it and what an edit will do.
+// goes, so the panel can say what HighLevel has of it and what an edit will do. After Show more,
+// the panel's refresh asks for every contact down to the last one it shows (`until`), so a refresh
+// keeps the rows the user loaded instead of falling back to the first page.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { ContactWriteError, decodeCursor, findContactsByEmail, getContact, listRecentContacts, updateContact, type Contact } from '../../db/contacts.ts';
+import { ContactWriteError, decodeCursor, encodeCursor, findContactsByEmail, getContact, listRecentContacts, updateContact, type Contact, type ContactCursor } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { outboxStates } from '../../db/outbox.ts';
 import type { Direction } from '../../db/schema.ts';
@@ -19,6 +21,12 @@ import { contactFieldsSchema, normalizeContact, normalizeTags, sameEmail, type C
 import { tenant } from './tenant.ts';
 
 export const PAGE_SIZE = 50;
+/**
+ * The most contacts one refresh down to `until` returns (twenty pages of Show more), so a panel
+ * left open while many contacts arrive reads a bounded list every few seconds. Rows loaded past it
+ * give way to it at the next refresh, which then offers Show more from its last row.
+ */
+export const MAX_REFRESH_ROWS = 1000;
 
 const text = z.string().trim().max(200).nullable();
 const patchBody = z.strictObject({
@@ -32,7 +40,13 @@ const patchBody = z.strictObject({
   version: z.number().int().positive().optional(),
 });
 
-const listQuery = z.object({ query: z.string().max(200).optional(), cursor: z.string().max(300).optional() });
+const listQuery = z.object({
+  query: z.string().max(200).optional(),
+  /** The next page: contacts after this position (a `nextCursor`). */
+  cursor: z.string().max(300).optional(),
+  /** A refresh: every contact from the newest change down to this position (an `endCursor`). */
+  until: z.string().max(300).optional(),
+});
 
 export interface PanelContactView {
   id: string;
@@ -66,6 +80,8 @@ export interface PanelContactsSync {
 export interface PanelContactsPage {
   contacts: PanelContactView[];
   nextCursor: string | null;
+  /** The position of the last contact of this answer (null when it has none): a refresh's `until`. */
+  endCursor: string | null;
   canEdit: boolean;
   sync: PanelContactsSync;
 }
@@ -129,15 +145,49 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     return contacts.map((c) => view(c, outbound.get(c.id) ?? null));
   };
 
+  /**
+   * Every contact from the newest change down to `until`, read a page at a time as Show more read
+   * them, at most MAX_REFRESH_ROWS. A contact changed since moved to the top and is read there; the
+   * next page after these starts right after `until`, where Show more left off.
+   */
+  const listDownTo = (locationId: string, query: { query?: string }, until: ContactCursor): { contacts: Contact[]; nextCursor: string | null } => {
+    // The list runs newest first, by (updatedAt, id) as the keyset orders them (ids are ASCII, so
+    // JavaScript compares them as SQLite does).
+    const beyond = (c: Contact) => c.updatedAt < until.updatedAt || (c.updatedAt === until.updatedAt && c.id < until.id);
+    const contacts: Contact[] = [];
+    let cursor: ContactCursor | undefined;
+    for (;;) {
+      const page = listRecentContacts(db, locationId, { ...query, ...(cursor ? { cursor } : {}), limit: Math.min(PAGE_SIZE, MAX_REFRESH_ROWS - contacts.length) });
+      const within = page.contacts.filter((c) => !beyond(c));
+      contacts.push(...within);
+      if (within.length < page.contacts.length) return { contacts, nextCursor: encodeCursor(until) };
+      if (!page.nextCursor || contacts.length >= MAX_REFRESH_ROWS) return { contacts, nextCursor: page.nextCursor };
+      cursor = decodeCursor(page.nextCursor);
+    }
+  };
+
   app.get('/api/panel/contacts', { ...tenant('session') }, async (req, reply): Promise<PanelContactsPage> => {
     const session = await requireSession(req);
     const q = listQuery.safeParse(req.query ?? {});
     if (!q.success) throw invalid(q.error);
-    const cursor = q.data.cursor ? decodeCursor(q.data.cursor) : undefined;
-    if (q.data.cursor && !cursor) throw new AppError(400, 'invalid_cursor', 'This list position is no longer valid; reload the list.');
-    const page = listRecentContacts(db, session.locationId, { ...(q.data.query ? { query: q.data.query } : {}), ...(cursor ? { cursor } : {}), limit: PAGE_SIZE });
+    if (q.data.cursor && q.data.until) throw new AppError(400, 'invalid_request', 'Send cursor (the next page) or until (a refresh), not both.');
+    const position = q.data.cursor ?? q.data.until;
+    const cursor = position ? decodeCursor(position) : undefined;
+    if (position && !cursor) throw new AppError(400, 'invalid_cursor', 'This list position is no longer valid; reload the list.');
+    const query = q.data.query ? { query: q.data.query } : {};
+    const page =
+      q.data.until && cursor
+        ? listDownTo(session.locationId, query, cursor)
+        : listRecentContacts(db, session.locationId, { ...query, ...(cursor ? { cursor } : {}), limit: PAGE_SIZE });
+    const last = page.contacts.at(-1);
     reply.header('cache-control', 'no-store');
-    return { contacts: views(session.locationId, page.contacts), nextCursor: page.nextCursor, canEdit: session.role === 'admin', sync: syncOf(session.locationId) };
+    return {
+      contacts: views(session.locationId, page.contacts),
+      nextCursor: page.nextCursor,
+      endCursor: last ? encodeCursor(last) : null,
+      canEdit: session.role === 'admin',
+      sync: syncOf(session.locationId),
+    };
   });
 
   app.patch('/api/panel/contacts/:id', { ...tenant('session'), bodyLimit: 16384 }, async (req, reply): Promise<PanelContactSaved> => {

@@ -6,10 +6,12 @@
 // confirmation say what the edit does under the current settings, and the Sync tab says which
 // setting holds an edit that waits; an edit emptying every identifying field is refused in the
 // dialog, which keeps what was typed; at 360, 670 and 1024 px nothing spills sideways (Installation
-// card, Contacts header, one-time operations, the preview dialog).
+// card, Contacts header, one-time operations, the preview dialog); at 900, 1024 and 1400 px rows
+// stay dense, each email on one line; the automatic refresh keeps the rows Show more loaded and
+// the row in view where it was.
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
-import { getContact, listRecentContacts } from '../../db/contacts.ts';
+import { getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
@@ -90,7 +92,7 @@ describe('the Contacts tab', () => {
       expect(wrap.scroll).toBeLessThanOrEqual(wrap.client);
       // Owner and Updated have columns of their own except in the narrow frame, where they go under the name.
       const narrow = await panel.getByTestId('contact-narrow-details').first().isVisible();
-      expect(narrow).toBe(frameWidth < 760);
+      expect(narrow).toBe(frameWidth < 870);
       await page.screenshot({ path: `test-results/contacts-${frameWidth}.png` });
       await page.close();
     });
@@ -159,6 +161,43 @@ describe('the Contacts tab', () => {
     }, 60_000);
   }
 
+  for (const frameWidth of [900, 1024, 1400]) {
+    it(`keeps rows dense in a ${frameWidth} px panel: each email, owner and tag list on one line, cut with the whole on hover`, async () => {
+      // QA: at 900 px every email wrapped onto 2-3 lines (rows ~91 px), at ~794 px emails broke
+      // mid-word, and owners wrapped in a column too narrow for a name.
+      const { page, panel } = await openContacts(frameWidth);
+      const rows = await panel.getByTestId('contact-row').evaluateAll((els) =>
+        els.map((row) => {
+          const visible = (el: Element | null) => !!el && el.getClientRects().length > 0;
+          const email = row.querySelector('[data-testid="contact-email"]');
+          const tags = [...row.querySelectorAll('[data-testid="contact-tags"]')].find(visible);
+          // Tags under the name (a frame without a Tags column) add a line to the row.
+          const tagsUnderName = !!tags && !!tags.closest('[data-testid="contact-name"]');
+          return {
+            id: row.getAttribute('data-contact-id'),
+            height: row.getBoundingClientRect().height,
+            tagsUnderName,
+            email: email && { text: email.textContent, title: email.getAttribute('title'), height: email.getBoundingClientRect().height },
+            emailWidth: email?.getBoundingClientRect().width ?? 0,
+          };
+        }),
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) {
+        // Two lines (email and phone; the moment and how long ago), a third for tags under the name.
+        expect(row.height, `row ${row.id}`).toBeLessThanOrEqual(row.tagsUnderName ? 92 : 70);
+        if (!row.email) continue;
+        expect(row.email.height, `email of ${row.id}`).toBeLessThanOrEqual(22);
+        expect(row.email.text).toBe(row.email.title);
+      }
+      // The email column gets the room the fixed columns leave: more than the name's.
+      const name = (await panel.getByTestId('contact-name').first().boundingBox())!;
+      expect(Math.max(...rows.map((r) => r.emailWidth))).toBeGreaterThan(name.width);
+      await page.screenshot({ path: `test-results/contacts-dense-${frameWidth}.png` });
+      await page.close();
+    });
+  }
+
   it('refuses an edit that empties name, email, phone and company, says why beside the form, and keeps what was typed', async () => {
     // QA: the contact became "Unnamed contact", and with Contact update Bi-directional HighLevel's copy was cleared too.
     const db = world.tandem.database.db;
@@ -210,16 +249,52 @@ describe('the Contacts tab', () => {
     const emails = panel.getByTestId('contact-email');
     const emailWidths = await emails.evaluateAll((els) => els.map((el) => el.getBoundingClientRect().width));
     for (const w of emailWidths) expect(w).toBeGreaterThanOrEqual(110);
-    // ...each email is shown whole (breaking lines, never cut), with the whole of it on hover too...
-    const first = emails.first();
-    const title = (await first.getAttribute('title'))!;
-    expect((await first.innerText()).replace(/\s/g, '')).toBe(title);
+    // ...each email on one line, whole in its text (read out, copied) and on hover, even where cut...
+    for (const email of await emails.evaluateAll((els) => els.map((el) => ({ text: el.textContent, title: el.getAttribute('title'), height: el.getBoundingClientRect().height })))) {
+      expect(email.text).toBe(email.title);
+      expect(email.height).toBeLessThanOrEqual(22);
+    }
     // ...and each row still says where it stands in HighLevel, in view.
     const card = (await panel.getByTestId('contacts').boundingBox())!;
     const states = await panel.getByTestId('contact-highlevel').evaluateAll((els) => els.map((el) => el.getBoundingClientRect().right));
     for (const right of states) expect(right).toBeLessThanOrEqual(card.x + card.width);
     await page.close();
   });
+
+  it('keeps the rows loaded with Show more, and the place in the list, through the automatic refresh', async () => {
+    // QA: after Show more the refresh (every 2 s) read the first page again, the list fell back to 50
+    // rows and the view jumped. More than a page of contacts first: the seed has 50.
+    for (let i = 0; i < 30; i++) await createThroughApi({ firstName: 'Paging', lastName: `Person ${i}`, email: `paging.person.${i}@example.com` });
+    const { page, panel } = await openContacts(1100);
+    const rows = panel.getByTestId('contact-row');
+    expect(await rows.count()).toBe(50);
+    await panel.getByTestId('contacts-more').click();
+    await until(async () => (await rows.count()) > 70, 'the second page');
+    const loaded = await rows.count();
+    const row70 = rows.nth(69);
+    const id70 = (await row70.getAttribute('data-contact-id'))!;
+    await row70.scrollIntoViewIfNeeded();
+    const before = (await row70.boundingBox())!;
+
+    // A change synced from HighLevel meanwhile, which only a refresh brings: it moves a first-page
+    // contact to the top. (Written as the sync writes it, so no Tandem edit waits to be sent.)
+    const moved = (await rows.nth(5).getAttribute('data-contact-id'))!;
+    updateContact(world.tandem.database.db, { locationId: demoLocation().id, id: moved, patch: { companyName: 'Refreshed Inc' }, now: Date.now(), origin: 'remote' });
+    await until(async () => (await rows.first().getAttribute('data-contact-id')) === moved, 'the refresh to bring the change', 10_000);
+
+    // Every row loaded is still there, and the row the user was looking at has not moved.
+    expect(await rows.count()).toBe(loaded);
+    const row = panel.locator(`[data-testid="contact-row"][data-contact-id="${id70}"]`);
+    expect(Math.abs((await row.boundingBox())!.y - before.y)).toBeLessThanOrEqual(1);
+
+    // A new contact comes in above: one more row, and the one in view stays where it was.
+    const created = await createThroughApi({ firstName: 'Arrived', lastName: 'Meanwhile', email: 'arrived.meanwhile@example.com' });
+    await until(async () => (await rows.first().getAttribute('data-contact-id')) === created, 'the refresh to bring the new contact', 10_000);
+    expect(await rows.count()).toBe(loaded + 1);
+    expect(Math.abs((await row.boundingBox())!.y - before.y)).toBeLessThanOrEqual(1);
+    await page.screenshot({ path: 'test-results/contacts-show-more-refreshed.png' });
+    await page.close();
+  }, 60_000);
 
   it('says what an edit does under the current settings, and the Sync tab says which setting holds it', async () => {
     const db = world.tandem.database.db;

@@ -1,6 +1,7 @@
 // The Contacts tab's data: Tandem's contacts of the location (newest change first, a search query,
 // more pages on request), refreshed every few seconds while shown so changes synced from
-// HighLevel appear on their own, and an admin's edit saved through the panel session.
+// HighLevel appear on their own, and an admin's edit saved through the panel session. A refresh
+// reads down to the last row Show more loaded, so it never takes away rows the user is reading.
 import type { PanelContactSaved, PanelContactsPage, PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
 
 export type { PanelContactSaved, PanelContactsSync, PanelContactView };
@@ -32,19 +33,42 @@ export class ContactsModel {
   query = $state('');
   readAt = $state(Date.now());
   saving = $state(false);
+  /** A Show more is on its way (its button waits, and the refresh holds off until it lands). */
+  loadingMore = $state(false);
   #api: ContactsApi;
   /** Answers to an older query or refresh are dropped: only the latest request may set the list. */
   #seq = 0;
+  /**
+   * Where the rows loaded with Show more end (the last one's list position), for the refresh to
+   * read down to; undefined while only the first page is shown.
+   */
+  #until: string | undefined;
 
   constructor(api: ContactsApi) {
     this.#api = api;
   }
 
-  /** The first page for the current query (also the periodic refresh). */
-  async load(): Promise<void> {
+  /** The first page for the current query: the first read, a new search, Retry. */
+  load(): Promise<void> {
+    this.#until = undefined;
+    return this.#read();
+  }
+
+  /**
+   * The periodic refresh: the same rows as shown, down to where Show more left off, with what
+   * changed since (changed contacts move to the top, new ones come in above).
+   */
+  refresh(): Promise<void> {
+    // A refresh sent now would not know the page on its way, and would overtake it.
+    if (this.loadingMore) return Promise.resolve();
+    return this.#read(this.#until);
+  }
+
+  async #read(until?: string): Promise<void> {
     const seq = ++this.#seq;
+    const params = new URLSearchParams({ ...this.#queryParam(), ...(until ? { until } : {}) });
     try {
-      const page = await this.#api.api<PanelContactsPage>(`/api/panel/contacts?${new URLSearchParams(this.query.trim() ? { query: this.query.trim() } : {})}`);
+      const page = await this.#api.api<PanelContactsPage>(`/api/panel/contacts?${params}`);
       if (seq !== this.#seq) return;
       this.contacts = page.contacts;
       this.nextCursor = page.nextCursor;
@@ -61,18 +85,27 @@ export class ContactsModel {
   }
 
   async more(): Promise<void> {
-    if (!this.nextCursor) return;
+    if (!this.nextCursor || this.loadingMore) return;
+    this.loadingMore = true;
     const seq = ++this.#seq;
-    const params = new URLSearchParams({ cursor: this.nextCursor, ...(this.query.trim() ? { query: this.query.trim() } : {}) });
+    const params = new URLSearchParams({ cursor: this.nextCursor, ...this.#queryParam() });
     try {
       const page = await this.#api.api<PanelContactsPage>(`/api/panel/contacts?${params}`);
       if (seq !== this.#seq) return;
       const seen = new Set(this.contacts.map((c) => c.id));
       this.contacts = [...this.contacts, ...page.contacts.filter((c) => !seen.has(c.id))];
       this.nextCursor = page.nextCursor;
+      this.#until = page.endCursor ?? this.#until;
     } catch (err) {
-      this.failure = message(err);
+      if (seq === this.#seq) this.failure = message(err);
+    } finally {
+      this.loadingMore = false;
     }
+  }
+
+  #queryParam(): { query?: string } {
+    const query = this.query.trim();
+    return query ? { query } : {};
   }
 
   /** Saves an edit made on `contact`; throws with a message to show in the form. */
