@@ -6,9 +6,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Frame, Page } from 'playwright-core';
+import type { Frame, Page, Route } from 'playwright-core';
 import { getInstallation, setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
-import { REAUTH_REASON } from '../../server/highlevel/token-provider.ts';
+import { PAUSED_REASON, REAUTH_REASON } from '../../server/highlevel/token-provider.ts';
 import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -43,6 +43,8 @@ function childFrame(page: Page): Promise<Frame> {
 }
 
 const sandbox = () => world.tandem.sandbox!;
+/** The emulated HighLevel page's request for the encrypted user data it answers the panel with. */
+const isSso = (url: URL) => url.pathname === '/__emulator/sso';
 const demoLocation = () => sandbox().locations[0]!;
 const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.role === 'admin')!;
 const plainUser = () =>
@@ -65,6 +67,48 @@ describe('the panel inside the emulated HighLevel', () => {
     expect(console.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
     await page.screenshot({ path: 'test-results/panel-admin.png' });
     await page.close();
+  });
+
+  it('signs in when HighLevel sends the user data only after the panel stopped waiting', async () => {
+    // QA: an answer after 5 s was ignored and "Open Tandem from HighLevel" stayed until a reload.
+    const { page } = await openPage(1100, 700);
+    const held: Route[] = [];
+    let holding = true;
+    await page.route(isSso, (route) => (holding ? void held.push(route) : route.continue()));
+    try {
+      await page.goto(sandbox().sandboxUrl);
+      const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+      const outside = panel.getByTestId('panel-outside');
+      await outside.waitFor({ timeout: 15_000 });
+      await outside.getByRole('button', { name: 'Try again' }).waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: 'test-results/panel-handshake-late.png' });
+      // HighLevel's answers to the requests made before the panel gave up arrive now.
+      holding = false;
+      expect(held.length).toBeGreaterThan(0);
+      for (const route of held) await route.continue();
+      await panel.getByTestId('panel-signed-in').waitFor();
+      expect(await panel.getByTestId('panel-outside').count()).toBe(0);
+      expect(await panel.getByTestId('panel-location-name').innerText()).toBe(demoLocation().name);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('asks HighLevel again on Try again after it did not answer', async () => {
+    const { page } = await openPage(1100, 700);
+    await page.route(isSso, (route) => route.abort());
+    try {
+      await page.goto(sandbox().sandboxUrl);
+      const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+      const outside = panel.getByTestId('panel-outside');
+      await outside.waitFor({ timeout: 15_000 });
+      await page.unroute(isSso);
+      await outside.getByRole('button', { name: 'Try again' }).click({ timeout: 10_000 });
+      await panel.getByTestId('panel-signed-in').waitFor();
+      expect(await panel.getByTestId('panel-outside').count()).toBe(0);
+    } finally {
+      await page.close();
+    }
   });
 
   it('shows a plain user the read-only view after switching the emulated user', async () => {
@@ -111,6 +155,72 @@ describe('the panel inside the emulated HighLevel', () => {
       expect(await connection.innerText()).toContain('Connected');
       await panel.getByTestId('panel-reconnect').waitFor({ state: 'detached' });
       expect(await panel.getByTestId('panel-installation-status').innerText()).toContain('Connected');
+    } finally {
+      setInstallationStatus(db, demoLocation().id, 'active', Date.now());
+      await page.close();
+    }
+  });
+
+  it('offers a plain user no Reconnect while Tandem needs re-auth: the header and the banner send them to an admin', async () => {
+    // QA: the banner said "Ask an admin…" while the header still linked a plain user to the install page.
+    const db = world.tandem.database.db;
+    const { page } = await openPage(1100, 900);
+    setInstallationStatus(db, demoLocation().id, 'needs_reauth', Date.now(), REAUTH_REASON.revoked);
+    try {
+      await page.goto(sandbox().sandboxUrl);
+      const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+      await panel.getByTestId('panel-signed-in').waitFor();
+      await page.getByTestId('user-switcher').selectOption(plainUser().id);
+      await panel.getByTestId('panel-user').getByText(plainUser().name).waitFor();
+      const connection = panel.getByTestId('panel-connection');
+      await connection.getByText('Needs re-auth').waitFor();
+      expect(await connection.getByRole('link').count()).toBe(0);
+      expect(await connection.getAttribute('title')).toContain('Ask an admin');
+      const banner = panel.getByTestId('panel-reconnect');
+      expect(await banner.innerText()).toContain('Ask an admin of this sub-account or your agency to reconnect Tandem.');
+      expect(await banner.getByRole('link').count()).toBe(0);
+      await page.screenshot({ path: 'test-results/panel-needs-reauth-plain-user.png' });
+    } finally {
+      setInstallationStatus(db, demoLocation().id, 'active', Date.now());
+      await page.close();
+    }
+  });
+
+  it('says "Paused by HighLevel" in the header, with HighLevel’s reason on hover, and cuts nothing off in a 538 px frame', async () => {
+    // QA: "Paused: HighLevel reports this sub-account as inact…" was cut at every width, with no tooltip.
+    const db = world.tandem.database.db;
+    const { page } = await openPage(768, 800);
+    setInstallationStatus(db, demoLocation().id, 'paused', Date.now(), PAUSED_REASON);
+    try {
+      await page.goto(sandbox().sandboxUrl);
+      const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+      await panel.getByTestId('panel-signed-in').waitFor();
+      const frame = await childFrame(page);
+      const connection = panel.getByTestId('panel-connection');
+      expect(await connection.getAttribute('data-status')).toBe('paused');
+      await connection.getByText('Paused by HighLevel', { exact: true }).waitFor();
+      expect(await connection.getAttribute('title')).toBe(PAUSED_REASON);
+      // A short pill: the reason is not spelled out in it.
+      expect((await connection.boundingBox())!.width).toBeLessThan(220);
+      // Its reason is read out too, not only shown on hover.
+      expect(await connection.textContent()).toContain(PAUSED_REASON);
+      const fit = await frame.evaluate(() => {
+        const header = document.querySelector('[data-testid="panel-header"]')!;
+        const width = document.documentElement.clientWidth;
+        // Every visible piece of the header lies inside the frame and shows all of its text.
+        const pieces = [...header.querySelectorAll<HTMLElement>('*')].filter((el) => el.getClientRects().length && !el.closest('.visually-hidden'));
+        return {
+          width,
+          page: document.documentElement.scrollWidth,
+          outside: pieces.filter((el) => el.getBoundingClientRect().right > width + 0.5).map((el) => el.outerHTML.slice(0, 80)),
+          cut: pieces.filter((el) => el.scrollWidth > el.clientWidth + 0.5 && getComputedStyle(el).overflowX !== 'visible').map((el) => el.outerHTML.slice(0, 80)),
+        };
+      });
+      expect(fit.width).toBeLessThanOrEqual(540);
+      expect(fit.page).toBeLessThanOrEqual(fit.width);
+      expect(fit.outside).toEqual([]);
+      expect(fit.cut).toEqual([]);
+      await page.screenshot({ path: 'test-results/panel-paused-by-highlevel-538.png' });
     } finally {
       setInstallationStatus(db, demoLocation().id, 'active', Date.now());
       await page.close();

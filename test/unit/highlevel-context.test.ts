@@ -74,4 +74,66 @@ describe('HighLevelContext', () => {
     vi.advanceTimersByTime(5_000);
     expect(parent.posted).toHaveLength(asked);
   });
+
+  it('keeps listening after giving up: an answer that comes late still signs in', () => {
+    // QA: HighLevel answering after 5 s left the panel on "Open Tandem from HighLevel" for good.
+    const { child, answer } = frames();
+    const context = new HighLevelContext();
+    context.start(child);
+    vi.advanceTimersByTime(5_000);
+    expect(context.state).toBe('outside');
+    expect(context.canAskAgain).toBe(true);
+    vi.advanceTimersByTime(60_000);
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'late' });
+    expect(context.state).toBe('received');
+    expect(context.payload).toBe('late');
+  });
+
+  it('asks again on Try again, and gives up again after another 5 seconds without an answer', () => {
+    const { parent, child, answer } = frames();
+    const context = new HighLevelContext();
+    context.start(child);
+    vi.advanceTimersByTime(5_000);
+    expect(context.state).toBe('outside');
+    const asked = parent.posted.length;
+    context.askAgain();
+    expect(context.state).toBe('waiting');
+    expect(parent.posted).toHaveLength(asked + 1);
+    vi.advanceTimersByTime(2_000);
+    expect(parent.posted.length).toBeGreaterThan(asked + 1);
+    vi.advanceTimersByTime(3_000);
+    expect(context.state).toBe('outside');
+    context.askAgain();
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'after-retry' });
+    expect(context.state).toBe('received');
+    expect(context.payload).toBe('after-retry');
+    // Answered: no more asking, and Try again has nothing left to do.
+    const total = parent.posted.length;
+    vi.advanceTimersByTime(10_000);
+    context.askAgain();
+    expect(parent.posted).toHaveLength(total);
+    expect(context.state).toBe('received');
+  });
+
+  it('stops listening once the panel closes, answered or not', () => {
+    const { parent, child, answer } = frames();
+    const context = new HighLevelContext();
+    const stop = context.start(child);
+    vi.advanceTimersByTime(5_000);
+    stop();
+    answer({ message: 'REQUEST_USER_DATA_RESPONSE', payload: 'too-late' });
+    expect(context.state).toBe('outside');
+    expect(context.payload).toBeUndefined();
+    const asked = parent.posted.length;
+    vi.advanceTimersByTime(10_000);
+    expect(parent.posted).toHaveLength(asked);
+  });
+
+  it('offers no Try again when the panel is not framed at all', () => {
+    const self = new EventTarget() as unknown as Window;
+    Object.assign(self, { parent: self, top: self });
+    const context = new HighLevelContext();
+    context.start(self);
+    expect(context.canAskAgain).toBe(false);
+  });
 });
