@@ -3,7 +3,7 @@
 // last of name, email, phone and company (one that had none may still be edited), plain users are refused,
 // the body is strict, and the location comes from the session only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContact, getContact } from '../../db/contacts.ts';
+import { createContact, getContact, updateContact } from '../../db/contacts.ts';
 import { tombstone, upsertLink } from '../../db/links.ts';
 import { enqueueOutbox, failOutbox, getOutbox, PARKED_AT } from '../../db/outbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
@@ -60,6 +60,32 @@ describe('list', () => {
     const tokenB = await signIn(agencyB.adminId, B.id);
     const listB = await api<PanelContactsPage>('GET', '/api/panel/contacts', tokenB);
     expect(listB.body.contacts.map((c) => c.firstName)).toEqual(['Bravo']);
+  });
+
+  it('refreshes down to a position (`until`): the rows Show more loaded, and a contact changed since at the top; never with cursor', async () => {
+    // A location of its own, so the counts are exact: 120 contacts, 50 a page.
+    const { agencyA: agency, A: location } = await twoInstalledAgencies(t);
+    for (let i = 0; i < 120; i++) seed(location.id, { firstName: `Row${i}`, email: `row${i}@until.example` });
+    const token = await signIn(agency.adminId, location.id);
+    const first = (await api<PanelContactsPage>('GET', '/api/panel/contacts', token)).body;
+    const second = (await api<PanelContactsPage>('GET', `/api/panel/contacts?cursor=${encodeURIComponent(first.nextCursor!)}`, token)).body;
+    expect(first.contacts).toHaveLength(50);
+    expect(second.contacts).toHaveLength(50);
+    // A contact of the second page changes: a refresh down to the last row shown has it first, and
+    // still 100 rows, continuing where Show more left off.
+    const moved = second.contacts[10]!;
+    at += 1000;
+    updateContact(t.db, { locationId: location.id, id: moved.id, patch: { lastName: 'Moved' }, now: at, origin: 'remote' });
+    const refreshed = (await api<PanelContactsPage>('GET', `/api/panel/contacts?until=${encodeURIComponent(second.endCursor!)}`, token)).body;
+    expect(refreshed.contacts).toHaveLength(100);
+    expect(refreshed.contacts[0]).toMatchObject({ id: moved.id, lastName: 'Moved' });
+    expect(refreshed.contacts.at(-1)!.id).toBe(second.contacts.at(-1)!.id);
+    const rest = (await api<PanelContactsPage>('GET', `/api/panel/contacts?cursor=${encodeURIComponent(refreshed.nextCursor!)}`, token)).body;
+    expect(rest.contacts).toHaveLength(20);
+    expect(new Set([...refreshed.contacts, ...rest.contacts].map((c) => c.id)).size).toBe(120);
+    const both = await api('GET', `/api/panel/contacts?cursor=${encodeURIComponent(first.nextCursor!)}&until=${encodeURIComponent(second.endCursor!)}`, token);
+    expect(both.status).toBe(400);
+    expect((await api('GET', '/api/panel/contacts?until=nonsense', token)).status).toBe(400);
   });
 
   it('filters by a query on name, email or phone (case-insensitive substring)', async () => {
