@@ -4,8 +4,9 @@
 // location does not allow duplicated contacts") is kept, since it tells the admin what to fix.
 //
 // plainProblem says what went wrong; describeError adds what the sync loop does next (its status
-// strip), describeRunError what the admin does next (a one-time operation that stopped), and
-// refusalReason is HighLevel's reason for refusing one contact's change.
+// strip), describeWait why a one-time operation waits and until when, describeRunError what the
+// admin does next (a one-time operation that stopped), and refusalReason is HighLevel's reason for
+// refusing one contact's change.
 import { classifyHighLevelError, HighLevelError } from '../highlevel/http.ts';
 import { DeferredError } from '../highlevel/contacts.ts';
 import { LocationPausedError, ReauthRequiredError, UNINSTALLED_REASON } from '../highlevel/token-provider.ts';
@@ -47,7 +48,43 @@ function sentence(text: string): string {
   return /[.!?…]$/.test(text) ? text : `${text}.`;
 }
 
+// Server text has no viewer: UTC, written so the panel can find it and show it in the viewer's
+// own zone ("YYYY-MM-DD HH:MM UTC", web/lib/time.ts localizeUtcTimes).
 const utc = (at: number) => `${new Date(at).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+
+/** What holds Tandem's requests back, as the panel tells the admin (the gate's routine pacing, 'burst', aside). */
+export type WaitReason = 'daily' | 'rate_limited' | 'token' | 'burst';
+
+/**
+ * Why `err` defers: as the budget gate said, except that a 429 whose headers show no request left
+ * today is HighLevel's daily limit, not a request to slow down, and it lasts until the day's reset.
+ */
+export function waitReason(err: DeferredError): WaitReason {
+  if (err.reason === 'rate_limited' && err.cause instanceof HighLevelError && err.cause.rateLimit?.dailyRemaining === 0) return 'daily';
+  return err.reason;
+}
+
+const DAILY_USED_UP = 'HighLevel’s daily request limit for this sub-account is used up';
+
+/**
+ * A deferral in words: why, and when the work goes on (`resumes`, e.g. "sync resumes"; `retries`
+ * for a token refresh that failed, e.g. "it tries again"). `since`: as for describeError.
+ */
+function describeDeferral(err: DeferredError, words: { resumes: string; retries: string; since?: number | undefined }): string {
+  const at = utc(err.retryAt);
+  const reason = waitReason(err);
+  if (reason === 'daily') return `${DAILY_USED_UP}; ${words.resumes} at ${at}.`;
+  if (reason === 'token') return `Tandem could not get a fresh access token from HighLevel; ${words.retries} at ${at}.`;
+  if (reason === 'rate_limited' && words.since !== undefined) {
+    return `HighLevel has been refusing Tandem’s requests as too many since ${utc(words.since)}; changes wait, and Tandem tries again at ${at}.`;
+  }
+  return `HighLevel asked Tandem to slow down; ${words.resumes} at ${at}.`;
+}
+
+/** Why a one-time operation waits, while it waits (its progress carries the reason and the time as data too). */
+export function describeWait(err: DeferredError): string {
+  return describeDeferral(err, { resumes: 'the run goes on', retries: 'the run goes on' });
+}
 
 /** What went wrong, in one or two sentences, without what happens next. */
 export function plainProblem(err: unknown): string {
@@ -84,15 +121,7 @@ export function refusalReason(err: unknown): string {
  * HighLevel began refusing requests as too many (429s), for a location held back by them.
  */
 export function describeError(err: unknown, opts: { since?: number } = {}): string {
-  if (err instanceof DeferredError) {
-    const at = utc(err.retryAt);
-    if (err.reason === 'daily') return `HighLevel's daily request budget for this location is used up; sync resumes at ${at}.`;
-    if (err.reason === 'token') return `Tandem could not get a fresh access token from HighLevel; it tries again at ${at}.`;
-    if (err.reason === 'rate_limited' && opts.since !== undefined) {
-      return `HighLevel has been refusing Tandem’s requests as too many since ${utc(opts.since)}; changes wait, and Tandem tries again at ${at}.`;
-    }
-    return `HighLevel asked Tandem to slow down; sync resumes at ${at}.`;
-  }
+  if (err instanceof DeferredError) return describeDeferral(err, { resumes: 'sync resumes', retries: 'it tries again', since: opts.since });
   if (err instanceof ReauthRequiredError) return err.reason === UNINSTALLED_REASON ? err.reason : `${err.reason} Reconnect Tandem to resume sync.`;
   if (err instanceof LocationPausedError) return 'HighLevel reports this location as inactive; sync resumes when it is active again.';
   if (err instanceof HighLevelError) {
@@ -108,7 +137,7 @@ export function describeError(err: unknown, opts: { since?: number } = {}): stri
  */
 export function describeRunError(err: unknown): string {
   if (err instanceof DeferredError) {
-    if (err.reason === 'daily') return `HighLevel's daily request budget for this location is used up until ${utc(err.retryAt)}. Run the operation again after that.`;
+    if (waitReason(err) === 'daily') return `${DAILY_USED_UP} until ${utc(err.retryAt)}. Run the operation again after that.`;
     if (err.reason === 'token') return 'Tandem could not get a fresh access token from HighLevel. Try again in a few minutes.';
     return 'HighLevel asked Tandem to slow down. Try again in a few minutes.';
   }

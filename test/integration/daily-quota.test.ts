@@ -50,7 +50,7 @@ it('T06: stops at the daily budget without a 429, says when it resumes, spares o
   const waiting = created.filter((c) => getOutbox(tandem.db, loc, c.id) !== undefined);
   expect(waiting.length).toBeGreaterThan(0);
   expect(waiting.length).toBeLessThan(created.length);
-  expect(syncStatus(tandem.db, loc).lastError?.message).toMatch(/daily request budget for this location is used up; sync resumes at \d{4}-\d\d-\d\d 00:0\d UTC/);
+  expect(syncStatus(tandem.db, loc).lastError?.message).toMatch(/daily request limit for this sub-account is used up; sync resumes at \d{4}-\d\d-\d\d 00:0\d UTC/);
 
   // Another location's budget is its own: it still syncs today.
   const elsewhere = createContact(tandem.db, { locationId: otherLoc, fields: { ...emptyContact(), firstName: 'Elsewhere', email: 'elsewhere@example.com' }, now: clock.now(), origin: 'local' });

@@ -371,7 +371,7 @@ describe('a run held up by HighLevel', () => {
       const progress = JSON.parse(ops.get(loc, p.row.id)!.progress ?? '{}') as Partial<Progress>;
       return progress.waiting ?? undefined;
     }, 'the run to say why it waits', 20_000);
-    expect(waiting).toMatch(/^HighLevel's daily request budget for this location is used up; the run goes on at \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$/);
+    expect(waiting).toMatch(/^HighLevel’s daily request limit for this sub-account is used up; the run goes on at \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$/);
     expect(ops.get(loc, p.row.id)!.status).toBe('running');
     // The next day HighLevel's budget is back (a full one, this time): the run goes on by itself.
     await control(w.highlevelUrl, 'PATCH', '/config', { rateLimit: { dailyMax: 200_000 } });

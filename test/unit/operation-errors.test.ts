@@ -1,11 +1,13 @@
 // How HighLevel's failures read on the panel (server/sync/describe-error.ts): in plain words, never
 // a method, path or status code, keeping HighLevel's own reason for refusing a contact; the sync
-// loop's wording, and a stopped operation's (runner.ts makes the loop's wording about the run).
+// loop's wording, a waiting operation's and a stopped one's; a 429 that leaves no request for the
+// day is HighLevel's daily limit, said as such.
 import { describe, expect, it } from 'vitest';
+import { DeferredError } from '../../server/highlevel/contacts.ts';
 import { HighLevelError } from '../../server/highlevel/http.ts';
 import { REAUTH_REASON, ReauthRequiredError, UNINSTALLED_REASON } from '../../server/highlevel/token-provider.ts';
 import { TokenCipherError } from '../../server/security/token-cipher.ts';
-import { describeError, describeRunError, plainProblem, refusalReason } from '../../server/sync/describe-error.ts';
+import { describeError, describeRunError, describeWait, plainProblem, refusalReason, waitReason } from '../../server/sync/describe-error.ts';
 import { describeOperationError } from '../../server/sync/operations/runner.ts';
 
 const http = (status: number, message: string, request = 'POST /contacts/search') =>
@@ -85,6 +87,31 @@ describe('HighLevel errors in plain words', () => {
     const err = new Error('SQLITE_BUSY: database is locked at /srv/tandem/data');
     expect(describeError(err)).toBe('Sync stopped on an unexpected problem; Tandem will try again.');
     expect(describeRunError(err)).not.toContain('SQLITE');
+  });
+});
+
+describe('HighLevel holding requests back', () => {
+  const midnight = Date.parse('2026-12-08T00:00:00.000Z');
+  /** A 429 as the client reports it: its headers say whether any request is left today. */
+  const refused = (dailyRemaining: number | undefined) =>
+    new DeferredError(midnight, 'rate_limited', 'HighLevel answered 429 for POST /contacts/search', {
+      cause: new HighLevelError(429, 'Too Many Requests', { kind: 'http', request: 'POST /contacts/search', rateLimit: { dailyRemaining, dailyLimit: 1 } }),
+    });
+
+  it('calls a 429 with no request left today HighLevel’s daily limit, not a request to slow down (QA)', () => {
+    expect(waitReason(refused(0))).toBe('daily');
+    expect(waitReason(refused(5))).toBe('rate_limited');
+    expect(waitReason(refused(undefined))).toBe('rate_limited');
+    expect(waitReason(new DeferredError(midnight, 'daily'))).toBe('daily');
+    const daily = 'HighLevel’s daily request limit for this sub-account is used up';
+    expect(describeWait(refused(0))).toBe(`${daily}; the run goes on at 2026-12-08 00:00 UTC.`);
+    expect(describeError(refused(0))).toBe(`${daily}; sync resumes at 2026-12-08 00:00 UTC.`);
+    // Refused for minutes: still the daily limit, not "refusing as too many".
+    expect(describeError(refused(0), { since: midnight - 3_600_000 })).toBe(`${daily}; sync resumes at 2026-12-08 00:00 UTC.`);
+    expect(describeRunError(refused(0))).toBe(`${daily} until 2026-12-08 00:00 UTC. Run the operation again after that.`);
+    expect(describeWait(refused(5))).toBe('HighLevel asked Tandem to slow down; the run goes on at 2026-12-08 00:00 UTC.');
+    expect(describeWait(new DeferredError(midnight, 'token'))).toBe('Tandem could not get a fresh access token from HighLevel; the run goes on at 2026-12-08 00:00 UTC.');
+    expect(describeError(new DeferredError(midnight, 'token'))).toBe('Tandem could not get a fresh access token from HighLevel; it tries again at 2026-12-08 00:00 UTC.');
   });
 });
 

@@ -1,8 +1,9 @@
 // The One-time operations' words (web/lib/operations-copy.ts, web/lib/plural.ts, and the notes an
 // undo preview carries): counts in proper singular and plural with thousands separators, when a
-// preview has nothing to confirm, and what an undo deletes or archives said plainly.
+// preview has nothing to confirm, what an undo deletes or archives said plainly, which run each
+// Undo button takes back, and why a run waits, when it goes on in the viewer's time zone.
 import { describe, expect, it } from 'vitest';
-import { changesNothing, columnsFor, deletionWarning, previewAnnouncement, sampleAction, statusLabel, summarize } from '../../web/lib/operations-copy.ts';
+import { changesNothing, columnsFor, deletionWarning, previewAnnouncement, runOf, sampleAction, statusLabel, summarize, undoTitle, waitingLine } from '../../web/lib/operations-copy.ts';
 import { plural, verb } from '../../web/lib/plural.ts';
 import { pullUndoNotes } from '../../server/sync/operations/pull-undo.ts';
 import { emptyCounts, type Preview } from '../../server/sync/operations/types.ts';
@@ -119,5 +120,50 @@ describe('a history entry', () => {
     expect(statusLabel({ status: 'failed', confirmedAt: null })).toBe('Preview failed');
     expect(statusLabel({ status: 'failed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Failed');
     expect(statusLabel({ status: 'completed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Completed');
+  });
+});
+
+describe('which run an Undo takes back', () => {
+  const la = { locale: 'en-US', timeZone: 'America/Los_Angeles' };
+  it('names the run by its kind and when it finished, in the viewer’s zone, for the button and the dialog', () => {
+    const pull = { kind: 'pull' as const, finishedAt: '2026-12-07T12:19:00.000Z', createdAt: '2026-12-07T12:10:00.000Z' };
+    // QA: every button was named "Undo this run" alone; the button's name adds this.
+    expect(runOf(pull, la)).toBe('pull contacts of Dec 7, 2026, 4:19 AM PST');
+    expect(runOf({ ...pull, kind: 'push' }, la)).toBe('push contacts of Dec 7, 2026, 4:19 AM PST');
+    expect(undoTitle(pull, la)).toBe('Undo pull contacts of Dec 7, 2026, 4:19 AM PST');
+    // A run with no end recorded is named by when it was asked for.
+    expect(runOf({ ...pull, finishedAt: null }, la)).toBe('pull contacts of Dec 7, 2026, 4:10 AM PST');
+  });
+});
+
+describe('why a run waits', () => {
+  const la = { locale: 'en-US', timeZone: 'America/Los_Angeles' };
+  const now = Date.parse('2026-12-07T12:32:00.000Z');
+  const midnightUtc = '2026-12-08T00:00:00.000Z';
+
+  it('says HighLevel’s daily limit is used up and when the run goes on, in the viewer’s zone and how far off (QA: UTC, and “slow down”)', () => {
+    const waiting = "HighLevel's daily request limit for this sub-account is used up; the run goes on at 2026-12-08 00:00 UTC.";
+    expect(waitingLine({ waiting, waitingFor: 'daily', waitingUntil: midnightUtc }, now, 'the run', la)).toBe(
+      'HighLevel’s daily request limit for this sub-account is used up; the run goes on at Dec 7, 4:00 PM PST (in 11 hours).',
+    );
+    expect(waitingLine({ waiting, waitingFor: 'daily', waitingUntil: midnightUtc }, now, 'the preview', la)).toMatch(/; the preview goes on at Dec 7, 4:00 PM PST/);
+  });
+
+  it('says a 429 and a token refresh in their own words', () => {
+    const soon = new Date(now + 10_000).toISOString();
+    expect(waitingLine({ waitingFor: 'rate_limited', waitingUntil: soon }, now, 'the run', la)).toBe(
+      'HighLevel asked Tandem to slow down; the run goes on at Dec 7, 4:32 AM PST (in less than a minute).',
+    );
+    const later = new Date(now + 5 * 60_000).toISOString();
+    expect(waitingLine({ waitingFor: 'token', waitingUntil: later }, now, 'the run', la)).toBe(
+      'Tandem could not get a fresh access token from HighLevel; the run tries again at Dec 7, 4:37 AM PST (in 5 minutes).',
+    );
+  });
+
+  it('shows progress saved with words alone in the viewer’s zone too, and nothing while the run moves', () => {
+    const waiting = 'HighLevel asked Tandem to slow down; the run goes on at 2026-12-08 00:00 UTC.';
+    expect(waitingLine({ waiting }, now, 'the run', la)).toBe('HighLevel asked Tandem to slow down; the run goes on at Dec 7, 4:00 PM PST (in 11 hours).');
+    expect(waitingLine({ waiting: null, waitingFor: null, waitingUntil: null }, now)).toBeNull();
+    expect(waitingLine({}, now)).toBeNull();
   });
 });

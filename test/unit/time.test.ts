@@ -1,6 +1,7 @@
-// The panel's timestamps (web/lib/time.ts): the viewer's zone with its abbreviation, plus relative time.
+// The panel's timestamps (web/lib/time.ts): the viewer's zone with its abbreviation, plus relative
+// time; and the UTC times inside the server's messages, written in the viewer's zone.
 import { describe, expect, it } from 'vitest';
-import { formatRelative, formatTimestamp } from '../../web/lib/time.ts';
+import { formatMoment, formatRelative, formatTimestamp, localizeUtcTimes } from '../../web/lib/time.ts';
 
 describe('panel time formatting', () => {
   it('writes a timestamp in the given zone with its abbreviation, as UX.md shows it', () => {
@@ -29,5 +30,29 @@ describe('panel time formatting', () => {
     expect(ago(24 * 3600_000)).toBe('yesterday');
     expect(ago(3 * 24 * 3600_000)).toBe('3 days ago');
     expect(formatRelative(new Date(now + 5 * 60_000).toISOString(), now, 'en-US')).toBe('in 5 min.');
+  });
+});
+
+describe('a moment inside a sentence', () => {
+  const la = { locale: 'en-US', timeZone: 'America/Los_Angeles' };
+  const now = Date.parse('2026-12-07T12:32:00.000Z');
+
+  it('is in the zone, with how far it is in whole words', () => {
+    expect(formatMoment('2026-12-08T00:00:00.000Z', now, la)).toBe('Dec 7, 4:00 PM PST (in 11 hours)');
+    expect(formatMoment('2026-12-07T12:27:00.000Z', now, la)).toBe('Dec 7, 4:27 AM PST (5 minutes ago)');
+    expect(formatMoment('2026-12-07T12:32:20.000Z', now, la)).toBe('Dec 7, 4:32 AM PST (in less than a minute)');
+    expect(formatMoment('2027-01-02T00:00:00.000Z', now, la)).toBe('Jan 1, 2027, 4:00 PM PST (in 4 weeks)');
+    expect(formatRelative('2026-12-08T00:00:00.000Z', now, 'en-US', 'long')).toBe('in 11 hours');
+  });
+
+  it('takes each "YYYY-MM-DD HH:MM UTC" of a server message into the viewer’s zone (QA: the status strip said UTC)', () => {
+    const text =
+      'HighLevel has been refusing Tandem’s requests as too many since 2026-12-07 12:27 UTC; changes wait, and Tandem tries again at 2026-12-08 00:00 UTC.';
+    expect(localizeUtcTimes(text, now, la)).toBe(
+      'HighLevel has been refusing Tandem’s requests as too many since Dec 7, 4:27 AM PST (5 minutes ago); changes wait, and Tandem tries again at Dec 7, 4:00 PM PST (in 11 hours).',
+    );
+    expect(localizeUtcTimes('2026-12-08 00:00 UTC', now, { locale: 'en-US', timeZone: 'Europe/Berlin' })).toBe('Dec 8, 1:00 AM GMT+1 (in 11 hours)');
+    // Anything else is left as it is.
+    expect(localizeUtcTimes('Tandem could not reach HighLevel.', now, la)).toBe('Tandem could not reach HighLevel.');
   });
 });

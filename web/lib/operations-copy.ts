@@ -1,8 +1,9 @@
 // The words of the One-time operations card: names, explanations, counts and durations in plain
 // English (kept apart from the components so the phrasing is in one place).
-import type { Counts, Preview, SideCounts } from '../../server/sync/operations/types.ts';
+import type { Counts, Preview, Progress, SideCounts } from '../../server/sync/operations/types.ts';
 import type { OperationView } from '../../server/routes/panel-operations.ts';
 import { plural } from './plural.ts';
+import { formatMoment, formatTimestamp, localizeUtcTimes, type TimestampOptions } from './time.ts';
 
 export type RunKind = 'push' | 'pull' | 'sync_users';
 
@@ -164,6 +165,44 @@ export const STATUS_LABEL: Record<OperationView['status'], string> = {
   failed: 'Failed',
   discarded: 'Not started',
 };
+
+type RunWhen = Pick<OperationView, 'kind' | 'finishedAt' | 'createdAt'>;
+
+/**
+ * Which run `target` is: "pull contacts of Dec 7, 2026, 4:19 AM PST" (when it finished, in the
+ * viewer's zone). It names each history entry's Undo button ("Undo this run: pull contacts of …"),
+ * so that the buttons, all saying "Undo this run", can be told apart by their names.
+ */
+export function runOf(target: RunWhen, options: TimestampOptions = {}): string {
+  return `${KIND_LABEL[target.kind].toLowerCase()} of ${formatTimestamp(target.finishedAt ?? target.createdAt, options)}`;
+}
+
+/** The undo dialog's title: "Undo pull contacts of Dec 7, 2026, 4:19 AM PST". */
+export function undoTitle(target: RunWhen, options: TimestampOptions = {}): string {
+  return `Undo ${runOf(target, options)}`;
+}
+
+/**
+ * Why a preview or run waits, for its progress: HighLevel's daily limit used up, a 429, a token
+ * refresh backing off, and when it goes on, in the viewer's zone with how long that is from `now`.
+ * Progress saved before the reason came as data has the server's words alone: their UTC times are
+ * written in the viewer's zone too. Null while nothing holds it up.
+ */
+export function waitingLine(
+  progress: Pick<Progress, 'waiting' | 'waitingFor' | 'waitingUntil'>,
+  now: number,
+  subject: 'the run' | 'the preview' = 'the run',
+  options: Omit<TimestampOptions, 'omitYearIn'> = {},
+): string | null {
+  const { waitingFor, waitingUntil } = progress;
+  if (waitingFor && waitingUntil) {
+    const at = formatMoment(waitingUntil, now, options);
+    if (waitingFor === 'daily') return `HighLevel’s daily request limit for this sub-account is used up; ${subject} goes on at ${at}.`;
+    if (waitingFor === 'token') return `Tandem could not get a fresh access token from HighLevel; ${subject} tries again at ${at}.`;
+    return `HighLevel asked Tandem to slow down; ${subject} goes on at ${at}.`;
+  }
+  return progress.waiting ? localizeUtcTimes(progress.waiting, now, options) : null;
+}
 
 /** What a run is, in the history: "Push contacts", or "Undo of Push contacts". */
 export function runTitle(op: OperationView, history: OperationView[]): string {

@@ -1,5 +1,6 @@
 // Timestamps as the panel shows them: in the viewer's own time zone with its abbreviation
-// ("Jul 10, 2024, 6:38 PM PDT"), plus relative time ("3 min ago") as secondary text.
+// ("Jul 10, 2024, 6:38 PM PDT"), plus relative time ("3 min ago") as secondary text or, inside a
+// sentence, in brackets; and the UTC times the server writes into its messages, in the viewer's zone.
 
 export interface TimestampOptions {
   locale?: string;
@@ -36,12 +37,36 @@ const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ['minute', 60_000],
 ];
 
-export function formatRelative(iso: string, now: number = Date.now(), locale?: string): string {
+/** `style`: 'short' ("in 11 hr.") where it stands alone as secondary text, 'long' ("in 11 hours") inside a sentence. */
+export function formatRelative(iso: string, now: number = Date.now(), locale?: string, style: 'short' | 'long' = 'short'): string {
   const diff = Date.parse(iso) - now;
-  const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto', style: 'short' });
+  const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto', style });
   for (const [unit, ms] of UNITS) {
     if (Math.abs(diff) >= ms) return rtf.format(Math.round(diff / ms), unit);
   }
   // The panel's words are English; "this minute" reads oddly for something that just happened.
   return 'just now';
+}
+
+/**
+ * A moment inside a sentence: in the viewer's zone, the year only when it is not this year, and
+ * how far it is from `now` ("Dec 7, 4:00 PM PST (in 11 hours)").
+ */
+export function formatMoment(iso: string, now: number, options: Omit<TimestampOptions, 'omitYearIn'> = {}): string {
+  const diff = Date.parse(iso) - now;
+  const relative = Math.abs(diff) < 60_000 ? (diff > 0 ? 'in less than a minute' : 'just now') : formatRelative(iso, now, options.locale, 'long');
+  return `${formatTimestamp(iso, { ...options, omitYearIn: now })} (${relative})`;
+}
+
+/** "2026-12-08 00:00 UTC", as the server writes a moment into the text it sends (it has no viewer). */
+const UTC_MOMENT = /\b(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}) UTC\b/g;
+
+/**
+ * `text` from the server with each "YYYY-MM-DD HH:MM UTC" in it written as formatMoment writes it,
+ * in the viewer's zone: a status message stays the server's words, its times become the viewer's.
+ */
+export function localizeUtcTimes(text: string, now: number, options: Omit<TimestampOptions, 'omitYearIn'> = {}): string {
+  return text.replace(UTC_MOMENT, (_, y: string, mo: string, d: string, h: string, mi: string) =>
+    formatMoment(new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi))).toISOString(), now, options),
+  );
 }

@@ -25,7 +25,7 @@ import { getInstallation } from '../../../db/installations.ts';
 import { getSyncSettings } from '../../../db/sync-settings.ts';
 import type { Clock } from '../../clock.ts';
 import type { DeferredError } from '../../highlevel/contacts.ts';
-import { describeError, describeRunError } from '../describe-error.ts';
+import { describeRunError, describeWait, waitReason } from '../describe-error.ts';
 import { REAUTH_REASON } from '../../highlevel/token-provider.ts';
 import type { Supervisor } from '../supervisor.ts';
 import { LocationGoneError, patientApi } from './patient-api.ts';
@@ -140,8 +140,8 @@ export function createOperations(deps: OperationsDeps): Operations {
         keepShare: o.keepShare ?? KEEP_SHARE,
         interrupted: () => interrupted(row.id),
         ...(heartbeat ? { heartbeat } : {}),
-        // The panel says why nothing moves (e.g. the daily budget is used up, until when).
-        waiting: (err) => tracker.update({ waiting: err ? describeWait(err) : null }, true),
+        // The panel says why nothing moves (e.g. the daily limit is used up) and until when.
+        waiting: (err) => tracker.update(waitingProgress(err), true),
         gone: () => goneReason(getInstallation(db, row.locationId)?.status),
       },
       row.locationId,
@@ -435,9 +435,15 @@ function goneReason(status: string | undefined): string | null {
   return null;
 }
 
-/** Why a run waits, for the panel: what HighLevel said and when the run goes on. */
-function describeWait(err: DeferredError): string {
-  return describeError(err).replace(/sync resumes at/, 'the run goes on at').replace(/it tries again at/, 'the run goes on at');
+/**
+ * Why a run waits, for the panel (null fields once it moves again): in words, and as data (the
+ * reason and when the run goes on), so the panel can say it in its own words and the viewer's time
+ * zone rather than the words' UTC.
+ */
+function waitingProgress(err: DeferredError | null): Pick<Progress, 'waiting' | 'waitingFor' | 'waitingUntil'> {
+  if (!err) return { waiting: null, waitingFor: null, waitingUntil: null };
+  const reason = waitReason(err);
+  return { waiting: describeWait(err), waitingFor: reason === 'burst' ? 'rate_limited' : reason, waitingUntil: new Date(err.retryAt).toISOString() };
 }
 
 /** Plain words for the panel; never a token or a request body. */

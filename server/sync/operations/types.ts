@@ -104,6 +104,13 @@ export interface Progress {
    * a token refresh backing off (null or absent while it moves).
    */
   waiting?: string | null;
+  /**
+   * What holds the work up while `waiting` says so: HighLevel's daily limit used up, a 429, or a
+   * token refresh backing off; with `waitingUntil` (ISO), when the work goes on. The panel words
+   * these itself, in the viewer's time zone; `waiting` is for any other reader.
+   */
+  waitingFor?: 'daily' | 'rate_limited' | 'token' | null;
+  waitingUntil?: string | null;
 }
 
 /** One record's outcome in a run, written through `RunContext.record`. */
