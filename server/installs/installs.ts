@@ -40,16 +40,16 @@ import type { TokenCipher } from '../security/token-cipher.ts';
 import type { EventOutcome } from './inbox-processor.ts';
 import { keyedLock } from './keyed-lock.ts';
 
-// Reasons an installation needs re-authorisation, as the panel shows them: what happened, in plain
+// Reasons an installation needs re-authorization, as the panel shows them: what happened, in plain
 // words. What to do (Reconnect) is the panel's to say, once for every reason; HighLevel's own
 // answer goes to the log.
-export const NO_AUTHORIZATION_REASON = 'Tandem was installed in HighLevel, but never received the authorisation to act for this sub-account.';
+export const NO_AUTHORIZATION_REASON = 'Tandem was installed in HighLevel, but never received the authorization to act for this sub-account.';
 export const NO_TOKEN_REASON = 'HighLevel did not give Tandem access to this sub-account when the agency installed it.';
 
 /**
  * HighLevel sends INSTALL while the admin's browser is on its way to /oauth/callback. An INSTALL
  * Tandem cannot act on yet (no token) waits this long for the callback before the installation is
- * recorded as needing re-authorisation, so a normal install never shows that state in passing.
+ * recorded as needing re-authorization, so a normal install never shows that state in passing.
  */
 export const AUTHORIZATION_GRACE_MS = 2 * 60_000;
 /**
@@ -240,7 +240,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
         return { outcome: 'applied', detail: 'agency install noted; Tandem holds its token' };
       }
       // Sent before the agency's UNINSTALL (a late delivery of an earlier install): it would record
-      // the agency as needing re-authorisation while HighLevel has it uninstalled. Companies keep
+      // the agency as needing re-authorization while HighLevel has it uninstalled. Companies keep
       // no uninstall time of their own: updatedAt is when Tandem applied the UNINSTALL, at or after
       // its timestamp, so an INSTALL sent just after it may be taken as older. That costs only the
       // needs-re-auth mark: a real reinstall of an agency comes back through the callback.
@@ -250,7 +250,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
       }
       if (now < graceEnds) return { outcome: 'deferred', detail: 'waiting for the authorization from the callback', retryAt: graceEnds };
       // The agency authorized in HighLevel but its code never reached Tandem: remember the agency
-      // (and its white label) as needing re-authorisation; the install link completes this row.
+      // (and its white label) as needing re-authorization; the install link completes this row.
       tx(() => {
         upsertCompany(db, {
           companyId,
@@ -275,7 +275,7 @@ export function createInstalls(deps: InstallsDeps): Installs {
     const existing = getInstallation(db, locationId);
     // Sent before the location's latest UNINSTALL (a late delivery of an earlier install): HighLevel
     // has the app uninstalled, so the agency's mint would be refused and, once the grace period
-    // ends, the location recorded as needing re-authorisation while HighLevel says not installed.
+    // ends, the location recorded as needing re-authorization while HighLevel says not installed.
     if (existing?.status === 'uninstalled' && existing.uninstalledAt !== null && at < existing.uninstalledAt) {
       log.info({ locationId, sentAt: iso(at), uninstalledAt: iso(existing.uninstalledAt) }, 'late INSTALL ignored: uninstalled since');
       return { outcome: 'ignored', detail: `INSTALL sent at ${iso(at)} is older than the UNINSTALL of ${iso(existing.uninstalledAt)}` };

@@ -1,6 +1,7 @@
 // The API keys tab in headless Chromium, inside the emulated HighLevel: an admin creates a key,
-// sees it once in the dialog, uses it, and revokes it after confirming (focus then goes to the next
-// key's Revoke, not the page); a plain user sees the list without the buttons.
+// sees it once in the dialog (focus on Copy, which says so), uses it, and revokes it after confirming
+// (focus then goes to the next key's Revoke, not the page); Escape asks before it loses a key not
+// copied yet; a plain user sees the list without the buttons.
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
@@ -25,12 +26,27 @@ describe('the API keys tab', () => {
 
     await panel.getByTestId('api-keys-create').click();
     await panel.getByTestId('api-key-name').fill('Billing system');
-    await panel.getByTestId('api-key-submit').click();
+    // Submitted from the keyboard: the form gives way to the key.
+    await page.keyboard.press('Enter');
     const secret = panel.getByTestId('api-key-secret');
     await secret.waitFor();
     const key = await secret.inputValue();
     expect(key).toMatch(/^tk_[0-9A-Za-z]{32}$/);
-    await panel.getByTestId('api-key-copy').click();
+    // QA: focus fell to the page's body and nothing said a key was made. It is on Copy, whose
+    // description says so (read out with it).
+    const copy = panel.getByTestId('api-key-copy');
+    await until(() => copy.evaluate((el) => el === document.activeElement), 'focus on Copy');
+    expect(await copy.evaluate((el) => document.getElementById(el.getAttribute('aria-describedby') ?? '')?.textContent?.trim())).toMatch(
+      /^Key “Billing system” created\. This is the only time Tandem shows it\./,
+    );
+    expect(await panel.getByRole('button', { name: 'Copy API key', exact: true }).count()).toBe(1);
+    // QA: Escape closed it and the key was lost for good. The first Escape asks; the key stays.
+    await page.keyboard.press('Escape');
+    await panel.getByTestId('api-key-leaving').waitFor();
+    expect(await panel.getByTestId('api-key-leaving').getAttribute('role')).toBe('alert');
+    expect(await secret.inputValue()).toBe(key);
+    await page.screenshot({ path: 'test-results/api-keys-escape-asks.png' });
+    await copy.click();
     await page.screenshot({ path: 'test-results/api-keys-created.png' });
     expect((await useKey(key)).status).toBe(200);
     await panel.getByTestId('api-key-done').click();
@@ -51,6 +67,36 @@ describe('the API keys tab', () => {
     const sandboxRow = panel.getByTestId('api-key-row').filter({ hasText: `${sandbox().apiKey!.key.slice(0, 10)}…` });
     await until(() => sandboxRow.getByTestId('api-key-revoke').evaluate((el) => el === document.activeElement), 'focus on the remaining key’s Revoke');
     await page.screenshot({ path: 'test-results/api-keys-revoked.png' });
+    await page.close();
+  });
+
+  it('closes the new key on a second Escape, or at once once it was copied', async () => {
+    const page = await world.browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(sandbox().sandboxUrl);
+    const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+    await panel.getByRole('tab', { name: 'API keys' }).click();
+    const create = async (name: string) => {
+      await panel.getByTestId('api-keys-create').click();
+      await panel.getByTestId('api-key-name').fill(name);
+      await page.keyboard.press('Enter');
+      await panel.getByTestId('api-key-secret').waitFor();
+    };
+    const dialog = panel.getByTestId('api-key-dialog');
+    await create('Escape twice');
+    await page.keyboard.press('Escape');
+    await panel.getByTestId('api-key-leaving').waitFor();
+    await page.keyboard.press('Escape');
+    await panel.getByTestId('api-key-secret').waitFor({ state: 'detached' });
+    expect(await dialog.evaluate((d) => (d as HTMLDialogElement).open)).toBe(false);
+    expect(await panel.getByTestId('api-keys-notice').innerText()).toContain('Key “Escape twice” created.');
+
+    // Copied with the keyboard (Ctrl+C in the key's box): nothing left to lose, Escape closes.
+    await create('Copied first');
+    await panel.getByTestId('api-key-secret').focus();
+    await panel.getByTestId('api-key-secret').dispatchEvent('copy');
+    await page.keyboard.press('Escape');
+    await panel.getByTestId('api-key-secret').waitFor({ state: 'detached' });
+    expect(await panel.getByTestId('api-key-leaving').count()).toBe(0);
     await page.close();
   });
 

@@ -7,7 +7,11 @@
 // one from another tab says so at once and offers Preview again. The dialog's live region says
 // "Reading HighLevel…", then the preview and that Confirm is available; after Confirm focus goes to
 // Cancel run, then to the result. A preview that failed is listed as one, not as a failed run.
-// Screenshots before and after each step land in test-results/operations/.
+// In a short frame a long preview keeps its notes in view, and the keyboard reaches and scrolls its
+// scrolling boxes. A preview held up by HighLevel's daily limit says so, when it goes on in the
+// viewer's zone, and does not animate as if it were reading (last: it spends the day's budget).
+// Each Undo button is named after its run. Screenshots before and after each step land in
+// test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -157,8 +161,12 @@ describe('one-time operations in the sandbox', () => {
     expect(last).toMatch(/^Last push contacts: [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s?[AP]M P[SD]T · 1 updated, \d+ unchanged in HighLevel$/);
     expect(await firstEntry().innerText()).toContain(`by ${agencyAdmin().name}`);
 
+    // QA: every Undo button was named "Undo this run" alone; each says which run it takes back.
+    await firstEntry().getByTestId('operation-undo').waitFor();
+    const finished = await firstEntry().locator('time').innerText();
+    expect(await firstEntry().getByRole('button', { name: `Undo this run: push contacts of ${finished}`, exact: true }).count()).toBe(1);
     const undoText = await preview(() => firstEntry().getByTestId('operation-undo').click(), 'push-3-undo-preview');
-    expect(await dialog().locator('#operation-dialog-title').innerText()).toMatch(/^Undo push contacts of /);
+    expect(await dialog().locator('#operation-dialog-title').innerText()).toBe(`Undo push contacts of ${finished}`);
     expect(undoText).toContain(`First name: ${changed} → ${before.firstName ?? 'empty'}`);
     await confirmAndWatch('push-4-undo');
     expect((await highLevelContact(contact!.highlevelId)).firstName).toBe(before.firstName);
@@ -393,6 +401,113 @@ describe('two tabs of the panel', () => {
       await p.screenshot({ path: `${OUT}/history-preview-failed.png` });
     } finally {
       await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      await p.close();
+    }
+  }, 60_000);
+});
+
+/** What has focus in the panel's frame: a region's name, else the element's test id. */
+const focused = (f: FrameLocator) =>
+  f.locator(':root').evaluate(() => {
+    const el = document.activeElement as HTMLElement | null;
+    if (!el) return '';
+    if (el.getAttribute('role') === 'region') return `region: ${document.getElementById(el.getAttribute('aria-labelledby') ?? '')?.textContent ?? ''}`;
+    return el.dataset.testid ?? el.tagName;
+  });
+
+describe('a long preview in a short frame', () => {
+  it('keeps the notes in view and lets the keyboard reach and scroll the samples and the dialog body', async () => {
+    // QA at 700 px: Tab went Cancel ↔ Confirm only, and the key note was cut off under the samples.
+    const p = await world.browser.newPage({ viewport: { width: 1280, height: 700 } });
+    try {
+      await p.goto(sandbox().sandboxUrl);
+      await p.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+      const f = p.frameLocator('iframe[data-testid="app-frame"]');
+      await f.getByTestId('operation-start-push').waitFor();
+      const contacts = await linkedContacts(12);
+      for (const [i, c] of contacts.entries()) {
+        updateContact(db(), { locationId: location().id, id: c.id, patch: { companyName: `Long preview ${i} ${Date.now() % 1000}` }, now: Date.now(), origin: 'local' });
+      }
+      const d = f.getByTestId('operation-dialog');
+      await f.getByTestId('operation-start-push').click();
+      const confirm = d.getByTestId('operation-confirm');
+      await until(() => confirm.isEnabled(), 'the preview', 20_000);
+      expect(await d.getByTestId('operation-preview-samples').getByRole('listitem').count()).toBeGreaterThanOrEqual(12);
+
+      // The notes come before the samples: on screen without scrolling.
+      const body = d.locator('.body');
+      const notes = d.getByTestId('operation-preview-notes');
+      expect(await notes.innerText()).toContain('never clear HighLevel’s values');
+      const [bodyBox, notesBox] = [await body.boundingBox(), await notes.boundingBox()];
+      expect(await body.evaluate((el) => el.scrollTop)).toBe(0);
+      expect(notesBox!.y + notesBox!.height).toBeLessThanOrEqual(bodyBox!.y + bodyBox!.height);
+
+      // The samples scroll in their own box: a named keyboard stop, scrolled with the keys, with a visible ring.
+      const samples = d.getByRole('region', { name: 'Sample of changes' });
+      expect(await samples.getAttribute('tabindex')).toBe('0');
+      await confirm.focus();
+      // Tab from Confirm goes round the dialog once: past the samples, back to Cancel and Confirm.
+      const order: string[] = [];
+      do {
+        await p.keyboard.press('Tab');
+        order.push(await focused(f));
+      } while (order.at(-1) !== 'operation-confirm' && order.length < 8);
+      expect(order).toContain('region: Sample of changes');
+      expect(order.slice(-2)).toEqual(['operation-cancel', 'operation-confirm']);
+      await samples.focus();
+      await p.keyboard.press('End');
+      await until(async () => (await samples.evaluate((el) => el.scrollTop)) > 0, 'the samples scrolled by the keyboard');
+      expect(await samples.evaluate((el) => getComputedStyle(el).boxShadow)).toContain('rgb(0, 64, 193)');
+      await p.screenshot({ path: `${OUT}/short-1-samples-700.png` });
+
+      // Shorter still, the dialog's body scrolls too: a keyboard stop named by the dialog's title.
+      await p.setViewportSize({ width: 1280, height: 460 });
+      const title = await d.locator('#operation-dialog-title').innerText();
+      const region = d.getByRole('region', { name: title, exact: true });
+      await until(async () => (await region.count()) === 1, 'the dialog body to become a keyboard stop');
+      await confirm.focus();
+      await p.keyboard.press('Tab');
+      expect(await focused(f)).toBe(`region: ${title}`);
+      await p.keyboard.press('End');
+      await until(async () => (await region.evaluate((el) => el.scrollTop)) > 0, 'the body scrolled by the keyboard');
+      await p.screenshot({ path: `${OUT}/short-2-body-460.png` });
+      await p.keyboard.press('Escape');
+      await confirm.waitFor({ state: 'detached' });
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
+});
+
+describe('a preview held up by HighLevel’s daily limit', () => {
+  it('says so, with when it goes on in the viewer’s time zone, and does not animate as if reading', async () => {
+    // QA: "HighLevel asked Tandem to slow down; the run goes on at 2026-12-08 00:00 UTC." to a viewer
+    // in Pacific time, under a bar sliding on beside "Reading the first page…".
+    const p = await world.browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'America/Los_Angeles' });
+    try {
+      await p.goto(sandbox().sandboxUrl);
+      await p.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+      const f = p.frameLocator('iframe[data-testid="app-frame"]');
+      await f.getByTestId('operation-start-pull').waitFor();
+      // Today's requests are spent already: HighLevel's next answer is a 429 saying none is left today.
+      await control(sandbox().highlevelUrl, 'PATCH', '/config', { rateLimit: { dailyMax: 1 } });
+      const d = f.getByTestId('operation-dialog');
+      await f.getByTestId('operation-start-pull').click();
+      const waiting = d.getByTestId('operation-progress-waiting');
+      await waiting.waitFor({ timeout: 20_000 });
+      const text = await waiting.innerText();
+      expect(text).toMatch(
+        /^HighLevel’s daily request limit for this sub-account is used up; the preview goes on at [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s?[AP]M P[SD]T \(in (\d+ hours?|\d+ minutes?|less than a minute)\)\.$/,
+      );
+      expect(text).not.toContain('UTC');
+      expect(await d.getByTestId('operation-progress-done').innerText()).toBe('Waiting for HighLevel');
+      expect(await d.getByText('Waiting for HighLevel before reading on.').count()).toBe(1);
+      expect(await d.getByRole('progressbar').locator('span').evaluate((el) => getComputedStyle(el).animationName)).toBe('none');
+      await p.screenshot({ path: `${OUT}/daily-limit-preview.png` });
+      await p.keyboard.press('Escape');
+      await d.getByTestId('operation-confirm').waitFor({ state: 'detached' });
+    } finally {
+      await control(sandbox().highlevelUrl, 'PATCH', '/config', { rateLimit: { dailyMax: 200_000 } });
       await p.close();
     }
   }, 60_000);

@@ -5,7 +5,9 @@
 // Sync tab is marked meanwhile); a save sends only what the admin changed, so another admin's change
 // of the other setting stays, and one made to the same setting after the draft began is shown with
 // who and when and saved over only when asked; a plain user sees the same settings disabled; pause
-// and resume (the header shows the pause too), and the status strip's counts and latest problem.
+// and resume (the header shows the pause too), and the status strip's counts and latest problem (its
+// times in the viewer's zone). Keyboard focus: a ring that stands out, on a selected card too, and
+// Discard leaves it on the group it reset, not on the page's body.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -24,8 +26,8 @@ const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.r
 const plainUser = () =>
   sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(demoLocation().id))!;
 
-async function openPanel(): Promise<{ page: Page; panel: FrameLocator; console: string[] }> {
-  const page = await world.browser.newPage({ viewport: { width: 1280, height: 1500 } });
+async function openPanel(timezoneId?: string): Promise<{ page: Page; panel: FrameLocator; console: string[] }> {
+  const page = await world.browser.newPage({ viewport: { width: 1280, height: 1500 }, ...(timezoneId ? { timezoneId } : {}) });
   const console: string[] = [];
   page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
   await page.goto(sandbox().sandboxUrl);
@@ -61,6 +63,38 @@ const restore = (s: { creationDirection: 'bidirectional' | 'inbound'; updateDire
 const radio = (panel: FrameLocator, setting: 'creation' | 'update', label: 'Bi-directional' | 'Inbound') =>
   panel.getByTestId(`setting-${setting}`).getByRole('radio', { name: new RegExp(`^${label}`) });
 
+/** WCAG's contrast ratio of two `rgb(r, g, b)` colours. */
+function contrast(a: string, b: string): number {
+  const luminance = (rgb: string) => {
+    const [r, g, bl] = rgb.match(/\d+/g)!.slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
+
+/**
+ * The focus ring round a radio's card, and the colours it must stand out from: the ring's outer
+ * colour, its inner gap, the card's background and border, and the settings card's background.
+ */
+async function ringAround(panel: FrameLocator, setting: 'creation' | 'update', label: 'Bi-directional' | 'Inbound') {
+  return radio(panel, setting, label).evaluate((input) => {
+    const card = input.closest('label')!;
+    const shadow = getComputedStyle(card).boxShadow;
+    const colours = shadow.match(/rgba?\([^)]*\)/g) ?? [];
+    return {
+      gap: colours[0] ?? '',
+      ring: colours[1] ?? '',
+      cardBackground: getComputedStyle(card).backgroundColor,
+      cardBorder: getComputedStyle(card).borderTopColor,
+      around: getComputedStyle(card.closest('[data-testid="sync-settings"]')!).backgroundColor,
+    };
+  });
+}
+
 describe('the Sync tab', () => {
   it('shows the defaults; an admin changes Contact update to Bi-directional, saves, and the change survives a reload', async () => {
     const { page, panel, console } = await openPanel();
@@ -92,6 +126,14 @@ describe('the Sync tab', () => {
     await page.keyboard.press('ArrowRight');
     expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(true);
     expect(await save.isEnabled()).toBe(true);
+    // QA: the focus ring was 1.7:1 on white and all but invisible on the selected (blue) card. Its
+    // ring stands out 3:1 or more from what is round it, and a gap keeps it off the card's blue border.
+    const ring = await ringAround(panel, 'update', 'Bi-directional');
+    expect(ring.ring).toBe('rgb(0, 64, 193)');
+    expect(ring.gap).toBe('rgb(255, 255, 255)');
+    for (const next of [ring.gap, ring.cardBackground, ring.around]) expect(contrast(ring.ring, next)).toBeGreaterThanOrEqual(3);
+    expect(contrast(ring.gap, ring.cardBorder)).toBeGreaterThanOrEqual(3);
+    await panel.getByTestId('setting-update').screenshot({ path: 'test-results/sync-tab-focus-selected.png' });
 
     // Saved from the keyboard: Tab reaches Save, Enter saves, focus lands on the confirmation.
     await page.keyboard.press('Tab');
@@ -178,10 +220,16 @@ describe('the Sync tab', () => {
     expect(await panel.getByTestId('sync-save').isEnabled()).toBe(true);
     expect(await panel.getByTestId('sync-save-status').innerText()).toBe('You have unsaved changes.');
     expect(getSyncSettings(world.tandem.database.db, demoLocation().id)).toEqual(before);
-    // Discarded, the mark goes.
-    await panel.getByRole('button', { name: 'Discard' }).click();
+    // Discarded from the keyboard, the mark goes.
+    await panel.getByTestId('sync-discard').focus();
+    await page.keyboard.press('Enter');
     await panel.getByTestId('tab-sync-note').waitFor({ state: 'detached' });
-    expect(await radio(panel, 'update', otherLabel(otherValue(before.updateDirection))).isChecked()).toBe(true);
+    const saved = radio(panel, 'update', otherLabel(otherValue(before.updateDirection)));
+    expect(await saved.isChecked()).toBe(true);
+    // QA: Discard went with the draft, and focus fell to the page's body. It is on the radio group
+    // just reset, on its saved value, and the status line says what happened.
+    await until(() => saved.evaluate((el) => el === document.activeElement), 'focus on the reset group’s saved value');
+    expect(await panel.getByTestId('sync-save-status').innerText()).toBe('Changes discarded: the saved settings stand.');
     await page.close();
   });
 
@@ -339,6 +387,19 @@ describe('the status strip', () => {
     expect(problem).toContain('HighLevel answered 429: too many requests.');
     expect(problem).toContain('What to do:');
     await page.screenshot({ path: 'test-results/sync-tab-paused.png', fullPage: true });
+
+    // The server's message writes its time in UTC: the strip shows it in the viewer's zone (QA: UTC).
+    const { page: pacific, panel: there } = await openPanel('America/Los_Angeles');
+    const resumes = new Date(Date.now() + 3 * 3_600_000).toISOString().replace('T', ' ').slice(0, 16);
+    updateSyncState(db, location, { lastError: `HighLevel’s daily request limit for this sub-account is used up; sync resumes at ${resumes} UTC.` }, Date.now() + 2000);
+    const message = there.getByTestId('sync-problem-message');
+    await message.getByText('daily request limit').waitFor({ timeout: 15_000 });
+    expect(await message.innerText()).toMatch(
+      /^HighLevel’s daily request limit for this sub-account is used up; sync resumes at [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s?[AP]M P[SD]T \(in (2|3) hours\)\.$/,
+    );
+    expect(await there.getByTestId('sync-problem').innerText()).toContain('What to do: Nothing: HighLevel allows more requests when its daily limit resets');
+    await there.getByTestId('sync-problem').screenshot({ path: 'test-results/sync-tab-daily-limit-local-time.png' });
+    await pacific.close();
 
     await panel.getByTestId('sync-pause-toggle').click();
     await state.getByText('Sync on', { exact: true }).waitFor();

@@ -90,16 +90,31 @@ describe('latest problem', () => {
     expect(more.action).toContain('shows each one as Refused');
   });
 
-  it('sends unmatched owners to Sync users', () => {
+  it('sends unmatched owners to Sync users first, then says what it cannot repair', () => {
+    const advice = (message: string) => latestProblem({ ...healthy, lastError: { message, at: '2024-01-01T00:00:00.000Z' } }, true)!.action;
+    // QA: a fresh install's first notice began "Add in HighLevel any Tandem user it lacks", when
+    // HighLevel's owners only want Sync users (it adds them to Tandem).
+    const fresh = advice('2 HighLevel users own contacts but have no active Tandem user with the same email: those owners were not copied (Sync users repairs them).');
+    expect(fresh).toMatch(/^Run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem/);
+    expect(fresh).not.toContain('added in HighLevel');
+    expect(fresh).toContain('deleted or deactivated on either side cannot be paired');
+    // A Tandem owner HighLevel lacks is the one case Sync users cannot add: said after it.
     for (const message of [
-      '2 HighLevel users own contacts but have no Tandem user with the same email: those owners were not copied (Sync users repairs them).',
-      '1 Tandem user owns contacts but has no HighLevel user with the same email: that owner was not copied (Sync users repairs it).',
+      '1 Tandem user owns contacts but has no active HighLevel user with the same email: that owner was not copied (Sync users repairs it).',
+      '1 HighLevel user owns contacts but has no active Tandem user with the same email; 2 Tandem users own contacts but have no active HighLevel user with the same email: those owners were not copied (Sync users repairs them).',
     ]) {
-      const problem = latestProblem({ ...healthy, lastError: { message, at: '2024-01-01T00:00:00.000Z' } }, true)!;
-      expect(problem.action).toContain('run Sync users under One-time operations');
-      // What Sync users cannot repair is said too.
-      expect(problem.action).toContain('deleted or deactivated on either side cannot be paired');
+      const text = advice(message);
+      expect(text).toMatch(/^Run Sync users under One-time operations below/);
+      expect(text).toContain('A Tandem user HighLevel lacks must be added in HighLevel first, with the same email; then run Sync users again.');
+      expect(text.indexOf('added in HighLevel')).toBeGreaterThan(text.indexOf('Run Sync users'));
+      expect(text).toMatch(/deleted or deactivated on either side cannot be paired: reactivate them, or give their contacts another owner\.$/);
     }
+  });
+
+  it('says HighLevel’s daily limit passes by itself, not that Tandem slows down', () => {
+    const message = 'HighLevel’s daily request limit for this sub-account is used up; sync resumes at 2026-12-08 00:00 UTC.';
+    const problem = latestProblem({ ...healthy, lastError: { message, at: '2026-12-07T12:00:00.000Z' } }, true)!;
+    expect(problem.action).toMatch(/^Nothing: HighLevel allows more requests when its daily limit resets/);
   });
 });
 

@@ -171,9 +171,25 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
   return null;
 }
 
+/**
+ * What to do about the loop's latest error. Owners that could not be copied: Sync users first (it
+ * repairs the usual case, a fresh install whose HighLevel owners have no Tandem user yet), then what
+ * it cannot repair: a Tandem owner HighLevel lacks (named only when the message says there is one)
+ * and owners deleted or deactivated.
+ */
 function adviceFor(message: string): string {
   if (/Sync users repairs (them|it)\b/i.test(message)) {
-    return 'Add in HighLevel any Tandem user it lacks, then run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem, pairs users with the same email and re-applies the owners. An owner deleted or deactivated on either side cannot be paired: reactivate them, or give their contacts another owner.';
+    const tandemOwners = /Tandem users? owns? contacts/i.test(message);
+    return [
+      'Run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem, pairs users with the same email and re-applies the owners.',
+      tandemOwners ? 'A Tandem user HighLevel lacks must be added in HighLevel first, with the same email; then run Sync users again.' : '',
+      'An owner deleted or deactivated on either side cannot be paired: reactivate them, or give their contacts another owner.',
+    ]
+      .filter(Boolean)
+      .join(' ');
+  }
+  if (/daily request (limit|budget)/i.test(message)) {
+    return 'Nothing: HighLevel allows more requests when its daily limit resets, and Tandem carries on by itself then. Changes made meanwhile wait; none are lost.';
   }
   if (/rate|limit|429|too many|slow down|budget/i.test(message)) return 'Nothing. Tandem slows down and carries on by itself as soon as HighLevel allows it.';
   if (/token|auth|401|403|permission|scope/i.test(message)) return 'If this persists, reconnect Tandem from HighLevel’s marketplace.';

@@ -25,7 +25,7 @@ export interface PatientApiDeps {
    */
   waiting?(err: DeferredError | null): void;
   /**
-   * Why waiting is pointless (the location was uninstalled or needs re-authorisation), in plain
+   * Why waiting is pointless (the location was uninstalled or needs re-authorization), in plain
    * words, or null: a long wait (the daily budget) looks at it every slice and stops the run.
    */
   gone?(): string | null;

@@ -241,7 +241,7 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
   if (unpairedOwners.size) {
     notes.push(`${counted(unpairedOwners.size, 'Tandem owner has', 'Tandem owners have')} no paired HighLevel user: their contacts are pushed without an owner change (Sync users repairs pairings).`);
   }
-  notes.push('Fields that are empty in Tandem never clear HighLevel\'s values, and tags only present in HighLevel are kept.');
+  notes.push('Fields that are empty in Tandem never clear HighLevel’s values, and tags only present in HighLevel are kept.');
   const requests = pages + writes;
   return { counts, samples, requests, durationMs: floorMs(requests, ctx.rate), notes };
 }

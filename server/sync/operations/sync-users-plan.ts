@@ -117,7 +117,7 @@ export const REASONS = {
   hlDeleted: 'Their HighLevel owner was deleted in HighLevel',
   hlDeactivated: 'Their HighLevel owner is deactivated in HighLevel',
   hlNoEmail: 'Their HighLevel owner has no email, so no Tandem user matches',
-  hlTandemDeactivated: "Their HighLevel owner's Tandem user is deactivated",
+  hlTandemDeactivated: 'Their HighLevel owner’s Tandem user is deactivated',
   hlUnknown: 'Their HighLevel owner is not a user of this sub-account',
   hlNotAdded: 'Their HighLevel owner could not be added to Tandem',
   tandemNoUser: 'Their Tandem owner has no HighLevel user with the same email',
