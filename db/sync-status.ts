@@ -41,8 +41,11 @@ export interface SyncStatus {
    * tried again: how many, and the one that failed last, with its reason and next try (epoch ms).
    */
   retrying: { count: number; message: string; nextAttemptAt: number; contactId: string } | null;
-  /** Why the latest listing of HighLevel's custom fields failed (db/custom-fields.ts); null when it did not. */
-  customFieldsProblem: { message: string; at: number } | null;
+  /**
+   * Why the latest listing of HighLevel's custom fields failed (db/custom-fields.ts); null when it
+   * did not. `refused`: HighLevel refused the token (the scope), which lasts until installed again.
+   */
+  customFieldsProblem: { message: string; at: number; refused: boolean } | null;
 }
 
 export function syncStatus(db: Db, locationId: string): SyncStatus {
@@ -64,7 +67,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     lastError: state.lastError ? { message: state.lastError, at: state.lastErrorAt ?? state.updatedAt ?? 0 } : null,
     lastFailure: failure?.lastError ? { message: failure.lastError, at: failure.updatedAt, contactId: failure.contactId } : null,
     retrying: retry.latest?.lastError ? { count: retry.count, message: retry.latest.lastError, nextAttemptAt: retry.latest.nextAttemptAt, contactId: retry.latest.contactId } : null,
-    customFieldsProblem: customFields.problem ? { message: customFields.problem, at: customFields.problemAt ?? 0 } : null,
+    customFieldsProblem: customFields.problem ? { message: customFields.problem, at: customFields.problemAt ?? 0, refused: customFields.problemRefused } : null,
   };
 }
 

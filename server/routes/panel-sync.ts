@@ -79,7 +79,7 @@ export interface SyncStatusView {
   /** Changes waiting to be tried again after a passing failure; `contact`: the one that failed last. */
   retrying: { count: number; message: string; nextAttemptAt: Iso; contact: string } | null;
   /** Why HighLevel's custom fields could not be listed (a scope the install lacks); null when they could. */
-  customFieldsProblem: { message: string; at: Iso } | null;
+  customFieldsProblem: { message: string; at: Iso; refused: boolean } | null;
 }
 
 export interface SettingsChangeView {
@@ -253,6 +253,6 @@ function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
           contact: retried ? contactLabel(retried.fields, 'an unnamed contact') : 'a contact no longer in Tandem',
         }
       : null,
-    customFieldsProblem: s.customFieldsProblem ? { message: s.customFieldsProblem.message, at: iso(s.customFieldsProblem.at)! } : null,
+    customFieldsProblem: s.customFieldsProblem ? { message: s.customFieldsProblem.message, at: iso(s.customFieldsProblem.at)!, refused: s.customFieldsProblem.refused } : null,
   };
 }

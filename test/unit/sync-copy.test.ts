@@ -59,18 +59,22 @@ describe('latest problem', () => {
     expect(latestProblem({ ...healthy, retrying, installation: { status: 'needs_reauth', reason: null } }, true)!.tone).toBe('error');
   });
 
-  it('shows custom fields HighLevel would not list last, with advice that depends on the cause and who is looking', () => {
+  it('shows custom fields HighLevel would not list, with advice that depends on the cause and who is looking', () => {
     const scope = {
-      message: "HighLevel did not let Tandem read this location's custom fields (401: The token is not authorized for this scope.). Installing Tandem on the location again grants the scope it needs (locations/customFields.readonly).",
-      at: '2024-01-01T00:00:00.000Z',
+      message: "HighLevel did not let Tandem read this sub-account's custom fields (it answered 401: The token is not authorized for this scope). Installing Tandem on the sub-account again grants the access it needs (the scope locations/customFields.readonly).",
+      at: '2024-01-02T00:00:00.000Z',
+      refused: true,
     };
     expect(latestProblem({ ...healthy, customFieldsProblem: scope }, true)).toMatchObject({ tone: 'warn', message: scope.message, action: expect.stringContaining('Install Tandem on this sub-account again') });
     expect(latestProblem({ ...healthy, customFieldsProblem: scope }, false)!.action).toContain('Ask an admin');
-    const blip = { message: "Listing this location's custom fields in HighLevel failed: HighLevel answered 502", at: scope.at };
+    const blip = { message: "Listing this sub-account's custom fields in HighLevel failed: HighLevel answered 502", at: scope.at, refused: false };
     expect(latestProblem({ ...healthy, customFieldsProblem: blip }, true)).toMatchObject({ message: `${blip.message}.`, action: expect.stringContaining('lists them again within minutes') });
-    // Any other problem comes first.
-    const notice = { message: 'HighLevel answered 500', at: scope.at };
-    expect(latestProblem({ ...healthy, lastError: notice, customFieldsProblem: scope }, true)!.message).toBe('HighLevel answered 500.');
+    // The most recent problem is shown: an older notice (owners that cannot be paired, say) does
+    // not hide it, and a newer one comes first.
+    const older = { message: 'HighLevel answered 500', at: '2024-01-01T00:00:00.000Z' };
+    expect(latestProblem({ ...healthy, lastError: older, customFieldsProblem: scope }, true)!.message).toBe(scope.message);
+    const newer = { ...older, at: '2024-01-03T00:00:00.000Z' };
+    expect(latestProblem({ ...healthy, lastError: newer, customFieldsProblem: scope }, true)!.message).toBe('HighLevel answered 500.');
   });
 
   it('shows the more recent of the loop error and a refused change', () => {

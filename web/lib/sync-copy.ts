@@ -135,13 +135,17 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       tone: 'warn',
     };
   }
+  // The most recent of the loop's latest error, a change HighLevel refused for good, and custom
+  // fields HighLevel would not list is the one to act on (an older notice that cannot clear by
+  // itself, such as unpairable owners, would otherwise hide a newer one for good).
   const failure = status.lastFailure;
   const error = status.lastError;
-  // The more recent of the two is the one to act on.
-  if (error && (!failure || error.at >= failure.at)) {
+  const fields = status.customFieldsProblem;
+  const newest = Math.max(...[error, failure, fields].map((p) => (p ? Date.parse(p.at) : -Infinity)));
+  if (error && Date.parse(error.at) === newest) {
     return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn' };
   }
-  if (failure) {
+  if (failure && Date.parse(failure.at) === newest) {
     const reason = sentence(failure.message);
     const who = failure.contact;
     const others = status.failedOutbound - 1;
@@ -153,13 +157,11 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       tone: 'error',
     };
   }
-  const fields = status.customFieldsProblem;
   if (fields) {
-    // A refusal of the token's scope lasts until the install is made again; anything else passes.
-    const refused = /scope|installing tandem/i.test(fields.message);
+    // A refusal of the token's scope lasts until Tandem is installed again; anything else passes.
     return {
       message: sentence(fields.message),
-      action: !refused
+      action: !fields.refused
         ? 'Nothing: Tandem lists them again within minutes. Contacts keep syncing meanwhile.'
         : canEdit
           ? 'Install Tandem on this sub-account again from HighLevel’s marketplace to grant it. Contacts keep syncing meanwhile; only the REST API’s custom field checks wait for it.'
