@@ -185,9 +185,11 @@ export class RateBudget {
   reserve(now?: number, opts: { priority?: boolean; keepShare?: number } = {}): Reservation {
     const t = this.at(now);
     this.prune(t);
-    if (this.blockedUntil > t) return { ok: false, retryAt: this.blockedUntil, reason: 'rate_limited' };
-
     const daily = this.dailyEstimate();
+    // Blocked by a 429: the daily limit when HighLevel said none is left today (a block until the
+    // day's reset), otherwise a request to slow down. Callers tell the admin which.
+    if (this.blockedUntil > t) return { ok: false, retryAt: this.blockedUntil, reason: daily !== undefined && daily <= 0 ? 'daily' : 'rate_limited' };
+
     if (daily !== undefined) {
       const floor = opts.priority ? 0 : this.dailyReserve;
       if (daily <= floor) {

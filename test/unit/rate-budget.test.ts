@@ -225,8 +225,11 @@ describe('429', () => {
     const reset = 5 * 3_600_000;
     const retryAt = b.onRateLimited({ rateLimit: { dailyRemaining: 0, dailyResetMs: reset, intervalMs: 10_000 } }, t);
     expect(retryAt).toBe(t + reset);
-    expect(b.reserve(t + reset - 1).ok).toBe(false);
+    // Refused as the daily limit, not as a request to slow down: callers tell the admin which.
+    expect(b.reserve(t + reset - 1)).toEqual({ ok: false, retryAt: t + reset, reason: 'daily' });
     expect(b.reserve(t + reset).ok).toBe(true);
+    // A 429 of the burst window stays 'rate_limited'.
+    expect(a.reserve(t + 1)).toMatchObject({ ok: false, reason: 'rate_limited' });
   });
 });
 
