@@ -40,14 +40,14 @@ import { backoffMs, needsRefresh, stillUsable } from './token-policy.ts';
 
 export type OwnerStatus = 'needs_reauth' | 'paused' | 'active';
 
-/** Why an owner needs re-authorisation, as the panel shows it (what to do is the panel's to say). */
+/** Why an owner needs re-authorization, as the panel shows it (what to do is the panel's to say). */
 export const REAUTH_REASON = {
   /** HighLevel refused the grant: "Invalid grant" (revoked, expired, spent), or a mint it would not make. */
-  revoked: 'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired.',
+  revoked: 'HighLevel no longer accepts Tandem’s access to this sub-account: its authorization was revoked or has expired.',
   /** The agency's own grant is dead, so no location token can be minted from it. */
-  agency: 'HighLevel no longer accepts Tandem’s access to the agency that installed it: its authorisation was revoked or has expired.',
+  agency: 'HighLevel no longer accepts Tandem’s access to the agency that installed it: its authorization was revoked or has expired.',
   /** Tandem holds nothing to ask HighLevel with (no refresh token, no agency token to mint one). */
-  missing: 'Tandem holds no authorisation from HighLevel for this sub-account.',
+  missing: 'Tandem holds no authorization from HighLevel for this sub-account.',
 } as const;
 
 /**
@@ -185,7 +185,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   // `detail`, what HighLevel said, goes into the error's message for the logs; the panel gets `reason`.
   function reauth(owner: TokenOwner, reason: string, cause?: unknown, detail = cause instanceof Error ? cause.message : reason): ReauthRequiredError {
     report(owner, 'needs_reauth', reason);
-    return new ReauthRequiredError(owner, `${describe(owner)} needs re-authorisation: ${detail}`, { cause, reason });
+    return new ReauthRequiredError(owner, `${describe(owner)} needs re-authorization: ${detail}`, { cause, reason });
   }
 
   function paused(owner: TokenOwner, cause: unknown): LocationPausedError {
@@ -206,7 +206,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
         return paused(owner, err);
       default:
         // reauth, or an answer we do not understand (record): stop this owner. Either way only a
-        // new authorisation helps, which is all the admin needs to read.
+        // new authorization helps, which is all the admin needs to read.
         return reauth(owner, REAUTH_REASON.revoked, err);
     }
   }

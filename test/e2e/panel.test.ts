@@ -142,7 +142,7 @@ describe('the panel inside the emulated HighLevel', () => {
       expect(await link.getAttribute('rel')).toContain('noopener');
       // The reason, then one instruction: Reconnect.
       expect(await panel.getByTestId('panel-reconnect').innerText()).toContain(
-        'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired. Reconnect Tandem and approve this sub-account again.',
+        'HighLevel no longer accepts Tandem’s access to this sub-account: its authorization was revoked or has expired. Reconnect Tandem and approve this sub-account again.',
       );
       await panel.getByTestId('sync-problem').getByText('Reconnect Tandem from the banner above', { exact: false }).waitFor();
       expect(await panel.getByTestId('panel-signed-in').innerText()).toContain(REAUTH_REASON.revoked);

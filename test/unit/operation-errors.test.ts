@@ -72,9 +72,9 @@ describe('HighLevel errors in plain words', () => {
   });
 
   it('says HighLevel no longer accepts Tandem with one instruction, Reconnect, and keeps HighLevel’s words out', () => {
-    const lost = new ReauthRequiredError({ type: 'location', id: 'loc' }, 'location loc needs re-authorisation: Invalid grant: refresh token is invalid');
+    const lost = new ReauthRequiredError({ type: 'location', id: 'loc' }, 'location loc needs re-authorization: Invalid grant: refresh token is invalid');
     expect(describeError(lost)).toBe(
-      'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired. Reconnect Tandem to resume sync.',
+      'HighLevel no longer accepts Tandem’s access to this sub-account: its authorization was revoked or has expired. Reconnect Tandem to resume sync.',
     );
     expect(describeRunError(lost)).toBe(`${REAUTH_REASON.revoked} Reconnect Tandem, then run the operation again.`);
     for (const text of [describeError(lost), describeRunError(lost), plainProblem(lost)]) expect(text).not.toMatch(/reinstall|invalid grant/i);

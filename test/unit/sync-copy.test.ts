@@ -41,7 +41,7 @@ describe('latest problem', () => {
     expect(latestProblem(status, true)).toMatchObject({ tone: 'error', action: expect.stringContaining('Reconnect Tandem') });
     expect(latestProblem(status, false)).toMatchObject({ action: expect.stringContaining('Ask an admin') });
     // The reason is a sentence of its own, whatever wrote it (an older row may lack the full stop).
-    const reason = 'HighLevel no longer accepts Tandem’s access to this sub-account: its authorisation was revoked or has expired';
+    const reason = 'HighLevel no longer accepts Tandem’s access to this sub-account: its authorization was revoked or has expired';
     const lost = latestProblem({ ...status, installation: { status: 'needs_reauth', reason } }, true)!;
     expect(lost.message).toBe(`${reason}.`);
     expect(sentence(`${reason}.`)).toBe(`${reason}.`);
