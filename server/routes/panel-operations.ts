@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
+import { customFieldList } from '../../db/custom-fields.ts';
 import { activeOperation, lastCompleted, listItems, listOperations, type OperationItemRow, type OperationRow } from '../../db/operations.ts';
 import type { OperationKind, OperationStatus } from '../../db/schema.ts';
 import { requireAdmin, requireSession } from '../auth/session.ts';
@@ -47,6 +48,11 @@ export interface OperationView {
   cancelRequested: boolean;
   /** As shown in the confirmation dialog (left out of the history list, which keeps the counts). */
   preview: Preview | null;
+  /**
+   * The names of the custom fields the preview's samples change (`customFields.<id>` → "Lead
+   * score"), as HighLevel last listed them; a field it no longer defines has none.
+   */
+  fieldNames: Record<string, string>;
   /** Live while previewing or running; the final summary (counts per side) once finished. */
   progress: Progress | null;
   error: string | null;
@@ -131,23 +137,36 @@ function finished(status: OperationStatus): boolean {
 export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: Db; operations: Operations }): void {
   const { db, operations } = deps;
 
-  const view = (row: OperationRow, withPreview = true): OperationView => ({
-    id: row.id,
-    kind: row.kind,
-    undoOf: row.undoOf,
-    status: row.status,
-    requestedBy: { id: row.requestedBy, name: row.requestedByName },
-    createdAt: iso(row.createdAt),
-    previewedAt: iso(row.previewedAt),
-    confirmedAt: iso(row.confirmedAt),
-    finishedAt: iso(row.finishedAt),
-    cancelRequested: row.cancelRequestedAt !== null,
-    preview: withPreview ? parse<Preview>(row.preview) : null,
-    progress: parse<Progress>(row.progress),
-    error: row.error,
-    undoable: operations.undoable(row),
-    undoneBy: row.undoneBy,
-  });
+  /** The names of the custom fields `preview` changes, from the location's listed definitions. */
+  const fieldNamesOf = (locationId: string, preview: Preview | null): Record<string, string> => {
+    const fields = new Set(preview?.samples.flatMap((s) => s.changes.map((c) => c.field)).filter((f) => f.startsWith('customFields.')));
+    if (!fields.size) return {};
+    const names: Record<string, string> = {};
+    for (const d of customFieldList(db, locationId).definitions) if (fields.has(`customFields.${d.id}`)) names[`customFields.${d.id}`] = d.name;
+    return names;
+  };
+
+  const view = (row: OperationRow, withPreview = true): OperationView => {
+    const preview = withPreview ? parse<Preview>(row.preview) : null;
+    return {
+      id: row.id,
+      kind: row.kind,
+      undoOf: row.undoOf,
+      status: row.status,
+      requestedBy: { id: row.requestedBy, name: row.requestedByName },
+      createdAt: iso(row.createdAt),
+      previewedAt: iso(row.previewedAt),
+      confirmedAt: iso(row.confirmedAt),
+      finishedAt: iso(row.finishedAt),
+      cancelRequested: row.cancelRequestedAt !== null,
+      preview,
+      fieldNames: fieldNamesOf(row.locationId, preview),
+      progress: parse<Progress>(row.progress),
+      error: row.error,
+      undoable: operations.undoable(row),
+      undoneBy: row.undoneBy,
+    };
+  };
 
   /** The session's operation by id, or a 404 that says nothing about other locations. */
   const find = (locationId: string, params: unknown): OperationRow => {

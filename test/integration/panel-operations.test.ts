@@ -6,6 +6,7 @@
 // operation of another location reachable by any route. The operations are the test's own small
 // handlers (the routes are under test, not what Push contacts does).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { listItems } from '../../db/operations.ts';
 import type { OperationItemsPage, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
 import { undoHandler, type UndoPart } from '../../server/sync/operations/undo.ts';
@@ -15,6 +16,7 @@ import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/ta
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
 const TOTAL = 60;
+const LEAD_SCORE = 'cfLeadScore000000001';
 /** Every 7th record fails, every 3rd is unchanged, the rest are updated (shared by preview and run). */
 const decide = (i: number): keyof SideCounts => (i % 7 === 6 ? 'failed' : i % 3 === 0 ? 'unchanged' : 'updated');
 const values = new Map<string, number>();
@@ -28,7 +30,13 @@ function holdRun(): void {
 const preview = (side: 'highlevel', n: number, action: (i: number) => keyof SideCounts): Preview => {
   const counts = emptyCounts();
   for (let i = 0; i < n; i++) counts[side][action(i)]++;
-  return { counts, samples: [{ label: 'Record 1', side, action: 'update', changes: [{ field: 'n', from: 1, to: 2 }] }], requests: 1, durationMs: 600, notes: [] };
+  const changes = [
+    { field: 'n', from: 1, to: 2 },
+    // A custom field HighLevel defines (named in the view) and one it no longer does (not named).
+    { field: `customFields.${LEAD_SCORE}`, from: 54, to: 99 },
+    { field: 'customFields.cfGone00000000000001', from: 'x', to: null },
+  ];
+  return { counts, samples: [{ label: 'Record 1', side, action: 'update', changes }], requests: 1, durationMs: 600, notes: [] };
 };
 
 const push: OperationHandler = {
@@ -162,6 +170,7 @@ describe('a push, start to finish', () => {
 
   it('previews (streamed until shown), confirms, streams progress to completion, then lists it with its summary', async () => {
     const token = await signIn(agencyA.adminId, A);
+    saveCustomFieldDefinitions(t.db, A, [{ id: LEAD_SCORE, name: 'Lead score', fieldKey: 'contact.lead_score', dataType: 'NUMERICAL', options: [], position: 0 }], Date.now());
     const started = await api<OperationView>('POST', '/api/panel/operations', token, { kind: 'push' });
     expect(started.status).toBe(202);
     expect(started.body).toMatchObject({ kind: 'push', status: 'previewing', requestedBy: { id: agencyA.adminId, name: 'Ada Admin' }, preview: null });
@@ -173,7 +182,8 @@ describe('a push, start to finish', () => {
     const shown = first.views.at(-1)!;
     expect(shown.status).toBe('previewed');
     expect(shown.preview!.counts.highlevel).toMatchObject({ updated: 35, unchanged: 17, failed: 8 });
-    expect(shown.preview!.samples[0]!.changes).toEqual([{ field: 'n', from: 1, to: 2 }]);
+    expect(shown.preview!.samples[0]!.changes[0]).toEqual({ field: 'n', from: 1, to: 2 });
+    expect(shown.fieldNames).toEqual({ [`customFields.${LEAD_SCORE}`]: 'Lead score' });
     expect(values.size).toBe(0);
     expect((await api<OperationsView>('GET', '/api/panel/operations', token)).body.active).toMatchObject({ id: pushId, status: 'previewed' });
 

@@ -3,7 +3,7 @@
 // preview has nothing to confirm, what an undo deletes or archives said plainly, which run each
 // Undo button takes back, and why a run waits, when it goes on in the viewer's time zone.
 import { describe, expect, it } from 'vitest';
-import { changesNothing, columnsFor, deletionWarning, previewAnnouncement, runOf, sampleAction, statusLabel, summarize, undoTitle, waitingLine } from '../../web/lib/operations-copy.ts';
+import { changesNothing, columnsFor, deletionWarning, fieldLabel, previewAnnouncement, runOf, sampleAction, statusLabel, summarize, undoTitle, waitingLine } from '../../web/lib/operations-copy.ts';
 import { plural, verb } from '../../web/lib/plural.ts';
 import { pullUndoNotes } from '../../server/sync/operations/pull-undo.ts';
 import { emptyCounts, type Preview } from '../../server/sync/operations/types.ts';
@@ -165,5 +165,14 @@ describe('why a run waits', () => {
     expect(waitingLine({ waiting }, now, 'the run', la)).toBe('HighLevel asked Tandem to slow down; the run goes on at Dec 7, 4:00 PM PST (in 11 hours).');
     expect(waitingLine({ waiting: null, waitingFor: null, waitingUntil: null }, now)).toBeNull();
     expect(waitingLine({}, now)).toBeNull();
+  });
+});
+
+describe('field labels in samples', () => {
+  it('names Tandem fields, custom fields by their HighLevel name, and a custom field HighLevel no longer defines by its id', () => {
+    const names = { 'customFields.cfLeadScore000000001': 'Lead score' };
+    expect(fieldLabel('firstName', names)).toBe('First name');
+    expect(fieldLabel('customFields.cfLeadScore000000001', names)).toBe('Lead score');
+    expect(fieldLabel('customFields.cfGone00000000000001', names)).toBe('Custom field cfGone00000000000001');
   });
 });

@@ -144,8 +144,13 @@ const FIELD_LABEL: Record<string, string> = {
   customFields: 'Custom fields',
 };
 
-/** "First name" for firstName; an unknown field (a custom one) as it is named. */
-export function fieldLabel(field: string): string {
+/**
+ * "First name" for firstName; a custom field (`customFields.<id>`) by its name in HighLevel when
+ * `names` has it, else as "Custom field <id>" (one HighLevel no longer defines); anything else as
+ * it is named.
+ */
+export function fieldLabel(field: string, names: Readonly<Record<string, string>> = {}): string {
+  if (field.startsWith('customFields.')) return names[field] ?? `Custom field ${field.slice('customFields.'.length)}`;
   return FIELD_LABEL[field] ?? field;
 }
 
