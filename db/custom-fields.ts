@@ -37,16 +37,6 @@ export function customFieldList(db: Db, locationId: string): CustomFieldList {
   return { definitions, listedAt: row.listedAt, problem: row.problem, problemAt: row.problemAt, problemRefused: row.problemRefused };
 }
 
-/** When HighLevel refused the latest listing (the token's scope), or null: for the loop, without reading the definitions. */
-export function customFieldsRefusedAt(db: Db, locationId: string): number | null {
-  const row = db
-    .select({ at: customFieldDefinitions.problemAt, refused: customFieldDefinitions.problemRefused })
-    .from(customFieldDefinitions)
-    .where(eq(customFieldDefinitions.locationId, locationId))
-    .get();
-  return row?.refused ? row.at : null;
-}
-
 /** Records a successful listing: the definitions replace the stored ones, and the problem goes. */
 export function saveCustomFieldDefinitions(db: Db, locationId: string, definitions: readonly CustomFieldDefinition[], now: number): void {
   const values = { definitions: JSON.stringify(z.array(customFieldDefinitionSchema).parse(definitions)), listedAt: now, problem: null, problemAt: null, problemRefused: false, updatedAt: now };

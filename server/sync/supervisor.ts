@@ -15,7 +15,7 @@
 // passes of many events.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
-import { customFieldsRefusedAt, recordCustomFieldsProblem, saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
+import { recordCustomFieldsProblem, saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { tokenRowState } from '../../db/tokens.ts';
 import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
 import { getInstallation, listInstallations } from '../../db/installations.ts';
@@ -127,6 +127,11 @@ interface LocationLoop {
   blockedUntil?: number;
   usersListedAt?: number;
   customFieldsListedAt?: number;
+  /**
+   * When HighLevel last refused to list them (the token lacks the scope), until a listing succeeds
+   * or fails otherwise. In memory: a new process lists them at its first pass anyway.
+   */
+  customFieldsRefusedAt?: number;
   /** When a listing of the custom fields was asked for (customFieldsChanged), until a pass lists them. */
   customFieldsDueAt?: number;
   /** New contacts read one by one since the last pull run for them (toward BULK_UNKNOWN). */
@@ -250,6 +255,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
    */
   async function listCustomFields(loop: LocationLoop): Promise<void> {
     const { locationId } = loop;
+    loop.customFieldsRefusedAt = undefined;
     try {
       saveCustomFieldDefinitions(db, locationId, await loop.api.listCustomFields(), clock.now());
     } catch (err) {
@@ -261,19 +267,20 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       log.warn({ err, locationId }, 'listing HighLevel custom fields failed');
       // A refusal of the token stays until the location is installed again; anything else (a
       // timeout, a 5xx) is tried again sooner than the hourly listing.
-      if (!isRefusal(err)) loop.customFieldsListedAt = clock.now() - (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS) + CUSTOM_FIELDS_RETRY_MS;
+      if (isRefusal(err)) loop.customFieldsRefusedAt = clock.now();
+      else loop.customFieldsListedAt = clock.now() - (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS) + CUSTOM_FIELDS_RETRY_MS;
     }
   }
 
   /**
    * HighLevel refused to list the custom fields (the token lacks the scope) and the location has a
-   * token stored since: installed again (or refreshed), it may have the scope now.
+   * token stored since: installed again (or refreshed), it may have the scope now. Read only after
+   * a refusal: passes run many times a second under a stream of webhooks.
    */
-  function tokenSinceRefusal(locationId: string): boolean {
-    const refusedAt = customFieldsRefusedAt(db, locationId);
-    if (refusedAt === null) return false;
-    const issuedAt = tokenRowState(db, { type: 'location', id: locationId })?.issuedAt;
-    return issuedAt !== undefined && issuedAt > refusedAt;
+  function tokenSinceRefusal(loop: LocationLoop): boolean {
+    if (loop.customFieldsRefusedAt === undefined) return false;
+    const issuedAt = tokenRowState(db, { type: 'location', id: loop.locationId })?.issuedAt;
+    return issuedAt !== undefined && issuedAt > loop.customFieldsRefusedAt;
   }
 
   async function pass(loop: LocationLoop): Promise<PassResult> {
@@ -303,7 +310,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           log.warn({ err, locationId }, 'listing HighLevel users failed');
         }
       }
-      const customFieldsDue = (loop.customFieldsDueAt !== undefined && loop.customFieldsDueAt <= now) || tokenSinceRefusal(locationId);
+      const customFieldsDue = (loop.customFieldsDueAt !== undefined && loop.customFieldsDueAt <= now) || tokenSinceRefusal(loop);
       if (customFieldsDue || loop.customFieldsListedAt === undefined || now - loop.customFieldsListedAt >= (o.customFieldsRefreshMs ?? CUSTOM_FIELDS_REFRESH_MS)) {
         loop.customFieldsListedAt = now;
         loop.customFieldsDueAt = undefined;
