@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Frame, Page, Route } from 'playwright-core';
 import { getInstallation, setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
 import { PAUSED_REASON, REAUTH_REASON } from '../../server/highlevel/token-provider.ts';
-import { until } from '../helpers/emulator.ts';
+import { control, until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
 const world = sandboxInBrowser('panel');
@@ -190,6 +190,10 @@ describe('the panel inside the emulated HighLevel', () => {
     // QA: "Paused: HighLevel reports this sub-account as inact…" was cut at every width, with no tooltip.
     const db = world.tandem.database.db;
     const { page } = await openPage(768, 800);
+    // Paused in HighLevel too: the loop asks a paused location now and then whether it is active
+    // again (a forced token refresh), and would otherwise find it active and revive the
+    // installation mid-test (seen in CI: the header then said Connected, and the wait timed out).
+    await control(sandbox().highlevelUrl, 'PATCH', `/locations/${demoLocation().id}`, { active: false });
     setInstallationStatus(db, demoLocation().id, 'paused', Date.now(), PAUSED_REASON);
     try {
       await page.goto(sandbox().sandboxUrl);
@@ -222,6 +226,7 @@ describe('the panel inside the emulated HighLevel', () => {
       expect(fit.cut).toEqual([]);
       await page.screenshot({ path: 'test-results/panel-paused-by-highlevel-538.png' });
     } finally {
+      await control(sandbox().highlevelUrl, 'PATCH', `/locations/${demoLocation().id}`, { active: true });
       setInstallationStatus(db, demoLocation().id, 'active', Date.now());
       await page.close();
     }
