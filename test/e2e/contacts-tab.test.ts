@@ -296,6 +296,30 @@ describe('the Contacts tab', () => {
     await page.close();
   }, 60_000);
 
+  it('says when the list cannot be read again, keeps the rows it has, and clears the notice once it can', async () => {
+    // QA: with the refresh failing, nothing changed on screen and the card still said it refreshes on its own.
+    const { page, panel } = await openContacts(1100);
+    const rows = panel.getByTestId('contact-row');
+    const shown = await rows.count();
+    await page.route('**/api/panel/contacts?*', (route) => route.abort());
+    try {
+      const stale = panel.getByTestId('contacts-stale');
+      await stale.waitFor();
+      expect(await stale.innerText()).toMatch(/\. The contacts below are as of .*; Tandem keeps trying to read them again\./);
+      expect(await rows.count()).toBe(shown);
+      // Retry reads again at once (still failing here: the notice stays).
+      await stale.getByRole('button', { name: 'Retry' }).click();
+      await stale.waitFor();
+      await page.screenshot({ path: 'test-results/contacts-stale.png' });
+    } finally {
+      await page.unroute('**/api/panel/contacts?*');
+    }
+    // The next automatic refresh reads the list again, and the notice goes.
+    await panel.getByTestId('contacts-stale').waitFor({ state: 'detached', timeout: 10_000 });
+    expect(await rows.count()).toBe(shown);
+    await page.close();
+  });
+
   it('says what an edit does under the current settings, and the Sync tab says which setting holds it', async () => {
     const db = world.tandem.database.db;
     const location = demoLocation().id;
