@@ -51,6 +51,18 @@ async function define(locationId: string, fields: Array<{ name: string; dataType
   return fields.map((f) => res.customFields.find((d) => d.name === f.name)!);
 }
 
+/** How many times Tandem has listed the location's custom fields in the emulated HighLevel. */
+const listingsOf = (locationId: string) => t.emulator.emu.requestLog.filter((r) => r.path.startsWith(`/locations/${locationId}/customFields`)).length;
+
+/** HighLevel refuses the location's custom field listing as it refuses a token without the scope. */
+const refuseScope = (locationId: string) =>
+  control(t.highlevelUrl, 'POST', '/faults', {
+    path: `/locations/${locationId}/customFields`,
+    status: 401,
+    body: { statusCode: 401, message: 'The token is not authorized for this scope.' },
+    times: 1000,
+  });
+
 async function pass(locationId: string) {
   const r = await t.services.sync.runOnce(locationId);
   expect(r.error, r.error).toBeUndefined();
@@ -133,13 +145,12 @@ describe('custom fields', () => {
     res = await api('POST', '/api/v1/contacts', { body });
     expect(res.body.error.message).toContain(`Tandem lists them again at ${relistAt}`);
     // A pass before it is due does not list; the one at that time does, without another refused write.
-    const listings = () => t.emulator.emu.requestLog.filter((r) => r.path.startsWith(`/locations/${A}/customFields`)).length;
-    const before = listings();
+    const before = listingsOf(A);
     await pass(A);
-    expect(listings()).toBe(before);
+    expect(listingsOf(A)).toBe(before);
     clock.set(Date.parse(relistAt));
     await pass(A);
-    expect(listings()).toBe(before + 1);
+    expect(listingsOf(A)).toBe(before + 1);
     res = await api('POST', '/api/v1/contacts', { body });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.customFields).toEqual({ [referral!.id]: 'Dr. Osei' });
@@ -167,12 +178,7 @@ describe('custom fields', () => {
   });
 
   it('without the scope: the reason is told, writes go unchecked, contacts still sync', async () => {
-    await control(t.highlevelUrl, 'POST', '/faults', {
-      path: `/locations/${B}/customFields`,
-      status: 401,
-      body: { statusCode: 401, message: 'The token is not authorized for this scope.' },
-      times: 1000,
-    });
+    await refuseScope(B);
     try {
       const created = await api('POST', '/api/v1/contacts', { key: keyB, body: { firstName: 'Unchecked', email: 'unchecked@example.com', customFields: { anyField: 'as sent' } } });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -194,18 +200,17 @@ describe('custom fields', () => {
     await control(t.highlevelUrl, 'POST', '/faults', { path: `/locations/${B}/customFields`, status: 500, body: { message: 'Internal server error' }, times: 1 });
     // Refused a moment ago (the test above): asked to list again, as a refused write does.
     t.services.sync.customFieldsChanged(B);
-    const listings = () => t.emulator.emu.requestLog.filter((r) => r.path.startsWith(`/locations/${B}/customFields`)).length;
     await pass(B);
     let list = await api('GET', '/api/v1/custom-fields', { key: keyB });
     expect(list.body.listedAt).toBeNull();
     expect(list.body.problem).toContain("Listing this sub-account's custom fields in HighLevel failed");
-    const tried = listings();
+    const tried = listingsOf(B);
     clock.advance(4 * 60_000);
     await pass(B);
-    expect(listings()).toBe(tried);
+    expect(listingsOf(B)).toBe(tried);
     clock.advance(61_000);
     await pass(B);
-    expect(listings()).toBe(tried + 1);
+    expect(listingsOf(B)).toBe(tried + 1);
     list = await api('GET', '/api/v1/custom-fields', { key: keyB });
     expect(list.body).toEqual({ customFields: [], listedAt: new Date(clock.now()).toISOString(), problem: null });
   });
@@ -228,12 +233,7 @@ describe('custom fields', () => {
   });
 
   it('a listing refused for the scope is not promised again, and is made once the sub-account is installed again', async () => {
-    await control(t.highlevelUrl, 'POST', '/faults', {
-      path: `/locations/${B}/customFields`,
-      status: 401,
-      body: { statusCode: 401, message: 'The token is not authorized for this scope.' },
-      times: 1000,
-    });
+    await refuseScope(B);
     t.services.sync.customFieldsChanged(B);
     await pass(B);
     // B was listed before (an empty list): writes are checked, and the refusal says why no listing comes.
@@ -241,14 +241,13 @@ describe('custom fields', () => {
     expect(res.body.error.message).toContain('; Tandem cannot list them again until the sub-account is installed again: HighLevel did not let Tandem read');
     await control(t.highlevelUrl, 'DELETE', '/faults');
     // A pass with the same token does not list; a new token (installed again) does.
-    const listings = () => t.emulator.emu.requestLog.filter((r) => r.path.startsWith(`/locations/${B}/customFields`)).length;
-    const before = listings();
+    const before = listingsOf(B);
     clock.advance(1_000);
     await pass(B);
-    expect(listings()).toBe(before);
+    expect(listingsOf(B)).toBe(before);
     expect((await installLocation(t, B, { userId: adminId })).status).toBe(200);
     await pass(B);
-    expect(listings()).toBe(before + 1);
+    expect(listingsOf(B)).toBe(before + 1);
     expect((await api('GET', '/api/v1/custom-fields', { key: keyB })).body.problem).toBeNull();
   });
 });
