@@ -37,6 +37,19 @@ export function customFieldList(db: Db, locationId: string): CustomFieldList {
   return { definitions, listedAt: row.listedAt, problem: row.problem, problemAt: row.problemAt, problemRefused: row.problemRefused };
 }
 
+/**
+ * Why the latest listing failed, without reading the definitions (the panel's status strip asks
+ * every few seconds); null when it did not.
+ */
+export function customFieldsProblem(db: Db, locationId: string): { message: string; at: number; refused: boolean } | null {
+  const row = db
+    .select({ message: customFieldDefinitions.problem, at: customFieldDefinitions.problemAt, refused: customFieldDefinitions.problemRefused })
+    .from(customFieldDefinitions)
+    .where(eq(customFieldDefinitions.locationId, locationId))
+    .get();
+  return row?.message ? { message: row.message, at: row.at ?? 0, refused: row.refused } : null;
+}
+
 /** Records a successful listing: the definitions replace the stored ones, and the problem goes. */
 export function saveCustomFieldDefinitions(db: Db, locationId: string, definitions: readonly CustomFieldDefinition[], now: number): void {
   const values = { definitions: JSON.stringify(z.array(customFieldDefinitionSchema).parse(definitions)), listedAt: now, problem: null, problemAt: null, problemRefused: false, updatedAt: now };

@@ -3,7 +3,7 @@
 // needs (pending webhooks, what waits to go out by kind) are read here. Never writes.
 import { and, count, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { customFieldList } from './custom-fields.ts';
+import { customFieldsProblem } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';
 import { failedOutbox, outboxCounts, retryingOutbox } from './outbox.ts';
 import { contactLinks, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
@@ -54,7 +54,6 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
   const retry = retryingOutbox(db, locationId);
   const state = getSyncState(db, locationId);
   const installation = getInstallation(db, locationId);
-  const customFields = customFieldList(db, locationId);
   return {
     paused: getSyncSettings(db, locationId).paused,
     installation: { status: installation?.status ?? null, reason: installation?.statusReason ?? null },
@@ -67,7 +66,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     lastError: state.lastError ? { message: state.lastError, at: state.lastErrorAt ?? state.updatedAt ?? 0 } : null,
     lastFailure: failure?.lastError ? { message: failure.lastError, at: failure.updatedAt, contactId: failure.contactId } : null,
     retrying: retry.latest?.lastError ? { count: retry.count, message: retry.latest.lastError, nextAttemptAt: retry.latest.nextAttemptAt, contactId: retry.latest.contactId } : null,
-    customFieldsProblem: customFields.problem ? { message: customFields.problem, at: customFields.problemAt ?? 0, refused: customFields.problemRefused } : null,
+    customFieldsProblem: customFieldsProblem(db, locationId),
   };
 }
 
