@@ -40,15 +40,21 @@ const TEXT_TYPES = new Set(['TEXT', 'LARGE_TEXT', 'PHONE', 'EMAIL', 'DATE']);
 /** Types whose values are objects (files, signatures, lists of labelled texts): Tandem does not hold them. */
 const UNSYNCED_TYPES = new Set(['FILE_UPLOAD', 'SIGNATURE', 'TEXTBOX_LIST']);
 
-type Input = Record<string, CustomFieldValue | null>;
+/** A value as a write may send it: a list may hold numbers, taken as their text (an option "2"). */
+export type CustomFieldInput = CustomFieldValue | number[];
+type Input = Record<string, CustomFieldInput | null>;
+type Output = Record<string, CustomFieldValue | null>;
 type Held = Readonly<Record<string, CustomFieldValue>>;
 
 export type CustomFieldCheck =
-  | { ok: true; values: Input }
+  | { ok: true; values: Output }
   | { ok: false; unknown: string[]; problems: string[] };
 
-const isEmpty = (v: CustomFieldValue | null) =>
-  v === null || (typeof v === 'string' && v.trim() === '') || (Array.isArray(v) && v.every((x) => x.trim() === ''));
+const isBlank = (v: string | number) => typeof v === 'string' && v.trim() === '';
+const isEmpty = (v: CustomFieldInput | null) => v === null || (Array.isArray(v) ? v.every(isBlank) : isBlank(v));
+
+/** A value as Tandem holds it: a list's numbers as their text. */
+const asHeld = (v: CustomFieldInput): CustomFieldValue => (Array.isArray(v) ? v.map(String) : v);
 
 /** The field `name` names: its id, else its key (with or without "contact.", any case). */
 function definitionNamed(definitions: readonly CustomFieldDefinition[], name: string): CustomFieldDefinition | undefined {
@@ -58,7 +64,7 @@ function definitionNamed(definitions: readonly CustomFieldDefinition[], name: st
   return definitions.find((d) => d.fieldKey !== null && (d.fieldKey.toLowerCase() === key || d.fieldKey.toLowerCase() === `contact.${key}`));
 }
 
-const quoted = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(', ');
+const quoted = (values: readonly (string | number)[]) => values.map((v) => JSON.stringify(v)).join(', ');
 
 /** The option as the field spells it (exactly, else in another case); undefined when it is none. */
 function choice(d: CustomFieldDefinition, given: string): string | undefined {
@@ -87,7 +93,7 @@ export const isWritable = (d: Pick<CustomFieldDefinition, 'dataType'>) => !UNSYN
 const hasOptions = (d: Pick<CustomFieldDefinition, 'dataType'>) => ONE_OF_TYPES.has(d.dataType ?? '') || MANY_OF_TYPES.has(d.dataType ?? '');
 
 /** `value` as the field takes it, or a problem (a sentence about the value) when it cannot. */
-function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: CustomFieldValue } | { problem: string } {
+function valueFor(d: CustomFieldDefinition, value: CustomFieldInput): { value: CustomFieldValue } | { problem: string } {
   const type = d.dataType ?? '';
   if (UNSYNCED_TYPES.has(type)) return { problem: `is a ${type} field, which Tandem does not sync` };
   if (NUMBER_TYPES.has(type)) {
@@ -99,22 +105,21 @@ function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: C
   }
   if (ONE_OF_TYPES.has(type) || MANY_OF_TYPES.has(type)) {
     const many = MANY_OF_TYPES.has(type);
-    // A number is taken as its text where that is an option ("2" of "1", "2", "10").
-    const numbered = typeof value === 'number' ? choice(d, String(value)) : undefined;
-    if (numbered !== undefined) return { value: many ? [numbered] : numbered };
-    if (typeof value === 'number' && d.options.length) return { problem: `has no option ${value}; its options are ${quoted(d.options)}` };
-    if (typeof value === 'number' || (!many && Array.isArray(value))) {
-      return { problem: `is a ${type} field: send ${many ? 'a list of its options' : 'one of its options'}${d.options.length ? ` (${quoted(d.options)})` : ''}` };
+    const kind = `is a ${type} field: send ${many ? 'a list of its options' : 'one of its options'}${d.options.length ? ` (${quoted(d.options)})` : ''}`;
+    if (!many && Array.isArray(value)) return { problem: kind };
+    const given = (Array.isArray(value) ? value : [value]).filter((v) => !isBlank(v));
+    // A number is taken as its text where that is an option ("2" of "1", "2", "10"), alone or in a list.
+    if (d.options.length === 0) {
+      if (given.some((v) => typeof v === 'number')) return { problem: kind };
+      return { value: many ? (given as string[]) : (given[0] as string) };
     }
-    const given = (Array.isArray(value) ? value : [value]).filter((v) => v.trim() !== '');
-    if (d.options.length === 0) return { value: many ? given : given[0]! };
-    const spelled = given.map((g) => choice(d, g));
+    const spelled = given.map((g) => choice(d, String(g)));
     const strangers = given.filter((_, i) => spelled[i] === undefined);
     if (strangers.length) return { problem: `has no option ${quoted(strangers)}; its options are ${quoted(d.options)}` };
     return { value: many ? [...new Set(spelled as string[])] : spelled[0]! };
   }
   if (TEXT_TYPES.has(type)) return typeof value === 'string' ? { value: value.trim() } : { problem: `is a ${type} field: send text` };
-  return { value };
+  return { value: asHeld(value) };
 }
 
 /**
@@ -127,8 +132,8 @@ function valueFor(d: CustomFieldDefinition, value: CustomFieldValue): { value: C
  * whatever it is named by (a value HighLevel gave may not be one the field takes now).
  */
 export function checkCustomFields(list: CustomFieldList, input: Input, held: Held = {}): CustomFieldCheck {
-  if (list.listedAt === null) return { ok: true, values: input };
-  const values: Input = {};
+  if (list.listedAt === null) return { ok: true, values: Object.fromEntries(Object.entries(input).map(([name, v]) => [name, v === null ? null : asHeld(v)])) };
+  const values: Output = {};
   const unknown: string[] = [];
   const problems: string[] = [];
   const namedBy = new Map<string, string>();
@@ -171,11 +176,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * client retrying a bad write cannot spend the location's HighLevel budget), and the answer says
  * when a retry can succeed. `held`: the contact's values, on an update (checkCustomFields).
  */
-export function customFieldChecker(deps: Pick<ApiV1Deps, 'db' | 'clock' | 'customFieldsChanged'>): (locationId: string, input: Input, held?: Held) => Input {
+export function customFieldChecker(deps: Pick<ApiV1Deps, 'db' | 'clock' | 'customFieldsChanged'>): (locationId: string, input: Input, held?: Held) => Output {
   /** Per location, when the listing a refused write asked for is due (or was). */
   const relistAt = new Map<string, number>();
   return (locationId, input, held) => {
-    if (Object.keys(input).length === 0) return input;
+    if (Object.keys(input).length === 0) return {};
     const list = customFieldList(deps.db, locationId);
     const checked = checkCustomFields(list, input, held);
     if (checked.ok) return checked.values;

@@ -148,11 +148,12 @@ const tag = z.string().max(100);
 
 /**
  * A custom field's value: what the contact model holds (a non-empty string, a number, a non-empty
- * list of strings), or nothing: null, "" or [] (left out on create, cleared on PATCH, as the model
- * reads them). One message for anything else: zod's is "Invalid input".
+ * list of strings), a list of numbers (an option field's options by their text, as a number alone
+ * is: api-v1-custom-fields.ts), or nothing: null, "" or [] (left out on create, cleared on PATCH, as
+ * the model reads them). One message for anything else: zod's is "Invalid input".
  */
-const customFieldValue = z.union([z.string(), z.number(), z.array(z.string()), z.null()], {
-  error: 'must be a string, a number or an array of strings (null, "" or [] for no value)',
+const customFieldValue = z.union([z.string(), z.number(), z.array(z.string()), z.array(z.number()), z.null()], {
+  error: 'must be a string, a number, or a list of strings or of numbers (null, "" or [] for no value)',
 });
 const customFieldName = z
   .string()

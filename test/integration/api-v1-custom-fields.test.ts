@@ -232,6 +232,37 @@ describe('custom fields', () => {
     expect((await api('POST', '/api/v1/contacts', { body })).status).toBe(201);
   });
 
+  it('takes a list of numbers, or of strings, for a multi-option field whose options are numbers, and names an option it has not', async () => {
+    const [visits, days, grade] = await define(A, [
+      { name: 'Visits', dataType: 'MULTIPLE_OPTIONS', picklistOptions: ['1', '2', '3'] },
+      { name: 'Days', dataType: 'CHECKBOX', picklistOptions: ['1', '2', '3'] },
+      { name: 'Grade', dataType: 'SINGLE_OPTIONS', picklistOptions: ['1', '2', '3'] },
+    ]);
+    clock.advance(61_000);
+    t.services.sync.customFieldsChanged(A);
+    await pass(A);
+    const res = await api('POST', '/api/v1/contacts', { body: { firstName: 'Counted', customFields: { [visits!.id]: [1, 2], [days!.fieldKey]: ['3', '1'], [grade!.id]: 2 } } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.customFields).toEqual({ [visits!.id]: ['1', '2'], [days!.id]: ['3', '1'], [grade!.id]: '2' });
+    const patched = await api('PATCH', `/api/v1/contacts/${res.body.id}`, { body: { customFields: { [days!.id]: [2] } } });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body.customFields[days!.id]).toEqual(['2']);
+
+    const strange = await api('POST', '/api/v1/contacts', { body: { firstName: 'Counted', customFields: { [visits!.id]: [1, 4], [days!.id]: ['2', '5'] } } });
+    expect(strange.status).toBe(400);
+    expect(strange.body.error.code).toBe('invalid_request');
+    expect(strange.body.error.message).toBe(
+      `Invalid request: customFields.${visits!.id}: "Visits" has no option 4; its options are "1", "2", "3"; customFields.${days!.id}: "Days" has no option "5"; its options are "1", "2", "3".`,
+    );
+    // A list is no value of a single-option field, of numbers or not.
+    const listed = await api('POST', '/api/v1/contacts', { body: { firstName: 'Counted', customFields: { [grade!.id]: [1] } } });
+    expect(listed.status).toBe(400);
+    expect(listed.body.error.message).toBe(`Invalid request: customFields.${grade!.id}: "Grade" is a SINGLE_OPTIONS field: send one of its options ("1", "2", "3").`);
+    // [] still clears.
+    const cleared = await api('PATCH', `/api/v1/contacts/${res.body.id}`, { body: { customFields: { [visits!.id]: [] } } });
+    expect(cleared.body.customFields[visits!.id]).toBeUndefined();
+  });
+
   it('a listing refused for the scope is not promised again, and is made once the sub-account is installed again', async () => {
     await refuseScope(B);
     t.services.sync.customFieldsChanged(B);

@@ -251,7 +251,7 @@ describe('malformed input', () => {
     for (const value of [true, { x: 1 }, ['a', 1]]) {
       const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Custom', customFields: { cf_1: value } } });
       expect(res.status, JSON.stringify(value)).toBe(400);
-      expect(res.body.error.message).toBe('Invalid request: body.customFields.cf_1: must be a string, a number or an array of strings (null, "" or [] for no value)');
+      expect(res.body.error.message).toBe('Invalid request: body.customFields.cf_1: must be a string, a number, or a list of strings or of numbers (null, "" or [] for no value)');
     }
   });
 
