@@ -1,6 +1,6 @@
 // The location's contact custom fields as HighLevel last listed them, and why the latest listing
 // failed when it did. The only code that touches custom_field_definitions.
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from './client.ts';
 import { customFieldDefinitions } from './schema.ts';
@@ -35,6 +35,23 @@ export function customFieldList(db: Db, locationId: string): CustomFieldList {
   // Written only by saveCustomFieldDefinitions below: a row that does not parse is a bug, not input.
   const definitions = z.array(customFieldDefinitionSchema).parse(JSON.parse(row.definitions));
   return { definitions, listedAt: row.listedAt, problem: row.problem, problemAt: row.problemAt, problemRefused: row.problemRefused };
+}
+
+/**
+ * The ids of the location's fields as HighLevel last listed them, without parsing each definition
+ * (the outbound pass asks for them every pass); null when they have never been listed (unknown, not none).
+ */
+export function listedCustomFieldIds(db: Db, locationId: string): ReadonlySet<string> | null {
+  const row = db
+    .select({
+      listedAt: customFieldDefinitions.listedAt,
+      ids: sql<string>`(select json_group_array(json_extract(value, '$.id')) from json_each(${customFieldDefinitions.definitions}))`,
+    })
+    .from(customFieldDefinitions)
+    .where(eq(customFieldDefinitions.locationId, locationId))
+    .get();
+  if (!row || row.listedAt === null) return null;
+  return new Set(z.array(z.string()).parse(JSON.parse(row.ids)));
 }
 
 /**

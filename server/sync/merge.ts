@@ -15,6 +15,12 @@
 // A remote snapshot is a Partial: a field it does not carry (a thin webhook) is unknown, treated as
 // "HighLevel still holds the base value" — never as cleared. Unknown fields are left for a later,
 // complete read (the periodic reconciliation) to settle.
+//
+// A custom field HighLevel does not define (`sendable` says no: not among the location's listed
+// fields) is merged as under Inbound whatever the direction: HighLevel's changes come into Tandem,
+// Tandem's value is never sent, and the ledger keeps HighLevel's value, since nothing was synced.
+// Tandem's value stays as it is, pending (pendingLocal with `sendable` leaves it out: it has
+// nowhere to go until HighLevel defines the field).
 import {
   SCALAR_FIELDS, SYNC_FIELDS, applyTags, customValueEquals, differingFields, fieldEquals, isEmpty, normalizeCustomValue, normalizeTags,
   type ContactFields, type ContactPatch, type CustomFieldValue, type FieldKey, type ScalarField,
@@ -58,7 +64,12 @@ export interface MergeInput {
   localFieldChangedAt?: Readonly<Record<string, number>>;
   remoteChangedAt: number;
   updateDirection: UpdateDirection;
+  sendable?: Sendable;
 }
+
+/** Whether a custom field's value may go to HighLevel (see the header); absent: every one may. */
+export type Sendable = (customFieldId: string) => boolean;
+const everyField: Sendable = () => true;
 
 interface Policy {
   outbound: boolean;
@@ -151,6 +162,7 @@ function setCustom(patch: ContactPatch, id: string, value: CustomFieldValue | nu
 export function mergeContact(input: MergeInput): MergeResult {
   const { base, local, remote } = input;
   const outbound = input.updateDirection === 'bidirectional';
+  const sendable = input.sendable ?? everyField;
   const out = emptyResult(base);
   const note = (field: FieldKey, o: Outcome<unknown>) => {
     if (o.conflict) out.conflicts.push({ field, winner: o.conflict });
@@ -168,7 +180,7 @@ export function mergeContact(input: MergeInput): MergeResult {
   const ids = new Set([...Object.keys(base.customFields), ...Object.keys(local.customFields), ...Object.keys(remoteCustom ?? {})]);
   for (const id of [...ids].sort()) {
     const r = remoteCustom ? { value: normalizeCustomValue(remoteCustom[id]) } : undefined;
-    const o = decide(normalizeCustomValue(base.customFields[id]), normalizeCustomValue(local.customFields[id]), r, customValueEquals, policyFor(input, outbound, `customFields.${id}`));
+    const o = decide(normalizeCustomValue(base.customFields[id]), normalizeCustomValue(local.customFields[id]), r, customValueEquals, policyFor(input, outbound && sendable(id), `customFields.${id}`));
     if (o.base !== null) out.newBase.customFields[id] = o.base;
     if (o.toLocal) setCustom(out.toLocal, id, o.toLocal.value);
     if (o.toRemote) setCustom(out.toRemote, id, o.toRemote.value);
@@ -191,13 +203,15 @@ export function mergeContact(input: MergeInput): MergeResult {
  * `outbound`) Tandem's tags HighLevel lacks are added to HighLevel; no tag is removed on either
  * side (a link has no ledger saying who removed what). mergeFill keeps this for tags.
  * Fields the snapshot does not carry are left alone on both sides (pass a complete read).
- * Without `outbound`, Tandem's extra values stay pending, exactly as with an Inbound merge.
+ * Without `outbound`, Tandem's extra values stay pending, exactly as with an Inbound merge; so do
+ * the values of custom fields that are not `sendable`.
  * For a link made earlier, whose ledger exists, see mergeFill.
  */
-export function linkFill(local: ContactFields, remote: Partial<ContactFields>, opts: { outbound?: boolean } = {}): MergeResult {
+export function linkFill(local: ContactFields, remote: Partial<ContactFields>, opts: { outbound?: boolean; sendable?: Sendable } = {}): MergeResult {
   const outbound = opts.outbound ?? true;
+  const sendable = opts.sendable ?? everyField;
   const out = emptyResult(local);
-  const fill = <T>(field: FieldKey, l: T, r: { value: T } | undefined, empty: (v: T) => boolean, eq: (a: T, b: T) => boolean): Outcome<T> => {
+  const fill = <T>(field: FieldKey, l: T, r: { value: T } | undefined, empty: (v: T) => boolean, eq: (a: T, b: T) => boolean, outbound: boolean): Outcome<T> => {
     if (!r) return { base: l };
     if (empty(r.value)) {
       if (!empty(l) && outbound) return { toRemote: { value: l }, base: l };
@@ -210,7 +224,7 @@ export function linkFill(local: ContactFields, remote: Partial<ContactFields>, o
 
   for (const field of SCALAR_FIELDS) {
     const empty = (v: unknown) => emptyAtLink(field, v);
-    const o = fill<unknown>(field, local[field], carried(remote, field), empty, (a, b) => fieldEquals(field, a as never, b as never));
+    const o = fill<unknown>(field, local[field], carried(remote, field), empty, (a, b) => fieldEquals(field, a as never, b as never), outbound);
     setScalar(out.newBase, field, o.base);
     if (o.toLocal) setScalar(out.toLocal, field, o.toLocal.value);
     if (o.toRemote) setScalar(out.toRemote, field, o.toRemote.value);
@@ -220,7 +234,7 @@ export function linkFill(local: ContactFields, remote: Partial<ContactFields>, o
   const ids = new Set([...Object.keys(local.customFields), ...Object.keys(remoteCustom ?? {})]);
   for (const id of [...ids].sort()) {
     const r = remoteCustom ? { value: normalizeCustomValue(remoteCustom[id]) } : undefined;
-    const o = fill(`customFields.${id}`, normalizeCustomValue(local.customFields[id]), r, (v) => v === null, customValueEquals);
+    const o = fill(`customFields.${id}`, normalizeCustomValue(local.customFields[id]), r, (v) => v === null, customValueEquals, outbound && sendable(id));
     if (o.base !== null) out.newBase.customFields[id] = o.base;
     if (o.toLocal) setCustom(out.toLocal, id, o.toLocal.value);
     if (o.toRemote) setCustom(out.toRemote, id, o.toRemote.value);
@@ -257,14 +271,15 @@ const emptyAtLink = (field: ScalarField, v: unknown) => (field === 'dnd' ? v !==
  *   Tandem's removals stay held), and the fill: Tandem's tags HighLevel neither has nor had (not in
  *   the ledger) are added to HighLevel. Unlike linkFill's union, a tag one side removed after the
  *   link is not put back.
+ * A custom field that is not `sendable` is not filled: it merges as Inbound.
  * Pass a complete read as `remote`.
  */
-export function mergeFill(input: { base: ContactFields; local: ContactFields; remote: Partial<ContactFields> }): MergeResult {
+export function mergeFill(input: { base: ContactFields; local: ContactFields; remote: Partial<ContactFields>; sendable?: Sendable }): MergeResult {
   // Inbound: nothing is sent and a field both sides changed goes to HighLevel (times do not matter).
   const out = mergeContact({ ...input, localChangedAt: 0, remoteChangedAt: 0, updateDirection: 'inbound' });
   // linkFill's toRemote is exactly "carried, empty in HighLevel, not empty in Tandem": those fields
   // go out instead of whatever the Inbound merge decided for them.
-  const fill = linkFill(input.local, input.remote, { outbound: true });
+  const fill = linkFill(input.local, input.remote, { outbound: true, sendable: input.sendable });
   const filled = new Set<FieldKey>();
   for (const field of SCALAR_FIELDS) {
     const value = fill.toRemote[field];
@@ -304,9 +319,13 @@ export function isEcho(remote: Partial<ContactFields>, base: ContactFields): boo
   return SYNC_FIELDS.every((field) => remote[field] === undefined || fieldEquals(field, remote[field], base[field]));
 }
 
-/** Fields Tandem changed that HighLevel has not received (the panel's "pending outbound"). */
-export function pendingLocal(base: ContactFields, local: ContactFields): FieldKey[] {
-  return differingFields(local, base);
+/**
+ * Fields Tandem changed that HighLevel has not received (the panel's "pending outbound"); with
+ * `sendable`, only those a push can send (a custom field HighLevel does not define is left out).
+ */
+export function pendingLocal(base: ContactFields, local: ContactFields, sendable?: Sendable): FieldKey[] {
+  const differing = differingFields(local, base);
+  return sendable ? differing.filter((f) => !f.startsWith('customFields.') || sendable(f.slice('customFields.'.length))) : differing;
 }
 
 /** Nothing to write on either side. */

@@ -16,7 +16,7 @@ import {
   type ContactFields, type ContactPatch, type FieldKey,
 } from './contact-model.ts';
 import { applyRemote } from './inbound.ts';
-import { linkFill, mergeContact, mergeFill, type MergeResult } from './merge.ts';
+import { linkFill, mergeContact, mergeFill, type MergeResult, type Sendable } from './merge.ts';
 import { findOwnCreate } from './own-create.ts';
 import type { OutboundDeps, PushResult } from './outbound.ts';
 
@@ -38,6 +38,11 @@ export interface Pass {
   update: Direction;
   ownerMap: OwnerMap;
   userMap: UserMap;
+  /**
+   * The custom fields HighLevel defines, as last listed: a value under another id is not sent
+   * (merge.ts). Undefined while they have never been listed: every value is sent.
+   */
+  sendable: Sendable | undefined;
   memory: PushMemory;
   result: PushResult;
 }
@@ -74,6 +79,7 @@ export async function pushLinked(pass: Pass, contact: Contact, link: Link): Prom
     localFieldChangedAt: contact.fieldChangedAt,
     remoteChangedAt: remote.dateUpdated ?? pass.deps.clock.now(),
     updateDirection: 'bidirectional',
+    sendable: pass.sendable,
   });
   try {
     const sent = await sendChanges(pass, contact, link.highlevelId, merge, remote.fields.ownerUserId ?? link.base.ownerUserId);
@@ -98,7 +104,7 @@ export async function pushFill(pass: Pass, contact: Contact, link: Link): Promis
   const doc = await pass.deps.api.getContact(link.highlevelId);
   if (!doc) return remoteGone(pass, link);
   const remote = remoteView(pass, doc);
-  const merge = mergeFill({ base: link.base, local: contact.fields, remote: remote.fields });
+  const merge = mergeFill({ base: link.base, local: contact.fields, remote: remote.fields, sendable: pass.sendable });
   try {
     const sent = await sendChanges(pass, contact, link.highlevelId, merge, remote.fields.ownerUserId ?? link.base.ownerUserId);
     settle(pass, contact, link.highlevelId, merge, remote.dateUpdated);
@@ -220,7 +226,7 @@ export async function pushNew(pass: Pass, contact: Contact, tried?: { since: num
   const match = found && unlinkedElsewhere(pass, contact, found);
   if (match) return linkExisting(pass, contact, match);
 
-  const { body, unmatchedOwner } = toHighLevelCreate(contact.fields, pass.locationId, pass.userMap);
+  const { body, unmatchedOwner } = toHighLevelCreate(sendableFields(pass, contact.fields), pass.locationId, pass.userMap);
   if (unmatchedOwner) noteUnmatched(pass, unmatchedOwner);
   let created;
   try {
@@ -311,20 +317,28 @@ export function heldByAnother(pass: Pass, other: { highlevelId?: string; name?: 
 async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact): Promise<Outcome> {
   if (liveHolder(pass.deps.db, pass.locationId, doc.id, contact.id)) throw new Error(heldByAnother(pass, { highlevelId: doc.id }));
   const remote = remoteView(pass, doc);
-  const fill = linkFill(contact.fields, remote.fields, { outbound: true });
+  const fill = linkFill(contact.fields, remote.fields, { outbound: true, sendable: pass.sendable });
   await sendChanges(pass, contact, doc.id, fill, remote.fields.ownerUserId ?? null);
   settle(pass, contact, doc.id, fill, remote.dateUpdated);
   return 'sent';
 }
 
+/** The contact's fields without the custom values HighLevel has no field for (Pass.sendable): what a create sends. */
+function sendableFields(pass: Pass, fields: ContactFields): ContactFields {
+  const { sendable } = pass;
+  if (!sendable) return fields;
+  return { ...fields, customFields: Object.fromEntries(Object.entries(fields.customFields).filter(([id]) => sendable(id))) };
+}
+
 /**
  * The ledger of a contact HighLevel just created is what HighLevel returned; where that differs
  * from Tandem (HighLevel normalised or dropped a value), Tandem takes it — except an owner we
- * could not send, which stays Tandem's and pending.
+ * could not send, which stays Tandem's and pending, and a custom value not sent (sendableFields),
+ * which stays Tandem's and pending, out of the ledger.
  */
 function linkCreated(pass: Pass, contact: Contact, doc: HighLevelContact, ownerUnsent: boolean): void {
   const remote = remoteView(pass, doc);
-  const base: ContactFields = { ...contact.fields, ...remote.fields };
+  const base: ContactFields = { ...sendableFields(pass, contact.fields), ...remote.fields };
   const toLocal: ContactPatch = {};
   const differs: FieldKey[] = [];
   for (const f of SCALAR_FIELDS) {
@@ -334,7 +348,9 @@ function linkCreated(pass: Pass, contact: Contact, doc: HighLevelContact, ownerU
       differs.push(f);
     }
   }
+  const unsent = new Set(Object.keys(contact.fields.customFields).filter((id) => pass.sendable && !pass.sendable(id)));
   for (const id of new Set([...Object.keys(contact.fields.customFields), ...Object.keys(base.customFields)])) {
+    if (unsent.has(id)) continue;
     if (!customValueEquals(base.customFields[id], contact.fields.customFields[id])) {
       (toLocal.customFields ??= {})[id] = base.customFields[id] ?? null;
       differs.push(`customFields.${id}`);

@@ -18,6 +18,11 @@
 //   overwritten, and its row stays, parked as any held edit (heldAfterFill).
 // - a direction set to Inbound sends nothing: the row is parked (still pending on the panel) and
 //   released when the setting turns Bi-directional, which then sends what changed since.
+// - a custom field value under an id the location's listed fields do not hold (written before
+//   Tandem checked writes, or of a field deleted in HighLevel since) is never sent, on a create or
+//   an update: HighLevel may refuse an unknown id, and the contact's other changes with it. It stays
+//   in Tandem, unsent, out of the ledger (merge.ts); a contact whose only change it is sends nothing
+//   and its row is done. While the fields have never been listed, every value is sent.
 // - archive: HighLevel's contact is deleted only when creation AND updates are both Bi-directional.
 //   Deleting is the one change that cannot be merged back, and with either direction Inbound the
 //   admin has said HighLevel's data is not Tandem's to take away; then the archive stays in Tandem
@@ -32,6 +37,7 @@
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
+import { listedCustomFieldIds } from '../../db/custom-fields.ts';
 import { ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
 import { getLinkByContact, tombstone, type Link } from '../../db/links.ts';
 import { completeOutbox, dueOutbox, failOutbox, PARKED_AT, unparkOutbox, type OutboxRow } from '../../db/outbox.ts';
@@ -45,7 +51,7 @@ import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highleve
 import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
 import { backoffMs } from '../highlevel/token-policy.ts';
 import { plainProblem, refusalReason } from './describe-error.ts';
-import type { FieldKey } from './contact-model.ts';
+import type { ContactFields, FieldKey } from './contact-model.ts';
 import { pendingLocal } from './merge.ts';
 import { heldByAnother, pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
 
@@ -110,6 +116,7 @@ export interface PushResult {
 export async function pushPending(deps: OutboundDeps, locationId: string): Promise<PushResult> {
   const { db, clock } = deps;
   const settings = deps.settings ?? getSyncSettings(db, locationId);
+  const customFieldIds = listedCustomFieldIds(db, locationId);
   const pass: Pass = {
     deps,
     locationId,
@@ -117,6 +124,7 @@ export async function pushPending(deps: OutboundDeps, locationId: string): Promi
     update: settings.updateDirection,
     ownerMap: deps.ownerMap ?? ownerMapFor(db, locationId),
     userMap: deps.userMap ?? userMapFor(db, locationId),
+    sendable: customFieldIds ? (id) => customFieldIds.has(id) : undefined,
     memory: deps.memory ?? { lookups: new Map() },
     result: { sent: 0, failed: 0, retried: 0, parked: 0, deferred: null, deferredReason: null, more: false, unmatchedOwners: [], notStuck: [] },
   };
@@ -224,7 +232,7 @@ function heldAfterFill(pass: Pass, row: OutboxRow): boolean {
   const contact = getContact(pass.deps.db, pass.locationId, row.contactId);
   const link = getLinkByContact(pass.deps.db, pass.locationId, row.contactId);
   if (!contact || contact.archivedAt !== null || !link || link.remoteDeletedAt !== null) return false;
-  return pendingLocal(link.base, contact.fields).length > 0;
+  return pendingLocal(link.base, contact.fields, pass.sendable).length > 0;
 }
 
 /** Location-wide conditions end the pass (the supervisor acts on them); the rest are this row's. */
@@ -271,6 +279,9 @@ async function pushRow(pass: Pass, row: OutboxRow): Promise<Outcome> {
   // A live contact whose HighLevel contact was deleted (tombstone) was restored in Tandem: for
   // HighLevel it is a new contact again, created (or linked by email or phone) as Contact creation allows.
   if (link && link.remoteDeletedAt === null) {
+    // Tandem's only changes are values no push sends (custom fields HighLevel does not define):
+    // nothing to read for, or to hold while updates are Inbound.
+    if (onlyUnsendable(pass, contact.fields, link)) return 'done';
     // A fill (the contact was just linked by email or phone) belongs to its creation: it goes out
     // with Contact creation Bi-directional even while updates are Inbound.
     const fillOnly = pass.update !== 'bidirectional';
@@ -282,6 +293,11 @@ async function pushRow(pass: Pass, row: OutboxRow): Promise<Outcome> {
   }
   if (pass.creation !== 'bidirectional') return 'parked';
   return pushNew(pass, contact, row.attempts > 0 ? { since: row.createdAt } : undefined);
+}
+
+/** Tandem holds changes HighLevel lacks, and none of them can be sent (Pass.sendable). */
+function onlyUnsendable(pass: Pass, fields: ContactFields, link: Link): boolean {
+  return pass.sendable !== undefined && pendingLocal(link.base, fields).length > 0 && pendingLocal(link.base, fields, pass.sendable).length === 0;
 }
 
 async function pushArchive(pass: Pass, link: Link | undefined): Promise<Outcome> {
