@@ -71,6 +71,13 @@ export interface MergeInput {
 export type Sendable = (customFieldId: string) => boolean;
 const everyField: Sendable = () => true;
 
+/** The fields without the custom values that are not `sendable`: what a create or a push sends. */
+export function sendableFields(fields: ContactFields, sendable: Sendable | undefined): ContactFields {
+  if (!sendable) return fields;
+  const kept = Object.entries(fields.customFields).filter(([id]) => sendable(id));
+  return kept.length === Object.keys(fields.customFields).length ? fields : { ...fields, customFields: Object.fromEntries(kept) };
+}
+
 interface Policy {
   outbound: boolean;
   /** Who wins a field both sides changed to different values. */

@@ -16,7 +16,7 @@ import {
   type ContactFields, type ContactPatch, type FieldKey,
 } from './contact-model.ts';
 import { applyRemote } from './inbound.ts';
-import { linkFill, mergeContact, mergeFill, type MergeResult, type Sendable } from './merge.ts';
+import { linkFill, mergeContact, mergeFill, sendableFields, type MergeResult, type Sendable } from './merge.ts';
 import { findOwnCreate } from './own-create.ts';
 import type { OutboundDeps, PushResult } from './outbound.ts';
 
@@ -226,7 +226,7 @@ export async function pushNew(pass: Pass, contact: Contact, tried?: { since: num
   const match = found && unlinkedElsewhere(pass, contact, found);
   if (match) return linkExisting(pass, contact, match);
 
-  const { body, unmatchedOwner } = toHighLevelCreate(sendableFields(pass, contact.fields), pass.locationId, pass.userMap);
+  const { body, unmatchedOwner } = toHighLevelCreate(sendableFields(contact.fields, pass.sendable), pass.locationId, pass.userMap);
   if (unmatchedOwner) noteUnmatched(pass, unmatchedOwner);
   let created;
   try {
@@ -323,13 +323,6 @@ async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact)
   return 'sent';
 }
 
-/** The contact's fields without the custom values HighLevel has no field for (Pass.sendable): what a create sends. */
-function sendableFields(pass: Pass, fields: ContactFields): ContactFields {
-  const { sendable } = pass;
-  if (!sendable) return fields;
-  return { ...fields, customFields: Object.fromEntries(Object.entries(fields.customFields).filter(([id]) => sendable(id))) };
-}
-
 /**
  * The ledger of a contact HighLevel just created is what HighLevel returned; where that differs
  * from Tandem (HighLevel normalised or dropped a value), Tandem takes it — except an owner we
@@ -338,7 +331,7 @@ function sendableFields(pass: Pass, fields: ContactFields): ContactFields {
  */
 function linkCreated(pass: Pass, contact: Contact, doc: HighLevelContact, ownerUnsent: boolean): void {
   const remote = remoteView(pass, doc);
-  const base: ContactFields = { ...sendableFields(pass, contact.fields), ...remote.fields };
+  const base: ContactFields = { ...sendableFields(contact.fields, pass.sendable), ...remote.fields };
   const toLocal: ContactPatch = {};
   const differs: FieldKey[] = [];
   for (const f of SCALAR_FIELDS) {

@@ -9,6 +9,11 @@
 // Tandem's field names, custom fields as `customFields.<id>`, and the owner as `assignedTo` holding
 // HighLevel user ids, so an undo can put HighLevel's exact previous owner back. `before` values are
 // HighLevel's raw text where it has one (an undo restores what was there, not Tandem's spelling).
+//
+// A custom field HighLevel does not define (`sendable` says no, as in the continuous sync: merge.ts)
+// is left out: its Tandem value is neither sent nor counted as a change, stays in Tandem, and the
+// ledger keeps what HighLevel holds for it (as a rule nothing), so it stays Tandem's own, pending.
+// Without `sendable` (the location's fields never listed) every value goes.
 import {
   fromHighLevel, toHighLevelCreate, toHighLevelUpdate,
   type CreateContactBody, type HighLevelContact, type OwnerMap, type UpdateContactBody, type UserMap,
@@ -17,6 +22,7 @@ import {
   SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, normalizeTags,
   type ContactFields, type ContactPatch, type CustomFieldValue, type ScalarField,
 } from '../contact-model.ts';
+import { sendableFields, type Sendable } from '../merge.ts';
 import type { FieldChange } from './types.ts';
 
 /** HighLevel's copy of a contact as a push compares it. */
@@ -52,6 +58,8 @@ export interface PushPlan {
   changes: FieldChange[];
   /** HighLevel writes the plan makes. */
   requests: number;
+  /** Custom field ids whose Tandem value differs from HighLevel's and is left out: HighLevel does not define them. */
+  unsent: string[];
 }
 
 /** A name or email the admin recognises (contact-model.ts). */
@@ -101,11 +109,15 @@ export function decidePush(input: {
   duplicateOf?: DuplicateOf;
   locationId: string;
   userMap: UserMap;
+  sendable?: Sendable | undefined;
 }): PushPlan {
-  const { contact, remote, userMap } = input;
-  const plan: PushPlan = { action: 'unchanged', reason: null, before: {}, after: {}, addedTags: [], ownerSent: true, changes: [], requests: 0 };
+  const { remote, userMap } = input;
+  const plan: PushPlan = { action: 'unchanged', reason: null, before: {}, after: {}, addedTags: [], ownerSent: true, changes: [], requests: 0, unsent: [] };
   if (input.goneRemote) return { ...plan, action: 'skipped', reason: 'deleted in HighLevel' };
   if (input.duplicateOf) return { ...plan, action: 'skipped', reason: duplicateReason(input.duplicateOf) };
+  const { sendable } = input;
+  const contact = sendableFields(input.contact, sendable);
+  plan.unsent = Object.keys(input.contact.customFields).filter((id) => !(id in contact.customFields));
 
   if (!remote) {
     const { body, unmatchedOwner } = toHighLevelCreate(contact, input.locationId, userMap);
@@ -155,6 +167,7 @@ export function decidePush(input: {
     plan.after[f] = mine;
     plan.changes.push({ field: f, from: theirs ?? null, to: mine });
   }
+  plan.unsent = plan.unsent.filter((id) => !customValueEquals(input.contact.customFields[id], remote.fields.customFields?.[id]));
   for (const [id, mine] of Object.entries(contact.customFields)) {
     const theirs: CustomFieldValue | undefined = remote.fields.customFields?.[id];
     if (customValueEquals(mine, theirs)) continue;
@@ -181,8 +194,9 @@ export function decidePush(input: {
  * with the written fields applied, so Tandem-only pending changes stay pending and HighLevel-only
  * changes still flow to Tandem. A new link (matched or created): Tandem's values, since HighLevel
  * now holds them wherever Tandem has one, except an owner that could not be sent (HighLevel's, as
- * Tandem reads it); where Tandem is empty the base is too, so HighLevel's values come into Tandem
- * and are never taken for a Tandem deletion.
+ * Tandem reads it) and a custom value not sent (`sendable`: HighLevel's, as a rule none); where Tandem
+ * is empty the base is too, so HighLevel's values come into Tandem and are never taken for a
+ * Tandem deletion.
  */
 export function ledgerAfter(input: {
   baseBefore: ContactFields | null;
@@ -192,11 +206,16 @@ export function ledgerAfter(input: {
   /** The `after.fields` actually written (see the header for the keys). */
   written: Recorded;
   addedTags: string[];
+  sendable?: Sendable | undefined;
 }): ContactFields {
-  const { baseBefore, contact, remote, written } = input;
+  const { baseBefore, contact, remote, written, sendable } = input;
   if (baseBefore === null) {
-    const base: ContactFields = { ...contact, tags: [...contact.tags].sort(), customFields: { ...contact.customFields } };
+    const base: ContactFields = { ...contact, tags: [...contact.tags].sort(), customFields: { ...sendableFields(contact, sendable).customFields } };
     if (!input.ownerSent) base.ownerUserId = remote?.fields.ownerUserId ?? null;
+    for (const id of Object.keys(contact.customFields)) {
+      const theirs = remote?.fields.customFields?.[id];
+      if (!(id in base.customFields) && theirs !== undefined && theirs !== null) base.customFields[id] = theirs;
+    }
     // Tags Tandem has that could not be added stay pending against the ledger.
     if (remote) base.tags = [...new Set([...(remote.fields.tags ?? []), ...input.addedTags])].filter((t) => contact.tags.includes(t)).sort();
     return base;

@@ -4,7 +4,9 @@
 // before anything is retried; a permanent HighLevel error is recorded as 'failed' with its reason.
 // A cancel or a failure between two writes of one record (the PUT went, the tags did not) commits
 // exactly what was written, so every record is either untouched or recorded as HighLevel holds it.
+import type { Db } from '../../../db/client.ts';
 import { dropOutboxIfInStep, getContact, type Contact } from '../../../db/contacts.ts';
+import { listedCustomFieldIds } from '../../../db/custom-fields.ts';
 import { getLinkByRemote, saveLink, type Link } from '../../../db/links.ts';
 import type { OperationItemRow } from '../../../db/operations.ts';
 import { transaction } from '../../../db/prepared.ts';
@@ -14,6 +16,7 @@ import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts'
 import { LocationPausedError, ReauthRequiredError } from '../../highlevel/token-provider.ts';
 import { isE164 } from '../contact-model.ts';
 import { plainProblem, refusalReason } from '../describe-error.ts';
+import type { Sendable } from '../merge.ts';
 import { findOwnCreate } from '../own-create.ts';
 import { LocationGoneError } from './patient-api.ts';
 import {
@@ -34,8 +37,17 @@ export interface Target {
   duplicateOf?: DuplicateOf;
 }
 
-export function planFor(t: Target, locationId: string, userMap: UserMap): PushPlan {
-  return decidePush({ contact: t.contact.fields, remote: t.remote, goneRemote: t.gone, ...(t.duplicateOf ? { duplicateOf: t.duplicateOf } : {}), locationId, userMap });
+export function planFor(t: Target, locationId: string, userMap: UserMap, sendable: Sendable | undefined): PushPlan {
+  return decidePush({ contact: t.contact.fields, remote: t.remote, goneRemote: t.gone, ...(t.duplicateOf ? { duplicateOf: t.duplicateOf } : {}), locationId, userMap, sendable });
+}
+
+/**
+ * The custom fields HighLevel defines, as last listed (push-plan.ts leaves out values under other
+ * ids); undefined while they have never been listed: every value goes. Read once per preview or run.
+ */
+export function sendableIn(db: Db, locationId: string): Sendable | undefined {
+  const ids = listedCustomFieldIds(db, locationId);
+  return ids ? (id) => ids.has(id) : undefined;
 }
 
 /** Tries of one record on a transient failure. */
@@ -45,6 +57,7 @@ export interface PushEnv {
   ctx: RunContext;
   userMap: UserMap;
   ownerMap: OwnerMap;
+  sendable: Sendable | undefined;
   /** Each record's item state in this run ('pending' or 'done'), by key. */
   states: Map<string, string>;
   /** Records done so far (progress). */
@@ -88,7 +101,7 @@ export async function pushOne(env: PushEnv, t: Target): Promise<void> {
     try {
       if (ask && remote === null) remote = await lookup(env, contact);
       ask = false;
-      const plan = planFor({ ...t, remote }, ctx.locationId, env.userMap);
+      const plan = planFor({ ...t, remote }, ctx.locationId, env.userMap, env.sendable);
       const result = await write(env, t, item, plan, remote, pending);
       if (result === 'done') return;
       // HighLevel already had the contact (a duplicate): push to it as a match instead.
@@ -211,7 +224,9 @@ function commit(env: PushEnv, t: Target, item: ItemBase, plan: PushPlan, remote:
   const now = ctx.clock.now();
   const done: ItemInput = { ...item, state: 'done', action, highlevelId, reason, before: undefined, after: written };
   if (highlevelId && (t.link === null || wroteAnything(written))) {
-    const base = ledgerAfter({ baseBefore: t.link?.base ?? null, contact: t.contact.fields, remote, ownerSent: plan.ownerSent, written: written.fields, addedTags: written.tags });
+    const base = ledgerAfter({
+      baseBefore: t.link?.base ?? null, contact: t.contact.fields, remote, ownerSent: plan.ownerSent, written: written.fields, addedTags: written.tags, sendable: env.sendable,
+    });
     transaction(ctx.db, () => {
       saveLink(ctx.db, { locationId: ctx.locationId, contactId: t.contact.id, highlevelId, base, remoteUpdatedAt: remote?.dateUpdated ?? null, now });
       // The edit this push sent no longer waits (nor counts as held).

@@ -19,9 +19,9 @@ import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts'
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { transaction } from '../../../db/prepared.ts';
 import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
-import { pendingLocal } from '../merge.ts';
+import { pendingLocal, type Sendable } from '../merge.ts';
 import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
-import { stopsRun } from './push-record.ts';
+import { sendableIn, stopsRun } from './push-record.ts';
 import { counted, emptyCounts, OperationCancelled, SAMPLE_SIZE, type BaseContext, type FieldChange, type Preview, type RunContext } from './types.ts';
 import type { UndoPart } from './undo.ts';
 
@@ -160,6 +160,7 @@ async function gather(ctx: BaseContext, target: OperationRow): Promise<{ restore
 
 async function preview(ctx: Parameters<UndoPart['preview']>[0], target: OperationRow): Promise<Preview> {
   const { restores, pages } = await gather(ctx, target);
+  const sendable = sendableIn(ctx.db, ctx.locationId);
   const counts = emptyCounts();
   const samples: Preview['samples'] = [];
   let writes = 0;
@@ -170,7 +171,7 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
     counts.highlevel[plan.action]++;
     writes += plan.requests;
     if (plan.reason === 'changed since the run') changed++;
-    if (plan.action === 'updated' && pendingAgain(ctx, r)) resent++;
+    if (plan.action === 'updated' && pendingAgain(ctx, r, sendable)) resent++;
     if (plan.action !== 'skipped' && samples.length < SAMPLE_SIZE) {
       samples.push({
         ...(r.item.contactId ? { contactId: r.item.contactId } : {}),
@@ -197,17 +198,18 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
 async function run(ctx: RunContext, target: OperationRow): Promise<void> {
   ctx.progress({ phase: 'reading HighLevel' });
   const { restores } = await gather(ctx, target);
+  const sendable = sendableIn(ctx.db, ctx.locationId);
   let done = 0;
   ctx.progress({ phase: 'restoring', total: restores.length, done });
   for (const r of restores) {
     const mine = ctx.item(r.item.key);
-    if (mine?.state !== 'done') await restoreOne(ctx, r, mine?.state === 'pending');
+    if (mine?.state !== 'done') await restoreOne(ctx, r, mine?.state === 'pending', sendable);
     ctx.progress({ done: ++done });
     ctx.step('after-record');
   }
 }
 
-async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean): Promise<void> {
+async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean, sendable: Sendable | undefined): Promise<void> {
   const highlevelId = r.item.highlevelId!;
   const item = { key: r.item.key, entity: 'contact' as const, side: 'highlevel' as const, contactId: r.item.contactId, highlevelId, label: r.item.label };
   const plan = decideUndo(r, resumed);
@@ -230,10 +232,10 @@ async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean): Promis
   try {
     ctx.step('after-highlevel-write');
   } catch (err) {
-    if (err instanceof OperationCancelled) settle(ctx, r, item, plan);
+    if (err instanceof OperationCancelled) settle(ctx, r, item, plan, sendable);
     throw err;
   }
-  settle(ctx, r, item, plan);
+  settle(ctx, r, item, plan, sendable);
 }
 
 /**
@@ -241,9 +243,10 @@ async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean): Promis
  * Where Tandem holds values the restored ledger does not (a Tandem edit the push had sent), that edit
  * is pending again, and it is queued as any pending Tandem change is: the push had emptied its
  * outbox row (the loop found it sent), and without one the two sides stayed apart while the panel
- * said nothing was waiting. The loop then sends it, or holds it, as Contact update says.
+ * said nothing was waiting. The loop then sends it, or holds it, as Contact update says. A value of
+ * a custom field HighLevel does not define (`sendable`) is not such an edit: no push sends it.
  */
-function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: string | null; highlevelId: string }, plan: UndoPlan): void {
+function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: string | null; highlevelId: string }, plan: UndoPlan, sendable: Sendable | undefined): void {
   const now = ctx.clock.now();
   transaction(ctx.db, () => {
     const contactId = item.contactId;
@@ -252,19 +255,19 @@ function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: str
       else {
         const link = getLinkByContact(ctx.db, ctx.locationId, contactId);
         saveLink(ctx.db, { locationId: ctx.locationId, contactId, highlevelId: link?.highlevelId ?? item.highlevelId, base: r.before.base, now });
-        if (pendingAgain(ctx, r)) enqueueOutbox(ctx.db, ctx.locationId, contactId, 'upsert', now);
+        if (pendingAgain(ctx, r, sendable)) enqueueOutbox(ctx.db, ctx.locationId, contactId, 'upsert', now);
       }
     }
     ctx.record({ ...item, entity: 'contact', side: 'highlevel', label: r.item.label, state: 'done', action: plan.action, after: { fields: r.before.fields, tags: plan.removeTags } });
   });
 }
 
-/** A restored (still linked) record whose live Tandem contact holds values its restored ledger does not. */
-function pendingAgain(ctx: BaseContext, r: Restore): boolean {
+/** A restored (still linked) record whose live Tandem contact holds values its restored ledger does not, that a push can send. */
+function pendingAgain(ctx: BaseContext, r: Restore, sendable: Sendable | undefined): boolean {
   const base = r.before.base;
   if (!r.item.contactId || base === null || r.before.created) return false;
   const contact = getContact(ctx.db, ctx.locationId, r.item.contactId);
-  return contact !== undefined && contact.archivedAt === null && pendingLocal(base, contact.fields).length > 0;
+  return contact !== undefined && contact.archivedAt === null && pendingLocal(base, contact.fields, sendable).length > 0;
 }
 
 export const pushUndo: UndoPart = { preview, run };

@@ -30,7 +30,7 @@ import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { isE164, type ContactFields } from '../contact-model.ts';
 import { APPLY_SLICE, nextTurn } from '../reconcile.ts';
 import { labelOf, remoteView, type DuplicateOf, type RemoteView } from './push-plan.ts';
-import { planFor, pushOne, type PushEnv, type Target } from './push-record.ts';
+import { planFor, pushOne, sendableIn, type PushEnv, type Target } from './push-record.ts';
 import { counted, emptyCounts, SAMPLE_SIZE, type BaseContext, type OperationHandler, type Preview, type RunContext } from './types.ts';
 export { pushUndo } from './push-undo.ts';
 
@@ -196,12 +196,15 @@ async function walk(w: Walk): Promise<{ pages: number }> {
 
 async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise<Preview> {
   const userMap = userMapFor(ctx.db, ctx.locationId);
+  const sendable = sendableIn(ctx.db, ctx.locationId);
   const counts = emptyCounts();
   const samples: Preview['samples'] = [];
   const met = new Set<string>();
   const unpairedOwners = new Set<string>();
   /** Skipped records by why: their linked HighLevel contact is gone, or another Tandem contact's HighLevel contact has their email or phone. */
   const skippedAs = { gone: 0, duplicate: 0 };
+  /** Contacts holding values of custom fields HighLevel does not define, which stay in Tandem. */
+  let unsent = 0;
   let writes = 0;
   const { pages } = await walk({
     ctx,
@@ -210,9 +213,10 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
     handled: (id) => met.has(id),
     async visit(t) {
       met.add(t.contact.id);
-      const plan = planFor(t, ctx.locationId, userMap);
+      const plan = planFor(t, ctx.locationId, userMap, sendable);
       counts.highlevel[plan.action]++;
       if (plan.action === 'skipped') skippedAs[t.duplicateOf ? 'duplicate' : 'gone']++;
+      if (plan.unsent.length) unsent++;
       writes += plan.requests;
       if (!plan.ownerSent && t.contact.fields.ownerUserId) unpairedOwners.add(t.contact.fields.ownerUserId);
       if ((plan.action === 'created' || plan.action === 'updated') && samples.length < SAMPLE_SIZE) {
@@ -241,6 +245,9 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
   if (unpairedOwners.size) {
     notes.push(`${counted(unpairedOwners.size, 'Tandem owner has', 'Tandem owners have')} no paired HighLevel user: their contacts are pushed without an owner change (Sync users repairs pairings).`);
   }
+  if (unsent) {
+    notes.push(`${counted(unsent, 'contact has', 'contacts have')} values in custom fields that HighLevel doesn’t have: those values stay in Tandem and aren’t sent.`);
+  }
   notes.push('Fields that are empty in Tandem never clear HighLevel’s values, and tags only present in HighLevel are kept.');
   const requests = pages + writes;
   return { counts, samples, requests, durationMs: floorMs(requests, ctx.rate), notes };
@@ -254,6 +261,7 @@ async function run(ctx: RunContext): Promise<void> {
     ctx,
     userMap: userMapFor(ctx.db, ctx.locationId),
     ownerMap: ownerMapFor(ctx.db, ctx.locationId),
+    sendable: sendableIn(ctx.db, ctx.locationId),
     states: itemStates(ctx),
     done: 0,
     total,
