@@ -10,6 +10,8 @@
 //   (into an archived Tandem contact too, which stays archived);
 //   HighLevel's changes are written to Tandem (origin 'remote', so nothing is queued back), Tandem's
 //   pending changes stay pending (the ledger records what HighLevel holds, never what it does not);
+//   the contact is queued for HighLevel only for changes a push can send: a value of a custom field
+//   HighLevel does not define (as last listed) is not one (merge.ts `sendable`);
 // - not linked → linked to the Tandem contact with the same email (case-insensitive), else the
 //   same E.164 phone, that is not linked yet; else created in Tandem;
 // - deleted → the Tandem contact is archived (restorable) and the link tombstoned.
@@ -17,6 +19,7 @@
 // here makes an HTTP call.
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
+import { listedCustomFieldIds } from '../../db/custom-fields.ts';
 import {
   archiveContact, findContactsByEmail, findContactsByPhone, getContact, insertContact, liveContactsByKeys, unlinkedAfterFailedCreate, updateContact,
   type Contact,
@@ -27,13 +30,19 @@ import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import { WEBHOOK_SNAPSHOT_FIELDS, type RemoteContact } from '../highlevel/contact-mapping.ts';
 import { SCALAR_FIELDS, emptyContact, fieldEquals, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
-import { isEcho, linkFill, mergeContact, pendingLocal, type MergeResult } from './merge.ts';
+import { isEcho, linkFill, mergeContact, pendingLocal, type MergeResult, type Sendable } from './merge.ts';
 
 export interface InboundDeps {
   db: Db;
   /** Epoch ms of this apply (the injected clock's now). */
   now: number;
   settings: { creationDirection: Direction; updateDirection: Direction };
+  /**
+   * The location's custom field ids as HighLevel last listed them (listedCustomFieldIds; null:
+   * never listed), when the caller read them for its pass. Absent: read here, and only for a
+   * contact whose Tandem custom values differ from the ledger (once per applyRemotePage batch).
+   */
+  customFieldIds?: ReadonlySet<string> | null;
   log?: Logger;
 }
 
@@ -66,7 +75,7 @@ export function applyRemote(deps: InboundDeps, locationId: string, remote: Remot
   // better-sqlite3 transactions are synchronous: the contact, its ledger and any outbox row move
   // together. The repositories are handed `deps.db` itself (its transaction is the connection's),
   // so they reuse the statements they prepared for it.
-  return transaction(deps.db, () => apply(deps, locationId, remote, opts, link));
+  return transaction(deps.db, () => apply(deps, locationId, remote, opts, listedFields(deps, locationId), link));
 }
 
 /**
@@ -82,7 +91,8 @@ export function applyRemote(deps: InboundDeps, locationId: string, remote: Remot
 export function applyRemotePage(deps: InboundDeps, locationId: string, remotes: readonly RemoteInput[], opts: ApplyOptions): InboundOutcome[] {
   return transaction(deps.db, () => {
     const plan = planBatch(deps.db, locationId, remotes);
-    if (!plan) return remotes.map((remote) => apply(deps, locationId, remote, opts));
+    const sendable = listedFields(deps, locationId);
+    if (!plan) return remotes.map((remote) => apply(deps, locationId, remote, opts, sendable));
     // The updatedAt written last while only new contacts are written in a row (see insertContact).
     let latest: number | undefined;
     return remotes.map((remote) => {
@@ -91,12 +101,27 @@ export function applyRemotePage(deps: InboundDeps, locationId: string, remotes: 
         return 'created';
       }
       latest = undefined;
-      return apply(deps, locationId, remote, opts, plan.links.get(remoteId(remote)) ?? null);
+      return apply(deps, locationId, remote, opts, sendable, plan.links.get(remoteId(remote)) ?? null);
     });
   });
 }
 
 const remoteId = (remote: RemoteInput) => ('deleted' in remote ? remote.deleted : remote.id);
+
+/**
+ * Whether a custom field's value may go to HighLevel (merge.ts Sendable): a field HighLevel defines,
+ * or any while the fields have never been listed. The listing is read at the first question (most
+ * applies ask none: see apply), and once for all the contacts this is handed to.
+ */
+function listedFields(deps: InboundDeps, locationId: string): Sendable {
+  let ids = deps.customFieldIds;
+  return (id) => {
+    if (ids === undefined) ids = listedCustomFieldIds(deps.db, locationId);
+    return ids === null || ids.has(id);
+  };
+}
+
+const isCustom = (field: string) => field.startsWith('customFields.');
 
 /**
  * For a batch of distinct HighLevel contacts: their links, and which of them are new to Tandem (no
@@ -143,12 +168,12 @@ export function heldMatchKeys(db: Db, locationId: string, keys: readonly { email
  * `known`: the record's link as read for its batch (null: none), else it is read here. Valid as
  * long as nothing wrote this HighLevel contact's link since (planBatch).
  */
-function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions, known?: Link | null): InboundOutcome {
+function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions, listed: Sendable, known?: Link | null): InboundOutcome {
   const { db, now } = deps;
   if ('deleted' in remote) return applyDeletion(deps, locationId, remote.deleted, known);
 
   const link = known === undefined ? getLinkByRemote(db, locationId, remote.id) : (known ?? undefined);
-  if (!link) return applyUnlinked(deps, locationId, remote, opts);
+  if (!link) return applyUnlinked(deps, locationId, remote, opts, listed);
   if (link.remoteDeletedAt !== null) return 'tombstoned';
   if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt && !isLedgerVersion(remote, link, opts)) {
     return 'stale';
@@ -170,8 +195,12 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   const archived = local.archivedAt !== null;
   if (archived && !isKeyless(remote.fields) && findMatch(db, locationId, remote.fields)) {
     deleteLink(db, locationId, local.id);
-    return applyUnlinked(deps, locationId, remote, opts);
+    return applyUnlinked(deps, locationId, remote, opts, listed);
   }
+  const pending = pendingLocal(link.base, local.fields);
+  // Whether HighLevel defines a field decides only what becomes of a Tandem change of it: without
+  // one to a custom field, the merge and the outbox need not ask (nor read the listing).
+  const sendable = pending.some(isCustom) ? listed : undefined;
   const merge = mergeContact({
     base: link.base,
     local: local.fields,
@@ -180,6 +209,7 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
     localFieldChangedAt: local.fieldChangedAt,
     remoteChangedAt: remote.dateUpdated ?? now,
     updateDirection: deps.settings.updateDirection,
+    sendable,
   });
   const written = writeLocal(deps, local, merge);
   const base = held(link.base, remote.fields);
@@ -190,7 +220,9 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   if (!archived && deps.settings.updateDirection === 'bidirectional' && sendsSomething(merge)) enqueueOutbox(db, locationId, local.id, 'upsert', now);
   // Tandem's held change was overtaken (HighLevel's value won, or HighLevel came to the same
   // value): with nothing left to send, its row goes, or the panel would count it as held.
-  else if (!archived && pendingLocal(link.base, local.fields).length > 0 && pendingLocal(base, (written ?? local).fields).length === 0) dropOutbox(db, locationId, local.id);
+  else if (!archived && (sendable ? pendingLocal(link.base, local.fields, sendable) : pending).length > 0 && pendingLocal(base, (written ?? local).fields, sendable).length === 0) {
+    dropOutbox(db, locationId, local.id);
+  }
   return written ? 'updated' : 'unchanged';
 }
 
@@ -230,7 +262,7 @@ function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: strin
   return 'archived';
 }
 
-function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteContact, opts: ApplyOptions): InboundOutcome {
+function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteContact, opts: ApplyOptions, listed: Sendable): InboundOutcome {
   const { db, now } = deps;
   const match = findMatch(db, locationId, remote.fields);
   if (!match) {
@@ -240,9 +272,11 @@ function applyUnlinked(deps: InboundDeps, locationId: string, remote: RemoteCont
   // HighLevel's values win where it has them. Tandem's values for HighLevel's empty fields are left
   // to the outbox: with Contact creation Bi-directional as a fill (the link completes the contact's
   // creation, so it goes out whatever the update direction, as when Tandem's push finds the
-  // match); otherwise as any Tandem change, sent once updates are Bi-directional.
+  // match); otherwise as any Tandem change, sent once updates are Bi-directional. A Tandem value of
+  // a custom field HighLevel does not define fills nothing: it stays Tandem's, pending, unqueued.
   const outbound = deps.settings.creationDirection === 'bidirectional';
-  const fill = linkFill(match.fields, remote.fields, { outbound: true });
+  const sendable = Object.keys(match.fields.customFields).length > 0 ? listed : undefined;
+  const fill = linkFill(match.fields, remote.fields, { outbound: true, sendable });
   writeLocal(deps, match, fill);
   // saveLink, not insertLink: a contact restored in Tandem keeps its tombstoned link row, which moves here.
   saveLink(db, { locationId, contactId: match.id, highlevelId: remote.id, base: held(fill.newBase, remote.fields), remoteUpdatedAt: remote.dateUpdated ?? null, now });
