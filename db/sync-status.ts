@@ -1,12 +1,14 @@
 // Read-only figures for the Sync tab's status strip: what waits each way, the latest change each
 // way and the latest problem. Reads through the owning repositories; the counts only this strip
-// needs (pending webhooks, what waits to go out by kind) are read here. Never writes.
-import { and, count, eq, isNull, ne, sql } from 'drizzle-orm';
+// needs (pending webhooks, what waits to go out by kind) are read here, and so is the list of what
+// waits to go out that the settings' Save previews before a switch to Bi-directional sends it.
+// Never writes.
+import { and, count, desc, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { customFieldsProblem } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';
 import { failedOutbox, outboxCounts, retryingOutbox } from './outbox.ts';
-import { contactLinks, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
+import { contactLinks, contacts, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
 import { getSyncSettings } from './sync-settings.ts';
 import { getSyncState } from './sync-state.ts';
 
@@ -96,4 +98,60 @@ function pendingByKind(db: Db, locationId: string): { pendingOutboundNew: number
     .groupBy(linked)
     .all();
   return { pendingOutboundNew: rows.find((r) => !r.linked)?.n ?? 0, pendingOutboundEdits: rows.find((r) => r.linked)?.n ?? 0 };
+}
+
+/**
+ * What sending a waiting change does in HighLevel: create the contact ('new': not linked, or its
+ * HighLevel contact deleted), send a linked contact's edits ('edit'), or fill the empty fields of
+ * the HighLevel contact a Tandem contact was just linked to by email or phone ('fill').
+ */
+export type PendingKind = 'new' | 'edit' | 'fill';
+
+export interface PendingOfKind {
+  count: number;
+  /** The most recently changed of them, newest first, at most the sample asked for. */
+  contactIds: string[];
+}
+
+/**
+ * The location's live contacts whose changes wait to go out (pending; deletions are never held),
+ * by kind: how many, and a sample of the latest. Archived contacts and rows of contacts no longer
+ * in Tandem are left out: sending them creates and edits nothing. Which kinds a setting holds back
+ * is server/sync/release-preview.ts's to say.
+ */
+export function pendingOutboundOfKinds(db: Db, locationId: string, sample: number): Record<PendingKind, PendingOfKind> {
+  const kind = sql<PendingKind>`case when ${contactLinks.contactId} is null or ${contactLinks.remoteDeletedAt} is not null then 'new' when ${outboxTable.kind} = 'fill' then 'fill' else 'edit' end`;
+  const where = and(
+    eq(outboxTable.locationId, locationId),
+    eq(outboxTable.status, 'pending'),
+    ne(outboxTable.kind, 'archive'),
+    isNull(contacts.archivedAt),
+  );
+  const counts = db
+    .select({ kind, n: count() })
+    .from(outboxTable)
+    .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
+    .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
+    .where(where)
+    .groupBy(kind)
+    .all();
+  const result = {} as Record<PendingKind, PendingOfKind>;
+  for (const k of ['new', 'edit', 'fill'] as const) {
+    const n = counts.find((r) => r.kind === k)?.n ?? 0;
+    const contactIds =
+      n === 0 || sample <= 0
+        ? []
+        : db
+            .select({ contactId: outboxTable.contactId })
+            .from(outboxTable)
+            .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
+            .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
+            .where(and(where, sql`${kind} = ${k}`))
+            .orderBy(desc(outboxTable.updatedAt), desc(outboxTable.id))
+            .limit(sample)
+            .all()
+            .map((r) => r.contactId);
+    result[k] = { count: n, contactIds };
+  }
+  return result;
 }

@@ -1,7 +1,9 @@
 // The panel's Sync tab API: the location's sync settings, the status strip and the recent changes
 // to settings; admins save settings and pause or resume. A save names only the settings the admin
 // changed and the revision its draft began from, and is refused (409) rather than overwrite a
-// change another admin made to one of them since. The tenant is the session's location only.
+// change another admin made to one of them since. Before a save that turns a setting Bi-directional,
+// the panel asks what it would send to HighLevel at once (the preview). The tenant is the session's
+// location only.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
@@ -11,7 +13,9 @@ import { DIRECTIONS, type Direction } from '../../db/schema.ts';
 import { getSyncSettings, settingsChangedSince, settingsHistory, settingsRevision, updateSyncSettings, type SyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { syncStatus, type SyncStatus } from '../../db/sync-status.ts';
 import { getContact } from '../../db/contacts.ts';
+import { customFieldList } from '../../db/custom-fields.ts';
 import { contactLabel } from '../sync/contact-model.ts';
+import { releasePreview, type ReleasePreview } from '../sync/release-preview.ts';
 import { requireAdmin, type PanelSession } from '../auth/session.ts';
 import { tenant } from './tenant.ts';
 
@@ -34,6 +38,12 @@ const settingsBody = z
     revision: z.number().int().nonnegative(),
   })
   .refine((b) => FORM_SETTINGS.some((k) => b[k] !== undefined), { message: 'name at least one setting to change', path: [] });
+
+/** The settings as a save would leave them: both, whatever the draft changes. */
+const previewQuery = z.strictObject({
+  creationDirection: z.enum(DIRECTIONS),
+  updateDirection: z.enum(DIRECTIONS),
+});
 
 type Iso = string;
 
@@ -98,6 +108,17 @@ export interface SyncView {
   history: SettingsChangeView[];
   /** Admins may change settings and pause; plain users see the same, read-only. */
   canEdit: boolean;
+}
+
+/**
+ * What saving the queried settings would send to HighLevel at once: what the saved settings hold
+ * back and the queried ones release (nothing when they release nothing).
+ */
+export interface ReleasePreviewView extends ReleasePreview {
+  /** The saved settings the preview was made from; the save itself still checks its draft's revision. */
+  settings: SyncSettingsView;
+  /** The names of the custom fields the samples change (`customFields.<id>` → "Lead score"), as HighLevel last listed them. */
+  fieldNames: Record<string, string>;
 }
 
 export interface PanelSyncDeps {
@@ -169,6 +190,17 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
     return settingsView(db, change(session, patch));
   });
 
+  app.get('/api/panel/sync/settings/preview', { ...tenant('session') }, async (req, reply): Promise<ReleasePreviewView> => {
+    const { session } = await app.panelSessions.authenticate(req);
+    requireAdmin(session);
+    const query = previewQuery.safeParse(req.query ?? {});
+    if (!query.success) throw invalidPreview(query.error);
+    const saved = getSyncSettings(db, session.locationId);
+    const preview = releasePreview(db, session.locationId, saved, query.data);
+    reply.header('cache-control', 'no-store');
+    return { ...preview, settings: settingsView(db, saved), fieldNames: fieldNamesOf(db, session.locationId, preview) };
+  });
+
   // Pause and resume take no body; the answer is the whole tab, so the panel redraws from it.
   for (const [path, paused] of [
     ['/api/panel/sync/pause', true],
@@ -187,6 +219,27 @@ function iso(ms: number): Iso;
 function iso(ms: number | null): Iso | null;
 function iso(ms: number | null): Iso | null {
   return ms === null ? null : new Date(ms).toISOString();
+}
+
+/**
+ * A preview's query refused: what is wrong with the settings named first, unknown parameters only
+ * once they are right, so that one mistake is told at a time and the same way whatever else the
+ * query carries.
+ */
+function invalidPreview(error: z.ZodError): AppError {
+  const settings = error.issues.filter((i) => i.code !== 'unrecognized_keys');
+  const unknown = error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []));
+  const what = settings.length ? settings.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ') : `unknown parameters: ${unknown.join(', ')}`;
+  return new AppError(400, 'invalid_request', `Invalid preview request: ${what}. Name both settings (creationDirection and updateDirection) and nothing else.`);
+}
+
+/** The names of the custom fields `preview`'s samples change, from the location's listed definitions. */
+function fieldNamesOf(db: Db, locationId: string, preview: ReleasePreview): Record<string, string> {
+  const fields = new Set(preview.updated.samples.flatMap((s) => s.changes.map((c) => c.field)).filter((f) => f.startsWith('customFields.')));
+  if (!fields.size) return {};
+  const names: Record<string, string> = {};
+  for (const d of customFieldList(db, locationId).definitions) if (fields.has(`customFields.${d.id}`)) names[`customFields.${d.id}`] = d.name;
+  return names;
 }
 
 function settingsView(db: Db, s: SyncSettings): SyncSettingsView {

@@ -351,6 +351,8 @@ describe('the Contacts tab', () => {
     // Bi-directional: the held edit goes, and the same dialog says an edit goes out.
     await panel.getByTestId('setting-update').getByRole('radio', { name: /^Bi-directional/ }).check();
     await panel.getByTestId('sync-save').click();
+    // Saving releases the held edit: the panel first shows what goes out, and Save and send sends it.
+    await panel.getByTestId('sync-release').getByTestId('sync-release-confirm').click();
     await panel.getByTestId('sync-save-status').getByText('Settings saved').waitFor();
     expect(getSyncSettings(db, location).updateDirection).toBe('bidirectional');
     await panel.getByRole('tab', { name: 'Contacts' }).click();

@@ -7,14 +7,20 @@
 // who and when and saved over only when asked; a plain user sees the same settings disabled; pause
 // and resume (the header shows the pause too), and the status strip's counts and latest problem (its
 // times in the viewer's zone). Keyboard focus: a ring that stands out, on a selected card too, and
-// Discard leaves it on the group it reset, not on the page's body.
-import { existsSync } from 'node:fs';
+// Discard leaves it on the group it reset, not on the page's body. A switch to Bi-directional that
+// releases a held edit first shows what goes out (the count, the contact and the field's change):
+// Cancel sends and saves nothing, Save and send saves and the edit reaches HighLevel; a check that
+// fails says so and saves nothing until Retry reads it.
+import { existsSync, mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
+import { listRecentContacts, updateContact } from '../../db/contacts.ts';
+import { customFieldList } from '../../db/custom-fields.ts';
+import { getLinkByContact } from '../../db/links.ts';
 import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
 import { getSyncSettings, updateSyncSettings } from '../../db/sync-settings.ts';
-import { until } from '../helpers/emulator.ts';
+import { call, until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
 const world = sandboxInBrowser('sync-tab');
@@ -137,7 +143,7 @@ describe('the Sync tab', () => {
 
     // Saved from the keyboard: Tab reaches Save, Enter saves, focus lands on the confirmation.
     await page.keyboard.press('Tab');
-    expect(await save.evaluate((el) => el === document.activeElement)).toBe(true);
+    await expect.poll(() => save.evaluate((el) => el === document.activeElement)).toBe(true);
     await page.keyboard.press('Enter');
     await panel.getByTestId('sync-save-status').getByText('Settings saved').waitFor();
     expect(await panel.getByTestId('sync-save-status').evaluate((el) => el === document.activeElement)).toBe(true);
@@ -407,5 +413,128 @@ describe('the status strip', () => {
     expect(await connection.innerText()).toContain('Connected');
     expect(getSyncSettings(db, location).paused).toBe(false);
     await page.close();
+  });
+});
+
+describe('a save that sends held work', () => {
+  const SHOTS = '.scratch/release';
+
+  /**
+   * The panel as the admin, who sets Contact update to Inbound (no dialog: nothing goes out), then
+   * a linked demo contact's lead score edited in Tandem: an edit held until Contact update is
+   * Bi-directional. Set through the panel, so the location's loop is told at once and no pass of
+   * it still runs with the earlier setting when the edit is made.
+   */
+  async function holdAnEdit() {
+    restore({ creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    const opened = await openAsAdmin();
+    const { panel, db, location } = opened;
+    await radio(panel, 'update', 'Inbound').check();
+    await panel.getByTestId('sync-save').click();
+    await panel.getByTestId('sync-save-status').getByText('Settings saved. Tandem syncs with them from now on.').waitFor();
+    expect(await panel.getByTestId('sync-release').isHidden()).toBe(true);
+    expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
+
+    const lead = await until(() => customFieldList(db, location).definitions.find((f) => f.name === 'Lead score'), 'the custom fields listed', 30_000);
+    const contact = await until(
+      () => listRecentContacts(db, location, { limit: 50 }).contacts.find((c) => c.fields.firstName && getLinkByContact(db, location, c.id) && !getOutbox(db, location, c.id)),
+      'a linked demo contact',
+      30_000,
+    );
+    const link = getLinkByContact(db, location, contact.id)!;
+    const was = link.base.customFields[lead.id] ?? null;
+    const score = was === 99 ? 98 : 99;
+    updateContact(db, { locationId: location, id: contact.id, patch: { customFields: { [lead.id]: score } }, now: Date.now(), origin: 'local' });
+    expect(getOutbox(db, location, contact.id)).toMatchObject({ status: 'pending', kind: 'upsert' });
+    const name = [contact.fields.firstName, contact.fields.lastName].filter(Boolean).join(' ');
+    return { ...opened, lead, contact, link, name, was, score };
+  }
+
+  /** The lead score HighLevel holds for the contact (the location's own token, like another integration). */
+  async function highLevelScore(highlevelId: string, fieldId: string): Promise<unknown> {
+    const res = await call<{ contact: { customFields?: Array<{ id: string; value: unknown }> } }>(sandbox().highlevelUrl, 'GET', `/contacts/${highlevelId}`, { token: demoLocation().privateToken });
+    expect(res.status).toBe(200);
+    return res.body.contact.customFields?.find((f) => f.id === fieldId)?.value ?? null;
+  }
+
+  it('shows the held edit and its field’s change before sending it; Cancel sends nothing, Save and send does', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const held = await holdAnEdit();
+    const { page, panel, db, location } = held;
+    const inHighLevel = await highLevelScore(held.link.highlevelId, held.lead.id);
+    await radio(panel, 'update', 'Bi-directional').check();
+    const save = panel.getByTestId('sync-save');
+    await save.click();
+    const dialog = panel.getByTestId('sync-release');
+    await dialog.getByTestId('sync-release-summary').waitFor();
+    expect(await dialog.getByRole('heading', { level: 2 }).innerText()).toBe('Send held changes to HighLevel?');
+    expect(await dialog.getByTestId('sync-release-summary').innerText()).toContain('Saving turns Contact update to Bi-directional');
+    expect(await dialog.getByTestId('sync-release-updated-count').innerText()).toBe('Edits of 1 contact will be sent to HighLevel.');
+    expect(await dialog.getByTestId('sync-release-created-count').count()).toBe(0);
+    expect(await dialog.getByTestId('sync-release-updated').innerText()).toContain(held.name);
+    expect(await dialog.getByTestId('sync-release-change').allInnerTexts()).toEqual([`Lead score: ${held.was ?? 'empty'} → ${held.score}`]);
+    // Focus starts on Cancel, the safe way out.
+    await expect.poll(() => dialog.getByTestId('sync-release-cancel').evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.screenshot({ path: `${SHOTS}/release-dialog.png` });
+
+    // Cancel: nothing saved, nothing sent; the draft stays, and focus goes back to Save.
+    await dialog.getByTestId('sync-release-cancel').click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await panel.getByTestId('sync-save-status').innerText()).toBe('Not saved, and nothing was sent. Your changes stay here until you save or discard them.');
+    await expect.poll(() => save.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(true);
+    expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
+    expect(getOutbox(db, location, held.contact.id)).toMatchObject({ status: 'pending' });
+    expect(await highLevelScore(held.link.highlevelId, held.lead.id)).toEqual(inHighLevel);
+
+    // Save and send: saved, and the edit reaches HighLevel.
+    await save.click();
+    await dialog.getByTestId('sync-release-confirm').waitFor();
+    expect(await dialog.getByTestId('sync-release-confirm').innerText()).toBe('Save and send');
+    await dialog.getByTestId('sync-release-confirm').click();
+    await panel.getByTestId('sync-save-status').getByText('Settings saved. Tandem is sending the held change to HighLevel now.').waitFor();
+    expect(await dialog.isHidden()).toBe(true);
+    expect(getSyncSettings(db, location).updateDirection).toBe('bidirectional');
+    await expect.poll(() => highLevelScore(held.link.highlevelId, held.lead.id), { timeout: 15_000 }).toEqual(held.score);
+    await page.screenshot({ path: `${SHOTS}/release-saved.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('says when what a save would send cannot be read, saves nothing, and reads it again on Retry', async () => {
+    const held = await holdAnEdit();
+    const { page, panel, db, location } = held;
+    let refused = 0;
+    await page.route('**/api/panel/sync/settings/preview**', async (route) => {
+      refused++;
+      await route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unavailable', message: 'Tandem is restarting' } }) });
+    });
+    await radio(panel, 'update', 'Bi-directional').check();
+    await panel.getByTestId('sync-save').click();
+    const dialog = panel.getByTestId('sync-release');
+    const error = dialog.getByTestId('sync-release-error');
+    await error.waitFor();
+    expect(await error.innerText()).toBe('Tandem could not check what saving would send to HighLevel: Tandem is restarting. Nothing is saved. Retry, or cancel to keep your changes unsaved.');
+    expect(await dialog.getByTestId('sync-release-confirm').count()).toBe(0);
+    expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
+    await page.screenshot({ path: `${SHOTS}/release-check-failed.png` });
+
+    // Retry, refused again: still nothing saved. Once Tandem answers, Retry shows what goes out.
+    await dialog.getByTestId('sync-release-retry').click();
+    await until(() => refused === 2, 'the second check');
+    await error.waitFor();
+    expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
+    await page.unroute('**/api/panel/sync/settings/preview**');
+    await dialog.getByTestId('sync-release-retry').click();
+    await dialog.getByTestId('sync-release-updated-count').waitFor();
+    expect(await dialog.getByTestId('sync-release-change').allInnerTexts()).toEqual([`Lead score: ${held.was ?? 'empty'} → ${held.score}`]);
+    // Retry is gone: focus is on Cancel, not on the page behind.
+    await expect.poll(() => dialog.getByTestId('sync-release-cancel').evaluate((el) => el === document.activeElement)).toBe(true);
+    // Escape is Cancel.
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await panel.getByTestId('sync-save-status').innerText()).toContain('Not saved, and nothing was sent.');
+    expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
+    await page.close();
+    restore({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
   });
 });

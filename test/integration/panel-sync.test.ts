@@ -4,17 +4,21 @@
 // the settings it names and is refused (409) when another admin changed one of them after its
 // draft began, pause and resume are audited, the status strip counts what the repositories hold and
 // says in plain words when HighLevel no longer accepts Tandem, and the location comes from the
-// session only.
+// session only. Before a save that turns a setting Bi-directional, the preview says what it would
+// send at once: the held new contacts and edits, counted and sampled with the fields that change,
+// for admins only, of the session's location only, from a strict query.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { archiveContact, createContact, updateContact } from '../../db/contacts.ts';
+import { saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { tombstone, upsertLink } from '../../db/links.ts';
 import { completeOutbox, enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
-import { getSyncSettings } from '../../db/sync-settings.ts';
+import { getSyncSettings, updateSyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
-import { emptyContact } from '../../server/sync/contact-model.ts';
+import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { USER_INACTIVE } from '../../server/auth/session.ts';
 import { REAUTH_REASON, ReauthRequiredError } from '../../server/highlevel/token-provider.ts';
-import type { SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
+import type { ReleasePreviewView, SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
 import { control, until } from '../helpers/emulator.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
@@ -332,6 +336,138 @@ describe('status strip', () => {
   it('without a session there is nothing', async () => {
     const res = await fetch(`${t.url}/api/panel/sync`);
     expect(res.status).toBe(401);
+  });
+});
+
+describe('the preview of a save that sends held work', () => {
+  const LEAD = 'cfLeadScore00000001';
+  const preview = (token: string, creationDirection: string, updateDirection: string) =>
+    api<ReleasePreviewView>('GET', `/api/panel/sync/settings/preview?${new URLSearchParams({ creationDirection, updateDirection })}`, token);
+  const setSettings = (locationId: string, patch: SyncSettingsPatch) =>
+    updateSyncSettings(t.db, { locationId, patch, user: { id: 'test', name: 'Test' }, now: Date.now() });
+  const fields = (f: Partial<ContactFields>): ContactFields => ({ ...emptyContact(), ...f });
+
+  /** A contact in HighLevel (linked, its ledger `base`), then edited in Tandem to `edit`: a held edit. */
+  function heldEdit(locationId: string, id: string, base: Partial<ContactFields>, edit: Parameters<typeof updateContact>[1]['patch'], tags: string[] = []) {
+    const now = Date.now();
+    const contact = createContact(t.db, { locationId, id, fields: fields(base), now, origin: 'remote' });
+    upsertLink(t.db, { locationId, contactId: contact.id, highlevelId: `hl-${id}`, base: contact.fields, now });
+    updateContact(t.db, { locationId, id, patch: edit, tags: { add: tags, remove: [] }, now: now + 1, origin: 'local' });
+  }
+
+  let tokenA: string;
+  beforeAll(async () => {
+    tokenA = await signIn(agencyA.adminId, A.id);
+    // Paused, so A's loop leaves the rows below alone; both directions Inbound: everything is held.
+    await api('POST', '/api/panel/sync/pause', tokenA);
+    setSettings(A.id, { creationDirection: 'inbound', updateDirection: 'inbound' });
+    saveCustomFieldDefinitions(t.db, A.id, [{ id: LEAD, name: 'Lead score', fieldKey: 'contact.lead_score', dataType: 'NUMERICAL', options: [], position: 0 }], Date.now());
+    // Not in HighLevel: created there once Contact creation is Bi-directional.
+    createContact(t.db, { locationId: A.id, id: 'c-held-new', fields: fields({ firstName: 'Nora', lastName: 'New', email: 'nora@alpha.example' }), now: Date.now(), origin: 'local' });
+    // In both, edited in Tandem: sent once Contact update is Bi-directional.
+    heldEdit(A.id, 'c-held-edit', { firstName: 'Eddie', lastName: 'Edit', city: 'Lyon', customFields: { [LEAD]: 54 } }, { city: null, customFields: { [LEAD]: 99 } }, ['vip']);
+    // Linked by email while both were Inbound, HighLevel's empty fields to fill: released by either.
+    const now = Date.now();
+    createContact(t.db, { locationId: A.id, id: 'c-held-fill', fields: fields({ firstName: 'Fiona', email: 'fiona@alpha.example', companyName: 'Fill & Co' }), now, origin: 'remote' });
+    upsertLink(t.db, { locationId: A.id, contactId: 'c-held-fill', highlevelId: 'hl-c-held-fill', base: fields({ firstName: 'Fiona', email: 'fiona@alpha.example' }), now });
+    enqueueOutbox(t.db, A.id, 'c-held-fill', 'fill', now);
+  });
+
+  it('counts and samples the held new contacts a switch of Contact creation sends, and the fills it releases', async () => {
+    const { status, body } = await preview(tokenA, 'bidirectional', 'inbound');
+    expect(status).toBe(200);
+    expect(body.settings).toMatchObject({ creationDirection: 'inbound', updateDirection: 'inbound' });
+    expect(body.created).toEqual({ count: 1, samples: [{ contactId: 'c-held-new', label: 'Nora New', changes: [] }] });
+    // The fill goes out with Contact creation: only HighLevel's empty fields. The edit stays held.
+    expect(body.updated).toEqual({ count: 1, samples: [{ contactId: 'c-held-fill', label: 'Fiona', changes: [{ field: 'companyName', from: null, to: 'Fill & Co' }] }] });
+  });
+
+  it('counts and samples the held edits a switch of Contact update sends, field by field, with custom field names', async () => {
+    const { status, body } = await preview(tokenA, 'inbound', 'bidirectional');
+    expect(status).toBe(200);
+    expect(body.created).toEqual({ count: 0, samples: [] });
+    expect(body.updated.count).toBe(2);
+    const edit = body.updated.samples.find((s) => s.contactId === 'c-held-edit');
+    expect(edit).toEqual({
+      contactId: 'c-held-edit',
+      label: 'Eddie Edit',
+      changes: [
+        { field: 'city', from: 'Lyon', to: null },
+        { field: `customFields.${LEAD}`, from: 54, to: 99 },
+        { field: 'tags', from: [], to: ['vip'] },
+      ],
+    });
+    expect(body.fieldNames).toEqual({ [`customFields.${LEAD}`]: 'Lead score' });
+    // Both at once: both groups.
+    const both = (await preview(tokenA, 'bidirectional', 'bidirectional')).body;
+    expect([both.created.count, both.updated.count]).toEqual([1, 2]);
+  });
+
+  it('releases nothing when nothing turns Bi-directional, or what turns was not holding anything', async () => {
+    const same = (await preview(tokenA, 'inbound', 'inbound')).body;
+    expect([same.created, same.updated]).toEqual([{ count: 0, samples: [] }, { count: 0, samples: [] }]);
+    // With Contact creation already Bi-directional, new contacts and fills are not held: a switch
+    // of Contact update sends the edits only.
+    setSettings(A.id, { creationDirection: 'bidirectional' });
+    try {
+      const body = (await preview(tokenA, 'bidirectional', 'bidirectional')).body;
+      expect(body.created.count).toBe(0);
+      expect(body.updated.count).toBe(1);
+      expect(body.updated.samples.map((s) => s.contactId)).toEqual(['c-held-edit']);
+      expect((await preview(tokenA, 'bidirectional', 'inbound')).body.updated.count).toBe(0);
+    } finally {
+      setSettings(A.id, { creationDirection: 'inbound' });
+    }
+  });
+
+  it('samples the five latest and counts them all; archived contacts send nothing and are left out', async () => {
+    for (let i = 1; i <= 6; i++) {
+      createContact(t.db, { locationId: A.id, id: `c-held-more-${i}`, fields: fields({ firstName: `More${i}` }), now: Date.now() + i, origin: 'local' });
+    }
+    const { body } = await preview(tokenA, 'bidirectional', 'inbound');
+    expect(body.created.count).toBe(7);
+    expect(body.created.samples.map((s) => s.label)).toEqual(['More6', 'More5', 'More4', 'More3', 'More2']);
+    for (let i = 1; i <= 6; i++) archiveContact(t.db, { locationId: A.id, id: `c-held-more-${i}`, now: Date.now(), origin: 'local' });
+    expect((await preview(tokenA, 'bidirectional', 'inbound')).body.created.count).toBe(1);
+  });
+
+  it('is for admins only', async () => {
+    const res = await api('GET', '/api/panel/sync/settings/preview?creationDirection=bidirectional&updateDirection=bidirectional', await signIn(plainUserA, A.id));
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('admin_only');
+    expect((await fetch(`${t.url}/api/panel/sync/settings/preview?creationDirection=inbound&updateDirection=inbound`)).status).toBe(401);
+  });
+
+  it('refuses a query that is not both settings and nothing else with 400', async () => {
+    for (const query of [
+      '',
+      'creationDirection=bidirectional',
+      'creationDirection=outbound&updateDirection=inbound',
+      'creationDirection=bidirectional&updateDirection=inbound&locationId=' + B.id,
+      'creationDirection=bidirectional&creationDirection=inbound&updateDirection=inbound',
+      'creationDirection=bidirectional&updateDirection=inbound&paused=false',
+    ]) {
+      const res = await api('GET', `/api/panel/sync/settings/preview?${query}`, tokenA);
+      expect(res.status, query).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^Invalid preview request: /) });
+    }
+    const steered = await api('GET', `/api/panel/sync/settings/preview?creationDirection=bidirectional&updateDirection=inbound&locationId=${B.id}`, tokenA);
+    expect(steered.body.error.message).toContain('locationId');
+  });
+
+  it('shows a session of B what B holds, and nothing of A', async () => {
+    const tokenB = await signIn(agencyB.adminId, B.id);
+    await api('POST', '/api/panel/sync/pause', tokenB);
+    setSettings(B.id, { creationDirection: 'inbound', updateDirection: 'inbound' });
+    heldEdit(B.id, 'c-held-b', { firstName: 'Bea', lastName: 'Bravo' }, { city: 'Bristol' });
+    const b = (await preview(tokenB, 'bidirectional', 'bidirectional')).body;
+    expect(b.created).toEqual({ count: 0, samples: [] });
+    expect(b.updated).toEqual({ count: 1, samples: [{ contactId: 'c-held-b', label: 'Bea Bravo', changes: [{ field: 'city', from: null, to: 'Bristol' }] }] });
+    expect(JSON.stringify(b)).not.toMatch(/Nora|Eddie|Fiona|Lead score/);
+    // A's preview leaves B's edit out.
+    const a = (await preview(tokenA, 'bidirectional', 'bidirectional')).body;
+    expect(a.updated.samples.map((s) => s.contactId)).not.toContain('c-held-b');
+    expect(a.updated.count).toBe(2);
   });
 });
 

@@ -1,8 +1,10 @@
 // The Sync tab's words: what each direction does and when to use it, how a change to a setting
-// reads in the history, and what to do about a problem. Pure, so it is tested without a browser.
+// reads in the history, what a save that releases held work sends, and what to do about a problem.
+// Pure, so it is tested without a browser.
 import type { Direction } from '../../db/schema.ts';
-import { plural } from './plural.ts';
-import type { SettingsChangeView, SyncSettingsView, SyncStatusView } from '../../server/routes/panel-sync.ts';
+import { fieldLabel, formatValue } from './operations-copy.ts';
+import { plural, verb } from './plural.ts';
+import type { FormSetting, ReleasePreviewView, SettingsChangeView, SyncSettingsView, SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 export interface DirectionOption {
   value: Direction;
@@ -86,6 +88,76 @@ export function heldOutbound(
     lines.push(`${plural(status.pendingOutboundEdits, 'edit')} held: Contact update is Inbound.`);
   }
   return lines;
+}
+
+// ---- a save that releases held work ----------------------------------------------------------------
+
+export const RELEASE_TITLE = 'Send held changes to HighLevel?';
+
+/**
+ * The release dialog's first line: which settings turn Bi-directional and what that does. "Saving
+ * turns Contact update to Bi-directional: what Tandem held back while it was Inbound goes to
+ * HighLevel as soon as you save." While sync is paused it goes once sync resumes.
+ */
+export function releaseLead(changes: Partial<Record<FormSetting, Direction>>, paused = false): string {
+  const opened = (['creationDirection', 'updateDirection'] as const).filter((k) => changes[k] === 'bidirectional').map((k) => SETTING_LABELS[k]!);
+  const names = opened.join(' and ') || 'a setting';
+  const when = paused ? 'once you resume sync (it is paused now)' : 'as soon as you save';
+  return `Saving turns ${names} to Bi-directional: what Tandem held back while ${opened.length > 1 ? 'they were' : 'it was'} Inbound goes to HighLevel ${when}.`;
+}
+
+/** "3 new contacts will be created in HighLevel." */
+export function releaseCreatedLine(n: number): string {
+  return `${plural(n, 'new contact')} will be created in HighLevel.`;
+}
+
+/** "Edits of 2 contacts will be sent to HighLevel." */
+export function releaseUpdatedLine(n: number): string {
+  return `Edits of ${plural(n, 'contact')} will be sent to HighLevel.`;
+}
+
+export const RELEASE_CREATED_NOTE = 'A contact HighLevel already has with the same email or phone is linked to it instead, and only its empty fields are filled.';
+export const RELEASE_UPDATED_NOTE = 'Tandem’s values replace HighLevel’s in these fields. Where someone changed the same field in HighLevel since, the more recent change wins.';
+export const RELEASE_NOTHING = 'Nothing is waiting to go to HighLevel now: saving changes the settings only.';
+
+/** Below a sample: "and 4 more" (empty when the sample is all of them). */
+export function moreThanShown(count: number, shown: number): string {
+  return count > shown ? `and ${(count - shown).toLocaleString('en-US')} more` : '';
+}
+
+/** A changed field's name: "Lead score" for a custom field HighLevel lists, "Do not disturb" for dnd. */
+export function changeField(field: string, names: Readonly<Record<string, string>>): string {
+  return field === 'dnd' ? 'Do not disturb' : fieldLabel(field, names);
+}
+
+/** A changed field's value: "empty", "On"/"Off" for Do not disturb, tags as a list. */
+export function changeValue(field: string, value: unknown): string {
+  if (field === 'dnd') return value === true ? 'On' : 'Off';
+  return formatValue(value);
+}
+
+/** What the dialog's live region says once the preview is on screen. */
+export function releaseAnnouncement(preview: Pick<ReleasePreviewView, 'created' | 'updated'>): string {
+  const parts = [
+    preview.created.count ? releaseCreatedLine(preview.created.count) : '',
+    preview.updated.count ? releaseUpdatedLine(preview.updated.count) : '',
+  ].filter(Boolean);
+  if (!parts.length) return `${RELEASE_NOTHING} Save changes is available.`;
+  return `${parts.join(' ')} Save and send is available; Cancel keeps your changes unsaved.`;
+}
+
+/** The dialog when what a save would send could not be read: nothing is saved without it. */
+export function releaseCheckFailed(message: string): string {
+  return `Tandem could not check what saving would send to HighLevel: ${sentence(message)} Nothing is saved. Retry, or cancel to keep your changes unsaved.`;
+}
+
+export const RELEASE_CANCELLED = 'Not saved, and nothing was sent. Your changes stay here until you save or discard them.';
+
+/** The saved notice: a save that released held work says so, and when it goes (paused: on resuming). */
+export function savedNotice(sent: number, paused = false): string {
+  if (sent === 0) return 'Settings saved. Tandem syncs with them from now on.';
+  const what = verb(sent, 'held change', 'held changes');
+  return paused ? `Settings saved. The ${what} ${verb(sent, 'goes', 'go')} to HighLevel once you resume sync.` : `Settings saved. Tandem is sending the ${what} to HighLevel now.`;
 }
 
 export interface Problem {

@@ -1,11 +1,11 @@
 // The Sync tab's data: loads the settings, status and history, refreshes them every few seconds
-// while the page is visible, holds the admin's unsaved settings draft, and saves, pauses and
-// resumes through the panel session.
+// while the page is visible, holds the admin's unsaved settings draft, asks the server what saving
+// it would send to HighLevel at once, and saves, pauses and resumes through the panel session.
 import type { Direction } from '../../db/schema.ts';
-import type { FormSetting, SettingsChangeView, SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
+import type { FormSetting, ReleasePreviewView, SettingsChangeView, SyncSettingsView, SyncView } from '../../server/routes/panel-sync.ts';
 import { Loadable } from './loadable.svelte.ts';
 
-export type { FormSetting, SyncView };
+export type { FormSetting, ReleasePreviewView, SyncView };
 
 export interface SyncApi {
   api<T>(path: string, init?: RequestInit): Promise<T>;
@@ -85,6 +85,24 @@ export class SyncTabModel extends Loadable {
 
   get dirty(): boolean {
     return Object.keys(this.changes).length > 0;
+  }
+
+  /**
+   * Whether saving the draft turns a setting from Inbound to Bi-directional, which sends at once
+   * what that setting held back: the panel previews it first (previewRelease).
+   */
+  get releases(): boolean {
+    const changes = this.changes;
+    return changes.creationDirection === 'bidirectional' || changes.updateDirection === 'bidirectional';
+  }
+
+  /**
+   * What saving the draft would send to HighLevel at once, read from the server now (the status
+   * strip's counts may be seconds old). Throws with a message when it cannot be read.
+   */
+  async previewRelease(): Promise<ReleasePreviewView> {
+    const query = new URLSearchParams({ creationDirection: this.value('creationDirection'), updateDirection: this.value('updateDirection') });
+    return this.#api.api<ReleasePreviewView>(`/api/panel/sync/settings/preview?${query}`);
   }
 
   /**

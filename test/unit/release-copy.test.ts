@@ -1,0 +1,61 @@
+// The words of the dialog a save that releases held work opens (web/lib/sync-copy.ts).
+import { describe, expect, it } from 'vitest';
+import {
+  changeField, changeValue, moreThanShown, releaseAnnouncement, releaseCheckFailed, releaseCreatedLine, releaseLead, releaseUpdatedLine, savedNotice,
+} from '../../web/lib/sync-copy.ts';
+
+const group = (count: number) => ({ count, samples: [] });
+
+describe('the release dialog', () => {
+  it('names the settings that turn Bi-directional', () => {
+    expect(releaseLead({ updateDirection: 'bidirectional' })).toBe(
+      'Saving turns Contact update to Bi-directional: what Tandem held back while it was Inbound goes to HighLevel as soon as you save.',
+    );
+    expect(releaseLead({ creationDirection: 'bidirectional', updateDirection: 'bidirectional' })).toBe(
+      'Saving turns Contact creation and Contact update to Bi-directional: what Tandem held back while they were Inbound goes to HighLevel as soon as you save.',
+    );
+    // Paused, nothing goes until sync resumes.
+    expect(releaseLead({ updateDirection: 'bidirectional' }, true)).toBe(
+      'Saving turns Contact update to Bi-directional: what Tandem held back while it was Inbound goes to HighLevel once you resume sync (it is paused now).',
+    );
+    // A setting turned Inbound in the same save is not one that releases anything.
+    expect(releaseLead({ creationDirection: 'bidirectional', updateDirection: 'inbound' })).toContain('turns Contact creation to Bi-directional: what Tandem held back while it was Inbound');
+  });
+
+  it('counts in words', () => {
+    expect(releaseCreatedLine(1)).toBe('1 new contact will be created in HighLevel.');
+    expect(releaseCreatedLine(1200)).toBe('1,200 new contacts will be created in HighLevel.');
+    expect(releaseUpdatedLine(1)).toBe('Edits of 1 contact will be sent to HighLevel.');
+    expect(releaseUpdatedLine(3)).toBe('Edits of 3 contacts will be sent to HighLevel.');
+    expect(moreThanShown(12, 5)).toBe('and 7 more');
+    expect(moreThanShown(5, 5)).toBe('');
+  });
+
+  it('says a change as "Lead score: 54 → 99", with plain words for empty values and Do not disturb', () => {
+    const names = { 'customFields.cfLead': 'Lead score' };
+    expect(`${changeField('customFields.cfLead', names)}: ${changeValue('customFields.cfLead', 54)} → ${changeValue('customFields.cfLead', 99)}`).toBe('Lead score: 54 → 99');
+    expect(changeField('customFields.cfGone', names)).toBe('Custom field cfGone');
+    expect(changeField('city', names)).toBe('City');
+    expect(changeValue('city', null)).toBe('empty');
+    expect([changeField('dnd', names), changeValue('dnd', false), changeValue('dnd', true)]).toEqual(['Do not disturb', 'Off', 'On']);
+    expect(changeValue('tags', ['lead', 'vip'])).toBe('lead, vip');
+  });
+
+  it('announces the counts and the way on, or that nothing waits', () => {
+    expect(releaseAnnouncement({ created: group(2), updated: group(1) })).toBe(
+      '2 new contacts will be created in HighLevel. Edits of 1 contact will be sent to HighLevel. Save and send is available; Cancel keeps your changes unsaved.',
+    );
+    expect(releaseAnnouncement({ created: group(0), updated: group(0) })).toMatch(/^Nothing is waiting to go to HighLevel now/);
+  });
+
+  it('says a failed check saved nothing, and a save that sent held work says so', () => {
+    expect(releaseCheckFailed('Tandem could not be reached')).toBe(
+      'Tandem could not check what saving would send to HighLevel: Tandem could not be reached. Nothing is saved. Retry, or cancel to keep your changes unsaved.',
+    );
+    expect(savedNotice(0)).toBe('Settings saved. Tandem syncs with them from now on.');
+    expect(savedNotice(1)).toBe('Settings saved. Tandem is sending the held change to HighLevel now.');
+    expect(savedNotice(4)).toBe('Settings saved. Tandem is sending the held changes to HighLevel now.');
+    expect(savedNotice(1, true)).toBe('Settings saved. The held change goes to HighLevel once you resume sync.');
+    expect(savedNotice(2, true)).toBe('Settings saved. The held changes go to HighLevel once you resume sync.');
+  });
+});

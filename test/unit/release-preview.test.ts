@@ -1,0 +1,71 @@
+// What a switch of the Sync tab's settings releases of the work an Inbound setting held back, and
+// the fields a released edit changes in HighLevel (server/sync/release-preview.ts).
+import { describe, expect, it } from 'vitest';
+import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
+import { releasedBy, releasedChanges, type Directions } from '../../server/sync/release-preview.ts';
+
+const d = (creationDirection: Directions['creationDirection'], updateDirection: Directions['updateDirection']): Directions => ({ creationDirection, updateDirection });
+const fields = (f: Partial<ContactFields>): ContactFields => ({ ...emptyContact(), ...f });
+
+describe('releasedBy', () => {
+  it('releases what the setting that turns Bi-directional held, and nothing else', () => {
+    expect(releasedBy(d('inbound', 'bidirectional'), d('bidirectional', 'bidirectional'))).toEqual({ created: true, edits: false, fills: null });
+    expect(releasedBy(d('bidirectional', 'inbound'), d('bidirectional', 'bidirectional'))).toEqual({ created: false, edits: true, fills: null });
+    expect(releasedBy(d('inbound', 'inbound'), d('bidirectional', 'bidirectional'))).toEqual({ created: true, edits: true, fills: 'merge' });
+  });
+
+  it('releases the fills held by both settings: by Contact update as a merge, by Contact creation alone as a fill', () => {
+    expect(releasedBy(d('inbound', 'inbound'), d('bidirectional', 'inbound'))).toEqual({ created: true, edits: false, fills: 'fill' });
+    expect(releasedBy(d('inbound', 'inbound'), d('inbound', 'bidirectional'))).toEqual({ created: false, edits: true, fills: 'merge' });
+  });
+
+  it('releases nothing on a switch to Inbound or no switch at all', () => {
+    const nothing = { created: false, edits: false, fills: null };
+    for (const [from, to] of [
+      [d('inbound', 'inbound'), d('inbound', 'inbound')],
+      [d('bidirectional', 'bidirectional'), d('inbound', 'inbound')],
+      [d('bidirectional', 'inbound'), d('bidirectional', 'inbound')],
+      [d('bidirectional', 'bidirectional'), d('bidirectional', 'bidirectional')],
+    ] as const) {
+      expect(releasedBy(from, to)).toEqual(nothing);
+    }
+  });
+});
+
+describe('releasedChanges', () => {
+  const base = fields({ firstName: 'Ana', city: 'Lyon', phone: null, tags: ['lead', 'old'], customFields: { score: 54, stale: 'x' } });
+
+  it('lists each field Tandem changed, HighLevel’s value as the ledger has it → Tandem’s, custom fields and tags included', () => {
+    const local = fields({ firstName: 'Ana', city: null, phone: '+15035550123', tags: ['lead', 'vip'], customFields: { score: 99 } });
+    expect(releasedChanges(base, local, 'merge')).toEqual([
+      { field: 'phone', from: null, to: '+15035550123' },
+      { field: 'city', from: 'Lyon', to: null },
+      { field: 'customFields.score', from: 54, to: 99 },
+      { field: 'customFields.stale', from: 'x', to: null },
+      { field: 'tags', from: ['lead', 'old'], to: ['lead', 'vip'] },
+    ]);
+  });
+
+  it('a fill sends only what HighLevel holds empty: Tandem’s other edits stay held', () => {
+    const local = fields({ firstName: 'Anna', city: 'Paris', phone: '+15035550123', tags: ['lead', 'old', 'vip'], customFields: { score: 99, extra: 'y', stale: 'x' } });
+    expect(releasedChanges(base, local, 'fill')).toEqual([
+      { field: 'phone', from: null, to: '+15035550123' },
+      { field: 'customFields.extra', from: null, to: 'y' },
+      { field: 'tags', from: ['lead', 'old'], to: ['lead', 'old', 'vip'] },
+    ]);
+  });
+
+  it('leaves out values under custom fields HighLevel does not define, as the push does', () => {
+    const local = fields({ ...base, city: 'Paris', customFields: { score: 99, stale: 'x', unknown: 'z' } });
+    const listed = (id: string) => id !== 'unknown';
+    expect(releasedChanges(base, local, 'merge', listed)).toEqual([
+      { field: 'city', from: 'Lyon', to: 'Paris' },
+      { field: 'customFields.score', from: 54, to: 99 },
+    ]);
+    expect(releasedChanges(base, local, 'fill', listed)).toEqual([]);
+  });
+
+  it('is empty when Tandem holds what HighLevel holds', () => {
+    expect(releasedChanges(base, fields({ ...base, tags: ['old', 'lead'] }), 'merge')).toEqual([]);
+  });
+});
