@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Db } from './client.ts';
 import { newId } from './ids.ts';
 import { getLinkByContact } from './links.ts';
-import { dropOutbox, enqueueOutbox } from './outbox.ts';
+import { dropOutbox, enqueueOutbox, withOutboxStatus, type OutboxRow } from './outbox.ts';
 import { preparedOnce, preparedWrite, transaction } from './prepared.ts';
 import { contactLinks, contacts, outbox } from './schema.ts';
 import {
@@ -419,15 +419,18 @@ export function contactIds(db: Db, locationId: string): string[] {
 
 /**
  * A page of a location's active contacts, most recently updated first, for people to browse (the
- * panel). `query` matches name, email or phone as a case-insensitive substring. The cursor is the
- * last contact of the previous page; paging continues strictly older than it.
+ * panel). `query` matches name, email or phone as a case-insensitive substring; `outbound` keeps
+ * only the contacts whose change to HighLevel stands so ('failed': refused for good, 'pending':
+ * waiting to go). The cursor is the last contact of the previous page; paging continues strictly
+ * older than it.
  */
 export function listRecentContacts(
   db: Db,
   locationId: string,
-  opts: { query?: string; cursor?: ContactCursor; limit: number },
+  opts: { query?: string; outbound?: OutboxRow['status']; cursor?: ContactCursor; limit: number },
 ): { contacts: Contact[]; nextCursor: string | null } {
   const where: (SQL | undefined)[] = [eq(contacts.locationId, locationId), isNull(contacts.archivedAt)];
+  if (opts.outbound) where.push(withOutboxStatus(locationId, opts.outbound));
   const q = opts.query?.trim().toLowerCase();
   if (q) {
     const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

@@ -1,7 +1,7 @@
 // The outbox of Tandem-side contact changes waiting to go to HighLevel, one row per contact
 // (coalesced). Written in the same transaction as the contact write; drained by the location's
 // sync loop. The only code that touches the table.
-import { and, asc, count, eq, inArray, lte, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce } from './prepared.ts';
 import { contacts, outbox } from './schema.ts';
@@ -235,4 +235,15 @@ export function outboxStates(db: Db, locationId: string, contactIds: readonly st
     states.set(r.contactId, { status: r.status, reason: parked ? null : r.lastError });
   }
   return states;
+}
+
+/**
+ * A condition on the contacts table: the contact has an outbox row of `status` in this location
+ * ('failed': refused by HighLevel for good; 'pending': waiting to go, parked rows included). For
+ * lists of contacts by where their change stands (the Contacts tab's filters). The rows are read
+ * by the location's (location, status) index, so a few refused contacts among many are found
+ * without reading every contact.
+ */
+export function withOutboxStatus(locationId: string, status: OutboxRow['status']): SQL {
+  return sql`${contacts.id} in (select ${outbox.contactId} from ${outbox} where ${outbox.locationId} = ${locationId} and ${outbox.status} = ${status})`;
 }

@@ -4,7 +4,9 @@
 // Each contact also carries its outbox state, and the page the settings that decide where an edit
 // goes, so the panel can say what HighLevel has of it and what an edit will do. After Show more,
 // the panel's refresh asks for every contact down to the last one it shows (`until`), so a refresh
-// keeps the rows the user loaded instead of falling back to the first page.
+// keeps the rows the user loaded instead of falling back to the first page. A filter keeps only
+// the contacts HighLevel refused, or those with a change waiting to go; paging and `until` then run
+// within it, as the search does.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
@@ -40,8 +42,18 @@ const patchBody = z.strictObject({
   version: z.number().int().positive().optional(),
 });
 
+/**
+ * The Contacts tab's filters by where a contact's change to HighLevel stands: 'refused' (its
+ * outbox row failed for good), 'waiting' (a change waits to go: its turn, a retry, or a setting
+ * that holds it). Without one, every contact.
+ */
+export const CONTACT_FILTERS = ['refused', 'waiting'] as const;
+export type ContactFilter = (typeof CONTACT_FILTERS)[number];
+const OUTBOX_STATUS_OF: Record<ContactFilter, 'failed' | 'pending'> = { refused: 'failed', waiting: 'pending' };
+
 const listQuery = z.object({
   query: z.string().max(200).optional(),
+  filter: z.enum(CONTACT_FILTERS, { error: 'must be refused or waiting; leave it out to list every contact' }).optional(),
   /** The next page: contacts after this position (a `nextCursor`). */
   cursor: z.string().max(300).optional(),
   /** A refresh: every contact from the newest change down to this position (an `endCursor`). */
@@ -91,6 +103,9 @@ export interface PanelContactSaved {
   /** The settings at the moment of the save, so the confirmation says what happens to this edit. */
   sync: PanelContactsSync;
 }
+
+/** What narrows the list: the search, and where the contacts' changes to HighLevel stand. */
+type ListFilters = { query?: string; outbound?: 'failed' | 'pending' };
 
 type EditField = 'firstName' | 'lastName' | 'email' | 'phone' | 'companyName';
 /** The fields the dialog edits, which are also those that tell a contact apart (one must stay). */
@@ -150,7 +165,7 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
    * them, at most MAX_REFRESH_ROWS. A contact changed since moved to the top and is read there; the
    * next page after these starts right after `until`, where Show more left off.
    */
-  const listDownTo = (locationId: string, query: { query?: string }, until: ContactCursor): { contacts: Contact[]; nextCursor: string | null } => {
+  const listDownTo = (locationId: string, query: ListFilters, until: ContactCursor): { contacts: Contact[]; nextCursor: string | null } => {
     // The list runs newest first, by (updatedAt, id) as the keyset orders them (ids are ASCII, so
     // JavaScript compares them as SQLite does).
     const beyond = (c: Contact) => c.updatedAt < until.updatedAt || (c.updatedAt === until.updatedAt && c.id < until.id);
@@ -174,7 +189,10 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     const position = q.data.cursor ?? q.data.until;
     const cursor = position ? decodeCursor(position) : undefined;
     if (position && !cursor) throw new AppError(400, 'invalid_cursor', 'This list position is no longer valid; reload the list.');
-    const query = q.data.query ? { query: q.data.query } : {};
+    const query: ListFilters = {
+      ...(q.data.query ? { query: q.data.query } : {}),
+      ...(q.data.filter ? { outbound: OUTBOX_STATUS_OF[q.data.filter] } : {}),
+    };
     const page =
       q.data.until && cursor
         ? listDownTo(session.locationId, query, cursor)

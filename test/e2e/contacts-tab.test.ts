@@ -1,7 +1,9 @@
-// The Contacts tab in headless Chromium inside the emulated HighLevel: it fits the panel's
-// narrowest usual frame (900 px, UX.md), its widest and a narrower one (670 px) without scrolling
-// sideways, names kept readable (in the narrow one Owner and Updated go under the name), and the
-// Sync tab's status facts four in a row or two by two; a contact HighLevel
+// The Contacts tab in headless Chromium inside the emulated HighLevel: the Sync tab's count of
+// contacts HighLevel refused (never beside "Up to date") opens it on the Refused filter, which lists
+// them alone with HighLevel's reason in view, works with the search, and an edit still sends one
+// again; it fits the panel's narrowest usual frame (900 px, UX.md), its widest and a narrower one
+// (670 px) without scrolling sideways, names kept readable (in the narrow one Owner and Updated go
+// under the name), and the Sync tab's status facts four in a row or two by two; a contact HighLevel
 // refused shows as Refused with HighLevel's reason, not as "Not yet"; the edit dialog and its
 // confirmation say what the edit does under the current settings, and the Sync tab says which
 // setting holds an edit that waits; an edit emptying every identifying field is refused in the
@@ -24,8 +26,8 @@ const world = sandboxInBrowser('contacts-tab');
 const sandbox = () => world.tandem.sandbox!;
 const demoLocation = () => sandbox().locations[0]!;
 
-/** The panel in the emulated HighLevel with its iframe exactly `frameWidth` px wide, on the Contacts tab. */
-async function openContacts(frameWidth: number): Promise<{ page: Page; panel: FrameLocator; width: () => Promise<{ scroll: number; client: number }> }> {
+/** The panel in the emulated HighLevel with its iframe exactly `frameWidth` px wide, on the Contacts tab (or left on the Sync tab). */
+async function openContacts(frameWidth: number, opts: { stayOnSync?: boolean } = {}): Promise<{ page: Page; panel: FrameLocator; width: () => Promise<{ scroll: number; client: number }> }> {
   const page = await world.browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await page.goto(sandbox().sandboxUrl);
   const panel = page.frameLocator('iframe[data-testid="app-frame"]');
@@ -35,6 +37,7 @@ async function openContacts(frameWidth: number): Promise<{ page: Page; panel: Fr
   // The emulator's own sidebar takes the rest of the page: widen or narrow the page by the difference.
   const { client } = await width();
   await page.setViewportSize({ width: 1400 + frameWidth - client, height: 1000 });
+  if (opts.stayOnSync) return { page, panel, width };
   await panel.getByRole('tab', { name: 'Contacts' }).click();
   await panel.getByTestId('contact-row').first().waitFor();
   return { page, panel, width };
@@ -51,6 +54,81 @@ async function createThroughApi(body: Record<string, unknown>): Promise<string> 
 }
 
 describe('the Contacts tab', () => {
+  it('is reached from the Sync tab’s count of refused contacts, lists them alone under Refused with HighLevel’s reason, and an edit still sends one again', async () => {
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    // A contact HighLevel refuses: a second one with the email of a linked contact (duplicates are
+    // not allowed in the location).
+    const taken = listRecentContacts(db, location, { limit: 50 }).contacts.filter((c) => c.fields.email && getLinkByContact(db, location, c.id)).at(-1)!;
+    const id = await createThroughApi({ firstName: 'Rita', lastName: 'Refusedtwice', email: taken.fields.email, allowDuplicate: true });
+    await until(() => getOutbox(db, location, id)?.status === 'failed', 'HighLevel refusing the duplicate', 15_000);
+    const refusedIds = () => listRecentContacts(db, location, { outbound: 'failed', limit: 50 }).contacts.map((c) => c.id);
+    expect(refusedIds()).toEqual([id]);
+
+    const { page, panel } = await openContacts(1100, { stayOnSync: true });
+    // The status strip: nothing else waits, one contact refused, and never "Up to date" beside it.
+    const outbound = panel.getByTestId('sync-pending-outbound');
+    const link = outbound.getByTestId('sync-show-refused');
+    await link.waitFor({ timeout: 15_000 });
+    expect(await link.innerText()).toBe('1 contact refused by HighLevel');
+    expect(await outbound.getByTestId('sync-waiting-outbound').innerText()).toBe('Nothing else waiting');
+    expect(await outbound.innerText()).not.toContain('Up to date');
+    await page.screenshot({ path: 'test-results/contacts-refused-strip.png' });
+
+    // The count opens the Contacts tab on the Refused filter, the focus on that tab.
+    await link.click();
+    const contactsTab = panel.getByRole('tab', { name: 'Contacts' });
+    await expect.poll(() => contactsTab.getAttribute('aria-selected')).toBe('true');
+    expect(await contactsTab.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await panel.getByTestId('contacts-filter-refused').isChecked()).toBe(true);
+    const rows = panel.getByTestId('contact-row');
+    await expect.poll(async () => (await rows.evaluateAll((els) => els.map((el) => el.getAttribute('data-contact-id')))).join()).toBe(id);
+    const row = rows.first();
+    expect(await row.getByTestId('contact-refused').innerText()).toBe('Refused');
+    // HighLevel's reason in view under the row, not only on hover.
+    const reason = panel.getByTestId('contact-refused-reason');
+    expect(await reason.isVisible()).toBe(true);
+    expect(await reason.innerText()).toMatch(/^HighLevel refused this contact: .*already on a HighLevel contact linked to .*\. An edit of the contact makes Tandem try again\.$/);
+    await page.screenshot({ path: 'test-results/contacts-refused-filter.png' });
+
+    // With the search: a name it matches keeps it, one it does not says so.
+    const search = panel.getByTestId('contacts-search');
+    await search.fill('no such contact');
+    await panel.getByTestId('contacts-empty').getByText('No refused contact matches this search.').waitFor();
+    await search.fill('refusedtwice');
+    await panel.locator(`[data-testid="contact-row"][data-contact-id="${id}"]`).waitFor();
+    expect(await rows.count()).toBe(1);
+    await search.fill('');
+
+    // All: every contact again, the refused one among them with its reason.
+    await panel.getByTestId('contacts-filter').getByText('All', { exact: true }).click();
+    await expect.poll(() => rows.count()).toBeGreaterThan(1);
+    await panel.locator(`[data-testid="contact-row"][data-contact-id="${id}"]`).getByTestId('contact-refused').waitFor();
+    await panel.getByTestId('contacts-filter').getByText('Refused', { exact: true }).click();
+    await expect.poll(() => rows.count()).toBe(1);
+
+    // An edit of the refused contact works as before: saved, sent again, and created in HighLevel
+    // now that its email is its own; the Refused list is then empty, and says so.
+    await row.getByTestId('contact-edit').click();
+    const dialog = panel.getByTestId('contact-edit-dialog');
+    expect(await dialog.getByTestId('contact-edit-outcome').innerText()).toBe('Saved in Tandem at once. Sent to HighLevel again within seconds.');
+    await dialog.getByTestId('edit-email').fill('rita.refusedtwice@example.com');
+    await dialog.getByTestId('contact-save').click();
+    expect(await panel.getByTestId('contacts-notice').innerText()).toContain('Rita Refusedtwice saved. Sent to HighLevel again within seconds.');
+    await panel.getByTestId('contacts-empty').getByText('No contact was refused by HighLevel.').waitFor({ timeout: 15_000 });
+    await until(() => getLinkByContact(db, location, id), 'the contact created in HighLevel', 15_000);
+    expect(getOutbox(db, location, id)).toBeUndefined();
+    await page.screenshot({ path: 'test-results/contacts-refused-empty.png' });
+
+    // The filter stays while the Sync tab shows; the strip says Up to date once nothing is refused.
+    await panel.getByRole('tab', { name: 'Sync' }).click();
+    await outbound.getByText('Up to date').waitFor({ timeout: 15_000 });
+    expect(await outbound.getByTestId('sync-show-refused').count()).toBe(0);
+    await contactsTab.click();
+    expect(await panel.getByTestId('contacts-filter-refused').isChecked()).toBe(true);
+    await page.close();
+  }, 60_000);
+
   it('shows a contact HighLevel refused as Refused, with HighLevel’s reason', async () => {
     const db = world.tandem.database.db;
     const location = demoLocation().id;

@@ -1,9 +1,10 @@
 // The Contacts tab's API over real HTTP: newest change first with owner and HighLevel link, the
-// search query, admins edit through the local write path (outbox row), an edit may not empty the
-// last of name, email, phone and company (one that had none may still be edited), plain users are refused,
-// the body is strict, and the location comes from the session only.
+// search query, the Refused and Waiting to send filters (paging and refresh within them, one
+// location's outbox alone, strict values), admins edit through the local write path (outbox row),
+// an edit may not empty the last of name, email, phone and company (one that had none may still be
+// edited), plain users are refused, the body is strict, and the location comes from the session only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContact, getContact, updateContact } from '../../db/contacts.ts';
+import { archiveContact, createContact, getContact, updateContact } from '../../db/contacts.ts';
 import { tombstone, upsertLink } from '../../db/links.ts';
 import { enqueueOutbox, failOutbox, getOutbox, PARKED_AT } from '../../db/outbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
@@ -146,6 +147,108 @@ describe('list', () => {
   it('requires a session', async () => {
     const res = await fetch(`${t.url}/api/panel/contacts`);
     expect(res.status).toBe(401);
+  });
+});
+
+describe('filter', () => {
+  /** As the sync loop records a change HighLevel refused for good (server/sync/outbound.ts). */
+  function refuse(locationId: string, contactId: string, reason: string) {
+    enqueueOutbox(t.db, locationId, contactId, 'upsert', at);
+    failOutbox(t.db, getOutbox(t.db, locationId, contactId)!, { error: reason, nextAttemptAt: at, permanent: true });
+  }
+  const list = (token: string, params: Record<string, string>) => api<PanelContactsPage>('GET', `/api/panel/contacts?${new URLSearchParams(params)}`, token);
+
+  it('lists only the contacts HighLevel refused (with the reason), or only those waiting to go, of the session\'s location alone', async () => {
+    const { agencyA: agency, A: location, agencyB: other, B: otherLocation } = await twoInstalledAgencies(t);
+    const first = seed(location.id, { firstName: 'First', lastName: 'Refused', email: 'first@refused.example' });
+    const plain = seed(location.id, { firstName: 'Plain', email: 'plain@refused.example' });
+    const waiting = seed(location.id, { firstName: 'Waiting', email: 'waiting@refused.example' });
+    const second = seed(location.id, { firstName: 'Second', lastName: 'Refused', email: 'second@refused.example' });
+    const archived = seed(location.id, { firstName: 'Archived', email: 'archived@refused.example' });
+    refuse(location.id, first.id, 'HighLevel refused the phone number “12”');
+    refuse(location.id, second.id, 'this contact’s email is already on another contact');
+    enqueueOutbox(t.db, location.id, waiting.id, 'upsert', at);
+    refuse(location.id, archived.id, 'HighLevel refused it');
+    archiveContact(t.db, { locationId: location.id, id: archived.id, now: at, origin: 'remote' });
+    // Another location's refused contacts, and a refused row of that location naming one of this
+    // location's contacts (only its own outbox counts for a location).
+    const elsewhere = seed(otherLocation.id, { firstName: 'Elsewhere', lastName: 'Refused' });
+    refuse(otherLocation.id, elsewhere.id, 'HighLevel refused it');
+    refuse(otherLocation.id, plain.id, 'HighLevel refused it');
+
+    const token = await signIn(agency.adminId, location.id);
+    const refused = await list(token, { filter: 'refused' });
+    expect(refused.status).toBe(200);
+    expect(refused.body.contacts.map((c) => c.firstName)).toEqual(['Second', 'First']);
+    expect(refused.body.contacts[1]).toMatchObject({ outbound: { status: 'failed', reason: 'HighLevel refused the phone number “12”' } });
+    expect(refused.body).toMatchObject({ nextCursor: null, endCursor: expect.any(String), canEdit: true });
+    expect((await list(token, { filter: 'waiting' })).body.contacts.map((c) => c.firstName)).toEqual(['Waiting']);
+    // With the search: the refused contacts it matches.
+    expect((await list(token, { filter: 'refused', query: 'second@' })).body.contacts.map((c) => c.firstName)).toEqual(['Second']);
+    expect((await list(token, { filter: 'refused', query: 'plain' })).body.contacts).toEqual([]);
+    // Without a filter, every contact as before.
+    expect((await list(token, {})).body.contacts.map((c) => c.firstName)).toEqual(['Second', 'Waiting', 'Plain', 'First']);
+
+    const otherToken = await signIn(other.adminId, otherLocation.id);
+    expect((await list(otherToken, { filter: 'refused' })).body.contacts.map((c) => c.firstName)).toEqual(['Elsewhere']);
+    expect((await list(otherToken, { filter: 'waiting' })).body.contacts).toEqual([]);
+  });
+
+  it('pages and refreshes (`until`) within the filter: a contact refused since comes in, one edited since goes', async () => {
+    const { agencyA: agency, A: location } = await twoInstalledAgencies(t);
+    // 150 contacts, every other one refused: 75 refused, 50 a page.
+    const made = Array.from({ length: 150 }, (_, i) => seed(location.id, { firstName: `Row${i}`, email: `row${i}@paging.example` }));
+    const refusedIds = made.filter((_, i) => i % 2 === 0).map((c) => c.id);
+    for (const id of refusedIds) refuse(location.id, id, 'HighLevel refused it');
+    const token = await signIn(agency.adminId, location.id);
+
+    const first = (await list(token, { filter: 'refused' })).body;
+    expect(first.contacts).toHaveLength(50);
+    const second = (await list(token, { filter: 'refused', cursor: first.nextCursor! })).body;
+    expect(second.contacts).toHaveLength(25);
+    expect(second.nextCursor).toBeNull();
+    expect([...first.contacts, ...second.contacts].map((c) => c.id)).toEqual([...refusedIds].reverse());
+
+    // Meanwhile: a refused contact of the second page changes in HighLevel (still refused), a
+    // contact is newly refused, and one is edited in Tandem (tried again: no longer refused).
+    const changed = second.contacts[5]!;
+    at += 1000;
+    updateContact(t.db, { locationId: location.id, id: changed.id, patch: { lastName: 'Changed' }, now: at, origin: 'remote' });
+    const newlyRefused = made[1]!;
+    refuse(location.id, newlyRefused.id, 'HighLevel refused it too');
+    const edited = first.contacts[3]!;
+    at += 1000;
+    updateContact(t.db, { locationId: location.id, id: edited.id, patch: { lastName: 'Fixed' }, now: at, origin: 'local' });
+
+    const refreshed = (await list(token, { filter: 'refused', until: second.endCursor! })).body;
+    const ids = refreshed.contacts.map((c) => c.id);
+    expect(ids[0]).toBe(changed.id);
+    expect(refreshed.contacts[0]).toMatchObject({ lastName: 'Changed', outbound: { status: 'failed' } });
+    expect(ids).toContain(newlyRefused.id);
+    expect(ids).not.toContain(edited.id);
+    expect(ids.at(-1)).toBe(second.contacts.at(-1)!.id);
+    expect(ids).toHaveLength(75);
+    expect(refreshed.nextCursor).toBeNull();
+    expect(refreshed.contacts.every((c) => c.outbound?.status === 'failed')).toBe(true);
+    // The same position without the filter reads every contact down to it.
+    expect((await list(token, { until: second.endCursor! })).body.contacts).toHaveLength(150);
+    // Waiting: the contact edited in Tandem, alone.
+    expect((await list(token, { filter: 'waiting' })).body.contacts.map((c) => c.id)).toEqual([edited.id]);
+  });
+
+  it('refuses a filter it does not know or a repeated one (400, saying what is allowed), and ignores a location named in the query', async () => {
+    const token = await signIn(agencyA.adminId, A.id);
+    for (const q of ['filter=bogus', 'filter=REFUSED', 'filter=', 'filter=refused&filter=waiting']) {
+      const res = await api('GET', `/api/panel/contacts?${q}`, token);
+      expect(res.status, q).toBe(400);
+      expect(res.body.error, q).toEqual({ code: 'invalid_request', message: 'filter: must be refused or waiting; leave it out to list every contact' });
+    }
+    // The location comes from the session: naming another one changes nothing (route-inventory.test.ts
+    // asks every session route for the same answer with and without it).
+    const plain = await api('GET', '/api/panel/contacts?filter=refused', token);
+    const other = await api('GET', `/api/panel/contacts?filter=refused&locationId=${B.id}`, token);
+    expect(other.status).toBe(200);
+    expect(other.body).toEqual(plain.body);
   });
 });
 

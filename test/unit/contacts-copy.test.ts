@@ -1,8 +1,9 @@
 // The Contacts tab's words (web/lib/contacts-copy.ts): where a contact stands with HighLevel, and
 // what saving an edit does under the current settings; reasons without record ids; where an email
-// may break.
+// may break; what an empty filtered list says; the status strip never "Up to date" while
+// HighLevel has refused contacts.
 import { describe, expect, it } from 'vitest';
-import { editOutcome, emailParts, highLevelStatus } from '../../web/lib/contacts-copy.ts';
+import { CONTACT_FILTER_OPTIONS, editOutcome, emailParts, emptyContacts, highLevelStatus, waitingToGoOut } from '../../web/lib/contacts-copy.ts';
 import type { PanelContactsSync } from '../../server/routes/panel-contacts.ts';
 
 const both: PanelContactsSync = { creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false };
@@ -20,6 +21,19 @@ describe('the HighLevel column', () => {
     expect(status.detail).toContain('HighLevel did not accept this contact. Its reason: This location does not allow duplicated contacts.');
     // A linked contact whose edit was refused is just as stuck.
     expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).label).toBe('Refused');
+  });
+
+  it('gives a refused contact a line of its own under the row: what was refused, HighLevel’s reason, what makes Tandem try again', () => {
+    expect(highLevelStatus(refused, both).reason).toEqual({
+      lead: 'HighLevel refused this contact:',
+      text: 'This location does not allow duplicated contacts.',
+      retry: 'An edit of the contact makes Tandem try again.',
+    });
+    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('HighLevel refused Tandem’s latest edit:');
+    expect(highLevelStatus({ highlevelId: null, outbound: { status: 'failed', reason: null } }, both).reason?.text).toBe('it gave no reason.');
+    // Only refused contacts have one.
+    expect(highLevelStatus(unlinked, both).reason).toBeUndefined();
+    expect(highLevelStatus(linked, both).reason).toBeUndefined();
   });
 
   it('tells a held new contact and a held edit from one on its way', () => {
@@ -72,5 +86,31 @@ describe('an email in a narrow column', () => {
     expect(emailParts('dropped.create.2@hawthornebakery.example')).toEqual(['dropped.create.2', '@hawthornebakery', '.example']);
     expect(emailParts('ann@mail.co.uk').join('')).toBe('ann@mail.co.uk');
     expect(emailParts('not-an-email')).toEqual(['not-an-email']);
+  });
+});
+
+describe('the filters', () => {
+  it('offers All, Refused and Waiting to send, and says something useful when a filtered list is empty', () => {
+    expect(CONTACT_FILTER_OPTIONS.map((o) => o.label)).toEqual(['All', 'Refused', 'Waiting to send']);
+    expect(emptyContacts('refused', '')).toBe('No contact was refused by HighLevel. When HighLevel does not accept a contact, it shows here with HighLevel’s reason.');
+    expect(emptyContacts('refused', ' ann ')).toBe('No refused contact matches this search.');
+    expect(emptyContacts('waiting', '')).toBe('No contact waits to go to HighLevel.');
+    expect(emptyContacts('waiting', 'ann')).toBe('No contact waiting to be sent matches this search.');
+    expect(emptyContacts('all', '')).toMatch(/^No contacts yet\./);
+    expect(emptyContacts('all', 'ann')).toBe('No contact matches this search.');
+    expect(emptyContacts('all', '   ')).toMatch(/^No contacts yet\./);
+  });
+});
+
+describe('the status strip’s Waiting to go out', () => {
+  it('is Up to date only when nothing waits and HighLevel refused nothing', () => {
+    expect(waitingToGoOut(0, 0)).toEqual({ waiting: 'Up to date', refused: null });
+    expect(waitingToGoOut(3, 0)).toEqual({ waiting: '3 contacts to send', refused: null });
+  });
+
+  it('says nothing else waits, and how many contacts HighLevel refused, never Up to date beside them', () => {
+    expect(waitingToGoOut(0, 1)).toEqual({ waiting: 'Nothing else waiting', refused: '1 contact refused by HighLevel' });
+    expect(waitingToGoOut(0, 1200)).toEqual({ waiting: 'Nothing else waiting', refused: '1,200 contacts refused by HighLevel' });
+    expect(waitingToGoOut(1, 2)).toEqual({ waiting: '1 contact to send', refused: '2 contacts refused by HighLevel' });
   });
 });

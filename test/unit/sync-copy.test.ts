@@ -88,10 +88,10 @@ describe('latest problem', () => {
     expect(slowDown.action).toContain('carries on by itself');
     const refused = latestProblem({ ...healthy, lastError: { ...error, at: '2024-01-01T00:00:00.000Z' }, lastFailure: failure, failedOutbound: 1 }, true)!;
     expect(refused.message).toBe('HighLevel refused Tandem’s change to Dana Cruz: invalid email.');
-    expect(refused.action).toMatch(/^Correct Dana Cruz in Tandem \(the Contacts tab shows it as Refused\)/);
+    expect(refused.action).toMatch(/^Correct Dana Cruz in Tandem \(the Contacts tab’s Refused filter shows it with HighLevel’s reason\); Tandem sends it again/);
     const more = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 3 }, true)!;
     expect(more.message).toBe('HighLevel refused Tandem’s change to Dana Cruz: invalid email. 2 other contacts were refused too.');
-    expect(more.action).toContain('shows each one as Refused');
+    expect(more.action).toContain('Refused filter lists each one');
   });
 
   it('sends unmatched owners to Sync users first, then says what it cannot repair', () => {

@@ -1,8 +1,12 @@
 // The Contacts tab's words: where each contact stands with HighLevel, and what saving an edit will
-// do under the current settings. Pure, so it is tested without a browser. Both follow the product
-// rule: with a direction Inbound nothing goes out and nothing is lost; switching it to
-// Bi-directional later sends what changed since.
+// do under the current settings; its filters and what an empty filtered list says; and the status
+// strip's count of what waits to go out and of the contacts HighLevel refused, which leads to the
+// Refused filter. Pure, so it is tested without a browser. Both follow the product rule: with a
+// direction Inbound nothing goes out and nothing is lost; switching it to Bi-directional later
+// sends what changed since.
 import type { PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
+import type { ContactsFilter } from './contacts.svelte.ts';
+import { plural } from './plural.ts';
 
 export interface HighLevelStatus {
   tone: 'ok' | 'idle' | 'warn' | 'error';
@@ -11,6 +15,8 @@ export interface HighLevelStatus {
   note?: string;
   /** The whole story, for the tooltip and screen readers. */
   detail: string;
+  /** A refused contact's line under its row: what HighLevel refused, its reason, what makes Tandem try again. */
+  reason?: { lead: string; text: string; retry: string };
   /** Test id of the cell's label (kept from before refused contacts had their own). */
   testid: 'contact-linked' | 'contact-unlinked' | 'contact-refused';
 }
@@ -25,10 +31,16 @@ export function highLevelStatus(contact: Contact, sync: PanelContactsSync): High
     // Refused for good: nothing retries it until someone edits the contact, so it must not look
     // like a contact that is merely on its way.
     const what = linked ? 'Tandem’s latest edit of this contact' : 'this contact';
+    const retry = 'An edit of the contact makes Tandem try again.';
     return {
       tone: 'error',
       label: 'Refused',
-      detail: `HighLevel did not accept ${what}. Its reason: ${sentence(outbound.reason ?? 'none given')} An edit of the contact makes Tandem try again.`,
+      detail: `HighLevel did not accept ${what}. Its reason: ${sentence(outbound.reason ?? 'none given')} ${retry}`,
+      reason: {
+        lead: linked ? 'HighLevel refused Tandem’s latest edit:' : 'HighLevel refused this contact:',
+        text: outbound.reason ? sentence(outbound.reason) : 'it gave no reason.',
+        retry,
+      },
       testid: 'contact-refused',
     };
   }
@@ -82,6 +94,37 @@ function retrying(reason: string | null): string {
 function sentence(text: string): string {
   const t = text.trim();
   return /[.!?]$/.test(t) ? t : `${t}.`;
+}
+
+/** The Contacts tab's filters, in the order they show. */
+export const CONTACT_FILTER_OPTIONS: readonly { value: ContactsFilter; label: string }[] = [
+  { value: 'all', label: 'All' },
+  { value: 'refused', label: 'Refused' },
+  { value: 'waiting', label: 'Waiting to send' },
+];
+
+/** What the list says when it has no contact to show, for the filter and search it was read with. */
+export function emptyContacts(filter: ContactsFilter, query: string): string {
+  const searched = query.trim() !== '';
+  if (filter === 'refused') {
+    return searched
+      ? 'No refused contact matches this search.'
+      : 'No contact was refused by HighLevel. When HighLevel does not accept a contact, it shows here with HighLevel’s reason.';
+  }
+  if (filter === 'waiting') return searched ? 'No contact waiting to be sent matches this search.' : 'No contact waits to go to HighLevel.';
+  return searched ? 'No contact matches this search.' : 'No contacts yet. Contacts created in HighLevel or through the REST API appear here.';
+}
+
+/**
+ * The status strip's "Waiting to go out": how many contacts wait to be sent and how many HighLevel
+ * refused for good (`refused`, shown apart and leading to the Refused filter). Never "Up to date"
+ * while refused contacts remain: they have not reached HighLevel, and only an edit sends them again.
+ */
+export function waitingToGoOut(pending: number, failed: number): { waiting: string; refused: string | null } {
+  return {
+    waiting: pending > 0 ? plural(pending, 'contact to send', 'contacts to send') : failed > 0 ? 'Nothing else waiting' : 'Up to date',
+    refused: failed > 0 ? `${plural(failed, 'contact', 'contacts')} refused by HighLevel` : null,
+  };
 }
 
 /**

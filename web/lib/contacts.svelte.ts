@@ -1,10 +1,14 @@
 // The Contacts tab's data: Tandem's contacts of the location (newest change first, a search query,
-// more pages on request), refreshed every few seconds while shown so changes synced from
-// HighLevel appear on their own, and an admin's edit saved through the panel session. A refresh
-// reads down to the last row Show more loaded, so it never takes away rows the user is reading.
-import type { PanelContactSaved, PanelContactsPage, PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
+// a filter by where each contact's change to HighLevel stands, more pages on request), refreshed
+// every few seconds while shown so changes synced from HighLevel appear on their own, and an
+// admin's edit saved through the panel session. A refresh reads down to the last row Show more
+// loaded, so it never takes away rows the user is reading.
+import type { ContactFilter, PanelContactSaved, PanelContactsPage, PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
 
 export type { PanelContactSaved, PanelContactsSync, PanelContactView };
+
+/** Which contacts the tab lists: every one, or only those whose change stands so (the server filters). */
+export type ContactsFilter = 'all' | ContactFilter;
 
 export interface ContactsApi {
   api<T>(path: string, init?: RequestInit): Promise<T>;
@@ -31,6 +35,9 @@ export class ContactsModel {
   sync = $state<PanelContactsSync | undefined>();
   failure = $state<string | undefined>();
   query = $state('');
+  filter = $state<ContactsFilter>('all');
+  /** The search and filter the rows shown were read with (the query and filter may be newer). */
+  listed = $state<{ query: string; filter: ContactsFilter }>({ query: '', filter: 'all' });
   readAt = $state(Date.now());
   saving = $state(false);
   /** A Show more is on its way (its button waits, and the refresh holds off until it lands). */
@@ -48,7 +55,7 @@ export class ContactsModel {
     this.#api = api;
   }
 
-  /** The first page for the current query: the first read, a new search, Retry. */
+  /** The first page for the current query and filter: the first read, a new search or filter, Retry. */
   load(): Promise<void> {
     this.#until = undefined;
     return this.#read();
@@ -66,11 +73,13 @@ export class ContactsModel {
 
   async #read(until?: string): Promise<void> {
     const seq = ++this.#seq;
+    const asked = { query: this.query, filter: this.filter };
     const params = new URLSearchParams({ ...this.#queryParam(), ...(until ? { until } : {}) });
     try {
       const page = await this.#api.api<PanelContactsPage>(`/api/panel/contacts?${params}`);
       if (seq !== this.#seq) return;
       this.contacts = page.contacts;
+      this.listed = asked;
       this.nextCursor = page.nextCursor;
       this.canEdit = page.canEdit;
       this.sync = page.sync;
@@ -103,9 +112,9 @@ export class ContactsModel {
     }
   }
 
-  #queryParam(): { query?: string } {
+  #queryParam(): { query?: string; filter?: ContactFilter } {
     const query = this.query.trim();
-    return query ? { query } : {};
+    return { ...(query ? { query } : {}), ...(this.filter !== 'all' ? { filter: this.filter } : {}) };
   }
 
   /** Saves an edit made on `contact`; throws with a message to show in the form. */

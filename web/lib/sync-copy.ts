@@ -224,7 +224,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
     const message = `HighLevel refused Tandem’s change to ${who}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`;
     return {
       message,
-      action: `Correct ${who} in Tandem (the Contacts tab shows ${others > 0 ? 'each one' : 'it'} as Refused); Tandem sends it again after the next edit. Nothing else is held back.`,
+      action: `Correct ${who} in Tandem (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with HighLevel’s reason' : 'the Contacts tab’s Refused filter shows it with HighLevel’s reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit. Nothing else is held back.`,
       at: failure.at,
       tone: 'error',
     };
