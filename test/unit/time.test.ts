@@ -1,6 +1,6 @@
 // The panel's timestamps (web/lib/time.ts): the viewer's zone with its abbreviation, plus relative
 // time; and the UTC times inside the server's messages, written in the viewer's zone.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { formatMoment, formatRelative, formatTimestamp, localizeUtcTimes } from '../../web/lib/time.ts';
 
 describe('panel time formatting', () => {
@@ -54,5 +54,32 @@ describe('a moment inside a sentence', () => {
     expect(localizeUtcTimes('2026-12-08 00:00 UTC', now, { locale: 'en-US', timeZone: 'Europe/Berlin' })).toBe('Dec 8, 1:00 AM GMT+1 (in 11 hours)');
     // Anything else is left as it is.
     expect(localizeUtcTimes('Tandem could not reach HighLevel.', now, la)).toBe('Tandem could not reach HighLevel.');
+  });
+});
+
+describe('in a browser set to another language', () => {
+  const { DateTimeFormat, RelativeTimeFormat } = Intl;
+  const intl = Intl as unknown as Record<'DateTimeFormat' | 'RelativeTimeFormat', unknown>;
+  afterEach(() => {
+    intl.DateTimeFormat = DateTimeFormat;
+    intl.RelativeTimeFormat = RelativeTimeFormat;
+  });
+  /** As a browser whose language is German formats when it is given no locale. */
+  function germanByDefault(): void {
+    // Called with `new`, as the panel's code calls them: function expressions, not arrows.
+    intl.DateTimeFormat = function (locale?: Intl.LocalesArgument, options?: Intl.DateTimeFormatOptions) {
+      return new DateTimeFormat(locale ?? 'de-DE', options);
+    };
+    intl.RelativeTimeFormat = function (locale?: Intl.LocalesArgument, options?: Intl.RelativeTimeFormatOptions) {
+      return new RelativeTimeFormat(locale ?? 'de-DE', options);
+    };
+  }
+
+  it('still writes times in English, as the panel’s sentences are, in the viewer’s zone, not “7. Dez. 2026, 15:03 MEZ” or “vor 2 Std.”', () => {
+    germanByDefault();
+    const now = Date.parse('2026-12-07T16:03:00.000Z');
+    expect(formatTimestamp('2026-12-07T14:03:00.000Z', { timeZone: 'Europe/Berlin' })).toBe('Dec 7, 2026, 3:03 PM GMT+1');
+    expect(formatRelative('2026-12-07T14:03:00.000Z', now)).toBe('2 hr. ago');
+    expect(formatMoment('2026-12-07T18:03:00.000Z', now, { timeZone: 'Europe/Berlin' })).toBe('Dec 7, 7:03 PM GMT+1 (in 2 hours)');
   });
 });

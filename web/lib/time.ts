@@ -1,8 +1,14 @@
 // Timestamps as the panel shows them: in the viewer's own time zone with its abbreviation
 // ("Jul 10, 2024, 6:38 PM PDT"), plus relative time ("3 min ago") as secondary text or, inside a
 // sentence, in brackets; and the UTC times the server writes into its messages, in the viewer's zone.
+// Always in English, whatever the browser's language: the panel's sentences are English, and a
+// German "7. Dez." or "vor 2 Std." inside them would read as a mix.
+
+/** The panel's language for dates and relative times (its copy is English); the zone stays the viewer's. */
+export const PANEL_LOCALE = 'en-US';
 
 export interface TimestampOptions {
+  /** For tests; the panel always writes PANEL_LOCALE. */
   locale?: string;
   timeZone?: string;
   /**
@@ -17,7 +23,7 @@ export function formatTimestamp(iso: string, options: TimestampOptions = {}): st
   const date = new Date(iso);
   const yearOf = (d: Date) => new Intl.DateTimeFormat('en-US', { year: 'numeric', ...zone }).format(d);
   const sameYear = options.omitYearIn !== undefined && yearOf(date) === yearOf(new Date(options.omitYearIn));
-  return new Intl.DateTimeFormat(options.locale, {
+  return new Intl.DateTimeFormat(options.locale ?? PANEL_LOCALE, {
     month: 'short',
     day: 'numeric',
     ...(sameYear ? {} : { year: 'numeric' }),
@@ -38,7 +44,7 @@ const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
 ];
 
 /** `style`: 'short' ("in 11 hr.") where it stands alone as secondary text, 'long' ("in 11 hours") inside a sentence. */
-export function formatRelative(iso: string, now: number = Date.now(), locale?: string, style: 'short' | 'long' = 'short'): string {
+export function formatRelative(iso: string, now: number = Date.now(), locale: string = PANEL_LOCALE, style: 'short' | 'long' = 'short'): string {
   const diff = Date.parse(iso) - now;
   const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto', style });
   for (const [unit, ms] of UNITS) {
