@@ -1,7 +1,9 @@
 // The API keys tab in headless Chromium, inside the emulated HighLevel: an admin creates a key,
 // sees it once in the dialog (focus on Copy, which says so), uses it, and revokes it after confirming
 // (focus then goes to the next key's Revoke, not the page); Escape asks before it loses a key not
-// copied yet; a plain user sees the list without the buttons.
+// copied yet; a plain user sees the list without the buttons. The name field is invalid only
+// after a create without a name, and no longer once one is typed; the dialogs' buttons are the
+// panel's own (one height, blue to create, red to revoke).
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
@@ -58,6 +60,11 @@ describe('the API keys tab', () => {
 
     await row.getByTestId('api-key-revoke').click();
     await panel.getByTestId('api-key-revoke-dialog').getByText('Every system using this key loses access').waitFor();
+    // Red, the panel's danger button, as tall as Cancel beside it.
+    const revokeConfirm = panel.getByTestId('api-key-revoke-confirm');
+    expect(await revokeConfirm.getAttribute('class')).toMatch(/\bdanger\b/);
+    const revokeCancel = panel.getByTestId('api-key-revoke-dialog').getByRole('button', { name: 'Cancel' });
+    expect((await revokeConfirm.boundingBox())!.height).toBe((await revokeCancel.boundingBox())!.height);
     // Confirmed from the keyboard: the key's Revoke button, which opened the dialog, goes with it,
     // so focus goes to the Revoke of the key now in its place (UX.md), not to the page's body.
     await panel.getByTestId('api-key-revoke-confirm').focus();
@@ -97,6 +104,46 @@ describe('the API keys tab', () => {
     await page.keyboard.press('Escape');
     await panel.getByTestId('api-key-secret').waitFor({ state: 'detached' });
     expect(await panel.getByTestId('api-key-leaving').count()).toBe(0);
+    await page.close();
+  });
+
+  it('marks the name invalid only after a create without one, says why, and not once a name is typed', async () => {
+    const page = await world.browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(sandbox().sandboxUrl);
+    const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+    await panel.getByRole('tab', { name: 'API keys' }).click();
+    await panel.getByTestId('api-keys-create').click();
+    const input = panel.getByTestId('api-key-name');
+    const error = panel.getByTestId('api-key-name-error');
+    await input.waitFor();
+    // Nothing typed yet is not an error.
+    expect(await input.getAttribute('aria-invalid')).toBeNull();
+    expect(await error.count()).toBe(0);
+
+    // Create key without a name: the field says it is invalid and why (announced), focus on it.
+    await panel.getByTestId('api-key-submit').click();
+    await error.waitFor();
+    expect(await input.getAttribute('aria-invalid')).toBe('true');
+    expect(await input.getAttribute('aria-describedby')).toBe('api-key-name-error api-key-name-help');
+    expect(await error.innerText()).toBe('Give the key a name, e.g. the system that will use it.');
+    expect(await error.evaluate((el) => el.closest('[role="alert"]') !== null)).toBe(true);
+    expect(await input.evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.screenshot({ path: 'test-results/api-keys-name-invalid.png' });
+
+    // A name typed fixes it at once, before any new create.
+    await page.keyboard.type('B');
+    await until(async () => (await input.getAttribute('aria-invalid')) === null, 'the field valid again');
+    expect(await error.count()).toBe(0);
+    expect(await input.getAttribute('aria-describedby')).toBe('api-key-name-help');
+    await page.keyboard.press('Backspace');
+    expect(await input.getAttribute('aria-invalid')).toBeNull();
+
+    // The dialog's buttons: the panel's own, one height, the submit blue.
+    const [cancel, submit] = [panel.getByTestId('api-key-dialog').getByRole('button', { name: 'Cancel' }), panel.getByTestId('api-key-submit')];
+    expect(await submit.getAttribute('class')).toMatch(/\bprimary\b/);
+    expect(await submit.getAttribute('type')).toBe('submit');
+    expect((await submit.boundingBox())!.height).toBe((await cancel.boundingBox())!.height);
+    await page.keyboard.press('Escape');
     await page.close();
   });
 
