@@ -10,8 +10,12 @@
 // In a short frame a long preview keeps its notes in view, and the keyboard reaches and scrolls its
 // scrolling boxes. A preview held up by HighLevel's daily limit says so, when it goes on in the
 // viewer's zone, and does not animate as if it were reading (last: it spends the day's budget).
-// Each Undo button is named after its run. Screenshots before and after each step land in
-// test-results/operations/.
+// Each Undo button is named after its run. The browser's language is German: every time is still
+// written in English, with how long ago. A push with failed records finishes "with problems", in
+// amber, its failures first; skipped contacts say why; a run waiting out a 429 says it waits to
+// retry and when, its bar gray. While the operations load, the buttons hold their place and the
+// history shows placeholders, not "no operation has run". Screenshots before and after each step
+// land in test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -53,8 +57,9 @@ async function linkedContacts(n: number): Promise<Array<{ id: string; highlevelI
 
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
-  // The viewer's own time zone, so the "Last …" lines must carry its abbreviation.
-  page = await world.browser.newPage({ viewport: { width: 1280, height: 1400 }, timezoneId: 'America/Los_Angeles' });
+  // The viewer's own time zone, so the "Last …" lines must carry its abbreviation; and a browser
+  // in German, whose day and month names must not mix into the panel's English.
+  page = await world.browser.newPage({ viewport: { width: 1280, height: 1400 }, timezoneId: 'America/Los_Angeles', locale: 'de-DE' });
   await page.goto(sandbox().sandboxUrl);
   await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
   panel = page.frameLocator('iframe[data-testid="app-frame"]');
@@ -157,8 +162,11 @@ describe('one-time operations in the sandbox', () => {
     expect(await confirmAndWatch('push-2')).toMatch(/Completed: 1 updated, \d+ unchanged in HighLevel$/);
     expect((await highLevelContact(contact!.highlevelId)).firstName).toBe(changed);
     const last = await panel.getByTestId('operation-last-push').innerText();
-    // When it ran, and what it did: verified at a glance.
-    expect(last).toMatch(/^Last push contacts: [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s?[AP]M P[SD]T · 1 updated, \d+ unchanged in HighLevel$/);
+    // When it ran (in English, with how long ago, as every time of the panel), and what it did:
+    // verified at a glance.
+    expect(last).toMatch(/^Last push contacts:\s+[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s?[AP]M P[SD]T\s+(just now|\d+ min\. ago)$/);
+    expect(await panel.getByTestId('operation-last-result-push').innerText()).toMatch(/^1 updated, \d+ unchanged in HighLevel$/);
+    expect(await firstEntry().locator('.ago').innerText()).toMatch(/^(just now|\d+ min\. ago)$/);
     expect(await firstEntry().innerText()).toContain(`by ${agencyAdmin().name}`);
 
     // QA: every Undo button was named "Undo this run" alone; each says which run it takes back.
@@ -175,7 +183,7 @@ describe('one-time operations in the sandbox', () => {
     await pushed.waitFor();
     expect(await pushed.getByTestId('operation-undo').count()).toBe(0);
     // The last-run line says so too: its result no longer stands.
-    expect(await panel.getByTestId('operation-last-push').innerText()).toMatch(/ · 1 updated, \d+ unchanged in HighLevel \(undone since\)$/);
+    expect(await panel.getByTestId('operation-last-result-push').innerText()).toMatch(/^1 updated, \d+ unchanged in HighLevel \(undone since\)$/);
   }, 90_000);
 
   it('pulls HighLevel’s values over a contact changed in Tandem, then undoes the pull', async () => {
@@ -184,12 +192,21 @@ describe('one-time operations in the sandbox', () => {
     const local = `Local${Date.now() % 100000}`;
     updateContact(db(), { locationId: location().id, id: contact!.id, patch: { lastName: local }, now: Date.now(), origin: 'local' });
 
+    // A contact archived in Tandem (still in HighLevel: Contact update is Inbound): a pull skips it.
+    const [, , , archived] = await linkedContacts(4);
+    archiveContact(db(), { locationId: location().id, id: archived!.id, now: Date.now(), origin: 'local' });
+
     const text = await preview(() => panel.getByTestId('operation-start-pull').click(), 'pull-1-preview');
     expect(text).toContain(`Last name: ${local} → ${hl.lastName ?? 'empty'}`);
     expect(getContact(db(), location().id, contact!.id)!.fields.lastName).toBe(local);
 
     // Two contacts differ: this one, and the one whose push was undone (Tandem kept its first name).
-    expect(await confirmAndWatch('pull-2')).toMatch(/Completed: 2 updated, \d+ unchanged in Tandem$/);
+    expect(await confirmAndWatch('pull-2')).toMatch(/Completed: 2 updated, \d+ unchanged, 1 skipped in Tandem$/);
+    // Why it skipped one is said, under the result and under the run in History.
+    const why = 'Skipped: contacts archived in Tandem (a pull does not bring them back), or deleted in HighLevel.';
+    expect(await panel.getByTestId('operation-result-skipped').innerText()).toBe(why);
+    await until(async () => (await firstEntry().getAttribute('data-kind')) === 'pull' && (await firstEntry().getAttribute('data-status')) === 'completed', 'the pull in History');
+    expect(await firstEntry().getByTestId('operations-history-skipped').innerText()).toBe(why);
     expect(getContact(db(), location().id, contact!.id)!.fields.lastName).toBe(hl.lastName ?? null);
     const [pushed] = await linkedContacts(2);
     const pushedHl = await highLevelContact(pushed!.highlevelId);
@@ -216,7 +233,7 @@ describe('one-time operations in the sandbox', () => {
 
     await confirmAndWatch('sync-users-2');
     expect(listUsers(db(), location().id, { email }).map((u) => u.name)).toEqual(['Casey Newhire']);
-    expect(await panel.getByTestId('operation-last-sync_users').innerText()).toMatch(/^Last sync users: [A-Z][a-z]{2} \d/);
+    expect(await panel.getByTestId('operation-last-sync_users').innerText()).toMatch(/^Last sync users:\s+[A-Z][a-z]{2} \d/);
     // Sync users is not undoable.
     expect(await firstEntry().getByTestId('operation-undo').count()).toBe(0);
 
@@ -235,7 +252,17 @@ describe('one-time operations in the sandbox', () => {
     updateContact(db(), { locationId: location().id, id: contact!.id, patch: { companyName: `Refused Co ${Date.now() % 1000}` }, now: Date.now(), origin: 'local' });
     await preview(() => panel.getByTestId('operation-start-push').click(), 'push-failure-1-preview');
     await control(sandbox().highlevelUrl, 'POST', '/faults', { method: 'PUT', path: `/contacts/${contact!.highlevelId}`, status: 422, body: { message: 'companyName is not allowed' }, times: 1 });
-    expect(await confirmAndWatch('push-failure-2')).toMatch(/1 failed in HighLevel/);
+    // Not the green all-clear of a clean run: finished with problems, in amber, its failures first.
+    expect(await confirmAndWatch('push-failure-2')).toMatch(/^Push contacts · Finished with problems: 1 contact failed in HighLevel(; .+ in (HighLevel|Tandem))?$/);
+    const result = panel.getByTestId('operation-result');
+    expect(await result.getAttribute('data-tone')).toBe('warn');
+    expect(await result.locator('strong.problem').innerText()).toBe('1 contact failed in HighLevel');
+    expect(await panel.getByTestId('operation-live').evaluate((el) => getComputedStyle(el).borderLeftColor)).toBe('rgb(247, 144, 9)');
+    await until(async () => (await firstEntry().getByTestId('operations-history-status').innerText()) === 'Finished with problems', 'the run in History');
+    const pill = firstEntry().getByTestId('operations-history-status');
+    expect(await pill.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(181, 71, 8)');
+    expect(await firstEntry().getByTestId('operations-history-summary').innerText()).toMatch(/^1 contact failed in HighLevel(; |$)/);
+    expect(await panel.getByTestId('operation-last-result-push').locator('strong.problem').innerText()).toBe('1 contact failed in HighLevel');
     const toggle = firstEntry().getByTestId('operations-history-failures-toggle');
     expect(await toggle.innerText()).toBe('Show 1 failed record');
     await toggle.click();
@@ -254,7 +281,7 @@ describe('one-time operations in the sandbox', () => {
     expect(await panel.getByTestId('operations-history-entry').count()).toBe(6);
     for (const kind of ['push', 'pull', 'sync_users']) expect(await panel.getByTestId(`operation-start-${kind}`).count()).toBe(0);
     expect(await panel.getByTestId('operation-undo').count()).toBe(0);
-    expect(await panel.getByTestId('operation-last-push').innerText()).toMatch(/^Last push contacts: [A-Z][a-z]{2} \d/);
+    expect(await panel.getByTestId('operation-last-push').innerText()).toMatch(/^Last push contacts:\s+[A-Z][a-z]{2} \d/);
     expect(await panel.getByTestId('operations-read-only').innerText()).toContain('Only admins can run these operations');
     await shot('user-read-only');
   }, 60_000);
@@ -473,6 +500,97 @@ describe('a long preview in a short frame', () => {
       await p.screenshot({ path: `${OUT}/short-2-body-460.png` });
       await p.keyboard.press('Escape');
       await confirm.waitFor({ state: 'detached' });
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
+});
+
+describe('a run waiting out a 429', () => {
+  it('says it waits to retry and when, its figures and bar still, not sending', async () => {
+    const p = await world.browser.newPage({ viewport: { width: 1280, height: 1000 }, timezoneId: 'America/Los_Angeles' });
+    try {
+      await p.goto(sandbox().sandboxUrl);
+      await p.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+      const f = p.frameLocator('iframe[data-testid="app-frame"]');
+      await f.getByTestId('operation-start-push').waitFor();
+      const [contact] = await linkedContacts(1);
+      updateContact(db(), { locationId: location().id, id: contact!.id, patch: { companyName: `Retried Co ${Date.now() % 1000}` }, now: Date.now(), origin: 'local' });
+      const d = f.getByTestId('operation-dialog');
+      await f.getByTestId('operation-start-push').click();
+      const confirm = d.getByTestId('operation-confirm');
+      await until(() => confirm.isEnabled(), 'the preview', 20_000);
+      // HighLevel refuses the run's write once as too many, asking it to wait a few seconds.
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { method: 'PUT', path: `/contacts/${contact!.highlevelId}`, status: 429, headers: { 'retry-after': '8' }, times: 1 });
+      await confirm.click();
+      const waiting = f.getByTestId('operation-progress-waiting');
+      await waiting.waitFor({ timeout: 20_000 });
+      expect(await waiting.innerText()).toMatch(/^HighLevel asked Tandem to slow down; the run tries again at [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s?[AP]M P[SD]T \(in less than a minute\)\.$/);
+      expect(await f.getByTestId('operation-status').innerText()).toBe('Push contacts · Waiting to retry');
+      expect(await f.getByTestId('operation-progress-done').innerText()).toMatch(/^Waiting/);
+      const bar = f.getByTestId('operation-live').getByRole('progressbar');
+      expect(await bar.getAttribute('aria-valuetext')).toMatch(/^Waiting for HighLevel/);
+      expect(await bar.locator('span').evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(152, 162, 179)');
+      await f.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await p.screenshot({ path: `${OUT}/retry-1-waiting.png` });
+      // Once HighLevel takes the write, the run goes on and completes.
+      const result = f.getByTestId('operation-result');
+      await result.waitFor({ timeout: 30_000 });
+      expect(await result.getAttribute('data-status')).toBe('completed');
+    } finally {
+      await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      await p.close();
+    }
+  }, 60_000);
+});
+
+describe('the card while the operations load', () => {
+  it('holds the buttons’ place and shows placeholders in History, not “no operation has run”', async () => {
+    const p = await world.browser.newPage({ viewport: { width: 1000, height: 1000 }, timezoneId: 'America/Los_Angeles' });
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    try {
+      await p.route('**/api/panel/operations', async (route) => {
+        await held;
+        await route.continue();
+      });
+      await p.goto(sandbox().sandboxUrl);
+      await p.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+      const f = p.frameLocator('iframe[data-testid="app-frame"]');
+      const row = f.getByTestId('operation-push');
+      await row.waitFor();
+      await f.getByTestId('operations-history-loading').waitFor();
+      expect(await f.getByTestId('operations-history').innerText()).not.toContain('No one-time operation has run');
+      // The button is there already (disabled until the operations are read).
+      expect(await f.getByTestId('operation-start-push').isDisabled()).toBe(true);
+      await f.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      const before = await row.boundingBox();
+      await p.screenshot({ path: `${OUT}/load-1-loading.png` });
+      release();
+      await until(() => f.getByTestId('operation-start-push').isEnabled(), 'the operations read');
+      const after = await row.boundingBox();
+      expect(after!.height).toBe(before!.height);
+      expect(await f.getByTestId('operations-history-loading').count()).toBe(0);
+    } finally {
+      release();
+      await p.close();
+    }
+  }, 60_000);
+
+  it('says it is the operations that could not be loaded, with Retry', async () => {
+    const p = await world.browser.newPage({ viewport: { width: 1000, height: 1000 } });
+    try {
+      await p.route('**/api/panel/operations', (route) => route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'Internal error' } }) }));
+      await p.goto(sandbox().sandboxUrl);
+      await p.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+      const f = p.frameLocator('iframe[data-testid="app-frame"]');
+      const failure = f.getByTestId('operations-failure');
+      await failure.waitFor({ timeout: 20_000 });
+      expect(await failure.getAttribute('role')).toBe('alert');
+      expect(await failure.innerText()).toMatch(/^The one-time operations could not be loaded\. /);
+      await p.unroute('**/api/panel/operations');
+      await failure.getByRole('button', { name: 'Retry' }).click();
+      await f.getByTestId('operation-start-push').waitFor();
     } finally {
       await p.close();
     }

@@ -3,10 +3,27 @@
 // preview has nothing to confirm, what an undo deletes or archives said plainly, which run each
 // Undo button takes back, and why a run waits, when it goes on in the viewer's time zone.
 import { describe, expect, it } from 'vitest';
-import { changesNothing, columnsFor, deletionWarning, fieldLabel, previewAnnouncement, runOf, sampleAction, statusLabel, summarize, undoTitle, waitingLine } from '../../web/lib/operations-copy.ts';
+import {
+  changesNothing,
+  columnsFor,
+  deletionWarning,
+  failureSummary,
+  fieldLabel,
+  previewAnnouncement,
+  resultParts,
+  runningLabel,
+  runOf,
+  sampleAction,
+  skippedNote,
+  statusLabel,
+  statusTone,
+  summarize,
+  undoTitle,
+  waitingLine,
+} from '../../web/lib/operations-copy.ts';
 import { plural, verb } from '../../web/lib/plural.ts';
 import { pullUndoNotes } from '../../server/sync/operations/pull-undo.ts';
-import { emptyCounts, type Preview } from '../../server/sync/operations/types.ts';
+import { emptyCounts, type Preview, type Progress } from '../../server/sync/operations/types.ts';
 
 const preview = (over: Partial<Preview> = {}): Preview => ({ counts: emptyCounts(), samples: [], requests: 2, durationMs: 0, notes: [], ...over });
 
@@ -121,6 +138,58 @@ describe('a history entry', () => {
     expect(statusLabel({ status: 'failed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Failed');
     expect(statusLabel({ status: 'completed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Completed');
   });
+
+  const progress = (over: Partial<Progress> = {}): Progress => ({ phase: 'done', total: 60, done: 60, counts: emptyCounts(), requests: 40, etaMs: 0, ...over });
+
+  it('says a run that completed with records failing finished with problems, in amber, not the green of a clean run', () => {
+    const counts = emptyCounts();
+    counts.highlevel.updated = 35;
+    counts.highlevel.unchanged = 17;
+    counts.highlevel.failed = 8;
+    const run = { status: 'completed' as const, confirmedAt: '2026-01-01T00:00:00.000Z', progress: progress({ counts }) };
+    expect(statusLabel(run)).toBe('Finished with problems');
+    expect(statusTone(run)).toBe('warn');
+    expect(statusTone({ ...run, progress: progress() })).toBe('ok');
+    expect(statusTone({ ...run, status: 'failed' })).toBe('error');
+    // Its failures come first, on their own, then the rest.
+    expect(resultParts(run.progress, 'Nothing changed')).toEqual({ failures: '8 contacts failed in HighLevel', rest: '35 updated, 17 unchanged in HighLevel' });
+    expect(resultParts(progress(), 'Nothing changed')).toEqual({ failures: null, rest: 'Nothing changed' });
+    // Sync users: a user it could not add counts too.
+    const users = progress({ users: { added: 2, failed: 1 } });
+    expect(statusLabel({ ...run, progress: users })).toBe('Finished with problems');
+    expect(failureSummary(users)).toBe('1 user failed');
+    expect(resultParts(users, '')).toEqual({ failures: '1 user failed', rest: 'users: 2 added' });
+    const only = emptyCounts();
+    only.tandem.failed = 1;
+    expect(resultParts(progress({ counts: only }), '')).toEqual({ failures: '1 contact failed in Tandem', rest: '' });
+  });
+
+  it('says why contacts were skipped, for each kind of run, only when some were', () => {
+    const counts = emptyCounts();
+    counts.tandem.skipped = 2;
+    expect(skippedNote('pull', progress({ counts }))).toBe('Skipped: contacts archived in Tandem (a pull does not bring them back), or deleted in HighLevel.');
+    expect(skippedNote('push', progress({ counts }))).toMatch(/^Skipped: contacts deleted in HighLevel \(a push does not recreate them\)/);
+    expect(skippedNote('sync_users', progress({ counts }))).toMatch(/^Skipped: contacts whose owner cannot be matched/);
+    expect(skippedNote('undo', progress({ counts }))).toMatch(/^Skipped: contacts changed since the run/);
+    expect(skippedNote('pull', progress())).toBeNull();
+    expect(skippedNote('pull', null)).toBeNull();
+  });
+});
+
+describe('a running run', () => {
+  const running = (over: Partial<Progress> = {}) => ({
+    status: 'running' as const,
+    cancelRequested: false,
+    progress: { phase: 'push', total: 60, done: 12, counts: emptyCounts(), requests: 3, etaMs: 20_000, ...over },
+  });
+
+  it('says it waits to retry while HighLevel holds it up, never "Running"', () => {
+    expect(runningLabel(running())).toBe('Running');
+    expect(runningLabel(running({ waitingFor: 'rate_limited', waitingUntil: '2026-12-07T12:33:00.000Z' }))).toBe('Waiting to retry');
+    expect(runningLabel(running({ waitingFor: 'token', waitingUntil: '2026-12-07T12:33:00.000Z' }))).toBe('Waiting to retry');
+    expect(runningLabel(running({ waitingFor: 'daily', waitingUntil: '2026-12-08T00:00:00.000Z' }))).toBe('Waiting for HighLevel');
+    expect(runningLabel({ ...running({ waitingFor: 'rate_limited' }), cancelRequested: true })).toBe('Stopping…');
+  });
 });
 
 describe('which run an Undo takes back', () => {
@@ -152,7 +221,7 @@ describe('why a run waits', () => {
   it('says a 429 and a token refresh in their own words', () => {
     const soon = new Date(now + 10_000).toISOString();
     expect(waitingLine({ waitingFor: 'rate_limited', waitingUntil: soon }, now, 'the run', la)).toBe(
-      'HighLevel asked Tandem to slow down; the run goes on at Dec 7, 4:32 AM PST (in less than a minute).',
+      'HighLevel asked Tandem to slow down; the run tries again at Dec 7, 4:32 AM PST (in less than a minute).',
     );
     const later = new Date(now + 5 * 60_000).toISOString();
     expect(waitingLine({ waitingFor: 'token', waitingUntil: later }, now, 'the run', la)).toBe(

@@ -97,20 +97,73 @@ export function changesNothing(kind: OperationView['kind'], preview: Preview): b
   return !writes && !preview.owners?.change && preview.notes.length === 0;
 }
 
-/** "35 updated, 17 unchanged, 8 failed in HighLevel" for a history entry. */
-export function summarize(counts: Counts, users?: Record<string, number>, empty = 'Nothing to change'): string {
+/**
+ * "35 updated, 17 unchanged, 8 failed in HighLevel" for a history entry. `failed: false` leaves the
+ * failures out, for a line that says them first on their own (failureSummary).
+ */
+export function summarize(counts: Counts, users?: Record<string, number>, empty = 'Nothing to change', options: { failed?: boolean } = {}): string {
+  const withFailed = options.failed !== false;
   const parts: string[] = [];
   for (const side of ['highlevel', 'tandem'] as const) {
     const c = counts[side];
-    const words = COUNT_COLUMNS.filter((col) => c[col.key] > 0).map(
+    const words = COUNT_COLUMNS.filter((col) => c[col.key] > 0 && (withFailed || col.key !== 'failed')).map(
       (col) => `${c[col.key].toLocaleString('en-US')} ${col.key === 'removed' ? REMOVED_WORD[side] : col.label.toLowerCase()}`,
     );
     if (words.length) parts.push(`${words.join(', ')} in ${SIDE_LABEL[side]}`);
   }
-  const u = Object.entries(users ?? {}).filter(([, n]) => n > 0);
+  const u = Object.entries(users ?? {}).filter(([action, n]) => n > 0 && (withFailed || action !== 'failed'));
   if (u.length) parts.push(`users: ${u.map(([action, n]) => `${n.toLocaleString('en-US')} ${action}`).join(', ')}`);
   return parts.length ? parts.join('; ') : empty;
 }
+
+type Outcome = Pick<Progress, 'counts' | 'users'>;
+
+/** Records a run could not write: contacts on either side, and users (Sync users). */
+export function failedCount(progress: Outcome | null | undefined): number {
+  if (!progress) return 0;
+  return progress.counts.tandem.failed + progress.counts.highlevel.failed + (progress.users?.failed ?? 0);
+}
+
+/** "1 contact failed in HighLevel", "2 contacts failed in HighLevel; 1 user failed", or null when none did. */
+export function failureSummary(progress: Outcome | null | undefined): string | null {
+  if (!progress) return null;
+  const parts: string[] = [];
+  for (const side of ['highlevel', 'tandem'] as const) {
+    const n = progress.counts[side].failed;
+    if (n > 0) parts.push(`${plural(n, 'contact')} failed in ${SIDE_LABEL[side]}`);
+  }
+  const users = progress.users?.failed ?? 0;
+  if (users > 0) parts.push(`${plural(users, 'user')} failed`);
+  return parts.length ? parts.join('; ') : null;
+}
+
+/**
+ * A finished run's outcome in two parts: what failed, said first and on its own (null: nothing
+ * failed), and the rest of the counts ("" when failures are all there is; `empty` when nothing
+ * happened at all).
+ */
+export function resultParts(progress: Outcome, empty: string): { failures: string | null; rest: string } {
+  const failures = failureSummary(progress);
+  if (!failures) return { failures, rest: summarize(progress.counts, progress.users, empty) };
+  return { failures, rest: summarize(progress.counts, progress.users, '', { failed: false }) };
+}
+
+/**
+ * Why a run skipped contacts, in one line: the cases each kind skips (what the preview's notes say
+ * for one run). Null when it skipped none. An undo names no kind: push and pull undos skip alike.
+ */
+export function skippedNote(kind: OperationView['kind'], progress: Pick<Progress, 'counts'> | null | undefined): string | null {
+  const n = progress ? progress.counts.tandem.skipped + progress.counts.highlevel.skipped : 0;
+  if (n === 0) return null;
+  return `Skipped: ${SKIPPED_WHY[kind]}`;
+}
+
+const SKIPPED_WHY: Record<OperationView['kind'], string> = {
+  push: 'contacts deleted in HighLevel (a push does not recreate them), or with the email or phone of another Tandem contact HighLevel already holds (not created twice).',
+  pull: 'contacts archived in Tandem (a pull does not bring them back), or deleted in HighLevel.',
+  sync_users: 'contacts whose owner cannot be matched to a paired user; each keeps its owner in Tandem and in HighLevel.',
+  undo: 'contacts changed since the run, or already as they were before it; each is left as it is.',
+};
 
 /** "about 3 min", "less than a minute", "about 1 h 20 min". */
 export function formatDuration(ms: number): string {
@@ -204,7 +257,7 @@ export function waitingLine(
     const at = formatMoment(waitingUntil, now, options);
     if (waitingFor === 'daily') return `HighLevel’s daily request limit for this sub-account is used up; ${subject} goes on at ${at}.`;
     if (waitingFor === 'token') return `Tandem could not get a fresh access token from HighLevel; ${subject} tries again at ${at}.`;
-    return `HighLevel asked Tandem to slow down; ${subject} goes on at ${at}.`;
+    return `HighLevel asked Tandem to slow down; ${subject} tries again at ${at}.`;
   }
   return progress.waiting ? localizeUtcTimes(progress.waiting, now, options) : null;
 }
@@ -216,12 +269,45 @@ export function runTitle(op: OperationView, history: OperationView[]): string {
   return target ? `Undo of ${KIND_LABEL[target.kind].toLowerCase()}` : 'Undo of a run';
 }
 
+/** A run that completed although some records failed: not the all-clear of "Completed". */
+export const FINISHED_WITH_PROBLEMS = 'Finished with problems';
+
+type StatusOf = Pick<OperationView, 'status' | 'confirmedAt'> & { progress?: OperationView['progress'] };
+
 /**
  * A history entry's status: a preview that failed ran nothing (it was never confirmed), so it says
- * "Preview failed" rather than the "Failed" of a run that stopped part way.
+ * "Preview failed" rather than the "Failed" of a run that stopped part way; a run that completed
+ * with records failing says it finished with problems.
  */
-export function statusLabel(op: Pick<OperationView, 'status' | 'confirmedAt'>): string {
+export function statusLabel(op: StatusOf): string {
   if (op.status === 'failed' && op.confirmedAt === null) return 'Preview failed';
+  if (op.status === 'completed' && failedCount(op.progress) > 0) return FINISHED_WITH_PROBLEMS;
+  return STATUS_LABEL[op.status];
+}
+
+/**
+ * The colour a status is shown in: green for a clean run, amber for one that finished with
+ * problems, red for one that stopped on a failure, blue while it works, gray otherwise.
+ */
+export function statusTone(op: StatusOf): 'ok' | 'warn' | 'error' | 'active' | 'neutral' {
+  if (op.status === 'completed') return failedCount(op.progress) > 0 ? 'warn' : 'ok';
+  if (op.status === 'failed') return 'error';
+  if (op.status === 'running' || op.status === 'previewing') return 'active';
+  return 'neutral';
+}
+
+/**
+ * The running run's status for the card: "Stopping…" once cancelled; "Waiting to retry" while it
+ * waits out a 429 or a token refresh, "Waiting for HighLevel" while the day's requests are used up
+ * (the progress says why and until when), so a wait is never shown as "Running".
+ */
+export function runningLabel(op: Pick<OperationView, 'status' | 'cancelRequested' | 'progress'>): string {
+  if (op.cancelRequested) return 'Stopping…';
+  const p = op.progress;
+  if (op.status === 'running' && p) {
+    if (p.waitingFor === 'rate_limited' || p.waitingFor === 'token') return 'Waiting to retry';
+    if (p.waitingFor || p.waiting) return 'Waiting for HighLevel';
+  }
   return STATUS_LABEL[op.status];
 }
 

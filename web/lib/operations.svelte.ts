@@ -10,6 +10,8 @@ export type { OperationItemView, OperationView, OperationsView, RunKind };
 export interface OperationsApi {
   api<T>(path: string, init?: RequestInit): Promise<T>;
   stream(path: string, signal?: AbortSignal): Promise<Response>;
+  /** Who is signed in, when known: before the operations load, an admin's buttons already hold their place. */
+  readonly view?: { user: { role: string } } | undefined;
 }
 
 /** Statuses after which nothing changes an operation (a shown preview can still be replaced or expire). */
