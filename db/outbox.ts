@@ -142,13 +142,16 @@ export function outboxCounts(db: Db, locationId: string): { pending: number; fai
   };
 }
 
-/** Rows failed for good, most recent first (for the panel's "latest error"). */
+/**
+ * Rows failed for good, most recently refused first (for the panel's "latest error"): a failed
+ * row's nextAttemptAt is when it failed (nothing retries it), its updatedAt when it was queued.
+ */
 export function failedOutbox(db: Db, locationId: string, limit = 20): OutboxRow[] {
   return db
     .select()
     .from(outbox)
     .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'failed')))
-    .orderBy(sql`${outbox.updatedAt} desc`)
+    .orderBy(sql`${outbox.nextAttemptAt} desc`)
     .limit(limit)
     .all();
 }

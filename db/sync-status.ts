@@ -66,7 +66,8 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     lastInboundAt: state.lastInboundAt,
     lastOutboundAt: state.lastOutboundAt,
     lastError: state.lastError ? { message: state.lastError, at: state.lastErrorAt ?? state.updatedAt ?? 0 } : null,
-    lastFailure: failure?.lastError ? { message: failure.lastError, at: failure.updatedAt, contactId: failure.contactId } : null,
+    // A row failed for good keeps its enqueue time as updatedAt (its version); nextAttemptAt is when HighLevel refused it.
+    lastFailure: failure?.lastError ? { message: failure.lastError, at: failure.nextAttemptAt, contactId: failure.contactId } : null,
     retrying: retry.latest?.lastError ? { count: retry.count, message: retry.latest.lastError, nextAttemptAt: retry.latest.nextAttemptAt, contactId: retry.latest.contactId } : null,
     customFieldsProblem: customFieldsProblem(db, locationId),
   };

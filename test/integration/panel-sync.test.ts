@@ -275,7 +275,8 @@ describe('status strip', () => {
       lastOutboundAt: new Date(now - 120_000).toISOString(),
       lastError: { message: 'HighLevel’s daily limit is used up', at: new Date(now - 30_000).toISOString() },
       // The refused contact by name when Tandem has it (this one is gone: said so, no id).
-      lastFailure: { message: 'HighLevel refused the email address', contact: 'a contact no longer in Tandem' },
+      // As of the refusal (the failure's time), not of when the change was queued.
+      lastFailure: { message: 'HighLevel refused the email address', at: new Date(later).toISOString(), contact: 'a contact no longer in Tandem' },
       // Waiting for another try after a passing failure: how many, and the latest.
       retrying: { count: 2, message: 'HighLevel was busy', nextAttemptAt: new Date(later).toISOString(), contact: 'a contact no longer in Tandem' },
     });
