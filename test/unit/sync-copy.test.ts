@@ -92,6 +92,11 @@ describe('latest problem', () => {
     const more = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 3 }, true)!;
     expect(more.message).toBe('HighLevel refused Tandem’s change to Dana Cruz: invalid email. 2 other contacts were refused too.');
     expect(more.action).toContain('Refused filter lists each one');
+    // Not "Nothing else is held back" beside edits the settings hold: the refusal holds nothing else.
+    expect(more.action).toMatch(/The refusal holds back no other contact’s change\.$/);
+    // A plain user cannot edit contacts here: asked to have an admin do it.
+    const plainUser = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 1 }, false)!;
+    expect(plainUser.action).toMatch(/^Ask an admin to correct Dana Cruz in Tandem/);
   });
 
   it('sends unmatched owners to Sync users first, then says what it cannot repair', () => {

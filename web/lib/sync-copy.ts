@@ -224,7 +224,8 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
     const message = `HighLevel refused Tandem’s change to ${who}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`;
     return {
       message,
-      action: `Correct ${who} in Tandem (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with HighLevel’s reason' : 'the Contacts tab’s Refused filter shows it with HighLevel’s reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit. Nothing else is held back.`,
+      // The refusal holds back no other contact's change (what else waits, and why, is beside it).
+      action: `${canEdit ? `Correct ${who} in Tandem` : `Ask an admin to correct ${who} in Tandem`} (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with HighLevel’s reason' : 'the Contacts tab’s Refused filter shows it with HighLevel’s reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit. The refusal holds back no other contact’s change.`,
       at: failure.at,
       tone: 'error',
     };
