@@ -119,10 +119,8 @@ const firstEntry = () => panel.getByTestId('operations-history-entry').first();
 describe('one-time operations in the sandbox', () => {
   it('shows Never before any run, with each explanation; Escape closes a preview without writing', async () => {
     for (const [kind, label] of [['push', 'Last push contacts'], ['pull', 'Last pull contacts'], ['sync_users', 'Last sync users']] as const) {
-      // The card shows "…" until the operations have loaded.
-      const last = panel.getByTestId(`operation-last-${kind}`);
-      await until(async () => ((await last.innerText()) !== `${label}: …` ? true : undefined), `${label} loaded`);
-      expect(await last.innerText()).toBe(`${label}: Never`);
+      // The card shows a placeholder until the operations have loaded.
+      await expect.poll(() => panel.getByTestId(`operation-last-${kind}`).innerText(), { timeout: 15_000 }).toBe(`${label}: Never`);
     }
     expect(await panel.getByTestId('operation-push').innerText()).toContain('Tandem’s values win');
     expect(await panel.getByTestId('operations-history').innerText()).toContain('No one-time operation has run');

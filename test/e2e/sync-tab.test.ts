@@ -10,10 +10,11 @@
 // Discard leaves it on the group it reset, not on the page's body. A switch to Bi-directional that
 // releases a held edit first shows what goes out (the count, the contact and the field's change):
 // Cancel sends and saves nothing, Save and send saves and the edit reaches HighLevel; a check that
-// fails says so and saves nothing until Retry reads it.
+// fails says so and saves nothing until Retry reads it. When the settings and the one-time
+// operations both fail to load for the same reason, the tab says so once, with one Retry for both.
 import { existsSync, mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { FrameLocator, Page } from 'playwright-core';
+import type { FrameLocator, Page, Route } from 'playwright-core';
 import { listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { customFieldList } from '../../db/custom-fields.ts';
 import { getLinkByContact } from '../../db/links.ts';
@@ -536,5 +537,87 @@ describe('a save that sends held work', () => {
     expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
     await page.close();
     restore({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
+  });
+});
+
+describe('the tab when it cannot be loaded', () => {
+  const SHOTS = '.scratch/small';
+  const refuse = (message: string) => (route: Route) =>
+    route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message } }) });
+
+  /** The panel with each of `failing` (a path under /api/panel/) refused with its message. */
+  async function openFailing(failing: Record<string, string>): Promise<{ page: Page; panel: FrameLocator }> {
+    const page = await world.browser.newPage({ viewport: { width: 1100, height: 1000 } });
+    for (const [path, message] of Object.entries(failing)) await page.route(`**/api/panel/${path}`, refuse(message));
+    await page.goto(sandbox().sandboxUrl);
+    return { page, panel: page.frameLocator('iframe[data-testid="app-frame"]') };
+  }
+
+  it('says once that the settings and the operations could not be loaded, and one Retry reads both', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const page = await world.browser.newPage({ viewport: { width: 1100, height: 1000 } });
+    // The settings fail at once and keep failing; the operations answer only when released, so the
+    // settings' failure is known first and must not show alone meanwhile.
+    let settingsReads = 0;
+    await page.route('**/api/panel/sync', (route) => {
+      settingsReads++;
+      return refuse('Tandem had a problem on its side.')(route);
+    });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route('**/api/panel/operations', async (route) => {
+      await held;
+      await refuse('Tandem had a problem on its side.')(route);
+    });
+    await page.goto(sandbox().sandboxUrl);
+    const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+    // A second read of the settings comes only after the first one failed.
+    await until(() => settingsReads >= 2, 'the settings read again after failing', 20_000);
+    expect(await panel.getByTestId('sync-loading').count()).toBe(1);
+    expect(await panel.getByTestId('sync-error').count()).toBe(0);
+    expect(await panel.getByRole('alert').count()).toBe(0);
+    release();
+
+    const error = panel.getByTestId('sync-tab-error');
+    await error.waitFor({ timeout: 15_000 });
+    expect(await error.getByRole('heading').innerText()).toBe('Could not load the sync settings or the one-time operations');
+    expect(await error.getByRole('alert').innerText()).toBe('Tandem had a problem on its side.');
+    // One error and one Retry on the page: neither part says it again.
+    expect(await panel.getByRole('alert').count()).toBe(1);
+    expect(await panel.getByRole('button', { name: 'Retry' }).count()).toBe(1);
+    expect(await panel.getByTestId('sync-error').count()).toBe(0);
+    expect(await panel.getByTestId('operations').count()).toBe(0);
+    expect(await panel.getByTestId('panel-signed-in').count()).toBe(1);
+    await page.screenshot({ path: `${SHOTS}/sync-tab-both-failed.png` });
+
+    // Tandem answers again: the one Retry reads the settings and the operations.
+    await page.unrouteAll();
+    await error.getByRole('button', { name: 'Retry' }).click();
+    await panel.getByTestId('sync-settings').waitFor();
+    await panel.getByTestId('operations-history').waitFor();
+    await expect.poll(() => panel.getByTestId('operations-history-loading').count()).toBe(0);
+    expect(await panel.getByRole('alert').count()).toBe(0);
+    expect(await error.count()).toBe(0);
+    await page.close();
+  });
+
+  it('says only what failed when one part failed, or each part’s own reason when they differ', async () => {
+    // Only the settings: their error and Retry, the operations as usual.
+    let opened = await openFailing({ sync: 'Tandem had a problem on its side.' });
+    await opened.panel.getByTestId('sync-error').waitFor({ timeout: 15_000 });
+    await opened.panel.getByTestId('operations-history').waitFor();
+    await expect.poll(() => opened.panel.getByTestId('operations-history-loading').count()).toBe(0);
+    expect(await opened.panel.getByTestId('sync-tab-error').count()).toBe(0);
+    expect(await opened.panel.getByTestId('operations-failure').count()).toBe(0);
+    expect(await opened.panel.getByRole('button', { name: 'Retry' }).count()).toBe(1);
+    await opened.page.close();
+
+    // Both, for different reasons: each says its own, with its own Retry.
+    opened = await openFailing({ sync: 'Tandem had a problem on its side.', operations: 'Tandem is restarting.' });
+    await opened.panel.getByTestId('sync-error').waitFor({ timeout: 15_000 });
+    await opened.panel.getByTestId('operations-failure').waitFor();
+    expect(await opened.panel.getByTestId('sync-tab-error').count()).toBe(0);
+    expect(await opened.panel.getByRole('button', { name: 'Retry' }).count()).toBe(2);
+    await opened.page.close();
   });
 });
