@@ -7,12 +7,13 @@
 // refused shows as Refused with HighLevel's reason, not as "Not yet"; the edit dialog and its
 // confirmation say what the edit does under the current settings, and the Sync tab says which
 // setting holds an edit that waits; an edit emptying every identifying field is refused in the
-// dialog, which keeps what was typed; at 360, 670 and 1024 px nothing spills sideways (Installation
+// dialog, which keeps what was typed; the dialog's Cancel and Save are the panel's own buttons (Enter
+// in a field saves, focus goes back to Edit); at 360, 670 and 1024 px nothing spills sideways (Installation
 // card, Contacts header, one-time operations, the preview dialog); at 900, 1024 and 1400 px rows
 // stay dense, each email on one line; the automatic refresh keeps the rows Show more loaded and
 // the row in view where it was.
 import { describe, expect, it } from 'vitest';
-import type { FrameLocator, Page } from 'playwright-core';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
@@ -41,6 +42,14 @@ async function openContacts(frameWidth: number, opts: { stayOnSync?: boolean } =
   await panel.getByRole('tab', { name: 'Contacts' }).click();
   await panel.getByTestId('contact-row').first().waitFor();
   return { page, panel, width };
+}
+
+/** What sets a button's look apart: its box and its colours. */
+function look(button: Locator) {
+  return button.evaluate((el) => {
+    const s = getComputedStyle(el);
+    return { height: el.getBoundingClientRect().height, padding: s.padding, radius: s.borderRadius, font: `${s.fontWeight} ${s.fontSize}`, background: s.backgroundColor, border: s.borderTopColor, color: s.color };
+  });
 }
 
 async function createThroughApi(body: Record<string, unknown>): Promise<string> {
@@ -299,6 +308,36 @@ describe('the Contacts tab', () => {
     await page.screenshot({ path: 'test-results/contacts-edit-unidentifiable.png' });
     await page.keyboard.press('Escape');
     await dialog.getByTestId('edit-firstName').waitFor({ state: 'hidden' });
+    await page.close();
+  });
+
+  it('edits in a dialog with the panel’s own buttons: Enter in a field saves, Cancel closes, and focus goes back to Edit', async () => {
+    const { page, panel } = await openContacts(1100);
+    const row = panel.getByTestId('contact-row').first();
+    const name = await row.getByTestId('contact-name').locator('.wrap').innerText();
+    const edit = row.getByTestId('contact-edit');
+    await edit.click();
+    const dialog = panel.getByTestId('contact-edit-dialog');
+    const cancel = dialog.getByRole('button', { name: 'Cancel' });
+    const save = dialog.getByTestId('contact-save');
+    // Cancel looks like the row's Edit (the panel's secondary button), Save is the blue primary
+    // one of the same height and shape.
+    const secondary = await look(edit);
+    expect(await look(cancel)).toEqual(secondary);
+    expect(await look(save)).toEqual({ ...secondary, background: 'rgb(21, 94, 239)', border: 'rgb(21, 94, 239)', color: 'rgb(255, 255, 255)' });
+    await page.screenshot({ path: 'test-results/contacts-edit-dialog.png' });
+
+    // Cancel closes, and focus goes back to the Edit that opened the dialog.
+    await cancel.click();
+    await dialog.waitFor({ state: 'hidden' });
+    await expect.poll(() => edit.evaluate((el) => el === document.activeElement)).toBe(true);
+
+    // Save is the form's submit: Enter in a field saves (the form unchanged, so nothing changes).
+    await edit.click();
+    await dialog.getByTestId('edit-firstName').press('Enter');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await panel.getByTestId('contacts-notice').innerText()).toContain(`${name}: nothing changed.`);
+    await expect.poll(() => edit.evaluate((el) => el === document.activeElement)).toBe(true);
     await page.close();
   });
 

@@ -1,12 +1,13 @@
 // The signed-in panel in headless Chromium: inside the emulated HighLevel it signs in and shows the
 // location, user and connection (and follows a Reconnect made elsewhere); plain users get the
 // read-only view; a sub-account Tandem was uninstalled from gets its "not installed" screen, also
-// in a panel left open at the uninstall, and Check again signs in once reinstalled. T21: the browser refuses to frame the panel under a foreign origin, and refuses to frame
+// in a panel left open at the uninstall, and Check again signs in once reinstalled; a refused
+// sign-in says so, and Retry signs in once Tandem answers (both screens use the panel's buttons). T21: the browser refuses to frame the panel under a foreign origin, and refuses to frame
 // any other route even under HighLevel's origin.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Frame, Page, Route } from 'playwright-core';
+import type { Frame, Locator, Page, Route } from 'playwright-core';
 import { getInstallation, setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
 import { PAUSED_REASON, REAUTH_REASON } from '../../server/highlevel/token-provider.ts';
 import { control, until } from '../helpers/emulator.ts';
@@ -49,6 +50,17 @@ const demoLocation = () => sandbox().locations[0]!;
 const agencyAdmin = () => sandbox().users.find((u) => u.type === 'agency' && u.role === 'admin')!;
 const plainUser = () =>
   sandbox().users.find((u) => u.type === 'account' && u.role === 'user' && !u.deactivated && u.locationIds.includes(demoLocation().id))!;
+
+/** Button.svelte's box, the same for all its variants: 36 px high (a 20 px line, 7 px padding, 1 px border). */
+const BUTTON_BOX = { height: 36, padding: '7px 16px', radius: '6px', font: '500 14px' };
+
+/** What sets a button's look apart: its box and its colours. */
+function look(button: Locator) {
+  return button.evaluate((el) => {
+    const s = getComputedStyle(el);
+    return { height: el.getBoundingClientRect().height, padding: s.padding, radius: s.borderRadius, font: `${s.fontWeight} ${s.fontSize}`, background: s.backgroundColor, border: s.borderTopColor, color: s.color };
+  });
+}
 
 describe('the panel inside the emulated HighLevel', () => {
   it('signs in and shows the location, the user and the connection', async () => {
@@ -247,12 +259,37 @@ describe('the panel inside the emulated HighLevel', () => {
       const install = screen.getByRole('link', { name: /Install Tandem again/ });
       expect(await install.getAttribute('target')).toBe('_blank');
       expect(new URL((await install.getAttribute('href'))!, world.tandem.tandemUrl).href).toBe(`${world.tandem.tandemUrl}/oauth/install`);
+      // Check again is the panel's secondary button, as tall as the install link beside it.
+      const check = screen.getByRole('button', { name: 'Check again' });
+      expect(await look(check)).toMatchObject({ ...BUTTON_BOX, background: 'rgb(255, 255, 255)', border: 'rgb(208, 213, 221)' });
+      expect((await check.boundingBox())!.height).toBe((await install.boundingBox())!.height);
       await page.screenshot({ path: 'test-results/panel-not-installed.png' });
       upsertInstallation(db, { locationId: before.locationId, companyId: before.companyId, now: Date.now() });
-      await screen.getByRole('button', { name: 'Check again' }).click();
+      await check.click();
       await panel.getByTestId('panel-signed-in').waitFor();
     } finally {
       upsertInstallation(db, { locationId: before.locationId, companyId: before.companyId, now: Date.now() });
+      await page.close();
+    }
+  });
+
+  it('says it could not sign in, with the panel’s primary Retry, which signs in once Tandem answers', async () => {
+    const { page } = await openPage(1100, 700);
+    const refuse = (route: Route) => route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'Tandem had a problem on its side.' } }) });
+    try {
+      await page.route('**/api/panel/session', refuse);
+      await page.goto(sandbox().sandboxUrl);
+      const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+      const screen = panel.getByTestId('panel-sign-in-failed');
+      await screen.waitFor();
+      expect(await screen.getByRole('alert').innerText()).toBe('Tandem had a problem on its side.');
+      const retry = screen.getByRole('button', { name: 'Retry' });
+      expect(await look(retry)).toMatchObject({ ...BUTTON_BOX, background: 'rgb(21, 94, 239)', border: 'rgb(21, 94, 239)', color: 'rgb(255, 255, 255)' });
+      await page.screenshot({ path: 'test-results/panel-sign-in-failed.png' });
+      await page.unroute('**/api/panel/session');
+      await retry.click();
+      await panel.getByTestId('panel-signed-in').waitFor();
+    } finally {
       await page.close();
     }
   });
