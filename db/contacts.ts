@@ -4,6 +4,7 @@
 import { and, asc, desc, eq, gt, gte, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from './client.ts';
+import { listedCustomFieldIds } from './custom-fields.ts';
 import { newId } from './ids.ts';
 import { getLinkByContact } from './links.ts';
 import { dropOutbox, enqueueOutbox, withOutboxStatus, type OutboxRow } from './outbox.ts';
@@ -91,17 +92,31 @@ export function rowToContact(row: Row): Contact {
 
 /**
  * Queues a Tandem-side write of a live contact for HighLevel, unless there is nothing left to send:
- * linked, it holds again exactly what HighLevel holds (the link's ledger), e.g. an edit undone, so
- * its row goes. A row kept for nothing made the panel count edits held that were not.
+ * linked, it holds again what HighLevel holds (the link's ledger), e.g. an edit undone, or differs
+ * only in values no push sends, so its row goes. A row kept for nothing made the panel count
+ * edits held that were not.
  */
 function queueLocalWrite(db: Db, locationId: string, contactId: string, fields: ContactFields, now: number): void {
-  if (inStep(fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
+  if (inStep(db, locationId, fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
   else enqueueOutbox(db, locationId, contactId, 'upsert', now);
 }
 
-/** Linked, and holding exactly what the ledger says HighLevel holds: nothing to send. */
-function inStep(fields: ContactFields, link: { base: ContactFields; remoteDeletedAt: number | null } | undefined): boolean {
-  return link !== undefined && link.remoteDeletedAt === null && differingFields(fields, link.base).length === 0;
+const CUSTOM = 'customFields.';
+
+/**
+ * Linked, and nothing to send: Tandem holds what the ledger says HighLevel holds, but for values
+ * under custom fields HighLevel does not define, which no push sends (server/sync/merge.ts
+ * `Sendable`). The location's listing is read only when such values are all that differ: most
+ * writes differ in other fields too, or in none. Never listed, every value counts, as a push then
+ * sends them all.
+ */
+function inStep(db: Db, locationId: string, fields: ContactFields, link: { base: ContactFields; remoteDeletedAt: number | null } | undefined): boolean {
+  if (link === undefined || link.remoteDeletedAt !== null) return false;
+  const differing = differingFields(fields, link.base);
+  if (differing.length === 0) return true;
+  if (!differing.every((f) => f.startsWith(CUSTOM))) return false;
+  const listed = listedCustomFieldIds(db, locationId);
+  return listed !== null && differing.every((f) => !listed.has(f.slice(CUSTOM.length)));
 }
 
 /**
@@ -110,7 +125,7 @@ function inStep(fields: ContactFields, link: { base: ContactFields; remoteDelete
  */
 export function dropOutboxIfInStep(db: Db, locationId: string, contactId: string): void {
   const contact = getContact(db, locationId, contactId);
-  if (contact && contact.archivedAt === null && inStep(contact.fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
+  if (contact && contact.archivedAt === null && inStep(db, locationId, contact.fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
 }
 
 /** The stored columns of `fields` (validated: the table only ever holds the normalised form). */
