@@ -26,7 +26,7 @@ const startBody = z.discriminatedUnion('kind', [
 ]);
 const itemsQuery = z.strictObject({
   cursor: z.string().regex(/^\d{1,12}$/, 'must be a position from the previous page').optional(),
-  filter: z.enum(['failed', 'changed']).optional(),
+  filter: z.enum(['failed', 'skipped', 'changed']).optional(),
 });
 const idParams = z.strictObject({ id: z.string().min(1).max(64) });
 
@@ -227,7 +227,7 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
     const row = find(session.locationId, req.params);
     const q = itemsQuery.safeParse(req.query ?? {});
     if (!q.success) throw invalid(q.error);
-    const actions = q.data.filter === 'failed' ? ['failed'] : q.data.filter === 'changed' ? CHANGED_ACTIONS : undefined;
+    const actions = q.data.filter === 'changed' ? CHANGED_ACTIONS : q.data.filter ? [q.data.filter] : undefined;
     const rows = listItems(db, row.id, { afterSeq: q.data.cursor ? Number(q.data.cursor) : 0, limit: ITEMS_PAGE_SIZE + 1, ...(actions ? { actions } : {}) });
     const page = rows.slice(0, ITEMS_PAGE_SIZE);
     noStore(reply);

@@ -14,7 +14,8 @@
 // written in English, with how long ago. A push with failed records finishes "with problems", in
 // amber, its failures first; skipped contacts say why; a run waiting out a 429 says it waits to
 // retry and when, its bar gray. While the operations load, the buttons hold their place and the
-// history shows placeholders, not "no operation has run". Screenshots before and after each step
+// history shows placeholders, not "no operation has run". A push that skips a contact as a duplicate
+// names it under the run with why, as a failed one is named. Screenshots before and after each step
 // land in test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ import { archiveContact, createContact, getContact, listRecentContacts, updateCo
 import { getLinkByContact } from '../../db/links.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { listUsers } from '../../db/users.ts';
-import { emptyContact } from '../../server/sync/contact-model.ts';
+import { contactLabel, emptyContact } from '../../server/sync/contact-model.ts';
 import { call, control, until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -321,6 +322,44 @@ describe('one-time operations in the sandbox', () => {
       expect([400, 404]).toContain(gone.status);
     } finally {
       archiveContact(db(), { locationId: loc, id: fresh.id, now: Date.now(), origin: 'local' });
+      updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'bidirectional' }, user: admin, now: Date.now() });
+    }
+  }, 90_000);
+
+  it('names under the run each contact a push skipped as a duplicate, with why', async () => {
+    const loc = location().id;
+    const admin = { id: 'e2e-test', name: 'E2E test' };
+    // A Tandem contact with the email of a linked one HighLevel already holds (Creation Inbound: the
+    // loop leaves it to the push, which does not create it twice).
+    const [held] = await linkedContacts(1);
+    const email = `twice${Date.now() % 100000}@tandem.example`;
+    updateContact(db(), { locationId: loc, id: held!.id, patch: { email }, now: Date.now(), origin: 'local' });
+    updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'inbound' }, user: admin, now: Date.now() });
+    const twin = createContact(db(), { locationId: loc, fields: { ...emptyContact(), firstName: 'Twin', lastName: 'Duplicate', email }, now: Date.now(), origin: 'local' });
+    try {
+      const text = await preview(() => panel.getByTestId('operation-start-push').click(), 'skipped-1-preview');
+      expect(text).toContain('1 contact has the email or phone of another Tandem contact that HighLevel already holds: not created twice (merge the two in Tandem; History names each).');
+      expect(await confirmAndWatch('skipped-2-push')).toMatch(/1 skipped in HighLevel/);
+      await until(async () => (await firstEntry().getAttribute('data-kind')) === 'push' && (await firstEntry().getAttribute('data-status')) === 'completed', 'the push in History');
+      const toggle = firstEntry().getByTestId('operations-history-skips-toggle');
+      expect(await toggle.innerText()).toBe('Show 1 skipped record');
+      expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+      await toggle.click();
+      const skips = firstEntry().getByTestId('operations-history-skips');
+      await skips.getByRole('listitem').first().waitFor();
+      expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+      expect(await toggle.innerText()).toBe('Hide 1 skipped record');
+      const heldName = contactLabel(getContact(db(), loc, held!.id)!.fields, held!.id);
+      expect(await skips.getByRole('listitem').allInnerTexts()).toEqual([
+        `Twin Duplicate — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`,
+      ]);
+      // Laid out as the failed records are.
+      expect(await skips.getAttribute('class')).toMatch(/\brecords\b/);
+      await shot('skipped-3-expanded');
+      await toggle.click();
+      await skips.waitFor({ state: 'detached' });
+    } finally {
+      archiveContact(db(), { locationId: loc, id: twin.id, now: Date.now(), origin: 'local' });
       updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'bidirectional' }, user: admin, now: Date.now() });
     }
   }, 90_000);

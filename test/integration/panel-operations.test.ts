@@ -19,6 +19,13 @@ const TOTAL = 60;
 const LEAD_SCORE = 'cfLeadScore000000001';
 /** Every 7th record fails, every 3rd is unchanged, the rest are updated (shared by preview and run). */
 const decide = (i: number): keyof SideCounts => (i % 7 === 6 ? 'failed' : i % 3 === 0 ? 'unchanged' : 'updated');
+/**
+ * While set, a push has this many records of its own: every 3rd skipped as a duplicate, the others
+ * failed or unchanged (for the skipped filter, among the other outcomes).
+ */
+let skipping: number | undefined;
+const decideSkips = (i: number): keyof SideCounts => (i % 3 === 0 ? 'skipped' : i % 3 === 1 ? 'unchanged' : 'failed');
+const duplicateOf = (i: number) => `same email as Tandem contact Record ${i + 1}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
 const values = new Map<string, number>();
 let hold: { reached: boolean; release: () => void; promise: Promise<void> } | undefined;
 function holdRun(): void {
@@ -43,7 +50,7 @@ const push: OperationHandler = {
   kind: 'push',
   async preview(ctx) {
     await ctx.api.searchContacts({ pageLimit: 1 });
-    return preview('highlevel', TOTAL, decide);
+    return skipping ? preview('highlevel', skipping, decideSkips) : preview('highlevel', TOTAL, decide);
   },
   async run(ctx) {
     ctx.progress({ phase: 'writing', total: TOTAL });
@@ -51,6 +58,15 @@ const push: OperationHandler = {
       hold.reached = true;
       await hold.promise;
       hold = undefined;
+    }
+    if (skipping) {
+      for (let i = 0; i < skipping; i++) {
+        ctx.step('record');
+        const action = decideSkips(i);
+        const reason = action === 'skipped' ? duplicateOf(i) : action === 'failed' ? 'HighLevel refused the phone number' : null;
+        ctx.record({ key: `s:${i}`, entity: 'contact', side: 'highlevel', action, label: `Record ${i} of ${ctx.locationId}`, reason });
+      }
+      return;
     }
     for (let i = 0; i < TOTAL; i++) {
       ctx.step('record');
@@ -355,6 +371,59 @@ describe('refusals', () => {
     const undo = await api('POST', '/api/panel/operations', tokenB, { kind: 'undo', undoOf: pushId });
     expect(undo.status).toBe(404);
     expect((await api<OperationsView>('GET', '/api/panel/operations', tokenB)).body).toMatchObject({ active: null, history: [], lastCompleted: { push: null } });
+  });
+});
+
+describe('skipped records', () => {
+  /** A completed push of `n` records (see `skipping`) by the admin of `location`. */
+  async function pushWithSkips(adminId: string, location: string, n: number): Promise<string> {
+    const token = await signIn(adminId, location);
+    skipping = n;
+    try {
+      const run = await previewed(token, { kind: 'push' });
+      expect((await api('POST', `/api/panel/operations/${run.id}/confirm`, token)).status).toBe(200);
+      expect((await stream(run.id, token)).views.at(-1)!.status).toBe('completed');
+      return run.id;
+    } finally {
+      skipping = undefined;
+    }
+  }
+
+  it('lists only the skipped records of the run, each with its reason, in pages, of the session’s location only', async () => {
+    const inA = await pushWithSkips(agencyA.adminId, A, 160);
+    const inB = await pushWithSkips(agencyB.adminId, B, 10);
+    const token = await signIn(agencyA.adminId, A);
+    const run = (await api<OperationView>('GET', `/api/panel/operations/${inA}`, token)).body;
+    expect(run.progress!.counts.highlevel).toMatchObject({ skipped: 54, unchanged: 53, failed: 53 });
+
+    const page1 = (await api<OperationItemsPage>('GET', `/api/panel/operations/${inA}/items?filter=skipped`, token)).body;
+    expect(page1.items).toHaveLength(50);
+    expect(page1.nextCursor).not.toBeNull();
+    const page2 = (await api<OperationItemsPage>('GET', `/api/panel/operations/${inA}/items?filter=skipped&cursor=${page1.nextCursor}`, token)).body;
+    expect(page2.nextCursor).toBeNull();
+    const skipped = [...page1.items, ...page2.items];
+    const expected = Array.from({ length: 160 }, (_, i) => i).filter((i) => i % 3 === 0);
+    expect(skipped.map((i) => i.label)).toEqual(expected.map((i) => `Record ${i} of ${A}`));
+    expect(skipped.every((i) => i.action === 'skipped')).toBe(true);
+    expect(skipped[1]).toMatchObject({ key: 's:3', side: 'highlevel', reason: duplicateOf(3) });
+    // Another run of the location (none skipped) lists none.
+    expect((await api<OperationItemsPage>('GET', `/api/panel/operations/${pushId}/items?filter=skipped`, token)).body).toEqual({ items: [], nextCursor: null });
+
+    // Each location reads its own run's skipped records, never the other's.
+    const tokenB = await signIn(agencyB.adminId, B);
+    const inBItems = (await api<OperationItemsPage>('GET', `/api/panel/operations/${inB}/items?filter=skipped`, tokenB)).body;
+    expect(inBItems.items.map((i) => i.label)).toEqual([0, 3, 6, 9].map((i) => `Record ${i} of ${B}`));
+    for (const [id, tok] of [[inA, tokenB], [inB, token]] as const) {
+      const res = await api('GET', `/api/panel/operations/${id}/items?filter=skipped`, tok);
+      expect(res.status).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    }
+
+    for (const query of ['filter=Skipped', 'filter=skipped,failed', 'filter=unchanged', 'filter=skipped&filter=failed']) {
+      const res = await api('GET', `/api/panel/operations/${inA}/items?${query}`, token);
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+    }
   });
 });
 

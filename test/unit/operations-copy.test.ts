@@ -14,6 +14,7 @@ import {
   runningLabel,
   runOf,
   sampleAction,
+  skippedCount,
   skippedNote,
   statusLabel,
   statusTone,
@@ -173,6 +174,17 @@ describe('a history entry', () => {
     expect(skippedNote('undo', progress({ counts }))).toMatch(/^Skipped: contacts changed since the run/);
     expect(skippedNote('pull', progress())).toBeNull();
     expect(skippedNote('pull', null)).toBeNull();
+  });
+
+  it('counts the records a run skipped, on either side and among users, for its "Show N skipped records"', () => {
+    const counts = emptyCounts();
+    counts.tandem.skipped = 2;
+    counts.highlevel.skipped = 3;
+    counts.highlevel.failed = 4;
+    expect(skippedCount(progress({ counts }))).toBe(5);
+    expect(skippedCount(progress({ counts, users: { added: 1, skipped: 1 } }))).toBe(6);
+    expect(skippedCount(progress())).toBe(0);
+    expect(skippedCount(null)).toBe(0);
   });
 });
 

@@ -124,6 +124,12 @@ export function failedCount(progress: Outcome | null | undefined): number {
   return progress.counts.tandem.failed + progress.counts.highlevel.failed + (progress.users?.failed ?? 0);
 }
 
+/** Records a run skipped, each recorded with why: contacts on either side, and users (Sync users). */
+export function skippedCount(progress: Outcome | null | undefined): number {
+  if (!progress) return 0;
+  return progress.counts.tandem.skipped + progress.counts.highlevel.skipped + (progress.users?.skipped ?? 0);
+}
+
 /** "1 contact failed in HighLevel", "2 contacts failed in HighLevel; 1 user failed", or null when none did. */
 export function failureSummary(progress: Outcome | null | undefined): string | null {
   if (!progress) return null;

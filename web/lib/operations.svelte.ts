@@ -31,8 +31,10 @@ export class OperationsModel extends Loadable {
   /** A refusal or failure to show next to the buttons or in the dialog. */
   problem = $state<string | undefined>();
   busy = $state<'starting' | 'confirming' | 'cancelling' | undefined>();
-  /** Failed items by operation id, loaded when a history entry is expanded. */
+  /** Failed items by operation id, loaded when a history entry's failed records are expanded. */
   failures = $state<Record<string, OperationItemView[] | 'loading' | string>>({});
+  /** Skipped items by operation id, loaded when a history entry's skipped records are expanded. */
+  skips = $state<Record<string, OperationItemView[] | 'loading' | string>>({});
   #api: OperationsApi;
   /** Streams open now, by operation id. */
   #streams = new Map<string, AbortController>();
@@ -137,22 +139,32 @@ export class OperationsModel extends Loadable {
   }
 
   /** Loads the failed records of a run (once) for its expanded history entry. */
-  async loadFailures(id: string): Promise<void> {
-    const current = this.failures[id];
+  loadFailures(id: string): Promise<void> {
+    return this.#loadItems(this.failures, id, 'failed');
+  }
+
+  /** Loads the skipped records of a run (once), each with why, for its expanded history entry. */
+  loadSkips(id: string): Promise<void> {
+    return this.#loadItems(this.skips, id, 'skipped');
+  }
+
+  /** Reads a run's records of one outcome into `into[id]`, page by page (up to 500), unless already read. */
+  async #loadItems(into: Record<string, OperationItemView[] | 'loading' | string>, id: string, filter: 'failed' | 'skipped'): Promise<void> {
+    const current = into[id];
     if (current !== undefined && typeof current !== 'string') return;
-    this.failures[id] = 'loading';
+    into[id] = 'loading';
     try {
       const items: OperationItemView[] = [];
       let cursor: string | null = null;
       do {
-        const q = new URLSearchParams({ filter: 'failed', ...(cursor ? { cursor } : {}) });
+        const q = new URLSearchParams({ filter, ...(cursor ? { cursor } : {}) });
         const page: OperationItemsPage = await this.#api.api<OperationItemsPage>(`/api/panel/operations/${id}/items?${q}`);
         items.push(...page.items);
         cursor = page.nextCursor;
       } while (cursor && items.length < 500);
-      this.failures[id] = items;
+      into[id] = items;
     } catch (err) {
-      this.failures[id] = message(err);
+      into[id] = message(err);
     }
   }
 
