@@ -65,15 +65,18 @@ export function getSyncSettings(db: Db, locationId: string): SyncSettings {
 /**
  * Applies a patch and records one audit row per setting whose value actually changed, in one
  * transaction (so the history never disagrees with the settings). A patch that changes nothing
- * writes nothing. Returns the settings as they are afterwards.
+ * writes nothing. Returns the settings as they are afterwards. `check` runs first in the same
+ * transaction, on the settings as they are: what it reads cannot change before the write, and a
+ * throw from it saves nothing.
  */
 export function updateSyncSettings(
   db: Db,
-  input: { locationId: string; patch: SyncSettingsPatch; user: { id: string; name: string | null }; now: number },
+  input: { locationId: string; patch: SyncSettingsPatch; user: { id: string; name: string | null }; now: number; check?: (current: SyncSettings) => void },
 ): SyncSettings {
-  const { locationId, patch, user, now } = input;
+  const { locationId, patch, user, now, check } = input;
   return transaction(db, () => {
     const current = getSyncSettings(db, locationId);
+    check?.(current);
     const changed = SETTING_NAMES.filter((name) => patch[name] !== undefined && patch[name] !== current[name]);
     if (changed.length === 0) return current;
     const next = {

@@ -3,7 +3,7 @@
 // needs (pending webhooks, what waits to go out by kind) are read here, and so is the list of what
 // waits to go out that the settings' Save previews before a switch to Bi-directional sends it.
 // Never writes.
-import { and, count, desc, eq, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { customFieldsProblem } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';
@@ -114,6 +114,13 @@ export interface PendingOfKind {
   contactIds: string[];
 }
 
+/** What sending a row does (PendingKind), in SQL: the kind the preview counts and the save checks alike. */
+const pendingKind = sql<PendingKind>`case when ${contactLinks.contactId} is null or ${contactLinks.remoteDeletedAt} is not null then 'new' when ${outboxTable.kind} = 'fill' then 'fill' else 'edit' end`;
+
+/** The location's rows of live contacts whose change waits to go out (deletions are never held). */
+const pendingOfLiveContacts = (locationId: string) =>
+  and(eq(outboxTable.locationId, locationId), eq(outboxTable.status, 'pending'), ne(outboxTable.kind, 'archive'), isNull(contacts.archivedAt));
+
 /**
  * The location's live contacts whose changes wait to go out (pending; deletions are never held),
  * by kind: how many, and a sample of the latest. Archived contacts and rows of contacts no longer
@@ -121,20 +128,14 @@ export interface PendingOfKind {
  * is server/sync/release-preview.ts's to say.
  */
 export function pendingOutboundOfKinds(db: Db, locationId: string, sample: number): Record<PendingKind, PendingOfKind> {
-  const kind = sql<PendingKind>`case when ${contactLinks.contactId} is null or ${contactLinks.remoteDeletedAt} is not null then 'new' when ${outboxTable.kind} = 'fill' then 'fill' else 'edit' end`;
-  const where = and(
-    eq(outboxTable.locationId, locationId),
-    eq(outboxTable.status, 'pending'),
-    ne(outboxTable.kind, 'archive'),
-    isNull(contacts.archivedAt),
-  );
+  const where = pendingOfLiveContacts(locationId);
   const counts = db
-    .select({ kind, n: count() })
+    .select({ kind: pendingKind, n: count() })
     .from(outboxTable)
     .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
     .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
     .where(where)
-    .groupBy(kind)
+    .groupBy(pendingKind)
     .all();
   const result = {} as Record<PendingKind, PendingOfKind>;
   for (const k of ['new', 'edit', 'fill'] as const) {
@@ -147,7 +148,7 @@ export function pendingOutboundOfKinds(db: Db, locationId: string, sample: numbe
             .from(outboxTable)
             .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
             .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
-            .where(and(where, sql`${kind} = ${k}`))
+            .where(and(where, sql`${pendingKind} = ${k}`))
             .orderBy(desc(outboxTable.updatedAt), desc(outboxTable.id))
             .limit(sample)
             .all()
@@ -155,4 +156,30 @@ export function pendingOutboundOfKinds(db: Db, locationId: string, sample: numbe
     result[k] = { count: n, contactIds };
   }
   return result;
+}
+
+/** One waiting change as the release preview's fingerprint sees it. */
+export interface PendingChange {
+  /** The outbox row: a row sent (or dropped) and queued again is a new one. */
+  rowId: number;
+  contactId: string;
+  kind: PendingKind;
+  /** When the change was last queued: every Tandem-side write of the contact moves it on. */
+  queuedAt: number;
+}
+
+/**
+ * Every change of `kinds` that pendingOutboundOfKinds counts (the same rows), oldest row first: what
+ * a release sends, for the preview to fingerprint and the save to check it against.
+ */
+export function pendingChangesOfKinds(db: Db, locationId: string, kinds: readonly PendingKind[]): PendingChange[] {
+  if (kinds.length === 0) return [];
+  return db
+    .select({ rowId: outboxTable.id, contactId: outboxTable.contactId, kind: pendingKind, queuedAt: outboxTable.updatedAt })
+    .from(outboxTable)
+    .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
+    .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
+    .where(and(pendingOfLiveContacts(locationId), inArray(pendingKind, [...kinds])))
+    .orderBy(asc(outboxTable.id))
+    .all();
 }

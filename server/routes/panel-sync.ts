@@ -2,20 +2,22 @@
 // to settings; admins save settings and pause or resume. A save names only the settings the admin
 // changed and the revision its draft began from, and is refused (409) rather than overwrite a
 // change another admin made to one of them since. Before a save that turns a setting Bi-directional,
-// the panel asks what it would send to HighLevel at once (the preview). The tenant is the session's
-// location only.
+// the panel asks what it would send to HighLevel at once (the preview), and the save that confirms
+// it carries the preview's fingerprint: refused (409) when saving would send anything else. The
+// tenant is the session's location only.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
+import { transaction } from '../../db/prepared.ts';
 import { DIRECTIONS, type Direction } from '../../db/schema.ts';
 import { getSyncSettings, settingsChangedSince, settingsHistory, settingsRevision, updateSyncSettings, type SyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { syncStatus, type SyncStatus } from '../../db/sync-status.ts';
 import { getContact } from '../../db/contacts.ts';
 import { customFieldList } from '../../db/custom-fields.ts';
 import { contactLabel } from '../sync/contact-model.ts';
-import { releasePreview, type ReleasePreview } from '../sync/release-preview.ts';
+import { releaseFingerprint, releasePreview, type ReleasePreview } from '../sync/release-preview.ts';
 import { requireAdmin, type PanelSession } from '../auth/session.ts';
 import { tenant } from './tenant.ts';
 
@@ -36,6 +38,11 @@ const settingsBody = z
     updateDirection: z.enum(DIRECTIONS).optional(),
     /** `settings.revision` when the draft began: a change of a sent setting after it is a conflict. */
     revision: z.number().int().nonnegative(),
+    /**
+     * The fingerprint of the preview the admin confirmed: the save goes through only if it would
+     * send exactly that. Absent: no preview was shown (the save releases nothing), no such check.
+     */
+    fingerprint: z.string().regex(/^[0-9a-f]{64}$/, 'must be the fingerprint of a preview, as the preview gave it').optional(),
   })
   .refine((b) => FORM_SETTINGS.some((k) => b[k] !== undefined), { message: 'name at least one setting to change', path: [] });
 
@@ -154,13 +161,15 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
     canEdit: session.role === 'admin',
   });
 
-  const change = (session: PanelSession, patch: SyncSettingsPatch): SyncSettings => {
+  /** `check`: runs in the save's transaction first, on the settings as they are; a throw saves nothing. */
+  const change = (session: PanelSession, patch: SyncSettingsPatch, check?: (current: SyncSettings) => void): SyncSettings => {
     requireAdmin(session);
     const saved = updateSyncSettings(db, {
       locationId: session.locationId,
       patch,
       user: { id: session.userId, name: session.name },
       now: clock.now(),
+      ...(check ? { check } : {}),
     });
     wake(session.locationId);
     return saved;
@@ -179,15 +188,19 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
     if (!body.success) {
       throw new AppError(400, 'invalid_request', `Invalid settings: ${body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     }
-    const { revision, ...patch } = body.data;
-    // The check and the write run without an await between them, so no other request of this
-    // process slips in; updateSyncSettings records the audit rows in its own transaction.
-    const overtaken = conflicts(db, session.locationId, patch, revision);
-    if (overtaken.length > 0) {
-      throw new AppError(409, 'settings_changed', conflictMessage(overtaken));
-    }
+    const { revision, fingerprint, ...patch } = body.data;
+    // The checks run in the save's own transaction (synchronous, and holding the write lock), so
+    // nothing they read changes before the write: no other request, pass of the sync loop or
+    // process slips in. A setting overtaken is told first: it is the admin's question to answer.
+    const saved = change(session, patch, (current) => {
+      const overtaken = conflicts(db, session.locationId, patch, revision);
+      if (overtaken.length > 0) throw new AppError(409, 'settings_changed', conflictMessage(overtaken));
+      if (fingerprint !== undefined && releaseFingerprint(db, session.locationId, current, { ...pick(current), ...patch }) !== fingerprint) {
+        throw new AppError(409, 'release_changed', RELEASE_CHANGED);
+      }
+    });
     reply.header('cache-control', 'no-store');
-    return settingsView(db, change(session, patch));
+    return settingsView(db, saved);
   });
 
   app.get('/api/panel/sync/settings/preview', { ...tenant('session') }, async (req, reply): Promise<ReleasePreviewView> => {
@@ -195,10 +208,14 @@ export function registerPanelSyncRoutes(app: FastifyInstance, deps: PanelSyncDep
     requireAdmin(session);
     const query = previewQuery.safeParse(req.query ?? {});
     if (!query.success) throw invalidPreview(query.error);
-    const saved = getSyncSettings(db, session.locationId);
-    const preview = releasePreview(db, session.locationId, saved, query.data);
+    // One transaction: the counts, the sample and the fingerprint describe one moment.
+    const answer = transaction(db, (): ReleasePreviewView => {
+      const saved = getSyncSettings(db, session.locationId);
+      const preview = releasePreview(db, session.locationId, saved, query.data);
+      return { ...preview, settings: settingsView(db, saved), fieldNames: fieldNamesOf(db, session.locationId, preview) };
+    });
     reply.header('cache-control', 'no-store');
-    return { ...preview, settings: settingsView(db, saved), fieldNames: fieldNamesOf(db, session.locationId, preview) };
+    return answer;
   });
 
   // Pause and resume take no body; the answer is the whole tab, so the panel redraws from it.
@@ -271,6 +288,14 @@ function conflicts(db: Db, locationId: string, patch: Partial<Record<FormSetting
   }
   return found;
 }
+
+/** The form's settings of `s` (the directions a release preview compares). */
+function pick(s: SyncSettings): Record<FormSetting, Direction> {
+  return { creationDirection: s.creationDirection, updateDirection: s.updateDirection };
+}
+
+const RELEASE_CHANGED =
+  'What saving sends to HighLevel changed since it was shown: changes were held or sent meanwhile, or the settings changed. Nothing was saved. Check what it sends now, then save again.';
 
 const SETTING_LABEL: Record<FormSetting, string> = { creationDirection: 'Contact creation', updateDirection: 'Contact update' };
 const DIRECTION_LABEL: Record<Direction, string> = { bidirectional: 'Bi-directional', inbound: 'Inbound' };

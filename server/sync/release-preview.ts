@@ -3,12 +3,16 @@
 // shows it before such a save. An edit is described against the ledger (HighLevel's values as
 // Tandem last synced them) by the merge the push itself runs, so the fields listed are those the
 // push sends, unless HighLevel changed the same field since (then the more recent change wins).
+// The preview carries a fingerprint of what it describes, and a save that confirms it is refused
+// when what it would send is no longer that (server/routes/panel-sync.ts).
+import { createHash } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
 import { listedCustomFieldIds } from '../../db/custom-fields.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import type { Direction } from '../../db/schema.ts';
-import { pendingOutboundOfKinds, type PendingOfKind } from '../../db/sync-status.ts';
+import { settingsRevision } from '../../db/sync-settings.ts';
+import { pendingChangesOfKinds, pendingOutboundOfKinds, type PendingChange, type PendingKind, type PendingOfKind } from '../../db/sync-status.ts';
 import { getUser } from '../../db/users.ts';
 import { SCALAR_FIELDS, applyTags, contactLabel, type ContactFields } from './contact-model.ts';
 import { mergeContact, mergeFill, type MergeResult, type Sendable } from './merge.ts';
@@ -38,6 +42,11 @@ export interface ReleasePreview {
   created: ReleasedGroup;
   /** Contacts in both whose held edits go to HighLevel. */
   updated: ReleasedGroup;
+  /**
+   * What the preview describes, opaque (releaseFingerprint): a save sent with it is refused when
+   * saving would send anything else, or the settings changed since.
+   */
+  fingerprint: string;
 }
 
 export const RELEASE_SAMPLE_SIZE = 5;
@@ -84,10 +93,41 @@ export function releasedChanges(base: ContactFields, local: ContactFields, relea
   return changes;
 }
 
-/** What saving `to` over the location's settings `from` sends to HighLevel at once. Reads only. */
+/** The kinds of waiting change (db/sync-status.ts) a release sends. */
+function releasedKinds(released: ReturnType<typeof releasedBy>): PendingKind[] {
+  return [...(released.created ? (['new'] as const) : []), ...(released.edits ? (['edit'] as const) : []), ...(released.fills ? (['fill'] as const) : [])];
+}
+
+/**
+ * A release's fingerprint: the settings revision it starts from, the switch, and each change it
+ * sends (its outbox row, contact, kind and when it was last queued, which every Tandem-side write
+ * of the contact moves on). Changes from HighLevel are not in it: they are not held, and where one
+ * meets a released edit the more recent change wins, as the dialog says. Pure.
+ */
+export function fingerprintOf(input: { revision: number; from: Directions; to: Directions; changes: readonly PendingChange[] }): string {
+  const { revision, from, to, changes } = input;
+  const hash = createHash('sha256').update(JSON.stringify(['release', revision, from.creationDirection, from.updateDirection, to.creationDirection, to.updateDirection]));
+  for (const c of changes) hash.update(`\n${JSON.stringify([c.rowId, c.contactId, c.kind, c.queuedAt])}`);
+  return hash.digest('hex');
+}
+
+/**
+ * The fingerprint of saving `to` over the location's settings `from` as things are now. Reads only;
+ * run it in the transaction of whatever it is compared with or shown beside.
+ */
+export function releaseFingerprint(db: Db, locationId: string, from: Directions, to: Directions): string {
+  const changes = pendingChangesOfKinds(db, locationId, releasedKinds(releasedBy(from, to)));
+  return fingerprintOf({ revision: settingsRevision(db, locationId), from, to, changes });
+}
+
+/**
+ * What saving `to` over the location's settings `from` sends to HighLevel at once. Reads only; run
+ * it in one transaction with the read of `from`, so its counts and fingerprint describe one moment.
+ */
 export function releasePreview(db: Db, locationId: string, from: Directions, to: Directions): ReleasePreview {
+  const fingerprint = releaseFingerprint(db, locationId, from, to);
   const released = releasedBy(from, to);
-  if (!released.created && !released.edits && !released.fills) return { created: none(), updated: none() };
+  if (!released.created && !released.edits && !released.fills) return { created: none(), updated: none(), fingerprint };
   const pending = pendingOutboundOfKinds(db, locationId, RELEASE_SAMPLE_SIZE);
   // As outbound.ts's pass: once the location's custom fields are listed, only theirs are sent.
   const listed = listedCustomFieldIds(db, locationId);
@@ -121,6 +161,7 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
       ...(released.edits ? [{ of: pending.edit, release: 'merge' as const }] : []),
       ...(released.fills ? [{ of: pending.fill, release: released.fills }] : []),
     ]),
+    fingerprint,
   };
 }
 

@@ -10,7 +10,10 @@
 // Discard leaves it on the group it reset, not on the page's body. A switch to Bi-directional that
 // releases a held edit first shows what goes out (the count, the contact and the field's change):
 // Cancel sends and saves nothing, Save and send saves and the edit reaches HighLevel; a check that
-// fails says so and saves nothing until Retry reads it. When the settings and the one-time
+// fails says so and saves nothing until Retry reads it. What goes out is what the dialog shows: an
+// edit held through the REST API while it is open is shown (the save confirming the older preview
+// is refused) before both go, the dialog reads it again at each refresh without moving focus, and
+// says so when another admin saved the same settings meanwhile. When the settings and the one-time
 // operations both fail to load for the same reason, the tab says so once, with one Retry for both.
 import { existsSync, mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -386,7 +389,7 @@ describe('the status strip', () => {
     const now = Date.now();
     enqueueOutbox(db, location, 'e2e-contact-1', 'upsert', now);
     enqueueOutbox(db, location, 'e2e-contact-2', 'upsert', now);
-    failOutbox(db, getOutbox(db, location, 'e2e-contact-2')!, { error: 'HighLevel refused the phone number “12”', nextAttemptAt: now + 3_600_000, permanent: true });
+    failOutbox(db, getOutbox(db, location, 'e2e-contact-2')!, { error: 'HighLevel refused the phone number “12”', nextAttemptAt: now, permanent: true });
     updateSyncState(db, location, { lastError: 'HighLevel answered 429: too many requests' }, now + 1000);
     await panel.getByTestId('sync-pending-outbound').getByText('1 contact to send').waitFor({ timeout: 15_000 });
     expect(await panel.getByTestId('sync-pending-outbound').innerText()).toContain('1 contact refused by HighLevel');
@@ -500,6 +503,158 @@ describe('a save that sends held work', () => {
     await page.screenshot({ path: `${SHOTS}/release-saved.png`, fullPage: true });
     await page.close();
   });
+
+  /** Another linked demo contact with nothing waiting to go out: its edit is a second held one. */
+  async function anotherLinkedContact(db: typeof world.tandem.database.db, location: string, except: string) {
+    const contact = await until(
+      () => listRecentContacts(db, location, { limit: 50 }).contacts.find((c) => c.id !== except && c.fields.firstName && getLinkByContact(db, location, c.id) && !getOutbox(db, location, c.id)),
+      'another linked demo contact',
+      30_000,
+    );
+    return { contact, link: getLinkByContact(db, location, contact.id)! };
+  }
+
+  /** An edit of the contact's city through Tandem's REST API, as another integration makes one. */
+  async function editCityThroughApi(contactId: string, city: string): Promise<void> {
+    const res = await fetch(`${world.tandem.tandemUrl}/api/v1/contacts/${contactId}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${sandbox().apiKey!.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ address: { city } }),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+  }
+
+  /** The city HighLevel holds for the contact. */
+  async function highLevelCity(highlevelId: string): Promise<unknown> {
+    const res = await call<{ contact: { city?: string | null } }>(sandbox().highlevelUrl, 'GET', `/contacts/${highlevelId}`, { token: demoLocation().privateToken });
+    expect(res.status).toBe(200);
+    return res.body.contact.city ?? null;
+  }
+
+  const FINGERPRINT_SHOTS = '.scratch/fingerprint';
+  const isFocused = (el: Element) => el === document.activeElement;
+
+  it('sends what the dialog shows: an edit held while it is open is shown instead of sent, and both go once confirmed again', async () => {
+    mkdirSync(FINGERPRINT_SHOTS, { recursive: true });
+    const held = await holdAnEdit();
+    const { page, panel, db, location } = held;
+    const other = await anotherLinkedContact(db, location, held.contact.id);
+    const city = `Exactville ${Date.now() % 100_000}`;
+    const cityBefore = await highLevelCity(other.link.highlevelId);
+    const scoreBefore = await highLevelScore(held.link.highlevelId, held.lead.id);
+
+    // Until Save and send is pressed, a refresh of the preview answers what the dialog first showed:
+    // here the save itself, not a refresh, meets the edit held meanwhile.
+    let first: string | undefined;
+    let confirmed = false;
+    const saves: number[] = [];
+    const isSave = (method: string, url: string) => method === 'PUT' && new URL(url).pathname === '/api/panel/sync/settings';
+    page.on('request', (r) => {
+      if (isSave(r.method(), r.url())) confirmed = true;
+    });
+    page.on('response', (r) => {
+      if (isSave(r.request().method(), r.url())) saves.push(r.status());
+    });
+    await page.route('**/api/panel/sync/settings/preview**', async (route) => {
+      if (first !== undefined && !confirmed) return route.fulfill({ status: 200, contentType: 'application/json', body: first });
+      const response = await route.fetch();
+      const body = await response.text();
+      first ??= body;
+      await route.fulfill({ response, body });
+    });
+
+    await radio(panel, 'update', 'Bi-directional').check();
+    await panel.getByTestId('sync-save').click();
+    const dialog = panel.getByTestId('sync-release');
+    const confirm = dialog.getByTestId('sync-release-confirm');
+    await dialog.getByTestId('sync-release-updated-count').waitFor();
+    expect(await dialog.getByTestId('sync-release-updated-count').innerText()).toBe('Edits of 1 contact will be sent to HighLevel.');
+
+    // Another edit held through the REST API while the dialog is open.
+    await editCityThroughApi(other.contact.id, city);
+    expect(getOutbox(db, location, other.contact.id)).toMatchObject({ status: 'pending' });
+
+    // Save and send: refused, nothing saved or sent; the dialog shows what goes out now.
+    await confirm.click();
+    await dialog.getByTestId('sync-release-changed').waitFor();
+    expect(saves).toEqual([409]);
+    expect(await dialog.getByTestId('sync-release-changed').innerText()).toBe('What goes out changed since this was shown: 1 more edit. Nothing was saved or sent yet.');
+    expect(await dialog.getByTestId('sync-release-updated-count').innerText()).toBe('Edits of 2 contacts will be sent to HighLevel.');
+    expect(await dialog.getByTestId('sync-release-updated').innerText()).toContain(city);
+    expect(await confirm.innerText()).toBe('Save and send');
+    // Focus stays on the button the admin pressed, ready to confirm again.
+    expect(await confirm.evaluate(isFocused)).toBe(true);
+    expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
+    expect(await panel.getByTestId('sync-save-status').innerText()).not.toContain('sending');
+    await page.screenshot({ path: `${FINGERPRINT_SHOTS}/release-changed.png` });
+    expect(await highLevelScore(held.link.highlevelId, held.lead.id)).toEqual(scoreBefore);
+    expect(await highLevelCity(other.link.highlevelId)).toEqual(cityBefore);
+
+    // Confirmed again: saved, and both edits reach HighLevel.
+    await confirm.click();
+    await panel.getByTestId('sync-save-status').getByText('Settings saved. Tandem is sending the held changes to HighLevel now.').waitFor();
+    expect(saves).toEqual([409, 200]);
+    expect(await dialog.isHidden()).toBe(true);
+    expect(getSyncSettings(db, location).updateDirection).toBe('bidirectional');
+    await expect.poll(() => highLevelScore(held.link.highlevelId, held.lead.id), { timeout: 15_000 }).toEqual(held.score);
+    await expect.poll(() => highLevelCity(other.link.highlevelId), { timeout: 15_000 }).toEqual(city);
+    await page.close();
+  }, 60_000);
+
+  it('reads what goes out again at each refresh while open, in place, and says so when the same settings were saved meanwhile', async () => {
+    mkdirSync(FINGERPRINT_SHOTS, { recursive: true });
+    const held = await holdAnEdit();
+    const { page, panel, db, location } = held;
+    const other = await anotherLinkedContact(db, location, held.contact.id);
+    await radio(panel, 'update', 'Bi-directional').check();
+    await panel.getByTestId('sync-save').click();
+    const dialog = panel.getByTestId('sync-release');
+    const cancel = dialog.getByTestId('sync-release-cancel');
+    await dialog.getByTestId('sync-release-updated-count').waitFor();
+    await expect.poll(() => cancel.evaluate(isFocused)).toBe(true);
+
+    // An edit held while it is open shows at a refresh of the tab, without a click; focus stays on Cancel.
+    const city = `Refreshville ${Date.now() % 100_000}`;
+    await editCityThroughApi(other.contact.id, city);
+    await expect.poll(() => dialog.getByTestId('sync-release-updated-count').innerText(), { timeout: 20_000 }).toBe('Edits of 2 contacts will be sent to HighLevel.');
+    expect(await dialog.getByTestId('sync-release-changed').innerText()).toBe('What goes out changed since this was shown: 1 more edit.');
+    expect(await cancel.evaluate(isFocused)).toBe(true);
+    await page.screenshot({ path: `${FINGERPRINT_SHOTS}/release-refreshed.png` });
+
+    // Another admin of the location saves the same settings in their own tab, sending both edits:
+    // nothing is left to save or send from here.
+    const second = await openPanel();
+    const locationAdmin = sandbox().users.find((u) => u.type === 'account' && u.role === 'admin' && u.locationIds.includes(location))!;
+    await second.page.getByTestId('user-switcher').selectOption(locationAdmin.id);
+    await second.panel.getByTestId('sync-save').waitFor();
+    await radio(second.panel, 'update', 'Bi-directional').check();
+    await second.panel.getByTestId('sync-save').click();
+    const theirs = second.panel.getByTestId('sync-release');
+    await theirs.getByTestId('sync-release-updated-count').waitFor();
+    expect(await theirs.getByTestId('sync-release-updated-count').innerText()).toBe('Edits of 2 contacts will be sent to HighLevel.');
+    await theirs.getByTestId('sync-release-confirm').click();
+    await second.panel.getByTestId('sync-save-status').getByText('Settings saved. Tandem is sending the held changes to HighLevel now.').waitFor();
+    await second.page.close();
+
+    await dialog.getByTestId('sync-release-settled').waitFor({ timeout: 20_000 });
+    expect(await dialog.getByTestId('sync-release-settled').innerText()).toBe(
+      'Someone saved these settings meanwhile (another admin, or you in another tab or window), so they are already as you chose. Nothing is left to save or send from here.',
+    );
+    expect(await dialog.getByRole('heading', { level: 2 }).innerText()).toBe('Settings already saved');
+    expect(await dialog.getByTestId('sync-release-confirm').count()).toBe(0);
+    expect(await cancel.innerText()).toBe('Close');
+    expect(await cancel.evaluate(isFocused)).toBe(true);
+    await page.screenshot({ path: `${FINGERPRINT_SHOTS}/release-settled.png` });
+    await cancel.click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await panel.getByTestId('sync-save-status').innerText()).toBe('Nothing to save: these settings were saved meanwhile, in another tab or by another admin.');
+    expect(await radio(panel, 'update', 'Bi-directional').isChecked()).toBe(true);
+    expect(await panel.getByTestId('sync-save').isDisabled()).toBe(true);
+    // Their save sent both.
+    await expect.poll(() => highLevelCity(other.link.highlevelId), { timeout: 15_000 }).toEqual(city);
+    await expect.poll(() => highLevelScore(held.link.highlevelId, held.lead.id), { timeout: 15_000 }).toEqual(held.score);
+    await page.close();
+  }, 60_000);
 
   it('says when what a save would send cannot be read, saves nothing, and reads it again on Retry', async () => {
     const held = await holdAnEdit();

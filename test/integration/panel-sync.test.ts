@@ -6,14 +6,17 @@
 // says in plain words when HighLevel no longer accepts Tandem, and the location comes from the
 // session only. Before a save that turns a setting Bi-directional, the preview says what it would
 // send at once: the held new contacts and edits, counted and sampled with the fields that change,
-// for admins only, of the session's location only, from a strict query.
+// for admins only, of the session's location only, from a strict query. The preview carries a
+// fingerprint of what it describes; a save that carries one goes through only while saving sends
+// exactly that (409 release_changed otherwise, saving nothing).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../db/api-keys.ts';
 import { archiveContact, createContact, updateContact } from '../../db/contacts.ts';
 import { saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { tombstone, upsertLink } from '../../db/links.ts';
 import { completeOutbox, enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
-import { getSyncSettings, updateSyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
+import { getSyncSettings, settingsHistory, updateSyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import { USER_INACTIVE } from '../../server/auth/session.ts';
@@ -22,6 +25,7 @@ import type { ReleasePreviewView, SyncSettingsView, SyncView } from '../../serve
 import { control, until } from '../helpers/emulator.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
+import { restCall } from '../helpers/rest.ts';
 
 let t: TestTandem;
 let agencyA: TestAgency;
@@ -469,6 +473,92 @@ describe('the preview of a save that sends held work', () => {
     const a = (await preview(tokenA, 'bidirectional', 'bidirectional')).body;
     expect(a.updated.samples.map((s) => s.contactId)).not.toContain('c-held-b');
     expect(a.updated.count).toBe(2);
+  });
+
+  describe('a save that confirms a preview', () => {
+    const toUpdate = () => preview(tokenA, 'inbound', 'bidirectional');
+    const save = (token: string, body: Record<string, unknown>) => api('PUT', '/api/panel/sync/settings', token, body);
+    /** What a refused save must leave as it was: the settings, their history and what waits to go out. */
+    const snapshot = () => ({
+      settings: getSyncSettings(t.db, A.id),
+      history: settingsHistory(t.db, A.id, 100),
+      held: ['c-held-edit', 'c-held-fill', 'c-held-late'].map((id) => getOutbox(t.db, A.id, id)?.status ?? null),
+    });
+
+    it('is refused (409) when more was held after the preview, saving nothing, and goes through with the fingerprint of what it sends now', async () => {
+      const shown = (await toUpdate()).body;
+      expect(shown.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+      // Read again with nothing changed: the same fingerprint (a panel refreshing it sees no change).
+      expect((await toUpdate()).body.fingerprint).toBe(shown.fingerprint);
+
+      // Another edit held while the dialog is open.
+      heldEdit(A.id, 'c-held-late', { firstName: 'Lena', lastName: 'Late' }, { city: 'Nantes' });
+      const before = snapshot();
+      const refused = await save(tokenA, { updateDirection: 'bidirectional', revision: shown.settings.revision, fingerprint: shown.fingerprint });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe('release_changed');
+      expect(refused.body.error.message).toMatch(/changed since it was shown.*Nothing was saved/);
+      expect(snapshot()).toEqual(before);
+
+      // The preview now says so: one more edit, another fingerprint.
+      const now = (await toUpdate()).body;
+      expect(now.updated.count).toBe(shown.updated.count + 1);
+      expect(now.fingerprint).not.toBe(shown.fingerprint);
+
+      // An edit through the REST API of a contact already held: as many contacts, but not what was shown.
+      const key = createApiKey(t.db, { locationId: A.id, name: 'integration', createdBy: null, now: Date.now() }).key;
+      const patched = await restCall(t.url, 'PATCH', '/api/v1/contacts/c-held-late', { key, body: { address: { city: 'Nice' } } });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      const again = await save(tokenA, { updateDirection: 'bidirectional', revision: now.settings.revision, fingerprint: now.fingerprint });
+      expect(again.status).toBe(409);
+      expect(again.body.error.code).toBe('release_changed');
+      expect(snapshot()).toEqual(before);
+
+      const current = (await toUpdate()).body;
+      expect(current.updated.count).toBe(now.updated.count);
+      try {
+        const saved = await save(tokenA, { updateDirection: 'bidirectional', revision: current.settings.revision, fingerprint: current.fingerprint });
+        expect(saved.status).toBe(200);
+        expect(saved.body).toMatchObject({ creationDirection: 'inbound', updateDirection: 'bidirectional' });
+        expect(getSyncSettings(t.db, A.id).updateDirection).toBe('bidirectional');
+      } finally {
+        setSettings(A.id, { updateDirection: 'inbound' });
+      }
+    });
+
+    it('is refused (409) when another admin saved the same change meanwhile, and the preview then releases nothing', async () => {
+      const shown = (await toUpdate()).body;
+      expect(shown.updated.count).toBeGreaterThan(0);
+      const tokenB = await signIn(await secondAdmin(), A.id);
+      try {
+        expect((await save(tokenB, { updateDirection: 'bidirectional', revision: shown.settings.revision })).status).toBe(200);
+        const before = snapshot();
+        // The same value: no setting of the draft is overwritten, but what the dialog showed went out with their save.
+        const refused = await save(tokenA, { updateDirection: 'bidirectional', revision: shown.settings.revision, fingerprint: shown.fingerprint });
+        expect(refused.status).toBe(409);
+        expect(refused.body.error.code).toBe('release_changed');
+        expect(snapshot()).toEqual(before);
+        const history = (await api<SyncView>('GET', '/api/panel/sync', tokenA)).body.history;
+        expect(history[0]).toMatchObject({ setting: 'updateDirection', newValue: 'bidirectional', userName: secondAdminName });
+
+        const now = (await toUpdate()).body;
+        expect([now.created, now.updated]).toEqual([{ count: 0, samples: [] }, { count: 0, samples: [] }]);
+        expect(now.settings.updateDirection).toBe('bidirectional');
+      } finally {
+        setSettings(A.id, { updateDirection: 'inbound' });
+      }
+    });
+
+    it('refuses a fingerprint that is not one a preview gives with 400, saving nothing', async () => {
+      const shown = (await toUpdate()).body;
+      const before = snapshot();
+      for (const fingerprint of ['', 'abc', 'G'.repeat(64), shown.fingerprint.toUpperCase(), `${shown.fingerprint}0`, 42, null, [shown.fingerprint]]) {
+        const res = await save(tokenA, { updateDirection: 'bidirectional', revision: shown.settings.revision, fingerprint });
+        expect(res.status, JSON.stringify(fingerprint)).toBe(400);
+        expect(res.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringContaining('fingerprint') });
+      }
+      expect(snapshot()).toEqual(before);
+    });
   });
 });
 

@@ -1,7 +1,8 @@
 // The words of the dialog a save that releases held work opens (web/lib/sync-copy.ts).
 import { describe, expect, it } from 'vitest';
 import {
-  changeField, changeValue, moreThanShown, releaseAnnouncement, releaseCheckFailed, releaseCreatedLine, releaseLead, releaseUpdatedLine, savedNotice,
+  RELEASE_SETTLED, RELEASE_SETTLED_NOTICE, RELEASE_SETTLED_TITLE, changeField, changeValue, moreThanShown, releaseAnnouncement, releaseChanged, releaseCheckFailed, releaseCreatedLine, releaseLead,
+  releaseUpdatedLine, savedNotice,
 } from '../../web/lib/sync-copy.ts';
 
 const group = (count: number) => ({ count, samples: [] });
@@ -57,5 +58,27 @@ describe('the release dialog', () => {
     expect(savedNotice(4)).toBe('Settings saved. Tandem is sending the held changes to HighLevel now.');
     expect(savedNotice(1, true)).toBe('Settings saved. The held change goes to HighLevel once you resume sync.');
     expect(savedNotice(2, true)).toBe('Settings saved. The held changes go to HighLevel once you resume sync.');
+  });
+
+  it('says what changed since the preview on screen: how many more or fewer, that nothing is held any more, or only that it changed', () => {
+    const preview = (created: number, updated: number) => ({ created: group(created), updated: group(updated) });
+    expect(releaseChanged(preview(0, 1), preview(0, 2))).toBe('What goes out changed since this was shown: 1 more edit.');
+    expect(releaseChanged(preview(0, 1), preview(0, 4))).toBe('What goes out changed since this was shown: 3 more edits.');
+    expect(releaseChanged(preview(2, 1), preview(1, 1))).toBe('What goes out changed since this was shown: 1 fewer new contact.');
+    expect(releaseChanged(preview(1, 3), preview(1201, 1))).toBe('What goes out changed since this was shown: 1,200 more new contacts and 2 fewer edits.');
+    expect(releaseChanged(preview(1, 3), preview(0, 0))).toBe('What goes out changed since this was shown: nothing is held back any more.');
+    // As many as before, but not what was shown (a contact edited again): no count to tell.
+    expect(releaseChanged(preview(1, 3), preview(1, 3))).toBe('What goes out changed since this was shown. Check it again before sending.');
+    // Said after Save and send was refused for it.
+    expect(releaseChanged(preview(0, 1), preview(0, 2), true)).toBe('What goes out changed since this was shown: 1 more edit. Nothing was saved or sent yet.');
+  });
+
+  it('says plainly when the settings were saved meanwhile as the draft has them, never that it sends anything', () => {
+    expect(RELEASE_SETTLED_TITLE).toBe('Settings already saved');
+    for (const text of [RELEASE_SETTLED, RELEASE_SETTLED_NOTICE]) {
+      expect(text).toMatch(/saved (these settings )?meanwhile/);
+      expect(text).not.toMatch(/sending|will be (sent|created)/i);
+      expect(text).not.toMatch(/'/);
+    }
   });
 });

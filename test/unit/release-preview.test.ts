@@ -1,8 +1,9 @@
 // What a switch of the Sync tab's settings releases of the work an Inbound setting held back, and
-// the fields a released edit changes in HighLevel (server/sync/release-preview.ts).
+// the fields a released edit changes in HighLevel, and the fingerprint of what a release sends
+// (server/sync/release-preview.ts).
 import { describe, expect, it } from 'vitest';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
-import { releasedBy, releasedChanges, type Directions } from '../../server/sync/release-preview.ts';
+import { fingerprintOf, releasedBy, releasedChanges, type Directions } from '../../server/sync/release-preview.ts';
 
 const d = (creationDirection: Directions['creationDirection'], updateDirection: Directions['updateDirection']): Directions => ({ creationDirection, updateDirection });
 const fields = (f: Partial<ContactFields>): ContactFields => ({ ...emptyContact(), ...f });
@@ -67,5 +68,32 @@ describe('releasedChanges', () => {
 
   it('is empty when Tandem holds what HighLevel holds', () => {
     expect(releasedChanges(base, fields({ ...base, tags: ['old', 'lead'] }), 'merge')).toEqual([]);
+  });
+});
+
+describe('fingerprintOf', () => {
+  const change = (rowId: number, queuedAt = 1000, kind: 'new' | 'edit' | 'fill' = 'edit') => ({ rowId, contactId: `c${rowId}`, kind, queuedAt });
+  const release = { revision: 7, from: d('bidirectional', 'inbound'), to: d('bidirectional', 'bidirectional'), changes: [change(1), change(2)] };
+
+  it('is the same for the same release, and opaque (64 hex digits)', () => {
+    expect(fingerprintOf(release)).toMatch(/^[0-9a-f]{64}$/);
+    expect(fingerprintOf({ ...release, changes: [change(1), change(2)] })).toBe(fingerprintOf(release));
+  });
+
+  it('differs when anything a save would send, or the settings it starts from, differs', () => {
+    const fingerprint = fingerprintOf(release);
+    for (const other of [
+      { ...release, changes: [change(1), change(2), change(3)] },
+      { ...release, changes: [change(1)] },
+      { ...release, changes: [change(1), change(2, 1001)] },
+      { ...release, changes: [change(1), change(2, 1000, 'fill')] },
+      { ...release, changes: [change(1), { ...change(2), contactId: 'c9' }] },
+      { ...release, changes: [change(1), change(3)] },
+      { ...release, revision: 8 },
+      { ...release, from: d('inbound', 'inbound') },
+      { ...release, to: d('inbound', 'bidirectional') },
+    ]) {
+      expect(fingerprintOf(other), JSON.stringify(other)).not.toBe(fingerprint);
+    }
   });
 });

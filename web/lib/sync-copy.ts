@@ -151,6 +151,46 @@ export function releaseCheckFailed(message: string): string {
   return `Tandem could not check what saving would send to HighLevel: ${sentence(message)} Nothing is saved. Retry, or cancel to keep your changes unsaved.`;
 }
 
+/**
+ * Said in the dialog when what saving sends changed since the preview on screen was read (a refresh
+ * while it is open, or, `refused`, the save confirming it refused because of it): "What goes out
+ * changed since this was shown: 1 more edit." Counts as the dialog's lines count them (contacts
+ * created, contacts whose edits go).
+ */
+export function releaseChanged(
+  before: Pick<ReleasePreviewView, 'created' | 'updated'>,
+  after: Pick<ReleasePreviewView, 'created' | 'updated'>,
+  refused = false,
+): string {
+  const lead = 'What goes out changed since this was shown';
+  const differences = [
+    difference(after.created.count - before.created.count, 'new contact', 'new contacts'),
+    difference(after.updated.count - before.updated.count, 'edit', 'edits'),
+  ].filter(Boolean);
+  const what =
+    after.created.count + after.updated.count === 0
+      ? `${lead}: nothing is held back any more.`
+      : differences.length
+        ? `${lead}: ${differences.join(' and ')}.`
+        : // As many as before (a contact edited again, one sent and another held, sync paused): the counts cannot say what.
+          `${lead}. Check it again before sending.`;
+  return refused ? `${what} Nothing was saved or sent yet.` : what;
+}
+
+/** "1 more edit", "2 fewer new contacts"; empty for no difference. */
+function difference(n: number, one: string, many: string): string {
+  if (n === 0) return '';
+  return `${Math.abs(n).toLocaleString('en-US')} ${n > 0 ? 'more' : 'fewer'} ${Math.abs(n) === 1 ? one : many}`;
+}
+
+/** The dialog's title and words when the settings were saved as the draft has them meanwhile: nothing is left to save or send. */
+export const RELEASE_SETTLED_TITLE = 'Settings already saved';
+export const RELEASE_SETTLED =
+  'Someone saved these settings meanwhile (another admin, or you in another tab or window), so they are already as you chose. Nothing is left to save or send from here.';
+
+/** The notice once that dialog is closed. */
+export const RELEASE_SETTLED_NOTICE = 'Nothing to save: these settings were saved meanwhile, in another tab or by another admin.';
+
 export const RELEASE_CANCELLED = 'Not saved, and nothing was sent. Your changes stay here until you save or discard them.';
 
 /** The saved notice: a save that released held work says so, and when it goes (paused: on resuming). */

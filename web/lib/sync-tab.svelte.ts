@@ -37,8 +37,11 @@ export interface SettingsConflict {
   change: SettingsChangeView | undefined;
 }
 
-/** How a save ended: all saved; saved, with a newer choice kept as the draft; refused as overtaken. */
-export type SaveOutcome = 'saved' | 'newer' | 'conflict';
+/**
+ * How a save ended: all saved; saved, with a newer choice kept as the draft; refused as overtaken;
+ * refused because what it sends changed since the preview it confirmed ('release-changed').
+ */
+export type SaveOutcome = 'saved' | 'newer' | 'conflict' | 'release-changed';
 
 export class SyncTabModel extends Loadable {
   view = $state<SyncView | undefined>();
@@ -148,9 +151,11 @@ export class SyncTabModel extends Loadable {
   /**
    * Saves the draft's changes, and only them. `overwrite`: the admin saw the newer change and
    * confirmed theirs should replace it, so the save says it began from the revision on screen (a
-   * change made after that is refused again). Throws with a message on any other failure.
+   * change made after that is refused again). `fingerprint`: the preview's (previewRelease) the
+   * admin confirmed; the server saves only while saving sends exactly what it described. Throws
+   * with a message on any other failure.
    */
-  async save(overwrite = false): Promise<SaveOutcome> {
+  async save(overwrite = false, fingerprint?: string): Promise<SaveOutcome> {
     const draft = this.draft;
     const changes = this.changes;
     if (!draft || !this.view || Object.keys(changes).length === 0) return 'saved';
@@ -161,7 +166,7 @@ export class SyncTabModel extends Loadable {
       const settings = await this.#api.api<SyncSettingsView>('/api/panel/sync/settings', {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...changes, revision }),
+        body: JSON.stringify({ ...changes, revision, ...(fingerprint === undefined ? {} : { fingerprint }) }),
       });
       if (this.view) this.view = { ...this.view, settings };
       this.overtaken = undefined;
@@ -175,7 +180,16 @@ export class SyncTabModel extends Loadable {
       void this.read();
       return newer ? 'newer' : 'saved';
     } catch (err) {
-      if ((err as { code?: string }).code !== 'settings_changed') throw err;
+      const code = (err as { code?: string }).code;
+      if (code === 'release_changed') {
+        // Nothing saved. Read the settings as they are now (another admin may have saved these very
+        // choices); the card then reads the preview again. A draft with nothing left to save goes.
+        this.#generation++;
+        await this.read();
+        if (!this.dirty) this.draft = null;
+        return 'release-changed';
+      }
+      if (code !== 'settings_changed') throw err;
       // Overtaken: read what the other admin did first, so the card asks once, saying who and when.
       this.#generation++;
       await this.read();
