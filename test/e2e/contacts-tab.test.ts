@@ -11,14 +11,17 @@
 // in a field saves, focus goes back to Edit); at 360, 670 and 1024 px nothing spills sideways (Installation
 // card, Contacts header, one-time operations, the preview dialog); at 900, 1024 and 1400 px rows
 // stay dense, each email on one line; the automatic refresh keeps the rows Show more loaded and
-// the row in view where it was.
+// the row in view where it was; keyboard focus never falls to the page's body: Show more moves it
+// to the first row it loaded, a saved or closed edit whose row left the list to the next row's Edit
+// (else the heading), and closing the dialog of a row changed meanwhile to that row's Edit.
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
-import { getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
+import { createContact, getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { IDENTITY_REQUIRED } from '../../server/routes/panel-contacts.ts';
+import { emptyContact } from '../../server/sync/contact-model.ts';
 import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -60,6 +63,22 @@ async function createThroughApi(body: Record<string, unknown>): Promise<string> 
   });
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: string }).id;
+}
+
+/** What has focus in the panel: a row's control as "<contact id> <test id>", else the element's test id or id, else "body". */
+function focusOf(panel: FrameLocator): Promise<string> {
+  return panel.locator('body').evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return 'body';
+    const row = el.closest<HTMLElement>('tr[data-contact-id]');
+    const what = el.getAttribute('data-testid') ?? (el.id || el.tagName);
+    return row ? `${row.dataset.contactId} ${what}` : what;
+  });
+}
+
+/** A contact as the sync writes one from HighLevel (nothing waits to be sent). */
+function remoteContact(firstName: string, lastName: string): string {
+  return createContact(world.tandem.database.db, { locationId: demoLocation().id, fields: { ...emptyContact(), firstName, lastName }, now: Date.now(), origin: 'remote' }).id;
 }
 
 describe('the Contacts tab', () => {
@@ -477,6 +496,112 @@ describe('the Contacts tab', () => {
     await row.getByTestId('contact-edit').click();
     expect(await dialog.getByTestId('contact-edit-outcome').innerText()).toBe('Saved in Tandem at once. Sent to HighLevel within seconds.');
     await page.keyboard.press('Escape');
+    await page.close();
+  }, 60_000);
+
+  it('moves focus to the first row Show more loaded, on a page with more after it and on the last one', async () => {
+    // More than two pages of one search: 50, 50, then the rest.
+    for (let i = 0; i < 105; i++) remoteContact('Morepage', `Person ${String(i).padStart(3, '0')}`);
+    const { page, panel } = await openContacts(1100);
+    const searched = page.waitForResponse((res) => res.url().includes('query=morepage'));
+    await panel.getByTestId('contacts-search').fill('morepage');
+    await searched;
+    const rows = panel.getByTestId('contact-row');
+    await expect.poll(() => rows.count()).toBe(50);
+    const more = panel.getByTestId('contacts-more');
+    const idAt = (i: number) => rows.nth(i).getAttribute('data-contact-id');
+
+    await more.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rows.count()).toBe(100);
+    await expect.poll(() => focusOf(panel)).toBe(`${await idAt(50)} contact-edit`);
+    await page.screenshot({ path: 'test-results/contacts-show-more-focus.png' });
+
+    // The last page: the button goes, focus is on the first of the rows it brought.
+    await more.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rows.count()).toBe(105);
+    expect(await more.count()).toBe(0);
+    await expect.poll(() => focusOf(panel)).toBe(`${await idAt(100)} contact-edit`);
+    await page.close();
+  }, 60_000);
+
+  it('moves focus to the next row’s Edit, else the heading, when a saved edit takes its row out of the filter', async () => {
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    // Two contacts HighLevel refuses (each with the email of a linked contact).
+    const taken = listRecentContacts(db, location, { limit: 1000 }).contacts.filter((c) => c.fields.email && getLinkByContact(db, location, c.id));
+    const older = await createThroughApi({ firstName: 'Leaving', lastName: 'Focusone', email: taken[0]!.fields.email, allowDuplicate: true });
+    const newer = await createThroughApi({ firstName: 'Leaving', lastName: 'Focustwo', email: taken[1]!.fields.email, allowDuplicate: true });
+    for (const id of [older, newer]) await until(() => getOutbox(db, location, id)?.status === 'failed', 'HighLevel refusing the duplicate', 15_000);
+
+    const { page, panel } = await openContacts(1100);
+    await panel.getByTestId('contacts-filter').getByText('Refused', { exact: true }).click();
+    await panel.getByTestId('contacts-search').fill('leaving');
+    const rows = panel.getByTestId('contact-row');
+    await expect.poll(async () => (await rows.evaluateAll((els) => els.map((el) => el.getAttribute('data-contact-id')))).join()).toBe(`${newer},${older}`);
+    const dialog = panel.getByTestId('contact-edit-dialog');
+
+    // The newer one fixed: it is no longer refused, its row leaves, and focus goes to the next row's Edit.
+    await rows.first().getByTestId('contact-edit').click();
+    await dialog.getByTestId('edit-email').fill('leaving.focustwo@example.com');
+    await dialog.getByTestId('edit-email').press('Enter');
+    await expect.poll(() => rows.count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => focusOf(panel)).toBe(`${older} contact-edit`);
+
+    // The last one fixed: the list is empty, and focus goes to its heading.
+    await page.keyboard.press('Enter');
+    await dialog.getByTestId('edit-email').fill('leaving.focusone@example.com');
+    await dialog.getByTestId('edit-email').press('Enter');
+    await panel.getByTestId('contacts-empty').waitFor({ timeout: 15_000 });
+    await expect.poll(() => focusOf(panel)).toBe('contacts-title');
+    await page.screenshot({ path: 'test-results/contacts-left-filter-focus.png' });
+    await page.close();
+  }, 60_000);
+
+  it('returns focus to the edited row’s Edit, or the next row’s when the row left the list meanwhile, on Escape and Cancel', async () => {
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    const first = remoteContact('Background', 'Rowone');
+    const second = remoteContact('Background', 'Rowtwo');
+    const { page, panel } = await openContacts(1100);
+    await panel.getByTestId('contacts-search').fill('background');
+    const rows = panel.getByTestId('contact-row');
+    const ids = async () => (await rows.evaluateAll((els) => els.map((el) => el.getAttribute('data-contact-id')))).join();
+    await expect.poll(ids).toBe(`${second},${first}`);
+    const dialog = panel.getByTestId('contact-edit-dialog');
+
+    /** Opens the Edit dialog of `id` while a refresh is on its way, changes the contact, lets the refresh land, and closes with `close`. */
+    const changeWhileEditing = async (id: string, patch: Record<string, string>, close: () => Promise<void>) => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let caught = false;
+      await page.route('**/api/panel/contacts?*', async (route) => {
+        if (caught) return route.continue();
+        caught = true;
+        await held;
+        await route.continue();
+      });
+      await until(() => caught, 'a refresh on its way', 10_000);
+      await panel.locator(`[data-testid="contact-row"][data-contact-id="${id}"]`).getByTestId('contact-edit').click();
+      await dialog.waitFor();
+      updateContact(db, { locationId: location, id, patch, now: Date.now(), origin: 'remote' });
+      release();
+      return { landed: async (expected: string) => {
+        await expect.poll(ids).toBe(expected);
+        await page.unroute('**/api/panel/contacts?*');
+        await close();
+        await dialog.waitFor({ state: 'hidden' });
+      } };
+    };
+
+    // Changed but still listed (it moves to the top): Escape returns focus to its Edit.
+    await (await changeWhileEditing(first, { companyName: 'Moved Inc' }, () => page.keyboard.press('Escape'))).landed(`${first},${second}`);
+    await expect.poll(() => focusOf(panel)).toBe(`${first} contact-edit`);
+
+    // Changed out of the search: Cancel sends focus to the row after it.
+    await (await changeWhileEditing(first, { firstName: 'Elsewhere' }, () => dialog.getByRole('button', { name: 'Cancel' }).click())).landed(second);
+    await expect.poll(() => focusOf(panel)).toBe(`${second} contact-edit`);
     await page.close();
   }, 60_000);
 });
