@@ -52,7 +52,7 @@ import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-pro
 import { backoffMs } from '../highlevel/token-policy.ts';
 import { plainProblem, refusalReason } from './describe-error.ts';
 import type { ContactFields, FieldKey } from './contact-model.ts';
-import { pendingLocal } from './merge.ts';
+import { pendingLocal, type Sendable } from './merge.ts';
 import { heldByAnother, pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
 
 export type { PushMemory } from './outbound-contact.ts';
@@ -113,10 +113,19 @@ export interface PushResult {
   notStuck: { contactId: string; fields: FieldKey[] }[];
 }
 
+/**
+ * The custom fields HighLevel defines, as last listed (a value under another id is not sent:
+ * merge.ts); undefined while they have never been listed: every value goes. Read once per pass,
+ * preview or run (the continuous push, Push contacts, the release preview).
+ */
+export function sendableIn(db: Db, locationId: string): Sendable | undefined {
+  const ids = listedCustomFieldIds(db, locationId);
+  return ids ? (id) => ids.has(id) : undefined;
+}
+
 export async function pushPending(deps: OutboundDeps, locationId: string): Promise<PushResult> {
   const { db, clock } = deps;
   const settings = deps.settings ?? getSyncSettings(db, locationId);
-  const customFieldIds = listedCustomFieldIds(db, locationId);
   const pass: Pass = {
     deps,
     locationId,
@@ -124,7 +133,7 @@ export async function pushPending(deps: OutboundDeps, locationId: string): Promi
     update: settings.updateDirection,
     ownerMap: deps.ownerMap ?? ownerMapFor(db, locationId),
     userMap: deps.userMap ?? userMapFor(db, locationId),
-    sendable: customFieldIds ? (id) => customFieldIds.has(id) : undefined,
+    sendable: sendableIn(db, locationId),
     memory: deps.memory ?? { lookups: new Map() },
     result: { sent: 0, failed: 0, retried: 0, parked: 0, deferred: null, deferredReason: null, more: false, unmatchedOwners: [], notStuck: [] },
   };

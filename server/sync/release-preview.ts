@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
-import { listedCustomFieldIds } from '../../db/custom-fields.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import type { Direction } from '../../db/schema.ts';
 import { settingsRevision } from '../../db/sync-settings.ts';
@@ -16,6 +15,7 @@ import { pendingChangesOfKinds, pendingOutboundOfKinds, type PendingChange, type
 import { getUser } from '../../db/users.ts';
 import { SCALAR_FIELDS, applyTags, contactLabel, type ContactFields } from './contact-model.ts';
 import { mergeContact, mergeFill, type MergeResult, type Sendable } from './merge.ts';
+import { sendableIn } from './outbound.ts';
 import type { FieldChange } from './operations/types.ts';
 
 export interface Directions {
@@ -130,8 +130,7 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
   if (!released.created && !released.edits && !released.fills) return { created: none(), updated: none(), fingerprint };
   const pending = pendingOutboundOfKinds(db, locationId, RELEASE_SAMPLE_SIZE);
   // As outbound.ts's pass: once the location's custom fields are listed, only theirs are sent.
-  const listed = listedCustomFieldIds(db, locationId);
-  const sendable: Sendable | undefined = listed ? (id) => listed.has(id) : undefined;
+  const sendable = sendableIn(db, locationId);
   const owner = (id: unknown) => (typeof id === 'string' ? (getUser(db, locationId, id)?.name ?? 'a user no longer in Tandem') : id);
 
   const sample = (contactId: string, release: Release | null): ReleasedContact | undefined => {

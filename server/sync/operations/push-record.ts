@@ -4,9 +4,7 @@
 // before anything is retried; a permanent HighLevel error is recorded as 'failed' with its reason.
 // A cancel or a failure between two writes of one record (the PUT went, the tags did not) commits
 // exactly what was written, so every record is either untouched or recorded as HighLevel holds it.
-import type { Db } from '../../../db/client.ts';
 import { dropOutboxIfInStep, getContact, type Contact } from '../../../db/contacts.ts';
-import { listedCustomFieldIds } from '../../../db/custom-fields.ts';
 import { getLinkByRemote, saveLink, type Link } from '../../../db/links.ts';
 import type { OperationItemRow } from '../../../db/operations.ts';
 import { transaction } from '../../../db/prepared.ts';
@@ -39,15 +37,6 @@ export interface Target {
 
 export function planFor(t: Target, locationId: string, userMap: UserMap, sendable: Sendable | undefined): PushPlan {
   return decidePush({ contact: t.contact.fields, remote: t.remote, goneRemote: t.gone, ...(t.duplicateOf ? { duplicateOf: t.duplicateOf } : {}), locationId, userMap, sendable });
-}
-
-/**
- * The custom fields HighLevel defines, as last listed (push-plan.ts leaves out values under other
- * ids); undefined while they have never been listed: every value goes. Read once per preview or run.
- */
-export function sendableIn(db: Db, locationId: string): Sendable | undefined {
-  const ids = listedCustomFieldIds(db, locationId);
-  return ids ? (id) => ids.has(id) : undefined;
 }
 
 /** Tries of one record on a transient failure. */

@@ -21,7 +21,8 @@ import { transaction } from '../../../db/prepared.ts';
 import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
 import { pendingLocal, type Sendable } from '../merge.ts';
 import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
-import { sendableIn, stopsRun } from './push-record.ts';
+import { sendableIn } from '../outbound.ts';
+import { stopsRun } from './push-record.ts';
 import { counted, emptyCounts, OperationCancelled, SAMPLE_SIZE, type BaseContext, type FieldChange, type Preview, type RunContext } from './types.ts';
 import type { UndoPart } from './undo.ts';
 

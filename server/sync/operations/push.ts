@@ -30,7 +30,8 @@ import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { isE164, type ContactFields } from '../contact-model.ts';
 import { APPLY_SLICE, nextTurn } from '../reconcile.ts';
 import { labelOf, remoteView, type DuplicateOf, type RemoteView } from './push-plan.ts';
-import { planFor, pushOne, sendableIn, type PushEnv, type Target } from './push-record.ts';
+import { sendableIn } from '../outbound.ts';
+import { planFor, pushOne, type PushEnv, type Target } from './push-record.ts';
 import { counted, emptyCounts, SAMPLE_SIZE, type BaseContext, type OperationHandler, type Preview, type RunContext } from './types.ts';
 export { pushUndo } from './push-undo.ts';
 
