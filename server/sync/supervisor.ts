@@ -257,7 +257,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     const { locationId } = loop;
     loop.customFieldsRefusedAt = undefined;
     try {
-      saveCustomFieldDefinitions(db, locationId, await loop.api.listCustomFields(), clock.now());
+      // Fields defined since the last listing: contacts holding values for them are queued, for this pass's push.
+      const queued = saveCustomFieldDefinitions(db, locationId, await loop.api.listCustomFields(), clock.now());
+      if (queued > 0) log.info({ locationId, queued }, 'custom fields newly defined in HighLevel: contacts holding values for them queued');
     } catch (err) {
       if (err instanceof DeferredError) {
         loop.customFieldsListedAt = undefined;
