@@ -8,11 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createContact as createTandemContact, getContact } from '../../db/contacts.ts';
 import { saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { getLinkByContact } from '../../db/links.ts';
-import { listItems } from '../../db/operations.ts';
+import { getItem, listItems, putItem } from '../../db/operations.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
+import { UNSENT_REASON } from '../../server/sync/operations/push-undo.ts';
 import { control } from '../helpers/emulator.ts';
-import { confirmAndSettle, editTandem, previewOf, seedSynced } from '../helpers/push-world.ts';
+import { confirmAndSettle, editHighLevel, editTandem, previewOf, seedSynced } from '../helpers/push-world.ts';
 import { installedTandem } from '../helpers/tandem.ts';
 
 /** An id HighLevel has no field for: a value written before Tandem checked writes, or of a field deleted since. */
@@ -122,6 +123,62 @@ describe('Push contacts and custom fields HighLevel does not define', () => {
     expect(w.emulator.emu.contact(s!.doc.id)!.firstName).toBe(was);
     expect(getOutbox(w.db, loc, s!.contact.id)).toBeUndefined();
     expect(getContact(w.db, loc, s!.contact.id)!.fields.customFields).toEqual({ [GONE]: 'kept' });
+  });
+
+  it('an undo of a record written before pushes left such values out leaves them out, restores the rest and says so', async () => {
+    const { w, loc } = await world({ listed: true });
+    const [kept, ignored, only] = seedSynced(w, 3);
+    const was = new Map([kept, ignored, only].map((s) => [s!.doc.id, s!.contact.fields.firstName]));
+    for (const s of [kept, ignored, only]) editTandem(w, s!.contact.id, { firstName: 'Pushed' });
+    const p = await previewOf(w, 'push');
+    expect((await confirmAndSettle(w, p.row.id)).row.status).toBe('completed');
+
+    // The records as a push made before the rule wrote them: HighLevel's value of the undefined
+    // field before the run, and Tandem's that the run sent. HighLevel kept what it was sent for
+    // one contact (as the emulator keeps any id) and ignored it for the other; the third record's
+    // only write was such a value.
+    const old = (key: string, extra: { before: Record<string, unknown>; after: Record<string, unknown> }, only = false) => {
+      const item = getItem(w.db, p.row.id, key)!;
+      const before = JSON.parse(item.before!);
+      const after = JSON.parse(item.after!);
+      putItem(w.db, {
+        ...item,
+        before: JSON.stringify({ ...before, fields: { ...(only ? {} : before.fields), ...extra.before } }),
+        after: JSON.stringify({ ...after, fields: { ...(only ? {} : after.fields), ...extra.after } }),
+      });
+    };
+    const gone = `customFields.${GONE}`;
+    old(kept!.contact.id, { before: { [gone]: 'was' }, after: { [gone]: 'now' } });
+    editHighLevel(w, kept!.doc.id, { customFields: [{ id: GONE, value: 'now' }] });
+    old(ignored!.contact.id, { before: { [gone]: null }, after: { [gone]: 'now' } });
+    old(only!.contact.id, { before: { [gone]: null }, after: { [gone]: 'now' } }, true);
+
+    const u = await previewOf(w, 'undo', p.row.id);
+    expect(u.preview.counts.highlevel).toMatchObject({ updated: 2, unchanged: 1, skipped: 0 });
+    expect(u.preview.notes).toContain('3 contacts have values from before the push in custom fields that HighLevel doesn’t have: those values aren’t written back.');
+    const sampled = u.preview.samples.flatMap((s) => s.changes.map((c) => c.field));
+    expect(sampled).toContain('firstName');
+    expect(sampled).not.toContain(gone);
+    // One page and the two PUTs of the first names.
+    expect(u.preview.requests).toBe(3);
+
+    const ur = await confirmAndSettle(w, u.row.id);
+    expect(ur.row.status).toBe('completed');
+    expect(ur.progress.counts).toEqual(u.preview.counts);
+    expect(ur.requests).toBe(u.preview.requests);
+    // The first names are back; the undefined field is not written (the emulator would store it).
+    for (const s of [kept, ignored]) expect(w.emulator.emu.contact(s!.doc.id)!.firstName).toBe(was.get(s!.doc.id));
+    expect(remoteCustom(w, kept!.doc.id)).toEqual({ [GONE]: 'now' });
+    expect(remoteCustom(w, ignored!.doc.id)).toEqual({});
+    expect(w.emulator.emu.contact(only!.doc.id)!.firstName).toBe('Pushed');
+    const items = new Map(listItems(w.db, u.row.id, { limit: 10 }).map((i) => [i.key, i]));
+    expect(items.get(only!.contact.id)).toMatchObject({ action: 'unchanged', reason: UNSENT_REASON });
+    for (const s of [kept, ignored]) {
+      const item = items.get(s!.contact.id)!;
+      expect(item).toMatchObject({ action: 'updated', reason: UNSENT_REASON });
+      expect(Object.keys(JSON.parse(item.after!).fields)).toEqual(['firstName']);
+    }
+    expect(getLinkByContact(w.db, loc, kept!.contact.id)!.base.firstName).toBe(was.get(kept!.doc.id));
   });
 
   it('sends every value, as before, while the location’s fields have never been listed', async () => {

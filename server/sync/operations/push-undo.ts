@@ -7,6 +7,10 @@
 // with the same function. Records of the undo are keyed like the push's, so a resumed undo skips
 // what it finished; a 'pending' record (crash after its write) is recognised by HighLevel holding
 // the old values again (or the contact being gone).
+// A value under a custom field id HighLevel does not define (`Sendable`, as the push and the
+// continuous sync decide it: merge.ts) is left out, on both sides: it is not written back (HighLevel
+// refuses or ignores an unknown id) nor compared with what HighLevel holds. Records written before
+// pushes left such values out may hold them; the preview counts those contacts.
 //
 // Step points: 'before-highlevel-write', 'after-highlevel-write', 'after-record'.
 import { getContact } from '../../../db/contacts.ts';
@@ -49,8 +53,12 @@ interface Restore {
 }
 
 export interface UndoPlan {
-  action: 'updated' | 'removed' | 'skipped';
+  action: 'updated' | 'removed' | 'unchanged' | 'skipped';
   reason: string | null;
+  /** The recorded values written back (those of custom fields HighLevel does not define left out). */
+  fields: Recorded;
+  /** Custom field ids whose recorded value is left out: HighLevel does not define them. */
+  unsent: string[];
   body: UpdateContactBody | null;
   removeTags: string[];
   remove: boolean;
@@ -86,6 +94,19 @@ async function readCurrent(ctx: BaseContext, ids: Set<string>): Promise<{ docs: 
   }
 }
 
+/** The recorded values a write may carry: without those under custom field ids `sendable` refuses. */
+function sendableRecorded(recorded: Recorded, sendable: Sendable | undefined): { kept: Recorded; unsent: string[] } {
+  if (!sendable) return { kept: recorded, unsent: [] };
+  const kept: Recorded = {};
+  const unsent: string[] = [];
+  for (const [key, value] of Object.entries(recorded)) {
+    const id = key.startsWith('customFields.') ? key.slice('customFields.'.length) : null;
+    if (id !== null && !sendable(id)) unsent.push(id);
+    else kept[key] = value;
+  }
+  return { kept, unsent };
+}
+
 /** Whether HighLevel's `current` holds every value of `recorded` (keys as push-plan.ts names them). */
 function holds(current: RemoteView, recorded: Recorded): boolean {
   const doc: Record<string, unknown> = { id: current.id };
@@ -112,34 +133,44 @@ function holds(current: RemoteView, recorded: Recorded): boolean {
 
 /** A record an earlier (cancelled) undo of the same run already put back. */
 export const ALREADY_RESTORED = 'already as before the run';
+/** A restored record some of whose recorded values are of custom fields HighLevel does not define. */
+export const UNSENT_REASON = 'values of custom fields that HighLevel doesn’t have are not written back';
 
-/** What undoing one record does; `resumed` when this undo already recorded it pending (maybe written). */
-export function decideUndo(r: Restore, resumed: boolean): UndoPlan {
-  const plan: UndoPlan = { action: 'skipped', reason: null, body: null, removeTags: [], remove: false, changes: [], requests: 0 };
-  const { current, before, after } = r;
-  if (before.created) {
+/**
+ * What undoing one record does; `resumed` when this undo already recorded it pending (maybe
+ * written). `sendable`: the custom fields HighLevel defines (absent: never listed, every value goes).
+ */
+export function decideUndo(r: Restore, resumed: boolean, sendable?: Sendable): UndoPlan {
+  const before = sendableRecorded(r.before.fields, sendable);
+  const after = sendableRecorded(r.after.fields, sendable).kept;
+  const plan: UndoPlan = { action: 'skipped', reason: null, fields: before.kept, unsent: [], body: null, removeTags: [], remove: false, changes: [], requests: 0 };
+  const { current } = r;
+  if (r.before.created) {
     if (!current) return resumed ? { ...plan, action: 'removed' } : { ...plan, reason: 'already deleted in HighLevel' };
-    if (!holds(current, after.fields)) return { ...plan, reason: 'changed since the run' };
+    if (!holds(current, after)) return { ...plan, reason: 'changed since the run' };
     // No field changes: the sample says "deleted in HighLevel" and the panel warns before confirming.
     return { ...plan, action: 'removed', remove: true, requests: 1 };
   }
   if (!current) return { ...plan, reason: 'deleted in HighLevel' };
-  if (!holds(current, after.fields)) {
+  if (!holds(current, after)) {
     // Back to the old values already: this undo wrote them before a crash, or an earlier,
     // cancelled undo of the same run did.
-    if (holds(current, before.fields)) return resumed ? { ...plan, action: 'updated' } : { ...plan, reason: ALREADY_RESTORED };
+    if (holds(current, before.kept)) return resumed ? { ...plan, action: 'updated' } : { ...plan, reason: ALREADY_RESTORED };
     return { ...plan, reason: 'changed since the run' };
   }
-  const body = restoreBody(before.fields);
-  for (const [key, value] of Object.entries(before.fields)) plan.changes.push({ field: key, from: after.fields[key] ?? null, to: value ?? null });
+  const body = restoreBody(before.kept);
+  for (const [key, value] of Object.entries(before.kept)) plan.changes.push({ field: key, from: after[key] ?? null, to: value ?? null });
   const held = new Set(current.fields.tags ?? []);
-  plan.removeTags = (after.tags ?? []).filter((t) => held.has(t));
+  plan.removeTags = (r.after.tags ?? []).filter((t) => held.has(t));
   if (plan.removeTags.length) plan.changes.push({ field: 'tags', from: [...held], to: [...held].filter((t) => !plan.removeTags.includes(t)) });
   const hasBody = Object.keys(body).length > 0;
-  return { ...plan, action: 'updated', body: hasBody ? body : null, requests: (hasBody ? 1 : 0) + (plan.removeTags.length ? 1 : 0) };
+  const reason = before.unsent.length ? UNSENT_REASON : null;
+  // The push wrote only such values: nothing left to write back, and the ledger stays as it is.
+  if (!hasBody && !plan.removeTags.length && reason) return { ...plan, action: 'unchanged', reason, unsent: before.unsent };
+  return { ...plan, action: 'updated', reason, unsent: before.unsent, body: hasBody ? body : null, requests: (hasBody ? 1 : 0) + (plan.removeTags.length ? 1 : 0) };
 }
 
-async function gather(ctx: BaseContext, target: OperationRow): Promise<{ restores: Restore[]; pages: number }> {
+async function gather(ctx: BaseContext, target: OperationRow, sendable: Sendable | undefined): Promise<{ restores: Restore[]; pages: number }> {
   const items = writtenItems(ctx, target);
   const { docs, pages } = await readCurrent(ctx, new Set(items.map((i) => i.highlevelId!)));
   const ownerMap = ownerMapFor(ctx.db, ctx.locationId);
@@ -153,27 +184,30 @@ async function gather(ctx: BaseContext, target: OperationRow): Promise<{ restore
       current: doc ? remoteView(doc, ownerMap) : null,
     };
     // A record the push left pending (stopped before its write) was never written: nothing to undo.
-    if (item.state === 'pending' && !(r.current && holds(r.current, r.after.fields))) continue;
+    if (item.state === 'pending' && !(r.current && holds(r.current, sendableRecorded(r.after.fields, sendable).kept))) continue;
     restores.push(r);
   }
   return { restores, pages };
 }
 
 async function preview(ctx: Parameters<UndoPart['preview']>[0], target: OperationRow): Promise<Preview> {
-  const { restores, pages } = await gather(ctx, target);
   const sendable = sendableIn(ctx.db, ctx.locationId);
+  const { restores, pages } = await gather(ctx, target, sendable);
   const counts = emptyCounts();
   const samples: Preview['samples'] = [];
   let writes = 0;
   let changed = 0;
   let resent = 0;
+  /** Contacts whose records hold values of custom fields HighLevel does not define: those stay out. */
+  let unsent = 0;
   for (const r of restores) {
-    const plan = decideUndo(r, false);
+    const plan = decideUndo(r, false, sendable);
     counts.highlevel[plan.action]++;
     writes += plan.requests;
     if (plan.reason === 'changed since the run') changed++;
+    if (plan.unsent.length) unsent++;
     if (plan.action === 'updated' && pendingAgain(ctx, r, sendable)) resent++;
-    if (plan.action !== 'skipped' && samples.length < SAMPLE_SIZE) {
+    if ((plan.action === 'updated' || plan.action === 'removed') && samples.length < SAMPLE_SIZE) {
       samples.push({
         ...(r.item.contactId ? { contactId: r.item.contactId } : {}),
         highlevelId: r.item.highlevelId!,
@@ -191,6 +225,9 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
       `${counted(resent, 'contact holds', 'contacts hold')} Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them when Contact update is Bi-directional.`,
     );
   }
+  if (unsent) {
+    notes.push(`${counted(unsent, 'contact has', 'contacts have')} values from before the push in custom fields that HighLevel doesn’t have: those values aren’t written back.`);
+  }
   const requests = pages + writes;
   const usable = Math.max(1, ctx.rate.max - Math.ceil(KEEP_SHARE * ctx.rate.max));
   return { counts, samples, requests, durationMs: Math.max(0, Math.ceil(requests / usable) - 1) * ctx.rate.intervalMs, notes };
@@ -198,8 +235,8 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
 
 async function run(ctx: RunContext, target: OperationRow): Promise<void> {
   ctx.progress({ phase: 'reading HighLevel' });
-  const { restores } = await gather(ctx, target);
   const sendable = sendableIn(ctx.db, ctx.locationId);
+  const { restores } = await gather(ctx, target, sendable);
   let done = 0;
   ctx.progress({ phase: 'restoring', total: restores.length, done });
   for (const r of restores) {
@@ -213,9 +250,9 @@ async function run(ctx: RunContext, target: OperationRow): Promise<void> {
 async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean, sendable: Sendable | undefined): Promise<void> {
   const highlevelId = r.item.highlevelId!;
   const item = { key: r.item.key, entity: 'contact' as const, side: 'highlevel' as const, contactId: r.item.contactId, highlevelId, label: r.item.label };
-  const plan = decideUndo(r, resumed);
-  if (plan.action === 'skipped') return ctx.record({ ...item, action: 'skipped', reason: plan.reason });
-  ctx.record({ ...item, state: 'pending', action: plan.action, after: { fields: r.before.fields, tags: plan.removeTags } });
+  const plan = decideUndo(r, resumed, sendable);
+  if (plan.action === 'skipped' || plan.action === 'unchanged') return ctx.record({ ...item, action: plan.action, reason: plan.reason });
+  ctx.record({ ...item, state: 'pending', action: plan.action, reason: plan.reason, after: { fields: plan.fields, tags: plan.removeTags } });
   ctx.step('before-highlevel-write');
   for (let attempt = 1; ; attempt++) {
     try {
@@ -259,7 +296,7 @@ function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: str
         if (pendingAgain(ctx, r, sendable)) enqueueOutbox(ctx.db, ctx.locationId, contactId, 'upsert', now);
       }
     }
-    ctx.record({ ...item, entity: 'contact', side: 'highlevel', label: r.item.label, state: 'done', action: plan.action, after: { fields: r.before.fields, tags: plan.removeTags } });
+    ctx.record({ ...item, entity: 'contact', side: 'highlevel', label: r.item.label, state: 'done', action: plan.action, reason: plan.reason, after: { fields: plan.fields, tags: plan.removeTags } });
   });
 }
 
