@@ -7,7 +7,7 @@ import type { Db } from './client.ts';
 import { listedCustomFieldIds } from './custom-fields.ts';
 import { newId } from './ids.ts';
 import { getLinkByContact } from './links.ts';
-import { dropOutbox, enqueueOutbox, withOutboxStatus, type OutboxRow } from './outbox.ts';
+import { dropOutbox, enqueueOutbox, releaseRefusalsLeaving, withOutboxStatus, type OutboxRow } from './outbox.ts';
 import { preparedOnce, preparedWrite, transaction } from './prepared.ts';
 import { contactLinks, contacts, outbox } from './schema.ts';
 import {
@@ -278,6 +278,9 @@ function setArchived(
       .where(eq(contacts.id, row.id))
       .run();
     if (input.origin === 'local' && archived) enqueueOutbox(db, input.locationId, row.id, 'archive', input.now);
+    // An archived contact holds nothing (server/sync/outbound-contact.ts liveHolder): a contact
+    // refused because of its HighLevel contact is tried again, whichever side archived it.
+    if (archived) releaseRefusalsLeaving(db, input.locationId, row.id);
     if (input.origin === 'local' && !archived) queueLocalWrite(db, input.locationId, row.id, rowToContact(row).fields, input.now);
     return rowToContact(readRow(db, input.locationId, row.id)!);
   });

@@ -1,8 +1,11 @@
 // The contact links and their sync ledger: which HighLevel contact each Tandem contact is, the
 // values both sides last agreed on (`base`), and tombstones of contacts deleted in HighLevel.
-// The only code that touches contact_links.
+// The only code that touches contact_links. A HighLevel contact that stops holding an email or
+// phone here (deleted, its link gone or moved, its email or phone changed) has the contacts it
+// kept out of HighLevel tried again (db/outbox.ts releaseRefusals), in the same transaction.
 import { and, asc, eq, gt, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { releaseRefusals, releaseRefusalsLeaving } from './outbox.ts';
 import { preparedOnce, preparedWrite } from './prepared.ts';
 import { contactLinks } from './schema.ts';
 import { contactFieldsSchema, type ContactFields } from '../server/sync/contact-model.ts';
@@ -121,7 +124,11 @@ export function upsertLink(db: Db, input: LinkInput): Link {
  * remoteUpdatedAt only moves forward, and an absent one keeps the stored value, both decided in SQL.
  */
 export function saveLink(db: Db, input: LinkInput): void {
-  const params = paramsOf(input);
+  const base = contactFieldsSchema.parse(input.base);
+  // A HighLevel contact this link leaves, or whose email or phone changes, no longer keeps out of
+  // HighLevel a contact it was refused for: that one is tried again (read before the link moves).
+  releaseRefusalsLeaving(db, input.locationId, input.contactId, { highlevelId: input.highlevelId, email: base.email, phone: base.phone });
+  const params = paramsOf(input, base);
   // The link as it is (the usual case: a sync of a linked contact) takes only its ledger: the
   // upsert sets highlevel_id too, and SQLite rewrites the unique index of a column an UPDATE sets,
   // even to the same value. A new link, or one moving to another HighLevel contact, is upserted.
@@ -137,12 +144,13 @@ export function insertLink(db: Db, input: LinkInput): void {
   insert(db).run(paramsOf(input));
 }
 
-function paramsOf(input: LinkInput): LinkParams {
+/** `base`: the input's ledger as checked, when the caller checked it already. */
+function paramsOf(input: LinkInput, base = contactFieldsSchema.parse(input.base)): LinkParams {
   return {
     contactId: input.contactId,
     locationId: input.locationId,
     highlevelId: input.highlevelId,
-    base: JSON.stringify(contactFieldsSchema.parse(input.base)),
+    base: JSON.stringify(base),
     remoteUpdatedAt: input.remoteUpdatedAt ?? null,
     now: input.now,
   };
@@ -194,14 +202,16 @@ const upsert = preparedWrite<LinkParams>((db) =>
 
 /** Marks HighLevel's contact deleted (idempotent: the first deletion time is kept). */
 export function tombstone(db: Db, locationId: string, highlevelId: string, now: number): void {
+  releaseRefusals(db, locationId, highlevelId);
   db.update(contactLinks)
     .set({ remoteDeletedAt: now, updatedAt: now })
     .where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.highlevelId, highlevelId), isNull(contactLinks.remoteDeletedAt)))
     .run();
 }
 
-/** Removes a link and its ledger (the undo of a pull that linked or created the contact). */
+/** Removes a link and its ledger (the undo of a pull that linked or created the contact; a link taken over). */
 export function deleteLink(db: Db, locationId: string, contactId: string): void {
+  releaseRefusalsLeaving(db, locationId, contactId);
   db.delete(contactLinks).where(and(eq(contactLinks.locationId, locationId), eq(contactLinks.contactId, contactId))).run();
 }
 

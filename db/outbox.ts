@@ -1,10 +1,10 @@
 // The outbox of Tandem-side contact changes waiting to go to HighLevel, one row per contact
 // (coalesced). Written in the same transaction as the contact write; drained by the location's
 // sync loop. The only code that touches the table.
-import { and, asc, count, eq, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { preparedOnce } from './prepared.ts';
-import { contacts, outbox } from './schema.ts';
+import { contactLinks, contacts, outbox } from './schema.ts';
 
 export type OutboxRow = typeof outbox.$inferSelect;
 export type OutboxKind = OutboxRow['kind'];
@@ -14,8 +14,8 @@ export type DbOrTx = Pick<Db, 'select' | 'insert' | 'update' | 'delete'>;
 
 /**
  * Records "this contact changed locally". An existing row for the contact is reused: the latest
- * kind wins, it becomes pending and due now, and its attempts and error start over (a new change
- * deserves a fresh try). `updated_at` strictly increases on every enqueue, even within one
+ * kind wins, it becomes pending and due now, and its attempts, error and refusal start over (a new
+ * change deserves a fresh try). `updated_at` strictly increases on every enqueue, even within one
  * millisecond, so a sender that finishes an older version can tell (completeOutbox).
  * One exception to "the latest kind wins": a 'fill' is not turned into an 'upsert'. The
  * fill completes a link's creation and goes out with Contact creation Bi-directional even while
@@ -40,6 +40,7 @@ const enqueue = preparedOnce((db) => {
         status: 'pending',
         attempts: 0,
         lastError: null,
+        refusedBy: null,
         nextAttemptAt: sql`excluded.next_attempt_at`,
         updatedAt: sql`max(excluded.updated_at, ${outbox.updatedAt} + 1)`,
       },
@@ -108,11 +109,13 @@ const complete = preparedOnce((db) =>
  * permanent (shown on the panel; a later local change makes it pending again). Does nothing when
  * the contact changed again since the row was read: that newer change gets its own fresh attempt.
  * `kind`: what the row becomes (a fill sent while Tandem edits stay held becomes their 'upsert').
+ * `refusedBy`: for a refusal because another contact holds the contact's email or phone, that
+ * holder's HighLevel contact id; its going or changing tries the row again (releaseRefusals).
  */
 export function failOutbox(
   db: Db,
   row: Pick<OutboxRow, 'id' | 'updatedAt'>,
-  failure: { error: string; nextAttemptAt: number; permanent: boolean; kind?: OutboxKind },
+  failure: { error: string; nextAttemptAt: number; permanent: boolean; kind?: OutboxKind; refusedBy?: string },
 ): boolean {
   return (
     db
@@ -122,6 +125,7 @@ export function failOutbox(
         status: failure.permanent ? 'failed' : 'pending',
         attempts: sql`${outbox.attempts} + 1`,
         lastError: failure.error,
+        refusedBy: failure.permanent ? (failure.refusedBy ?? null) : null,
         nextAttemptAt: failure.nextAttemptAt,
       })
       .where(and(eq(outbox.id, row.id), eq(outbox.updatedAt, row.updatedAt)))
@@ -143,17 +147,97 @@ export function outboxCounts(db: Db, locationId: string): { pending: number; fai
 }
 
 /**
- * Rows failed for good, most recently refused first (for the panel's "latest error"): a failed
- * row's nextAttemptAt is when it failed (nothing retries it), its updatedAt when it was queued.
+ * The refused contacts the Contacts tab's Refused filter lists (withOutboxStatus among live
+ * contacts): how many, and the row refused last (for the panel's "latest problem"; a failed row's
+ * nextAttemptAt is when it failed, its updatedAt when it was queued). A refused deletion of a
+ * contact archived in Tandem is not among them: the tab lists and edits live contacts only, so the
+ * status strip counting it pointed the admin at a list without it.
  */
-export function failedOutbox(db: Db, locationId: string, limit = 20): OutboxRow[] {
-  return db
-    .select()
+export function refusedOutbox(db: Db, locationId: string): { count: number; latest: OutboxRow | undefined } {
+  const where = and(eq(outbox.locationId, locationId), eq(outbox.status, 'failed'), isNull(contacts.archivedAt));
+  const live = and(eq(contacts.id, outbox.contactId), eq(contacts.locationId, outbox.locationId));
+  const n = db.select({ n: count() }).from(outbox).innerJoin(contacts, live).where(where).get()?.n ?? 0;
+  if (n === 0) return { count: 0, latest: undefined };
+  const latest = db.select({ row: outbox }).from(outbox).innerJoin(contacts, live).where(where).orderBy(sql`${outbox.nextAttemptAt} desc`).limit(1).get()?.row;
+  return { count: n, latest };
+}
+
+// ---- refusals tried again when their holder goes or changes ----------------------------------------
+
+// Due at once: a failed row's nextAttemptAt is when it failed, already past.
+const released = { status: 'pending', attempts: 0, lastError: null, refusedBy: null } as const;
+
+const releaseNaming = preparedOnce((db) =>
+  db
+    .update(outbox)
+    .set(released)
+    .where(and(eq(outbox.locationId, sql.placeholder('locationId')), eq(outbox.status, 'failed'), eq(outbox.refusedBy, sql.placeholder('holder'))))
+    .prepare(),
+);
+
+/**
+ * The rows refused for good because the HighLevel contact `holder` held their contact's email or
+ * phone become pending and due at once, their reason cleared: that contact is gone (deleted in
+ * HighLevel) or no longer holds it. Called in the transaction of the change that freed them. A
+ * refusal that still holds is refused again at the next attempt, and worded from it: one attempt
+ * per change of the holder, never one per pass. Returns how many rows were released.
+ */
+export function releaseRefusals(db: DbOrTx, locationId: string, holder: string): number {
+  return releaseNaming(db as Db).run({ locationId, holder }).changes;
+}
+
+// Whether the location has any refusal to release: a pull's ledger writes (saveLink) ask first,
+// by the outbox's (location, status) index, which a SELECT answers several times faster than an
+// UPDATE that changes nothing (about 0.3 µs against 2).
+const anyRefusal = preparedOnce((db) =>
+  db
+    .select({ id: outbox.id })
     .from(outbox)
-    .where(and(eq(outbox.locationId, locationId), eq(outbox.status, 'failed')))
-    .orderBy(sql`${outbox.nextAttemptAt} desc`)
-    .limit(limit)
-    .all();
+    .where(and(eq(outbox.locationId, sql.placeholder('locationId')), eq(outbox.status, 'failed'), sql`${outbox.refusedBy} is not null`))
+    .limit(1)
+    .prepare(),
+);
+
+const releaseLeaving = preparedOnce((db) => {
+  const p = sql.placeholder;
+  return db
+    .update(outbox)
+    .set(released)
+    .where(
+      and(
+        eq(outbox.locationId, p('locationId')),
+        eq(outbox.status, 'failed'),
+        sql`${outbox.refusedBy} = (select ${contactLinks.highlevelId} from ${contactLinks}
+          where ${contactLinks.contactId} = ${p('contactId')} and ${contactLinks.locationId} = ${p('locationId')}
+            and (${contactLinks.highlevelId} is not ${p('highlevelId')}
+              or json_extract(${contactLinks.base}, '$.email') is not ${p('email')}
+              or json_extract(${contactLinks.base}, '$.phone') is not ${p('phone')}))`,
+      ),
+    )
+    .prepare();
+});
+
+/**
+ * releaseRefusals for the HighLevel contact the Tandem contact `contactId` is linked to, when it
+ * stops holding what it held through that contact: `next` is the link about to be saved, and the
+ * refusals are released when it moves to another HighLevel contact or its email or phone (what
+ * HighLevel holds, the ledger) changes; without `next` (the link goes, the contact is archived), in
+ * any case. Before the link is written: it is read as it was.
+ */
+export function releaseRefusalsLeaving(
+  db: DbOrTx,
+  locationId: string,
+  contactId: string,
+  next?: { highlevelId: string; email: string | null; phone: string | null },
+): number {
+  if (anyRefusal(db as Db).get({ locationId }) === undefined) return 0;
+  return releaseLeaving(db as Db).run({
+    locationId,
+    contactId,
+    highlevelId: next?.highlevelId ?? null,
+    email: next?.email ?? null,
+    phone: next?.phone ?? null,
+  }).changes;
 }
 
 /**

@@ -238,6 +238,12 @@ export const outbox = sqliteTable(
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: integer('next_attempt_at').notNull(),
     lastError: text('last_error'),
+    /**
+     * Set on a row failed for good because another contact holds its email or phone: that holder's
+     * HighLevel contact id. When the holder goes or changes (db/outbox.ts releaseRefusals), the row
+     * is tried again by itself. Null on every other row.
+     */
+    refusedBy: text('refused_by'),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
   },

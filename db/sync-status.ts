@@ -7,7 +7,7 @@ import { and, asc, count, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm
 import type { Db } from './client.ts';
 import { customFieldsProblem } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';
-import { failedOutbox, outboxCounts, retryingOutbox } from './outbox.ts';
+import { outboxCounts, refusedOutbox, retryingOutbox } from './outbox.ts';
 import { contactLinks, contacts, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
 import { getSyncSettings } from './sync-settings.ts';
 import { getSyncState } from './sync-state.ts';
@@ -26,7 +26,10 @@ export interface SyncStatus {
    */
   pendingOutboundNew: number;
   pendingOutboundEdits: number;
-  /** Tandem changes HighLevel refused for good (outbox, failed). */
+  /**
+   * Contacts whose change HighLevel refused for good (outbox, failed): the live contacts the
+   * Contacts tab's Refused filter lists, no more (a refused deletion of an archived one is not there).
+   */
   failedOutbound: number;
   /** HighLevel events received and not yet applied (webhook_inbox of the location). */
   pendingInbound: number;
@@ -52,7 +55,8 @@ export interface SyncStatus {
 
 export function syncStatus(db: Db, locationId: string): SyncStatus {
   const outbox = outboxCounts(db, locationId);
-  const failure = failedOutbox(db, locationId, 1)[0];
+  const refused = refusedOutbox(db, locationId);
+  const failure = refused.latest;
   const retry = retryingOutbox(db, locationId);
   const state = getSyncState(db, locationId);
   const installation = getInstallation(db, locationId);
@@ -61,7 +65,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     installation: { status: installation?.status ?? null, reason: installation?.statusReason ?? null },
     pendingOutbound: outbox.pending,
     ...pendingByKind(db, locationId),
-    failedOutbound: outbox.failed,
+    failedOutbound: refused.count,
     pendingInbound: pendingInboxCount(db, locationId),
     lastInboundAt: state.lastInboundAt,
     lastOutboundAt: state.lastOutboundAt,

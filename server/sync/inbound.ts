@@ -14,7 +14,8 @@
 //   HighLevel does not define (as last listed) is not one (merge.ts `sendable`);
 // - not linked → linked to the Tandem contact with the same email (case-insensitive), else the
 //   same E.164 phone, that is not linked yet; else created in Tandem;
-// - deleted → the Tandem contact is archived (restorable) and the link tombstoned.
+// - deleted → the Tandem contact is archived (restorable) and the link tombstoned; a contact
+//   refused because this one held its email or phone is tried again (db/outbox.ts releaseRefusals).
 // Every write of one contact happens in one transaction (a pull's page: one for the page); nothing
 // here makes an HTTP call.
 import type { FastifyBaseLogger as Logger } from 'fastify';
@@ -25,7 +26,7 @@ import {
   type Contact,
 } from '../../db/contacts.ts';
 import { deleteLink, getLinkByRemote, insertLink, isContactLinked, linkedContactIds, linksByRemote, saveLink, tombstone, type Link } from '../../db/links.ts';
-import { dropOutbox, enqueueOutbox } from '../../db/outbox.ts';
+import { dropOutbox, enqueueOutbox, releaseRefusals } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import { WEBHOOK_SNAPSHOT_FIELDS, type RemoteContact } from '../highlevel/contact-mapping.ts';
@@ -252,7 +253,13 @@ export const WEBHOOK_STAMP_LAG_MS = 60_000;
 function applyDeletion(deps: InboundDeps, locationId: string, highlevelId: string, known?: Link | null): InboundOutcome {
   const { db, now } = deps;
   const link = known === undefined ? getLinkByRemote(db, locationId, highlevelId) : (known ?? undefined);
-  if (!link || link.remoteDeletedAt !== null) return 'ignored';
+  if (!link) {
+    // A contact Tandem never linked may still have kept one out of HighLevel (its email or phone,
+    // refused as a duplicate): that one is tried again. A linked one is released by its tombstone.
+    releaseRefusals(db, locationId, highlevelId);
+    return 'ignored';
+  }
+  if (link.remoteDeletedAt !== null) return 'ignored';
   const local = getContact(db, locationId, link.contactId);
   if (local && local.archivedAt === null) archiveContact(db, { locationId, id: local.id, now, origin: 'remote' });
   tombstone(db, locationId, highlevelId, now);

@@ -188,7 +188,7 @@ function settle(pass: Pass, read: Contact, highlevelId: string, merge: MergeResu
     // Linking to a HighLevel contact an archived Tandem contact held moves the link here (liveHolder).
     const holder = getLinkByRemote(db, pass.locationId, highlevelId);
     if (holder && holder.contactId !== read.id) {
-      if (liveHolder(db, pass.locationId, highlevelId, read.id)) throw new Error(heldByAnother(pass, { highlevelId }));
+      if (liveHolder(db, pass.locationId, highlevelId, read.id)) throw new HeldByAnotherError(heldByAnother(pass, { highlevelId }), highlevelId);
       deleteLink(db, pass.locationId, holder.contactId);
     }
     const current = getContact(db, read.locationId, read.id);
@@ -243,9 +243,10 @@ export async function pushNew(pass: Pass, contact: Contact, tried?: { since: num
     throw err;
   }
   if ('duplicate' in created) {
-    const existing = await pass.deps.api.getContact(created.duplicate.contactId);
-    if (!existing) throw new Error(`HighLevel reported a duplicate of this contact (its contact ${created.duplicate.contactId}) that it then could not find`);
-    return linkExisting(pass, contact, existing);
+    const { contactId, matchingField } = created.duplicate;
+    const existing = await pass.deps.api.getContact(contactId);
+    if (!existing) throw new HolderGoneError(matchingField);
+    return linkExisting(pass, contact, existing, matchingField);
   }
   linkCreated(pass, contact, created.contact, unmatchedOwner !== undefined);
   return 'sent';
@@ -293,29 +294,70 @@ function liveHolder(db: Db, locationId: string, highlevelId: string, contactId: 
 }
 
 /**
+ * Tandem's own refusal of a contact whose email or phone is on a HighLevel contact another live
+ * Tandem contact holds. `holder`: that HighLevel contact, kept with the refusal so that its going
+ * or changing tries the contact again (db/outbox.ts releaseRefusals).
+ */
+export class HeldByAnotherError extends Error {
+  override name = 'HeldByAnotherError';
+  constructor(
+    message: string,
+    readonly holder: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * HighLevel refused a create as a duplicate of a contact it then did not have: that contact went
+ * while the request was out. A passing failure (server/sync/outbound.ts retries it after a wait).
+ */
+export class HolderGoneError extends Error {
+  override name = 'HolderGoneError';
+  constructor(readonly field: string | undefined) {
+    super(heldAMomentAgo(field));
+  }
+}
+
+const fieldWord = (field: string | undefined) => (field === 'email' || field === 'phone' ? field : 'email or phone');
+
+/** A duplicate refusal whose holder has gone or changed since HighLevel answered, in words: it passes. */
+export function heldAMomentAgo(field: string | undefined): string {
+  return `another contact held this contact’s ${fieldWord(field)} a moment ago, and no longer does`;
+}
+
+/**
  * Why a contact cannot go to HighLevel: its email or phone is on another HighLevel contact and the
  * location does not allow duplicates. Said from the refused contact's side, in words (the panel
  * shows it beside that contact): the other by its Tandem name when Tandem links it, else by
- * HighLevel's name for it; never by ids an admin never sees.
+ * HighLevel's name for it; never by ids an admin never sees. One archived in Tandem whose
+ * HighLevel contact lives on (its deletion is not sent with a direction Inbound) is said to be
+ * archived: archiving it again is no remedy, deleting it in HighLevel is.
  */
 export function heldByAnother(pass: Pass, other: { highlevelId?: string; name?: string; field?: string }): string {
-  const field = other.field === 'email' || other.field === 'phone' ? other.field : 'email or phone';
+  const field = fieldWord(other.field);
   const link = other.highlevelId ? getLinkByRemote(pass.deps.db, pass.locationId, other.highlevelId) : undefined;
   const holder = link ? getContact(pass.deps.db, pass.locationId, link.contactId) : undefined;
-  const who = link
-    ? `a HighLevel contact linked to ${holder ? contactLabel(holder.fields, 'another contact') : 'another contact'} in Tandem`
-    : other.name?.trim()
+  const name = holder ? contactLabel(holder.fields, 'another contact') : 'another contact';
+  const archived = holder !== undefined && holder.archivedAt !== null;
+  const who = !link
+    ? other.name?.trim()
       ? `another HighLevel contact (${other.name.trim()})`
-      : 'another HighLevel contact';
-  return `this contact’s ${field} is already on ${who}, and the location does not allow duplicates; change the ${field}, or archive one of the two`;
+      : 'another HighLevel contact'
+    : archived
+      ? `a HighLevel contact still linked to ${name}, who is archived in Tandem`
+      : `a HighLevel contact linked to ${name} in Tandem`;
+  const remedy = archived ? 'delete that contact in HighLevel' : 'archive one of the two';
+  return `this contact’s ${field} is already on ${who}, and the location does not allow duplicates; change the ${field}, or ${remedy}`;
 }
 
 /**
  * Links to an existing HighLevel contact: HighLevel's values stay and come into Tandem; only its
- * empty fields are filled from Tandem (one PUT), and Tandem's extra tags are added.
+ * empty fields are filled from Tandem (one PUT), and Tandem's extra tags are added. `field`: the
+ * one HighLevel matched it by, when it said.
  */
-async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact): Promise<Outcome> {
-  if (liveHolder(pass.deps.db, pass.locationId, doc.id, contact.id)) throw new Error(heldByAnother(pass, { highlevelId: doc.id }));
+async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact, field?: string): Promise<Outcome> {
+  if (liveHolder(pass.deps.db, pass.locationId, doc.id, contact.id)) throw new HeldByAnotherError(heldByAnother(pass, { highlevelId: doc.id, field }), doc.id);
   const remote = remoteView(pass, doc);
   const fill = linkFill(contact.fields, remote.fields, { outbound: true, sendable: pass.sendable });
   await sendChanges(pass, contact, doc.id, fill, remote.fields.ownerUserId ?? null);

@@ -28,7 +28,12 @@
 //   admin has said HighLevel's data is not Tandem's to take away; then the archive stays in Tandem
 //   (the row is completed, not parked: a later switch does not replay old deletions).
 // Errors: a DeferredError (budget, 429) ends the pass and says when to come back (no sleeping);
-// transient failures retry with backoff; permanent ones are recorded with their reason.
+// transient failures retry with backoff; permanent ones are recorded with their reason. A refusal
+// because another contact holds the email or phone (HighLevel's duplicate 400, or Tandem's own when
+// a live Tandem contact is linked to that HighLevel contact) is recorded with the holder's HighLevel
+// id; when the holder goes or changes (archived, deleted, its email or phone or link changed) the
+// row is tried again by itself, once per such change (db/outbox.ts releaseRefusals). One whose
+// holder had already gone or changed when HighLevel's answer came back passes: retried with backoff.
 // Every HTTP call happens outside a transaction; each contact's local writes and ledger move together.
 // Pacing: up to `concurrency` rows are pushed at once, every request through the location's one
 // gate (which counts requests in flight, so it is never exceeded): one contact's round trips no
@@ -39,7 +44,7 @@ import type { Db } from '../../db/client.ts';
 import { getContact } from '../../db/contacts.ts';
 import { listedCustomFieldIds } from '../../db/custom-fields.ts';
 import { ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
-import { getLinkByContact, tombstone, type Link } from '../../db/links.ts';
+import { getLinkByContact, getLinkByRemote, tombstone, type Link } from '../../db/links.ts';
 import { completeOutbox, dueOutbox, failOutbox, PARKED_AT, unparkOutbox, type OutboxRow } from '../../db/outbox.ts';
 import type { Direction } from '../../db/schema.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
@@ -51,9 +56,11 @@ import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highleve
 import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
 import { backoffMs } from '../highlevel/token-policy.ts';
 import { plainProblem, refusalReason } from './describe-error.ts';
-import type { ContactFields, FieldKey } from './contact-model.ts';
+import { sameEmail, type ContactFields, type FieldKey } from './contact-model.ts';
 import { pendingLocal, type Sendable } from './merge.ts';
-import { heldByAnother, pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory } from './outbound-contact.ts';
+import {
+  HeldByAnotherError, HolderGoneError, heldAMomentAgo, heldByAnother, pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory,
+} from './outbound-contact.ts';
 
 export type { PushMemory } from './outbound-contact.ts';
 
@@ -253,22 +260,53 @@ function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
   // is retried with backoff (access that is really gone fails the token refresh: reconnect).
   const unauthorized = err instanceof HighLevelError && err.kind === 'http' && err.status === 401;
   const classified = classifyHighLevelError(err);
-  const kind = classified === 'record' && unauthorized ? 'retry' : classified;
-  if (kind === 'reauth' || kind === 'paused') throw err;
   const dup = duplicateRefusal(err);
-  const message = dup ? heldByAnother(pass, { highlevelId: dup.contactId, name: dup.contactName, field: dup.matchingField }) : describeFailure(err, kind === 'retry');
+  // A duplicate refusal whose holder Tandem has since seen go or change passes; it is no refusal.
+  const stale = err instanceof HolderGoneError || (dup?.contactId !== undefined && holderMovedOn(pass, row.contactId, dup.contactId, dup.matchingField));
+  const kind = stale || (classified === 'record' && unauthorized) ? 'retry' : classified;
+  if (kind === 'reauth' || kind === 'paused') throw err;
+  const message = stale
+    ? heldAMomentAgo(err instanceof HolderGoneError ? err.field : dup?.matchingField)
+    : dup
+      ? heldByAnother(pass, { highlevelId: dup.contactId, name: dup.contactName, field: dup.matchingField })
+      : describeFailure(err, kind === 'retry');
+  // The contact holding this one's email or phone: its going or changing tries this row again.
+  const refusedBy = err instanceof HeldByAnotherError ? err.holder : dup?.contactId;
   if (kind === 'retry') {
     const hint = err instanceof HighLevelError ? retryHintMs(err) : undefined;
     const nextAttemptAt = clock.now() + backoffMs(row.attempts + 1, pass.deps.random ?? Math.random, hint);
     failOutbox(db, row, { error: message, nextAttemptAt, permanent: false });
     pass.result.retried++;
   } else {
-    failOutbox(db, row, { error: message, nextAttemptAt: clock.now(), permanent: true });
+    failOutbox(db, row, { error: message, nextAttemptAt: clock.now(), permanent: true, ...(refusedBy ? { refusedBy } : {}) });
     pass.result.failed++;
   }
   // The log keeps HighLevel's answer itself (status, request); the row keeps the words.
   pass.deps.log?.warn({ locationId: pass.locationId, contactId: row.contactId, err, retry: kind === 'retry' }, 'outbound push failed');
 }
+
+/**
+ * Whether what Tandem now knows of `holder`, the HighLevel contact a duplicate refusal of the
+ * contact named, says it no longer holds the contact's email or phone (`field`, else either):
+ * deleted in HighLevel, or its email and phone as last synced not the contact's. HighLevel answered
+ * before that change reached it: another row pushed at the same time changed or deleted the holder,
+ * and the release that change made (db/outbox.ts releaseRefusals) found this row still on its way.
+ * A HighLevel contact Tandem has no link for is taken at HighLevel's word.
+ */
+function holderMovedOn(pass: Pass, contactId: string, holder: string, field: string | undefined): boolean {
+  const { db } = pass.deps;
+  const link = getLinkByRemote(db, pass.locationId, holder);
+  if (!link) return false;
+  if (link.remoteDeletedAt !== null) return true;
+  const contact = getContact(db, pass.locationId, contactId);
+  if (!contact) return false;
+  const email = contact.fields.email !== null && sameEmail(contact.fields.email, link.base.email);
+  const phone = contact.fields.phone !== null && link.base.phone !== null && digits(contact.fields.phone) === digits(link.base.phone);
+  return !(field === 'email' ? email : field === 'phone' ? phone : email || phone);
+}
+
+// HighLevel compares phones by their digits (a + or spaces aside).
+const digits = (phone: string) => phone.replace(/\D/g, '');
 
 /**
  * A row's failure in words for the panel (the log keeps the error itself): what went wrong for a

@@ -857,6 +857,22 @@ describe('failures (T14-lite)', () => {
     expect(log.slice(0, 3)).toEqual(['GET /contacts/search/duplicate 200', 'POST /contacts/ 422', 'GET /contacts/search/duplicate 200']);
   });
 
+  it('a create refused as a duplicate of a contact HighLevel then does not have is tried again after a wait', async () => {
+    // The contact HighLevel named went between its answer and Tandem's read: nothing holds the email now.
+    const c = localCreate({ firstName: 'Ana', email: 'ana@example.com' });
+    await control(emulator.url, 'POST', '/faults', {
+      method: 'POST', path: CREATE, status: 400, times: 1,
+      body: { statusCode: 400, message: 'This location does not allow duplicated contacts.', meta: { contactId: 'Xq3gone0000000000000', contactName: 'Ana', matchingField: 'email' } },
+    });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, failed: 0, retried: 1 });
+    const row = getOutbox(db, locationId, c.id)!;
+    expect(row).toMatchObject({ status: 'pending', attempts: 1, lastError: 'another contact held this contact’s email a moment ago, and no longer does' });
+    expect(row.nextAttemptAt).toBeGreaterThan(clock.now());
+    clock.set(row.nextAttemptAt);
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1 });
+    expect(remoteDoc(linkOf(c.id).highlevelId)).toMatchObject({ firstName: 'Ana', email: 'ana@example.com' });
+  });
+
   it('an edit HighLevel refuses as a duplicate is recorded naming the other contact as Tandem knows it', async () => {
     setDirections({ updateDirection: 'bidirectional' });
     localCreate({ firstName: 'Ada', lastName: 'Byron', phone: '+14155550170' });

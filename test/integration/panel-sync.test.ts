@@ -278,9 +278,8 @@ describe('status strip', () => {
       lastInboundAt: new Date(now - 60_000).toISOString(),
       lastOutboundAt: new Date(now - 120_000).toISOString(),
       lastError: { message: 'HighLevel’s daily limit is used up', at: new Date(now - 30_000).toISOString() },
-      // The refused contact by name when Tandem has it (this one is gone: said so, no id).
-      // As of the refusal (the failure's time), not of when the change was queued.
-      lastFailure: { message: 'HighLevel refused the email address', at: new Date(later).toISOString(), contact: 'a contact no longer in Tandem' },
+      // The refused contact by name. As of the refusal (the failure's time), not of when the change was queued.
+      lastFailure: { message: 'HighLevel refused the email address', at: new Date(later).toISOString(), contact: 'Fay Refused' },
       // Waiting for another try after a passing failure: how many, and the latest.
       retrying: { count: 2, message: 'HighLevel was busy', nextAttemptAt: new Date(later).toISOString(), contact: 'a contact no longer in Tandem' },
     });
