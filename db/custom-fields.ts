@@ -1,11 +1,13 @@
 // The location's contact custom fields as HighLevel last listed them, and why the latest listing
 // failed when it did. The only code that touches custom_field_definitions; a listing that defines
-// new fields also queues, in its transaction, the contacts holding values for them (outbox).
+// new fields also queues, in its transaction, the contacts holding values for them
+// (db/outbox.ts enqueueHoldingValues).
 import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from './client.ts';
 import { transaction } from './prepared.ts';
-import { contactLinks, contacts, customFieldDefinitions, outbox } from './schema.ts';
+import { enqueueHoldingValues } from './outbox.ts';
+import { customFieldDefinitions } from './schema.ts';
 
 export const customFieldDefinitionSchema = z.object({
   id: z.string().min(1),
@@ -87,32 +89,8 @@ export function saveCustomFieldDefinitions(db: Db, locationId: string, definitio
       .onConflictDoUpdate({ target: customFieldDefinitions.locationId, set: values })
       .run();
     if (!before) return 0;
-    return enqueueHolding(db, locationId, [...new Set(parsed.map((d) => d.id))].filter((id) => !before.has(id)), now);
+    return enqueueHoldingValues(db, locationId, [...new Set(parsed.map((d) => d.id))].filter((id) => !before.has(id)), now);
   });
-}
-
-/**
- * Queues the live linked contacts holding a value under one of `fieldIds` that their ledger does
- * not (HighLevel was never sent it). A value the ledger holds as it is has nothing to send, and a
- * contact not linked is not created for it (its creation has its own row, or is not Tandem's to
- * make, e.g. after an undo deleted it). A row already there keeps its state: a pending change goes
- * out with the value, a failed one waits for the contact's next change. Values compare as stored
- * JSON; two spellings of one value (a list in another order) cost a read, and send nothing.
- * The outbox's own writes are in db/outbox.ts; this one belongs to the listing's transaction.
- */
-function enqueueHolding(db: Db, locationId: string, fieldIds: readonly string[], now: number): number {
-  if (fieldIds.length === 0) return 0;
-  return db.run(sql`
-    insert into ${outbox} (location_id, contact_id, kind, status, attempts, next_attempt_at, created_at, updated_at)
-    select ${contacts.locationId}, ${contacts.id}, 'upsert', 'pending', 0, ${now}, ${now}, ${now}
-    from ${contacts} join ${contactLinks} on ${contactLinks.contactId} = ${contacts.id} and ${contactLinks.locationId} = ${contacts.locationId}
-    where ${contacts.locationId} = ${locationId} and ${contacts.archivedAt} is null and ${contactLinks.remoteDeletedAt} is null
-      and exists (
-        select 1 from json_each(${contacts.customFields}) held
-        where held.key in (select value from json_each(${JSON.stringify(fieldIds)}))
-          and held.value is not (select agreed.value from json_each(${contactLinks.base}, '$.customFields') agreed where agreed.key = held.key)
-      )
-    on conflict (location_id, contact_id) do nothing`).changes;
 }
 
 /** Records why a listing failed (`refused`: HighLevel refused the token); the definitions listed before (if any) stay in use. */

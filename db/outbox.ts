@@ -63,6 +63,30 @@ export function enqueueOwnedBy(db: Db, locationId: string, userIds: readonly str
     on conflict (location_id, contact_id) do nothing`).changes;
 }
 
+/**
+ * Queues the live linked contacts holding a value under one of the custom field ids `fieldIds`
+ * that their ledger does not (HighLevel was never sent it). A value the ledger holds as it is has nothing to send, and a
+ * contact not linked is not created for it (its creation has its own row, or is not Tandem's to
+ * make, e.g. after an undo deleted it). A row already there keeps its state: a pending change goes
+ * out with the value, a failed one waits for the contact's next change. Values compare as stored
+ * JSON; two spellings of one value (a list in another order) cost a read, and send nothing.
+ * Called in the transaction of the listing that newly defines them (db/custom-fields.ts).
+ */
+export function enqueueHoldingValues(db: Db, locationId: string, fieldIds: readonly string[], now: number): number {
+  if (fieldIds.length === 0) return 0;
+  return db.run(sql`
+    insert into ${outbox} (location_id, contact_id, kind, status, attempts, next_attempt_at, created_at, updated_at)
+    select ${contacts.locationId}, ${contacts.id}, 'upsert', 'pending', 0, ${now}, ${now}, ${now}
+    from ${contacts} join ${contactLinks} on ${contactLinks.contactId} = ${contacts.id} and ${contactLinks.locationId} = ${contacts.locationId}
+    where ${contacts.locationId} = ${locationId} and ${contacts.archivedAt} is null and ${contactLinks.remoteDeletedAt} is null
+      and exists (
+        select 1 from json_each(${contacts.customFields}) held
+        where held.key in (select value from json_each(${JSON.stringify(fieldIds)}))
+          and held.value is not (select agreed.value from json_each(${contactLinks.base}, '$.customFields') agreed where agreed.key = held.key)
+      )
+    on conflict (location_id, contact_id) do nothing`).changes;
+}
+
 /** Deletes the contact's row, whatever it holds: its change no longer has anything to send. */
 export function dropOutbox(db: Db, locationId: string, contactId: string): void {
   db.delete(outbox).where(and(eq(outbox.locationId, locationId), eq(outbox.contactId, contactId))).run();
