@@ -5,8 +5,9 @@
 //
 // plainProblem says what went wrong; describeError adds what the sync loop does next (its status
 // strip), describeWait why a one-time operation waits and until when, describeRunError what the
-// admin does next (a one-time operation that stopped), and refusalReason is HighLevel's reason for
-// refusing one contact's change.
+// admin does next (a one-time operation that stopped), refusalReason is HighLevel's reason for
+// refusing one contact's change, and recordProblem / tandemSaveProblem say why one record of a
+// one-time operation failed and what to do (HighLevel's own words after them, as a detail).
 import { classifyHighLevelError, HighLevelError } from '../highlevel/http.ts';
 import { DeferredError } from '../highlevel/contacts.ts';
 import { LocationPausedError, ReauthRequiredError, UNINSTALLED_REASON } from '../highlevel/token-provider.ts';
@@ -36,11 +37,13 @@ const NOT_ANSWERING = 'HighLevel is not answering right now (it may be down or b
 const STATUS_ONLY =
   /^(?:HTTP \d{3}|bad request|unauthori[sz]ed|forbidden|not found|method not allowed|conflict|gone|payload too large|unprocessable entity|too many requests|internal server error|bad gateway|service unavailable|gateway timeout|request timeout)\.?$/i;
 const NAMES_A_REQUEST = /\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+\/|https?:\/\//i;
+/** An HTTP library's generic failure ("Request failed with status code 422"): a status, not a reason. */
+const GENERIC_FAILURE = /^request failed with status(?: code)? \d{3}\b/i;
 
 /** HighLevel's own reason for refusing a request, when it gave one worth reading; else null. */
 function ownReason(err: HighLevelError): string | null {
   const text = err.message.trim().replace(/\s+/g, ' ');
-  if (!text || STATUS_ONLY.test(text) || NAMES_A_REQUEST.test(text)) return null;
+  if (!text || STATUS_ONLY.test(text) || NAMES_A_REQUEST.test(text) || GENERIC_FAILURE.test(text)) return null;
   return sentence(text.length > 200 ? `${text.slice(0, 199)}…` : text);
 }
 
@@ -149,4 +152,39 @@ export function describeRunError(err: unknown): string {
     return classifyHighLevelError(err) === 'retry' ? `${plainProblem(err)} Try again in a few minutes.` : plainProblem(err);
   }
   return 'The operation stopped on an unexpected problem. Try again; if it stops again, contact support and mention the time shown.';
+}
+
+const capital = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** HighLevel's own words, kept after Tandem's as a detail (the panel shows them apart). */
+const said = (reason: string | null) => (reason ? ` HighLevel said: “${reason}”` : '');
+
+/**
+ * Why HighLevel did not take one record of a one-time operation, and what the admin does about it,
+ * for the run's History: `again` is the way to retry it ("run Push contacts again"), `tries` how
+ * many times Tandem sent it. HighLevel's own reason comes last, as a detail, where it gave one;
+ * never a status, a request or a transport error.
+ */
+export function recordProblem(err: unknown, opts: { again: string; tries?: number }): string {
+  const again = capital(opts.again);
+  const tried = (subject: string) => (opts.tries && opts.tries > 1 ? `; ${subject} tried ${opts.tries} times. ` : '. ');
+  if (!(err instanceof HighLevelError)) return `Tandem ran into an unexpected problem with this record. ${again}; if it fails again, contact support with the time of this run.`;
+  if (err.kind === 'network') return `Tandem could not reach HighLevel${tried('it')}${again} later.`;
+  if (err.kind === 'timeout') return `HighLevel did not answer in time${tried('Tandem')}${again} later.`;
+  if (err.kind === 'invalid_response') return `HighLevel sent an answer Tandem could not read${tried('Tandem')}${again} later.`;
+  if (err.status === 408 || err.status === 429 || err.status >= 500) return `HighLevel was not answering (it may have been down or busy)${tried('Tandem')}${again} later.`;
+  if (err.status === 401) return `HighLevel did not accept Tandem’s access for this contact. Reconnect Tandem, then ${opts.again}.`;
+  if (err.status === 403) {
+    return `HighLevel did not allow Tandem to change this contact. Check that Tandem still has access to contacts in this sub-account, then ${opts.again}.${said(ownReason(err))}`;
+  }
+  if (err.status === 404) return 'HighLevel could not find this contact (it may have been deleted there).';
+  const reason = ownReason(err);
+  return reason
+    ? `HighLevel refused this contact’s values. Correct the contact in Tandem, then ${opts.again}.${said(reason)}`
+    : `HighLevel refused this contact’s values without saying why. Check the contact in Tandem, then ${opts.again}.`;
+}
+
+/** Why Tandem could not write one record of a one-time operation on its own side (the database's words stay in the log). */
+export function tandemSaveProblem(record: 'contact' | 'user', again: string): string {
+  return `Tandem could not save this ${record}. ${capital(again)}; if it fails again, contact support with the time of this run.`;
 }

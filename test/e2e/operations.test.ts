@@ -12,11 +12,12 @@
 // viewer's zone, and does not animate as if it were reading (last: it spends the day's budget).
 // Each Undo button is named after its run. The browser's language is German: every time is still
 // written in English, with how long ago. A push with failed records finishes "with problems", in
-// amber, its failures first; skipped contacts say why; a run waiting out a 429 says it waits to
-// retry and when, its bar gray. While the operations load, the buttons hold their place and the
-// history shows placeholders, not "no operation has run". A push that skips a contact as a duplicate
-// names it under the run with why, as a failed one is named. Screenshots before and after each step
-// land in test-results/operations/.
+// amber, its failures first, each failed and skipped contact named with its own reason in plain
+// words (HighLevel's own words after them as a detail); a run waiting out a 429 says it waits to
+// retry and when, its bar gray, the refused request counted, and History says the same. While the
+// operations load, the buttons hold their place and the history shows placeholders, not "no
+// operation has run". A push confirmed while sync is paused is told that it still runs and what
+// waits for the resume. Screenshots before and after each step land in test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -117,6 +118,11 @@ async function confirmAndWatch(name: string, opts: { progress?: boolean } = {}):
 
 const firstEntry = () => panel.getByTestId('operations-history-entry').first();
 
+/** A block of reasons (why records failed or were skipped) as "Heading:" and one line per reason. */
+async function reasonsOf(block: ReturnType<FrameLocator['getByTestId']>): Promise<string[]> {
+  return [await block.locator('p').first().innerText(), ...(await block.getByRole('listitem').allInnerTexts())];
+}
+
 describe('one-time operations in the sandbox', () => {
   it('shows Never before any run, with each explanation; Escape closes a preview without writing', async () => {
     for (const [kind, label] of [['push', 'Last push contacts'], ['pull', 'Last pull contacts'], ['sync_users', 'Last sync users']] as const) {
@@ -201,11 +207,15 @@ describe('one-time operations in the sandbox', () => {
 
     // Two contacts differ: this one, and the one whose push was undone (Tandem kept its first name).
     expect(await confirmAndWatch('pull-2')).toMatch(/Completed: 2 updated, \d+ unchanged, 1 skipped in Tandem$/);
-    // Why it skipped one is said, under the result and under the run in History.
-    const why = 'Skipped: contacts archived in Tandem (a pull does not bring them back), or deleted in HighLevel.';
-    expect(await panel.getByTestId('operation-result-skipped').innerText()).toBe(why);
+    // Why it skipped one is said for that contact, under the result and under the run in History
+    // (QA: one sentence listing every reason a pull may skip for).
+    const archivedName = contactLabel(getContact(db(), location().id, archived!.id)!.fields, archived!.id);
+    const why = ['Skipped, left as they are in Tandem:', `${archivedName} — archived in Tandem: a pull does not bring it back (restore it in Tandem to pull it again)`];
+    expect(await reasonsOf(panel.getByTestId('operation-result-skipped'))).toEqual(why);
     await until(async () => (await firstEntry().getAttribute('data-kind')) === 'pull' && (await firstEntry().getAttribute('data-status')) === 'completed', 'the pull in History');
-    expect(await firstEntry().getByTestId('operations-history-skipped').innerText()).toBe(why);
+    expect(await reasonsOf(firstEntry().getByTestId('operations-history-skipped-why'))).toEqual(why);
+    // That names every skipped contact already: no list to open that would repeat it.
+    expect(await firstEntry().getByTestId('operations-history-skips-toggle').count()).toBe(0);
     expect(getContact(db(), location().id, contact!.id)!.fields.lastName).toBe(hl.lastName ?? null);
     const [pushed] = await linkedContacts(2);
     const pushedHl = await highLevelContact(pushed!.highlevelId);
@@ -246,7 +256,7 @@ describe('one-time operations in the sandbox', () => {
     await dialog().getByTestId('operation-confirm').waitFor({ state: 'detached' });
   }, 90_000);
 
-  it('lists a record HighLevel refused as failed, with the reason, under the run', async () => {
+  it('says why a record HighLevel refused failed, in plain words with what to do, under the result and the run', async () => {
     const [, , contact] = await linkedContacts(3);
     updateContact(db(), { locationId: location().id, id: contact!.id, patch: { companyName: `Refused Co ${Date.now() % 1000}` }, now: Date.now(), origin: 'local' });
     await preview(() => panel.getByTestId('operation-start-push').click(), 'push-failure-1-preview');
@@ -262,15 +272,18 @@ describe('one-time operations in the sandbox', () => {
     expect(await pill.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(181, 71, 8)');
     expect(await firstEntry().getByTestId('operations-history-summary').innerText()).toMatch(/^1 contact failed in HighLevel(; |$)/);
     expect(await panel.getByTestId('operation-last-result-push').locator('strong.problem').innerText()).toBe('1 contact failed in HighLevel');
-    const toggle = firstEntry().getByTestId('operations-history-failures-toggle');
-    expect(await toggle.innerText()).toBe('Show 1 failed record');
-    await toggle.click();
-    const failures = firstEntry().getByTestId('operations-history-failures');
-    await failures.getByRole('listitem').first().waitFor();
-    expect(await toggle.getAttribute('aria-expanded')).toBe('true');
-    const name = [getContact(db(), location().id, contact!.id)!.fields.firstName, getContact(db(), location().id, contact!.id)!.fields.lastName].filter(Boolean).join(' ');
-    expect(await failures.innerText()).toContain(name);
-    await shot('push-failure-3-expanded');
+    // Why, in words that say what to do, HighLevel's own words after them as a quieter detail
+    // (QA: HighLevel's raw message was the reason), under the result and under the run in History.
+    const name = contactLabel(getContact(db(), location().id, contact!.id)!.fields, contact!.id);
+    const why = ['Failed:', `${name} — HighLevel refused this contact’s values. Correct the contact in Tandem, then run Push contacts again. HighLevel said: “companyName is not allowed.”`];
+    const failed = panel.getByTestId('operation-result-failed');
+    expect(await reasonsOf(failed)).toEqual(why);
+    expect(await failed.locator('.detail').innerText()).toBe('HighLevel said: “companyName is not allowed.”');
+    expect(await failed.locator('.detail').evaluate((el) => getComputedStyle(el).color)).not.toBe(await failed.locator('li').evaluate((el) => getComputedStyle(el).color));
+    expect(await reasonsOf(firstEntry().getByTestId('operations-history-failed-why'))).toEqual(why);
+    // Named already: no "Show 1 failed record" repeating it.
+    expect(await firstEntry().getByTestId('operations-history-failures-toggle').count()).toBe(0);
+    await shot('push-failure-3-why');
   }, 90_000);
 
   it('shows a plain user the times and the history, without any button', async () => {
@@ -341,23 +354,13 @@ describe('one-time operations in the sandbox', () => {
       expect(text).toContain('1 contact has the email or phone of another Tandem contact that HighLevel already holds: not created twice (merge the two in Tandem; History names each).');
       expect(await confirmAndWatch('skipped-2-push')).toMatch(/1 skipped in HighLevel/);
       await until(async () => (await firstEntry().getAttribute('data-kind')) === 'push' && (await firstEntry().getAttribute('data-status')) === 'completed', 'the push in History');
-      const toggle = firstEntry().getByTestId('operations-history-skips-toggle');
-      expect(await toggle.innerText()).toBe('Show 1 skipped record');
-      expect(await toggle.getAttribute('aria-expanded')).toBe('false');
-      await toggle.click();
-      const skips = firstEntry().getByTestId('operations-history-skips');
-      await skips.getByRole('listitem').first().waitFor();
-      expect(await toggle.getAttribute('aria-expanded')).toBe('true');
-      expect(await toggle.innerText()).toBe('Hide 1 skipped record');
+      // Named with why under the run, and under the result (QA: one generic sentence per kind of skip).
       const heldName = contactLabel(getContact(db(), loc, held!.id)!.fields, held!.id);
-      expect(await skips.getByRole('listitem').allInnerTexts()).toEqual([
-        `Twin Duplicate — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`,
-      ]);
-      // Laid out as the failed records are.
-      expect(await skips.getAttribute('class')).toMatch(/\brecords\b/);
-      await shot('skipped-3-expanded');
-      await toggle.click();
-      await skips.waitFor({ state: 'detached' });
+      const why = ['Skipped, not sent to HighLevel:', `Twin Duplicate — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`];
+      expect(await reasonsOf(panel.getByTestId('operation-result-skipped'))).toEqual(why);
+      expect(await reasonsOf(firstEntry().getByTestId('operations-history-skipped-why'))).toEqual(why);
+      expect(await firstEntry().getByTestId('operations-history-skips-toggle').count()).toBe(0);
+      await shot('skipped-3-named');
     } finally {
       archiveContact(db(), { locationId: loc, id: twin.id, now: Date.now(), origin: 'local' });
       updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'bidirectional' }, user: admin, now: Date.now() });
@@ -565,6 +568,13 @@ describe('a run waiting out a 429', () => {
       expect(await waiting.innerText()).toMatch(/^HighLevel asked Tandem to slow down; the run tries again at [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s?[AP]M P[SD]T \(in less than a minute\)\.$/);
       expect(await f.getByTestId('operation-status').innerText()).toBe('Push contacts · Waiting to retry');
       expect(await f.getByTestId('operation-progress-done').innerText()).toMatch(/^Waiting/);
+      // The refused write counts as a request HighLevel answered (the page read before it, then the 429).
+      expect(await f.getByTestId('operation-progress-requests').innerText()).toBe('2 HighLevel requests');
+      // History says what the card says, and why and until when (QA: its row said "Running").
+      const entry = f.getByTestId('operations-history-entry').first();
+      expect(await entry.getAttribute('data-status')).toBe('running');
+      expect(await entry.getByTestId('operations-history-status').innerText()).toBe('Waiting to retry');
+      expect(await entry.getByTestId('operations-history-waiting').innerText()).toBe(await waiting.innerText());
       const bar = f.getByTestId('operation-live').getByRole('progressbar');
       expect(await bar.getAttribute('aria-valuetext')).toMatch(/^Waiting for HighLevel/);
       expect(await bar.locator('span').evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(152, 162, 179)');
@@ -634,6 +644,62 @@ describe('the card while the operations load', () => {
   }, 60_000);
 });
 
+describe('a push while sync is paused', () => {
+  it('says in the confirmation that sync is paused and the push still runs; it then finishes with problems, naming the failed and the skipped contact with why', async () => {
+    // QA: a push ran while the status strip said Paused, and nothing said so before confirming.
+    const p = await world.browser.newPage({ viewport: { width: 1280, height: 1100 }, timezoneId: 'America/Los_Angeles' });
+    const loc = location().id;
+    const admin = { id: 'e2e-test', name: 'E2E test' };
+    const [held, refused] = await linkedContacts(2);
+    const email = `paused${Date.now() % 100000}@tandem.example`;
+    updateContact(db(), { locationId: loc, id: held!.id, patch: { email }, now: Date.now(), origin: 'local' });
+    updateContact(db(), { locationId: loc, id: refused!.id, patch: { companyName: `Paused Co ${Date.now() % 1000}` }, now: Date.now(), origin: 'local' });
+    updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'inbound', paused: true }, user: admin, now: Date.now() });
+    const twin = createContact(db(), { locationId: loc, fields: { ...emptyContact(), firstName: 'Paused', lastName: 'Twin', email }, now: Date.now(), origin: 'local' });
+    try {
+      await p.goto(sandbox().sandboxUrl);
+      await p.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+      const f = p.frameLocator('iframe[data-testid="app-frame"]');
+      const d = f.getByTestId('operation-dialog');
+      await f.getByTestId('operation-start-push').click();
+      const confirm = d.getByTestId('operation-confirm');
+      await until(() => confirm.isEnabled(), 'the preview', 20_000);
+      const notice = d.getByTestId('operation-paused');
+      expect(await notice.innerText()).toBe(
+        'Sync is paused, but this push still runs when you confirm: it sends Tandem’s contacts to HighLevel now. Other changes, both ways, keep waiting until you resume sync.',
+      );
+      expect(await confirm.getAttribute('aria-describedby')).toBe('operation-paused');
+      await until(async () => (await d.getByTestId('operation-dialog-announcement').innerText()).includes('Sync is paused, but this push still runs'), 'the pause announced');
+      await p.screenshot({ path: `${OUT}/paused-1-confirmation.png` });
+
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { method: 'PUT', path: `/contacts/${refused!.highlevelId}`, status: 422, body: { message: 'companyName is not allowed' }, times: 1 });
+      await confirm.click();
+      const result = f.getByTestId('operation-result');
+      await result.waitFor({ timeout: 30_000 });
+      // It ran while paused, as the confirmation said.
+      expect(await result.innerText()).toMatch(/^Push contacts · Finished with problems: 1 contact failed in HighLevel; .*1 skipped in HighLevel$/);
+      const refusedName = contactLabel(getContact(db(), loc, refused!.id)!.fields, refused!.id);
+      const heldName = contactLabel(getContact(db(), loc, held!.id)!.fields, held!.id);
+      expect(await reasonsOf(f.getByTestId('operation-result-failed'))).toEqual([
+        'Failed:',
+        `${refusedName} — HighLevel refused this contact’s values. Correct the contact in Tandem, then run Push contacts again. HighLevel said: “companyName is not allowed.”`,
+      ]);
+      expect(await reasonsOf(f.getByTestId('operation-result-skipped'))).toEqual([
+        'Skipped, not sent to HighLevel:',
+        `Paused Twin — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`,
+      ]);
+      await until(async () => (await f.getByTestId('operations-history-entry').first().getAttribute('data-status')) === 'completed', 'the push in History');
+      await f.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await p.screenshot({ path: `${OUT}/paused-2-finished-with-problems.png` });
+    } finally {
+      await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      archiveContact(db(), { locationId: loc, id: twin.id, now: Date.now(), origin: 'local' });
+      updateSyncSettings(db(), { locationId: loc, patch: { creationDirection: 'bidirectional', paused: false }, user: admin, now: Date.now() });
+      await p.close();
+    }
+  }, 60_000);
+});
+
 describe('a preview held up by HighLevel’s daily limit', () => {
   it('says so, with when it goes on in the viewer’s time zone, and does not animate as if reading', async () => {
     // QA: "HighLevel asked Tandem to slow down; the run goes on at 2026-12-08 00:00 UTC." to a viewer
@@ -656,6 +722,8 @@ describe('a preview held up by HighLevel’s daily limit', () => {
       );
       expect(text).not.toContain('UTC');
       expect(await d.getByTestId('operation-progress-done').innerText()).toBe('Waiting for HighLevel');
+      // HighLevel's refusal was its answer to a request: not "0 HighLevel requests", as if nothing had happened.
+      expect(await d.getByTestId('operation-progress-requests').innerText()).toBe('1 HighLevel request');
       expect(await d.getByText('Waiting for HighLevel before reading on.').count()).toBe(1);
       expect(await d.getByRole('progressbar').locator('span').evaluate((el) => getComputedStyle(el).animationName)).toBe('none');
       await p.screenshot({ path: `${OUT}/daily-limit-preview.png` });

@@ -295,7 +295,10 @@ describe('Push contacts', () => {
     expect(r.row.status).toBe('completed');
     expect(r.progress.counts.highlevel).toEqual({ created: 3, updated: 3, unchanged: 26, skipped: 0, failed: 1, removed: 0 });
     const items = listItems(w.db, r.row.id, { limit: 100 });
-    expect(items.find((i) => i.key === refused!.contact.id)).toMatchObject({ action: 'failed', reason: 'phone must be a valid phone number' });
+    expect(items.find((i) => i.key === refused!.contact.id)).toMatchObject({
+      action: 'failed',
+      reason: 'HighLevel refused this contact’s values. Correct the contact in Tandem, then run Push contacts again. HighLevel said: “phone must be a valid phone number.”',
+    });
     expect(w.emulator.emu.contact(flaky!.doc.id)!.firstName).toBe(`Pushed ${flaky!.contact.fields.firstName}`);
     expect(w.emulator.emu.contact(refused!.doc.id)!.firstName).toBe(refused!.doc.firstName);
     expect(getLinkByContact(w.db, loc, yetCreated.id)!.highlevelId).toBe('yetcreatedcontact001');

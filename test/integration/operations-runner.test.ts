@@ -3,12 +3,15 @@
 // and whose watchers hear why at once); cancel of a preview and of a run; a crash at a named point
 // resumed by the sweep after the lease expires, with exact counts and no record written twice; a
 // stale preview expires on the injected clock; a restart (a new Tandem on the same data dir) resumes
-// a run; a budget deferral's wait ends at cancel. The handler here is a small one of the test's own
-// (the runner is what is under test): it reads HighLevel's contacts once through ctx.api (real HTTP
-// to the emulator) and "writes" numbered records into a map the test inspects.
+// a run; a budget deferral's wait ends at cancel, its progress saying why and counting the refused
+// request; a preview read while sync is paused says so, and its run still completes. The handler
+// here is a small one of the test's own (the runner is what is under test): it reads HighLevel's
+// contacts once through ctx.api (real HTTP to the emulator) and "writes" numbered records into a
+// map the test inspects.
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOperation, listItems, type OperationRow } from '../../db/operations.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { OperationRefused, type Operations } from '../../server/sync/operations/runner.ts';
 import type { OperationHandler, Preview, RunContext } from '../../server/sync/operations/types.ts';
 import { emptyCounts } from '../../server/sync/operations/types.ts';
@@ -301,10 +304,33 @@ describe('the runner', () => {
       return log.requests.some((r) => r.status === 429);
     }, 'the 429');
     expect(ops.get(t.location.id, id)!.status).toBe('running');
+    // The progress says why it waits, and counts the request HighLevel refused (QA: "0 HighLevel
+    // requests", as if nothing had happened).
+    await until(() => progressOf(id)?.waitingFor === 'rate_limited', 'the wait on the progress');
+    expect(progressOf(id)).toMatchObject({ requests: 1, waitingUntil: expect.any(String) });
     ops.cancel(t.location.id, id);
     const cancelled = await ops.settled(id);
     expect(cancelled.status).toBe('cancelled');
     expect(writes.size).toBe(0);
+  });
+
+  it('says in the preview that sync is paused, and still runs the operation once confirmed (QA: nothing said so)', async () => {
+    reset();
+    // Past the hour the 429 above asked for.
+    clock.advance(60 * 60_000 + 1);
+    const admin = { id: t.agency.adminId, name: 'Ada Admin' };
+    expect(JSON.parse(ops.get(t.location.id, await previewed())!.preview!)).not.toHaveProperty('syncPaused');
+    updateSyncSettings(t.db, { locationId: t.location.id, patch: { paused: true }, user: admin, now: clock.now() });
+    try {
+      const id = await previewed();
+      expect(JSON.parse(ops.get(t.location.id, id)!.preview!)).toMatchObject({ syncPaused: true });
+      ops.confirm(t.location.id, id);
+      // The pause holds the continuous loop only: the run goes through the same budget gate and completes.
+      expect((await ops.settled(id)).status).toBe('completed');
+      expect([...writes]).toEqual(allWrittenOnce());
+    } finally {
+      updateSyncSettings(t.db, { locationId: t.location.id, patch: { paused: false }, user: admin, now: clock.now() });
+    }
   });
 });
 

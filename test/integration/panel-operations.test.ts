@@ -395,6 +395,12 @@ describe('skipped records', () => {
     const token = await signIn(agencyA.adminId, A);
     const run = (await api<OperationView>('GET', `/api/panel/operations/${inA}`, token)).body;
     expect(run.progress!.counts.highlevel).toMatchObject({ skipped: 54, unchanged: 53, failed: 53 });
+    // The finished run keeps its reasons grouped (the largest first; a group of one names its record),
+    // for the panel to say why at a glance: 53 failed alike, 54 skipped each for its own reason.
+    expect(run.progress!.reasons).toEqual({
+      failed: [{ reason: 'HighLevel refused the phone number', count: 53, entity: 'contact', label: null }],
+      skipped: [0, 3, 6].map((i) => ({ reason: duplicateOf(i), count: 1, entity: 'contact', label: `Record ${i} of ${A}` })),
+    });
 
     const page1 = (await api<OperationItemsPage>('GET', `/api/panel/operations/${inA}/items?filter=skipped`, token)).body;
     expect(page1.items).toHaveLength(50);

@@ -1,13 +1,14 @@
 // How HighLevel's failures read on the panel (server/sync/describe-error.ts): in plain words, never
 // a method, path or status code, keeping HighLevel's own reason for refusing a contact; the sync
 // loop's wording, a waiting operation's and a stopped one's; a 429 that leaves no request for the
-// day is HighLevel's daily limit, said as such.
+// day is HighLevel's daily limit, said as such; one record of a one-time operation that failed, in
+// words that say what went wrong and what to do, HighLevel's own reason kept as a detail after them.
 import { describe, expect, it } from 'vitest';
 import { DeferredError } from '../../server/highlevel/contacts.ts';
 import { HighLevelError } from '../../server/highlevel/http.ts';
 import { REAUTH_REASON, ReauthRequiredError, UNINSTALLED_REASON } from '../../server/highlevel/token-provider.ts';
 import { TokenCipherError } from '../../server/security/token-cipher.ts';
-import { describeError, describeRunError, describeWait, plainProblem, refusalReason, waitReason } from '../../server/sync/describe-error.ts';
+import { describeError, describeRunError, describeWait, plainProblem, recordProblem, refusalReason, tandemSaveProblem, waitReason } from '../../server/sync/describe-error.ts';
 import { describeOperationError } from '../../server/sync/operations/runner.ts';
 
 const http = (status: number, message: string, request = 'POST /contacts/search') =>
@@ -122,5 +123,44 @@ describe("problems of Tandem's own machine on the status strip", () => {
     expect(describeError(sqlite('SQLITE_FULL', 'database or disk is full'))).toBe('The disk Tandem stores its data on is full; changes wait. Free some space: sync resumes by itself.');
     expect(describeError(sqlite('SQLITE_READONLY_DBMOVED', 'attempt to write a readonly database'))).toMatch(/^Tandem cannot write its database/);
     expect(describeError(new Error('boom'))).toBe('Sync stopped on an unexpected problem; Tandem will try again.');
+  });
+});
+
+describe('one record of a one-time operation that failed (QA: HighLevel’s raw text in History)', () => {
+  const again = 'run Push contacts again';
+
+  it('says in plain words what went wrong and what to do, with HighLevel’s own reason after it as a detail', () => {
+    const refused = http(422, 'phone must be a valid phone number', 'PUT /contacts/abc');
+    expect(recordProblem(refused, { again })).toBe(
+      'HighLevel refused this contact’s values. Correct the contact in Tandem, then run Push contacts again. HighLevel said: “phone must be a valid phone number.”',
+    );
+    // A refusal HighLevel gave no reason for: nothing to quote.
+    expect(recordProblem(http(400, 'Bad Request', 'PUT /contacts/abc'), { again })).toBe(
+      'HighLevel refused this contact’s values without saying why. Check the contact in Tandem, then run Push contacts again.',
+    );
+    expect(recordProblem(http(403, 'The token is not authorized for this scope.', 'PUT /contacts/abc'), { again })).toBe(
+      'HighLevel did not allow Tandem to change this contact. Check that Tandem still has access to contacts in this sub-account, then run Push contacts again. HighLevel said: “The token is not authorized for this scope.”',
+    );
+  });
+
+  it('says HighLevel was down or out of reach, how many tries were made, and to run again later; no status, request or raw text', () => {
+    const down = http(503, '<html>Service Unavailable</html>', 'PUT /contacts/abc');
+    expect(recordProblem(down, { again, tries: 3 })).toBe('HighLevel was not answering (it may have been down or busy); Tandem tried 3 times. Run Push contacts again later.');
+    const lost = new HighLevelError(0, 'PUT /contacts/abc failed: ECONNRESET', { kind: 'network', request: 'PUT /contacts/abc' });
+    expect(recordProblem(lost, { again, tries: 3 })).toBe('Tandem could not reach HighLevel; it tried 3 times. Run Push contacts again later.');
+    const slow = new HighLevelError(0, 'PUT /contacts/abc timed out', { kind: 'timeout', request: 'PUT /contacts/abc' });
+    expect(recordProblem(slow, { again })).toBe('HighLevel did not answer in time. Run Push contacts again later.');
+    for (const err of [down, lost, slow, http(422, 'Request failed with status 422', 'PUT /contacts/abc'), new Error('SQLITE_BUSY: database is locked')]) {
+      const text = recordProblem(err, { again, tries: 3 });
+      expect(text).not.toMatch(TECHNICAL);
+      expect(text).not.toMatch(/ECONNRESET|SQLITE|html|Request failed/i);
+    }
+  });
+
+  it('says what Tandem could not save and what to do, never the database’s own message', () => {
+    expect(tandemSaveProblem('contact', 'run Pull contacts again')).toBe(
+      'Tandem could not save this contact. Run Pull contacts again; if it fails again, contact support with the time of this run.',
+    );
+    expect(tandemSaveProblem('user', 'run Sync users again')).toBe('Tandem could not save this user. Run Sync users again; if it fails again, contact support with the time of this run.');
   });
 });

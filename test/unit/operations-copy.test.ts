@@ -1,7 +1,9 @@
 // The One-time operations' words (web/lib/operations-copy.ts, web/lib/plural.ts, and the notes an
 // undo preview carries): counts in proper singular and plural with thousands separators, when a
 // preview has nothing to confirm, what an undo deletes or archives said plainly, which run each
-// Undo button takes back, and why a run waits, when it goes on in the viewer's time zone.
+// Undo button takes back, why a run waits and when it goes on in the viewer's time zone (the same
+// status on the card and in History), why each record failed or was skipped as the run recorded it,
+// and what a confirmation says while sync is paused.
 import { describe, expect, it } from 'vitest';
 import {
   changesNothing,
@@ -12,10 +14,12 @@ import {
   previewAnnouncement,
   resultParts,
   runningLabel,
+  outcomeReasons,
+  pausedNotice,
+  reasonParts,
   runOf,
   sampleAction,
   skippedCount,
-  skippedNote,
   statusLabel,
   statusTone,
   summarize,
@@ -138,6 +142,8 @@ describe('a history entry', () => {
     expect(statusLabel({ status: 'failed', confirmedAt: null })).toBe('Preview failed');
     expect(statusLabel({ status: 'failed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Failed');
     expect(statusLabel({ status: 'completed', confirmedAt: '2026-01-01T00:00:00.000Z' })).toBe('Completed');
+    // A preview being read is a preview, not a mysterious "Reading".
+    expect(statusLabel({ status: 'previewing', confirmedAt: null })).toBe('Previewing');
   });
 
   const progress = (over: Partial<Progress> = {}): Progress => ({ phase: 'done', total: 60, done: 60, counts: emptyCounts(), requests: 40, etaMs: 0, ...over });
@@ -159,21 +165,53 @@ describe('a history entry', () => {
     const users = progress({ users: { added: 2, failed: 1 } });
     expect(statusLabel({ ...run, progress: users })).toBe('Finished with problems');
     expect(failureSummary(users)).toBe('1 user failed');
-    expect(resultParts(users, '')).toEqual({ failures: '1 user failed', rest: 'users: 2 added' });
+    expect(resultParts(users, '')).toEqual({ failures: '1 user failed', rest: '2 users added' });
+    expect(summarize(emptyCounts(), { added: 1, paired: 3 })).toBe('1 user added, 3 paired');
     const only = emptyCounts();
     only.tandem.failed = 1;
     expect(resultParts(progress({ counts: only }), '')).toEqual({ failures: '1 contact failed in Tandem', rest: '' });
   });
 
-  it('says why contacts were skipped, for each kind of run, only when some were', () => {
+  it('says why each record was skipped or failed, as the run recorded it, not one sentence per kind of run (QA)', () => {
     const counts = emptyCounts();
-    counts.tandem.skipped = 2;
-    expect(skippedNote('pull', progress({ counts }))).toBe('Skipped: contacts archived in Tandem (a pull does not bring them back), or deleted in HighLevel.');
-    expect(skippedNote('push', progress({ counts }))).toMatch(/^Skipped: contacts deleted in HighLevel \(a push does not recreate them\)/);
-    expect(skippedNote('sync_users', progress({ counts }))).toMatch(/^Skipped: contacts whose owner cannot be matched/);
-    expect(skippedNote('undo', progress({ counts }))).toMatch(/^Skipped: contacts changed since the run/);
-    expect(skippedNote('pull', progress())).toBeNull();
-    expect(skippedNote('pull', null)).toBeNull();
+    counts.highlevel.skipped = 5;
+    counts.highlevel.failed = 1;
+    const refused = 'HighLevel refused this contact’s values. Correct the contact in Tandem, then run Push contacts again. HighLevel said: “phone must be a valid phone number.”';
+    const reasons = {
+      failed: [{ reason: refused, count: 1, entity: 'contact' as const, label: 'Ann Lee' }],
+      skipped: [
+        { reason: 'deleted in HighLevel: a push does not recreate it', count: 3, entity: 'contact' as const, label: null },
+        { reason: 'same email as Tandem contact Bob Ray, which HighLevel already holds as one contact', count: 1, entity: 'contact' as const, label: 'Twin Ray' },
+      ],
+    };
+    const run = progress({ counts, reasons });
+    expect(outcomeReasons('push', run, 'failed')).toEqual({
+      heading: 'Failed',
+      lines: [{ who: 'Ann Lee', text: 'HighLevel refused this contact’s values. Correct the contact in Tandem, then run Push contacts again.', detail: 'HighLevel said: “phone must be a valid phone number.”' }],
+      more: 0,
+      // Every failed record is named: a list of them would add nothing.
+      named: true,
+    });
+    expect(outcomeReasons('push', run, 'skipped')).toEqual({
+      heading: 'Skipped, not sent to HighLevel',
+      lines: [
+        { who: '3 contacts', text: 'deleted in HighLevel: a push does not recreate it', detail: null },
+        { who: 'Twin Ray', text: 'same email as Tandem contact Bob Ray, which HighLevel already holds as one contact', detail: null },
+      ],
+      more: 1,
+      named: false,
+    });
+    expect(outcomeReasons('pull', run, 'skipped')!.heading).toBe('Skipped, left as they are in Tandem');
+    expect(outcomeReasons('sync_users', run, 'skipped')!.heading).toBe('Skipped, owner left as it is in Tandem and HighLevel');
+    // None of that outcome, or a run recorded before reasons were kept: nothing to say (its records still list each).
+    expect(outcomeReasons('push', progress({ reasons }), 'skipped')).toBeNull();
+    expect(outcomeReasons('push', progress({ counts }), 'skipped')).toBeNull();
+    expect(outcomeReasons('push', null, 'failed')).toBeNull();
+  });
+
+  it('keeps HighLevel’s own words apart from Tandem’s, to show as a detail', () => {
+    expect(reasonParts('HighLevel refused this contact’s values. Correct it. HighLevel said: “a; b.”')).toEqual({ text: 'HighLevel refused this contact’s values. Correct it.', detail: 'HighLevel said: “a; b.”' });
+    expect(reasonParts('archived in Tandem')).toEqual({ text: 'archived in Tandem', detail: null });
   });
 
   it('counts the records a run skipped, on either side and among users, for its "Show N skipped records"', () => {
@@ -199,8 +237,35 @@ describe('a running run', () => {
     expect(runningLabel(running())).toBe('Running');
     expect(runningLabel(running({ waitingFor: 'rate_limited', waitingUntil: '2026-12-07T12:33:00.000Z' }))).toBe('Waiting to retry');
     expect(runningLabel(running({ waitingFor: 'token', waitingUntil: '2026-12-07T12:33:00.000Z' }))).toBe('Waiting to retry');
-    expect(runningLabel(running({ waitingFor: 'daily', waitingUntil: '2026-12-08T00:00:00.000Z' }))).toBe('Waiting for HighLevel');
+    expect(runningLabel(running({ waitingFor: 'daily', waitingUntil: '2026-12-08T00:00:00.000Z' }))).toBe('Waiting for the daily limit to reset');
     expect(runningLabel({ ...running({ waitingFor: 'rate_limited' }), cancelRequested: true })).toBe('Stopping…');
+    // Saved before the reason came as data: words alone, no reason to name.
+    expect(runningLabel(running({ waiting: 'HighLevel asked Tandem to slow down; the run goes on at 2026-12-08 00:00 UTC.' }))).toBe('Waiting for HighLevel');
+  });
+
+  it('says the same in History as on the card while it waits, in the gray of nothing moving (QA: History said "Running")', () => {
+    const waiting = { ...running({ waitingFor: 'rate_limited', waitingUntil: '2026-12-07T12:33:00.000Z' }), confirmedAt: '2026-12-07T12:30:00.000Z' };
+    expect(statusLabel(waiting)).toBe('Waiting to retry');
+    expect(statusTone(waiting)).toBe('neutral');
+    expect(statusLabel({ ...running(), confirmedAt: '2026-12-07T12:30:00.000Z' })).toBe('Running');
+    expect(statusTone({ ...running(), confirmedAt: '2026-12-07T12:30:00.000Z' })).toBe('active');
+    expect(statusLabel({ ...waiting, cancelRequested: true })).toBe('Stopping…');
+  });
+});
+
+describe('a confirmation while sync is paused', () => {
+  it('says sync is paused, that the run still goes ahead, and that everything else waits for the resume (QA)', () => {
+    expect(pausedNotice('push')).toBe(
+      'Sync is paused, but this push still runs when you confirm: it sends Tandem’s contacts to HighLevel now. Other changes, both ways, keep waiting until you resume sync.',
+    );
+    expect(pausedNotice('pull')).toMatch(/^Sync is paused, but this pull still runs when you confirm: it brings HighLevel’s contacts into Tandem now\./);
+    expect(pausedNotice('sync_users')).toMatch(/^Sync is paused, but Sync users still runs when you confirm/);
+    expect(pausedNotice('undo')).toMatch(/^Sync is paused, but this undo still runs when you confirm/);
+    const counts = emptyCounts();
+    counts.highlevel.updated = 3;
+    expect(previewAnnouncement('push', preview({ counts, syncPaused: true }), 'Confirm push contacts')).toBe(
+      `Preview ready: 3 updated in HighLevel. ${pausedNotice('push')} Confirm push contacts is available.`,
+    );
   });
 });
 
@@ -237,7 +302,7 @@ describe('why a run waits', () => {
     );
     const later = new Date(now + 5 * 60_000).toISOString();
     expect(waitingLine({ waitingFor: 'token', waitingUntil: later }, now, 'the run', la)).toBe(
-      'Tandem could not get a fresh access token from HighLevel; the run tries again at Dec 7, 4:37 AM PST (in 5 minutes).',
+      'Tandem could not renew its access to HighLevel just now; the run tries again at Dec 7, 4:37 AM PST (in 5 minutes).',
     );
   });
 

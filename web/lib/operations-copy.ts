@@ -17,9 +17,9 @@ export const KIND_LABEL: Record<OperationView['kind'], string> = {
 };
 
 export const EXPLANATION: Record<RunKind, string> = {
-  push: 'Sends every Tandem contact to HighLevel, creating or updating; Tandem’s values win. An empty field in Tandem never clears HighLevel’s.',
-  pull: 'Brings every HighLevel contact into Tandem, creating or updating; HighLevel’s values win. An empty field in HighLevel never clears Tandem’s.',
-  sync_users: 'Pairs HighLevel and Tandem users by email, adds missing users, removes stale pairings, then re-applies contact owners.',
+  push: 'Sends every Tandem contact to HighLevel, creating the missing ones and updating the rest; Tandem’s values win. An empty field in Tandem never clears HighLevel’s.',
+  pull: 'Brings every HighLevel contact into Tandem, creating the missing ones and updating the rest; HighLevel’s values win. An empty field in HighLevel never clears Tandem’s.',
+  sync_users: 'Pairs each HighLevel user with the Tandem user of the same email (adding those Tandem lacks, unpairing those that no longer match), then sets each contact’s owner in Tandem to match HighLevel.',
 };
 
 /** "Last push contacts", as the line under each button starts. */
@@ -98,8 +98,9 @@ export function changesNothing(kind: OperationView['kind'], preview: Preview): b
 }
 
 /**
- * "35 updated, 17 unchanged, 8 failed in HighLevel" for a history entry. `failed: false` leaves the
- * failures out, for a line that says them first on their own (failureSummary).
+ * "35 updated, 17 unchanged, 8 failed in HighLevel" for a history entry, Sync users' users after the
+ * contacts ("2 users added, 1 paired"). `failed: false` leaves the failures out, for a line that
+ * says them first on their own (failureSummary).
  */
 export function summarize(counts: Counts, users?: Record<string, number>, empty = 'Nothing to change', options: { failed?: boolean } = {}): string {
   const withFailed = options.failed !== false;
@@ -111,8 +112,9 @@ export function summarize(counts: Counts, users?: Record<string, number>, empty 
     );
     if (words.length) parts.push(`${words.join(', ')} in ${SIDE_LABEL[side]}`);
   }
+  // "2 users added, 1 paired": the noun once, as for contacts.
   const u = Object.entries(users ?? {}).filter(([action, n]) => n > 0 && (withFailed || action !== 'failed'));
-  if (u.length) parts.push(`users: ${u.map(([action, n]) => `${n.toLocaleString('en-US')} ${action}`).join(', ')}`);
+  if (u.length) parts.push(u.map(([action, n], i) => `${i === 0 ? plural(n, 'user') : n.toLocaleString('en-US')} ${action}`).join(', '));
   return parts.length ? parts.join('; ') : empty;
 }
 
@@ -154,22 +156,63 @@ export function resultParts(progress: Outcome, empty: string): { failures: strin
   return { failures, rest: summarize(progress.counts, progress.users, '', { failed: false }) };
 }
 
-/**
- * Why a run skipped contacts, in one line: the cases each kind skips (what the preview's notes say
- * for one run). Null when it skipped none. An undo names no kind: push and pull undos skip alike.
- */
-export function skippedNote(kind: OperationView['kind'], progress: Pick<Progress, 'counts'> | null | undefined): string | null {
-  const n = progress ? progress.counts.tandem.skipped + progress.counts.highlevel.skipped : 0;
-  if (n === 0) return null;
-  return `Skipped: ${SKIPPED_WHY[kind]}`;
+/** What a run does not do to the records it skips, said before their reasons. */
+const SKIPPED_HEADING: Record<OperationView['kind'], string> = {
+  push: 'Skipped, not sent to HighLevel',
+  pull: 'Skipped, left as they are in Tandem',
+  sync_users: 'Skipped, owner left as it is in Tandem and HighLevel',
+  undo: 'Skipped, left as they are',
+};
+
+/** One reason of a run's summary: whose (a record's name, or "3 contacts"), and why. */
+export interface ReasonLine {
+  who: string;
+  text: string;
+  /** HighLevel's own words, shown after Tandem's as a detail (null: none). */
+  detail: string | null;
 }
 
-const SKIPPED_WHY: Record<OperationView['kind'], string> = {
-  push: 'contacts deleted in HighLevel (a push does not recreate them), or with the email or phone of another Tandem contact HighLevel already holds (not created twice).',
-  pull: 'contacts archived in Tandem (a pull does not bring them back), or deleted in HighLevel.',
-  sync_users: 'contacts whose owner cannot be matched to a paired user; each keeps its owner in Tandem and in HighLevel.',
-  undo: 'contacts changed since the run, or already as they were before it; each is left as it is.',
-};
+/**
+ * Why a finished run's records of one outcome failed or were skipped, each reason as the run
+ * recorded it (QA: one generic sentence per kind of run): the largest groups, how many records of
+ * that outcome they leave out (`more`; the run's records list each), and whether they name every
+ * record already (`named`: a list of the records would add nothing). Null when there are none, or
+ * for a run finished before reasons were kept.
+ */
+export function outcomeReasons(
+  kind: OperationView['kind'],
+  progress: Pick<Progress, 'counts' | 'users' | 'reasons'> | null | undefined,
+  outcome: 'failed' | 'skipped',
+): { heading: string; lines: ReasonLine[]; more: number; named: boolean } | null {
+  const groups = progress?.reasons?.[outcome];
+  const total = outcome === 'failed' ? failedCount(progress) : skippedCount(progress);
+  if (!groups?.length || total === 0) return null;
+  const lines = groups.map((g) => ({ who: g.count === 1 && g.label ? g.label : plural(g.count, g.entity), ...reasonParts(g.reason) }));
+  const more = Math.max(0, total - groups.reduce((n, g) => n + g.count, 0));
+  const named = more === 0 && groups.every((g) => g.count === 1 && g.label);
+  return { heading: outcome === 'failed' ? 'Failed' : SKIPPED_HEADING[kind], lines, more, named };
+}
+
+/** HighLevel's own words at the end of a recorded reason (describe-error.ts recordProblem). */
+const HIGHLEVEL_SAID = /\s*(HighLevel said: “.*”)$/s;
+
+/** A recorded reason split into Tandem's words and HighLevel's own after them (null when it has none). */
+export function reasonParts(reason: string): { text: string; detail: string | null } {
+  const m = HIGHLEVEL_SAID.exec(reason);
+  return m ? { text: reason.slice(0, m.index), detail: m[1]! } : { text: reason, detail: null };
+}
+
+/**
+ * What the confirmation says while the continuous sync is paused: the run still goes ahead (nothing
+ * in it waits for the loop), and everything else keeps waiting for the resume.
+ */
+export function pausedNotice(kind: OperationView['kind']): string {
+  const rest = 'Other changes, both ways, keep waiting until you resume sync.';
+  if (kind === 'push') return `Sync is paused, but this push still runs when you confirm: it sends Tandem’s contacts to HighLevel now. ${rest}`;
+  if (kind === 'pull') return `Sync is paused, but this pull still runs when you confirm: it brings HighLevel’s contacts into Tandem now. ${rest}`;
+  if (kind === 'sync_users') return `Sync is paused, but Sync users still runs when you confirm: it pairs users and sets owners in Tandem now. ${rest}`;
+  return `Sync is paused, but this undo still runs when you confirm. ${rest}`;
+}
 
 /** "about 3 min", "less than a minute", "about 1 h 20 min". */
 export function formatDuration(ms: number): string {
@@ -221,7 +264,7 @@ export function formatValue(value: unknown): string {
 }
 
 export const STATUS_LABEL: Record<OperationView['status'], string> = {
-  previewing: 'Reading',
+  previewing: 'Previewing',
   previewed: 'Waiting for confirmation',
   running: 'Running',
   completed: 'Completed',
@@ -262,7 +305,7 @@ export function waitingLine(
   if (waitingFor && waitingUntil) {
     const at = formatMoment(waitingUntil, now, options);
     if (waitingFor === 'daily') return `HighLevel’s daily request limit for this sub-account is used up; ${subject} goes on at ${at}.`;
-    if (waitingFor === 'token') return `Tandem could not get a fresh access token from HighLevel; ${subject} tries again at ${at}.`;
+    if (waitingFor === 'token') return `Tandem could not renew its access to HighLevel just now; ${subject} tries again at ${at}.`;
     return `HighLevel asked Tandem to slow down; ${subject} tries again at ${at}.`;
   }
   return progress.waiting ? localizeUtcTimes(progress.waiting, now, options) : null;
@@ -278,41 +321,50 @@ export function runTitle(op: OperationView, history: OperationView[]): string {
 /** A run that completed although some records failed: not the all-clear of "Completed". */
 export const FINISHED_WITH_PROBLEMS = 'Finished with problems';
 
-type StatusOf = Pick<OperationView, 'status' | 'confirmedAt'> & { progress?: OperationView['progress'] };
+type StatusOf = Pick<OperationView, 'status' | 'confirmedAt'> & { progress?: OperationView['progress']; cancelRequested?: boolean };
 
 /**
  * A history entry's status: a preview that failed ran nothing (it was never confirmed), so it says
  * "Preview failed" rather than the "Failed" of a run that stopped part way; a run that completed
- * with records failing says it finished with problems.
+ * with records failing says it finished with problems; a run at work says what the card says
+ * (runningLabel: "Waiting to retry", never "Running" while it waits).
  */
 export function statusLabel(op: StatusOf): string {
   if (op.status === 'failed' && op.confirmedAt === null) return 'Preview failed';
   if (op.status === 'completed' && failedCount(op.progress) > 0) return FINISHED_WITH_PROBLEMS;
+  if (op.status === 'running' || op.status === 'previewing') return runningLabel({ status: op.status, cancelRequested: op.cancelRequested ?? false, progress: op.progress ?? null });
   return STATUS_LABEL[op.status];
+}
+
+/** Whether HighLevel holds the work up now (its progress says why and until when). */
+function waits(p: Progress | null | undefined): boolean {
+  return !!(p?.waitingFor || p?.waiting);
 }
 
 /**
  * The colour a status is shown in: green for a clean run, amber for one that finished with
- * problems, red for one that stopped on a failure, blue while it works, gray otherwise.
+ * problems, red for one that stopped on a failure, blue while it works, gray otherwise (a wait
+ * included: nothing moves, as the card's gray bar says).
  */
 export function statusTone(op: StatusOf): 'ok' | 'warn' | 'error' | 'active' | 'neutral' {
   if (op.status === 'completed') return failedCount(op.progress) > 0 ? 'warn' : 'ok';
   if (op.status === 'failed') return 'error';
-  if (op.status === 'running' || op.status === 'previewing') return 'active';
+  if ((op.status === 'running' || op.status === 'previewing') && !waits(op.progress)) return 'active';
   return 'neutral';
 }
 
 /**
- * The running run's status for the card: "Stopping…" once cancelled; "Waiting to retry" while it
- * waits out a 429 or a token refresh, "Waiting for HighLevel" while the day's requests are used up
- * (the progress says why and until when), so a wait is never shown as "Running".
+ * The status of a run (or preview) at work, for the card and History alike: "Stopping…" once
+ * cancelled; "Waiting to retry" while it waits out a 429 or a token refresh, "Waiting for the daily
+ * limit to reset" while the day's requests are used up (waitingLine says why and until when), so a
+ * wait is never shown as "Running".
  */
 export function runningLabel(op: Pick<OperationView, 'status' | 'cancelRequested' | 'progress'>): string {
-  if (op.cancelRequested) return 'Stopping…';
+  if (op.cancelRequested && op.status === 'running') return 'Stopping…';
   const p = op.progress;
-  if (op.status === 'running' && p) {
-    if (p.waitingFor === 'rate_limited' || p.waitingFor === 'token') return 'Waiting to retry';
-    if (p.waitingFor || p.waiting) return 'Waiting for HighLevel';
+  if ((op.status === 'running' || op.status === 'previewing') && waits(p)) {
+    // Progress saved before the reason came as data says why in words only.
+    return p!.waitingFor === 'daily' ? 'Waiting for the daily limit to reset' : p!.waitingFor ? 'Waiting to retry' : 'Waiting for HighLevel';
   }
   return STATUS_LABEL[op.status];
 }
@@ -330,5 +382,6 @@ export function previewAnnouncement(kind: OperationView['kind'], preview: Previe
   if (preview.owners?.change) parts.push(`${plural(preview.owners.change, 'contact')} ${preview.owners.change === 1 ? 'changes' : 'change'} owner`);
   const what = parts.length ? `${parts.join('; ')}.` : 'see the details below.';
   const warning = deletionWarning(preview);
-  return `Preview ready: ${what}${warning ? ` ${warning}` : ''} ${confirmLabel} is available.`;
+  const paused = preview.syncPaused ? pausedNotice(kind) : null;
+  return `Preview ready: ${what}${warning ? ` ${warning}` : ''}${paused ? ` ${paused}` : ''} ${confirmLabel} is available.`;
 }

@@ -21,6 +21,13 @@ import type { FieldChange } from './types.ts';
 
 export const UNMATCHED_OWNER_REASON = "owner not applied: the contact's HighLevel user has no paired Tandem user (Sync users repairs pairings)";
 
+/** Why a pull leaves a record alone, as its skipped record says (shown beside the contact's name). */
+export const SKIP_REASON = {
+  deleted: 'deleted in HighLevel, and Tandem archived it: a pull does not bring it back',
+  gone: 'no longer in Tandem: a pull does not recreate it',
+  archived: 'archived in Tandem: a pull does not bring it back (restore it in Tandem to pull it again)',
+} as const;
+
 /** The Tandem values a run overwrote or wrote, by field; custom fields by id (null: no value). */
 export interface WrittenFields {
   [field: string]: unknown;
@@ -64,12 +71,12 @@ export function decidePull(db: Db, locationId: string, remote: RemoteContact, cl
   const link = known ? known.link : getLinkByRemote(db, locationId, remote.id);
   if (link) {
     // Deleted in HighLevel as far as Tandem knows (search may lag a deletion): the continuous sync owns it.
-    if (link.remoteDeletedAt !== null) return { action: 'skipped', contactId: link.contactId, reason: 'deleted in HighLevel (Tandem archived it)' };
+    if (link.remoteDeletedAt !== null) return { action: 'skipped', contactId: link.contactId, reason: SKIP_REASON.deleted };
     const local = getContact(db, locationId, link.contactId);
-    if (!local) return { action: 'skipped', contactId: link.contactId, reason: 'no longer in Tandem' };
+    if (!local) return { action: 'skipped', contactId: link.contactId, reason: SKIP_REASON.gone };
     // Archived in Tandem (its deletion goes to HighLevel only when both settings are Bi-directional):
     // a pull does not bring it back; a restore does.
-    if (local.archivedAt !== null) return { action: 'skipped', contactId: local.id, reason: 'archived in Tandem' };
+    if (local.archivedAt !== null) return { action: 'skipped', contactId: local.id, reason: SKIP_REASON.archived };
     const o = overwrite(local.fields, remote);
     const changed = !isEmptyPatch(o.patch) || o.addTags.length > 0;
     // The ledger records HighLevel's values for the fields written: Tandem-only pending changes

@@ -22,7 +22,8 @@ import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highleve
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { APPLY_SLICE, nextTurn, PAGE_LIMIT } from '../reconcile.ts';
-import { changesOf, createdFields, decidePull, labelOf, readSlice, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
+import { changesOf, createdFields, decidePull, labelOf, readSlice, SKIP_REASON, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
+import { tandemSaveProblem } from '../describe-error.ts';
 import {
   OperationCancelled, SAMPLE_SIZE, counted, emptyCounts,
   type BaseContext, type ContactSample, type OperationHandler, type Preview, type PreviewContext, type RunContext,
@@ -105,7 +106,7 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
         const d = decidePull(ctx.db, ctx.locationId, remote, claimed, known?.get(remote.id));
         counts.tandem[d.action]++;
         if (d.action !== 'skipped' && d.reason === UNMATCHED_OWNER_REASON) unmatchedOwners++;
-        if (d.action === 'skipped' && d.reason === 'archived in Tandem') archived++;
+        if (d.action === 'skipped' && d.reason === SKIP_REASON.archived) archived++;
         const sample = samples.length < SAMPLE_SIZE ? sampleOf(d, remote) : undefined;
         if (sample) samples.push(sample);
       }
@@ -166,11 +167,6 @@ function apply(ctx: RunContext, remote: RemoteContact, d: PullDecision): void {
   });
 }
 
-/** Plain words for a record that could not be written. */
-function failure(err: unknown): string {
-  return `could not be written to Tandem: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
-}
-
 async function run(ctx: RunContext): Promise<void> {
   const { db } = ctx;
   const saved = ctx.checkpoint as PullCheckpoint | null;
@@ -211,7 +207,7 @@ async function run(ctx: RunContext): Promise<void> {
               transaction(db, () => apply(ctx, remote, decidePull(db, ctx.locationId, remote, claimed, known?.get(remote.id))));
             } catch (err) {
               ctx.log.warn({ err, locationId: ctx.locationId, highlevelId: doc.id }, 'pull: record failed');
-              ctx.record({ key, entity: 'contact', side: 'tandem', action: 'failed', highlevelId: doc.id, label: labelOf(remote.fields, doc.id), reason: failure(err) });
+              ctx.record({ key, entity: 'contact', side: 'tandem', action: 'failed', highlevelId: doc.id, label: labelOf(remote.fields, doc.id), reason: tandemSaveProblem('contact', 'run Pull contacts again') });
             }
           }
           cp.searchAfter = cursorOf(doc);

@@ -13,7 +13,7 @@ import { isContactNotFound } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
 import { LocationPausedError, ReauthRequiredError } from '../../highlevel/token-provider.ts';
 import { isE164 } from '../contact-model.ts';
-import { plainProblem, refusalReason } from '../describe-error.ts';
+import { plainProblem, recordProblem } from '../describe-error.ts';
 import type { Sendable } from '../merge.ts';
 import { findOwnCreate } from '../own-create.ts';
 import { LocationGoneError } from './patient-api.ts';
@@ -41,6 +41,9 @@ export function planFor(t: Target, locationId: string, userMap: UserMap, sendabl
 
 /** Tries of one record on a transient failure. */
 const TRIES = 3;
+
+/** A linked contact whose HighLevel copy is gone, as its skipped record says. */
+const DELETED_THERE = 'deleted in HighLevel: a push does not recreate it (the continuous sync archives it in Tandem)';
 
 export interface PushEnv {
   ctx: RunContext;
@@ -79,7 +82,7 @@ export async function pushOne(env: PushEnv, t: Target): Promise<void> {
   const { ctx } = env;
   const { contact } = t;
   const item: ItemBase = { key: contact.id, entity: 'contact', side: 'highlevel', contactId: contact.id, label: labelOf(contact.fields, contact.id) };
-  if (t.gone) return finish(env, { ...item, action: 'skipped', reason: 'deleted in HighLevel', highlevelId: t.link?.highlevelId ?? null });
+  if (t.gone) return finish(env, { ...item, action: 'skipped', reason: DELETED_THERE, highlevelId: t.link?.highlevelId ?? null });
   if (t.duplicateOf) return finish(env, { ...item, action: 'skipped', reason: duplicateReason(t.duplicateOf), highlevelId: null });
   let pending = env.states.get(contact.id) === 'pending' ? ctx.item(contact.id) : undefined;
   const pendingBefore = pending !== undefined;
@@ -108,7 +111,7 @@ export async function pushOne(env: PushEnv, t: Target): Promise<void> {
         throw err;
       }
       if (!(err instanceof HighLevelError) && !(err instanceof RecordRefused)) throw err;
-      if (isContactNotFound(err)) return finish(env, { ...item, action: 'skipped', reason: 'deleted in HighLevel', highlevelId: remote?.id ?? null });
+      if (isContactNotFound(err)) return finish(env, { ...item, action: 'skipped', reason: DELETED_THERE, highlevelId: remote?.id ?? null });
       if (err instanceof HighLevelError && classifyHighLevelError(err) === 'retry' && attempt < TRIES) {
         // The failed attempt may have recorded (and made) a write: go on from what the item says.
         pending = env.states.get(contact.id) === 'pending' ? ctx.item(contact.id) : undefined;
@@ -161,7 +164,7 @@ async function write(env: PushEnv, t: Target, item: ItemBase, plan: PushPlan, re
       }
       if ('duplicate' in res) {
         const doc = await api.getContact(res.duplicate.contactId);
-        if (!doc) throw new RecordRefused(`HighLevel reported a duplicate contact ${res.duplicate.contactId} it then could not find`);
+        if (!doc) throw new RecordRefused('HighLevel said another of its contacts has this email or phone, then could not find that contact. Run Push contacts again.');
         const other = getLinkByRemote(ctx.db, ctx.locationId, doc.id);
         if (other && other.contactId !== t.contact.id) throw heldBy(env, other.contactId, t.contact, res.duplicate.matchingField);
         return { existing: remoteView(doc, env.ownerMap) };
@@ -290,12 +293,10 @@ function isAmbiguous(err: unknown): boolean {
   return err.kind === 'network' || err.kind === 'timeout' || err.kind === 'invalid_response' || err.status >= 500 || err.status === 422;
 }
 
+/** Why the record failed and what to do, in plain words; HighLevel's own reason for a refusal is kept after them. */
 function reasonOf(err: unknown): string {
   if (err instanceof RecordRefused) return err.message;
-  if (err instanceof HighLevelError) {
-    // Tried three times by then: said once, in words; HighLevel's own reason for a refusal is kept.
-    const retried = err.kind === 'network' || err.kind === 'timeout' || err.status >= 500 ? ' (tried 3 times)' : '';
-    return `${refusalReason(err).replace(/\.$/, '')}${retried}`;
-  }
-  return err instanceof Error ? err.message : String(err);
+  // A transient failure was tried TRIES times by then.
+  const retried = err instanceof HighLevelError && classifyHighLevelError(err) === 'retry';
+  return recordProblem(err, { again: 'run Push contacts again', ...(retried ? { tries: TRIES } : {}) });
 }

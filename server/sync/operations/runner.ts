@@ -25,13 +25,14 @@ import { getInstallation } from '../../../db/installations.ts';
 import { getSyncSettings } from '../../../db/sync-settings.ts';
 import type { Clock } from '../../clock.ts';
 import type { DeferredError } from '../../highlevel/contacts.ts';
+import { HighLevelError } from '../../highlevel/http.ts';
 import { describeRunError, describeWait, waitReason } from '../describe-error.ts';
 import { REAUTH_REASON } from '../../highlevel/token-provider.ts';
 import type { Supervisor } from '../supervisor.ts';
 import { LocationGoneError, patientApi } from './patient-api.ts';
 import { progressTracker, type ProgressTracker } from './progress.ts';
 import { leaseKeeper, runContext } from './run-context.ts';
-import { tallyItems } from './summary.ts';
+import { reasonsOf, tallyItems } from './summary.ts';
 import { OperationCancelled, SimulatedCrash, emptyCounts, type BaseContext, type OperationHandler, type Preview, type Progress } from './types.ts';
 
 export const PREVIEW_TTL_MS = 15 * 60_000;
@@ -140,8 +141,9 @@ export function createOperations(deps: OperationsDeps): Operations {
         keepShare: o.keepShare ?? KEEP_SHARE,
         interrupted: () => interrupted(row.id),
         ...(heartbeat ? { heartbeat } : {}),
-        // The panel says why nothing moves (e.g. the daily limit is used up) and until when.
-        waiting: (err) => tracker.update(waitingProgress(err), true),
+        // The panel says why nothing moves (e.g. the daily limit is used up) and until when. A 429
+        // was a request HighLevel answered: it counts, so a run held up at once does not show none.
+        waiting: (err) => tracker.update({ ...waitingProgress(err), ...(err?.cause instanceof HighLevelError ? { requests: tracker.get().requests + 1 } : {}) }, true),
         gone: () => goneReason(getInstallation(db, row.locationId)?.status),
       },
       row.locationId,
@@ -160,6 +162,8 @@ export function createOperations(deps: OperationsDeps): Operations {
     entry.done = (async () => {
       try {
         const preview: Preview = await handlerFor(row.kind).preview(ctx);
+        // A paused sync does not hold a confirmed run back: the dialog says so before the admin confirms.
+        if (ctx.settings.paused) preview.syncPaused = true;
         const now = clock.now();
         emit(updateOperation(db, row.id, { status: 'previewed', previewedAt: now, preview: JSON.stringify(preview), progress: null }, now, ['previewing']));
       } catch (err) {
@@ -232,7 +236,7 @@ export function createOperations(deps: OperationsDeps): Operations {
   function finish(row: OperationRow, status: 'completed' | 'cancelled' | 'failed', tracker: ProgressTracker, error?: string): void {
     const now = clock.now();
     const tally = tallyItems(db, row.id);
-    const final: Progress = { ...tracker.get(), phase: status, counts: tally.counts, users: tally.users, etaMs: 0 };
+    const final: Progress = { ...tracker.get(), phase: status, counts: tally.counts, users: tally.users, etaMs: 0, reasons: reasonsOf(db, row.id) };
     const done = updateOperation(
       db,
       row.id,
@@ -368,7 +372,9 @@ export function createOperations(deps: OperationsDeps): Operations {
       if (!entry && (row.leaseUntil === null || row.leaseUntil < now)) {
         const tally = tallyItems(db, id);
         const saved = row.progress ? (JSON.parse(row.progress) as Progress) : null;
-        const final: Progress = { phase: 'cancelled', total: saved?.total ?? null, done: saved?.done ?? 0, requests: saved?.requests ?? 0, counts: tally.counts, users: tally.users, etaMs: 0 };
+        const final: Progress = {
+          phase: 'cancelled', total: saved?.total ?? null, done: saved?.done ?? 0, requests: saved?.requests ?? 0, counts: tally.counts, users: tally.users, etaMs: 0, reasons: reasonsOf(db, id),
+        };
         return emit(updateOperation(db, id, { status: 'cancelled', finishedAt: now, progress: JSON.stringify(final) }, now, ['running'])) ?? row;
       }
       return updated ?? row;

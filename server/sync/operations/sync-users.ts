@@ -20,6 +20,7 @@ import { createUser, findUserByEmail, listUsers, UserEmailTakenError, type User 
 import { normalizeText } from '../contact-model.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
+import { tandemSaveProblem } from '../describe-error.ts';
 import { decideOwner, pairingsAfter, planUsers, userChanges, type OwnerDecision, type Pairings, type UserDecision } from './sync-users-plan.ts';
 import {
   emptyCounts, OperationCancelled, SAMPLE_SIZE, SimulatedCrash,
@@ -135,7 +136,9 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
   // change, no owner change and no note as one with nothing to change.
   const notes: string[] = [];
   if (queued) {
-    const when = ctx.settings.updateDirection === 'bidirectional' ? 'after the run' : 'once contact updates are set to Bi-directional';
+    // Sent by the continuous sync: not while it is paused, nor while contact updates are Inbound.
+    const held = [ctx.settings.paused ? 'you resume sync' : null, ctx.settings.updateDirection === 'bidirectional' ? null : 'contact updates are set to Bi-directional'].filter(Boolean);
+    const when = held.length ? `once ${held.join(' and ')}` : 'after the run';
     notes.push(
       queued === 1
         ? `1 contact has a Tandem owner HighLevel never got, who now has a HighLevel user: the continuous sync sends this owner to HighLevel ${when}.`
@@ -203,7 +206,7 @@ async function run(ctx: RunContext): Promise<void> {
       } catch (err) {
         if (err instanceof OperationCancelled || err instanceof SimulatedCrash) throw err;
         ctx.log.warn({ err, operationId: ctx.operation.id }, 'sync users: a user could not be applied');
-        ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: 'failed', label: d.label, reason: 'Tandem could not save this user.' });
+        ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: 'failed', label: d.label, reason: tandemSaveProblem('user', 'run Sync users again') });
       }
       ctx.progress({ done: i + 1 });
     }

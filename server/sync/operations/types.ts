@@ -83,6 +83,11 @@ export interface Preview {
   durationMs: number;
   /** Anything else the admin should know before confirming, in plain words. */
   notes: string[];
+  /**
+   * The continuous sync was paused (the Sync tab's pause) when the preview was read: the run still
+   * goes ahead once confirmed (nothing in it waits for the loop), and the dialog says so.
+   */
+  syncPaused?: boolean;
 }
 
 export const SAMPLE_SIZE = 20;
@@ -111,7 +116,24 @@ export interface Progress {
    */
   waitingFor?: 'daily' | 'rate_limited' | 'token' | null;
   waitingUntil?: string | null;
+  /**
+   * A finished run's failed and skipped records grouped by their recorded reason, the largest
+   * groups first (REASON_GROUPS at most of each): what the panel says about them at a glance.
+   */
+  reasons?: Record<'failed' | 'skipped', ReasonGroup[]>;
 }
+
+/** Records of one outcome that share a reason. */
+export interface ReasonGroup {
+  reason: string;
+  count: number;
+  entity: 'contact' | 'user';
+  /** The record's name when the group is that one record (null for a larger group). */
+  label: string | null;
+}
+
+/** Reason groups a finished run keeps of each outcome; the records themselves list every one. */
+export const REASON_GROUPS = 3;
 
 /** One record's outcome in a run, written through `RunContext.record`. */
 export interface ItemInput {
