@@ -112,55 +112,12 @@ function pendingByKind(db: Db, locationId: string): { pendingOutboundNew: number
  */
 export type PendingKind = 'new' | 'edit' | 'fill';
 
-export interface PendingOfKind {
-  count: number;
-  /** The most recently changed of them, newest first, at most the sample asked for. */
-  contactIds: string[];
-}
-
-/** What sending a row does (PendingKind), in SQL: the kind the preview counts and the save checks alike. */
+/** What sending a row does (PendingKind), in SQL: the kind the preview describes and the save checks alike. */
 const pendingKind = sql<PendingKind>`case when ${contactLinks.contactId} is null or ${contactLinks.remoteDeletedAt} is not null then 'new' when ${outboxTable.kind} = 'fill' then 'fill' else 'edit' end`;
 
 /** The location's rows of live contacts whose change waits to go out (deletions are never held). */
 const pendingOfLiveContacts = (locationId: string) =>
   and(eq(outboxTable.locationId, locationId), eq(outboxTable.status, 'pending'), ne(outboxTable.kind, 'archive'), isNull(contacts.archivedAt));
-
-/**
- * The location's live contacts whose changes wait to go out (pending; deletions are never held),
- * by kind: how many, and a sample of the latest. Archived contacts and rows of contacts no longer
- * in Tandem are left out: sending them creates and edits nothing. Which kinds a setting holds back
- * is server/sync/release-preview.ts's to say.
- */
-export function pendingOutboundOfKinds(db: Db, locationId: string, sample: number): Record<PendingKind, PendingOfKind> {
-  const where = pendingOfLiveContacts(locationId);
-  const counts = db
-    .select({ kind: pendingKind, n: count() })
-    .from(outboxTable)
-    .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
-    .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
-    .where(where)
-    .groupBy(pendingKind)
-    .all();
-  const result = {} as Record<PendingKind, PendingOfKind>;
-  for (const k of ['new', 'edit', 'fill'] as const) {
-    const n = counts.find((r) => r.kind === k)?.n ?? 0;
-    const contactIds =
-      n === 0 || sample <= 0
-        ? []
-        : db
-            .select({ contactId: outboxTable.contactId })
-            .from(outboxTable)
-            .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
-            .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
-            .where(and(where, sql`${pendingKind} = ${k}`))
-            .orderBy(desc(outboxTable.updatedAt), desc(outboxTable.id))
-            .limit(sample)
-            .all()
-            .map((r) => r.contactId);
-    result[k] = { count: n, contactIds };
-  }
-  return result;
-}
 
 /** One waiting change as the release preview's fingerprint sees it. */
 export interface PendingChange {
@@ -173,8 +130,9 @@ export interface PendingChange {
 }
 
 /**
- * Every change of `kinds` that pendingOutboundOfKinds counts (the same rows), oldest row first: what
- * a release sends, for the preview to fingerprint and the save to check it against.
+ * Every change of `kinds` waiting to go out for live contacts (deletions are never held; archived
+ * contacts and rows of contacts no longer in Tandem send nothing), oldest row first: what a release
+ * sends, for the preview to describe and fingerprint and the save to check it against.
  */
 export function pendingChangesOfKinds(db: Db, locationId: string, kinds: readonly PendingKind[]): PendingChange[] {
   if (kinds.length === 0) return [];

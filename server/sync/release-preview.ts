@@ -3,6 +3,8 @@
 // shows it before such a save. An edit is described against the ledger (HighLevel's values as
 // Tandem last synced them) by the merge the push itself runs, so the fields listed are those the
 // push sends, unless HighLevel changed the same field since (then the more recent change wins).
+// A change HighLevel will refuse as a duplicate (its email or phone is already on another Tandem
+// contact's HighLevel contact, held-elsewhere.ts) is counted apart, not as created or sent.
 // The preview carries a fingerprint of what it describes, and a save that confirms it is refused
 // when what it would send is no longer that (server/routes/panel-sync.ts).
 import { createHash } from 'node:crypto';
@@ -11,9 +13,10 @@ import { getContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import type { Direction } from '../../db/schema.ts';
 import { settingsRevision } from '../../db/sync-settings.ts';
-import { pendingChangesOfKinds, pendingOutboundOfKinds, type PendingChange, type PendingKind, type PendingOfKind } from '../../db/sync-status.ts';
+import { pendingChangesOfKinds, type PendingChange, type PendingKind } from '../../db/sync-status.ts';
 import { getUser } from '../../db/users.ts';
 import { SCALAR_FIELDS, applyTags, contactLabel, type ContactFields } from './contact-model.ts';
+import { emailKey, holdsElsewhere, LedgerKeys, phoneKey } from './held-elsewhere.ts';
 import { mergeContact, mergeFill, type MergeResult, type Sendable } from './merge.ts';
 import { sendableIn } from './outbound.ts';
 import type { FieldChange } from './operations/types.ts';
@@ -37,11 +40,33 @@ export interface ReleasedGroup {
   samples: ReleasedContact[];
 }
 
+/**
+ * One contact of the sample whose held change HighLevel will refuse: its email or phone is already
+ * on the HighLevel contact of another Tandem contact.
+ */
+export interface RefusedContact {
+  contactId: string;
+  label: string;
+  /** What is refused: its creation in HighLevel (or link to a contact there), or an edit. */
+  change: 'create' | 'edit';
+  field: 'email' | 'phone';
+  /** The other Tandem contact, by its name (or email, phone). */
+  holder: string;
+}
+
+export interface RefusedGroup {
+  count: number;
+  /** The most recently changed, at most RELEASE_SAMPLE_SIZE. */
+  samples: RefusedContact[];
+}
+
 export interface ReleasePreview {
   /** Contacts not in HighLevel that go there: created, or linked to one with the same email or phone. */
   created: ReleasedGroup;
   /** Contacts in both whose held edits go to HighLevel. */
   updated: ReleasedGroup;
+  /** Contacts whose creation or edit is sent and refused by HighLevel as a duplicate: in neither group above. */
+  refused: RefusedGroup;
   /**
    * What the preview describes, opaque (releaseFingerprint): a save sent with it is refused when
    * saving would send anything else, or the settings changed since.
@@ -99,16 +124,110 @@ function releasedKinds(released: ReturnType<typeof releasedBy>): PendingKind[] {
 }
 
 /**
- * A release's fingerprint: the settings revision it starts from, the switch, and each change it
- * sends (its outbox row, contact, kind and when it was last queued, which every Tandem-side write
- * of the contact moves on). Changes from HighLevel are not in it: they are not held, and where one
- * meets a released edit the more recent change wins, as the dialog says. Pure.
+ * A release's fingerprint: the settings revision it starts from, the switch, each change it sends
+ * (its outbox row, contact, kind and when it was last queued, which every Tandem-side write of the
+ * contact moves on) and each that HighLevel will refuse, with the contact whose email or phone it
+ * meets (it changes with that contact, archived or edited, and not with the refused one's row).
+ * Changes from HighLevel are not in it: they are not held, and where one meets a released edit the
+ * more recent change wins, as the dialog says. Pure.
  */
-export function fingerprintOf(input: { revision: number; from: Directions; to: Directions; changes: readonly PendingChange[] }): string {
+export function fingerprintOf(input: { revision: number; from: Directions; to: Directions; changes: readonly PendingChange[]; refusals?: readonly Refusal[] }): string {
   const { revision, from, to, changes } = input;
   const hash = createHash('sha256').update(JSON.stringify(['release', revision, from.creationDirection, from.updateDirection, to.creationDirection, to.updateDirection]));
   for (const c of changes) hash.update(`\n${JSON.stringify([c.rowId, c.contactId, c.kind, c.queuedAt])}`);
+  for (const r of input.refusals ?? []) hash.update(`\n${JSON.stringify(['refused', r.contactId, r.change, r.field, r.holderId])}`);
   return hash.digest('hex');
+}
+
+/** A released change HighLevel will refuse as a duplicate: whose, and the contact holding its email or phone. */
+export interface Refusal {
+  contactId: string;
+  change: 'create' | 'edit';
+  field: 'email' | 'phone';
+  holderId: string;
+}
+
+/** What saving `to` over `from` sends (oldest row first), and which of it HighLevel refuses. Reads only. */
+function releaseOf(db: Db, locationId: string, from: Directions, to: Directions) {
+  const released = releasedBy(from, to);
+  const changes = pendingChangesOfKinds(db, locationId, releasedKinds(released));
+  const sendable = sendableIn(db, locationId);
+  const refusals = refusalsIn(db, locationId, released, changes, sendable);
+  const fingerprint = fingerprintOf({ revision: settingsRevision(db, locationId), from, to, changes, refusals: [...refusals.values()] });
+  return { released, changes, sendable, refusals, fingerprint };
+}
+
+/**
+ * The released changes HighLevel will refuse as duplicates, predicted as the push meets them: in
+ * the order it sends them (oldest row first), from what HighLevel holds as far as Tandem knows (the
+ * ledger; a contact HighLevel has that no Tandem contact is linked to is not known), each change
+ * moving what the next one meets. A contact of HighLevel only, unknown here, can still make the
+ * push link or refuse otherwise; and a location that allows duplicates takes them all.
+ */
+function refusalsIn(db: Db, locationId: string, released: ReturnType<typeof releasedBy>, changes: readonly PendingChange[], sendable: Sendable | undefined): Map<string, Refusal> {
+  const refused = new Map<string, Refusal>();
+  if (changes.length === 0) return refused;
+  const ledger = new LedgerKeys(db, locationId);
+  const contacts = new Map(changes.flatMap((c) => {
+    const contact = getContact(db, locationId, c.contactId);
+    return contact ? [[c.contactId, contact] as const] : [];
+  }));
+  // The holders of the new contacts' emails and phones, in one batch rather than a query each.
+  const created = changes.flatMap((c) => (c.kind === 'new' && contacts.has(c.contactId) ? [contacts.get(c.contactId)!] : []));
+  ledger.prefetch(
+    { emails: created.flatMap((c) => (c.fields.email ? [c.fields.email] : [])), phones: created.flatMap((c) => (c.fields.phone ? [c.fields.phone] : [])) },
+    new Set(created.map((c) => c.id)),
+  );
+  for (const change of changes) {
+    const contact = contacts.get(change.contactId);
+    if (!contact) continue;
+    let refusal: Refusal | undefined;
+    if (change.kind === 'new') refusal = refusedCreate(ledger, contact.id, contact.fields);
+    else {
+      const link = getLinkByContact(db, locationId, contact.id);
+      const release = change.kind === 'fill' ? released.fills : 'merge';
+      if (link && release) refusal = refusedEdit(ledger, contact.id, link.base, contact.fields, release, sendable);
+    }
+    if (refusal) refused.set(contact.id, refusal);
+  }
+  return refused;
+}
+
+/**
+ * As the push (outbound-contact.ts pushNew): HighLevel's contact with the same email, else the same
+ * phone; another live Tandem contact's is refused, else the contact is created (or linked to a
+ * contact HighLevel has alone, or one an archived Tandem contact leaves: not looked up, see LedgerKeys).
+ */
+function refusedCreate(ledger: LedgerKeys, contactId: string, fields: ContactFields): Refusal | undefined {
+  const { email, phone } = fields;
+  for (const [field, value] of [['email', email], ['phone', phone]] as const) {
+    const found = value ? ledger.holder(field, value) : undefined;
+    if (found && holdsElsewhere(found, contactId)) return { contactId, change: 'create', field, holderId: found.contactId };
+  }
+  ledger.take({ contactId, archivedAt: null, email: emailKey(email), phone: phoneKey(phone) });
+  return undefined;
+}
+
+/**
+ * An edit sends its email or phone in a PUT, which HighLevel refuses when another of its contacts
+ * holds the value, whoever that is in Tandem (an archived contact's is still there); the whole edit
+ * then fails. Sent, the contact's HighLevel contact holds the new values instead of the old.
+ */
+function refusedEdit(ledger: LedgerKeys, contactId: string, base: ContactFields, local: ContactFields, release: Release, sendable: Sendable | undefined): Refusal | undefined {
+  // Neither changes (as HighLevel compares them): nothing to check, and no merge to run.
+  if (emailKey(local.email) === emailKey(base.email) && phoneKey(local.phone) === phoneKey(base.phone)) return undefined;
+  const sent = releasedChanges(base, local, release, sendable).filter((c): c is FieldChange & { field: 'email' | 'phone' } => c.field === 'email' || c.field === 'phone');
+  const keyOf = (field: 'email' | 'phone', v: unknown) => (typeof v !== 'string' ? null : field === 'email' ? emailKey(v) : phoneKey(v));
+  for (const c of sent) {
+    if (typeof c.to !== 'string' || keyOf(c.field, c.to) === keyOf(c.field, c.from)) continue;
+    const other = ledger.holder(c.field, c.to, true);
+    if (other && other.contactId !== contactId) return { contactId, change: 'edit', field: c.field, holderId: other.contactId };
+  }
+  for (const c of sent) ledger.drop(keyOf(c.field, c.from), contactId);
+  const keys = { email: emailKey(base.email), phone: phoneKey(base.phone) };
+  for (const c of sent) keys[c.field] = keyOf(c.field, c.to);
+  ledger.take({ contactId, archivedAt: null, ...keys });
+  return undefined;
 }
 
 /**
@@ -116,8 +235,7 @@ export function fingerprintOf(input: { revision: number; from: Directions; to: D
  * run it in the transaction of whatever it is compared with or shown beside.
  */
 export function releaseFingerprint(db: Db, locationId: string, from: Directions, to: Directions): string {
-  const changes = pendingChangesOfKinds(db, locationId, releasedKinds(releasedBy(from, to)));
-  return fingerprintOf({ revision: settingsRevision(db, locationId), from, to, changes });
+  return releaseOf(db, locationId, from, to).fingerprint;
 }
 
 /**
@@ -125,13 +243,13 @@ export function releaseFingerprint(db: Db, locationId: string, from: Directions,
  * it in one transaction with the read of `from`, so its counts and fingerprint describe one moment.
  */
 export function releasePreview(db: Db, locationId: string, from: Directions, to: Directions): ReleasePreview {
-  const fingerprint = releaseFingerprint(db, locationId, from, to);
-  const released = releasedBy(from, to);
-  if (!released.created && !released.edits && !released.fills) return { created: none(), updated: none(), fingerprint };
-  const pending = pendingOutboundOfKinds(db, locationId, RELEASE_SAMPLE_SIZE);
-  // As outbound.ts's pass: once the location's custom fields are listed, only theirs are sent.
-  const sendable = sendableIn(db, locationId);
+  const { released, changes, sendable, refusals, fingerprint } = releaseOf(db, locationId, from, to);
+  if (changes.length === 0) return { created: none(), updated: none(), refused: none(), fingerprint };
   const owner = (id: unknown) => (typeof id === 'string' ? (getUser(db, locationId, id)?.name ?? 'a user no longer in Tandem') : id);
+  const labelOf = (contactId: string) => {
+    const contact = getContact(db, locationId, contactId);
+    return contact ? contactLabel(contact.fields, 'An unnamed contact') : 'a contact no longer in Tandem';
+  };
 
   const sample = (contactId: string, release: Release | null): ReleasedContact | undefined => {
     const contact = getContact(db, locationId, contactId);
@@ -146,22 +264,32 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
     // Nothing left to send (changed back since): it goes out as nothing, and is no example.
     return changes.length ? { contactId, label, changes } : undefined;
   };
-  const group = (parts: Array<{ of: PendingOfKind; release: Release | null }>): ReleasedGroup => ({
-    count: parts.reduce((n, p) => n + p.of.count, 0),
-    samples: parts
-      .flatMap((p) => p.of.contactIds.map((id) => sample(id, p.release)))
-      .filter((s): s is ReleasedContact => s !== undefined)
-      .slice(0, RELEASE_SAMPLE_SIZE),
-  });
+  /** The most recently changed first (as the outbox's latest write of each). */
+  const latest = [...changes].sort((a, b) => b.queuedAt - a.queuedAt || b.rowId - a.rowId);
+  const group = (of: PendingChange[], release: (c: PendingChange) => Release | null): ReleasedGroup => {
+    const samples: ReleasedContact[] = [];
+    for (const c of of) {
+      if (samples.length === RELEASE_SAMPLE_SIZE) break;
+      const s = sample(c.contactId, release(c));
+      if (s) samples.push(s);
+    }
+    return { count: of.length, samples };
+  };
+  const sent = latest.filter((c) => !refusals.has(c.contactId));
+  const refused = latest.filter((c) => refusals.has(c.contactId));
 
   return {
-    created: released.created ? group([{ of: pending.new, release: null }]) : none(),
-    updated: group([
-      ...(released.edits ? [{ of: pending.edit, release: 'merge' as const }] : []),
-      ...(released.fills ? [{ of: pending.fill, release: released.fills }] : []),
-    ]),
+    created: group(sent.filter((c) => c.kind === 'new'), () => null),
+    updated: group(sent.filter((c) => c.kind !== 'new'), (c) => (c.kind === 'fill' ? released.fills : 'merge')),
+    refused: {
+      count: refused.length,
+      samples: refused.slice(0, RELEASE_SAMPLE_SIZE).map((c) => {
+        const r = refusals.get(c.contactId)!;
+        return { contactId: r.contactId, label: labelOf(r.contactId), change: r.change, field: r.field, holder: labelOf(r.holderId) };
+      }),
+    },
     fingerprint,
   };
 }
 
-const none = (): ReleasedGroup => ({ count: 0, samples: [] });
+const none = <T>(): { count: number; samples: T[] } => ({ count: 0, samples: [] });

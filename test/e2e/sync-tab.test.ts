@@ -13,17 +13,20 @@
 // fails says so and saves nothing until Retry reads it. What goes out is what the dialog shows: an
 // edit held through the REST API while it is open is shown (the save confirming the older preview
 // is refused) before both go, the dialog reads it again at each refresh without moving focus, and
-// says so when another admin saved the same settings meanwhile. When the settings and the one-time
-// operations both fail to load for the same reason, the tab says so once, with one Retry for both.
+// says so when another admin saved the same settings meanwhile. A held contact HighLevel will refuse
+// (its email is on the HighLevel contact of another Tandem contact) is listed apart, naming that
+// contact, and not counted as created. When the settings and the one-time operations both fail to
+// load for the same reason, the tab says so once, with one Retry for both.
 import { existsSync, mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Page, Route } from 'playwright-core';
-import { listRecentContacts, updateContact } from '../../db/contacts.ts';
+import { archiveContact, createContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { customFieldList } from '../../db/custom-fields.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
 import { getSyncSettings, updateSyncSettings } from '../../db/sync-settings.ts';
+import { contactLabel, emptyContact } from '../../server/sync/contact-model.ts';
 import { call, until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -388,6 +391,8 @@ describe('the status strip', () => {
     const location = demoLocation().id;
     const now = Date.now();
     enqueueOutbox(db, location, 'e2e-contact-1', 'upsert', now);
+    // The refused one is a live contact: the strip counts what the Contacts tab's Refused filter lists.
+    createContact(db, { locationId: location, id: 'e2e-contact-2', fields: { ...emptyContact(), firstName: 'Rae', lastName: 'Refused' }, now, origin: 'remote' });
     enqueueOutbox(db, location, 'e2e-contact-2', 'upsert', now);
     failOutbox(db, getOutbox(db, location, 'e2e-contact-2')!, { error: 'HighLevel refused the phone number “12”', nextAttemptAt: now, permanent: true });
     updateSyncState(db, location, { lastError: 'HighLevel answered 429: too many requests' }, now + 1000);
@@ -692,6 +697,48 @@ describe('a save that sends held work', () => {
     expect(getSyncSettings(db, location).updateDirection).toBe('inbound');
     await page.close();
     restore({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
+  });
+
+  it('lists apart the held contacts HighLevel will refuse, naming the contact whose email they share; Cancel sends nothing', async () => {
+    const M2_SHOTS = '.scratch/m2';
+    mkdirSync(M2_SHOTS, { recursive: true });
+    restore({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
+    const { page, panel, db, location } = await openAsAdmin();
+    // Contact creation Inbound (no dialog: nothing goes out), set through the panel so the loop holds what follows.
+    await radio(panel, 'creation', 'Inbound').check();
+    await panel.getByTestId('sync-save').click();
+    await panel.getByTestId('sync-save-status').getByText('Settings saved. Tandem syncs with them from now on.').waitFor();
+    const holder = await until(
+      () => listRecentContacts(db, location, { limit: 50 }).contacts.find((c) => c.fields.firstName && c.fields.email && getLinkByContact(db, location, c.id)?.base.email === c.fields.email),
+      'a linked demo contact with an email',
+      30_000,
+    );
+    const now = Date.now();
+    const fresh = createContact(db, { locationId: location, fields: { ...emptyContact(), firstName: 'Nina', lastName: 'New', email: `nina.${now}@tandem.example` }, now, origin: 'local' });
+    const refused = createContact(db, { locationId: location, fields: { ...emptyContact(), firstName: 'Rita', lastName: 'Refused', email: holder.fields.email }, now: now + 1, origin: 'local' });
+    try {
+      await radio(panel, 'creation', 'Bi-directional').check();
+      await panel.getByTestId('sync-save').click();
+      const dialog = panel.getByTestId('sync-release');
+      await dialog.getByTestId('sync-release-refused-count').waitFor();
+      expect(await dialog.getByTestId('sync-release-created-count').innerText()).toBe('1 new contact will be created in HighLevel.');
+      expect(await dialog.getByTestId('sync-release-refused-count').innerText()).toBe('1 contact will be refused: its email or phone is already on another contact in HighLevel.');
+      expect(await dialog.getByTestId('sync-release-created').innerText()).toContain('Nina New');
+      expect(await dialog.getByTestId('sync-release-created').innerText()).not.toContain('Rita Refused');
+      expect((await dialog.getByTestId('sync-release-refused-contact').allInnerTexts()).map((t) => t.replace(/\s+/g, ' '))).toEqual([
+        `Rita Refused Not created: its email is already on the HighLevel contact linked to ${contactLabel(holder.fields, '')}.`,
+      ]);
+      expect(await dialog.getByTestId('sync-release-confirm').innerText()).toBe('Save and send');
+      await page.screenshot({ path: `${M2_SHOTS}/release-refused.png` });
+      await dialog.getByTestId('sync-release-cancel').click();
+      await dialog.waitFor({ state: 'hidden' });
+      expect(getSyncSettings(db, location).creationDirection).toBe('inbound');
+      expect(getLinkByContact(db, location, refused.id)).toBeUndefined();
+    } finally {
+      for (const c of [fresh, refused]) archiveContact(db, { locationId: location, id: c.id, now: Date.now(), origin: 'local' });
+      await page.close();
+      restore({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
+    }
   });
 });
 

@@ -13,7 +13,7 @@ import { syncStatus } from '../../db/sync-status.ts';
 import { createUser } from '../../db/users.ts';
 import { upsertHighLevelUsers } from '../../db/highlevel-users.ts';
 import type { ContactDoc } from '../../emulator/state.ts';
-import { emptyContact } from '../../server/sync/contact-model.ts';
+import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
 import type { OperationsOptions } from '../../server/sync/operations/runner.ts';
 import { finishDoc } from '../../emulator/contact-model.ts';
 import { control, until } from '../helpers/emulator.ts';
@@ -336,6 +336,35 @@ describe('Push contacts', () => {
     expect(p.preview.counts.highlevel.skipped).toBe(1);
     expect(p.preview.notes.join(' ')).toContain('1 contact has the email or phone of another Tandem contact that HighLevel already holds');
     expect(p.preview.notes.join(' ')).not.toContain('deleted in HighLevel');
+  });
+
+  it('counts as skipped, as the run does, a contact whose email or phone is on the HighLevel contact of a Tandem contact archived since, or of another contact of the push', async () => {
+    // QA: the preview said "created" and the run "skipped": HighLevel refuses the create as a
+    // duplicate of a contact still linked to the archived Tandem contact.
+    const w = await world();
+    const loc = w.location.id;
+    const [byEmail, byPhone, kept] = seedSynced(w, 3);
+    for (const s of [byEmail!, byPhone!]) archiveContact(w.db, { locationId: loc, id: s.contact.id, now: w.clock.now(), origin: 'remote' });
+    const mk = (f: Partial<ContactFields>) => createTandemContact(w.db, { locationId: loc, fields: { ...emptyContact(), ...f }, now: w.clock.now(), origin: 'remote' });
+    const sameEmail = mk({ firstName: 'Same Email', email: byEmail!.contact.fields.email!.toUpperCase() });
+    const samePhone = mk({ firstName: 'Same Phone', email: 'same.phone@tandem.example', phone: byPhone!.contact.fields.phone });
+    // Two new contacts with one email: the first is created, the second would be its duplicate.
+    mk({ firstName: 'Twin', email: 'twin@tandem.example' });
+    mk({ firstName: 'Twin Again', email: 'twin@tandem.example' });
+
+    const p = await previewOf(w, 'push');
+    expect(p.preview.counts.highlevel).toMatchObject({ created: 1, skipped: 3, unchanged: 1, updated: 0 });
+    const r = await confirmAndSettle(w, p.row.id);
+    expect(r.row.status).toBe('completed');
+    expect(r.progress.counts).toEqual(p.preview.counts);
+    expect(r.requests).toBe(p.preview.requests);
+    const items = listItems(w.db, r.row.id, { limit: 10 });
+    const archivedName = `${byEmail!.contact.fields.firstName} ${byEmail!.contact.fields.lastName}`;
+    expect(items.find((i) => i.key === sameEmail.id)).toMatchObject({ action: 'skipped', reason: expect.stringContaining(`same email as Tandem contact ${archivedName}`) });
+    expect(items.find((i) => i.key === samePhone.id)).toMatchObject({ action: 'skipped', reason: expect.stringMatching(/^same phone as Tandem contact /) });
+    expect(getLinkByContact(w.db, loc, sameEmail.id)).toBeUndefined();
+    expect(getLinkByContact(w.db, loc, kept!.contact.id)!.highlevelId).toBe(kept!.doc.id);
+    expectNoDuplicates(w);
   });
 
   it('T16: killed at each named point, resumed by the sweep after the lease expires: no duplicate in HighLevel, counts exact', async () => {

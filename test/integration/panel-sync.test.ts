@@ -6,7 +6,8 @@
 // says in plain words when HighLevel no longer accepts Tandem, and the location comes from the
 // session only. Before a save that turns a setting Bi-directional, the preview says what it would
 // send at once: the held new contacts and edits, counted and sampled with the fields that change,
-// for admins only, of the session's location only, from a strict query. The preview carries a
+// for admins only, of the session's location only, from a strict query; a held contact HighLevel
+// will refuse as a duplicate of another Tandem contact's is counted apart. The preview carries a
 // fingerprint of what it describes; a save that carries one goes through only while saving sends
 // exactly that (409 release_changed otherwise, saving nothing).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -256,6 +257,8 @@ describe('status strip', () => {
     await api('POST', '/api/panel/sync/pause', token);
     const now = Date.now();
     const later = now + 3_600_000;
+    // The refused one is a live contact (the strip counts what the Contacts tab's Refused filter lists).
+    createContact(t.db, { locationId: A.id, id: 'c-failed', fields: { ...emptyContact(), firstName: 'Fay', lastName: 'Refused' }, now, origin: 'remote' });
     for (const contactId of ['c-pending-1', 'c-pending-2', 'c-failed']) enqueueOutbox(t.db, A.id, contactId, 'upsert', now);
     // Not due for an hour: still pending, whatever runs meanwhile.
     for (const contactId of ['c-pending-1', 'c-pending-2']) {
@@ -558,6 +561,31 @@ describe('the preview of a save that sends held work', () => {
       }
       expect(snapshot()).toEqual(before);
     });
+  });
+
+  it('counts apart the held contacts HighLevel will refuse as duplicates, naming the other contact; a save confirming it is refused once that changes', async () => {
+    const now = Date.now();
+    // In both systems: Hana. Then, new in Tandem with Hana's email: HighLevel holds it on Hana's contact.
+    const hana = createContact(t.db, { locationId: A.id, id: 'c-holder', fields: fields({ firstName: 'Hana', lastName: 'Holder', email: 'hana@alpha.example' }), now, origin: 'remote' });
+    upsertLink(t.db, { locationId: A.id, contactId: hana.id, highlevelId: 'hl-c-holder', base: hana.fields, now });
+    createContact(t.db, { locationId: A.id, id: 'c-refused', fields: fields({ firstName: 'Rita', lastName: 'Refused', email: 'HANA@alpha.example' }), now: now + 1, origin: 'local' });
+    try {
+      const shown = (await preview(tokenA, 'bidirectional', 'inbound')).body;
+      expect(shown.created).toEqual({ count: 1, samples: [{ contactId: 'c-held-new', label: 'Nora New', changes: [] }] });
+      expect(shown.refused).toEqual({ count: 1, samples: [{ contactId: 'c-refused', label: 'Rita Refused', change: 'create', field: 'email', holder: 'Hana Holder' }] });
+
+      // Hana archived meanwhile: Rita would take her HighLevel contact over instead of being refused.
+      archiveContact(t.db, { locationId: A.id, id: 'c-holder', now: Date.now(), origin: 'local' });
+      const refused = await api('PUT', '/api/panel/sync/settings', tokenA, { creationDirection: 'bidirectional', revision: shown.settings.revision, fingerprint: shown.fingerprint });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe('release_changed');
+      expect(getSyncSettings(t.db, A.id).creationDirection).toBe('inbound');
+      const now2 = (await preview(tokenA, 'bidirectional', 'inbound')).body;
+      expect(now2.created.count).toBe(2);
+      expect(now2.refused).toEqual({ count: 0, samples: [] });
+    } finally {
+      archiveContact(t.db, { locationId: A.id, id: 'c-refused', now: Date.now(), origin: 'local' });
+    }
   });
 });
 

@@ -1,8 +1,8 @@
 // The words of the dialog a save that releases held work opens (web/lib/sync-copy.ts).
 import { describe, expect, it } from 'vitest';
 import {
-  RELEASE_SETTLED, RELEASE_SETTLED_NOTICE, RELEASE_SETTLED_TITLE, changeField, changeValue, moreThanShown, releaseAnnouncement, releaseChanged, releaseCheckFailed, releaseCreatedLine, releaseLead,
-  releaseUpdatedLine, savedNotice,
+  RELEASE_REFUSED_NOTE, RELEASE_SETTLED, RELEASE_SETTLED_NOTICE, RELEASE_SETTLED_TITLE, changeField, changeValue, moreThanShown, refusedReason, releaseAnnouncement, releaseChanged, releaseCheckFailed,
+  releaseCreatedLine, releaseLead, releaseRefusedLine, releaseUpdatedLine, savedNotice,
 } from '../../web/lib/sync-copy.ts';
 
 const group = (count: number) => ({ count, samples: [] });
@@ -49,6 +49,20 @@ describe('the release dialog', () => {
     expect(releaseAnnouncement({ created: group(0), updated: group(0) })).toMatch(/^Nothing is waiting to go to HighLevel now/);
   });
 
+  it('says apart, naming the other contact, what HighLevel will refuse because its email or phone is already on another contact there', () => {
+    expect(releaseRefusedLine(1)).toBe('1 contact will be refused: its email or phone is already on another contact in HighLevel.');
+    expect(releaseRefusedLine(3)).toBe('3 contacts will be refused: their email or phone is already on another contact in HighLevel.');
+    expect(refusedReason({ change: 'create', field: 'email', holder: 'Ben Ortiz' })).toBe('Not created: its email is already on the HighLevel contact linked to Ben Ortiz.');
+    expect(refusedReason({ change: 'edit', field: 'phone', holder: 'Archie' })).toBe('Edit not sent: its new phone is already on the HighLevel contact linked to Archie.');
+    expect(RELEASE_REFUSED_NOTE).toMatch(/unless the location allows duplicates/);
+    expect(RELEASE_REFUSED_NOTE).toMatch(/change its email or phone/);
+    expect(releaseAnnouncement({ created: group(2), updated: group(0), refused: group(1) })).toBe(
+      '2 new contacts will be created in HighLevel. 1 contact will be refused: its email or phone is already on another contact in HighLevel. Save and send is available; Cancel keeps your changes unsaved.',
+    );
+    // Only refused contacts: still said, not "nothing is waiting".
+    expect(releaseAnnouncement({ created: group(0), updated: group(0), refused: group(1) })).toMatch(/^1 contact will be refused/);
+  });
+
   it('says a failed check saved nothing, and a save that sent held work says so', () => {
     expect(releaseCheckFailed('Tandem could not be reached')).toBe(
       'Tandem could not check what saving would send to HighLevel: Tandem could not be reached. Nothing is saved. Retry, or cancel to keep your changes unsaved.',
@@ -69,6 +83,11 @@ describe('the release dialog', () => {
     expect(releaseChanged(preview(1, 3), preview(0, 0))).toBe('What goes out changed since this was shown: nothing is held back any more.');
     // As many as before, but not what was shown (a contact edited again): no count to tell.
     expect(releaseChanged(preview(1, 3), preview(1, 3))).toBe('What goes out changed since this was shown. Check it again before sending.');
+    // A contact refused now created (the other contact was archived meanwhile), and the reverse.
+    const refusing = (created: number, refused: number) => ({ created: group(created), updated: group(0), refused: group(refused) });
+    expect(releaseChanged(refusing(1, 1), refusing(2, 0))).toBe('What goes out changed since this was shown: 1 more new contact and 1 fewer contact refused.');
+    expect(releaseChanged(refusing(2, 0), refusing(1, 2))).toBe('What goes out changed since this was shown: 1 fewer new contact and 2 more contacts refused.');
+    expect(releaseChanged(refusing(1, 0), refusing(0, 1))).not.toMatch(/nothing is held back/);
     // Said after Save and send was refused for it.
     expect(releaseChanged(preview(0, 1), preview(0, 2), true)).toBe('What goes out changed since this was shown: 1 more edit. Nothing was saved or sent yet.');
   });

@@ -96,4 +96,14 @@ describe('fingerprintOf', () => {
       expect(fingerprintOf(other), JSON.stringify(other)).not.toBe(fingerprint);
     }
   });
+
+  it('differs when what HighLevel will refuse differs: another refusal, another contact holding the email or phone, another field', () => {
+    const refusal = { contactId: 'c1', change: 'create' as const, field: 'email' as const, holderId: 'ben' };
+    const refusing = { ...release, refusals: [refusal] };
+    expect(fingerprintOf(refusing)).not.toBe(fingerprintOf(release));
+    expect(fingerprintOf({ ...release, refusals: [] })).toBe(fingerprintOf(release));
+    for (const other of [{ ...refusal, holderId: 'cleo' }, { ...refusal, field: 'phone' as const }, { ...refusal, contactId: 'c2' }, { ...refusal, change: 'edit' as const }]) {
+      expect(fingerprintOf({ ...release, refusals: [other] }), JSON.stringify(other)).not.toBe(fingerprintOf(refusing));
+    }
+  });
 });

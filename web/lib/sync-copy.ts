@@ -116,6 +116,20 @@ export function releaseUpdatedLine(n: number): string {
   return `Edits of ${plural(n, 'contact')} will be sent to HighLevel.`;
 }
 
+/** "2 contacts will be refused: their email or phone is already on another contact in HighLevel." */
+export function releaseRefusedLine(n: number): string {
+  return `${plural(n, 'contact')} will be refused: ${verb(n, 'its', 'their')} email or phone is already on another contact in HighLevel.`;
+}
+
+/** One refused contact of the sample: "Not created: its email is already on the HighLevel contact linked to Ben Ortiz." */
+export function refusedReason(s: Pick<ReleasePreviewView['refused']['samples'][number], 'change' | 'field' | 'holder'>): string {
+  const what = s.change === 'create' ? 'Not created' : 'Edit not sent';
+  return `${what}: its ${s.change === 'edit' ? 'new ' : ''}${s.field} is already on the HighLevel contact linked to ${s.holder}.`;
+}
+
+export const RELEASE_REFUSED_NOTE =
+  'HighLevel refuses a second contact with the same email or phone, unless the location allows duplicates. Tandem still tries these and marks each one refused. To send one, change its email or phone in Tandem.';
+
 export const RELEASE_CREATED_NOTE = 'A contact HighLevel already has with the same email or phone is linked to it instead, and only its empty fields are filled.';
 export const RELEASE_UPDATED_NOTE = 'Tandem’s values replace HighLevel’s in these fields. Where someone changed the same field in HighLevel since, the more recent change wins.';
 export const RELEASE_NOTHING = 'Nothing is waiting to go to HighLevel now: saving changes the settings only.';
@@ -136,11 +150,16 @@ export function changeValue(field: string, value: unknown): string {
   return formatValue(value);
 }
 
+/** What a release preview counts, as the copy reads it (`refused`: absent counts as none). */
+type Counted = Pick<ReleasePreviewView, 'created' | 'updated'> & { refused?: { count: number } };
+
 /** What the dialog's live region says once the preview is on screen. */
-export function releaseAnnouncement(preview: Pick<ReleasePreviewView, 'created' | 'updated'>): string {
+export function releaseAnnouncement(preview: Counted): string {
+  const refused = preview.refused?.count ?? 0;
   const parts = [
     preview.created.count ? releaseCreatedLine(preview.created.count) : '',
     preview.updated.count ? releaseUpdatedLine(preview.updated.count) : '',
+    refused ? releaseRefusedLine(refused) : '',
   ].filter(Boolean);
   if (!parts.length) return `${RELEASE_NOTHING} Save changes is available.`;
   return `${parts.join(' ')} Save and send is available; Cancel keeps your changes unsaved.`;
@@ -155,20 +174,17 @@ export function releaseCheckFailed(message: string): string {
  * Said in the dialog when what saving sends changed since the preview on screen was read (a refresh
  * while it is open, or, `refused`, the save confirming it refused because of it): "What goes out
  * changed since this was shown: 1 more edit." Counts as the dialog's lines count them (contacts
- * created, contacts whose edits go).
+ * created, contacts whose edits go, contacts HighLevel will refuse).
  */
-export function releaseChanged(
-  before: Pick<ReleasePreviewView, 'created' | 'updated'>,
-  after: Pick<ReleasePreviewView, 'created' | 'updated'>,
-  refused = false,
-): string {
+export function releaseChanged(before: Counted, after: Counted, refused = false): string {
   const lead = 'What goes out changed since this was shown';
   const differences = [
     difference(after.created.count - before.created.count, 'new contact', 'new contacts'),
     difference(after.updated.count - before.updated.count, 'edit', 'edits'),
+    difference((after.refused?.count ?? 0) - (before.refused?.count ?? 0), 'contact refused', 'contacts refused'),
   ].filter(Boolean);
   const what =
-    after.created.count + after.updated.count === 0
+    after.created.count + after.updated.count + (after.refused?.count ?? 0) === 0
       ? `${lead}: nothing is held back any more.`
       : differences.length
         ? `${lead}: ${differences.join(' and ')}.`

@@ -6,8 +6,9 @@
 // Tandem contacts not met on the pages: linked ones whose copy was not seen are skipped (deleted in
 // HighLevel: the continuous sync archives them), unlinked ones are matched in memory or created.
 // HighLevel keeps one contact per email or phone: an unlinked contact whose email or phone another
-// contact of the push already holds there is skipped, naming that contact (HeldKeys; after a resume
-// the lookup before a create tells the same), so the preview counts what the run does.
+// contact of the push already holds there, or a contact archived in Tandem whose HighLevel contact
+// is still linked to it, is skipped, naming that contact (HeldKeys; after a resume the lookup
+// before a create tells the same), so the preview counts what the run does.
 //
 // Crash safety, per record: the item is recorded 'pending' with `before` BEFORE the HighLevel write,
 // and the ledger and the item 'done' are committed in one transaction after it. A resumed run meets
@@ -28,6 +29,7 @@ import { getLinkByContact, getLinkByRemote } from '../../../db/links.ts';
 import type { OwnerMap } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { isE164, type ContactFields } from '../contact-model.ts';
+import { emailKey, keysOf, phoneKey } from '../held-elsewhere.ts';
 import { APPLY_SLICE, nextTurn } from '../reconcile.ts';
 import { labelOf, remoteView, type DuplicateOf, type RemoteView } from './push-plan.ts';
 import { sendableIn } from '../outbound.ts';
@@ -69,38 +71,35 @@ class RemoteIndex {
 }
 
 /**
- * The emails and phones HighLevel holds (or will hold once this push wrote them) on the contacts of
- * Tandem contacts met so far, by owner: HighLevel refuses a second contact with one of them (its
- * duplicate rule compares emails case-insensitively and phones by digits), so a second Tandem
- * contact with the same email or phone is skipped, in the preview and the run alike.
+ * The emails and phones HighLevel holds (or will hold once this push wrote them) on the contacts
+ * linked to Tandem contacts met so far, by owner: HighLevel refuses a second contact with one of
+ * them (held-elsewhere.ts compares them as its duplicate rule does), so a second Tandem contact with
+ * the same email or phone is skipped, in the preview and the run alike.
  */
 class HeldKeys {
   private held = new Map<string, { contactId: string; label: string }>();
   /** What HighLevel holds after the push: Tandem's value where it has one (empty never clears). */
   hold(contact: Contact, remote: RemoteView | null): void {
-    const owner = { contactId: contact.id, label: labelOf(contact.fields, contact.id) };
-    for (const key of keysOf(contact.fields.email ?? remote?.fields.email ?? null, contact.fields.phone ?? remote?.fields.phone ?? null)) {
-      if (!this.held.has(key)) this.held.set(key, owner);
-    }
+    this.holdKeys({ contactId: contact.id, label: labelOf(contact.fields, contact.id) }, contact.fields.email ?? remote?.fields.email, contact.fields.phone ?? remote?.fields.phone);
+  }
+  /** What HighLevel holds of a contact the push does not write: its own values. */
+  holdAsIs(owner: { contactId: string; label: string }, remote: RemoteView): void {
+    this.holdKeys(owner, remote.fields.email, remote.fields.phone);
+  }
+  private holdKeys(owner: { contactId: string; label: string }, email: string | null | undefined, phone: string | null | undefined): void {
+    for (const key of keysOf(email, phone)) if (!this.held.has(key)) this.held.set(key, owner);
   }
   /** The other contact holding one of the keys `contact` would write to HighLevel (only those that differ from `remote`'s). */
   conflict(contact: Contact, remote: RemoteView | null): DuplicateOf | undefined {
     const { email, phone } = contact.fields;
-    const writesEmail = email !== null && email.trim().toLowerCase() !== (remote?.fields.email ?? '').trim().toLowerCase();
-    const writesPhone = phone !== null && digits(phone) !== digits(remote?.fields.phone ?? '');
+    const writesEmail = emailKey(email) !== emailKey(remote?.fields.email);
+    const writesPhone = phoneKey(phone) !== phoneKey(remote?.fields.phone);
     for (const [field, key] of [['email', writesEmail ? emailKey(email) : null], ['phone', writesPhone ? phoneKey(phone) : null]] as const) {
       const owner = key ? this.held.get(key) : undefined;
       if (owner && owner.contactId !== contact.id) return { ...owner, field };
     }
     return undefined;
   }
-}
-
-const digits = (phone: string) => phone.replace(/\D/g, '');
-const emailKey = (email: string | null) => (email?.trim() ? `e:${email.trim().toLowerCase()}` : null);
-const phoneKey = (phone: string | null) => (phone && digits(phone) ? `p:${digits(phone)}` : null);
-function keysOf(email: string | null, phone: string | null): string[] {
-  return [emailKey(email), phoneKey(phone)].filter((k): k is string => k !== null);
 }
 
 export function cursorOf(doc: SearchedContact): Array<string | number> {
@@ -148,7 +147,13 @@ async function walk(w: Walk): Promise<{ pages: number }> {
           continue;
         }
         const contact = getContact(db, locationId, link.contactId);
-        if (!contact || contact.archivedAt !== null) continue;
+        if (!contact || contact.archivedAt !== null) {
+          // Not pushed, yet still linked: the run's create of a contact with its email or phone is
+          // refused as a duplicate of it (push-record.ts), so the walk skips that contact up front.
+          const owner = { contactId: link.contactId, label: contact ? labelOf(contact.fields, contact.id) : link.contactId };
+          held.holdAsIs(owner, remoteView(doc, w.ownerMap));
+          continue;
+        }
         const remote = remoteView(doc, w.ownerMap);
         held.hold(contact, remote);
         if (w.handled(contact.id)) continue;
