@@ -15,6 +15,7 @@ import {
   SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, isE164, isEmptyPatch,
   type ContactFields, type ContactPatch, type FieldKey,
 } from './contact-model.ts';
+import { liveHolder } from './held-elsewhere.ts';
 import { applyRemote } from './inbound.ts';
 import { linkFill, mergeContact, mergeFill, sendableFields, type MergeResult, type Sendable } from './merge.ts';
 import { findOwnCreate } from './own-create.ts';
@@ -279,18 +280,6 @@ async function findRemote(pass: Pass, contact: Contact, tried?: { since: number 
 /** The contact found, unless another live Tandem contact holds it (read now: links change between passes). */
 function unlinkedElsewhere(pass: Pass, contact: Contact, found: HighLevelContact): HighLevelContact | null {
   return liveHolder(pass.deps.db, pass.locationId, found.id, contact.id) ? null : found;
-}
-
-/**
- * The link by which another Tandem contact that is live holds this HighLevel contact. One archived
- * in Tandem does not count: its HighLevel contact lived on (the deletion was not sent), and a new
- * Tandem contact with its email or phone takes it over (settle moves the link), instead of being
- * refused for good because of a contact no one uses any more.
- */
-function liveHolder(db: Db, locationId: string, highlevelId: string, contactId: string): Link | undefined {
-  const other = getLinkByRemote(db, locationId, highlevelId);
-  if (!other || other.contactId === contactId) return undefined;
-  return getContact(db, locationId, other.contactId)?.archivedAt === null ? other : undefined;
 }
 
 /**

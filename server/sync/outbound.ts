@@ -56,7 +56,8 @@ import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highleve
 import { LocationPausedError, ReauthRequiredError } from '../highlevel/token-provider.ts';
 import { backoffMs } from '../highlevel/token-policy.ts';
 import { plainProblem, refusalReason } from './describe-error.ts';
-import { sameEmail, type ContactFields, type FieldKey } from './contact-model.ts';
+import type { ContactFields, FieldKey } from './contact-model.ts';
+import { emailKey, phoneKey } from './held-elsewhere.ts';
 import { pendingLocal, type Sendable } from './merge.ts';
 import {
   HeldByAnotherError, HolderGoneError, heldAMomentAgo, heldByAnother, pushFill, pushLinked, pushNew, type Outcome, type Pass, type PushMemory,
@@ -300,13 +301,10 @@ function holderMovedOn(pass: Pass, contactId: string, holder: string, field: str
   if (link.remoteDeletedAt !== null) return true;
   const contact = getContact(db, pass.locationId, contactId);
   if (!contact) return false;
-  const email = contact.fields.email !== null && sameEmail(contact.fields.email, link.base.email);
-  const phone = contact.fields.phone !== null && link.base.phone !== null && digits(contact.fields.phone) === digits(link.base.phone);
+  const email = emailKey(contact.fields.email) !== null && emailKey(contact.fields.email) === emailKey(link.base.email);
+  const phone = phoneKey(contact.fields.phone) !== null && phoneKey(contact.fields.phone) === phoneKey(link.base.phone);
   return !(field === 'email' ? email : field === 'phone' ? phone : email || phone);
 }
-
-// HighLevel compares phones by their digits (a + or spaces aside).
-const digits = (phone: string) => phone.replace(/\D/g, '');
 
 /**
  * A row's failure in words for the panel (the log keeps the error itself): what went wrong for a
