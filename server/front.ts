@@ -113,6 +113,7 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   const frontSecret = newFrontSecret();
 
   const writer = createStagedWriter(staged, seqs, (err) => log.error({ err }, 'webhooks not staged; asking HighLevel to redeliver'));
+  const proxy = createProxy({ appPort: () => appPort, agent, frontSecret, log });
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -167,33 +168,6 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
       log.warn({ err, webhookId }, 'could not look the webhook up in the inbox; staging it');
       return false;
     }
-  }
-
-  function proxy(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (appPort === undefined) {
-      res.setHeader('retry-after', '1');
-      return answer(res, 503, errorBody('starting', 'Tandem is starting; try again in a moment.'));
-    }
-    const headers = withoutHopHeaders(req.headers);
-    const peer = req.socket.remoteAddress ?? '';
-    const forwarded = headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${peer}` : peer;
-    // Marks the request as the front's; replaces whatever a client sent under that name.
-    headers[FRONT_SECRET_HEADER] = frontSecret;
-    const upstream = http.request({ host: '127.0.0.1', port: appPort, method: req.method, path: req.url, headers, agent }, (up) => {
-      res.writeHead(up.statusCode ?? 502, withoutHopHeaders(up.headers));
-      up.pipe(res);
-    });
-    upstream.on('error', (err) => {
-      log.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'app thread did not answer');
-      if (!res.headersSent) answer(res, 502, errorBody('bad_gateway', 'Tandem could not answer; please try again.'));
-      else res.destroy();
-    });
-    // A browser that goes away (a progress stream closed) ends the upstream request too.
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
   }
 
   try {
@@ -286,6 +260,49 @@ export async function startFront(options: FrontOptions = {}): Promise<RunningFro
   }
 
   return { ...started, appUrl: `http://127.0.0.1:${appPort}`, databasePath, close };
+}
+
+/**
+ * Passes a request on to the app thread and its answer back (every request but a webhook's): the
+ * client's address appended to X-Forwarded-For, and the front's secret put on (server/security/front-secret.ts).
+ */
+export function createProxy(target: { appPort: () => number | undefined; agent: http.Agent; frontSecret: string; log: Logger }): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const { agent, frontSecret, log } = target;
+  return (req, res) => {
+    const appPort = target.appPort();
+    if (appPort === undefined) {
+      res.setHeader('retry-after', '1');
+      return answer(res, 503, errorBody('starting', 'Tandem is starting; try again in a moment.'));
+    }
+    const headers = withoutHopHeaders(req.headers);
+    const peer = req.socket.remoteAddress ?? '';
+    const forwarded = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${peer}` : peer;
+    // Marks the request as the front's; replaces whatever a client sent under that name.
+    headers[FRONT_SECRET_HEADER] = frontSecret;
+    const upstream = http.request({ host: '127.0.0.1', port: appPort, method: req.method, path: req.url, headers, agent }, (up) => {
+      res.writeHead(up.statusCode ?? 502, withoutHopHeaders(up.headers));
+      up.pipe(res);
+    });
+    /** Whether the client went away before its answer was sent (a tab closed, a request aborted). */
+    let clientGone = false;
+    upstream.on('error', (err) => {
+      const where = { method: req.method, path: (req.url ?? '').split('?')[0] };
+      // Ending the upstream request for a client that left fails it ("socket hang up"): that is
+      // the client's doing, an everyday event, not the app thread failing.
+      if (clientGone) return log.debug({ ...where, code: (err as NodeJS.ErrnoException).code }, 'client went away before the app answered');
+      log.error({ err, ...where }, 'app thread did not answer');
+      if (!res.headersSent) answer(res, 502, errorBody('bad_gateway', 'Tandem could not answer; please try again.'));
+      else res.destroy();
+    });
+    // A browser that goes away (a progress stream closed) ends the upstream request too.
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      upstream.destroy();
+    });
+    req.pipe(upstream);
+  };
 }
 
 /**
