@@ -125,6 +125,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(apiV1Plugin, {
     db: db.db,
     clock: services.clock,
+    rateLimit: config.apiRateLimit,
     wake: (locationId: string) => (services as { sync?: { wake?: (id: string) => void } }).sync?.wake?.(locationId),
     customFieldsChanged: (locationId: string, at: number) =>
       (services as { sync?: { customFieldsChanged?: (id: string, at: number) => void } }).sync?.customFieldsChanged?.(locationId, at),

@@ -3,6 +3,7 @@ import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { appIdOf } from './highlevel/webhook-events.ts';
+import { API_RATE_LIMIT_DEFAULT, type ApiRateLimit } from './auth/api-rate-limit.ts';
 
 export type Mode = 'sandbox' | 'highlevel';
 
@@ -41,6 +42,8 @@ export interface Config {
    * or addresses. The sign-in rate limit is per client address, so behind a proxy it needs this.
    */
   trustProxy: boolean | number | string;
+  /** The REST API's limit per location: a burst, then so many a second (server/auth/api-rate-limit.ts). */
+  apiRateLimit: ApiRateLimit;
   highlevel: {
     clientId: string;
     clientSecret: string;
@@ -87,6 +90,8 @@ export const VARIABLE_HELP = {
   LOG_LEVEL: 'One of fatal, error, warn, info, debug, trace, silent (default info)',
   TRUST_PROXY:
     'Behind a reverse proxy: how many proxies to trust (e.g. 1) or their addresses/CIDRs, comma-separated, so Tandem sees client addresses (default: none)',
+  API_RATE_LIMIT_BURST: `How many requests one location's API keys may send to the REST API at once; beyond it the API answers 429 (default ${API_RATE_LIMIT_DEFAULT.burst})`,
+  API_RATE_LIMIT_PER_SECOND: `How many requests a second one location's API keys regain after a burst, up to API_RATE_LIMIT_BURST (default ${API_RATE_LIMIT_DEFAULT.perSecond})`,
   FRAME_ANCESTORS:
     "Optional: extra origins allowed to frame the panel, comma-separated (e.g. https://app.myagency.com), for a white-label domain HighLevel did not report at install",
 } as const;
@@ -151,6 +156,13 @@ const port = z
   .regex(/^\d{1,5}$/, PORT_RULE)
   .transform(Number)
   .refine((n) => n <= 65535, PORT_RULE);
+const COUNT_RULE = 'must be a whole number from 1 to 1000000';
+const count = z
+  .string()
+  .trim()
+  .regex(/^\d{1,7}$/, COUNT_RULE)
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= 1_000_000, COUNT_RULE);
 const url = z
   .url({ protocol: /^https?$/ })
   .transform((u) => u.replace(/\/+$/, ''));
@@ -169,6 +181,8 @@ const fields = {
     .refine((v) => /^(true|false|\d{1,2}|[0-9a-f:.\/]+(\s*,\s*[0-9a-f:.\/]+)*)$/i.test(v), 'must be true, false, a number of proxies, or addresses/CIDRs, comma-separated')
     .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v.replace(/\s+/g, '')))
     .default(false),
+  API_RATE_LIMIT_BURST: count.default(API_RATE_LIMIT_DEFAULT.burst),
+  API_RATE_LIMIT_PER_SECOND: count.default(API_RATE_LIMIT_DEFAULT.perSecond),
   HIGHLEVEL_API_URL: url.default('https://services.leadconnectorhq.com'),
   HIGHLEVEL_MARKETPLACE_URL: url.default('https://marketplace.gohighlevel.com'),
   HIGHLEVEL_CLIENT_ID: z.string().trim().min(1),
@@ -209,6 +223,8 @@ const settingsSchema = z.object({
   LOG_LEVEL: fields.LOG_LEVEL,
   EMULATOR_PORT: fields.EMULATOR_PORT,
   TRUST_PROXY: fields.TRUST_PROXY,
+  API_RATE_LIMIT_BURST: fields.API_RATE_LIMIT_BURST,
+  API_RATE_LIMIT_PER_SECOND: fields.API_RATE_LIMIT_PER_SECOND,
   HIGHLEVEL_API_URL: fields.HIGHLEVEL_API_URL,
   HIGHLEVEL_MARKETPLACE_URL: fields.HIGHLEVEL_MARKETPLACE_URL,
 });
@@ -232,6 +248,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     logLevel: e.LOG_LEVEL,
     emulatorPort: e.EMULATOR_PORT,
     trustProxy: e.TRUST_PROXY,
+    apiRateLimit: { burst: e.API_RATE_LIMIT_BURST, perSecond: e.API_RATE_LIMIT_PER_SECOND },
   };
 }
 

@@ -35,6 +35,7 @@ import {
   contactPatchBody,
   contactResponse,
   draftOf,
+  READ_ONLY_FIELDS,
   type ContactJson,
   described,
   errorReply,
@@ -44,7 +45,11 @@ import {
 } from './api-v1-schemas.ts';
 import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
 import { customFieldChecker } from './api-v1-custom-fields.ts';
+import { apiIssueMessage, issuePath } from './api-v1-issues.ts';
 import { tenant } from './tenant.ts';
+
+/** Longer than any cursor this API returns (an ISO time and an id, base64url). */
+const MAX_CURSOR = 200;
 
 function notFound(): AppError {
   return new AppError(404, 'not_found', 'No contact with this id in this location.');
@@ -52,9 +57,9 @@ function notFound(): AppError {
 
 /** The fields as stored, or a 400 naming what the contact model refuses. */
 function valid(fields: ContactFields): ContactFields {
-  const parsed = contactFieldsSchema.safeParse(fields);
+  const parsed = contactFieldsSchema.safeParse(fields, { error: apiIssueMessage });
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'contact'}: ${i.message}`);
+    const issues = parsed.error.issues.map((i) => `${issuePath(i.path) || 'contact'}: ${i.message}`);
     throw new AppError(400, 'invalid_request', `Invalid request: ${issues.join('; ')}`);
   }
   return parsed.data;
@@ -69,8 +74,8 @@ const NEEDS_IDENTITY = 'a contact needs at least one of firstName, lastName, ema
 
 const identified = (f: ContactFields) => IDENTITY_FIELDS.some((k) => f[k] !== null);
 
-/** The fields the API accepts on PATCH, as named in its body. */
-const WRITABLE = new Set(Object.keys(contactPatchBody.shape));
+/** The fields a PATCH writes, as named in its body (its read-only ones are only taken back unchanged). */
+const WRITABLE = new Set(Object.keys(contactPatchBody.shape).filter((k) => !(READ_ONLY_FIELDS as readonly string[]).includes(k)));
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -91,8 +96,9 @@ function unchangedLeftOut(body: unknown, current: ContactJson): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) {
     const now = (current as Record<string, unknown>)[key];
-    // What GET gives and PATCH does not take (id, version, dates…) is dropped when it is unchanged:
-    // a contact can be sent back exactly as read. Changed, it stays, and the schema refuses it.
+    // What GET gives and PATCH does not write (id, version, dates…) is dropped when it is unchanged:
+    // a contact can be sent back exactly as read. Changed, it stays, and the schema refuses it as
+    // read-only (or, not a property of a contact at all, as unknown).
     if (!WRITABLE.has(key) && key in current && isDeepStrictEqual(value, now)) continue;
     if (!WRITABLE.has(key) || (key === 'tags' && ('addTags' in body || 'removeTags' in body))) out[key] = value;
     else if ((key === 'address' || key === 'customFields') && isObject(value) && isObject(now)) out[key] = withoutSame(value, now);
@@ -155,7 +161,8 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
     async (req) => {
       const { locationId } = apiTenant(req);
       const q = req.query;
-      const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+      // A cursor longer than any this API hands out is not decoded at all.
+      const cursor = q.cursor === undefined || q.cursor.length > MAX_CURSOR ? undefined : decodeCursor(q.cursor);
       if (q.cursor !== undefined && !cursor) throw new AppError(400, 'invalid_cursor', 'cursor is not one this API returned; start again without it.');
       const page = listContacts(db, locationId, {
         filters: {
@@ -247,7 +254,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'updateContact',
         summary: 'Update a contact',
         description:
-          'Only the fields sent change; null or "" clears one (not the last of firstName, lastName, email, phone and companyName the contact has). A field sent with the value it has is left as it is and not checked, so a contact read with GET can be sent back as read. Tags: `tags` replaces them, or `addTags` / `removeTags` change some (not the same tag in both). With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
+          'Only the fields sent change; null or "" clears one (not the last of firstName, lastName, email, phone and companyName the contact has). A field sent with the value it has is left as it is and not checked, so a contact read with GET can be sent back as read: its read-only properties (id, createdAt, updatedAt, archivedAt, version) are then ignored, and refused as read-only when they differ. Tags: `tags` replaces them, or `addTags` / `removeTags` change some (not the same tag in both). With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
         params: idParams,
         headers: ifMatchHeaders,
         body: contactPatchBody,

@@ -144,7 +144,8 @@ const country = z
   .regex(/^\s*$|^[A-Za-z]{2}$/, { error: COUNTRY, abort: true })
   .refine((v) => blank(v) || isCountryCode(v.toUpperCase()), COUNTRY)
   .meta({ description: 'ISO 3166-1 alpha-2 (any case; stored upper case), or XK (Kosovo); "" clears it, as null does.' });
-const tag = z.string().max(100);
+/** A tag as a write names it: "" or only spaces would be no tag at all, so it is refused rather than dropped. */
+const tag = z.string().max(100).regex(/\S/, 'must not be empty');
 
 /**
  * A custom field's value: what the contact model holds (a non-empty string, a number, a non-empty
@@ -175,6 +176,30 @@ function canonicalTimeZone(name: string): string | undefined {
   }
 }
 const tagList = z.array(tag).max(100);
+
+/** What GET gives and no write sets. */
+export const READ_ONLY_FIELDS = ['id', 'createdAt', 'updatedAt', 'archivedAt', 'version'] as const;
+const READ_ONLY = 'is read-only: send it as GET gave it, or leave it out';
+
+/**
+ * A read-only property in a PATCH body. One sent as the contact has it never gets here (the route
+ * leaves unchanged values out before validation, api-v1-contacts.ts), so whatever gets here is a
+ * change: refused, whatever its type, in words that say why.
+ */
+function readOnly<T extends z.ZodType>(schema: T, description: string) {
+  return schema
+    .refine(() => false, { error: READ_ONLY })
+    .optional()
+    .meta({ readOnly: true, description: `Read-only: accepted, and ignored, when it is the contact’s own (${description}); any other value is refused.` });
+}
+
+const readOnlyFields = {
+  id: readOnly(z.string({ error: READ_ONLY }), 'as GET gives it'),
+  createdAt: readOnly(z.string({ error: READ_ONLY }), 'ISO 8601'),
+  updatedAt: readOnly(z.string({ error: READ_ONLY }), 'ISO 8601'),
+  archivedAt: readOnly(z.string({ error: READ_ONLY }).nullable(), 'ISO 8601 or null'),
+  version: readOnly(z.int({ error: READ_ONLY }), 'send If-Match to update only a version'),
+} satisfies Record<(typeof READ_ONLY_FIELDS)[number], z.ZodType>;
 
 const addressInput = z.strictObject({
   line1: text(200),
@@ -228,6 +253,7 @@ export const contactPatchBody = z
       addTags: tagList.optional(),
       removeTags: tagList.optional(),
       customFields: customFieldsInput.optional().describe('Only the fields given change (by id or key, as on create); null, "" or [] clears a value.'),
+      ...readOnlyFields,
     },
     objectBody,
   )
@@ -292,11 +318,12 @@ export function query<T extends z.core.$ZodLooseShape>(shape: T) {
 export const contactListQuery = query({
   email: z.string().max(254).optional().describe('Exact email, case-insensitive.'),
   phone: z.string().max(40).optional().describe('Any format; compared in E.164.'),
-  tag: tag.optional(),
+  tag: z.string().max(100).optional(),
   ownerUserId: z.string().max(64).optional(),
-  updatedSince: z.iso.datetime({ offset: true }).optional().describe('ISO 8601; contacts updated at or after it.'),
+  updatedSince: z.iso.datetime({ offset: true }).optional().describe('An ISO 8601 date-time with a time zone, e.g. 2026-12-07T09:30:00Z; contacts updated at or after it.'),
   includeArchived: z.enum(['true', 'false']).optional(),
-  cursor: z.string().max(200).optional(),
+  // Any length: one this API did not hand out is 400 invalid_cursor, however long (the route decodes it).
+  cursor: z.string().optional().describe('The nextCursor of the previous page, as given; anything else is 400 `invalid_cursor`.'),
   limit: integerBetween(1, 200).optional().describe('1–200, default 50.'),
 });
 
@@ -327,11 +354,16 @@ export function described<T extends z.ZodType>(description: string, schema: T) {
 }
 
 /** The error statuses whose meaning is the same on every route; a 409 says what conflicts (errorReply). */
-export type ErrorStatus = 400 | 401 | 404 | 412 | 413 | 415;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 412 | 413 | 415 | 429;
+
+/** What every route behind an API key may answer, whatever else it does: the key's location uninstalled, a rate limit. */
+const ANY_KEYED_ROUTE = [403, 429] as const;
 
 const ERROR_MEANINGS: Record<ErrorStatus, string> = {
   400: 'Invalid request (`invalid_request`, or a more specific code such as `invalid_cursor`, `unknown_owner` or `unknown_custom_field`); the message names what is wrong.',
-  401: 'No valid API key: missing, malformed, unknown, revoked, or its location uninstalled (`unauthorized`).',
+  401: 'No valid API key: missing, malformed, unknown or revoked (`unauthorized`).',
+  403: 'The key’s location no longer has Tandem installed in HighLevel (`not_installed`); its keys work again once Tandem is reinstalled there.',
+  429: 'Too many requests (`rate_limited`): the location’s keys sent more than its allowance, or this address sent too many unknown or revoked keys. Retry-After says when to try again.',
   404: 'No record with this id in the API key’s location (`not_found`).',
   412: 'If-Match names a version that is no longer current (`version_mismatch`); the message gives the current one.',
   413: `Body larger than ${API_BODY_LIMIT / 1024} KiB (\`payload_too_large\`).`,
@@ -343,7 +375,12 @@ export function errorReply(description: string) {
   return described(description, errorResponse);
 }
 
-/** The documented error responses for these statuses (errors are also serialised through them). */
-export function errors<const C extends readonly ErrorStatus[]>(...codes: C): { [K in C[number]]: ReturnType<typeof errorReply> } {
-  return Object.fromEntries(codes.map((c) => [c, errorReply(ERROR_MEANINGS[c])])) as { [K in C[number]]: ReturnType<typeof errorReply> };
+/**
+ * The documented error responses for these statuses (errors are also serialised through them),
+ * with the 403 and 429 every route behind a key may answer.
+ */
+export function errors<const C extends readonly ErrorStatus[]>(...codes: C): { [K in C[number] | (typeof ANY_KEYED_ROUTE)[number]]: ReturnType<typeof errorReply> } {
+  return Object.fromEntries([...codes, ...ANY_KEYED_ROUTE].map((c) => [c, errorReply(ERROR_MEANINGS[c])])) as {
+    [K in C[number] | (typeof ANY_KEYED_ROUTE)[number]]: ReturnType<typeof errorReply>;
+  };
 }

@@ -1,8 +1,10 @@
 // Tandem's REST API under /api/v1: an encapsulated plugin with zod validation and serialization
 // (fastify-type-provider-zod, scoped here), its own OpenAPI document (@fastify/swagger, served at
 // /api/v1/openapi.json), API-key authentication before anything else is read, and validation errors
-// that name what is wrong; bodies are JSON only (415 otherwise), and a path answered under other
-// methods says which (405 with Allow). The routes live in api-v1-contacts.ts and api-v1-users.ts.
+// that name what is wrong in the API's own words (api-v1-issues.ts); bodies are JSON only (415
+// otherwise), and a path answered under other methods says which (405 with Allow). Requests are
+// rate-limited per location and failed authentications per client address (server/auth/api-rate-limit.ts).
+// The routes live in api-v1-contacts.ts, api-v1-users.ts and api-v1-custom-fields.ts.
 import swagger from '@fastify/swagger';
 import type {
   FastifyBaseLogger,
@@ -13,12 +15,14 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
-import { createJsonSchemaTransform, createJsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { createJsonSchemaTransform, createJsonSchemaTransformObject, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Clock } from '../clock.ts';
 import { z } from 'zod';
 import { AppError, errorBody, shownPath } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
 import { authenticateApiKeyRequest, unauthorized, type ApiKeyTenant } from '../auth/api-key.ts';
+import { API_RATE_LIMIT_DEFAULT, BAD_KEY_LIMIT, createApiLimits, type ApiRateLimit } from '../auth/api-rate-limit.ts';
+import { apiValidatorCompiler, issuePath } from './api-v1-issues.ts';
 import { registerApiContactRoutes } from './api-v1-contacts.ts';
 import { API_BODY_LIMIT, apiSchemas } from './api-v1-schemas.ts';
 import { registerApiCustomFieldRoutes } from './api-v1-custom-fields.ts';
@@ -34,6 +38,8 @@ export interface ApiV1Deps {
   customFieldsChanged?: (locationId: string, at: number) => void;
   /** The country to read phones without a +prefix in, when the contact has none (default 'US'). */
   defaultCountry?: (locationId: string) => string | undefined;
+  /** Requests per location (config.apiRateLimit; default API_RATE_LIMIT_DEFAULT). */
+  rateLimit?: ApiRateLimit;
 }
 
 export type ApiInstance = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
@@ -61,7 +67,9 @@ function jsonRefusal(text: string): string {
 }
 
 export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promise<void> {
-  api.setValidatorCompiler(validatorCompiler);
+  api.setValidatorCompiler(apiValidatorCompiler);
+  const rateLimit = deps.rateLimit ?? API_RATE_LIMIT_DEFAULT;
+  const limits = createApiLimits({ clock: deps.clock, limit: rateLimit });
   api.setSerializerCompiler(serializerCompiler);
   await api.register(swagger, {
     openapi: {
@@ -70,7 +78,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
         title: 'Tandem REST API',
         version: '1.0.0',
         description:
-          'Tandem’s contact book and users, per HighLevel location. Authenticate with an API key created on Tandem’s panel (API keys tab): `Authorization: Bearer tk_…`. The key decides the location. Errors are `{ "error": { "code", "message" } }`; unknown properties are refused with 400.',
+          `Tandem’s contact book and users, per HighLevel location. Authenticate with an API key created on Tandem’s panel (API keys tab): \`Authorization: Bearer tk_…\`. The key decides the location. Errors are \`{ "error": { "code", "message" } }\`; unknown properties are refused with 400. A location’s keys together may send ${rateLimit.burst} requests at once, then ${rateLimit.perSecond} a second: beyond that the answer is 429 \`rate_limited\` with Retry-After, and every answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset.`,
       },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A Tandem API key, "tk_…".' } } },
       security: [{ apiKey: [] }],
@@ -127,15 +135,24 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
     route.bodyLimit ??= API_BODY_LIMIT;
     if (route.url !== ANY_OTHER_API_PATH) routeTable.push({ pattern: pathPattern(route.url), methods: new Set([route.method].flat()) });
   });
-  // Before the body is parsed or validated: nothing about the request is read without a key.
+  // Before the body is parsed or validated: nothing about the request is read without a key, nor
+  // (an address that sent too many bad keys) is the key itself. The limits count here, on the app
+  // thread, where the key gives the location and req.ip is the client's (server/auth/api-rate-limit.ts).
   api.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.tenant !== 'apiKey') return;
+    limits.admit(req, reply);
+    let tenant: ApiKeyTenant;
     try {
-      tenants.set(req, authenticateApiKeyRequest(req, deps));
+      tenant = authenticateApiKeyRequest(req, deps);
     } catch (err) {
-      reply.header('www-authenticate', 'Bearer realm="tandem"');
+      if (err instanceof AppError && err.status === 401) {
+        limits.refused(req);
+        reply.header('www-authenticate', 'Bearer realm="tandem"');
+      }
       throw err;
     }
+    limits.spend(tenant.locationId, reply);
+    tenants.set(req, tenant);
   });
 
   const typed = api.withTypeProvider<ZodTypeProvider>();
@@ -145,7 +162,7 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
 
   api.get('/api/v1/openapi.json', { ...tenant('public'), schema: { hide: true } }, async (_req, reply) => {
     reply.header('cache-control', 'no-cache');
-    return withoutUnusedSchemas(api.swagger() as OpenApiDocument);
+    return withRateLimitHeaders(withoutUnusedSchemas(api.swagger() as OpenApiDocument), rateLimit);
   });
 
   // Fastify answers a known path under an unknown method with 404 "No route". Under /api/v1 that is
@@ -193,6 +210,29 @@ function withoutUnusedSchemas(doc: OpenApiDocument): OpenApiDocument {
   return { ...rest, components: { ...components, schemas: kept } };
 }
 
+/**
+ * The document with what a 429 carries, which the schema transform cannot say (it keeps only a
+ * response's description and body): Retry-After, the RateLimit headers, and this server's limit.
+ */
+function withRateLimitHeaders(doc: OpenApiDocument, limit: ApiRateLimit): OpenApiDocument {
+  const seconds = (description: string) => ({ description, schema: { type: 'integer', minimum: 0 } });
+  const headers = {
+    'Retry-After': seconds('Seconds to wait before trying again.'),
+    'RateLimit-Limit': seconds('The location’s burst: requests its keys may send at once.'),
+    'RateLimit-Remaining': seconds('Requests the location’s keys may send now.'),
+    'RateLimit-Reset': seconds('Seconds until the location’s allowance is full again.'),
+  };
+  const description = `Too many requests (\`rate_limited\`): the location’s keys sent more than ${limit.burst} at once or more than ${limit.perSecond} a second after that, or this address sent too many unknown or revoked keys (${BAD_KEY_LIMIT.capacity}, then one every ${BAD_KEY_LIMIT.windowMs / BAD_KEY_LIMIT.capacity / 1000} seconds). Wait as Retry-After says. Every answer to a valid key carries the RateLimit headers.`;
+  type Operation = { responses?: Record<string, object> };
+  const withHeaders = (op: Operation): Operation =>
+    op.responses?.['429'] ? { ...op, responses: { ...op.responses, 429: { ...op.responses['429'], description, headers } } } : op;
+  // A copy: the document @fastify/swagger hands out is its cached one.
+  const paths = Object.entries((doc.paths ?? {}) as Record<string, Record<string, Operation>>).map(
+    ([path, operations]) => [path, Object.fromEntries(Object.entries(operations).map(([method, op]) => [method, withHeaders(op)]))] as const,
+  );
+  return { ...doc, paths: Object.fromEntries(paths) };
+}
+
 const ANY_OTHER_API_PATH = '/api/v1/*';
 /** The methods a 405 may name, in the order its Allow header lists them. */
 const ALLOW_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -210,19 +250,22 @@ function pathPattern(url: string): RegExp {
 // .describe() (kept in zod's global registry) never reached the document: copy them across. This
 // replaces the library's default override, whose rewrites (dates, undefined, empty union branches)
 // none of these schemas need: the document is otherwise the same as without it.
+// The same for readOnly (the read-only properties a PATCH body may carry back unchanged).
 const zodToJsonConfig = {
-  override: (ctx: { zodSchema: z.core.$ZodType; jsonSchema: { description?: string } }) => {
-    const description = z.globalRegistry.get(ctx.zodSchema)?.description;
-    if (description !== undefined && ctx.jsonSchema.description === undefined) ctx.jsonSchema.description = description;
+  override: (ctx: { zodSchema: z.core.$ZodType; jsonSchema: { description?: string; readOnly?: boolean } }) => {
+    const meta = z.globalRegistry.get(ctx.zodSchema);
+    if (meta?.description !== undefined && ctx.jsonSchema.description === undefined) ctx.jsonSchema.description = meta.description;
+    if (meta?.readOnly === true) ctx.jsonSchema.readOnly = true;
   },
 };
 
-/** "Invalid request: unknown properties "a", "b" in body; body.email: must be an email address". */
+/** "Invalid request: unknown properties "a", "b" in body; body.email: must be an email address; body.tags[0]: must not be empty". */
 export function validationMessage(err: FastifyError): string {
   const where = err.validationContext ?? 'request';
   const parts = (err.validation ?? []).map((issue) => {
-    const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    const at = path ? `${where}.${path}` : where;
+    const segments = issue.params.path;
+    const path = Array.isArray(segments) ? issuePath(segments) : issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    const at = path ? `${where}${path.startsWith('[') ? '' : '.'}${path}` : where;
     if (issue.keyword === 'unrecognized_keys') return unknownProperties((issue.params as { keys?: string[] }).keys ?? [], at);
     return `${at}: ${issue.message}`;
   });

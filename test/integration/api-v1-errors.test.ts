@@ -288,21 +288,100 @@ describe('malformed input', () => {
   });
 });
 
+describe('messages in the API’s own words', () => {
+  it('says what type or size a field must have, whatever field it is', async () => {
+    const cases: [string, string, unknown, string][] = [
+      ['POST', '/api/v1/contacts', { firstName: 123 }, 'body.firstName: must be a string'],
+      ['POST', '/api/v1/contacts', { firstName: 'x'.repeat(201) }, 'body.firstName: must be at most 200 characters'],
+      ['POST', '/api/v1/contacts', { firstName: 'Dnd', dnd: 'yes' }, 'body.dnd: must be true or false'],
+      ['POST', '/api/v1/contacts', { firstName: 'Tags', tags: 'vip' }, 'body.tags: must be a list'],
+      ['POST', '/api/v1/contacts', { firstName: 'Tags', tags: [7] }, 'body.tags[0]: must be a string'],
+      ['POST', '/api/v1/contacts', { firstName: 'Tags', tags: Array.from({ length: 101 }, (_, i) => `t${i}`) }, 'body.tags: must have at most 100 items'],
+      ['POST', '/api/v1/contacts', { firstName: 'Where', address: 'Main St' }, 'body.address: must be a JSON object'],
+      ['POST', '/api/v1/contacts', { firstName: 'Where', address: { city: 'c'.repeat(101) } }, 'body.address.city: must be at most 100 characters'],
+      ['POST', '/api/v1/users', { name: 'N', email: 5 }, 'body.email: must be an email address'],
+      ['GET', '/api/v1/contacts?includeArchived=1', undefined, 'querystring.includeArchived: must be true or false'],
+      ['GET', '/api/v1/users?includeInactive=yes', undefined, 'querystring.includeInactive: must be true or false'],
+      ['GET', '/api/v1/contacts?updatedSince=2026-12-07', undefined, 'querystring.updatedSince: must be a date-time with a time and a time zone, e.g. 2026-12-07T09:30:00Z'],
+      ['GET', `/api/v1/contacts?email=${'e'.repeat(255)}`, undefined, 'querystring.email: must be at most 254 characters'],
+    ];
+    for (const [method, path, body, message] of cases) {
+      const res = await call(method, path, { body });
+      expect.soft(res.status, message).toBe(400);
+      expect.soft(res.body?.error, message).toEqual({ code: 'invalid_request', message: `Invalid request: ${message}` });
+    }
+    // Nothing of zod's own phrasing gets through.
+    const res = await call('POST', '/api/v1/contacts', { body: { firstName: 1, lastName: [], source: 'x'.repeat(300), dnd: 0 } });
+    expect(res.body.error.message).not.toMatch(/Invalid input|expected|received|Too big|Invalid option/);
+  });
+
+  it('refuses an empty or blank tag, naming the item, rather than dropping it', async () => {
+    for (const [body, message] of [
+      [{ firstName: 'Tagged', tags: [''] }, 'body.tags[0]: must not be empty'],
+      [{ firstName: 'Tagged', tags: ['vip', '   '] }, 'body.tags[1]: must not be empty'],
+    ] as const) {
+      const res = await call('POST', '/api/v1/contacts', { body });
+      expect(res.status, message).toBe(400);
+      expect(res.body.error).toEqual({ code: 'invalid_request', message: `Invalid request: ${message}` });
+    }
+    const c = await contact();
+    for (const field of ['tags', 'addTags', 'removeTags']) {
+      const res = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { [field]: ['ok', ' '] } });
+      expect(res.status, field).toBe(400);
+      expect(res.body.error.message, field).toBe(`Invalid request: body.${field}[1]: must not be empty`);
+    }
+    expect((await call('GET', `/api/v1/contacts/${c.id}`)).body).toMatchObject({ tags: [], version: 1 });
+  });
+
+  it('answers every cursor it did not hand out with invalid_cursor, however long', async () => {
+    for (const cursor of ['bm9wZQ', '', 'x'.repeat(201), 'A'.repeat(5000)]) {
+      const res = await call('GET', `/api/v1/contacts?cursor=${cursor}`);
+      expect(res.status, `${cursor.length} characters`).toBe(400);
+      expect(res.body.error, `${cursor.length} characters`).toEqual({ code: 'invalid_cursor', message: 'cursor is not one this API returned; start again without it.' });
+    }
+  });
+
+  it('says a read-only property sent changed is read-only, and takes it back unchanged', async () => {
+    const c = (await call('POST', '/api/v1/contacts', { body: { firstName: 'Read', lastName: 'Only' } })).body;
+    for (const [name, value] of [
+      ['version', c.version + 1],
+      ['version', 'one'],
+      ['id', 'c_other'],
+      ['createdAt', '2020-01-01T00:00:00.000Z'],
+      ['updatedAt', 42],
+      ['archivedAt', '2020-01-01T00:00:00.000Z'],
+    ] as const) {
+      const res = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...c, [name]: value, lastName: 'Changed' } });
+      expect(res.status, name).toBe(400);
+      expect(res.body.error, `${name}: ${JSON.stringify(value)}`).toEqual({
+        code: 'invalid_request',
+        message: `Invalid request: body.${name}: is read-only: send it as GET gave it, or leave it out`,
+      });
+    }
+    // As GET gave it, it goes through; a property no contact has is still unknown.
+    const same = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...c, lastName: 'Changed' } });
+    expect(same.status, JSON.stringify(same.body)).toBe(200);
+    expect(same.body).toMatchObject({ id: c.id, lastName: 'Changed', version: c.version + 1 });
+    const unknown = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...same.body, locationId: 'x' } });
+    expect(unknown.body.error.message).toBe('Invalid request: unknown property "locationId" in body');
+  });
+});
+
 describe('OpenAPI responses', () => {
   const expected: Record<string, string[]> = {
-    'get /api/v1/contacts': ['200', '400', '401'],
-    'post /api/v1/contacts': ['201', '400', '401', '409', '413', '415'],
-    'get /api/v1/contacts/{id}': ['200', '400', '401', '404'],
-    'patch /api/v1/contacts/{id}': ['200', '400', '401', '404', '409', '412', '413', '415'],
-    'delete /api/v1/contacts/{id}': ['204', '400', '401', '404', '412', '413', '415'],
-    'post /api/v1/contacts/{id}/restore': ['200', '400', '401', '404', '409', '413', '415'],
-    'get /api/v1/users': ['200', '400', '401'],
-    'post /api/v1/users': ['201', '400', '401', '409', '413', '415'],
-    'get /api/v1/users/{id}': ['200', '400', '401', '404'],
-    'patch /api/v1/users/{id}': ['200', '400', '401', '404', '409', '413', '415'],
-    'post /api/v1/users/{id}/deactivate': ['200', '400', '401', '404', '413', '415'],
-    'post /api/v1/users/{id}/reactivate': ['200', '400', '401', '404', '413', '415'],
-    'get /api/v1/custom-fields': ['200', '400', '401'],
+    'get /api/v1/contacts': ['200', '400', '401', '403', '429'],
+    'post /api/v1/contacts': ['201', '400', '401', '403', '409', '413', '415', '429'],
+    'get /api/v1/contacts/{id}': ['200', '400', '401', '403', '404', '429'],
+    'patch /api/v1/contacts/{id}': ['200', '400', '401', '403', '404', '409', '412', '413', '415', '429'],
+    'delete /api/v1/contacts/{id}': ['204', '400', '401', '403', '404', '412', '413', '415', '429'],
+    'post /api/v1/contacts/{id}/restore': ['200', '400', '401', '403', '404', '409', '413', '415', '429'],
+    'get /api/v1/users': ['200', '400', '401', '403', '429'],
+    'post /api/v1/users': ['201', '400', '401', '403', '409', '413', '415', '429'],
+    'get /api/v1/users/{id}': ['200', '400', '401', '403', '404', '429'],
+    'patch /api/v1/users/{id}': ['200', '400', '401', '403', '404', '409', '413', '415', '429'],
+    'post /api/v1/users/{id}/deactivate': ['200', '400', '401', '403', '404', '413', '415', '429'],
+    'post /api/v1/users/{id}/reactivate': ['200', '400', '401', '403', '404', '413', '415', '429'],
+    'get /api/v1/custom-fields': ['200', '400', '401', '403', '429'],
   };
 
   it('describes every response and documents the errors each operation can answer, with the error body', async () => {
@@ -334,6 +413,34 @@ describe('OpenAPI responses', () => {
     expect(doc.paths['/api/v1/contacts/{id}/restore'].post.requestBody).toBeUndefined();
     // The descriptions written in the schemas reach the document.
     expect(doc.components.schemas.Contact.properties.phone.description).toContain('E.164');
+  });
+
+  it('documents what a 429 carries, and the read-only properties a PATCH body may send back', async () => {
+    const doc = await (await fetch(`${t.url}/api/v1/openapi.json`)).json();
+    type Op = { responses: Record<string, { description: string; headers?: Record<string, unknown> }> };
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const tooMany = op.responses['429'];
+        expect.soft(Object.keys(tooMany?.headers ?? {}), `${method} ${path}`).toEqual(['Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset']);
+        // The limit this server applies (the defaults here).
+        expect.soft(tooMany?.description, `${method} ${path}`).toContain('more than 300 at once or more than 20 a second');
+        expect.soft(op.responses['403']?.description, `${method} ${path}`).toContain('`not_installed`');
+      }
+    }
+    const schemaOf = (body: { content: Record<string, { schema: { $ref?: string } }> }) => {
+      const schema = body.content['application/json']!.schema;
+      return schema.$ref ? doc.components.schemas[schema.$ref.split('/').pop()!] : schema;
+    };
+    const patch = schemaOf(doc.paths['/api/v1/contacts/{id}'].patch.requestBody);
+    expect(patch.additionalProperties).toBe(false);
+    for (const name of ['id', 'createdAt', 'updatedAt', 'archivedAt', 'version']) {
+      expect(patch.properties[name], name).toMatchObject({ readOnly: true, description: expect.stringContaining('Read-only') });
+      expect(patch.required ?? [], name).not.toContain(name);
+    }
+    expect(patch.properties.version.type).toBe('integer');
+    // Nothing else is read-only, and a create takes none of them.
+    expect(Object.keys(patch.properties).filter((k) => patch.properties[k].readOnly)).toHaveLength(5);
+    expect(Object.keys(schemaOf(doc.paths['/api/v1/contacts'].post.requestBody).properties)).not.toContain('version');
   });
 
   it('documents the statuses an operation answers a body it cannot take with', async () => {

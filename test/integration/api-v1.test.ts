@@ -8,7 +8,7 @@ import { createApiKey, revokeApiKey } from '../../db/api-keys.ts';
 import { createContact, getContact, updateContact } from '../../db/contacts.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { emptyContact } from '../../server/sync/contact-model.ts';
-import { API_KEY_UNAUTHORIZED } from '../../server/auth/api-key.ts';
+import { API_KEY_NOT_INSTALLED, API_KEY_UNAUTHORIZED } from '../../server/auth/api-key.ts';
 import { control } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestTandem } from '../helpers/tandem.ts';
 import { restCall, type RestAnswer, type RestRequest } from '../helpers/rest.ts';
@@ -466,13 +466,22 @@ describe('OpenAPI document', () => {
 });
 
 describe('after an uninstall', () => {
-  it('the location’s keys stop working while other locations’ keys go on', async () => {
+  it('the location’s keys stop working, saying why, while other locations’ keys go on', async () => {
     expect((await api('GET', '/api/v1/contacts', { key: keyB })).status).toBe(200);
     await control(t.highlevelUrl, 'DELETE', '/installs', { appId: t.app.appId, locationId: B.id });
     await waitForInstallation(t, B.id, 'uninstalled');
-    const res = await api('GET', '/api/v1/contacts', { key: keyB });
-    expect(res.status).toBe(401);
-    expect(res.body).toEqual({ error: API_KEY_UNAUTHORIZED });
+    // Said as it is (the key is fine; Tandem is not installed there), on every route, and only to
+    // the key's holder: an unknown key is told nothing more than before.
+    for (const [method, path] of [['GET', '/api/v1/contacts'], ['POST', '/api/v1/contacts'], ['GET', '/api/v1/users'], ['GET', '/api/v1/custom-fields']]) {
+      const res = await api(method!, path!, { key: keyB, ...(method === 'POST' ? { body: { firstName: 'Late' } } : {}) });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.body).toEqual({ error: API_KEY_NOT_INSTALLED });
+      expect(res.headers.get('www-authenticate')).toBeNull();
+    }
+    expect(API_KEY_NOT_INSTALLED).toEqual({ code: 'not_installed', message: expect.stringContaining('once Tandem is reinstalled') });
+    const unknown = await api('GET', '/api/v1/contacts', { key: keyB.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a')) });
+    expect(unknown.status).toBe(401);
+    expect(unknown.body).toEqual({ error: API_KEY_UNAUTHORIZED });
     expect((await api('GET', '/api/v1/contacts', { key: keyA })).status).toBe(200);
   });
 });

@@ -12,6 +12,7 @@ import { openStagedInbox, stagedInboxPath } from '../../db/staged-inbox.ts';
 import { getInboxEvent } from '../../db/webhook-inbox.ts';
 import { APP_THREAD_NAME, APP_THREAD_NICE } from '../../server/app-thread.ts';
 import { EXCHANGE_LIMIT } from '../../server/routes/panel-api.ts';
+import { BAD_KEY_LIMIT } from '../../server/auth/api-rate-limit.ts';
 import { FRONT_SECRET_HEADER } from '../../server/security/front-secret.ts';
 import { startFront, type RunningFront } from '../../server/front.ts';
 import { WEBHOOK_BODY_LIMIT } from '../../server/highlevel/webhook-events.ts';
@@ -169,6 +170,29 @@ describe('Tandem in two threads', () => {
     // A client naming the front's header on the public port changes nothing: the front sets it
     // itself (were the client's guess passed on, the request would count as 127.0.0.1, limited above).
     expect(await signIns(front.tandemUrl, 1, () => ({ 'x-forwarded-for': '198.51.100.200', [FRONT_SECRET_HEADER]: 'guess' }))).toEqual([401]);
+  });
+
+  it('limits failed API authentications per client address, as the front and TRUST_PROXY tell it', async () => {
+    // Still TRUST_PROXY=1 (above): each client behind the proxy is told apart.
+    const url = running.front!.tandemUrl;
+    const tries = async (count: number, client: string, key = 'tk_0000000000000000000000000000guess') => {
+      const statuses: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const res = await fetch(`${url}/api/v1/contacts?limit=1`, { headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': client } });
+        statuses.push(res.status);
+      }
+      return statuses;
+    };
+    const { capacity } = BAD_KEY_LIMIT;
+    const guesses = await tries(capacity + 3, '198.51.100.7');
+    // One token comes back every 3 s: a slow machine may get one more 401.
+    expect(guesses.slice(0, capacity)).toEqual(Array(capacity).fill(401));
+    expect(guesses.slice(capacity)).toContain(429);
+    // That client is refused even a good key; another client, and its good key, go on.
+    const apiKey = running.front!.sandbox!.apiKey!.key;
+    expect(await tries(1, '198.51.100.7', apiKey)).toEqual([429]);
+    expect(await tries(1, '198.51.100.8')).toEqual([401]);
+    expect(await tries(1, '198.51.100.8', apiKey)).toEqual([200]);
   });
 
   it('keeps acknowledged events that were not moved yet across a restart', async () => {
