@@ -186,6 +186,20 @@ export function refusedOutbox(db: Db, locationId: string): { count: number; late
   return { count: n, latest };
 }
 
+/**
+ * The deletions HighLevel refused for good of contacts archived in Tandem (or no longer there):
+ * how many, and the one refused last. The Contacts tab lists live contacts only, so these are not
+ * among its refused ones; the status strip says them apart (the contact stays in HighLevel).
+ */
+export function refusedDeletions(db: Db, locationId: string): { count: number; latest: OutboxRow | undefined } {
+  const where = and(eq(outbox.locationId, locationId), eq(outbox.status, 'failed'), sql`${contacts.archivedAt} is not null or ${contacts.id} is null`);
+  const of = and(eq(contacts.id, outbox.contactId), eq(contacts.locationId, outbox.locationId));
+  const n = db.select({ n: count() }).from(outbox).leftJoin(contacts, of).where(where).get()?.n ?? 0;
+  if (n === 0) return { count: 0, latest: undefined };
+  const latest = db.select({ row: outbox }).from(outbox).leftJoin(contacts, of).where(where).orderBy(sql`${outbox.nextAttemptAt} desc`).limit(1).get()?.row;
+  return { count: n, latest };
+}
+
 // ---- refusals tried again when their holder goes or changes ----------------------------------------
 
 // Due at once: a failed row's nextAttemptAt is when it failed, already past.

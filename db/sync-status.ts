@@ -7,7 +7,7 @@ import { and, asc, count, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm
 import type { Db } from './client.ts';
 import { customFieldsProblem } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';
-import { outboxCounts, refusedOutbox, retryingOutbox } from './outbox.ts';
+import { outboxCounts, refusedDeletions, refusedOutbox, retryingOutbox } from './outbox.ts';
 import { contactLinks, contacts, outbox as outboxTable, webhookInbox, type InstallationStatus } from './schema.ts';
 import { getSyncSettings } from './sync-settings.ts';
 import { getSyncState } from './sync-state.ts';
@@ -31,6 +31,11 @@ export interface SyncStatus {
    * Contacts tab's Refused filter lists, no more (a refused deletion of an archived one is not there).
    */
   failedOutbound: number;
+  /**
+   * Deletions HighLevel refused for good of contacts archived in Tandem: how many, and the latest
+   * (its reason, when, whose). Not in failedOutbound: the contact is not on the Contacts tab.
+   */
+  refusedDeletion: { count: number; message: string; at: number; contactId: string } | null;
   /** HighLevel events received and not yet applied (webhook_inbox of the location). */
   pendingInbound: number;
   /** Epoch ms of the latest change applied from HighLevel. */
@@ -57,6 +62,8 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
   const outbox = outboxCounts(db, locationId);
   const refused = refusedOutbox(db, locationId);
   const failure = refused.latest;
+  const deletions = refusedDeletions(db, locationId);
+  const deletion = deletions.latest;
   const retry = retryingOutbox(db, locationId);
   const state = getSyncState(db, locationId);
   const installation = getInstallation(db, locationId);
@@ -66,6 +73,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
     pendingOutbound: outbox.pending,
     ...pendingByKind(db, locationId),
     failedOutbound: refused.count,
+    refusedDeletion: deletion?.lastError ? { count: deletions.count, message: deletion.lastError, at: deletion.nextAttemptAt, contactId: deletion.contactId } : null,
     pendingInbound: pendingInboxCount(db, locationId),
     lastInboundAt: state.lastInboundAt,
     lastOutboundAt: state.lastOutboundAt,

@@ -93,6 +93,8 @@ export interface SyncStatusView {
   lastError: { message: string; at: Iso } | null;
   /** `contact`: the refused contact's name (or email, phone), for the panel to say whose change it was. */
   lastFailure: { message: string; at: Iso; contact: string } | null;
+  /** Deletions HighLevel refused of contacts archived in Tandem; `contact`: the latest one's name. */
+  refusedDeletion: { count: number; message: string; at: Iso; contact: string } | null;
   /** Changes waiting to be tried again after a passing failure; `contact`: the one that failed last. */
   retrying: { count: number; message: string; nextAttemptAt: Iso; contact: string } | null;
   /** Why HighLevel's custom fields could not be listed (a scope the install lacks); null when they could. */
@@ -309,6 +311,7 @@ function conflictMessage(found: SettingsConflict[]): string {
 function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
   const refused = s.lastFailure ? getContact(db, locationId, s.lastFailure.contactId) : undefined;
   const retried = s.retrying ? getContact(db, locationId, s.retrying.contactId) : undefined;
+  const kept = s.refusedDeletion ? getContact(db, locationId, s.refusedDeletion.contactId) : undefined;
   return {
     paused: s.paused,
     installation: s.installation,
@@ -322,6 +325,14 @@ function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
     lastError: s.lastError ? { message: s.lastError.message, at: iso(s.lastError.at) } : null,
     lastFailure: s.lastFailure
       ? { message: s.lastFailure.message, at: iso(s.lastFailure.at), contact: refused ? contactLabel(refused.fields, 'an unnamed contact') : 'a contact no longer in Tandem' }
+      : null,
+    refusedDeletion: s.refusedDeletion
+      ? {
+          count: s.refusedDeletion.count,
+          message: s.refusedDeletion.message,
+          at: iso(s.refusedDeletion.at)!,
+          contact: kept ? contactLabel(kept.fields, 'an unnamed contact') : 'a contact no longer in Tandem',
+        }
       : null,
     retrying: s.retrying
       ? {

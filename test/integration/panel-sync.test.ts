@@ -43,7 +43,14 @@ afterAll(async () => {
   await t?.close();
 });
 
-const signIn = (userId: string, locationId: string) => panelSignIn(t, userId, locationId);
+// One session per user and location for the whole file: the panel's sign-in allows 20 a minute per
+// address (server/routes/panel-api.ts EXCHANGE_LIMIT), and this file's tests together sign in more.
+const sessions = new Map<string, Promise<string>>();
+const signIn = (userId: string, locationId: string): Promise<string> => {
+  const key = `${userId} ${locationId}`;
+  if (!sessions.has(key)) sessions.set(key, panelSignIn(t, userId, locationId));
+  return sessions.get(key)!;
+};
 
 const api = <T = any>(method: string, path: string, token: string, body?: unknown) => panelApi<T>(t, method, path, token, body);
 
@@ -289,6 +296,19 @@ describe('status strip', () => {
     // Sent at last: nothing is retrying any more.
     for (const contactId of ['c-pending-1', 'c-pending-2']) completeOutbox(t.db, getOutbox(t.db, A.id, contactId)!);
     expect((await api<SyncView>('GET', '/api/panel/sync', token)).body.status.retrying).toBeNull();
+
+    // A deletion HighLevel refused of a contact archived in Tandem is said apart: it is not among
+    // the refused contacts the Contacts tab lists.
+    const olga = createContact(t.db, { locationId: A.id, id: 'c-refused-deletion', fields: { ...emptyContact(), firstName: 'Olga', lastName: 'Archived' }, now, origin: 'remote' });
+    upsertLink(t.db, { locationId: A.id, contactId: olga.id, highlevelId: 'hl-refused-deletion', base: olga.fields, now });
+    archiveContact(t.db, { locationId: A.id, id: olga.id, now, origin: 'local' });
+    const refusedAt = now + 7_200_000;
+    failOutbox(t.db, getOutbox(t.db, A.id, olga.id)!, { error: 'HighLevel refused to delete it', nextAttemptAt: refusedAt, permanent: true });
+    const withDeletion = (await api<SyncView>('GET', '/api/panel/sync', token)).body.status;
+    expect(withDeletion.failedOutbound).toBe(1);
+    expect(withDeletion.refusedDeletion).toEqual({ count: 1, message: 'HighLevel refused to delete it', at: new Date(refusedAt).toISOString(), contact: 'Olga Archived' });
+    completeOutbox(t.db, getOutbox(t.db, A.id, olga.id)!);
+    expect((await api<SyncView>('GET', '/api/panel/sync', token)).body.status.refusedDeletion).toBeNull();
   });
 
   it('splits what waits to go out into contacts not in HighLevel yet and edits of linked ones', async () => {

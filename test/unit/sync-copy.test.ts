@@ -16,6 +16,7 @@ const healthy: SyncStatusView = {
   lastOutboundAt: null,
   lastError: null,
   lastFailure: null,
+  refusedDeletion: null,
   retrying: null,
   customFieldsProblem: null,
 };
@@ -97,6 +98,20 @@ describe('latest problem', () => {
     // A plain user cannot edit contacts here: asked to have an admin do it.
     const plainUser = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 1 }, false)!;
     expect(plainUser.action).toMatch(/^Ask an admin to correct Dana Cruz in Tandem/);
+  });
+
+  it('says a refused deletion of a contact archived in Tandem apart: it stays in HighLevel, and is not on the Contacts tab', () => {
+    const deletion = { count: 1, message: 'contact is locked', at: '2024-01-01T00:00:03.000Z', contact: 'Olga Old' };
+    const one = latestProblem({ ...healthy, lastFailure: { message: 'invalid email', at: '2024-01-01T00:00:01.000Z', contact: 'Dana Cruz' }, failedOutbound: 1, refusedDeletion: deletion }, true)!;
+    expect(one.message).toBe('HighLevel refused to delete Olga Old, archived in Tandem: contact is locked.');
+    expect(one.action).toBe('Olga Old stays in HighLevel. Delete it there, or restore it in Tandem to keep syncing. Nothing else is held back.');
+    expect(one.tone).toBe('warn');
+    const three = latestProblem({ ...healthy, refusedDeletion: { ...deletion, count: 3 } }, false)!;
+    expect(three.message).toBe('HighLevel refused to delete Olga Old, archived in Tandem: contact is locked. 2 other deletions were refused too.');
+    expect(three.action).toMatch(/^These contacts stay in HighLevel\. Ask an admin to delete them there, or restore them in Tandem/);
+    // An older refused deletion does not hide a newer refused change.
+    const newer = latestProblem({ ...healthy, lastFailure: { message: 'invalid email', at: '2024-01-01T00:00:09.000Z', contact: 'Dana Cruz' }, failedOutbound: 1, refusedDeletion: deletion }, true)!;
+    expect(newer.message).toContain('Dana Cruz');
   });
 
   it('sends unmatched owners to Sync users first, then says what it cannot repair', () => {

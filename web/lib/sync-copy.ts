@@ -229,9 +229,9 @@ export interface Problem {
 /**
  * The one problem worth showing first: lost access to HighLevel stops everything, then changes
  * HighLevel cannot take for now (an outage going on), then the more recent of the loop's latest
- * error and a change HighLevel refused for good, naming its contact, and last HighLevel's custom
- * fields that could not be listed (contacts sync; only the REST API's checks wait). Null when all
- * is well.
+ * error, a change HighLevel refused for good (naming its contact) and a deletion it refused of a
+ * contact archived in Tandem, and last HighLevel's custom fields that could not be listed (contacts
+ * sync; only the REST API's checks wait). Null when all is well.
  */
 export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem | null {
   if (status.installation.status === 'needs_reauth') {
@@ -267,9 +267,10 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
   // fields HighLevel would not list is the one to act on (an older notice that cannot clear by
   // itself, such as unpairable owners, would otherwise hide a newer one for good).
   const failure = status.lastFailure;
+  const deletion = status.refusedDeletion;
   const error = status.lastError;
   const fields = status.customFieldsProblem;
-  const newest = Math.max(...[error, failure, fields].map((p) => (p ? Date.parse(p.at) : -Infinity)));
+  const newest = Math.max(...[error, failure, deletion, fields].map((p) => (p ? Date.parse(p.at) : -Infinity)));
   if (error && Date.parse(error.at) === newest) {
     return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn' };
   }
@@ -284,6 +285,17 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       action: `${canEdit ? `Correct ${who} in Tandem` : `Ask an admin to correct ${who} in Tandem`} (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with HighLevel’s reason' : 'the Contacts tab’s Refused filter shows it with HighLevel’s reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit. The refusal holds back no other contact’s change.`,
       at: failure.at,
       tone: 'error',
+    };
+  }
+  if (deletion && Date.parse(deletion.at) === newest) {
+    // Archived in Tandem, so not on the Contacts tab: the notice itself says what stays where.
+    const who = deletion.contact;
+    const others = deletion.count - 1;
+    return {
+      message: `HighLevel refused to delete ${who}, archived in Tandem: ${sentence(deletion.message)}${others > 0 ? ` ${plural(others, 'other deletion was', 'other deletions were')} refused too.` : ''}`,
+      action: `${others > 0 ? 'These contacts stay' : `${who} stays`} in HighLevel. ${canEdit ? 'Delete' : 'Ask an admin to delete'} ${others > 0 ? 'them' : 'it'} there, or restore ${others > 0 ? 'them' : 'it'} in Tandem to keep syncing. Nothing else is held back.`,
+      at: deletion.at,
+      tone: 'warn',
     };
   }
   if (fields) {
