@@ -3,7 +3,7 @@
 // needs (pending webhooks, what waits to go out by kind) are read here, and so is the list of what
 // waits to go out that the settings' Save previews before a switch to Bi-directional sends it.
 // Never writes.
-import { and, asc, count, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { customFieldsProblem } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';

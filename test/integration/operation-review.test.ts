@@ -159,6 +159,26 @@ describe('push undo exactness', () => {
     for (const [id, was] of before) expect(snap(id)).toEqual(was);
     for (const [id, base] of bases) expect(getLinkByContact(w.db, loc, id)!.base).toEqual(base);
   }, 30_000);
+
+  it('a record HighLevel refuses to take back says so in plain words, and what is left to do by hand (an undo runs once)', async () => {
+    const w = await world();
+    const [kept, refused] = seedSynced(w, 2);
+    for (const s of [kept, refused]) editTandem(w, s!.contact.id, { firstName: `Pushed ${s!.contact.fields.firstName}` });
+    const push = await previewOf(w, 'push');
+    expect((await confirmAndSettle(w, push.row.id)).row.status).toBe('completed');
+
+    await control(w.highlevelUrl, 'POST', '/faults', {
+      method: 'PUT', path: `^/contacts/${refused!.doc.id}$`, status: 422, body: { statusCode: 422, message: 'firstName is locked' }, times: 1,
+    });
+    const undo = await previewOf(w, 'undo', push.row.id);
+    const r = await confirmAndSettle(w, undo.row.id);
+    expect(r.progress.counts.highlevel).toMatchObject({ updated: 1, failed: 1 });
+    const item = listItems(w.db, undo.row.id, { limit: 10 }).find((i) => i.action === 'failed');
+    expect(item?.reason).toBe(
+      'HighLevel refused Tandem’s request: firstName is locked. This contact’s values from before the push were not put back; set them back in HighLevel by hand if they matter.',
+    );
+    expect(w.emulator.emu.contact(kept!.doc.id)!.firstName).toBe(kept!.doc.firstName);
+  }, 30_000);
 });
 
 describe('undo killed at its named points, resumed by the sweep (T16)', () => {

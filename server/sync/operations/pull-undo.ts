@@ -194,7 +194,8 @@ async function run(ctx: RunContext, target: OperationRow): Promise<void> {
             ctx.log.warn({ err, locationId: ctx.locationId, key: item.key }, 'pull undo: record failed');
             ctx.record({
               key: item.key, entity: 'contact', side: 'tandem', action: 'failed', contactId: item.contactId, highlevelId: item.highlevelId, label: item.label,
-              reason: `could not be restored: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500),
+              // A finished undo cannot run again; the database's own words stay in the log.
+              reason: 'Tandem could not put this contact back as it was before the pull; correct it in Tandem by hand if it matters, and contact support with the time of this run.',
             });
           }
         }

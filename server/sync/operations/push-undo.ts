@@ -23,6 +23,7 @@ import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts'
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { transaction } from '../../../db/prepared.ts';
 import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
+import { plainProblem } from '../describe-error.ts';
 import { pendingLocal, type Sendable } from '../merge.ts';
 import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
 import { sendableIn } from '../outbound.ts';
@@ -264,7 +265,8 @@ async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean, sendabl
       if (err instanceof OperationCancelled || !(err instanceof HighLevelError) || stopsRun(err)) throw err;
       if (isContactNotFound(err)) return ctx.record({ ...item, action: 'skipped', reason: 'deleted in HighLevel' });
       if (classifyHighLevelError(err) === 'retry' && attempt < TRIES) continue;
-      return ctx.record({ ...item, action: 'failed', reason: `HighLevel refused it (${err.status}): ${err.message}` });
+      // A finished undo cannot run again: what is left to the admin is to set the values back by hand.
+      return ctx.record({ ...item, action: 'failed', reason: `${plainProblem(err)} This contact’s values from before the push were not put back; set them back in HighLevel by hand if they matter.` });
     }
   }
   try {
