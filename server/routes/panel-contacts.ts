@@ -6,7 +6,8 @@
 // the panel's refresh asks for every contact down to the last one it shows (`until`), so a refresh
 // keeps the rows the user loaded instead of falling back to the first page. A filter keeps only
 // the contacts HighLevel refused, or those with a change waiting to go; paging and `until` then run
-// within it, as the search does.
+// within it, as the search does. One contact is read alone for the edit dialog's Load latest, after
+// a save found it changed since the dialog opened.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
@@ -104,12 +105,21 @@ export interface PanelContactSaved {
   sync: PanelContactsSync;
 }
 
+/** One contact as it is now (the same view as its row), and the settings that decide where an edit goes. */
+export interface PanelContactRead {
+  contact: PanelContactView;
+  sync: PanelContactsSync;
+}
+
 /** What narrows the list: the search, and where the contacts' changes to HighLevel stand. */
 type ListFilters = { query?: string; outbound?: 'failed' | 'pending' };
 
 type EditField = 'firstName' | 'lastName' | 'email' | 'phone' | 'companyName';
 /** The fields the dialog edits, which are also those that tell a contact apart (one must stay). */
 const EDIT_FIELDS: EditField[] = ['firstName', 'lastName', 'email', 'phone', 'companyName'];
+
+/** An id of no contact of the session's location, or of one archived (deleted in HighLevel) since. */
+const NOT_FOUND = 'This contact is no longer in this sub-account; it may have been deleted.';
 
 export const IDENTITY_REQUIRED = 'Keep at least one of First name, Last name, Email, Phone or Company: a contact with none of them cannot be told apart. Nothing was saved.';
 
@@ -208,6 +218,16 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     };
   });
 
+  app.get('/api/panel/contacts/:id', { ...tenant('session') }, async (req, reply): Promise<PanelContactRead> => {
+    const session = await requireSession(req);
+    const { id } = req.params as { id: string };
+    // The session's location only: another location's id is a plain 404, as an unknown one.
+    const contact = getContact(db, session.locationId, id);
+    if (!contact || contact.archivedAt !== null) throw new AppError(404, 'not_found', NOT_FOUND);
+    reply.header('cache-control', 'no-store');
+    return { contact: views(session.locationId, [contact])[0]!, sync: syncOf(session.locationId) };
+  });
+
   app.patch('/api/panel/contacts/:id', { ...tenant('session'), bodyLimit: 16384 }, async (req, reply): Promise<PanelContactSaved> => {
     const session = await requireSession(req);
     requireAdmin(session, 'edit contacts');
@@ -215,7 +235,7 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     const { id } = req.params as { id: string };
     // The contact is looked up before the body is read: another location's id is a plain 404.
     const current = getContact(db, locationId, id);
-    if (!current || current.archivedAt !== null) throw new AppError(404, 'not_found', 'No such contact in this sub-account.');
+    if (!current || current.archivedAt !== null) throw new AppError(404, 'not_found', NOT_FOUND);
     const body = patchBody.safeParse(req.body ?? {});
     if (!body.success) throw invalid(body.error);
     const { tags, version, ...fields } = body.data;
@@ -234,7 +254,7 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     for (const f of EDIT_FIELDS) if (f in fields) patch[f] = checked.data[f];
     if (patch.email && !sameEmail(patch.email, current.fields.email)) {
       const other = findContactsByEmail(db, locationId, patch.email).find((c) => c.id !== current.id);
-      if (other) throw new AppError(409, 'duplicate_contact', 'Another contact already has this email.');
+      if (other) throw new AppError(409, 'duplicate_contact', 'Another contact in this sub-account already has this email, so nothing was saved.');
     }
     const nextTags = tags === undefined ? undefined : normalizeTags(tags);
     let contact: Contact;
@@ -250,9 +270,10 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
       });
     } catch (err) {
       if (err instanceof ContactWriteError && err.code === 'version_mismatch') {
-        throw new AppError(412, 'version_mismatch', 'This contact changed since you opened it. Reload it and try again.');
+        // The panel offers Load latest beside it (web/lib/ContactsTab.svelte).
+        throw new AppError(412, 'version_mismatch', 'This contact changed after you opened it, so nothing was saved.');
       }
-      if (err instanceof ContactWriteError) throw new AppError(404, 'not_found', 'No such contact in this sub-account.');
+      if (err instanceof ContactWriteError) throw new AppError(404, 'not_found', NOT_FOUND);
       throw err;
     }
     if (contact.version !== current.version) {

@@ -2,7 +2,8 @@
 // search query, the Refused and Waiting to send filters (paging and refresh within them, one
 // location's outbox alone, strict values), admins edit through the local write path (outbox row),
 // an edit may not empty the last of name, email, phone and company (one that had none may still be
-// edited), plain users are refused, the body is strict, and the location comes from the session only.
+// edited), plain users are refused, the body is strict, and the location comes from the session only;
+// one contact is read alone for the edit dialog's Load latest, and a stale save says nothing was saved.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveContact, createContact, getContact, updateContact } from '../../db/contacts.ts';
 import { tombstone, upsertLink } from '../../db/links.ts';
@@ -10,7 +11,7 @@ import { enqueueOutbox, failOutbox, getOutbox, PARKED_AT } from '../../db/outbox
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { createUser } from '../../db/users.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
-import { IDENTITY_REQUIRED, type PanelContactSaved, type PanelContactsPage, type PanelContactView } from '../../server/routes/panel-contacts.ts';
+import { IDENTITY_REQUIRED, type PanelContactRead, type PanelContactSaved, type PanelContactsPage, type PanelContactView } from '../../server/routes/panel-contacts.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
@@ -252,6 +253,49 @@ describe('filter', () => {
   });
 });
 
+describe('read one', () => {
+  it('reads one contact for the edit dialog (Load latest): its values and version now, HighLevel\'s reason when it refused it, and the settings', async () => {
+    const c = seed(A.id, { firstName: 'Reed', lastName: 'Latest', email: 'reed@alpha.example' });
+    const token = await signIn(agencyA.adminId, A.id);
+    // Changed after the dialog read it (a sync from HighLevel), then refused by HighLevel.
+    at += 1000;
+    updateContact(t.db, { locationId: A.id, id: c.id, patch: { phone: '+15550133' }, now: at, origin: 'remote' });
+    enqueueOutbox(t.db, A.id, c.id, 'upsert', at);
+    failOutbox(t.db, getOutbox(t.db, A.id, c.id)!, { error: 'this contact’s email is already on another HighLevel contact', nextAttemptAt: at, permanent: true });
+    const { status, body } = await api<PanelContactRead>('GET', `/api/panel/contacts/${c.id}`, token);
+    expect(status).toBe(200);
+    expect(body.contact).toMatchObject({
+      id: c.id,
+      firstName: 'Reed',
+      phone: '+15550133',
+      version: c.version + 1,
+      highlevelId: null,
+      outbound: { status: 'failed', reason: 'this contact’s email is already on another HighLevel contact' },
+    });
+    expect(body.sync).toEqual({ creationDirection: 'bidirectional', updateDirection: 'inbound', paused: false });
+    // The same view as the list's row.
+    const listed = (await api<PanelContactsPage>('GET', '/api/panel/contacts?query=reed', token)).body.contacts.find((r) => r.id === c.id);
+    expect(listed).toEqual(body.contact);
+    // A plain user reads it too (the list shows them the same).
+    expect((await api('GET', `/api/panel/contacts/${c.id}`, await signIn(plainUserA, A.id))).status).toBe(200);
+  });
+
+  it('answers 404 for another location\'s contact, an archived one or an unknown id, and 401 without a session', async () => {
+    const other = seed(B.id, { firstName: 'Bea', email: 'bea@bravo.example' });
+    const gone = seed(A.id, { firstName: 'Gone' });
+    archiveContact(t.db, { locationId: A.id, id: gone.id, now: at + 1, origin: 'remote' });
+    const token = await signIn(agencyA.adminId, A.id);
+    for (const id of [other.id, gone.id, 'no-such-id']) {
+      const res = await api('GET', `/api/panel/contacts/${id}`, token);
+      expect(res.status, id).toBe(404);
+      expect(JSON.stringify(res.body)).not.toContain('Bea');
+    }
+    // A location named in the query changes nothing.
+    expect((await api('GET', `/api/panel/contacts/${other.id}?locationId=${B.id}`, token)).status).toBe(404);
+    expect((await fetch(`${t.url}/api/panel/contacts/${gone.id}`)).status).toBe(401);
+  });
+});
+
 describe('edit', () => {
   it('an admin saves through the local write path: normalised, version bumped, outbox row enqueued', async () => {
     const c = seed(A.id, { firstName: 'Eddie', lastName: 'Edit', email: 'eddie@alpha.example' });
@@ -266,8 +310,11 @@ describe('edit', () => {
     expect(body.contact).toMatchObject({ firstName: 'Eddie', lastName: 'Edited', phone: '+14155550199', tags: ['gold', 'new'], version: c.version + 1 });
     expect(getContact(t.db, A.id, c.id)?.fields).toMatchObject({ lastName: 'Edited', email: 'eddie@alpha.example' });
     expect(getOutbox(t.db, A.id, c.id)).toMatchObject({ status: 'pending' });
-    // A stale version is refused rather than overwriting what changed meanwhile.
-    expect((await api('PATCH', `/api/panel/contacts/${c.id}`, token, { firstName: 'Late', version: c.version })).status).toBe(412);
+    // A stale version is refused rather than overwriting what changed meanwhile, saying nothing was
+    // saved (the panel offers to load the latest version beside it).
+    const late = await api('PATCH', `/api/panel/contacts/${c.id}`, token, { firstName: 'Late', version: c.version });
+    expect(late.status).toBe(412);
+    expect(late.body.error).toEqual({ code: 'version_mismatch', message: 'This contact changed after you opened it, so nothing was saved.' });
   });
 
   it('refuses an edit that empties the last of name, email, phone and company (400, nothing written), as the REST API does', async () => {
@@ -309,7 +356,7 @@ describe('edit', () => {
     expect(named.body.contact.firstName).toBe('Found');
   });
 
-  it('refuses plain users (403), unknown properties and bad emails (400), other locations\' contacts (404)', async () => {
+  it('refuses plain users (403), unknown properties and bad emails (400), another contact\'s email (409), other locations\' contacts (404)', async () => {
     const c = seed(A.id, { firstName: 'Rita', email: 'rita@alpha.example' });
     const other = seed(B.id, { firstName: 'Bea' });
     const plain = await signIn(plainUserA, A.id);
@@ -320,6 +367,11 @@ describe('edit', () => {
     const admin = await signIn(agencyA.adminId, A.id);
     expect((await api('PATCH', `/api/panel/contacts/${c.id}`, admin, { firstName: 'X', locationId: B.id })).status).toBe(400);
     expect((await api('PATCH', `/api/panel/contacts/${c.id}`, admin, { email: 'not an email' })).status).toBe(400);
+    // Another contact's email: refused, saying nothing was saved.
+    seed(A.id, { firstName: 'Taken', email: 'taken@alpha.example' });
+    const duplicate = await api('PATCH', `/api/panel/contacts/${c.id}`, admin, { email: 'Taken@alpha.example' });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.error).toEqual({ code: 'duplicate_contact', message: 'Another contact in this sub-account already has this email, so nothing was saved.' });
     expect((await api('PATCH', `/api/panel/contacts/${other.id}`, admin, { firstName: 'Stolen' })).status).toBe(404);
     expect(getContact(t.db, B.id, other.id)?.fields.firstName).toBe('Bea');
     expect(getContact(t.db, A.id, c.id)?.fields.firstName).toBe('Rita');

@@ -1,9 +1,11 @@
 // The Contacts tab's words (web/lib/contacts-copy.ts): where a contact stands with HighLevel, and
-// what saving an edit does under the current settings; reasons without record ids; where an email
-// may break; what an empty filtered list says; the status strip never "Up to date" while
-// HighLevel has refused contacts.
+// what saving an edit does under the current settings; reasons without record ids; which row notes
+// carry an explanation (opened by hover, focus or tap, never a title alone); HighLevel's reason in
+// the edit dialog beside the fields it names; what Load latest kept and did not keep; where an email
+// may break; what an empty filtered list says; the status strip never "Up to date" while HighLevel
+// has refused contacts.
 import { describe, expect, it } from 'vitest';
-import { CONTACT_FILTER_OPTIONS, editOutcome, emailParts, emptyContacts, highLevelStatus, waitingToGoOut } from '../../web/lib/contacts-copy.ts';
+import { CONTACT_FILTER_OPTIONS, EDIT_CONFLICT, editOutcome, emailGroups, emailParts, emptyContacts, highLevelStatus, latestLoaded, refusalFields, refusalInDialog, waitingToGoOut } from '../../web/lib/contacts-copy.ts';
 import type { PanelContactsSync } from '../../server/routes/panel-contacts.ts';
 
 const both: PanelContactsSync = { creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false };
@@ -18,7 +20,7 @@ describe('the HighLevel column', () => {
   it('shows a contact HighLevel refused as Refused with the reason, not as Not yet', () => {
     const status = highLevelStatus(refused, both);
     expect(status).toMatchObject({ tone: 'error', label: 'Refused', testid: 'contact-refused' });
-    expect(status.detail).toContain('HighLevel did not accept this contact. Its reason: This location does not allow duplicated contacts.');
+    expect(status.reason?.text).toBe('This location does not allow duplicated contacts.');
     // A linked contact whose edit was refused is just as stuck.
     expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).label).toBe('Refused');
   });
@@ -27,24 +29,44 @@ describe('the HighLevel column', () => {
     expect(highLevelStatus(refused, both).reason).toEqual({
       lead: 'HighLevel refused this contact:',
       text: 'This location does not allow duplicated contacts.',
-      retry: 'An edit of the contact makes Tandem try again.',
+      retry: 'Tandem tries again once the contact is edited.',
     });
-    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('HighLevel refused Tandem’s latest edit:');
+    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
     expect(highLevelStatus({ highlevelId: null, outbound: { status: 'failed', reason: null } }, both).reason?.text).toBe('it gave no reason.');
     // Only refused contacts have one.
     expect(highLevelStatus(unlinked, both).reason).toBeUndefined();
     expect(highLevelStatus(linked, both).reason).toBeUndefined();
   });
 
-  it('tells a held new contact and a held edit from one on its way', () => {
-    expect(highLevelStatus(unlinked, allInbound)).toMatchObject({ label: 'Held', detail: expect.stringContaining('Contact creation is Inbound') });
-    expect(highLevelStatus(unlinked, both)).toMatchObject({ label: 'Not yet', detail: expect.stringContaining('usually within seconds') });
-    expect(highLevelStatus(unlinked, { ...both, paused: true }).detail).toContain('Sync is paused');
+  it('tells a held new contact and a held edit from one on its way, in words that say what they wait for', () => {
+    expect(highLevelStatus(unlinked, allInbound)).toMatchObject({
+      label: 'Held',
+      detail: 'Contact creation is Inbound, so this contact stays in Tandem and is not created in HighLevel. Switching Contact creation to Bi-directional on the Sync tab creates it there.',
+    });
+    // QA: "Not yet" said nothing of what the contact waits for.
+    expect(highLevelStatus(unlinked, both)).toMatchObject({ label: 'Sending', detail: 'Being created in HighLevel, usually within seconds.' });
+    expect(highLevelStatus(unlinked, { ...both, paused: true })).toMatchObject({ label: 'Waiting', detail: 'Sync is paused: this contact is created in HighLevel when sync resumes.' });
     const edited = { highlevelId: 'hl-1', outbound: { status: 'pending' as const, reason: null } };
-    expect(highLevelStatus(edited, defaults)).toMatchObject({ label: 'Linked', note: 'Edit held' });
-    expect(highLevelStatus(edited, both)).toMatchObject({ label: 'Linked', note: 'Sending edit' });
+    expect(highLevelStatus(edited, defaults)).toMatchObject({
+      label: 'Linked',
+      note: 'Edit held',
+      detail: 'Contact update is Inbound, so Tandem’s latest edit of this contact stays in Tandem. Switching Contact update to Bi-directional on the Sync tab sends it.',
+    });
+    expect(highLevelStatus(edited, { ...both, paused: true })).toMatchObject({ label: 'Linked', note: 'Edit waiting', detail: 'Sync is paused: Tandem’s latest edit goes to HighLevel when sync resumes.' });
+    expect(highLevelStatus(edited, both)).toMatchObject({ label: 'Linked', note: 'Sending edit', detail: 'Tandem’s latest edit is on its way to HighLevel.' });
     expect(highLevelStatus(linked, defaults).label).toBe('Linked');
     expect(highLevelStatus(linked, defaults).note).toBeUndefined();
+  });
+
+  it('has an explanation to open only where the label does not say it all: never for a plain Linked or Not linked, nor Refused (its reason is on a line of its own)', () => {
+    expect(highLevelStatus(linked, both).detail).toBeUndefined();
+    expect(highLevelStatus({ highlevelId: null, outbound: null }, both).label).toBe('Not linked');
+    expect(highLevelStatus({ highlevelId: null, outbound: null }, both).detail).toBeUndefined();
+    expect(highLevelStatus(refused, both).detail).toBeUndefined();
+    for (const sync of [both, defaults, allInbound, { ...both, paused: true }]) {
+      expect(highLevelStatus(unlinked, sync).detail).toBeTruthy();
+      expect(highLevelStatus({ highlevelId: 'hl-1', outbound: { status: 'pending', reason: null } }, sync).detail).toBeTruthy();
+    }
   });
 });
 
@@ -69,15 +91,61 @@ describe('a contact whose last try failed and is retried', () => {
 describe('what saving an edit does', () => {
   it('says an edit of a linked contact is sent within seconds only when Contact update is Bi-directional', () => {
     expect(editOutcome(linked, both)).toBe('Sent to HighLevel within seconds.');
-    expect(editOutcome(linked, defaults)).toMatch(/^Kept in Tandem: Contact update is Inbound/);
+    // QA: "Switching it to Bi-directional" left the reader to work out what "it" was.
+    expect(editOutcome(linked, defaults)).toBe('Kept in Tandem: Contact update is Inbound, so HighLevel keeps its data. Switching Contact update to Bi-directional on the Sync tab sends this edit.');
     expect(editOutcome(linked, { ...both, paused: true })).toBe('Sync is paused: sent to HighLevel when sync resumes.');
   });
 
   it('follows Contact creation for a contact not in HighLevel yet', () => {
     // Contact update does not matter here: the contact is created, not updated.
     expect(editOutcome(unlinked, defaults)).toBe('Created in HighLevel within seconds.');
-    expect(editOutcome(unlinked, allInbound)).toMatch(/^Kept in Tandem: Contact creation is Inbound/);
+    expect(editOutcome(unlinked, allInbound)).toBe('Kept in Tandem: Contact creation is Inbound, so this contact is not in HighLevel. Switching Contact creation to Bi-directional on the Sync tab creates it there.');
     expect(editOutcome(refused, both)).toBe('Sent to HighLevel again within seconds.');
+  });
+});
+
+describe('HighLevel’s reason in the edit dialog', () => {
+  it('names the fields a refusal is about, so the reason shows beside them', () => {
+    expect(refusalFields('this contact’s email is already on another HighLevel contact, and the location does not allow duplicates; change the email, or archive one of the two')).toEqual(['email']);
+    expect(refusalFields('this contact’s email or phone is already on a HighLevel contact linked to Ann Lee in Tandem')).toEqual(['email', 'phone']);
+    expect(refusalFields('HighLevel refused Tandem’s request: Phone number is invalid.')).toEqual(['phone']);
+    expect(refusalFields('HighLevel refused Tandem’s request: Invalid custom field.')).toEqual([]);
+    expect(refusalFields(null)).toEqual([]);
+  });
+
+  it('says what was refused, HighLevel’s reason, and that saving sends the contact again (or what holds it)', () => {
+    expect(refusalInDialog(refused, both)).toEqual({
+      lead: 'HighLevel refused this contact:',
+      text: 'This location does not allow duplicated contacts.',
+      then: 'Fix it here: saving sends it to HighLevel again within seconds.',
+    });
+    const linkedRefused = { highlevelId: 'hl-1', outbound: refused.outbound };
+    expect(refusalInDialog(linkedRefused, both)?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
+    expect(refusalInDialog(refused, { ...both, paused: true })?.then).toBe('Fix it here: saving sends it to HighLevel again when sync resumes.');
+    // A setting switched to Inbound since holds it: saving does not send it, and the dialog says so.
+    expect(refusalInDialog(linkedRefused, defaults)?.then).toBe(editOutcome(linkedRefused, defaults));
+    expect(refusalInDialog(refused, allInbound)?.then).toBe(editOutcome(refused, allInbound));
+    expect(refusalInDialog({ highlevelId: null, outbound: { status: 'failed', reason: null } }, both)?.text).toBe('it gave no reason.');
+    // Only a refused contact has one.
+    expect(refusalInDialog(unlinked, both)).toBeUndefined();
+  });
+});
+
+describe('an edit conflict', () => {
+  it('says nothing was saved and what Load latest does', () => {
+    expect(EDIT_CONFLICT).toBe('This contact changed after you opened it, so nothing was saved. Load the latest version: your changes to fields nobody else changed stay in the form.');
+  });
+
+  it('says which of the admin’s changes Load latest kept, and which it replaced, with what was typed', () => {
+    expect(latestLoaded([], [])).toBe('Latest version loaded.');
+    expect(latestLoaded(['companyName'], [])).toBe('Latest version loaded. Your change to Company is kept; check it, then save.');
+    expect(latestLoaded(['email', 'phone', 'tags'], [])).toBe('Latest version loaded. Your changes to Email, Phone and Tags are kept; check them, then save.');
+    expect(latestLoaded(['companyName'], [{ field: 'firstName', mine: 'Annie' }])).toBe(
+      'Latest version loaded. Your change to Company is kept; check it, then save. First name was changed meanwhile too, so it shows the new value; you had typed “Annie”.',
+    );
+    expect(latestLoaded([], [{ field: 'email', mine: '' }, { field: 'lastName', mine: 'Lee' }])).toBe(
+      'Latest version loaded. Email was changed meanwhile too, so it shows the new value; you had emptied it. Last name was changed meanwhile too, so it shows the new value; you had typed “Lee”.',
+    );
   });
 });
 
@@ -87,16 +155,24 @@ describe('an email in a narrow column', () => {
     expect(emailParts('ann@mail.co.uk').join('')).toBe('ann@mail.co.uk');
     expect(emailParts('not-an-email')).toEqual(['not-an-email']);
   });
+
+  it('in the Contacts table, breaks first before the @, then before the dots of either side, and loses nothing', () => {
+    expect(emailGroups('maximilian.alexander@hawthorne-whitfield.example')).toEqual([['maximilian', '.alexander'], ['@hawthorne-whitfield', '.example']]);
+    expect(emailGroups('ann@mail.co.uk')).toEqual([['ann'], ['@mail', '.co', '.uk']]);
+    expect(emailGroups('not-an-email')).toEqual([['not-an-email']]);
+    expect(emailGroups('a.b.c@d.e').flat().join('')).toBe('a.b.c@d.e');
+  });
 });
 
 describe('the filters', () => {
   it('offers All, Refused and Waiting to send, and says something useful when a filtered list is empty', () => {
     expect(CONTACT_FILTER_OPTIONS.map((o) => o.label)).toEqual(['All', 'Refused', 'Waiting to send']);
-    expect(emptyContacts('refused', '')).toBe('No contact was refused by HighLevel. When HighLevel does not accept a contact, it shows here with HighLevel’s reason.');
+    expect(emptyContacts('refused', '')).toBe('No contact was refused by HighLevel. If HighLevel refuses one, it shows here with HighLevel’s reason.');
     expect(emptyContacts('refused', ' ann ')).toBe('No refused contact matches this search.');
-    expect(emptyContacts('waiting', '')).toBe('No contact waits to go to HighLevel.');
+    expect(emptyContacts('waiting', '')).toBe('Nothing is waiting to be sent to HighLevel.');
     expect(emptyContacts('waiting', 'ann')).toBe('No contact waiting to be sent matches this search.');
-    expect(emptyContacts('all', '')).toMatch(/^No contacts yet\./);
+    // QA: "the REST API" is a developer's word; the panel's API keys tab calls it Tandem's API.
+    expect(emptyContacts('all', '')).toBe('No contacts yet. Contacts added in HighLevel or through Tandem’s API show up here.');
     expect(emptyContacts('all', 'ann')).toBe('No contact matches this search.');
     expect(emptyContacts('all', '   ')).toMatch(/^No contacts yet\./);
   });

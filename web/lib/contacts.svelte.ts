@@ -2,10 +2,12 @@
 // a filter by where each contact's change to HighLevel stands, more pages on request), refreshed
 // every few seconds while shown so changes synced from HighLevel appear on their own, and an
 // admin's edit saved through the panel session. A refresh reads down to the last row Show more
-// loaded, so it never takes away rows the user is reading.
-import type { ContactFilter, PanelContactSaved, PanelContactsPage, PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
+// loaded, so it never takes away rows the user is reading. A save that finds the contact changed
+// since the dialog read it (EditConflict) can load the latest version into the form, keeping the
+// admin's changes to fields nobody else changed (mergeLatest).
+import type { ContactFilter, PanelContactRead, PanelContactSaved, PanelContactsPage, PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
 
-export type { PanelContactSaved, PanelContactsSync, PanelContactView };
+export type { PanelContactRead, PanelContactSaved, PanelContactsSync, PanelContactView };
 
 /** Which contacts the tab lists: every one, or only those whose change stands so (the server filters). */
 export type ContactsFilter = 'all' | ContactFilter;
@@ -25,6 +27,9 @@ export interface ContactEdit {
 }
 
 export const REFRESH_MS = 2000;
+
+/** A save refused because the contact changed after the form was filled (the server's 412). */
+export class EditConflict extends Error {}
 
 export class ContactsModel {
   state = $state<'loading' | 'ready' | 'failed'>('loading');
@@ -141,11 +146,58 @@ export class ContactsModel {
       this.sync = answer.sync;
       return answer;
     } catch (err) {
+      if (code(err) === 'version_mismatch') throw new EditConflict(message(err));
       throw new Error(message(err));
     } finally {
       this.saving = false;
     }
   }
+
+  /**
+   * The contact as it is now, for the edit dialog's Load latest (the list's refresh waits while the
+   * dialog is open); throws with a message to show in the form.
+   */
+  async latest(id: string): Promise<PanelContactView> {
+    try {
+      const answer = await this.#api.api<PanelContactRead>(`/api/panel/contacts/${encodeURIComponent(id)}`);
+      this.sync = answer.sync;
+      return answer.contact;
+    } catch (err) {
+      throw new Error(message(err));
+    }
+  }
+}
+
+type EditField = keyof ContactEdit;
+const EDIT_FIELDS: EditField[] = ['firstName', 'lastName', 'email', 'phone', 'companyName', 'tags'];
+
+/**
+ * Load latest after a conflict, field by field (a three-way merge on what the form was filled
+ * from): a field the admin left alone takes the latest value; one the admin changed keeps the
+ * change when nobody else changed it meanwhile (`kept`); one both changed, differently, shows the
+ * latest value, and the admin's is reported (`lost`) rather than silently written over it.
+ */
+export function mergeLatest(opened: ContactEdit, mine: ContactEdit, latest: ContactEdit): { form: ContactEdit; kept: EditField[]; lost: { field: EditField; mine: string }[] } {
+  const form = { ...latest };
+  const kept: EditField[] = [];
+  const lost: { field: EditField; mine: string }[] = [];
+  for (const field of EDIT_FIELDS) {
+    const same = (a: string, b: string) => comparable(field, a) === comparable(field, b);
+    if (same(mine[field], opened[field]) || same(mine[field], latest[field])) continue;
+    if (same(latest[field], opened[field])) {
+      form[field] = mine[field];
+      kept.push(field);
+    } else {
+      lost.push({ field, mine: mine[field] });
+    }
+  }
+  return { form, kept, lost };
+}
+
+/** A field's value as saving would store it, near enough: trimmed; tags also in lower case, as Tandem keeps them. */
+function comparable(field: EditField, value: string): string {
+  if (field !== 'tags') return value.trim();
+  return value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean).join(',');
 }
 
 export function editOf(c: PanelContactView): ContactEdit {
@@ -161,6 +213,12 @@ export function editOf(c: PanelContactView): ContactEdit {
 
 export function displayName(c: PanelContactView): string {
   return [c.firstName, c.lastName].filter(Boolean).join(' ') || c.email || c.phone || 'Unnamed contact';
+}
+
+/** The server's error code (the panel session's errors carry it), if any. */
+function code(err: unknown): string | undefined {
+  const value = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : undefined;
+  return typeof value === 'string' ? value : undefined;
 }
 
 function message(err: unknown): string {
