@@ -22,32 +22,24 @@ const lower = (email: string | null) => (email?.trim() ? email.trim().toLowerCas
 /**
  * Records the location's HighLevel users as just listed. Users missing from a complete list are
  * marked deleted (kept, so an owner id seen on an old contact still has a name). Each live one is
- * paired with the active Tandem user of the same email (case-insensitive) when there is one.
+ * paired with the active Tandem user of the same email (case-insensitive) when there is one, unless
+ * another live HighLevel user has that email too: the email cannot tell which of them is the person.
  */
 export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighLevelUser[], now: number, opts: { complete?: boolean } = {}): void {
   transaction(db, () => {
     for (const u of seen) {
-      const emailLower = lower(u.email);
-      // Only live users pair (see pairs()): a deactivated or deleted user keeps the row's pairing until Sync users clears it.
-      const paired = emailLower && u.active && !u.deleted
-        ? db.select({ id: users.id }).from(users).where(and(eq(users.locationId, locationId), eq(users.emailLower, emailLower), eq(users.active, true))).get()
-        : undefined;
       const values = {
         email: u.email?.trim() || null,
-        emailLower,
+        emailLower: lower(u.email),
         name: u.name?.trim() || null,
         active: u.active && !u.deleted,
         deleted: u.deleted,
         ...(u.role !== undefined ? { role: u.role } : {}),
         updatedAt: now,
       };
-      // An email match pairs; no match keeps whatever pairing the row had (an admin may have set it).
       db.insert(highlevelUsers)
-        .values({ locationId, highlevelId: u.id, ...values, userId: paired?.id ?? null })
-        .onConflictDoUpdate({
-          target: [highlevelUsers.locationId, highlevelUsers.highlevelId],
-          set: { ...values, ...(paired ? { userId: paired.id } : {}) },
-        })
+        .values({ locationId, highlevelId: u.id, ...values, userId: null })
+        .onConflictDoUpdate({ target: [highlevelUsers.locationId, highlevelUsers.highlevelId], set: values })
         .run();
     }
     if (opts.complete) {
@@ -57,7 +49,34 @@ export function upsertHighLevelUsers(db: Db, locationId: string, seen: SeenHighL
         .where(and(eq(highlevelUsers.locationId, locationId), ids.length ? notInArray(highlevelUsers.highlevelId, ids) : undefined))
         .run();
     }
+    // An email match pairs; no match keeps whatever pairing the row had. Only live users pair (see
+    // pairs()): a deactivated or deleted user keeps the row's pairing until Sync users clears it.
+    const shared = sharedEmails(listHighLevelUsers(db, locationId));
+    for (const u of seen) {
+      const emailLower = lower(u.email);
+      if (!emailLower || !u.active || u.deleted || shared.has(emailLower)) continue;
+      const paired = db.select({ id: users.id }).from(users).where(and(eq(users.locationId, locationId), eq(users.emailLower, emailLower), eq(users.active, true))).get();
+      if (!paired) continue;
+      db.update(highlevelUsers)
+        .set({ userId: paired.id })
+        .where(and(eq(highlevelUsers.locationId, locationId), eq(highlevelUsers.highlevelId, u.id)))
+        .run();
+    }
   });
+}
+
+const isLive = (r: HighLevelUserRow) => r.active && !r.deleted;
+
+/** Emails (lowercase) that more than one live HighLevel user of the location has. */
+function sharedEmails(rows: HighLevelUserRow[]): Set<string> {
+  const seen = new Set<string>();
+  const shared = new Set<string>();
+  for (const r of rows) {
+    if (!isLive(r) || !r.emailLower) continue;
+    if (seen.has(r.emailLower)) shared.add(r.emailLower);
+    seen.add(r.emailLower);
+  }
+  return shared;
 }
 
 // Prepared once per connection: every pass of a location's loop maps owners both ways.
@@ -100,23 +119,32 @@ export function listedHighLevelUser(db: Db, locationId: string, highlevelId: str
  * Pairs as of now: a stored pairing, else the Tandem user with the same email. Computed at read
  * time so a Tandem user created after the HighLevel users were listed pairs at once. Only live
  * users pair: a HighLevel user deleted or deactivated, or a deactivated Tandem user, owns nothing
- * new on the other side (Tandem refuses deactivated users as owners; Sync users unpairs them).
+ * new on the other side (Tandem refuses deactivated users as owners; Sync users unpairs them). Nor
+ * do live HighLevel users who share an email (in any case): which of them is the person is unknown,
+ * so a pairing one of them has (by that email) is no longer trusted either.
  */
 function pairs(db: Db, locationId: string): { highlevelId: string; userId: string }[] {
   const tandem = new Map(activeTandemUsers(db).all({ locationId }).map((u) => [u.emailLower, u.id]));
   const known = new Set(tandem.values());
+  const rows = listHighLevelUsers(db, locationId);
+  const shared = sharedEmails(rows);
   const out: { highlevelId: string; userId: string }[] = [];
-  for (const hl of listHighLevelUsers(db, locationId)) {
-    if (!hl.active || hl.deleted) continue;
+  for (const hl of rows) {
+    if (!isLive(hl) || (hl.emailLower && shared.has(hl.emailLower))) continue;
     const userId = hl.userId && known.has(hl.userId) ? hl.userId : hl.emailLower ? tandem.get(hl.emailLower) : undefined;
     if (userId) out.push({ highlevelId: hl.highlevelId, userId });
   }
   return out;
 }
 
+/** HighLevel user id → paired Tandem user id, for every pair as of now. */
+export function ownerPairs(db: Db, locationId: string): Map<string, string> {
+  return new Map(pairs(db, locationId).map((p) => [p.highlevelId, p.userId]));
+}
+
 /** HighLevel user id → paired Tandem user id, or null (an unmatched owner). */
 export function ownerMapFor(db: Db, locationId: string): (highlevelUserId: string) => string | null {
-  const map = new Map(pairs(db, locationId).map((p) => [p.highlevelId, p.userId]));
+  const map = ownerPairs(db, locationId);
   return (id) => map.get(id) ?? null;
 }
 
@@ -147,4 +175,46 @@ export function saveHighLevelUserPairing(db: Db, locationId: string, user: SeenH
     .values({ locationId, highlevelId: user.id, ...values })
     .onConflictDoUpdate({ target: [highlevelUsers.locationId, highlevelUsers.highlevelId], set: values })
     .run();
+}
+
+/** Why a HighLevel user who owns contacts has no paired Tandem user. */
+export type HighLevelOwnerWhy = 'deactivated' | 'deleted' | 'unknown' | 'no-email' | 'shared-email' | 'tandem-deactivated' | 'no-tandem-user';
+/** Why a Tandem user who owns contacts has no paired HighLevel user. */
+export type TandemOwnerWhy = 'deactivated' | 'highlevel-deactivated' | 'highlevel-deleted' | 'shared-email' | 'no-highlevel-user' | 'not-paired';
+
+/**
+ * Why owners are unpaired, as pairs() sees the location now: for the status strip's notice, which
+ * says it per owner (ownerMapFor / userMapFor say which owners are unpaired).
+ */
+export function unpairedWhy(db: Db, locationId: string): { highlevel(id: string): HighLevelOwnerWhy; tandem(id: string): TandemOwnerWhy } {
+  const rows = listHighLevelUsers(db, locationId);
+  const tandem = db.select({ id: users.id, emailLower: users.emailLower, active: users.active }).from(users).where(eq(users.locationId, locationId)).all();
+  const tandemById = new Map(tandem.map((u) => [u.id, u]));
+  const tandemByEmail = new Map(tandem.map((u) => [u.emailLower, u]));
+  const rowById = new Map(rows.map((r) => [r.highlevelId, r]));
+  const shared = sharedEmails(rows);
+  return {
+    highlevel(id) {
+      const r = rowById.get(id);
+      if (!r) return 'unknown';
+      if (r.deleted) return 'deleted';
+      if (!r.active) return 'deactivated';
+      if (!r.emailLower) return 'no-email';
+      if (shared.has(r.emailLower)) return 'shared-email';
+      const paired = r.userId ? tandemById.get(r.userId) : undefined;
+      if (paired?.active === false || tandemByEmail.get(r.emailLower)?.active === false) return 'tandem-deactivated';
+      return 'no-tandem-user';
+    },
+    tandem(id) {
+      const u = tandemById.get(id);
+      if (!u) return 'no-highlevel-user';
+      if (!u.active) return 'deactivated';
+      if (shared.has(u.emailLower)) return 'shared-email';
+      if (rows.some((r) => isLive(r) && r.emailLower === u.emailLower)) return 'not-paired';
+      // Their HighLevel user (paired before, or of the same email) is no longer live.
+      const gone = rows.find((r) => r.userId === id || r.emailLower === u.emailLower);
+      if (gone) return gone.deleted ? 'highlevel-deleted' : 'highlevel-deactivated';
+      return 'no-highlevel-user';
+    },
+  };
 }

@@ -17,7 +17,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Db } from '../../db/client.ts';
 import { recordCustomFieldsProblem, saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { tokenRowState } from '../../db/tokens.ts';
-import { upsertHighLevelUsers, ownerMapFor, userMapFor } from '../../db/highlevel-users.ts';
+import { ownerPairs, unpairedWhy, upsertHighLevelUsers, userMapFor, type HighLevelOwnerWhy, type TandemOwnerWhy } from '../../db/highlevel-users.ts';
 import { getInstallation, listInstallations } from '../../db/installations.ts';
 import { activeOperation } from '../../db/operations.ts';
 import { enqueueOwnedBy, nextOutboxDueAt } from '../../db/outbox.ts';
@@ -150,6 +150,14 @@ interface LocationLoop {
    * them theirs.
    */
   catchUp: boolean;
+  /**
+   * HighLevel owners paired at the last pass. An owner who loses their pairing (deactivated or
+   * deleted on either side, unpaired by Sync users) owns contacts no pass may meet for a day, so
+   * their loss asks for a sweep (`recountOwners`), which counts every unmatched owner.
+   */
+  pairedOwners?: Set<string>;
+  /** A sweep to count unmatched owners is due: at once, or once a Sync users run has ended. */
+  recountOwners?: boolean;
   /** When HighLevel's 429s began holding this location back, until a pass completes. */
   rateLimitedSince?: number;
 }
@@ -285,6 +293,22 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     return issuedAt !== undefined && issuedAt > loop.customFieldsRefusedAt;
   }
 
+  /**
+   * Unmatched owners are learned from the contacts a pass meets, so an owner who loses their
+   * pairing while their contacts stay as they are would be counted at the next daily sweep only:
+   * their loss brings a sweep now (a catch-up, which also counts). Not beside a running Sync users,
+   * which re-applies owners itself; right after it.
+   */
+  function recountOnLostPairing(loop: LocationLoop, pairsNow: Map<string, string>): void {
+    if (loop.pairedOwners && [...loop.pairedOwners].some((id) => !pairsNow.has(id))) loop.recountOwners = true;
+    loop.pairedOwners = new Set(pairsNow.keys());
+    if (!loop.recountOwners) return;
+    const running = activeOperation(db, loop.locationId);
+    if (running?.kind === 'sync_users' && running.status === 'running') return;
+    loop.catchUp = true;
+    loop.recountOwners = false;
+  }
+
   async function pass(loop: LocationLoop): Promise<PassResult> {
     const { locationId, api } = loop;
     const result: PassResult = { webhookEvents: 0, pulled: 0, pushed: 0, more: false };
@@ -318,7 +342,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         loop.customFieldsDueAt = undefined;
         await listCustomFields(loop);
       }
-      const ownerMap = ownerMapFor(db, locationId);
+      const pairsNow = ownerPairs(db, locationId);
+      const ownerMap = (id: string) => pairsNow.get(id) ?? null;
+      recountOnLostPairing(loop, pairsNow);
 
       const pullNow = async () => {
         // A run the previous process left is resumed from its checkpoint first (pull takes it up
@@ -395,7 +421,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       loop.failures = 0;
       loop.rateLimitedSince = undefined;
       const { paired, ...owners } = unmatchedOwnersNow(db, locationId, { ownerMap, userMap }, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
-      updateSyncState(db, locationId, { unmatchedOwners: owners, lastError: unmatchedNotice(owners) }, clock.now());
+      updateSyncState(db, locationId, { unmatchedOwners: owners, lastError: unmatchedNotice(owners, () => unpairedWhy(db, locationId)) }, clock.now());
       // Owners that could not travel and now can (a user made with the same email, Sync users):
       // HighLevel's reach Tandem by a sweep; Tandem's go out with their contacts, queued again. A
       // Sync users run re-applies the owners itself, as its preview said: no sweep beside it.
@@ -586,18 +612,59 @@ function unmatchedOwnersNow(
   return { remote: [...new Set(remote)], local: [...new Set(local)], paired };
 }
 
+/** Each reason an owner is unpaired, in the notice's words (one owner, several) and in its order. */
+const HIGHLEVEL_WHY: Record<HighLevelOwnerWhy, [string, string]> = {
+  deactivated: ['is deactivated in HighLevel', 'are deactivated in HighLevel'],
+  deleted: ['was deleted in HighLevel', 'were deleted in HighLevel'],
+  unknown: ['is not a user of this sub-account in HighLevel', 'are not users of this sub-account in HighLevel'],
+  'no-email': ['has no email in HighLevel', 'have no email in HighLevel'],
+  'shared-email': ['shares their email with another HighLevel user', 'share their email with another HighLevel user'],
+  'tandem-deactivated': ['has the same email as a deactivated Tandem user', 'have the same email as deactivated Tandem users'],
+  'no-tandem-user': ['has no active Tandem user with the same email', 'have no active Tandem user with the same email'],
+};
+const TANDEM_WHY: Record<TandemOwnerWhy, [string, string]> = {
+  deactivated: ['is deactivated in Tandem', 'are deactivated in Tandem'],
+  'highlevel-deactivated': ['has the same email as a user deactivated in HighLevel', 'have the same email as users deactivated in HighLevel'],
+  'highlevel-deleted': ['has the same email as a user deleted in HighLevel', 'have the same email as users deleted in HighLevel'],
+  'shared-email': ['has the same email as more than one HighLevel user', 'have the same email as more than one HighLevel user'],
+  'no-highlevel-user': ['has no active HighLevel user with the same email', 'have no active HighLevel user with the same email'],
+  'not-paired': ['is not paired with the HighLevel user of the same email', 'are not paired with the HighLevel users of the same email'],
+};
 /**
- * Owners that could not travel, as the status strip's notice (null when every owner is paired).
- * "Active": a user deactivated on the other side with the same email is no pairing either.
+ * What Sync users repairs: it adds a live HighLevel owner Tandem lacks, and pairs a Tandem owner
+ * with the HighLevel user of its email. Deactivated or deleted users, emails shared by HighLevel
+ * users, and a Tandem user HighLevel lacks (Sync users adds no HighLevel user) it cannot.
  */
-function unmatchedNotice({ remote, local }: UnmatchedOwners): string | null {
-  const parts: string[] = [];
-  const users = (n: number, side: string, other: string) =>
-    n === 1
-      ? `1 ${side} user owns contacts but has no active ${other} user with the same email`
-      : `${n} ${side} users own contacts but have no active ${other} user with the same email`;
-  if (remote.length) parts.push(users(remote.length, 'HighLevel', 'Tandem'));
-  if (local.length) parts.push(users(local.length, 'Tandem', 'HighLevel'));
-  const one = remote.length + local.length === 1;
-  return parts.length ? `${parts.join('; ')}: ${one ? 'that owner was' : 'those owners were'} not copied (Sync users repairs ${one ? 'it' : 'them'}).` : null;
+const REPAIRABLE = new Set<string>(['no-tandem-user', 'not-paired']);
+
+/**
+ * Owners that could not travel, as the status strip's notice (null when every owner is paired):
+ * how many and why, those Sync users repairs said apart from those it cannot (the panel offers
+ * Sync users on "Sync users repairs it/them").
+ */
+function unmatchedNotice({ remote, local }: UnmatchedOwners, whyOf: () => ReturnType<typeof unpairedWhy>): string | null {
+  if (!remote.length && !local.length) return null;
+  const why = whyOf();
+  const clauses = (ids: string[], side: 'HighLevel' | 'Tandem', words: Record<string, [string, string]>, reason: (id: string) => string) => {
+    const counts = new Map<string, number>();
+    for (const id of ids) counts.set(reason(id), (counts.get(reason(id)) ?? 0) + 1);
+    return Object.keys(words)
+      .filter((w) => counts.has(w))
+      .map((w) => {
+        const n = counts.get(w)!;
+        return { repairable: REPAIRABLE.has(w), n, text: `${n} ${side} user${n === 1 ? ' owns' : 's own'} contacts but ${words[w]![n === 1 ? 0 : 1]}` };
+      });
+  };
+  const all = [...clauses(remote, 'HighLevel', HIGHLEVEL_WHY, why.highlevel), ...clauses(local, 'Tandem', TANDEM_WHY, why.tandem)];
+  const sentence = (part: typeof all, end: (one: boolean) => string) => {
+    if (!part.length) return null;
+    const one = part.reduce((n, c) => n + c.n, 0) === 1;
+    return `${part.map((c) => c.text).join('; ')}: ${one ? 'that owner was' : 'those owners were'} not copied${end(one)}.`;
+  };
+  return [
+    sentence(all.filter((c) => c.repairable), (one) => ` (Sync users repairs ${one ? 'it' : 'them'})`),
+    sentence(all.filter((c) => !c.repairable), (one) => `, and Sync users cannot pair ${one ? 'it' : 'them'}`),
+  ]
+    .filter(Boolean)
+    .join(' ');
 }

@@ -4,7 +4,7 @@
 // re-applied with HighLevel's owner winning; contacts left without an owner are reported with their
 // reasons; a run crashed at its checkpoints resumes without a duplicate user or a double count (T16);
 // a cancel leaves every contact and its ledger consistent; and owners the continuous loop could not
-// copy ("Sync users repairs them") travel after the run, both ways (Tandem's within the direction settings).
+// copy (the notice says which Sync users repairs) travel after the run, both ways (Tandem's within the direction settings).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getContact, insertContact, createContact } from '../../db/contacts.ts';
 import { listHighLevelUsers, ownerMapFor, upsertHighLevelUsers, userMapFor } from '../../db/highlevel-users.ts';
@@ -98,7 +98,7 @@ interface World {
 /**
  * HighLevel users Alice, Cara, Dan, Eve, Fay, Gus (and the agency admin) paired by the loop's
  * listing with Tandem users of the same email; then: Bob added in HighLevel, Cara's email changed
- * in HighLevel, Dan deactivated and Eve deleted in HighLevel, Fay deactivated in Tandem, Gus's email
+ * in HighLevel (her Tandem user's follows: she is the same person), Dan deactivated and Eve deleted in HighLevel, Fay deactivated in Tandem, Gus's email
  * reassigned in Tandem to a new Tandem user, Ivy added on both sides, Hal a Tandem-only owner.
  * `n` contacts in both, linked, owned by category.
  */
@@ -174,26 +174,28 @@ const SKIP_REASONS = [
   { reason: REASONS.hlTandemDeactivated, contacts: PER },
   { reason: REASONS.tandemNoUser, contacts: PER },
 ];
-const USER_ACTIONS = { added: 2, paired: 1, repaired: 1, unpaired: 3 };
+const USER_ACTIONS = { added: 1, paired: 1, repaired: 2, unpaired: 3 };
 
 describe('Sync users', () => {
   it('previews user changes and owner changes, then does exactly that: pairs by email, adds, repairs, unpairs, re-applies owners', async () => {
     const w = await scenario(t.location.id, N);
     const { row, preview } = await previewOf(w.loc);
 
-    expect(preview.counts.tandem).toEqual({ created: 0, updated: 3 * PER, unchanged: 0, skipped: 4 * PER, failed: 0, removed: 0 });
+    expect(preview.counts.tandem).toEqual({ created: 0, updated: 2 * PER, unchanged: 0, skipped: 4 * PER, failed: 0, removed: 0 });
     expect(preview.counts.highlevel).toEqual({ created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0, removed: 0 });
     expect(userCounts(preview)).toEqual(USER_ACTIONS);
     const byEmail = new Map((preview.users ?? []).map((u) => [u.email.toLowerCase(), u]));
     const tag = w.loc.slice(0, 8).toLowerCase();
     expect(byEmail.get(`bob.${tag}@team.example`)).toMatchObject({ action: 'add', name: 'bob Tester' });
-    expect(byEmail.get(`cara.new.${tag}@team.example`)?.reason).toMatch(/no longer matches/);
+    expect(byEmail.get(`cara.new.${tag}@team.example`)).toMatchObject({
+      action: 'repair', reason: `Email changed: cara.new.${tag}@team.example in HighLevel, cara.${tag}@team.example in Tandem. Their Tandem user’s email becomes cara.new.${tag}@team.example, and they stay paired.`,
+    });
     expect(byEmail.get(`dan.${tag}@team.example`)).toMatchObject({ action: 'unpair', reason: 'Deactivated in HighLevel.' });
     expect(byEmail.get(`eve.${tag}@team.example`)).toMatchObject({ action: 'unpair', reason: 'Deleted in HighLevel.' });
     expect(byEmail.get(`fay.${tag}@team.example`)?.reason).toMatch(/is deactivated/);
     expect(byEmail.get(`gus.${tag}@team.example`)).toMatchObject({ action: 'repair' });
     expect(byEmail.get(`ivy.${tag}@team.example`)).toMatchObject({ action: 'pair' });
-    expect(preview.owners).toMatchObject({ change: 3 * PER, lose: 4 * PER });
+    expect(preview.owners).toMatchObject({ change: 2 * PER, lose: 4 * PER });
     expect(new Set(preview.owners!.reasons.map((r) => JSON.stringify(r)))).toEqual(new Set(SKIP_REASONS.map((r) => JSON.stringify(r))));
     expect(preview.owners!.sample).toHaveLength(20);
     expect(preview.owners!.sample[0]).toMatchObject({ from: null, to: 'bob Tester' });
@@ -218,6 +220,8 @@ describe('Sync users', () => {
     const bob = findUserByEmail(t.db, w.loc, `bob.${tag}@team.example`)!;
     const cara = findUserByEmail(t.db, w.loc, `cara.new.${tag}@team.example`)!;
     expect(bob).toMatchObject({ name: 'bob Tester', active: true });
+    // Cara is still the Tandem user she was, with HighLevel's new email.
+    expect(cara.id).toBe(w.tandem.cara!.id);
     const pairing = new Map(listHighLevelUsers(t.db, w.loc).map((r) => [r.highlevelId, r]));
     expect(pairing.get(w.hl.alice!)?.userId).toBe(w.tandem.alice!.id);
     expect(pairing.get(w.hl.bob!)?.userId).toBe(bob.id);
@@ -231,7 +235,7 @@ describe('Sync users', () => {
     const ownerMap = ownerMapFor(t.db, w.loc);
     const userMap = userMapFor(t.db, w.loc);
     expect([ownerMap(w.hl.dan!), ownerMap(w.hl.eve!), ownerMap(w.hl.fay!), ownerMap(w.hl.gus!)]).toEqual([null, null, null, w.tandem.gus2!.id]);
-    expect([userMap(w.tandem.cara!.id), userMap(cara.id), userMap(w.tandem.gus!.id)]).toEqual([null, w.hl.cara!, null]);
+    expect([userMap(cara.id), userMap(w.tandem.gus!.id)]).toEqual([w.hl.cara!, null]);
 
     expectOwners(w);
     // Owners are Tandem-side writes from HighLevel: nothing is queued back.
@@ -294,14 +298,14 @@ describe('Sync users', () => {
       const done = await ops().settled(row.id);
       expect(done.status).toBe('completed');
       expect(progressOf(done).counts).toEqual(preview.counts);
-      expect(progressOf(done).counts.tandem).toMatchObject({ updated: 3 * per, skipped: 4 * per });
+      expect(progressOf(done).counts.tandem).toMatchObject({ updated: 2 * per, skipped: 4 * per });
       expect(progressOf(done).users).toEqual({ ...USER_ACTIONS, unchanged: 2 });
     } finally {
       crashAt = undefined;
     }
     const emails = listUsers(t.db, w.loc, { includeInactive: true }).map((u) => u.emailLower);
     expect(new Set(emails).size).toBe(emails.length);
-    expect(listItems(t.db, row.id, { limit: 5000 }).filter((i) => i.entity === 'contact')).toHaveLength(7 * per);
+    expect(listItems(t.db, row.id, { limit: 5000 }).filter((i) => i.entity === 'contact')).toHaveLength(6 * per);
     expectOwners(w);
   }, 60_000);
 
@@ -370,7 +374,8 @@ describe('Sync users', () => {
     const localLink = getLinkByContact(t.db, loc, local.id)!;
     expect((await hl('GET', `/contacts/${localLink.highlevelId}`)).body.contact).not.toHaveProperty('assignedTo');
     expect(getSyncState(t.db, loc).lastError).toBe(
-      '1 HighLevel user owns contacts but has no active Tandem user with the same email; 1 Tandem user owns contacts but has no active HighLevel user with the same email: those owners were not copied (Sync users repairs them).',
+      '1 HighLevel user owns contacts but has no active Tandem user with the same email: that owner was not copied (Sync users repairs it). ' +
+        '1 Tandem user owns contacts but has no active HighLevel user with the same email: that owner was not copied, and Sync users cannot pair it.',
     );
 
     // Hal gets a HighLevel user; Sync users adds Zed to Tandem and pairs Hal.

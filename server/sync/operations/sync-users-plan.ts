@@ -5,12 +5,21 @@
 // The rule is email equality, case-insensitive, between LIVE users: every active HighLevel user
 // ends paired with the Tandem user of the same email (created when there is none, unless that
 // Tandem user is deactivated); a stored pairing whose emails no longer match is replaced; users
-// deleted or deactivated on either side are unpaired.
+// deleted or deactivated on either side are unpaired. Two exceptions, both about who the person is:
+// - Emails equal ignoring case are one email. Live HighLevel users sharing one cannot be told apart
+//   by it, so none of them is added or paired (a pairing they had is undone): pairing either would
+//   give the other's contacts to the wrong person, and merging them would give both to one.
+// - A paired HighLevel user is the same person whatever their email becomes (HighLevel's id does not
+//   change). When the emails of a pair differ and no Tandem user has HighLevel's email, the Tandem
+//   user's email becomes HighLevel's and they stay paired, rather than a second Tandem user being
+//   made for the same person. HighLevel's wins because Sync users makes Tandem's users from
+//   HighLevel's, never the other way. When another Tandem user has that email, the pairing moves
+//   to them as before.
 import type { SeenHighLevelUser, HighLevelUserRow } from '../../../db/highlevel-users.ts';
 import type { User } from '../../../db/users.ts';
 import type { UserChange } from './types.ts';
 
-export type UserAction = 'added' | 'paired' | 'repaired' | 'unpaired' | 'unchanged';
+export type UserAction = 'added' | 'paired' | 'repaired' | 'unpaired' | 'unchanged' | 'skipped';
 
 export interface UserDecision {
   /** The run's item key: 'user:' + email lowercase (made unique within the plan). */
@@ -24,42 +33,112 @@ export interface UserDecision {
   fromUserId: string | null;
   label: string;
   reason: string;
+  /** The paired Tandem user's email becomes HighLevel's (`from` is the Tandem user's now). */
+  email?: { from: string; to: string };
+  /** Other live HighLevel users with the same email (any case): this one is left unpaired. */
+  sharedWith?: string[];
 }
 
 const lower = (email: string | null | undefined) => (email?.trim() ? email.trim().toLowerCase() : null);
 
-const CHANGE: Record<Exclude<UserAction, 'unchanged'>, UserChange['action']> = { added: 'add', paired: 'pair', repaired: 'repair', unpaired: 'unpair' };
+const CHANGE: Record<Exclude<UserAction, 'unchanged' | 'skipped'>, UserChange['action']> = { added: 'add', paired: 'pair', repaired: 'repair', unpaired: 'unpair' };
+
+const live = (h: SeenHighLevelUser) => h.active && !h.deleted;
+
+/** "A", "A and B", "A, B and C". */
+function names(list: string[]): string {
+  return list.length < 2 ? (list[0] ?? '') : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`;
+}
+
+/** Why a HighLevel user sharing their email with `others` is left unpaired (the run's record). */
+function sharedReason(email: string, others: string[]): string {
+  const who = others.length === 1 ? `Another HighLevel user, ${others[0]}, has` : `Other HighLevel users, ${names(others)}, have`;
+  return `${who} the same email (${email}, in any case): Tandem cannot tell which of them is the person, so it pairs ${others.length === 1 ? 'neither' : 'none of them'}.`;
+}
+
+/**
+ * Pairs whose Tandem user's email becomes HighLevel's: HighLevel id → the Tandem user, with the
+ * email it takes. In an order the run can apply them in (an email is free when its turn comes),
+ * so a rename that frees the email another one takes goes first; a swap never frees one and is
+ * left to the email match.
+ */
+function emailFollowUps(listed: SeenHighLevelUser[], storedById: Map<string, HighLevelUserRow>, byId: Map<string, User>, byEmail: Map<string, User>, shared: Set<string>) {
+  const candidates = listed.filter((h) => {
+    const email = lower(h.email);
+    const userId = storedById.get(h.id)?.userId;
+    const u = userId ? byId.get(userId) : undefined;
+    return live(h) && email && !shared.has(email) && u && u.emailLower !== email;
+  });
+  // A Tandem user two live HighLevel users are paired with follows neither: which one it is, is unknown.
+  const claims = new Map<string, number>();
+  for (const h of listed) {
+    const userId = storedById.get(h.id)?.userId;
+    if (live(h) && userId) claims.set(userId, (claims.get(userId) ?? 0) + 1);
+  }
+  const out = new Map<string, { user: User; to: string }>();
+  for (let moved = true; moved; ) {
+    moved = false;
+    for (const h of candidates) {
+      const user = byId.get(storedById.get(h.id)!.userId!)!;
+      const email = lower(h.email)!;
+      if (out.has(h.id) || claims.get(user.id) !== 1 || byEmail.has(email)) continue;
+      out.set(h.id, { user, to: h.email!.trim() });
+      byEmail.delete(user.emailLower);
+      byEmail.set(email, { ...user, email: h.email!.trim(), emailLower: email });
+      moved = true;
+    }
+  }
+  return out;
+}
 
 export function planUsers(listed: SeenHighLevelUser[], stored: HighLevelUserRow[], tandem: User[]): UserDecision[] {
+  // Tandem's users by email as they will be once the emails that follow HighLevel's have changed.
   const byEmail = new Map(tandem.map((u) => [u.emailLower, u]));
   const byId = new Map(tandem.map((u) => [u.id, u]));
   const storedById = new Map(stored.map((r) => [r.highlevelId, r]));
   const listedIds = new Set(listed.map((u) => u.id));
+  const sharing = new Map<string, SeenHighLevelUser[]>();
+  for (const h of listed) {
+    const email = lower(h.email);
+    if (email && live(h)) sharing.set(email, [...(sharing.get(email) ?? []), h]);
+  }
+  const shared = new Set([...sharing].filter(([, hs]) => hs.length > 1).map(([email]) => email));
+  const follows = emailFollowUps(listed, storedById, byId, byEmail, shared);
   const out: Omit<UserDecision, 'key'>[] = [];
   const was = (id: string | null) => {
     const u = id ? byId.get(id) : undefined;
     return u ? `${u.name} (${u.email})` : 'a Tandem user';
   };
+  const labelOf = (h: SeenHighLevelUser) => h.name?.trim() || h.email || h.id;
 
   for (const h of [...listed].sort((a, b) => (lower(a.email) ?? '').localeCompare(lower(b.email) ?? '') || a.id.localeCompare(b.id))) {
     const email = lower(h.email);
-    const label = h.name?.trim() || h.email || h.id;
+    const label = labelOf(h);
     const fromUserId = storedById.get(h.id)?.userId ?? null;
     const from = fromUserId && byId.has(fromUserId) ? fromUserId : null;
     const match = email ? byEmail.get(email) : undefined;
+    const follow = follows.get(h.id);
+    const followed = follow && { email: { from: follow.user.email, to: follow.to } };
+    const followReason = follow && `Email changed: ${follow.to} in HighLevel, ${follow.user.email} in Tandem.`;
     const keep = (userId: string | null, reason: string) => out.push({ action: 'unchanged', hl: h, userId, fromUserId: from, label, reason });
     const unpair = (reason: string) => out.push({ action: 'unpaired', hl: h, userId: null, fromUserId: from, label, reason });
-    if (!h.active || h.deleted) {
+    if (!live(h)) {
       if (from) unpair('Deactivated in HighLevel.');
       else keep(null, 'Deactivated in HighLevel.');
     } else if (!email) {
       if (from) unpair('Has no email in HighLevel, so no Tandem user can be matched.');
       else keep(null, 'Has no email in HighLevel.');
+    } else if (shared.has(email)) {
+      const sharedWith = sharing.get(email)!.filter((o) => o.id !== h.id).map(labelOf);
+      const reason = sharedReason(email, sharedWith);
+      out.push({ action: from ? 'unpaired' : 'skipped', hl: h, userId: null, fromUserId: from, label, reason, sharedWith });
     } else if (match && !match.active) {
-      if (from) unpair(`Tandem user ${match.name} (${match.email}) is deactivated.`);
+      if (follow) out.push({ action: 'unpaired', hl: h, userId: null, fromUserId: from, label, reason: `${followReason} Their Tandem user’s email becomes ${follow.to}; that user is deactivated, so they are unpaired.`, ...followed });
+      else if (from) unpair(`Tandem user ${match.name} (${match.email}) is deactivated.`);
       else keep(null, `Tandem user ${match.name} is deactivated.`);
     } else if (match) {
-      if (from === match.id) keep(match.id, 'Same email in both.');
+      if (follow) out.push({ action: 'repaired', hl: h, userId: match.id, fromUserId: from, label, reason: `${followReason} Their Tandem user’s email becomes ${follow.to}, and they stay paired.`, ...followed });
+      else if (from === match.id) keep(match.id, 'Same email in both.');
       else if (from === null) out.push({ action: 'paired', hl: h, userId: match.id, fromUserId: null, label, reason: `Same email as Tandem user ${match.name}.` });
       else {
         out.push({
@@ -86,6 +165,22 @@ export function planUsers(listed: SeenHighLevelUser[], stored: HighLevelUserRow[
     out.push({ action: from ? 'unpaired' : 'unchanged', hl, userId: null, fromUserId: from, label, reason: 'Deleted in HighLevel.' });
   }
 
+  // A pairing moved to another Tandem user: what becomes of the one it leaves.
+  const pairedAfter = new Map(out.filter((d) => d.userId && d.action !== 'added').map((d) => [d.userId!, d.label]));
+  for (const d of out) {
+    if (d.action !== 'repaired' || d.email || !d.fromUserId || d.fromUserId === d.userId) continue;
+    const to = byId.get(d.userId!)!.name;
+    const other = pairedAfter.get(d.fromUserId);
+    const left = other
+      ? `${was(d.fromUserId)} stays, paired with ${other}.`
+      : `${was(d.fromUserId)} stays as is, and any other contacts they own reach HighLevel without an owner.`;
+    d.reason += ` The contacts ${d.label} owns in HighLevel get ${to} as their owner in Tandem; ${left}`;
+  }
+
+  // The run applies decisions in this order: emails that follow HighLevel's first (in the order
+  // they free each other's), so an email they free is free when a user is created with it.
+  const order = [...follows.keys()];
+  out.sort((a, b) => rank(order, a) - rank(order, b));
   const used = new Set<string>();
   return out.map((d) => {
     const base = `user:${lower(d.hl.email) ?? `hl:${d.hl.id}`}`;
@@ -95,10 +190,29 @@ export function planUsers(listed: SeenHighLevelUser[], stored: HighLevelUserRow[
   });
 }
 
+function rank(order: string[], d: Omit<UserDecision, 'key'>): number {
+  const i = d.email ? order.indexOf(d.hl.id) : -1;
+  return i < 0 ? order.length : i;
+}
+
+/** The preview's notes about HighLevel users left unpaired because they share an email (one per email). */
+export function sharedEmailNotes(plan: UserDecision[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const d of plan) {
+    if (!d.sharedWith) continue;
+    const email = lower(d.hl.email)!;
+    groups.set(email, [...(groups.get(email) ?? []), d.label]);
+  }
+  return [...groups].map(([email, labels]) => {
+    const two = labels.length === 2;
+    return `${names([...labels].sort())} have the same email in HighLevel (${email}, in any case): Tandem cannot tell which of them is the person, so it pairs ${two ? 'neither' : 'none of them'} and leaves their contacts’ owners as they are. Give ${two ? 'one of them' : 'all but one of them'} another email in HighLevel, then run Sync users again.`;
+  });
+}
+
 /** The preview's list: every change, with its reason in plain words. */
 export function userChanges(plan: UserDecision[]): UserChange[] {
   return plan
-    .filter((d): d is UserDecision & { action: Exclude<UserAction, 'unchanged'> } => d.action !== 'unchanged')
+    .filter((d): d is UserDecision & { action: keyof typeof CHANGE } => d.action in CHANGE)
     .map((d) => ({ name: d.label, email: d.hl.email ?? '', action: CHANGE[d.action], reason: d.reason }));
 }
 
@@ -117,6 +231,7 @@ export const REASONS = {
   hlDeleted: 'Their HighLevel owner was deleted in HighLevel',
   hlDeactivated: 'Their HighLevel owner is deactivated in HighLevel',
   hlNoEmail: 'Their HighLevel owner has no email, so no Tandem user matches',
+  hlSharedEmail: 'Their HighLevel owner has the same email as another HighLevel user, so Tandem cannot tell which of them is the person',
   hlTandemDeactivated: 'Their HighLevel owner’s Tandem user is deactivated',
   hlUnknown: 'Their HighLevel owner is not a user of this sub-account',
   hlNotAdded: 'Their HighLevel owner could not be added to Tandem',
@@ -152,6 +267,9 @@ export function pairingsAfter(plan: UserDecision[], tandem: User[], resolve: (d:
       if (d.hl.deleted) return { why: REASONS.hlDeleted };
       if (!d.hl.active) return { why: REASONS.hlDeactivated };
       if (d.action === 'added') return { why: REASONS.hlNotAdded };
+      if (d.sharedWith) return { why: REASONS.hlSharedEmail };
+      // Their Tandem user takes HighLevel's email but is deactivated.
+      if (d.email) return { why: REASONS.hlTandemDeactivated };
       const email = lower(d.hl.email);
       if (!email) return { why: REASONS.hlNoEmail };
       if (lowerEmails.get(email)?.active === false) return { why: REASONS.hlTandemDeactivated };

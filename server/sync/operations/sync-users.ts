@@ -5,9 +5,11 @@
 // sides (Tandem keeps its owner, HighLevel its own) and recorded as skipped with the reason. A Tandem
 // owner that HighLevel never got and that now has a HighLevel user is queued to the outbox: the
 // continuous sync sends it (three-way merge, direction settings) right after the run.
-// Not undoable. Crash points (ctx.step): 'user' before each user, 'user-created' between creating
-// a Tandem user and recording its pairing, 'owner' before each owner change, 'after-page' after
-// each page's checkpoint.
+// Not undoable (a Tandem user's email it sets to HighLevel's is recorded, before and after, on the
+// user's item). Users are applied in the plan's order: emails that follow HighLevel's first, so an
+// email one frees is free when another user is created with it. Crash points (ctx.step): 'user'
+// before each user, 'user-created' between creating a Tandem user and recording its pairing,
+// 'owner' before each owner change, 'after-page' after each page's checkpoint.
 // Checkpoint: { phase: 'users' | 'owners', plan, searchAfter, seen }; the plan is decided once per
 // run, so a resumed run applies the same decisions and every record is keyed (no double counts).
 import type { Db } from '../../../db/client.ts';
@@ -16,12 +18,12 @@ import { listHighLevelUsers, saveHighLevelUserPairing, type SeenHighLevelUser } 
 import { getLinkByRemote, saveLink } from '../../../db/links.ts';
 import { enqueueOutbox } from '../../../db/outbox.ts';
 import { transaction } from '../../../db/prepared.ts';
-import { createUser, findUserByEmail, listUsers, UserEmailTakenError, type User } from '../../../db/users.ts';
+import { createUser, findUserByEmail, listUsers, updateUser, UserEmailTakenError, type User } from '../../../db/users.ts';
 import { normalizeText } from '../contact-model.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { tandemSaveProblem } from '../describe-error.ts';
-import { decideOwner, pairingsAfter, planUsers, userChanges, type OwnerDecision, type Pairings, type UserDecision } from './sync-users-plan.ts';
+import { decideOwner, pairingsAfter, planUsers, sharedEmailNotes, userChanges, type OwnerDecision, type Pairings, type UserDecision } from './sync-users-plan.ts';
 import {
   emptyCounts, OperationCancelled, SAMPLE_SIZE, SimulatedCrash,
   type BaseContext, type OperationHandler, type OwnerChanges, type Preview, type PreviewContext, type RunContext,
@@ -131,10 +133,11 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
     ctx.progress({ phase: 'preview', total: page.total, done: seen });
   }
   owners.reasons = [...reasons].map(([reason, contacts]) => ({ reason, contacts })).sort((a, b) => b.contacts - a.contacts);
-  // Only what else the run sets going. Skipped contacts need no note: the run leaves them as they
-  // are on both sides, and the panel says so beside their reasons; it reads a preview with no user
-  // change, no owner change and no note as one with nothing to change.
-  const notes: string[] = [];
+  // HighLevel users no one can be paired with because they share an email (the run records them as
+  // skipped users), and what else the run sets going. Skipped contacts need no note: the run leaves
+  // them as they are on both sides, and the panel says so beside their reasons; it reads a preview
+  // with no user change, no owner change and no note as one with nothing to change.
+  const notes: string[] = sharedEmailNotes(plan);
   if (queued) {
     // Sent by the continuous sync: not while it is paused, nor while contact updates are Inbound.
     const held = [ctx.settings.paused ? 'you resume sync' : null, ctx.settings.updateDirection === 'bidirectional' ? null : 'contact updates are set to Bi-directional'].filter(Boolean);
@@ -163,10 +166,24 @@ function applyUser(ctx: RunContext, d: UserDecision): void {
     }
     ctx.step('user-created');
   }
+  const follow = d.email;
   transaction(ctx.db, () => {
+    // The same person's email, changed on one side: the Tandem user takes HighLevel's, in the same
+    // transaction as the record that says so (again after a crash: the email is theirs already).
+    if (follow) updateUser(ctx.db, { locationId: ctx.locationId, id: d.fromUserId!, patch: { email: follow.to }, now });
     saveHighLevelUserPairing(ctx.db, ctx.locationId, d.hl, userId, now);
-    ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: d.action, label: d.label, reason: d.reason, before: { userId: d.fromUserId }, after: { userId } });
+    const before = { userId: d.fromUserId, ...(follow ? { email: follow.from } : {}) };
+    const after = { userId, ...(follow ? { email: follow.to } : {}) };
+    ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: d.action, label: d.label, reason: d.reason, before, after });
   });
+}
+
+/** Why a user decision could not be applied, for the run's record. */
+function userProblem(err: unknown, d: UserDecision): string {
+  if (err instanceof UserEmailTakenError && d.email) {
+    return `Another Tandem user took ${d.email.to} after the run began, so this Tandem user’s email was left as it is. Run Sync users again.`;
+  }
+  return tandemSaveProblem('user', 'run Sync users again');
 }
 
 function applyOwner(ctx: RunContext, j: Judged): void {
@@ -206,7 +223,7 @@ async function run(ctx: RunContext): Promise<void> {
       } catch (err) {
         if (err instanceof OperationCancelled || err instanceof SimulatedCrash) throw err;
         ctx.log.warn({ err, operationId: ctx.operation.id }, 'sync users: a user could not be applied');
-        ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: 'failed', label: d.label, reason: tandemSaveProblem('user', 'run Sync users again') });
+        ctx.record({ key: d.key, entity: 'user', side: 'tandem', action: 'failed', label: d.label, reason: userProblem(err, d) });
       }
       ctx.progress({ done: i + 1 });
     }
