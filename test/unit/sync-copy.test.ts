@@ -119,20 +119,22 @@ describe('latest problem', () => {
     // QA: a fresh install's first notice began "Add in HighLevel any Tandem user it lacks", when
     // HighLevel's owners only want Sync users (it adds them to Tandem).
     const fresh = advice('2 HighLevel users own contacts but have no active Tandem user with the same email: those owners were not copied (Sync users repairs them).');
-    expect(fresh).toMatch(/^Run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem/);
-    expect(fresh).not.toContain('added in HighLevel');
-    expect(fresh).toContain('deleted or deactivated on either side cannot be paired');
-    // A Tandem owner HighLevel lacks is the one case Sync users cannot add: said after it.
-    for (const message of [
-      '1 Tandem user owns contacts but has no active HighLevel user with the same email: that owner was not copied (Sync users repairs it).',
-      '1 HighLevel user owns contacts but has no active Tandem user with the same email; 2 Tandem users own contacts but have no active HighLevel user with the same email: those owners were not copied (Sync users repairs them).',
-    ]) {
-      const text = advice(message);
-      expect(text).toMatch(/^Run Sync users under One-time operations below/);
-      expect(text).toContain('A Tandem user HighLevel lacks must be added in HighLevel first, with the same email; then run Sync users again.');
-      expect(text.indexOf('added in HighLevel')).toBeGreaterThan(text.indexOf('Run Sync users'));
-      expect(text).toMatch(/deleted or deactivated on either side cannot be paired: reactivate them, or give their contacts another owner\.$/);
-    }
+    expect(fresh).toBe('Run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem, pairs users with the same email and re-applies the owners.');
+    // QA: owners Sync users cannot pair were told "Sync users repairs them". Each cause gets its own advice.
+    const mixed = advice(
+      '1 HighLevel user owns contacts but has no active Tandem user with the same email: that owner was not copied (Sync users repairs it). ' +
+        '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel; 1 Tandem user owns contacts but has no active HighLevel user with the same email: those owners were not copied, and Sync users cannot pair them.',
+    );
+    expect(mixed).toMatch(/^Run Sync users under One-time operations below/);
+    expect(mixed).toContain('An owner deactivated or deleted in HighLevel cannot be paired: reactivate them in HighLevel, or give their contacts another owner.');
+    expect(mixed).toContain('A Tandem user HighLevel lacks must be added in HighLevel, with the same email; they are paired by themselves then.');
+    expect(mixed).not.toContain('deactivated in Tandem');
+    // Only owners it cannot pair: Sync users is not offered.
+    const shared = advice('2 HighLevel users own contacts but share their email with another HighLevel user: those owners were not copied, and Sync users cannot pair them.');
+    expect(shared).toBe('Give each HighLevel user an email of their own, then run Sync users.');
+    expect(advice('1 Tandem user owns contacts but is deactivated in Tandem: that owner was not copied, and Sync users cannot pair it.')).toBe(
+      'An owner deactivated in Tandem cannot be paired: reactivate them in Tandem, or give their contacts another owner.',
+    );
   });
 
   it('says HighLevel’s daily limit passes by itself, not that Tandem slows down', () => {

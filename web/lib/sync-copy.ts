@@ -321,12 +321,21 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
  * and owners deleted or deactivated.
  */
 function adviceFor(message: string): string {
-  if (/Sync users repairs (them|it)\b/i.test(message)) {
-    const tandemOwners = /Tandem users? owns? contacts/i.test(message);
+  // The loop's unmatched-owners notice says those Sync users repairs apart from those it cannot
+  // pair, each with its cause (server/sync/supervisor.ts unmatchedNotice): advice for each cause said.
+  const repairs = /Sync users repairs (them|it)\b/i.test(message);
+  const cannot = /Sync users cannot pair (them|it)\b/i.test(message);
+  if (repairs || cannot) {
+    const says = (pattern: RegExp, advice: string) => (cannot && pattern.test(message) ? advice : '');
     return [
-      'Run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem, pairs users with the same email and re-applies the owners.',
-      tandemOwners ? 'A Tandem user HighLevel lacks must be added in HighLevel first, with the same email; then run Sync users again.' : '',
-      'An owner deleted or deactivated on either side cannot be paired: reactivate them, or give their contacts another owner.',
+      repairs ? 'Run Sync users under One-time operations below: it adds HighLevel owners missing from Tandem, pairs users with the same email and re-applies the owners.' : '',
+      says(/(deactivated|deleted) in HighLevel|users? (deactivated|deleted) in HighLevel/i, 'An owner deactivated or deleted in HighLevel cannot be paired: reactivate them in HighLevel, or give their contacts another owner.'),
+      says(/deactivated in Tandem|deactivated Tandem users?/i, 'An owner deactivated in Tandem cannot be paired: reactivate them in Tandem, or give their contacts another owner.'),
+      says(/no active HighLevel user/i, 'A Tandem user HighLevel lacks must be added in HighLevel, with the same email; they are paired by themselves then.'),
+      says(/share their email|more than one HighLevel user/i, 'Give each HighLevel user an email of their own, then run Sync users.'),
+      says(/no email in HighLevel/i, 'Give that HighLevel user an email, then run Sync users.'),
+      says(/not (a user|users) of this sub-account/i, 'Give their contacts an owner who is a user of this sub-account in HighLevel.'),
+      says(/not paired with the HighLevel users? of the same email/i, 'Run Sync users under One-time operations below to pair them.'),
     ]
       .filter(Boolean)
       .join(' ');
