@@ -374,6 +374,8 @@ describe('the status strip', () => {
     expect(await panel.getByTestId('panel-connection').getAttribute('data-status')).toBe('active');
     await panel.getByTestId('sync-pause-toggle').click();
     await state.getByText('Paused', { exact: true }).waitFor();
+    // Not "nothing moves": a one-time operation an admin confirms still runs while paused.
+    expect(await state.innerText()).toContain('One-time operations you confirm still run.');
     expect(await panel.getByTestId('sync-history-entry').first().innerText()).toContain('paused sync');
     // The header agrees with the strip: a paused sync is not a green Connected, on any tab.
     const connection = panel.getByTestId('panel-connection');
