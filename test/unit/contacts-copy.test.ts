@@ -29,8 +29,10 @@ describe('the HighLevel column', () => {
     expect(highLevelStatus(refused, both).reason).toEqual({
       lead: 'HighLevel refused this contact:',
       text: 'This location does not allow duplicated contacts.',
-      retry: 'Tandem tries again once the contact is edited.',
+      retry: 'Tandem tries again once the contact is edited, or by itself once the other contact no longer has that email or phone.',
     });
+    const invalid = { highlevelId: null, outbound: { status: 'failed' as const, reason: 'phone must be a valid phone number' } };
+    expect(highLevelStatus(invalid, both).reason?.retry).toBe('Tandem tries again once the contact is edited.');
     expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
     expect(highLevelStatus({ highlevelId: null, outbound: { status: 'failed', reason: null } }, both).reason?.text).toBe('it gave no reason.');
     // Only refused contacts have one.

@@ -32,12 +32,19 @@ export function highLevelStatus(contact: Contact, sync: PanelContactsSync): High
   const linked = contact.highlevelId !== null;
   const outbound = contact.outbound;
   if (outbound?.status === 'failed') {
-    // Refused for good: nothing retries it until someone edits the contact, so it must not look
-    // like a contact that is merely on its way.
+    // Refused for good: nothing retries it until someone edits the contact (or, refused because
+    // another contact holds its email or phone, until that one lets go: db/outbox.ts
+    // releaseRefusals), so it must not look like a contact that is merely on its way.
+    const duplicate = /does not allow duplicat/i.test(outbound.reason ?? '');
     return {
       tone: 'error',
       label: 'Refused',
-      reason: { ...refusal(contact), retry: 'Tandem tries again once the contact is edited.' },
+      reason: {
+        ...refusal(contact),
+        retry: duplicate
+          ? 'Tandem tries again once the contact is edited, or by itself once the other contact no longer has that email or phone.'
+          : 'Tandem tries again once the contact is edited.',
+      },
       testid: 'contact-refused',
     };
   }
