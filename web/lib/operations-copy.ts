@@ -85,9 +85,10 @@ export { plural };
 /**
  * Whether confirming `preview` would leave everything as it is: the dialog then says so and offers
  * no Confirm, whichever operation it is. Push and pull: only when there is no contact at all (a
- * contact they find unchanged may still be linked by the run). Sync users: no user to add, pair,
- * repair or unpair, no owner to change and no note (its only note is owners it sets going); the
- * contacts it skips are left as they are. An undo always has its run to mark undone.
+ * contact they find unchanged may still be linked by the run). Sync users: no user listed (to add,
+ * pair, repair, unpair, or skip for a shared email), no owner to change and no note (owners it sets
+ * going, users it cannot pair); the contacts it skips are left as they are. An undo always has its
+ * run to mark undone.
  */
 export function changesNothing(kind: OperationView['kind'], preview: Preview): boolean {
   if (kind === 'undo' || preview.users?.length) return false;

@@ -98,7 +98,7 @@ export interface Progress {
   total: number | null;
   done: number;
   counts: Counts;
-  /** Sync users: users added, paired, repaired, unpaired (by action). */
+  /** Sync users: users added, paired, repaired, unpaired, skipped (by action). */
   users?: Record<string, number>;
   /** HighLevel requests made so far. */
   requests: number;
