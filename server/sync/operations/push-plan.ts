@@ -70,10 +70,15 @@ export interface DuplicateOf {
   contactId: string;
   label: string;
   field: 'email' | 'phone';
+  /** The other contact is archived in Tandem (or gone) while its HighLevel contact remains linked to it. */
+  archived?: boolean;
 }
 
 /** HighLevel keeps one contact per email or phone: the second Tandem contact is not created (nor merged). */
 export function duplicateReason(d: DuplicateOf): string {
+  if (d.archived) {
+    return `same ${d.field} as Tandem contact ${d.label}, archived in Tandem while its HighLevel contact remains: not created twice (delete that contact in HighLevel, or restore ${d.label} in Tandem and merge the two)`;
+  }
   return `same ${d.field} as Tandem contact ${d.label}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
 }
 

@@ -77,16 +77,16 @@ class RemoteIndex {
  * the same email or phone is skipped, in the preview and the run alike.
  */
 class HeldKeys {
-  private held = new Map<string, { contactId: string; label: string }>();
+  private held = new Map<string, { contactId: string; label: string; archived?: true }>();
   /** What HighLevel holds after the push: Tandem's value where it has one (empty never clears). */
   hold(contact: Contact, remote: RemoteView | null): void {
     this.holdKeys({ contactId: contact.id, label: labelOf(contact.fields, contact.id) }, contact.fields.email ?? remote?.fields.email, contact.fields.phone ?? remote?.fields.phone);
   }
   /** What HighLevel holds of a contact the push does not write: its own values. */
-  holdAsIs(owner: { contactId: string; label: string }, remote: RemoteView): void {
+  holdAsIs(owner: { contactId: string; label: string; archived: true }, remote: RemoteView): void {
     this.holdKeys(owner, remote.fields.email, remote.fields.phone);
   }
-  private holdKeys(owner: { contactId: string; label: string }, email: string | null | undefined, phone: string | null | undefined): void {
+  private holdKeys(owner: { contactId: string; label: string; archived?: true }, email: string | null | undefined, phone: string | null | undefined): void {
     for (const key of keysOf(email, phone)) if (!this.held.has(key)) this.held.set(key, owner);
   }
   /** The other contact holding one of the keys `contact` would write to HighLevel (only those that differ from `remote`'s). */
@@ -150,7 +150,7 @@ async function walk(w: Walk): Promise<{ pages: number }> {
         if (!contact || contact.archivedAt !== null) {
           // Not pushed, yet still linked: the run's create of a contact with its email or phone is
           // refused as a duplicate of it (push-record.ts), so the walk skips that contact up front.
-          const owner = { contactId: link.contactId, label: contact ? labelOf(contact.fields, contact.id) : link.contactId };
+          const owner = { contactId: link.contactId, label: contact ? labelOf(contact.fields, contact.id) : 'a contact no longer in Tandem', archived: true as const };
           held.holdAsIs(owner, remoteView(doc, w.ownerMap));
           continue;
         }
