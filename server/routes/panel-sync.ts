@@ -309,9 +309,11 @@ function conflictMessage(found: SettingsConflict[]): string {
 }
 
 function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
-  const refused = s.lastFailure ? getContact(db, locationId, s.lastFailure.contactId) : undefined;
-  const retried = s.retrying ? getContact(db, locationId, s.retrying.contactId) : undefined;
-  const kept = s.refusedDeletion ? getContact(db, locationId, s.refusedDeletion.contactId) : undefined;
+  // The contact a notice is about, by name (or email, phone); never by an id the admin never sees.
+  const whose = (contactId: string) => {
+    const contact = getContact(db, locationId, contactId);
+    return contact ? contactLabel(contact.fields, 'an unnamed contact') : 'a contact no longer in Tandem';
+  };
   return {
     paused: s.paused,
     installation: s.installation,
@@ -323,24 +325,12 @@ function statusView(db: Db, locationId: string, s: SyncStatus): SyncStatusView {
     lastInboundAt: iso(s.lastInboundAt),
     lastOutboundAt: iso(s.lastOutboundAt),
     lastError: s.lastError ? { message: s.lastError.message, at: iso(s.lastError.at) } : null,
-    lastFailure: s.lastFailure
-      ? { message: s.lastFailure.message, at: iso(s.lastFailure.at), contact: refused ? contactLabel(refused.fields, 'an unnamed contact') : 'a contact no longer in Tandem' }
-      : null,
+    lastFailure: s.lastFailure ? { message: s.lastFailure.message, at: iso(s.lastFailure.at), contact: whose(s.lastFailure.contactId) } : null,
     refusedDeletion: s.refusedDeletion
-      ? {
-          count: s.refusedDeletion.count,
-          message: s.refusedDeletion.message,
-          at: iso(s.refusedDeletion.at)!,
-          contact: kept ? contactLabel(kept.fields, 'an unnamed contact') : 'a contact no longer in Tandem',
-        }
+      ? { count: s.refusedDeletion.count, message: s.refusedDeletion.message, at: iso(s.refusedDeletion.at)!, contact: whose(s.refusedDeletion.contactId) }
       : null,
     retrying: s.retrying
-      ? {
-          count: s.retrying.count,
-          message: s.retrying.message,
-          nextAttemptAt: iso(s.retrying.nextAttemptAt)!,
-          contact: retried ? contactLabel(retried.fields, 'an unnamed contact') : 'a contact no longer in Tandem',
-        }
+      ? { count: s.retrying.count, message: s.retrying.message, nextAttemptAt: iso(s.retrying.nextAttemptAt)!, contact: whose(s.retrying.contactId) }
       : null,
     customFieldsProblem: s.customFieldsProblem ? { message: s.customFieldsProblem.message, at: iso(s.customFieldsProblem.at)!, refused: s.customFieldsProblem.refused } : null,
   };
