@@ -6,6 +6,7 @@
 import type { Db } from '../../db/client.ts';
 import { findContactsByEmail, findContactsByPhone, getContact, liveContactsByKeys } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote, type Link } from '../../db/links.ts';
+import { getOutbox } from '../../db/outbox.ts';
 import { pendingChangesOfKinds } from '../../db/sync-status.ts';
 
 /** The Tandem contact a HighLevel contact is linked to, as far as the rule needs it. */
@@ -24,12 +25,25 @@ export function holdsElsewhere(holder: Holder | undefined, contactId: string): b
   return holder !== undefined && holder.contactId !== contactId && holder.archivedAt === null;
 }
 
-/** The link by which another live Tandem contact holds this HighLevel contact (read now: links change between passes). */
+/**
+ * The link by which another Tandem contact holds this HighLevel contact for the push (read now:
+ * links change between passes): a live one, or one archived whose deletion waits to go out to
+ * HighLevel. That HighLevel contact is about to be deleted, not free to take over: taking it over
+ * and then deleting it would leave the taker with no HighLevel contact (QA). Once the deletion is
+ * sent (or completed unsent, with a direction Inbound) the archived contact holds nothing.
+ */
 export function liveHolder(db: Db, locationId: string, highlevelId: string, contactId: string): Link | undefined {
   const other = getLinkByRemote(db, locationId, highlevelId);
-  if (!other) return undefined;
+  if (!other || other.contactId === contactId) return undefined;
   const contact = getContact(db, locationId, other.contactId);
-  return contact && holdsElsewhere({ contactId: other.contactId, archivedAt: contact.archivedAt }, contactId) ? other : undefined;
+  if (!contact) return undefined;
+  return holdsElsewhere({ contactId: other.contactId, archivedAt: contact.archivedAt }, contactId) || deletionOnItsWay(db, locationId, contact.id) ? other : undefined;
+}
+
+/** Whether the contact's deletion waits to go out to HighLevel (its outbox row: an archive, pending). */
+export function deletionOnItsWay(db: Db, locationId: string, contactId: string): boolean {
+  const row = getOutbox(db, locationId, contactId);
+  return row?.kind === 'archive' && row.status === 'pending';
 }
 
 // HighLevel's duplicate rule compares emails case-insensitively and phones by their digits.

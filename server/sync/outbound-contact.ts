@@ -189,7 +189,7 @@ function settle(pass: Pass, read: Contact, highlevelId: string, merge: MergeResu
     // Linking to a HighLevel contact an archived Tandem contact held moves the link here (liveHolder).
     const holder = getLinkByRemote(db, pass.locationId, highlevelId);
     if (holder && holder.contactId !== read.id) {
-      if (liveHolder(db, pass.locationId, highlevelId, read.id)) throw new HeldByAnotherError(heldByAnother(pass, { highlevelId }), highlevelId);
+      if (liveHolder(db, pass.locationId, highlevelId, read.id)) throw heldError(pass, highlevelId);
       deleteLink(db, pass.locationId, holder.contactId);
     }
     const current = getContact(db, read.locationId, read.id);
@@ -285,16 +285,32 @@ function unlinkedElsewhere(pass: Pass, contact: Contact, found: HighLevelContact
 /**
  * Tandem's own refusal of a contact whose email or phone is on a HighLevel contact another live
  * Tandem contact holds. `holder`: that HighLevel contact, kept with the refusal so that its going
- * or changing tries the contact again (db/outbox.ts releaseRefusals).
+ * or changing tries the contact again (db/outbox.ts releaseRefusals); `field`: the one HighLevel
+ * matched, when it said. `leaving`: the holder is archived and its deletion on its way, so this
+ * passes (server/sync/outbound.ts retries it after a wait).
  */
 export class HeldByAnotherError extends Error {
   override name = 'HeldByAnotherError';
   constructor(
     message: string,
     readonly holder: string,
+    readonly field: string | undefined,
+    readonly leaving: boolean,
   ) {
     super(message);
   }
+}
+
+/** The refusal of a contact whose email or phone `highlevelId` holds for another Tandem contact (liveHolder). */
+function heldError(pass: Pass, highlevelId: string, field?: string): HeldByAnotherError {
+  const link = getLinkByRemote(pass.deps.db, pass.locationId, highlevelId);
+  const holder = link ? getContact(pass.deps.db, pass.locationId, link.contactId) : undefined;
+  // Archived yet holding: its deletion waits to go out (liveHolder), after which this one can go.
+  const leaving = holder !== undefined && holder.archivedAt !== null;
+  const message = leaving
+    ? `the other contact with this contact’s ${fieldWord(field)} was archived in Tandem and is being deleted in HighLevel; Tandem sends this one once it is gone`
+    : heldByAnother(pass, { highlevelId, ...(field ? { field } : {}) });
+  return new HeldByAnotherError(message, highlevelId, field, leaving);
 }
 
 /**
@@ -346,7 +362,7 @@ export function heldByAnother(pass: Pass, other: { highlevelId?: string; name?: 
  * one HighLevel matched it by, when it said.
  */
 async function linkExisting(pass: Pass, contact: Contact, doc: HighLevelContact, field?: string): Promise<Outcome> {
-  if (liveHolder(pass.deps.db, pass.locationId, doc.id, contact.id)) throw new HeldByAnotherError(heldByAnother(pass, { highlevelId: doc.id, field }), doc.id);
+  if (liveHolder(pass.deps.db, pass.locationId, doc.id, contact.id)) throw heldError(pass, doc.id, field);
   const remote = remoteView(pass, doc);
   const fill = linkFill(contact.fields, remote.fields, { outbound: true, sendable: pass.sendable });
   await sendChanges(pass, contact, doc.id, fill, remote.fields.ownerUserId ?? null);

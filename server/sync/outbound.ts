@@ -262,12 +262,18 @@ function recordFailure(pass: Pass, row: OutboxRow, err: unknown): void {
   const unauthorized = err instanceof HighLevelError && err.kind === 'http' && err.status === 401;
   const classified = classifyHighLevelError(err);
   const dup = duplicateRefusal(err);
+  const held = err instanceof HeldByAnotherError ? err : undefined;
   // A duplicate refusal whose holder Tandem has since seen go or change passes; it is no refusal.
-  const stale = err instanceof HolderGoneError || (dup?.contactId !== undefined && holderMovedOn(pass, row.contactId, dup.contactId, dup.matchingField));
-  const kind = stale || (classified === 'record' && unauthorized) ? 'retry' : classified;
+  // Checked as the refusal is recorded (no await between): a release the holder's change made
+  // while this row was on its way found it pending, and would otherwise be lost (QA).
+  const moved = dup?.contactId !== undefined ? holderMovedOn(pass, row.contactId, dup.contactId, dup.matchingField) : held !== undefined && !held.leaving && holderMovedOn(pass, row.contactId, held.holder, held.field);
+  const stale = err instanceof HolderGoneError || moved;
+  const kind = stale || held?.leaving || (classified === 'record' && unauthorized) ? 'retry' : classified;
   if (kind === 'reauth' || kind === 'paused') throw err;
-  const message = stale
-    ? heldAMomentAgo(err instanceof HolderGoneError ? err.field : dup?.matchingField)
+  const message = held?.leaving
+    ? held.message
+    : stale
+    ? heldAMomentAgo(err instanceof HolderGoneError ? err.field : (dup?.matchingField ?? held?.field))
     : dup
       ? heldByAnother(pass, { highlevelId: dup.contactId, name: dup.contactName, field: dup.matchingField })
       : describeFailure(err, kind === 'retry');

@@ -106,6 +106,27 @@ describe('a refused contact goes out by itself once its holder is gone', () => {
     expect(syncStatus(t.db, loc).failedOutbound).toBe(0);
   });
 
+  it('when the holder is archived in Tandem and its deletion goes out (both Bi-directional): it never takes over the contact being deleted', async () => {
+    // QA: Bea took Ada's HighLevel contact over (Ada archived: free to take), then Ada's deletion
+    // deleted it, leaving Bea live in Tandem with no HighLevel contact and nothing queued.
+    setDirections({ creationDirection: 'bidirectional', updateDirection: 'bidirectional' });
+    const ada = await holder();
+    const bea = await refused();
+    await rest('DELETE', `/api/v1/contacts/${ada.id}`);
+    await syncAll();
+    // Bea may have waited for Ada's deletion to go out: her retry comes after a backoff.
+    clock.advance(15 * 60_000);
+    await syncAll();
+    expect(t.emulator.emu.contact(ada.highlevelId)).toBeNull();
+    expect(rowOf(bea)).toBeUndefined();
+    const created = highlevelIdOf(bea);
+    expect(created).toBeDefined();
+    expect(created).not.toBe(ada.highlevelId);
+    expect(getLinkByContact(t.db, loc, bea)!.remoteDeletedAt).toBeNull();
+    expect(t.emulator.emu.contact(created!)).toMatchObject({ firstName: 'Bea', lastName: 'Stone', phone: '+14155550170' });
+    expect(getContact(t.db, loc, bea)!.fields).toMatchObject({ firstName: 'Bea', lastName: 'Stone' });
+  });
+
   it('when the holder is deleted in HighLevel (its webhook)', async () => {
     const ada = await holder();
     const bea = await refused();
@@ -167,6 +188,28 @@ describe('a refused contact goes out by itself once its holder is gone', () => {
     await syncAll();
     expect(rowOf(bea)).toBeUndefined();
     expect(t.emulator.emu.contact(beaHighLevel)).toMatchObject({ email: 'ada@example.com' });
+  });
+
+  it('when Tandem’s own refusal follows a duplicate answer HighLevel gave before the holder changed', async () => {
+    // QA: Bea was refused (Tandem's own refusal: Ada, live, is linked to the contact HighLevel
+    // named) after Ada's change went out, releasing refusals while Bea's row was still on its way;
+    // Bea stayed refused for good though HighLevel no longer held the email.
+    setDirections({ updateDirection: 'bidirectional' });
+    const ada = await holder({ phone: null, email: 'ada@example.com' });
+    await rest('PATCH', `/api/v1/contacts/${ada.id}`, { email: 'ada.byron@example.com' });
+    const bea = await tandemContact({ firstName: 'Bea', email: 'ada@example.com', allowDuplicate: true });
+    // HighLevel refuses Bea's create as a duplicate of Ada's contact, answering after Ada's change went through.
+    await control(t.highlevelUrl, 'POST', '/faults', {
+      method: 'POST', path: '^/contacts/?$', status: 400, delayMs: 300, times: 1,
+      body: { statusCode: 400, message: 'This location does not allow duplicated contacts.', meta: { contactId: ada.highlevelId, contactName: 'Ada Byron', matchingField: 'email' } },
+    });
+    await t.services.sync.runOnce(loc);
+    expect(t.emulator.emu.contact(ada.highlevelId)).toMatchObject({ email: 'ada.byron@example.com' });
+    expect(rowOf(bea)?.status).not.toBe('failed');
+    clock.advance(10 * 60_000);
+    await syncAll();
+    expect(rowOf(bea)).toBeUndefined();
+    expect(t.emulator.emu.contact(highlevelIdOf(bea)!)).toMatchObject({ firstName: 'Bea', email: 'ada@example.com' });
   });
 });
 
