@@ -659,11 +659,13 @@ function unmatchedNotice({ remote, local }: UnmatchedOwners, whyOf: () => Return
   const sentence = (part: typeof all, end: (one: boolean) => string) => {
     if (!part.length) return null;
     const one = part.reduce((n, c) => n + c.n, 0) === 1;
-    return `${part.map((c) => c.text).join('; ')}: ${one ? 'that owner was' : 'those owners were'} not copied${end(one)}.`;
+    return `${part.map((c) => c.text).join('; ')}: ${end(one)}.`;
   };
+  // An owner who cannot be paired is not copied either way: each contact keeps the owner it has on
+  // each side (a Tandem owner paired before stays, QA), which "not copied" alone did not say.
   return [
-    sentence(all.filter((c) => c.repairable), (one) => ` (Sync users repairs ${one ? 'it' : 'them'})`),
-    sentence(all.filter((c) => !c.repairable), (one) => `, and Sync users cannot pair ${one ? 'it' : 'them'}`),
+    sentence(all.filter((c) => c.repairable), (one) => `${one ? 'that owner was' : 'those owners were'} not copied (Sync users repairs ${one ? 'it' : 'them'})`),
+    sentence(all.filter((c) => !c.repairable), (one) => `their contacts keep the owner they have on each side, and Sync users cannot pair ${one ? 'it' : 'them'}`),
   ]
     .filter(Boolean)
     .join(' ');

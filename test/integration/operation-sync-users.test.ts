@@ -375,7 +375,7 @@ describe('Sync users', () => {
     expect((await hl('GET', `/contacts/${localLink.highlevelId}`)).body.contact).not.toHaveProperty('assignedTo');
     expect(getSyncState(t.db, loc).lastError).toBe(
       '1 HighLevel user owns contacts but has no active Tandem user with the same email: that owner was not copied (Sync users repairs it). ' +
-        '1 Tandem user owns contacts but has no active HighLevel user with the same email: that owner was not copied, and Sync users cannot pair it.',
+        '1 Tandem user owns contacts but has no active HighLevel user with the same email: their contacts keep the owner they have on each side, and Sync users cannot pair it.',
     );
 
     // Hal gets a HighLevel user; Sync users adds Zed to Tandem and pairs Hal.

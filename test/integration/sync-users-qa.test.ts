@@ -129,7 +129,7 @@ describe('Sync users, QA round', () => {
     expect(again.preview.users).toEqual([]);
     expect(again.progress.users).toEqual({ skipped: 2, unchanged: 1 });
     expect(notice(loc)).toBe(
-      '2 HighLevel users own contacts but share their email with another HighLevel user: those owners were not copied, and Sync users cannot pair them.',
+      '2 HighLevel users own contacts but share their email with another HighLevel user: their contacts keep the owner they have on each side, and Sync users cannot pair them.',
     );
   }, 60_000);
 
@@ -149,7 +149,7 @@ describe('Sync users, QA round', () => {
     expect(ownerOf(loc, lowerContact)).toBeNull();
     expect(await hlContactOwner(loc, getLinkByContact(t.db, loc, local.id)!.highlevelId)).toBeUndefined();
     expect(notice(loc)).toBe(
-      '1 HighLevel user owns contacts but shares their email with another HighLevel user; 1 Tandem user owns contacts but has the same email as more than one HighLevel user: those owners were not copied, and Sync users cannot pair them.',
+      '1 HighLevel user owns contacts but shares their email with another HighLevel user; 1 Tandem user owns contacts but has the same email as more than one HighLevel user: their contacts keep the owner they have on each side, and Sync users cannot pair them.',
     );
 
     const { preview } = await runSyncUsers(loc);
@@ -269,7 +269,7 @@ describe('Sync users, QA round', () => {
     await settleLoop(loc);
     expect(notice(loc)).toBe(
       '1 HighLevel user owns contacts but has no active Tandem user with the same email: that owner was not copied (Sync users repairs it). ' +
-        '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel: those owners were not copied, and Sync users cannot pair them.',
+        '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel: their contacts keep the owner they have on each side, and Sync users cannot pair them.',
     );
     expect(getSyncState(t.db, loc).unmatchedOwners.remote.sort()).toEqual([hl.dan, hl.eve, hl.gil, hl.zed].sort());
 
@@ -277,14 +277,14 @@ describe('Sync users, QA round', () => {
     await runSyncUsers(loc);
     await settleLoop(loc);
     expect(notice(loc)).toBe(
-      '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel: those owners were not copied, and Sync users cannot pair them.',
+      '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel: their contacts keep the owner they have on each side, and Sync users cannot pair them.',
     );
 
     // Fay's Tandem user deactivated: the HighLevel user is live, the Tandem one is not.
     deactivateUser(t.db, { locationId: loc, id: findUserByEmail(t.db, loc, email('fay'))!.id, now: clock.now() });
     await settleLoop(loc);
     expect(notice(loc)).toBe(
-      '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel; 1 HighLevel user owns contacts but has the same email as a deactivated Tandem user: those owners were not copied, and Sync users cannot pair them.',
+      '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel; 1 HighLevel user owns contacts but has the same email as a deactivated Tandem user: their contacts keep the owner they have on each side, and Sync users cannot pair them.',
     );
   }, 60_000);
 });

@@ -123,16 +123,16 @@ describe('latest problem', () => {
     // QA: owners Sync users cannot pair were told "Sync users repairs them". Each cause gets its own advice.
     const mixed = advice(
       '1 HighLevel user owns contacts but has no active Tandem user with the same email: that owner was not copied (Sync users repairs it). ' +
-        '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel; 1 Tandem user owns contacts but has no active HighLevel user with the same email: those owners were not copied, and Sync users cannot pair them.',
+        '2 HighLevel users own contacts but are deactivated in HighLevel; 1 HighLevel user owns contacts but was deleted in HighLevel; 1 Tandem user owns contacts but has no active HighLevel user with the same email: their contacts keep the owner they have on each side, and Sync users cannot pair them.',
     );
     expect(mixed).toMatch(/^Run Sync users under One-time operations below/);
     expect(mixed).toContain('An owner deactivated or deleted in HighLevel cannot be paired: reactivate them in HighLevel, or give their contacts another owner.');
     expect(mixed).toContain('A Tandem user HighLevel lacks must be added in HighLevel, with the same email; they are paired by themselves then.');
     expect(mixed).not.toContain('deactivated in Tandem');
     // Only owners it cannot pair: Sync users is not offered.
-    const shared = advice('2 HighLevel users own contacts but share their email with another HighLevel user: those owners were not copied, and Sync users cannot pair them.');
+    const shared = advice('2 HighLevel users own contacts but share their email with another HighLevel user: their contacts keep the owner they have on each side, and Sync users cannot pair them.');
     expect(shared).toBe('Give each HighLevel user an email of their own, then run Sync users.');
-    expect(advice('1 Tandem user owns contacts but is deactivated in Tandem: that owner was not copied, and Sync users cannot pair it.')).toBe(
+    expect(advice('1 Tandem user owns contacts but is deactivated in Tandem: their contacts keep the owner they have on each side, and Sync users cannot pair it.')).toBe(
       'An owner deactivated in Tandem cannot be paired: reactivate them in Tandem, or give their contacts another owner.',
     );
   });
