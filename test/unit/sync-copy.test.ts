@@ -98,6 +98,12 @@ describe('latest problem', () => {
     // A plain user cannot edit contacts here: asked to have an admin do it.
     const plainUser = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 1 }, false)!;
     expect(plainUser.action).toMatch(/^Ask an admin to correct Dana Cruz in Tandem/);
+    expect(plainUser.action).toContain('Tandem sends it again after the next edit. The refusal');
+    // Refused as a duplicate: also sent by itself once the other contact lets go (db/outbox.ts releaseRefusals).
+    const duplicate = { ...failure, message: 'this contact’s email is already on a HighLevel contact linked to Ada Byron in Tandem, and the location does not allow duplicates' };
+    expect(latestProblem({ ...healthy, lastFailure: duplicate, failedOutbound: 1 }, true)!.action).toContain(
+      'Tandem sends it again after the next edit, or by itself once the other contact no longer has that email or phone.',
+    );
   });
 
   it('says a refused deletion of a contact archived in Tandem apart: it stays in HighLevel, and is not on the Contacts tab', () => {

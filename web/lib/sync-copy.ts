@@ -278,11 +278,13 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
     const reason = sentence(failure.message);
     const who = failure.contact;
     const others = status.failedOutbound - 1;
+    // Refused because another contact holds its email or phone: also sent by itself once that one lets go.
+    const duplicate = /does not allow duplicat/i.test(failure.message);
     const message = `HighLevel refused Tandem’s change to ${who}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`;
     return {
       message,
       // The refusal holds back no other contact's change (what else waits, and why, is beside it).
-      action: `${canEdit ? `Correct ${who} in Tandem` : `Ask an admin to correct ${who} in Tandem`} (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with HighLevel’s reason' : 'the Contacts tab’s Refused filter shows it with HighLevel’s reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit. The refusal holds back no other contact’s change.`,
+      action: `${canEdit ? `Correct ${who} in Tandem` : `Ask an admin to correct ${who} in Tandem`} (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with HighLevel’s reason' : 'the Contacts tab’s Refused filter shows it with HighLevel’s reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit${duplicate ? ', or by itself once the other contact no longer has that email or phone' : ''}. The refusal holds back no other contact’s change.`,
       at: failure.at,
       tone: 'error',
     };
