@@ -7,6 +7,7 @@ import type { Db } from '../../db/client.ts';
 import { findContactsByEmail, findContactsByPhone, getContact, liveContactsByKeys } from '../../db/contacts.ts';
 import { getLinkByContact, getLinkByRemote, type Link } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
+import { getSyncSettings } from '../../db/sync-settings.ts';
 import { pendingChangesOfKinds } from '../../db/sync-status.ts';
 
 /** The Tandem contact a HighLevel contact is linked to, as far as the rule needs it. */
@@ -40,10 +41,16 @@ export function liveHolder(db: Db, locationId: string, highlevelId: string, cont
   return holdsElsewhere({ contactId: other.contactId, archivedAt: contact.archivedAt }, contactId) || deletionOnItsWay(db, locationId, contact.id) ? other : undefined;
 }
 
-/** Whether the contact's deletion waits to go out to HighLevel (its outbox row: an archive, pending). */
+/**
+ * Whether the contact's deletion waits to go out to HighLevel: its outbox row is a pending archive,
+ * and the settings send deletions (both directions Bi-directional, server/sync/outbound.ts
+ * pushArchive); otherwise the row completes unsent and the HighLevel contact lives on.
+ */
 export function deletionOnItsWay(db: Db, locationId: string, contactId: string): boolean {
   const row = getOutbox(db, locationId, contactId);
-  return row?.kind === 'archive' && row.status === 'pending';
+  if (row?.kind !== 'archive' || row.status !== 'pending') return false;
+  const settings = getSyncSettings(db, locationId);
+  return settings.creationDirection === 'bidirectional' && settings.updateDirection === 'bidirectional';
 }
 
 // HighLevel's duplicate rule compares emails case-insensitively and phones by their digits.
