@@ -20,6 +20,13 @@ export const API_KEY_NOT_INSTALLED = {
   message: 'Tandem is not installed on this location in HighLevel; its API keys work again once Tandem is reinstalled there.',
 } as const;
 
+/** A good key of a location Tandem was uninstalled from: its location's rate limit still applies (server/auth/api-rate-limit.ts). */
+export class NotInstalledError extends AppError {
+  constructor(readonly locationId: string) {
+    super(403, API_KEY_NOT_INSTALLED.code, API_KEY_NOT_INSTALLED.message);
+  }
+}
+
 export function unauthorized(): AppError {
   return new AppError(401, API_KEY_UNAUTHORIZED.code, API_KEY_UNAUTHORIZED.message);
 }
@@ -40,6 +47,6 @@ export function authenticateApiKeyRequest(req: FastifyRequest, deps: { db: Db; c
   const key = authenticateApiKey(deps.db, match[1], deps.clock.now());
   if (!key) throw unauthorized();
   const installation = getInstallation(deps.db, key.locationId);
-  if (!installation || installation.status === 'uninstalled') throw new AppError(403, API_KEY_NOT_INSTALLED.code, API_KEY_NOT_INSTALLED.message);
+  if (!installation || installation.status === 'uninstalled') throw new NotInstalledError(key.locationId);
   return { keyId: key.id, locationId: key.locationId };
 }

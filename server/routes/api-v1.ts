@@ -20,7 +20,7 @@ import type { Clock } from '../clock.ts';
 import { z } from 'zod';
 import { AppError, errorBody, shownPath } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { authenticateApiKeyRequest, unauthorized, type ApiKeyTenant } from '../auth/api-key.ts';
+import { authenticateApiKeyRequest, NotInstalledError, unauthorized, type ApiKeyTenant } from '../auth/api-key.ts';
 import { API_RATE_LIMIT_DEFAULT, BAD_KEY_LIMIT, createApiLimits, type ApiRateLimit } from '../auth/api-rate-limit.ts';
 import { apiValidatorCompiler, issuePath } from './api-v1-issues.ts';
 import { registerApiContactRoutes } from './api-v1-contacts.ts';
@@ -149,6 +149,8 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
         limits.refused(req);
         reply.header('www-authenticate', 'Bearer realm="tandem"');
       }
+      // Still the location's key: a flood of them is limited like any other (a 429 once spent).
+      if (err instanceof NotInstalledError) limits.spend(err.locationId, reply);
       throw err;
     }
     limits.spend(tenant.locationId, reply);
