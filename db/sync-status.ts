@@ -1,9 +1,11 @@
 // Read-only figures for the Sync tab's status strip: what waits each way, the latest change each
 // way and the latest problem. Reads through the owning repositories; the counts only this strip
 // needs (pending webhooks, what waits to go out by kind) are read here, and so is the list of what
-// waits to go out that the settings' Save previews before a switch to Bi-directional sends it.
+// waits to go out that the settings' Save previews before a switch to Bi-directional sends it (and
+// the refusals such a switch may free).
 // Never writes.
-import { and, asc, count, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNotNull, isNull, ne, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from './client.ts';
 import { customFieldsProblem } from './custom-fields.ts';
 import { getInstallation } from './installations.ts';
@@ -123,9 +125,9 @@ export type PendingKind = 'new' | 'edit' | 'fill';
 /** What sending a row does (PendingKind), in SQL: the kind the preview describes and the save checks alike. */
 const pendingKind = sql<PendingKind>`case when ${contactLinks.contactId} is null or ${contactLinks.remoteDeletedAt} is not null then 'new' when ${outboxTable.kind} = 'fill' then 'fill' else 'edit' end`;
 
-/** The location's rows of live contacts whose change waits to go out (deletions are never held). */
-const pendingOfLiveContacts = (locationId: string) =>
-  and(eq(outboxTable.locationId, locationId), eq(outboxTable.status, 'pending'), ne(outboxTable.kind, 'archive'), isNull(contacts.archivedAt));
+/** The location's rows of live contacts whose change waits to go out, or was refused ('failed'); deletions are never held. */
+const rowsOfLiveContacts = (locationId: string, status: 'pending' | 'failed') =>
+  and(eq(outboxTable.locationId, locationId), eq(outboxTable.status, status), ne(outboxTable.kind, 'archive'), isNull(contacts.archivedAt));
 
 /** One waiting change as the release preview's fingerprint sees it. */
 export interface PendingChange {
@@ -143,13 +145,61 @@ export interface PendingChange {
  * sends, for the preview to describe and fingerprint and the save to check it against.
  */
 export function pendingChangesOfKinds(db: Db, locationId: string, kinds: readonly PendingKind[]): PendingChange[] {
+  return changesOfKinds(db, locationId, kinds, 'pending');
+}
+
+/**
+ * Every change of `kinds` of live contacts that HighLevel refused for good, oldest row first: for
+ * a linked contact, its HighLevel contact still holds the ledger's values, not Tandem's.
+ */
+export function failedChangesOfKinds(db: Db, locationId: string, kinds: readonly PendingKind[]): PendingChange[] {
+  return changesOfKinds(db, locationId, kinds, 'failed');
+}
+
+function changesOfKinds(db: Db, locationId: string, kinds: readonly PendingKind[], status: 'pending' | 'failed'): PendingChange[] {
   if (kinds.length === 0) return [];
   return db
     .select({ rowId: outboxTable.id, contactId: outboxTable.contactId, kind: pendingKind, queuedAt: outboxTable.updatedAt })
     .from(outboxTable)
     .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
     .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
-    .where(and(pendingOfLiveContacts(locationId), inArray(pendingKind, [...kinds])))
+    .where(and(rowsOfLiveContacts(locationId, status), inArray(pendingKind, [...kinds])))
     .orderBy(asc(outboxTable.id))
+    .all();
+}
+
+/** A change refused for good because another contact's HighLevel contact holds its email or phone. */
+export interface RefusedChange extends PendingChange {
+  /** That HighLevel contact (outbox.refused_by). */
+  refusedBy: string;
+  /** The Tandem contact linked to it; null for a contact HighLevel has alone. */
+  holderId: string | null;
+}
+
+const holderLinks = alias(contactLinks, 'holder_links');
+
+/**
+ * Every change of a live contact refused for good because another contact held its email or phone:
+ * when that holder's email or phone changes, the row is tried again by itself (db/outbox.ts
+ * releaseRefusalsLeaving), so a release that moves the holder sends it too. In the order the push
+ * then reads them: due since they failed (nextAttemptAt), ahead of what the release made due.
+ * One query, by the outbox's (location, status) index.
+ */
+export function refusedChanges(db: Db, locationId: string): RefusedChange[] {
+  return db
+    .select({
+      rowId: outboxTable.id,
+      contactId: outboxTable.contactId,
+      kind: pendingKind,
+      queuedAt: outboxTable.updatedAt,
+      refusedBy: sql<string>`${outboxTable.refusedBy}`,
+      holderId: holderLinks.contactId,
+    })
+    .from(outboxTable)
+    .innerJoin(contacts, and(eq(contacts.id, outboxTable.contactId), eq(contacts.locationId, outboxTable.locationId)))
+    .leftJoin(contactLinks, eq(contactLinks.contactId, outboxTable.contactId))
+    .leftJoin(holderLinks, and(eq(holderLinks.locationId, outboxTable.locationId), eq(holderLinks.highlevelId, outboxTable.refusedBy)))
+    .where(and(rowsOfLiveContacts(locationId, 'failed'), isNotNull(outboxTable.refusedBy)))
+    .orderBy(asc(outboxTable.nextAttemptAt), asc(outboxTable.id))
     .all();
 }

@@ -8,7 +8,7 @@ import { findContactsByEmail, findContactsByPhone, getContact, liveContactsByKey
 import { getLinkByContact, getLinkByRemote, type Link } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
-import { pendingChangesOfKinds } from '../../db/sync-status.ts';
+import { failedChangesOfKinds, pendingChangesOfKinds } from '../../db/sync-status.ts';
 
 /** The Tandem contact a HighLevel contact is linked to, as far as the rule needs it. */
 export interface Holder {
@@ -80,9 +80,9 @@ export interface KeyHolder extends Holder {
  * Which Tandem contact's HighLevel contact holds an email or phone, as Tandem's ledger says (what
  * HighLevel held when last synced), for a prediction of what the push meets. Looked up by Tandem's
  * own value, which is the ledger's once synced, plus the ledger's values of live contacts whose
- * pending edits moved theirs away; a tombstoned link holds nothing. Then moved as the changes the
- * caller predicts would move them (take, drop). Archived contacts are looked up only when asked
- * (`archived`): that lookup costs a query each, too many for every new contact of a release.
+ * pending or refused edits moved theirs away; a tombstoned link holds nothing. Then moved as the
+ * changes the caller predicts would move them (take, drop). Archived contacts are looked up only
+ * when asked (`archived`): that lookup costs a query each, too many for every new contact of a release.
  * Reads only.
  */
 export class LedgerKeys {
@@ -164,11 +164,15 @@ export class LedgerKeys {
     return holders.find((h) => h.archivedAt === null) ?? holders[0] ?? null;
   }
 
-  /** The ledger's keys of live contacts whose Tandem edits wait to go out: they may differ from Tandem's values. */
+  /**
+   * The ledger's keys of live contacts whose Tandem edits wait to go out, or were refused (a refused
+   * edit leaves HighLevel's contact as it was): they may differ from Tandem's values.
+   */
   private movedAway(): Map<string, KeyHolder> {
     if (this.moved) return this.moved;
     this.moved = new Map();
-    for (const change of pendingChangesOfKinds(this.db, this.locationId, ['edit', 'fill'])) {
+    const kinds = ['edit', 'fill'] as const;
+    for (const change of [...pendingChangesOfKinds(this.db, this.locationId, kinds), ...failedChangesOfKinds(this.db, this.locationId, kinds)]) {
       const link = getLinkByContact(this.db, this.locationId, change.contactId);
       if (!link || link.remoteDeletedAt !== null) continue;
       const held = ledgerHolder(link, null);

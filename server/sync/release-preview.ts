@@ -4,16 +4,19 @@
 // Tandem last synced them) by the merge the push itself runs, so the fields listed are those the
 // push sends, unless HighLevel changed the same field since (then the more recent change wins).
 // A change HighLevel will refuse as a duplicate (its email or phone is already on another Tandem
-// contact's HighLevel contact, held-elsewhere.ts) is counted apart, not as created or sent.
+// contact's HighLevel contact, held-elsewhere.ts) is counted apart, not as created or sent. A
+// contact refused so before, whose holder's held edit moves that email or phone away, is tried
+// again once the edit is sent (db/outbox.ts releaseRefusalsLeaving): counted as created or sent
+// when HighLevel then takes it; otherwise it stays refused, as it was, and is not counted.
 // The preview carries a fingerprint of what it describes, and a save that confirms it is refused
 // when what it would send is no longer that (server/routes/panel-sync.ts).
 import { createHash } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
-import { getContact } from '../../db/contacts.ts';
+import { getContact, type Contact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import type { Direction } from '../../db/schema.ts';
 import { settingsRevision } from '../../db/sync-settings.ts';
-import { pendingChangesOfKinds, type PendingChange, type PendingKind } from '../../db/sync-status.ts';
+import { pendingChangesOfKinds, refusedChanges, type PendingChange, type PendingKind, type RefusedChange } from '../../db/sync-status.ts';
 import { getUser } from '../../db/users.ts';
 import { SCALAR_FIELDS, applyTags, contactLabel, type ContactFields } from './contact-model.ts';
 import { emailKey, holdsElsewhere, LedgerKeys, phoneKey } from './held-elsewhere.ts';
@@ -61,9 +64,12 @@ export interface RefusedGroup {
 }
 
 export interface ReleasePreview {
-  /** Contacts not in HighLevel that go there: created, or linked to one with the same email or phone. */
+  /**
+   * Contacts not in HighLevel that go there: created, or linked to one with the same email or phone.
+   * Among them, contacts refused before as duplicates whose email or phone the release frees.
+   */
   created: ReleasedGroup;
-  /** Contacts in both whose held edits go to HighLevel. */
+  /** Contacts in both whose held edits go to HighLevel, and edits refused before that the release frees. */
   updated: ReleasedGroup;
   /** Contacts whose creation or edit is sent and refused by HighLevel as a duplicate: in neither group above. */
   refused: RefusedGroup;
@@ -79,13 +85,20 @@ export const RELEASE_SAMPLE_SIZE = 5;
 /** How a released edit goes out: the full merge (updates Bi-directional) or the fill of HighLevel's empty fields. */
 export type Release = 'merge' | 'fill';
 
+/** What a switch of the settings sends of what was held (releasedBy). */
+export interface Released {
+  created: boolean;
+  edits: boolean;
+  fills: Release | null;
+}
+
 /**
  * What `to` releases of what `from` holds back (the rules of outbound.ts's pushRow): contacts not
  * in HighLevel wait for Contact creation, edits of linked ones for Contact update, and the fill of
  * a contact just linked by email or phone for either (with both Inbound); a fill released by
  * Contact creation alone fills HighLevel's empty fields only.
  */
-export function releasedBy(from: Directions, to: Directions): { created: boolean; edits: boolean; fills: Release | null } {
+export function releasedBy(from: Directions, to: Directions): Released {
   const opens = (setting: keyof Directions) => from[setting] === 'inbound' && to[setting] === 'bidirectional';
   const fillsHeld = from.creationDirection === 'inbound' && from.updateDirection === 'inbound';
   return {
@@ -119,24 +132,56 @@ export function releasedChanges(base: ContactFields, local: ContactFields, relea
 }
 
 /** The kinds of waiting change (db/sync-status.ts) a release sends. */
-function releasedKinds(released: ReturnType<typeof releasedBy>): PendingKind[] {
+function releasedKinds(released: Released): PendingKind[] {
   return [...(released.created ? (['new'] as const) : []), ...(released.edits ? (['edit'] as const) : []), ...(released.fills ? (['fill'] as const) : [])];
 }
+
+/** How `released` sends a change of `kind`: the contact created, or the edit's merge or fill; undefined while it stays held. */
+function sendOf(released: Released, kind: PendingKind): 'create' | Release | undefined {
+  if (kind === 'new') return released.created ? 'create' : undefined;
+  if (kind === 'edit') return released.edits ? 'merge' : undefined;
+  return released.fills ?? undefined;
+}
+
+/**
+ * How a row goes out under `to` when nothing holds it any more (a refused row freed): as a held one
+ * of its kind is sent by a switch from both Inbound to `to` (outbound.ts's pushRow reads `to` alone).
+ */
+const sentUnder = (to: Directions): Released => releasedBy({ creationDirection: 'inbound', updateDirection: 'inbound' }, to);
 
 /**
  * A release's fingerprint: the settings revision it starts from, the switch, each change it sends
  * (its outbox row, contact, kind and when it was last queued, which every Tandem-side write of the
  * contact moves on) and each that HighLevel will refuse, with the contact whose email or phone it
- * meets (it changes with that contact, archived or edited, and not with the refused one's row).
+ * meets (it changes with that contact, archived or edited, and not with the refused one's row), and
+ * each refusal made before that it frees, with what then becomes of it (the refused row is no
+ * pending change: archived, edited or refused anew, it changes the release all the same).
  * Changes from HighLevel are not in it: they are not held, and where one meets a released edit the
  * more recent change wins, as the dialog says. Pure.
  */
-export function fingerprintOf(input: { revision: number; from: Directions; to: Directions; changes: readonly PendingChange[]; refusals?: readonly Refusal[] }): string {
+export function fingerprintOf(input: {
+  revision: number;
+  from: Directions;
+  to: Directions;
+  changes: readonly PendingChange[];
+  refusals?: readonly Refusal[];
+  freed?: readonly Freed[];
+}): string {
   const { revision, from, to, changes } = input;
   const hash = createHash('sha256').update(JSON.stringify(['release', revision, from.creationDirection, from.updateDirection, to.creationDirection, to.updateDirection]));
   for (const c of changes) hash.update(`\n${JSON.stringify([c.rowId, c.contactId, c.kind, c.queuedAt])}`);
   for (const r of input.refusals ?? []) hash.update(`\n${JSON.stringify(['refused', r.contactId, r.change, r.field, r.holderId])}`);
+  for (const f of input.freed ?? []) hash.update(`\n${JSON.stringify(['freed', f.rowId, f.contactId, f.kind, f.queuedAt, f.refusedBy, f.outcome])}`);
   return hash.digest('hex');
+}
+
+/**
+ * A change refused before as a duplicate that the release frees (the contact holding its email or
+ * phone moves it), and what becomes of it: created, or its edit sent; refused again (it stays
+ * refused, as it was); or held by the new settings.
+ */
+export interface Freed extends RefusedChange {
+  outcome: 'create' | Release | 'refused' | 'held';
 }
 
 /** A released change HighLevel will refuse as a duplicate: whose, and the contact holding its email or phone. */
@@ -147,14 +192,14 @@ export interface Refusal {
   holderId: string;
 }
 
-/** What saving `to` over `from` sends (oldest row first), and which of it HighLevel refuses. Reads only. */
+/** What saving `to` over `from` sends (oldest row first), which of it HighLevel refuses, and the refusals it frees. Reads only. */
 function releaseOf(db: Db, locationId: string, from: Directions, to: Directions) {
   const released = releasedBy(from, to);
   const changes = pendingChangesOfKinds(db, locationId, releasedKinds(released));
   const sendable = sendableIn(db, locationId);
-  const refusals = refusalsIn(db, locationId, released, changes, sendable);
-  const fingerprint = fingerprintOf({ revision: settingsRevision(db, locationId), from, to, changes, refusals: [...refusals.values()] });
-  return { released, changes, sendable, refusals, fingerprint };
+  const { refusals, freed } = predict(db, locationId, released, to, changes, sendable);
+  const fingerprint = fingerprintOf({ revision: settingsRevision(db, locationId), from, to, changes, refusals: [...refusals.values()], freed });
+  return { released, changes, sendable, refusals, freed, fingerprint };
 }
 
 /**
@@ -163,10 +208,20 @@ function releaseOf(db: Db, locationId: string, from: Directions, to: Directions)
  * ledger; a contact HighLevel has that no Tandem contact is linked to is not known), each change
  * moving what the next one meets. A contact of HighLevel only, unknown here, can still make the
  * push link or refuse otherwise; and a location that allows duplicates takes them all.
+ * A refused change is tried again once the contact holding its email or phone moves off it (a sent
+ * edit changes that contact's ledger: db/outbox.ts releaseRefusalsLeaving), at the push's next read
+ * of the outbox. A refused row is due since it failed, so that read takes the freed rows first, in
+ * the order they failed: refusals made before the release (read once something moves), then the
+ * release's own. So a freed refusal is predicted again after the read that freed it: after all the
+ * released changes, then after the freed ones that moved in turn. The push reads 100 rows at a time
+ * (and again after a pause for the rate budget), so in a release of more, a freed row can go out
+ * before later released ones, which only matters where two of them want the same email or phone.
  */
-function refusalsIn(db: Db, locationId: string, released: ReturnType<typeof releasedBy>, changes: readonly PendingChange[], sendable: Sendable | undefined): Map<string, Refusal> {
-  const refused = new Map<string, Refusal>();
-  if (changes.length === 0) return refused;
+function predict(db: Db, locationId: string, released: Released, to: Directions, changes: readonly PendingChange[], sendable: Sendable | undefined) {
+  const refusals = new Map<string, Refusal>();
+  /** The refusals made before that the release frees, by row: what finally becomes of each. */
+  const freed = new Map<number, Freed>();
+  if (changes.length === 0) return { refusals, freed: [] };
   const ledger = new LedgerKeys(db, locationId);
   const contacts = new Map(changes.flatMap((c) => {
     const contact = getContact(db, locationId, c.contactId);
@@ -178,19 +233,78 @@ function refusalsIn(db: Db, locationId: string, released: ReturnType<typeof rele
     { emails: created.flatMap((c) => (c.fields.email ? [c.fields.email] : [])), phones: created.flatMap((c) => (c.fields.phone ? [c.fields.phone] : [])) },
     new Set(created.map((c) => c.id)),
   );
-  for (const change of changes) {
-    const contact = contacts.get(change.contactId);
-    if (!contact) continue;
-    let refusal: Refusal | undefined;
-    if (change.kind === 'new') refusal = refusedCreate(ledger, contact.id, contact.fields);
-    else {
-      const link = getLinkByContact(db, locationId, contact.id);
-      const release = change.kind === 'fill' ? released.fills : 'merge';
-      if (link && release) refusal = refusedEdit(ledger, contact.id, link.base, contact.fields, release, sendable);
+  // A freed row goes out as any row does under `to`; for a released change that is as released.
+  const under = sentUnder(to);
+  /** Refused changes in the order they failed, with the contact holding their email or phone; and by that contact. */
+  let waiting: Waiting[] = [];
+  const byHolder = new Map<string, Waiting[]>();
+  const wait = (w: Waiting) => {
+    const list = byHolder.get(w.holderId);
+    if (list) list.push(w);
+    else byHolder.set(w.holderId, [w]);
+  };
+  let earlierRead = false;
+  for (let read: Attempt[] = changes.map((change) => ({ change })); read.length > 0; ) {
+    for (const { change, earlier } of read) {
+      const contact = contacts.get(change.contactId) ?? getContact(db, locationId, change.contactId);
+      const send = sendOf(earlier ? under : released, change.kind);
+      if (!contact || !send) {
+        if (earlier) freed.set(earlier.rowId, { ...earlier, outcome: 'held' });
+        continue;
+      }
+      const met = meet(db, locationId, ledger, contact, send, sendable);
+      if (earlier) freed.set(earlier.rowId, { ...earlier, outcome: met.refusal ? 'refused' : send });
+      else if (met.refusal) refusals.set(contact.id, met.refusal);
+      else refusals.delete(contact.id);
+      if (met.refusal) {
+        const w: Waiting = { attempt: { change, ...(earlier ? { earlier } : {}) }, holderId: met.refusal.holderId, freed: false };
+        waiting.push(w);
+        wait(w);
+      }
+      if (!met.moved) continue;
+      // The first move: the refusals made before the release come into it (one query), ahead of its own.
+      if (!earlierRead) {
+        earlierRead = true;
+        const before = refusedChanges(db, locationId).flatMap((r): Waiting[] => (r.holderId === null ? [] : [{ attempt: { change: r, earlier: r }, holderId: r.holderId, freed: false }]));
+        before.forEach(wait);
+        waiting = [...before, ...waiting];
+      }
+      for (const w of byHolder.get(contact.id) ?? []) w.freed = true;
+      byHolder.delete(contact.id);
     }
-    if (refusal) refused.set(contact.id, refusal);
+    read = waiting.filter((w) => w.freed).map((w) => w.attempt);
+    waiting = waiting.filter((w) => !w.freed);
   }
-  return refused;
+  return { refusals, freed: [...freed.values()] };
+}
+
+/** A change the push tries: a held one the release sends, or (`earlier`) one refused before it that it frees. */
+interface Attempt {
+  change: PendingChange;
+  earlier?: RefusedChange;
+}
+
+/** A refused change, the contact holding its email or phone, and whether that one moved since (freeing it). */
+interface Waiting {
+  attempt: Attempt;
+  holderId: string;
+  freed: boolean;
+}
+
+/**
+ * What a change the push sends (`send`) meets: HighLevel's refusal as a duplicate, or none; and,
+ * sent, whether it moves the contact's HighLevel contact off an email or phone (a created one held
+ * none). Moves the ledger as the push would.
+ */
+function meet(db: Db, locationId: string, ledger: LedgerKeys, contact: Contact, send: 'create' | Release, sendable: Sendable | undefined): Met {
+  if (send === 'create') return { refusal: refusedCreate(ledger, contact.id, contact.fields), moved: false };
+  const link = getLinkByContact(db, locationId, contact.id);
+  return link ? refusedEdit(ledger, contact.id, link.base, contact.fields, send, sendable) : { refusal: undefined, moved: false };
+}
+
+interface Met {
+  refusal: Refusal | undefined;
+  moved: boolean;
 }
 
 /**
@@ -213,21 +327,22 @@ function refusedCreate(ledger: LedgerKeys, contactId: string, fields: ContactFie
  * holds the value, whoever that is in Tandem (an archived contact's is still there); the whole edit
  * then fails. Sent, the contact's HighLevel contact holds the new values instead of the old.
  */
-function refusedEdit(ledger: LedgerKeys, contactId: string, base: ContactFields, local: ContactFields, release: Release, sendable: Sendable | undefined): Refusal | undefined {
-  // Neither changes (as HighLevel compares them): nothing to check, and no merge to run.
-  if (emailKey(local.email) === emailKey(base.email) && phoneKey(local.phone) === phoneKey(base.phone)) return undefined;
+function refusedEdit(ledger: LedgerKeys, contactId: string, base: ContactFields, local: ContactFields, release: Release, sendable: Sendable | undefined): Met {
+  // Neither changes (as HighLevel compares them): nothing to check, no merge to run, nothing freed.
+  // (A new spelling of the same one frees a refusal too, which HighLevel then refuses again.)
+  if (emailKey(local.email) === emailKey(base.email) && phoneKey(local.phone) === phoneKey(base.phone)) return { refusal: undefined, moved: false };
   const sent = releasedChanges(base, local, release, sendable).filter((c): c is FieldChange & { field: 'email' | 'phone' } => c.field === 'email' || c.field === 'phone');
   const keyOf = (field: 'email' | 'phone', v: unknown) => (typeof v !== 'string' ? null : field === 'email' ? emailKey(v) : phoneKey(v));
   for (const c of sent) {
     if (typeof c.to !== 'string' || keyOf(c.field, c.to) === keyOf(c.field, c.from)) continue;
     const other = ledger.holder(c.field, c.to, true);
-    if (other && other.contactId !== contactId) return { contactId, change: 'edit', field: c.field, holderId: other.contactId };
+    if (other && other.contactId !== contactId) return { refusal: { contactId, change: 'edit', field: c.field, holderId: other.contactId }, moved: false };
   }
   for (const c of sent) ledger.drop(keyOf(c.field, c.from), contactId);
   const keys = { email: emailKey(base.email), phone: phoneKey(base.phone) };
   for (const c of sent) keys[c.field] = keyOf(c.field, c.to);
   ledger.take({ contactId, archivedAt: null, ...keys });
-  return undefined;
+  return { refusal: undefined, moved: sent.some((c) => keyOf(c.field, c.to) !== keyOf(c.field, c.from)) };
 }
 
 /**
@@ -243,7 +358,7 @@ export function releaseFingerprint(db: Db, locationId: string, from: Directions,
  * it in one transaction with the read of `from`, so its counts and fingerprint describe one moment.
  */
 export function releasePreview(db: Db, locationId: string, from: Directions, to: Directions): ReleasePreview {
-  const { released, changes, sendable, refusals, fingerprint } = releaseOf(db, locationId, from, to);
+  const { released, changes, sendable, refusals, freed, fingerprint } = releaseOf(db, locationId, from, to);
   if (changes.length === 0) return { created: none(), updated: none(), refused: none(), fingerprint };
   const owner = (id: unknown) => (typeof id === 'string' ? (getUser(db, locationId, id)?.name ?? 'a user no longer in Tandem') : id);
   const labelOf = (contactId: string) => {
@@ -265,22 +380,29 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
     return changes.length ? { contactId, label, changes } : undefined;
   };
   /** The most recently changed first (as the outbox's latest write of each). */
-  const latest = [...changes].sort((a, b) => b.queuedAt - a.queuedAt || b.rowId - a.rowId);
-  const group = (of: PendingChange[], release: (c: PendingChange) => Release | null): ReleasedGroup => {
+  const latestFirst = (a: PendingChange, b: PendingChange) => b.queuedAt - a.queuedAt || b.rowId - a.rowId;
+  const group = (of: Sent[]): ReleasedGroup => {
     const samples: ReleasedContact[] = [];
-    for (const c of of) {
+    for (const { change, send } of [...of].sort((a, b) => latestFirst(a.change, b.change))) {
       if (samples.length === RELEASE_SAMPLE_SIZE) break;
-      const s = sample(c.contactId, release(c));
+      const s = sample(change.contactId, send === 'create' ? null : send);
       if (s) samples.push(s);
     }
     return { count: of.length, samples };
   };
-  const sent = latest.filter((c) => !refusals.has(c.contactId));
-  const refused = latest.filter((c) => refusals.has(c.contactId));
+  // What HighLevel takes: the held changes it does not refuse, and the refusals they free that it takes then.
+  const sent: Sent[] = [
+    ...changes.flatMap((change) => {
+      const send = sendOf(released, change.kind);
+      return send && !refusals.has(change.contactId) ? [{ change, send }] : [];
+    }),
+    ...freed.flatMap((f) => (f.outcome === 'refused' || f.outcome === 'held' ? [] : [{ change: f, send: f.outcome }])),
+  ];
+  const refused = changes.filter((c) => refusals.has(c.contactId)).sort(latestFirst);
 
   return {
-    created: group(sent.filter((c) => c.kind === 'new'), () => null),
-    updated: group(sent.filter((c) => c.kind !== 'new'), (c) => (c.kind === 'fill' ? released.fills : 'merge')),
+    created: group(sent.filter((s) => s.send === 'create')),
+    updated: group(sent.filter((s) => s.send !== 'create')),
     refused: {
       count: refused.length,
       samples: refused.slice(0, RELEASE_SAMPLE_SIZE).map((c) => {
@@ -290,6 +412,12 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
     },
     fingerprint,
   };
+}
+
+/** A change that goes out, and how: the contact created, or the edit's merge or fill. */
+interface Sent {
+  change: PendingChange;
+  send: 'create' | Release;
 }
 
 const none = <T>(): { count: number; samples: T[] } => ({ count: 0, samples: [] });

@@ -7,7 +7,8 @@
 // session only. Before a save that turns a setting Bi-directional, the preview says what it would
 // send at once: the held new contacts and edits, counted and sampled with the fields that change,
 // for admins only, of the session's location only, from a strict query; a held contact HighLevel
-// will refuse as a duplicate of another Tandem contact's is counted apart. The preview carries a
+// will refuse as a duplicate of another Tandem contact's is counted apart, and one refused so before
+// that a held edit of the other contact frees counts as created. The preview carries a
 // fingerprint of what it describes; a save that carries one goes through only while saving sends
 // exactly that (409 release_changed otherwise, saving nothing).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -605,6 +606,35 @@ describe('the preview of a save that sends held work', () => {
       expect(now2.refused).toEqual({ count: 0, samples: [] });
     } finally {
       archiveContact(t.db, { locationId: A.id, id: 'c-refused', now: Date.now(), origin: 'local' });
+    }
+  });
+
+  it('counts as created a contact refused before whose email a held edit moves away; a save confirming it is refused once that refusal changes', async () => {
+    // Sara in both systems, her email changed in Tandem (held); Bea refused before with Sara's old email.
+    heldEdit(A.id, 'c-freer', { firstName: 'Sara', lastName: 'Smith', email: 'sara@alpha.example' }, { email: 'sara.smith@alpha.example' });
+    createContact(t.db, { locationId: A.id, id: 'c-freed', fields: fields({ firstName: 'Bea', lastName: 'Four', email: 'sara@alpha.example' }), now: Date.now(), origin: 'local' });
+    failOutbox(t.db, getOutbox(t.db, A.id, 'c-freed')!, { error: 'this contact’s email is already on a HighLevel contact linked to Sara Smith in Tandem', nextAttemptAt: Date.now(), permanent: true, refusedBy: 'hl-c-freer' });
+    const both = { creationDirection: 'bidirectional', updateDirection: 'bidirectional' } as const;
+    try {
+      const shown = (await preview(tokenA, both.creationDirection, both.updateDirection)).body;
+      // Sara's edit goes out and lets go of the email: Bea is sent again, and created.
+      expect(shown.created.samples).toContainEqual({ contactId: 'c-freed', label: 'Bea Four', changes: [] });
+      expect(shown.updated.samples.map((s) => s.contactId)).toContain('c-freer');
+      expect(shown.refused.samples.map((s) => s.contactId)).not.toContain('c-freed');
+      // Only Contact creation: Sara's edit stays held, and so does Bea's refusal.
+      expect((await preview(tokenA, 'bidirectional', 'inbound')).body.created.samples.map((s) => s.contactId)).not.toContain('c-freed');
+
+      archiveContact(t.db, { locationId: A.id, id: 'c-freed', now: Date.now(), origin: 'local' });
+      const refused = await api('PUT', '/api/panel/sync/settings', tokenA, { ...both, revision: shown.settings.revision, fingerprint: shown.fingerprint });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe('release_changed');
+      expect(getSyncSettings(t.db, A.id)).toMatchObject({ creationDirection: 'inbound', updateDirection: 'inbound' });
+      const now = (await preview(tokenA, both.creationDirection, both.updateDirection)).body;
+      expect(now.created.count).toBe(shown.created.count - 1);
+      expect(now.fingerprint).not.toBe(shown.fingerprint);
+    } finally {
+      setSettings(A.id, { creationDirection: 'inbound', updateDirection: 'inbound' });
+      for (const id of ['c-freed', 'c-freer']) archiveContact(t.db, { locationId: A.id, id, now: Date.now(), origin: 'local' });
     }
   });
 });

@@ -3,7 +3,9 @@
 // email or phone is on the HighLevel contact of another live Tandem contact is counted as refused,
 // not as created, and so is a held edit HighLevel refuses as a duplicate; a contact whose match
 // belongs to an archived Tandem contact takes it over and counts as created. The push then does
-// exactly that, and the fingerprint moves when a refusal changes.
+// exactly that, and the fingerprint moves when a refusal changes. A refusal (made before, or by the
+// release itself) whose holder's released edit moves the email or phone away is tried again by the
+// push: the preview counts it as created or sent when it then goes, and not when it stays refused.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Db } from '../../db/client.ts';
 import { archiveContact, createContact, updateContact } from '../../db/contacts.ts';
@@ -140,6 +142,9 @@ describe('the release preview predicts what the push does with duplicates', () =
     const before = releaseFingerprint(db, locationId, INBOUND, BOTH);
     expect(releasePreview(db, locationId, INBOUND, BOTH).fingerprint).toBe(before);
     archive(held.ben.id);
+    // The loop's next pass completes the archive unsent (the directions are Inbound): HighLevel keeps
+    // Ben's contact, which is then free to take (a deletion still on its way would hold it).
+    await pushPending(deps(), locationId);
     expect(releaseFingerprint(db, locationId, INBOUND, BOTH)).not.toBe(before);
 
     // Cleo (the email) now takes Ben's HighLevel contact over; Dana's edit (its email) then meets
@@ -191,5 +196,129 @@ describe('the release preview predicts what the push does with duplicates', () =
     setDirections(BOTH);
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 2, failed: 0 });
     expect(getLinkByContact(db, locationId, cleo.id)).toBeDefined();
+  });
+});
+
+describe('the release preview counts the refusals the release frees', () => {
+  /**
+   * In both systems Sana, Pat and Dee; Dee's edit to Pat's email refused (Pat holds it); with
+   * updates Inbound, Bee, Cal (Sana's email) and Rex (Dee's, as HighLevel holds it) refused as new
+   * contacts. Then held: Sana and Pat move their emails away, and Nia is new with creation Inbound.
+   */
+  async function refusedThenFreed() {
+    setDirections(BOTH);
+    const sana = create({ firstName: 'Sana', lastName: 'Smith', email: 'sana@example.com' });
+    const pat = create({ firstName: 'Pat', email: 'pat@example.com' });
+    const dee = create({ firstName: 'Dee', email: 'dee@example.com' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(3);
+    edit(dee.id, { email: 'pat@example.com' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, failed: 1 });
+
+    setDirections({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
+    const bee = create({ firstName: 'Bee', lastName: 'Four', email: 'sana@example.com' });
+    const cal = create({ firstName: 'Cal', email: 'SANA@example.com' });
+    const rex = create({ firstName: 'Rex', email: 'dee@example.com' });
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, failed: 3 });
+    for (const [c, holder] of [[dee, pat], [bee, sana], [cal, sana], [rex, dee]] as const) {
+      expect(getOutbox(db, locationId, c.id), c.fields.firstName!).toMatchObject({ status: 'failed', refusedBy: getLinkByContact(db, locationId, holder.id)!.highlevelId });
+    }
+
+    edit(sana.id, { email: 'sana.smith@example.com' });
+    edit(pat.id, { email: 'pat.new@example.com' });
+    setDirections(INBOUND);
+    const nia = create({ firstName: 'Nia', email: 'nia@example.com' });
+    expect((await pushPending(deps(), locationId)).parked).toBe(3);
+    return { sana, pat, dee, bee, cal, rex, nia };
+  }
+
+  it('a refused contact whose holder’s held edit moves its email away is counted as created, a refused edit as sent; one that meets the email taken again stays refused', async () => {
+    const c = await refusedThenFreed();
+    const preview = releasePreview(db, locationId, INBOUND, BOTH);
+    // Sana's and Pat's edits go out; that frees Dee (its edit then goes, leaving Dee's old email:
+    // that frees Rex), Bee and Cal. Bee, refused first, is tried first and takes Sana's old email;
+    // Cal then meets it on Bee's new contact and stays refused (not part of what the release sends).
+    expect(preview.created.samples.map((s) => s.label).sort()).toEqual(['Bee Four', 'Nia', 'Rex']);
+    expect(preview.created.count).toBe(3);
+    expect(preview.updated.samples.map((s) => s.label).sort()).toEqual(['Dee', 'Pat', 'Sana Smith']);
+    expect(preview.updated.samples.find((s) => s.label === 'Dee')!.changes).toEqual([{ field: 'email', from: 'dee@example.com', to: 'pat@example.com' }]);
+    expect(preview.updated.count).toBe(3);
+    expect(preview.refused).toEqual({ count: 0, samples: [] });
+
+    setDirections(BOTH);
+    const result = await pushPending(deps(), locationId);
+    expect(result).toMatchObject({ sent: preview.created.count + preview.updated.count, failed: 1, retried: 0 });
+    for (const s of [...preview.created.samples, ...preview.updated.samples]) expect(getOutbox(db, locationId, s.contactId), s.label).toBeUndefined();
+    for (const x of [c.bee, c.rex, c.nia]) expect(getLinkByContact(db, locationId, x.id), x.fields.firstName!).toBeDefined();
+    expect(getOutbox(db, locationId, c.cal.id)).toMatchObject({ status: 'failed', refusedBy: getLinkByContact(db, locationId, c.bee.id)!.highlevelId });
+  });
+
+  it('held the holder’s edit stays, the refusal too: a release of creation alone frees no one, and a refused edit leaves its old email held', async () => {
+    const c = await refusedThenFreed();
+    // Zed, new with Dee's old email: Dee's edit was refused, so her HighLevel contact still has it.
+    const zed = create({ firstName: 'Zed', email: 'dee@example.com' });
+    const creationOnly: Directions = { creationDirection: 'bidirectional', updateDirection: 'inbound' };
+    const preview = releasePreview(db, locationId, INBOUND, creationOnly);
+    expect([preview.created.count, preview.updated.count]).toEqual([1, 0]);
+    expect(preview.refused.samples).toEqual([{ contactId: zed.id, label: 'Zed', change: 'create', field: 'email', holder: 'Dee' }]);
+    setDirections(creationOnly);
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, failed: 1 });
+    expect(getOutbox(db, locationId, zed.id)).toMatchObject({ status: 'failed', refusedBy: getLinkByContact(db, locationId, c.dee.id)!.highlevelId });
+  });
+
+  it('freed into a setting that holds it, a refused contact is held, not created: updates alone released', async () => {
+    const c = await refusedThenFreed();
+    const updatesOnly: Directions = { creationDirection: 'inbound', updateDirection: 'bidirectional' };
+    const preview = releasePreview(db, locationId, INBOUND, updatesOnly);
+    expect(preview.created.count).toBe(0);
+    expect(preview.updated.samples.map((s) => s.label).sort()).toEqual(['Dee', 'Pat', 'Sana Smith']);
+    setDirections(updatesOnly);
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 3, failed: 0 });
+    for (const x of [c.bee, c.cal, c.rex]) expect(getOutbox(db, locationId, x.id), x.fields.firstName!).toMatchObject({ status: 'pending' });
+  });
+
+  it('a held contact refused in the release itself is freed by a later held edit of its holder: counted as created', async () => {
+    // Cleo held first, with Ben's email; then Ben's email changed in Tandem, held too.
+    setDirections(BOTH);
+    const ben = create({ firstName: 'Ben', email: 'ben@example.com' });
+    await pushPending(deps(), locationId);
+    setDirections(INBOUND);
+    const cleo = create({ firstName: 'Cleo', email: 'ben@example.com' });
+    edit(ben.id, { email: 'ben.new@example.com' });
+    await pushPending(deps(), locationId);
+
+    const preview = releasePreview(db, locationId, INBOUND, BOTH);
+    expect(preview.created.samples.map((s) => s.label)).toEqual(['Cleo']);
+    expect(preview.updated.samples.map((s) => s.label)).toEqual(['Ben']);
+    expect(preview.refused).toEqual({ count: 0, samples: [] });
+    setDirections(BOTH);
+    // Cleo goes first and is refused (Ben's contact holds the email); Ben's edit frees her, and she goes again.
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 2, failed: 1 });
+    expect(getOutbox(db, locationId, cleo.id)).toBeUndefined();
+    expect(getLinkByContact(db, locationId, cleo.id)).toBeDefined();
+  });
+
+  it('a freed refusal that changes moves the fingerprint: the refused contact archived, or another refused meanwhile', async () => {
+    const c = await refusedThenFreed();
+    const before = releaseFingerprint(db, locationId, INBOUND, BOTH);
+    archive(c.bee.id);
+    const archived = releaseFingerprint(db, locationId, INBOUND, BOTH);
+    expect(archived).not.toBe(before);
+    // Cal now takes Sana's old email.
+    expect(releasePreview(db, locationId, INBOUND, BOTH).created.samples.map((s) => s.label).sort()).toEqual(['Cal', 'Nia', 'Rex']);
+
+    // Refused while the dialog is open (creation Bi-directional, the edits still held): Pat's old email.
+    setDirections({ creationDirection: 'bidirectional', updateDirection: 'inbound' });
+    const from: Directions = { creationDirection: 'bidirectional', updateDirection: 'inbound' };
+    const shown = releaseFingerprint(db, locationId, from, BOTH);
+    const ivy = create({ firstName: 'Ivy', email: 'pat@example.com' });
+    await pushPending(deps(), locationId);
+    expect(getOutbox(db, locationId, ivy.id)).toMatchObject({ status: 'failed' });
+    expect(releaseFingerprint(db, locationId, from, BOTH)).not.toBe(shown);
+    // Ivy is freed by Pat's edit, but Dee (refused before her) takes Pat's old email first.
+    const preview = releasePreview(db, locationId, from, BOTH);
+    expect(preview.created.samples.map((s) => s.label).sort()).toEqual(['Cal', 'Rex']);
+    setDirections(BOTH);
+    expect(await pushPending(deps(), locationId)).toMatchObject({ sent: preview.created.count + preview.updated.count, failed: 1 });
+    expect(getOutbox(db, locationId, ivy.id)).toMatchObject({ status: 'failed', refusedBy: getLinkByContact(db, locationId, c.dee.id)!.highlevelId });
   });
 });

@@ -106,4 +106,23 @@ describe('fingerprintOf', () => {
       expect(fingerprintOf({ ...release, refusals: [other] }), JSON.stringify(other)).not.toBe(fingerprintOf(refusing));
     }
   });
+
+  it('differs when a refusal made before that the release frees differs: another row, queued again, another holder, another outcome', () => {
+    const freed = { rowId: 9, contactId: 'c9', kind: 'new' as const, queuedAt: 900, refusedBy: 'hl-sana', holderId: 'sana', outcome: 'create' as const };
+    const freeing = { ...release, freed: [freed] };
+    expect(fingerprintOf(freeing)).not.toBe(fingerprintOf(release));
+    expect(fingerprintOf({ ...release, freed: [] })).toBe(fingerprintOf(release));
+    expect(fingerprintOf({ ...release, freed: [{ ...freed }] })).toBe(fingerprintOf(freeing));
+    for (const other of [
+      { ...freed, rowId: 10 },
+      { ...freed, contactId: 'c10' },
+      { ...freed, queuedAt: 901 },
+      { ...freed, refusedBy: 'hl-pat' },
+      { ...freed, kind: 'edit' as const, outcome: 'merge' as const },
+      { ...freed, outcome: 'refused' as const },
+      { ...freed, outcome: 'held' as const },
+    ]) {
+      expect(fingerprintOf({ ...release, freed: [other] }), JSON.stringify(other)).not.toBe(fingerprintOf(freeing));
+    }
+  });
 });
