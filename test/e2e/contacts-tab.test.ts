@@ -9,7 +9,9 @@
 // setting holds an edit that waits; an edit emptying every identifying field is refused in the
 // dialog, which keeps what was typed; the dialog's Cancel and Save are the panel's own buttons (Enter
 // in a field saves, focus goes back to Edit); at 360, 670 and 1024 px nothing spills sideways (Installation
-// card, Contacts header, one-time operations, the preview dialog); at 900, 1024 and 1400 px rows
+// card, Contacts header, one-time operations, the preview dialog); at 320, 360 and 538 px (a 768 px
+// window beside HighLevel's sidebar) each row is a block, its HighLevel state and Edit in view and
+// still a table row to a screen reader, nothing scrolling sideways; at 900, 1024 and 1400 px rows
 // stay dense, each email on one line; the automatic refresh keeps the rows Show more loaded and
 // the row in view where it was; keyboard focus never falls to the page's body: Show more moves it
 // to the first row it loaded, a saved or closed edit whose row left the list to the next row's Edit
@@ -269,6 +271,102 @@ describe('the Contacts tab', () => {
       await page.screenshot({ path: `test-results/narrow-${frameWidth}-preview.png` });
       await dialog.getByTestId('operation-cancel').click();
       await dialog.getByTestId('operation-preview').waitFor({ state: 'detached' });
+      await page.close();
+    }, 60_000);
+  }
+
+  // 538 px: a 768 px window beside HighLevel's sidebar.
+  for (const frameWidth of [320, 360, 538]) {
+    it(`stacks each row in a ${frameWidth} px panel: its HighLevel state and Edit in view, the reason under it, nothing scrolling sideways`, async () => {
+      // QA: at 360 px the table kept a 448 px minimum in a 262 px card, so HighLevel and Edit were
+      // off to the right, reachable only by scrolling the table sideways with no cue that it could;
+      // in a 768 px window beside HighLevel's sidebar it still overflowed by 8 px.
+      const db = world.tandem.database.db;
+      const location = demoLocation().id;
+      const taken = listRecentContacts(db, location, { limit: 200 }).contacts.filter((c) => c.fields.email && getLinkByContact(db, location, c.id)).at(-2)!;
+      const refusedId = await createThroughApi({ firstName: 'Stacked', lastName: `Refused${frameWidth}`, email: taken.fields.email, allowDuplicate: true });
+      await until(() => getOutbox(db, location, refusedId)?.status === 'failed', 'HighLevel refusing the duplicate', 15_000);
+
+      const { page, panel, width } = await openContacts(frameWidth);
+      const { scroll, client } = await width();
+      expect(client).toBe(frameWidth);
+      expect(scroll, 'the page').toBeLessThanOrEqual(client);
+      const wrap = panel.getByTestId('contacts-table-wrap');
+      const scroller = await wrap.evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth, left: el.getBoundingClientRect().left, right: el.getBoundingClientRect().right }));
+      expect(scroller.scroll, 'the table').toBeLessThanOrEqual(scroller.client);
+
+      // Every row's state and Edit are inside the card's list and the frame: the state under the
+      // name, Edit beside it.
+      const rows = await panel.getByTestId('contact-row').evaluateAll((els) =>
+        els.map((row) => {
+          const box = (selector: string) => {
+            const b = row.querySelector(selector)!.getBoundingClientRect();
+            return { left: b.left, right: b.right, top: b.top, bottom: b.bottom, width: b.width };
+          };
+          return { id: row.getAttribute('data-contact-id'), name: box('[data-testid="contact-name"] .wrap'), state: box('[data-testid="contact-highlevel"] .hl'), edit: box('[data-testid="contact-edit"]') };
+        }),
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) {
+        for (const [what, b] of [['state', row.state], ['edit', row.edit]] as const) {
+          expect(b.width, `${what} of ${row.id}`).toBeGreaterThan(0);
+          expect(b.left, `${what} of ${row.id}`).toBeGreaterThanOrEqual(scroller.left);
+          expect(b.right, `${what} of ${row.id}`).toBeLessThanOrEqual(Math.min(scroller.right, frameWidth));
+        }
+        expect(row.state.top, `state of ${row.id}`).toBeGreaterThanOrEqual(row.name.bottom - 1);
+        expect(row.edit.left, `edit of ${row.id}`).toBeGreaterThanOrEqual(row.name.left);
+        expect(row.edit.top, `edit of ${row.id}`).toBeLessThan(row.name.bottom);
+      }
+
+      // Still a table to a screen reader: every row's cells under the column headers they belong to.
+      // (The panel's frame is another site's, so it has a session of its own.)
+      const cdp = await page.context().newCDPSession(page.mainFrame().childFrames().find((f) => f.url().includes('/panel/'))!);
+      const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+      const byId = new Map(nodes.map((n) => [n.nodeId, n]));
+      const role = (n: (typeof nodes)[number]) => String(n.role?.value);
+      /** The node's children that are in the tree, looking through the ignored ones (the table's row groups). */
+      const children = (n: (typeof nodes)[number]): (typeof nodes)[number][] =>
+        (n.childIds ?? []).flatMap((id) => {
+          const child = byId.get(id);
+          return !child ? [] : child.ignored || role(child) === 'rowgroup' || role(child) === 'generic' ? children(child) : [child];
+        });
+      const table = nodes.find((n) => role(n) === 'table' && !n.ignored);
+      expect(table, 'a table in the accessibility tree').toBeDefined();
+      const axRows = children(table!).filter((n) => role(n) === 'row');
+      const headers = children(axRows[0]!).filter((n) => role(n) === 'columnheader').map((n) => String(n.name?.value));
+      expect(headers).toEqual(['Name', 'Email / Phone', 'Owner', 'Updated', 'HighLevel', 'Actions']);
+      for (const row of axRows.slice(1)) {
+        const cells = children(row).filter((n) => role(n) === 'cell' || role(n) === 'gridcell');
+        // A refused contact's reason is a row of one cell spanning the others.
+        if (cells.length !== 1) expect(cells, `row "${String(row.name?.value)}"`).toHaveLength(headers.length);
+      }
+      await cdp.detach();
+      await page.screenshot({ path: `test-results/contacts-stacked-${frameWidth}.png` });
+
+      // The refused contact: its reason on the line under its row, in view as well.
+      await panel.getByTestId('contacts-filter').getByText('Refused', { exact: true }).click();
+      await panel.getByTestId('contacts-search').fill(`refused${frameWidth}`);
+      const row = panel.locator(`[data-testid="contact-row"][data-contact-id="${refusedId}"]`);
+      await row.getByTestId('contact-refused').waitFor();
+      const reason = row.locator('xpath=following-sibling::tr[1]').getByTestId('contact-refused-reason');
+      // (Measured in the frame, as the list's box above.)
+      const inFrame = (locator: Locator) => locator.evaluate((el) => el.getBoundingClientRect().toJSON() as DOMRect);
+      const [state, text] = [await inFrame(row.getByTestId('contact-refused')), await inFrame(reason)];
+      expect(text.top).toBeGreaterThanOrEqual(state.bottom);
+      expect(text.left).toBeGreaterThanOrEqual(scroller.left);
+      expect(text.right).toBeLessThanOrEqual(scroller.right);
+      expect(await reason.innerText()).toMatch(/^HighLevel refused this contact: /);
+      expect(await wrap.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+
+      // Edit opens its dialog, and closing it gives focus back to that Edit.
+      const edit = row.getByTestId('contact-edit');
+      await edit.click();
+      const dialog = panel.getByTestId('contact-edit-dialog');
+      await dialog.waitFor();
+      await page.screenshot({ path: `test-results/contacts-stacked-${frameWidth}-dialog.png` });
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'hidden' });
+      await expect.poll(() => focusOf(panel)).toBe(`${refusedId} contact-edit`);
       await page.close();
     }, 60_000);
   }
