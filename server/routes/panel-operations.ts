@@ -11,7 +11,7 @@ import { customFieldList } from '../../db/custom-fields.ts';
 import { activeOperation, lastCompleted, listItems, listOperations, type OperationItemRow, type OperationRow } from '../../db/operations.ts';
 import type { OperationKind, OperationStatus } from '../../db/schema.ts';
 import { requireAdmin, requireSession } from '../auth/session.ts';
-import { OperationRefused, type Operations } from '../sync/operations/runner.ts';
+import { OperationRefused, PREVIEW_TTL_MS, type Operations } from '../sync/operations/runner.ts';
 import type { Preview, Progress } from '../sync/operations/types.ts';
 import { tenant } from './tenant.ts';
 
@@ -45,6 +45,12 @@ export interface OperationView {
   previewedAt: Iso | null;
   confirmedAt: Iso | null;
   finishedAt: Iso | null;
+  /**
+   * While a preview is being read or waits for confirmation: when Tandem drops it unconfirmed (its
+   * time counts from when it was opened, reading included), so a panel that finds it after a reload
+   * can say until when it stands. Null otherwise.
+   */
+  expiresAt: Iso | null;
   cancelRequested: boolean;
   /** As shown in the confirmation dialog (left out of the history list, which keeps the counts). */
   preview: Preview | null;
@@ -158,6 +164,7 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
       previewedAt: iso(row.previewedAt),
       confirmedAt: iso(row.confirmedAt),
       finishedAt: iso(row.finishedAt),
+      expiresAt: row.status === 'previewing' || row.status === 'previewed' ? iso(row.createdAt + PREVIEW_TTL_MS) : null,
       cancelRequested: row.cancelRequestedAt !== null,
       preview,
       fieldNames: fieldNamesOf(row.locationId, preview),

@@ -17,12 +17,18 @@
 // retry and when, its bar gray, the refused request counted, and History says the same. While the
 // operations load, the buttons hold their place and the history shows placeholders, not "no
 // operation has run". A push confirmed while sync is paused is told that it still runs and what
-// waits for the resume. Screenshots before and after each step land in test-results/operations/.
+// waits for the resume. A preview waiting on HighLevel is found after a reload and in another
+// admin's panel (who opened it, since when, why it waits and until when, until when it stands, what
+// the buttons do meanwhile), reopened in its dialog until it is ready, and cancelled from the card;
+// a dialog whose preview another admin confirmed goes, and the card follows the run. While a run
+// goes, the buttons say why they wait. Screenshots before and after each step land in
+// test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FrameLocator, Page } from 'playwright-core';
 import { archiveContact, createContact, getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
+import { activeOperation } from '../../db/operations.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { listUsers } from '../../db/users.ts';
 import { contactLabel, emptyContact } from '../../server/sync/contact-model.ts';
@@ -567,6 +573,8 @@ describe('a run waiting out a 429', () => {
       await waiting.waitFor({ timeout: 20_000 });
       expect(await waiting.innerText()).toMatch(/^HighLevel asked Tandem to slow down; the run tries again at [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s?[AP]M P[SD]T \(in less than a minute\)\.$/);
       expect(await f.getByTestId('operation-status').innerText()).toBe('Push contacts · Waiting to retry');
+      // The buttons say why they wait.
+      expect(await f.getByTestId('operations-start-note').innerText()).toBe('One operation runs at a time in a sub-account: these wait until the run below finishes or is cancelled.');
       expect(await f.getByTestId('operation-progress-done').innerText()).toMatch(/^Waiting/);
       // The refused write counts as a request HighLevel answered (the page read before it, then the 429).
       expect(await f.getByTestId('operation-progress-requests').innerText()).toBe('2 HighLevel requests');
@@ -698,6 +706,122 @@ describe('a push while sync is paused', () => {
       await p.close();
     }
   }, 60_000);
+});
+
+describe('a preview waiting on HighLevel, found after a reload', () => {
+  const secondAdmin = () => sandbox().users.find((u) => u.type === 'account' && u.role === 'admin' && !u.deactivated && u.locationIds.includes(location().id))!;
+  /** The panel in `p`, loaded afresh (a reload) and signed in as `userId`. */
+  async function load(p: Page, userId: string): Promise<FrameLocator> {
+    await p.goto(sandbox().sandboxUrl);
+    await p.getByTestId('user-switcher').selectOption(userId);
+    const f = p.frameLocator('iframe[data-testid="app-frame"]');
+    await f.getByTestId('operation-start-push').waitFor();
+    return f;
+  }
+  const moment = String.raw`[A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s?[AP]M P[SD]T`;
+
+  it('shows who opened it, since when, why it waits and until when, and until when it stands; Open preview reattaches to it, Cancel preview discards it', async () => {
+    // QA: reloaded while a Push contacts preview waited on HighLevel's rate limit, the card showed no
+    // operation and its buttons looked as usual; only starting Push contacts again found the wait.
+    const p = await world.browser.newPage({ viewport: { width: 1280, height: 1000 }, timezoneId: 'America/Los_Angeles' });
+    const other = await world.browser.newPage({ viewport: { width: 1280, height: 1000 }, timezoneId: 'America/Los_Angeles' });
+    try {
+      let f = await load(p, agencyAdmin().id);
+      // HighLevel refuses the preview's first read as too many, asking Tandem to wait 20 s.
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: location().id, status: 429, headers: { 'retry-after': '20' }, times: 1 });
+      await f.getByTestId('operation-start-push').click();
+      await f.getByTestId('operation-dialog').getByTestId('operation-progress-waiting').waitFor({ timeout: 20_000 });
+
+      f = await load(p, agencyAdmin().id);
+      const pending = f.getByTestId('operation-pending');
+      await pending.waitFor();
+      expect(await pending.innerText()).toBe('Push contacts · Preparing the preview: waiting to retry');
+      expect(await f.getByTestId('operation-pending-by').innerText()).toMatch(new RegExp(`^Opened by ${agencyAdmin().name} ·\\s+[A-Z][a-z]{2} \\d{1,2}, \\d{4}, \\d{1,2}:\\d{2}\\s?[AP]M P[SD]T\\s+(just now|\\d+ min\\. ago)$`));
+      const live = f.getByTestId('operation-live');
+      expect(await live.getByTestId('operation-progress-waiting').innerText()).toMatch(
+        new RegExp(`^HighLevel asked Tandem to slow down; the preview tries again at ${moment} \\(in less than a minute\\)\\.$`),
+      );
+      expect(await f.getByTestId('operation-pending-expiry').innerText()).toMatch(
+        new RegExp(`^Nothing has been changed\\. Unless confirmed by ${moment} \\(in 1[45] minutes\\), it is dropped\\.$`),
+      );
+      // The buttons say what starting one does meanwhile: the server keeps one preview open at a time.
+      const note = 'A sub-account has one preview open at a time: starting an operation replaces the one below.';
+      expect(await f.getByTestId('operations-start-note').innerText()).toBe(note);
+      expect(await f.getByTestId('operation-start-pull').getAttribute('aria-describedby')).toBe('operations-start-note');
+      expect(await f.getByTestId('operation-start-pull').isEnabled()).toBe(true);
+      expect(await live.getByTestId('operation-pending-cancel').isEnabled()).toBe(true);
+      await f.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await p.screenshot({ path: `${OUT}/reattach-1-waiting-after-reload.png` });
+
+      // Another admin's panel shows it too, with who opened it.
+      const g = await load(other, secondAdmin().id);
+      await g.getByTestId('operation-pending').waitFor();
+      expect(await g.getByTestId('operation-pending-by').innerText()).toContain(`Opened by ${agencyAdmin().name} ·`);
+      expect(await g.getByTestId('operations-start-note').innerText()).toBe(note);
+
+      // Open preview: the dialog shows it waiting, then what the run would do once HighLevel lets it read.
+      await f.getByTestId('operation-pending-open').click();
+      const d = f.getByTestId('operation-dialog');
+      await d.getByText('Waiting for HighLevel before reading on.').waitFor();
+      expect(await d.getByTestId('operation-progress-waiting').innerText()).toMatch(/^HighLevel asked Tandem to slow down; the preview tries again at /);
+      await p.screenshot({ path: `${OUT}/reattach-2-dialog-waiting.png` });
+      const confirm = d.getByTestId('operation-confirm');
+      await until(() => confirm.isEnabled(), 'the preview, once HighLevel lets it read', 45_000);
+      expect(await d.getByTestId('operation-preview').isVisible()).toBe(true);
+      await p.screenshot({ path: `${OUT}/reattach-3-dialog-ready.png` });
+      await until(async () => (await g.getByTestId('operation-pending').innerText()) === 'Push contacts · Preview ready — review and confirm', 'the other admin’s card to say it is ready', 15_000);
+
+      // Reloaded while it waits for confirmation: it is there to review, until it expires.
+      f = await load(p, agencyAdmin().id);
+      await f.getByTestId('operation-pending').waitFor();
+      expect(await f.getByTestId('operation-pending').innerText()).toBe('Push contacts · Preview ready — review and confirm');
+      expect(await f.getByTestId('operation-live').getByRole('progressbar').count()).toBe(0);
+      expect(await f.getByTestId('operation-pending-open').getAttribute('class')).toMatch(/\bprimary\b/);
+      await f.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await p.screenshot({ path: `${OUT}/reattach-4-ready-after-reload.png` });
+
+      // Cancel preview discards it: nothing is open, in either panel; focus goes to Push contacts.
+      await f.getByTestId('operation-pending-cancel').click();
+      await f.getByTestId('operation-pending').waitFor({ state: 'detached' });
+      expect(await f.getByTestId('operations-start-note').count()).toBe(0);
+      await until(() => f.getByTestId('operation-start-push').evaluate((el) => el === document.activeElement), 'focus on Push contacts');
+      expect(activeOperation(db(), location().id)).toBeUndefined();
+      await g.getByTestId('operation-pending').waitFor({ state: 'detached', timeout: 15_000 });
+      await f.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await p.screenshot({ path: `${OUT}/reattach-5-cancelled.png` });
+    } finally {
+      await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      await p.close();
+      await other.close();
+    }
+  }, 120_000);
+
+  it('closes a preview’s dialog when another admin confirms it, and follows the run', async () => {
+    const p = await world.browser.newPage({ viewport: { width: 1280, height: 1000 }, timezoneId: 'America/Los_Angeles' });
+    const other = await world.browser.newPage({ viewport: { width: 1280, height: 1000 }, timezoneId: 'America/Los_Angeles' });
+    try {
+      const f = await load(p, agencyAdmin().id);
+      const d = f.getByTestId('operation-dialog');
+      await f.getByTestId('operation-start-push').click();
+      await until(() => d.getByTestId('operation-confirm').isEnabled(), 'the preview', 20_000);
+      // The other admin opens it from the card and confirms it.
+      const g = await load(other, secondAdmin().id);
+      await g.getByTestId('operation-pending-open').click();
+      const confirm = g.getByTestId('operation-dialog').getByTestId('operation-confirm');
+      await until(() => confirm.isEnabled(), 'the preview in the other admin’s dialog', 20_000);
+      await confirm.click();
+      // The first dialog does not say the preview was closed: it goes, and the card follows the run to its end.
+      await d.getByTestId('operation-confirm').waitFor({ state: 'detached', timeout: 10_000 });
+      expect(await d.getByTestId('operation-ended').count()).toBe(0);
+      const result = f.getByTestId('operation-result');
+      await result.waitFor({ timeout: 30_000 });
+      expect(await result.getAttribute('data-status')).toBe('completed');
+      expect(await f.getByTestId('operation-pending').count()).toBe(0);
+    } finally {
+      await p.close();
+      await other.close();
+    }
+  }, 90_000);
 });
 
 describe('a preview held up by HighLevel’s daily limit', () => {

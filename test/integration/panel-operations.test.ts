@@ -2,7 +2,9 @@
 // fetch and the Bearer header until the operation rests, confirm, the history with its summary and
 // requester, per-record outcomes with filters and cursor, undo (previewed and confirmed, then not
 // undoable again), busy and expired refusals as 409, a shown preview's stream told at once when a
-// newer preview (another tab) replaces it, admin-only changes, strict bodies, and no
+// newer preview (another tab) replaces it, a preview waiting on HighLevel or for confirmation listed
+// as the active operation (who, since when, why it waits, until when it stands) for every panel of
+// its location after a reload, until it expires or is cancelled, admin-only changes, strict bodies, and no
 // operation of another location reachable by any route. The operations are the test's own small
 // handlers (the routes are under test, not what Push contacts does).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,7 @@ import { listItems } from '../../db/operations.ts';
 import type { OperationItemsPage, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
 import { undoHandler, type UndoPart } from '../../server/sync/operations/undo.ts';
 import { emptyCounts, type OperationHandler, type Preview, type SideCounts } from '../../server/sync/operations/types.ts';
-import { ManualClock, until } from '../helpers/emulator.ts';
+import { ManualClock, control, until } from '../helpers/emulator.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
@@ -371,6 +373,65 @@ describe('refusals', () => {
     const undo = await api('POST', '/api/panel/operations', tokenB, { kind: 'undo', undoOf: pushId });
     expect(undo.status).toBe(404);
     expect((await api<OperationsView>('GET', '/api/panel/operations', tokenB)).body).toMatchObject({ active: null, history: [], lastCompleted: { push: null } });
+  });
+});
+
+describe('a preview seen after a reload', () => {
+  it('lists a preview waiting on HighLevel as the active operation, with who, since when, why and until when, and when it expires, for every panel of the location only', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    // HighLevel answers the preview's first read with a 429 asking for an hour: on the test's clock it waits.
+    await control(t.highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: A, status: 429, headers: { 'retry-after': '3600' }, times: 1 });
+    const started = await api<OperationView>('POST', '/api/panel/operations', token, { kind: 'push' });
+    expect(started.status).toBe(202);
+    const id = started.body.id;
+    try {
+      // A reload: a new session reads the list, as the panel does first.
+      const reloaded = await signIn(agencyA.adminId, A);
+      const list = async (tok: string) => (await api<OperationsView>('GET', '/api/panel/operations', tok)).body;
+      await until(async () => (await list(reloaded)).active?.progress?.waitingFor === 'rate_limited', 'the wait on the listed preview');
+      const { active, history } = await list(reloaded);
+      const createdAt = Date.parse(active!.createdAt);
+      expect(active).toMatchObject({
+        id, kind: 'push', status: 'previewing', requestedBy: { id: agencyA.adminId, name: 'Ada Admin' }, preview: null,
+        progress: { waitingFor: 'rate_limited', waitingUntil: new Date(createdAt + 3600_000).toISOString() },
+        expiresAt: new Date(createdAt + 15 * 60_000).toISOString(),
+      });
+      // Not a run: History keeps to runs.
+      expect(history.map((h) => h.id)).not.toContain(id);
+      // A second admin's panel and a plain user's see it too (only admins may act on it); another location does not.
+      const other = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+        companyId: agencyA.companyId, firstName: 'Sam', lastName: 'Second', email: 'sam.second@alpha.example', type: 'account', role: 'admin', locationIds: [A],
+      });
+      const second = await signIn(other.id, A);
+      expect((await list(second)).active).toMatchObject({ id, status: 'previewing' });
+      expect(await list(await signIn(plainUserA, A))).toMatchObject({ active: { id, requestedBy: { name: 'Ada Admin' } }, canRun: false });
+      expect((await list(await signIn(agencyB.adminId, B))).active).toBeNull();
+      // Reattached: its stream says what it is now; the second admin cancels it, and nothing is active.
+      const { views } = await stream(id, second, undefined, () => true);
+      expect(views[0]).toMatchObject({ id, status: 'previewing', expiresAt: active!.expiresAt });
+      expect((await api<OperationView>('POST', `/api/panel/operations/${id}/cancel`, second)).body).toMatchObject({ status: 'discarded', expiresAt: null });
+      expect((await list(reloaded)).active).toBeNull();
+    } finally {
+      // Whatever happened: nothing left waiting, and past the hour the 429 asked for, so the
+      // location's budget lets the next tests read at once.
+      await api('POST', `/api/panel/operations/${id}/cancel`, token);
+      clock.advance(3600_000 + 1);
+    }
+  });
+
+  it('lists a preview ready for confirmation until it expires', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    const shown = await previewed(token, { kind: 'push' });
+    const expiresAt = new Date(Date.parse(shown.createdAt) + 15 * 60_000).toISOString();
+    expect(shown.expiresAt).toBe(expiresAt);
+    const reloaded = await signIn(agencyA.adminId, A);
+    expect((await api<OperationsView>('GET', '/api/panel/operations', reloaded)).body.active).toMatchObject({ id: shown.id, status: 'previewed', expiresAt });
+    // Past its time the sweep drops it: nothing is listed as active any more.
+    clock.advance(15 * 60_000 + 1);
+    await t.services.operations.sweep();
+    const after = await signIn(agencyA.adminId, A);
+    expect((await api<OperationsView>('GET', '/api/panel/operations', after)).body.active).toBeNull();
+    expect((await api<OperationView>('GET', `/api/panel/operations/${shown.id}`, after)).body).toMatchObject({ status: 'discarded', expiresAt: null });
   });
 });
 

@@ -3,7 +3,8 @@
 // preview has nothing to confirm, what an undo deletes or archives said plainly, which run each
 // Undo button takes back, why a run waits and when it goes on in the viewer's time zone (the same
 // status on the card and in History), why each record failed or was skipped as the run recorded it,
-// and what a confirmation says while sync is paused.
+// what a confirmation says while sync is paused, and what the card says of a preview opened and not
+// confirmed (found after a reload, or another admin's) and of the buttons meanwhile.
 import { describe, expect, it } from 'vitest';
 import {
   changesNothing,
@@ -11,7 +12,11 @@ import {
   deletionWarning,
   failureSummary,
   fieldLabel,
+  isOpenPreview,
+  oneAtATime,
   previewAnnouncement,
+  previewExpiry,
+  previewLabel,
   resultParts,
   runningLabel,
   outcomeReasons,
@@ -311,6 +316,49 @@ describe('why a run waits', () => {
     expect(waitingLine({ waiting }, now, 'the run', la)).toBe('HighLevel asked Tandem to slow down; the run goes on at Dec 7, 4:00 PM PST (in 11 hours).');
     expect(waitingLine({ waiting: null, waitingFor: null, waitingUntil: null }, now)).toBeNull();
     expect(waitingLine({}, now)).toBeNull();
+  });
+});
+
+describe('a preview opened and not confirmed, found after a reload', () => {
+  const la = { locale: 'en-US', timeZone: 'America/Los_Angeles' };
+  const now = Date.parse('2026-12-07T12:32:00.000Z');
+  const expiresAt = '2026-12-07T12:45:00.000Z';
+  const progress = (over: Partial<Progress> = {}): Progress => ({ phase: 'preview', total: null, done: 0, counts: emptyCounts(), requests: 1, etaMs: null, ...over });
+  const previewing = (over: Partial<Progress> = {}) => ({ status: 'previewing' as const, expiresAt, progress: progress(over) });
+
+  it('is one being read or waiting for confirmation, not a run nor a closed one', () => {
+    expect(['previewing', 'previewed'].map((status) => isOpenPreview({ status } as never))).toEqual([true, true]);
+    for (const status of ['running', 'completed', 'cancelled', 'failed', 'discarded'] as const) expect(isOpenPreview({ status }), status).toBe(false);
+  });
+
+  it('says it is being prepared, what HighLevel holds it up for, or that it is ready for review', () => {
+    expect(previewLabel(previewing())).toBe('Preparing the preview');
+    expect(previewLabel(previewing({ waitingFor: 'rate_limited', waitingUntil: '2026-12-07T12:33:00.000Z' }))).toBe('Preparing the preview: waiting to retry');
+    expect(previewLabel(previewing({ waitingFor: 'daily', waitingUntil: '2026-12-08T00:00:00.000Z' }))).toBe('Preparing the preview: waiting for the daily limit to reset');
+    // Saved with words alone: HighLevel keeps its capitals.
+    expect(previewLabel(previewing({ waiting: 'HighLevel asked Tandem to slow down.' }))).toBe('Preparing the preview: waiting for HighLevel');
+    expect(previewLabel({ status: 'previewed', progress: null })).toBe('Preview ready — review and confirm');
+  });
+
+  it('says until when it stands, in the viewer’s zone, and when HighLevel holds it up past then, that it cannot be ready in time', () => {
+    expect(previewExpiry({ status: 'previewed', expiresAt, progress: null }, now, la)).toBe(
+      'Nothing has been changed. Unless confirmed by Dec 7, 4:45 AM PST (in 13 minutes), it is dropped.',
+    );
+    expect(previewExpiry(previewing({ waitingFor: 'rate_limited', waitingUntil: '2026-12-07T12:33:00.000Z' }), now, la)).toBe(
+      'Nothing has been changed. Unless confirmed by Dec 7, 4:45 AM PST (in 13 minutes), it is dropped.',
+    );
+    expect(previewExpiry(previewing({ waitingFor: 'daily', waitingUntil: '2026-12-08T00:00:00.000Z' }), now, la)).toBe(
+      'Nothing has been changed. Unless confirmed by Dec 7, 4:45 AM PST (in 13 minutes), it is dropped. HighLevel holds it up past then, so it cannot be ready in time: cancel it, and preview again once the wait is over.',
+    );
+    expect(previewExpiry({ status: 'running', expiresAt: null, progress: null }, now, la)).toBeNull();
+  });
+
+  it('says why the buttons wait during a run, and that starting one replaces an open preview', () => {
+    expect(oneAtATime('running')).toBe('One operation runs at a time in a sub-account: these wait until the run below finishes or is cancelled.');
+    expect(oneAtATime('previewing')).toBe('A sub-account has one preview open at a time: starting an operation replaces the one below.');
+    expect(oneAtATime('previewed')).toBe(oneAtATime('previewing'));
+    expect(oneAtATime(undefined)).toBeNull();
+    expect(oneAtATime('completed')).toBeNull();
   });
 });
 

@@ -386,3 +386,53 @@ export function previewAnnouncement(kind: OperationView['kind'], preview: Previe
   const paused = preview.syncPaused ? pausedNotice(kind) : null;
   return `Preview ready: ${what}${warning ? ` ${warning}` : ''}${paused ? ` ${paused}` : ''} ${confirmLabel} is available.`;
 }
+
+/**
+ * A preview opened and not confirmed: being read, or ready and waiting for an admin. The card shows
+ * it wherever it was opened (this panel before a reload, another tab, another admin), with a way
+ * back to it.
+ */
+export function isOpenPreview(op: Pick<OperationView, 'status'>): boolean {
+  return op.status === 'previewing' || op.status === 'previewed';
+}
+
+/**
+ * What the card says of an open preview: being prepared and, while HighLevel holds it up, what for
+ * (waitingLine says until when), as a run at work says it; or ready for review.
+ */
+export function previewLabel(op: Pick<OperationView, 'status' | 'progress'>): string {
+  if (op.status === 'previewed') return 'Preview ready — review and confirm';
+  if (!waits(op.progress)) return 'Preparing the preview';
+  const why = runningLabel({ status: 'previewing', cancelRequested: false, progress: op.progress });
+  return `Preparing the preview: ${why.charAt(0).toLowerCase()}${why.slice(1)}`;
+}
+
+/**
+ * Until when an open preview stands: Tandem drops one not confirmed by `expiresAt`, reading
+ * included. A preview HighLevel holds up past then cannot be ready in time, and the admin is told
+ * so rather than left waiting for it. Null when it has no such time (not an open preview).
+ */
+export function previewExpiry(
+  op: Pick<OperationView, 'status' | 'expiresAt' | 'progress'>,
+  now: number,
+  options: Omit<TimestampOptions, 'omitYearIn'> = {},
+): string | null {
+  if (!op.expiresAt) return null;
+  const line = `Nothing has been changed. Unless confirmed by ${formatMoment(op.expiresAt, now, options)}, it is dropped.`;
+  const until = op.status === 'previewing' ? op.progress?.waitingUntil : null;
+  if (until && Date.parse(until) >= Date.parse(op.expiresAt)) {
+    return `${line} HighLevel holds it up past then, so it cannot be ready in time: cancel it, and preview again once the wait is over.`;
+  }
+  return line;
+}
+
+/**
+ * Why the start buttons wait, or what starting one does, while an operation is at work in the
+ * sub-account (null: nothing is). One runs at a time: while it runs the buttons are disabled; an
+ * open preview is replaced by the next one started, from any tab or admin, as the server does.
+ */
+export function oneAtATime(status: OperationView['status'] | undefined): string | null {
+  if (status === 'running') return 'One operation runs at a time in a sub-account: these wait until the run below finishes or is cancelled.';
+  if (status === 'previewing' || status === 'previewed') return 'A sub-account has one preview open at a time: starting an operation replaces the one below.';
+  return null;
+}

@@ -1,9 +1,11 @@
 // The One-time operations card's data: the last runs and history (refreshed every few seconds while
-// visible), the operation in the confirmation dialog, and the live view of a preview or a run read
-// from its server-sent event stream (fetch + reader, since only fetch sends the Bearer header).
+// visible), the operation in the confirmation dialog, the location's open preview wherever it was
+// opened (so a reload or another admin's panel finds it, and can go back to it or cancel it), and
+// the live view of a preview or a run read from its server-sent event stream (fetch + reader, since
+// only fetch sends the Bearer header).
 import type { OperationItemsPage, OperationItemView, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
 import { Loadable } from './loadable.svelte.ts';
-import type { RunKind } from './operations-copy.ts';
+import { isOpenPreview, type RunKind } from './operations-copy.ts';
 
 export type { OperationItemView, OperationView, OperationsView, RunKind };
 
@@ -26,6 +28,11 @@ export class OperationsModel extends Loadable {
   dialog = $state<OperationView | undefined>();
   /** The running operation followed live (for the card's progress). */
   running = $state<OperationView | undefined>();
+  /**
+   * The location's preview opened and not confirmed (being read, or ready), wherever it was opened:
+   * this panel's dialog, this panel before a reload, another tab, another admin. Undefined when none.
+   */
+  pending = $state<OperationView | undefined>();
   /** The last run this panel watched finish, for the card's result line. */
   finished = $state<OperationView | undefined>();
   /** A refusal or failure to show next to the buttons or in the dialog. */
@@ -38,6 +45,11 @@ export class OperationsModel extends Loadable {
   #api: OperationsApi;
   /** Streams open now, by operation id. */
   #streams = new Map<string, AbortController>();
+  /**
+   * Previews this panel closed, cancelled or confirmed: a list read before the server heard of it
+   * still has them open, and the card must not show them again.
+   */
+  #closed = new Set<string>();
   #disposed = false;
 
   constructor(api: OperationsApi) {
@@ -63,6 +75,9 @@ export class OperationsModel extends Loadable {
       const shown = this.dialog;
       if (shown && shown.id !== op.id) this.#stop(shown.id);
       this.dialog = op;
+      // It replaced the location's open preview, if there was one (the server keeps one at a time).
+      if (this.pending && this.pending.id !== op.id) this.#closed.add(this.pending.id);
+      this.pending = op;
       this.#follow(op.id);
     } catch (err) {
       this.problem = message(err);
@@ -79,6 +94,7 @@ export class OperationsModel extends Loadable {
     this.problem = undefined;
     try {
       const started = await this.#api.api<OperationView>(`/api/panel/operations/${op.id}/confirm`, { method: 'POST' });
+      this.#forget(op.id);
       this.dialog = undefined;
       this.running = started;
       this.finished = undefined;
@@ -115,12 +131,51 @@ export class OperationsModel extends Loadable {
     this.problem = undefined;
     if (!op) return;
     this.#stop(op.id);
+    this.#forget(op.id);
     if (FINISHED.has(op.status)) return;
     try {
       await this.#api.api(`/api/panel/operations/${op.id}/cancel`, { method: 'POST' });
     } catch {
       // An unconfirmed preview expires on its own; the next start replaces it anyway.
     }
+  }
+
+  /**
+   * Opens the dialog on the location's open preview (found after a reload, or another tab's or
+   * admin's): it shows the preview being read, then the preview to confirm, as if opened here.
+   */
+  reopen(): void {
+    const op = this.pending;
+    if (!op || this.busy) return;
+    this.problem = undefined;
+    const shown = this.dialog;
+    if (shown && shown.id !== op.id) this.#stop(shown.id);
+    this.dialog = op;
+    this.#follow(op.id);
+  }
+
+  /** Discards the location's open preview from the card (nothing was written). */
+  async cancelPreview(): Promise<void> {
+    const op = this.pending;
+    if (!op || this.busy) return;
+    this.busy = 'cancelling';
+    this.problem = undefined;
+    try {
+      await this.#api.api<OperationView>(`/api/panel/operations/${op.id}/cancel`, { method: 'POST' });
+      this.#forget(op.id);
+    } catch (err) {
+      // Refused because it changed meanwhile (confirmed, replaced, expired): the list says what it is now.
+      this.problem = message(err);
+      void this.load();
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  /** A preview this panel closed, cancelled or confirmed is no longer the card's open preview. */
+  #forget(id: string): void {
+    this.#closed.add(id);
+    if (this.pending?.id === id) this.pending = undefined;
   }
 
   /** Asks the running operation to stop at its next record. */
@@ -198,6 +253,7 @@ export class OperationsModel extends Loadable {
         this.running = active;
         this.#follow(active.id);
       }
+      this.pending = this.#openPreview(active);
       // The run on screen ended without its stream saying so (a dropped connection): its entry does.
       const shown = this.running;
       if (shown && active?.id !== shown.id) {
@@ -211,7 +267,24 @@ export class OperationsModel extends Loadable {
     }
   }
 
+  /**
+   * The list's active operation as the card's open preview: none when it is not one, or this panel
+   * closed it already, or its time is up (the server drops it at its next sweep). The dialog's view
+   * of it, streamed, is newer than the list's.
+   */
+  #openPreview(active: OperationView | null): OperationView | undefined {
+    if (!active || !isOpenPreview(active) || this.#closed.has(active.id)) return undefined;
+    if (active.expiresAt && Date.parse(active.expiresAt) <= this.readAt) return undefined;
+    return this.dialog?.id === active.id ? this.dialog : active;
+  }
+
   #apply(op: OperationView): void {
+    if (this.pending?.id === op.id) this.pending = isOpenPreview(op) ? op : undefined;
+    // Confirmed in another tab or by another admin while shown here: the card follows the run.
+    if (this.dialog?.id === op.id && op.status === 'running') {
+      this.#forget(op.id);
+      this.dialog = undefined;
+    }
     if (this.dialog?.id === op.id) this.dialog = op;
     if (this.running?.id === op.id || (op.status === 'running' && !this.dialog)) this.running = op;
     if (FINISHED.has(op.status) && this.running?.id === op.id) {
