@@ -129,7 +129,8 @@ export function stalePreviews(db: Db, before: number): OperationRow[] {
   return db
     .select()
     .from(operations)
-    .where(and(inArray(operations.status, ['previewing', 'previewed']), lt(operations.createdAt, before)))
+    // A ready preview's time runs from when it was ready (the reading may have waited on HighLevel).
+    .where(and(inArray(operations.status, ['previewing', 'previewed']), sql`coalesce(${operations.previewedAt}, ${operations.createdAt}) < ${before}`))
     .all();
 }
 

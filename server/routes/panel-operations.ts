@@ -11,7 +11,7 @@ import { customFieldList } from '../../db/custom-fields.ts';
 import { activeOperation, lastCompleted, listItems, listOperations, type OperationItemRow, type OperationRow } from '../../db/operations.ts';
 import type { OperationKind, OperationStatus } from '../../db/schema.ts';
 import { requireAdmin, requireSession } from '../auth/session.ts';
-import { OperationRefused, PREVIEW_TTL_MS, type Operations } from '../sync/operations/runner.ts';
+import { OperationRefused, previewExpiresAt, type Operations } from '../sync/operations/runner.ts';
 import type { Preview, Progress } from '../sync/operations/types.ts';
 import { tenant } from './tenant.ts';
 
@@ -164,7 +164,7 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
       previewedAt: iso(row.previewedAt),
       confirmedAt: iso(row.confirmedAt),
       finishedAt: iso(row.finishedAt),
-      expiresAt: row.status === 'previewing' || row.status === 'previewed' ? iso(row.createdAt + PREVIEW_TTL_MS) : null,
+      expiresAt: row.status === 'previewing' || row.status === 'previewed' ? iso(previewExpiresAt(row)) : null,
       cancelRequested: row.cancelRequestedAt !== null,
       preview,
       fieldNames: fieldNamesOf(row.locationId, preview),

@@ -9,6 +9,7 @@
 // contacts once through ctx.api (real HTTP to the emulator) and "writes" numbered records into a
 // map the test inspects.
 import { rmSync } from 'node:fs';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOperation, listItems, type OperationRow } from '../../db/operations.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
@@ -270,6 +271,20 @@ describe('the runner', () => {
     clock.advance(15 * 60_000 + 1);
     expect(() => ops.confirm(t.location.id, late)).toThrow(expect.objectContaining({ code: 'expired' }));
     expect(ops.get(t.location.id, late)!.status).toBe('discarded');
+    expect(writes.size).toBe(0);
+  });
+
+  it('counts a preview’s time from when it was ready: a reading that waited on HighLevel does not take the time to confirm it', async () => {
+    reset();
+    const slow = await previewed();
+    // As if reading it had waited 10 minutes on HighLevel: opened 10 minutes before it was ready.
+    t.db.run(sql`update operations set created_at = created_at - ${10 * 60_000} where id = ${slow}`);
+    clock.advance(14 * 60_000);
+    await ops.sweep();
+    expect(ops.get(t.location.id, slow)!.status).toBe('previewed');
+    clock.advance(60_000 + 1);
+    await ops.sweep();
+    expect(ops.get(t.location.id, slow)!.status).toBe('discarded');
     expect(writes.size).toBe(0);
   });
 

@@ -36,6 +36,15 @@ import { reasonsOf, tallyItems } from './summary.ts';
 import { OperationCancelled, SimulatedCrash, emptyCounts, type BaseContext, type OperationHandler, type Preview, type Progress } from './types.ts';
 
 export const PREVIEW_TTL_MS = 15 * 60_000;
+
+/**
+ * When an unconfirmed preview is discarded: PREVIEW_TTL_MS after it was ready, or after it was
+ * opened while it is still being read (the reading may wait on HighLevel; time to confirm it is
+ * not taken by that wait).
+ */
+export function previewExpiresAt(row: Pick<OperationRow, 'createdAt' | 'previewedAt'>, ttlMs = PREVIEW_TTL_MS): number {
+  return (row.previewedAt ?? row.createdAt) + ttlMs;
+}
 export const UNDO_WINDOW_MS = 7 * 24 * 60 * 60_000;
 const LEASE_MS = 60_000;
 const SWEEP_MS = 30_000;
@@ -345,7 +354,7 @@ export function createOperations(deps: OperationsDeps): Operations {
       if (!row) throw new OperationRefused('not_found', 'There is no such operation.');
       if (row.status !== 'previewed') throw new OperationRefused('wrong_state', notConfirmable(row));
       const now = clock.now();
-      if (row.previewedAt !== null && now - row.createdAt > (o.previewTtlMs ?? PREVIEW_TTL_MS)) {
+      if (row.previewedAt !== null && now > previewExpiresAt(row, o.previewTtlMs)) {
         emit(updateOperation(db, id, { status: 'discarded', finishedAt: now, error: OUT_OF_DATE }, now, ['previewed']));
         throw new OperationRefused('expired', OUT_OF_DATE);
       }
