@@ -90,7 +90,7 @@ async function heldWork() {
   archive(ari.id);
   archive(archie.id);
   await pushPending(deps(), locationId);
-  expect(emulator.emu.contact(getLinkByContact(db, locationId, ari.id)!.highlevelId)).toBeTruthy();
+  expect(emulator.emu.contact(getLinkByContact(db, locationId, ari.id)!.highlevelId)).not.toBeNull();
 
   const held = {
     ben,

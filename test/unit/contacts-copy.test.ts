@@ -66,8 +66,8 @@ describe('the HighLevel column', () => {
     expect(highLevelStatus({ highlevelId: null, outbound: null }, both).detail).toBeUndefined();
     expect(highLevelStatus(refused, both).detail).toBeUndefined();
     for (const sync of [both, defaults, allInbound, { ...both, paused: true }]) {
-      expect(highLevelStatus(unlinked, sync).detail).toBeTruthy();
-      expect(highLevelStatus({ highlevelId: 'hl-1', outbound: { status: 'pending', reason: null } }, sync).detail).toBeTruthy();
+      expect(highLevelStatus(unlinked, sync).detail).toMatch(/\w/);
+      expect(highLevelStatus({ highlevelId: 'hl-1', outbound: { status: 'pending', reason: null } }, sync).detail).toMatch(/\w/);
     }
   });
 });
