@@ -278,8 +278,9 @@ function setArchived(
       .where(eq(contacts.id, row.id))
       .run();
     if (input.origin === 'local' && archived) enqueueOutbox(db, input.locationId, row.id, 'archive', input.now);
-    // An archived contact holds nothing (server/sync/outbound-contact.ts liveHolder): a contact
-    // refused because of its HighLevel contact is tried again, whichever side archived it.
+    // An archived contact lets go of its HighLevel contact, at once or once its deletion has gone
+    // out (server/sync/held-elsewhere.ts liveHolder): a contact refused because of it is tried
+    // again, whichever side archived it.
     if (archived) releaseRefusalsLeaving(db, input.locationId, row.id);
     if (input.origin === 'local' && !archived) queueLocalWrite(db, input.locationId, row.id, rowToContact(row).fields, input.now);
     return rowToContact(readRow(db, input.locationId, row.id)!);

@@ -192,7 +192,7 @@ function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts:
   // brings back what HighLevel holds. (Its deletion is sent only when both settings are
   // Bi-directional; otherwise the HighLevel contact lives on and goes on changing.) Unless a live
   // Tandem contact, not linked, now has its email or phone (made again in Tandem after the archive):
-  // that one takes the HighLevel contact over, as its own push would (outbound-contact.ts liveHolder).
+  // that one takes the HighLevel contact over, as its own push would (held-elsewhere.ts liveHolder).
   const archived = local.archivedAt !== null;
   if (archived && !isKeyless(remote.fields) && findMatch(db, locationId, remote.fields)) {
     deleteLink(db, locationId, local.id);
