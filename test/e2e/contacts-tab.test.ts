@@ -124,7 +124,7 @@ describe('the Contacts tab', () => {
     // HighLevel's reason in view under the row, not only on hover.
     const reason = panel.getByTestId('contact-refused-reason');
     expect(await reason.isVisible()).toBe(true);
-    expect(await reason.innerText()).toMatch(/^HighLevel refused this contact: .*already on a HighLevel contact linked to .*\. Tandem tries again once the contact is edited, or by itself once the other contact no longer has that email or phone\.$/);
+    expect(await reason.innerText()).toMatch(/^This contact cannot be created in HighLevel: .*already on a HighLevel contact linked to .*\. Tandem tries again once the contact is edited, or by itself once the other contact no longer has that email or phone\.$/);
     await page.screenshot({ path: 'test-results/contacts-refused-filter.png' });
 
     // With the search: a name it matches keeps it, one it does not says so.
@@ -355,7 +355,7 @@ describe('the Contacts tab', () => {
       expect(text.top).toBeGreaterThanOrEqual(state.bottom);
       expect(text.left).toBeGreaterThanOrEqual(scroller.left);
       expect(text.right).toBeLessThanOrEqual(scroller.right);
-      expect(await reason.innerText()).toMatch(/^HighLevel refused this contact: /);
+      expect(await reason.innerText()).toMatch(/^This contact cannot be created in HighLevel: /);
       expect(await wrap.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
 
       // Edit opens its dialog, and closing it gives focus back to that Edit.
@@ -579,7 +579,7 @@ describe('the Contacts tab', () => {
     const dialog = panel.getByTestId('contact-edit-dialog');
     const refusal = dialog.getByTestId('contact-edit-refusal');
     await refusal.waitFor();
-    expect(await refusal.innerText()).toMatch(/^HighLevel refused this contact: this contact’s email .*already on a HighLevel contact linked to .*\. Fix it here: saving sends it to HighLevel again within seconds\.$/);
+    expect(await refusal.innerText()).toMatch(/^This contact cannot be created in HighLevel: this contact’s email .*already on a HighLevel contact linked to .*\. Fix it here: saving sends it to HighLevel again within seconds\.$/);
     // Beside the fields it names: under the name fields, right above Email and Phone, and read
     // out with the Email field.
     const [first, box, emailField] = [await dialog.getByTestId('edit-firstName').boundingBox(), await refusal.boundingBox(), await dialog.getByTestId('edit-email').boundingBox()];

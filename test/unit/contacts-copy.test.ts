@@ -25,15 +25,18 @@ describe('the HighLevel column', () => {
     expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).label).toBe('Refused');
   });
 
-  it('gives a refused contact a line of its own under the row: what was refused, HighLevel’s reason, what makes Tandem try again', () => {
+  it('gives a refused contact a line of its own under the row: what was refused, the reason, what makes Tandem try again', () => {
+    // A duplicate: Tandem refuses those itself when it knows the holder, so not "HighLevel refused".
     expect(highLevelStatus(refused, both).reason).toEqual({
-      lead: 'HighLevel refused this contact:',
+      lead: 'This contact cannot be created in HighLevel:',
       text: 'This location does not allow duplicated contacts.',
       retry: 'Tandem tries again once the contact is edited, or by itself once the other contact no longer has that email or phone.',
     });
     const invalid = { highlevelId: null, outbound: { status: 'failed' as const, reason: 'phone must be a valid phone number' } };
     expect(highLevelStatus(invalid, both).reason?.retry).toBe('Tandem tries again once the contact is edited.');
-    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
+    expect(highLevelStatus(invalid, both).reason?.lead).toBe('HighLevel refused this contact:');
+    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('Tandem’s latest edit of this contact cannot go to HighLevel:');
+    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: invalid.outbound }, both).reason?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
     expect(highLevelStatus({ highlevelId: null, outbound: { status: 'failed', reason: null } }, both).reason?.text).toBe('it gave no reason.');
     // Only refused contacts have one.
     expect(highLevelStatus(unlinked, both).reason).toBeUndefined();
@@ -115,14 +118,16 @@ describe('HighLevel’s reason in the edit dialog', () => {
     expect(refusalFields(null)).toEqual([]);
   });
 
-  it('says what was refused, HighLevel’s reason, and that saving sends the contact again (or what holds it)', () => {
+  it('says what was refused, the reason, and that saving sends the contact again (or what holds it)', () => {
     expect(refusalInDialog(refused, both)).toEqual({
-      lead: 'HighLevel refused this contact:',
+      lead: 'This contact cannot be created in HighLevel:',
       text: 'This location does not allow duplicated contacts.',
       then: 'Fix it here: saving sends it to HighLevel again within seconds.',
     });
     const linkedRefused = { highlevelId: 'hl-1', outbound: refused.outbound };
-    expect(refusalInDialog(linkedRefused, both)?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
+    expect(refusalInDialog(linkedRefused, both)?.lead).toBe('Tandem’s latest edit of this contact cannot go to HighLevel:');
+    const linkedInvalid = { highlevelId: 'hl-1', outbound: { status: 'failed' as const, reason: 'phone must be a valid phone number' } };
+    expect(refusalInDialog(linkedInvalid, both)?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
     expect(refusalInDialog(refused, { ...both, paused: true })?.then).toBe('Fix it here: saving sends it to HighLevel again when sync resumes.');
     // A setting switched to Inbound since holds it: saving does not send it, and the dialog says so.
     expect(refusalInDialog(linkedRefused, defaults)?.then).toBe(editOutcome(linkedRefused, defaults));
@@ -169,7 +174,7 @@ describe('an email in a narrow column', () => {
 describe('the filters', () => {
   it('offers All, Refused and Waiting to send, and says something useful when a filtered list is empty', () => {
     expect(CONTACT_FILTER_OPTIONS.map((o) => o.label)).toEqual(['All', 'Refused', 'Waiting to send']);
-    expect(emptyContacts('refused', '')).toBe('No contact was refused by HighLevel. If HighLevel refuses one, it shows here with HighLevel’s reason.');
+    expect(emptyContacts('refused', '')).toBe('No contact was refused by HighLevel. If HighLevel refuses one, it shows here with the reason.');
     expect(emptyContacts('refused', ' ann ')).toBe('No refused contact matches this search.');
     expect(emptyContacts('waiting', '')).toBe('Nothing is waiting to be sent to HighLevel.');
     expect(emptyContacts('waiting', 'ann')).toBe('No contact waiting to be sent matches this search.');

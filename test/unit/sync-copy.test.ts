@@ -89,7 +89,7 @@ describe('latest problem', () => {
     expect(slowDown.action).toContain('carries on by itself');
     const refused = latestProblem({ ...healthy, lastError: { ...error, at: '2024-01-01T00:00:00.000Z' }, lastFailure: failure, failedOutbound: 1 }, true)!;
     expect(refused.message).toBe('HighLevel refused Tandem’s change to Dana Cruz: invalid email.');
-    expect(refused.action).toMatch(/^Correct Dana Cruz in Tandem \(the Contacts tab’s Refused filter shows it with HighLevel’s reason\); Tandem sends it again/);
+    expect(refused.action).toMatch(/^Correct Dana Cruz in Tandem \(the Contacts tab’s Refused filter shows it with its reason\); Tandem sends it again/);
     const more = latestProblem({ ...healthy, lastFailure: failure, failedOutbound: 3 }, true)!;
     expect(more.message).toBe('HighLevel refused Tandem’s change to Dana Cruz: invalid email. 2 other contacts were refused too.');
     expect(more.action).toContain('Refused filter lists each one');
@@ -101,9 +101,10 @@ describe('latest problem', () => {
     expect(plainUser.action).toContain('Tandem sends it again after the next edit. The refusal');
     // Refused as a duplicate: also sent by itself once the other contact lets go (db/outbox.ts releaseRefusals).
     const duplicate = { ...failure, message: 'this contact’s email is already on a HighLevel contact linked to Ada Byron in Tandem, and the location does not allow duplicates' };
-    expect(latestProblem({ ...healthy, lastFailure: duplicate, failedOutbound: 1 }, true)!.action).toContain(
-      'Tandem sends it again after the next edit, or by itself once the other contact no longer has that email or phone.',
-    );
+    const held = latestProblem({ ...healthy, lastFailure: duplicate, failedOutbound: 1 }, true)!;
+    expect(held.action).toContain('Tandem sends it again after the next edit, or by itself once the other contact no longer has that email or phone.');
+    // Tandem refuses those itself when it knows the holder, so the words do not say HighLevel refused.
+    expect(held.message).toBe(`Tandem’s change to Dana Cruz cannot go to HighLevel: ${duplicate.message}.`);
   });
 
   it('says a refused deletion of a contact archived in Tandem apart: it stays in HighLevel, and is not on the Contacts tab', () => {

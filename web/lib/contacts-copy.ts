@@ -35,7 +35,7 @@ export function highLevelStatus(contact: Contact, sync: PanelContactsSync): High
     // Refused for good: nothing retries it until someone edits the contact (or, refused because
     // another contact holds its email or phone, until that one lets go: db/outbox.ts
     // releaseRefusals), so it must not look like a contact that is merely on its way.
-    const duplicate = /does not allow duplicat/i.test(outbound.reason ?? '');
+    const duplicate = isDuplicateRefusal(outbound.reason);
     return {
       tone: 'error',
       label: 'Refused',
@@ -75,12 +75,26 @@ export function highLevelStatus(contact: Contact, sync: PanelContactsSync): High
   return { ...base, label: 'Sending', detail: `Being created in HighLevel, usually within seconds.${retrying(outbound.reason)}` };
 }
 
-/** What HighLevel refused (the contact, or Tandem's latest edit of it) and its reason as a sentence. */
+/**
+ * Whether a refusal is over an email or phone another contact holds where the location does not
+ * allow duplicates. Tandem refuses those itself before asking when it knows the holder, so their
+ * words do not say HighLevel refused.
+ */
+export function isDuplicateRefusal(reason: string | null | undefined): boolean {
+  return /does not allow duplicat/i.test(reason ?? '');
+}
+
+/** What was refused (the contact, or Tandem's latest edit of it) and its reason as a sentence. */
 function refusal(contact: Contact): { lead: string; text: string } {
-  return {
-    lead: contact.highlevelId !== null ? 'HighLevel refused Tandem’s latest edit of this contact:' : 'HighLevel refused this contact:',
-    text: contact.outbound?.reason ? sentence(contact.outbound.reason) : 'it gave no reason.',
-  };
+  const linked = contact.highlevelId !== null;
+  const lead = isDuplicateRefusal(contact.outbound?.reason)
+    ? linked
+      ? 'Tandem’s latest edit of this contact cannot go to HighLevel:'
+      : 'This contact cannot be created in HighLevel:'
+    : linked
+      ? 'HighLevel refused Tandem’s latest edit of this contact:'
+      : 'HighLevel refused this contact:';
+  return { lead, text: contact.outbound?.reason ? sentence(contact.outbound.reason) : 'it gave no reason.' };
 }
 
 /**
@@ -188,7 +202,7 @@ export function emptyContacts(filter: ContactsFilter, query: string): string {
   if (filter === 'refused') {
     return searched
       ? 'No refused contact matches this search.'
-      : 'No contact was refused by HighLevel. If HighLevel refuses one, it shows here with HighLevel’s reason.';
+      : 'No contact was refused by HighLevel. If HighLevel refuses one, it shows here with the reason.';
   }
   if (filter === 'waiting') return searched ? 'No contact waiting to be sent matches this search.' : 'Nothing is waiting to be sent to HighLevel.';
   return searched ? 'No contact matches this search.' : 'No contacts yet. Contacts added in HighLevel or through Tandem’s API show up here.';

@@ -3,6 +3,7 @@
 // Pure, so it is tested without a browser.
 import type { Direction } from '../../db/schema.ts';
 import { fieldLabel, formatValue } from './operations-copy.ts';
+import { isDuplicateRefusal } from './contacts-copy.ts';
 import { plural, verb } from './plural.ts';
 import type { FormSetting, ReleasePreviewView, SettingsChangeView, SyncSettingsView, SyncStatusView } from '../../server/routes/panel-sync.ts';
 
@@ -279,12 +280,13 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
     const who = failure.contact;
     const others = status.failedOutbound - 1;
     // Refused because another contact holds its email or phone: also sent by itself once that one lets go.
-    const duplicate = /does not allow duplicat/i.test(failure.message);
-    const message = `HighLevel refused Tandem’s change to ${who}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`;
+    const duplicate = isDuplicateRefusal(failure.message);
+    const lead = duplicate ? `Tandem’s change to ${who} cannot go to HighLevel` : `HighLevel refused Tandem’s change to ${who}`;
+    const message = `${lead}: ${reason}${others > 0 ? ` ${plural(others, 'other contact was', 'other contacts were')} refused too.` : ''}`;
     return {
       message,
       // The refusal holds back no other contact's change (what else waits, and why, is beside it).
-      action: `${canEdit ? `Correct ${who} in Tandem` : `Ask an admin to correct ${who} in Tandem`} (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with HighLevel’s reason' : 'the Contacts tab’s Refused filter shows it with HighLevel’s reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit${duplicate ? ', or by itself once the other contact no longer has that email or phone' : ''}. The refusal holds back no other contact’s change.`,
+      action: `${canEdit ? `Correct ${who} in Tandem` : `Ask an admin to correct ${who} in Tandem`} (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with its reason' : 'the Contacts tab’s Refused filter shows it with its reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit${duplicate ? ', or by itself once the other contact no longer has that email or phone' : ''}. The refusal holds back no other contact’s change.`,
       at: failure.at,
       tone: 'error',
     };
