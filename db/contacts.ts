@@ -7,7 +7,7 @@ import type { Db } from './client.ts';
 import { listedCustomFieldIds } from './custom-fields.ts';
 import { newId } from './ids.ts';
 import { getLinkByContact } from './links.ts';
-import { dropOutbox, enqueueOutbox, releaseRefusalsLeaving, withOutboxStatus, type OutboxRow } from './outbox.ts';
+import { dropOutbox, enqueueOutbox, getOutbox, releaseRefusalsLeaving, withOutboxStatus, type OutboxKind, type OutboxRow } from './outbox.ts';
 import { preparedOnce, preparedWrite, transaction } from './prepared.ts';
 import { contactLinks, contacts, outbox } from './schema.ts';
 import {
@@ -122,10 +122,27 @@ function inStep(db: Db, locationId: string, fields: ContactFields, link: { base:
 /**
  * After a write of both a contact and its ledger (a one-time Push or Pull contacts): its outbox row
  * goes when the two sides now agree, as a Tandem write that ends in step does (queueLocalWrite).
+ * Returns the kind of the row it dropped, if any (a Pull records it, for its undo).
  */
-export function dropOutboxIfInStep(db: Db, locationId: string, contactId: string): void {
+export function dropOutboxIfInStep(db: Db, locationId: string, contactId: string): OutboxKind | undefined {
   const contact = getContact(db, locationId, contactId);
-  if (contact && contact.archivedAt === null && inStep(db, locationId, contact.fields, getLinkByContact(db, locationId, contactId))) dropOutbox(db, locationId, contactId);
+  if (!contact || contact.archivedAt !== null || !inStep(db, locationId, contact.fields, getLinkByContact(db, locationId, contactId))) return undefined;
+  const row = getOutbox(db, locationId, contactId);
+  if (row) dropOutbox(db, locationId, contactId);
+  return row?.kind;
+}
+
+/**
+ * After a write that puts back both a contact and its ledger as they were (the undo of a Pull
+ * contacts run that had dropped the contact's row): a live contact that again differs from its
+ * ledger (a Tandem edit the pull had replaced with HighLevel's value), or has no HighLevel contact
+ * again, waits to go to HighLevel as `kind`, as it did before. True when it was queued.
+ */
+export function queueIfOutOfStep(db: Db, locationId: string, contactId: string, kind: 'upsert' | 'fill', now: number): boolean {
+  const contact = getContact(db, locationId, contactId);
+  if (!contact || contact.archivedAt !== null || inStep(db, locationId, contact.fields, getLinkByContact(db, locationId, contactId))) return false;
+  enqueueOutbox(db, locationId, contactId, kind, now);
+  return true;
 }
 
 /** The stored columns of `fields` (validated: the table only ever holds the normalised form). */

@@ -15,7 +15,8 @@ import { contactIds, createContact, getContact, insertContact, updateContact, ar
 import { getLinkByContact, getLinkByRemote, liveRemoteIds, saveLink } from '../../db/links.ts';
 import { listItems, type OperationRow } from '../../db/operations.ts';
 import { upsertHighLevelUsers } from '../../db/highlevel-users.ts';
-import { outboxCounts } from '../../db/outbox.ts';
+import { getOutbox, outboxCounts } from '../../db/outbox.ts';
+import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import { createUser } from '../../db/users.ts';
 import { queuedInboxEvents } from '../../db/webhook-inbox.ts';
@@ -443,6 +444,41 @@ describe('Pull contacts', () => {
     expect(progress.requests).toBe(4);
     expect(contactIds(t.db, loc)).toHaveLength(600);
   }, 60_000);
+
+  it('undo puts back a Tandem edit the pull replaced, waiting to go to HighLevel as before; Bi-directional then sends it', async () => {
+    // QA: undone, the edit was back in Tandem with its ledger, but no longer queued: the two sides
+    // differed for good while the panel said everything was sent.
+    const loc = await newLocation(t, 'Held Edit Hardware');
+    const [doc, other] = seedContacts(t.emulator.emu, loc, 2).map((d) => hlEdit(t, loc, d, { companyName: 'Lumen Software' }));
+    const ids = seedTandem(t, loc, [doc!, other!]);
+    const id = ids.get(doc!.id)!;
+    // Contact update Inbound (the default): the edit is held.
+    updateContact(t.db, { locationId: loc, id, patch: { companyName: 'Lumen HELD' }, now: t.clock.now(), origin: 'local' });
+    expect(getOutbox(t.db, loc, id)?.kind).toBe('upsert');
+    const pull = await previewed(t, loc, 'pull');
+    t.services.operations.confirm(loc, pull.id);
+    expect((await finished(t, loc, pull.id)).progress.counts).toEqual(counts({ updated: 1, unchanged: 1 }));
+    expect(getContact(t.db, loc, id)!.fields.companyName).toBe('Lumen Software');
+    expect(getOutbox(t.db, loc, id)).toBeUndefined();
+
+    const undo = await previewed(t, loc, 'undo', pull.id);
+    expect(undo.preview.notes).toContain(
+      'Tandem’s own edits of 1 contact, which were waiting to go to HighLevel when the pull replaced them with HighLevel’s values, are put back and wait to go to HighLevel again, as before the run (the Contacts tab shows each).',
+    );
+    expect(undo.preview.notes.join(' ')).not.toContain('Other values put back');
+    t.services.operations.confirm(loc, undo.id);
+    expect((await finished(t, loc, undo.id)).progress.counts).toEqual(counts({ updated: 1 }));
+    expect(getContact(t.db, loc, id)!.fields.companyName).toBe('Lumen HELD');
+    expect(getOutbox(t.db, loc, id)).toMatchObject({ kind: 'upsert', status: 'pending' });
+    expect(getOutbox(t.db, loc, ids.get(other!.id)!)).toBeUndefined();
+
+    updateSyncSettings(t.db, { locationId: loc, patch: { updateDirection: 'bidirectional' }, user: { id: 'u_admin', name: 'Ada Admin' }, now: t.clock.now() });
+    await until(async () => {
+      await t.services.sync.runOnce(loc);
+      return t.emulator.emu.contact(doc!.id)?.companyName === 'Lumen HELD';
+    }, 'the held edit to reach HighLevel');
+    expect(outboxCounts(t.db, loc)).toEqual({ pending: 0, failed: 0 });
+  });
 
   it('undo of a crashed-and-resumed undo restores each record once; records edited since are skipped', async () => {
     const loc = await newLocation(t, 'Undo Upholstery');

@@ -42,6 +42,11 @@ export interface PullBefore {
   /** The link's ledger before the run; null when the run linked or created the contact. */
   base: ContactFields | null;
   created?: true;
+  /**
+   * The Tandem change that waited to go to HighLevel (its outbox row's kind) and that the run's
+   * write made moot (HighLevel's values replaced it): undo puts it back in the outbox.
+   */
+  outbox?: 'upsert' | 'fill';
 }
 
 export type PullDecision =

@@ -9,7 +9,7 @@
 // Step points: 'undo-batch' (between batches, after one committed), 'in-batch' (between two
 // records, inside the batch's transaction: a crash rolls the batch back).
 import type { Db } from '../../../db/client.ts';
-import { archiveContact, getContact, updateContact, type Contact } from '../../../db/contacts.ts';
+import { archiveContact, getContact, queueIfOutOfStep, updateContact, type Contact } from '../../../db/contacts.ts';
 import { deleteLink, getLinkByContact, saveLink } from '../../../db/links.ts';
 import { itemTally, listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
 import { transaction } from '../../../db/prepared.ts';
@@ -35,7 +35,16 @@ interface UndoCheckpoint {
 }
 
 type UndoDecision =
-  | { action: 'updated'; contact: Contact; patch: ContactPatch; removeTags: string[]; base: ContactFields | null; changes: FieldChange[] }
+  | {
+      action: 'updated';
+      contact: Contact;
+      patch: ContactPatch;
+      removeTags: string[];
+      base: ContactFields | null;
+      changes: FieldChange[];
+      /** The Tandem change the run made moot (its outbox row's kind), waiting again once undone. */
+      outbox?: 'upsert' | 'fill';
+    }
   | { action: 'removed'; contact: Contact; changes: FieldChange[] }
   | { action: 'skipped'; reason: string };
 
@@ -93,7 +102,7 @@ function decideUndo(db: Db, locationId: string, item: OperationItemRow): UndoDec
     changes.push({ field: `customFields.${id}`, from: contact.fields.customFields[id] ?? null, to: v });
   }
   if (added.length) changes.push({ field: 'tags', from: contact.fields.tags, to: contact.fields.tags.filter((t) => !added.includes(t)) });
-  return { action: 'updated', contact, patch, removeTags: added, base: before.base, changes };
+  return { action: 'updated', contact, patch, removeTags: added, base: before.base, changes, ...(before.outbox ? { outbox: before.outbox } : {}) };
 }
 
 function applyUndo(ctx: RunContext, item: OperationItemRow, d: UndoDecision): void {
@@ -118,6 +127,10 @@ function applyUndo(ctx: RunContext, item: OperationItemRow, d: UndoDecision): vo
     const link = getLinkByContact(db, locationId, d.contact.id);
     if (link) saveLink(db, { locationId, contactId: d.contact.id, highlevelId: link.highlevelId, base: d.base, now });
   }
+  // The Tandem change that waited to go to HighLevel when the run replaced it (an edit, a contact
+  // not yet created there) waits again, as before the run: with the ledger put back, nothing else
+  // would ever send it, while the panel said all was sent.
+  if (d.outbox) queueIfOutOfStep(db, locationId, d.contact.id, d.outbox, now);
   ctx.record({ ...base, action: 'updated', after: { fields: d.patch, removedTags: d.removeTags } });
 }
 
@@ -126,11 +139,13 @@ async function preview(ctx: PreviewContext, target: OperationRow): Promise<Previ
   const samples: ContactSample[] = [];
   let afterSeq = 0;
   let done = 0;
+  let waitAgain = 0;
   for (;;) {
     const items = batch(ctx.db, target, afterSeq);
     for (const item of items) {
       const d = decideUndo(ctx.db, ctx.locationId, item);
       counts.tandem[d.action]++;
+      if (d.action === 'updated' && d.outbox) waitAgain++;
       if (d.action !== 'skipped' && samples.length < SAMPLE_SIZE) {
         samples.push({
           contactId: d.contact.id,
@@ -147,15 +162,24 @@ async function preview(ctx: PreviewContext, target: OperationRow): Promise<Previ
     ctx.progress({ phase: 'preview', done });
     if (items.length < BATCH) break;
   }
-  return { counts, samples, requests: 0, durationMs: 0, notes: pullUndoNotes(counts) };
+  return { counts, samples, requests: 0, durationMs: 0, notes: pullUndoNotes(counts, waitAgain) };
 }
 
-/** What a pull's undo preview says besides its counts, in plain words (counts as the tables show them). */
-export function pullUndoNotes(counts: Counts): string[] {
+/**
+ * What a pull's undo preview says besides its counts, in plain words (counts as the tables show
+ * them). `waitAgain`: contacts whose Tandem edit, waiting to go to HighLevel when the pull replaced
+ * it with HighLevel's value, is put back and waits again.
+ */
+export function pullUndoNotes(counts: Counts, waitAgain = 0): string[] {
   const notes = ['Undo writes to Tandem only: HighLevel keeps its contacts, including those the pull copied into Tandem.'];
-  if (counts.tandem.updated) {
+  if (waitAgain) {
     notes.push(
-      'Where HighLevel’s values differ from the ones put back, the continuous sync brings them into Tandem again, as it brings every change made in HighLevel.',
+      `Tandem’s own edits of ${counted(waitAgain, 'contact', 'contacts')}, which were waiting to go to HighLevel when the pull replaced them with HighLevel’s values, are put back and wait to go to HighLevel again, as before the run (the Contacts tab shows each).`,
+    );
+  }
+  if (counts.tandem.updated > waitAgain) {
+    notes.push(
+      'Other values put back that differ from HighLevel’s come into Tandem again from HighLevel: when the contact next changes there, or at the continuous sync’s daily full check at the latest.',
     );
   }
   const { removed, skipped } = counts.tandem;

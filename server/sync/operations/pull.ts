@@ -17,12 +17,13 @@
 import { dropOutboxIfInStep, insertContact, updateContact } from '../../../db/contacts.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { insertLink, saveLink } from '../../../db/links.ts';
+import type { OutboxKind } from '../../../db/outbox.ts';
 import { transaction } from '../../../db/prepared.ts';
 import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { APPLY_SLICE, nextTurn, PAGE_LIMIT } from '../reconcile.ts';
-import { changesOf, createdFields, decidePull, labelOf, readSlice, SKIP_REASON, UNMATCHED_OWNER_REASON, type PullDecision } from './pull-decide.ts';
+import { changesOf, createdFields, decidePull, labelOf, readSlice, SKIP_REASON, UNMATCHED_OWNER_REASON, type PullBefore, type PullDecision } from './pull-decide.ts';
 import { tandemSaveProblem } from '../describe-error.ts';
 import {
   OperationCancelled, SAMPLE_SIZE, counted, emptyCounts,
@@ -152,18 +153,20 @@ function apply(ctx: RunContext, remote: RemoteContact, d: PullDecision): void {
     updateContact(db, { locationId, id: d.contact.id, patch: d.patch, tags: { add: d.addTags, remove: [] }, now, origin: 'remote' });
   }
   // A link made now, or a ledger that took the written values; an unchanged linked contact keeps its ledger.
+  let dropped: OutboxKind | undefined;
   if (d.link === null || d.action === 'updated') {
     saveLink(db, { locationId, contactId: d.contact.id, highlevelId: remote.id, base: d.base, remoteUpdatedAt: d.link ? undefined : (remote.dateUpdated ?? null), now });
-    // A Tandem edit HighLevel's value replaced no longer waits (nor counts as held).
-    if (d.action === 'updated') dropOutboxIfInStep(db, locationId, d.contact.id);
+    // A Tandem edit HighLevel's value replaced no longer waits (nor counts as held); undo puts it back.
+    if (d.action === 'updated') dropped = dropOutboxIfInStep(db, locationId, d.contact.id);
   }
+  const before: PullBefore | undefined = d.action !== 'updated' ? undefined : dropped === 'upsert' || dropped === 'fill' ? { ...d.before, outbox: dropped } : d.before;
   ctx.record({
     ...base,
     action: d.action,
     contactId: d.contact.id,
     label: labelOf(d.contact.fields, remote.id),
     reason: d.reason,
-    ...(d.action === 'updated' ? { before: d.before, after: { fields: d.after, ...(d.addTags.length ? { tags: d.addTags } : {}) } } : {}),
+    ...(before ? { before, after: { fields: d.after, ...(d.addTags.length ? { tags: d.addTags } : {}) } } : {}),
   });
 }
 
