@@ -33,6 +33,7 @@ import {
 } from '../../web/lib/operations-copy.ts';
 import { plural, verb } from '../../web/lib/plural.ts';
 import { pullUndoNotes } from '../../server/sync/operations/pull-undo.ts';
+import { resentNote } from '../../server/sync/operations/push-undo.ts';
 import { emptyCounts, type Preview, type Progress } from '../../server/sync/operations/types.ts';
 
 const preview = (over: Partial<Preview> = {}): Preview => ({ counts: emptyCounts(), samples: [], requests: 2, durationMs: 0, notes: [], ...over });
@@ -103,6 +104,20 @@ describe('what an undo removes', () => {
     expect(sampleAction('remove', 'tandem')).toBe('archived in Tandem');
     expect(sampleAction('create', 'tandem')).toBe('new in Tandem');
     expect(sampleAction('update', 'highlevel')).toBe('updated in HighLevel');
+  });
+
+  it('says when the Tandem edits a push undo leaves waiting go out, by what holds them now', () => {
+    // QA: with sync paused it named Contact update, already Bi-directional, as what held them.
+    expect(resentNote(1, { updateDirection: 'bidirectional', paused: true })).toBe(
+      '1 contact holds Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them when sync resumes, unless Contact update is set to Inbound first.',
+    );
+    expect(resentNote(2, { updateDirection: 'inbound', paused: false })).toBe(
+      '2 contacts hold Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them once Contact update is Bi-directional.',
+    );
+    expect(resentNote(1, { updateDirection: 'inbound', paused: true })).toContain('once Contact update is Bi-directional and sync is resumed.');
+    expect(resentNote(1_500, { updateDirection: 'bidirectional', paused: false })).toBe(
+      '1,500 contacts hold Tandem edits the push sent: after the undo they wait to go out again, and since Contact update is Bi-directional, the continuous sync sends them again within seconds: in HighLevel those fields end up as Tandem has them.',
+    );
   });
 
   it('counts a pull undo’s notes as the tables do, with thousands separators', () => {

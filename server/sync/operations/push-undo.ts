@@ -16,6 +16,7 @@
 import { getContact } from '../../../db/contacts.ts';
 import { deleteLink, getLinkByContact, saveLink } from '../../../db/links.ts';
 import { enqueueOutbox } from '../../../db/outbox.ts';
+import type { SyncSettings } from '../../../db/sync-settings.ts';
 import { listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
 import { fromHighLevel, restoreBody, type HighLevelContact, type UpdateContactBody } from '../../highlevel/contact-mapping.ts';
 import { isContactNotFound } from '../../highlevel/contacts.ts';
@@ -221,17 +222,26 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
   }
   const notes: string[] = [];
   if (changed) notes.push(`${counted(changed, 'contact', 'contacts')} changed in HighLevel since the push: left as ${changed === 1 ? 'it is' : 'they are'} now.`);
-  if (resent) {
-    notes.push(
-      `${counted(resent, 'contact holds', 'contacts hold')} Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them when Contact update is Bi-directional.`,
-    );
-  }
+  if (resent) notes.push(resentNote(resent, ctx.settings));
   if (unsent) {
     notes.push(`${counted(unsent, 'contact has', 'contacts have')} values from before the push in custom fields that HighLevel doesn’t have: those values aren’t written back.`);
   }
   const requests = pages + writes;
   const usable = Math.max(1, ctx.rate.max - Math.ceil(KEEP_SHARE * ctx.rate.max));
   return { counts, samples, requests, durationMs: Math.max(0, Math.ceil(requests / usable) - 1) * ctx.rate.intervalMs, notes };
+}
+
+/**
+ * What becomes of the Tandem edits the push sent once the undo puts HighLevel's values back: they
+ * wait to go out again, and when they go depends on the settings as they are now (what holds them).
+ */
+export function resentNote(resent: number, settings: Pick<SyncSettings, 'updateDirection' | 'paused'>): string {
+  const lead = `${counted(resent, 'contact holds', 'contacts hold')} Tandem edits the push sent: after the undo they wait to go out again`;
+  if (settings.updateDirection === 'inbound') {
+    return `${lead}, and the continuous sync sends them once Contact update is Bi-directional${settings.paused ? ' and sync is resumed' : ''}.`;
+  }
+  if (settings.paused) return `${lead}, and the continuous sync sends them when sync resumes, unless Contact update is set to Inbound first.`;
+  return `${lead}, and since Contact update is Bi-directional, the continuous sync sends them again within seconds: in HighLevel those fields end up as Tandem has them.`;
 }
 
 async function run(ctx: RunContext, target: OperationRow): Promise<void> {
