@@ -127,7 +127,11 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
         counts.tandem.skipped++;
         owners.lose++;
         reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
-      } else if (d.kind === 'queue') queued++;
+      } else {
+        // The owner stays as it is in Tandem (sent to HighLevel later, for a queued one).
+        counts.tandem.unchanged++;
+        if (d.kind === 'queue') queued++;
+      }
     }
     seen += page.contacts.length;
     ctx.progress({ phase: 'preview', total: page.total, done: seen });
@@ -194,8 +198,11 @@ function applyOwner(ctx: RunContext, j: Judged): void {
     if (link && (d.kind === 'update' || d.kind === 'base')) saveLink(ctx.db, { locationId: ctx.locationId, contactId: link.contactId, highlevelId: link.highlevelId, base: { ...link.base, ownerUserId: d.to }, now });
   };
   const item = { key: j.contactId, entity: 'contact' as const, side: 'tandem' as const, contactId: j.contactId, highlevelId: j.highlevelId, label: j.label };
-  if (d.kind === 'base') transaction(ctx.db, base);
-  else if (d.kind === 'queue') enqueueOutbox(ctx.db, ctx.locationId, j.contactId, 'upsert', now);
+  // Unchanged in Tandem: counted as the preview counts them (a contact table of only changes read as wrong).
+  const unchanged = () => ctx.record({ ...item, action: 'unchanged' });
+  if (d.kind === 'none') unchanged();
+  else if (d.kind === 'base') transaction(ctx.db, () => (base(), unchanged()));
+  else if (d.kind === 'queue') transaction(ctx.db, () => (enqueueOutbox(ctx.db, ctx.locationId, j.contactId, 'upsert', now), unchanged()));
   else if (d.kind === 'skip') ctx.record({ ...item, action: 'skipped', reason: d.reason });
   else if (d.kind === 'update') {
     transaction(ctx.db, () => {
@@ -237,7 +244,8 @@ async function run(ctx: RunContext): Promise<void> {
   for await (const page of pages(ctx, cp.searchAfter)) {
     for (const doc of page.contacts) {
       const j = judge(ctx.db, ctx.locationId, doc, pairings);
-      if (!j || j.decision.kind === 'none') continue;
+      // Recorded before a crash: its record stands (applied again, an owner set then reads as unchanged).
+      if (!j || ctx.item(j.contactId)?.state === 'done') continue;
       ctx.step('owner');
       applyOwner(ctx, j);
     }
