@@ -106,6 +106,9 @@ describe('what saving an edit does', () => {
     expect(editOutcome(unlinked, defaults)).toBe('Created in HighLevel within seconds.');
     expect(editOutcome(unlinked, allInbound)).toBe('Kept in Tandem: Contact creation is Inbound, so this contact is not in HighLevel. Switching Contact creation to Bi-directional on the Sync tab creates it there.');
     expect(editOutcome(refused, both)).toBe('Sent to HighLevel again within seconds.');
+    // QA: a refused contact is tried again, not surely created (its duplicate may still hold).
+    expect(editOutcome(refused, allInbound)).toBe('Kept in Tandem: Contact creation is Inbound, so this contact is not in HighLevel. Switching Contact creation to Bi-directional on the Sync tab tries again to create it there.');
+    expect(editOutcome({ highlevelId: 'hl-1', outbound: refused.outbound }, defaults)).toMatch(/sends this edit again\.$/);
   });
 });
 

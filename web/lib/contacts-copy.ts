@@ -163,13 +163,15 @@ export function editOutcome(contact: Contact, sync: PanelContactsSync): string {
   const again = contact.outbound?.status === 'failed' ? ' again' : '';
   if (contact.highlevelId !== null) {
     if (sync.updateDirection === 'inbound') {
-      return 'Kept in Tandem: Contact update is Inbound, so HighLevel keeps its data. Switching Contact update to Bi-directional on the Sync tab sends this edit.';
+      return `Kept in Tandem: Contact update is Inbound, so HighLevel keeps its data. Switching Contact update to Bi-directional on the Sync tab sends this edit${again}.`;
     }
     if (sync.paused) return 'Sync is paused: sent to HighLevel when sync resumes.';
     return `Sent to HighLevel${again} within seconds.`;
   }
   if (sync.creationDirection === 'inbound') {
-    return 'Kept in Tandem: Contact creation is Inbound, so this contact is not in HighLevel. Switching Contact creation to Bi-directional on the Sync tab creates it there.';
+    // A refused one is tried again, not surely created (QA: the duplicate it was refused for may still hold).
+    const creates = again ? 'tries again to create it there' : 'creates it there';
+    return `Kept in Tandem: Contact creation is Inbound, so this contact is not in HighLevel. Switching Contact creation to Bi-directional on the Sync tab ${creates}.`;
   }
   if (sync.paused) return 'Sync is paused: created in HighLevel when sync resumes.';
   return again ? 'Sent to HighLevel again within seconds.' : 'Created in HighLevel within seconds.';
