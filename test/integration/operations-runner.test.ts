@@ -72,6 +72,7 @@ const handler: OperationHandler = {
       await ctx.api.searchContacts({ pageLimit: 1 });
       for (let i = next; i < Math.min(TOTAL, next + PAGE); i++) {
         ctx.step(`record:${i}`);
+        if (failAt === i) throw new Error('HighLevel stopped answering for good');
         const key = `c:${i}`;
         // A record done before a crash is not written again.
         if (ctx.item(key)?.state === 'done') continue;
@@ -87,6 +88,8 @@ const handler: OperationHandler = {
 };
 
 let crashAt: ((point: string) => boolean) | undefined;
+/** The run fails for good (an error, not a crash to resume) at this record. */
+let failAt: number | undefined;
 const clock = new ManualClock();
 let t: TestTandem & { location: { id: string }; agency: { adminId: string } };
 let ops: Operations;
@@ -109,6 +112,7 @@ function reset(): void {
   holds.clear();
   previewReads.clear();
   crashAt = undefined;
+  failAt = undefined;
 }
 
 async function previewed(): Promise<string> {
@@ -231,6 +235,25 @@ describe('the runner', () => {
     expect(progressOf(run).counts.highlevel).toMatchObject({ updated: 2, unchanged: 2 });
     expect(ops.undoable(cancelled)).toBe(true);
     expect(() => ops.cancel(t.location.id, run)).toThrow(expect.objectContaining({ code: 'wrong_state' }));
+  });
+
+  it('offers to undo a run that failed after writing: what it wrote before the failure is taken back like any other run’s (QA)', async () => {
+    reset();
+    const run = await previewed();
+    failAt = PAGE + 1;
+    ops.confirm(t.location.id, run);
+    const failed = await ops.settled(run);
+    expect(failed.status).toBe('failed');
+    expect([...writes]).toEqual(allWrittenOnce().slice(0, PAGE + 1));
+    expect(ops.undoable(failed)).toBe(true);
+    // Nothing written before it failed: nothing to take back.
+    reset();
+    const early = await previewed();
+    failAt = 0;
+    ops.confirm(t.location.id, early);
+    const failedEarly = await ops.settled(early);
+    expect(failedEarly.status).toBe('failed');
+    expect(ops.undoable(failedEarly)).toBe(false);
   });
 
   it('resumes a run that crashed mid-page from its checkpoint once the lease expires: exact counts, nothing written twice', async () => {

@@ -266,7 +266,8 @@ export function createOperations(deps: OperationsDeps): Operations {
   function undoable(row: OperationRow): boolean {
     return (
       (row.kind === 'push' || row.kind === 'pull') &&
-      (row.status === 'completed' || row.status === 'cancelled') &&
+      // A run that failed partway wrote what it wrote before failing: as undoable as a cancelled one.
+      (row.status === 'completed' || row.status === 'cancelled' || row.status === 'failed') &&
       row.undoneBy === null &&
       row.finishedAt !== null &&
       clock.now() - row.finishedAt <= UNDO_WINDOW_MS &&
