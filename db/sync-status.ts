@@ -88,7 +88,7 @@ export function syncStatus(db: Db, locationId: string): SyncStatus {
 }
 
 /** HighLevel events of the location stored and not yet applied (deferred ones included). */
-function pendingInboxCount(db: Db, locationId: string): number {
+export function pendingInboxCount(db: Db, locationId: string): number {
   return (
     db
       .select({ n: count() })

@@ -8,6 +8,7 @@ import { archiveContact, createContact as createTandemContact, getContact, resto
 import { deleteLink, getLinkByContact, tombstone } from '../../db/links.ts';
 import { listItems } from '../../db/operations.ts';
 import { getOutbox } from '../../db/outbox.ts';
+import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { syncStatus } from '../../db/sync-status.ts';
 import { createUser } from '../../db/users.ts';
@@ -216,6 +217,24 @@ describe('Push contacts', () => {
     expect(getContact(w.db, loc, replaced!.contact.id)!.fields.companyName).toBe('Kept In HighLevel');
     expect(getOutbox(w.db, loc, replaced!.contact.id)).toBeUndefined();
     expect(syncStatus(w.db, loc)).toMatchObject({ pendingOutbound: 0, pendingOutboundEdits: 0 });
+  });
+
+  it('says before it runs that HighLevel changes still waiting to come into Tandem would be lost where Tandem holds another value (QA)', async () => {
+    const w = await world();
+    const loc = w.location.id;
+    const [edited] = seedSynced(w, 2);
+    updateSyncSettings(w.db, { locationId: loc, patch: { paused: true }, user: { id: 'u_admin', name: 'Ada Admin' }, now: w.clock.now() });
+    const quiet = await previewOf(w, 'push');
+    expect(quiet.preview.notes.join(' ')).not.toContain('not come into Tandem yet');
+    w.services.operations.cancel(loc, quiet.row.id);
+    // A HighLevel edit stored while sync is paused, not yet applied.
+    const doc = editHighLevel(w, edited!.doc.id, { lastName: 'Changed-in-HighLevel' });
+    const body = { type: 'ContactUpdate', locationId: loc, id: doc.id, lastName: doc.lastName, dateUpdated: doc.dateUpdated, webhookId: 'wh-waiting-1' };
+    insertInboxEvent(w.db, { webhookId: 'wh-waiting-1', type: 'ContactUpdate', locationId: loc, companyId: w.agency.companyId, body: JSON.stringify(body), receivedAt: w.clock.now(), queued: true });
+    const p = await previewOf(w, 'push');
+    expect(p.preview.notes).toContain(
+      '1 change from HighLevel has not come into Tandem yet (sync is paused): the push compares HighLevel with Tandem as it is now, so where Tandem holds another value, HighLevel’s change is lost on both sides. To keep them, resume sync, wait until nothing waits to come in, then preview again.',
+    );
   });
 
   it('a contact restored in Tandem after HighLevel deleted it is pushed as a new contact, not skipped', async () => {

@@ -25,6 +25,7 @@
 import { getContact, listContacts, type Contact, type ContactCursor } from '../../../db/contacts.ts';
 import { ownerMapFor, userMapFor } from '../../../db/highlevel-users.ts';
 import { listItems } from '../../../db/operations.ts';
+import { pendingInboxCount } from '../../../db/sync-status.ts';
 import { getLinkByContact, getLinkByRemote } from '../../../db/links.ts';
 import type { OwnerMap } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
@@ -255,8 +256,22 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
     notes.push(`${counted(unsent, 'contact has', 'contacts have')} values in custom fields that HighLevel doesn’t have: those values stay in Tandem and aren’t sent.`);
   }
   notes.push('Fields that are empty in Tandem never clear HighLevel’s values, and tags only present in HighLevel are kept.');
+  const waiting = pendingInboxCount(ctx.db, ctx.locationId);
+  if (waiting) notes.push(waitingInboundNote(waiting, ctx.settings.paused));
   const requests = pages + writes;
   return { counts, samples, requests, durationMs: floorMs(requests, ctx.rate), notes };
+}
+
+/**
+ * HighLevel's changes stored and not yet applied in Tandem (sync paused, or a backlog): the push
+ * compares with Tandem as it is, so it sends Tandem's values over the fields they change, and
+ * those changes then arrive older than what the push wrote and are dropped (QA: edits lost on
+ * both sides). Said before the admin confirms.
+ */
+export function waitingInboundNote(waiting: number, paused: boolean): string {
+  const what = `${counted(waiting, 'change', 'changes')} from HighLevel ${waiting === 1 ? 'has' : 'have'} not come into Tandem yet${paused ? ' (sync is paused)' : ''}`;
+  const keep = paused ? 'To keep them, resume sync, wait until nothing waits to come in, then preview again.' : 'To keep them, wait until nothing waits to come in (seconds, as a rule), then preview again.';
+  return `${what}: the push compares HighLevel with Tandem as it is now, so where Tandem holds another value, HighLevel’s change is lost on both sides. ${keep}`;
 }
 
 async function run(ctx: RunContext): Promise<void> {
