@@ -345,6 +345,29 @@ describe('Sync users', () => {
     }
   }, 60_000);
 
+  it('stops before any write when the users changed since the preview, saying to preview again (QA: it did what it had not shown)', async () => {
+    const loc = await newLocation('Changed Users Cove');
+    const tag = loc.slice(0, 8).toLowerCase();
+    const { row, preview } = await previewOf(loc);
+    const shown = userCounts(preview);
+    // Before the admin confirms, a HighLevel user is added: the run would add and pair them.
+    await hlUser(loc, 'zara', `zara.${tag}@team.example`);
+    freshWindow();
+    ops().confirm(loc, row.id);
+    const done = await ops().settled(row.id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toBe('HighLevel’s or Tandem’s users changed since the preview, so Sync users changed nothing. Preview it again to see what it would do now.');
+    expect(findUserByEmail(t.db, loc, `zara.${tag}@team.example`)).toBeUndefined();
+    expect(listItems(t.db, row.id, { limit: 10 })).toEqual([]);
+    // Previewed again, it shows the change, and the run does it.
+    const again = await previewOf(loc);
+    expect(userCounts(again.preview)).toEqual({ ...shown, added: (shown.added ?? 0) + 1 });
+    freshWindow();
+    ops().confirm(loc, again.row.id);
+    expect((await ops().settled(again.row.id)).status).toBe('completed');
+    expect(findUserByEmail(t.db, loc, `zara.${tag}@team.example`)).toBeDefined();
+  });
+
   it('owners the continuous loop could not copy travel after the run, both ways', async () => {
     const loc = await newLocation('Owner Falls');
     const tag = loc.slice(0, 8).toLowerCase();

@@ -33,7 +33,7 @@ import { LocationGoneError, patientApi } from './patient-api.ts';
 import { progressTracker, type ProgressTracker } from './progress.ts';
 import { leaseKeeper, runContext } from './run-context.ts';
 import { reasonsOf, tallyItems } from './summary.ts';
-import { OperationCancelled, SimulatedCrash, emptyCounts, type BaseContext, type OperationHandler, type Preview, type Progress } from './types.ts';
+import { OperationCancelled, RunStopped, SimulatedCrash, emptyCounts, type BaseContext, type OperationHandler, type Preview, type Progress } from './types.ts';
 
 export const PREVIEW_TTL_MS = 15 * 60_000;
 
@@ -464,6 +464,6 @@ function waitingProgress(err: DeferredError | null): Pick<Progress, 'waiting' | 
 
 /** Plain words for the panel; never a token or a request body. */
 export function describeOperationError(err: unknown): string {
-  if (err instanceof LocationGoneError) return err.message;
+  if (err instanceof LocationGoneError || err instanceof RunStopped) return err.message;
   return describeRunError(err);
 }

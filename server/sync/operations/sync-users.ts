@@ -25,7 +25,7 @@ import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { tandemSaveProblem } from '../describe-error.ts';
 import { decideOwner, pairingsAfter, planUsers, sharedEmailNotes, userChanges, type OwnerDecision, type Pairings, type UserDecision } from './sync-users-plan.ts';
 import {
-  emptyCounts, OperationCancelled, SAMPLE_SIZE, SimulatedCrash,
+  emptyCounts, OperationCancelled, RunStopped, SAMPLE_SIZE, SimulatedCrash,
   type BaseContext, type OperationHandler, type OwnerChanges, type Preview, type PreviewContext, type RunContext,
 } from './types.ts';
 
@@ -217,6 +217,12 @@ async function run(ctx: RunContext): Promise<void> {
   let cp = ctx.checkpoint as Checkpoint | null;
   if (!cp) {
     const { plan } = await decidePlan(ctx);
+    // The users' changes are what the admin confirmed: when HighLevel's or Tandem's users changed
+    // since the preview, the run would do what it did not show (QA), so it stops before any write.
+    const shown = ctx.operation.preview ? (JSON.parse(ctx.operation.preview) as Preview).users : undefined;
+    if (shown && JSON.stringify(userChanges(plan)) !== JSON.stringify(shown)) {
+      throw new RunStopped('HighLevel’s or Tandem’s users changed since the preview, so Sync users changed nothing. Preview it again to see what it would do now.');
+    }
     cp = { phase: 'users', plan, searchAfter: null, seen: 0 };
     ctx.saveCheckpoint(cp);
   }

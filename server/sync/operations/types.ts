@@ -204,6 +204,11 @@ export class OperationCancelled extends Error {
   override readonly name = 'OperationCancelled';
 }
 
+/** The run stops (failed) with this plain message for the admin, having written nothing more. */
+export class RunStopped extends Error {
+  override readonly name = 'RunStopped';
+}
+
 /** Thrown by `step(point)` when a test asked to crash there (T16); the runner treats it as a process death. */
 export class SimulatedCrash extends Error {
   override readonly name = 'SimulatedCrash';
