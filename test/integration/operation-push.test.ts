@@ -237,6 +237,25 @@ describe('Push contacts', () => {
     );
   });
 
+  it('moves the status strip’s last change sent to and received from HighLevel when a push or a pull writes (QA: it said "Nothing sent yet")', async () => {
+    const w = await world();
+    const loc = w.location.id;
+    const [pushed, pulled] = seedSynced(w, 2);
+    expect(syncStatus(w.db, loc).lastOutboundAt).toBeNull();
+    editTandem(w, pushed!.contact.id, { companyName: 'Pushed Co' });
+    const push = await previewOf(w, 'push');
+    expect((await confirmAndSettle(w, push.row.id)).row.status).toBe('completed');
+    expect(syncStatus(w.db, loc).lastOutboundAt).toEqual(expect.any(Number));
+
+    const receivedBefore = syncStatus(w.db, loc).lastInboundAt;
+    editHighLevel(w, pulled!.doc.id, { companyName: 'Pulled Co' });
+    const pull = await previewOf(w, 'pull');
+    expect((await confirmAndSettle(w, pull.row.id)).row.status).toBe('completed');
+    const received = syncStatus(w.db, loc).lastInboundAt;
+    expect(received).toEqual(expect.any(Number));
+    expect(received).not.toBe(receivedBefore);
+  });
+
   it('a contact restored in Tandem after HighLevel deleted it is pushed as a new contact, not skipped', async () => {
     const w = await world();
     const loc = w.location.id;

@@ -4,6 +4,7 @@
 // the run's counts (kept in step in memory as each record is written or replaced).
 import type { Db } from '../../../db/client.ts';
 import { claimOperation, getItem, nextItemSeq, putItem, updateOperation, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
+import { updateSyncState } from '../../../db/sync-state.ts';
 import type { Clock } from '../../clock.ts';
 import { adjustCounts, type ProgressTracker } from './progress.ts';
 import { OperationCancelled, SimulatedCrash, type BaseContext, type ItemInput, type RunContext } from './types.ts';
@@ -36,9 +37,24 @@ export function leaseKeeper(deps: RunContextDeps, row: OperationRow): () => void
   };
 }
 
+/** How often at most a run moves the status strip's times (a write of the sync state per record would cost a pull dearly). */
+const MARK_EVERY_MS = 1000;
+
+/**
+ * What a written record means for the status strip's "last change sent to / received from
+ * HighLevel": a write to HighLevel (a push, or its undo) was sent there; a record a pull wrote to
+ * Tandem came from HighLevel. Other Tandem writes (an undo of a pull, Sync users) neither.
+ */
+function strand(kind: OperationRow['kind'], item: ItemInput): 'lastOutboundAt' | 'lastInboundAt' | undefined {
+  if ((item.state ?? 'done') !== 'done' || !['created', 'updated', 'removed'].includes(item.action)) return undefined;
+  if (item.side === 'highlevel') return 'lastOutboundAt';
+  return kind === 'pull' && item.side === 'tandem' ? 'lastInboundAt' : undefined;
+}
+
 export function runContext(deps: RunContextDeps, row: OperationRow, base: BaseContext, tracker: ProgressTracker, heartbeat: () => void): RunContext {
   const { db, clock } = deps;
   let seq = nextItemSeq(db, row.id);
+  const marked: Record<'lastOutboundAt' | 'lastInboundAt', number> = { lastOutboundAt: -Infinity, lastInboundAt: -Infinity };
   return {
     ...base,
     checkpoint: row.checkpoint ? JSON.parse(row.checkpoint) : null,
@@ -76,6 +92,12 @@ export function runContext(deps: RunContextDeps, row: OperationRow, base: BaseCo
       if (previous && previous.state === 'done') adjustCounts(previous, -1, counts, users);
       if ((item.state ?? 'done') === 'done') adjustCounts({ ...item, state: 'done' } as OperationItemRow, 1, counts, users);
       tracker.update({ counts, users });
+      const moved = strand(row.kind, item);
+      const now = clock.now();
+      if (moved && now - marked[moved] >= MARK_EVERY_MS) {
+        marked[moved] = now;
+        updateSyncState(db, row.locationId, { [moved]: now }, now);
+      }
     },
     item: (key: string) => getItem(db, row.id, key),
   };
