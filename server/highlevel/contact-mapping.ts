@@ -2,7 +2,7 @@
 // its translation to and from Tandem's fields: the only place that knows HighLevel's field names.
 import { z } from 'zod';
 import {
-  SCALAR_FIELDS, countryFromText, emptyContact, normalizeCustomValue, normalizePhone, normalizeTags, normalizeText,
+  SCALAR_FIELDS, countryFromText, emptyContact, normalizeCustomValue, normalizePhone, normalizeTags, normalizeText, readsAs,
   type ContactFields, type ContactPatch, type CustomFieldValue, type ScalarField,
 } from '../sync/contact-model.ts';
 
@@ -95,7 +95,13 @@ export type OwnerMap = (id: string) => string | null | undefined;
 
 export interface MappingProblem {
   field: ScalarField | `customFields.${string}`;
-  code: 'phone_unrecognised' | 'country_unrecognised' | 'date_unrecognised' | 'custom_value_unsupported';
+  /**
+   * `phone_extension_unsupported`: HighLevel's phone has an extension, which Tandem does not store
+   * (E.164 has none). Tandem holds the number alone, and HighLevel keeps its text with the extension:
+   * Tandem writes a phone to HighLevel only when Tandem's own phone changes, and then the new number
+   * replaces the old one as a whole.
+   */
+  code: 'phone_unrecognised' | 'phone_extension_unsupported' | 'country_unrecognised' | 'date_unrecognised' | 'custom_value_unsupported';
   value: unknown;
 }
 
@@ -108,8 +114,15 @@ export interface RemoteContact {
   fields: Partial<ContactFields>;
   /** A HighLevel owner with no paired Tandem user: `ownerUserId` is then left unknown. */
   unmatchedOwner: string | undefined;
-  /** Values kept as text (a phone) or left out as unknown (the others). */
+  /** Values kept as text (a phone) or left out as unknown (the others), and phone extensions left in HighLevel. */
   problems: MappingProblem[];
+  /**
+   * HighLevel's phone as it holds it, when it is written without +prefix: which number it is
+   * depends on the country it is read in, and `fields.phone` is its reading in the contact's
+   * country as it is now. Compared with the ledger, keepLedgerPhone reads it as the number it was
+   * last understood to be.
+   */
+  phoneText?: string;
 }
 
 export interface FromHighLevelOptions {
@@ -160,12 +173,17 @@ export function fromHighLevel(doc: HighLevelContact, ownerMap: OwnerMap, opts: F
   if (present(raw, 'address1')) fields.address1 = normalizeText(doc.address1);
   else if (present(raw, 'address')) fields.address1 = normalizeText(doc.address);
   if (present(raw, 'email')) fields.email = normalizeText(doc.email);
+  let phoneText: string | undefined;
   if (present(raw, 'phone')) {
     // Read in the contact's own country when it has one, as Tandem reads the phones it is given.
     const own = typeof doc.country === 'string' ? countryFromText(doc.country) : undefined;
-    const { phone, e164 } = normalizePhone(doc.phone, own ?? opts.defaultCountry);
+    const text = normalizeText(doc.phone);
+    const { phone, e164, extension } = normalizePhone(text, own ?? opts.defaultCountry);
     fields.phone = phone;
+    if (text !== null && !text.startsWith('+')) phoneText = text;
     if (phone !== null && !e164) problems.push({ field: 'phone', code: 'phone_unrecognised', value: phone });
+    // The number is kept (it is what the contact is called and matched on); the extension stays in HighLevel.
+    if (extension !== undefined) problems.push({ field: 'phone', code: 'phone_extension_unsupported', value: text });
   }
   if (present(raw, 'country')) {
     const c = normalizeText(doc.country);
@@ -221,6 +239,28 @@ export function fromHighLevel(doc: HighLevelContact, ownerMap: OwnerMap, opts: F
     fields,
     unmatchedOwner,
     problems,
+    ...(phoneText !== undefined ? { phoneText } : {}),
+  };
+}
+
+/**
+ * `remote` as compared with what Tandem last synced of it (`base`, the link's ledger): a phone
+ * HighLevel holds without +prefix (`phoneText`) is the ledger's number when it reads as that number
+ * in the number's own country (contact-model.ts readsAs). HighLevel's text did not change, so
+ * neither did the number: a change of the contact's country alone ("(415) 555-0123" with US, then
+ * DE) would otherwise read it as another number (+494155550123), taken for an edit of the phone
+ * and written over Tandem's. Other digits read as before, in the contact's country: a change. Used
+ * wherever a read of HighLevel meets the ledger (inbound apply, the push's read before merging,
+ * Pull contacts).
+ */
+export function keepLedgerPhone(remote: RemoteContact, base: Pick<ContactFields, 'phone'> | null | undefined): RemoteContact {
+  const ledger = base?.phone ?? null;
+  if (remote.phoneText === undefined || ledger === null || remote.fields.phone === ledger || !readsAs(remote.phoneText, ledger)) return remote;
+  return {
+    ...remote,
+    fields: { ...remote.fields, phone: ledger },
+    // Read in the number's own country, the text is that number: not unrecognised.
+    problems: remote.problems.filter((p) => p.code !== 'phone_unrecognised'),
   };
 }
 

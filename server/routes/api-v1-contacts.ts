@@ -26,6 +26,7 @@ import {
   SCALAR_FIELDS,
   type ContactFields,
   type ContactPatch,
+  type NormalizationIssue,
 } from '../sync/contact-model.ts';
 import {
   contactCreateBody,
@@ -63,6 +64,20 @@ function valid(fields: ContactFields): ContactFields {
     throw new AppError(400, 'invalid_request', `Invalid request: ${issues.join('; ')}`);
   }
   return parsed.data;
+}
+
+/**
+ * A phone sent with an extension is refused: Tandem stores phones in E.164, which has no extension,
+ * and storing the number alone would drop part of what was sent without a word.
+ */
+function refuseExtension(issues: readonly NormalizationIssue[]): void {
+  const issue = issues.find((i) => i.code === 'phone_extension');
+  if (!issue) return;
+  throw new AppError(
+    400,
+    'invalid_request',
+    `Invalid request: body.phone: must be a number without an extension (this one has extension ${issue.extension}, and Tandem stores phones without extensions); send the number alone, and keep the extension in another field, such as a custom field.`,
+  );
 }
 
 // A contact nobody can tell apart (no name, email, phone or company) is of no use to a dialer or a
@@ -223,10 +238,11 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       const { allowDuplicate, tags, customFields, ...rest } = req.body;
       const draft = draftOf(rest);
       const country = typeof draft.country === 'string' ? draft.country.trim().toUpperCase() || null : null;
-      const { contact: fields } = normalizeContact(
+      const { contact: fields, issues } = normalizeContact(
         { ...draft, tags: tags ?? [], customFields: checkedCustomFields(locationId, customFields ?? {}) },
         { defaultCountry: countryFor(locationId, country) },
       );
+      refuseExtension(issues);
       const checked = valid(fields);
       if (!identified(checked)) throw new AppError(400, 'invalid_request', `Invalid request: ${NEEDS_IDENTITY}.`);
       requireOwner(locationId, checked.ownerUserId);
@@ -280,7 +296,8 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       const draft = draftOf(rest);
       const country = 'country' in draft ? (typeof draft.country === 'string' ? draft.country.trim().toUpperCase() || null : null) : current.fields.country;
       // Normalised on top of the current values, then only the fields the body names are kept.
-      const { contact: merged } = normalizeContact({ ...current.fields, ...draft }, { defaultCountry: countryFor(locationId, country) });
+      const { contact: merged, issues } = normalizeContact({ ...current.fields, ...draft }, { defaultCountry: countryFor(locationId, country) });
+      if ('phone' in draft) refuseExtension(issues);
       const next = valid({ ...merged, tags: current.fields.tags, customFields: current.fields.customFields });
       if (identified(current.fields) && !identified(next)) {
         const cleared = IDENTITY_FIELDS.filter((f) => current.fields[f] !== null);

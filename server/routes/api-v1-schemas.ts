@@ -214,7 +214,9 @@ const contactFieldsInput = {
   firstName: text(200),
   lastName: text(200),
   email: contactEmail.nullable().optional(),
-  phone: text(40).describe('Any common format; stored as E.164, read with the contact’s country (default US) when it has no +prefix.'),
+  phone: text(40).describe(
+    'Any common format; stored as E.164, read with the contact’s country (default US) when it has no +prefix. A number with an extension ("+1 415 555 0123 ext 12") is refused (400): Tandem stores phones without extensions; keep the extension in another field, such as a custom field.',
+  ),
   companyName: text(200),
   address: addressInput.optional(),
   website: text(2048),

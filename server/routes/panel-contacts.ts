@@ -121,6 +121,10 @@ const EDIT_FIELDS: EditField[] = ['firstName', 'lastName', 'email', 'phone', 'co
 /** An id of no contact of the session's location, or of one archived (deleted in HighLevel) since. */
 const NOT_FOUND = 'This contact is no longer in this sub-account; it may have been deleted.';
 
+/** A phone typed with an extension (shown under the edit dialog's form, as the others). */
+export const PHONE_EXTENSION =
+  'Enter the phone number without its extension: Tandem stores phone numbers without extensions. Keep the extension in another field, such as a custom field in HighLevel. Nothing was saved.';
+
 export const IDENTITY_REQUIRED = 'Keep at least one of First name, Last name, Email, Phone or Company: a contact with none of them cannot be told apart. Nothing was saved.';
 
 function invalid(error: z.ZodError): AppError {
@@ -240,7 +244,10 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
     if (!body.success) throw invalid(body.error);
     const { tags, version, ...fields } = body.data;
     // Normalised on top of the current values (as the REST API does), then only the sent fields kept.
-    const { contact: merged } = normalizeContact({ ...current.fields, ...fields }, { defaultCountry: current.fields.country ?? 'US' });
+    const { contact: merged, issues } = normalizeContact({ ...current.fields, ...fields }, { defaultCountry: current.fields.country ?? 'US' });
+    // A phone with an extension: stored as E.164, which has none, it would lose the extension unsaid.
+    const extension = 'phone' in fields ? issues.find((i) => i.code === 'phone_extension') : undefined;
+    if (extension) throw new AppError(400, 'invalid_request', PHONE_EXTENSION);
     const checked = contactFieldsSchema.safeParse({ ...merged, tags: current.fields.tags, customFields: current.fields.customFields });
     if (!checked.success) throw invalid(checked.error);
     // A contact nobody can tell apart (no name, email, phone or company) is refused by the REST API

@@ -2,7 +2,7 @@
 // a field compare. Both sides' values pass through here before they are stored or merged, so that
 // "changed" means changed and not merely formatted differently.
 import { z } from 'zod';
-import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
+import { getCountries, getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js';
 
 /** A custom field value Tandem can hold (HighLevel's FILE_UPLOAD objects are not synced). */
 export const customFieldValueSchema = z.union([z.string().min(1), z.number(), z.array(z.string()).min(1)]);
@@ -219,8 +219,11 @@ export function toCountryCode(country: string | null | undefined): string | unde
  * spellings of one number apart. A phone that cannot be read is kept as trimmed text, never dropped
  * (the user typed something), and `e164: false` flags it: such a phone is shown as "unrecognised"
  * and is not used to match contacts; `isE164` recomputes the flag from the stored value.
+ * `extension`: the extension of a number read with one ("+1 415 555 0100 ext 12"). E.164 has no
+ * place for it, so `phone` is the number alone; a caller that must not lose it refuses the text
+ * (Tandem's own writes) or reports it (a read of HighLevel: contact-mapping.ts).
  */
-export function normalizePhone(value: string | null | undefined, defaultCountry = 'US'): { phone: string | null; e164: boolean } {
+export function normalizePhone(value: string | null | undefined, defaultCountry = 'US'): ReadPhone {
   const t = normalizeText(value);
   if (t === null) return { phone: null, e164: false };
   // HighLevel hands phones out in E.164, most of them +1: libphonenumber-js then tries each of the
@@ -234,7 +237,9 @@ export function normalizePhone(value: string | null | undefined, defaultCountry 
   if (known) return known;
   const parsed = parsePhoneNumberFromString(t, country as Parameters<typeof parsePhoneNumberFromString>[1]);
   const readable = parsed?.isPossible() && (parsed.countryCallingCode !== '1' || NANP.test(parsed.number));
-  const result = readable ? { phone: parsed!.number as string, e164: true } : { phone: t, e164: false };
+  const result: ReadPhone = readable
+    ? { phone: parsed!.number as string, e164: true, ...(parsed!.ext ? { extension: parsed!.ext as string } : {}) }
+    : { phone: t, e164: false };
   // Bounded: the oldest entry goes first (a Map iterates in insertion order).
   if (phoneMemo.size >= PHONE_MEMO_SIZE) phoneMemo.delete(phoneMemo.keys().next().value!);
   phoneMemo.set(key, result);
@@ -247,7 +252,30 @@ export function normalizePhone(value: string | null | undefined, defaultCountry 
  */
 const PHONE_MEMO_SIZE = 50_000;
 const NANP_E164 = /^\+1\d{10}$/;
-const phoneMemo = new Map<string, Readonly<{ phone: string; e164: boolean }>>();
+const phoneMemo = new Map<string, Readonly<ReadPhone>>();
+
+/** A phone as normalizePhone reads it. */
+export interface ReadPhone {
+  phone: string | null;
+  e164: boolean;
+  /** The extension the number was written with (E.164 has none: `phone` is the number alone). */
+  extension?: string;
+}
+
+/**
+ * Whether `text`, a phone written without +prefix, is `number` (E.164) when read in that number's
+ * own country: the number it meant when it was last read, whatever country its contact has been
+ * given since ("(415) 555-0123" is +14155550123 read in the US, +494155550123 in Germany). A number
+ * placed in no one country (+1 555… test numbers are in none) is read in each country of its
+ * calling code, which write their national numbers alike.
+ */
+export function readsAs(text: string, number: string): boolean {
+  if (!isE164(number)) return false;
+  const parsed = parsePhoneNumberFromString(number);
+  if (!parsed) return false;
+  const countries = parsed.country ? [parsed.country] : getCountries().filter((c) => getCountryCallingCode(c) === parsed.countryCallingCode);
+  return countries.some((c) => normalizePhone(text, c).phone === number);
+}
 
 /** YYYY-MM-DD of a real calendar day. */
 export function isCalendarDate(s: string): boolean {
@@ -273,7 +301,13 @@ export type ContactDraft = { [K in ScalarField]?: ContactFields[K] | string | nu
   customFields?: Record<string, CustomFieldValue | null> | null;
 };
 
-export type NormalizationIssue = { field: 'phone'; code: 'phone_unrecognised'; value: string };
+/**
+ * `phone_unrecognised`: kept as typed. `phone_extension`: read with an extension, which the
+ * normalised phone (E.164) does not hold: a write of Tandem's refuses it rather than drop it.
+ */
+export type NormalizationIssue =
+  | { field: 'phone'; code: 'phone_unrecognised'; value: string }
+  | { field: 'phone'; code: 'phone_extension'; value: string; extension: string };
 
 /**
  * The normalised contact for a draft (missing fields empty). It does not validate: a country that
@@ -288,9 +322,11 @@ export function normalizeContact(draft: ContactDraft, opts: { defaultCountry?: s
     contact[field] = normalizeText(typeof raw === 'string' ? raw : null);
   }
   contact.dnd = draft.dnd === true;
-  const phone = normalizePhone(contact.phone, opts.defaultCountry);
+  const typed = contact.phone;
+  const phone = normalizePhone(typed, opts.defaultCountry);
   contact.phone = phone.phone;
   if (phone.phone !== null && !phone.e164) issues.push({ field: 'phone', code: 'phone_unrecognised', value: phone.phone });
+  if (typed !== null && phone.extension !== undefined) issues.push({ field: 'phone', code: 'phone_extension', value: typed, extension: phone.extension });
   if (contact.country && /^[a-z]{2}$/i.test(contact.country)) contact.country = contact.country.toUpperCase();
   // A full ISO timestamp (as HighLevel returns birthdays) means its calendar day.
   if (contact.dateOfBirth && /^\d{4}-\d{2}-\d{2}T/.test(contact.dateOfBirth)) contact.dateOfBirth = contact.dateOfBirth.slice(0, 10);

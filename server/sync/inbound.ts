@@ -29,7 +29,7 @@ import { deleteLink, getLinkByRemote, insertLink, isContactLinked, linkedContact
 import { dropOutbox, enqueueOutbox, releaseRefusals } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
-import { WEBHOOK_SNAPSHOT_FIELDS, type RemoteContact } from '../highlevel/contact-mapping.ts';
+import { keepLedgerPhone, WEBHOOK_SNAPSHOT_FIELDS, type RemoteContact } from '../highlevel/contact-mapping.ts';
 import { SCALAR_FIELDS, emptyContact, fieldEquals, isE164, isEmptyPatch, matchKeys, sameNames, type ContactFields } from './contact-model.ts';
 import { isEcho, linkFill, mergeContact, pendingLocal, type MergeResult, type Sendable } from './merge.ts';
 
@@ -169,13 +169,16 @@ export function heldMatchKeys(db: Db, locationId: string, keys: readonly { email
  * `known`: the record's link as read for its batch (null: none), else it is read here. Valid as
  * long as nothing wrote this HighLevel contact's link since (planBatch).
  */
-function apply(deps: InboundDeps, locationId: string, remote: RemoteInput, opts: ApplyOptions, listed: Sendable, known?: Link | null): InboundOutcome {
+function apply(deps: InboundDeps, locationId: string, input: RemoteInput, opts: ApplyOptions, listed: Sendable, known?: Link | null): InboundOutcome {
   const { db, now } = deps;
-  if ('deleted' in remote) return applyDeletion(deps, locationId, remote.deleted, known);
+  if ('deleted' in input) return applyDeletion(deps, locationId, input.deleted, known);
 
-  const link = known === undefined ? getLinkByRemote(db, locationId, remote.id) : (known ?? undefined);
-  if (!link) return applyUnlinked(deps, locationId, remote, opts, listed);
+  const link = known === undefined ? getLinkByRemote(db, locationId, input.id) : (known ?? undefined);
+  if (!link) return applyUnlinked(deps, locationId, input, opts, listed);
   if (link.remoteDeletedAt !== null) return 'tombstoned';
+  // A phone HighLevel holds as it did, without +prefix, is the number the ledger has, whatever the
+  // contact's country now (a change of the country alone is no change of the number).
+  const remote = keepLedgerPhone(input, link.base);
   if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt && !isLedgerVersion(remote, link, opts)) {
     return 'stale';
   }

@@ -8,7 +8,7 @@ import { deleteLink, getLinkByRemote, saveLink, type Link } from '../../db/links
 import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
-import { fromHighLevel, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
+import { fromHighLevel, keepLedgerPhone, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
 import { DeferredError, isContactNotFound } from '../highlevel/contacts.ts';
 import { HighLevelError } from '../highlevel/http.ts';
 import {
@@ -63,15 +63,21 @@ function inboundDeps(pass: Pass) {
   };
 }
 
-function remoteView(pass: Pass, doc: HighLevelContact) {
-  return fromHighLevel(doc, pass.ownerMap, { complete: true, ...(pass.deps.defaultCountry ? { defaultCountry: pass.deps.defaultCountry } : {}) });
+/**
+ * Tandem's reading of HighLevel's contact. `base`: the ledger it is merged against, when there is
+ * one: a phone HighLevel holds as it did, without +prefix, then reads as the ledger's number
+ * whatever the contact's country now (contact-mapping.ts keepLedgerPhone).
+ */
+function remoteView(pass: Pass, doc: HighLevelContact, base?: ContactFields) {
+  const remote = fromHighLevel(doc, pass.ownerMap, { complete: true, ...(pass.deps.defaultCountry ? { defaultCountry: pass.deps.defaultCountry } : {}) });
+  return base ? keepLedgerPhone(remote, base) : remote;
 }
 
 export async function pushLinked(pass: Pass, contact: Contact, link: Link): Promise<Outcome> {
   const { api } = pass.deps;
   const doc = await api.getContact(link.highlevelId);
   if (!doc) return remoteGone(pass, link);
-  const remote = remoteView(pass, doc);
+  const remote = remoteView(pass, doc, link.base);
   const merge = mergeContact({
     base: link.base,
     local: contact.fields,
@@ -104,7 +110,7 @@ export async function pushLinked(pass: Pass, contact: Contact, link: Link): Prom
 export async function pushFill(pass: Pass, contact: Contact, link: Link): Promise<Outcome> {
   const doc = await pass.deps.api.getContact(link.highlevelId);
   if (!doc) return remoteGone(pass, link);
-  const remote = remoteView(pass, doc);
+  const remote = remoteView(pass, doc, link.base);
   const merge = mergeFill({ base: link.base, local: contact.fields, remote: remote.fields, sendable: pass.sendable });
   try {
     const sent = await sendChanges(pass, contact, link.highlevelId, merge, remote.fields.ownerUserId ?? link.base.ownerUserId);
@@ -132,7 +138,7 @@ async function sendChanges(pass: Pass, contact: Contact, highlevelId: string, me
   let sent = false;
   if (Object.keys(update.body).length > 0) {
     const after = await api.updateContact(highlevelId, update.body);
-    adoptStored(pass, contact, merge, remoteView(pass, after).fields);
+    adoptStored(pass, contact, merge, remoteView(pass, after, merge.newBase).fields);
     sent = true;
   }
   if (update.tags.add.length) {

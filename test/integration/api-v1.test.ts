@@ -110,6 +110,32 @@ describe('contacts', () => {
     expect(odd.phone).toBe('call me maybe');
   });
 
+  it('refuses a phone with an extension (400, nothing written) instead of storing the number without it', async () => {
+    const message =
+      'Invalid request: body.phone: must be a number without an extension (this one has extension 12, and Tandem stores phones without extensions); send the number alone, and keep the extension in another field, such as a custom field.';
+    const email = unique('ext');
+    const refused = await api('POST', '/api/v1/contacts', { body: { firstName: 'Ext', email, phone: '+1 415 555 9999 ext 12' } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toEqual({ code: 'invalid_request', message });
+    expect((await api('GET', `/api/v1/contacts?email=${encodeURIComponent(email)}`)).body.contacts).toEqual([]);
+    // Read in the contact's country, as any phone: "x12" is an extension too.
+    const uk = await api('POST', '/api/v1/contacts', { body: { phone: '020 7946 0958 x12', address: { country: 'GB' } } });
+    expect(uk.status).toBe(400);
+    expect(uk.body.error.message).toBe(message);
+
+    const c = await create({ firstName: 'Ext', phone: '+1 415 555 9999' });
+    const patch = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { phone: '(415) 555-9999 ext. 12', lastName: 'Ension' } });
+    expect(patch.status).toBe(400);
+    expect(patch.body.error).toEqual({ code: 'invalid_request', message });
+    expect(getContact(t.db, A.id, c.id)).toMatchObject({ version: c.version, fields: { phone: '+14155559999', lastName: null } });
+    // The number alone is taken; the contact's phone sent back as it is, with a country change, too.
+    expect((await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { phone: '(415) 555-9998' } })).body.phone).toBe('+14155559998');
+    expect((await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { phone: '+14155559998', address: { country: 'DE' } } })).status).toBe(200);
+
+    const doc = (await api('GET', '/api/v1/openapi.json', { key: null })).body;
+    expect(JSON.stringify(doc.paths['/api/v1/contacts'].post.requestBody)).toContain('A number with an extension');
+  });
+
   it('refuses a second contact with the same email (any case) with 409 naming it, unless allowDuplicate', async () => {
     const email = unique('grace');
     const first = await create({ email });

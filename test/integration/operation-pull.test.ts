@@ -480,6 +480,37 @@ describe('Pull contacts', () => {
     expect(outboxCounts(t.db, loc)).toEqual({ pending: 0, failed: 0 });
   });
 
+  it('QA: a country changed alone in HighLevel does not make its phone, written without +prefix, another number; other digits do', async () => {
+    const loc = await newLocation(t, 'Phone Country Pharmacy');
+    const [same, moved] = seedContacts(t.emulator.emu, loc, 2);
+    const docs = [hlEdit(t, loc, same!, { phone: '(415) 555-0123', country: 'US' }), hlEdit(t, loc, moved!, { phone: '(415) 555-0124', country: 'US' })];
+    const ids = seedTandem(t, loc, docs);
+    expect(getContact(t.db, loc, ids.get(same!.id)!)!.fields.phone).toBe('+14155550123');
+    // In HighLevel: the first contact's country changes alone; the second's phone changes too.
+    hlEdit(t, loc, docs[0]!, { country: 'DE' });
+    hlEdit(t, loc, docs[1]!, { country: 'DE', phone: '030 12345678' });
+
+    const pull = await previewed(t, loc, 'pull');
+    expect(pull.preview.counts).toEqual(counts({ updated: 2 }));
+    const sample = pull.preview.samples.find((x) => x.highlevelId === same!.id)!;
+    expect(sample.changes).toEqual([{ field: 'country', from: 'US', to: 'DE' }]);
+    t.services.operations.confirm(loc, pull.id);
+    expect((await finished(t, loc, pull.id)).progress.counts).toEqual(pull.preview.counts);
+
+    const first = getContact(t.db, loc, ids.get(same!.id)!)!;
+    expect(first.fields).toMatchObject({ country: 'DE', phone: '+14155550123' });
+    expect(getLinkByContact(t.db, loc, first.id)!.base).toMatchObject({ country: 'DE', phone: '+14155550123' });
+    const second = getContact(t.db, loc, ids.get(moved!.id)!)!;
+    expect(second.fields).toMatchObject({ country: 'DE', phone: '+493012345678' });
+    expect(getLinkByContact(t.db, loc, second.id)!.base.phone).toBe('+493012345678');
+
+    // The continuous sync, reading the same records against the ledger, finds nothing new.
+    for (const doc of [same!, moved!]) {
+      const remote = fromHighLevel(t.emulator.emu.contact(doc.id)!, () => null, { complete: true });
+      expect(applyRemote({ db: t.db, now: t.clock.now(), settings: { creationDirection: 'bidirectional', updateDirection: 'inbound' } }, loc, remote, { complete: true })).toBe('echo');
+    }
+  });
+
   it('undo of a crashed-and-resumed undo restores each record once; records edited since are skipped', async () => {
     const loc = await newLocation(t, 'Undo Upholstery');
     const docs = seedContacts(t.emulator.emu, loc, 700);

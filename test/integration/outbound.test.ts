@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Db } from '../../db/client.ts';
 import { archiveContact, createContact, getContact, restoreContact, updateContact } from '../../db/contacts.ts';
 import { upsertHighLevelUsers, ownerMapFor } from '../../db/highlevel-users.ts';
-import { getLinkByContact, upsertLink } from '../../db/links.ts';
+import { getLinkByContact, getLinkByRemote, upsertLink } from '../../db/links.ts';
 import { getOutbox, outboxCounts } from '../../db/outbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { getSyncState } from '../../db/sync-state.ts';
@@ -241,6 +241,48 @@ describe('updates', () => {
     expect(getContact(db, locationId, id)!.fields).toMatchObject({ firstName: 'Anna', city: 'Lisboa' });
     expect(linkOf(id).base).toEqual(getContact(db, locationId, id)!.fields);
     expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+  });
+
+  it('QA: a phone HighLevel holds without +prefix stays the number it was when only the country changes, by Tandem or by HighLevel', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const highlevelId = await remoteCreate({ firstName: 'Pia', email: 'pia@example.com', phone: '(415) 555-0123', country: 'US' });
+    clock.advance(1000);
+    const settings = { creationDirection: 'bidirectional', updateDirection: 'bidirectional' } as const;
+    expect(applyRemote({ db, now: clock.now(), settings }, locationId, fromHighLevel(remoteDoc(highlevelId), ownerMapFor(db, locationId), { complete: true }), { complete: true })).toBe('created');
+    const id = getLinkByRemote(db, locationId, highlevelId)!.contactId;
+    expect(getContact(db, locationId, id)!.fields.phone).toBe('+14155550123');
+    const expectSamePhone = (country: string) => {
+      expect(getContact(db, locationId, id)!.fields).toMatchObject({ country, phone: '+14155550123' });
+      expect(linkOf(id).base).toMatchObject({ country, phone: '+14155550123' });
+      // Nothing written over HighLevel's phone either.
+      expect(remoteDoc(highlevelId)).toMatchObject({ country, phone: '(415) 555-0123' });
+      expect(outboxCounts(db, locationId)).toEqual({ pending: 0, failed: 0 });
+    };
+
+    // Tandem changes the country (as its REST API does); the push after it reads HighLevel's record
+    // with the new country and the phone as typed there, before merging another Tandem edit.
+    localUpdate(id, { country: 'DE' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expectSamePhone('DE');
+    localUpdate(id, { firstName: 'Pía' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(remoteDoc(highlevelId).firstName).toBe('Pía');
+    expectSamePhone('DE');
+
+    // HighLevel changes the country (its webhook not applied yet) and Tandem edits another field.
+    clock.advance(1000);
+    await api.updateContact(highlevelId, { country: 'GB' });
+    localUpdate(id, { city: 'Porto' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expectSamePhone('GB');
+
+    // Other digits in HighLevel are a change, read in the contact's country.
+    clock.advance(1000);
+    await api.updateContact(highlevelId, { phone: '020 7946 0958' });
+    localUpdate(id, { city: 'Lisboa' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(1);
+    expect(getContact(db, locationId, id)!.fields.phone).toBe('+442079460958');
+    expect(linkOf(id).base.phone).toBe('+442079460958');
   });
 
   it('a field both sides changed follows the more recent change of that field, not of the contact', async () => {

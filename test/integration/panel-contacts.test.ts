@@ -11,7 +11,7 @@ import { enqueueOutbox, failOutbox, getOutbox, PARKED_AT } from '../../db/outbox
 import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { createUser } from '../../db/users.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
-import { IDENTITY_REQUIRED, type PanelContactRead, type PanelContactSaved, type PanelContactsPage, type PanelContactView } from '../../server/routes/panel-contacts.ts';
+import { IDENTITY_REQUIRED, PHONE_EXTENSION, type PanelContactRead, type PanelContactSaved, type PanelContactsPage, type PanelContactView } from '../../server/routes/panel-contacts.ts';
 import { startTestTandem, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelApi, panelSignIn, twoInstalledAgencies } from '../helpers/panel.ts';
 
@@ -341,6 +341,23 @@ describe('edit', () => {
     const last = await api('PATCH', `/api/panel/contacts/${c.id}`, token, { companyName: ' ', version: kept.body.contact.version });
     expect(last.status).toBe(400);
     expect(getContact(t.db, A.id, c.id)?.fields.companyName).toBe('Ivy Co');
+  });
+
+  it('refuses a phone with an extension (400, nothing saved) instead of saving the number without it', async () => {
+    const c = seed(A.id, { firstName: 'Xena', phone: '+14155550177', country: 'GB' });
+    const token = await signIn(agencyA.adminId, A.id);
+    for (const phone of ['+1 415 555 0177 ext 12', '(415) 555-0177 x12', '020 7946 0958 ext. 3']) {
+      const res = await api('PATCH', `/api/panel/contacts/${c.id}`, token, { firstName: 'Xenia', phone, version: c.version });
+      expect(res.status, phone).toBe(400);
+      expect(res.body.error, phone).toEqual({ code: 'invalid_request', message: PHONE_EXTENSION });
+    }
+    expect(getContact(t.db, A.id, c.id)).toMatchObject({ version: c.version, fields: { firstName: 'Xena', phone: '+14155550177' } });
+    expect(getOutbox(t.db, A.id, c.id)).toBeUndefined();
+    // The form sent back with the phone as it is saves; so does the number alone.
+    const same = await api<PanelContactSaved>('PATCH', `/api/panel/contacts/${c.id}`, token, { firstName: 'Xenia', phone: '+14155550177', version: c.version });
+    expect(same.status).toBe(200);
+    const alone = await api<PanelContactSaved>('PATCH', `/api/panel/contacts/${c.id}`, token, { phone: '020 7946 0958', version: same.body.contact.version });
+    expect(alone.body.contact.phone).toBe('+442079460958');
   });
 
   it('still edits a contact that had none of them (HighLevel allows those), as long as the edit adds none', async () => {

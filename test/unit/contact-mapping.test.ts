@@ -8,7 +8,7 @@ import { applyInput, getView, searchView, webhookPayload } from '../../emulator/
 import { parseContactWrite } from '../../emulator/contact-validate.ts';
 import type { ContactDoc } from '../../emulator/state.ts';
 import {
-  fromHighLevel, highLevelContactEventSchema, highLevelContactSchema, searchContactsResponseSchema,
+  fromHighLevel, highLevelContactEventSchema, highLevelContactSchema, keepLedgerPhone, searchContactsResponseSchema,
   toHighLevelCreate, toHighLevelUpdate, type HighLevelContact,
 } from '../../server/highlevel/contact-mapping.ts';
 import { applyPatch, emptyContact, type ContactFields, type ContactPatch } from '../../server/sync/contact-model.ts';
@@ -28,6 +28,8 @@ function stored(body: unknown, kind: 'create' | 'update', before?: ContactDoc): 
 function parse(doc: Record<string, unknown>): HighLevelContact {
   return highLevelContactSchema.parse(doc);
 }
+
+const countryOf = (name: string) => (name === 'Germany' ? 'DE' : name);
 
 const text = fc.string({ minLength: 1, maxLength: 12 }).map((s) => s.trim()).filter((s) => s.length > 0);
 const contactArb: fc.Arbitrary<ContactFields> = fc.record({
@@ -181,6 +183,49 @@ describe('fromHighLevel', () => {
     // No country, or one that cannot be read: the location's.
     expect(fromHighLevel(parse({ id: 'c1', phone: '0151 1234567' }), ownerMap, { defaultCountry: 'DE' }).fields.phone).toBe('+491511234567');
     expect(fromHighLevel(parse({ id: 'c1', phone: '0151 1234567', country: 'Atlantis' }), ownerMap, { defaultCountry: 'DE' }).fields.phone).toBe('+491511234567');
+  });
+
+  it('reads a phone with an extension as the number, and reports the extension it does not keep (HighLevel keeps it)', () => {
+    const remote = fromHighLevel(parse({ id: 'c1', phone: '+1 415 555 9999 ext 12' }), ownerMap, { complete: true });
+    expect(remote.fields.phone).toBe('+14155559999');
+    expect(remote.problems).toEqual([{ field: 'phone', code: 'phone_extension_unsupported', value: '+1 415 555 9999 ext 12' }]);
+    expect(fromHighLevel(parse({ id: 'c1', phone: '(415) 555-9999 x7', country: 'US' }), ownerMap).problems).toEqual([
+      { field: 'phone', code: 'phone_extension_unsupported', value: '(415) 555-9999 x7' },
+    ]);
+    expect(fromHighLevel(parse({ id: 'c1', phone: '+1 415 555 9999' }), ownerMap).problems).toEqual([]);
+  });
+
+  it('keeps the ledger’s number for a phone HighLevel holds unchanged without +prefix, whatever the contact’s country now', () => {
+    const read = (doc: Record<string, unknown>) => fromHighLevel(parse({ id: 'c1', ...doc }), ownerMap, { complete: true });
+    const ledger = { ...emptyContact(), phone: '+14155550123', country: 'US' };
+    // QA: "(415) 555-0123", read as +14155550123 with US, is the same number after the country
+    // alone changes, not +494155550123 or +444155550123.
+    for (const country of ['DE', 'GB', 'Germany']) {
+      const remote = read({ phone: '(415) 555-0123', country });
+      expect(remote.phoneText).toBe('(415) 555-0123');
+      expect(remote.fields.phone).not.toBe('+14155550123');
+      expect(keepLedgerPhone(remote, ledger).fields).toMatchObject({ phone: '+14155550123', country: countryOf(country) });
+    }
+    // Other digits are a change, read in the contact's country.
+    expect(keepLedgerPhone(read({ phone: '030 12345678', country: 'DE' }), ledger).fields.phone).toBe('+493012345678');
+    expect(keepLedgerPhone(read({ phone: '(415) 555-0199', country: 'DE' }), ledger).fields.phone).toBe('+494155550199');
+    // A phone with +prefix means one number in any country: read as it is.
+    const plus = read({ phone: '+49 415 5550123', country: 'DE' });
+    expect(plus.phoneText).toBeUndefined();
+    expect(keepLedgerPhone(plus, ledger).fields.phone).toBe('+494155550123');
+    // No phone in the snapshot, no ledger, or a ledger phone kept as typed: nothing to keep.
+    const thin = fromHighLevel(parse({ id: 'c1', country: 'DE' }), ownerMap);
+    expect(keepLedgerPhone(thin, ledger)).toBe(thin);
+    const remote = read({ phone: '(415) 555-0123', country: 'DE' });
+    expect(keepLedgerPhone(remote, null)).toBe(remote);
+    expect(keepLedgerPhone(remote, { phone: 'call me' }).fields.phone).toBe('+494155550123');
+    // Unreadable in the contact's country now (too long for a French number), it is still the
+    // ledger's number, and not unrecognised.
+    const unreadable = read({ phone: '(415) 555-0123', country: 'FR' });
+    expect(unreadable.problems.map((p) => p.code)).toEqual(['phone_unrecognised']);
+    const kept = keepLedgerPhone(unreadable, ledger);
+    expect(kept.fields).toMatchObject({ phone: '+14155550123', country: 'FR' });
+    expect(kept.problems).toEqual([]);
   });
 
   it('reads a country HighLevel holds by its English name (a CSV import) as its code, and the phone in it', () => {

@@ -4,7 +4,7 @@ import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js'
 import { describe, expect, it } from 'vitest';
 import {
   SYNC_FIELDS, applyPatch, applyTags, contactFieldsSchema, emptyContact, fieldEquals, isE164, isEmpty,
-  normalizeContact, normalizePhone, sameEmail, toCountryCode, type ContactDraft,
+  normalizeContact, normalizePhone, readsAs, sameEmail, toCountryCode, type ContactDraft,
 } from '../../server/sync/contact-model.ts';
 
 describe('normalizeContact', () => {
@@ -79,6 +79,17 @@ describe('normalizeContact', () => {
     expect(normalizePhone('   ')).toEqual({ phone: null, e164: false });
   });
 
+  it('reads a number written with an extension as the number, and says the extension, which E.164 cannot hold', () => {
+    for (const text of ['+1 415 555 9999 ext 12', '415-555-9999 x12', '(415) 555-9999 ext. 12', '+1 415 555 9999;ext=12']) {
+      expect(normalizePhone(text), text).toEqual({ phone: '+14155559999', e164: true, extension: '12' });
+    }
+    expect(normalizePhone('+1 415 555 9999')).toEqual({ phone: '+14155559999', e164: true });
+    const { contact, issues } = normalizeContact({ phone: ' +1 415 555 9999 ext 12 ' });
+    expect(contact.phone).toBe('+14155559999');
+    expect(issues).toEqual([{ field: 'phone', code: 'phone_extension', value: '+1 415 555 9999 ext 12', extension: '12' }]);
+    expect(normalizeContact({ phone: '+1 415 555 9999' }).issues).toEqual([]);
+  });
+
   it('is idempotent', () => {
     const draft: fc.Arbitrary<ContactDraft> = fc.record(
       {
@@ -97,6 +108,24 @@ describe('normalizeContact', () => {
         expect(normalizeContact(once, { defaultCountry: country }).contact).toEqual(once);
       }),
     );
+  });
+});
+
+describe('readsAs', () => {
+  it('says whether a phone without +prefix is a number when read in that number’s own country', () => {
+    // Whatever country the contact has now: the text means what it meant where the number is.
+    expect(readsAs('(415) 555-0123', '+14155550123')).toBe(true);
+    expect(readsAs('020 7946 0958', '+442079460958')).toBe(true);
+    expect(readsAs('030 12345678', '+493012345678')).toBe(true);
+    // +1 555… is in no one country: read in those of +1.
+    expect(readsAs('(555) 555-0123', '+15555550123')).toBe(true);
+    // A number read in Germany before stays the German number.
+    expect(readsAs('(415) 555-0123', '+494155550123')).toBe(true);
+    // Other digits are another number.
+    expect(readsAs('(415) 555-0199', '+14155550123')).toBe(false);
+    expect(readsAs('4155550123', '+442079460958')).toBe(false);
+    // Only E.164 numbers are read as: text kept as typed is compared as text.
+    expect(readsAs('12', '12')).toBe(false);
   });
 });
 

@@ -11,7 +11,7 @@
 import type { Db } from '../../../db/client.ts';
 import { findContactsByEmail, findContactsByPhone, getContact, type Contact } from '../../../db/contacts.ts';
 import { getLinkByRemote, isContactLinked, linksByRemote, type Link } from '../../../db/links.ts';
-import type { RemoteContact } from '../../highlevel/contact-mapping.ts';
+import { keepLedgerPhone, type RemoteContact } from '../../highlevel/contact-mapping.ts';
 import {
   SCALAR_FIELDS, applyPatch, applyTags, contactLabel, customValueEquals, emptyContact, fieldEquals, isE164, isEmptyPatch, matchKeys,
   type ContactFields, type ContactPatch, type CustomFieldValue,
@@ -82,7 +82,9 @@ export function decidePull(db: Db, locationId: string, remote: RemoteContact, cl
     // Archived in Tandem (its deletion goes to HighLevel only when both settings are Bi-directional):
     // a pull does not bring it back; a restore does.
     if (local.archivedAt !== null) return { action: 'skipped', contactId: local.id, reason: SKIP_REASON.archived };
-    const o = overwrite(local.fields, remote);
+    // A phone HighLevel holds as it did, without +prefix, is the ledger's number whatever the
+    // contact's country now: a change of the country alone does not rewrite Tandem's phone.
+    const o = overwrite(local.fields, keepLedgerPhone(remote, link.base));
     const changed = !isEmptyPatch(o.patch) || o.addTags.length > 0;
     // The ledger records HighLevel's values for the fields written: Tandem-only pending changes
     // elsewhere stay pending, and HighLevel changes not written (a clear) stay to be merged.
