@@ -25,7 +25,7 @@ import { countInboxAttempt, markInboxProcessed, queuedInboxEvents, type InboxEve
 import type { Clock } from '../clock.ts';
 import { getLinkByRemote, type Link } from '../../db/links.ts';
 import {
-  fromContactEvent, fromHighLevel, highLevelContactEventSchema, WEBHOOK_SNAPSHOT_FIELDS,
+  fromContactEvent, fromHighLevel, highLevelContactEventSchema, keepLedgerPhone, WEBHOOK_SNAPSHOT_FIELDS,
   type HighLevelContactEvent, type OwnerMap, type RemoteContact,
 } from '../highlevel/contact-mapping.ts';
 import { DeferredError, type LocationApi } from '../highlevel/contacts.ts';
@@ -232,7 +232,8 @@ function trustedSnapshot(db: Db, locationId: string, events: ParsedEvent[], owne
   if (link.remoteDeletedAt !== null) return trusted;
   if (WEBHOOK_SNAPSHOT_FIELDS.some((f) => newest.fields[f] === undefined && !fieldEquals(f, undefined, link.base[f]))) return undefined;
   if (link.remoteUpdatedAt !== null && version < link.remoteUpdatedAt) return trusted;
-  if (isEcho(newest.fields, link.base)) return trusted;
+  // As applyRemote compares it: a phone HighLevel holds as it did, without +prefix, is the ledger's number.
+  if (isEcho(keepLedgerPhone(newest, link.base).fields, link.base)) return trusted;
   // A change. The ledger's version can lag what it holds (Tandem's tag writes answer without a
   // dateUpdated, so the ledger records them under the version before), hence the second bound: a
   // snapshot older than Tandem's own last write would undo it.
