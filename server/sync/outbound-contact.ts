@@ -358,8 +358,9 @@ export function heldByAnother(pass: Pass, other: { highlevelId?: string; name?: 
     : archived
       ? `a HighLevel contact still linked to ${name}, who is archived in Tandem`
       : `a HighLevel contact linked to ${name} in Tandem`;
-  const remedy = archived ? 'delete that contact in HighLevel' : 'archive one of the two';
-  return `this contact’s ${field} is already on ${who}, and the location does not allow duplicates; change the ${field}, or ${remedy}`;
+  // Each step something an admin can do: Edit on the Contacts tab, or a deletion in HighLevel (Tandem then archives its contact).
+  const remedy = archived || !link ? 'delete that contact in HighLevel' : 'delete the other contact in HighLevel';
+  return `this contact’s ${field} is already on ${who}, and the location does not allow duplicates; change the ${field} of one of the two, or ${remedy}`;
 }
 
 /**

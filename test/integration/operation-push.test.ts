@@ -398,12 +398,12 @@ describe('Push contacts', () => {
     expect(r.requests).toBe(p.preview.requests);
     const items = listItems(w.db, r.row.id, { limit: 10 });
     const archivedName = `${byEmail!.contact.fields.firstName} ${byEmail!.contact.fields.lastName}`;
-    // Archived: "merge the two in Tandem" is no advice for a contact no one sees any more.
+    // Archived: "change one of the two" is no advice for a contact no one sees any more.
     expect(items.find((i) => i.key === sameEmail.id)).toMatchObject({
       action: 'skipped',
-      reason: `same email as Tandem contact ${archivedName}, archived in Tandem while its HighLevel contact remains: not created twice (delete that contact in HighLevel, or restore ${archivedName} in Tandem and merge the two)`,
+      reason: `same email as Tandem contact ${archivedName}, archived in Tandem while its HighLevel contact remains: not created twice (delete that contact in HighLevel, and this one is created at the next push)`,
     });
-    expect(items.find((i) => i.reason?.includes('Twin'))?.reason).toMatch(/merge the two in Tandem\)$/);
+    expect(items.find((i) => i.reason?.includes('Twin'))?.reason).toMatch(/not created twice \(change the email of one of the two on the Contacts tab, or delete the other in HighLevel\)$/);
     expect(items.find((i) => i.key === samePhone.id)).toMatchObject({ action: 'skipped', reason: expect.stringMatching(/^same phone as Tandem contact /) });
     expect(getLinkByContact(w.db, loc, sameEmail.id)).toBeUndefined();
     expect(getLinkByContact(w.db, loc, kept!.contact.id)!.highlevelId).toBe(kept!.doc.id);

@@ -924,7 +924,7 @@ describe('failures (T14-lite)', () => {
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, failed: 1 });
     expect(getOutbox(db, locationId, b.id)).toMatchObject({
       status: 'failed',
-      lastError: 'this contact’s phone is already on a HighLevel contact linked to Ada Byron in Tandem, and the location does not allow duplicates; change the phone, or archive one of the two',
+      lastError: 'this contact’s phone is already on a HighLevel contact linked to Ada Byron in Tandem, and the location does not allow duplicates; change the phone of one of the two, or delete the other contact in HighLevel',
     });
   });
 

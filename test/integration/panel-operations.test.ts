@@ -27,7 +27,7 @@ const decide = (i: number): keyof SideCounts => (i % 7 === 6 ? 'failed' : i % 3 
  */
 let skipping: number | undefined;
 const decideSkips = (i: number): keyof SideCounts => (i % 3 === 0 ? 'skipped' : i % 3 === 1 ? 'unchanged' : 'failed');
-const duplicateOf = (i: number) => `same email as Tandem contact Record ${i + 1}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
+const duplicateOf = (i: number) => `same email as Tandem contact Record ${i + 1}, which HighLevel already holds as one contact: not created twice (change the email of one of the two on the Contacts tab, or delete the other in HighLevel)`;
 const values = new Map<string, number>();
 let hold: { reached: boolean; release: () => void; promise: Promise<void> } | undefined;
 function holdRun(): void {

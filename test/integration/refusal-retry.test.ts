@@ -255,7 +255,7 @@ describe('a refusal that still holds', () => {
     expect(getContact(t.db, loc, ada.id)!.archivedAt).not.toBeNull();
     expect(rowOf(bea)).toMatchObject({ status: 'failed' });
     expect(rowOf(bea)!.lastError).toBe(
-      'this contact’s email is already on a HighLevel contact linked to Cleo Park in Tandem, and the location does not allow duplicates; change the email, or archive one of the two',
+      'this contact’s email is already on a HighLevel contact linked to Cleo Park in Tandem, and the location does not allow duplicates; change the email of one of the two, or delete the other contact in HighLevel',
     );
   });
 
@@ -270,7 +270,7 @@ describe('a refusal that still holds', () => {
     await rest('PATCH', `/api/v1/contacts/${bea}`, { phone: '+14155550170' });
     await syncAll();
     expect(rowOf(bea)).toMatchObject({ status: 'failed' });
-    expect(rowOf(bea)!.lastError).toContain('archive one of the two');
+    expect(rowOf(bea)!.lastError).toContain('change the phone of one of the two, or delete the other contact in HighLevel');
 
     setDirections({ creationDirection: 'inbound' });
     const seq = lastSeq();
@@ -282,7 +282,7 @@ describe('a refusal that still holds', () => {
     expect(t.emulator.emu.contact(ada.highlevelId)).toBeDefined();
     expect(rowOf(bea)).toMatchObject({ status: 'failed' });
     expect(rowOf(bea)!.lastError).toBe(
-      'this contact’s phone is already on a HighLevel contact still linked to Ada Byron, who is archived in Tandem, and the location does not allow duplicates; change the phone, or delete that contact in HighLevel',
+      'this contact’s phone is already on a HighLevel contact still linked to Ada Byron, who is archived in Tandem, and the location does not allow duplicates; change the phone of one of the two, or delete that contact in HighLevel',
     );
   });
 });

@@ -25,7 +25,7 @@ export const UNMATCHED_OWNER_REASON = "owner not applied: the contact's HighLeve
 export const SKIP_REASON = {
   deleted: 'deleted in HighLevel, and Tandem archived it: a pull does not bring it back',
   gone: 'no longer in Tandem: a pull does not recreate it',
-  archived: 'archived in Tandem: a pull does not bring it back (restore it in Tandem to pull it again)',
+  archived: 'archived in Tandem: a pull does not bring it back (restore it through Tandem’s REST API to pull it again)',
 } as const;
 
 /** The Tandem values a run overwrote or wrote, by field; custom fields by id (null: no value). */

@@ -120,7 +120,7 @@ async function preview(ctx: PreviewContext): Promise<Preview> {
   }
   const notes: string[] = ['Pull writes to Tandem only; HighLevel is read, never changed.'];
   if (unmatchedOwners) notes.push(`${counted(unmatchedOwners, 'contact has', 'contacts have')} a HighLevel owner with no paired Tandem user: the owner in Tandem is left as it is (Sync users repairs pairings).`);
-  if (archived) notes.push(`${counted(archived, 'contact archived in Tandem is', 'contacts archived in Tandem are')} skipped: a pull does not bring back what was archived in Tandem (restore a contact to pull it again).`);
+  if (archived) notes.push(`${counted(archived, 'contact archived in Tandem is', 'contacts archived in Tandem are')} skipped: a pull does not bring back what was archived in Tandem (restored through Tandem’s REST API, a pull brings it again).`);
   // Reads only: a page per 500 contacts, and one more when the last page is exactly full.
   return { counts, samples, requests: pages, durationMs: floorDurationMs(pages, ctx.rate), notes };
 }

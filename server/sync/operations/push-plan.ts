@@ -77,9 +77,9 @@ export interface DuplicateOf {
 /** HighLevel keeps one contact per email or phone: the second Tandem contact is not created (nor merged). */
 export function duplicateReason(d: DuplicateOf): string {
   if (d.archived) {
-    return `same ${d.field} as Tandem contact ${d.label}, archived in Tandem while its HighLevel contact remains: not created twice (delete that contact in HighLevel, or restore ${d.label} in Tandem and merge the two)`;
+    return `same ${d.field} as Tandem contact ${d.label}, archived in Tandem while its HighLevel contact remains: not created twice (delete that contact in HighLevel, and this one is created at the next push)`;
   }
-  return `same ${d.field} as Tandem contact ${d.label}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`;
+  return `same ${d.field} as Tandem contact ${d.label}, which HighLevel already holds as one contact: not created twice (change the ${d.field} of one of the two on the Contacts tab, or delete the other in HighLevel)`;
 }
 
 /** Shown to an admin beside the contact, so it names no internal id. */

@@ -246,7 +246,7 @@ async function preview(ctx: Parameters<OperationHandler['preview']>[0]): Promise
   }
   if (skippedAs.duplicate) {
     notes.push(
-      `${counted(skippedAs.duplicate, 'contact has', 'contacts have')} the email or phone of another Tandem contact that HighLevel already holds: not created twice (merge the two in Tandem; History names each).`,
+      `${counted(skippedAs.duplicate, 'contact has', 'contacts have')} the email or phone of another Tandem contact that HighLevel already holds: not created twice (change the email or phone of one of the two on the Contacts tab, or delete the other in HighLevel; History names each).`,
     );
   }
   if (unpairedOwners.size) {
