@@ -9,7 +9,7 @@ import { enqueueOutbox } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
 import { fromHighLevel, keepLedgerPhone, toHighLevelCreate, toHighLevelUpdate, type HighLevelContact, type OwnerMap, type UserMap } from '../highlevel/contact-mapping.ts';
-import { DeferredError, isContactNotFound } from '../highlevel/contacts.ts';
+import { DeferredError, duplicateRefusal, isContactNotFound } from '../highlevel/contacts.ts';
 import { HighLevelError } from '../highlevel/http.ts';
 import {
   SCALAR_FIELDS, contactLabel, customValueEquals, fieldEquals, isE164, isEmptyPatch,
@@ -88,14 +88,7 @@ export async function pushLinked(pass: Pass, contact: Contact, link: Link): Prom
     updateDirection: 'bidirectional',
     sendable: pass.sendable,
   });
-  try {
-    const sent = await sendChanges(pass, contact, link.highlevelId, merge, remote.fields.ownerUserId ?? link.base.ownerUserId);
-    settle(pass, contact, link.highlevelId, merge, remote.dateUpdated);
-    return sent ? 'sent' : 'done';
-  } catch (err) {
-    if (isContactNotFound(err)) return remoteGone(pass, link);
-    throw err;
-  }
+  return sendLinked(pass, contact, link, merge, remote);
 }
 
 /**
@@ -112,14 +105,47 @@ export async function pushFill(pass: Pass, contact: Contact, link: Link): Promis
   if (!doc) return remoteGone(pass, link);
   const remote = remoteView(pass, doc, link.base);
   const merge = mergeFill({ base: link.base, local: contact.fields, remote: remote.fields, sendable: pass.sendable });
+  return sendLinked(pass, contact, link, merge, remote);
+}
+
+/**
+ * Sends a linked contact's merge and settles it. HighLevel refusing the email or phone as a
+ * duplicate (another of its contacts has it) refuses the whole PUT: the edit's other fields and
+ * tags are then sent without it and settled, and the refusal stands for the email or phone alone,
+ * still pending in Tandem (QA: a refused phone held back an unrelated company change for good).
+ */
+async function sendLinked(pass: Pass, contact: Contact, link: Link, merge: MergeResult, remote: { fields: Partial<ContactFields>; dateUpdated: number | undefined }): Promise<Outcome> {
+  const heldOwner = remote.fields.ownerUserId ?? link.base.ownerUserId;
   try {
-    const sent = await sendChanges(pass, contact, link.highlevelId, merge, remote.fields.ownerUserId ?? link.base.ownerUserId);
+    const sent = await sendChanges(pass, contact, link.highlevelId, merge, heldOwner);
     settle(pass, contact, link.highlevelId, merge, remote.dateUpdated);
     return sent ? 'sent' : 'done';
   } catch (err) {
     if (isContactNotFound(err)) return remoteGone(pass, link);
+    const rest = duplicateRefusal(err) ? withoutRefusedKeys(merge, remote.fields, link.base, duplicateRefusal(err)!.matchingField) : undefined;
+    if (!rest) throw err;
+    await sendChanges(pass, contact, link.highlevelId, rest, heldOwner);
+    settle(pass, contact, link.highlevelId, rest, remote.dateUpdated);
     throw err;
   }
+}
+
+/**
+ * `merge` without the email or phone HighLevel refused (`field`, else both): they stay as HighLevel
+ * holds them in the ledger, and Tandem's values pending. Undefined when nothing else is left to send.
+ */
+function withoutRefusedKeys(merge: MergeResult, remote: Partial<ContactFields>, base: ContactFields, field: string | undefined): MergeResult | undefined {
+  const refused = (['email', 'phone'] as const).filter((f) => (field === 'email' || field === 'phone' ? f === field : true) && merge.toRemote[f] !== undefined);
+  if (refused.length === 0) return undefined;
+  const toRemote: ContactPatch = { ...merge.toRemote };
+  const newBase: ContactFields = { ...merge.newBase };
+  for (const f of refused) {
+    delete toRemote[f];
+    newBase[f] = remote[f] !== undefined ? remote[f] : base[f];
+  }
+  const others = Object.keys(toRemote).some((k) => k !== 'customFields') || Object.keys(toRemote.customFields ?? {}).length > 0;
+  if (!others && merge.tags.addRemote.length === 0 && merge.tags.removeRemote.length === 0) return undefined;
+  return { ...merge, toRemote, newBase };
 }
 
 /**

@@ -287,6 +287,38 @@ describe('a refusal that still holds', () => {
   });
 });
 
+describe('an edit refused for its email or phone', () => {
+  it('still sends its other fields and tags; the refusal holds the phone alone, and it goes once the holder lets go (QA)', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    const ada = await holder();
+    const bea = await tandemContact({ firstName: 'Bea', lastName: 'Stone', email: 'bea@example.com' });
+    await syncAll();
+    const beaHighLevel = highlevelIdOf(bea)!;
+    // One edit: Ada's phone (refused) and a new company and tag (nothing to do with the phone).
+    await rest('PATCH', `/api/v1/contacts/${bea}`, { phone: '+14155550170', companyName: 'After Refusal', addTags: ['kept'] });
+    await syncAll();
+    expect(rowOf(bea)).toMatchObject({ status: 'failed' });
+    expect(rowOf(bea)!.lastError).toContain('this contact’s phone is already on a HighLevel contact linked to Ada Byron');
+    const inHighLevel = t.emulator.emu.contact(beaHighLevel)!;
+    expect(inHighLevel.companyName).toBe('After Refusal');
+    expect(inHighLevel.tags).toContain('kept');
+    expect(inHighLevel.phone ?? null).toBeNull();
+    // The ledger took what went; Tandem keeps the phone, still waiting.
+    expect(getLinkByContact(t.db, loc, bea)!.base).toMatchObject({ companyName: 'After Refusal', phone: null });
+    expect(getContact(t.db, loc, bea)!.fields).toMatchObject({ companyName: 'After Refusal', phone: '+14155550170' });
+    // A later edit of another field goes out too, the phone still refused.
+    await rest('PATCH', `/api/v1/contacts/${bea}`, { website: 'https://bea.example' });
+    await syncAll();
+    expect(t.emulator.emu.contact(beaHighLevel)!.website).toBe('https://bea.example');
+    expect(rowOf(bea)).toMatchObject({ status: 'failed' });
+    // Ada lets go of the phone: Bea's goes out by itself.
+    await rest('PATCH', `/api/v1/contacts/${ada.id}`, { phone: '+14155550171' });
+    await syncAll();
+    expect(t.emulator.emu.contact(beaHighLevel)!.phone).toBe('+14155550170');
+    expect(rowOf(bea)).toBeUndefined();
+  });
+});
+
 describe('the status strip and the Refused filter', () => {
   it('count the same contacts: a refused deletion of an archived contact is in neither', async () => {
     setDirections({ updateDirection: 'bidirectional' });
