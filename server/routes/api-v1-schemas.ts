@@ -317,10 +317,13 @@ export function query<T extends z.core.$ZodLooseShape>(shape: T) {
   }, z.strictObject(shape));
 }
 
+/** A filter given empty would match nothing without a word (QA: `?tag=` answered an empty list). */
+const filterText = (max: number) => z.string().max(max).regex(/\S/, 'must not be empty (leave the parameter out to match any)');
+
 export const contactListQuery = query({
-  email: z.string().max(254).optional().describe('Exact email, case-insensitive.'),
-  phone: z.string().max(40).optional().describe('Any format; compared in E.164.'),
-  tag: z.string().max(100).optional(),
+  email: filterText(254).optional().describe('Exact email, case-insensitive.'),
+  phone: filterText(40).optional().describe('Any format; compared in E.164.'),
+  tag: filterText(100).optional(),
   ownerUserId: z.string().max(64).optional(),
   updatedSince: z.iso.datetime({ offset: true }).optional().describe('An ISO 8601 date-time with a time zone, e.g. 2026-12-07T09:30:00Z; contacts updated at or after it.'),
   includeArchived: z.enum(['true', 'false']).optional(),

@@ -303,6 +303,12 @@ describe('contacts', () => {
     const recent = ids(await api('GET', `/api/v1/contacts?updatedSince=${encodeURIComponent(since)}&tag=${tag}`));
     expect(recent).toEqual([two.id]);
     expect((await api('GET', '/api/v1/contacts?updatedSince=yesterday')).status).toBe(400);
+    // An empty filter is a mistake, not a filter that matches nothing.
+    for (const param of ['tag', 'email', 'phone']) {
+      const empty = await api('GET', `/api/v1/contacts?${param}=`);
+      expect(empty.status).toBe(400);
+      expect(empty.body.error.message).toContain(`${param}: must not be empty (leave the parameter out to match any)`);
+    }
     // An owner must be an active user of the location.
     const unknown = await api('POST', '/api/v1/contacts', { body: { firstName: 'Owned', ownerUserId: 'u_nobody' } });
     expect(unknown.status).toBe(400);
