@@ -347,8 +347,12 @@ export const userListQuery = query({
 
 // ---- documented responses -----------------------------------------------------------------------
 
-/** Bodies above this are refused with 413; a contact is a few KiB at most. */
-export const API_BODY_LIMIT = 64 * 1024;
+/**
+ * Bodies above this are refused with 413. A contact is a few KiB as a rule, but one as GET gives it
+ * must go back in a PATCH, and a custom field's long text (HighLevel's LARGE_TEXT) passes 64 KiB
+ * (QA: a round trip answered 413). 1 MiB, parsed in a few ms.
+ */
+export const API_BODY_LIMIT = 1024 * 1024;
 
 /**
  * A response as the OpenAPI document shows it: what it means, and its JSON body (the schema also
@@ -371,7 +375,7 @@ const ERROR_MEANINGS: Record<ErrorStatus, string> = {
   429: 'Too many requests (`rate_limited`): the location’s keys sent more than its allowance, or this address sent too many unknown or revoked keys. Retry-After says when to try again.',
   404: 'No record with this id in the API key’s location (`not_found`).',
   412: 'If-Match names a version that is no longer current (`version_mismatch`); the message gives the current one.',
-  413: `Body larger than ${API_BODY_LIMIT / 1024} KiB (\`payload_too_large\`).`,
+  413: `Body larger than ${API_BODY_LIMIT / (1024 * 1024)} MiB (\`payload_too_large\`).`,
   415: 'Body not sent as JSON with `Content-Type: application/json` (`unsupported_media_type`).',
 };
 

@@ -80,6 +80,12 @@ describe('custom fields', () => {
     const res = await api('POST', '/api/v1/contacts', { body: { firstName: 'Early', customFields: { whatever: 'kept' } } });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.customFields).toEqual({ whatever: 'kept' });
+    // A long text (HighLevel's LARGE_TEXT holds more than 64 KiB) goes back as GET gave it (QA: 413).
+    const long = await api('POST', '/api/v1/contacts', { body: { firstName: 'Long', customFields: { notes: 'n'.repeat(70_000) } } });
+    expect(long.status).toBe(201);
+    const { id, createdAt, updatedAt, archivedAt, ...asGiven } = (await api('GET', `/api/v1/contacts/${long.body.id}`)).body;
+    const back = await api('PATCH', `/api/v1/contacts/${id}`, { body: asGiven });
+    expect(back.status, JSON.stringify(back.body).slice(0, 300)).toBe(200);
   });
 
   it('are listed from HighLevel by the loop, in HighLevel’s order', async () => {
