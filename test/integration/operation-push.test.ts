@@ -196,6 +196,33 @@ describe('Push contacts', () => {
     expect(getOutbox(w.db, loc, s!.contact.id)).toBeUndefined();
   });
 
+  it('after an undo, a Tandem edit the push had sent over HighLevel’s own change of the field gives way to it, and the preview says so (QA)', async () => {
+    const w = await world();
+    const loc = w.location.id;
+    const [both, tandemOnly] = seedSynced(w, 2);
+    editHighLevel(w, both!.doc.id, { companyName: 'HighLevel Co' });
+    updateContact(w.db, { locationId: loc, id: both!.contact.id, patch: { companyName: 'Tandem Co' }, now: w.clock.now(), origin: 'local' });
+    updateContact(w.db, { locationId: loc, id: tandemOnly!.contact.id, patch: { companyName: 'Tandem Corp' }, now: w.clock.now(), origin: 'local' });
+    const p = await previewOf(w, 'push');
+    expect((await confirmAndSettle(w, p.row.id)).row.status).toBe('completed');
+    expect(w.emulator.emu.contact(both!.doc.id)!.companyName).toBe('Tandem Co');
+
+    const u = await previewOf(w, 'undo', p.row.id);
+    expect(u.preview.notes).toContain(
+      '1 contact holds Tandem edits the push sent: after the undo they wait to go out again, and the continuous sync sends them once Contact update is Bi-directional.',
+    );
+    expect(u.preview.notes).toContain(
+      'For 1 contact, HighLevel had changed the same fields before the push: the undo puts HighLevel’s values back, and they then come into Tandem over Tandem’s edits of those fields, as the more recent change.',
+    );
+    expect((await confirmAndSettle(w, u.row.id)).row.status).toBe('completed');
+    await w.emulator.emu.webhooks.idle();
+    await w.services.inbox.runOnce();
+    expect((await w.services.sync.runOnce(loc)).error).toBeUndefined();
+    // As said: HighLevel's change came back into Tandem; Tandem's other edit waits (updates Inbound).
+    await until(() => getContact(w.db, loc, both!.contact.id)!.fields.companyName === 'HighLevel Co', 'HighLevel’s value to come back into Tandem');
+    expect(getContact(w.db, loc, tandemOnly!.contact.id)!.fields.companyName).toBe('Tandem Corp');
+  });
+
   it('with updates Inbound, an edit held in Tandem that a push or a pull settles no longer counts as held', async () => {
     const w = await world();
     const loc = w.location.id;

@@ -23,7 +23,7 @@ import { isContactNotFound } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { transaction } from '../../../db/prepared.ts';
-import { customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
+import { SCALAR_FIELDS, customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
 import { plainProblem } from '../describe-error.ts';
 import { pendingLocal, type Sendable } from '../merge.ts';
 import { remoteView, type Recorded, type RemoteView } from './push-plan.ts';
@@ -200,6 +200,8 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
   let writes = 0;
   let changed = 0;
   let resent = 0;
+  /** Of those, contacts HighLevel had also changed the same fields of before the push: HighLevel's come back. */
+  let overridden = 0;
   /** Contacts whose records hold values of custom fields HighLevel does not define: those stay out. */
   let unsent = 0;
   for (const r of restores) {
@@ -208,7 +210,10 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
     writes += plan.requests;
     if (plan.reason === 'changed since the run') changed++;
     if (plan.unsent.length) unsent++;
-    if (plan.action === 'updated' && pendingAgain(ctx, r, sendable)) resent++;
+    if (plan.action === 'updated' && pendingAgain(ctx, r, sendable)) {
+      resent++;
+      if (changedOnBoth(ctx, r, sendable)) overridden++;
+    }
     if ((plan.action === 'updated' || plan.action === 'removed') && samples.length < SAMPLE_SIZE) {
       samples.push({
         ...(r.item.contactId ? { contactId: r.item.contactId } : {}),
@@ -222,7 +227,8 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
   }
   const notes: string[] = [];
   if (changed) notes.push(`${counted(changed, 'contact', 'contacts')} changed in HighLevel since the push: left as ${changed === 1 ? 'it is' : 'they are'} now.`);
-  if (resent) notes.push(resentNote(resent, ctx.settings));
+  if (resent > overridden) notes.push(resentNote(resent - overridden, ctx.settings));
+  if (overridden) notes.push(overriddenNote(overridden));
   if (unsent) {
     notes.push(`${counted(unsent, 'contact has', 'contacts have')} values from before the push in custom fields that HighLevel doesn’t have: those values aren’t written back.`);
   }
@@ -310,6 +316,27 @@ function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: str
     }
     ctx.record({ ...item, entity: 'contact', side: 'highlevel', label: r.item.label, state: 'done', action: plan.action, reason: plan.reason, after: { fields: plan.fields, tags: plan.removeTags } });
   });
+}
+
+/**
+ * Contacts whose Tandem edits the push had sent over a change HighLevel had made to the same field
+ * since the last sync: the undo puts HighLevel's change back, and it is then the more recent
+ * change of the two, so it comes into Tandem over Tandem's edit, whatever Contact update says (QA:
+ * the note promised those edits would go out again).
+ */
+export function overriddenNote(overridden: number): string {
+  return `For ${counted(overridden, 'contact', 'contacts')}, HighLevel had changed the same fields before the push: the undo puts HighLevel’s values back, and they then come into Tandem over Tandem’s edits of those fields, as the more recent change.`;
+}
+
+/** Whether a field the push wrote had changed on both sides since the last sync: in HighLevel (its recorded value is not the ledger's) and in Tandem. */
+function changedOnBoth(ctx: BaseContext, r: Restore, sendable: Sendable | undefined): boolean {
+  const base = r.before.base;
+  if (!r.item.contactId || base === null) return false;
+  const contact = getContact(ctx.db, ctx.locationId, r.item.contactId);
+  if (!contact) return false;
+  const pending = new Set(pendingLocal(base, contact.fields, sendable));
+  const remote = fromHighLevel({ ...(r.before.fields as Record<string, unknown>), id: r.item.highlevelId ?? '' } as HighLevelContact, () => undefined, {}).fields;
+  return SCALAR_FIELDS.some((f) => f !== 'ownerUserId' && pending.has(f) && remote[f] !== undefined && !fieldEquals(f, remote[f] as never, base[f] as never));
 }
 
 /** A restored (still linked) record whose live Tandem contact holds values its restored ledger does not, that a push can send. */
