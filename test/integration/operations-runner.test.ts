@@ -16,6 +16,7 @@ import { updateSyncSettings } from '../../db/sync-settings.ts';
 import { OperationRefused, type Operations } from '../../server/sync/operations/runner.ts';
 import type { OperationHandler, Preview, RunContext } from '../../server/sync/operations/types.ts';
 import { emptyCounts } from '../../server/sync/operations/types.ts';
+import { progressTracker } from '../../server/sync/operations/progress.ts';
 import { ManualClock, control, until } from '../helpers/emulator.ts';
 import { installedTandem, startTestTandem, type TestTandem } from '../helpers/tandem.ts';
 
@@ -309,6 +310,25 @@ describe('the runner', () => {
     await ops.sweep();
     expect(ops.get(t.location.id, slow)!.status).toBe('discarded');
     expect(writes.size).toBe(0);
+  });
+
+  it('estimates a run’s time left by the requests the preview predicted at the pace it allowed them, not by records done (QA)', async () => {
+    reset();
+    const { row } = createOperation(t.db, { locationId: t.location.id, kind: 'push', requestedBy: t.agency.adminId, now: clock.now() });
+    const start = { phase: 'pushing', total: 15_000, done: 0, counts: emptyCounts(), requests: 0, etaMs: null };
+    const byRequests = progressTracker({ db: t.db, clock, emit: () => undefined }, row, start, { requests: 120, msPerRequest: 125 });
+    const byRecords = progressTracker({ db: t.db, clock, emit: () => undefined }, row, start);
+    // The first records wrote (each a request, waiting for the budget); the rest are unchanged.
+    clock.advance(10_000);
+    for (const tracker of [byRequests, byRecords]) tracker.update({ done: 800, requests: 80 });
+    expect(byRequests.get().etaMs).toBe(40 * 125);
+    // By records the same moment read as about three minutes.
+    expect(byRecords.get().etaMs).toBe(Math.round((10_000 / 800) * (15_000 - 800)));
+    // More requests than predicted (a retry): nothing is said to be left, not a negative time.
+    byRequests.update({ requests: 130 });
+    expect(byRequests.get().etaMs).toBe(0);
+    for (const tracker of [byRequests, byRecords]) tracker.stop();
+    ops.cancel(t.location.id, row.id);
   });
 
   it('tells at the next sweep that a preview no process reads any more (Tandem stopped during it) stopped, not after its time', async () => {

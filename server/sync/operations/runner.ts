@@ -201,6 +201,8 @@ export function createOperations(deps: OperationsDeps): Operations {
 
   async function run(row: OperationRow): Promise<void> {
     const saved = row.progress ? (JSON.parse(row.progress) as Progress) : null;
+    const previewed = row.preview ? (JSON.parse(row.preview) as Preview) : null;
+    const plan = previewed && previewed.requests > 0 ? { requests: previewed.requests, msPerRequest: previewed.durationMs / previewed.requests } : undefined;
     // Counts are what the recorded items say (a resumed run's earlier records included).
     const tally = tallyItems(db, row.id);
     const tracker = progressTracker({ db, clock, emit }, row, {
@@ -211,7 +213,7 @@ export function createOperations(deps: OperationsDeps): Operations {
       users: tally.users,
       requests: saved?.requests ?? 0,
       etaMs: null,
-    });
+    }, plan);
     const contextDeps = { db, clock, processId, leaseMs, interrupted: () => interrupted(row.id), crashAt: o.crashAt, emit };
     const heartbeat = leaseKeeper(contextDeps, row);
     const ctx = runContext(contextDeps, row, baseContext(row, tracker, heartbeat), tracker, heartbeat);
