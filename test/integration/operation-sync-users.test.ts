@@ -189,7 +189,7 @@ describe('Sync users', () => {
     const tag = w.loc.slice(0, 8).toLowerCase();
     expect(byEmail.get(`bob.${tag}@team.example`)).toMatchObject({ action: 'add', name: 'bob Tester' });
     expect(byEmail.get(`cara.new.${tag}@team.example`)).toMatchObject({
-      action: 'repair', reason: `Email changed: cara.new.${tag}@team.example in HighLevel, cara.${tag}@team.example in Tandem. Their Tandem user’s email becomes cara.new.${tag}@team.example, and they stay paired.`,
+      action: 'repair', reason: `Emails differ: cara.new.${tag}@team.example in HighLevel, cara.${tag}@team.example in Tandem. Their Tandem user’s email becomes cara.new.${tag}@team.example, and they stay paired.`,
     });
     expect(byEmail.get(`dan.${tag}@team.example`)).toMatchObject({ action: 'unpair', reason: 'Deactivated in HighLevel.' });
     expect(byEmail.get(`eve.${tag}@team.example`)).toMatchObject({ action: 'unpair', reason: 'Deleted in HighLevel.' });

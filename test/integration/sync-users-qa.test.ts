@@ -177,7 +177,7 @@ describe('Sync users, QA round', () => {
     expect(preview.users).toEqual([
       {
         name: 'Priya Raman', email: `Priya.R@${tag}.example`, action: 'repair',
-        reason: `Email changed: Priya.R@${tag}.example in HighLevel, priya.raman@${tag}.example in Tandem. Their Tandem user’s email becomes Priya.R@${tag}.example, and they stay paired.`,
+        reason: `Emails differ: Priya.R@${tag}.example in HighLevel, priya.raman@${tag}.example in Tandem. Their Tandem user’s email becomes Priya.R@${tag}.example, and they stay paired.`,
       },
     ]);
     expect(progress.users).toEqual({ repaired: 1, unchanged: 1 });

@@ -107,7 +107,7 @@ describe('planUsers: a paired HighLevel user whose email changed', () => {
       {
         key: 'user:priya.r@x.io', action: 'repaired', hl: hlUser('hp', 'Priya.R@x.io'), userId: 'tp', fromUserId: 'tp', label: 'HL hp',
         email: { from: 'priya.raman@x.io', to: 'Priya.R@x.io' },
-        reason: 'Email changed: Priya.R@x.io in HighLevel, priya.raman@x.io in Tandem. Their Tandem user’s email becomes Priya.R@x.io, and they stay paired.',
+        reason: 'Emails differ: Priya.R@x.io in HighLevel, priya.raman@x.io in Tandem. Their Tandem user’s email becomes Priya.R@x.io, and they stay paired.',
       },
     ]);
     expect(userChanges(plan)).toEqual([{ name: 'HL hp', email: 'Priya.R@x.io', action: 'repair', reason: plan[0]!.reason }]);
@@ -162,7 +162,7 @@ describe('planUsers: a paired HighLevel user whose email changed', () => {
     const tandem = [tandemUser('tp', 'p@x.io', false)];
     const plan = planUsers([hlUser('hp', 'p.new@x.io')], [stored('hp', 'p@x.io', 'tp')], tandem);
     expect(plan[0]).toMatchObject({ action: 'unpaired', userId: null, fromUserId: 'tp', email: { from: 'p@x.io', to: 'p.new@x.io' } });
-    expect(plan[0]!.reason).toBe('Email changed: p.new@x.io in HighLevel, p@x.io in Tandem. Their Tandem user’s email becomes p.new@x.io; that user is deactivated, so they are unpaired.');
+    expect(plan[0]!.reason).toBe('Emails differ: p.new@x.io in HighLevel, p@x.io in Tandem. Their Tandem user’s email becomes p.new@x.io; that user is deactivated, so they are unpaired.');
     expect(decideOwner({ hlOwner: 'hp', current: 'tp', baseOwner: 'tp' }, pairingsAfter(plan, tandem, () => null))).toEqual({ kind: 'skip', reason: REASONS.hlTandemDeactivated });
   });
 });

@@ -119,7 +119,7 @@ export function planUsers(listed: SeenHighLevelUser[], stored: HighLevelUserRow[
     const match = email ? byEmail.get(email) : undefined;
     const follow = follows.get(h.id);
     const followed = follow && { email: { from: follow.user.email, to: follow.to } };
-    const followReason = follow && `Email changed: ${follow.to} in HighLevel, ${follow.user.email} in Tandem.`;
+    const followReason = follow && `Emails differ: ${follow.to} in HighLevel, ${follow.user.email} in Tandem.`;
     const keep = (userId: string | null, reason: string) => out.push({ action: 'unchanged', hl: h, userId, fromUserId: from, label, reason });
     const unpair = (reason: string) => out.push({ action: 'unpaired', hl: h, userId: null, fromUserId: from, label, reason });
     if (!live(h)) {
