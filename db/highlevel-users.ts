@@ -104,6 +104,15 @@ const standingOf = preparedOnce((db) =>
     .prepare(),
 );
 
+/** Whether Tandem has listed the location's HighLevel users at least once (one row is enough). */
+export function highLevelUsersListed(db: Db, locationId: string): boolean {
+  return anyListed(db).get({ locationId }) !== undefined;
+}
+
+const anyListed = preparedOnce((db) =>
+  db.select({ one: sql<number>`1` }).from(highlevelUsers).where(eq(highlevelUsers.locationId, sql.placeholder('locationId'))).limit(1).prepare(),
+);
+
 /**
  * The user as the location's last listing of HighLevel users had it: `inactive` when deactivated or
  * deleted (a user dropped from the location's list counts as deleted), and its role when the listing

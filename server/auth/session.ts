@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { listedHighLevelUser } from '../../db/highlevel-users.ts';
+import { highLevelUsersListed, listedHighLevelUser } from '../../db/highlevel-users.ts';
 import { getInstallation, type Installation } from '../../db/installations.ts';
 
 export const SESSION_TTL_MS = 15 * 60 * 1000;
@@ -95,7 +95,7 @@ export function notInstalled(installation: Installation | undefined): AppError {
  */
 export function panelAccess(
   db: Db,
-  who: { locationId: string; companyId: string; userId: string },
+  who: { locationId: string; companyId: string; userId: string; userType?: 'agency' | 'location' },
   claimed: string,
 ): { installation: Installation; role: SessionRole } {
   const installation = getInstallation(db, who.locationId);
@@ -104,8 +104,14 @@ export function panelAccess(
   if (!installation || installation.status === 'uninstalled') throw notInstalled(installation);
   const listed = listedHighLevelUser(db, who.locationId, who.userId);
   if (listed?.inactive) throw new AppError(403, USER_INACTIVE.code, USER_INACTIVE.message);
+  // A sub-account user the location's listing does not have is not known to be one of its users
+  // (agency users are not listed per location): read-only until a listing has them, which a user
+  // added in HighLevel gets within seconds (its webhook) or the hour, from their next sign-in on
+  // (a reload; the panel signs in again before its session ends). The user data alone names
+  // the location, and is not proof of rights there (QA: a payload naming another location was an admin there).
+  const unknownHere = listed === undefined && who.userType === 'location' && highLevelUsersListed(db, who.locationId);
   // HighLevel roles other than admin (user, and any we do not know) get the read-only view.
-  const role = claimed === 'admin' && (listed?.role == null || listed.role === 'admin') ? 'admin' : 'user';
+  const role = claimed === 'admin' && !unknownHere && (listed?.role == null || listed.role === 'admin') ? 'admin' : 'user';
   return { installation, role };
 }
 

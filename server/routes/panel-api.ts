@@ -96,7 +96,7 @@ export function registerPanelApiRoutes(
       // The panel is a location's custom page: agency context (no active location) has no tenant.
       const locationId = user.activeLocation;
       if (!locationId) throw signInFailed();
-      const { installation, role } = panelAccess(db, { locationId, companyId: user.companyId, userId: user.userId }, user.role);
+      const { installation, role } = panelAccess(db, { locationId, companyId: user.companyId, userId: user.userId, userType: user.type }, user.role);
       const claims = {
         userId: user.userId,
         companyId: user.companyId,

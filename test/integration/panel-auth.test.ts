@@ -362,6 +362,30 @@ describe('a HighLevel user Tandem knows is no longer active', () => {
 });
 
 describe("admin rights follow HighLevel's listing of the location's users", () => {
+  it('gives a sub-account user the location’s listing does not have the read-only view until a listing has them (QA)', async () => {
+    // User data naming a location its user may not see (only HighLevel can write it, with the Shared Secret).
+    const stranger = 'u1strangerNotListed00';
+    const claimed = encryptUserData(userData({ userId: stranger, type: 'location', userName: 'Sam Stranger', email: 'sam@example.com' }), sharedSecret);
+    const list = (users: Array<{ id: string; role: string | null }>) =>
+      upsertHighLevelUsers(database.db, w.installed.id, users.map((u) => ({ ...u, email: `${u.id}@example.com`, name: u.id, active: true, deleted: false })), clock.now());
+    try {
+      list([{ id: w.plainUser, role: 'user' }]);
+      const signedIn = await exchange({ payload: claimed });
+      expect(signedIn.body.user).toMatchObject({ id: stranger, role: 'user' });
+      const auth = { authorization: `Bearer ${signedIn.body.token}` };
+      expect((await context(auth)).body.user.role).toBe('user');
+      // An agency user is not listed per location: their user data's role stands.
+      const agency = await exchange({ payload: encryptUserData(userData({ userId: stranger, type: 'agency' }), sharedSecret) });
+      expect(agency.body.user.role).toBe('admin');
+      // Listed as an admin of the location (a new user, listed after their webhook): admin from the
+      // next sign-in (the panel signs in again at a reload, and before its session's 15 minutes end).
+      list([{ id: stranger, role: 'admin' }]);
+      expect((await exchange({ payload: claimed })).body.user.role).toBe('admin');
+    } finally {
+      list([{ id: w.plainUser, role: null }]);
+    }
+  });
+
   it('reads user data claiming admin for a user HighLevel lists as a plain user as a plain user, at sign-in and on every request', async () => {
     // What a splice of Pat's own payload aims at (server/highlevel/sso.ts): Pat's ids, role admin.
     const claimed = encryptUserData(userData({ userId: w.plainUser, type: 'location', userName: 'Pat Tester', email: 'pat@example.com' }), sharedSecret);
