@@ -216,7 +216,7 @@ describe('one-time operations in the sandbox', () => {
     // Why it skipped one is said for that contact, under the result and under the run in History
     // (QA: one sentence listing every reason a pull may skip for).
     const archivedName = contactLabel(getContact(db(), location().id, archived!.id)!.fields, archived!.id);
-    const why = ['Skipped, left as they are in Tandem:', `${archivedName} — archived in Tandem: a pull does not bring it back (restore it in Tandem to pull it again)`];
+    const why = ['Skipped, left as they are in Tandem:', `${archivedName} — archived in Tandem: a pull does not bring it back (restore it through Tandem’s REST API to pull it again)`];
     expect(await reasonsOf(panel.getByTestId('operation-result-skipped'))).toEqual(why);
     await until(async () => (await firstEntry().getAttribute('data-kind')) === 'pull' && (await firstEntry().getAttribute('data-status')) === 'completed', 'the pull in History');
     expect(await reasonsOf(firstEntry().getByTestId('operations-history-skipped-why'))).toEqual(why);
@@ -357,12 +357,12 @@ describe('one-time operations in the sandbox', () => {
     const twin = createContact(db(), { locationId: loc, fields: { ...emptyContact(), firstName: 'Twin', lastName: 'Duplicate', email }, now: Date.now(), origin: 'local' });
     try {
       const text = await preview(() => panel.getByTestId('operation-start-push').click(), 'skipped-1-preview');
-      expect(text).toContain('1 contact has the email or phone of another Tandem contact that HighLevel already holds: not created twice (merge the two in Tandem; History names each).');
+      expect(text).toContain('1 contact has the email or phone of another Tandem contact that HighLevel already holds: not created twice (change the email or phone of one of the two on the Contacts tab, or delete the other in HighLevel; History names each).');
       expect(await confirmAndWatch('skipped-2-push')).toMatch(/1 skipped in HighLevel/);
       await until(async () => (await firstEntry().getAttribute('data-kind')) === 'push' && (await firstEntry().getAttribute('data-status')) === 'completed', 'the push in History');
       // Named with why under the run, and under the result (QA: one generic sentence per kind of skip).
       const heldName = contactLabel(getContact(db(), loc, held!.id)!.fields, held!.id);
-      const why = ['Skipped, not sent to HighLevel:', `Twin Duplicate — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`];
+      const why = ['Skipped, not sent to HighLevel:', `Twin Duplicate — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (change the email of one of the two on the Contacts tab, or delete the other in HighLevel)`];
       expect(await reasonsOf(panel.getByTestId('operation-result-skipped'))).toEqual(why);
       expect(await reasonsOf(firstEntry().getByTestId('operations-history-skipped-why'))).toEqual(why);
       expect(await firstEntry().getByTestId('operations-history-skips-toggle').count()).toBe(0);
@@ -694,7 +694,7 @@ describe('a push while sync is paused', () => {
       ]);
       expect(await reasonsOf(f.getByTestId('operation-result-skipped'))).toEqual([
         'Skipped, not sent to HighLevel:',
-        `Paused Twin — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (merge the two in Tandem)`,
+        `Paused Twin — same email as Tandem contact ${heldName}, which HighLevel already holds as one contact: not created twice (change the email of one of the two on the Contacts tab, or delete the other in HighLevel)`,
       ]);
       await until(async () => (await f.getByTestId('operations-history-entry').first().getAttribute('data-status')) === 'completed', 'the push in History');
       await f.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
