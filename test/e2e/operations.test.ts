@@ -25,7 +25,7 @@
 // test-results/operations/.
 import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { FrameLocator, Page } from 'playwright-core';
+import type { FrameLocator, Page, Route } from 'playwright-core';
 import { archiveContact, createContact, getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { activeOperation } from '../../db/operations.ts';
@@ -453,6 +453,60 @@ describe('two tabs of the panel', () => {
       // Cancel run goes with the run: focus moves to the line that says how it ended.
       await f.getByTestId('operation-result').waitFor({ timeout: 30_000 });
       await until(() => f.getByTestId('operation-status').evaluate((el) => el === document.activeElement), 'focus on the result');
+    } finally {
+      await control(sandbox().highlevelUrl, 'DELETE', '/faults');
+      await p.close();
+    }
+  }, 90_000);
+
+  it('keeps focus on Confirm while it is sent and on Cancel run once pressed, each busy, a second press sending nothing', async () => {
+    // QA: a focused button disabled while its own action ran dropped focus to the page's body.
+    const { page: p, panel: f, dialog: d } = await tab();
+    /** Holds the panel's POSTs to `path` until released, counting them. */
+    const hold = async (path: string) => {
+      const held: Route[] = [];
+      await p.route(path, (route) => (route.request().method() === 'POST' ? void held.push(route) : route.continue()));
+      return {
+        count: () => held.length,
+        async release() {
+          for (const route of held) await route.continue();
+          await p.unroute(path);
+        },
+      };
+    };
+    const focused = (locator: ReturnType<FrameLocator['getByTestId']>) => locator.evaluate((el) => el === document.activeElement);
+    try {
+      await f.getByTestId('operation-start-push').click();
+      const confirm = d().getByTestId('operation-confirm');
+      await until(() => confirm.isEnabled(), 'the preview to arrive', 20_000);
+      // The run reads HighLevel slowly, so it is still running when Cancel run is pressed.
+      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '^/(contacts/search|users/)', locationId: location().id, delayMs: 2000, times: 3 });
+      const confirms = await hold('**/api/panel/operations/*/confirm');
+      await confirm.focus();
+      await p.keyboard.press('Enter');
+      await until(() => confirms.count() === 1, 'the confirmation on its way');
+      expect(await confirm.getAttribute('aria-disabled')).toBe('true');
+      expect(await confirm.innerText()).toBe('Starting…');
+      expect(await focused(confirm)).toBe(true);
+      await p.keyboard.press('Enter');
+      await confirms.release();
+      const cancelRun = f.getByTestId('operation-cancel-run');
+      await until(() => focused(cancelRun), 'focus on Cancel run');
+      expect(confirms.count()).toBe(1);
+
+      const cancels = await hold('**/api/panel/operations/*/cancel');
+      await p.keyboard.press('Enter');
+      await until(() => cancels.count() === 1, 'the cancel on its way');
+      expect(await cancelRun.getAttribute('aria-disabled')).toBe('true');
+      expect(await cancelRun.innerText()).toBe('Stopping…');
+      expect(await focused(cancelRun)).toBe(true);
+      await p.screenshot({ path: `${OUT}/busy-cancel-run.png` });
+      await p.keyboard.press('Enter');
+      await cancels.release();
+      expect(cancels.count()).toBe(1);
+      // Stopping, then stopped: focus stays on the button while it is there, then the status line says how the run ended.
+      await until(() => f.getByTestId('operation-status').evaluate((el) => el === document.activeElement), 'focus on the result', 30_000);
+      expect(await f.getByTestId('operation-result').getAttribute('data-status')).toBe('cancelled');
     } finally {
       await control(sandbox().highlevelUrl, 'DELETE', '/faults');
       await p.close();

@@ -44,6 +44,7 @@ export class PanelSession {
   #payload: string | undefined;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #renewing: Promise<void> | undefined;
+  #retrying: Promise<void> | undefined;
   readonly #options: SessionOptions;
   readonly #fetch: typeof fetch;
 
@@ -54,8 +55,12 @@ export class PanelSession {
 
   /** Exchanges a payload for a session; on failure the panel shows the reason and a Retry. */
   async signIn(payload: string): Promise<void> {
-    this.#payload = payload;
     if (this.state !== 'signed-in') this.state = 'signing-in';
+    await this.#signIn(payload);
+  }
+
+  async #signIn(payload: string): Promise<void> {
+    this.#payload = payload;
     try {
       this.#accept(await this.#exchange(payload));
     } catch (err) {
@@ -63,17 +68,26 @@ export class PanelSession {
     }
   }
 
-  /** Retry after a failure: fresh user data from HighLevel when it answers, else the kept one. */
-  async retry(): Promise<void> {
-    this.state = 'signing-in';
-    this.failure = undefined;
+  /**
+   * Retry after a failure: fresh user data from HighLevel when it answers, else the kept one. The
+   * state (and so the failed or not-installed screen, its button busy and focused) stays until the
+   * answer: a loading screen meanwhile would take the button, and keyboard focus with it. One at a
+   * time: a retry asked while one runs waits for it.
+   */
+  retry(): Promise<void> {
+    this.#retrying ??= this.#retryOnce().finally(() => (this.#retrying = undefined));
+    return this.#retrying;
+  }
+
+  async #retryOnce(): Promise<void> {
+    if (this.state !== 'failed' && this.state !== 'not-installed') this.state = 'signing-in';
     let payload: string;
     try {
       payload = await this.#freshPayload();
     } catch (err) {
       return this.#fail(err);
     }
-    await this.signIn(payload);
+    await this.#signIn(payload);
   }
 
   /** A JSON API call with the session; renews the session once if the server refuses it. */
