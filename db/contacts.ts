@@ -463,8 +463,23 @@ export function contactIds(db: Db, locationId: string): string[] {
 export function listRecentContacts(
   db: Db,
   locationId: string,
-  opts: { query?: string; outbound?: OutboxRow['status']; cursor?: ContactCursor; limit: number },
+  opts: RecentContactsFilters & { cursor?: ContactCursor; limit: number },
 ): { contacts: Contact[]; nextCursor: string | null } {
+  return keysetPage(db, recentWhere(locationId, opts), 'desc', opts.cursor, opts.limit);
+}
+
+/** What narrows listRecentContacts and countRecentContacts alike (recentWhere). */
+type RecentContactsFilters = { query?: string; outbound?: OutboxRow['status'] };
+
+/**
+ * How many active contacts listRecentContacts would list with these filters, over every page: one
+ * COUNT on the same conditions (the same WHERE, built once below), no contact built.
+ */
+export function countRecentContacts(db: Db, locationId: string, opts: RecentContactsFilters): number {
+  return db.select({ n: sql<number>`count(*)` }).from(contacts).where(and(...recentWhere(locationId, opts))).get()?.n ?? 0;
+}
+
+function recentWhere(locationId: string, opts: RecentContactsFilters): (SQL | undefined)[] {
   const where: (SQL | undefined)[] = [eq(contacts.locationId, locationId), isNull(contacts.archivedAt)];
   if (opts.outbound) where.push(withOutboxStatus(locationId, opts.outbound));
   const q = opts.query?.trim().toLowerCase();
@@ -475,7 +490,7 @@ export function listRecentContacts(
         or ${contacts.emailLower} like ${like} escape '\\' or ${contacts.phone} like ${like} escape '\\')`,
     );
   }
-  return keysetPage(db, where, 'desc', opts.cursor, opts.limit);
+  return where;
 }
 
 /** One page ordered by (updatedAt, id) in `dir`, strictly beyond `cursor`; the next cursor when more follow. */

@@ -7,13 +7,16 @@
 // keeps the rows the user loaded instead of falling back to the first page. A filter keeps only
 // the contacts HighLevel refused, or those with a change waiting to go; paging and `until` then run
 // within it, as the search does. One contact is read alone for the edit dialog's Load latest, after
-// a save found it changed since the dialog opened.
+// a save found it changed since the dialog opened. Every page says how many contacts the search and
+// filter match in all, counted with the list's own conditions.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import { ContactWriteError, decodeCursor, encodeCursor, findContactsByEmail, getContact, listRecentContacts, updateContact, type Contact, type ContactCursor } from '../../db/contacts.ts';
+import {
+  ContactWriteError, countRecentContacts, decodeCursor, encodeCursor, findContactsByEmail, getContact, listRecentContacts, updateContact, type Contact, type ContactCursor,
+} from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { outboxStates } from '../../db/outbox.ts';
 import type { Direction } from '../../db/schema.ts';
@@ -95,6 +98,8 @@ export interface PanelContactsPage {
   nextCursor: string | null;
   /** The position of the last contact of this answer (null when it has none): a refresh's `until`. */
   endCursor: string | null;
+  /** How many contacts the search and filter match in all, over every page ("Showing 50 of 1,512"). */
+  total: number;
   canEdit: boolean;
   sync: PanelContactsSync;
 }
@@ -217,6 +222,7 @@ export function registerPanelContactRoutes(app: FastifyInstance, deps: { db: Db;
       contacts: views(session.locationId, page.contacts),
       nextCursor: page.nextCursor,
       endCursor: last ? encodeCursor(last) : null,
+      total: countRecentContacts(db, session.locationId, query),
       canEdit: session.role === 'admin',
       sync: syncOf(session.locationId),
     };

@@ -1,10 +1,12 @@
 // The API keys tab in headless Chromium, inside the emulated HighLevel: an admin creates a key,
 // sees it once in the dialog (focus on Copy, which says so), uses it, and revokes it after confirming
-// (focus then goes to the next key's Revoke, not the page); Escape asks before it loses a key not
-// copied yet; a plain user sees the list without the buttons. The name field is invalid only
-// after a create without a name, and no longer once one is typed; the dialogs' buttons are the
-// panel's own (one height, blue to create, red to revoke).
+// (focus then goes to the list's heading, neither the page nor the next key's Revoke, and the notice
+// says what was revoked, politely); Escape asks before it loses a key not copied yet; a plain user
+// sees the list without the buttons. The name field is invalid after a create without a name (no
+// longer once one is typed) and while the name is longer than Tandem accepts, which it says, never
+// cutting the name; the dialogs' buttons are the panel's own (one height, blue to create, red to revoke).
 import { describe, expect, it } from 'vitest';
+import { KEY_NAME_MAX, KEY_NAME_TOO_LONG } from '../../web/lib/api-keys.svelte.ts';
 import { until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
@@ -65,14 +67,19 @@ describe('the API keys tab', () => {
     expect(await revokeConfirm.getAttribute('class')).toMatch(/\bdanger\b/);
     const revokeCancel = panel.getByTestId('api-key-revoke-dialog').getByRole('button', { name: 'Cancel' });
     expect((await revokeConfirm.boundingBox())!.height).toBe((await revokeCancel.boundingBox())!.height);
-    // Confirmed from the keyboard: the key's Revoke button, which opened the dialog, goes with it,
-    // so focus goes to the Revoke of the key now in its place (UX.md), not to the page's body.
+    // Confirmed from the keyboard: the key's Revoke button, which opened the dialog, goes with it.
+    // Focus goes to the list's heading, not to the page's body, nor (QA) to the Revoke of the key
+    // now in its place, one more Enter from revoking that one too; the notice says what happened.
     await panel.getByTestId('api-key-revoke-confirm').focus();
     await page.keyboard.press('Enter');
     await row.getByText('Revoked').waitFor();
     expect((await useKey(key)).status).toBe(401);
+    await until(() => panel.locator('#api-keys-title').evaluate((el) => el === document.activeElement), 'focus on the list’s heading');
+    const notice = panel.getByTestId('api-keys-notice');
+    expect(await notice.innerText()).toBe('Key “Billing system” revoked. Requests with it are refused from now on.');
+    expect(await notice.evaluate((el) => el.closest('[aria-live="polite"]') !== null)).toBe(true);
     const sandboxRow = panel.getByTestId('api-key-row').filter({ hasText: `${sandbox().apiKey!.key.slice(0, 10)}…` });
-    await until(() => sandboxRow.getByTestId('api-key-revoke').evaluate((el) => el === document.activeElement), 'focus on the remaining key’s Revoke');
+    expect(await sandboxRow.getByTestId('api-key-revoke').evaluate((el) => el === document.activeElement)).toBe(false);
     await page.screenshot({ path: 'test-results/api-keys-revoked.png' });
     await page.close();
   });
@@ -144,6 +151,54 @@ describe('the API keys tab', () => {
     expect(await submit.getAttribute('type')).toBe('submit');
     expect((await submit.boundingBox())!.height).toBe((await cancel.boundingBox())!.height);
     await page.keyboard.press('Escape');
+    await page.close();
+  });
+
+  it('says how long a name may be, and refuses a longer one rather than cutting it', async () => {
+    // QA: a name past 80 characters was cut silently (the field's maxlength); Tandem accepts 80.
+    const page = await world.browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(sandbox().sandboxUrl);
+    const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+    await panel.getByRole('tab', { name: 'API keys' }).click();
+    await panel.getByTestId('api-keys-create').click();
+    const input = panel.getByTestId('api-key-name');
+    const help = panel.getByTestId('api-key-name-help');
+    const error = panel.getByTestId('api-key-name-error');
+    await input.waitFor();
+    expect(await help.innerText()).toBe(`Name it after the system that will use it; up to ${KEY_NAME_MAX} characters.`);
+
+    const long = 'Quarterly billing reconciliation between the ledger, the CRM and the payments provider (EU)';
+    expect(long.length).toBeGreaterThan(KEY_NAME_MAX);
+    let posts = 0;
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && r.url().endsWith('/api/panel/api-keys')) posts += 1;
+    });
+    await input.fill(long);
+    // Whole in the field, and said at once: too long, by how much in the help.
+    expect(await input.inputValue()).toBe(long);
+    await error.waitFor();
+    expect(await error.innerText()).toBe(KEY_NAME_TOO_LONG);
+    expect(await input.getAttribute('aria-invalid')).toBe('true');
+    expect(await input.getAttribute('aria-describedby')).toBe('api-key-name-error api-key-name-help');
+    expect(await help.innerText()).toContain(`This one has ${long.length}.`);
+    await page.screenshot({ path: 'test-results/api-keys-name-too-long.png' });
+
+    // Create key refuses it: nothing sent, focus back on the name to shorten it.
+    await panel.getByTestId('api-key-submit').click();
+    await until(() => input.evaluate((el) => el === document.activeElement), 'focus on the name');
+    expect(posts).toBe(0);
+    expect(await panel.getByTestId('api-key-secret').count()).toBe(0);
+
+    // Shortened to the limit: valid at once, and created with every character.
+    const fits = long.slice(0, KEY_NAME_MAX);
+    await input.fill(fits);
+    await error.waitFor({ state: 'detached' });
+    expect(await input.getAttribute('aria-invalid')).toBeNull();
+    await page.keyboard.press('Enter');
+    await panel.getByTestId('api-key-secret').waitFor();
+    expect(posts).toBe(1);
+    await panel.getByTestId('api-key-done').click();
+    await panel.getByTestId('api-key-row').filter({ hasText: fits }).waitFor();
     await page.close();
   });
 

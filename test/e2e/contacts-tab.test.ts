@@ -20,10 +20,12 @@
 // its @ or a dot), the tags a row has no room for behind a "+N" that opens like the row notes; "Edit held"
 // and every other note opens its explanation on hover, focus and tap (no meaning in a title); the
 // edit dialog of a refused contact shows HighLevel's reason beside the fields it names and says
-// saving sends it again; an edit conflict offers Load latest, which keeps the admin's other changes.
+// saving sends it again; an edit conflict offers Load latest, which keeps the admin's other changes;
+// a saved edit's notice goes once the search or the filter changes, and stays otherwise; the list
+// says how many contacts its search and filter match ("Showing 50 of 1,512 contacts").
 import { describe, expect, it } from 'vitest';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
-import { createContact, getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
+import { countRecentContacts, createContact, getContact, listRecentContacts, updateContact } from '../../db/contacts.ts';
 import { createUser } from '../../db/users.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { dropOutbox, getOutbox } from '../../db/outbox.ts';
@@ -834,6 +836,65 @@ describe('the Contacts tab', () => {
     await page.keyboard.press('Escape');
     await page.close();
   }, 60_000);
+
+  it('clears a saved edit’s notice when the search or the filter changes, and keeps it through a refresh', async () => {
+    // QA: "X saved. Sent to HighLevel…" stayed while the admin went on to search for other contacts.
+    const id = remoteContact('Notice', 'Noticekeeper');
+    const { page, panel } = await openContacts(1100);
+    const search = panel.getByTestId('contacts-search');
+    const notice = panel.getByTestId('contacts-notice');
+    const dialog = panel.getByTestId('contact-edit-dialog');
+    const saveIt = async (company: string) => {
+      await panel.locator(`[data-testid="contact-row"][data-contact-id="${id}"]`).getByTestId('contact-edit').click();
+      await dialog.getByTestId('edit-companyName').fill(company);
+      await dialog.getByTestId('edit-companyName').press('Enter');
+      await notice.getByText('Notice Noticekeeper saved.').waitFor();
+    };
+    await search.fill('noticekeeper');
+    await saveIt('First Inc');
+    // Nothing else happened but the list's own refresh: the notice stays.
+    await page.waitForResponse((res) => res.url().includes('/api/panel/contacts?'));
+    await page.waitForResponse((res) => res.url().includes('/api/panel/contacts?'));
+    expect(await notice.isVisible()).toBe(true);
+    // A search for someone else: it goes at once.
+    await search.fill('someone else');
+    await notice.waitFor({ state: 'detached' });
+    await page.screenshot({ path: 'test-results/contacts-notice-cleared.png' });
+
+    // And when the filter changes.
+    await search.fill('noticekeeper');
+    await saveIt('Second Inc');
+    await panel.getByTestId('contacts-filter').getByText('Waiting to send', { exact: true }).click();
+    await notice.waitFor({ state: 'detached' });
+    await panel.getByTestId('contacts-filter').getByText('All', { exact: true }).click();
+    await page.close();
+  });
+
+  it('says how many contacts the search and filter match: "Showing 50 of …", then all of them once Show more brought the rest', async () => {
+    // QA: with 1,512 contacts the tab showed 50 rows and Show more, and no total.
+    for (let i = 0; i < 55; i++) remoteContact('Counted', `Tallyrow ${String(i).padStart(2, '0')}`);
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    const { page, panel } = await openContacts(1100);
+    const count = panel.getByTestId('contacts-count');
+    // Every contact of the sub-account: as many as Tandem has (read again as the sync may add some).
+    await expect.poll(async () => (await count.innerText()) === `Showing 50 of ${countRecentContacts(db, location, {}).toLocaleString('en-US')} contacts`, { timeout: 10_000 }).toBe(true);
+    await page.screenshot({ path: 'test-results/contacts-count.png' });
+
+    const more = panel.getByTestId('contacts-more');
+    expect(await more.getAttribute('aria-describedby')).toBe('contacts-shown');
+    expect(await count.getAttribute('id')).toBe('contacts-shown');
+    await panel.getByTestId('contacts-search').fill('tallyrow');
+    await count.getByText('Showing 50 of 55 contacts that match this search').waitFor();
+    await more.click();
+    await count.getByText('55 contacts that match this search').waitFor();
+    expect(await more.count()).toBe(0);
+    await panel.getByTestId('contacts-filter').getByText('Refused', { exact: true }).click();
+    await panel.getByTestId('contacts-empty').waitFor();
+    expect(await count.count()).toBe(0);
+    await panel.getByTestId('contacts-filter').getByText('All', { exact: true }).click();
+    await page.close();
+  }, 30_000);
 
   it('moves focus to the first row Show more loaded, on a page with more after it and on the last one', async () => {
     // More than two pages of one search: 50, 50, then the rest.

@@ -427,6 +427,42 @@ describe('the status strip', () => {
   });
 });
 
+describe('recent changes to settings', () => {
+  it('lists the latest ten, and the older ones Tandem sent on request, focus staying on the button', async () => {
+    // QA: the list grew by a line for every pause and resume, without end.
+    const db = world.tandem.database.db;
+    const location = demoLocation().id;
+    const admin = { id: 'e2e-test', name: 'E2E test' };
+    // Twenty-four pauses and resumes (sync on again at the end): more than Tandem sends (20).
+    for (let i = 0; i < 24; i++) updateSyncSettings(db, { locationId: location, patch: { paused: i % 2 === 0 }, user: admin, now: Date.now() });
+    expect(getSyncSettings(db, location).paused).toBe(false);
+    const { page, panel } = await openPanel();
+    const card = panel.getByTestId('sync-history');
+    const entries = card.getByTestId('sync-history-entry');
+    await card.getByTestId('sync-history-toggle').waitFor();
+    expect(await entries.count()).toBe(10);
+    expect(await entries.first().innerText()).toContain('resumed sync');
+    const toggle = card.getByTestId('sync-history-toggle');
+    expect(await toggle.innerText()).toBe('Show 10 older changes');
+    expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+    expect(await toggle.getAttribute('aria-controls')).toBe('sync-history-list');
+    await card.screenshot({ path: 'test-results/sync-history-latest.png' });
+
+    // From the keyboard: all twenty, then back to ten; focus stays on the button each time.
+    await toggle.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => entries.count()).toBe(20);
+    expect(await toggle.innerText()).toBe('Show only the latest 10');
+    expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+    expect(await toggle.evaluate((el) => el === document.activeElement)).toBe(true);
+    await card.screenshot({ path: 'test-results/sync-history-all.png' });
+    await page.keyboard.press('Enter');
+    await expect.poll(() => entries.count()).toBe(10);
+    expect(await toggle.evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.close();
+  });
+});
+
 describe('a save that sends held work', () => {
   const SHOTS = '.scratch/release';
 

@@ -6,6 +6,7 @@ import { SIGN_IN_FAILED } from '../../server/auth/session.ts';
 import { control } from '../helpers/emulator.ts';
 import { createAgency, installLocation, startTestTandem, waitForInstallation, type TestAgency, type TestTandem } from '../helpers/tandem.ts';
 import { panelSignIn } from '../helpers/panel.ts';
+import { KEY_NAME_MAX } from '../../web/lib/api-keys.svelte.ts';
 
 let t: TestTandem;
 let agency: TestAgency;
@@ -138,6 +139,14 @@ describe('panel API keys', () => {
     expect(nameless.body.error.message).toContain('name is required');
     expect(nameless.body.error.message).not.toContain('undefined');
     expect((await call('POST', '/api/panel/api-keys', admin, { name: '   ' })).status).toBe(400);
+    // The panel's limit is Tandem's: as long a name as the panel lets through is accepted (spaces
+    // around it not counted), one character more refused.
+    const longest = await call('POST', '/api/panel/api-keys', admin, { name: ` ${'n'.repeat(KEY_NAME_MAX)} ` });
+    expect(longest.status).toBe(201);
+    expect(longest.body.apiKey.name).toBe('n'.repeat(KEY_NAME_MAX));
+    const tooLong = await call('POST', '/api/panel/api-keys', admin, { name: 'n'.repeat(KEY_NAME_MAX + 1) });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.message).toContain(`at most ${KEY_NAME_MAX} characters`);
     const steered = await call('POST', '/api/panel/api-keys', admin, { name: 'x', locationId: B.id });
     expect(steered.status).toBe(400);
     expect(steered.body.error.message).toContain('locationId');

@@ -237,6 +237,32 @@ describe('filter', () => {
     expect((await list(token, { filter: 'waiting' })).body.contacts.map((c) => c.id)).toEqual([edited.id]);
   });
 
+  it('says how many contacts the search and filter match in all, on every page and refresh, without archived ones or another location\'s', async () => {
+    // QA: with 1,512 contacts the tab showed 50 rows and Show more, and no total.
+    const { agencyA: agency, A: location, B: otherLocation } = await twoInstalledAgencies(t);
+    const made = Array.from({ length: 120 }, (_, i) => seed(location.id, { firstName: i % 3 === 0 ? `Totalfern${i}` : `Row${i}`, email: `row${i}@total.example` }));
+    // 40 named Totalfern (every third); 30 contacts refused (every fourth), 10 of them named Totalfern.
+    made.forEach((c, i) => i % 4 === 0 && refuse(location.id, c.id, 'HighLevel refused it'));
+    enqueueOutbox(t.db, location.id, made[1]!.id, 'upsert', at);
+    archiveContact(t.db, { locationId: location.id, id: made[2]!.id, now: at, origin: 'remote' });
+    seed(otherLocation.id, { firstName: 'Totalfern elsewhere' });
+    const token = await signIn(agency.adminId, location.id);
+
+    const all = (await list(token, {})).body;
+    expect(all.contacts).toHaveLength(50);
+    expect(all.total).toBe(119);
+    // The next page and a refresh down to it say the same total.
+    const next = (await list(token, { cursor: all.nextCursor! })).body;
+    expect(next.total).toBe(119);
+    expect((await list(token, { until: next.endCursor! })).body.total).toBe(119);
+    expect((await list(token, { query: 'totalfern' })).body).toMatchObject({ total: 40 });
+    expect((await list(token, { filter: 'refused' })).body).toMatchObject({ total: 30 });
+    expect((await list(token, { filter: 'refused', query: 'totalfern' })).body).toMatchObject({ total: 10 });
+    expect((await list(token, { filter: 'waiting' })).body).toMatchObject({ total: 1 });
+    const none = (await list(token, { query: 'nobody by this name' })).body;
+    expect(none).toMatchObject({ contacts: [], total: 0 });
+  });
+
   it('refuses a filter it does not know or a repeated one (400, saying what is allowed), and ignores a location named in the query', async () => {
     const token = await signIn(agencyA.adminId, A.id);
     for (const q of ['filter=bogus', 'filter=REFUSED', 'filter=', 'filter=refused&filter=waiting']) {

@@ -3,9 +3,9 @@
 // carry an explanation (opened by hover, focus or tap, never a title alone); HighLevel's reason in
 // the edit dialog beside the fields it names; what Load latest kept and did not keep; where an email
 // may break; what an empty filtered list says; the status strip never "Up to date" while HighLevel
-// has refused contacts.
+// has refused contacts; how many contacts the list shows of those its search and filter match.
 import { describe, expect, it } from 'vitest';
-import { CONTACT_FILTER_OPTIONS, EDIT_CONFLICT, editOutcome, emailGroups, emailParts, emptyContacts, highLevelStatus, latestLoaded, refusalFields, refusalInDialog, waitingToGoOut } from '../../web/lib/contacts-copy.ts';
+import { CONTACT_FILTER_OPTIONS, EDIT_CONFLICT, contactsShown, editOutcome, emailGroups, emailParts, emptyContacts, highLevelStatus, latestLoaded, refusalFields, refusalInDialog, waitingToGoOut } from '../../web/lib/contacts-copy.ts';
 import type { PanelContactsSync } from '../../server/routes/panel-contacts.ts';
 
 const both: PanelContactsSync = { creationDirection: 'bidirectional', updateDirection: 'bidirectional', paused: false };
@@ -198,5 +198,30 @@ describe('the status strip’s Waiting to go out', () => {
     expect(waitingToGoOut(0, 1)).toEqual({ waiting: 'Nothing else waiting', refused: '1 contact refused by HighLevel' });
     expect(waitingToGoOut(0, 1200)).toEqual({ waiting: 'Nothing else waiting', refused: '1,200 contacts refused by HighLevel' });
     expect(waitingToGoOut(1, 2)).toEqual({ waiting: '1 contact to send', refused: '2 contacts refused by HighLevel' });
+  });
+});
+
+describe('how many contacts the list shows', () => {
+  it('says "Showing 50 of 1,512" while more can be shown, and the count alone once every one is', () => {
+    expect(contactsShown(50, 1512, 'all', '')).toBe('Showing 50 of 1,512 contacts');
+    expect(contactsShown(100, 1512, 'all', '')).toBe('Showing 100 of 1,512 contacts');
+    expect(contactsShown(12, 12, 'all', '')).toBe('12 contacts');
+    expect(contactsShown(1, 1, 'all', '')).toBe('1 contact');
+    // A row the list has not read again yet (a save moved it) is no reason to say more than counted.
+    expect(contactsShown(13, 12, 'all', '')).toBe('12 contacts');
+  });
+
+  it('names the filter and the search', () => {
+    expect(contactsShown(50, 230, 'refused', '')).toBe('Showing 50 of 230 refused contacts');
+    expect(contactsShown(1, 1, 'refused', '')).toBe('1 refused contact');
+    expect(contactsShown(3, 3, 'waiting', '')).toBe('3 contacts waiting to be sent');
+    expect(contactsShown(50, 75, 'all', 'ann')).toBe('Showing 50 of 75 contacts that match this search');
+    expect(contactsShown(1, 1, 'all', 'ann')).toBe('1 contact that matches this search');
+    expect(contactsShown(2, 2, 'waiting', 'ann')).toBe('2 contacts waiting to be sent that match this search');
+    expect(contactsShown(2, 2, 'all', '   ')).toBe('2 contacts');
+  });
+
+  it('says nothing when none matches: the empty list says so', () => {
+    expect(contactsShown(0, 0, 'all', 'nobody')).toBe('');
   });
 });

@@ -1,7 +1,8 @@
 // The Sync tab's words (web/lib/sync-copy.ts): how a settings change reads, which problem is
-// shown with what advice, and which setting holds what waits to go out.
+// shown with what advice, and which setting holds what waits to go out; the settings history's toggle
+// between the latest ten changes and the older ones.
 import { describe, expect, it } from 'vitest';
-import { CREATION_OPTIONS, UPDATE_OPTIONS, conflictLine, describeChange, heldOutbound, latestProblem, sentence } from '../../web/lib/sync-copy.ts';
+import { CREATION_OPTIONS, HISTORY_SHOWN, UPDATE_OPTIONS, conflictLine, describeChange, heldOutbound, historyToggle, latestProblem, sentence } from '../../web/lib/sync-copy.ts';
 import type { SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 const healthy: SyncStatusView = {
@@ -183,5 +184,14 @@ describe('a setting someone changed while the draft was open', () => {
     expect(conflictLine(conflict, 'u-ada')).toMatch(/^You \(in another tab or window\) changed Contact creation/);
     expect(conflictLine({ ...conflict, change: { userId: 'u-x', userName: null } }, 'u-sam')).toMatch(/^Another admin changed/);
     expect(conflictLine({ ...conflict, change: undefined }, 'u-sam')).toMatch(/^Someone changed/);
+  });
+});
+
+describe('the settings history toggle', () => {
+  it('offers the older changes by count, then the latest ten again', () => {
+    expect(HISTORY_SHOWN).toBe(10);
+    expect(historyToggle(10, false)).toBe('Show 10 older changes');
+    expect(historyToggle(1, false)).toBe('Show 1 older change');
+    expect(historyToggle(7, true)).toBe('Show only the latest 10');
   });
 });

@@ -4,6 +4,40 @@ import type { ApiKeyCreated, ApiKeyView } from '../../server/routes/panel-api-ke
 
 export type { ApiKeyCreated, ApiKeyView };
 
+/**
+ * The longest key name Tandem accepts (server/routes/panel-api-keys.ts checks the same), counted
+ * as the server counts it: without the spaces around it.
+ */
+export const KEY_NAME_MAX = 80;
+
+/** Why a key needs a name, said once a create was tried without one. */
+export const KEY_NAME_MISSING = 'Give the key a name, e.g. the system that will use it.';
+/** Said as soon as the name is longer than Tandem accepts; the same words however long, so it is announced once. */
+export const KEY_NAME_TOO_LONG = `Too long: a key name can have up to ${KEY_NAME_MAX} characters. Shorten it to create the key.`;
+
+/** The name's length as Tandem counts it. */
+export const keyNameLength = (name: string): number => name.trim().length;
+
+/**
+ * What is wrong with a key name before it is sent, or undefined: none (`missing`), or longer than
+ * Tandem accepts (`long`). A long name is never cut: the admin decides what to keep.
+ */
+export function keyNameProblem(name: string): 'missing' | 'long' | undefined {
+  const length = keyNameLength(name);
+  if (length === 0) return 'missing';
+  return length > KEY_NAME_MAX ? 'long' : undefined;
+}
+
+/**
+ * The name field's help: what to call the key and its limit; near the limit (or past it), how many
+ * characters it has.
+ */
+export function keyNameHelp(name: string): string {
+  const length = keyNameLength(name);
+  const base = `Name it after the system that will use it; up to ${KEY_NAME_MAX} characters.`;
+  return length > KEY_NAME_MAX - 20 ? `${base} This one has ${length}.` : base;
+}
+
 export interface KeysApi {
   api<T>(path: string, init?: RequestInit): Promise<T>;
 }

@@ -7,7 +7,7 @@
 // Bi-directional later sends what changed since.
 import type { PanelContactsSync, PanelContactView } from '../../server/routes/panel-contacts.ts';
 import type { ContactEdit, ContactsFilter } from './contacts.svelte.ts';
-import { plural } from './plural.ts';
+import { plural, verb } from './plural.ts';
 
 export interface HighLevelStatus {
   tone: 'ok' | 'idle' | 'warn' | 'error';
@@ -208,6 +208,22 @@ export function emptyContacts(filter: ContactsFilter, query: string): string {
   }
   if (filter === 'waiting') return searched ? 'No contact waiting to be sent matches this search.' : 'Nothing is waiting to be sent to HighLevel.';
   return searched ? 'No contact matches this search.' : 'No contacts yet. Contacts added in HighLevel or through Tandem’s API show up here.';
+}
+
+/**
+ * How many contacts the list shows of those its search and filter match: "Showing 50 of 1,512
+ * contacts" while Show more has more to bring, "12 contacts" once every one is shown; named after
+ * the filter ("refused contacts", "contacts waiting to be sent") and the search. Empty when none
+ * matches (the list's empty text says so).
+ */
+export function contactsShown(shown: number, total: number, filter: ContactsFilter, query: string): string {
+  if (total <= 0) return '';
+  const noun = filter === 'refused' ? 'refused contact' : 'contact';
+  const waiting = filter === 'waiting' ? ' waiting to be sent' : '';
+  const searched = query.trim() ? ` that ${verb(total, 'matches', 'match')} this search` : '';
+  const counted = `${plural(total, noun)}${waiting}${searched}`;
+  // More shown than counted: rows the list has not read again yet (the next refresh counts them).
+  return shown >= total ? counted : `Showing ${shown.toLocaleString('en-US')} of ${counted}`;
 }
 
 /**

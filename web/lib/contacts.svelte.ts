@@ -35,6 +35,8 @@ export class ContactsModel {
   state = $state<'loading' | 'ready' | 'failed'>('loading');
   contacts = $state<PanelContactView[]>([]);
   nextCursor = $state<string | null>(null);
+  /** How many contacts the listed search and filter match in all (undefined before the first read). */
+  total = $state<number | undefined>();
   canEdit = $state(false);
   /** The settings that decide where an edit goes, as of the latest read (undefined before the first). */
   sync = $state<PanelContactsSync | undefined>();
@@ -86,6 +88,7 @@ export class ContactsModel {
       this.contacts = page.contacts;
       this.listed = asked;
       this.nextCursor = page.nextCursor;
+      this.total = page.total;
       this.canEdit = page.canEdit;
       this.sync = page.sync;
       this.readAt = Date.now();
@@ -109,6 +112,7 @@ export class ContactsModel {
       const seen = new Set(this.contacts.map((c) => c.id));
       this.contacts = [...this.contacts, ...page.contacts.filter((c) => !seen.has(c.id))];
       this.nextCursor = page.nextCursor;
+      this.total = page.total;
       this.#until = page.endCursor ?? this.#until;
     } catch (err) {
       if (seq === this.#seq) this.failure = message(err);

@@ -71,6 +71,14 @@ export function describeChange(change: Pick<SettingsChangeView, 'setting' | 'old
   return from ? `changed ${name} from ${from} to ${to}` : `set ${name} to ${to}`;
 }
 
+/** How many of the latest settings changes the Sync tab lists until asked for the older ones. */
+export const HISTORY_SHOWN = 10;
+
+/** The settings history's toggle: "Show 7 older changes", then back to the latest ten. */
+export function historyToggle(older: number, expanded: boolean): string {
+  return expanded ? `Show only the latest ${HISTORY_SHOWN}` : `Show ${plural(older, 'older change')}`;
+}
+
 /**
  * Why what waits to go out is not moving, one line per setting that holds some of it: Contact
  * creation Inbound holds contacts not yet in HighLevel, Contact update Inbound holds edits of
