@@ -440,7 +440,7 @@ export function listContacts(
   const f = opts.filters ?? {};
   const where: (SQL | undefined)[] = [eq(contacts.locationId, locationId)];
   if (!f.includeArchived) where.push(isNull(contacts.archivedAt));
-  if (f.email !== undefined) where.push(eq(contacts.emailLower, f.email.trim().toLowerCase()));
+  if (f.email !== undefined) where.push(eq(contacts.emailLower, f.email.trim().normalize('NFC').toLowerCase()));
   if (f.phone !== undefined) where.push(eq(contacts.phone, f.phone));
   if (f.ownerUserId !== undefined) where.push(eq(contacts.ownerUserId, f.ownerUserId));
   if (f.tag !== undefined) where.push(sql`exists (select 1 from json_each(${contacts.tags}) where json_each.value = ${f.tag.trim().toLowerCase()})`);

@@ -172,7 +172,8 @@ export function fromHighLevel(doc: HighLevelContact, ownerMap: OwnerMap, opts: F
   for (const f of TEXT_FIELDS) if (present(raw, f)) fields[f] = normalizeText(doc[f]);
   if (present(raw, 'address1')) fields.address1 = normalizeText(doc.address1);
   else if (present(raw, 'address')) fields.address1 = normalizeText(doc.address);
-  if (present(raw, 'email')) fields.email = normalizeText(doc.email);
+  // Composed as Tandem stores emails (contact-model.ts normalizeContact), so one spelling matches the other.
+  if (present(raw, 'email')) fields.email = normalizeText(doc.email)?.normalize('NFC') ?? null;
   let phoneText: string | undefined;
   if (present(raw, 'phone')) {
     // Read in the contact's own country when it has one, as Tandem reads the phones it is given.

@@ -322,6 +322,8 @@ export function normalizeContact(draft: ContactDraft, opts: { defaultCountry?: s
     contact[field] = normalizeText(typeof raw === 'string' ? raw : null);
   }
   contact.dnd = draft.dnd === true;
+  // One spelling of the same letters ("å" as one character or as "a" and a ring): matched as the same email.
+  if (contact.email !== null) contact.email = contact.email.normalize('NFC');
   const typed = contact.phone;
   const phone = normalizePhone(typed, opts.defaultCountry);
   contact.phone = phone.phone;

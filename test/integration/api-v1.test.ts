@@ -151,6 +151,14 @@ describe('contacts', () => {
     const patch = await api('PATCH', `/api/v1/contacts/${other.id}`, { body: { email } });
     expect(patch.status).toBe(409);
     expect(patch.body.error.code).toBe('duplicate_contact');
+    // The same letters spelled otherwise ("å" as one character, or "a" and a ring) are the same email (QA).
+    const composed = `\u00e5sa.${Date.now()}@example.com`;
+    const asa = await create({ email: composed });
+    const decomposed = await api('POST', '/api/v1/contacts', { body: { email: composed.normalize('NFD'), firstName: 'Again' } });
+    expect(decomposed.status).toBe(409);
+    expect(decomposed.body.error.contactId).toBe(asa.id);
+    const found = await api('GET', `/api/v1/contacts?email=${encodeURIComponent(composed.normalize('NFD'))}`);
+    expect(found.body.contacts.map((c: { id: string }) => c.id)).toEqual([asa.id]);
   });
 
   it('updates only the fields sent; null clears; tags replace or add/remove', async () => {

@@ -138,6 +138,11 @@ describe('fromHighLevel', () => {
     expect(remote.problems).toEqual([]);
   });
 
+  it('reads an email composed as Tandem stores it, so one spelling of the same letters matches the other', () => {
+    const doc = { id: 'c1', email: '\u00e5sa@example.com'.normalize('NFD') };
+    expect(fromHighLevel(doc, () => null).fields.email).toBe('\u00e5sa@example.com');
+  });
+
   it('fills the fields a complete record omits, and leaves them unknown in a thin one', () => {
     const doc = parse({ id: 'c1', locationId: 'loc1', firstName: 'Ada', dateUpdated: '2026-03-01T10:00:00.000Z' });
     const complete = fromHighLevel(doc, ownerMap, { complete: true });
