@@ -35,7 +35,9 @@ describe('the HighLevel column', () => {
     const invalid = { highlevelId: null, outbound: { status: 'failed' as const, reason: 'phone must be a valid phone number' } };
     expect(highLevelStatus(invalid, both).reason?.retry).toBe('Tandem tries again once the contact is edited.');
     expect(highLevelStatus(invalid, both).reason?.lead).toBe('HighLevel refused this contact:');
-    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('Tandem’s latest edit of this contact cannot go to HighLevel:');
+    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: refused.outbound }, both).reason?.lead).toBe('Tandem’s new email or phone for this contact cannot go to HighLevel (its other changes went):');
+    const phoneTaken = { status: 'failed' as const, reason: 'this contact’s phone is already on a HighLevel contact linked to Ann Lee in Tandem, and the location does not allow duplicates' };
+    expect(highLevelStatus({ highlevelId: 'hl-1', outbound: phoneTaken }, both).reason?.lead).toBe('Tandem’s new phone for this contact cannot go to HighLevel (its other changes went):');
     expect(highLevelStatus({ highlevelId: 'hl-1', outbound: invalid.outbound }, both).reason?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
     expect(highLevelStatus({ highlevelId: null, outbound: { status: 'failed', reason: null } }, both).reason?.text).toBe('it gave no reason.');
     // Only refused contacts have one.
@@ -128,7 +130,7 @@ describe('HighLevel’s reason in the edit dialog', () => {
       then: 'Fix it here: saving sends it to HighLevel again within seconds.',
     });
     const linkedRefused = { highlevelId: 'hl-1', outbound: refused.outbound };
-    expect(refusalInDialog(linkedRefused, both)?.lead).toBe('Tandem’s latest edit of this contact cannot go to HighLevel:');
+    expect(refusalInDialog(linkedRefused, both)?.lead).toBe('Tandem’s new email or phone for this contact cannot go to HighLevel (its other changes went):');
     const linkedInvalid = { highlevelId: 'hl-1', outbound: { status: 'failed' as const, reason: 'phone must be a valid phone number' } };
     expect(refusalInDialog(linkedInvalid, both)?.lead).toBe('HighLevel refused Tandem’s latest edit of this contact:');
     expect(refusalInDialog(refused, { ...both, paused: true })?.then).toBe('Fix it here: saving sends it to HighLevel again when sync resumes.');

@@ -87,9 +87,11 @@ export function isDuplicateRefusal(reason: string | null | undefined): boolean {
 /** What was refused (the contact, or Tandem's latest edit of it) and its reason as a sentence. */
 function refusal(contact: Contact): { lead: string; text: string } {
   const linked = contact.highlevelId !== null;
+  // An edit's other fields go out all the same (server/sync/outbound-contact.ts sendLinked): only the email or phone waits.
+  const held = refusalFields(contact.outbound?.reason ?? null).join(' or ') || 'email or phone';
   const lead = isDuplicateRefusal(contact.outbound?.reason)
     ? linked
-      ? 'Tandem’s latest edit of this contact cannot go to HighLevel:'
+      ? `Tandem’s new ${held} for this contact cannot go to HighLevel (its other changes went):`
       : 'This contact cannot be created in HighLevel:'
     : linked
       ? 'HighLevel refused Tandem’s latest edit of this contact:'
