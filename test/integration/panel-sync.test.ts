@@ -18,6 +18,7 @@ import { saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { tombstone, upsertLink } from '../../db/links.ts';
 import { completeOutbox, enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
+import { listedHighLevelUser } from '../../db/highlevel-users.ts';
 import { getSyncSettings, settingsHistory, updateSyncSettings, type SyncSettingsPatch } from '../../db/sync-settings.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import { emptyContact, type ContactFields } from '../../server/sync/contact-model.ts';
@@ -231,6 +232,8 @@ describe('a user HighLevel deactivated', () => {
       companyId: agencyA.companyId, firstName: 'Dee', lastName: 'Parted', email: 'dee.parted@alpha.example', type: 'account', role: 'admin', locationIds: [A.id],
     });
     const sso = (await control<{ payload: string }>(t.highlevelUrl, 'GET', `/sso?${new URLSearchParams({ appId: t.app.appId, userId: created.id, locationId: A.id })}`)).payload;
+    // A sub-account user is an admin once the location's listing has them (their UserCreate webhook).
+    await until(() => listedHighLevelUser(t.db, A.id, created.id)?.role === 'admin', 'the new user to be listed', 15_000);
     const token = await signIn(created.id, A.id);
     // The settings as they are: saving them is an admin action that records nothing.
     const { creationDirection, updateDirection } = getSyncSettings(t.db, A.id);
