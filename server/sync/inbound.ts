@@ -26,6 +26,7 @@ import {
   type Contact,
 } from '../../db/contacts.ts';
 import { deleteLink, getLinkByRemote, insertLink, isContactLinked, linkedContactIds, linksByRemote, saveLink, tombstone, type Link } from '../../db/links.ts';
+import { userMapFor } from '../../db/highlevel-users.ts';
 import { dropOutbox, enqueueOutbox, releaseRefusals } from '../../db/outbox.ts';
 import { transaction } from '../../db/prepared.ts';
 import type { Direction } from '../../db/schema.ts';
@@ -166,6 +167,20 @@ export function heldMatchKeys(db: Db, locationId: string, keys: readonly { email
 }
 
 /**
+ * HighLevel gave the contact to a user with no paired Tandem user, away from the ledger's owner
+ * (whose paired HighLevel user is someone else): the Tandem user is no longer its owner, and no
+ * Tandem user is, so the owner is cleared as HighLevel's change (QA: `?ownerUserId=` went on listing
+ * it under the old owner). Only the location-wide notice names the new owner, whom Sync users can
+ * pair. An owner whose pairing was lost (the same HighLevel user, unpaired since) stays.
+ */
+function ownerGivenAway(db: Db, locationId: string, remote: RemoteContact, base: ContactFields): RemoteContact {
+  if (remote.unmatchedOwner === undefined || remote.fields.ownerUserId !== undefined || base.ownerUserId === null) return remote;
+  const pairedWith = userMapFor(db, locationId)(base.ownerUserId);
+  if (pairedWith === null || pairedWith === remote.unmatchedOwner) return remote;
+  return { ...remote, fields: { ...remote.fields, ownerUserId: null } };
+}
+
+/**
  * `known`: the record's link as read for its batch (null: none), else it is read here. Valid as
  * long as nothing wrote this HighLevel contact's link since (planBatch).
  */
@@ -178,7 +193,7 @@ function apply(deps: InboundDeps, locationId: string, input: RemoteInput, opts: 
   if (link.remoteDeletedAt !== null) return 'tombstoned';
   // A phone HighLevel holds as it did, without +prefix, is the number the ledger has, whatever the
   // contact's country now (a change of the country alone is no change of the number).
-  const remote = keepLedgerPhone(input, link.base);
+  const remote = ownerGivenAway(db, locationId, keepLedgerPhone(input, link.base), link.base);
   if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt && !isLedgerVersion(remote, link, opts)) {
     return 'stale';
   }

@@ -8,7 +8,7 @@ import { findContactsByEmail, getContact, restoreContact, updateContact, type Co
 import { getLinkByContact, getLinkByRemote } from '../../db/links.ts';
 import { getOutbox, PARKED_AT } from '../../db/outbox.ts';
 import { getSyncState, updateSyncState } from '../../db/sync-state.ts';
-import { createUser } from '../../db/users.ts';
+import { createUser, deactivateUser } from '../../db/users.ts';
 import { createApiKey } from '../../db/api-keys.ts';
 import { listInboxEvents } from '../../db/webhook-inbox.ts';
 import { createContact } from '../../db/contacts.ts';
@@ -199,6 +199,36 @@ describe('webhooks into Tandem', () => {
     expect(getSyncState(t.db, loc).unmatchedOwners).toEqual({ remote: [], local: [] });
     // The contact that came in without its owner gets it (a sweep), with no edit in HighLevel.
     await until(() => linked(orphan)?.fields.ownerUserId === sam.id || undefined, 'the paired owner on the contact that came without one');
+  });
+
+  it('clears the Tandem owner when HighLevel gives the contact to a user no Tandem user pairs with, and keeps it when only the pairing is lost (QA)', async () => {
+    const email = unique('pia');
+    const pia = createUser(t.db, { locationId: loc, name: 'Pia Paired', email, now: Date.now() });
+    const piaHl = await control(t.highlevelUrl, 'POST', '/users', {
+      companyId: t.agency.companyId, firstName: 'Pia', lastName: 'Paired', email, type: 'account', role: 'user', locationIds: [loc],
+    });
+    const newcomer = await control(t.highlevelUrl, 'POST', '/users', {
+      companyId: t.agency.companyId, firstName: 'Nia', lastName: 'New', email: unique('nia'), type: 'account', role: 'user', locationIds: [loc],
+    });
+    const given = await hlCreate({ firstName: 'Given', email: unique('given'), assignedTo: piaHl.id });
+    const kept = await hlCreate({ firstName: 'Kept', email: unique('kept'), assignedTo: piaHl.id });
+    await until(() => linked(given)?.fields.ownerUserId === pia.id && linked(kept)?.fields.ownerUserId === pia.id, 'both owned by Pia in Tandem');
+    // HighLevel gives one to Nia, whom no Tandem user pairs with: Pia no longer owns it.
+    expect((await hl('PUT', `/contacts/${given}`, { assignedTo: newcomer.id })).status).toBe(200);
+    await until(() => linked(given)?.fields.ownerUserId === null || undefined, 'the owner cleared in Tandem');
+    expect(linked(kept)!.fields.ownerUserId).toBe(pia.id);
+    // Nothing goes back: HighLevel keeps Nia.
+    await until(() => (t.emulator.emu.contact(given)?.assignedTo === newcomer.id ? true : undefined), 'HighLevel to keep its owner');
+    expect(getOutbox(t.db, loc, linked(given)!.id)).toBeUndefined();
+    // Pia's pairing is lost (her Tandem user deactivated): HighLevel's next edit of the other
+    // contact, still hers there, leaves her as its Tandem owner.
+    deactivateUser(t.db, { locationId: loc, id: pia.id, now: Date.now() });
+    expect((await hl('PUT', `/contacts/${kept}`, { lastName: 'Edited' })).status).toBe(200);
+    await until(() => linked(kept)?.fields.lastName === 'Edited' || undefined, 'HighLevel’s edit in Tandem');
+    expect(linked(kept)!.fields.ownerUserId).toBe(pia.id);
+    // Both deleted in HighLevel: no owner of theirs is reported to the tests that follow.
+    for (const id of [given, kept]) expect((await hl('DELETE', `/contacts/${id}`)).status).toBe(200);
+    await until(() => [given, kept].every((id) => linked(id)?.archivedAt !== null) || undefined, 'both archived in Tandem');
   });
 
   it('pairs an unmatched HighLevel owner as soon as the vendor adds its Tandem user through the REST API', async () => {
