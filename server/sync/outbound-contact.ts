@@ -122,7 +122,8 @@ async function sendLinked(pass: Pass, contact: Contact, link: Link, merge: Merge
     return sent ? 'sent' : 'done';
   } catch (err) {
     if (isContactNotFound(err)) return remoteGone(pass, link);
-    const rest = duplicateRefusal(err) ? withoutRefusedKeys(merge, remote.fields, link.base, duplicateRefusal(err)!.matchingField) : undefined;
+    const refused = duplicateRefusal(err);
+    const rest = refused ? withoutRefusedKeys(merge, remote.fields, link.base, refused.matchingField) : undefined;
     if (!rest) throw err;
     await sendChanges(pass, contact, link.highlevelId, rest, heldOwner);
     settle(pass, contact, link.highlevelId, rest, remote.dateUpdated);

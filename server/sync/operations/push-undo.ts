@@ -210,9 +210,10 @@ async function preview(ctx: Parameters<UndoPart['preview']>[0], target: Operatio
     writes += plan.requests;
     if (plan.reason === 'changed since the run') changed++;
     if (plan.unsent.length) unsent++;
-    if (plan.action === 'updated' && pendingAgain(ctx, r, sendable)) {
+    const pending = plan.action === 'updated' ? pendingAgain(ctx, r, sendable) : [];
+    if (pending.length) {
       resent++;
-      if (changedOnBoth(ctx, r, sendable)) overridden++;
+      if (changedOnBoth(r, pending)) overridden++;
     }
     if ((plan.action === 'updated' || plan.action === 'removed') && samples.length < SAMPLE_SIZE) {
       samples.push({
@@ -311,7 +312,7 @@ function settle(ctx: RunContext, r: Restore, item: { key: string; contactId: str
       else {
         const link = getLinkByContact(ctx.db, ctx.locationId, contactId);
         saveLink(ctx.db, { locationId: ctx.locationId, contactId, highlevelId: link?.highlevelId ?? item.highlevelId, base: r.before.base, now });
-        if (pendingAgain(ctx, r, sendable)) enqueueOutbox(ctx.db, ctx.locationId, contactId, 'upsert', now);
+        if (pendingAgain(ctx, r, sendable).length) enqueueOutbox(ctx.db, ctx.locationId, contactId, 'upsert', now);
       }
     }
     ctx.record({ ...item, entity: 'contact', side: 'highlevel', label: r.item.label, state: 'done', action: plan.action, reason: plan.reason, after: { fields: plan.fields, tags: plan.removeTags } });
@@ -328,23 +329,20 @@ export function overriddenNote(overridden: number): string {
   return `For ${counted(overridden, 'contact', 'contacts')}, HighLevel had changed the same fields before the push: the undo puts HighLevel’s values back, and they then come into Tandem over Tandem’s edits of those fields, as the more recent change.`;
 }
 
-/** Whether a field the push wrote had changed on both sides since the last sync: in HighLevel (its recorded value is not the ledger's) and in Tandem. */
-function changedOnBoth(ctx: BaseContext, r: Restore, sendable: Sendable | undefined): boolean {
+/** Whether a field the push wrote had changed on both sides since the last sync: in HighLevel (its recorded value is not the ledger's) and in Tandem (`pending`, pendingAgain's). */
+function changedOnBoth(r: Restore, pending: readonly string[]): boolean {
   const base = r.before.base;
-  if (!r.item.contactId || base === null) return false;
-  const contact = getContact(ctx.db, ctx.locationId, r.item.contactId);
-  if (!contact) return false;
-  const pending = new Set(pendingLocal(base, contact.fields, sendable));
+  if (base === null) return false;
   const remote = fromHighLevel({ ...(r.before.fields as Record<string, unknown>), id: r.item.highlevelId ?? '' } as HighLevelContact, () => undefined, {}).fields;
-  return SCALAR_FIELDS.some((f) => f !== 'ownerUserId' && pending.has(f) && remote[f] !== undefined && !fieldEquals(f, remote[f] as never, base[f] as never));
+  return SCALAR_FIELDS.some((f) => f !== 'ownerUserId' && pending.includes(f) && remote[f] !== undefined && !fieldEquals(f, remote[f] as never, base[f] as never));
 }
 
-/** A restored (still linked) record whose live Tandem contact holds values its restored ledger does not, that a push can send. */
-function pendingAgain(ctx: BaseContext, r: Restore, sendable: Sendable | undefined): boolean {
+/** The fields a restored (still linked) record's live Tandem contact holds apart from its restored ledger, that a push can send (none: nothing waits again). */
+function pendingAgain(ctx: BaseContext, r: Restore, sendable: Sendable | undefined): string[] {
   const base = r.before.base;
-  if (!r.item.contactId || base === null || r.before.created) return false;
+  if (!r.item.contactId || base === null || r.before.created) return [];
   const contact = getContact(ctx.db, ctx.locationId, r.item.contactId);
-  return contact !== undefined && contact.archivedAt === null && pendingLocal(base, contact.fields, sendable).length > 0;
+  return contact !== undefined && contact.archivedAt === null ? pendingLocal(base, contact.fields, sendable) : [];
 }
 
 export const pushUndo: UndoPart = { preview, run };
