@@ -173,12 +173,18 @@ export function heldMatchKeys(db: Db, locationId: string, keys: readonly { email
  * it under the old owner). Only the location-wide notice names the new owner, whom Sync users can
  * pair. An owner whose pairing was lost (the same HighLevel user, unpaired since) stays.
  */
-function ownerGivenAway(db: Db, locationId: string, remote: RemoteContact, base: ContactFields): RemoteContact {
+function ownerGivenAway(deps: InboundDeps, locationId: string, remote: RemoteContact, base: ContactFields): RemoteContact {
   if (remote.unmatchedOwner === undefined || remote.fields.ownerUserId !== undefined || base.ownerUserId === null) return remote;
-  const pairedWith = userMapFor(db, locationId)(base.ownerUserId);
+  // Read once per batch (a sweep meets every contact of an owner whose pairing was lost, each time).
+  let userMap = userMaps.get(deps);
+  if (!userMap) userMaps.set(deps, (userMap = userMapFor(deps.db, locationId)));
+  const pairedWith = userMap(base.ownerUserId);
   if (pairedWith === null || pairedWith === remote.unmatchedOwner) return remote;
   return { ...remote, fields: { ...remote.fields, ownerUserId: null } };
 }
+
+/** The location's Tandem → HighLevel user pairing, by the deps of the batch that read it. */
+const userMaps = new WeakMap<InboundDeps, (tandemUserId: string) => string | null>();
 
 /**
  * `known`: the record's link as read for its batch (null: none), else it is read here. Valid as
@@ -193,7 +199,7 @@ function apply(deps: InboundDeps, locationId: string, input: RemoteInput, opts: 
   if (link.remoteDeletedAt !== null) return 'tombstoned';
   // A phone HighLevel holds as it did, without +prefix, is the number the ledger has, whatever the
   // contact's country now (a change of the country alone is no change of the number).
-  const remote = ownerGivenAway(db, locationId, keepLedgerPhone(input, link.base), link.base);
+  const remote = ownerGivenAway(deps, locationId, keepLedgerPhone(input, link.base), link.base);
   if (remote.dateUpdated !== undefined && link.remoteUpdatedAt !== null && remote.dateUpdated < link.remoteUpdatedAt && !isLedgerVersion(remote, link, opts)) {
     return 'stale';
   }
