@@ -6,7 +6,7 @@ import type { Clock } from '../../clock.ts';
 import { DeferredError, type LocationApi } from '../../highlevel/contacts.ts';
 import { HighLevelError } from '../../highlevel/http.ts';
 import type { Supervisor } from '../supervisor.ts';
-import { OperationCancelled, type BaseContext } from './types.ts';
+import { OperationCancelled, RunStopped, type BaseContext } from './types.ts';
 
 /** Real ms a wait sleeps at most before looking at cancel, the clock and the lease again. */
 const WAIT_SLICE_MS = 1_000;
@@ -32,7 +32,7 @@ export interface PatientApiDeps {
 }
 
 /** The location cannot be worked on any more: the run stops (failed) with this plain message. */
-export class LocationGoneError extends Error {
+export class LocationGoneError extends RunStopped {
   override readonly name = 'LocationGoneError';
 }
 

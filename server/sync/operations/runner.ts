@@ -29,7 +29,7 @@ import { HighLevelError } from '../../highlevel/http.ts';
 import { describeRunError, describeWait, waitReason } from '../describe-error.ts';
 import { REAUTH_REASON } from '../../highlevel/token-provider.ts';
 import type { Supervisor } from '../supervisor.ts';
-import { LocationGoneError, patientApi } from './patient-api.ts';
+import { patientApi } from './patient-api.ts';
 import { progressTracker, type ProgressTracker } from './progress.ts';
 import { leaseKeeper, runContext } from './run-context.ts';
 import { reasonsOf, tallyItems } from './summary.ts';
@@ -466,6 +466,6 @@ function waitingProgress(err: DeferredError | null): Pick<Progress, 'waiting' | 
 
 /** Plain words for the panel; never a token or a request body. */
 export function describeOperationError(err: unknown): string {
-  if (err instanceof LocationGoneError || err instanceof RunStopped) return err.message;
+  if (err instanceof RunStopped) return err.message;
   return describeRunError(err);
 }

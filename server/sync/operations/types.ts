@@ -206,7 +206,7 @@ export class OperationCancelled extends Error {
 
 /** The run stops (failed) with this plain message for the admin, having written nothing more. */
 export class RunStopped extends Error {
-  override readonly name = 'RunStopped';
+  override readonly name: string = 'RunStopped';
 }
 
 /** Thrown by `step(point)` when a test asked to crash there (T16); the runner treats it as a process death. */
