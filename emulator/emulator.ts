@@ -93,6 +93,8 @@ export class Emulator {
   /** Bumped by every contact write and reset, so caches over contacts (search) know to look again. */
   contactWriteSeq = 0;
   faults: FaultRule[] = [];
+  /** Requests a fault's delay is holding: each entry lets its request go on at once, by the fault's id. */
+  readonly delayed = new Map<() => void, number>();
   private nextFaultId = 1;
   searchDelays: SearchDelay[] = [];
   requestLog: RequestLogEntry[] = [];
@@ -277,6 +279,18 @@ export class Emulator {
     return rule;
   }
 
+  /**
+   * Removes fault rules (one by its id, or all) and lets the requests their delays hold go on now,
+   * so a test can hold a request for exactly as long as it needs. True when something was removed.
+   */
+  clearFaults(id?: number): boolean {
+    const before = this.faults.length;
+    this.faults = id === undefined ? [] : this.faults.filter((f) => f.id !== id);
+    const held = [...this.delayed].filter(([, faultId]) => id === undefined || faultId === id);
+    for (const [release] of held) release();
+    return this.faults.length < before || held.length > 0;
+  }
+
   logRequest(entry: Omit<RequestLogEntry, 'seq'>): void {
     this.requestLog.push({ seq: this.nextRequestSeq++, ...entry });
     // Bounded: benchmarks send hundreds of thousands of requests.
@@ -289,7 +303,7 @@ export class Emulator {
     this.world = emptyWorld();
     this.contactIndex.clear();
     this.contactWriteSeq++;
-    this.faults = [];
+    this.clearFaults();
     this.searchDelays = [];
     this.requestLog = [];
     this.webhooks.reset();

@@ -147,13 +147,16 @@ export function installHttpBasics(app: FastifyInstance, emu: Emulator): void {
     if (!rule) return;
     req.faultRule = rule.id;
     if (rule.delayMs) {
-      // Stop waiting when the client gives up, so an abandoned request never holds close() open.
+      // Stop waiting when the client gives up, so an abandoned request never holds close() open,
+      // or when the faults are cleared, so a test can hold a request for as long as it needs.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, rule.delayMs);
         req.raw.socket.once('close', done);
+        emu.delayed.set(done, rule.id);
         function done() {
           clearTimeout(timer);
           req.raw.socket.off('close', done);
+          emu.delayed.delete(done);
           resolve();
         }
       });

@@ -2,7 +2,7 @@
 // and webhook faults (the rest of /__emulator is in control.ts).
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../server.ts';
-import { FaultCreate, RequestsQuery, WebhookFaultCreate, WebhooksQuery, parse } from './control-schemas.ts';
+import { FaultCreate, FaultId, RequestsQuery, WebhookFaultCreate, WebhooksQuery, parse } from './control-schemas.ts';
 
 export function registerControlLogRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { emu } = ctx;
@@ -12,7 +12,13 @@ export function registerControlLogRoutes(app: FastifyInstance, ctx: RouteContext
   app.get('/__emulator/faults', async () => ({ faults: emu.faults }));
 
   app.delete('/__emulator/faults', async () => {
-    emu.faults = [];
+    emu.clearFaults();
+    return {};
+  });
+
+  app.delete('/__emulator/faults/:id', async (req, reply) => {
+    const { id } = parse(FaultId, req.params);
+    if (!emu.clearFaults(id)) return reply.code(404).send({ error: `No fault ${id} is set or holding a request` });
     return {};
   });
 

@@ -170,6 +170,8 @@ export const FaultCreate = z
   })
   .refine((f) => !f.path?.startsWith('^') || validRegExp(f.path), { message: 'path is not a valid regular expression' });
 
+export const FaultId = z.strictObject({ id: z.coerce.number().int().positive() });
+
 export const WebhookFaultCreate = z
   .strictObject({
     mode: z.enum(['duplicate', 'drop', 'delay', 'reorder']),

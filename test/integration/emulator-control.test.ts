@@ -1,7 +1,7 @@
 // The /__emulator control API over real HTTP: building a world, scripting API faults, the request
 // log, reset and config (rate limits), and the SSO payload.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { call, control, testEmulator } from '../helpers/emulator.ts';
+import { call, control, testEmulator, until } from '../helpers/emulator.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import { decryptUserData } from '../../emulator/sso.ts';
 
@@ -208,6 +208,29 @@ describe('API faults', () => {
     const res = await createContact(location.privateToken, location.id, 'a@example.com');
     expect(res.status).toBe(201);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('lets a delayed request go on when its fault is cleared, so a test holds one as long as it needs', async () => {
+    const location = await newLocation();
+    const held = await control(emu.url, 'POST', '/faults', { path: '/contacts/', delayMs: 600_000 });
+    const other = await control(emu.url, 'POST', '/faults', { path: '/users/', delayMs: 600_000 });
+    const answered = createContact(location.privateToken, location.id, 'held@example.com');
+    await until(() => emu.emu.delayed.size === 1, 'the request held');
+    expect([...emu.emu.contactIds(location.id)]).toEqual([]);
+    // Clearing another fault leaves it held; clearing its own (used up by then) lets it go.
+    await control(emu.url, 'DELETE', `/faults/${other.id}`);
+    expect(emu.emu.delayed.size).toBe(1);
+    await control(emu.url, 'DELETE', `/faults/${held.id}`);
+    expect((await answered).status).toBe(201);
+    expect(emu.emu.delayed.size).toBe(0);
+    expect((await raw('DELETE', `/faults/${held.id}`)).status).toBe(404);
+
+    // Clearing all lets every held request go.
+    await control(emu.url, 'POST', '/faults', { path: '/contacts/', delayMs: 600_000 });
+    const second = createContact(location.privateToken, location.id, 'held2@example.com');
+    await until(() => emu.emu.delayed.size === 1, 'the second request held');
+    await control(emu.url, 'DELETE', '/faults');
+    expect((await second).status).toBe(201);
   });
 
   it('drops the connection before handling: the client sees a socket error and nothing is written', async () => {
