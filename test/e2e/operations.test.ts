@@ -79,6 +79,15 @@ async function shot(name: string): Promise<void> {
   await panel.getByTestId('operations').evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: `${OUT}/${name}.png` });
 }
+/**
+ * Holds every read of HighLevel contacts and users for the location until the returned release
+ * is called (or the faults are cleared), so a run or preview is still under way for as long as a
+ * test looks at it.
+ */
+async function holdReads(): Promise<() => Promise<void>> {
+  const rule = await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '^/(contacts/search|users/)', locationId: location().id, delayMs: 600_000, times: 1000 });
+  return async () => void (await control(sandbox().highlevelUrl, 'DELETE', `/faults/${rule.id}`));
+}
 const dialog = () => panel.getByTestId('operation-dialog');
 
 /** Opens the dialog with `start`, waits for the preview, and returns its text. */
@@ -99,8 +108,8 @@ async function preview(start: () => Promise<void>, name: string): Promise<string
  * can be seen; `progress: false` then only waits for the result.
  */
 async function confirmAndWatch(name: string, opts: { progress?: boolean } = {}): Promise<string> {
-  // HighLevel answers the run's first reads slowly, so the progress is on screen for a while.
-  await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '^/(contacts/search|users/)', locationId: location().id, delayMs: 1500, times: 2 });
+  // HighLevel holds the run's reads until the progress has been seen.
+  const release = await holdReads();
   await dialog().getByTestId('operation-confirm').click();
   if (opts.progress !== false) {
     await panel.getByTestId('operation-progress').waitFor({ timeout: 5_000 });
@@ -114,10 +123,10 @@ async function confirmAndWatch(name: string, opts: { progress?: boolean } = {}):
     expect(await panel.getByTestId('operation-status').getAttribute('role')).toBe('status');
     await shot(`${name}-progress`);
   }
+  await release();
   const result = panel.getByTestId('operation-result');
   await result.waitFor({ timeout: 30_000 });
   expect(await result.getAttribute('data-status')).toBe('completed');
-  await control(sandbox().highlevelUrl, 'DELETE', '/faults');
   await shot(`${name}-done`);
   return result.innerText();
 }
@@ -139,16 +148,16 @@ describe('one-time operations in the sandbox', () => {
     expect(await panel.getByTestId('operations-history').innerText()).toContain('No one-time operation has run');
     await shot('0-card-before');
 
-    // HighLevel answers slowly: the dialog says it is reading, with progress, and Confirm waits.
-    await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: location().id, delayMs: 1500, times: 2 });
+    // HighLevel holds the reads: the dialog says it is reading, with progress, and Confirm waits.
+    const release = await holdReads();
     const button = panel.getByTestId('operation-start-push');
     await button.click();
     await dialog().getByText('Reading HighLevel… Nothing is changed until you confirm.').waitFor();
     expect(await dialog().getByRole('progressbar').count()).toBe(1);
     expect(await dialog().getByTestId('operation-confirm').isDisabled()).toBe(true);
     await shot('0-push-reading');
+    await release();
     await preview(async () => {}, '0-push-preview-escape');
-    await control(sandbox().highlevelUrl, 'DELETE', '/faults');
     await page.keyboard.press('Escape');
     await dialog().getByTestId('operation-confirm').waitFor({ state: 'detached' });
     // Focus returns to the button that opened it; nothing ran.
@@ -427,7 +436,7 @@ describe('two tabs of the panel', () => {
   it('announces "Reading HighLevel…" and then the preview and its Confirm politely; after Enter on Confirm focus is on Cancel run, then on the result', async () => {
     const { page: p, panel: f, dialog: d } = await tab();
     try {
-      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '/contacts/search', locationId: location().id, delayMs: 1500, times: 1 });
+      const releasePreview = await holdReads();
       await f.getByTestId('operation-start-push').focus();
       await p.keyboard.press('Enter');
       const live = d().getByTestId('operation-dialog-announcement');
@@ -437,12 +446,13 @@ describe('two tabs of the panel', () => {
       // QA: focus sits on Cancel while HighLevel is read, and nothing said the preview arrived.
       await until(async () => (await said()) === 'Reading HighLevel… Nothing is changed until you confirm.', 'the reading announced');
       expect(await d().getByTestId('operation-cancel').evaluate((el) => el === document.activeElement)).toBe(true);
+      await releasePreview();
       await until(async () => /^Preview ready: .+ Confirm push contacts is available\.$/.test(await said()), 'the preview announced', 20_000);
       expect(await d().getByTestId('operation-confirm').isEnabled()).toBe(true);
       await p.screenshot({ path: `${OUT}/a11y-1-preview-announced.png` });
 
-      // The run reads HighLevel slowly, so it is still running when the dialog closes.
-      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '^/(contacts/search|users/)', locationId: location().id, delayMs: 1500, times: 2 });
+      // HighLevel holds the run's reads until the faults are cleared, so it is still running when the dialog closes.
+      const releaseRun = await holdReads();
       await d().getByTestId('operation-confirm').focus();
       await p.keyboard.press('Enter');
       await d().getByTestId('operation-confirm').waitFor({ state: 'detached' });
@@ -450,6 +460,7 @@ describe('two tabs of the panel', () => {
       const cancelRun = f.getByTestId('operation-cancel-run');
       await until(() => cancelRun.evaluate((el) => el === document.activeElement), 'focus on Cancel run');
       await p.screenshot({ path: `${OUT}/a11y-2-focus-after-confirm.png` });
+      await releaseRun();
       // Cancel run goes with the run: focus moves to the line that says how it ended.
       await f.getByTestId('operation-result').waitFor({ timeout: 30_000 });
       await until(() => f.getByTestId('operation-status').evaluate((el) => el === document.activeElement), 'focus on the result');
@@ -479,8 +490,8 @@ describe('two tabs of the panel', () => {
       await f.getByTestId('operation-start-push').click();
       const confirm = d().getByTestId('operation-confirm');
       await until(() => confirm.isEnabled(), 'the preview to arrive', 20_000);
-      // The run reads HighLevel slowly, so it is still running when Cancel run is pressed.
-      await control(sandbox().highlevelUrl, 'POST', '/faults', { path: '^/(contacts/search|users/)', locationId: location().id, delayMs: 2000, times: 3 });
+      // HighLevel holds the run's reads until the faults are cleared, so it is still running when Cancel run is pressed.
+      const release = await holdReads();
       const confirms = await hold('**/api/panel/operations/*/confirm');
       await confirm.focus();
       await p.keyboard.press('Enter');
@@ -504,6 +515,8 @@ describe('two tabs of the panel', () => {
       await p.keyboard.press('Enter');
       await cancels.release();
       expect(cancels.count()).toBe(1);
+      await until(() => activeOperation(db(), location().id)?.cancelRequestedAt != null, 'the cancel recorded');
+      await release();
       // Stopping, then stopped: focus stays on the button while it is there, then the status line says how the run ended.
       await until(() => f.getByTestId('operation-status').evaluate((el) => el === document.activeElement), 'focus on the result', 30_000);
       expect(await f.getByTestId('operation-result').getAttribute('data-status')).toBe('cancelled');
