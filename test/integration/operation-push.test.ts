@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { archiveContact, createContact as createTandemContact, getContact, restoreContact, updateContact } from '../../db/contacts.ts';
 import { deleteLink, getLinkByContact, tombstone } from '../../db/links.ts';
-import { listItems } from '../../db/operations.ts';
+import { getOperationById, listItems } from '../../db/operations.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { insertInboxEvent } from '../../db/webhook-inbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
@@ -507,8 +507,18 @@ describe('Push contacts', () => {
   it('cancel mid-run: status cancelled, every record either fully pushed (HighLevel and ledger) or untouched; the undo takes back exactly the pushed ones', async () => {
     let cancelAt: (() => void) | undefined;
     let writes = 0;
+    let phaseAtFirstWrite: string | undefined;
     // The admin cancels just as the 25th write is about to go: that record stays untouched.
-    const w = await world({ operations: { crashAt: (_op, point) => (point === 'before-highlevel-write' && ++writes === 25 && cancelAt?.(), false) } });
+    const w = await world({
+      operations: {
+        crashAt(op, point) {
+          if (point !== 'before-highlevel-write') return false;
+          if (++writes === 1) phaseAtFirstWrite = JSON.parse(getOperationById(w.db, op.id)!.progress!).phase;
+          if (writes === 25) cancelAt?.();
+          return false;
+        },
+      },
+    });
     const loc = w.location.id;
     const synced = seedSynced(w, 200);
     const renamed = synced.slice(0, 60);
@@ -517,6 +527,8 @@ describe('Push contacts', () => {
     cancelAt = () => w.services.operations.cancel(loc, p.row.id);
     const r = await confirmAndSettle(w, p.row.id);
     expect(r.row.status).toBe('cancelled');
+    // QA: its progress said "reading HighLevel" while it wrote each page's contacts.
+    expect(phaseAtFirstWrite).toBe('pushing');
     const items = new Map(listItems(w.db, p.row.id, { limit: 1000 }).map((i) => [i.key, i]));
     let pushed = 0;
     for (const s of renamed) {

@@ -288,7 +288,8 @@ async function run(ctx: RunContext): Promise<void> {
     total,
   };
   for (const state of env.states.values()) if (state === 'done') env.done++;
-  ctx.progress({ phase: resume?.phase === 'tandem' ? 'pushing' : 'reading HighLevel', total });
+  // One phase: the walk writes each HighLevel page's contacts as it reads it, then Tandem's others.
+  ctx.progress({ phase: 'pushing', total });
   await walk({
     ctx,
     ownerMap: env.ownerMap,
@@ -297,7 +298,6 @@ async function run(ctx: RunContext): Promise<void> {
     visit: (t) => pushOne(env, t),
     afterPage(cp) {
       ctx.saveCheckpoint(cp);
-      if (cp.phase === 'tandem') ctx.progress({ phase: 'pushing' });
       ctx.step('after-page');
     },
   });
