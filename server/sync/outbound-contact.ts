@@ -123,9 +123,17 @@ async function sendLinked(pass: Pass, contact: Contact, link: Link, merge: Merge
   } catch (err) {
     if (isContactNotFound(err)) return remoteGone(pass, link);
     const refused = duplicateRefusal(err);
-    const rest = refused ? withoutRefusedKeys(merge, remote.fields, link.base, refused.matchingField) : undefined;
+    let rest = refused ? withoutRefusedKeys(merge, remote.fields, link.base, refused.matchingField) : undefined;
     if (!rest) throw err;
-    await sendChanges(pass, contact, link.highlevelId, rest, heldOwner);
+    try {
+      await sendChanges(pass, contact, link.highlevelId, rest, heldOwner);
+    } catch (again) {
+      // The other of the two refused in turn (both are on other contacts): withheld as well.
+      const second = duplicateRefusal(again);
+      rest = second ? withoutRefusedKeys(rest, remote.fields, link.base, second.matchingField) : undefined;
+      if (!rest) throw again;
+      await sendChanges(pass, contact, link.highlevelId, rest, heldOwner);
+    }
     settle(pass, contact, link.highlevelId, rest, remote.dateUpdated);
     throw err;
   }

@@ -319,6 +319,27 @@ describe('an edit refused for its email or phone', () => {
   });
 });
 
+describe('an edit refused for both its email and its phone', () => {
+  it('still sends its other fields: each refused key is withheld in turn (QA)', async () => {
+    setDirections({ updateDirection: 'bidirectional' });
+    await holder();
+    // Cal is in HighLevel alone (his webhook lost): Tandem takes the email, HighLevel not.
+    await control(t.highlevelUrl, 'POST', '/webhooks/faults', { mode: 'drop', count: 1 });
+    await hl('POST', '/contacts/', { locationId: loc, firstName: 'Cal', email: 'cal@example.com' });
+    const bea = await tandemContact({ firstName: 'Bea', lastName: 'Stone', email: 'bea@example.com' });
+    await syncAll();
+    const beaHighLevel = highlevelIdOf(bea)!;
+    // Ada's phone and Cal's email in one edit, with a new company.
+    await rest('PATCH', `/api/v1/contacts/${bea}`, { email: 'cal@example.com', phone: '+14155550170', companyName: 'Both Refused' });
+    await syncAll();
+    expect(rowOf(bea)).toMatchObject({ status: 'failed' });
+    const inHighLevel = t.emulator.emu.contact(beaHighLevel)!;
+    expect(inHighLevel).toMatchObject({ companyName: 'Both Refused', email: 'bea@example.com' });
+    expect(inHighLevel.phone ?? null).toBeNull();
+    expect(getLinkByContact(t.db, loc, bea)!.base).toMatchObject({ companyName: 'Both Refused', email: 'bea@example.com', phone: null });
+  });
+});
+
 describe('the status strip and the Refused filter', () => {
   it('count the same contacts: a refused deletion of an archived contact is in neither', async () => {
     setDirections({ updateDirection: 'bidirectional' });
