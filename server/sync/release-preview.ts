@@ -4,7 +4,8 @@
 // Tandem last synced them) by the merge the push itself runs, so the fields listed are those the
 // push sends, unless HighLevel changed the same field since (then the more recent change wins).
 // A change HighLevel will refuse as a duplicate (its email or phone is already on another Tandem
-// contact's HighLevel contact, held-elsewhere.ts) is counted apart, not as created or sent. A
+// contact's HighLevel contact, held-elsewhere.ts) is counted apart, not as created or sent; an edit
+// refused so still sends its other fields (outbound-contact.ts sendLinked), counted as sent too. A
 // contact refused so before, whose holder's held edit moves that email or phone away, is tried
 // again once the edit is sent (db/outbox.ts releaseRefusalsLeaving): counted as created or sent
 // when HighLevel then takes it; otherwise it stays refused, as it was, and is not counted.
@@ -55,10 +56,14 @@ export interface RefusedContact {
   field: 'email' | 'phone';
   /** The other Tandem contact, by its name (or email, phone). */
   holder: string;
+  /** An edit whose other fields or tags are sent all the same (counted among the updated too). */
+  othersSent: boolean;
 }
 
 export interface RefusedGroup {
   count: number;
+  /** Of them, edits whose other fields or tags are sent all the same. */
+  othersSent: number;
   /** The most recently changed, at most RELEASE_SAMPLE_SIZE. */
   samples: RefusedContact[];
 }
@@ -71,7 +76,10 @@ export interface ReleasePreview {
   created: ReleasedGroup;
   /** Contacts in both whose held edits go to HighLevel, and edits refused before that the release frees. */
   updated: ReleasedGroup;
-  /** Contacts whose creation or edit is sent and refused by HighLevel as a duplicate: in neither group above. */
+  /**
+   * Contacts whose creation or edit is sent and refused by HighLevel as a duplicate: not created,
+   * and an edit's email or phone not sent (its other fields are, and it is among the updated too).
+   */
   refused: RefusedGroup;
   /**
    * What the preview describes, opaque (releaseFingerprint): a save sent with it is refused when
@@ -197,9 +205,9 @@ function releaseOf(db: Db, locationId: string, from: Directions, to: Directions)
   const released = releasedBy(from, to);
   const changes = pendingChangesOfKinds(db, locationId, releasedKinds(released));
   const sendable = sendableIn(db, locationId);
-  const { refusals, freed } = predict(db, locationId, released, to, changes, sendable);
+  const { refusals, partial, freed } = predict(db, locationId, released, to, changes, sendable);
   const fingerprint = fingerprintOf({ revision: settingsRevision(db, locationId), from, to, changes, refusals: [...refusals.values()], freed });
-  return { released, changes, sendable, refusals, freed, fingerprint };
+  return { released, changes, sendable, refusals, partial, freed, fingerprint };
 }
 
 /**
@@ -219,9 +227,11 @@ function releaseOf(db: Db, locationId: string, from: Directions, to: Directions)
  */
 function predict(db: Db, locationId: string, released: Released, to: Directions, changes: readonly PendingChange[], sendable: Sendable | undefined) {
   const refusals = new Map<string, Refusal>();
+  /** Of the refused edits, those whose other fields go all the same: the email or phone withheld. */
+  const partial = new Map<string, ReadonlySet<'email' | 'phone'>>();
   /** The refusals made before that the release frees, by row: what finally becomes of each. */
   const freed = new Map<number, Freed>();
-  if (changes.length === 0) return { refusals, freed: [] };
+  if (changes.length === 0) return { refusals, partial, freed: [] };
   const ledger = new LedgerKeys(db, locationId);
   const contacts = new Map(changes.flatMap((c) => {
     const contact = getContact(db, locationId, c.contactId);
@@ -256,6 +266,8 @@ function predict(db: Db, locationId: string, released: Released, to: Directions,
       if (earlier) freed.set(earlier.rowId, { ...earlier, outcome: met.refusal ? 'refused' : send });
       else if (met.refusal) refusals.set(contact.id, met.refusal);
       else refusals.delete(contact.id);
+      if (!earlier && met.withheld) partial.set(contact.id, met.withheld);
+      else if (!earlier) partial.delete(contact.id);
       if (met.refusal) {
         const w: Waiting = { attempt: { change, ...(earlier ? { earlier } : {}) }, holderId: met.refusal.holderId, freed: false };
         waiting.push(w);
@@ -275,7 +287,7 @@ function predict(db: Db, locationId: string, released: Released, to: Directions,
     read = waiting.filter((w) => w.freed).map((w) => w.attempt);
     waiting = waiting.filter((w) => !w.freed);
   }
-  return { refusals, freed: [...freed.values()] };
+  return { refusals, partial, freed: [...freed.values()] };
 }
 
 /** A change the push tries: a held one the release sends, or (`earlier`) one refused before it that it frees. */
@@ -305,6 +317,8 @@ function meet(db: Db, locationId: string, ledger: LedgerKeys, contact: Contact, 
 interface Met {
   refusal: Refusal | undefined;
   moved: boolean;
+  /** A refused edit whose other fields and tags go all the same: the email or phone it withholds. */
+  withheld?: ReadonlySet<'email' | 'phone'>;
 }
 
 /**
@@ -324,25 +338,35 @@ function refusedCreate(ledger: LedgerKeys, contactId: string, fields: ContactFie
 
 /**
  * An edit sends its email or phone in a PUT, which HighLevel refuses when another of its contacts
- * holds the value, whoever that is in Tandem (an archived contact's is still there); the whole edit
- * then fails. Sent, the contact's HighLevel contact holds the new values instead of the old.
+ * holds the value, whoever that is in Tandem (an archived contact's is still there). The push then
+ * sends the edit again without that email or phone (and without the other too when HighLevel
+ * refuses it in turn): its other fields and tags go, when it has any (outbound-contact.ts
+ * sendLinked). Sent, the contact's HighLevel contact holds the new values instead of the old.
  */
 function refusedEdit(ledger: LedgerKeys, contactId: string, base: ContactFields, local: ContactFields, release: Release, sendable: Sendable | undefined): Met {
   // Neither changes (as HighLevel compares them): nothing to check, no merge to run, nothing freed.
   // (A new spelling of the same one frees a refusal too, which HighLevel then refuses again.)
   if (emailKey(local.email) === emailKey(base.email) && phoneKey(local.phone) === phoneKey(base.phone)) return { refusal: undefined, moved: false };
-  const sent = releasedChanges(base, local, release, sendable).filter((c): c is FieldChange & { field: 'email' | 'phone' } => c.field === 'email' || c.field === 'phone');
+  const changes = releasedChanges(base, local, release, sendable);
+  const keys = changes.filter((c): c is FieldChange & { field: 'email' | 'phone' } => c.field === 'email' || c.field === 'phone');
   const keyOf = (field: 'email' | 'phone', v: unknown) => (typeof v !== 'string' ? null : field === 'email' ? emailKey(v) : phoneKey(v));
-  for (const c of sent) {
+  let refusal: Refusal | undefined;
+  const withheld = new Set<'email' | 'phone'>();
+  for (const c of keys) {
     if (typeof c.to !== 'string' || keyOf(c.field, c.to) === keyOf(c.field, c.from)) continue;
     const other = ledger.holder(c.field, c.to, true);
-    if (other && other.contactId !== contactId) return { refusal: { contactId, change: 'edit', field: c.field, holderId: other.contactId }, moved: false };
+    if (!other || other.contactId === contactId) continue;
+    refusal ??= { contactId, change: 'edit', field: c.field, holderId: other.contactId };
+    withheld.add(c.field);
   }
+  if (refusal && !changes.some((c) => !withheld.has(c.field as 'email' | 'phone'))) return { refusal, moved: false };
+  const sent = keys.filter((c) => !withheld.has(c.field));
   for (const c of sent) ledger.drop(keyOf(c.field, c.from), contactId);
-  const keys = { email: emailKey(base.email), phone: phoneKey(base.phone) };
-  for (const c of sent) keys[c.field] = keyOf(c.field, c.to);
-  ledger.take({ contactId, archivedAt: null, ...keys });
-  return { refusal: undefined, moved: sent.some((c) => keyOf(c.field, c.to) !== keyOf(c.field, c.from)) };
+  const held = { email: emailKey(base.email), phone: phoneKey(base.phone) };
+  for (const c of sent) held[c.field] = keyOf(c.field, c.to);
+  ledger.take({ contactId, archivedAt: null, ...held });
+  const moved = sent.some((c) => keyOf(c.field, c.to) !== keyOf(c.field, c.from));
+  return refusal ? { refusal, moved, withheld } : { refusal: undefined, moved };
 }
 
 /**
@@ -358,8 +382,8 @@ export function releaseFingerprint(db: Db, locationId: string, from: Directions,
  * it in one transaction with the read of `from`, so its counts and fingerprint describe one moment.
  */
 export function releasePreview(db: Db, locationId: string, from: Directions, to: Directions): ReleasePreview {
-  const { released, changes, sendable, refusals, freed, fingerprint } = releaseOf(db, locationId, from, to);
-  if (changes.length === 0) return { created: none(), updated: none(), refused: none(), fingerprint };
+  const { released, changes, sendable, refusals, partial, freed, fingerprint } = releaseOf(db, locationId, from, to);
+  if (changes.length === 0) return { created: none(), updated: none(), refused: { ...none(), othersSent: 0 }, fingerprint };
   const owner = (id: unknown) => (typeof id === 'string' ? (getUser(db, locationId, id)?.name ?? 'a user no longer in Tandem') : id);
   const labelOf = (contactId: string) => {
     const contact = getContact(db, locationId, contactId);
@@ -367,15 +391,16 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
   };
 
   const sample = (contactId: string, release: Release | null): ReleasedContact | undefined => {
+    const withheld = partial.get(contactId);
     const contact = getContact(db, locationId, contactId);
     if (!contact) return undefined;
     const label = contactLabel(contact.fields, 'An unnamed contact');
     if (!release) return { contactId, label, changes: [] };
     const link = getLinkByContact(db, locationId, contactId);
     if (!link) return undefined;
-    const changes = releasedChanges(link.base, contact.fields, release, sendable).map((c) =>
-      c.field === 'ownerUserId' ? { ...c, from: owner(c.from), to: owner(c.to) } : c,
-    );
+    const changes = releasedChanges(link.base, contact.fields, release, sendable)
+      .filter((c) => !withheld?.has(c.field as 'email' | 'phone'))
+      .map((c) => (c.field === 'ownerUserId' ? { ...c, from: owner(c.from), to: owner(c.to) } : c));
     // Nothing left to send (changed back since): it goes out as nothing, and is no example.
     return changes.length ? { contactId, label, changes } : undefined;
   };
@@ -390,11 +415,12 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
     }
     return { count: of.length, samples };
   };
-  // What HighLevel takes: the held changes it does not refuse, and the refusals they free that it takes then.
+  // What HighLevel takes: the held changes it does not refuse (all of an edit but its refused email
+  // or phone), and the refusals they free that it takes then.
   const sent: Sent[] = [
     ...changes.flatMap((change) => {
       const send = sendOf(released, change.kind);
-      return send && !refusals.has(change.contactId) ? [{ change, send }] : [];
+      return send && (!refusals.has(change.contactId) || partial.has(change.contactId)) ? [{ change, send }] : [];
     }),
     ...freed.flatMap((f) => (f.outcome === 'refused' || f.outcome === 'held' ? [] : [{ change: f, send: f.outcome }])),
   ];
@@ -405,9 +431,10 @@ export function releasePreview(db: Db, locationId: string, from: Directions, to:
     updated: group(sent.filter((s) => s.send !== 'create')),
     refused: {
       count: refused.length,
+      othersSent: refused.filter((c) => partial.has(c.contactId)).length,
       samples: refused.slice(0, RELEASE_SAMPLE_SIZE).map((c) => {
         const r = refusals.get(c.contactId)!;
-        return { contactId: r.contactId, label: labelOf(r.contactId), change: r.change, field: r.field, holder: labelOf(r.holderId) };
+        return { contactId: r.contactId, label: labelOf(r.contactId), change: r.change, field: r.field, holder: labelOf(r.holderId), othersSent: partial.has(c.contactId) };
       }),
     },
     fingerprint,

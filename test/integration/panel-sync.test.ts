@@ -596,7 +596,7 @@ describe('the preview of a save that sends held work', () => {
     try {
       const shown = (await preview(tokenA, 'bidirectional', 'inbound')).body;
       expect(shown.created).toEqual({ count: 1, samples: [{ contactId: 'c-held-new', label: 'Nora New', changes: [] }] });
-      expect(shown.refused).toEqual({ count: 1, samples: [{ contactId: 'c-refused', label: 'Rita Refused', change: 'create', field: 'email', holder: 'Hana Holder' }] });
+      expect(shown.refused).toEqual({ count: 1, othersSent: 0, samples: [{ contactId: 'c-refused', label: 'Rita Refused', change: 'create', field: 'email', holder: 'Hana Holder', othersSent: false }] });
 
       // Hana archived meanwhile: Rita would take her HighLevel contact over instead of being refused.
       archiveContact(t.db, { locationId: A.id, id: 'c-holder', now: Date.now(), origin: 'local' });
@@ -606,7 +606,7 @@ describe('the preview of a save that sends held work', () => {
       expect(getSyncSettings(t.db, A.id).creationDirection).toBe('inbound');
       const now2 = (await preview(tokenA, 'bidirectional', 'inbound')).body;
       expect(now2.created.count).toBe(2);
-      expect(now2.refused).toEqual({ count: 0, samples: [] });
+      expect(now2.refused).toEqual({ count: 0, othersSent: 0, samples: [] });
     } finally {
       archiveContact(t.db, { locationId: A.id, id: 'c-refused', now: Date.now(), origin: 'local' });
     }

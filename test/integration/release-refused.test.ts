@@ -120,11 +120,11 @@ describe('the release preview predicts what the push does with duplicates', () =
     expect(preview.updated.samples.map((s) => s.label)).toEqual(['Dora']);
     expect(preview.refused.count).toBe(5);
     expect(preview.refused.samples).toEqual([
-      { contactId: held.dex.id, label: 'Dex', change: 'edit', field: 'phone', holder: 'Archie' },
-      { contactId: held.dana.id, label: 'Dana', change: 'edit', field: 'email', holder: 'Ben Ortiz' },
-      { contactId: held.tom.id, label: 'Tom', change: 'create', field: 'email', holder: 'Tia' },
-      { contactId: held.cruz.id, label: 'Cruz', change: 'create', field: 'phone', holder: 'Bo' },
-      { contactId: held.cleo.id, label: 'Cleo', change: 'create', field: 'email', holder: 'Ben Ortiz' },
+      { contactId: held.dex.id, label: 'Dex', change: 'edit', field: 'phone', holder: 'Archie', othersSent: false },
+      { contactId: held.dana.id, label: 'Dana', change: 'edit', field: 'email', holder: 'Ben Ortiz', othersSent: false },
+      { contactId: held.tom.id, label: 'Tom', change: 'create', field: 'email', holder: 'Tia', othersSent: false },
+      { contactId: held.cruz.id, label: 'Cruz', change: 'create', field: 'phone', holder: 'Bo', othersSent: false },
+      { contactId: held.cleo.id, label: 'Cleo', change: 'create', field: 'email', holder: 'Ben Ortiz', othersSent: false },
     ]);
 
     setDirections(BOTH);
@@ -183,7 +183,7 @@ describe('the release preview predicts what the push does with duplicates', () =
     const creationOnly: Directions = { creationDirection: 'bidirectional', updateDirection: 'inbound' };
     const preview = releasePreview(db, locationId, INBOUND, creationOnly);
     expect([preview.created.count, preview.updated.count]).toEqual([0, 0]);
-    expect(preview.refused.samples).toEqual([{ contactId: cleo.id, label: 'Cleo', change: 'create', field: 'email', holder: 'Ben' }]);
+    expect(preview.refused.samples).toEqual([{ contactId: cleo.id, label: 'Cleo', change: 'create', field: 'email', holder: 'Ben', othersSent: false }]);
     setDirections(creationOnly);
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 0, failed: 1 });
     expect(getOutbox(db, locationId, cleo.id)).toMatchObject({ status: 'failed' });
@@ -196,6 +196,38 @@ describe('the release preview predicts what the push does with duplicates', () =
     setDirections(BOTH);
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 2, failed: 0 });
     expect(getLinkByContact(db, locationId, cleo.id)).toBeDefined();
+  });
+
+  it('an edit refused for its email still sends its other fields: counted among the edits sent and the refused, its sample without the email (QA)', async () => {
+    setDirections(BOTH);
+    create({ firstName: 'Ben', lastName: 'Ortiz', email: 'ben@example.com' });
+    const dana = create({ firstName: 'Dana', email: 'dana@example.com' });
+    expect((await pushPending(deps(), locationId)).sent).toBe(2);
+    setDirections(INBOUND);
+    edit(dana.id, { email: 'ben@example.com', city: 'Paris', phone: '+14155550150' });
+    await pushPending(deps(), locationId);
+
+    const preview = releasePreview(db, locationId, INBOUND, BOTH);
+    expect(preview.updated.count).toBe(1);
+    expect(preview.updated.samples).toEqual([
+      {
+        contactId: dana.id,
+        label: 'Dana',
+        changes: expect.arrayContaining([{ field: 'city', from: null, to: 'Paris' }, { field: 'phone', from: null, to: '+14155550150' }]),
+      },
+    ]);
+    expect(preview.updated.samples[0]!.changes.map((c) => c.field)).not.toContain('email');
+    expect(preview.refused).toEqual({
+      count: 1,
+      othersSent: 1,
+      samples: [{ contactId: dana.id, label: 'Dana', change: 'edit', field: 'email', holder: 'Ben Ortiz', othersSent: true }],
+    });
+
+    // The push does that: the city and phone go, the email is refused and waits.
+    setDirections(BOTH);
+    expect(await pushPending(deps(), locationId)).toMatchObject({ failed: 1 });
+    expect(emulator.emu.contact(getLinkByContact(db, locationId, dana.id)!.highlevelId)).toMatchObject({ email: 'dana@example.com', city: 'Paris', phone: '+14155550150' });
+    expect(getOutbox(db, locationId, dana.id)).toMatchObject({ status: 'failed' });
   });
 });
 
@@ -242,7 +274,7 @@ describe('the release preview counts the refusals the release frees', () => {
     expect(preview.updated.samples.map((s) => s.label).sort()).toEqual(['Dee', 'Pat', 'Sana Smith']);
     expect(preview.updated.samples.find((s) => s.label === 'Dee')!.changes).toEqual([{ field: 'email', from: 'dee@example.com', to: 'pat@example.com' }]);
     expect(preview.updated.count).toBe(3);
-    expect(preview.refused).toEqual({ count: 0, samples: [] });
+    expect(preview.refused).toEqual({ count: 0, othersSent: 0, samples: [] });
 
     setDirections(BOTH);
     const result = await pushPending(deps(), locationId);
@@ -259,7 +291,7 @@ describe('the release preview counts the refusals the release frees', () => {
     const creationOnly: Directions = { creationDirection: 'bidirectional', updateDirection: 'inbound' };
     const preview = releasePreview(db, locationId, INBOUND, creationOnly);
     expect([preview.created.count, preview.updated.count]).toEqual([1, 0]);
-    expect(preview.refused.samples).toEqual([{ contactId: zed.id, label: 'Zed', change: 'create', field: 'email', holder: 'Dee' }]);
+    expect(preview.refused.samples).toEqual([{ contactId: zed.id, label: 'Zed', change: 'create', field: 'email', holder: 'Dee', othersSent: false }]);
     setDirections(creationOnly);
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 1, failed: 1 });
     expect(getOutbox(db, locationId, zed.id)).toMatchObject({ status: 'failed', refusedBy: getLinkByContact(db, locationId, c.dee.id)!.highlevelId });
@@ -289,7 +321,7 @@ describe('the release preview counts the refusals the release frees', () => {
     const preview = releasePreview(db, locationId, INBOUND, BOTH);
     expect(preview.created.samples.map((s) => s.label)).toEqual(['Cleo']);
     expect(preview.updated.samples.map((s) => s.label)).toEqual(['Ben']);
-    expect(preview.refused).toEqual({ count: 0, samples: [] });
+    expect(preview.refused).toEqual({ count: 0, othersSent: 0, samples: [] });
     setDirections(BOTH);
     // Cleo goes first and is refused (Ben's contact holds the email); Ben's edit frees her, and she goes again.
     expect(await pushPending(deps(), locationId)).toMatchObject({ sent: 2, failed: 1 });

@@ -54,6 +54,13 @@ describe('the release dialog', () => {
     expect(releaseRefusedLine(3)).toBe('3 contacts will be refused: their email or phone is already on another contact in HighLevel.');
     expect(refusedReason({ change: 'create', field: 'email', holder: 'Ben Ortiz' })).toBe('Not created: its email is already on the HighLevel contact linked to Ben Ortiz.');
     expect(refusedReason({ change: 'edit', field: 'phone', holder: 'Archie' })).toBe('Edit not sent: its new phone is already on the HighLevel contact linked to Archie.');
+    // An edit refused for its email or phone sends its other changes all the same.
+    expect(refusedReason({ change: 'edit', field: 'email', holder: 'Ben Ortiz', othersSent: true })).toBe(
+      'New email not sent: it is already on the HighLevel contact linked to Ben Ortiz. Its other changes are sent.',
+    );
+    expect(releaseRefusedLine(1, 1)).toBe('1 contact will be refused its email or phone, already on another contact in HighLevel; its other changes are sent.');
+    expect(releaseRefusedLine(3, 1)).toBe('3 contacts will be refused their email or phone, already on another contact in HighLevel; the other changes of 1 are sent.');
+    expect(releaseRefusedLine(2, 2)).toBe('2 contacts will be refused their email or phone, already on another contact in HighLevel; their other changes are sent.');
     expect(RELEASE_REFUSED_NOTE).toMatch(/unless the location allows duplicates/);
     expect(RELEASE_REFUSED_NOTE).toMatch(/change its email or phone/);
     expect(releaseAnnouncement({ created: group(2), updated: group(0), refused: group(1) })).toBe(

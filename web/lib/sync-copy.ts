@@ -125,15 +125,25 @@ export function releaseUpdatedLine(n: number): string {
   return `Edits of ${plural(n, 'contact')} will be sent to HighLevel.`;
 }
 
-/** "2 contacts will be refused: their email or phone is already on another contact in HighLevel." */
-export function releaseRefusedLine(n: number): string {
-  return `${plural(n, 'contact')} will be refused: ${verb(n, 'its', 'their')} email or phone is already on another contact in HighLevel.`;
+/**
+ * "2 contacts will be refused: their email or phone is already on another contact in HighLevel."
+ * When edits among them send their other changes all the same (`othersSent` of them), it says so.
+ */
+export function releaseRefusedLine(n: number, othersSent = 0): string {
+  if (othersSent === 0) return `${plural(n, 'contact')} will be refused: ${verb(n, 'its', 'their')} email or phone is already on another contact in HighLevel.`;
+  const others = othersSent === n ? `${verb(n, 'its', 'their')} other changes are sent` : `the other changes of ${othersSent.toLocaleString('en-US')} are sent`;
+  return `${plural(n, 'contact')} will be refused ${verb(n, 'its', 'their')} email or phone, already on another contact in HighLevel; ${others}.`;
 }
 
-/** One refused contact of the sample: "Not created: its email is already on the HighLevel contact linked to Ben Ortiz." */
-export function refusedReason(s: Pick<ReleasePreviewView['refused']['samples'][number], 'change' | 'field' | 'holder'>): string {
+/**
+ * One refused contact of the sample: "Not created: its email is already on the HighLevel contact
+ * linked to Ben Ortiz."; an edit whose other changes go: "New phone not sent: … Its other changes are sent."
+ */
+export function refusedReason(s: Pick<ReleasePreviewView['refused']['samples'][number], 'change' | 'field' | 'holder'> & { othersSent?: boolean }): string {
+  const where = `already on the HighLevel contact linked to ${s.holder}`;
+  if (s.change === 'edit' && s.othersSent) return `New ${s.field} not sent: it is ${where}. Its other changes are sent.`;
   const what = s.change === 'create' ? 'Not created' : 'Edit not sent';
-  return `${what}: its ${s.change === 'edit' ? 'new ' : ''}${s.field} is already on the HighLevel contact linked to ${s.holder}.`;
+  return `${what}: its ${s.change === 'edit' ? 'new ' : ''}${s.field} is ${where}.`;
 }
 
 export const RELEASE_REFUSED_NOTE =
@@ -160,7 +170,7 @@ export function changeValue(field: string, value: unknown): string {
 }
 
 /** What a release preview counts, as the copy reads it (`refused`: absent counts as none). */
-type Counted = Pick<ReleasePreviewView, 'created' | 'updated'> & { refused?: { count: number } };
+type Counted = Pick<ReleasePreviewView, 'created' | 'updated'> & { refused?: { count: number; othersSent?: number } };
 
 /** What the dialog's live region says once the preview is on screen. */
 export function releaseAnnouncement(preview: Counted): string {
@@ -168,7 +178,7 @@ export function releaseAnnouncement(preview: Counted): string {
   const parts = [
     preview.created.count ? releaseCreatedLine(preview.created.count) : '',
     preview.updated.count ? releaseUpdatedLine(preview.updated.count) : '',
-    refused ? releaseRefusedLine(refused) : '',
+    refused ? releaseRefusedLine(refused, preview.refused?.othersSent ?? 0) : '',
   ].filter(Boolean);
   if (!parts.length) return `${RELEASE_NOTHING} Save changes is available.`;
   return `${parts.join(' ')} Save and send is available; Cancel keeps your changes unsaved.`;
