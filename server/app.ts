@@ -8,7 +8,7 @@ import type { Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Database } from '../db/client.ts';
 import { loggerOptions } from './log.ts';
-import { frameworkErrors, installErrorHandlers } from './errors.ts';
+import { BODY_LIMIT, frameworkErrors, installErrorHandlers } from './errors.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerPanelRoutes } from './routes/panel.ts';
 import { registerPanelApiRoutes } from './routes/panel-api.ts';
@@ -66,6 +66,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const trustProxy = trustFunction(config.trustProxy, deps.behindFront ?? false);
   const options: FastifyServerOptions = {
     trustProxy,
+    bodyLimit: BODY_LIMIT,
     // What the router refuses itself (a path that does not decode) in Tandem's error shape too.
     frameworkErrors,
     // Fastify's router gives up on a path parameter over 100 characters (a guard for regex

@@ -33,6 +33,12 @@ const CODES: Record<number, string> = {
   429: 'too_many_requests',
 };
 
+/**
+ * The largest request body Tandem takes on any route (Fastify's default, which the app keeps; a
+ * route may take less). The front refuses a larger one itself (server/front.ts createProxy).
+ */
+export const BODY_LIMIT = 1024 * 1024;
+
 export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }

@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BODY_LIMIT } from '../../server/errors.ts';
 import { createProxy } from '../../server/front.ts';
 import { until } from '../helpers/emulator.ts';
 
@@ -85,6 +86,20 @@ describe('the front passing requests on', () => {
     aborted.abort();
     await until(() => closed.has('/stream'), 'the app request to close');
     expect(about('/stream')).toEqual([]);
+  });
+
+  it('refuses a body larger than any route takes itself, declared or counted, and the app never sees it (QA: 502s)', async () => {
+    const big = Buffer.alloc(BODY_LIMIT + 1, 'a');
+    const declared = await fetch(`${frontUrl}/big-declared`, { method: 'POST', body: big });
+    expect(declared.status).toBe(413);
+    expect((await declared.json()).error).toMatchObject({ code: 'payload_too_large', message: expect.stringContaining('at most 1 MiB') });
+    // Sent as a stream, without its length.
+    const chunks = [big.subarray(0, 600_000), big.subarray(600_000)];
+    const stream = new ReadableStream({ pull: (c) => (chunks.length ? c.enqueue(chunks.shift()) : c.close()) });
+    const counted = await fetch(`${frontUrl}/slow-big`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect(counted.status).toBe(413);
+    expect(received.has('/big-declared')).toBe(false);
+    expect(about('/slow-big').filter((l) => l.level >= ERROR)).toEqual([]);
   });
 
   it('still logs an app that did not answer as an error, and answers 502', async () => {
