@@ -101,9 +101,10 @@ export interface TokenProviderOptions {
   clock: Clock;
   endpoints: HighLevelEndpoints;
   /**
-   * Told when an owner's state changes: needs_reauth/paused with a plain reason, and 'active' after
-   * the first successful refresh or mint in this process (so a recovery is reported even after a
-   * restart). Must be idempotent, and must not revive an uninstalled installation.
+   * Told what each refresh or mint taught: needs_reauth/paused with a plain reason when one fails,
+   * 'active' when one succeeds (so a recovery is reported even after a restart). Called every time,
+   * not only on a change: it must be idempotent (write only a change), and must not revive an
+   * uninstalled installation.
    */
   onStatus(owner: TokenOwner, status: OwnerStatus, reason: string | null): void;
   /**
@@ -155,14 +156,12 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   const refused = new Set<string>();
   const due = (t: StoredTokens, now: number) => needsRefresh(t, now) || refused.has(t.accessToken);
 
-  /** Last status and reason reported per owner, so each change is reported once. */
-  const reported = new Map<string, string>();
-
+  /**
+   * Every time: onStatus writes only a change. Remembering here what was reported hid a second
+   * loss of access after a reconnect (the install callback sets the row active without this
+   * provider knowing), so the panel said Connected (QA).
+   */
   function report(owner: TokenOwner, status: OwnerStatus, reason: string | null): void {
-    const id = tokenRowId(owner);
-    const key = `${status}\n${reason ?? ''}`;
-    if (reported.get(id) === key) return;
-    reported.set(id, key);
     options.onStatus(owner, status, reason);
   }
 

@@ -409,6 +409,22 @@ describe('T04 permanent vs transient refresh errors', () => {
     expect(events).toEqual([{ owner: locationOwner(loc(0)), status: 'needs_reauth', reason: REAUTH_REASON.revoked }]);
   });
 
+  it('reports needs_reauth again when a location reconnected since loses access again in the same process (QA: the panel said Connected)', async () => {
+    const first = await installLocation(loc(0));
+    expect((await refresh(em.url, app, first.refreshToken!)).status).toBe(200);
+    clock.advance(DAY);
+    expect(await rejection(provider.locationToken(loc(0)))).toBeInstanceOf(ReauthRequiredError);
+    // Reconnected: the install callback stores a new grant and sets the installation active.
+    const second = await installLocation(loc(0));
+    expect(await provider.locationToken(loc(0))).toBe(second.accessToken);
+    // Lost again, the same way.
+    expect((await refresh(em.url, app, second.refreshToken!)).status).toBe(200);
+    clock.advance(DAY);
+    expect(await rejection(provider.locationToken(loc(0)))).toBeInstanceOf(ReauthRequiredError);
+    const needsReauth = { owner: locationOwner(loc(0)), status: 'needs_reauth', reason: REAUTH_REASON.revoked };
+    expect(events).toEqual([needsReauth, needsReauth]);
+  });
+
   it('"Location is not active" pauses without touching the token; after reactivation the same refresh token works', async () => {
     await installLocation(loc(0));
     clock.advance(DAY);
