@@ -61,7 +61,7 @@ const byRemotes = preparedOnce((db) =>
 );
 const linkedContacts = preparedOnce((db) =>
   db
-    .select({ contactId: contactLinks.contactId })
+    .select({ contactId: contactLinks.contactId, highlevelId: contactLinks.highlevelId })
     .from(contactLinks)
     // `+location_id`: looked up by primary key; with the location's index SQLite scanned all its links.
     .where(
@@ -94,8 +94,13 @@ export function linksByRemote(db: Db, locationId: string, highlevelIds: readonly
 
 /** Which of these Tandem contacts have a live link (see linkedContact), in one query. */
 export function linkedContactIds(db: Db, locationId: string, contactIds: readonly string[]): Set<string> {
-  if (contactIds.length === 0) return new Set();
-  return new Set(linkedContacts(db).all({ locationId, contactIds: JSON.stringify(contactIds) }).map((r) => r.contactId));
+  return new Set(liveHighLevelIds(db, locationId, contactIds).keys());
+}
+
+/** The HighLevel id of each of these Tandem contacts that has a live link, by contact id, in one query (no ledger read). */
+export function liveHighLevelIds(db: Db, locationId: string, contactIds: readonly string[]): Map<string, string> {
+  if (contactIds.length === 0) return new Map();
+  return new Map(linkedContacts(db).all({ locationId, contactIds: JSON.stringify(contactIds) }).map((r) => [r.contactId, r.highlevelId]));
 }
 
 /** Whether the Tandem contact has a live link (see linkedContact), without reading its ledger. */

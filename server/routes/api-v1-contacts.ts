@@ -1,6 +1,7 @@
 // REST API: the contact book. Thin: validate, normalise through the contact model, write through
 // db/contacts.ts (origin 'local', so the outbox row is written in the same transaction), then
-// nudge the location's sync loop.
+// nudge the location's sync loop. Every contact answered says where it stands with HighLevel (its
+// link, its outbox row), read for a whole page at once.
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { AppError, errorBody } from '../errors.ts';
@@ -16,6 +17,8 @@ import {
   updateContact,
   type Contact,
 } from '../../db/contacts.ts';
+import { liveHighLevelIds } from '../../db/links.ts';
+import { outboxStates } from '../../db/outbox.ts';
 import { getUser } from '../../db/users.ts';
 import {
   contactFieldsSchema,
@@ -38,13 +41,14 @@ import {
   draftOf,
   READ_ONLY_FIELDS,
   type ContactJson,
+  type ContactSyncJson,
   described,
   errorReply,
   errors,
   idParams,
   ifMatchHeaders,
 } from './api-v1-schemas.ts';
-import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
+import { ApiError, apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
 import { customFieldChecker } from './api-v1-custom-fields.ts';
 import { apiIssueMessage, issuePath } from './api-v1-issues.ts';
 import { tenant } from './tenant.ts';
@@ -122,6 +126,50 @@ function unchangedLeftOut(body: unknown, current: ContactJson): unknown {
   return out;
 }
 
+/**
+ * Where the contact stands with HighLevel: it changes without its version (the sync links it, a
+ * refusal comes back), so a body read a moment before says otherwise without being stale, and no
+ * client sets it. Left out of every PATCH body, whatever it says.
+ */
+const SYNC_STATE_FIELDS = ['highlevelId', 'outbound'] as const;
+
+function withoutSyncState(body: unknown): unknown {
+  if (!isObject(body) || !SYNC_STATE_FIELDS.some((k) => k in body)) return body;
+  return Object.fromEntries(Object.entries(body).filter(([k]) => !(SYNC_STATE_FIELDS as readonly string[]).includes(k)));
+}
+
+/**
+ * What changes with the contact without the client writing it: sent back differing, it is a stale
+ * read (the contact changed since that GET), not an attempt to set it. archivedAt too, but only with
+ * the version (an archive or a restore bumps it): alone, it was set by hand. id and createdAt never
+ * change.
+ */
+const STALE_READ_SHAPES = {
+  version: contactResponse.shape.version,
+  updatedAt: contactResponse.shape.updatedAt.refine((v) => !Number.isNaN(Date.parse(v))),
+  archivedAt: contactResponse.shape.archivedAt.refine((v) => v === null || !Number.isNaN(Date.parse(v))),
+};
+type StaleReadField = keyof typeof STALE_READ_SHAPES;
+const isStaleReadField = (k: string): k is StaleReadField => k in STALE_READ_SHAPES;
+
+/**
+ * The read-only properties `body` sends that differ from the contact's (`current`), when they are
+ * all ones that change by themselves and each is shaped as a GET gives it: the body is an earlier
+ * read of the contact. Undefined otherwise (nothing differs, or something the schema refuses as
+ * read-only: a changed id, a version that is no number).
+ */
+function staleRead(body: unknown, current: ContactJson): StaleReadField[] | undefined {
+  if (!isObject(body)) return undefined;
+  const differing = READ_ONLY_FIELDS.filter((k) => k in body && !isDeepStrictEqual(body[k], current[k]));
+  const stale = differing.filter(isStaleReadField).filter((k) => STALE_READ_SHAPES[k].safeParse(body[k]).success);
+  if (stale.includes('archivedAt') && !stale.includes('version')) return undefined;
+  return differing.length > 0 && stale.length === differing.length ? stale : undefined;
+}
+
+function versionMismatch(currentVersion: number, message: string): ApiError {
+  return new ApiError(412, 'version_mismatch', message, { currentVersion });
+}
+
 /** `"3"`, `W/"3"` or `3` → 3; `*` (any current version, RFC 9110) → none; anything else is a 400. */
 function expectedVersion(header: string | undefined): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
@@ -146,6 +194,24 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
     return c;
   };
 
+  /**
+   * The contacts as the API shows them, with where each stands with HighLevel (as the panel's
+   * Contacts tab, server/routes/panel-contacts.ts): its HighLevel id while its link is live (a
+   * link whose HighLevel contact was deleted names nothing there), and its outbox row. Read for all
+   * of them at once, one query each.
+   */
+  const asJson = (locationId: string, contacts: readonly Contact[]): ContactJson[] => {
+    const ids = contacts.map((c) => c.id);
+    const outbound = outboxStates(db, locationId, ids);
+    const linked = liveHighLevelIds(db, locationId, ids);
+    return contacts.map((c) => {
+      const state = outbound.get(c.id);
+      const sync: ContactSyncJson = { highlevelId: linked.get(c.id) ?? null, outbound: state ? { status: state.status, reason: state.reason } : null };
+      return contactJson(c, sync);
+    });
+  };
+  const oneJson = (c: Contact): ContactJson => asJson(c.locationId, [c])[0]!;
+
   /** Runs a contact write, turning its refusals into HTTP answers. */
   const write = (fn: () => Contact): Contact => {
     try {
@@ -153,7 +219,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
     } catch (err) {
       if (err instanceof ContactWriteError && err.code === 'not_found') throw notFound();
       if (err instanceof ContactWriteError) {
-        throw new AppError(412, 'version_mismatch', `The contact changed since the version you sent; its current version is ${err.currentVersion}. Read it again and retry.`);
+        throw versionMismatch(err.currentVersion!, `The contact changed since the version you sent; its current version is ${err.currentVersion}. Read it again and retry.`);
       }
       throw err;
     }
@@ -191,7 +257,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         ...(cursor ? { cursor } : {}),
         limit: q.limit ?? 50,
       });
-      return { contacts: page.contacts.map(contactJson), nextCursor: page.nextCursor };
+      return { contacts: asJson(locationId, page.contacts), nextCursor: page.nextCursor };
     },
   );
 
@@ -211,7 +277,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       const contact = getContact(db, apiTenant(req).locationId, req.params.id);
       if (!contact) throw notFound();
       reply.header('etag', `"${contact.version}"`);
-      return contactJson(contact);
+      return oneJson(contact);
     },
   );
 
@@ -224,7 +290,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'createContact',
         summary: 'Create a contact',
         description:
-          'A contact needs at least one of firstName, lastName, email, phone or companyName. Fields are normalised (trimmed; phone to E.164; tags lower case and unique). An email another active contact of this location already has is refused with 409 naming it (`error.contactId`), unless allowDuplicate is true.',
+          'A contact needs at least one of firstName, lastName, email, phone or companyName. Fields are normalised (trimmed; phone to E.164; tags lower case and unique). An email another active contact of this location already has is refused with 409 naming it (`error.contactId`), unless allowDuplicate is true. A 201 means Tandem has the contact, not HighLevel: `outbound` says it waits to go; read it later for its `highlevelId`, or for `outbound` failed with HighLevel’s reason (a duplicate email or phone, say).',
         body: contactCreateBody,
         response: {
           201: described('Created: Location names the new contact, ETag carries its version.', contactResponse),
@@ -257,7 +323,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       }
       const contact = createContact(db, { locationId, fields: checked, now: clock.now(), origin: 'local' });
       reply.code(201).header('etag', `"${contact.version}"`).header('location', `/api/v1/contacts/${contact.id}`);
-      return contactJson(written(locationId, contact));
+      return oneJson(written(locationId, contact));
     },
   );
 
@@ -270,7 +336,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
         operationId: 'updateContact',
         summary: 'Update a contact',
         description:
-          'Only the fields sent change; null or "" clears one (not the last of firstName, lastName, email, phone and companyName the contact has). A field sent with the value it has is left as it is and not checked, so a contact read with GET can be sent back as read: its read-only properties (id, createdAt, updatedAt, archivedAt, version) are then ignored, and refused as read-only when they differ. Tags: `tags` replaces them, or `addTags` / `removeTags` change some (not the same tag in both). With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
+          'Only the fields sent change; null or "" clears one (not the last of firstName, lastName, email, phone and companyName the contact has). A field sent with the value it has is left as it is and not checked, so a contact read with GET can be sent back as read: its read-only properties (id, createdAt, updatedAt, archivedAt, version) are then ignored, and refused as read-only when they differ; highlevelId and outbound, which change without the version, are always ignored. A body read before the contact changed (only version or updatedAt differ, or archivedAt with version) is a 412, as a stale If-Match is; with If-Match: * they are ignored. Tags: `tags` replaces them, or `addTags` / `removeTags` change some (not the same tag in both). With If-Match, the update happens only on that version (412 otherwise). An email another active contact already has is refused with 409.',
         params: idParams,
         headers: ifMatchHeaders,
         body: contactPatchBody,
@@ -280,10 +346,24 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
           409: errorReply('The contact is archived (`archived`: restore it first), or another active contact has the email (`duplicate_contact`; `error.contactId` names it).'),
         },
       },
-      // Before validation, which then sees only the fields that change (unchangedLeftOut).
+      // Before validation, which then sees only the fields that change (unchangedLeftOut). A body
+      // that is an earlier read of the contact (QA: a stale GET → PATCH was a 400 "updatedAt is
+      // read-only") is answered as a stale If-Match is, unless If-Match: * says any version will do.
       preValidation: async (req) => {
         const current = getContact(db, apiTenant(req).locationId, req.params.id);
-        if (current) req.body = unchangedLeftOut(req.body, contactJson(current)) as typeof req.body;
+        if (!current) return;
+        req.body = withoutSyncState(req.body) as typeof req.body;
+        const json = oneJson(current);
+        const stale = staleRead(req.body, json);
+        if (stale && req.headers['if-match']?.trim() === '*') {
+          req.body = Object.fromEntries(Object.entries(req.body as object).filter(([k]) => !isStaleReadField(k))) as typeof req.body;
+        } else if (stale) {
+          throw versionMismatch(
+            current.version,
+            `The contact changed since the GET this body was read from (${stale.join(', ')} ${stale.length === 1 ? 'differs' : 'differ'}); its current version is ${current.version}. Read it again, and make your change to what it now is.`,
+          );
+        }
+        req.body = unchangedLeftOut(req.body, json) as typeof req.body;
       },
     },
     async (req, reply) => {
@@ -310,7 +390,12 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       if (patch.email && !sameEmail(patch.email, current.fields.email)) {
         const other = findContactsByEmail(db, locationId, patch.email).find((c) => c.id !== current.id);
         if (other) {
-          return reply.code(409).send({ error: { ...errorBody('duplicate_contact', `Another contact already has this email (${other.id}).`).error, contactId: other.id } });
+          return reply.code(409).send({
+            error: {
+              ...errorBody('duplicate_contact', `Another active contact already has this email (${other.id}). Send another email, or change or archive that contact first.`).error,
+              contactId: other.id,
+            },
+          });
         }
       }
       const tagChange =
@@ -332,7 +417,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       );
       if (contact.version !== current.version) written(locationId, contact);
       reply.header('etag', `"${contact.version}"`);
-      return contactJson(contact);
+      return oneJson(contact);
     },
   );
 
@@ -393,7 +478,7 @@ export function registerApiContactRoutes(api: ApiInstance, deps: ApiV1Deps): voi
       const contact = write(() => restoreContact(db, { locationId, id: before.id, now: clock.now(), origin: 'local' }));
       if (contact.version !== before.version) written(locationId, contact);
       reply.header('etag', `"${contact.version}"`);
-      return contactJson(contact);
+      return oneJson(contact);
     },
   );
 }

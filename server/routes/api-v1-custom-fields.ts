@@ -129,9 +129,10 @@ function valueFor(d: CustomFieldDefinition, value: CustomFieldInput): { value: C
  * of definitions. An empty value (null, "", []) clears the field, of whatever type, and of no
  * field HighLevel defines too: a value held for a field since deleted in HighLevel can be cleared.
  * `held`: the contact's values (an update); a field sent with the value it holds is not checked,
- * whatever it is named by (a value HighLevel gave may not be one the field takes now).
+ * whatever it is named by (a value HighLevel gave may not be one the field takes now). `at`: where
+ * the values are in the request, as problems name them ("body.customFields" in the REST API).
  */
-export function checkCustomFields(list: CustomFieldList, input: Input, held: Held = {}): CustomFieldCheck {
+export function checkCustomFields(list: CustomFieldList, input: Input, held: Held = {}, at = 'customFields'): CustomFieldCheck {
   if (list.listedAt === null) return { ok: true, values: Object.fromEntries(Object.entries(input).map(([name, v]) => [name, v === null ? null : asHeld(v)])) };
   const values: Output = {};
   const unknown: string[] = [];
@@ -147,7 +148,7 @@ export function checkCustomFields(list: CustomFieldList, input: Input, held: Hel
     }
     const before = namedBy.get(d.id);
     if (before !== undefined) {
-      problems.push(`customFields.${name}: names the same field as customFields.${before} (${JSON.stringify(d.name)}); send it once`);
+      problems.push(`${at}.${name}: names the same field as ${at}.${before} (${JSON.stringify(d.name)}); send it once`);
       continue;
     }
     namedBy.set(d.id, name);
@@ -161,13 +162,16 @@ export function checkCustomFields(list: CustomFieldList, input: Input, held: Hel
       continue;
     }
     const checked = valueFor(d, value!);
-    if ('problem' in checked) problems.push(`customFields.${name}: ${JSON.stringify(d.name)} ${checked.problem}`);
+    if ('problem' in checked) problems.push(`${at}.${name}: ${JSON.stringify(d.name)} ${checked.problem}`);
     else values[d.id] = checked.value;
   }
   return unknown.length || problems.length ? { ok: false, unknown, problems } : { ok: true, values };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Where a contact write's custom field values are in its request. */
+const IN_BODY = 'body.customFields';
 
 /**
  * What contact writes call: the values keyed by field id, or a 400 that says what is wrong. A field
@@ -182,13 +186,15 @@ export function customFieldChecker(deps: Pick<ApiV1Deps, 'db' | 'clock' | 'custo
   return (locationId, input, held) => {
     if (Object.keys(input).length === 0) return {};
     const list = customFieldList(deps.db, locationId);
-    const checked = checkCustomFields(list, input, held);
+    // Named from the body's root, as the API's other messages name a field (QA: "customFields.x"
+    // here, "body.customFields.x" from the schema).
+    const checked = checkCustomFields(list, input, held, IN_BODY);
     if (checked.ok) return checked.values;
     const parts = [...checked.problems];
     let code = 'invalid_request';
     if (checked.unknown.length) {
       code = 'unknown_custom_field';
-      const names = checked.unknown.map((n) => `customFields.${n}`).join(', ');
+      const names = checked.unknown.map((n) => `${IN_BODY}.${n}`).join(', ');
       parts.unshift(
         `${names}: ${checked.unknown.length === 1 ? 'not a custom field' : 'not custom fields'} of this location as HighLevel listed them at ${iso(list.listedAt!)} (GET /api/v1/custom-fields lists them; a field is named by its id or its key)` +
           relisting(locationId, list),

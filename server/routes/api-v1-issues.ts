@@ -55,7 +55,8 @@ export function apiIssueMessage(issue: z.core.$ZodRawIssue): string | undefined 
     case 'unrecognized_keys':
       return `unknown ${issue.keys.length === 1 ? 'property' : 'properties'} ${quoted(issue.keys)}`;
     case 'invalid_key':
-      return 'is not a valid name here';
+      // The key schema's own words (QA: an empty custom field name was "not a valid name here").
+      return issue.issues[0]?.message ?? 'is not a valid name here';
     case 'invalid_element':
       return 'holds a value that is not valid';
     case 'invalid_union':
@@ -67,9 +68,15 @@ export function apiIssueMessage(issue: z.core.$ZodRawIssue): string | undefined 
   }
 }
 
-/** `["tags", 0]` → "tags[0]"; `["address", "city"]` → "address.city". */
+/**
+ * `["tags", 0]` → "tags[0]"; `["address", "city"]` → "address.city"; a name that would not read as
+ * one (empty, or with control characters: a custom field's) in JSON, `customFields[""]`.
+ */
 export function issuePath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+  const unreadable = (p: string) => p === '' || /[\u0000-\u001F\u007F]/.test(p);
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : typeof p === 'string' && unreadable(p) ? `[${JSON.stringify(p)}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
 }
 
 /**

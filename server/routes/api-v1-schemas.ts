@@ -17,9 +17,12 @@ export const errorResponse = z
     error: z.looseObject({
       code: z.string().describe('Stable machine-readable code, e.g. "not_found", "duplicate_contact".'),
       message: z.string().describe('What went wrong, in words for a person.'),
+      contactId: z.string().optional().describe('A 409 `duplicate_contact`: the other contact, which has the email.'),
+      userId: z.string().optional().describe('A 409 `duplicate_user`: the other user, who has the email.'),
+      currentVersion: z.number().int().optional().describe('A 412 `version_mismatch`: the contact’s current version.'),
     }),
   })
-  .describe('Every error. Some carry more: a 409 names the existing record (contactId / userId), a 412 the current version.')
+  .describe('Every error. Some carry more: a 409 names the existing record (contactId / userId), a 412 the current version (currentVersion).')
   .register(apiSchemas, { id: 'Error' });
 
 const address = z.object({
@@ -29,6 +32,20 @@ const address = z.object({
   postalCode: z.string().nullable(),
   country: z.string().nullable().describe('ISO 3166-1 alpha-2, upper case.'),
 });
+
+/**
+ * A change of the contact that has not reached HighLevel, as the panel's Contacts tab shows it
+ * (server/routes/panel-contacts.ts): without it, a contact HighLevel refused read like a synced one.
+ */
+const outboundResponse = z
+  .object({
+    status: z
+      .enum(['pending', 'failed'])
+      .describe('pending: waits for its turn, for a setting (the Sync tab’s directions, a pause) or for a retry; failed: refused by HighLevel for good, until the contact changes again or what blocked it goes away.'),
+    reason: z.string().nullable().describe('Why, in plain words: HighLevel’s refusal, or the last error before a retry; null while it simply waits.'),
+  })
+  .nullable()
+  .describe('A change of this contact not yet in HighLevel; null when nothing is outstanding. It changes without bumping version.');
 
 export const contactResponse = z
   .object({
@@ -51,11 +68,18 @@ export const contactResponse = z
     updatedAt: z.string().describe('ISO 8601; also the list order.'),
     archivedAt: z.string().nullable().describe('ISO 8601 when archived (deleted here or in HighLevel); restorable.'),
     version: z.number().int().describe('Bumped on every change; send it back as If-Match to update only that version.'),
+    highlevelId: z
+      .string()
+      .nullable()
+      .describe('The id of the HighLevel contact this one is linked to; null while HighLevel has none of it (not sent yet, or refused: see outbound), or once its HighLevel contact was deleted. It changes without bumping version.'),
+    outbound: outboundResponse,
   })
   .register(apiSchemas, { id: 'Contact' });
 export type ContactJson = z.output<typeof contactResponse>;
+/** Where a contact stands with HighLevel: read apart from the contact (db/links.ts, db/outbox.ts). */
+export type ContactSyncJson = Pick<ContactJson, 'highlevelId' | 'outbound'>;
 
-export function contactJson(c: Contact): ContactJson {
+export function contactJson(c: Contact, sync: ContactSyncJson): ContactJson {
   const f = c.fields;
   return {
     id: c.id,
@@ -77,6 +101,8 @@ export function contactJson(c: Contact): ContactJson {
     updatedAt: iso(c.updatedAt),
     archivedAt: c.archivedAt === null ? null : iso(c.archivedAt),
     version: c.version,
+    highlevelId: sync.highlevelId,
+    outbound: sync.outbound,
   };
 }
 
@@ -113,10 +139,35 @@ function required(invalid?: string) {
  * missing body to validation as null. */
 const objectBody = { error: (issue: { input?: unknown }) => (issue.input == null ? 'is required' : 'must be a JSON object') };
 
+// C0 control characters and DEL are invisible in most tools and went to HighLevel as sent (QA:
+// firstName "a\u0000b" was created). Refused in every text a write takes, but for tab, line feed
+// and carriage return where a value may hold several lines (a custom field's text: LARGE_TEXT).
+// Checked before trimming, so a name with a trailing line break is refused, not quietly cut.
+const CONTROLS = /[\u0000-\u001F\u007F]/;
+const CONTROLS_BUT_LINES = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+const CONTROL_NAMES: Record<string, string> = { '\u0000': 'NUL', '\t': 'tab', '\n': 'line feed', '\r': 'carriage return', '\u007F': 'DEL' };
+
+function controlRefusal(value: string, lines: boolean): string {
+  const found = (lines ? CONTROLS_BUT_LINES : CONTROLS).exec(value)?.[0] ?? '';
+  const code = `U+${found.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  const named = CONTROL_NAMES[found] ? `${code}, ${CONTROL_NAMES[found]}` : code;
+  return `must not contain control characters${lines ? ' other than tab, line feed and carriage return' : ''} (U+0000–U+001F, U+007F); this one has ${named}: remove it`;
+}
+
+/**
+ * A string without control characters (`lines`: but tab, line feed and carriage return), checked
+ * first and alone (`abort`: the format checks after it would only add a second message). Not
+ * aborting inside a union, which would then say only that the value is none of its forms.
+ */
+function plainText(lines = false, base: z.ZodString = z.string(), abort = true) {
+  const pattern = lines ? CONTROLS_BUT_LINES : CONTROLS;
+  return base.refine((v) => !pattern.test(v), { abort, error: (issue) => controlRefusal(String(issue.input), lines) });
+}
+
 // A contact's text fields take "" (or only spaces) as they take null: "nothing" (cleared on PATCH,
 // absent on create). The fields with a format (email, date, country) therefore accept a blank value
 // besides the format, rather than being the only ones where "" is a 400.
-const text = (max: number) => z.string().max(max).nullable().optional();
+const text = (max: number) => plainText().max(max).nullable().optional();
 const blank = (v: string) => v.trim() === '';
 
 /**
@@ -124,28 +175,33 @@ const blank = (v: string) => v.trim() === '';
  * HighLevel accepts; the domain stays ASCII letters, digits and hyphens (an internationalised one
  * is written in its xn-- form).
  */
-const EMAIL = /^(?:[\p{L}\p{M}\p{N}_'+\-]+\.)*[\p{L}\p{M}\p{N}_'+\-]*[\p{L}\p{M}\p{N}_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$/u;
-const email = z.email({ pattern: EMAIL, ...required('must be an email address') }).max(254);
-const contactEmail = z
-  .string()
+const EMAIL = /(?:[\p{L}\p{M}\p{N}_'+\-]+\.)*[\p{L}\p{M}\p{N}_'+\-]*[\p{L}\p{M}\p{N}_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}/u;
+// Trimmed before the check, as every other field is (QA: " ada@example.com " was "not an email");
+// the pattern allows the spaces too, so that it says what the API takes.
+const padded = (pattern: string) => new RegExp(`^\\s*(?:${pattern})\\s*$`, 'u');
+const email = plainText(false, z.string(required('must be an email address')))
+  .trim()
   .max(254)
-  .regex(new RegExp(`^\\s*$|${EMAIL.source}`, 'u'), 'must be an email address')
-  .meta({ description: 'An email address; "" clears it, as null does.' });
-const name = z.string(required()).trim().min(1, 'must not be empty').max(200);
+  .regex(padded(EMAIL.source), 'must be an email address')
+  .meta({ description: 'An email address (surrounding spaces are trimmed).' });
+const contactEmail = plainText()
+  .trim()
+  .max(254)
+  .regex(padded(`|${EMAIL.source}`), 'must be an email address')
+  .meta({ description: 'An email address (surrounding spaces are trimmed); "" clears it, as null does.' });
+const name = plainText(false, z.string(required())).trim().min(1, 'must not be empty').max(200);
 // `abort`: a value that is not even shaped like a date gets one message, not the same one twice.
-const dateOfBirth = z
-  .string()
+const dateOfBirth = plainText()
   .regex(/^\s*$|^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date as YYYY-MM-DD', abort: true })
   .refine((v) => blank(v) || isCalendarDate(v), 'must be a date as YYYY-MM-DD')
   .meta({ description: 'A calendar date, YYYY-MM-DD; "" clears it, as null does.' });
 const COUNTRY = 'must be an ISO 3166-1 alpha-2 country code, e.g. "US" or "GB"';
-const country = z
-  .string()
+const country = plainText()
   .regex(/^\s*$|^[A-Za-z]{2}$/, { error: COUNTRY, abort: true })
   .refine((v) => blank(v) || isCountryCode(v.toUpperCase()), COUNTRY)
   .meta({ description: 'ISO 3166-1 alpha-2 (any case; stored upper case), or XK (Kosovo); "" clears it, as null does.' });
 /** A tag as a write names it: "" or only spaces would be no tag at all, so it is refused rather than dropped. */
-const tag = z.string().max(100).regex(/\S/, 'must not be empty');
+const tag = plainText().max(100).regex(/\S/, 'must not be empty');
 
 /**
  * A custom field's value: what the contact model holds (a non-empty string, a number, a non-empty
@@ -153,11 +209,11 @@ const tag = z.string().max(100).regex(/\S/, 'must not be empty');
  * is: api-v1-custom-fields.ts), or nothing: null, "" or [] (left out on create, cleared on PATCH, as
  * the model reads them). One message for anything else: zod's is "Invalid input".
  */
-const customFieldValue = z.union([z.string(), z.number(), z.array(z.string()), z.array(z.number()), z.null()], {
+const customFieldText = plainText(true, z.string(), false);
+const customFieldValue = z.union([customFieldText, z.number(), z.array(customFieldText), z.array(z.number()), z.null()], {
   error: 'must be a string, a number, or a list of strings or of numbers (null, "" or [] for no value)',
 });
-const customFieldName = z
-  .string()
+const customFieldName = plainText()
   .min(1, 'a custom field is named by its id or key, not by an empty name')
   .max(100, 'a custom field id or key has at most 100 characters');
 const customFieldsInput = z.record(customFieldName, customFieldValue);
@@ -178,27 +234,33 @@ function canonicalTimeZone(name: string): string | undefined {
 const tagList = z.array(tag).max(100);
 
 /** What GET gives and no write sets. */
-export const READ_ONLY_FIELDS = ['id', 'createdAt', 'updatedAt', 'archivedAt', 'version'] as const;
+export const READ_ONLY_FIELDS = ['id', 'createdAt', 'updatedAt', 'archivedAt', 'version', 'highlevelId', 'outbound'] as const;
 const READ_ONLY = 'is read-only: send it as GET gave it, or leave it out';
 
 /**
- * A read-only property in a PATCH body. One sent as the contact has it never gets here (the route
- * leaves unchanged values out before validation, api-v1-contacts.ts), so whatever gets here is a
- * change: refused, whatever its type, in words that say why.
+ * A read-only property in a PATCH body. One sent as the record has it never gets here (the route
+ * leaves unchanged values out before validation, api-v1-contacts.ts and api-v1-users.ts), so
+ * whatever gets here is a change: refused, whatever its type, in words that say why (`refusal`).
  */
-function readOnly<T extends z.ZodType>(schema: T, description: string) {
+function readOnly<T extends z.ZodType>(schema: T, description: string, record = 'contact', refusal = READ_ONLY) {
   return schema
-    .refine(() => false, { error: READ_ONLY })
+    .refine(() => false, { error: refusal })
     .optional()
-    .meta({ readOnly: true, description: `Read-only: accepted, and ignored, when it is the contact’s own (${description}); any other value is refused.` });
+    .meta({ readOnly: true, description: `Read-only: accepted, and ignored, when it is the ${record}’s own (${description}); any other value is refused.` });
 }
 
 const readOnlyFields = {
   id: readOnly(z.string({ error: READ_ONLY }), 'as GET gives it'),
   createdAt: readOnly(z.string({ error: READ_ONLY }), 'ISO 8601'),
-  updatedAt: readOnly(z.string({ error: READ_ONLY }), 'ISO 8601'),
-  archivedAt: readOnly(z.string({ error: READ_ONLY }).nullable(), 'ISO 8601 or null'),
-  version: readOnly(z.int({ error: READ_ONLY }), 'send If-Match to update only a version'),
+  updatedAt: readOnly(z.string({ error: READ_ONLY }), 'ISO 8601; one of an earlier read is a 412, as a stale If-Match'),
+  archivedAt: readOnly(z.string({ error: READ_ONLY }).nullable(), 'ISO 8601 or null; one of an earlier read, with its version, is a 412'),
+  version: readOnly(z.int({ error: READ_ONLY }), 'another version is a 412, as If-Match would answer'),
+  highlevelId: readOnly(z.string({ error: READ_ONLY }).nullable(), 'the linked HighLevel contact’s id, or null; one of an earlier read is a 412'),
+  // A union, so that whatever is wrong with it is said once, of the property itself.
+  outbound: readOnly(
+    z.union([z.object({ status: z.enum(['pending', 'failed']), reason: z.string().nullable() }), z.null()], { error: READ_ONLY }),
+    'as GET gives it; one of an earlier read is a 412',
+  ),
 } satisfies Record<(typeof READ_ONLY_FIELDS)[number], z.ZodType>;
 
 const addressInput = z.strictObject({
@@ -220,8 +282,7 @@ const contactFieldsInput = {
   companyName: text(200),
   address: addressInput.optional(),
   website: text(2048),
-  timezone: z
-    .string()
+  timezone: plainText()
     .max(64)
     .refine((v) => v.trim() === '' || isTimeZone(v.trim()), 'must be an IANA time zone, e.g. "America/New_York"')
     .meta({ description: 'An IANA time zone, e.g. "America/New_York"; stored under its own name ("europe/paris" → "Europe/Paris").' })
@@ -230,7 +291,7 @@ const contactFieldsInput = {
   dateOfBirth: dateOfBirth.nullable().optional(),
   source: text(200),
   dnd: z.boolean().optional(),
-  ownerUserId: z.string().max(64).nullable().optional(),
+  ownerUserId: plainText().max(64).nullable().optional(),
 };
 
 export const contactCreateBody = z.strictObject(
@@ -324,7 +385,7 @@ export const contactListQuery = query({
   email: filterText(254).optional().describe('Exact email, case-insensitive.'),
   phone: filterText(40).optional().describe('Any format; compared in E.164.'),
   tag: filterText(100).optional(),
-  ownerUserId: z.string().max(64).optional(),
+  ownerUserId: filterText(64).optional(),
   updatedSince: z.iso.datetime({ offset: true }).optional().describe('An ISO 8601 date-time with a time zone, e.g. 2026-12-07T09:30:00Z; contacts updated at or after it.'),
   includeArchived: z.enum(['true', 'false']).optional(),
   // Any length: one this API did not hand out is 400 invalid_cursor, however long (the route decodes it).
@@ -338,10 +399,25 @@ export const ifMatchHeaders = z.looseObject({
   'if-match': z.string().max(64).optional().describe('A contact version ("3" or W/"3"): the write happens only if it is still current, else 412. `*` (RFC 9110: any current version) writes whatever the version.'),
 });
 
+/** What a user's GET gives and no PATCH sets (`active`: deactivate / reactivate do). */
+export const USER_READ_ONLY_FIELDS = ['id', 'active', 'createdAt', 'updatedAt'] as const;
+const ACTIVE_READ_ONLY = 'is read-only here: POST /api/v1/users/{id}/deactivate or …/reactivate changes it; send it as GET gave it, or leave it out';
+
 export const userCreateBody = z.strictObject({ name, email }, objectBody);
-export const userPatchBody = z.strictObject({ name: name.optional(), email: email.optional() }, objectBody);
+export const userPatchBody = z.strictObject(
+  {
+    name: name.optional(),
+    email: email.optional(),
+    // As a contact's: a user read with GET can be sent back as read (QA: refused as unknown properties).
+    id: readOnly(z.string({ error: READ_ONLY }), 'as GET gives it', 'user'),
+    active: readOnly(z.boolean({ error: ACTIVE_READ_ONLY }), 'deactivate / reactivate change it', 'user', ACTIVE_READ_ONLY),
+    createdAt: readOnly(z.string({ error: READ_ONLY }), 'ISO 8601', 'user'),
+    updatedAt: readOnly(z.string({ error: READ_ONLY }), 'ISO 8601', 'user'),
+  } satisfies Record<(typeof USER_READ_ONLY_FIELDS)[number] | 'name' | 'email', z.ZodType>,
+  objectBody,
+);
 export const userListQuery = query({
-  email: z.string().max(254).optional(),
+  email: filterText(254).optional().describe('Exact email, case-insensitive.'),
   includeInactive: z.enum(['true', 'false']).optional(),
 });
 
@@ -374,7 +450,7 @@ const ERROR_MEANINGS: Record<ErrorStatus, string> = {
   403: 'The key’s location no longer has Tandem installed in HighLevel (`not_installed`); its keys work again once Tandem is reinstalled there.',
   429: 'Too many requests (`rate_limited`): the location’s keys sent more than its allowance, or this address sent too many unknown or revoked keys. Retry-After says when to try again.',
   404: 'No record with this id in the API key’s location (`not_found`).',
-  412: 'If-Match names a version that is no longer current (`version_mismatch`); the message gives the current one.',
+  412: 'The contact changed since the version the request names (`version_mismatch`): If-Match names another version, or a PATCH body sends back a contact as an earlier GET gave it (its version, updatedAt, highlevelId or outbound differ). `error.currentVersion` is the current version: read the contact again and retry.',
   413: `Body larger than ${API_BODY_LIMIT / (1024 * 1024)} MiB (\`payload_too_large\`).`,
   415: 'Body not sent as JSON with `Content-Type: application/json` (`unsupported_media_type`).',
 };

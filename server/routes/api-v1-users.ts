@@ -1,7 +1,19 @@
 // REST API: the location's users (contact owners). Email is unique per location, case-insensitively.
+import { isDeepStrictEqual } from 'node:util';
 import { AppError, errorBody } from '../errors.ts';
 import { createUser, getUser, listUsers, setUserActive, updateUser, UserEmailTakenError, type User } from '../../db/users.ts';
-import { described, errorReply, errors, idParams, userCreateBody, userJson, userListQuery, userPatchBody, userResponse } from './api-v1-schemas.ts';
+import {
+  described,
+  errorReply,
+  errors,
+  idParams,
+  USER_READ_ONLY_FIELDS,
+  userCreateBody,
+  userJson,
+  userListQuery,
+  userPatchBody,
+  userResponse,
+} from './api-v1-schemas.ts';
 import { apiTenant, type ApiInstance, type ApiV1Deps } from './api-v1.ts';
 import { tenant } from './tenant.ts';
 import { z } from 'zod';
@@ -13,6 +25,19 @@ function notFound(): AppError {
 function found(user: User | undefined): User {
   if (!user) throw notFound();
   return user;
+}
+
+/**
+ * A PATCH body without the properties it sends as the user has them, as a contact's
+ * (api-v1-contacts.ts): a user read with GET can be sent back as read, its read-only properties
+ * included, and a name or email HighLevel gave that the API would not take as new is not refused
+ * for being left as it is. A changed read-only property stays, and the schema refuses it.
+ */
+function unchangedLeftOut(body: unknown, current: User): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const json: Record<string, unknown> = userJson(current);
+  const known = new Set<string>([...USER_READ_ONLY_FIELDS, 'name', 'email']);
+  return Object.fromEntries(Object.entries(body).filter(([k, v]) => !(known.has(k) && isDeepStrictEqual(v, json[k]))));
 }
 
 const duplicateUser = errorReply('Another user of this location has the email, in any case (`duplicate_user`; `error.userId` names it).');
@@ -96,9 +121,16 @@ export function registerApiUserRoutes(api: ApiInstance, deps: ApiV1Deps): void {
         tags: ['users'],
         operationId: 'updateUser',
         summary: 'Update a user’s name or email',
+        description:
+          'Only the fields sent change. A user read with GET can be sent back as read: its read-only properties (id, active, createdAt, updatedAt) are then ignored, and refused as read-only when they differ (deactivate / reactivate change `active`).',
         params: idParams,
         body: userPatchBody,
         response: { 200: described('The user as it now is.', userResponse), ...errors(400, 401, 404, 413, 415), 409: duplicateUser },
+      },
+      // Before validation, which then sees only what changes (unchangedLeftOut).
+      preValidation: async (req) => {
+        const current = getUser(db, apiTenant(req).locationId, req.params.id);
+        if (current) req.body = unchangedLeftOut(req.body, current) as typeof req.body;
       },
     },
     async (req, reply) => {

@@ -46,6 +46,22 @@ export type ApiInstance = FastifyInstance<RawServerDefault, RawRequestDefaultExp
 
 const tenants = new WeakMap<FastifyRequest, ApiKeyTenant>();
 
+/**
+ * An API error that carries more than its code and message, as properties of `error` beside them
+ * (a 412's `currentVersion`): what a client acts on is a field, not a number in a sentence.
+ */
+export class ApiError extends AppError {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly details: Record<string, unknown>,
+  ) {
+    super(status, code, message);
+    this.name = 'ApiError';
+  }
+}
+
 /** The request's location, established by its API key in onRequest. */
 export function apiTenant(req: FastifyRequest): ApiKeyTenant {
   const t = tenants.get(req);
@@ -104,8 +120,14 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
     parseJson(req, text, (err, value) => (err ? done(new AppError(400, 'invalid_request', `Invalid request: ${jsonRefusal(text)}`)) : done(null, value)));
   });
 
-  api.setErrorHandler((err: FastifyError, _req, reply) => {
+  api.setErrorHandler((err: FastifyError | ApiError, _req, reply) => {
+    if (err instanceof ApiError) return reply.code(err.status).send({ error: { ...errorBody(err.code, err.message).error, ...err.details } });
     if (err.validation) return reply.code(400).send(errorBody('invalid_request', validationMessage(err)));
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply
+        .code(413)
+        .send(errorBody('payload_too_large', `The body is larger than ${API_BODY_LIMIT / (1024 * 1024)} MiB, the most this API takes. Send a smaller one: only the fields that change, or shorter values (a long custom field text, many tags).`));
+    }
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return reply.code(415).send(errorBody('unsupported_media_type', 'Send the body as JSON, with Content-Type: application/json.'));
     }
@@ -116,14 +138,14 @@ export async function apiV1Plugin(api: FastifyInstance, deps: ApiV1Deps): Promis
   });
 
   // A route without a body schema (DELETE, the restore / deactivate / reactivate actions) takes no
-  // body. Nothing or {} (what some clients always send) is fine; anything else is refused like any
-  // unknown property, rather than accepted and ignored. Declaring an empty body schema instead would
+  // body. Nothing or {} (what some clients always send) is fine; anything else, JSON null included
+  // (as the README says), is refused like any unknown property, rather than accepted and ignored. Declaring an empty body schema instead would
   // make the OpenAPI document say these operations require a body. (Fastify does not read a GET's
   // body at all: HTTP gives it no meaning, and it never reaches a route.)
   api.addHook('preValidation', async (req) => {
     const body: unknown = req.body;
-    if (req.routeOptions.schema?.body !== undefined || body === undefined || body === null) return;
-    if (typeof body !== 'object' || Array.isArray(body)) {
+    if (req.routeOptions.schema?.body !== undefined || body === undefined) return;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new AppError(400, 'invalid_request', 'Invalid request: body: this request takes none (send nothing, or {}).');
     }
     const keys = Object.keys(body);

@@ -131,7 +131,7 @@ describe('custom fields', () => {
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_request');
     expect(res.body.error.message).toBe(
-      `Invalid request: customFields.${score.id}: "Lead score" is a NUMERICAL field: send a number; customFields.${time.id}: "Preferred time" has no option "Evening"; its options are "Morning", "Afternoon".`,
+      `Invalid request: body.customFields.${score.id}: "Lead score" is a NUMERICAL field: send a number; body.customFields.${time.id}: "Preferred time" has no option "Evening"; its options are "Morning", "Afternoon".`,
     );
   });
 
@@ -144,7 +144,7 @@ describe('custom fields', () => {
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('unknown_custom_field');
     expect(res.body.error.message).toBe(
-      `Invalid request: customFields.${referral!.fieldKey}: not a custom field of this location as HighLevel listed them at ${new Date(listedAt).toISOString()} (GET /api/v1/custom-fields lists them; a field is named by its id or its key); Tandem lists them again at ${relistAt} (a minute after the last listing at the soonest): a field made in HighLevel since can be written then.`,
+      `Invalid request: body.customFields.${referral!.fieldKey}: not a custom field of this location as HighLevel listed them at ${new Date(listedAt).toISOString()} (GET /api/v1/custom-fields lists them; a field is named by its id or its key); Tandem lists them again at ${relistAt} (a minute after the last listing at the soonest): a field made in HighLevel since can be written then.`,
     );
     // Asked again before then: the same listing, no second one.
     clock.advance(20_000);
@@ -258,12 +258,12 @@ describe('custom fields', () => {
     expect(strange.status).toBe(400);
     expect(strange.body.error.code).toBe('invalid_request');
     expect(strange.body.error.message).toBe(
-      `Invalid request: customFields.${visits!.id}: "Visits" has no option 4; its options are "1", "2", "3"; customFields.${days!.id}: "Days" has no option "5"; its options are "1", "2", "3".`,
+      `Invalid request: body.customFields.${visits!.id}: "Visits" has no option 4; its options are "1", "2", "3"; body.customFields.${days!.id}: "Days" has no option "5"; its options are "1", "2", "3".`,
     );
     // A list is no value of a single-option field, of numbers or not.
     const listed = await api('POST', '/api/v1/contacts', { body: { firstName: 'Counted', customFields: { [grade!.id]: [1] } } });
     expect(listed.status).toBe(400);
-    expect(listed.body.error.message).toBe(`Invalid request: customFields.${grade!.id}: "Grade" is a SINGLE_OPTIONS field: send one of its options ("1", "2", "3").`);
+    expect(listed.body.error.message).toBe(`Invalid request: body.customFields.${grade!.id}: "Grade" is a SINGLE_OPTIONS field: send one of its options ("1", "2", "3").`);
     // [] still clears.
     const cleared = await api('PATCH', `/api/v1/contacts/${res.body.id}`, { body: { customFields: { [visits!.id]: [] } } });
     expect(cleared.body.customFields[visits!.id]).toBeUndefined();

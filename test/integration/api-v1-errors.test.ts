@@ -344,11 +344,11 @@ describe('messages in the API’s own words', () => {
   it('says a read-only property sent changed is read-only, and takes it back unchanged', async () => {
     const c = (await call('POST', '/api/v1/contacts', { body: { firstName: 'Read', lastName: 'Only' } })).body;
     for (const [name, value] of [
-      ['version', c.version + 1],
       ['version', 'one'],
       ['id', 'c_other'],
       ['createdAt', '2020-01-01T00:00:00.000Z'],
       ['updatedAt', 42],
+      ['updatedAt', 'yesterday'],
       ['archivedAt', '2020-01-01T00:00:00.000Z'],
     ] as const) {
       const res = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...c, [name]: value, lastName: 'Changed' } });
@@ -358,12 +358,89 @@ describe('messages in the API’s own words', () => {
         message: `Invalid request: body.${name}: is read-only: send it as GET gave it, or leave it out`,
       });
     }
+    // Nor when a property that changes by itself comes with one that does not: the id is not the contact's.
+    const mixed = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...c, id: 'c_other', version: c.version + 1 } });
+    expect(mixed.status).toBe(400);
     // As GET gave it, it goes through; a property no contact has is still unknown.
     const same = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...c, lastName: 'Changed' } });
     expect(same.status, JSON.stringify(same.body)).toBe(200);
     expect(same.body).toMatchObject({ id: c.id, lastName: 'Changed', version: c.version + 1 });
     const unknown = await call('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...same.body, locationId: 'x' } });
     expect(unknown.body.error.message).toBe('Invalid request: unknown property "locationId" in body');
+  });
+});
+
+describe('control characters', () => {
+  const none = (code: string, name: string) => `must not contain control characters (U+0000–U+001F, U+007F); this one has ${code}${name ? `, ${name}` : ''}: remove it`;
+
+  it('are refused in every text a write takes, naming the field and the character, before HighLevel ever sees them', async () => {
+    const c = await contact();
+    const cases: [string, string, unknown, string][] = [
+      ['POST', '/api/v1/contacts', { firstName: 'a\u0000b' }, `body.firstName: ${none('U+0000', 'NUL')}`],
+      ['POST', '/api/v1/contacts', { firstName: 'Ada', lastName: 'By\tron' }, `body.lastName: ${none('U+0009', 'tab')}`],
+      ['POST', '/api/v1/contacts', { firstName: 'Ada', email: 'ada@example.com\n' }, `body.email: ${none('U+000A', 'line feed')}`],
+      ['POST', '/api/v1/contacts', { firstName: 'Ada', phone: '+1 415\u0007555 0123' }, `body.phone: ${none('U+0007', '')}`],
+      ['POST', '/api/v1/contacts', { companyName: 'Acme\u007f' }, `body.companyName: ${none('U+007F', 'DEL')}`],
+      ['POST', '/api/v1/contacts', { firstName: 'Ada', address: { city: 'Lon\u001bdon' } }, `body.address.city: ${none('U+001B', '')}`],
+      ['POST', '/api/v1/contacts', { firstName: 'Ada', tags: ['vip\r'] }, `body.tags[0]: ${none('U+000D', 'carriage return')}`],
+      ['POST', '/api/v1/contacts', { firstName: 'Ada', source: 'web\u0000', website: 'https://a.example' }, `body.source: ${none('U+0000', 'NUL')}`],
+      ['PATCH', `/api/v1/contacts/${c.id}`, { firstName: '\u0000' }, `body.firstName: ${none('U+0000', 'NUL')}`],
+      ['PATCH', `/api/v1/contacts/${c.id}`, { addTags: ['a\u0001'] }, `body.addTags[0]: ${none('U+0001', '')}`],
+      ['POST', '/api/v1/users', { name: 'Ann\u0000', email: 'ann@example.com' }, `body.name: ${none('U+0000', 'NUL')}`],
+      ['POST', '/api/v1/users', { name: 'Ann', email: 'ann@example.com\u0000' }, `body.email: ${none('U+0000', 'NUL')}`],
+    ];
+    for (const [method, path, body, message] of cases) {
+      const res = await call(method, path, { body });
+      expect.soft(res.status, message).toBe(400);
+      expect.soft(res.body?.error, message).toEqual({ code: 'invalid_request', message: `Invalid request: ${message}` });
+    }
+    expect((await call('GET', `/api/v1/contacts/${c.id}`)).body).toMatchObject({ firstName: 'Probe', tags: [], version: 1 });
+  });
+
+  it('a custom field’s text may hold lines and tabs, and nothing else of them', async () => {
+    const lines = 'Called twice.\r\n\tLeft a message.';
+    const ok = await call('POST', '/api/v1/contacts', { body: { firstName: 'Notes', customFields: { cf_notes: lines, cf_list: ['a\tb'] } } });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    expect(ok.body.customFields).toEqual({ cf_notes: lines, cf_list: ['a\tb'] });
+    const but = 'must not contain control characters other than tab, line feed and carriage return (U+0000–U+001F, U+007F); this one has';
+    for (const [customFields, message] of [
+      [{ cf_notes: 'a\u0000b' }, `body.customFields.cf_notes: ${but} U+0000, NUL: remove it`],
+      [{ cf_list: ['ok', 'b\u000b'] }, `body.customFields.cf_list[1]: ${but} U+000B: remove it`],
+      [{ 'cf\u0000': 1 }, `body.customFields["cf\\u0000"]: ${none('U+0000', 'NUL')}`],
+    ] as const) {
+      const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Notes', customFields } });
+      expect(res.status, message).toBe(400);
+      expect(res.body.error.message).toBe(`Invalid request: ${message}`);
+    }
+  });
+});
+
+describe('what the README says of bodies and messages', () => {
+  it('refuses a JSON null where no body is taken, as anything but nothing or {}', async () => {
+    const c = await contact();
+    for (const [method, path] of [
+      ['DELETE', `/api/v1/contacts/${c.id}`],
+      ['POST', `/api/v1/contacts/${c.id}/restore`],
+    ] as const) {
+      const res = await call(method, path, { body: 'null', contentType: 'application/json' });
+      expect(res.status, method).toBe(400);
+      expect(res.body.error).toEqual({ code: 'invalid_request', message: 'Invalid request: body: this request takes none (send nothing, or {}).' });
+    }
+    expect((await call('GET', `/api/v1/contacts/${c.id}`)).body.archivedAt).toBeNull();
+  });
+
+  it('says how large a body may be, and what to do', async () => {
+    const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'x', source: 'y'.repeat(1100 * 1024) } });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+    expect(res.body.error.message).toContain('1 MiB');
+    expect(res.body.error.message).toContain('Send a smaller one');
+  });
+
+  it('says a custom field has no empty name in the schema’s own words, under body. as every other field', async () => {
+    const res = await call('POST', '/api/v1/contacts', { body: { firstName: 'Nameless', customFields: { '': 1 } } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toBe('Invalid request: body.customFields[""]: a custom field is named by its id or key, not by an empty name');
   });
 });
 
@@ -433,13 +510,13 @@ describe('OpenAPI responses', () => {
     };
     const patch = schemaOf(doc.paths['/api/v1/contacts/{id}'].patch.requestBody);
     expect(patch.additionalProperties).toBe(false);
-    for (const name of ['id', 'createdAt', 'updatedAt', 'archivedAt', 'version']) {
+    for (const name of ['id', 'createdAt', 'updatedAt', 'archivedAt', 'version', 'highlevelId', 'outbound']) {
       expect(patch.properties[name], name).toMatchObject({ readOnly: true, description: expect.stringContaining('Read-only') });
       expect(patch.required ?? [], name).not.toContain(name);
     }
     expect(patch.properties.version.type).toBe('integer');
     // Nothing else is read-only, and a create takes none of them.
-    expect(Object.keys(patch.properties).filter((k) => patch.properties[k].readOnly)).toHaveLength(5);
+    expect(Object.keys(patch.properties).filter((k) => patch.properties[k].readOnly)).toEqual(['id', 'createdAt', 'updatedAt', 'archivedAt', 'version', 'highlevelId', 'outbound']);
     expect(Object.keys(schemaOf(doc.paths['/api/v1/contacts'].post.requestBody).properties)).not.toContain('version');
   });
 

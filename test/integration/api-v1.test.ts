@@ -91,6 +91,9 @@ describe('contacts', () => {
       updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       archivedAt: null,
       version: 1,
+      // Not in HighLevel yet: its creation waits in the outbox (the loop is not running here).
+      highlevelId: null,
+      outbound: { status: 'pending', reason: null },
     });
     expect(res.headers.get('location')).toBe(`/api/v1/contacts/${res.body.id}`);
     const got = await api('GET', `/api/v1/contacts/${res.body.id}`);
@@ -150,7 +153,12 @@ describe('contacts', () => {
     const other = await create({ email: unique('other') });
     const patch = await api('PATCH', `/api/v1/contacts/${other.id}`, { body: { email } });
     expect(patch.status).toBe(409);
-    expect(patch.body.error.code).toBe('duplicate_contact');
+    // Saying what to do, as the create's does.
+    expect(patch.body.error).toEqual({
+      code: 'duplicate_contact',
+      message: `Another active contact already has this email (${first.id}). Send another email, or change or archive that contact first.`,
+      contactId: first.id,
+    });
     // The same letters spelled otherwise ("å" as one character, or "a" and a ring) are the same email (QA).
     const composed = `\u00e5sa.${Date.now()}@example.com`;
     const asa = await create({ email: composed });
@@ -217,15 +225,16 @@ describe('contacts', () => {
     };
     const stored = createContact(t.db, { locationId: A.id, fields, now: t.clock.now(), origin: 'remote' });
     const got = (await api('GET', `/api/v1/contacts/${stored.id}`)).body;
-    const { id: _id, createdAt: _c, updatedAt: _u, archivedAt: _a, version, ...writable } = got;
+    const { id: _id, createdAt: _c, updatedAt: _u, archivedAt: _a, version, highlevelId: _h, outbound: _o, ...writable } = got;
     // Sent back exactly as read, what PATCH does not take (id, version, dates) included, unchanged.
     const res = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body: { ...got, source: 'round trip' } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toEqual({ ...got, source: 'round trip', version: version + 1, updatedAt: expect.any(String) });
+    // Now with a change waiting to go to HighLevel.
+    expect(res.body).toEqual({ ...got, source: 'round trip', version: version + 1, updatedAt: expect.any(String), outbound: { status: 'pending', reason: null } });
     // Changed, they are refused as what they are: not writable.
-    const stale = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body: { ...res.body, version: 1 } });
-    expect(stale.status).toBe(400);
-    expect(stale.body.error.message).toMatch(/version/);
+    const moved = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body: { ...res.body, createdAt: '2020-01-01T00:00:00.000Z' } });
+    expect(moved.status).toBe(400);
+    expect(moved.body.error.message).toMatch(/createdAt: is read-only/);
     // A value that changes is checked as ever.
     for (const body of [{ timezone: 'Not/BZone' }, { email: 'v@my_host.example.com' }, { lastName: 'M'.repeat(201) }, { address: { ...writable.address, country: 'XX' } }]) {
       const changed = await api('PATCH', `/api/v1/contacts/${stored.id}`, { body });
@@ -258,12 +267,14 @@ describe('contacts', () => {
     expect(ok.body.version).toBe(2);
     const stale = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { lastName: 'Two' }, headers: { 'if-match': '"1"' } });
     expect(stale.status).toBe(412);
-    expect(stale.body.error.code).toBe('version_mismatch');
-    expect(stale.body.error.message).toContain('2');
+    // The current version is a field of the error, as a 409 names the other contact.
+    expect(stale.body.error).toEqual({ code: 'version_mismatch', message: expect.stringContaining('2'), currentVersion: 2 });
     expect((await api('GET', `/api/v1/contacts/${c.id}`)).body.lastName).toBe('One');
     const weak = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { lastName: 'Three' }, headers: { 'if-match': 'W/"2"' } });
     expect(weak.status).toBe(200);
-    expect((await api('DELETE', `/api/v1/contacts/${c.id}`, { headers: { 'if-match': '"2"' } })).status).toBe(412);
+    const staleDelete = await api('DELETE', `/api/v1/contacts/${c.id}`, { headers: { 'if-match': '"2"' } });
+    expect(staleDelete.status).toBe(412);
+    expect(staleDelete.body.error.currentVersion).toBe(3);
     expect((await api('PATCH', `/api/v1/contacts/${c.id}`, { body: {}, headers: { 'if-match': 'soon' } })).status).toBe(400);
     // `*` (RFC 9110: any current representation) writes whatever the version; a missing contact is still 404.
     const any = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { lastName: 'Four' }, headers: { 'if-match': '*' } });
@@ -272,6 +283,32 @@ describe('contacts', () => {
     expect((await api('PATCH', '/api/v1/contacts/c_doesnotexist00000000', { body: { lastName: 'X' }, headers: { 'if-match': '*' } })).status).toBe(404);
     expect((await api('DELETE', `/api/v1/contacts/${c.id}`, { headers: { 'if-match': '*' } })).status).toBe(204);
     expect((await api('DELETE', '/api/v1/contacts/c_doesnotexist00000000', { headers: { 'if-match': '*' } })).status).toBe(404);
+  });
+
+  it('answers a body read before the contact changed (GET, a change, PATCH of that GET) with 412, as a stale If-Match', async () => {
+    const c = await create({ firstName: 'Stale', lastName: 'Read' });
+    const read = (await api('GET', `/api/v1/contacts/${c.id}`)).body;
+    expect((await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { companyName: 'Meanwhile' } })).status).toBe(200);
+    const stale = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...read, lastName: 'Edited' } });
+    expect(stale.status, JSON.stringify(stale.body)).toBe(412);
+    expect(stale.body.error).toEqual({ code: 'version_mismatch', message: expect.stringContaining('Read it again'), currentVersion: 2 });
+    expect((await api('GET', `/api/v1/contacts/${c.id}`)).body).toMatchObject({ lastName: 'Read', companyName: 'Meanwhile', version: 2 });
+    // Only version, or only updatedAt, of an earlier read: the same.
+    for (const body of [{ version: 1, lastName: 'Edited' }, { updatedAt: new Date(Date.parse(read.updatedAt) - 1000).toISOString(), lastName: 'Edited' }]) {
+      const res = await api('PATCH', `/api/v1/contacts/${c.id}`, { body });
+      expect(res.status, JSON.stringify(body)).toBe(412);
+      expect(res.body.error.currentVersion).toBe(2);
+    }
+    // Read again, the edit goes through.
+    const fresh = (await api('GET', `/api/v1/contacts/${c.id}`)).body;
+    const ok = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...fresh, lastName: 'Edited' } });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ lastName: 'Edited', companyName: 'Meanwhile', version: 3 });
+    // Archived since the read: its archivedAt differs with its version, a stale read too.
+    expect((await api('DELETE', `/api/v1/contacts/${c.id}`)).status).toBe(204);
+    const archived = await api('PATCH', `/api/v1/contacts/${c.id}`, { body: { ...ok.body, lastName: 'Gone' } });
+    expect(archived.status, JSON.stringify(archived.body)).toBe(412);
+    expect(archived.body.error.currentVersion).toBe(4);
   });
 
   it('archives on DELETE (204), hides archived contacts from lists, restores them', async () => {
@@ -312,10 +349,18 @@ describe('contacts', () => {
     expect(recent).toEqual([two.id]);
     expect((await api('GET', '/api/v1/contacts?updatedSince=yesterday')).status).toBe(400);
     // An empty filter is a mistake, not a filter that matches nothing.
-    for (const param of ['tag', 'email', 'phone']) {
-      const empty = await api('GET', `/api/v1/contacts?${param}=`);
-      expect(empty.status).toBe(400);
-      expect(empty.body.error.message).toContain(`${param}: must not be empty (leave the parameter out to match any)`);
+    for (const [path, param] of [
+      ['/api/v1/contacts', 'tag'],
+      ['/api/v1/contacts', 'email'],
+      ['/api/v1/contacts', 'phone'],
+      ['/api/v1/contacts', 'ownerUserId'],
+      ['/api/v1/users', 'email'],
+    ]) {
+      for (const value of ['', '%20%20']) {
+        const empty = await api('GET', `${path}?${param}=${value}`);
+        expect(empty.status, `${path}?${param}=${value}`).toBe(400);
+        expect(empty.body.error.message).toBe(`Invalid request: querystring.${param}: must not be empty (leave the parameter out to match any)`);
+      }
     }
     // An owner must be an active user of the location.
     const unknown = await api('POST', '/api/v1/contacts', { body: { firstName: 'Owned', ownerUserId: 'u_nobody' } });
@@ -379,6 +424,51 @@ describe('users', () => {
     expect((await api('POST', `/api/v1/users/${id}/reactivate`)).body.active).toBe(true);
     expect((await api('POST', '/api/v1/contacts', { body: { firstName: 'Owned', ownerUserId: id } })).status).toBe(201);
     expect((await api('POST', '/api/v1/users', { body: { name: 'No mail', email: 'not-an-email' } })).status).toBe(400);
+  });
+});
+
+describe('users, as read', () => {
+  it('takes a user back as GET gave it, read-only properties included; refuses them changed as read-only', async () => {
+    const user = (await api('POST', '/api/v1/users', { body: { name: 'Grace Hopper', email: unique('grace') } })).body;
+    const read = (await api('GET', `/api/v1/users/${user.id}`)).body;
+    const renamed = await api('PATCH', `/api/v1/users/${user.id}`, { body: { ...read, name: 'Grace B. Hopper' } });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    expect(renamed.body).toMatchObject({ id: user.id, name: 'Grace B. Hopper', email: user.email, active: true });
+    for (const [name, value] of [
+      ['id', 'u_other'],
+      ['createdAt', '2020-01-01T00:00:00.000Z'],
+      ['updatedAt', 42],
+    ] as const) {
+      const res = await api('PATCH', `/api/v1/users/${user.id}`, { body: { ...renamed.body, [name]: value } });
+      expect(res.status, name).toBe(400);
+      expect(res.body.error.message, name).toBe(`Invalid request: body.${name}: is read-only: send it as GET gave it, or leave it out`);
+    }
+    // `active` says how it is changed.
+    const off = await api('PATCH', `/api/v1/users/${user.id}`, { body: { ...renamed.body, active: false } });
+    expect(off.status).toBe(400);
+    expect(off.body.error.message).toContain('body.active: is read-only here: POST /api/v1/users/{id}/deactivate');
+    expect((await api('GET', `/api/v1/users/${user.id}`)).body).toMatchObject({ active: true, name: 'Grace B. Hopper' });
+    // Nothing else is taken: a property no user has is still unknown.
+    expect((await api('PATCH', `/api/v1/users/${user.id}`, { body: { ...renamed.body, role: 'admin' } })).body.error.message).toBe('Invalid request: unknown property "role" in body');
+  });
+});
+
+describe('emails with spaces around them', () => {
+  it('are trimmed, then checked, on contacts and users, as every other field', async () => {
+    const spaced = ` ${unique('SPACE')} `;
+    const contact = await api('POST', '/api/v1/contacts', { body: { firstName: 'Spaced', email: spaced } });
+    expect(contact.status, JSON.stringify(contact.body)).toBe(201);
+    expect(contact.body.email).toBe(spaced.trim());
+    const patched = await api('PATCH', `/api/v1/contacts/${contact.body.id}`, { body: { email: `\u00a0${spaced.trim().toUpperCase()}  ` } });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body.email).toBe(spaced.trim().toUpperCase());
+    const user = await api('POST', '/api/v1/users', { body: { name: 'Spaced', email: ` ${unique('User')} ` } });
+    expect(user.status, JSON.stringify(user.body)).toBe(201);
+    expect(user.body.email).not.toMatch(/^\s|\s$/);
+    const userPatched = await api('PATCH', `/api/v1/users/${user.body.id}`, { body: { email: `  ${unique('again')}` } });
+    expect(userPatched.status, JSON.stringify(userPatched.body)).toBe(200);
+    // Spaces inside are still no email.
+    expect((await api('POST', '/api/v1/users', { body: { name: 'Inside', email: 'in side@example.com' } })).body.error.message).toBe('Invalid request: body.email: must be an email address');
   });
 });
 
