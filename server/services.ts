@@ -110,7 +110,12 @@ export function createServices(options: ServicesOptions): Services {
     db,
     clock,
     log,
-    handle: eventHandler(installs, { db, wake: (locationId) => sync.wake(locationId), usersChanged: (locationId) => sync.usersChanged(locationId) }),
+    handle: eventHandler(installs, {
+      db,
+      wake: (locationId) => sync.wake(locationId),
+      usersChanged: (locationId) => sync.usersChanged(locationId),
+      locationChanged: (locationId) => sync.locationChanged(locationId),
+    }),
     sweepIntervalMs: options.inboxSweepMs,
   });
   processor.current = inbox;

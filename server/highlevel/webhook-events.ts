@@ -60,6 +60,18 @@ export const uninstallEventSchema = z.looseObject({
 export type UninstallEvent = z.infer<typeof uninstallEventSchema>;
 
 /**
+ * LocationUpdate (CONTRACT §5.3): the location is `id`, not `locationId`. Sent when a sub-account
+ * changes (which changes is not documented; the emulator sends it on every one, a reactivation
+ * included). Its body does not say whether the location is active, so it is a reason to ask
+ * HighLevel, not an answer.
+ */
+export const locationUpdateSchema = z.looseObject({
+  type: z.literal('LocationUpdate'),
+  id: z.string().min(1),
+  companyId: z.string().min(1).nullish(),
+});
+
+/**
  * The agency's white-label domain as a bare host name, or null when it has none. `undefined` when
  * the event says nothing (keep what we know). The value ends up in a CSP header, so anything that
  * is not a plain host name is dropped rather than passed on.

@@ -1,11 +1,12 @@
 // What each stored webhook event means: INSTALL and UNINSTALL keep installations true; contact
 // events are queued for their location's sync loop (which applies them in order, server/sync/);
-// everything else is marked ignored, not lost.
+// a LocationUpdate of a location paused by HighLevel asks HighLevel at once whether it is active
+// again; everything else is marked ignored, not lost.
 import type { Db } from '../../db/client.ts';
 import { getInstallation, installationStatus, installationsOfCompany } from '../../db/installations.ts';
 import type { InboxEvent, NewInboxEvent } from '../../db/webhook-inbox.ts';
 import { CONTACT_EVENT_TYPES } from '../highlevel/contact-mapping.ts';
-import { installEventSchema, uninstallEventSchema } from '../highlevel/webhook-events.ts';
+import { installEventSchema, locationUpdateSchema, uninstallEventSchema } from '../highlevel/webhook-events.ts';
 import type { EventHandler, EventOutcome } from './inbox-processor.ts';
 import type { Installs } from './installs.ts';
 
@@ -13,12 +14,15 @@ import type { Installs } from './installs.ts';
 export interface SyncHook {
   db: Db;
   wake(locationId?: string): void;
+  /** HighLevel changed the location: one paused by HighLevel is asked at once whether it is active again. */
+  locationChanged?(locationId: string): void;
   /** HighLevel's users changed: list them again on the location's next pass (owners pair by email). */
   usersChanged?(locationId: string): void;
 }
 
 const CONTACT_EVENTS: ReadonlySet<string> = new Set(CONTACT_EVENT_TYPES);
 const USER_EVENTS: ReadonlySet<string> = new Set(['UserCreate', 'UserUpdate', 'UserDelete']);
+
 
 /**
  * The decision the handler below makes for a contact event, taken when the event is stored (the
@@ -74,6 +78,18 @@ export function eventHandler(installs: Installs, sync?: SyncHook): EventHandler 
         const parsed = uninstallEventSchema.safeParse(body);
         if (!parsed.success) return { outcome: 'ignored', detail: 'UNINSTALL body has an unexpected shape' };
         return installs.onUninstall(parsed.data);
+      }
+      case 'LocationUpdate': {
+        if (!sync?.locationChanged) return { outcome: 'ignored', detail: 'LocationUpdate is used only by the sync loop' };
+        const parsed = locationUpdateSchema.safeParse(body);
+        if (!parsed.success) return { outcome: 'ignored', detail: 'LocationUpdate body has an unexpected shape' };
+        const installation = getInstallation(sync.db, parsed.data.id);
+        if (installation?.status !== 'paused' || (parsed.data.companyId && parsed.data.companyId !== installation.companyId)) {
+          return { outcome: 'ignored', detail: 'not a location Tandem holds paused' };
+        }
+        // Reactivated, perhaps: the paused location is asked now rather than at its next probe.
+        sync.locationChanged(parsed.data.id);
+        return { outcome: 'applied', detail: 'paused location: HighLevel is asked now whether it is active again' };
       }
       default:
         return { outcome: 'ignored', detail: `${event.type} is not used by Tandem` };

@@ -34,7 +34,7 @@ import { dropQueuedInboxEvents, insertInboxEvent, wakeDeferredInboxEvents } from
 import type { Clock } from '../clock.ts';
 import { classifyHighLevelError, HighLevelError, retryHintMs } from '../highlevel/http.ts';
 import { getLocation, mintLocationToken, type HighLevelEndpoints, type TokenGrant } from '../highlevel/oauth.ts';
-import { TransientTokenError, type TokenProvider } from '../highlevel/token-provider.ts';
+import { PAUSED_REASON, TransientTokenError, type TokenProvider } from '../highlevel/token-provider.ts';
 import { whitelabelDomainOf, type InstallEvent, type UninstallEvent } from '../highlevel/webhook-events.ts';
 import type { TokenCipher } from '../security/token-cipher.ts';
 import type { EventOutcome } from './inbox-processor.ts';
@@ -62,8 +62,11 @@ export const REINSTALL_MARGIN_MS = 60_000;
 export interface LocationResult {
   locationId: string;
   name: string | null;
-  /** connecting: a transient failure; Tandem keeps retrying in the background. */
-  status: 'active' | 'needs_reauth' | 'connecting';
+  /**
+   * connecting: a transient failure; Tandem keeps retrying in the background. paused: HighLevel
+   * reports the location inactive; Tandem connects it once HighLevel reports it active again.
+   */
+  status: 'active' | 'needs_reauth' | 'connecting' | 'paused';
   problem?: string;
 }
 
@@ -146,6 +149,21 @@ export function createInstalls(deps: InstallsDeps): Installs {
     });
   }
 
+  /**
+   * Records an installation HighLevel reports inactive ("Location is not active") while Tandem has
+   * no token for it yet: paused, as the token provider pauses a location whose refresh it refuses
+   * so. The supervisor asks HighLevel again now and then (probePausedLocations), and a LocationUpdate
+   * webhook asks at once: the token provider then mints the location's token with the agency's, and
+   * its success makes the installation active.
+   */
+  function recordPaused(locationId: string, companyId: string, domain: string | null | undefined): void {
+    const now = clock.now();
+    tx(() => {
+      upsertInstallation(db, { locationId, companyId, now, ...(domain !== undefined ? { whitelabelDomain: domain } : {}) });
+      setInstallationStatus(db, locationId, 'paused', now, PAUSED_REASON);
+    });
+  }
+
   /** One location of an agency grant, minted with its Company token; failures are recorded, never thrown. */
   async function installApproved(grant: TokenGrant, locationId: string, startedAt: number): Promise<LocationResult> {
     try {
@@ -161,10 +179,18 @@ export function createInstalls(deps: InstallsDeps): Installs {
     } catch (err) {
       const name = getInstallation(db, locationId)?.locationName ?? null;
       const problem = err instanceof Error ? err.message : String(err);
-      if (classifyHighLevelError(err) === 'retry') {
+      const kind = classifyHighLevelError(err);
+      if (kind === 'retry') {
         // Busy or unreachable HighLevel: the inbox retries the mint with backoff.
         queueMint(grant.companyId, locationId, err);
         return { locationId, name, status: 'connecting', problem };
+      }
+      if (kind === 'paused') {
+        // Installed all the same: HighLevel refuses the token only while the location is inactive.
+        log.info({ locationId, companyId: grant.companyId }, 'agency install: location inactive in HighLevel; paused until it is active');
+        recordPaused(locationId, grant.companyId, undefined);
+        // The agency's token may read the location (Agency-Access), so the page and panel can name it.
+        return { locationId, name: await learnName(locationId, grant.accessToken), status: 'paused', problem };
       }
       log.warn({ err, locationId, companyId: grant.companyId }, 'agency install: no token for a location');
       recordWithoutToken(locationId, grant.companyId, NO_TOKEN_REASON, undefined);
@@ -339,7 +365,14 @@ export function createInstalls(deps: InstallsDeps): Installs {
       try {
         await activate(await mintLocationToken(endpoints, companyToken, candidate, locationId, clock.now()));
       } catch (err) {
-        if (classifyHighLevelError(err) === 'retry') throw err;
+        const kind = classifyHighLevelError(err);
+        if (kind === 'retry') throw err;
+        if (kind === 'paused') {
+          // HighLevel checks the agency's claim on the location first: this agency installed it.
+          recordPaused(locationId, candidate, domain);
+          if (domain !== undefined) setWhitelabelDomain(db, candidate, domain, clock.now());
+          return { outcome: 'applied', detail: 'installed while HighLevel reports the location inactive (paused until it is active)' };
+        }
         log.warn({ err, companyId: candidate, locationId }, 'agency could not mint a token for this location');
         continue;
       }

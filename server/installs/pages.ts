@@ -31,6 +31,8 @@ function statusLine(l: LocationResult): string {
   switch (l.status) {
     case 'active':
       return `<li data-testid="location-${esc(l.locationId)}"><span class="dot ok"></span><span>${label(l)} — connected</span></li>`;
+    case 'paused':
+      return `<li data-testid="location-${esc(l.locationId)}"><span class="dot warn"></span><span>${label(l)} — paused in HighLevel: HighLevel reports this sub-account as inactive. Tandem connects it by itself once HighLevel reactivates it</span></li>`;
     case 'connecting':
       return `<li data-testid="location-${esc(l.locationId)}"><span class="dot warn"></span><span>${label(l)} — HighLevel is busy; Tandem finishes connecting this location by itself in a few minutes</span></li>`;
     default:

@@ -18,7 +18,7 @@ import type { Db } from '../../db/client.ts';
 import { recordCustomFieldsProblem, saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
 import { tokenRowState } from '../../db/tokens.ts';
 import { ownerPairs, unpairedWhy, upsertHighLevelUsers, userMapFor, type HighLevelOwnerWhy, type TandemOwnerWhy } from '../../db/highlevel-users.ts';
-import { getInstallation, listInstallations } from '../../db/installations.ts';
+import { getInstallation, installationStatus, listInstallations } from '../../db/installations.ts';
 import { activeOperation } from '../../db/operations.ts';
 import { enqueueOwnedBy, nextOutboxDueAt } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
@@ -64,6 +64,11 @@ export interface Supervisor {
   stop(): Promise<void>;
   /** Something changed for the location (a local write, a webhook, an install): run a pass soon. */
   wake(locationId?: string): void;
+  /**
+   * HighLevel changed the location (its LocationUpdate webhook): one paused by HighLevel is asked
+   * again at once whether it is active, instead of at its next PAUSED_PROBE_MS probe.
+   */
+  locationChanged(locationId: string): void;
   /** Runs one pass now (after the one running, if any) and resolves when it ends. */
   runOnce(locationId: string): Promise<PassResult>;
   /** HighLevel's users changed (a user webhook): the next pass lists them again, and runs soon. */
@@ -229,24 +234,52 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
   /** Every active installation has a loop; loops of the others are dropped. */
   const probedAt = new Map<string, number>();
+  /** Probes under way per paused location, and those woken meanwhile (asked again once it ends). */
+  const probing = new Map<string, Promise<void>>();
+  const probeAgain = new Set<string>();
 
   async function probePausedLocations(force = true): Promise<void> {
     const now = clock.now();
     const due = listInstallations(db).filter(
       (i) => i.status === 'paused' && (force || now - (probedAt.get(i.locationId) ?? -Infinity) >= PAUSED_PROBE_MS),
     );
-    await Promise.all(
-      due.map(async ({ locationId }) => {
-        probedAt.set(locationId, now);
-        try {
-          const current = await deps.tokens.locationToken(locationId);
-          // A forced refresh: the token provider reports 'active' on success, which revives the installation.
-          await deps.tokens.refreshLocationToken?.(locationId, current);
-        } catch (err) {
-          log.debug({ err, locationId }, 'paused location is still not active');
-        }
-      }),
-    );
+    await Promise.all(due.map(({ locationId }) => probe(locationId)));
+  }
+
+  /**
+   * Asks HighLevel whether a paused location is active again, one probe per location at a time: a
+   * wake during a probe (the LocationUpdate of a reactivation may race the probe's refusal) asks
+   * once more after it, so a stream of wakes costs one request at a time.
+   */
+  function probe(locationId: string): Promise<void> {
+    const running = probing.get(locationId);
+    if (running) {
+      probeAgain.add(locationId);
+      return running;
+    }
+    const p = probeOnce(locationId).finally(() => {
+      probing.delete(locationId);
+      if (probeAgain.delete(locationId) && !stopped && installationStatus(db, locationId) === 'paused') void probe(locationId);
+    });
+    probing.set(locationId, p);
+    return p;
+  }
+
+  async function probeOnce(locationId: string): Promise<void> {
+    probedAt.set(locationId, clock.now());
+    try {
+      // No token yet (an agency install that reached the location while it was inactive): getting
+      // one mints it with the agency's token, which is the question itself.
+      const held = tokenRowState(db, { type: 'location', id: locationId }) !== undefined;
+      const current = await deps.tokens.locationToken(locationId);
+      // A forced refresh: the token provider reports 'active' on success, which revives the installation.
+      if (held) await deps.tokens.refreshLocationToken?.(locationId, current);
+    } catch (err) {
+      log.debug({ err, locationId }, 'paused location is still not active');
+      return;
+    }
+    // Active again: its loop starts now, not at the next listing of installations.
+    if (installationStatus(db, locationId) === 'active') wake(locationId);
   }
 
   function scan(): void {
@@ -566,6 +599,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     usersChanged(locationId: string) {
       loopFor(locationId).usersListedAt = undefined;
       wake(locationId);
+    },
+    locationChanged(locationId: string) {
+      if (!stopped && installationStatus(db, locationId) === 'paused') void probe(locationId);
     },
     customFieldsChanged(locationId: string, at = clock.now()) {
       const loop = loopFor(locationId);
