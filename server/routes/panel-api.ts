@@ -7,15 +7,35 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError, errorBody } from '../errors.ts';
 import type { Db } from '../../db/client.ts';
-import type { Installation } from '../../db/installations.ts';
+import { getInstallation, type Installation } from '../../db/installations.ts';
 import { decryptSsoPayload } from '../highlevel/sso.ts';
-import { SIGN_IN_FAILED, panelAccess, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
+import { NOT_INSTALLED, SIGN_IN_FAILED, panelAccess, signInFailed, type PanelSession, type PanelSessions } from '../auth/session.ts';
 import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.ts';
 import { tenant } from './tenant.ts';
 
 /** The encrypted user data is at most 8 KiB of base64 (server/highlevel/sso.ts); JSON adds little. */
 const SESSION_BODY_LIMIT = 10 * 1024;
 const sessionBody = z.strictObject({ payload: z.string().min(1).max(8192) });
+
+/**
+ * Genuine user data that names no sub-account: HighLevel opened the panel from the agency view (an
+ * agency-level custom page), where Tandem has no location to show. Said plainly, with what to do,
+ * only to a caller holding user data HighLevel encrypted; the panel shows its own screen for it.
+ */
+export const NO_SUB_ACCOUNT = {
+  code: 'no_sub_account',
+  message:
+    'Tandem works inside a sub-account, and HighLevel opened it from the agency view. Switch to the sub-account whose contacts you want to sync, then choose Tandem in its left menu.',
+} as const;
+
+/**
+ * The exchange's answer for a sub-account Tandem was never installed on. panelAccess answers
+ * not_installed for it and for one Tandem was uninstalled from alike (their messages differ); the
+ * panel words its screen apart for each (install it, or install it again), so it needs a code to
+ * tell them by. Only the exchange meets it: a session exists only for an installed sub-account, and
+ * an installation row is never deleted.
+ */
+export const NEVER_INSTALLED = { code: 'never_installed', message: NOT_INSTALLED.never } as const;
 
 /** Per client IP: a burst of 20 exchanges, then one every 3 seconds. */
 export const EXCHANGE_LIMIT = { capacity: 20, windowMs: 60_000 } as const;
@@ -72,7 +92,8 @@ export function registerPanelApiRoutes(
       },
       // Every failure of the exchange, including a body that is too large, malformed or of the
       // wrong type, is the same 401: a caller learns nothing about why. Only user data HighLevel
-      // encrypted gets panelAccess's 403 (not installed here, or the user inactive).
+      // encrypted gets a 403: panelAccess's (not installed here, or the user inactive), never
+      // installed here (NEVER_INSTALLED), or the agency view's (NO_SUB_ACCOUNT).
       errorHandler: (err: FastifyError | AppError, req: FastifyRequest, reply: FastifyReply) => {
         if (err instanceof AppError && (err.status === 429 || err.status === 403)) return reply.code(err.status).send(errorBody(err.code, err.message));
         if (!(err instanceof AppError) && !(typeof err.statusCode === 'number' && err.statusCode < 500)) {
@@ -94,8 +115,11 @@ export function registerPanelApiRoutes(
         throw signInFailed();
       }
       // The panel is a location's custom page: agency context (no active location) has no tenant.
+      // The user data is genuine, so its holder is told what to do instead of "contact support" (QA).
       const locationId = user.activeLocation;
-      if (!locationId) throw signInFailed();
+      if (!locationId) throw new AppError(403, NO_SUB_ACCOUNT.code, NO_SUB_ACCOUNT.message);
+      // Never installed here said apart from uninstalled; everything else is panelAccess's to check.
+      if (!getInstallation(db, locationId)) throw new AppError(403, NEVER_INSTALLED.code, NEVER_INSTALLED.message);
       const { installation, role } = panelAccess(db, { locationId, companyId: user.companyId, userId: user.userId, userType: user.type }, user.role);
       const claims = {
         userId: user.userId,

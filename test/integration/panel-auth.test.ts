@@ -1,7 +1,7 @@
 // The panel's sign-in over real HTTP (T20): HighLevel's encrypted user data, made by the emulator,
 // is exchanged for a session; every way it can be wrong gives the same 401 and no token, except
-// that genuine user data learns that Tandem is not installed on its location, or that its user is
-// no longer active there (403); the session is Bearer-only and short-lived, and the exchange is
+// that genuine user data learns that Tandem is not installed on its location, that its user is
+// no longer active there, or that it comes from the agency view and names no sub-account (403); the session is Bearer-only and short-lived, and the exchange is
 // rate-limited per client IP. Installations are written through db/installations.ts: the install
 // flow has its own tests.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { migrate, openDatabase, type Database } from '../../db/client.ts';
 import { upsertHighLevelUsers } from '../../db/highlevel-users.ts';
 import { setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
 import { NOT_INSTALLED, SESSION_TTL_MS, SIGN_IN_FAILED, USER_INACTIVE } from '../../server/auth/session.ts';
-import { EXCHANGE_LIMIT } from '../../server/routes/panel-api.ts';
+import { EXCHANGE_LIMIT, NEVER_INSTALLED, NO_SUB_ACCOUNT } from '../../server/routes/panel-api.ts';
 import { encryptUserData, encryptWithPassphrase, type SsoUserData } from '../../emulator/sso.ts';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import { ManualClock, control, testEmulator } from '../helpers/emulator.ts';
@@ -140,9 +140,9 @@ function expectUniform(res: { status: number; body: any }) {
   expect(JSON.stringify(res.body)).not.toMatch(/token/i);
 }
 
-function expectNotInstalled(res: { status: number; body: any }, message: string = NOT_INSTALLED.uninstalled) {
+function expectNotInstalled(res: { status: number; body: any }) {
   expect(res.status).toBe(403);
-  expect(res.body).toEqual({ error: { code: NOT_INSTALLED.code, message } });
+  expect(res.body).toEqual({ error: { code: NOT_INSTALLED.code, message: NOT_INSTALLED.uninstalled } });
   expect(res.body.token).toBeUndefined();
 }
 
@@ -204,7 +204,9 @@ describe('sign-in exchange', () => {
       "our user on another company's installed location": {
         payload: encryptUserData(userData({ activeLocation: w.otherCompany.id }), sharedSecret),
       },
-      'agency context without an active location': { payload: encryptUserData(userData({ activeLocation: undefined }), sharedSecret) },
+      'agency context without an active location, under another shared secret': {
+        payload: encryptUserData(userData({ activeLocation: undefined }), 'someone-elses-secret'),
+      },
       'user data of the wrong shape': { payload: encryptWithPassphrase(JSON.stringify({ hello: 'world' }), sharedSecret) },
       'a payload that is not JSON inside': { payload: encryptWithPassphrase('not json', sharedSecret) },
       'not base64 at all': { payload: '%%%' },
@@ -223,7 +225,20 @@ describe('sign-in exchange', () => {
 
   it('tells genuine user data that Tandem is not installed on its location, with no session', async () => {
     expectNotInstalled(await exchange({ payload: await ssoPayload(w.plainUser, w.uninstalled.id) }));
-    expectNotInstalled(await exchange({ payload: await ssoPayload(w.admin, w.notInstalled.id) }), NOT_INSTALLED.never);
+    // Never installed there: a code of its own, for the panel to word its screen for a first install.
+    const never = await exchange({ payload: await ssoPayload(w.admin, w.notInstalled.id) });
+    expect(never.status).toBe(403);
+    expect(never.body).toEqual({ error: { code: NEVER_INSTALLED.code, message: NOT_INSTALLED.never } });
+  });
+
+  it('tells genuine user data from the agency view (no sub-account) to open Tandem inside a sub-account, with no session', async () => {
+    // An agency-level custom page sends the agency user's data without an active location.
+    const res = await exchange({ payload: encryptUserData(userData({ activeLocation: undefined }), sharedSecret) });
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual({ error: { code: NO_SUB_ACCOUNT.code, message: NO_SUB_ACCOUNT.message } });
+    expect(res.body.error.message).toContain('Switch to the sub-account');
+    expect(res.body.error.message).not.toContain('support');
+    expect(JSON.stringify(res.body)).not.toMatch(/token/i);
   });
 
   it('refuses malformed, mistyped and oversized bodies the same way', async () => {

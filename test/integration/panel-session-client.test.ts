@@ -1,7 +1,8 @@
 // The panel's session client (web/lib/session.svelte.ts) against the real app: it signs in, sends
 // the token as a Bearer header, renews it before expiry with fresh data from HighLevel, renews once
 // when a call is refused, and shows the sign-in error (with a working Retry) when renewal fails,
-// or the "not installed" state once Tandem is uninstalled from the location.
+// or the "not installed" state once Tandem is uninstalled from the location; the failure's code
+// tells never installed from uninstalled, and the agency view from a refused sign-in.
 // Requests go through inject() so the client's timers can be faked without touching sockets.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { loadConfig } from '../../server/config.ts';
 import { migrate, openDatabase, type Database } from '../../db/client.ts';
 import { setInstallationStatus, upsertInstallation } from '../../db/installations.ts';
 import { NOT_INSTALLED, SESSION_TTL_MS, SIGN_IN_FAILED } from '../../server/auth/session.ts';
+import { NEVER_INSTALLED, NO_SUB_ACCOUNT } from '../../server/routes/panel-api.ts';
 import { encryptUserData, type SsoUserData } from '../../emulator/sso.ts';
 import { PanelSession } from '../../web/lib/session.svelte.ts';
 import { ManualClock } from '../helpers/emulator.ts';
@@ -144,6 +146,7 @@ describe('panel session client', () => {
     await expect(session.api('/api/panel/sync')).rejects.toThrow(NOT_INSTALLED.uninstalled);
     expect(session.state).toBe('not-installed');
     expect(session.failure).toBe(NOT_INSTALLED.uninstalled);
+    expect(session.failureCode).toBe(NOT_INSTALLED.code);
     expect(seenAuthorization.filter((a) => a === undefined)).toHaveLength(1); // no renewal tried: it could not help
     await session.retry();
     expect(session.state).toBe('not-installed');
@@ -153,11 +156,25 @@ describe('panel session client', () => {
     session.dispose();
   });
 
-  it('says Tandem is not installed at sign-in for a location never installed', async () => {
+  it('says Tandem is not installed at sign-in for a location never installed, told apart from uninstalled', async () => {
     const session = client(async () => encryptUserData(user, SECRET));
     await session.signIn(encryptUserData({ ...user, activeLocation: 'location-never' }, SECRET));
     expect(session.state).toBe('not-installed');
     expect(session.failure).toBe(NOT_INSTALLED.never);
+    // The screen's wording (install it, not install it again) goes by the code.
+    expect(session.failureCode).toBe(NEVER_INSTALLED.code);
+    session.dispose();
+  });
+
+  it('says to open Tandem inside a sub-account when HighLevel sends the agency view’s user data', async () => {
+    // Fresh user data on Retry names the sub-account (the user opened Tandem inside it).
+    const session = client(async () => encryptUserData(user, SECRET));
+    await session.signIn(encryptUserData({ ...user, activeLocation: undefined }, SECRET));
+    expect(session.state).toBe('failed');
+    expect(session.failureCode).toBe(NO_SUB_ACCOUNT.code);
+    expect(session.failure).toBe(NO_SUB_ACCOUNT.message);
+    await session.retry();
+    expect([session.state, session.failureCode, session.failure]).toEqual(['signed-in', undefined, undefined]);
     session.dispose();
   });
 });

@@ -9,9 +9,15 @@ export type { PanelView };
 /** not-installed: Tandem is not (or no longer) installed on this sub-account; the panel says so. */
 export type SessionState = 'idle' | 'signing-in' | 'signed-in' | 'failed' | 'not-installed';
 
-/** Error codes (server/auth/session.ts) after which no call can work: the session ends on them. */
-const NOT_INSTALLED = 'not_installed';
+/**
+ * Error codes (server/auth/session.ts, server/routes/panel-api.ts) after which no call can work:
+ * the session ends on them. Never installed comes from the sign-in only, uninstalled from any call.
+ */
+export const NOT_INSTALLED = 'not_installed';
+export const NEVER_INSTALLED = 'never_installed';
 const USER_INACTIVE = 'user_inactive';
+/** The sign-in's answer to user data from HighLevel's agency view, which names no sub-account. */
+export const NO_SUB_ACCOUNT = 'no_sub_account';
 
 export interface SessionOptions {
   /** Asks HighLevel's parent frame for fresh encrypted user data. */
@@ -33,13 +39,20 @@ class HttpError extends Error {
   }
 }
 
-const endsSession = (err: unknown) => err instanceof HttpError && (err.code === NOT_INSTALLED || err.code === USER_INACTIVE);
+const notInstalled = (err: unknown) => err instanceof HttpError && (err.code === NOT_INSTALLED || err.code === NEVER_INSTALLED);
+const endsSession = (err: unknown) => notInstalled(err) || (err instanceof HttpError && err.code === USER_INACTIVE);
 
 export class PanelSession {
   state = $state<SessionState>('idle');
   view = $state<PanelView | undefined>();
   /** Why signing in failed (or why Tandem is not installed), in words for the person looking at the panel. */
   failure = $state<string | undefined>();
+  /**
+   * Tandem's error code for the failure, when it gave one: the screens word themselves by it
+   * (NO_SUB_ACCOUNT: open Tandem inside a sub-account; NEVER_INSTALLED or NOT_INSTALLED: install
+   * it, or install it again).
+   */
+  failureCode = $state<string | undefined>();
   #token: string | undefined;
   #payload: string | undefined;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
@@ -183,6 +196,7 @@ export class PanelSession {
     this.#token = token;
     this.view = view;
     this.failure = undefined;
+    this.failureCode = undefined;
     this.state = 'signed-in';
     clearTimeout(this.#renewTimer);
     // Scheduled from the server's `expiresIn`, so a wrong clock on this computer does not matter.
@@ -194,7 +208,8 @@ export class PanelSession {
     clearTimeout(this.#renewTimer);
     this.#token = undefined;
     this.failure = err instanceof Error ? err.message : UNREACHABLE;
-    this.state = err instanceof HttpError && err.code === NOT_INSTALLED ? 'not-installed' : 'failed';
+    this.failureCode = err instanceof HttpError ? err.code : undefined;
+    this.state = notInstalled(err) ? 'not-installed' : 'failed';
   }
 
   /** One renewal at a time, however many calls found the session refused at once. */
