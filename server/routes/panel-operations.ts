@@ -277,6 +277,11 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
   // stream once the operation is finished (a shown preview's stream stays open until it is
   // confirmed, closed, replaced or expired). The panel reads it with fetch(), since only fetch can send the
   // Bearer header (EventSource cannot).
+  // The session is checked again before every event and heartbeat, as every other panel request
+  // checks it: the session's end, an uninstall or the user's loss of access in HighLevel ends the
+  // stream (checked at its opening only, it kept sending to a user every other request refused,
+  // QA). The panel then opens it again, and that request gets the refusal (401 renews the session,
+  // a 403 shows why).
   app.get('/api/panel/operations/:id/events', { ...tenant('session') }, async (req, reply) => {
     const session = await requireSession(req);
     const row = find(session.locationId, req.params);
@@ -290,14 +295,43 @@ export function registerPanelOperationRoutes(app: FastifyInstance, deps: { db: D
       clearInterval(heartbeat);
       stream.end();
     };
+    /** Whether the request's session still holds (its token, installation and user, as at the opening). */
+    const allowed = async () => {
+      try {
+        await requireSession(req);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // One write after another, each after its check, so events keep their order.
+    let writes = Promise.resolve();
+    const write = (text: () => string, then?: () => void) => {
+      writes = writes
+        .then(async () => {
+          if (closed) return;
+          if (!(await allowed())) return close();
+          if (closed) return;
+          stream.write(text());
+          then?.();
+        })
+        .catch((err: unknown) => {
+          req.log.error({ err }, 'operation event stream failed');
+          close();
+        });
+    };
     const send = (r: OperationRow) => {
       if (closed) return;
-      stream.write(`event: operation\ndata: ${JSON.stringify(view(r))}\n\n`);
-      if (finished(r.status)) close();
+      write(
+        () => `event: operation\ndata: ${JSON.stringify(view(r))}\n\n`,
+        () => {
+          if (finished(r.status)) close();
+        },
+      );
     };
     streams.add(close);
     const unsubscribe = operations.subscribe(row.id, send);
-    const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    const heartbeat = setInterval(() => write(() => ': heartbeat\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
     // The response closes when the stream ends or the panel goes away, whichever is first.
     reply.raw.on('close', close);

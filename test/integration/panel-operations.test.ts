@@ -4,12 +4,15 @@
 // undoable again), busy and expired refusals as 409, a shown preview's stream told at once when a
 // newer preview (another tab) replaces it, a preview waiting on HighLevel or for confirmation listed
 // as the active operation (who, since when, why it waits, until when it stands) for every panel of
-// its location after a reload, until it expires or is cancelled, admin-only changes, strict bodies, and no
-// operation of another location reachable by any route. The operations are the test's own small
+// its location after a reload, until it expires or is cancelled, admin-only changes, strict bodies, no
+// operation of another location reachable by any route, and an open stream that ends once its
+// session no longer holds (the user deactivated, the session expired). The operations are the test's own small
 // handlers (the routes are under test, not what Push contacts does).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveCustomFieldDefinitions } from '../../db/custom-fields.ts';
+import { upsertHighLevelUsers } from '../../db/highlevel-users.ts';
 import { listItems } from '../../db/operations.ts';
+import { SESSION_TTL_MS } from '../../server/auth/session.ts';
 import type { OperationItemsPage, OperationView, OperationsView } from '../../server/routes/panel-operations.ts';
 import { undoHandler, type UndoPart } from '../../server/sync/operations/undo.ts';
 import { emptyCounts, type OperationHandler, type Preview, type SideCounts } from '../../server/sync/operations/types.ts';
@@ -491,6 +494,44 @@ describe('skipped records', () => {
       expect(res.status, query).toBe(400);
       expect(res.body.error.code).toBe('invalid_request');
     }
+  });
+});
+
+describe('an open stream of a user who loses access', () => {
+  /** Follows a shown preview's stream; resolves with what it sent once the server ends it. */
+  async function following(token: string): Promise<{ id: string; ended: ReturnType<typeof stream> }> {
+    const shown = await previewed(token, { kind: 'push' });
+    let listening = false;
+    const ended = stream(shown.id, token, () => (listening = true));
+    await until(() => listening, 'the stream to send the shown preview');
+    return { id: shown.id, ended };
+  }
+
+  it('ends at its next event once HighLevel deactivated the user, as their other requests are refused', async () => {
+    const user = await control<{ id: string }>(t.highlevelUrl, 'POST', '/users', {
+      companyId: agencyA.companyId, firstName: 'Lee', lastName: 'Leaving', email: 'lee.leaving@alpha.example', type: 'account', role: 'admin', locationIds: [A],
+    });
+    const token = await signIn(user.id, A);
+    const { id, ended } = await following(token);
+    // Tandem learns of the deactivation (the next listing of the location's users).
+    upsertHighLevelUsers(t.db, A, [{ id: user.id, email: 'lee.leaving@alpha.example', name: 'Lee Leaving', active: false, deleted: false, role: 'admin' }], clock.now());
+    expect((await api('GET', `/api/panel/operations/${id}`, token)).body.error.code).toBe('user_inactive');
+    // Another admin closes the preview: the stream ends without telling the deactivated user.
+    const other = await signIn(agencyA.adminId, A);
+    expect((await api<OperationView>('POST', `/api/panel/operations/${id}/cancel`, other)).body.status).toBe('discarded');
+    expect((await ended).views.map((v) => v.status)).toEqual(['previewed']);
+  });
+
+  it('ends at its next event once its session has expired', async () => {
+    const token = await signIn(agencyA.adminId, A);
+    // The preview is opened late in the session, so the session ends before the preview does.
+    clock.advance(SESSION_TTL_MS - 5 * 60_000);
+    const { id, ended } = await following(token);
+    clock.advance(5 * 60_000);
+    expect((await api('GET', `/api/panel/operations/${id}`, token)).status).toBe(401);
+    const fresh = await signIn(agencyA.adminId, A);
+    expect((await api<OperationView>('POST', `/api/panel/operations/${id}/cancel`, fresh)).body.status).toBe('discarded');
+    expect((await ended).views.map((v) => v.status)).toEqual(['previewed']);
   });
 });
 
