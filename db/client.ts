@@ -33,7 +33,10 @@ export interface OpenOptions {
 
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   // (Whether it can be written is for the caller to ask: readers open it too, the CLI for one.)
-  if (path !== ':memory:') ensureFolder(dirname(path), undefined, { writable: false });
+  if (path !== ':memory:') {
+    ensureFolder(dirname(path), undefined, { writable: false });
+    createPrivateFile(path);
+  }
   const sqlite = new Sqlite(path);
   // WAL lets the panel read while the sync engine writes; busy_timeout rides out short write locks
   // from another process (e.g. a CLI) instead of failing with SQLITE_BUSY at once, for transactions
@@ -52,6 +55,23 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
       if (sqlite.open) sqlite.close();
     },
   };
+}
+
+/**
+ * Creates an empty file readable by its owner alone (0600) when `path` does not exist yet, for
+ * SQLite to open. The database holds sealed tokens, API key hashes and people's contacts, and its
+ * folder may be one Tandem did not create (so not 0700, ensureFolder's mode): SQLite itself
+ * creates a database 0644 (less the umask) and gives its -wal and -shm files the database file's
+ * mode, so creating the database file private makes all three private. An existing file keeps the
+ * mode its operator gave it.
+ */
+export function createPrivateFile(path: string): void {
+  try {
+    closeSync(openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+  } catch {
+    // Already there (an earlier start, another process first): opened as it is. Anything else (an
+    // unwritable folder) SQLite's own open reports, as it did before this step existed.
+  }
 }
 
 /** Deletes a closed SQLite database file with its WAL and shared-memory files. */

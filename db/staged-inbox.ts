@@ -7,7 +7,7 @@
 // A staged event is durable as soon as it is acknowledged; moving one twice is harmless (the
 // inbox keeps the first copy of a webhookId), so a crash between the move and the delete loses
 // nothing and duplicates nothing.
-import { ensureFolder } from './client.ts';
+import { createPrivateFile, ensureFolder } from './client.ts';
 import { basename, dirname, extname, join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import type { NewInboxEvent } from './webhook-inbox.ts';
@@ -57,6 +57,8 @@ export function openStagedInbox(path: string, options: { readonly?: boolean } = 
     sqlite = new Sqlite(path, { fileMustExist: true });
     sqlite.pragma('query_only = ON');
   } else {
+    // Readable by its owner only: it holds webhook bodies (contact data) as HighLevel sent them.
+    createPrivateFile(path);
     sqlite = new Sqlite(path);
     sqlite.pragma('journal_mode = WAL');
     // As the main database: a commit survives a crash of the process, the WAL is synced at checkpoints.

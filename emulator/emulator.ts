@@ -1,6 +1,6 @@
 // The emulator's state and the operations every route module shares: contact versions (for the
 // search lag), installs and their webhook fan-out, fault rules and the request log.
-import { readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { generateKeyPairSync, type KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
 import {
@@ -328,7 +328,9 @@ export class Emulator {
     }
     mkdirSync(dirname(this.persistPath), { recursive: true });
     const tmp = `${this.persistPath}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.world));
+    // Its owner's only: the world holds the app's client secret, shared secret and tokens.
+    writeFileSync(tmp, JSON.stringify(this.world), { mode: 0o600 });
+    chmodSync(tmp, 0o600);
     renameSync(tmp, this.persistPath);
   }
 
