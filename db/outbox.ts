@@ -296,6 +296,27 @@ export function retryingOutbox(db: Db, locationId: string): { count: number; lat
 }
 
 /**
+ * Makes the location's rows waiting out a transient failure's backoff due now: HighLevel answers
+ * again (server/sync/supervisor.ts, after failed passes). Parked and refused rows stay. Returns how many.
+ */
+export function retryOutboxNow(db: Db, locationId: string, now: number): number {
+  return db
+    .update(outbox)
+    .set({ nextAttemptAt: now })
+    .where(
+      and(
+        eq(outbox.locationId, locationId),
+        eq(outbox.status, 'pending'),
+        sql`${outbox.attempts} > 0`,
+        sql`${outbox.lastError} is not null`,
+        sql`${outbox.nextAttemptAt} > ${now}`,
+        sql`${outbox.nextAttemptAt} < ${PARKED_AT}`,
+      ),
+    )
+    .run().changes;
+}
+
+/**
  * nextAttemptAt of a row waiting for a setting rather than for time (e.g. a Tandem change kept
  * while updates are Inbound): never due, still counted as pending. Added for server/sync/outbound.ts.
  */

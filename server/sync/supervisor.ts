@@ -20,7 +20,7 @@ import { tokenRowState } from '../../db/tokens.ts';
 import { ownerPairs, unpairedWhy, upsertHighLevelUsers, userMapFor, type HighLevelOwnerWhy, type TandemOwnerWhy } from '../../db/highlevel-users.ts';
 import { getInstallation, installationStatus, listInstallations } from '../../db/installations.ts';
 import { activeOperation } from '../../db/operations.ts';
-import { enqueueOwnedBy, nextOutboxDueAt } from '../../db/outbox.ts';
+import { enqueueOwnedBy, nextOutboxDueAt, retryOutboxNow } from '../../db/outbox.ts';
 import { getSyncSettings } from '../../db/sync-settings.ts';
 import { getSyncState, updateSyncState, type UnmatchedOwners } from '../../db/sync-state.ts';
 import { ownersOfLiveContacts } from '../../db/contacts.ts';
@@ -128,6 +128,8 @@ interface LocationLoop {
   running?: Promise<PassResult>;
   again: boolean;
   failures: number;
+  /** When the last pass failed (not deferred); undefined after one that did not. */
+  failedAt?: number;
   /** A deferral's retryAt: a wake does not bring the next pass before it. */
   blockedUntil?: number;
   usersListedAt?: number;
@@ -179,7 +181,12 @@ const CUSTOM_FIELDS_REFRESH_MS = 60 * 60_000;
 /** A listing that failed for another reason than a refusal is tried again after this. */
 const CUSTOM_FIELDS_RETRY_MS = 5 * 60_000;
 const FIRST_BACKOFF_MS = 15_000;
-const MAX_BACKOFF_MS = 30 * 60_000;
+/**
+ * A location whose passes keep failing is tried at most this far apart (doubling from
+ * FIRST_BACKOFF_MS); a webhook or a Tandem write in between brings a pass FIRST_BACKOFF_MS after
+ * the last failure. Longer (30 min) kept sync stopped for that long after HighLevel was back (QA).
+ */
+const MAX_BACKOFF_MS = 5 * 60_000;
 /** Webhook events a pass applies at most before it pulls and pushes. */
 const EVENTS_PER_PASS = 500;
 /**
@@ -436,7 +443,18 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       if (drains.some((d) => d.changed)) updateSyncState(db, locationId, { lastInboundAt: clock.now() }, clock.now());
       if (result.webhookEvents >= EVENTS_PER_PASS) result.more = true;
 
-      if (!pulledFirst && (loop.catchUp || pullDue(db, locationId, clock.now()))) await pullNow();
+      // A pull that fails (HighLevel's search down) does not hold back the push: Tandem's changes go
+      // out through other endpoints, and may well get through (QA: a failing search alone held every
+      // push for minutes). A deferral holds every request, so it still ends the pass here.
+      let pullFailure: unknown;
+      if (!pulledFirst && (loop.catchUp || pullDue(db, locationId, clock.now()))) {
+        try {
+          await pullNow();
+        } catch (err) {
+          if (err instanceof DeferredError) throw err;
+          pullFailure = err;
+        }
+      }
 
       // pushPending records lastOutboundAt itself and reports a deferral as a time, not a throw.
       const userMap = userMapFor(db, locationId);
@@ -450,7 +468,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // them, and says so. Field names and ids only: the values are people's data.
       for (const { contactId, fields } of pushed.notStuck) log.warn({ locationId, contactId, fields }, 'HighLevel stored other values than Tandem sent; Tandem took them');
       if (pushed.deferred !== null) throw new DeferredError(pushed.deferred, pushed.deferredReason ?? 'burst', 'outbox deferred by the budget gate');
+      if (pullFailure !== undefined) throw pullFailure;
 
+      // HighLevel answers again after failed passes: the changes whose sends failed meanwhile (each
+      // waiting out its own backoff, up to 15 minutes) go now, not when their wait ends.
+      if (loop.failures > 0 && retryOutboxNow(db, locationId, clock.now()) > 0) result.more = true;
       loop.failures = 0;
       loop.rateLimitedSince = undefined;
       const { paired, ...owners } = unmatchedOwnersNow(db, locationId, { ownerMap, userMap }, { remote: unmatched, local: unmatchedLocal, swept: sweptOwners });
@@ -513,6 +535,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       .then((result) => {
         loop.running = undefined;
         loop.blockedUntil = result.deferredUntil;
+        loop.failedAt = result.error !== undefined ? clock.now() : undefined;
         loop.gapUntil = result.more ? undefined : performance.now() + (o.passGapMs ?? PASS_GAP_MS);
         loop.nextRunAt = nextRun(loop, result);
         if (result.skipped === 'not_installed' || result.skipped === 'inactive') loops.delete(locationId);
@@ -559,13 +582,23 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     timer.unref();
   }
 
+  /**
+   * Until when a wake (a webhook, a Tandem write) still waits: a deferral (rate limit, daily limit,
+   * token) holds it to its end, but a failure's backoff only FIRST_BACKOFF_MS after that failure:
+   * the change may well get through now, and a stream of wakes costs one pass per FIRST_BACKOFF_MS.
+   */
+  function wokenBlock(loop: LocationLoop): number {
+    const blocked = loop.blockedUntil ?? 0;
+    return loop.failedAt === undefined ? blocked : Math.min(blocked, loop.failedAt + FIRST_BACKOFF_MS);
+  }
+
   function wake(locationId?: string): void {
     if (stopped) return;
     if (!locationId) scanNeeded = true;
     else {
       const loop = loopFor(locationId);
       if (loop.running) loop.again = true;
-      else loop.nextRunAt = Math.min(loop.nextRunAt, Math.max(clock.now(), loop.blockedUntil ?? 0));
+      else loop.nextRunAt = Math.min(loop.nextRunAt, Math.max(clock.now(), wokenBlock(loop)));
     }
     if (!started || immediate) return;
     immediate = setImmediate(() => {
