@@ -197,7 +197,10 @@ export function createLocationApi(opts: LocationApiOptions): LocationApi {
       if (err.kind === 'network' || err.kind === 'timeout') budget.settle(clock.now());
       else if (err.status === 429) {
         const retryAt = budget.onRateLimited(err, clock.now());
-        throw new DeferredError(retryAt, 'rate_limited', `HighLevel answered 429 for ${err.request ?? req.path}`, { cause: err });
+        // A 429 that spends the day (HighLevel says none is left): the daily limit, said as such at
+        // once, not as a request to slow down first noticed a minute later (QA).
+        const reason = budget.snapshot(clock.now()).dailyRemaining === 0 ? 'daily' : 'rate_limited';
+        throw new DeferredError(retryAt, reason, `HighLevel answered 429 for ${err.request ?? req.path}`, { cause: err });
       } else budget.observe(err.rateLimit, clock.now());
       throw err;
     }
