@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { RunningEmulator } from '../../emulator/server.ts';
 import type { EmulatorOptions } from '../../emulator/emulator.ts';
 import type { Db, Database } from '../../db/client.ts';
-import { listInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
+import { listInboxEvents, queuedInboxEvents, type InboxEvent } from '../../db/webhook-inbox.ts';
 import { getInstallation, type Installation } from '../../db/installations.ts';
 import { getSyncState } from '../../db/sync-state.ts';
 import type { Clock } from '../../server/clock.ts';
@@ -234,6 +234,21 @@ export async function settle(t: Pick<TestTandem, 'db' | 'emulator' | 'services' 
     return listInboxEvents(t.db).every((e) => e.processedAt !== null || (e.nextAttemptAt !== null && e.nextAttemptAt > now));
   }, 'the webhook inbox to settle');
   await t.services.inbox.runOnce();
+}
+
+/**
+ * A location synced by hand (sync `{ start: false }`, manual clock): webhooks delivered and stored,
+ * then passes of its loop until it has nothing to do now, the clock moved to each deferral's end.
+ */
+export async function syncLocation(t: Pick<TestTandem, 'db' | 'emulator' | 'services'>, locationId: string, clock: { now(): number; set(t: number): void }): Promise<void> {
+  await t.emulator.emu.webhooks.idle();
+  await t.services.inbox.runOnce();
+  for (let i = 0; i < 40; i++) {
+    const r = await t.services.sync.runOnce(locationId);
+    if (r.deferredUntil !== undefined && r.deferredUntil > clock.now()) clock.set(r.deferredUntil);
+    else if (!r.more && getSyncState(t.db, locationId).cursor.run === null && queuedInboxEvents(t.db, locationId).length === 0) return;
+  }
+  throw new Error('the location never settled');
 }
 
 export function installationOf(t: Pick<TestTandem, 'db'>, locationId: string): Installation | undefined {

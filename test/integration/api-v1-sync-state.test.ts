@@ -8,11 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
-import { getSyncState } from '../../db/sync-state.ts';
-import { queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { call, ManualClock } from '../helpers/emulator.ts';
 import { restCall, type RestRequest } from '../helpers/rest.ts';
-import { installedTandem, type TestTandem } from '../helpers/tandem.ts';
+import { installedTandem, syncLocation, type TestTandem } from '../helpers/tandem.ts';
 
 let t: TestTandem & { location: { id: string } };
 let loc: string;
@@ -32,16 +30,7 @@ afterAll(async () => {
 const api = (method: string, path: string, opts: RestRequest = {}) => restCall(t.url, method, path, { key, ...opts });
 
 /** Webhooks delivered and stored, then passes of the location's loop until it has nothing to do now. */
-async function syncAll(): Promise<void> {
-  await t.emulator.emu.webhooks.idle();
-  await t.services.inbox.runOnce();
-  for (let i = 0; i < 40; i++) {
-    const r = await t.services.sync.runOnce(loc);
-    if (r.deferredUntil !== undefined && r.deferredUntil > clock.now()) clock.set(r.deferredUntil);
-    else if (!r.more && getSyncState(t.db, loc).cursor.run === null && queuedInboxEvents(t.db, loc).length === 0) return;
-  }
-  throw new Error('the location never settled');
-}
+const syncAll = () => syncLocation(t, loc, clock);
 
 async function created(body: Record<string, unknown>) {
   const res = await api('POST', '/api/v1/contacts', { body });

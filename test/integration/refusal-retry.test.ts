@@ -10,13 +10,11 @@ import { getContact, listRecentContacts } from '../../db/contacts.ts';
 import { getLinkByContact } from '../../db/links.ts';
 import { getOutbox } from '../../db/outbox.ts';
 import { updateSyncSettings } from '../../db/sync-settings.ts';
-import { getSyncState } from '../../db/sync-state.ts';
 import { syncStatus } from '../../db/sync-status.ts';
-import { queuedInboxEvents } from '../../db/webhook-inbox.ts';
 import { FULL_SWEEP_INTERVAL_MS, PULL_INTERVAL_MS } from '../../server/sync/reconcile.ts';
 import { call, control, ManualClock } from '../helpers/emulator.ts';
 import { restCall } from '../helpers/rest.ts';
-import { installedTandem, type TestTandem } from '../helpers/tandem.ts';
+import { installedTandem, syncLocation, type TestTandem } from '../helpers/tandem.ts';
 
 let t: TestTandem & { location: { id: string } };
 let loc: string;
@@ -58,16 +56,7 @@ function setDirections(patch: { creationDirection?: 'bidirectional' | 'inbound';
 }
 
 /** Webhooks delivered and stored, then passes of the location's loop until it has nothing to do now. */
-async function syncAll(): Promise<void> {
-  await t.emulator.emu.webhooks.idle();
-  await t.services.inbox.runOnce();
-  for (let i = 0; i < 40; i++) {
-    const r = await t.services.sync.runOnce(loc);
-    if (r.deferredUntil !== undefined && r.deferredUntil > clock.now()) clock.set(r.deferredUntil);
-    else if (!r.more && getSyncState(t.db, loc).cursor.run === null && queuedInboxEvents(t.db, loc).length === 0) return;
-  }
-  throw new Error('the location never settled');
-}
+const syncAll = () => syncLocation(t, loc, clock);
 
 const highlevelIdOf = (contactId: string) => getLinkByContact(t.db, loc, contactId)?.highlevelId;
 const rowOf = (contactId: string) => getOutbox(t.db, loc, contactId);
