@@ -324,9 +324,15 @@ describe('the runner', () => {
     expect(byRequests.get().etaMs).toBe(40 * 125);
     // By records the same moment read as about three minutes.
     expect(byRecords.get().etaMs).toBe(Math.round((10_000 / 800) * (15_000 - 800)));
-    // More requests than predicted (a retry): nothing is said to be left, not a negative time.
+    // More requests than predicted (retries) with most records left: not "finishing" (QA), nor a
+    // negative time, but the records left at the pace seen by record.
     byRequests.update({ requests: 130 });
-    expect(byRequests.get().etaMs).toBe(0);
+    expect(byRequests.get().etaMs).toBe(Math.round((10_000 / 800) * (15_000 - 800)));
+    // A wait is no part of the pace: an hour waited for the daily limit does not make a record take longer.
+    byRequests.update({ requests: 100, waitingFor: 'daily', waiting: 'the daily limit', waitingUntil: new Date(clock.now() + 3_600_000).toISOString() });
+    clock.advance(3_600_000);
+    byRequests.update({ waitingFor: null, waiting: null, waitingUntil: null });
+    expect(byRequests.get().etaMs).toBe(20 * 125);
     for (const tracker of [byRequests, byRecords]) tracker.stop();
     ops.cancel(t.location.id, row.id);
   });

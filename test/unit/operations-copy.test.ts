@@ -28,6 +28,7 @@ import {
   statusLabel,
   statusTone,
   summarize,
+  timeLeft,
   undoTitle,
   waitingLine,
 } from '../../web/lib/operations-copy.ts';
@@ -326,6 +327,14 @@ describe('why a run waits', () => {
     );
   });
 
+  it('says HighLevel not answering (5xx, no answer) and when the run tries again, and calls it waiting to retry', () => {
+    const soon = new Date(now + 20_000).toISOString();
+    expect(waitingLine({ waitingFor: 'retry', waitingUntil: soon, waiting: 'HighLevel is not answering right now (it may be down or busy). Tandem tries again at 2026-12-07 12:32 UTC.' }, now, 'the run', la)).toBe(
+      'HighLevel is not answering right now (it may be down or busy); the run tries again at Dec 7, 4:32 AM PST (in less than a minute).',
+    );
+    expect(runningLabel({ status: 'running', cancelRequested: false, progress: { phase: 'pulling', total: 10, done: 1, counts: emptyCounts(), requests: 1, etaMs: null, waitingFor: 'retry', waitingUntil: soon } })).toBe('Waiting to retry');
+  });
+
   it('shows progress saved with words alone in the viewer’s zone too, and nothing while the run moves', () => {
     const waiting = 'HighLevel asked Tandem to slow down; the run goes on at 2026-12-08 00:00 UTC.';
     expect(waitingLine({ waiting }, now, 'the run', la)).toBe('HighLevel asked Tandem to slow down; the run goes on at Dec 7, 4:00 PM PST (in 11 hours).');
@@ -383,5 +392,23 @@ describe('field labels in samples', () => {
     expect(fieldLabel('firstName', names)).toBe('First name');
     expect(fieldLabel('customFields.cfLeadScore000000001', names)).toBe('Lead score');
     expect(fieldLabel('customFields.cfGone00000000000001', names)).toBe('Custom field cfGone00000000000001');
+  });
+});
+
+describe('the time left of a run', () => {
+  const at = (done: number, etaMs: number | null, total: number | null = 5_012) => ({ total, done, etaMs });
+
+  it('says the estimate, and "finishing" only once next to nothing is left (QA: "finishing" at 2,000 of 5,012)', () => {
+    expect(timeLeft(at(2_000, 180_000))).toBe('about 3 min left');
+    expect(timeLeft(at(2_000, 20_000))).toBe('less than a minute left');
+    expect(timeLeft(at(2_000, 0))).toBeNull();
+    expect(timeLeft(at(1_500, 0))).toBeNull();
+    expect(timeLeft(at(5_000, 0))).toBe('finishing');
+    expect(timeLeft(at(5_012, 0))).toBe('finishing');
+  });
+
+  it('says nothing without an estimate or a total', () => {
+    expect(timeLeft(at(10, null))).toBeNull();
+    expect(timeLeft(at(10, 5_000, null))).toBeNull();
   });
 });

@@ -225,6 +225,21 @@ export function formatDuration(ms: number): string {
   return `about ${h} h${m ? ` ${m} min` : ''}`;
 }
 
+/** Share of the records at most left when a run estimated to need no more time is "finishing". */
+const FINISHING_SHARE = 0.05;
+
+/**
+ * The time left as a progress line says it: "about 3 min left", "finishing" once next to nothing is
+ * left, or null (nothing said): no estimate, no total, or an estimate of no time left while a good
+ * share of the records is still to do, which would only mislead (QA: "finishing" at 2,000 of 5,012).
+ */
+export function timeLeft(progress: Pick<Progress, 'etaMs' | 'total' | 'done'>): string | null {
+  const { etaMs, total: records, done } = progress;
+  if (etaMs === null || etaMs === undefined || !records) return null;
+  if (etaMs > 0) return `${formatDuration(etaMs)} left`;
+  return records - done <= records * FINISHING_SHARE ? 'finishing' : null;
+}
+
 const FIELD_LABEL: Record<string, string> = {
   firstName: 'First name',
   lastName: 'Last name',
@@ -292,7 +307,8 @@ export function undoTitle(target: RunWhen, options: TimestampOptions = {}): stri
 
 /**
  * Why a preview or run waits, for its progress: HighLevel's daily limit used up, a 429, a token
- * refresh backing off, and when it goes on, in the viewer's zone with how long that is from `now`.
+ * refresh backing off, HighLevel not answering (no answer, a timeout, a 5xx: it tries again with
+ * growing pauses), and when it goes on, in the viewer's zone with how long that is from `now`.
  * Progress saved before the reason came as data has the server's words alone: their UTC times are
  * written in the viewer's zone too. Null while nothing holds it up.
  */
@@ -307,6 +323,7 @@ export function waitingLine(
     const at = formatMoment(waitingUntil, now, options);
     if (waitingFor === 'daily') return `HighLevel’s daily request limit for this sub-account is used up; ${subject} goes on at ${at}.`;
     if (waitingFor === 'token') return `Tandem could not renew its access to HighLevel just now; ${subject} tries again at ${at}.`;
+    if (waitingFor === 'retry') return `HighLevel is not answering right now (it may be down or busy); ${subject} tries again at ${at}.`;
     return `HighLevel asked Tandem to slow down; ${subject} tries again at ${at}.`;
   }
   return progress.waiting ? localizeUtcTimes(progress.waiting, now, options) : null;
@@ -356,7 +373,8 @@ export function statusTone(op: StatusOf): 'ok' | 'warn' | 'error' | 'active' | '
 
 /**
  * The status of a run (or preview) at work, for the card and History alike: "Stopping…" once
- * cancelled; "Waiting to retry" while it waits out a 429 or a token refresh, "Waiting for the daily
+ * cancelled; "Waiting to retry" while it waits out a 429, a token refresh or HighLevel not
+ * answering, "Waiting for the daily
  * limit to reset" while the day's requests are used up (waitingLine says why and until when), so a
  * wait is never shown as "Running".
  */

@@ -2,14 +2,32 @@
 // continuous loop, leaving it a share of every burst window; budget deferrals (burst, 429, daily,
 // token backoff) are waited out here, because a background job has no request to answer; the wait
 // ends early on cancel or shutdown. Every answered request is counted for the progress figures.
+//
+// Transient failures (no answer, a timeout, a 5xx) are waited out here too, with growing backoff
+// (the continuous loop's, token-policy.ts), so a blip of HighLevel's does not fail a run that would
+// have to start over from a new preview (QA: failed after 1.1 s at 500 of 5,012). Only when HighLevel
+// has kept failing for GIVE_UP_AFTER_MS does the run stop, saying so. A call that may have gone
+// through and cannot simply be sent again (a create: HighLevel may have created the contact) is
+// not repeated here: its caller looks the contact up before it tries again (push-record.ts).
 import type { Clock } from '../../clock.ts';
 import { DeferredError, type LocationApi } from '../../highlevel/contacts.ts';
-import { HighLevelError } from '../../highlevel/http.ts';
+import { classifyHighLevelError, HighLevelError, retryHintMs } from '../../highlevel/http.ts';
+import { backoffMs } from '../../highlevel/token-policy.ts';
+import { describeRunError, plainProblem } from '../describe-error.ts';
 import type { Supervisor } from '../supervisor.ts';
-import { OperationCancelled, RunStopped, type BaseContext } from './types.ts';
+import { OperationCancelled, RunStopped, type BaseContext, type Progress } from './types.ts';
 
 /** Real ms a wait sleeps at most before looking at cancel, the clock and the lease again. */
 const WAIT_SLICE_MS = 1_000;
+
+/**
+ * How long HighLevel may keep failing (no answer, timeouts, 5xx: every try since the first failure
+ * failed) before the run stops: minutes of waiting out a blip, not an outage.
+ */
+export const GIVE_UP_AFTER_MS = 5 * 60_000;
+
+/** Calls that may have gone through when they failed, which only their caller may try again (after a lookup). */
+const NOT_REPEATED: ReadonlySet<string> = new Set(['createContact']);
 
 export interface PatientApiDeps {
   sync: Pick<Supervisor, 'backgroundApi'>;
@@ -29,6 +47,35 @@ export interface PatientApiDeps {
    * words, or null: a long wait (the daily budget) looks at it every slice and stops the run.
    */
   gone?(): string | null;
+  /** Jitter of the backoff between two tries (default Math.random). */
+  random?(): number;
+  /**
+   * Told when a call starts waiting out HighLevel failing (a transient error), and until when; null
+   * once it moves again. The progress says so, as `waiting` does for a budget deferral.
+   */
+  retrying?(wait: RetryWait | null): void;
+}
+
+/** HighLevel kept failing for GIVE_UP_AFTER_MS: the run stops (failed), saying what went wrong and what to do. */
+export class HighLevelUnavailableError extends RunStopped {
+  override readonly name = 'HighLevelUnavailableError';
+  constructor(readonly last: HighLevelError) {
+    super(describeRunError(last), { cause: last });
+  }
+}
+
+/** A call waiting out a transient failure of HighLevel's until `until` (clock ms). */
+export interface RetryWait {
+  until: number;
+  err: HighLevelError;
+}
+
+/** A transient failure's wait as the progress says it (null fields once the call moves again). */
+export function retryProgress(wait: RetryWait | null): Pick<Progress, 'waiting' | 'waitingFor' | 'waitingUntil'> {
+  if (!wait) return { waiting: null, waitingFor: null, waitingUntil: null };
+  // UTC, written as describe-error.ts writes it, so the panel shows it in the viewer's zone.
+  const at = `${new Date(wait.until).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+  return { waiting: `${plainProblem(wait.err)} Tandem tries again at ${at}.`, waitingFor: 'retry', waitingUntil: new Date(wait.until).toISOString() };
 }
 
 /** The location cannot be worked on any more: the run stops (failed) with this plain message. */
@@ -39,6 +86,9 @@ export class LocationGoneError extends RunStopped {
 export function patientApi(deps: PatientApiDeps, locationId: string, onRequest: () => void): { api: LocationApi; rate: BaseContext['rate'] } {
   const { api, rate } = deps.sync.backgroundApi(locationId, deps.keepShare);
   const wrapped = {} as Record<string, unknown>;
+  const random = deps.random ?? Math.random;
+  /** Since when every try failed transiently, and how many tries failed (reset by any answer). */
+  let failing: { since: number; tries: number } | null = null;
   for (const [name, value] of Object.entries(api)) {
     // Values and the one query that is not a request (whenRoom) pass through as they are.
     if (typeof value !== 'function' || name === 'whenRoom') {
@@ -47,25 +97,45 @@ export function patientApi(deps: PatientApiDeps, locationId: string, onRequest: 
     }
     wrapped[name] = async (...args: unknown[]) => {
       let told = false;
+      let retried = false;
       try {
         for (;;) {
           if (deps.interrupted()) throw new OperationCancelled('cancelled');
           try {
             const result = await (value as (...a: unknown[]) => Promise<unknown>)(...args);
             onRequest();
+            failing = null;
             return result;
           } catch (err) {
             if (err instanceof HighLevelError) onRequest();
-            if (!(err instanceof DeferredError)) throw err;
-            if (err.reason !== 'burst') {
-              deps.waiting?.(err);
-              told = true;
+            if (err instanceof DeferredError) {
+              if (err.reason !== 'burst') {
+                deps.waiting?.(err);
+                told = true;
+              }
+              await waitUntil(deps, err.retryAt);
+              continue;
             }
-            await waitUntil(deps, err.retryAt);
+            if (!(err instanceof HighLevelError) || classifyHighLevelError(err) !== 'retry') {
+              // HighLevel answered (a refusal, a 404): it is there, whatever this call's fate.
+              if (err instanceof HighLevelError) failing = null;
+              throw err;
+            }
+            if (NOT_REPEATED.has(name)) throw err;
+            const now = deps.clock.now();
+            failing ??= { since: now, tries: 0 };
+            failing.tries++;
+            const giveUpAt = failing.since + GIVE_UP_AFTER_MS;
+            if (now >= giveUpAt) throw new HighLevelUnavailableError(err);
+            const until = Math.min(giveUpAt, now + backoffMs(failing.tries, random, retryHintMs(err)));
+            deps.retrying?.({ until, err });
+            retried = true;
+            await waitUntil(deps, until);
           }
         }
       } finally {
         if (told) deps.waiting?.(null);
+        if (retried) deps.retrying?.(null);
       }
     };
   }

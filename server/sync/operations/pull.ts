@@ -21,7 +21,6 @@ import type { OutboxKind } from '../../../db/outbox.ts';
 import { transaction } from '../../../db/prepared.ts';
 import { fromHighLevel, type OwnerMap, type RemoteContact } from '../../highlevel/contact-mapping.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
-import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { APPLY_SLICE, nextTurn, PAGE_LIMIT } from '../reconcile.ts';
 import { changesOf, createdFields, decidePull, labelOf, readSlice, SKIP_REASON, UNMATCHED_OWNER_REASON, type PullBefore, type PullDecision } from './pull-decide.ts';
 import { tandemSaveProblem } from '../describe-error.ts';
@@ -31,8 +30,6 @@ import {
 } from './types.ts';
 export { pullUndo } from './pull-undo.ts';
 
-/** Tries of one page read on a transient failure (network, timeout, 5xx) before the run fails. */
-const READ_TRIES = 3;
 /** Share of each burst window the runner leaves to the continuous loop (runner.ts KEEP_SHARE). */
 const KEEP_SHARE = 0.25;
 
@@ -47,20 +44,16 @@ interface PullCheckpoint {
 
 type Page = { contacts: SearchedContact[]; total: number };
 
-/** One page after `searchAfter`, retried on transient failures; DeferredErrors are waited out by ctx.api. */
+/**
+ * One page after `searchAfter`. ctx.api waits out budget deferrals and transient failures (with
+ * backoff, patient-api.ts): a page read fails only when HighLevel refuses it or stays down.
+ */
 export async function readPage(ctx: BaseContext, searchAfter: Array<string | number> | null, pageLimit = PAGE_LIMIT): Promise<Page> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await ctx.api.searchContacts({
-        sort: [{ field: 'dateAdded', direction: 'asc' }],
-        pageLimit,
-        ...(searchAfter ? { searchAfter } : {}),
-      });
-    } catch (err) {
-      if (attempt >= READ_TRIES || classifyHighLevelError(err) !== 'retry') throw err;
-      ctx.log.warn({ err, locationId: ctx.locationId, attempt }, 'pull: page read failed, trying again');
-    }
-  }
+  return ctx.api.searchContacts({
+    sort: [{ field: 'dateAdded', direction: 'asc' }],
+    pageLimit,
+    ...(searchAfter ? { searchAfter } : {}),
+  });
 }
 
 function cursorOf(doc: SearchedContact): Array<string | number> {

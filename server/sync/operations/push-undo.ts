@@ -20,7 +20,7 @@ import type { SyncSettings } from '../../../db/sync-settings.ts';
 import { listItems, type OperationItemRow, type OperationRow } from '../../../db/operations.ts';
 import { fromHighLevel, restoreBody, type HighLevelContact, type UpdateContactBody } from '../../highlevel/contact-mapping.ts';
 import { isContactNotFound } from '../../highlevel/contacts.ts';
-import { classifyHighLevelError, HighLevelError } from '../../highlevel/http.ts';
+import { HighLevelError } from '../../highlevel/http.ts';
 import { ownerMapFor } from '../../../db/highlevel-users.ts';
 import { transaction } from '../../../db/prepared.ts';
 import { SCALAR_FIELDS, customValueEquals, fieldEquals, type ContactFields, type ScalarField } from '../contact-model.ts';
@@ -33,7 +33,6 @@ import { counted, emptyCounts, OperationCancelled, SAMPLE_SIZE, type BaseContext
 import type { UndoPart } from './undo.ts';
 
 const PAGE = 500;
-const TRIES = 3;
 const KEEP_SHARE = 0.25;
 
 interface Before {
@@ -272,19 +271,16 @@ async function restoreOne(ctx: RunContext, r: Restore, resumed: boolean, sendabl
   if (plan.action === 'skipped' || plan.action === 'unchanged') return ctx.record({ ...item, action: plan.action, reason: plan.reason });
   ctx.record({ ...item, state: 'pending', action: plan.action, reason: plan.reason, after: { fields: plan.fields, tags: plan.removeTags } });
   ctx.step('before-highlevel-write');
-  for (let attempt = 1; ; attempt++) {
-    try {
-      if (plan.remove) await ctx.api.deleteContact(highlevelId);
-      if (plan.body) await ctx.api.updateContact(highlevelId, plan.body);
-      if (plan.removeTags.length) await ctx.api.removeTags(highlevelId, plan.removeTags);
-      break;
-    } catch (err) {
-      if (err instanceof OperationCancelled || !(err instanceof HighLevelError) || stopsRun(err)) throw err;
-      if (isContactNotFound(err)) return ctx.record({ ...item, action: 'skipped', reason: 'deleted in HighLevel' });
-      if (classifyHighLevelError(err) === 'retry' && attempt < TRIES) continue;
-      // A finished undo cannot run again: what is left to the admin is to set the values back by hand.
-      return ctx.record({ ...item, action: 'failed', reason: `${plainProblem(err)} This contact’s values from before the push were not put back; set them back in HighLevel by hand if they matter.` });
-    }
+  try {
+    if (plan.remove) await ctx.api.deleteContact(highlevelId);
+    if (plan.body) await ctx.api.updateContact(highlevelId, plan.body);
+    if (plan.removeTags.length) await ctx.api.removeTags(highlevelId, plan.removeTags);
+  } catch (err) {
+    // ctx.api waited out transient failures (patient-api.ts); HighLevel staying down stops the run.
+    if (err instanceof OperationCancelled || !(err instanceof HighLevelError) || stopsRun(err)) throw err;
+    if (isContactNotFound(err)) return ctx.record({ ...item, action: 'skipped', reason: 'deleted in HighLevel' });
+    // A finished undo cannot run again: what is left to the admin is to set the values back by hand.
+    return ctx.record({ ...item, action: 'failed', reason: `${plainProblem(err)} This contact’s values from before the push were not put back; set them back in HighLevel by hand if they matter.` });
   }
   try {
     ctx.step('after-highlevel-write');

@@ -29,7 +29,7 @@ import { HighLevelError } from '../../highlevel/http.ts';
 import { describeRunError, describeWait, waitReason } from '../describe-error.ts';
 import { REAUTH_REASON } from '../../highlevel/token-provider.ts';
 import type { Supervisor } from '../supervisor.ts';
-import { patientApi } from './patient-api.ts';
+import { patientApi, retryProgress } from './patient-api.ts';
 import { progressTracker, type ProgressTracker } from './progress.ts';
 import { leaseKeeper, runContext } from './run-context.ts';
 import { reasonsOf, tallyItems } from './summary.ts';
@@ -154,6 +154,8 @@ export function createOperations(deps: OperationsDeps): Operations {
         // was a request HighLevel answered: it counts, so a run held up at once does not show none.
         waiting: (err) => tracker.update({ ...waitingProgress(err), ...(err?.cause instanceof HighLevelError ? { requests: tracker.get().requests + 1 } : {}) }, true),
         gone: () => goneReason(getInstallation(db, row.locationId)?.status),
+        // And while a call waits out HighLevel failing (a blip), that it retries, and when.
+        retrying: (wait) => tracker.update(retryProgress(wait), true),
       },
       row.locationId,
       () => tracker.update({ requests: tracker.get().requests + 1 }),

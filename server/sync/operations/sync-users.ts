@@ -21,7 +21,6 @@ import { transaction } from '../../../db/prepared.ts';
 import { createUser, findUserByEmail, listUsers, updateUser, UserEmailTakenError, type User } from '../../../db/users.ts';
 import { normalizeText } from '../contact-model.ts';
 import type { SearchedContact } from '../../highlevel/contacts.ts';
-import { classifyHighLevelError } from '../../highlevel/http.ts';
 import { tandemSaveProblem } from '../describe-error.ts';
 import { decideOwner, pairingsAfter, planUsers, sharedEmailNotes, userChanges, type OwnerDecision, type Pairings, type UserDecision } from './sync-users-plan.ts';
 import {
@@ -31,7 +30,6 @@ import {
 
 export const OWNER_PAGE = 500;
 const KEEP_SHARE = 0.25;
-const ATTEMPTS = 3;
 
 interface Checkpoint {
   phase: 'users' | 'owners';
@@ -41,20 +39,9 @@ interface Checkpoint {
   seen: number;
 }
 
-/** A read retried on transient failures (network, 5xx, timeout), up to ATTEMPTS in all. */
-async function retrying<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof OperationCancelled || err instanceof SimulatedCrash) throw err;
-      if (attempt >= ATTEMPTS || classifyHighLevelError(err) !== 'retry') throw err;
-    }
-  }
-}
-
 async function decidePlan(ctx: BaseContext): Promise<{ plan: UserDecision[]; tandem: User[] }> {
-  const listed: SeenHighLevelUser[] = await retrying(() => ctx.api.listUsers());
+  // ctx.api waits out transient failures with backoff (patient-api.ts), as it does every read below.
+  const listed: SeenHighLevelUser[] = await ctx.api.listUsers();
   const tandem = listUsers(ctx.db, ctx.locationId, { includeInactive: true });
   return { plan: planUsers(listed, listHighLevelUsers(ctx.db, ctx.locationId), tandem), tandem };
 }
@@ -63,9 +50,7 @@ async function decidePlan(ctx: BaseContext): Promise<{ plan: UserDecision[]; tan
 async function* pages(ctx: BaseContext, after: Array<string | number> | null) {
   let searchAfter = after;
   for (;;) {
-    const page = await retrying(() =>
-      ctx.api.searchContacts({ pageLimit: OWNER_PAGE, sort: [{ field: 'dateAdded', direction: 'asc' }], ...(searchAfter ? { searchAfter } : {}) }),
-    );
+    const page = await ctx.api.searchContacts({ pageLimit: OWNER_PAGE, sort: [{ field: 'dateAdded', direction: 'asc' }], ...(searchAfter ? { searchAfter } : {}) });
     const last = page.contacts.at(-1);
     if (last) searchAfter = last.searchAfter?.length ? last.searchAfter : [last.dateAdded ? Date.parse(last.dateAdded) : 0, last.id];
     yield { contacts: page.contacts, total: page.total, searchAfter };

@@ -105,16 +105,17 @@ export interface Progress {
   /** Estimated ms left (null while unknown). */
   etaMs: number | null;
   /**
-   * Why the work is held up, in plain words, while it waits out HighLevel's daily budget, a 429 or
-   * a token refresh backing off (null or absent while it moves).
+   * Why the work is held up, in plain words, while it waits out HighLevel's daily budget, a 429, a
+   * token refresh backing off or HighLevel not answering (null or absent while it moves).
    */
   waiting?: string | null;
   /**
-   * What holds the work up while `waiting` says so: HighLevel's daily limit used up, a 429, or a
-   * token refresh backing off; with `waitingUntil` (ISO), when the work goes on. The panel words
-   * these itself, in the viewer's time zone; `waiting` is for any other reader.
+   * What holds the work up while `waiting` says so: HighLevel's daily limit used up, a 429, a token
+   * refresh backing off, or HighLevel failing for now ('retry': no answer, a timeout, a 5xx); with
+   * `waitingUntil` (ISO), when the work goes on. The panel words these itself, in the viewer's time
+   * zone; `waiting` is for any other reader.
    */
-  waitingFor?: 'daily' | 'rate_limited' | 'token' | null;
+  waitingFor?: 'daily' | 'rate_limited' | 'token' | 'retry' | null;
   waitingUntil?: string | null;
   /**
    * A finished run's failed and skipped records grouped by their recorded reason, the largest
