@@ -75,10 +75,8 @@ export function authenticate(
   reply: FastifyReply,
   spec: { scopes: string[]; access: Access },
 ): AuthContext {
-  const header = req.headers.authorization;
-  const raw = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : '';
-  const token = raw ? emu.world.accessTokens[raw] : undefined;
-  if (!token || token.revoked || token.expiresAt <= emu.now()) fail(401, 'Invalid JWT');
+  const token = bearerToken(emu, req);
+  if (!token) fail(401, 'Invalid JWT');
 
   const resource = token.locationId ?? token.companyId;
   const bucket = token.kind === 'private' ? `pit:${resource}` : `${token.appId}:${resource}`;
@@ -122,12 +120,30 @@ function exemptFromVersion(path: string): boolean {
   );
 }
 
-function locationOf(req: FastifyRequest): string | undefined {
-  const q = req.query as Record<string, unknown> | undefined;
-  const b = req.body as Record<string, unknown> | undefined;
-  const fromQuery = q && typeof q.locationId === 'string' ? q.locationId : undefined;
-  const fromBody = b && typeof b === 'object' && typeof b.locationId === 'string' ? b.locationId : undefined;
-  return fromQuery ?? fromBody ?? req.auth?.locationId;
+/** The request's bearer token while it is valid (known, not revoked, not expired); nothing is counted or checked beyond that. */
+function bearerToken(emu: Emulator, req: FastifyRequest): AccessToken | undefined {
+  const header = req.headers.authorization;
+  const raw = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : '';
+  const token = raw ? emu.world.accessTokens[raw] : undefined;
+  return token && !token.revoked && token.expiresAt > emu.now() ? token : undefined;
+}
+
+/**
+ * The location a request is of, for location-scoped faults and the request log: the one it names
+ * (query, body or path), else the one its token stands for, else the one of the contact it names (a
+ * Company token). Read from the request itself, not from req.auth alone: the fault hook runs before
+ * a route's handler authenticates, and a faulted request never reaches it (QA: a fault for a
+ * location never matched GET or PUT /contacts/:id, and faulted requests were logged without one).
+ */
+function locationOf(emu: Emulator, req: FastifyRequest): string | undefined {
+  const named = [req.query, req.body, req.params].map((part) => {
+    const value = part && typeof part === 'object' ? (part as Record<string, unknown>).locationId : undefined;
+    return typeof value === 'string' ? value : undefined;
+  });
+  const found = named.find((id) => id !== undefined) ?? (req.auth?.token ?? bearerToken(emu, req))?.locationId;
+  if (found) return found;
+  const contactId = (req.params as Record<string, unknown> | undefined)?.contactId;
+  return typeof contactId === 'string' ? (emu.contact(contactId)?.locationId ?? undefined) : undefined;
 }
 
 /** Installs the shared hooks: Version check, fault rules, error rendering and the request log. */
@@ -143,7 +159,7 @@ export function installHttpBasics(app: FastifyInstance, emu: Emulator): void {
   app.addHook('preHandler', async (req, reply) => {
     const path = req.url.split('?')[0]!;
     if (path.startsWith('/__emulator')) return;
-    const rule = emu.takeFault(req.method, path, locationOf(req));
+    const rule = emu.takeFault(req.method, path, locationOf(emu, req));
     if (!rule) return;
     req.faultRule = rule.id;
     if (rule.delayMs) {
@@ -217,16 +233,18 @@ function logOnce(emu: Emulator, req: FastifyRequest, status: number, elapsedMs: 
   const path = req.url.split('?')[0]!;
   if (path.startsWith('/__emulator') || req.logged) return;
   req.logged = true;
+  // A request answered before its handler authenticated (a fault, a drop) is logged as its token's all the same.
+  const token = req.auth?.token ?? bearerToken(emu, req);
   emu.logRequest({
     at: new Date(emu.now()).toISOString(),
     method: req.method,
     path,
     query: (req.query ?? {}) as Record<string, unknown>,
     status,
-    locationId: locationOf(req),
-    companyId: req.auth?.companyId,
-    appId: req.auth?.token.appId,
-    tokenKind: req.auth?.token.kind,
+    locationId: locationOf(emu, req),
+    companyId: token?.companyId,
+    appId: token?.appId,
+    tokenKind: token?.kind,
     durationMs: Math.round(elapsedMs * 100) / 100,
     ...(req.faultRule ? { fault: req.faultRule } : {}),
   });

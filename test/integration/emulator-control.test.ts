@@ -201,6 +201,31 @@ describe('API faults', () => {
     expect((await control(emu.url, 'GET', '/faults')).faults).toEqual([]);
   });
 
+  it('a location’s fault matches every request of that location, contacts by id included, and the log names it', async () => {
+    const location = await newLocation();
+    const other = await newLocation('Other');
+    const mine = (await createContact(location.privateToken, location.id, 'mine@example.com')).body.contact.id as string;
+    const theirs = (await createContact(other.privateToken, other.id, 'theirs@example.com')).body.contact.id as string;
+    await control(emu.url, 'DELETE', '/requests');
+    await control(emu.url, 'POST', '/faults', { locationId: location.id, status: 503, body: { message: 'scripted outage' }, times: 3 });
+    // GET and PUT by id name no location: the token's is the request's.
+    const get = await call(emu.url, 'GET', `/contacts/${mine}`, { token: location.privateToken });
+    expect([get.status, get.body]).toEqual([503, { message: 'scripted outage' }]);
+    expect((await call(emu.url, 'PUT', `/contacts/${mine}`, { token: location.privateToken, body: { firstName: 'Bea' } })).status).toBe(503);
+    // Another location's requests are not affected.
+    expect((await call(emu.url, 'GET', `/contacts/${theirs}`, { token: other.privateToken })).status).toBe(200);
+    expect((await call(emu.url, 'GET', `/locations/${location.id}`, { token: location.privateToken })).status).toBe(503);
+    expect(emu.emu.contact(mine)).toMatchObject({ firstName: 'Ann' });
+    expect((await control(emu.url, 'GET', '/faults')).faults).toEqual([]);
+
+    const log = (await control(emu.url, 'GET', `/requests?locationId=${location.id}`)).requests;
+    expect(log).toEqual([
+      expect.objectContaining({ method: 'GET', path: `/contacts/${mine}`, status: 503, fault: expect.any(Number), locationId: location.id, tokenKind: 'private' }),
+      expect.objectContaining({ method: 'PUT', path: `/contacts/${mine}`, status: 503, fault: expect.any(Number), locationId: location.id }),
+      expect.objectContaining({ method: 'GET', path: `/locations/${location.id}`, status: 503, fault: expect.any(Number), locationId: location.id }),
+    ]);
+  });
+
   it('delays an answer', async () => {
     const location = await newLocation();
     await control(emu.url, 'POST', '/faults', { path: '/contacts/', delayMs: 300 });
