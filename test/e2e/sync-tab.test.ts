@@ -27,7 +27,7 @@ import { enqueueOutbox, failOutbox, getOutbox } from '../../db/outbox.ts';
 import { updateSyncState } from '../../db/sync-state.ts';
 import { getSyncSettings, updateSyncSettings } from '../../db/sync-settings.ts';
 import { contactLabel, emptyContact } from '../../server/sync/contact-model.ts';
-import { call, until } from '../helpers/emulator.ts';
+import { call, control, until } from '../helpers/emulator.ts';
 import { sandboxInBrowser } from './browser.ts';
 
 const world = sandboxInBrowser('sync-tab');
@@ -860,4 +860,88 @@ describe('the tab when it cannot be loaded', () => {
     expect(await opened.panel.getByRole('button', { name: 'Retry' }).count()).toBe(2);
     await opened.page.close();
   });
+});
+
+describe('the status strip while HighLevel holds sync back', () => {
+  const SHOTS = '.scratch/strip';
+  /** "… at Dec 7, 3:42 PM PST (in 2 minutes)." in the viewer's zone (Pacific here), never UTC. */
+  const LOCAL_MOMENT = /at [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s?[AP]M P[SD]T \(in (\d+ (seconds?|minutes?)|less than a minute)\)\.$/;
+
+  // Last in the file, on the sandbox's other location: HighLevel's daily limit holds its loop back
+  // until the day's reset, and no other test uses that location.
+  it('says an outage and then the daily limit in amber, with when sync goes on in the viewer’s zone, as the problem below does', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const db = world.tandem.database.db;
+    const roofing = sandbox().locations[1]!;
+    const highlevel = sandbox().highlevelUrl;
+    updateSyncSettings(db, { locationId: roofing.id, patch: { updateDirection: 'bidirectional' }, user: { id: 'e2e-test', name: 'E2E test' }, now: Date.now() });
+    const page = await world.browser.newPage({ viewport: { width: 1280, height: 1500 }, timezoneId: 'America/Los_Angeles' });
+    try {
+      await page.goto(sandbox().sandboxUrl.replace(demoLocation().id, roofing.id));
+      await page.getByTestId('user-switcher').selectOption(agencyAdmin().id);
+      const panel = page.frameLocator('iframe[data-testid="app-frame"]');
+      const state = panel.getByTestId('sync-state');
+      const detail = panel.getByTestId('sync-state-detail');
+      await state.getByText('Sync on', { exact: true }).waitFor({ timeout: 15_000 });
+      const contact = await until(
+        () => listRecentContacts(db, roofing.id, { limit: 50 }).contacts.find((c) => c.fields.firstName && getLinkByContact(db, roofing.id, c.id) && !getOutbox(db, roofing.id, c.id)),
+        'a linked contact of the other location',
+        30_000,
+      );
+      /** Pausing and resuming wakes the location's loop, so the edit made meanwhile goes out now. */
+      const wake = async () => {
+        await panel.getByTestId('sync-pause-toggle').click();
+        await state.getByText('Paused', { exact: true }).waitFor();
+        await panel.getByTestId('sync-pause-toggle').click();
+        await state.getByText('Paused', { exact: true }).waitFor({ state: 'detached' });
+      };
+
+      // HighLevel down: every request of the location answered 503 (GET and PUT /contacts/:id too).
+      const outage = await control<{ id: number }>(highlevel, 'POST', '/faults', { locationId: roofing.id, status: 503, times: 10_000 });
+      updateContact(db, { locationId: roofing.id, id: contact.id, patch: { companyName: 'Held Back Roofing' }, now: Date.now(), origin: 'local' });
+      await wake();
+      // A read whose next attempt is still ahead (one read between a retry and its answer says "now").
+      await until(async () => (await state.getAttribute('data-state')) === 'retrying' && LOCAL_MOMENT.test(await detail.innerText()), 'the strip to say when Tandem retries', 60_000);
+      expect(await state.innerText()).toContain('Retrying');
+      expect(await detail.innerText()).not.toContain('usually within seconds');
+      expect(await state.locator('[aria-hidden="true"]').first().getAttribute('class')).toMatch(/\bwarn\b/);
+      const problem = panel.getByTestId('sync-problem');
+      expect(await panel.getByTestId('sync-problem-message').innerText()).toMatch(/^HighLevel could not take Tandem’s change to .+ yet: HighLevel is not answering right now/);
+      // The box says when as the strip does (one read, one moment).
+      const next = await panel.getByTestId('sync-problem-next').innerText();
+      expect(next).toMatch(new RegExp(`^Tandem tries again ${LOCAL_MOMENT.source}`));
+      expect(await detail.innerText()).toContain(next);
+      // The connection itself is fine: the header keeps Connected; the strip says what holds sync.
+      const connection = panel.getByTestId('panel-connection');
+      expect(await connection.getAttribute('data-status')).toBe('active');
+      await state.screenshot({ path: `${SHOTS}/retrying-strip.png` });
+      await panel.getByTestId('sync-status').screenshot({ path: `${SHOTS}/retrying-card.png` });
+
+      // HighLevel answers again, but today's requests are used up: a 429 saying none is left today.
+      const reset = 10 * 60_000;
+      await control(highlevel, 'POST', '/faults', {
+        locationId: roofing.id,
+        status: 429,
+        headers: { 'x-ratelimit-limit-daily': '200000', 'x-ratelimit-daily-remaining': '0', 'x-ratelimit-daily-reset': String(reset) },
+        body: { statusCode: 429, message: 'Too Many Requests', error: 'Too Many Requests' },
+        times: 10_000,
+      });
+      await control(highlevel, 'DELETE', `/faults/${outage.id}`);
+      await state.getByText('Daily limit reached', { exact: true }).waitFor({ timeout: 60_000 });
+      expect(await state.getAttribute('data-state')).toBe('daily');
+      expect(await detail.innerText()).toMatch(new RegExp(`Sync goes on ${LOCAL_MOMENT.source}`));
+      expect(await state.locator('[aria-hidden="true"]').first().getAttribute('class')).toMatch(/\bwarn\b/);
+      // The box shows the limit too, not the change retried before it (QA: a retry due minutes ago).
+      const message = await panel.getByTestId('sync-problem-message').innerText();
+      expect(message).toMatch(new RegExp(`^HighLevel’s daily request limit for this sub-account is used up; sync resumes ${LOCAL_MOMENT.source}`));
+      expect(await problem.innerText()).toContain('What to do: Nothing: HighLevel allows more requests when its daily limit resets');
+      expect(await panel.getByTestId('sync-problem-next').count()).toBe(0);
+      expect(await connection.getAttribute('data-status')).toBe('active');
+      await state.screenshot({ path: `${SHOTS}/daily-strip.png` });
+      await panel.getByTestId('sync-status').screenshot({ path: `${SHOTS}/daily-card.png` });
+    } finally {
+      await control(highlevel, 'DELETE', '/faults');
+      await page.close();
+    }
+  }, 150_000);
 });

@@ -1,9 +1,14 @@
 // The Sync tab's words (web/lib/sync-copy.ts): how a settings change reads, which problem is
-// shown with what advice, and which setting holds what waits to go out; the settings history's toggle
-// between the latest ten changes and the older ones.
+// shown with what advice, what the status strip says while sync is held back (and until when), and
+// which setting holds what waits to go out; the settings history's toggle between the latest ten
+// changes and the older ones.
 import { describe, expect, it } from 'vitest';
-import { CREATION_OPTIONS, HISTORY_SHOWN, UPDATE_OPTIONS, conflictLine, describeChange, heldOutbound, historyToggle, latestProblem, sentence } from '../../web/lib/sync-copy.ts';
+import { CREATION_OPTIONS, HISTORY_SHOWN, UPDATE_OPTIONS, conflictLine, describeChange, heldOutbound, historyToggle, latestProblem, nextAttempt, sentence, statusStrip } from '../../web/lib/sync-copy.ts';
 import type { SyncStatusView } from '../../server/routes/panel-sync.ts';
+import { DeferredError } from '../../server/highlevel/contacts.ts';
+import { HighLevelError } from '../../server/highlevel/http.ts';
+import { LocationPausedError } from '../../server/highlevel/token-provider.ts';
+import { describeError } from '../../server/sync/describe-error.ts';
 
 const healthy: SyncStatusView = {
   paused: false,
@@ -152,6 +157,74 @@ describe('latest problem', () => {
   });
 });
 
+describe('the status strip while sync is held back', () => {
+  // The loop's words for a pass held back or failed (server/sync/describe-error.ts describeError),
+  // as GET /api/panel/sync carried them during a 503 outage, a 429 hold and the daily limit.
+  const readAt = Date.parse('2026-12-07T23:40:00.000Z');
+  const pacific = { timeZone: 'America/Los_Angeles' };
+  const owners = { message: '2 HighLevel users own contacts but have no active Tandem user with the same email: those owners were not copied (Sync users repairs them).', at: '2026-12-07T23:30:00.000Z' };
+  const outage = { count: 1, message: 'HighLevel is not answering right now (it may be down or busy).', nextAttemptAt: '2026-12-07T23:42:10.000Z', contact: 'Owen Brown' };
+  const daily = { message: 'HighLevel’s daily request limit for this sub-account is used up; sync resumes at 2026-12-08 00:00 UTC.', at: '2026-12-07T23:39:50.000Z' };
+  const tooMany = {
+    message: 'HighLevel has been refusing Tandem’s requests as too many since 2026-12-07 23:38 UTC; changes wait, and Tandem tries again at 2026-12-07 23:41 UTC.',
+    at: '2026-12-07T23:39:09.000Z',
+  };
+  const down = { message: 'HighLevel is not answering right now (it may be down or busy). Tandem will try again shortly.', at: '2026-12-07T23:39:30.000Z' };
+
+  it('is green only when nothing holds sync back: a pairing notice or a refused contact does not', () => {
+    expect(statusStrip(healthy, readAt, pacific)).toEqual({ state: 'on', tone: 'ok', label: 'Sync on', detail: 'Changes move automatically, usually within seconds.' });
+    expect(statusStrip({ ...healthy, lastError: owners }, readAt, pacific).state).toBe('on');
+    const refused = { message: 'invalid email', at: '2026-12-07T23:35:00.000Z', contact: 'Dana Cruz' };
+    expect(statusStrip({ ...healthy, lastFailure: refused, failedOutbound: 1 }, readAt, pacific).state).toBe('on');
+    expect(latestProblem({ ...healthy, lastError: owners }, true)!.hold).toBeNull();
+  });
+
+  it('says an outage in amber, and when Tandem tries again in the viewer’s zone, in the strip and the problem', () => {
+    const status = { ...healthy, lastError: owners, retrying: outage, pendingOutbound: 1 };
+    const strip = statusStrip(status, readAt, pacific);
+    expect(strip).toMatchObject({ state: 'retrying', tone: 'warn', label: 'Retrying' });
+    expect(strip.detail).not.toContain('usually within seconds');
+    expect(strip.detail).toMatch(/Tandem tries again at Dec 7, 3:42\sPM PST \(in 2 minutes\)\.$/);
+    const problem = latestProblem(status, true)!;
+    expect(problem.message).toBe('HighLevel could not take Tandem’s change to Owen Brown yet: HighLevel is not answering right now (it may be down or busy).');
+    // The box has no time of its own to say it by: it says the next attempt.
+    expect(problem.hold).toEqual({ reason: 'retrying', next: outage.nextAttemptAt, nextInMessage: false });
+    expect(nextAttempt(problem.hold!, readAt, pacific)).toMatch(/^Tandem tries again at Dec 7, 3:42\sPM PST \(in 2 minutes\)\.$/);
+    // Due already (the loop has not come round to it yet): not a time in the past.
+    expect(nextAttempt(problem.hold!, Date.parse(outage.nextAttemptAt) + 5_000, pacific)).toBe('Tandem is trying again now.');
+    // A pass that failed says so itself ("shortly"): the strip holds too, without a time to promise.
+    const failing = statusStrip({ ...healthy, lastError: down }, readAt, pacific);
+    expect(failing).toMatchObject({ state: 'retrying', tone: 'warn', label: 'Retrying' });
+    expect(failing.detail).toMatch(/Tandem tries again shortly, by itself\.$/);
+    expect(latestProblem({ ...healthy, lastError: down }, true)!.hold!.nextInMessage).toBe(true);
+  });
+
+  it('says HighLevel’s daily limit and its 429s apart, with when sync goes on', () => {
+    const limited = statusStrip({ ...healthy, lastError: daily }, readAt, pacific);
+    expect(limited).toMatchObject({ state: 'daily', tone: 'warn', label: 'Daily limit reached' });
+    expect(limited.detail).toMatch(/Sync goes on at Dec 7, 4:00\sPM PST \(in 20 minutes\)\.$/);
+    const slowed = statusStrip({ ...healthy, lastError: tooMany }, readAt, pacific);
+    expect(slowed).toMatchObject({ state: 'rate_limited', tone: 'warn', label: 'Slowed down' });
+    // The time it tries again, not the one it began refusing at.
+    expect(slowed.detail).toMatch(/Tandem tries again at Dec 7, 3:41\sPM PST \(in 1 minute\)\.$/);
+    // The message carries its time already (shown in the viewer's zone): not said twice.
+    expect(latestProblem({ ...healthy, lastError: daily }, true)!.hold).toEqual({ reason: 'daily', next: '2026-12-08T00:00:00.000Z', nextInMessage: true });
+  });
+
+  it('shows the problem that holds sync back in the box too, before changes retrying and newer refusals', () => {
+    const refused = { message: 'invalid email', at: '2026-12-07T23:39:55.000Z', contact: 'Dana Cruz' };
+    // QA: the strip green while the box said HighLevel was not answering; and the box must not
+    // show a retry due minutes ago while the daily limit holds everything.
+    const problem = latestProblem({ ...healthy, lastError: daily, retrying: outage, lastFailure: refused, failedOutbound: 1 }, true)!;
+    expect(problem.message).toBe(daily.message);
+    expect(problem.action).toMatch(/^Nothing: HighLevel allows more requests when its daily limit resets/);
+    expect(statusStrip({ ...healthy, lastError: daily, retrying: outage }, readAt, pacific).state).toBe('daily');
+    // Paused by an admin, or HighLevel's access lost, say so first.
+    expect(statusStrip({ ...healthy, paused: true, lastError: daily }, readAt, pacific)).toMatchObject({ state: 'paused', label: 'Paused' });
+    expect(statusStrip({ ...healthy, installation: { status: 'needs_reauth', reason: null }, retrying: outage }, readAt, pacific)).toMatchObject({ state: 'stopped', tone: 'error' });
+  });
+});
+
 describe('what holds the changes waiting to go out', () => {
   const waiting = { pendingOutboundNew: 2, pendingOutboundEdits: 1 };
 
@@ -193,5 +266,26 @@ describe('the settings history toggle', () => {
     expect(historyToggle(10, false)).toBe('Show 10 older changes');
     expect(historyToggle(1, false)).toBe('Show 1 older change');
     expect(historyToggle(7, true)).toBe('Show only the latest 10');
+  });
+});
+
+describe('the status strip reads the loop’s own words', () => {
+  // The strip tells a held loop by the words describeError gives it: generated here, not copied,
+  // so a change of those words that the strip would no longer read fails this test.
+  const readAt = Date.parse('2026-12-07T23:40:00.000Z');
+  const at = '2026-12-07T23:39:00.000Z';
+  const held = (message: string) => latestProblem({ ...healthy, lastError: { message, at } }, true)?.hold ?? null;
+
+  it('as a hold for a failing pass, a 429 hold and the daily limit', () => {
+    const retryAt = readAt + 90_000;
+    expect(held(describeError(new HighLevelError(503, 'Service Unavailable')))).toMatchObject({ reason: 'retrying' });
+    expect(held(describeError(new HighLevelError(0, 'fetch failed', { kind: 'network' })))).toMatchObject({ reason: 'retrying' });
+    expect(held(describeError(new DeferredError(retryAt, 'rate_limited'), { since: readAt - 120_000 }))).toMatchObject({ reason: 'rate_limited' });
+    expect(held(describeError(new DeferredError(retryAt, 'daily')))).toMatchObject({ reason: 'daily' });
+    expect(statusStrip({ ...healthy, lastError: { message: describeError(new DeferredError(retryAt, 'daily')), at } }, readAt, { timeZone: 'UTC' })).toMatchObject({ tone: 'warn' });
+  });
+
+  it('and not as one for a location HighLevel reports inactive, which waits for HighLevel, not for a retry', () => {
+    expect(held(describeError(new LocationPausedError({ type: 'location', id: 'loc' }, 'inactive')))).toBeNull();
   });
 });

@@ -1,10 +1,12 @@
 // The Sync tab's words: what each direction does and when to use it, how a change to a setting
-// reads in the history, what a save that releases held work sends, and what to do about a problem.
-// Pure, so it is tested without a browser.
+// reads in the history, what a save that releases held work sends, what to do about a problem, and
+// what the status strip says (held back by HighLevel, and until when). Pure, so it is tested
+// without a browser.
 import type { Direction } from '../../db/schema.ts';
 import { fieldLabel, formatValue } from './operations-copy.ts';
 import { isDuplicateRefusal } from './contacts-copy.ts';
 import { plural, verb } from './plural.ts';
+import { formatMoment, type TimestampOptions } from './time.ts';
 import type { FormSetting, ReleasePreviewView, SettingsChangeView, SyncSettingsView, SyncStatusView } from '../../server/routes/panel-sync.ts';
 
 export interface DirectionOption {
@@ -243,12 +245,93 @@ export interface Problem {
   /** When it happened (ISO), when known. */
   at: string | null;
   tone: 'warn' | 'error';
+  /** What it holds back while sync is on and connected (the status strip says so); null when it holds back nothing else. */
+  hold: SyncHold | null;
 }
 
 /**
- * The one problem worth showing first: lost access to HighLevel stops everything, then changes
- * HighLevel cannot take for now (an outage going on), then the more recent of the loop's latest
- * error, a change HighLevel refused for good (naming its contact) and a deletion it refused of a
+ * What holds automatic sync back while it is on and connected: HighLevel's daily request limit,
+ * HighLevel refusing Tandem's requests as too many, or failures Tandem tries again after (HighLevel
+ * down, Tandem's own disk). The status strip says so instead of "usually within seconds" (QA: it
+ * stayed green through an outage while the problem below said HighLevel was not answering).
+ */
+export interface SyncHold {
+  reason: 'daily' | 'rate_limited' | 'retrying';
+  /** When Tandem tries again (ISO), when known. */
+  next: string | null;
+  /** The problem's message says already when Tandem tries again (the loop's words do): the box does not say it twice. */
+  nextInMessage: boolean;
+}
+
+/**
+ * The loop's error when its latest pass did not go through: held back by HighLevel's limits, or
+ * failed and tried again (server/sync/describe-error.ts describeError says what happens next in
+ * these words). The pairing notice a pass that went through leaves is not one. Read from the words
+ * because the panel receives no more than them (db/sync-status.ts lastError).
+ */
+const LOOP_HELD = /\bTandem will try again\b|\btries again at\b|\bsync resumes at\b|\bchanges wait\b/i;
+const DAILY = /daily request (limit|budget)/i;
+const TOO_MANY = /\btoo many\b|slow down/i;
+/** "2026-12-08 00:00 UTC", as the server writes a moment into its text (web/lib/time.ts). */
+const UTC_MOMENT = /\b(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}) UTC\b/g;
+
+/** The loop's error as a hold, or null when it holds nothing back (a notice, or no error). */
+function loopHold(message: string): SyncHold | null {
+  if (!LOOP_HELD.test(message)) return null;
+  // The last moment the message names is when it goes on ("since 10:02 …; tries again at 10:05").
+  const moments = [...message.matchAll(UTC_MOMENT)];
+  const last = moments.at(-1);
+  const next = last ? new Date(Date.UTC(Number(last[1]), Number(last[2]) - 1, Number(last[3]), Number(last[4]), Number(last[5]))).toISOString() : null;
+  const reason = DAILY.test(message) ? 'daily' : TOO_MANY.test(message) ? 'rate_limited' : 'retrying';
+  return { reason, next, nextInMessage: true };
+}
+
+/** "Tandem tries again at Dec 7, 3:37 PM PST (in 2 minutes).", or that it does now or shortly. */
+export function nextAttempt(hold: SyncHold, now: number, options: Omit<TimestampOptions, 'omitYearIn'> = {}): string {
+  if (hold.next === null) return 'Tandem tries again shortly, by itself.';
+  if (Date.parse(hold.next) <= now) return 'Tandem is trying again now.';
+  const at = formatMoment(hold.next, now, options);
+  return hold.reason === 'daily' ? `Sync goes on at ${at}.` : `Tandem tries again at ${at}.`;
+}
+
+export interface StatusStrip {
+  tone: 'ok' | 'warn' | 'error';
+  label: string;
+  detail: string;
+  /** For tests and styles: what the strip says. */
+  state: 'on' | 'paused' | 'stopped' | SyncHold['reason'];
+}
+
+/**
+ * The status strip: paused by an admin, stopped (HighLevel no longer lets Tandem in, or the
+ * sub-account is inactive), held back by what the latest problem says, or on. `now`: when the
+ * status was read, for "in 2 minutes"; times in the viewer's zone.
+ */
+export function statusStrip(status: SyncStatusView, now: number, options: Omit<TimestampOptions, 'omitYearIn'> = {}): StatusStrip {
+  if (status.paused) {
+    return { state: 'paused', tone: 'warn', label: 'Paused', detail: 'Automatic sync is paused: changes made meanwhile wait and sync when you resume. One-time operations you confirm still run.' };
+  }
+  if (status.installation.status === 'needs_reauth' || status.installation.status === 'paused') {
+    return { state: 'stopped', tone: 'error', label: 'Stopped', detail: 'Tandem cannot reach this sub-account in HighLevel; see the problem below.' };
+  }
+  // The same problem the box below shows: the strip never says "on" beside a problem that holds sync back.
+  const hold = latestProblem(status, false)?.hold;
+  if (!hold) return { state: 'on', tone: 'ok', label: 'Sync on', detail: 'Changes move automatically, usually within seconds.' };
+  const when = nextAttempt(hold, now, options);
+  if (hold.reason === 'daily') {
+    return { state: 'daily', tone: 'warn', label: 'Daily limit reached', detail: `Changes wait until HighLevel’s daily request limit for this sub-account resets; none are lost. ${when}` };
+  }
+  if (hold.reason === 'rate_limited') {
+    return { state: 'rate_limited', tone: 'warn', label: 'Slowed down', detail: `Changes wait: HighLevel is refusing Tandem’s requests as too many; none are lost. ${when}` };
+  }
+  return { state: 'retrying', tone: 'warn', label: 'Retrying', detail: `Changes wait: Tandem’s latest attempt did not get through (see the problem below); none are lost. ${when}` };
+}
+
+/**
+ * The one problem worth showing first: lost access to HighLevel stops everything, then what holds
+ * sync back now (the loop's latest pass held back by HighLevel's limits or failed, then changes
+ * HighLevel could not take for now: an outage going on), then the more recent of the loop's latest
+ * notice, a change HighLevel refused for good (naming its contact) and a deletion it refused of a
  * contact archived in Tandem, and last HighLevel's custom fields that could not be listed (contacts
  * sync; only the REST API's checks wait). Null when all is well.
  */
@@ -261,6 +344,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
         : 'Ask an admin of this sub-account or your agency to reconnect Tandem.',
       at: null,
       tone: 'error',
+      hold: null,
     };
   }
   if (status.installation.status === 'paused') {
@@ -269,9 +353,15 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       action: 'Syncing resumes by itself once the sub-account is active again in HighLevel.',
       at: null,
       tone: 'warn',
+      hold: null,
     };
   }
-  // Changes HighLevel could not take just now (down, a server error): going on as it is shown.
+  // The loop's latest pass did not go through: it holds back every change, those retrying too
+  // (they go with its next pass), so it comes before them, however recent a refusal is.
+  const error = status.lastError;
+  const held = error ? loopHold(error.message) : null;
+  if (error && held) return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn', hold: held };
+  // Changes HighLevel could not take just now (down, a server error): going on as it is shown, and when.
   const retrying = status.retrying;
   if (retrying) {
     const which = retrying.count > 1 ? `${retrying.count} of Tandem’s changes yet (the latest: to ${retrying.contact})` : `Tandem’s change to ${retrying.contact} yet`;
@@ -280,18 +370,18 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       action: 'Nothing for now: Tandem tries again by itself, and nothing is lost meanwhile. If this is still here in an hour, check HighLevel’s status, then contact support.',
       at: null,
       tone: 'warn',
+      hold: { reason: 'retrying', next: retrying.nextAttemptAt, nextInMessage: false },
     };
   }
-  // The most recent of the loop's latest error, a change HighLevel refused for good, and custom
+  // The most recent of the loop's latest notice, a change HighLevel refused for good, and custom
   // fields HighLevel would not list is the one to act on (an older notice that cannot clear by
   // itself, such as unpairable owners, would otherwise hide a newer one for good).
   const failure = status.lastFailure;
   const deletion = status.refusedDeletion;
-  const error = status.lastError;
   const fields = status.customFieldsProblem;
   const newest = Math.max(...[error, failure, deletion, fields].map((p) => (p ? Date.parse(p.at) : -Infinity)));
   if (error && Date.parse(error.at) === newest) {
-    return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn' };
+    return { message: sentence(error.message), action: adviceFor(error.message), at: error.at, tone: 'warn', hold: null };
   }
   if (failure && Date.parse(failure.at) === newest) {
     const reason = sentence(failure.message);
@@ -307,6 +397,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       action: `${canEdit ? `Correct ${who} in Tandem` : `Ask an admin to correct ${who} in Tandem`} (${others > 0 ? 'the Contacts tab’s Refused filter lists each one with its reason' : 'the Contacts tab’s Refused filter shows it with its reason'}); Tandem sends ${others > 0 ? 'each' : 'it'} again after the next edit${duplicate ? ', or by itself once the other contact no longer has that email or phone' : ''}. The refusal holds back no other contact’s change.`,
       at: failure.at,
       tone: 'error',
+      hold: null,
     };
   }
   if (deletion && Date.parse(deletion.at) === newest) {
@@ -318,6 +409,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
       action: `${others > 0 ? 'These contacts stay' : `${who} stays`} in HighLevel. ${canEdit ? 'Delete' : 'Ask an admin to delete'} ${others > 0 ? 'them' : 'it'} there, or restore ${others > 0 ? 'them' : 'it'} in Tandem to keep syncing. Nothing else is held back.`,
       at: deletion.at,
       tone: 'warn',
+      hold: null,
     };
   }
   if (fields) {
@@ -331,6 +423,7 @@ export function latestProblem(status: SyncStatusView, canEdit: boolean): Problem
           : 'Ask an admin of this sub-account or your agency to install Tandem on it again. Contacts keep syncing meanwhile.',
       at: fields.at,
       tone: 'warn',
+      hold: null,
     };
   }
   return null;
