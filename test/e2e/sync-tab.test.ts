@@ -398,8 +398,10 @@ describe('the status strip', () => {
     enqueueOutbox(db, location, 'e2e-contact-2', 'upsert', now);
     failOutbox(db, getOutbox(db, location, 'e2e-contact-2')!, { error: 'HighLevel refused the phone number “12”', nextAttemptAt: now, permanent: true });
     updateSyncState(db, location, { lastError: 'HighLevel answered 429: too many requests' }, now + 1000);
-    await panel.getByTestId('sync-pending-outbound').getByText('1 contact to send').waitFor({ timeout: 15_000 });
-    expect(await panel.getByTestId('sync-pending-outbound').innerText()).toContain('1 contact refused by HighLevel');
+    // The tab may refresh between these writes: wait for what the last of them shows.
+    await panel.getByTestId('sync-pending-outbound').getByText('1 contact refused by HighLevel').waitFor({ timeout: 15_000 });
+    await panel.getByTestId('sync-problem').getByText('HighLevel answered 429: too many requests.').waitFor({ timeout: 15_000 });
+    expect(await panel.getByTestId('sync-pending-outbound').innerText()).toContain('1 contact to send');
     const problem = await panel.getByTestId('sync-problem').innerText();
     expect(problem).toContain('HighLevel answered 429: too many requests.');
     expect(problem).toContain('What to do:');
