@@ -887,7 +887,8 @@ describe('the Contacts tab', () => {
     await panel.getByTestId('contacts-search').fill('tallyrow');
     await count.getByText('Showing 50 of 55 contacts that match this search').waitFor();
     await more.click();
-    await count.getByText('55 contacts that match this search').waitFor();
+    // Exactly: "Showing 50 of 55 contacts that match this search" holds these words too.
+    await count.getByText('55 contacts that match this search', { exact: true }).waitFor();
     expect(await more.count()).toBe(0);
     await panel.getByTestId('contacts-filter').getByText('Refused', { exact: true }).click();
     await panel.getByTestId('contacts-empty').waitFor();
