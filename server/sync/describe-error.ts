@@ -53,7 +53,7 @@ function sentence(text: string): string {
 
 // Server text has no viewer: UTC, written so the panel can find it and show it in the viewer's
 // own zone ("YYYY-MM-DD HH:MM UTC", web/lib/time.ts localizeUtcTimes).
-const utc = (at: number) => `${new Date(at).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+export const utc = (at: number) => `${new Date(at).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
 
 /** What holds Tandem's requests back, as the panel tells the admin (the gate's routine pacing, 'burst', aside). */
 export type WaitReason = 'daily' | 'rate_limited' | 'token' | 'burst';

@@ -13,7 +13,7 @@ import type { Clock } from '../../clock.ts';
 import { DeferredError, type LocationApi } from '../../highlevel/contacts.ts';
 import { classifyHighLevelError, HighLevelError, retryHintMs } from '../../highlevel/http.ts';
 import { backoffMs } from '../../highlevel/token-policy.ts';
-import { describeRunError, plainProblem } from '../describe-error.ts';
+import { describeRunError, plainProblem, utc } from '../describe-error.ts';
 import type { Supervisor } from '../supervisor.ts';
 import { OperationCancelled, RunStopped, type BaseContext, type Progress } from './types.ts';
 
@@ -73,9 +73,8 @@ export interface RetryWait {
 /** A transient failure's wait as the progress says it (null fields once the call moves again). */
 export function retryProgress(wait: RetryWait | null): Pick<Progress, 'waiting' | 'waitingFor' | 'waitingUntil'> {
   if (!wait) return { waiting: null, waitingFor: null, waitingUntil: null };
-  // UTC, written as describe-error.ts writes it, so the panel shows it in the viewer's zone.
-  const at = `${new Date(wait.until).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
-  return { waiting: `${plainProblem(wait.err)} Tandem tries again at ${at}.`, waitingFor: 'retry', waitingUntil: new Date(wait.until).toISOString() };
+  // UTC, as describe-error.ts writes every moment, so the panel shows it in the viewer's zone.
+  return { waiting: `${plainProblem(wait.err)} Tandem tries again at ${utc(wait.until)}.`, waitingFor: 'retry', waitingUntil: new Date(wait.until).toISOString() };
 }
 
 /** The location cannot be worked on any more: the run stops (failed) with this plain message. */
